@@ -1,0 +1,47 @@
+import { ImError } from '../../shared/errors.js';
+import type { App, AppRegistry } from '../../ports/app-registry.js';
+
+export class MemoryAppRegistry implements AppRegistry {
+  private readonly apps = new Map<string, App>();
+  private readonly revokedJti = new Map<string, number>();
+  private readonly revokedBefore = new Map<string, number>();
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  async create(app: App): Promise<void> {
+    if (this.apps.has(app.appId)) throw new ImError('IM_ADMIN_CONFLICT', `app ${app.appId} already exists`);
+    this.apps.set(app.appId, { ...app });
+  }
+
+  async get(appId: string): Promise<App | null> {
+    const app = this.apps.get(appId);
+    return app ? { ...app } : null;
+  }
+
+  async update(appId: string, patch: Partial<Pick<App, 'name' | 'multiLogin' | 'secret'>>): Promise<App | null> {
+    const app = this.apps.get(appId);
+    if (!app) return null;
+    Object.assign(app, patch);
+    return { ...app };
+  }
+
+  async list(): Promise<App[]> {
+    return [...this.apps.values()].map((a) => ({ ...a }));
+  }
+
+  async revokeToken(appId: string, jti: string, expiresAt: number): Promise<void> {
+    this.revokedJti.set(`${appId}\u0000${jti}`, expiresAt);
+  }
+
+  async revokeUser(appId: string, userId: string, before: number): Promise<void> {
+    const key = `${appId}\u0000${userId}`;
+    this.revokedBefore.set(key, Math.max(before, this.revokedBefore.get(key) ?? 0));
+  }
+
+  async isRevoked(appId: string, userId: string, jti: string, issuedAt: number): Promise<boolean> {
+    const until = this.revokedJti.get(`${appId}\u0000${jti}`);
+    if (until !== undefined && until > this.now()) return true;
+    const before = this.revokedBefore.get(`${appId}\u0000${userId}`);
+    return before !== undefined && issuedAt <= before;
+  }
+}

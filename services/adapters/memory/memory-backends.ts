@@ -1,0 +1,31 @@
+import type { Backends } from '../../ports/backends.js';
+import { MemoryAppRegistry } from './memory-app-registry.js';
+import { MemoryBus } from './memory-bus.js';
+import { MemoryConversationState } from './memory-conversation-state.js';
+import { MemoryDedupe } from './memory-dedupe.js';
+import { MemoryMessageStore } from './memory-message-store.js';
+import { MemoryRateLimiter } from './memory-rate-limiter.js';
+import { MemoryRecentWindow } from './memory-recent-window.js';
+import { MemoryRoutes } from './memory-routes.js';
+import { MemorySeqAllocator } from './memory-seq-allocator.js';
+import { MemoryWorkerIds } from './memory-worker-ids.js';
+
+/** Every port in memory: the embedded mode and fast unit tests. One process only. */
+export function createMemoryBackends(): Backends {
+  const bus = new MemoryBus();
+  return {
+    kind: 'memory',
+    bus,
+    routes: new MemoryRoutes(),
+    seq: new MemorySeqAllocator(),
+    dedupe: new MemoryDedupe(),
+    window: new MemoryRecentWindow(),
+    store: new MemoryMessageStore(),
+    conversations: new MemoryConversationState(),
+    apps: new MemoryAppRegistry(),
+    workerIds: new MemoryWorkerIds(),
+    rateLimiter: new MemoryRateLimiter(),
+    ready: () => true,
+    close: () => bus.close(),
+  };
+}

@@ -1,0 +1,66 @@
+import type { ConversationEntry, ConversationState, CursorKind } from '../../ports/conversation-state.js';
+
+interface ConversationMeta {
+  maxSeq: number;
+  lastTs: number;
+}
+
+export class MemoryConversationState implements ConversationState {
+  private readonly meta = new Map<string, ConversationMeta>();
+  /** appId\0user → conversation → cursors */
+  private readonly users = new Map<string, Map<string, { read: number; delivered: number }>>();
+
+  private metaOf(appId: string, conversation: string): ConversationMeta | undefined {
+    return this.meta.get(`${appId}\u0000${conversation}`);
+  }
+
+  private userConvs(appId: string, userId: string): Map<string, { read: number; delivered: number }> {
+    const key = `${appId}\u0000${userId}`;
+    let m = this.users.get(key);
+    if (!m) this.users.set(key, (m = new Map()));
+    return m;
+  }
+
+  async touch(appId: string, conversation: string, members: string[], seq: number, ts: number): Promise<void> {
+    const key = `${appId}\u0000${conversation}`;
+    const m = this.meta.get(key);
+    if (!m) this.meta.set(key, { maxSeq: seq, lastTs: ts });
+    else if (seq > m.maxSeq) {
+      m.maxSeq = seq;
+      m.lastTs = ts;
+    }
+    for (const user of members) {
+      const convs = this.userConvs(appId, user);
+      if (!convs.has(conversation)) convs.set(conversation, { read: 0, delivered: 0 });
+    }
+  }
+
+  async maxSeq(appId: string, conversation: string): Promise<number> {
+    return this.metaOf(appId, conversation)?.maxSeq ?? 0;
+  }
+
+  private entry(appId: string, conversation: string, c: { read: number; delivered: number }): ConversationEntry {
+    const m = this.metaOf(appId, conversation) ?? { maxSeq: 0, lastTs: 0 };
+    return { conversation, maxSeq: m.maxSeq, lastTs: m.lastTs, readSeq: c.read, deliveredSeq: c.delivered };
+  }
+
+  async list(appId: string, userId: string): Promise<ConversationEntry[]> {
+    return [...this.userConvs(appId, userId)].map(([conv, c]) => this.entry(appId, conv, c));
+  }
+
+  async get(appId: string, userId: string, conversation: string): Promise<ConversationEntry | null> {
+    const c = this.userConvs(appId, userId).get(conversation);
+    return c ? this.entry(appId, conversation, c) : null;
+  }
+
+  async advance(appId: string, userId: string, conversation: string, kind: CursorKind, seq: number): Promise<{ value: number; moved: boolean }> {
+    const c = this.userConvs(appId, userId).get(conversation);
+    if (!c) return { value: 0, moved: false };
+    const max = this.metaOf(appId, conversation)?.maxSeq ?? 0;
+    const target = Math.min(seq, max);
+    const field = kind === 'read' ? 'read' : 'delivered';
+    if (target <= c[field]) return { value: c[field], moved: false };
+    c[field] = target;
+    return { value: target, moved: true };
+  }
+}

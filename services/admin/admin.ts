@@ -1,0 +1,161 @@
+// The admin role: apps (AppId + secret, multi-login policy), user tokens, revocation.
+// Credentials: the platform admin token (every app), or HTTP Basic appId:secret (that app only).
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { z } from 'zod';
+import { imcloud } from '../../proto/gen/im.js';
+import type { App, MultiLoginPolicy } from '../ports/app-registry.js';
+import type { Backends } from '../ports/backends.js';
+import type { Config } from '../shared/config.js';
+import { APP_ID, USER_ID } from '../shared/conversation-id.js';
+import { ImError } from '../shared/errors.js';
+import { encodeFrameBody } from '../shared/frame-codec.js';
+import type { HttpRequest, HttpServer } from '../shared/http-server.js';
+import type { Metrics } from '../shared/metrics.js';
+import { mintToken } from '../shared/tokens.js';
+
+const policy = z.enum(['all', 'per-platform', 'single']);
+const createAppBody = z.object({
+  appId: z.string().regex(APP_ID, `appId must match ${APP_ID.source}`).optional(),
+  name: z.string().min(1).max(100).optional(),
+  multiLogin: policy.optional(),
+}).strict();
+const patchAppBody = z.object({ name: z.string().min(1).max(100).optional(), multiLogin: policy.optional() }).strict();
+const tokenBody = z.object({
+  userId: z.string().regex(USER_ID, `userId must match ${USER_ID.source}`),
+  ttlSec: z.number().int().positive().max(30 * 24 * 3600).optional(),
+}).strict();
+const revokeBody = z.object({
+  userId: z.string().regex(USER_ID).optional(),
+  jti: z.string().min(1).max(64).optional(),
+  /** For a jti: when the token would expire anyway (ms); default now + 30 days. */
+  expiresAt: z.number().int().positive().optional(),
+}).strict().refine((b) => b.userId || b.jti, 'give userId (every token of the user) or jti (one token)');
+
+function parse<T>(schema: z.ZodType<T>, body: unknown): T {
+  const r = schema.safeParse(body ?? {});
+  if (!r.success) throw new ImError('IM_ADMIN_INVALID', r.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
+  return r.data;
+}
+
+function sameSecret(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+export function publicApp(app: App): Omit<App, 'secret'> {
+  const { secret: _secret, ...rest } = app;
+  return rest;
+}
+
+export function newSecret(): string {
+  return randomBytes(24).toString('base64url');
+}
+
+export class Admin {
+  constructor(
+    private readonly config: Config,
+    private readonly backends: Backends,
+    private readonly metrics: Metrics,
+    /** The platform admin token (config.admin.token, or generated at start). */
+    private readonly adminToken: string,
+  ) {}
+
+  /** 'platform', or the AppId whose secret was presented. */
+  private async caller(req: HttpRequest): Promise<'platform' | { appId: string }> {
+    const header = req.headers.authorization ?? '';
+    const [scheme, value = ''] = header.split(' ', 2);
+    if (scheme === 'Bearer' && value && sameSecret(value, this.adminToken)) return 'platform';
+    if (scheme === 'Basic') {
+      const [appId = '', secret = ''] = Buffer.from(value, 'base64').toString('utf8').split(':', 2);
+      const app = APP_ID.test(appId) ? await this.backends.apps.get(appId) : null;
+      if (app && sameSecret(secret, app.secret)) return { appId };
+    }
+    throw new ImError('IM_ADMIN_UNAUTHORIZED');
+  }
+
+  private async authorize(req: HttpRequest, appId?: string): Promise<void> {
+    const who = await this.caller(req);
+    if (who === 'platform') return;
+    if (!appId || who.appId !== appId) throw new ImError('IM_ADMIN_FORBIDDEN', 'an app secret can only act on its own app');
+  }
+
+  private async appOr404(appId: string): Promise<App> {
+    const app = await this.backends.apps.get(appId);
+    if (!app) throw new ImError('IM_APP_NOT_FOUND', `no app ${appId}`);
+    return app;
+  }
+
+  register(http: HttpServer): void {
+    const track = (route: string, fn: (req: HttpRequest) => Promise<{ status?: number; json: unknown }>) => async (req: HttpRequest) => {
+      try {
+        const reply = await fn(req);
+        this.metrics.adminRequests.inc({ route, status: String(reply.status ?? 200) });
+        return reply;
+      } catch (err) {
+        this.metrics.adminRequests.inc({ route, status: String(err instanceof ImError ? err.status : 500) });
+        throw err;
+      }
+    };
+
+    http.route('POST', '/v1/apps', track('create-app', async (req) => {
+      await this.authorize(req);
+      const body = parse(createAppBody, req.body);
+      const app = await this.createApp(body.appId ?? `app-${randomBytes(4).toString('hex')}`, body.name, body.multiLogin);
+      return { status: 201, json: app };
+    }));
+    http.route('GET', '/v1/apps', track('list-apps', async (req) => {
+      await this.authorize(req);
+      return { json: { apps: (await this.backends.apps.list()).map(publicApp) } };
+    }));
+    http.route('GET', '/v1/apps/:appId', track('get-app', async (req) => {
+      await this.authorize(req, req.params.appId);
+      return { json: publicApp(await this.appOr404(req.params.appId!)) };
+    }));
+    http.route('PATCH', '/v1/apps/:appId', track('update-app', async (req) => {
+      await this.authorize(req, req.params.appId);
+      const patch = parse(patchAppBody, req.body);
+      const app = await this.backends.apps.update(req.params.appId!, patch);
+      if (!app) throw new ImError('IM_APP_NOT_FOUND', `no app ${req.params.appId}`);
+      return { json: publicApp(app) };
+    }));
+    http.route('POST', '/v1/apps/:appId/tokens', track('mint-token', async (req) => {
+      await this.authorize(req, req.params.appId);
+      const body = parse(tokenBody, req.body);
+      const app = await this.appOr404(req.params.appId!);
+      const { token, claims } = await mintToken(app.appId, app.secret, body.userId, body.ttlSec ?? this.config.admin.defaultTokenTtlSec);
+      return { status: 201, json: { token, userId: claims.userId, jti: claims.jti, expiresAt: claims.expiresAt } };
+    }));
+    http.route('POST', '/v1/apps/:appId/revocations', track('revoke', async (req) => {
+      await this.authorize(req, req.params.appId);
+      const body = parse(revokeBody, req.body);
+      const app = await this.appOr404(req.params.appId!);
+      const now = Date.now();
+      if (body.jti) await this.backends.apps.revokeToken(app.appId, body.jti, body.expiresAt ?? now + 30 * 24 * 3600_000);
+      let kicked = 0;
+      if (body.userId) {
+        await this.backends.apps.revokeUser(app.appId, body.userId, now);
+        kicked = await this.kickUser(app.appId, body.userId);
+      }
+      return { json: { revoked: true, kicked } };
+    }));
+  }
+
+  async createApp(appId: string, name?: string, multiLogin: MultiLoginPolicy = 'all', secret = newSecret()): Promise<App> {
+    const app: App = { appId, name: name ?? appId, secret, multiLogin, createdAt: Date.now() };
+    await this.backends.apps.create(app);
+    return app;
+  }
+
+  /** Closes every live connection of the user with a TOKEN_REVOKED kick. */
+  private async kickUser(appId: string, userId: string): Promise<number> {
+    const routes = await this.backends.routes.list(appId, userId);
+    const frame = encodeFrameBody({ kick: { reason: imcloud.v1.KickReason.KICK_REASON_TOKEN_REVOKED, message: 'the token was revoked' } });
+    for (const r of routes) {
+      const body = imcloud.internal.v1.Downstream.encode({ deliveries: [{ connIds: [r.connId], frame, closeAfter: true, appId }] }).finish();
+      await this.backends.bus.publishPush(r.gateId, body);
+      await this.backends.routes.remove(appId, userId, r.connId);
+    }
+    return routes.length;
+  }
+}

@@ -1,0 +1,92 @@
+// The one imcloud executable: `imcloud all` (every role in one process, embedded defaults, the
+// web chat page) or `imcloud <role>` for a single role. Configuration: env and IMCLOUD_CONFIG.
+import { ImError } from './shared/errors.js';
+import { loadConfig, type ConfigInput } from './shared/config.js';
+import { ROLES, startRuntime, type Role } from './runtime.js';
+
+const USAGE = `usage: imcloud <command>
+
+commands:
+  all                       every role in one process (embedded mode, web chat page)
+  gate | dispatch | logic | consumer | admin
+                            one role; configure it with IMCLOUD_* environment variables
+  help                      this text
+
+Configuration: every key section.key is read from IMCLOUD_SECTION_KEY (or the file named by
+IMCLOUD_SECTION_KEY_FILE), or from the YAML/JSON file named by IMCLOUD_CONFIG.
+See docs/configuration.md.`;
+
+async function main(argv: string[]): Promise<void> {
+  const command = argv[0] ?? 'help';
+  if (command === 'help' || command === '--help' || command === '-h') {
+    console.log(USAGE);
+    return;
+  }
+  const embedded = command === 'all';
+  if (!embedded && !(ROLES as readonly string[]).includes(command)) {
+    console.error(`imcloud: unknown command "${command}"\n\n${USAGE}`);
+    process.exit(2);
+  }
+  const roles: readonly Role[] = embedded ? ROLES : [command as Role];
+  const defaults: ConfigInput = embedded
+    ? { http: { host: '127.0.0.1' }, web: { enabled: true }, gate: { drainMs: 1000 }, admin: { demoAppId: 'demo' } }
+    : {};
+  let config;
+  try {
+    config = loadConfig(process.env, defaults);
+  } catch (err) {
+    if (err instanceof ImError) {
+      console.error(`imcloud: ${err.message}\nFix the variables above (see docs/configuration.md) and start again.`);
+      process.exit(78);
+    }
+    throw err;
+  }
+  const runtime = await startRuntime(config, roles, { web: embedded && config.web.enabled, name: command });
+  if (embedded) await announceEmbedded(runtime);
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    runtime.log.info({ signal }, 'shutting down');
+    await runtime.stop();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+async function announceEmbedded(runtime: Awaited<ReturnType<typeof startRuntime>>): Promise<void> {
+  const { config, admin, httpPort, adminToken } = runtime;
+  const host = config.http.host === '0.0.0.0' ? '127.0.0.1' : config.http.host;
+  const base = `http://${host}:${httpPort}`;
+  const appId = config.admin.demoAppId;
+  let secret = '';
+  if (appId && admin) {
+    const app = (await runtime.backends.apps.get(appId)) ?? (await admin.createApp(appId, 'Demo app', 'all', config.admin.demoAppSecret || undefined));
+    secret = app.secret;
+  }
+  const lines = [
+    '',
+    `  imcloud is running (all roles, in-memory backends)`,
+    '',
+    `  web chat       ${base}/   (open it in two tabs, sign in as two users)`,
+    `  dispatch       ${base}/v1/dispatch?appId=${appId || '<appId>'}&userId=alice`,
+    `  websocket      ${runtime.gate?.publicWsUrl ?? ''}   tcp ${runtime.gate?.publicTcpAddr ?? ''}`,
+    `  demo app       appId=${appId}  secret=${secret}`,
+    `  admin token    ${adminToken}`,
+    '',
+    `  mint a user token:`,
+    `    curl -s -X POST -H 'authorization: Bearer ${adminToken}' -H 'content-type: application/json' \\`,
+    `      -d '{"userId":"alice"}' ${base}/v1/apps/${appId}/tokens`,
+    '',
+    '  Ctrl-C stops it.',
+    '',
+  ];
+  process.stderr.write(lines.join('\n') + '\n');
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  console.error(`imcloud: failed to start: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});

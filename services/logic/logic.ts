@@ -1,0 +1,421 @@
+// The logic role: consumes client frames forwarded by gates and runs the message path of
+// DESIGN §3 — login and multi-login policy, single chat send with dedupe and seq allocation,
+// push fan-out, push acks and delivery notices, sync, pull, history, read receipts, recall.
+// Stateless: every piece of state lives behind a port, so any instance can handle any frame.
+import { randomUUID } from 'node:crypto';
+import { imcloud } from '../../proto/gen/im.js';
+import type { App, MultiLoginPolicy } from '../ports/app-registry.js';
+import type { Backends } from '../ports/backends.js';
+import type { Subscription } from '../ports/bus.js';
+import type { SendAckRecord } from '../ports/dedupe.js';
+import type { Route } from '../ports/routes.js';
+import type { StoredMessage } from '../ports/stored-message.js';
+import type { Config } from '../shared/config.js';
+import { assertUserId, membersFor, peerOf, singleConversation } from '../shared/conversation-id.js';
+import { ImError, toImError } from '../shared/errors.js';
+import { decodeFrameBody, encodeFrameBody, errorFrame, type Frame, type FrameInit } from '../shared/frame-codec.js';
+import { IdGenerator } from '../shared/ids.js';
+import type { Logger } from '../shared/logger.js';
+import type { Metrics } from '../shared/metrics.js';
+import { decodeStoreRecord, emptySlot, encodeStoreRecord, toWireMessage } from './message-codec.js';
+import { MessageReader } from './message-reader.js';
+import { PushBatcher, type DeliveryOptions } from './push-batcher.js';
+
+type Upstream = imcloud.internal.v1.Upstream;
+const Kind = imcloud.internal.v1.Upstream.Kind;
+const MessageKind = imcloud.v1.MessageKind;
+
+/** Who sent a frame, as the gate established it from the verified token. */
+interface Session {
+  appId: string;
+  userId: string;
+  deviceId: string;
+  platform: number;
+  connId: string;
+  gateId: string;
+  traceId: string;
+  receivedAt: number;
+}
+
+const APP_CACHE_MS = 5_000;
+/** How long a send's dedupe lease lasts before a retry may take it over. */
+const SEND_LEASE_MS = 10_000;
+const CLIENT_MSG_ID = /^[\x21-\x7e]{1,64}$/;
+
+export class Logic {
+  private readonly reader: MessageReader;
+  private readonly pushes: PushBatcher;
+  private readonly apps = new Map<string, { app: App | null; until: number }>();
+  private subscription?: Subscription;
+  private ids?: IdGenerator;
+
+  constructor(
+    private readonly config: Config,
+    private readonly backends: Backends,
+    private readonly log: Logger,
+    private readonly metrics: Metrics,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.reader = new MessageReader(backends.window, backends.store, config.logic.emptySlotGraceMs, now);
+    this.pushes = new PushBatcher(backends.bus, metrics, log);
+  }
+
+  async start(idGenerator: IdGenerator, tracks: string[] = ['stable']): Promise<void> {
+    this.ids = idGenerator;
+    for (const track of tracks) {
+      this.subscription = await this.backends.bus.consumeUpstream(track, async (delivery) => {
+        if (delivery.deliveryCount > 1) this.metrics.redeliveries.inc({ channel: 'upstream' });
+        await this.handle(delivery.body);
+      }, { prefetch: this.config.rabbitmq.prefetch });
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.subscription?.cancel();
+  }
+
+  /** Handles one upstream envelope. Client mistakes become Error frames; only backend failures throw (→ redelivery). */
+  async handle(body: Uint8Array): Promise<void> {
+    let up: Upstream;
+    try {
+      up = imcloud.internal.v1.Upstream.decode(body);
+    } catch (err) {
+      // Not ours to retry: a broken envelope would fail the same way forever.
+      this.log.error({ err: String(err) }, 'dropping undecodable upstream envelope');
+      return;
+    }
+    const session: Session = {
+      appId: up.appId, userId: up.userId, deviceId: up.deviceId, platform: up.platform,
+      connId: up.connId, gateId: up.gateId, traceId: up.traceId || randomUUID(), receivedAt: Number(up.receivedAt),
+    };
+    if (up.kind === Kind.KIND_LOGIN) return this.login(session, up);
+    if (up.kind === Kind.KIND_DISCONNECT) return this.backends.routes.remove(session.appId, session.userId, session.connId);
+
+    let frame: Frame;
+    try {
+      frame = decodeFrameBody(up.frame);
+    } catch (err) {
+      this.replyError(session, 0, toImError(err));
+      return;
+    }
+    const type = frame.body ?? 'none';
+    try {
+      await this.dispatch(session, frame);
+      this.metrics.upstreamHandled.inc({ type, result: 'ok' });
+    } catch (err) {
+      const e = toImError(err);
+      this.metrics.upstreamHandled.inc({ type, result: e.code });
+      if (e.code === 'IM_INTERNAL') this.log.error({ traceId: session.traceId, type, err: (err as Error)?.stack ?? String(err) }, 'frame failed');
+      // Backend trouble on a send: answer retryable; the client retries with the same clientMsgId.
+      this.replyError(session, frame.reqId, e.code === 'IM_INTERNAL' ? new ImError('IM_UNAVAILABLE', undefined, { retryAfterMs: 500 }) : e);
+    }
+  }
+
+  private async dispatch(s: Session, frame: Frame): Promise<void> {
+    switch (frame.body) {
+      case 'send': return this.send(s, frame.reqId, frame.send as imcloud.v1.Send);
+      case 'pushAck': return this.pushAck(s, frame.pushAck as imcloud.v1.PushAck);
+      case 'sync': return this.sync(s, frame.reqId, frame.sync as imcloud.v1.SyncRequest);
+      case 'pull': return this.pull(s, frame.reqId, frame.pull as imcloud.v1.PullRequest);
+      case 'history': return this.history(s, frame.reqId, frame.history as imcloud.v1.HistoryRequest);
+      case 'read': return this.read(s, frame.reqId, frame.read as imcloud.v1.ReadReceipt);
+      case 'recall': return this.recall(s, frame.reqId, frame.recall as imcloud.v1.Recall);
+      case 'logout': return this.logout(s, frame.reqId);
+      default: throw new ImError('IM_FRAME_UNKNOWN_TYPE', `frame type "${frame.body}" is not accepted from clients`);
+    }
+  }
+
+  // ── replies ──────────────────────────────────────────────────────────────────────────────
+
+  private reply(s: Session, frame: FrameInit, opts: DeliveryOptions = {}): void {
+    this.pushes.add(s.gateId, [s.connId], encodeFrameBody(frame), { traceId: s.traceId, appId: s.appId, ...opts });
+  }
+
+  private replyError(s: Session, reqId: number, err: ImError): void {
+    this.metrics.errors.inc({ code: err.code, role: 'logic' });
+    this.reply(s, errorFrame(err, reqId), { closeAfter: err.fatal });
+  }
+
+  /** Sends one frame to every connection in `routes` except `exceptConn`, one delivery per gate. */
+  private fanOut(routes: Route[], frame: Uint8Array, exceptConn: string, opts: DeliveryOptions): number {
+    const byGate = new Map<string, string[]>();
+    for (const r of routes) {
+      if (r.connId === exceptConn) continue;
+      let conns = byGate.get(r.gateId);
+      if (!conns) byGate.set(r.gateId, (conns = []));
+      conns.push(r.connId);
+    }
+    let n = 0;
+    for (const [gateId, conns] of byGate) {
+      this.pushes.add(gateId, conns, frame, opts);
+      n += conns.length;
+    }
+    return n;
+  }
+
+  private async notifyUsers(s: Session, users: string[], frame: FrameInit, opts: DeliveryOptions = {}): Promise<number> {
+    const routes = await this.backends.routes.listMany(s.appId, users);
+    const all = [...routes.values()].flat();
+    return this.fanOut(all, encodeFrameBody(frame), s.connId, { traceId: s.traceId, appId: s.appId, ...opts });
+  }
+
+  private async app(appId: string): Promise<App> {
+    const cached = this.apps.get(appId);
+    if (cached && cached.until > this.now()) {
+      if (!cached.app) throw new ImError('IM_APP_NOT_FOUND');
+      return cached.app;
+    }
+    const app = await this.backends.apps.get(appId);
+    this.apps.set(appId, { app, until: this.now() + APP_CACHE_MS });
+    if (!app) throw new ImError('IM_APP_NOT_FOUND');
+    return app;
+  }
+
+  // ── login / logout ───────────────────────────────────────────────────────────────────────
+
+  private async login(s: Session, up: Upstream): Promise<void> {
+    let app: App;
+    try {
+      app = await this.app(s.appId);
+    } catch (err) {
+      this.replyError(s, 0, toImError(err));
+      return;
+    }
+    const mine: Route = { connId: s.connId, gateId: s.gateId, deviceId: s.deviceId, platform: s.platform, since: s.receivedAt };
+    const ttl = up.routeTtlMs || this.config.gate.idleTimeoutMs;
+    const all = await this.backends.routes.add(s.appId, s.userId, mine, ttl);
+    // Only older logins are displaced; a newer one displaces this one when it is handled.
+    for (const r of all) {
+      if (r.connId === s.connId || !displaces(app.multiLogin, mine, r)) continue;
+      const kick = encodeFrameBody({
+        kick: { reason: imcloud.v1.KickReason.KICK_REASON_LOGIN_ELSEWHERE, message: `signed in on another device (${app.multiLogin} policy)`, byDevice: s.deviceId, byPlatform: s.platform },
+      });
+      this.pushes.add(r.gateId, [r.connId], kick, { closeAfter: true, traceId: s.traceId, appId: s.appId });
+      await this.backends.routes.remove(s.appId, s.userId, r.connId);
+    }
+    this.reply(s, {
+      authOk: {
+        appId: s.appId, userId: s.userId, connId: s.connId, gateId: s.gateId,
+        heartbeatIntervalMs: up.heartbeatIntervalMs || this.config.gate.heartbeatIntervalMs, serverTime: this.now(),
+      },
+    }, { authOk: true });
+  }
+
+  private async logout(s: Session, reqId: number): Promise<void> {
+    await this.backends.routes.remove(s.appId, s.userId, s.connId);
+    this.reply(s, { reqId, logoutOk: {} }, { closeAfter: true });
+  }
+
+  // ── send ─────────────────────────────────────────────────────────────────────────────────
+
+  private async send(s: Session, reqId: number, req: imcloud.v1.Send): Promise<void> {
+    if (!CLIENT_MSG_ID.test(req.clientMsgId)) throw new ImError('IM_BAD_REQUEST', 'client_msg_id must be 1–64 printable ASCII characters');
+    assertUserId(req.to, 'to');
+    if (req.body.length > this.config.logic.maxBodyBytes) {
+      throw new ImError('IM_BODY_TOO_LARGE', `body of ${req.body.length} bytes exceeds ${this.config.logic.maxBodyBytes}`);
+    }
+    if (req.contentType.length > 64) throw new ImError('IM_BAD_REQUEST', 'content_type is longer than 64 characters');
+    const conversation = singleConversation(s.userId, req.to);
+    await this.accept(s, reqId, req.clientMsgId, [s.userId, req.to], {
+      conversation, kind: MessageKind.MESSAGE_KIND_NORMAL, contentType: req.contentType || 'text', body: req.body, recallsSeq: 0,
+    });
+  }
+
+  /**
+   * The accept path shared by messages and recall events: dedupe → seq and id → recent window
+   * → conversation index → durable store queue (confirmed) → ack → push.
+   */
+  private async accept(
+    s: Session,
+    reqId: number,
+    clientMsgId: string,
+    members: string[],
+    content: Pick<StoredMessage, 'conversation' | 'kind' | 'contentType' | 'body' | 'recallsSeq'>,
+    /** Accept only a retry of an earlier request; a new request fails with this reason. */
+    onlyRetry?: string,
+  ): Promise<StoredMessage> {
+    const { dedupe } = this.backends;
+    const limit = await this.backends.rateLimiter.take(`app:${s.appId}`, this.config.logic.appRateLimitPerSec, this.config.logic.appRateLimitPerSec);
+    if (!limit.allowed) throw new ImError('IM_APP_RATE_LIMITED', undefined, { retryAfterMs: limit.retryAfterMs });
+
+    const claim = await dedupe.claim(s.appId, s.userId, clientMsgId, SEND_LEASE_MS);
+    if (claim.state === 'done') {
+      this.metrics.sendRetries.inc({ app_id: s.appId, outcome: 'acked-before' });
+      this.reply(s, { reqId, sendAck: { ...claim.ack, duplicate: true } });
+      const again = await this.reader.get(s.appId, claim.ack.conversation, claim.ack.seq);
+      if (!again) throw new ImError('IM_INTERNAL', 'acked message not found for a retry');
+      return again;
+    }
+    if (claim.state === 'busy') {
+      this.metrics.sendRetries.inc({ app_id: s.appId, outcome: 'busy' });
+      throw new ImError('IM_UNAVAILABLE', 'this message is being processed; retry shortly', { retryAfterMs: 500 });
+    }
+
+    if (onlyRetry && claim.state === 'new') {
+      await dedupe.release(s.appId, s.userId, clientMsgId);
+      throw new ImError('IM_BAD_REQUEST', onlyRetry);
+    }
+    let message: StoredMessage;
+    let record: Uint8Array;
+    if (claim.state === 'allocated') {
+      // The first attempt chose seq and id and then died: finish it with the same ones.
+      this.metrics.sendRetries.inc({ app_id: s.appId, outcome: 'resumed' });
+      record = claim.message;
+      message = decodeStoreRecord(record).message;
+    } else {
+      let seq: number;
+      try {
+        seq = await this.backends.seq.next(s.appId, content.conversation);
+      } catch (err) {
+        await dedupe.release(s.appId, s.userId, clientMsgId).catch(() => undefined);
+        throw err;
+      }
+      message = {
+        ...content, seq, msgId: this.ids!.next(), ts: this.now(), sender: s.userId, senderDevice: s.deviceId, clientMsgId, recalled: false,
+      };
+      record = encodeStoreRecord({ appId: s.appId, message, members, traceId: s.traceId });
+      await dedupe.allocate(s.appId, s.userId, clientMsgId, record, this.config.logic.dedupeTtlMs);
+    }
+
+    await this.backends.window.append(s.appId, message, { size: this.config.logic.recentWindow, retentionMs: this.config.logic.recentRetentionMs });
+    await this.backends.conversations.touch(s.appId, message.conversation, members, message.seq, message.ts);
+    await this.backends.bus.publishStore(record);
+    const ack: SendAckRecord = { clientMsgId, conversation: message.conversation, seq: message.seq, msgId: message.msgId, ts: message.ts };
+    await dedupe.complete(s.appId, s.userId, clientMsgId, ack, this.config.logic.dedupeTtlMs);
+    // The sender has read what it sent, so its own messages never count as unread.
+    await this.backends.conversations.advance(s.appId, s.userId, message.conversation, 'read', message.seq);
+
+    this.reply(s, { reqId, sendAck: { ...ack, duplicate: claim.state === 'allocated' } });
+    this.metrics.sends.inc({ app_id: s.appId });
+    if (s.receivedAt > 0) this.metrics.ackLatency.observe({ app_id: s.appId }, (this.now() - s.receivedAt) / 1000);
+
+    const pushed = await this.notifyUsers(s, members, { push: { messages: [toWireMessage(message)] } }, { sentAt: message.ts });
+    this.metrics.pushes.inc({ app_id: s.appId }, pushed);
+    return message;
+  }
+
+  // ── acks, sync, pull, history ────────────────────────────────────────────────────────────
+
+  private async pushAck(s: Session, req: imcloud.v1.PushAck): Promise<void> {
+    for (const c of req.cursors.slice(0, 100)) await this.delivered(s, c.conversation ?? "", Number(c.seq));
+  }
+
+  /** Advances the delivered cursor and tells the peer (its every device) how far it reached. */
+  private async delivered(s: Session, conversation: string, seq: number): Promise<void> {
+    membersFor(conversation, s.userId);
+    const { value, moved } = await this.backends.conversations.advance(s.appId, s.userId, conversation, 'delivered', seq);
+    if (!moved) return;
+    const peer = peerOf(conversation, s.userId);
+    if (peer === s.userId) return;
+    await this.notifyUsers(s, [peer], { deliveryNotice: { conversation, user: s.userId, seq: value } });
+  }
+
+  private async sync(s: Session, reqId: number, req: imcloud.v1.SyncRequest): Promise<void> {
+    const cursors = new Map<string, number>();
+    for (const c of req.cursors) cursors.set(c.conversation ?? "", Number(c.seq));
+    const entries = await this.backends.conversations.list(s.appId, s.userId);
+    // Asking for the next page acknowledges what the previous one delivered.
+    for (const e of entries) {
+      const held = cursors.get(e.conversation);
+      if (held !== undefined && held > e.deliveredSeq) await this.delivered(s, e.conversation, held);
+    }
+    let budget = Math.min(req.pageSize || 200, this.config.logic.syncPageMax);
+    const summaries: imcloud.v1.ConversationSummary.$Properties[] = [];
+    const messages: imcloud.v1.Message.$Properties[] = [];
+    let hasMore = false;
+    let retryAfterMs = 0;
+    entries.sort((a, b) => b.lastTs - a.lastTs);
+    for (const e of entries) {
+      const peer = peerOf(e.conversation, s.userId);
+      const peerEntry = peer === s.userId ? null : await this.backends.conversations.get(s.appId, peer, e.conversation);
+      const known = cursors.get(e.conversation);
+      const from = known !== undefined ? known + 1 : Math.max(1, e.maxSeq - this.config.logic.newDeviceSyncDepth + 1);
+      summaries.push({
+        conversation: e.conversation, maxSeq: e.maxSeq, readSeq: e.readSeq, unread: Math.max(0, e.maxSeq - e.readSeq),
+        peerReadSeq: peerEntry?.readSeq ?? 0, lastTs: e.lastTs, peer, minSeq: known !== undefined ? 0 : from,
+      });
+      if (from > e.maxSeq) continue;
+      if (budget === 0) {
+        hasMore = true;
+        continue;
+      }
+      const to = Math.min(e.maxSeq, from + budget - 1);
+      const range = await this.reader.range(s.appId, e.conversation, from, to);
+      for (const slot of range.slots) messages.push('message' in slot ? toWireMessage(slot.message) : emptySlot(e.conversation, slot.seq));
+      budget -= range.slots.length;
+      if (range.retryAfterMs > 0) retryAfterMs = Math.max(retryAfterMs, range.retryAfterMs);
+      else if (to < e.maxSeq) hasMore = true;
+    }
+    this.reply(s, { reqId, syncPage: { conversations: summaries, messages, hasMore, retryAfterMs } });
+  }
+
+  private async pull(s: Session, reqId: number, req: imcloud.v1.PullRequest): Promise<void> {
+    membersFor(req.conversation, s.userId);
+    const maxSeq = await this.backends.conversations.maxSeq(s.appId, req.conversation);
+    const from = Math.max(1, Number(req.fromSeq));
+    const to = Math.min(Number(req.toSeq) || maxSeq, maxSeq, from + this.config.logic.historyPageMax - 1);
+    const range = await this.reader.range(s.appId, req.conversation, from, to);
+    const messages = range.slots.map((slot) => ('message' in slot ? toWireMessage(slot.message) : emptySlot(req.conversation, slot.seq)));
+    this.reply(s, { reqId, pullResult: { conversation: req.conversation, messages, retryAfterMs: range.retryAfterMs } });
+  }
+
+  private async history(s: Session, reqId: number, req: imcloud.v1.HistoryRequest): Promise<void> {
+    membersFor(req.conversation, s.userId);
+    const maxSeq = await this.backends.conversations.maxSeq(s.appId, req.conversation);
+    const limit = Math.min(req.limit || 50, this.config.logic.historyPageMax);
+    const result = await this.reader.history(s.appId, req.conversation, {
+      fromSeq: Math.max(1, Number(req.fromSeq)),
+      toSeq: Math.min(Number(req.toSeq) || maxSeq, maxSeq),
+      fromTs: Number(req.fromTs) || undefined,
+      toTs: Number(req.toTs) || undefined,
+      limit,
+      newestFirst: req.newestFirst,
+    });
+    this.reply(s, { reqId, historyResult: { conversation: req.conversation, messages: result.messages.map(toWireMessage), hasMore: result.hasMore } });
+  }
+
+  // ── read receipts and recall ─────────────────────────────────────────────────────────────
+
+  private async read(s: Session, reqId: number, req: imcloud.v1.ReadReceipt): Promise<void> {
+    membersFor(req.conversation, s.userId);
+    const { conversations } = this.backends;
+    const { value, moved } = await conversations.advance(s.appId, s.userId, req.conversation, 'read', Number(req.seq));
+    const maxSeq = await conversations.maxSeq(s.appId, req.conversation);
+    this.reply(s, { reqId, readAck: { conversation: req.conversation, readSeq: value, unread: Math.max(0, maxSeq - value) } });
+    if (moved) {
+      // The peer sees the read state; the reader's other devices clear their unread count.
+      const users = [...new Set([peerOf(req.conversation, s.userId), s.userId])];
+      await this.notifyUsers(s, users, { readNotice: { conversation: req.conversation, user: s.userId, seq: value } });
+    }
+  }
+
+  private async recall(s: Session, reqId: number, req: imcloud.v1.Recall): Promise<void> {
+    if (!CLIENT_MSG_ID.test(req.clientMsgId)) throw new ImError('IM_BAD_REQUEST', 'client_msg_id must be 1–64 printable ASCII characters');
+    const members = membersFor(req.conversation, s.userId);
+    const target = await this.reader.get(s.appId, req.conversation, Number(req.seq));
+    if (!target) throw new ImError('IM_NOT_FOUND', `no message ${req.seq} in this conversation`);
+    if (target.kind !== MessageKind.MESSAGE_KIND_NORMAL) throw new ImError('IM_BAD_REQUEST', 'only normal messages can be recalled');
+    if (target.sender !== s.userId) throw new ImError('IM_RECALL_NOT_SENDER');
+    const age = this.now() - target.ts;
+    // Once recalled, only a retry of that recall (answered by dedupe) is accepted, even after
+    // the window has passed.
+    if (!target.recalled && age > this.config.logic.recallWindowMs) {
+      throw new ImError('IM_RECALL_WINDOW_EXPIRED', `the message is ${Math.round(age / 1000)} s old; the recall window is ${Math.round(this.config.logic.recallWindowMs / 1000)} s`);
+    }
+    await this.accept(s, reqId, req.clientMsgId, members, {
+      conversation: req.conversation, kind: MessageKind.MESSAGE_KIND_RECALL, contentType: 'recall', body: new Uint8Array(0), recallsSeq: target.seq,
+    }, target.recalled ? 'the message is already recalled' : undefined);
+    await this.backends.window.markRecalled(s.appId, req.conversation, target.seq);
+  }
+}
+
+/** Whether a new login `mine` displaces the existing route `other` under the app's policy. */
+export function displaces(policy: MultiLoginPolicy, mine: Route, other: Route): boolean {
+  const older = other.since < mine.since || (other.since === mine.since && other.connId < mine.connId);
+  if (!older) return false;
+  switch (policy) {
+    case 'single': return true;
+    case 'per-platform': return other.platform === mine.platform || other.deviceId === mine.deviceId;
+    case 'all': return other.deviceId === mine.deviceId;
+  }
+}

@@ -1,0 +1,25 @@
+// Tenants: apps with their secret and policies, and token revocation.
+
+export type MultiLoginPolicy = 'all' | 'per-platform' | 'single';
+
+export interface App {
+  appId: string;
+  name: string;
+  secret: string;
+  multiLogin: MultiLoginPolicy;
+  createdAt: number;
+}
+
+export interface AppRegistry {
+  /** Fails with IM_ADMIN_CONFLICT if the AppId exists. */
+  create(app: App): Promise<void>;
+  get(appId: string): Promise<App | null>;
+  update(appId: string, patch: Partial<Pick<App, 'name' | 'multiLogin' | 'secret'>>): Promise<App | null>;
+  list(): Promise<App[]>;
+
+  /** Revokes one token by its jti until it would have expired anyway. */
+  revokeToken(appId: string, jti: string, expiresAt: number): Promise<void>;
+  /** Revokes every token of the user issued at or before `before` (ms). */
+  revokeUser(appId: string, userId: string, before: number): Promise<void>;
+  isRevoked(appId: string, userId: string, jti: string, issuedAt: number): Promise<boolean>;
+}

@@ -1,0 +1,25 @@
+// Per-user conversation index and cursors: which conversations a user is in, the max seq of
+// each conversation, and the user's delivered and read cursors. Cursors only move forward.
+
+export interface ConversationEntry {
+  conversation: string;
+  maxSeq: number;
+  lastTs: number;
+  readSeq: number;
+  deliveredSeq: number;
+}
+
+export type CursorKind = 'read' | 'delivered';
+
+export interface ConversationState {
+  /** A message with `seq` exists in `conversation`; every member now lists it. maxSeq only grows. */
+  touch(appId: string, conversation: string, members: string[], seq: number, ts: number): Promise<void>;
+  maxSeq(appId: string, conversation: string): Promise<number>;
+  list(appId: string, userId: string): Promise<ConversationEntry[]>;
+  get(appId: string, userId: string, conversation: string): Promise<ConversationEntry | null>;
+  /**
+   * Moves a cursor to max(current, min(seq, maxSeq)). Returns the cursor after the move and
+   * whether it moved.
+   */
+  advance(appId: string, userId: string, conversation: string, kind: CursorKind, seq: number): Promise<{ value: number; moved: boolean }>;
+}

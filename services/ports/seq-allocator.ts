@@ -1,0 +1,9 @@
+// Per-conversation sequence numbers: 1, 2, 3, … Never issues the same seq twice for a
+// conversation, even after the fast store loses its data (a real adapter reserves blocks
+// against a durable high-water mark). Gaps are allowed; receivers resolve them (DESIGN §3).
+
+export interface SeqAllocator {
+  next(appId: string, conversation: string): Promise<number>;
+  /** The highest seq issued so far (0 if none); may lag behind after a recovery. */
+  current(appId: string, conversation: string): Promise<number>;
+}

@@ -1,0 +1,205 @@
+// One validated configuration for every role: options (a YAML/JSON file named by IMCLOUD_CONFIG,
+// then environment variables) → defaults → a compiled, validated, frozen Config.
+//
+// Every leaf `section.someKey` is read from env IMCLOUD_SECTION_SOME_KEY, or from the file
+// named by IMCLOUD_SECTION_SOME_KEY_FILE (how Kubernetes mounts Secrets). Env beats the file.
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { ImError } from './errors.js';
+
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+const nonNegativeInt = z.coerce.number().int().min(0);
+const bool = z.preprocess((v) => (typeof v === 'string' ? ['1', 'true', 'yes', 'on'].includes(v.toLowerCase()) : v), z.boolean());
+const list = z.preprocess(
+  (v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : v),
+  z.array(z.string().min(1)),
+);
+const optionalUrl = z.string().url().optional();
+
+export const configSchema = z.object({
+  node: z.object({
+    /** Unique per process; names the gate's push queue. Defaults to hostname-pid. */
+    id: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).default(`${hostname()}-${process.pid}`.replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 64)),
+  }).strict(),
+  log: z.object({
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  }).strict(),
+  http: z.object({
+    host: z.string().default('0.0.0.0'),
+    /** Health, readiness, metrics and the role's own endpoints (gate: WebSocket at /ws). */
+    port: port.default(8080),
+  }).strict(),
+  gate: z.object({
+    tcpPort: port.default(8090),
+    /** The WebSocket URL clients reach this gate at (dispatch hands it out). */
+    publicWsUrl: z.string().default(''),
+    publicTcpAddr: z.string().default(''),
+    pool: z.string().default('default'),
+    /** AppIds this gate serves; empty = the default pool (every AppId no other pool claims). */
+    appIds: list.default([]),
+    track: z.enum(['stable', 'canary']).default('stable'),
+    maxFrameBytes: positiveInt.default(64 * 1024),
+    heartbeatIntervalMs: positiveInt.default(30_000),
+    /** Close a connection that sent nothing for this long (> heartbeat interval). */
+    idleTimeoutMs: positiveInt.default(75_000),
+    authTimeoutMs: positiveInt.default(10_000),
+    /** Per-connection token bucket: sustained frames/s and burst. */
+    rateLimitPerSec: positiveInt.default(100),
+    rateLimitBurst: positiveInt.default(200),
+    /** Rate-limit violations tolerated in a row before the connection is closed. */
+    floodStrikes: positiveInt.default(50),
+    /** Bytes queued for a client before it counts as a slow consumer and is closed. */
+    maxBufferedBytes: positiveInt.default(4 * 1024 * 1024),
+    /** On SIGTERM: tell clients to reconnect elsewhere, spread over this many ms. */
+    drainMs: nonNegativeInt.default(10_000),
+  }).strict(),
+  logic: z.object({
+    maxBodyBytes: positiveInt.default(32 * 1024),
+    recallWindowMs: positiveInt.default(2 * 60_000),
+    /** Messages kept per conversation in the recent window. */
+    recentWindow: positiveInt.default(200),
+    /** The recent window keeps at least this much time of messages, whatever its size. */
+    recentRetentionMs: positiveInt.default(5 * 60_000),
+    /** A missing seq older than this is reported as an empty slot. */
+    emptySlotGraceMs: positiveInt.default(10_000),
+    syncPageMax: positiveInt.default(500),
+    /** A conversation new to a device syncs at most this many latest messages. */
+    newDeviceSyncDepth: positiveInt.default(200),
+    dedupeTtlMs: positiveInt.default(24 * 3600_000),
+    historyPageMax: positiveInt.default(200),
+    appRateLimitPerSec: positiveInt.default(50_000),
+  }).strict(),
+  dispatch: z.object({
+    reconnectBaseMs: positiveInt.default(500),
+    reconnectMaxMs: positiveInt.default(30_000),
+    /** A gate whose load report is older than this is considered gone. */
+    gateStaleMs: positiveInt.default(15_000),
+  }).strict(),
+  admin: z.object({
+    /** Platform admin token: full access to the admin API. Empty: generated and logged at start. */
+    token: z.string().default(''),
+    defaultTokenTtlSec: positiveInt.default(24 * 3600),
+    /** Embedded mode: create this demo app at start (empty: none). */
+    demoAppId: z.string().default(''),
+    demoAppSecret: z.string().default(''),
+  }).strict(),
+  redis: z.object({ url: optionalUrl }).strict(),
+  rabbitmq: z.object({ url: optionalUrl, prefetch: positiveInt.default(256) }).strict(),
+  mongodb: z.object({ url: optionalUrl, database: z.string().default('imcloud') }).strict(),
+  minio: z.object({
+    endPoint: z.string().optional(),
+    port: port.optional(),
+    useSSL: bool.default(false),
+    accessKey: z.string().optional(),
+    secretKey: z.string().optional(),
+    bucket: z.string().default('imcloud'),
+  }).strict(),
+  web: z.object({
+    /** Serve the web chat page (embedded mode). */
+    enabled: bool.default(false),
+  }).strict(),
+}).strict();
+
+export type Config = z.infer<typeof configSchema>;
+export type ConfigInput = { [S in keyof Config]?: Partial<Record<keyof Config[S], unknown>> };
+
+const sections = Object.keys(configSchema.shape) as Array<keyof Config>;
+
+function snake(key: string): string {
+  return key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
+}
+
+/** The env variable name of a config key, e.g. gate.tcpPort → IMCLOUD_GATE_TCP_PORT. */
+export function envName(section: string, key: string): string {
+  return `IMCLOUD_${snake(section)}_${snake(key)}`;
+}
+
+function fromEnv(env: NodeJS.ProcessEnv): ConfigInput {
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const section of sections) {
+    const shape = configSchema.shape[section].shape as Record<string, unknown>;
+    for (const key of Object.keys(shape)) {
+      const name = envName(section, key);
+      let value: string | undefined = env[name];
+      const file = env[`${name}_FILE`];
+      if (value === undefined && file) {
+        try {
+          value = readFileSync(file, 'utf8').trim();
+        } catch (err) {
+          throw new ImError('IM_CONFIG_INVALID', `config: ${section}.${key}: cannot read ${name}_FILE=${file}: ${(err as Error).message}`);
+        }
+      }
+      if (value !== undefined && value !== '') (out[section] ??= {})[key] = value;
+    }
+  }
+  return out as ConfigInput;
+}
+
+function fromFile(path: string): ConfigInput {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ImError('IM_CONFIG_INVALID', `config: cannot read IMCLOUD_CONFIG=${path}: ${(err as Error).message}`);
+  }
+  const parsed: unknown = parseYaml(text);
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new ImError('IM_CONFIG_INVALID', `config: ${path} must hold a mapping of sections (node, http, gate, …)`);
+  }
+  return parsed as ConfigInput;
+}
+
+function merge(...layers: ConfigInput[]): Record<string, Record<string, unknown>> {
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const section of sections) out[section] = {};
+  for (const layer of layers) {
+    for (const [section, values] of Object.entries(layer)) {
+      if (values === undefined) continue;
+      if (!(section in out)) out[section] = {}; // let .strict() name the unknown section
+      if (values === null || typeof values !== 'object') {
+        out[section] = values as Record<string, unknown>;
+        continue;
+      }
+      Object.assign(out[section]!, values);
+    }
+  }
+  return out;
+}
+
+/** Validates layers (later ones win) into a frozen Config, or throws IM_CONFIG_INVALID naming every bad key. */
+export function compileConfig(...layers: ConfigInput[]): Config {
+  const result = configSchema.safeParse(merge(...layers));
+  if (!result.success) {
+    const lines = result.error.issues.map((issue) => {
+      const path = issue.path.join('.');
+      const [section, key] = issue.path as string[];
+      const env = section && key ? ` (env ${envName(section, key)})` : '';
+      if (issue.code === 'unrecognized_keys') {
+        return `  ${path || '(top level)'}: unknown key(s) ${issue.keys.join(', ')}`;
+      }
+      return `  ${path}${env}: ${issue.message}`;
+    });
+    throw new ImError('IM_CONFIG_INVALID', `invalid configuration:\n${lines.join('\n')}`);
+  }
+  return deepFreeze(result.data);
+}
+
+/**
+ * What every role calls at start. Layers, later wins: the role's own defaults (e.g. the embedded
+ * mode turns the web page on), the file named by IMCLOUD_CONFIG, then the environment.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, roleDefaults: ConfigInput = {}): Config {
+  const file = env.IMCLOUD_CONFIG ? fromFile(env.IMCLOUD_CONFIG) : {};
+  return compileConfig(roleDefaults, file, fromEnv(env));
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,36 @@
+// Conversation ids. A single chat between a and b is "s:" + the two user ids sorted, joined by
+// ":"; user ids therefore may not contain ":" (see USER_ID).
+import { ImError } from './errors.js';
+
+export const USER_ID = /^[A-Za-z0-9_.@-]{1,64}$/;
+export const APP_ID = /^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$/;
+
+export function assertUserId(userId: string, field = 'user id'): void {
+  if (!USER_ID.test(userId)) throw new ImError('IM_BAD_REQUEST', `${field} must match ${USER_ID.source}`);
+}
+
+export function singleConversation(a: string, b: string): string {
+  return a < b ? `s:${a}:${b}` : `s:${b}:${a}`;
+}
+
+/** The members of a conversation id, or null if it is not a well-formed conversation id. */
+export function conversationMembers(conversation: string): string[] | null {
+  const parts = conversation.split(':');
+  if (parts.length !== 3 || parts[0] !== 's') return null;
+  const [, a, b] = parts as [string, string, string];
+  if (!USER_ID.test(a) || !USER_ID.test(b) || a > b) return null;
+  return [a, b];
+}
+
+/** The members, after checking that `userId` is one of them (else IM_FORBIDDEN). */
+export function membersFor(conversation: string, userId: string): string[] {
+  const members = conversationMembers(conversation);
+  if (!members) throw new ImError('IM_BAD_REQUEST', `invalid conversation id "${conversation.slice(0, 80)}"`);
+  if (!members.includes(userId)) throw new ImError('IM_FORBIDDEN', 'not a member of this conversation');
+  return members;
+}
+
+export function peerOf(conversation: string, userId: string): string {
+  const members = conversationMembers(conversation) ?? [];
+  return members.find((m) => m !== userId) ?? userId;
+}

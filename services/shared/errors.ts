@@ -1,0 +1,85 @@
+// The one error catalog. Every error a client, tenant or operator can see has a stable code
+// here; docs/errors.md is checked against this table by a test. Codes never change meaning.
+
+export interface ErrorSpec {
+  /** HTTP status when the error is returned by an HTTP API. */
+  status: number;
+  /** On a long connection: the server closes the connection after the Error frame. */
+  fatal: boolean;
+  /** What happened and what to do next; the default message. */
+  message: string;
+}
+
+export const errorCatalog = {
+  // Framing and protocol
+  IM_PROTOCOL_VERSION: { status: 400, fatal: true, message: 'Unsupported protocol version: this server speaks version 1. Upgrade the client SDK.' },
+  IM_FRAME_MALFORMED: { status: 400, fatal: true, message: 'The frame could not be decoded as an imcloud.v1.Frame.' },
+  IM_FRAME_TOO_LARGE: { status: 413, fatal: true, message: 'The frame is larger than the gate accepts (gate.maxFrameBytes).' },
+  IM_FRAME_UNKNOWN_TYPE: { status: 400, fatal: false, message: 'The frame type is unknown or not allowed from a client.' },
+  IM_AUTH_REQUIRED: { status: 401, fatal: true, message: 'The first frame on a connection must be Auth.' },
+  IM_AUTH_TIMEOUT: { status: 401, fatal: true, message: 'No Auth frame arrived in time after connecting.' },
+  IM_ALREADY_AUTHENTICATED: { status: 400, fatal: false, message: 'This connection is already authenticated.' },
+  IM_HEARTBEAT_TIMEOUT: { status: 408, fatal: true, message: 'No frame arrived within the idle timeout; send Ping at the heartbeat interval.' },
+  // Tokens and tenancy
+  IM_TOKEN_INVALID: { status: 401, fatal: true, message: 'The token is malformed, signed with another key, or not for this AppId.' },
+  IM_TOKEN_EXPIRED: { status: 401, fatal: true, message: 'The token has expired; mint a new one from your backend.' },
+  IM_TOKEN_REVOKED: { status: 401, fatal: true, message: 'The token was revoked; mint a new one from your backend.' },
+  IM_APP_NOT_FOUND: { status: 404, fatal: true, message: 'No app with this AppId exists.' },
+  IM_APP_NOT_SERVED: { status: 421, fatal: true, message: 'This gate does not serve this AppId; ask dispatch for the right gate.' },
+  IM_FORBIDDEN: { status: 403, fatal: false, message: 'This user may not access that conversation or resource.' },
+  // Flow control
+  IM_RATE_LIMITED: { status: 429, fatal: false, message: 'Too many frames; slow down and retry after retry_after_ms.' },
+  IM_FLOODING: { status: 429, fatal: true, message: 'The connection kept exceeding its rate limit and was closed.' },
+  IM_SLOW_CONSUMER: { status: 503, fatal: true, message: 'The client read too slowly and its send buffer filled up; reconnect and sync.' },
+  IM_APP_RATE_LIMITED: { status: 429, fatal: false, message: 'The app exceeded its rate limit; retry after retry_after_ms.' },
+  // Requests
+  IM_BAD_REQUEST: { status: 400, fatal: false, message: 'A field of the request is missing or invalid.' },
+  IM_BODY_TOO_LARGE: { status: 413, fatal: false, message: 'The message body is larger than the app allows (logic.maxBodyBytes).' },
+  IM_NOT_FOUND: { status: 404, fatal: false, message: 'No such message or conversation.' },
+  IM_RECALL_WINDOW_EXPIRED: { status: 409, fatal: false, message: 'The message is older than the recall window.' },
+  IM_RECALL_NOT_SENDER: { status: 403, fatal: false, message: 'Only the sender may recall a message.' },
+  IM_UNAVAILABLE: { status: 503, fatal: false, message: 'A backend is unavailable; retry with backoff.' },
+  IM_INTERNAL: { status: 500, fatal: false, message: 'Internal error; retry, and report it with the trace id if it persists.' },
+  IM_DRAINING: { status: 503, fatal: true, message: 'The gate is shutting down; reconnect through dispatch.' },
+  IM_NO_GATE: { status: 503, fatal: false, message: 'No ready gate serves this AppId; retry with backoff.' },
+  // Admin and HTTP APIs
+  IM_ADMIN_UNAUTHORIZED: { status: 401, fatal: false, message: 'Send Authorization: Bearer <platform admin token> or the app secret.' },
+  IM_ADMIN_FORBIDDEN: { status: 403, fatal: false, message: 'These credentials may not act on that app.' },
+  IM_ADMIN_INVALID: { status: 400, fatal: false, message: 'The request body is invalid.' },
+  IM_ADMIN_CONFLICT: { status: 409, fatal: false, message: 'That resource already exists.' },
+  IM_ROUTE_NOT_FOUND: { status: 404, fatal: false, message: 'No such HTTP endpoint.' },
+  // Start-up
+  IM_CONFIG_INVALID: { status: 500, fatal: true, message: 'The configuration is invalid.' },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof errorCatalog;
+
+export class ImError extends Error {
+  readonly code: ErrorCode;
+  readonly retryAfterMs: number;
+  constructor(code: ErrorCode, message?: string, opts: { retryAfterMs?: number; cause?: unknown } = {}) {
+    super(message ?? errorCatalog[code].message, { cause: opts.cause });
+    this.name = 'ImError';
+    this.code = code;
+    this.retryAfterMs = opts.retryAfterMs ?? 0;
+  }
+  get spec(): ErrorSpec {
+    return errorCatalog[this.code];
+  }
+  get fatal(): boolean {
+    return errorCatalog[this.code].fatal;
+  }
+  get status(): number {
+    return errorCatalog[this.code].status;
+  }
+}
+
+export function isErrorCode(code: string): code is ErrorCode {
+  return Object.hasOwn(errorCatalog, code);
+}
+
+/** Any thrown value as an ImError: unknown errors become IM_INTERNAL (the cause is kept). */
+export function toImError(err: unknown): ImError {
+  if (err instanceof ImError) return err;
+  return new ImError('IM_INTERNAL', undefined, { cause: err });
+}

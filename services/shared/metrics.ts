@@ -1,0 +1,37 @@
+// Prometheus metrics (prom-client). One registry per process, shared by every role the process
+// runs, so the embedded mode exposes one /metrics. Labelled by AppId where it matters.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+const latencyBuckets = [0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'imcloud_process_' });
+  const r = { registers: [registry] };
+  return {
+    registry,
+    connections: new Gauge({ name: 'imcloud_gate_connections', help: 'Open client connections (authenticated or not).', labelNames: ['transport'], ...r }),
+    authenticated: new Gauge({ name: 'imcloud_gate_authenticated_connections', help: 'Authenticated client connections by AppId.', labelNames: ['app_id'], ...r }),
+    framesIn: new Counter({ name: 'imcloud_gate_frames_in_total', help: 'Frames received from clients by type.', labelNames: ['type'], ...r }),
+    framesOut: new Counter({ name: 'imcloud_gate_frames_out_total', help: 'Frames written to clients.', ...r }),
+    bytesIn: new Counter({ name: 'imcloud_gate_bytes_in_total', help: 'Bytes received from clients.', ...r }),
+    gateDisconnects: new Counter({ name: 'imcloud_gate_disconnects_total', help: 'Closed client connections by reason code.', labelNames: ['reason'], ...r }),
+    errors: new Counter({ name: 'imcloud_errors_total', help: 'Errors returned to clients or API callers by stable code.', labelNames: ['code', 'role'], ...r }),
+    sends: new Counter({ name: 'imcloud_logic_sends_total', help: 'Messages accepted (acked) by AppId.', labelNames: ['app_id'], ...r }),
+    sendRetries: new Counter({ name: 'imcloud_logic_send_retries_total', help: 'Sends that were retries of an earlier clientMsgId, by outcome.', labelNames: ['app_id', 'outcome'], ...r }),
+    pushes: new Counter({ name: 'imcloud_logic_pushes_total', help: 'Messages pushed to connections, by AppId.', labelNames: ['app_id'], ...r }),
+    pushBatches: new Counter({ name: 'imcloud_logic_push_batches_total', help: 'Push batches published to gates.', ...r }),
+    ackLatency: new Histogram({ name: 'imcloud_logic_ack_latency_seconds', help: 'From the frame entering the gate to the SendAck leaving logic.', labelNames: ['app_id'], buckets: latencyBuckets, ...r }),
+    e2eLatency: new Histogram({ name: 'imcloud_gate_push_latency_seconds', help: 'From message acceptance to the push being written to the receiver connection.', labelNames: ['app_id'], buckets: latencyBuckets, ...r }),
+    upstreamHandled: new Counter({ name: 'imcloud_logic_upstream_total', help: 'Upstream frames handled by type and result.', labelNames: ['type', 'result'], ...r }),
+    redeliveries: new Counter({ name: 'imcloud_bus_redeliveries_total', help: 'Bus messages delivered more than once, by channel.', labelNames: ['channel'], ...r }),
+    deadLetters: new Counter({ name: 'imcloud_bus_dead_letters_total', help: 'Bus messages given up after the delivery limit, by channel.', labelNames: ['channel'], ...r }),
+    stored: new Counter({ name: 'imcloud_consumer_stored_total', help: 'Messages written to the message store (new rows) by AppId.', labelNames: ['app_id'], ...r }),
+    storeBatch: new Histogram({ name: 'imcloud_consumer_store_batch_seconds', help: 'Time to write one batch to the message store.', buckets: latencyBuckets, ...r }),
+    storeLag: new Histogram({ name: 'imcloud_consumer_lag_seconds', help: 'From message acceptance to its durable write.', buckets: latencyBuckets, ...r }),
+    dispatchRequests: new Counter({ name: 'imcloud_dispatch_requests_total', help: 'Dispatch answers by result.', labelNames: ['result'], ...r }),
+    adminRequests: new Counter({ name: 'imcloud_admin_requests_total', help: 'Admin API requests by route and status.', labelNames: ['route', 'status'], ...r }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,52 @@
+// Serves the web chat page (built into dist/web by `npm run build`) and, for the embedded demo
+// app only, an endpoint that mints demo user tokens so that a newcomer can chat at once.
+import { existsSync, readFileSync } from 'node:fs';
+import { extname, join, normalize } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import type { Admin } from './admin/admin.js';
+import type { Backends } from './ports/backends.js';
+import type { Config } from './shared/config.js';
+import { USER_ID } from './shared/conversation-id.js';
+import { ImError } from './shared/errors.js';
+import type { HttpServer } from './shared/http-server.js';
+import { mintToken } from './shared/tokens.js';
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.map': 'application/json',
+  '.svg': 'image/svg+xml',
+};
+
+/** dist/web next to the bundle, or ../dist/web when running from the TypeScript sources. */
+export function webRoot(): string | null {
+  for (const candidate of ['./web/', '../dist/web/']) {
+    const dir = fileURLToPath(new URL(candidate, import.meta.url));
+    if (existsSync(join(dir, 'index.html'))) return dir;
+  }
+  return null;
+}
+
+export function serveWebPage(http: HttpServer, config: Config, backends: Backends, admin: Admin | undefined): void {
+  const root = webRoot();
+  http.route('GET', '/v1/demo/config', () => ({ json: { appId: config.admin.demoAppId, dispatch: '/v1/dispatch' } }));
+  http.route('POST', '/v1/demo/token', async (req) => {
+    const appId = config.admin.demoAppId;
+    if (!appId || !admin) throw new ImError('IM_ROUTE_NOT_FOUND', 'demo tokens exist only in the embedded mode with a demo app');
+    const body = z.object({ userId: z.string().regex(USER_ID) }).safeParse(req.body);
+    if (!body.success) throw new ImError('IM_ADMIN_INVALID', `userId must match ${USER_ID.source}`);
+    const app = await backends.apps.get(appId);
+    if (!app) throw new ImError('IM_APP_NOT_FOUND');
+    const { token, claims } = await mintToken(appId, app.secret, body.data.userId, config.admin.defaultTokenTtlSec);
+    return { status: 201, json: { token, appId, userId: claims.userId, expiresAt: claims.expiresAt } };
+  });
+  http.route('GET', '/*', (req) => {
+    if (!root) return { status: 503, text: 'The web page is not built: run `npm run build`.\n' };
+    const rel = req.params.rest === '' || req.path === '/' ? 'index.html' : normalize(req.params.rest!).replace(/^(\.\.[/\\])+/, '');
+    const file = join(root, rel);
+    if (!file.startsWith(root) || !existsSync(file)) throw new ImError('IM_ROUTE_NOT_FOUND', `no file ${req.path}`);
+    return { bytes: readFileSync(file), contentType: TYPES[extname(file)] ?? 'application/octet-stream' };
+  });
+}

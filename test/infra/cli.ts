@@ -1,0 +1,62 @@
+// Command line for the test servers.
+//
+//   npx tsx test/infra/cli.ts ensure [names…]   install/build into ~/.cache/imcloud (default: everything)
+//   npx tsx test/infra/cli.ts up [names…]       start servers, print `export …` lines, run until Ctrl-C
+//
+// Names: redis rabbitmq mongodb minio kubernetes (and helm for `ensure`).
+
+import { BUILD_NAMES, SERVER_NAMES, ensureBuilt, ensureHelm, serverEnv, startServers, type BuildName, type ServerName } from './index.js';
+import { log } from './lib.js';
+
+const USAGE = `usage:
+  npx tsx test/infra/cli.ts ensure [${BUILD_NAMES.join(' ')}]
+  npx tsx test/infra/cli.ts up [${SERVER_NAMES.join(' ')}]`;
+
+/** Single quotes keep values safe for `eval "$(… up)"`-style use. */
+function shellQuote(value: string): string {
+  return /^[\w@%+=:,./-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+async function up(names: ServerName[]): Promise<void> {
+  const servers = await startServers(names);
+  // stdout carries only shell lines, so `… up > env.sh` works; progress is on stderr.
+  for (const [key, value] of Object.entries(serverEnv(servers))) console.log(`export ${key}=${shellQuote(value)}`);
+  if (servers.kubernetes) {
+    console.log(`export IMCLOUD_HELM=${shellQuote(await ensureHelm())}`);
+    console.log(`# kubeconfig: ${servers.kubernetes.kubeconfig}`);
+    console.log(`# kubectl:    ${servers.kubernetes.kubectl} --kubeconfig ${servers.kubernetes.kubeconfig} get nodes`);
+  }
+  console.log(`# data and logs: ${servers.runDir}`);
+  log('servers are up; press Ctrl-C to stop them');
+
+  await new Promise<void>((resolve) => {
+    const shutdown = (signal: NodeJS.Signals) => {
+      log(`${signal}: stopping servers…`);
+      resolve();
+    };
+    process.once('SIGINT', shutdown);
+    process.once('SIGTERM', shutdown);
+  });
+  await servers.stop();
+  log('stopped');
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...names] = argv;
+  switch (command) {
+    case 'ensure':
+      await ensureBuilt(names.length ? (names as BuildName[]) : BUILD_NAMES);
+      return;
+    case 'up':
+      await up(names.length ? (names as ServerName[]) : [...SERVER_NAMES]);
+      return;
+    default:
+      console.error(USAGE);
+      process.exitCode = 2;
+  }
+}
+
+main(process.argv.slice(2)).catch((err: Error) => {
+  console.error(err.message);
+  process.exit(1);
+});

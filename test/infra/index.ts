@@ -1,0 +1,147 @@
+// Entry point of the test infrastructure: start real servers for a test run
+// (vitest globalSetup, integration suites, `cli.ts up`) and tear them down.
+//
+//   const servers = await startServers(['redis', 'mongodb']);
+//   try { … servers.redis!.url … } finally { await servers.stop(); }
+
+import * as path from 'node:path';
+import { ensureFerretdb, startFerretdb, type FerretdbServer } from './ferretdb.js';
+import { ensureHelm } from './helm.js';
+import { ensureKubernetes, startKubernetes, type KubernetesCluster } from './kubernetes.js';
+import { createRunDir, log, removeRunDir, seconds, watchRunDir } from './lib.js';
+import { ensureMinio, startMinio, type MinioServer } from './minio.js';
+import { ensureRabbitmq, startRabbitmq, type RabbitmqServer } from './rabbitmq.js';
+import { ensureRedis, startRedis, type RedisServer } from './redis.js';
+
+export type { FerretdbServer, KubernetesCluster, MinioServer, RabbitmqServer, RedisServer };
+export { ensureHelm };
+
+export const SERVER_NAMES = ['redis', 'rabbitmq', 'mongodb', 'minio', 'kubernetes'] as const;
+export type ServerName = (typeof SERVER_NAMES)[number];
+/** Everything `ensureBuilt` can prepare: the servers plus client tools. */
+export const BUILD_NAMES = [...SERVER_NAMES, 'helm'] as const;
+export type BuildName = (typeof BUILD_NAMES)[number];
+
+export interface StartOptions {
+  redis?: {
+    /** Append-only persistence, so that data survives `redis.restart()`. */
+    appendonly?: boolean;
+  };
+}
+
+export interface Servers {
+  /** Per-run directory holding every server's data and log (removed by stop()). */
+  runDir: string;
+  redis?: RedisServer;
+  rabbitmq?: RabbitmqServer;
+  mongodb?: FerretdbServer;
+  minio?: MinioServer;
+  kubernetes?: KubernetesCluster;
+  /** Stops every server and removes the run directory. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+const ENSURE: Record<BuildName, () => Promise<unknown>> = {
+  redis: ensureRedis,
+  rabbitmq: ensureRabbitmq,
+  mongodb: ensureFerretdb,
+  minio: ensureMinio,
+  kubernetes: ensureKubernetes,
+  helm: ensureHelm,
+};
+
+function checkNames<T extends string>(names: readonly string[], allowed: readonly T[]): T[] {
+  const unknown = names.filter((n) => !allowed.includes(n as T));
+  if (unknown.length) throw new Error(`infra: unknown name(s) ${unknown.join(', ')}; expected some of: ${allowed.join(', ')}`);
+  return [...new Set(names as T[])];
+}
+
+/**
+ * Installs and builds what the given servers need, without starting anything.
+ * Debian installs run alongside the (machine-wide serialised) Go builds.
+ */
+export async function ensureBuilt(names: readonly BuildName[] = BUILD_NAMES): Promise<void> {
+  const started = Date.now();
+  await Promise.all(checkNames(names, BUILD_NAMES).map((name) => ENSURE[name]()));
+  log(`ensure ${names.join(' ')}: ready in ${seconds(Date.now() - started)}`);
+}
+
+/**
+ * Starts the given servers in parallel on 127.0.0.1 with free ports and a fresh
+ * run directory (building or installing them first when needed). If any fails,
+ * the others are stopped and the error carries the failing server's log tail.
+ */
+export async function startServers(names: readonly ServerName[], opts: StartOptions = {}): Promise<Servers> {
+  const wanted = checkNames(names, SERVER_NAMES);
+  const started = Date.now();
+  const runDir = await createRunDir();
+  watchRunDir(runDir, true);
+  const dir = (name: string) => path.join(runDir, name);
+
+  const servers: Omit<Servers, 'stop' | 'runDir'> = {};
+  const stoppers: Array<() => Promise<void>> = [];
+  const starters: Record<ServerName, () => Promise<{ stop(): Promise<void> }>> = {
+    redis: async () => (servers.redis = await startRedis({ dir: dir('redis'), appendonly: opts.redis?.appendonly })),
+    rabbitmq: async () => (servers.rabbitmq = await startRabbitmq({ dir: dir('rabbitmq') })),
+    mongodb: async () => (servers.mongodb = await startFerretdb({ dir: dir('mongodb') })),
+    minio: async () => (servers.minio = await startMinio({ dir: dir('minio') })),
+    kubernetes: async () => (servers.kubernetes = await startKubernetes({ dir: dir('kubernetes') })),
+  };
+
+  const outcomes = await Promise.allSettled(
+    wanted.map(async (name) => {
+      const server = await starters[name]();
+      stoppers.push(() => server.stop());
+    }),
+  );
+  const stopAll = () => Promise.all(stoppers.map((stop) => stop().catch(() => undefined)));
+
+  const failures = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected');
+  if (failures.length) {
+    await stopAll();
+    // Keep the run directory: the error messages point at the logs inside it.
+    watchRunDir(runDir, false);
+    const messages = failures.map((f) => (f.reason instanceof Error ? f.reason.message : String(f.reason)));
+    throw new Error(messages.join('\n\n'));
+  }
+  log(`started ${wanted.join(', ')} in ${seconds(Date.now() - started)} (run dir ${runDir})`);
+
+  let stopping: Promise<void> | undefined;
+  return {
+    ...servers,
+    runDir,
+    stop() {
+      stopping ??= (async () => {
+        await stopAll();
+        await removeRunDir(runDir);
+        watchRunDir(runDir, false);
+      })();
+      return stopping;
+    },
+  };
+}
+
+/**
+ * The servers' addresses as environment variables (printed by `cli.ts up`, set
+ * by the vitest global setup), so that tests and services can be configured
+ * without importing this library.
+ */
+export function serverEnv(servers: Omit<Servers, 'stop'>): Record<string, string> {
+  const env: Record<string, string> = {};
+  if (servers.redis) env.IMCLOUD_REDIS_URL = servers.redis.url;
+  if (servers.rabbitmq) env.IMCLOUD_AMQP_URL = servers.rabbitmq.url;
+  if (servers.mongodb) env.IMCLOUD_MONGODB_URL = servers.mongodb.url;
+  if (servers.minio) {
+    env.IMCLOUD_MINIO_ENDPOINT = servers.minio.endPoint;
+    env.IMCLOUD_MINIO_PORT = String(servers.minio.port);
+    env.IMCLOUD_MINIO_ACCESS_KEY = servers.minio.accessKey;
+    env.IMCLOUD_MINIO_SECRET_KEY = servers.minio.secretKey;
+    env.IMCLOUD_MINIO_USE_SSL = 'false';
+  }
+  if (servers.kubernetes) {
+    env.KUBECONFIG = servers.kubernetes.kubeconfig;
+    env.IMCLOUD_KUBECONFIG = servers.kubernetes.kubeconfig;
+    env.IMCLOUD_KUBECTL = servers.kubernetes.kubectl;
+  }
+  return env;
+}

@@ -1,0 +1,110 @@
+// RabbitMQ from Debian's rabbitmq-server package, as a private node per run.
+//
+// /usr/sbin/rabbitmq-server switches to the rabbitmq user and drops the
+// environment, so the broker is started through /usr/lib/rabbitmq/bin directly,
+// with every path (data, logs, config, cookie) pointed into the run directory.
+// A per-run node name keeps concurrent runs (and a system broker) apart.
+
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { ensureDebPackages, freePort, run, spawnServer, tcpProbe, waitForReady, type ServerProcess } from './lib.js';
+
+const RABBIT_BIN = '/usr/lib/rabbitmq/bin';
+
+export interface RabbitmqOptions {
+  /** Directory owned by this server (mnesia, logs, config, HOME). */
+  dir: string;
+}
+
+export interface RabbitmqServer {
+  /** amqp://guest:guest@127.0.0.1:PORT */
+  url: string;
+  port: number;
+  nodeName: string;
+  /** Stops the node and starts it again with the same name and data: durable/quorum queues survive. */
+  restart(): Promise<void>;
+  /** Runs rabbitmqctl against this node, e.g. ['list_queues', 'name', 'messages']. */
+  ctl(args: string[]): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export async function ensureRabbitmq(): Promise<string> {
+  await ensureDebPackages(['rabbitmq-server'], '~30 s');
+  return path.join(RABBIT_BIN, 'rabbitmq-server');
+}
+
+export async function startRabbitmq(opts: RabbitmqOptions): Promise<RabbitmqServer> {
+  const bin = await ensureRabbitmq();
+  const [port, distPort] = await Promise.all([freePort(), freePort()]);
+  const nodeName = `imcloud-${randomBytes(4).toString('hex')}@localhost`;
+  const home = path.join(opts.dir, 'home');
+  await fs.mkdir(home, { recursive: true });
+
+  // rabbitmq.conf (new-style). RABBITMQ_CONFIG_FILE is given without its extension.
+  await fs.writeFile(
+    path.join(opts.dir, 'rabbitmq.conf'),
+    [
+      `listeners.tcp.default = 127.0.0.1:${port}`,
+      // Log to stdout, which goes to our log file.
+      'log.console = true',
+      'log.console.level = info',
+      'log.file = false',
+      // Small test disks must not block publishers.
+      'disk_free_limit.absolute = 10MB',
+      '',
+    ].join('\n'),
+  );
+  // No plugins: the management UI is not needed and costs boot time.
+  await fs.writeFile(path.join(opts.dir, 'enabled_plugins'), '[].\n');
+
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    HOME: home, // the Erlang cookie is created here
+    RABBITMQ_NODENAME: nodeName,
+    RABBITMQ_NODE_IP_ADDRESS: '127.0.0.1',
+    RABBITMQ_NODE_PORT: String(port),
+    RABBITMQ_DIST_PORT: String(distPort),
+    RABBITMQ_MNESIA_BASE: path.join(opts.dir, 'mnesia'),
+    RABBITMQ_LOG_BASE: path.join(opts.dir, 'log'),
+    RABBITMQ_LOGS: '-',
+    RABBITMQ_PID_FILE: path.join(opts.dir, 'rabbitmq.pid'),
+    RABBITMQ_CONFIG_FILE: path.join(opts.dir, 'rabbitmq'),
+    RABBITMQ_ADVANCED_CONFIG_FILE: path.join(opts.dir, 'advanced.config'),
+    RABBITMQ_ENABLED_PLUGINS_FILE: path.join(opts.dir, 'enabled_plugins'),
+    // Keep the system's /etc/rabbitmq/rabbitmq-env.conf out of this node.
+    RABBITMQ_CONF_ENV_FILE: path.join(opts.dir, 'rabbitmq-env.conf'),
+    ERL_EPMD_ADDRESS: '127.0.0.1',
+  };
+  const logFile = path.join(opts.dir, 'rabbitmq.log');
+
+  let proc: ServerProcess;
+  const start = async () => {
+    // Foreground mode: the script traps SIGTERM and stops the node cleanly.
+    proc = await spawnServer({ name: 'rabbitmq', command: bin, args: [], env, logFile });
+    await waitForReady({
+      server: proc,
+      what: `AMQP handshake on 127.0.0.1:${port}`,
+      // The AMQP listener opens last in the boot sequence, so a Connection.Start
+      // frame (type 1) means the broker is fully up; cheaper than `rabbitmqctl wait`.
+      probe: () => tcpProbe(port, Buffer.from('AMQP\x00\x00\x09\x01', 'latin1'), (b) => (b.length ? b[0] === 1 : undefined)),
+      timeoutMs: 90_000,
+      hint:
+        'RabbitMQ needs Erlang and epmd on 127.0.0.1:4369; look for "epmd" or "eaddrinuse" above. ' +
+        `Try \`${RABBIT_BIN}/rabbitmq-diagnostics -n ${nodeName} status\` with HOME=${home}.`,
+    });
+  };
+  await start();
+
+  return {
+    url: `amqp://guest:guest@127.0.0.1:${port}`,
+    port,
+    nodeName,
+    async restart() {
+      await proc.stop(30_000);
+      await start();
+    },
+    ctl: (args) => run(path.join(RABBIT_BIN, 'rabbitmqctl'), ['-n', nodeName, ...args], { env, timeoutMs: 60_000 }),
+    stop: () => proc.stop(30_000),
+  };
+}
