@@ -23,7 +23,11 @@ export function generateProto() {
     '--no-verify', '--no-delimited', '--no-beautify', '-p', join(root, 'proto'), '-o', js,
     join(root, 'proto', 'im.proto'), join(root, 'proto', 'internal.proto')], { stdio: 'inherit' });
   // Node's ESM resolver needs the file extension that pbjs leaves out.
-  const code = readFileSync(js, 'utf8').replace(/from "protobufjs\/minimal"/g, 'from "protobufjs/minimal.js"');
+  // 64-bit fields decode to plain numbers (seqs and ms timestamps stay below 2^53; message
+  // ids travel as strings), so no Long objects reach application code.
+  const code = readFileSync(js, 'utf8')
+    .replace(/from "protobufjs\/minimal"/g, 'from "protobufjs/minimal.js"')
+    .replace(/(import \$protobuf from "protobufjs\/minimal.js";)/, '$1\n$protobuf.util.Long = undefined;\n$protobuf.configure();');
   writeFileSync(js, code);
   execFileSync(process.execPath, [pbjsBin('pbts'), '--no-comments', '-o', join(out, 'im.d.ts'), js], { stdio: 'inherit' });
 }

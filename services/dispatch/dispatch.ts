@@ -8,6 +8,7 @@ import { APP_ID, USER_ID } from '../shared/conversation-id.js';
 import { ImError } from '../shared/errors.js';
 import type { HttpServer } from '../shared/http-server.js';
 import type { Metrics } from '../shared/metrics.js';
+import { routingSourceFromEnv, trackFor, type RoutingTableSource } from '../shared/routing-table.js';
 
 export interface DispatchAnswer {
   appId: string;
@@ -31,6 +32,8 @@ export class Dispatch {
     private readonly config: Config,
     private readonly backends: Backends,
     private readonly metrics: Metrics,
+    /** The operator's routing table (IMCLOUD_ROUTING_FILE): picks the gray track of an AppId. */
+    private readonly routing: RoutingTableSource | undefined = routingSourceFromEnv(),
   ) {}
 
   register(http: HttpServer): void {
@@ -51,7 +54,8 @@ export class Dispatch {
   async answer(appId: string, userId: string): Promise<DispatchAnswer> {
     if (!APP_ID.test(appId)) throw new ImError('IM_BAD_REQUEST', `appId must match ${APP_ID.source}`);
     if (userId && !USER_ID.test(userId)) throw new ImError('IM_BAD_REQUEST', `userId must match ${USER_ID.source}`);
-    const gates = gatesFor(await this.backends.routes.listGates(), appId, Date.now(), this.config.dispatch.gateStaleMs);
+    const track = trackFor(this.routing?.current(), appId);
+    const gates = gatesFor(await this.backends.routes.listGates(), appId, Date.now(), this.config.dispatch.gateStaleMs, track);
     if (gates.length === 0) throw new ImError('IM_NO_GATE', `no ready gate serves app ${appId}; retry with backoff`, { retryAfterMs: 2_000 });
     return {
       appId,

@@ -16,6 +16,7 @@ import { decodeFrame, encodeFrame, errorFrame, LengthPrefixedReader, lengthPrefi
 import type { HttpServer } from '../shared/http-server.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
+import { claimedByOtherPool, routingSourceFromEnv, type RoutingTableSource } from '../shared/routing-table.js';
 import { claimedAppId, verifyToken } from '../shared/tokens.js';
 import { ClientConnection, type Transport } from './client-connection.js';
 
@@ -24,6 +25,8 @@ const Kind = imcloud.internal.v1.Upstream.Kind;
 const CLIENT_FORWARDED = new Set(['send', 'pushAck', 'sync', 'pull', 'history', 'read', 'recall', 'logout']);
 const REPORT_EVERY_MS = 5_000;
 const SWEEP_EVERY_MS = 1_000;
+/** How long a closed connection may take to flush before its socket is destroyed. */
+const HARD_CLOSE_MS = 2_000;
 
 export class Gate {
   private readonly connections = new Map<string, ClientConnection>();
@@ -42,6 +45,8 @@ export class Gate {
     private readonly http: HttpServer,
     private readonly log: Logger,
     private readonly metrics: Metrics,
+    /** The operator's routing table (IMCLOUD_ROUTING_FILE): a default-pool gate refuses AppIds another pool claims. */
+    private readonly routing: RoutingTableSource | undefined = routingSourceFromEnv(),
   ) {
     // ws closes (1009) past maxPayload by itself; frames between the limit and that get our
     // IM_FRAME_TOO_LARGE error frame first.
@@ -66,7 +71,7 @@ export class Gate {
       }
       this.wss.handleUpgrade(req, socket, head, (ws) => this.acceptWebSocket(ws));
     });
-    if (this.config.gate.tcpPort > 0) {
+    if (this.config.gate.tcpEnabled) {
       this.tcp = createTcpServer((socket) => this.acceptTcp(socket));
       this.tcpPort = await new Promise<number>((resolve, reject) => {
         this.tcp!.once('error', reject);
@@ -139,7 +144,11 @@ export class Gate {
       kind: 'ws',
       send: (frame) => ws.send(frame, { binary: true }),
       bufferedAmount: () => ws.bufferedAmount,
-      close: (reason) => ws.close(4000, reason.slice(0, 120)),
+      close: (reason) => {
+        ws.close(4000, reason.slice(0, 120));
+        // A peer that never answers the closing handshake (or never reads) is cut off.
+        setTimeout(() => ws.terminate(), HARD_CLOSE_MS).unref();
+      },
     };
     const conn = this.open(transport);
     ws.on('message', (data, isBinary) => {
@@ -161,7 +170,10 @@ export class Gate {
       kind: 'tcp',
       send: (frame) => void socket.write(lengthPrefixed(frame)),
       bufferedAmount: () => socket.writableLength,
-      close: () => socket.end(),
+      close: () => {
+        socket.end();
+        setTimeout(() => socket.destroy(), HARD_CLOSE_MS).unref();
+      },
     };
     const conn = this.open(transport);
     socket.on('data', (chunk) => {
@@ -250,6 +262,7 @@ export class Gate {
       const appId = claimedAppId(auth.token);
       const served = this.config.gate.appIds;
       if (served.length > 0 && !served.includes(appId)) throw new ImError('IM_APP_NOT_SERVED', `this gate (pool ${this.config.gate.pool}) does not serve app ${appId}; ask dispatch for a gate`);
+      if (served.length === 0 && claimedByOtherPool(this.routing?.current(), appId, this.config.gate.pool)) throw new ImError('IM_APP_NOT_SERVED', `app ${appId} is served by its own gate pool, not by pool ${this.config.gate.pool}; ask dispatch for a gate`);
       const secret = await this.appSecret(appId);
       const claims = await verifyToken(auth.token, appId, secret);
       if (await this.backends.apps.isRevoked(appId, claims.userId, claims.jti, claims.issuedAt)) throw new ImError('IM_TOKEN_REVOKED');

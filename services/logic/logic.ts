@@ -233,7 +233,7 @@ export class Logic {
     content: Pick<StoredMessage, 'conversation' | 'kind' | 'contentType' | 'body' | 'recallsSeq'>,
     /** Accept only a retry of an earlier request; a new request fails with this reason. */
     onlyRetry?: string,
-  ): Promise<StoredMessage> {
+  ): Promise<void> {
     const { dedupe } = this.backends;
     const limit = await this.backends.rateLimiter.take(`app:${s.appId}`, this.config.logic.appRateLimitPerSec, this.config.logic.appRateLimitPerSec);
     if (!limit.allowed) throw new ImError('IM_APP_RATE_LIMITED', undefined, { retryAfterMs: limit.retryAfterMs });
@@ -242,9 +242,7 @@ export class Logic {
     if (claim.state === 'done') {
       this.metrics.sendRetries.inc({ app_id: s.appId, outcome: 'acked-before' });
       this.reply(s, { reqId, sendAck: { ...claim.ack, duplicate: true } });
-      const again = await this.reader.get(s.appId, claim.ack.conversation, claim.ack.seq);
-      if (!again) throw new ImError('IM_INTERNAL', 'acked message not found for a retry');
-      return again;
+      return;
     }
     if (claim.state === 'busy') {
       this.metrics.sendRetries.inc({ app_id: s.appId, outcome: 'busy' });
@@ -277,11 +275,17 @@ export class Logic {
       await dedupe.allocate(s.appId, s.userId, clientMsgId, record, this.config.logic.dedupeTtlMs);
     }
 
-    await this.backends.window.append(s.appId, message, { size: this.config.logic.recentWindow, retentionMs: this.config.logic.recentRetentionMs });
-    await this.backends.conversations.touch(s.appId, message.conversation, members, message.seq, message.ts);
-    await this.backends.bus.publishStore(record);
     const ack: SendAckRecord = { clientMsgId, conversation: message.conversation, seq: message.seq, msgId: message.msgId, ts: message.ts };
-    await dedupe.complete(s.appId, s.userId, clientMsgId, ack, this.config.logic.dedupeTtlMs);
+    try {
+      await this.backends.window.append(s.appId, message, { size: this.config.logic.recentWindow, retentionMs: this.config.logic.recentRetentionMs });
+      await this.backends.conversations.touch(s.appId, message.conversation, members, message.seq, message.ts);
+      await this.backends.bus.publishStore(record);
+      await dedupe.complete(s.appId, s.userId, clientMsgId, ack, this.config.logic.dedupeTtlMs);
+    } catch (err) {
+      // Not acked: a retry resumes this very message (same seq and id) instead of waiting for the lease.
+      await dedupe.release(s.appId, s.userId, clientMsgId).catch(() => undefined);
+      throw err;
+    }
     // The sender has read what it sent, so its own messages never count as unread.
     await this.backends.conversations.advance(s.appId, s.userId, message.conversation, 'read', message.seq);
 
@@ -291,7 +295,6 @@ export class Logic {
 
     const pushed = await this.notifyUsers(s, members, { push: { messages: [toWireMessage(message)] } }, { sentAt: message.ts });
     this.metrics.pushes.inc({ app_id: s.appId }, pushed);
-    return message;
   }
 
   // ── acks, sync, pull, history ────────────────────────────────────────────────────────────

@@ -25,6 +25,10 @@ export interface Dedupe {
   /** Records the encoded message chosen for this send (kept until the record expires). */
   allocate(appId: string, sender: string, clientMsgId: string, message: Uint8Array, ttlMs: number): Promise<void>;
   complete(appId: string, sender: string, clientMsgId: string, ack: SendAckRecord, ttlMs: number): Promise<void>;
-  /** Gives up a claim that never allocated (e.g. the request was invalid), so a retry starts fresh. */
+  /**
+   * Gives up the caller's lease after a failure, so a retry need not wait for it to expire: a
+   * claim that never allocated is forgotten (the retry starts fresh); an allocated one is kept
+   * (the retry resumes it with the same seq and id). A completed record is left alone.
+   */
   release(appId: string, sender: string, clientMsgId: string): Promise<void>;
 }

@@ -33,6 +33,8 @@ export const configSchema = z.object({
     port: port.default(8080),
   }).strict(),
   gate: z.object({
+    tcpEnabled: bool.default(true),
+    /** 0 = any free port. */
     tcpPort: port.default(8090),
     /** The WebSocket URL clients reach this gate at (dispatch hands it out). */
     publicWsUrl: z.string().default(''),

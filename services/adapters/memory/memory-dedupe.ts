@@ -56,6 +56,8 @@ export class MemoryDedupe implements Dedupe {
   async release(appId: string, sender: string, clientMsgId: string): Promise<void> {
     const key = this.key(appId, sender, clientMsgId);
     const rec = this.records.get(key);
-    if (rec && !rec.message && !rec.ack) this.records.delete(key);
+    if (!rec || rec.ack) return;
+    if (rec.message) rec.leaseUntil = 0;
+    else this.records.delete(key);
   }
 }

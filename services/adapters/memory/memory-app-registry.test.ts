@@ -1,0 +1,4 @@
+import { appRegistryContract } from '../../ports/app-registry.contract.js';
+import { MemoryAppRegistry } from './memory-app-registry.js';
+
+appRegistryContract('memory', async () => ({ apps: new MemoryAppRegistry(), cleanup: async () => {} }));

@@ -1,0 +1,318 @@
+// The Bus contract (services/ports/bus.ts, DESIGN §3 and §7), written once and run against every
+// adapter: the in-memory bus in the `unit` project, RabbitMQ in the integration suites.
+//
+// Isolation: every test uses its own upstream track and gate ids (random UUIDs) and recognises
+// its own messages by a per-test body prefix, so one broker can serve every test. The store
+// queue has no name in the port, so `make()` must hand out a bus whose store queue nobody else
+// consumes during the test (a new bus per test, with a per-test queue prefix for a real broker);
+// messages left over from earlier tests are ignored.
+import { randomUUID } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Bus, BusDelivery, BusHandler, Subscription } from './bus.js';
+
+export interface BusFixture {
+  bus: Bus;
+  /** How many times one message is delivered at most before it is dead-lettered (≥ 3). */
+  deliveryLimit: number;
+  /** How long to wait before concluding that nothing more arrives; default 150 ms. */
+  quietMs?: number;
+  /** Upper bound for anything that must arrive; default 5000 ms. */
+  timeoutMs?: number;
+  cleanup(): Promise<void>;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const text = (d: BusDelivery): string => decoder.decode(d.body);
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Collects what one handler received, in order. */
+class Recorder {
+  readonly deliveries: Array<{ body: string; deliveryCount: number }> = [];
+  constructor(private readonly prefix: string) {}
+  /** Records deliveries of this test only (a shared broker may hold leftovers of others). */
+  record(d: BusDelivery): boolean {
+    const body = text(d);
+    if (!body.startsWith(this.prefix)) return false;
+    this.deliveries.push({ body, deliveryCount: d.deliveryCount });
+    return true;
+  }
+  bodies(): string[] {
+    return this.deliveries.map((d) => d.body);
+  }
+  count(body: string): number {
+    return this.deliveries.filter((d) => d.body === body).length;
+  }
+}
+
+export function busContract(name: string, make: () => Promise<BusFixture>): void {
+  describe(`Bus contract: ${name}`, () => {
+    let fx: BusFixture;
+    let bus: Bus;
+    let run: string;
+    let subs: Subscription[];
+    let quietMs: number;
+    let timeoutMs: number;
+
+    const body = (label: string | number): Uint8Array => encoder.encode(`${run}:${label}`);
+    const tag = (label: string | number): string => `${run}:${label}`;
+    const track = (): string => `track-${randomUUID()}`;
+    const gate = (): string => `gate-${randomUUID()}`;
+    const app = (): string => `app-${randomUUID()}`;
+
+    async function waitFor(cond: () => boolean | Promise<boolean>, what: string): Promise<void> {
+      const deadline = Date.now() + timeoutMs;
+      while (!(await cond())) {
+        if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+        await sleep(5);
+      }
+    }
+    const quiet = (): Promise<void> => sleep(quietMs);
+    const keep = async (s: Promise<Subscription>): Promise<Subscription> => {
+      const sub = await s;
+      subs.push(sub);
+      return sub;
+    };
+    async function ours(): Promise<string[]> {
+      return (await bus.deadLettered()).map((b) => decoder.decode(b)).filter((b) => b.startsWith(`${run}:`));
+    }
+
+    beforeEach(async () => {
+      fx = await make();
+      bus = fx.bus;
+      run = randomUUID();
+      subs = [];
+      quietMs = fx.quietMs ?? 150;
+      timeoutMs = fx.timeoutMs ?? 5000;
+    });
+
+    afterEach(async () => {
+      for (const s of subs) await s.cancel().catch(() => undefined);
+      await fx.cleanup();
+    });
+
+    it('upstream: competing consumers share a track and each message is handled exactly once', async () => {
+      const t = track();
+      const a = new Recorder(run);
+      const b = new Recorder(run);
+      const handler = (r: Recorder): BusHandler => async (d) => {
+        r.record(d);
+        await sleep(2);
+      };
+      await keep(bus.consumeUpstream(t, handler(a), { prefetch: 1 }));
+      await keep(bus.consumeUpstream(t, handler(b), { prefetch: 1 }));
+
+      const n = 40;
+      for (let i = 0; i < n; i++) await bus.publishUpstream(t, app(), body(i));
+      await waitFor(() => a.deliveries.length + b.deliveries.length >= n, `${n} upstream deliveries`);
+      await quiet();
+
+      const all = [...a.deliveries, ...b.deliveries];
+      expect(all).toHaveLength(n);
+      expect(new Set(all.map((d) => d.body))).toEqual(new Set(Array.from({ length: n }, (_, i) => tag(i))));
+      expect(all.every((d) => d.deliveryCount === 1)).toBe(true);
+      // Competing, not broadcasting: both consumers took a share of the work.
+      expect(a.deliveries.length).toBeGreaterThan(0);
+      expect(b.deliveries.length).toBeGreaterThan(0);
+    });
+
+    it('upstream: tracks are separate queues', async () => {
+      const t1 = track();
+      const t2 = track();
+      const r1 = new Recorder(run);
+      const r2 = new Recorder(run);
+      await keep(bus.consumeUpstream(t1, async (d) => void r1.record(d)));
+      await keep(bus.consumeUpstream(t2, async (d) => void r2.record(d)));
+
+      await bus.publishUpstream(t1, app(), body('for-t1'));
+      await waitFor(() => r1.deliveries.length === 1, 'the t1 message');
+      await quiet();
+      expect(r1.bodies()).toEqual([tag('for-t1')]);
+      expect(r2.deliveries).toEqual([]);
+    });
+
+    it('a rejecting handler gets the message redelivered with a growing deliveryCount', async () => {
+      expect(fx.deliveryLimit).toBeGreaterThanOrEqual(3);
+      const t = track();
+      const r = new Recorder(run);
+      let handled = 0;
+      await keep(bus.consumeUpstream(t, async (d) => {
+        if (!r.record(d)) return;
+        if (d.deliveryCount < 3) throw new Error('transient failure');
+        handled++;
+      }));
+
+      await bus.publishUpstream(t, app(), body('flaky'));
+      await waitFor(() => handled === 1, 'the third delivery to succeed');
+      await quiet();
+      expect(r.deliveries.map((d) => d.deliveryCount)).toEqual([1, 2, 3]);
+      expect(r.bodies()).toEqual([tag('flaky'), tag('flaky'), tag('flaky')]);
+      expect(await ours()).toEqual([]);
+    });
+
+    for (const queue of ['upstream', 'store'] as const) {
+      it(`${queue}: past the delivery limit a message is dead-lettered and never redelivered`, async () => {
+        const t = track();
+        const r = new Recorder(run);
+        let healthy = 0;
+        const handler: BusHandler = async (d) => {
+          if (!r.record(d)) return;
+          if (text(d) === tag('poison')) throw new Error('poison');
+          healthy++;
+        };
+        if (queue === 'upstream') await keep(bus.consumeUpstream(t, handler));
+        else await keep(bus.consumeStore(handler));
+        const publish = (b: Uint8Array): Promise<void> =>
+          queue === 'upstream' ? bus.publishUpstream(t, app(), b) : bus.publishStore(b);
+
+        await publish(body('poison'));
+        await publish(body('healthy'));
+        await waitFor(async () => (await ours()).length > 0, 'the poison message to be dead-lettered');
+        await waitFor(() => healthy === 1, 'the healthy message');
+        await quiet();
+
+        const poison = r.deliveries.filter((d) => d.body === tag('poison'));
+        expect(poison.map((d) => d.deliveryCount)).toEqual(Array.from({ length: fx.deliveryLimit }, (_, i) => i + 1));
+        expect(r.count(tag('healthy'))).toBe(1);
+        expect(await ours()).toEqual([tag('poison')]);
+      });
+    }
+
+    it('push: a message reaches the named gate only', async () => {
+      const g1 = gate();
+      const g2 = gate();
+      const r1 = new Recorder(run);
+      const r2 = new Recorder(run);
+      await keep(bus.consumePush(g1, async (d) => void r1.record(d)));
+      await keep(bus.consumePush(g2, async (d) => void r2.record(d)));
+
+      for (let i = 0; i < 5; i++) await bus.publishPush(g1, body(i));
+      await waitFor(() => r1.deliveries.length >= 5, 'five pushes to g1');
+      await quiet();
+      expect(r1.bodies()).toEqual([0, 1, 2, 3, 4].map(tag));
+      expect(r1.deliveries.every((d) => d.deliveryCount === 1)).toBe(true);
+      expect(r2.deliveries).toEqual([]);
+    });
+
+    it('push: messages published while the gate has no consumer are dropped', async () => {
+      const g = gate();
+      await bus.publishPush(g, body('before-anyone'));
+      await quiet();
+
+      const r = new Recorder(run);
+      const sub = await keep(bus.consumePush(g, async (d) => void r.record(d)));
+      await bus.publishPush(g, body('while-consumed'));
+      await waitFor(() => r.deliveries.length >= 1, 'the push sent while consumed');
+      await quiet();
+      expect(r.bodies()).toEqual([tag('while-consumed')]);
+
+      // The queue lives and dies with its gate: once the consumer is gone, pushes are dropped
+      // and a later consumer (the gate restarted) does not receive them.
+      await sub.cancel();
+      await bus.publishPush(g, body('after-cancel'));
+      await quiet();
+      const again = new Recorder(run);
+      await keep(bus.consumePush(g, async (d) => void again.record(d)));
+      await bus.publishPush(g, body('after-restart'));
+      await waitFor(() => again.deliveries.length >= 1, 'the push sent after the restart');
+      await quiet();
+      expect(again.bodies()).toEqual([tag('after-restart')]);
+      expect(r.bodies()).toEqual([tag('while-consumed')]);
+    });
+
+    it('store: publish resolves, messages wait for the consumer, and each is received exactly once', async () => {
+      const n = 50;
+      // Durable: published before anyone consumes, still delivered.
+      await Promise.all(Array.from({ length: n }, (_, i) => bus.publishStore(body(i))));
+
+      const r = new Recorder(run);
+      await keep(bus.consumeStore(async (d) => void r.record(d)));
+      await waitFor(() => r.deliveries.length >= n, `${n} store deliveries`);
+      await quiet();
+
+      expect(r.deliveries).toHaveLength(n);
+      expect(new Set(r.bodies())).toEqual(new Set(Array.from({ length: n }, (_, i) => tag(i))));
+      expect(r.deliveries.every((d) => d.deliveryCount === 1)).toBe(true);
+      expect(await ours()).toEqual([]);
+    });
+
+    it('prefetch bounds the messages in flight', async () => {
+      const t = track();
+      const prefetch = 3;
+      let inFlight = 0;
+      let maxInFlight = 0;
+      let started = 0;
+      let done = 0;
+      let open = false;
+      const waiting: Array<() => void> = [];
+      await keep(bus.consumeUpstream(t, async (d) => {
+        if (!text(d).startsWith(run)) return;
+        started++;
+        inFlight++;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        if (!open) await new Promise<void>((resolve) => waiting.push(resolve));
+        inFlight--;
+        done++;
+      }, { prefetch }));
+
+      const n = 10;
+      for (let i = 0; i < n; i++) await bus.publishUpstream(t, app(), body(i));
+      await waitFor(() => inFlight === prefetch, `${prefetch} messages in flight`);
+      await quiet();
+      expect(started).toBe(prefetch);
+
+      open = true;
+      for (const release of waiting.splice(0)) release();
+      await waitFor(() => done === n, 'every message to be handled');
+      await quiet();
+      expect(started).toBe(n);
+      expect(maxInFlight).toBe(prefetch);
+    });
+
+    it('cancel stops delivery; messages not yet delivered wait for the next consumer', async () => {
+      const t = track();
+      const first = new Recorder(run);
+      const sub = await keep(bus.consumeUpstream(t, async (d) => void first.record(d)));
+      await bus.publishUpstream(t, app(), body(1));
+      await waitFor(() => first.deliveries.length === 1, 'the first message');
+      await sub.cancel();
+
+      await bus.publishUpstream(t, app(), body(2));
+      await bus.publishUpstream(t, app(), body(3));
+      await quiet();
+      expect(first.bodies()).toEqual([tag(1)]);
+
+      const second = new Recorder(run);
+      await keep(bus.consumeUpstream(t, async (d) => void second.record(d)));
+      await waitFor(() => second.deliveries.length >= 2, 'the messages published after the cancel');
+      await quiet();
+      expect(second.bodies()).toEqual([tag(2), tag(3)]);
+      expect(first.bodies()).toEqual([tag(1)]);
+    });
+
+    it('a message still unacknowledged at cancel goes back to the queue', async () => {
+      const t = track();
+      const first = new Recorder(run);
+      let fail!: (err: Error) => void;
+      const sub = await keep(bus.consumeUpstream(t, async (d) => {
+        if (!first.record(d)) return;
+        await new Promise<void>((_, reject) => (fail = reject));
+      }, { prefetch: 1 }));
+      await bus.publishUpstream(t, app(), body('in-flight'));
+      await waitFor(() => first.deliveries.length === 1, 'the message to be in flight');
+
+      const cancelled = sub.cancel();
+      fail(new Error('shutting down'));
+      await cancelled;
+      await quiet();
+      expect(first.deliveries).toHaveLength(1);
+
+      const second = new Recorder(run);
+      await keep(bus.consumeUpstream(t, async (d) => void second.record(d)));
+      await waitFor(() => second.deliveries.length >= 1, 'the returned message');
+      await quiet();
+      expect(second.bodies()).toEqual([tag('in-flight')]);
+      expect(first.deliveries).toHaveLength(1);
+    });
+  });
+}

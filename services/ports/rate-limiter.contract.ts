@@ -1,0 +1,86 @@
+// The RateLimiter contract (services/ports/rate-limiter.ts, DESIGN §5), written once and run
+// against every adapter: the in-memory one in the `unit` project, Redis in the integration
+// suites. Every test uses fresh keys. Rates are chosen so that the few milliseconds between two
+// calls to a real server refill far less than one token.
+import { randomUUID } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { RateLimiter } from './rate-limiter.js';
+
+export interface RateLimiterFixture {
+  rateLimiter: RateLimiter;
+  cleanup(): Promise<void>;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+export function rateLimiterContract(name: string, make: () => Promise<RateLimiterFixture>): void {
+  describe(`RateLimiter contract: ${name}`, () => {
+    let fx: RateLimiterFixture;
+    let rl: RateLimiter;
+    const key = (): string => `rl:${randomUUID()}`;
+
+    beforeEach(async () => {
+      fx = await make();
+      rl = fx.rateLimiter;
+    });
+    afterEach(async () => {
+      await fx.cleanup();
+    });
+
+    it('allows a burst, then refuses with a positive retryAfterMs', async () => {
+      const k = key();
+      for (let i = 0; i < 5; i++) expect(await rl.take(k, 1, 5)).toEqual({ allowed: true, retryAfterMs: 0 });
+      const refused = await rl.take(k, 1, 5);
+      expect(refused.allowed).toBe(false);
+      expect(refused.retryAfterMs).toBeGreaterThan(0);
+      expect(refused.retryAfterMs).toBeLessThanOrEqual(1000);
+      expect((await rl.take(k, 1, 5)).allowed).toBe(false);
+    });
+
+    it('tokens come back over time, as retryAfterMs says, but never beyond the burst', async () => {
+      const k = key();
+      expect((await rl.take(k, 10, 2)).allowed).toBe(true);
+      expect((await rl.take(k, 10, 2)).allowed).toBe(true);
+      const refused = await rl.take(k, 10, 2);
+      expect(refused.allowed).toBe(false);
+      expect(refused.retryAfterMs).toBeGreaterThan(0);
+      expect(refused.retryAfterMs).toBeLessThanOrEqual(100);
+
+      await sleep(refused.retryAfterMs + 40);
+      expect((await rl.take(k, 10, 2)).allowed).toBe(true);
+
+      // 500 ms at 10/s would be 5 tokens; the bucket holds 2.
+      await sleep(500);
+      expect((await rl.take(k, 10, 2)).allowed).toBe(true);
+      expect((await rl.take(k, 10, 2)).allowed).toBe(true);
+      expect((await rl.take(k, 10, 2)).allowed).toBe(false);
+    });
+
+    it('cost takes several tokens at once', async () => {
+      const k = key();
+      expect((await rl.take(k, 1, 5, 3)).allowed).toBe(true);
+      const refused = await rl.take(k, 1, 5, 3);
+      expect(refused.allowed).toBe(false);
+      expect(refused.retryAfterMs).toBeGreaterThan(0);
+      expect((await rl.take(k, 1, 5, 2)).allowed).toBe(true);
+      expect((await rl.take(k, 1, 5, 1)).allowed).toBe(false);
+    });
+
+    it('keys are independent', async () => {
+      const [a, b] = [key(), key()];
+      expect((await rl.take(a, 1, 2)).allowed).toBe(true);
+      expect((await rl.take(a, 1, 2)).allowed).toBe(true);
+      expect((await rl.take(a, 1, 2)).allowed).toBe(false);
+      expect((await rl.take(b, 1, 2)).allowed).toBe(true);
+      expect((await rl.take(b, 1, 2)).allowed).toBe(true);
+      expect((await rl.take(b, 1, 2)).allowed).toBe(false);
+      expect((await rl.take(a, 1, 2)).allowed).toBe(false);
+    });
+
+    it('concurrent takes never hand out more than the burst', async () => {
+      const k = key();
+      const results = await Promise.all(Array.from({ length: 20 }, () => rl.take(k, 1, 5)));
+      expect(results.filter((r) => r.allowed)).toHaveLength(5);
+    });
+  });
+}

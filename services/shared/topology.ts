@@ -1,0 +1,30 @@
+// Names shared by the roles, the real adapters and the operator (which reads queue depth and
+// gate load to scale). Changing one is a breaking change for running clusters.
+
+export const bus = {
+  /** Topic exchange gates publish client frames to; routing key `<track>.<appId>`. */
+  upstreamExchange: 'imcloud.upstream',
+  /** One quorum work queue per gray track, bound with `<track>.#`. */
+  upstreamQueue: (track: string) => `imcloud.upstream.${track}`,
+  /** Direct exchange for pushes; routing key = gate id. */
+  pushExchange: 'imcloud.push',
+  /** One auto-delete queue per gate instance. */
+  pushQueue: (gateId: string) => `imcloud.push.${gateId}`,
+  /** Durable quorum queue the consumer drains (its depth drives consumer autoscaling). */
+  storeQueue: 'imcloud.store',
+  deadLetterExchange: 'imcloud.dead',
+  deadLetterQueue: 'imcloud.dead',
+} as const;
+
+export const redisKeys = {
+  /** Hash: gate id → JSON GateInfo (with reportedAt); gate load for dispatch and the operator. */
+  gates: 'imcloud:gates',
+  routes: (appId: string, userId: string) => `imcloud:{${appId}}:routes:${userId}`,
+  seq: (appId: string, conversation: string) => `imcloud:{${appId}}:seq:${conversation}`,
+  dedupe: (appId: string, sender: string, clientMsgId: string) => `imcloud:{${appId}}:dedupe:${sender}:${clientMsgId}`,
+  window: (appId: string, conversation: string) => `imcloud:{${appId}}:window:${conversation}`,
+  conversation: (appId: string, conversation: string) => `imcloud:{${appId}}:conv:${conversation}`,
+  userConversations: (appId: string, userId: string) => `imcloud:{${appId}}:convs:${userId}`,
+  rate: (key: string) => `imcloud:rate:${key}`,
+  workerId: (id: number) => `imcloud:worker:${id}`,
+} as const;
