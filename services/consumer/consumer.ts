@@ -81,6 +81,9 @@ export class Consumer {
       }
       for (const [appId, messages] of byApp) {
         const inserted = await this.backends.store.insertMany(appId, messages);
+        await this.backends.conversations.persist(appId, batch.filter((w) => w.record.appId === appId).map(({ record }) => ({
+          conversation: record.message.conversation, members: record.members, seq: record.message.seq, ts: record.message.ts,
+        })));
         this.metrics.stored.inc({ app_id: appId }, inserted);
         for (const m of messages) {
           if (m.kind === imcloud.v1.MessageKind.MESSAGE_KIND_RECALL) await this.backends.store.markRecalled(appId, m.conversation, m.recallsSeq);

@@ -11,9 +11,22 @@ export interface ConversationEntry {
 
 export type CursorKind = 'read' | 'delivered';
 
+export interface ConversationTouch {
+  conversation: string;
+  members: string[];
+  seq: number;
+  ts: number;
+}
+
 export interface ConversationState {
   /** A message with `seq` exists in `conversation`; every member now lists it. maxSeq only grows. */
   touch(appId: string, conversation: string, members: string[], seq: number, ts: number): Promise<void>;
+  /**
+   * The durable record of touches, written by the consumer once the messages are stored (a
+   * real adapter keeps touch() in a fast store and rebuilds from this after losing it). Same
+   * meaning as touch(); idempotent.
+   */
+  persist(appId: string, touches: ConversationTouch[]): Promise<void>;
   maxSeq(appId: string, conversation: string): Promise<number>;
   list(appId: string, userId: string): Promise<ConversationEntry[]>;
   get(appId: string, userId: string, conversation: string): Promise<ConversationEntry | null>;

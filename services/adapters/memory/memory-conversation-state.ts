@@ -1,4 +1,4 @@
-import type { ConversationEntry, ConversationState, CursorKind } from '../../ports/conversation-state.js';
+import type { ConversationEntry, ConversationState, ConversationTouch, CursorKind } from '../../ports/conversation-state.js';
 
 interface ConversationMeta {
   maxSeq: number;
@@ -33,6 +33,11 @@ export class MemoryConversationState implements ConversationState {
       const convs = this.userConvs(appId, user);
       if (!convs.has(conversation)) convs.set(conversation, { read: 0, delivered: 0 });
     }
+  }
+
+  async persist(appId: string, touches: ConversationTouch[]): Promise<void> {
+    // In memory the fast and the durable copy are one.
+    for (const t of touches) await this.touch(appId, t.conversation, t.members, t.seq, t.ts);
   }
 
   async maxSeq(appId: string, conversation: string): Promise<number> {

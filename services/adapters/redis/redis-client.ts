@@ -1,0 +1,51 @@
+// The ioredis connection every Redis adapter shares, plus Lua script registration.
+import { Redis } from 'ioredis';
+import type { Logger } from '../../shared/logger.js';
+
+export type { Redis };
+
+export function createRedis(url: string, log: Logger): Redis {
+  const redis = new Redis(url, {
+    // Fail fast while disconnected instead of queueing without bound; callers answer
+    // IM_UNAVAILABLE and clients retry.
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    retryStrategy: (attempt) => {
+      const delay = Math.min(200 * 2 ** Math.min(attempt, 6), 5_000);
+      log.warn({ attempt, delayMs: delay }, `redis: not connected to ${redactUrl(url)}; retrying (is redis-server running and reachable?)`);
+      return delay;
+    },
+    lazyConnect: false,
+  });
+  redis.on('ready', () => log.info({ url: redactUrl(url) }, 'redis: connected'));
+  redis.on('error', (err) => log.debug({ err: err.message }, 'redis: connection error'));
+  return redis;
+}
+
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/([^:@/]*):([^@/]*)@/, '//$1:***@');
+}
+
+type ScriptResult = unknown;
+
+/**
+ * Registers a Lua script once per client (EVALSHA, loaded on first use); call it as
+ * `run(keys, args)`. `numberOfKeys` undefined: the script takes any number of keys.
+ */
+export function script(redis: Redis, name: string, numberOfKeys: number | undefined, lua: string) {
+  if (!(name in redis)) redis.defineCommand(name, numberOfKeys === undefined ? { lua } : { numberOfKeys, lua });
+  const commands = redis as unknown as Record<string, (...a: unknown[]) => Promise<ScriptResult>>;
+  const call = (variant: string) => (keys: string[], args: Array<string | number | Buffer>) =>
+    numberOfKeys === undefined ? commands[variant]!.call(redis, keys.length, ...keys, ...args) : commands[variant]!.call(redis, ...keys, ...args);
+  return { run: call(name), runBuffer: call(`${name}Buffer`) };
+}
+
+/** Runs a MULTI/pipeline and throws the first command error (ioredis reports them per command). */
+export async function execOrThrow(batch: { exec(): Promise<Array<[Error | null, unknown]> | null> }): Promise<unknown[]> {
+  const results = await batch.exec();
+  if (!results) throw new Error('redis transaction aborted');
+  return results.map(([err, value]) => {
+    if (err) throw err;
+    return value;
+  });
+}

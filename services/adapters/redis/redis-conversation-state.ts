@@ -1,0 +1,246 @@
+import type { Collection } from 'mongodb';
+import type { ConversationEntry, ConversationState, ConversationTouch, CursorKind } from '../../ports/conversation-state.js';
+import type { Logger } from '../../shared/logger.js';
+import { redisKeys } from '../../shared/topology.js';
+import { script, type Redis } from './redis-client.js';
+
+// The hot copy lives in Redis: per conversation a hash {maxSeq, lastTs}; per user a hash with
+// fields r:<conv> (read cursor) and d:<conv> (delivered cursor) and a marker __hydrated. The
+// durable copy lives in MongoDB: the consumer persists touches once messages are stored, and
+// cursor moves are written behind in batches. When Redis has lost a user's hash or a
+// conversation's meta, the first access merges the durable copy back (max-wise), so a Redis
+// wipe never hides a conversation or moves a cursor backwards for long.
+
+export interface ConversationDoc {
+  _id: string;
+  appId: string;
+  conversation: string;
+  maxSeq: number;
+  lastTs: number;
+}
+
+export interface UserConversationDoc {
+  _id: string;
+  appId: string;
+  userId: string;
+  conversation: string;
+  readSeq: number;
+  deliveredSeq: number;
+}
+
+const HYDRATED = '__hydrated';
+
+const TOUCH = `
+local seq = tonumber(ARGV[1])
+local max = tonumber(redis.call('HGET', KEYS[1], 'maxSeq') or '0')
+if seq > max then redis.call('HSET', KEYS[1], 'maxSeq', seq, 'lastTs', ARGV[2]) end
+local conv = ARGV[3]
+for i = 2, #KEYS do
+  redis.call('HSETNX', KEYS[i], 'r:' .. conv, 0)
+  redis.call('HSETNX', KEYS[i], 'd:' .. conv, 0)
+end
+return 1`;
+
+// KEYS: conv meta, user hash. ARGV: field, seq. Returns {value, moved} or {-2} (user hash not
+// hydrated), {-3} (conversation meta missing), {-4} (not a member).
+const ADVANCE = `
+if redis.call('HEXISTS', KEYS[2], '${HYDRATED}') == 0 then return {-2, 0} end
+local max = redis.call('HGET', KEYS[1], 'maxSeq')
+if not max then return {-3, 0} end
+local cur = redis.call('HGET', KEYS[2], ARGV[1])
+if not cur then return {-4, 0} end
+cur = tonumber(cur)
+local target = math.min(tonumber(ARGV[2]), tonumber(max))
+if target > cur then
+  redis.call('HSET', KEYS[2], ARGV[1], target)
+  return {target, 1}
+end
+return {cur, 0}`;
+
+// Merges values max-wise: ARGV = field, value, field, value, …
+const MERGE_MAX = `
+for i = 1, #ARGV, 2 do
+  local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[i]) or '-1')
+  if tonumber(ARGV[i + 1]) > cur then redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+end
+return 1`;
+
+const WRITE_BEHIND_MS = 100;
+
+export class RedisConversationState implements ConversationState {
+  private readonly touchScript;
+  private readonly advanceScript;
+  private readonly mergeScript;
+  private pendingCursors = new Map<string, { appId: string; userId: string; conversation: string; readSeq: number; deliveredSeq: number }>();
+  private flushTimer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly conversations: Collection<ConversationDoc>,
+    private readonly userConversations: Collection<UserConversationDoc>,
+    private readonly log: Logger,
+  ) {
+    this.touchScript = script(redis, 'imcloudConvTouch', undefined, TOUCH);
+    this.advanceScript = script(redis, 'imcloudConvAdvance', 2, ADVANCE);
+    this.mergeScript = script(redis, 'imcloudConvMerge', 1, MERGE_MAX);
+  }
+
+  async touch(appId: string, conversation: string, members: string[], seq: number, ts: number): Promise<void> {
+    const keys = [redisKeys.conversation(appId, conversation), ...members.map((m) => redisKeys.userConversations(appId, m))];
+    await this.touchScript.run(keys, [seq, ts, conversation]);
+  }
+
+  async persist(appId: string, touches: ConversationTouch[]): Promise<void> {
+    if (touches.length === 0) return;
+    const convOps = new Map<string, ConversationTouch>();
+    for (const t of touches) {
+      const prev = convOps.get(t.conversation);
+      if (!prev || t.seq > prev.seq) convOps.set(t.conversation, t);
+    }
+    await this.conversations.bulkWrite(
+      [...convOps.values()].map((t) => ({
+        updateOne: {
+          filter: { _id: `${appId}\u0000${t.conversation}` },
+          update: { $max: { maxSeq: t.seq, lastTs: t.ts }, $setOnInsert: { appId, conversation: t.conversation } },
+          upsert: true,
+        },
+      })),
+      { ordered: false },
+    );
+    const members = new Set<string>();
+    for (const t of convOps.values()) for (const m of t.members) members.add(`${m}\u0000${t.conversation}`);
+    await this.userConversations.bulkWrite(
+      [...members].map((key) => {
+        const [userId, conversation] = key.split('\u0000') as [string, string];
+        return {
+          updateOne: {
+            filter: { _id: `${appId}\u0000${userId}\u0000${conversation}` },
+            update: { $setOnInsert: { appId, userId, conversation, readSeq: 0, deliveredSeq: 0 } },
+            upsert: true,
+          },
+        };
+      }),
+      { ordered: false },
+    );
+  }
+
+  async maxSeq(appId: string, conversation: string): Promise<number> {
+    const hot = await this.redis.hget(redisKeys.conversation(appId, conversation), 'maxSeq');
+    if (hot !== null) return Number(hot);
+    return (await this.hydrateConversation(appId, conversation))?.maxSeq ?? 0;
+  }
+
+  async list(appId: string, userId: string): Promise<ConversationEntry[]> {
+    await this.ensureUserHydrated(appId, userId);
+    const hash = await this.redis.hgetall(redisKeys.userConversations(appId, userId));
+    const convs = Object.keys(hash).filter((f) => f.startsWith('r:')).map((f) => f.slice(2));
+    return this.entries(appId, convs, hash);
+  }
+
+  async get(appId: string, userId: string, conversation: string): Promise<ConversationEntry | null> {
+    await this.ensureUserHydrated(appId, userId);
+    const [read, delivered] = await this.redis.hmget(redisKeys.userConversations(appId, userId), `r:${conversation}`, `d:${conversation}`);
+    if (read === null) return null;
+    const [entry] = await this.entries(appId, [conversation], { [`r:${conversation}`]: read, [`d:${conversation}`]: delivered ?? '0' });
+    return entry ?? null;
+  }
+
+  async advance(appId: string, userId: string, conversation: string, kind: CursorKind, seq: number): Promise<{ value: number; moved: boolean }> {
+    const field = `${kind === 'read' ? 'r' : 'd'}:${conversation}`;
+    const keys = [redisKeys.conversation(appId, conversation), redisKeys.userConversations(appId, userId)];
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const [value, moved] = (await this.advanceScript.run(keys, [field, seq])) as [number, number];
+      if (value === -2) await this.ensureUserHydrated(appId, userId);
+      else if (value === -3) {
+        if (!(await this.hydrateConversation(appId, conversation))) return { value: 0, moved: false };
+      } else if (value === -4) return { value: 0, moved: false };
+      else {
+        if (moved === 1) this.writeBehind(appId, userId, conversation, kind, value);
+        return { value, moved: moved === 1 };
+      }
+    }
+    return { value: 0, moved: false };
+  }
+
+  /** Flushes cursor moves still waiting to be written to MongoDB. */
+  async close(): Promise<void> {
+    clearTimeout(this.flushTimer);
+    await this.flushCursors();
+  }
+
+  private async entries(appId: string, convs: string[], userHash: Record<string, string>): Promise<ConversationEntry[]> {
+    if (convs.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const c of convs) pipeline.hmget(redisKeys.conversation(appId, c), 'maxSeq', 'lastTs');
+    const metas = (await pipeline.exec()) ?? [];
+    const out: ConversationEntry[] = [];
+    for (let i = 0; i < convs.length; i++) {
+      const conversation = convs[i]!;
+      const [err, meta] = metas[i]!;
+      if (err) throw err;
+      let [maxSeq, lastTs] = (meta as Array<string | null>).map((v) => Number(v ?? 0)) as [number, number];
+      if ((meta as Array<string | null>)[0] === null) {
+        const doc = await this.hydrateConversation(appId, conversation);
+        maxSeq = doc?.maxSeq ?? 0;
+        lastTs = doc?.lastTs ?? 0;
+      }
+      out.push({ conversation, maxSeq, lastTs, readSeq: Number(userHash[`r:${conversation}`] ?? 0), deliveredSeq: Number(userHash[`d:${conversation}`] ?? 0) });
+    }
+    return out;
+  }
+
+  private async hydrateConversation(appId: string, conversation: string): Promise<ConversationDoc | null> {
+    const doc = await this.conversations.findOne({ _id: `${appId}\u0000${conversation}` });
+    if (!doc) return null;
+    await this.mergeScript.run([redisKeys.conversation(appId, conversation)], ['maxSeq', doc.maxSeq, 'lastTs', doc.lastTs]);
+    return doc;
+  }
+
+  private async ensureUserHydrated(appId: string, userId: string): Promise<void> {
+    const key = redisKeys.userConversations(appId, userId);
+    if (await this.redis.hexists(key, HYDRATED)) return;
+    await this.flushCursors();
+    const docs = await this.userConversations.find({ appId, userId }).toArray();
+    const args: Array<string | number> = [];
+    for (const d of docs) args.push(`r:${d.conversation}`, d.readSeq, `d:${d.conversation}`, d.deliveredSeq);
+    args.push(HYDRATED, 1);
+    await this.mergeScript.run([key], args);
+  }
+
+  private writeBehind(appId: string, userId: string, conversation: string, kind: CursorKind, value: number): void {
+    const id = `${appId}\u0000${userId}\u0000${conversation}`;
+    const entry = this.pendingCursors.get(id) ?? { appId, userId, conversation, readSeq: 0, deliveredSeq: 0 };
+    if (kind === 'read') entry.readSeq = Math.max(entry.readSeq, value);
+    else entry.deliveredSeq = Math.max(entry.deliveredSeq, value);
+    this.pendingCursors.set(id, entry);
+    this.flushTimer ??= setTimeout(() => {
+      this.flushTimer = undefined;
+      this.flushCursors().catch((err: unknown) => this.log.warn({ err: String(err) }, 'cursor write-behind failed; retrying with the next batch'));
+    }, WRITE_BEHIND_MS);
+  }
+
+  private async flushCursors(): Promise<void> {
+    if (this.pendingCursors.size === 0) return;
+    const batch = this.pendingCursors;
+    this.pendingCursors = new Map();
+    try {
+      await this.userConversations.bulkWrite(
+        [...batch].map(([id, e]) => ({
+          updateOne: {
+            filter: { _id: id },
+            update: { $max: { readSeq: e.readSeq, deliveredSeq: e.deliveredSeq }, $setOnInsert: { appId: e.appId, userId: e.userId, conversation: e.conversation } },
+            upsert: true,
+          },
+        })),
+        { ordered: false },
+      );
+    } catch (err) {
+      // Put them back (max-wise) for the next attempt.
+      for (const [id, e] of batch) {
+        const cur = this.pendingCursors.get(id);
+        this.pendingCursors.set(id, cur ? { ...e, readSeq: Math.max(cur.readSeq, e.readSeq), deliveredSeq: Math.max(cur.deliveredSeq, e.deliveredSeq) } : e);
+      }
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,23 @@
+// The port contracts against the MongoDB adapters, on FerretDB (MongoDB wire protocol).
+import { afterAll, beforeAll } from 'vitest';
+import { MongoAppRegistry } from '../../services/adapters/mongodb/mongo-app-registry.js';
+import type { MongoDatabase } from '../../services/adapters/mongodb/mongo-database.js';
+import { MongoMessageStore } from '../../services/adapters/mongodb/mongo-message-store.js';
+import { appRegistryContract } from '../../services/ports/app-registry.contract.js';
+import { messageStoreContract } from '../../services/ports/message-store.contract.js';
+import { connectMongo } from './real-clients.js';
+
+let mongo: MongoDatabase;
+
+beforeAll(async () => {
+  mongo = await connectMongo();
+});
+afterAll(async () => {
+  await mongo?.db.dropDatabase();
+  await mongo?.close();
+});
+
+const none = async () => {};
+
+messageStoreContract('mongodb', async () => ({ store: new MongoMessageStore(mongo.messages), cleanup: none }));
+appRegistryContract('mongodb', async () => ({ apps: new MongoAppRegistry(mongo.apps, mongo.revokedTokens, mongo.revokedUsers), cleanup: none }));

@@ -1,0 +1,45 @@
+// The port contracts against the Redis adapters (and Redis + MongoDB where an adapter uses both).
+import { afterAll, beforeAll } from 'vitest';
+import { RedisConversationState } from '../../services/adapters/redis/redis-conversation-state.js';
+import { RedisDedupe } from '../../services/adapters/redis/redis-dedupe.js';
+import { RedisRateLimiter } from '../../services/adapters/redis/redis-rate-limiter.js';
+import { RedisRecentWindow } from '../../services/adapters/redis/redis-recent-window.js';
+import { RedisRoutes } from '../../services/adapters/redis/redis-routes.js';
+import { RedisSeqAllocator } from '../../services/adapters/redis/redis-seq-allocator.js';
+import { RedisWorkerIds } from '../../services/adapters/redis/redis-worker-ids.js';
+import type { MongoDatabase } from '../../services/adapters/mongodb/mongo-database.js';
+import type { Redis } from '../../services/adapters/redis/redis-client.js';
+import { conversationStateContract } from '../../services/ports/conversation-state.contract.js';
+import { dedupeContract } from '../../services/ports/dedupe.contract.js';
+import { rateLimiterContract } from '../../services/ports/rate-limiter.contract.js';
+import { recentWindowContract } from '../../services/ports/recent-window.contract.js';
+import { routesContract } from '../../services/ports/routes.contract.js';
+import { seqAllocatorContract } from '../../services/ports/seq-allocator.contract.js';
+import { workerIdsContract } from '../../services/ports/worker-ids.contract.js';
+import { connectMongo, connectRedis, silentLog } from './real-clients.js';
+
+let redis: Redis;
+let mongo: MongoDatabase;
+
+beforeAll(async () => {
+  redis = await connectRedis();
+  mongo = await connectMongo();
+});
+afterAll(async () => {
+  await mongo?.db.dropDatabase();
+  await mongo?.close();
+  redis?.disconnect();
+});
+
+const none = async () => {};
+
+routesContract('redis', async () => ({ routes: new RedisRoutes(redis), cleanup: none }));
+seqAllocatorContract('redis + mongodb high-water mark', async () => ({ seq: new RedisSeqAllocator(redis, mongo.seqHighWater, 100), cleanup: none }));
+dedupeContract('redis', async () => ({ dedupe: new RedisDedupe(redis), cleanup: none }));
+recentWindowContract('redis', async () => ({ window: new RedisRecentWindow(redis), cleanup: none }));
+conversationStateContract('redis + mongodb', async () => {
+  const state = new RedisConversationState(redis, mongo.conversations, mongo.userConversations, silentLog);
+  return { conversations: state, cleanup: () => state.close() };
+});
+rateLimiterContract('redis', async () => ({ rateLimiter: new RedisRateLimiter(redis), cleanup: none }));
+workerIdsContract('redis', async () => ({ workerIds: new RedisWorkerIds(redis), cleanup: none }));
