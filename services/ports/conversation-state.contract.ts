@@ -117,6 +117,30 @@ export function conversationStateContract(name: string, make: () => Promise<Conv
       expect(await cs.get(app, bob, conv)).toEqual(entry(conv, 3, T0 + 3, 0, 0));
     });
 
+    it('persist means what touch means, for a batch, and is idempotent', async () => {
+      const group = `g:${id('group')}`;
+      const carol = id('carol');
+      await cs.persist(app, [
+        { conversation: conv, members: [alice, bob], seq: 4, ts: T0 + 4 },
+        { conversation: group, members: [alice, carol], seq: 2, ts: T0 + 2 },
+        { conversation: conv, members: [alice, bob], seq: 3, ts: T0 + 3 },
+      ]);
+      expect(await cs.maxSeq(app, conv)).toBe(4);
+      expect(byConv(await cs.list(app, alice))).toEqual(byConv([entry(conv, 4, T0 + 4), entry(group, 2, T0 + 2)]));
+      expect(await cs.list(app, carol)).toEqual([entry(group, 2, T0 + 2)]);
+      expect(await cs.advance(app, bob, conv, 'read', 4)).toEqual({ value: 4, moved: true });
+
+      // A redelivered batch, and touches and persists in either order, change nothing.
+      await cs.persist(app, [{ conversation: conv, members: [alice, bob], seq: 4, ts: T0 + 4 }]);
+      await cs.touch(app, conv, [alice, bob], 4, T0 + 4);
+      await cs.persist(app, []);
+      expect(await cs.get(app, bob, conv)).toEqual(entry(conv, 4, T0 + 4, 4, 0));
+      await cs.touch(app, conv, [alice, bob], 6, T0 + 6);
+      await cs.persist(app, [{ conversation: conv, members: [alice, bob], seq: 5, ts: T0 + 5 }]);
+      expect(await cs.maxSeq(app, conv)).toBe(6);
+      expect(await cs.get(app, bob, conv)).toEqual(entry(conv, 6, T0 + 6, 4, 0));
+    });
+
     it('apps are isolated: the same users and conversation in two apps are separate', async () => {
       const other = id('app');
       await cs.touch(app, conv, [alice, bob], 6, T0 + 6);

@@ -8,6 +8,11 @@ import type { RateLimiter } from './rate-limiter.js';
 
 export interface RateLimiterFixture {
   rateLimiter: RateLimiter;
+  /**
+   * Lets `ms` of the adapter's time pass. Default: a real sleep. An adapter with an injectable
+   * clock may advance it instead; that clock must start at Date.now() and move only here.
+   */
+  elapse?(ms: number): Promise<void>;
   cleanup(): Promise<void>;
 }
 
@@ -16,6 +21,7 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 export function rateLimiterContract(name: string, make: () => Promise<RateLimiterFixture>): void {
   describe(`RateLimiter contract: ${name}`, () => {
     let fx: RateLimiterFixture;
+    const elapse = (ms: number): Promise<void> => (fx.elapse ? fx.elapse(ms) : sleep(ms));
     let rl: RateLimiter;
     const key = (): string => `rl:${randomUUID()}`;
 
@@ -46,11 +52,11 @@ export function rateLimiterContract(name: string, make: () => Promise<RateLimite
       expect(refused.retryAfterMs).toBeGreaterThan(0);
       expect(refused.retryAfterMs).toBeLessThanOrEqual(100);
 
-      await sleep(refused.retryAfterMs + 40);
+      await elapse(refused.retryAfterMs + 40);
       expect((await rl.take(k, 10, 2)).allowed).toBe(true);
 
       // 500 ms at 10/s would be 5 tokens; the bucket holds 2.
-      await sleep(500);
+      await elapse(500);
       expect((await rl.take(k, 10, 2)).allowed).toBe(true);
       expect((await rl.take(k, 10, 2)).allowed).toBe(true);
       expect((await rl.take(k, 10, 2)).allowed).toBe(false);

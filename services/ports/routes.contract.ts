@@ -10,6 +10,11 @@ import type { GateInfo, Route, Routes } from './routes.js';
 
 export interface RoutesFixture {
   routes: Routes;
+  /**
+   * Lets `ms` of the adapter's time pass. Default: a real sleep. An adapter with an injectable
+   * clock may advance it instead; that clock must start at Date.now() and move only here.
+   */
+  elapse?(ms: number): Promise<void>;
   cleanup(): Promise<void>;
 }
 
@@ -22,6 +27,7 @@ const LONG = 30_000;
 export function routesContract(name: string, make: () => Promise<RoutesFixture>): void {
   describe(`Routes contract: ${name}`, () => {
     let fx: RoutesFixture;
+    const elapse = (ms: number): Promise<void> => (fx.elapse ? fx.elapse(ms) : sleep(ms));
     let routes: Routes;
     let gates: string[];
 
@@ -106,9 +112,9 @@ export function routesContract(name: string, make: () => Promise<RoutesFixture>)
       const other = id('user');
       await routes.add(app, other, route('o1'), TTL);
 
-      await sleep(TTL / 2);
+      await elapse(TTL / 2);
       expect(await routes.refresh(app, user, 'kept', LONG)).toBe(true);
-      await sleep(PAST_TTL - TTL / 2);
+      await elapse(PAST_TTL - TTL / 2);
 
       // `lost` and `o1` are past their TTL; `kept` was refreshed in time.
       expect(await routes.list(app, user)).toEqual([route('kept')]);
@@ -191,9 +197,9 @@ export function routesContract(name: string, make: () => Promise<RoutesFixture>)
       await routes.reportGate(refreshed, TTL);
       expect((await ourGates()).size).toBe(3);
 
-      await sleep(TTL / 2);
+      await elapse(TTL / 2);
       await routes.reportGate({ ...refreshed, connections: 5 }, LONG);
-      await sleep(PAST_TTL - TTL / 2);
+      await elapse(PAST_TTL - TTL / 2);
       const listed = await ourGates();
       expect(new Set(listed.keys())).toEqual(new Set([kept.id, refreshed.id]));
       expect(listed.get(refreshed.id)!.connections).toBe(5);

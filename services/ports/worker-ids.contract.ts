@@ -11,6 +11,11 @@ import type { WorkerIdLease, WorkerIds } from './worker-ids.js';
 
 export interface WorkerIdsFixture {
   workerIds: WorkerIds;
+  /**
+   * Lets `ms` of the adapter's time pass. Default: a real sleep. An adapter with an injectable
+   * clock may advance it instead; that clock must start at Date.now() and move only here.
+   */
+  elapse?(ms: number): Promise<void>;
   cleanup(): Promise<void>;
 }
 
@@ -22,6 +27,7 @@ const LONG = 60_000;
 export function workerIdsContract(name: string, make: () => Promise<WorkerIdsFixture>): void {
   describe(`WorkerIds contract: ${name}`, () => {
     let fx: WorkerIdsFixture;
+    const elapse = (ms: number): Promise<void> => (fx.elapse ? fx.elapse(ms) : sleep(ms));
     let ids: WorkerIds;
     let held: WorkerIdLease[];
 
@@ -60,7 +66,7 @@ export function workerIdsContract(name: string, make: () => Promise<WorkerIdsFix
       const a = await lease(0, TTL);
       expect(a.workerId).toBe(0);
       for (let i = 0; i < 3; i++) {
-        await sleep(TTL / 2);
+        await elapse(TTL / 2);
         expect(await a.renew()).toBe(true);
       }
       // 450 ms after the lease, well past its first TTL: still held.
@@ -69,7 +75,7 @@ export function workerIdsContract(name: string, make: () => Promise<WorkerIdsFix
 
     it('after the lease lapses another owner takes the id, and the first renew returns false', async () => {
       const a = await lease(0, TTL);
-      await sleep(PAST_TTL);
+      await elapse(PAST_TTL);
       const b = await lease(0, LONG);
       expect(b.workerId).toBe(a.workerId);
       expect(await a.renew()).toBe(false);

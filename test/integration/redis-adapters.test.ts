@@ -1,4 +1,6 @@
 // The port contracts against the Redis adapters (and Redis + MongoDB where an adapter uses both).
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll } from 'vitest';
 import { RedisConversationState } from '../../services/adapters/redis/redis-conversation-state.js';
 import { RedisDedupe } from '../../services/adapters/redis/redis-dedupe.js';
@@ -8,7 +10,6 @@ import { RedisRoutes } from '../../services/adapters/redis/redis-routes.js';
 import { RedisSeqAllocator } from '../../services/adapters/redis/redis-seq-allocator.js';
 import { RedisWorkerIds } from '../../services/adapters/redis/redis-worker-ids.js';
 import type { MongoDatabase } from '../../services/adapters/mongodb/mongo-database.js';
-import type { Redis } from '../../services/adapters/redis/redis-client.js';
 import { conversationStateContract } from '../../services/ports/conversation-state.contract.js';
 import { dedupeContract } from '../../services/ports/dedupe.contract.js';
 import { rateLimiterContract } from '../../services/ports/rate-limiter.contract.js';
@@ -16,7 +17,7 @@ import { recentWindowContract } from '../../services/ports/recent-window.contrac
 import { routesContract } from '../../services/ports/routes.contract.js';
 import { seqAllocatorContract } from '../../services/ports/seq-allocator.contract.js';
 import { workerIdsContract } from '../../services/ports/worker-ids.contract.js';
-import { connectMongo, connectRedis, silentLog } from './real-clients.js';
+import { connectMongo, connectRedis, requireEnv, silentLog } from './real-clients.js';
 
 let redis: Redis;
 let mongo: MongoDatabase;
@@ -42,4 +43,8 @@ conversationStateContract('redis + mongodb', async () => {
   return { conversations: state, cleanup: () => state.close() };
 });
 rateLimiterContract('redis', async () => ({ rateLimiter: new RedisRateLimiter(redis), cleanup: none }));
-workerIdsContract('redis', async () => ({ workerIds: new RedisWorkerIds(redis), cleanup: none }));
+// Worker ids are one global space: each test gets its own key prefix.
+workerIdsContract('redis', async () => {
+  const prefixed = new Redis(requireEnv('IMCLOUD_REDIS_URL'), { keyPrefix: `t-${randomUUID()}:` });
+  return { workerIds: new RedisWorkerIds(prefixed), cleanup: async () => prefixed.disconnect() };
+});

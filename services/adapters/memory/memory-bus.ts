@@ -37,6 +37,8 @@ class MemoryQueue {
         consumer.active = false;
         const i = this.consumers.indexOf(consumer);
         if (i >= 0) this.consumers.splice(i, 1);
+        // Like an auto-delete queue: when its last consumer goes, so do the waiting messages.
+        if (this.transient && this.consumers.length === 0) this.ready.length = 0;
       },
     };
   }

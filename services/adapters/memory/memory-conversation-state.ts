@@ -14,10 +14,14 @@ export class MemoryConversationState implements ConversationState {
     return this.meta.get(`${appId}\u0000${conversation}`);
   }
 
-  private userConvs(appId: string, userId: string): Map<string, { read: number; delivered: number }> {
+  /** The user's conversations; reads for an unknown user create nothing. */
+  private userConvs(appId: string, userId: string, create = false): Map<string, { read: number; delivered: number }> {
     const key = `${appId}\u0000${userId}`;
     let m = this.users.get(key);
-    if (!m) this.users.set(key, (m = new Map()));
+    if (!m) {
+      m = new Map();
+      if (create) this.users.set(key, m);
+    }
     return m;
   }
 
@@ -30,7 +34,7 @@ export class MemoryConversationState implements ConversationState {
       m.lastTs = ts;
     }
     for (const user of members) {
-      const convs = this.userConvs(appId, user);
+      const convs = this.userConvs(appId, user, true);
       if (!convs.has(conversation)) convs.set(conversation, { read: 0, delivered: 0 });
     }
   }

@@ -5,17 +5,23 @@ export class MemoryMessageStore implements MessageStore {
   /** Per conversation: seq → message. */
   private readonly conversations = new Map<string, Map<number, StoredMessage>>();
 
-  private conv(appId: string, conversation: string): Map<number, StoredMessage> {
+  private static readonly NONE: ReadonlyMap<number, StoredMessage> = new Map();
+
+  /** The conversation's messages; reads of an unknown conversation create nothing. */
+  private conv(appId: string, conversation: string, create = false): Map<number, StoredMessage> {
     const key = `${appId}\u0000${conversation}`;
     let c = this.conversations.get(key);
-    if (!c) this.conversations.set(key, (c = new Map()));
+    if (!c) {
+      if (!create) return MemoryMessageStore.NONE as Map<number, StoredMessage>;
+      this.conversations.set(key, (c = new Map()));
+    }
     return c;
   }
 
   async insertMany(appId: string, messages: StoredMessage[]): Promise<number> {
     let inserted = 0;
     for (const m of messages) {
-      const c = this.conv(appId, m.conversation);
+      const c = this.conv(appId, m.conversation, true);
       if (c.has(m.seq)) continue;
       c.set(m.seq, { ...m });
       inserted++;
