@@ -1,8 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
 // Projects: `unit` (next to the code, in-memory, fast), `integration` (real Redis, RabbitMQ,
-// FerretDB, MinIO started by test/infra), `e2e` (whole processes, browser), `kubernetes` (a real
-// control plane started by test/infra).
+// FerretDB, MinIO started by test/infra), `chaos` (role processes killed and servers restarted
+// under load; each file starts its own servers), `e2e` (the embedded platform, browser),
+// `kubernetes` (a real control plane started by test/infra).
 export default defineConfig({
   test: {
     projects: [
@@ -15,11 +16,45 @@ export default defineConfig({
       },
       {
         test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts'],
+          // Real Redis, RabbitMQ, FerretDB and MinIO for the run, addresses in process.env (see
+          // test/infra/README.md); suites that restart a server start their own with startServers().
+          globalSetup: ['test/integration/global-setup.ts'],
+          fileParallelism: false,
+          testTimeout: 180_000,
+          hookTimeout: 600_000,
+        },
+      },
+      {
+        test: {
+          name: 'chaos',
+          include: ['test/chaos/**/*.test.ts'],
+          fileParallelism: false,
+          testTimeout: 400_000,
+          hookTimeout: 300_000,
+        },
+      },
+      {
+        test: {
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
           fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          name: 'kubernetes',
+          include: ['test/kubernetes/**/*.test.ts'],
+          // One control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok), Redis
+          // and RabbitMQ for the run, built on first use into ~/.cache/imcloud by test/infra.
+          // Each file works in its own namespaces with its own operator processes.
+          globalSetup: ['test/kubernetes/global-setup.ts'],
+          fileParallelism: false,
+          testTimeout: 240_000,
+          hookTimeout: 600_000,
         },
       },
     ],

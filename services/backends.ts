@@ -2,17 +2,19 @@
 import type { Backends } from './ports/backends.js';
 import { createMemoryBackends } from './adapters/memory/memory-backends.js';
 import type { Config } from './shared/config.js';
-import { ImError } from './shared/errors.js';
+import { createRealBackends } from './adapters/real-backends.js';
 import type { Logger } from './shared/logger.js';
+import type { Metrics } from './shared/metrics.js';
 
 export function usesRealBackends(config: Config): boolean {
   return Boolean(config.redis.url || config.rabbitmq.url || config.mongodb.url);
 }
 
-export async function createBackends(config: Config, log: Logger): Promise<Backends> {
+export async function createBackends(config: Config, log: Logger, metrics: Metrics): Promise<Backends> {
   if (!usesRealBackends(config)) {
     log.info('backends: in memory (embedded mode; state lives and dies with this process)');
-    return createMemoryBackends();
+    return createMemoryBackends({ onDeadLetter: (channel) => metrics.deadLetters.inc({ channel }) });
   }
-  throw new ImError('IM_CONFIG_INVALID', 'this build runs on in-memory backends only: unset IMCLOUD_REDIS_URL, IMCLOUD_RABBITMQ_URL and IMCLOUD_MONGODB_URL');
+  log.info('backends: redis, rabbitmq, mongodb');
+  return createRealBackends(config, log, metrics);
 }

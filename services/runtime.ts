@@ -39,9 +39,14 @@ export async function startRuntime(config: Config, roles: readonly Role[], opts:
   const name = opts.name ?? (roles.length === ROLES.length ? 'all' : roles.join('+'));
   const log = createLogger(name, config.node.id, config.log.level);
   const metrics = createMetrics();
-  const backends = await createBackends(config, log);
   const http = new HttpServer(log, metrics, name);
-  http.readyWhen(() => backends.ready());
+  // Health and readiness answer from the start; /readyz stays false until the backends are
+  // connected and the roles run (a backend that is down at start-up is retried with backoff).
+  let started = false;
+  let backends: Backends | undefined;
+  http.readyWhen(() => started && (backends?.ready() ?? false));
+  const httpPort = await http.listen(config.http.port, config.http.host);
+  backends = await createBackends(config, log, metrics);
   const stops: Array<() => Promise<void>> = [];
   const adminToken = config.admin.token || randomBytes(18).toString('base64url');
 
@@ -50,17 +55,24 @@ export async function startRuntime(config: Config, roles: readonly Role[], opts:
   let logic: Logic | undefined;
   if (roles.includes('logic')) {
     lease = await backends.workerIds.lease(config.node.id, MAX_WORKER_ID, WORKER_LEASE_MS);
-    renewTimer = setInterval(() => {
-      lease!.renew().then((held) => {
-        if (held) return;
-        // Another process may now hold this worker id; issuing ids could collide. Restart.
-        log.fatal({ workerId: lease!.workerId }, 'lost the id-generator worker lease; exiting');
-        process.exit(70);
-      }, (err: unknown) => log.warn({ err: String(err) }, 'worker lease renewal failed; retrying'));
-    }, WORKER_LEASE_MS / 3);
+    const ids = new IdGenerator(lease.workerId);
+    renewTimer = setInterval(() => void renewWorkerLease(), WORKER_LEASE_MS / 3);
     renewTimer.unref();
+    // A lost lease (e.g. the presence store was wiped) is replaced by a fresh one, so that no
+    // other process that takes the old id shares it with us for longer than one renewal period.
+    const renewWorkerLease = async () => {
+      try {
+        if (await lease!.renew()) return;
+        const old = lease!.workerId;
+        lease = await backends!.workerIds.lease(config.node.id, MAX_WORKER_ID, WORKER_LEASE_MS);
+        ids.reassign(lease.workerId);
+        log.warn({ oldWorkerId: old, workerId: lease.workerId }, 'the id-generator worker lease was lost; leased a new worker id');
+      } catch (err) {
+        log.warn({ err: String(err) }, 'worker lease renewal failed; retrying');
+      }
+    };
     logic = new Logic(config, backends, log, metrics);
-    await logic.start(new IdGenerator(lease.workerId), [config.gate.track]);
+    await logic.start(ids, [config.gate.track]);
     stops.push(() => logic!.stop());
     log.info({ workerId: lease.workerId }, 'logic consuming upstream');
   }
@@ -78,7 +90,6 @@ export async function startRuntime(config: Config, roles: readonly Role[], opts:
   if (roles.includes('dispatch')) new Dispatch(config, backends, metrics).register(http);
   if (opts.web) serveWebPage(http, config, backends, admin);
 
-  const httpPort = await http.listen(config.http.port, config.http.host);
   let gate: Gate | undefined;
   if (roles.includes('gate')) {
     gate = new Gate(config, backends, http, log, metrics);
@@ -86,10 +97,12 @@ export async function startRuntime(config: Config, roles: readonly Role[], opts:
     // The gate drains first so its clients move before the rest stops.
     stops.unshift(() => gate!.stop());
   }
+  started = true;
   log.info({ roles, port: httpPort, backends: backends.kind }, 'imcloud started');
 
+  const ready: Backends = backends;
   return {
-    config, log, metrics, backends, http, httpPort, gate, logic, admin, adminToken,
+    config, log, metrics, backends: ready, http, httpPort, gate, logic, admin, adminToken,
     async stop() {
       for (const stop of stops) {
         await stop().catch((err: unknown) => log.warn({ err: String(err) }, 'stop step failed'));
@@ -97,7 +110,7 @@ export async function startRuntime(config: Config, roles: readonly Role[], opts:
       clearInterval(renewTimer);
       await lease?.release().catch(() => undefined);
       await http.close();
-      await backends.close();
+      await backends!.close();
     },
   };
 }

@@ -31,7 +31,7 @@ export function webRoot(): string | null {
 
 export function serveWebPage(http: HttpServer, config: Config, backends: Backends, admin: Admin | undefined): void {
   const root = webRoot();
-  http.route('GET', '/v1/demo/config', () => ({ json: { appId: config.admin.demoAppId, dispatch: '/v1/dispatch' } }));
+  http.route('GET', '/v1/demo/config', () => ({ json: { appId: config.admin.demoAppId, dispatch: config.web.dispatchUrl } }));
   http.route('POST', '/v1/demo/token', async (req) => {
     const appId = config.admin.demoAppId;
     if (!appId || !admin) throw new ImError('IM_ROUTE_NOT_FOUND', 'demo tokens exist only in the embedded mode with a demo app');

@@ -8,6 +8,9 @@ export interface Transport {
   /** Bytes accepted by send() but not yet handed to the kernel. */
   bufferedAmount(): number;
   close(reason: string): void;
+  /** Holds writes in memory until uncork(), so the frames of one push batch leave in one syscall. */
+  cork(): void;
+  uncork(): void;
 }
 
 export type ConnectionState = 'new' | 'authenticating' | 'online' | 'closed';
@@ -23,6 +26,8 @@ export class ClientConnection {
   /** Consecutive frames refused by the rate limit. */
   strikes = 0;
   lastRouteRefreshAt = 0;
+  /** The push batch being written corked this connection (see Gate.deliver). */
+  corked = false;
   readonly bucket: TokenBucket;
 
   constructor(

@@ -69,7 +69,7 @@ export class Gate {
         socket.end(`HTTP/1.1 ${this.draining ? '503 Service Unavailable' : '404 Not Found'}\r\nconnection: close\r\n\r\n`);
         return;
       }
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.acceptWebSocket(ws));
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.acceptWebSocket(ws, socket));
     });
     if (this.config.gate.tcpEnabled) {
       this.tcp = createTcpServer((socket) => this.acceptTcp(socket));
@@ -139,11 +139,13 @@ export class Gate {
 
   // ── transports ───────────────────────────────────────────────────────────────────────────
 
-  private acceptWebSocket(ws: WebSocket): void {
+  private acceptWebSocket(ws: WebSocket, socket: Duplex): void {
     const transport: Transport = {
       kind: 'ws',
       send: (frame) => ws.send(frame, { binary: true }),
       bufferedAmount: () => ws.bufferedAmount,
+      cork: () => socket.cork(),
+      uncork: () => socket.uncork(),
       close: (reason) => {
         ws.close(4000, reason.slice(0, 120));
         // A peer that never answers the closing handshake (or never reads) is cut off.
@@ -170,6 +172,8 @@ export class Gate {
       kind: 'tcp',
       send: (frame) => void socket.write(lengthPrefixed(frame)),
       bufferedAmount: () => socket.writableLength,
+      cork: () => socket.cork(),
+      uncork: () => socket.uncork(),
       close: () => {
         socket.end();
         setTimeout(() => socket.destroy(), HARD_CLOSE_MS).unref();
@@ -298,7 +302,14 @@ export class Gate {
     const now = Date.now();
     if (now - conn.lastRouteRefreshAt < this.config.gate.heartbeatIntervalMs / 2) return;
     conn.lastRouteRefreshAt = now;
-    this.backends.routes.refresh(conn.appId, conn.userId, conn.id, this.config.gate.idleTimeoutMs).catch((err: unknown) => {
+    this.backends.routes.refresh(conn.appId, conn.userId, conn.id, this.config.gate.idleTimeoutMs).then((alive) => {
+      // The route is gone (presence store wiped, or expired during a stall): pushes can no longer
+      // find this connection, so the client reconnects and syncs instead of waiting forever.
+      if (!alive && conn.state === 'online') {
+        conn.transport.send(encodeFrame({ hint: { reconnectAfterMs: Math.floor(Math.random() * 2_000), reason: 'route lost' } }));
+        this.close(conn, null);
+      }
+    }, (err: unknown) => {
       this.log.warn({ conn: conn.id, err: String(err) }, 'route refresh failed');
     });
   }
@@ -314,11 +325,30 @@ export class Gate {
       return;
     }
     const now = Date.now();
+    // A batch often carries several frames for one connection (acks, pushes, notices): cork
+    // each connection while the batch is written so they leave in one write syscall.
+    const corked: ClientConnection[] = [];
+    try {
+      this.deliverBatch(batch, now, corked);
+    } finally {
+      for (const conn of corked) {
+        conn.corked = false;
+        conn.transport.uncork();
+      }
+    }
+  }
+
+  private deliverBatch(batch: imcloud.internal.v1.Downstream, now: number, corked: ClientConnection[]): void {
     for (const d of batch.deliveries as imcloud.internal.v1.Delivery[]) {
       const frame = withVersion(d.frame);
       for (const connId of d.connIds) {
         const conn = this.connections.get(connId);
         if (!conn || conn.state === 'closed') continue;
+        if (!conn.corked) {
+          conn.corked = true;
+          conn.transport.cork();
+          corked.push(conn);
+        }
         if (d.authOk) {
           conn.state = 'online';
           conn.lastRouteRefreshAt = now;

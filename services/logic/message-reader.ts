@@ -45,6 +45,8 @@ export class MessageReader {
     // lower bound on the missing seq's age.
     let nextPresentTs: number | undefined;
     const ageBound = new Map<number, number | undefined>();
+    // Missing seqs at the end of the range: the next message after the range bounds their age.
+    if (!found.has(toSeq)) nextPresentTs = (await this.firstAfter(appId, conversation, toSeq))?.ts;
     for (let seq = toSeq; seq >= fromSeq; seq--) {
       const m = found.get(seq);
       if (m) nextPresentTs = m.ts;
@@ -65,6 +67,13 @@ export class MessageReader {
       return { slots, retryAfterMs: Math.max(100, Math.min(wait, this.emptySlotGraceMs)) };
     }
     return { slots, retryAfterMs: 0 };
+  }
+
+  /** The message with the smallest seq above `seq`, if any. */
+  private async firstAfter(appId: string, conversation: string, seq: number): Promise<StoredMessage | undefined> {
+    const [stored] = await this.store.query(appId, conversation, { fromSeq: seq + 1, limit: 1 });
+    const recent = await this.window.range(appId, conversation, seq + 1, stored ? stored.seq : Number.MAX_SAFE_INTEGER);
+    return recent[0] ?? stored;
   }
 
   /** Real messages only (no empty slots), for history; ascending; at most `limit`. */

@@ -10,13 +10,21 @@ export class IdGenerator {
   private lastMs = -1;
   private sequence = 0;
 
+  private workerId = 0;
+
   constructor(
-    private readonly workerId: number,
+    workerId: number,
     private readonly now: () => number = Date.now,
   ) {
+    this.reassign(workerId);
+  }
+
+  /** Switches to another worker id (after the lease of the old one was lost). */
+  reassign(workerId: number): void {
     if (!Number.isInteger(workerId) || workerId < 0 || workerId > MAX_WORKER_ID) {
       throw new RangeError(`worker id must be in 0..${MAX_WORKER_ID}, got ${workerId}`);
     }
+    this.workerId = workerId;
   }
 
   next(): string {

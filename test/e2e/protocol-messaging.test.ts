@@ -310,6 +310,9 @@ describe('single chat', () => {
     const late = await bob.request({ pull: { conversation: conv, fromSeq: 1, toSeq: 3 } });
     expect(late.pullResult!.messages!.map((m) => [Number(m.seq), Boolean(m.empty)])).toEqual([[1, false], [2, true], [3, false]]);
     expect(late.pullResult!.retryAfterMs).toBe(0);
+    // A range that ends inside the gap is judged by the first message after it.
+    const inside = await bob.request({ pull: { conversation: conv, fromSeq: 2, toSeq: 2 } });
+    expect(inside.pullResult!.messages!.map((m) => [Number(m.seq), Boolean(m.empty)])).toEqual([[2, true]]);
     alice.close();
     bob.close();
   });

@@ -30,15 +30,20 @@ async function up(names: ServerName[]): Promise<void> {
   log('servers are up; press Ctrl-C to stop them');
 
   await new Promise<void>((resolve) => {
+    let stopping = false;
     const shutdown = (signal: NodeJS.Signals) => {
+      // Ctrl-C reaches us more than once (process group + tsx relay): stop once, ignore repeats.
+      if (stopping) return;
+      stopping = true;
       log(`${signal}: stopping servers…`);
       resolve();
     };
-    process.once('SIGINT', shutdown);
-    process.once('SIGTERM', shutdown);
+    process.on('SIGINT', shutdown);
+    process.on('SIGTERM', shutdown);
   });
   await servers.stop();
   log('stopped');
+  process.exit(0);
 }
 
 async function main(argv: string[]): Promise<void> {

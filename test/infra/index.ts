@@ -129,10 +129,10 @@ export async function startServers(names: readonly ServerName[], opts: StartOpti
 export function serverEnv(servers: Omit<Servers, 'stop'>): Record<string, string> {
   const env: Record<string, string> = {};
   if (servers.redis) env.IMCLOUD_REDIS_URL = servers.redis.url;
-  if (servers.rabbitmq) env.IMCLOUD_AMQP_URL = servers.rabbitmq.url;
+  if (servers.rabbitmq) env.IMCLOUD_RABBITMQ_URL = servers.rabbitmq.url;
   if (servers.mongodb) env.IMCLOUD_MONGODB_URL = servers.mongodb.url;
   if (servers.minio) {
-    env.IMCLOUD_MINIO_ENDPOINT = servers.minio.endPoint;
+    env.IMCLOUD_MINIO_END_POINT = servers.minio.endPoint;
     env.IMCLOUD_MINIO_PORT = String(servers.minio.port);
     env.IMCLOUD_MINIO_ACCESS_KEY = servers.minio.accessKey;
     env.IMCLOUD_MINIO_SECRET_KEY = servers.minio.secretKey;

@@ -358,31 +358,67 @@ spec:
 
 interface Certificates {
   caCert: string;
+  servingCert: string;
+  servingKey: string;
   adminCert: string;
   adminKey: string;
   saKey: string;
   saPub: string;
 }
 
-/** A throwaway CA, an admin client certificate (system:masters) and a service-account key pair. */
+const SERVICE_CIDR = '10.96.0.0/16';
+/** The first address of the service range: the in-cluster `kubernetes` Service. */
+const KUBERNETES_SERVICE_IP = '10.96.0.1';
+
+/**
+ * One throwaway CA signs everything: the API server's serving certificate (so
+ * the kubeconfig and the kube-root-ca.crt ConfigMaps carry a real CA) and the
+ * admin client certificate (system:masters). Plus a service-account key pair.
+ */
 async function createCertificates(dir: string): Promise<Certificates> {
   await fs.mkdir(dir, { recursive: true });
   const f = (name: string) => path.join(dir, name);
   const openssl = (args: string[]) => run('openssl', args, { cwd: dir });
+  const newKeyAndCsr = (name: string, subject: string) =>
+    openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`), '-subj', subject]);
+  const sign = (name: string, extensions: string) =>
+    fs.writeFile(f(`${name}.ext`), extensions).then(() =>
+      openssl([
+        'x509', '-req', '-in', f(`${name}.csr`), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial',
+        '-out', f(`${name}.crt`), '-days', '3650', '-extfile', f(`${name}.ext`),
+      ]),
+    );
+
+  // Our own config for the CA, so the result does not depend on the system's openssl.cnf.
+  await fs.writeFile(
+    f('ca.cnf'),
+    '[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = imcloud-test-ca\n' +
+      '[v3_ca]\nbasicConstraints = critical,CA:TRUE\nkeyUsage = critical,keyCertSign,cRLSign,digitalSignature\nsubjectKeyIdentifier = hash\n',
+  );
   await Promise.all([
-    openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.crt'), '-days', '3650', '-subj', '/CN=imcloud-test-ca']),
-    openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('admin.key'), '-out', f('admin.csr'), '-subj', '/O=system:masters/CN=admin']),
+    openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.crt'), '-days', '3650', '-config', f('ca.cnf'), '-extensions', 'v3_ca']),
+    newKeyAndCsr('apiserver', '/CN=kube-apiserver'),
+    newKeyAndCsr('admin', '/O=system:masters/CN=admin'),
     openssl(['genrsa', '-out', f('sa.key'), '2048']).then(() => openssl(['rsa', '-in', f('sa.key'), '-pubout', '-out', f('sa.pub')])),
-    fs.writeFile(f('client.ext'), 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n'),
   ]);
-  await openssl([
-    'x509', '-req', '-in', f('admin.csr'), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial',
-    '-out', f('admin.crt'), '-days', '3650', '-extfile', f('client.ext'),
-  ]);
-  return { caCert: f('ca.crt'), adminCert: f('admin.crt'), adminKey: f('admin.key'), saKey: f('sa.key'), saPub: f('sa.pub') };
+  const leaf = 'basicConstraints = CA:FALSE\nkeyUsage = critical,digitalSignature,keyEncipherment\n';
+  const serverNames = ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'];
+  const sans = ['IP:127.0.0.1', `IP:${KUBERNETES_SERVICE_IP}`, ...serverNames.map((n) => `DNS:${n}`)].join(',');
+  // -CAcreateserial writes ca.srl: sign one after the other.
+  await sign('apiserver', `${leaf}extendedKeyUsage = serverAuth\nsubjectAltName = ${sans}\n`);
+  await sign('admin', `${leaf}extendedKeyUsage = clientAuth\n`);
+  return {
+    caCert: f('ca.crt'),
+    servingCert: f('apiserver.crt'),
+    servingKey: f('apiserver.key'),
+    adminCert: f('admin.crt'),
+    adminKey: f('admin.key'),
+    saKey: f('sa.key'),
+    saPub: f('sa.pub'),
+  };
 }
 
-function kubeconfigYaml(server: string, servingCa: string, certs: Certificates): string {
+function kubeconfigYaml(server: string, certs: Certificates): string {
   const b64 = (file: string) => readFileSync(file).toString('base64');
   // Credentials are embedded so that the file works from any working directory and in client libraries.
   return `apiVersion: v1
@@ -391,7 +427,7 @@ clusters:
 - name: imcloud-test
   cluster:
     server: ${server}
-    certificate-authority-data: ${b64(servingCa)}
+    certificate-authority-data: ${b64(certs.caCert)}
 users:
 - name: admin
   user:
@@ -473,7 +509,6 @@ export async function startKubernetes(opts: KubernetesOptions): Promise<Kubernet
     });
 
     // 2. kube-apiserver
-    const apiCertDir = path.join(opts.dir, 'apiserver');
     const server = `https://127.0.0.1:${apiPort}`;
     const apiserver = await spawnServer({
       name: 'kube-apiserver',
@@ -481,10 +516,11 @@ export async function startKubernetes(opts: KubernetesOptions): Promise<Kubernet
       args: [
         `--etcd-servers=${etcdUrl}`,
         '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1', `--secure-port=${apiPort}`,
-        `--cert-dir=${apiCertDir}`, `--client-ca-file=${certs.caCert}`,
+        `--tls-cert-file=${certs.servingCert}`, `--tls-private-key-file=${certs.servingKey}`,
+        `--client-ca-file=${certs.caCert}`,
         '--service-account-issuer=https://kubernetes.default.svc',
         `--service-account-key-file=${certs.saPub}`, `--service-account-signing-key-file=${certs.saKey}`,
-        '--authorization-mode=RBAC', '--service-cluster-ip-range=10.96.0.0/16', '--allow-privileged=true',
+        '--authorization-mode=RBAC', `--service-cluster-ip-range=${SERVICE_CIDR}`, '--allow-privileged=true',
         // The default reconciler refuses a loopback advertise address.
         '--endpoint-reconciler-type=none',
         '--profiling=false',
@@ -492,19 +528,11 @@ export async function startKubernetes(opts: KubernetesOptions): Promise<Kubernet
       logFile: logFile('kube-apiserver'),
     });
     processes.push(apiserver);
-    const adminTls = { cert: readFileSync(certs.adminCert), key: readFileSync(certs.adminKey) };
-    await waitForReady({
-      server: apiserver,
-      what: `GET ${server}/readyz`,
-      // The serving certificate is generated at start; it is verified from step 3 on.
-      probe: async () => (await httpRequest(`${server}/readyz`, { tls: { ...adminTls, rejectUnauthorized: false } })).status === 200,
-      timeoutMs: 90_000,
-    });
 
-    // 3. kubeconfig: the apiserver's self-signed serving certificate (with its CA) is the trust root.
+    // 3. kubeconfig, and the same credentials for our own API calls.
     const kubeconfig = path.join(opts.dir, 'kubeconfig');
-    await fs.writeFile(kubeconfig, kubeconfigYaml(server, path.join(apiCertDir, 'apiserver.crt'), certs), { mode: 0o600 });
-    const tls = { ...adminTls, ca: readFileSync(path.join(apiCertDir, 'apiserver.crt')) };
+    await fs.writeFile(kubeconfig, kubeconfigYaml(server, certs), { mode: 0o600 });
+    const tls = { cert: readFileSync(certs.adminCert), key: readFileSync(certs.adminKey), ca: readFileSync(certs.caCert) };
     const api = async (method: string, apiPath: string, body?: unknown, contentType = 'application/json') => {
       const res = await httpRequest(`${server}${apiPath}`, {
         method,
@@ -514,6 +542,12 @@ export async function startKubernetes(opts: KubernetesOptions): Promise<Kubernet
       });
       return { status: res.status, json: () => JSON.parse(res.body) };
     };
+    await waitForReady({
+      server: apiserver,
+      what: `GET ${server}/readyz`,
+      probe: async () => (await api('GET', '/readyz')).status === 200,
+      timeoutMs: 90_000,
+    });
 
     // 4. Controllers, scheduler and the simulated kubelet, all talking to the API as admin.
     const stagesFile = path.join(opts.dir, 'kwok-stages.yaml');
@@ -524,7 +558,7 @@ export async function startKubernetes(opts: KubernetesOptions): Promise<Kubernet
         command: bins.controllerManager,
         args: [
           `--kubeconfig=${kubeconfig}`, '--bind-address=127.0.0.1', '--secure-port=0', '--leader-elect=false',
-          `--service-account-private-key-file=${certs.saKey}`, `--root-ca-file=${path.join(apiCertDir, 'apiserver.crt')}`,
+          `--service-account-private-key-file=${certs.saKey}`, `--root-ca-file=${certs.caCert}`,
           // nodelifecycle would taint and evict from our node whenever kwok's status looks stale
           // under load (no real kubelet heartbeats); the node's taints are managed below instead.
           '--controllers=*,-nodeipam,-nodelifecycle',
@@ -543,6 +577,8 @@ export async function startKubernetes(opts: KubernetesOptions): Promise<Kubernet
         args: [
           `--kubeconfig=${kubeconfig}`, `--config=${stagesFile}`, '--manage-all-nodes=true',
           '--node-ip=127.0.0.1', '--cidr=10.244.0.0/16',
+          // Renew a node Lease like a kubelet does, so the node looks alive to anyone who checks.
+          '--node-lease-duration-seconds=40',
         ],
         logFile: logFile('kwok'),
       }),

@@ -196,12 +196,12 @@ export async function spawnServer(opts: SpawnOptions): Promise<ServerProcess> {
   const pid = child.pid!;
   let running = true;
   liveGroups.set(pid, opts.name);
-  void recordWatchdogGroups();
+  recordWatchdogGroups();
   const exited = new Promise<ExitInfo>((resolve) => {
     child.once('exit', (code, signal) => {
       running = false;
       liveGroups.delete(pid);
-      void recordWatchdogGroups();
+      recordWatchdogGroups();
       resolve({ code, signal });
     });
   });
@@ -258,12 +258,18 @@ function installExitHandlers(): void {
   };
   process.on('exit', killAll);
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    // Stays installed: Ctrl-C under tsx or npm delivers SIGINT more than once
+    // (to the whole process group, then relayed), and an unhandled repeat would
+    // kill this process in the middle of a graceful stop().
     const handler = () => {
       killAll();
       // If nobody else (vitest, cli.ts) handles this signal, keep its default meaning.
-      if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
+      if (process.listeners(sig).every((l) => l === handler)) {
+        process.removeListener(sig, handler);
+        process.kill(process.pid, sig);
+      }
     };
-    process.once(sig, handler);
+    process.on(sig, handler);
   }
 }
 
@@ -276,19 +282,19 @@ const watchedRunDirs = new Set<string>();
 export function watchRunDir(dir: string, watch: boolean): void {
   if (watch && !keepRunDirs()) watchedRunDirs.add(dir);
   else watchedRunDirs.delete(dir);
-  void recordWatchdogGroups();
+  recordWatchdogGroups();
 }
 
-async function recordWatchdogGroups(): Promise<void> {
+function recordWatchdogGroups(): void {
   if (!watchdogFile) {
     if (liveGroups.size === 0) return;
     watchdogFile = path.join(os.tmpdir(), `imcloud-watchdog-${process.pid}`);
     const script = [
       'while kill -0 "$1" 2>/dev/null; do sleep 1; done',
       '[ -f "$2" ] || exit 0',
-      'for g in $(grep "^g " "$2" | cut -c3-); do kill -TERM -- "-$g" 2>/dev/null; done',
+      'for g in $(grep "^g " "$2" | cut -c3-); do kill -TERM "-$g" 2>/dev/null; done',
       'sleep 3',
-      'for g in $(grep "^g " "$2" | cut -c3-); do kill -KILL -- "-$g" 2>/dev/null; done',
+      'for g in $(grep "^g " "$2" | cut -c3-); do kill -KILL "-$g" 2>/dev/null; done',
       'grep "^d " "$2" | cut -c3- | while read -r d; do rm -rf -- "$d"; done',
       'rm -f -- "$2"',
     ].join('\n');
@@ -615,12 +621,17 @@ async function isCachedBinaryValid(spec: GoBinarySpec, out: string): Promise<boo
 }
 
 async function checkVersion(spec: GoBinarySpec, bin: string): Promise<boolean> {
-  if (!spec.versionCheck) return true;
+  return (await versionMismatch(spec, bin)) === undefined;
+}
+
+/** undefined when the binary reports the expected version, otherwise what it said. */
+async function versionMismatch(spec: GoBinarySpec, bin: string): Promise<string | undefined> {
+  if (!spec.versionCheck) return undefined;
   try {
     const output = await run(bin, spec.versionCheck.args, { timeoutMs: 20_000 });
-    return output.includes(spec.versionCheck.expect);
-  } catch {
-    return false;
+    return output.includes(spec.versionCheck.expect) ? undefined : output.trim() || '(no output)';
+  } catch (err) {
+    return (err as Error).message;
   }
 }
 
@@ -642,9 +653,10 @@ async function ensureGoBinaryUncached(spec: GoBinarySpec, out: string): Promise<
       try {
         await spec.build(tmp, go);
         await fs.chmod(tmp, 0o755);
-        if (!(await checkVersion(spec, tmp))) {
-          const args = spec.versionCheck!.args.join(' ');
-          throw new Error(`infra: freshly built ${spec.name} does not report ${spec.versionCheck!.expect} for \`${args}\``);
+        const mismatch = await versionMismatch(spec, tmp);
+        if (mismatch !== undefined) {
+          const { args, expect } = spec.versionCheck!;
+          throw new Error(`infra: freshly built ${spec.name} does not report "${expect}" for \`${args.join(' ')}\`:\n${mismatch}`);
         }
         await fs.rename(tmp, out);
       } finally {

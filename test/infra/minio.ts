@@ -9,16 +9,25 @@ import { ensureGoBinary, freePort, goInstall, httpRequest, spawnServer, waitForR
 export const MINIO_MODULE = 'github.com/minio/minio';
 export const MINIO_VERSION = 'v0.0.0-20260212201848-7aac2a2c5b7c';
 
+/** The commit in the pseudo-version, e.g. 7aac2a2c5b7c. */
+const MINIO_COMMIT = MINIO_VERSION.split('-').at(-1)!;
+
+/**
+ * A go-installed MinIO reports "DEVELOPMENT.GOGET" (its release build stamps the
+ * version), so we stamp the commit; `minio --version` then proves which one it is.
+ */
+function minioLdflags(): string {
+  return `-s -w -X ${MINIO_MODULE}/cmd.CommitID=${MINIO_COMMIT} -X ${MINIO_MODULE}/cmd.ShortCommitID=${MINIO_COMMIT}`;
+}
+
 export function ensureMinio(): Promise<string> {
   return ensureGoBinary({
     name: 'minio',
     version: MINIO_VERSION,
     estimate: '~2 min',
-    recipe: 'go install -trimpath -ldflags=-s -w',
-    // A go-installed MinIO reports "DEVELOPMENT" instead of a release, so the
-    // stamp file carries the version; this only proves the binary runs.
-    versionCheck: { args: ['--version'], expect: 'minio version' },
-    build: (out, go) => goInstall(go, `${MINIO_MODULE}@${MINIO_VERSION}`, out, ['-trimpath', '-ldflags=-s -w']),
+    recipe: `go install -trimpath -ldflags=${minioLdflags()}`,
+    versionCheck: { args: ['--version'], expect: `(commit-id=${MINIO_COMMIT})` },
+    build: (out, go) => goInstall(go, `${MINIO_MODULE}@${MINIO_VERSION}`, out, ['-trimpath', `-ldflags=${minioLdflags()}`]),
   });
 }
 

@@ -11,8 +11,8 @@ import { MemorySeqAllocator } from './memory-seq-allocator.js';
 import { MemoryWorkerIds } from './memory-worker-ids.js';
 
 /** Every port in memory: the embedded mode and fast unit tests. One process only. */
-export function createMemoryBackends(): Backends {
-  const bus = new MemoryBus();
+export function createMemoryBackends(opts: { onDeadLetter?: (channel: string) => void } = {}): Backends {
+  const bus = new MemoryBus({ onDeadLetter: opts.onDeadLetter });
   return {
     kind: 'memory',
     bus,

@@ -98,6 +98,8 @@ class MemoryQueue {
 
 export interface MemoryBusOptions {
   deliveryLimit?: number;
+  /** Called when a message is given up after the delivery limit; for metrics. */
+  onDeadLetter?: (channel: string, body: Uint8Array) => void;
 }
 
 export class MemoryBus implements Bus {
@@ -105,14 +107,18 @@ export class MemoryBus implements Bus {
   private readonly dead: Uint8Array[] = [];
   private readonly deliveryLimit: number;
 
-  constructor(opts: MemoryBusOptions = {}) {
+  constructor(private readonly opts: MemoryBusOptions = {}) {
     this.deliveryLimit = opts.deliveryLimit ?? 5;
   }
 
   private queue(name: string, transient: boolean): MemoryQueue {
     let q = this.queues.get(name);
     if (!q) {
-      q = new MemoryQueue(this.deliveryLimit, (body) => this.dead.push(body), transient);
+      const channel = name.split('.')[0]!;
+      q = new MemoryQueue(this.deliveryLimit, (body) => {
+        this.dead.push(body);
+        this.opts.onDeadLetter?.(channel, body);
+      }, transient);
       this.queues.set(name, q);
     }
     return q;

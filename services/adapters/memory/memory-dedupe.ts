@@ -7,9 +7,22 @@ interface DedupeRecord {
   ack?: SendAckRecord;
 }
 
+/** Keys in the order their expiry was set, for one TTL: expiry times only grow along it. */
+interface ExpiryQueue {
+  keys: string[];
+  at: number[];
+  head: number;
+}
+
 export class MemoryDedupe implements Dedupe {
   private readonly records = new Map<string, DedupeRecord>();
   private sweepAt = 0;
+  /**
+   * One queue per TTL (a handful: the send lease, the dedupe TTL). Expiry pops from the head
+   * instead of scanning every record: a scan of a few hundred thousand records blocked the
+   * event loop for milliseconds every second.
+   */
+  private readonly expiries = new Map<number, ExpiryQueue>();
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -17,11 +30,31 @@ export class MemoryDedupe implements Dedupe {
     return `${appId}\u0000${sender}\u0000${clientMsgId}`;
   }
 
+  private expireLater(key: string, ttlMs: number, at: number): void {
+    let q = this.expiries.get(ttlMs);
+    if (!q) this.expiries.set(ttlMs, (q = { keys: [], at: [], head: 0 }));
+    q.keys.push(key);
+    q.at.push(at);
+  }
+
   private sweep(now: number): void {
-    // Amortised expiry: a full pass at most once a second.
+    // Amortised expiry, at most once a second. A key may sit in several queues (its expiry
+    // was moved); the record's own expiresAt decides.
     if (now < this.sweepAt) return;
     this.sweepAt = now + 1000;
-    for (const [k, r] of this.records) if (r.expiresAt <= now) this.records.delete(k);
+    for (const q of this.expiries.values()) {
+      while (q.head < q.keys.length && q.at[q.head]! <= now) {
+        const k = q.keys[q.head]!;
+        const r = this.records.get(k);
+        if (r && r.expiresAt <= now) this.records.delete(k);
+        q.head++;
+      }
+      if (q.head > 1024 && q.head * 2 > q.keys.length) {
+        q.keys.splice(0, q.head);
+        q.at.splice(0, q.head);
+        q.head = 0;
+      }
+    }
   }
 
   async claim(appId: string, sender: string, clientMsgId: string, leaseMs: number): Promise<DedupeClaim> {
@@ -37,6 +70,7 @@ export class MemoryDedupe implements Dedupe {
       return { state: 'new' };
     }
     this.records.set(key, { leaseUntil: now + leaseMs, expiresAt: now + leaseMs });
+    this.expireLater(key, leaseMs, now + leaseMs);
     return { state: 'new' };
   }
 
@@ -46,11 +80,14 @@ export class MemoryDedupe implements Dedupe {
     rec.message = message;
     rec.expiresAt = this.now() + ttlMs;
     this.records.set(key, rec);
+    this.expireLater(key, ttlMs, rec.expiresAt);
   }
 
   async complete(appId: string, sender: string, clientMsgId: string, ack: SendAckRecord, ttlMs: number): Promise<void> {
     const key = this.key(appId, sender, clientMsgId);
-    this.records.set(key, { leaseUntil: 0, expiresAt: this.now() + ttlMs, ack: { ...ack } });
+    const expiresAt = this.now() + ttlMs;
+    this.records.set(key, { leaseUntil: 0, expiresAt, ack: { ...ack } });
+    this.expireLater(key, ttlMs, expiresAt);
   }
 
   async release(appId: string, sender: string, clientMsgId: string): Promise<void> {

@@ -22,6 +22,12 @@ export function createRedis(url: string, log: Logger): Redis {
   return redis;
 }
 
+/** Resolves once connected; ioredis keeps retrying (and logging) until then. */
+export function redisReady(redis: Redis): Promise<void> {
+  if (redis.status === 'ready') return Promise.resolve();
+  return new Promise((resolve) => redis.once('ready', () => resolve()));
+}
+
 export function redactUrl(url: string): string {
   return url.replace(/\/\/([^:@/]*):([^@/]*)@/, '//$1:***@');
 }

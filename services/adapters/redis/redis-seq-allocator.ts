@@ -62,11 +62,17 @@ export class RedisSeqAllocator implements SeqAllocator {
     let pending = this.reserving.get(key);
     if (!pending) {
       pending = (async () => {
-        const doc = await this.highWater.findOneAndUpdate(
+        const reserve = () => this.highWater.findOneAndUpdate(
           { _id: id },
           { $inc: { hwm: this.blockSize } },
           { upsert: true, returnDocument: 'after' },
         );
+        // Two first reservations racing on one upsert: the loser's insert hits the unique _id
+        // (E11000); by then the document exists and a second try increments it.
+        const doc = await reserve().catch((err: { code?: number }) => {
+          if (err?.code === 11000) return reserve();
+          throw err;
+        });
         const stop = doc!.hwm;
         await this.installScript.run([key], [stop - this.blockSize + 1, stop]);
       })().finally(() => this.reserving.delete(key));

@@ -1,0 +1,320 @@
+// The Bus port on RabbitMQ (DESIGN §7), topology in rabbitmq-topology.ts.
+//
+// Two connections: one publishes, one consumes, so that a broker throttling publishers (flow
+// control, alarms) never holds back the acks of consumers. Each keeps itself alive
+// (rabbitmq-connection.ts); after a reconnect the topology is declared again, the publishing
+// channel reopened and every subscription resubscribed. ready() is true while both are up.
+//
+// deadLettered() is this process's view of the dead-letter exchange: an exclusive queue bound
+// to it records (up to deadLetterHistory) what arrived while connected; the durable dead-letter
+// queue keeps every dead letter for operators either way.
+import { randomUUID } from 'node:crypto';
+import type { Channel, ChannelModel } from 'amqplib';
+import type { Bus, BusHandler, ConsumeOptions, Subscription } from '../../ports/bus.js';
+import { ImError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/logger.js';
+import { RabbitmqConnection } from './rabbitmq-connection.js';
+import { RabbitmqConsumer, type BusChannelKind } from './rabbitmq-consumer.js';
+import { RabbitmqPublisher, type PublisherStats } from './rabbitmq-publisher.js';
+import { RabbitmqTopology } from './rabbitmq-topology.js';
+
+export interface RabbitmqBusOptions {
+  /** amqp://user:password@host:port/vhost */
+  url: string;
+  log: Logger;
+  /** Prefix of every exchange and queue name; '' (default) uses the names of services/shared/topology.ts. */
+  namespace?: string;
+  /** Deliveries of one message before it is dead-lettered; must be the same in every process. Default 5. */
+  deliveryLimit?: number;
+  /** Bound of each gate's push queue; the oldest pushes are dropped beyond it. Default 10,000. */
+  pushQueueMaxLength?: number;
+  /** Bound of the dead-letter queue (oldest dropped). Default 100,000. */
+  deadLetterMaxLength?: number;
+  /** Messages published but not yet confirmed, at most; further publishers wait. Default 1,024. */
+  maxUnconfirmed?: number;
+  /** Frames the publishing channel buffers before publish() reports back-pressure (amqplib's default: 1,024). */
+  publishChannelHighWaterMark?: number;
+  /** A publish that cannot be confirmed within this (broker down, back-pressure) rejects IM_UNAVAILABLE. Default 10 s. */
+  publishTimeoutMs?: number;
+  /** Default prefetch of consumers. Default 256. */
+  prefetch?: number;
+  /** How long Subscription.cancel() waits for handlers in flight. Default 5 s. */
+  cancelGraceMs?: number;
+  /** Dead letters remembered for deadLettered(). Default 1,000. */
+  deadLetterHistory?: number;
+  /** Called when a handler gives up on a message (its last allowed delivery failed); for metrics. */
+  onDeadLetter?: (kind: BusChannelKind, body: Uint8Array) => void;
+  /** Shown in the broker's connection list, e.g. "imcloud logic-7f9c". */
+  clientName?: string;
+  /** Reconnect backoff bounds. Defaults 100 ms … 5 s. */
+  reconnectMinDelayMs?: number;
+  reconnectMaxDelayMs?: number;
+}
+
+export class RabbitmqBus implements Bus {
+  readonly topology: RabbitmqTopology;
+  private readonly log: Logger;
+  private readonly publishing: RabbitmqConnection;
+  private readonly consuming: RabbitmqConnection;
+  private readonly publisher: RabbitmqPublisher;
+  private readonly consumers = new Set<RabbitmqConsumer>();
+  /** Upstream queues declared on the current publishing connection. */
+  private readonly declaredTracks = new Map<string, Promise<void>>();
+  private declareChannel: Promise<Channel> | undefined;
+  private declareModel: ChannelModel | undefined;
+  private readonly dead: Uint8Array[] = [];
+  private readonly observerQueue: string;
+  private readonly prefetch: number;
+  private readonly cancelGraceMs: number;
+  private readonly deadLetterHistory: number;
+  private closed = false;
+
+  constructor(private readonly opts: RabbitmqBusOptions) {
+    this.log = opts.log;
+    this.topology = new RabbitmqTopology({
+      namespace: opts.namespace,
+      deliveryLimit: opts.deliveryLimit ?? 5,
+      pushQueueMaxLength: opts.pushQueueMaxLength ?? 10_000,
+      deadLetterMaxLength: opts.deadLetterMaxLength ?? 100_000,
+    });
+    this.prefetch = opts.prefetch ?? 256;
+    this.cancelGraceMs = opts.cancelGraceMs ?? 5_000;
+    this.deadLetterHistory = opts.deadLetterHistory ?? 1_000;
+    this.observerQueue = `${this.topology.deadLetterQueue}.observer.${randomUUID()}`;
+    const common = {
+      url: opts.url,
+      log: opts.log,
+      clientName: opts.clientName,
+      minDelayMs: opts.reconnectMinDelayMs,
+      maxDelayMs: opts.reconnectMaxDelayMs,
+    };
+    this.publishing = new RabbitmqConnection({
+      ...common,
+      purpose: 'publish',
+      setup: (model) => this.setupPublishing(model),
+      onLost: () => this.declaredTracks.clear(),
+    });
+    this.consuming = new RabbitmqConnection({
+      ...common,
+      purpose: 'consume',
+      setup: (model) => this.setupConsuming(model),
+      // Subscriptions added while the setup ran are attached now.
+      onReady: (model) => {
+        for (const c of this.consumers) c.ensureAttached(model).catch((err: unknown) => this.attachFailed(err));
+      },
+    });
+    this.publisher = new RabbitmqPublisher(this.publishing, {
+      maxUnconfirmed: opts.maxUnconfirmed ?? 1_024,
+      publishTimeoutMs: opts.publishTimeoutMs ?? 10_000,
+      channelHighWaterMark: opts.publishChannelHighWaterMark,
+      log: opts.log,
+    });
+  }
+
+  /** Starts connecting in the background; publishes and subscriptions wait for it. */
+  start(): this {
+    if (this.closed) throw new Error('rabbitmq: start() after close()');
+    this.publishing.start();
+    this.consuming.start();
+    return this;
+  }
+
+  /** For /readyz: both connections are up, topology declared, subscriptions attached. */
+  ready(): boolean {
+    return this.publishing.ready() && this.consuming.ready();
+  }
+
+  /** Resolves once ready(); rejects IM_UNAVAILABLE after timeoutMs. */
+  async waitReady(timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    await this.publishing.waitReady(timeoutMs);
+    await this.consuming.waitReady(Math.max(0, deadline - Date.now()));
+  }
+
+  /** Publishing back-pressure, for tests and metrics. */
+  publishStats(): PublisherStats {
+    return this.publisher.stats();
+  }
+
+  // ---- publishing ----
+
+  async publishUpstream(track: string, appId: string, body: Uint8Array): Promise<void> {
+    // The track's queue must exist before the first message, or the exchange would drop it
+    // (logic may not have started yet). Declared once per connection.
+    try {
+      await this.ensureUpstreamDeclared(track);
+    } catch (err) {
+      if (err instanceof ImError) throw err;
+      throw new ImError('IM_UNAVAILABLE', `rabbitmq: could not declare the queue of track ${track}: ${(err as Error).message}; retry with backoff`, { cause: err });
+    }
+    await this.publisher.publish(this.topology.upstreamExchange, this.topology.upstreamRoutingKey(track, appId), body, {
+      persistent: true,
+      mandatory: true,
+      appId,
+    });
+  }
+
+  async publishPush(gateId: string, body: Uint8Array): Promise<void> {
+    // Transient: no queue (the gate is gone) means the push is dropped; sync repairs.
+    await this.publisher.publish(this.topology.pushExchange, gateId, body, { persistent: false, mandatory: false });
+  }
+
+  async publishStore(body: Uint8Array): Promise<void> {
+    await this.publisher.publish('', this.topology.storeQueue, body, { persistent: true, mandatory: true });
+  }
+
+  private async ensureUpstreamDeclared(track: string): Promise<void> {
+    let declared = this.declaredTracks.get(track);
+    if (!declared) {
+      declared = (async () => {
+        const ch = await this.declaringChannel();
+        await this.topology.declareUpstream(ch, track);
+      })();
+      this.declaredTracks.set(track, declared);
+      declared.catch(() => {
+        if (this.declaredTracks.get(track) === declared) this.declaredTracks.delete(track);
+      });
+    }
+    await declared;
+  }
+
+  /** A plain channel on the publishing connection for declarations; reopened when it dies. */
+  private async declaringChannel(): Promise<Channel> {
+    const model = await this.publishing.waitReady(this.opts.publishTimeoutMs ?? 10_000);
+    if (!this.declareChannel || this.declareModel !== model) {
+      this.declareModel = model;
+      const opening = model.createChannel().then((ch) => {
+        ch.on('error', (err: Error) => this.log.warn({ err: err.message }, 'rabbitmq: declaring channel error'));
+        ch.on('close', () => {
+          if (this.declareChannel === opening) this.declareChannel = undefined;
+        });
+        return ch;
+      });
+      opening.catch(() => {
+        if (this.declareChannel === opening) this.declareChannel = undefined;
+      });
+      this.declareChannel = opening;
+    }
+    return this.declareChannel;
+  }
+
+  private async setupPublishing(model: ChannelModel): Promise<void> {
+    this.declaredTracks.clear();
+    const ch = await model.createChannel();
+    try {
+      await this.topology.declareBase(ch);
+    } finally {
+      await ch.close().catch(() => undefined);
+    }
+    await this.publisher.attach(model);
+  }
+
+  // ---- consuming ----
+
+  consumeUpstream(track: string, handler: BusHandler, opts: ConsumeOptions = {}): Promise<Subscription> {
+    return this.subscribe('upstream', track, (ch) => this.topology.declareUpstream(ch, track), handler, opts);
+  }
+
+  consumePush(gateId: string, handler: BusHandler, opts: ConsumeOptions = {}): Promise<Subscription> {
+    return this.subscribe('push', gateId, (ch) => this.topology.declarePush(ch, gateId), handler, opts);
+  }
+
+  consumeStore(handler: BusHandler, opts: ConsumeOptions = {}): Promise<Subscription> {
+    return this.subscribe('store', 'store', async () => this.topology.storeQueue, handler, opts);
+  }
+
+  /**
+   * Registers the subscription; if connected, resolves once the broker delivers to it, otherwise
+   * at once (it is attached when the connection comes up, and ready() stays false until then).
+   */
+  private async subscribe(
+    kind: BusChannelKind,
+    label: string,
+    declare: (ch: Channel) => Promise<string>,
+    handler: BusHandler,
+    opts: ConsumeOptions,
+  ): Promise<Subscription> {
+    if (this.closed) throw new Error('rabbitmq: subscribe after close()');
+    const consumer = new RabbitmqConsumer(
+      {
+        kind,
+        label,
+        declare,
+        handler,
+        prefetch: opts.prefetch ?? this.prefetch,
+        deliveryLimit: this.topology.deliveryLimit,
+        cancelGraceMs: this.cancelGraceMs,
+        log: this.log,
+        republishPush: (body, headers) =>
+          this.publisher.publish(this.topology.pushExchange, label, body, { persistent: false, mandatory: false, headers }),
+        deadLetterPush: (body, headers) =>
+          this.publisher.publish(this.topology.deadLetterExchange, label, body, { persistent: true, mandatory: false, headers }),
+        onDeadLetter: this.opts.onDeadLetter,
+      },
+      this.consuming,
+    );
+    this.consumers.add(consumer);
+    const model = this.consuming.current();
+    if (model) {
+      try {
+        await consumer.ensureAttached(model);
+      } catch (err) {
+        // Lost the connection meanwhile: the reconnect attaches it. Anything else is a real error.
+        if (this.consuming.current() === model) {
+          this.consumers.delete(consumer);
+          await consumer.cancel();
+          throw err;
+        }
+      }
+    }
+    return {
+      cancel: async () => {
+        this.consumers.delete(consumer);
+        await consumer.cancel();
+      },
+    };
+  }
+
+  private attachFailed(err: unknown): void {
+    this.log.error(
+      { err: err instanceof Error ? err.message : String(err) },
+      'rabbitmq: a subscription could not be attached; if this says PRECONDITION_FAILED, a queue exists with other arguments (another deliveryLimit or pushQueueMaxLength): delete it or align the configuration',
+    );
+  }
+
+  private async setupConsuming(model: ChannelModel): Promise<void> {
+    const ch = await model.createChannel();
+    ch.on('error', (err: Error) => this.log.warn({ err: err.message }, 'rabbitmq: dead-letter observer channel error'));
+    await this.topology.declareBase(ch);
+    await ch.assertQueue(this.observerQueue, {
+      exclusive: true,
+      autoDelete: true,
+      durable: false,
+      arguments: { 'x-max-length': this.deadLetterHistory, 'x-overflow': 'drop-head' },
+    });
+    await ch.bindQueue(this.observerQueue, this.topology.deadLetterExchange, '');
+    await ch.consume(
+      this.observerQueue,
+      (msg) => {
+        if (!msg) return;
+        this.dead.push(msg.content);
+        if (this.dead.length > this.deadLetterHistory) this.dead.splice(0, this.dead.length - this.deadLetterHistory);
+      },
+      { noAck: true },
+    );
+    for (const c of this.consumers) await c.ensureAttached(model);
+  }
+
+  async deadLettered(): Promise<Uint8Array[]> {
+    return [...this.dead];
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all([...this.consumers].map((c) => c.cancel().catch(() => undefined)));
+    this.consumers.clear();
+    await this.publisher.close(5_000);
+    await Promise.all([this.publishing.close(), this.consuming.close()]);
+  }
+}

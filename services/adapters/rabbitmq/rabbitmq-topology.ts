@@ -1,0 +1,120 @@
+// The RabbitMQ topology of DESIGN §7, declared idempotently on every (re)connect with the names
+// of services/shared/topology.ts (the operator reads the store queue depth by that name).
+//
+//   imcloud.upstream (topic) --<track>.#--> imcloud.upstream.<track>  quorum, delivery limit, DLX
+//   imcloud.push (direct)    --<gateId>-->  imcloud.push.<gateId>     auto-delete, bounded, drop-head
+//   (default exchange)       ------------>  imcloud.store             quorum, delivery limit, DLX
+//   imcloud.dead (fanout)    ------------>  imcloud.dead              quorum, bounded
+//
+// Queue arguments are immutable in RabbitMQ: redeclaring a queue with other arguments fails with
+// PRECONDITION_FAILED (406). The arguments therefore depend only on the options below, which
+// every process of a cluster must share.
+import type { Channel } from 'amqplib';
+import { bus as names } from '../../shared/topology.js';
+
+export interface TopologyOptions {
+  /**
+   * Prefix for every exchange and queue name. '' (production) uses the names of topology.ts
+   * unchanged; tests give each bus its own namespace so one broker serves them all.
+   */
+  namespace?: string;
+  /** Deliveries of one message before it is dead-lettered (the port's delivery limit). */
+  deliveryLimit: number;
+  /** Pushes one gate queue holds before the oldest are dropped (a stuck gate must not eat the broker). */
+  pushQueueMaxLength: number;
+  /** Dead letters kept in the dead-letter queue before the oldest are dropped. */
+  deadLetterMaxLength: number;
+}
+
+/** A push queue nobody consumes (its gate died before consuming) is deleted after this. */
+const PUSH_QUEUE_EXPIRES_MS = 60_000;
+
+export class RabbitmqTopology {
+  readonly upstreamExchange: string;
+  readonly pushExchange: string;
+  readonly storeQueue: string;
+  readonly deadLetterExchange: string;
+  readonly deadLetterQueue: string;
+  private readonly prefix: string;
+
+  constructor(private readonly opts: TopologyOptions) {
+    if (!Number.isInteger(opts.deliveryLimit) || opts.deliveryLimit < 1) {
+      throw new Error(`rabbitmq: deliveryLimit must be a positive integer, got ${opts.deliveryLimit}`);
+    }
+    this.prefix = opts.namespace ? `${opts.namespace}.` : '';
+    this.upstreamExchange = this.prefix + names.upstreamExchange;
+    this.pushExchange = this.prefix + names.pushExchange;
+    this.storeQueue = this.prefix + names.storeQueue;
+    this.deadLetterExchange = this.prefix + names.deadLetterExchange;
+    this.deadLetterQueue = this.prefix + names.deadLetterQueue;
+  }
+
+  get deliveryLimit(): number {
+    return this.opts.deliveryLimit;
+  }
+
+  upstreamQueue(track: string): string {
+    return this.prefix + names.upstreamQueue(track);
+  }
+
+  pushQueue(gateId: string): string {
+    return this.prefix + names.pushQueue(gateId);
+  }
+
+  /** Routing key of an upstream message: `<track>.<appId>` (queues bind `<track>.#`). */
+  upstreamRoutingKey(track: string, appId: string): string {
+    return `${track}.${appId}`;
+  }
+
+  /** Exchanges and the store and dead-letter queues. */
+  async declareBase(ch: Channel): Promise<void> {
+    await ch.assertExchange(this.deadLetterExchange, 'fanout', { durable: true });
+    await ch.assertQueue(this.deadLetterQueue, {
+      durable: true,
+      arguments: { 'x-queue-type': 'quorum', 'x-max-length': this.opts.deadLetterMaxLength, 'x-overflow': 'drop-head' },
+    });
+    await ch.bindQueue(this.deadLetterQueue, this.deadLetterExchange, '');
+    await ch.assertExchange(this.upstreamExchange, 'topic', { durable: true });
+    await ch.assertExchange(this.pushExchange, 'direct', { durable: true });
+    await ch.assertQueue(this.storeQueue, { durable: true, arguments: this.workQueueArguments() });
+  }
+
+  /** The track's durable work queue, bound `<track>.#` to the upstream exchange. */
+  async declareUpstream(ch: Channel, track: string): Promise<string> {
+    if (!/^[A-Za-z0-9_-]{1,100}$/.test(track)) throw new Error(`rabbitmq: invalid track name ${JSON.stringify(track)}`);
+    const queue = this.upstreamQueue(track);
+    await ch.assertQueue(queue, { durable: true, arguments: this.workQueueArguments() });
+    await ch.bindQueue(queue, this.upstreamExchange, `${track}.#`);
+    return queue;
+  }
+
+  /** The gate's transient push queue: gone with its last consumer, bounded, oldest dropped. */
+  async declarePush(ch: Channel, gateId: string): Promise<string> {
+    const queue = this.pushQueue(gateId);
+    await ch.assertQueue(queue, {
+      durable: false,
+      autoDelete: true,
+      arguments: {
+        'x-max-length': this.opts.pushQueueMaxLength,
+        'x-overflow': 'drop-head',
+        'x-expires': PUSH_QUEUE_EXPIRES_MS,
+      },
+    });
+    await ch.bindQueue(queue, this.pushExchange, gateId);
+    return queue;
+  }
+
+  /**
+   * Quorum queue arguments of the upstream and store queues. RabbitMQ dead-letters a message
+   * once it has been returned more than x-delivery-limit times, i.e. after deliveryLimit
+   * deliveries. Returns by a closed channel (a crashed consumer) count too, so a message that
+   * kills its consumer also ends in the dead-letter queue instead of looping.
+   */
+  private workQueueArguments(): Record<string, unknown> {
+    return {
+      'x-queue-type': 'quorum',
+      'x-delivery-limit': this.opts.deliveryLimit - 1,
+      'x-dead-letter-exchange': this.deadLetterExchange,
+    };
+  }
+}

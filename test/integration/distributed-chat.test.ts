@@ -1,0 +1,215 @@
+// Every role as its own OS process (2 gates, 2 logic, 2 consumers, dispatch, admin) on real
+// Redis, RabbitMQ and FerretDB, with users spread over both gates using every feature.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { imcloud } from '../../proto/gen/im.js';
+import { singleConversation } from '../../services/shared/conversation-id.js';
+import { startCluster, type BackendEnv, type Cluster } from '../support/cluster.js';
+import { RawClient } from '../support/raw-client.js';
+import { requireEnv } from './real-clients.js';
+
+const text = (s: string) => new TextEncoder().encode(s);
+const str = (b: Uint8Array | null | undefined) => new TextDecoder().decode(b ?? new Uint8Array());
+
+let cluster: Cluster;
+let gateUrls: string[];
+
+beforeAll(async () => {
+  const backend: BackendEnv = {
+    IMCLOUD_REDIS_URL: requireEnv('IMCLOUD_REDIS_URL'),
+    IMCLOUD_RABBITMQ_URL: requireEnv('IMCLOUD_RABBITMQ_URL'),
+    IMCLOUD_MONGODB_URL: requireEnv('IMCLOUD_MONGODB_URL'),
+    IMCLOUD_MONGODB_DATABASE: `dist_${Date.now()}`,
+  };
+  cluster = await startCluster(backend, mkdtempSync(join(tmpdir(), 'imcloud-dist-test-')), {}, { IMCLOUD_LOGIC_RECALL_WINDOW_MS: '3000' });
+  gateUrls = cluster.byRole('gate').map((g) => `ws://127.0.0.1:${g.httpPort}/ws`);
+}, 180_000);
+
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+async function admin(path: string, body?: unknown, method = body === undefined ? 'GET' : 'POST') {
+  const res = await fetch(`${cluster.adminUrl}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${cluster.adminToken}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+}
+
+async function newApp(multiLogin = 'all'): Promise<string> {
+  const { status, json } = await admin('/v1/apps', { multiLogin });
+  expect(status).toBe(201);
+  return json.appId as string;
+}
+
+async function online(appId: string, userId: string, gate: 0 | 1, deviceId = `${userId}-g${gate}`, platform = imcloud.v1.Platform.PLATFORM_WEB) {
+  const { json } = await admin(`/v1/apps/${appId}/tokens`, { userId });
+  const client = await RawClient.ws(gateUrls[gate]!);
+  const ok = await client.auth(json.token as string, deviceId, platform);
+  expect(ok.body, JSON.stringify(ok.error)).toBe('authOk');
+  return client;
+}
+
+async function send(client: RawClient, to: string, body: string, clientMsgId = `m-${Math.random().toString(36).slice(2)}`) {
+  const reply = await client.request({ send: { clientMsgId, to, contentType: 'text', body: text(body) } }, 10_000);
+  expect(reply.body, JSON.stringify(reply.error)).toBe('sendAck');
+  return reply.sendAck!;
+}
+
+async function historyOf(client: RawClient, conversation: string): Promise<imcloud.v1.IMessage[]> {
+  const out: imcloud.v1.IMessage[] = [];
+  let from = 1;
+  for (;;) {
+    const page = await client.request({ history: { conversation, fromSeq: from, limit: 50 } });
+    out.push(...page.historyResult!.messages!);
+    if (!page.historyResult!.hasMore) return out;
+    from = Number(out[out.length - 1]!.seq) + 1;
+  }
+}
+
+describe('distributed: roles as processes on real servers', () => {
+  it('dispatch hands out both gates, least-loaded first', async () => {
+    const appId = await newApp();
+    const res = await fetch(`${cluster.dispatchUrl}?appId=${appId}&userId=alice`);
+    const body = (await res.json()) as { gates: Array<{ ws: string }> };
+    expect(body.gates.map((g) => g.ws).sort()).toEqual([...gateUrls].sort());
+  });
+
+  it('chats across gates with acks, pushes, delivery and read notices', async () => {
+    const appId = await newApp();
+    const alice = await online(appId, 'alice', 0);
+    const bob = await online(appId, 'bob', 1);
+    const conv = singleConversation('alice', 'bob');
+    const ack = await send(alice, 'bob', 'across gates');
+    const push = await bob.nextOf('push', 10_000);
+    expect(push.push!.messages![0]).toMatchObject({ msgId: ack.msgId, sender: 'alice' });
+    bob.send({ pushAck: { cursors: [{ conversation: conv, seq: ack.seq }] } });
+    expect((await alice.nextOf('deliveryNotice', 10_000)).deliveryNotice).toMatchObject({ user: 'bob', seq: Number(ack.seq) });
+    const read = await bob.request({ read: { conversation: conv, seq: 99 } });
+    expect(read.readAck).toMatchObject({ readSeq: 1, unread: 0 });
+    expect((await alice.nextOf('readNotice', 10_000)).readNotice).toMatchObject({ user: 'bob', seq: 1 });
+    alice.close();
+    bob.close();
+  });
+
+  it('stores for offline users, who sync on the other gate in order; retries are stored once', async () => {
+    const appId = await newApp();
+    const alice = await online(appId, 'alice', 0);
+    for (let i = 1; i <= 6; i++) await send(alice, 'carol', `o${i}`, `o-${i}`);
+    const again = await send(alice, 'carol', 'o3', 'o-3');
+    expect(again.duplicate).toBe(true);
+    expect(Number(again.seq)).toBe(3);
+    const carol = await online(appId, 'carol', 1);
+    const page = await carol.request({ sync: { cursors: [] } });
+    expect(page.syncPage!.messages!.map((m) => str(m.body))).toEqual(['o1', 'o2', 'o3', 'o4', 'o5', 'o6']);
+    const conv = singleConversation('alice', 'carol');
+    await expect.poll(async () => (await historyOf(carol, conv)).length, { timeout: 15_000 }).toBe(6);
+    alice.close();
+    carol.close();
+  });
+
+  it('gives racing senders on different gates, and all their devices, one order', async () => {
+    const appId = await newApp();
+    const devices = [await online(appId, 'ann', 0, 'ann-a'), await online(appId, 'ann', 1, 'ann-b'), await online(appId, 'ben', 1, 'ben-a'), await online(appId, 'ben', 0, 'ben-b')];
+    const conv = singleConversation('ann', 'ben');
+    const n = 25;
+    const acks = await Promise.all([
+      ...Array.from({ length: n }, (_, i) => send(devices[0]!, 'ben', `a${i}`, `ann-${i}`)),
+      ...Array.from({ length: n }, (_, i) => send(devices[2]!, 'ann', `b${i}`, `ben-${i}`)),
+    ]);
+    const truth = new Map(acks.map((a) => [Number(a.seq), a.clientMsgId]));
+    expect([...truth.keys()].sort((x, y) => x - y)).toEqual(Array.from({ length: 2 * n }, (_, i) => i + 1));
+    for (const d of devices) {
+      const expected = d === devices[0] || d === devices[2] ? n : 2 * n;
+      await expect.poll(() => d.pushed(conv).length, { timeout: 15_000 }).toBe(expected);
+      for (const m of d.pushed(conv)) expect(truth.get(Number(m.seq))).toBe(m.clientMsgId);
+    }
+    for (const d of devices) d.close();
+  });
+
+  it('resyncs a dropped connection on the other gate with no loss and no duplicates', async () => {
+    const appId = await newApp();
+    const alice = await online(appId, 'alice', 0);
+    let bob = await online(appId, 'bob', 0);
+    const conv = singleConversation('alice', 'bob');
+    for (let i = 1; i <= 4; i++) await send(alice, 'bob', `r${i}`);
+    await expect.poll(() => bob.pushed(conv).length, { timeout: 10_000 }).toBe(4);
+    bob.close();
+    await bob.closed();
+    for (let i = 5; i <= 8; i++) await send(alice, 'bob', `r${i}`);
+    bob = await online(appId, 'bob', 1);
+    const page = await bob.request({ sync: { cursors: [{ conversation: conv, seq: 4 }] } });
+    expect(page.syncPage!.messages!.map((m) => str(m.body))).toEqual(['r5', 'r6', 'r7', 'r8']);
+    alice.close();
+    bob.close();
+  });
+
+  it('applies the single-login policy across gates', async () => {
+    const appId = await newApp('single');
+    const first = await online(appId, 'sue', 0, 'sue-web');
+    const second = await online(appId, 'sue', 1, 'sue-phone', imcloud.v1.Platform.PLATFORM_IOS);
+    expect((await first.nextOf('kick', 10_000)).kick!.byDevice).toBe('sue-phone');
+    await first.closed();
+    expect(second.isClosed).toBe(false);
+    second.close();
+  });
+
+  it('recalls across gates and pages history from the store', async () => {
+    const appId = await newApp();
+    const alice = await online(appId, 'alice', 1);
+    const bob = await online(appId, 'bob', 0);
+    const conv = singleConversation('alice', 'bob');
+    const target = await send(alice, 'bob', 'regret');
+    for (let i = 0; i < 60; i++) await send(alice, 'bob', `h${i}`);
+    const recall = await alice.request({ recall: { clientMsgId: 'rc', conversation: conv, seq: target.seq } });
+    expect(recall.body).toBe('sendAck');
+    await expect.poll(() => bob.pushed(conv).some((m) => m.kind === imcloud.v1.MessageKind.MESSAGE_KIND_RECALL), { timeout: 10_000 }).toBe(true);
+    await expect.poll(async () => (await historyOf(bob, conv)).length, { timeout: 15_000 }).toBe(62);
+    const history = await historyOf(bob, conv);
+    expect(history.map((m) => Number(m.seq))).toEqual(Array.from({ length: 62 }, (_, i) => i + 1));
+    expect(history[0]).toMatchObject({ recalled: true });
+    expect(history[0]!.body?.length ?? 0).toBe(0);
+    alice.close();
+    bob.close();
+  });
+
+  it('revokes a user through the admin process and kicks them on every gate', async () => {
+    const appId = await newApp();
+    const a = await online(appId, 'rex', 0, 'rex-1');
+    const b = await online(appId, 'rex', 1, 'rex-2');
+    const { json } = await admin(`/v1/apps/${appId}/revocations`, { userId: 'rex' });
+    expect(json).toMatchObject({ revoked: true, kicked: 2 });
+    for (const c of [a, b]) expect((await c.nextOf('kick', 10_000)).kick!.reason).toBe(imcloud.v1.KickReason.KICK_REASON_TOKEN_REVOKED);
+  });
+
+  it('keeps tenants apart across processes', async () => {
+    const appA = await newApp();
+    const appB = await newApp();
+    const inB = await online(appB, 'alice', 0);
+    await send(inB, 'bob', 'B only');
+    const inA = await online(appA, 'alice', 1);
+    const history = await inA.request({ history: { conversation: singleConversation('alice', 'bob') } });
+    expect(history.historyResult!.messages).toHaveLength(0);
+    const forbidden = await inA.request({ pull: { conversation: singleConversation('bob', 'carol'), fromSeq: 1, toSeq: 2 } });
+    expect(forbidden.error!.code).toBe('IM_FORBIDDEN');
+    inA.close();
+    inB.close();
+  });
+
+  it('speaks TCP on the second gate too', async () => {
+    const appId = await newApp();
+    const gate2 = cluster.byRole('gate')[1]!;
+    const { json } = await admin(`/v1/apps/${appId}/tokens`, { userId: 'tia' });
+    const tcp = await RawClient.tcp(gate2.tcpPort);
+    expect((await tcp.auth(json.token as string, 'tia-tcp')).body).toBe('authOk');
+    const bob = await online(appId, 'bob', 0);
+    await send(tcp, 'bob', 'via tcp');
+    expect(str((await bob.nextOf('push', 10_000)).push!.messages![0]!.body)).toBe('via tcp');
+    tcp.close();
+    bob.close();
+  });
+});

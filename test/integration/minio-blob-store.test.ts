@@ -1,0 +1,83 @@
+// The BlobStore port on a real MinIO (started by test/infra for this file): the shared contract
+// suite, the object layout seen from a plain S3 client, and the errors of an unreachable server.
+import { createHash, randomBytes } from 'node:crypto';
+import { Client } from 'minio';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MinioBlobStore } from '../../services/adapters/minio/minio-blob-store.js';
+import { blobStoreContract } from '../../services/ports/blob-store.contract.js';
+import { blobKeys } from '../../services/ports/blob-store.js';
+import { ImError } from '../../services/shared/errors.js';
+import { freePort } from '../infra/lib.js';
+import { startServers, type MinioServer, type Servers } from '../infra/index.js';
+
+let servers: Servers;
+let minio: MinioServer;
+const bucket = `imcloud-test-${randomBytes(4).toString('hex')}`;
+
+beforeAll(async () => {
+  servers = await startServers(['minio']);
+  minio = servers.minio!;
+}, 600_000);
+afterAll(async () => {
+  await servers?.stop();
+});
+
+const newStore = (overrides: Partial<ConstructorParameters<typeof MinioBlobStore>[0]> = {}): MinioBlobStore =>
+  new MinioBlobStore({
+    endPoint: minio.endPoint,
+    port: minio.port,
+    useSSL: false,
+    accessKey: minio.accessKey,
+    secretKey: minio.secretKey,
+    bucket,
+    ...overrides,
+  });
+
+blobStoreContract('minio', async () => ({ store: newStore(), cleanup: async () => {} }));
+
+describe('MinIO blob store: what only the real server shows', () => {
+  it('objects live at <appId>/<key> in the one bucket, with their content type', async () => {
+    const store = newStore();
+    await store.ensureBucket();
+    const data = randomBytes(2048);
+    const md5 = createHash('md5').update(data).digest('hex');
+    await store.put('app-layout', blobKeys.file(md5), data, { size: data.length, contentType: 'image/gif' });
+    await store.put('app-layout', blobKeys.uploadPart('up1', 2), data, { size: data.length, contentType: 'application/octet-stream' });
+
+    const s3 = new Client({ endPoint: minio.endPoint, port: minio.port, useSSL: false, accessKey: minio.accessKey, secretKey: minio.secretKey });
+    const stat = await s3.statObject(bucket, `app-layout/${md5}`);
+    expect(stat.size).toBe(2048);
+    expect(stat.metaData['content-type']).toBe('image/gif');
+    const names: string[] = [];
+    for await (const item of s3.listObjectsV2(bucket, 'app-layout/', true)) names.push((item as { name: string }).name);
+    expect(names.sort()).toEqual([`app-layout/${md5}`, 'app-layout/uploads/up1/00002']);
+  });
+
+  it('a fresh bucket is created by ensureBucket(); without it, calls fail with IM_UNAVAILABLE', async () => {
+    const other = `imcloud-fresh-${randomBytes(4).toString('hex')}`;
+    const store = newStore({ bucket: other });
+    const err = await store.stat('app-x', blobKeys.file('d'.repeat(32))).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ImError);
+    expect((err as ImError).code).toBe('IM_UNAVAILABLE');
+    expect((err as ImError).message).toContain('ensureBucket');
+    await store.ensureBucket();
+    await Promise.all([store.ensureBucket(), newStore({ bucket: other }).ensureBucket()]);
+    expect(await store.stat('app-x', blobKeys.file('d'.repeat(32)))).toBeUndefined();
+  });
+
+  it('an unreachable server is IM_UNAVAILABLE, naming where it looked', async () => {
+    const port = await freePort();
+    const store = newStore({ port });
+    const err = await store.ensureBucket().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ImError);
+    expect((err as ImError).code).toBe('IM_UNAVAILABLE');
+    expect((err as ImError).message).toContain(`127.0.0.1:${port}`);
+  });
+
+  it('wrong credentials are IM_UNAVAILABLE, not a crash', async () => {
+    const store = newStore({ secretKey: 'wrong-secret-key' });
+    const err = await store.stat('app-x', blobKeys.file('e'.repeat(32))).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ImError);
+    expect((err as ImError).code).toBe('IM_UNAVAILABLE');
+  });
+});

@@ -1,0 +1,152 @@
+// Runs imcloud roles as separate OS processes on real servers: the multi-process end-to-end
+// tests, the chaos test, `make run-dist` and `make bench-dist` all start their platform here.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const BIN = fileURLToPath(new URL('../../bin/imcloud.js', import.meta.url));
+
+export type RoleName = 'gate' | 'dispatch' | 'logic' | 'consumer' | 'admin';
+
+export interface BackendEnv {
+  IMCLOUD_REDIS_URL: string;
+  IMCLOUD_RABBITMQ_URL: string;
+  IMCLOUD_MONGODB_URL: string;
+  [extra: string]: string;
+}
+
+export interface Layout {
+  gate?: number;
+  logic?: number;
+  consumer?: number;
+  dispatch?: number;
+  admin?: number;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export class RoleProcess {
+  proc?: ChildProcess;
+  exited?: Promise<number | null>;
+
+  constructor(
+    readonly role: RoleName,
+    readonly name: string,
+    readonly httpPort: number,
+    readonly tcpPort: number,
+    private readonly env: NodeJS.ProcessEnv,
+    private readonly logDir: string,
+  ) {}
+
+  get url(): string {
+    return `http://127.0.0.1:${this.httpPort}`;
+  }
+
+  async start(): Promise<void> {
+    const log = createWriteStream(join(this.logDir, `${this.name}.log`), { flags: 'a' });
+    const proc = spawn(process.execPath, [BIN, this.role], { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    proc.stdout!.pipe(log, { end: false });
+    proc.stderr!.pipe(log, { end: false });
+    this.proc = proc;
+    this.exited = new Promise((resolve) => proc.once('exit', (code) => resolve(code)));
+    await this.waitReady();
+  }
+
+  async waitReady(timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let exitCode: number | null | undefined;
+    void this.exited?.then((c) => (exitCode = c));
+    while (Date.now() < deadline) {
+      if (exitCode !== undefined) throw new Error(`${this.name} exited with ${exitCode} while starting; see ${join(this.logDir, `${this.name}.log`)}`);
+      try {
+        const res = await fetch(`${this.url}/readyz`);
+        if (res.status === 200) return;
+      } catch {
+        // not listening yet
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`${this.name} not ready within ${timeoutMs} ms; see ${join(this.logDir, `${this.name}.log`)}`);
+  }
+
+  /** kill -9: no drain, no cleanup, exactly like a node dying. */
+  async kill9(): Promise<void> {
+    this.proc?.kill('SIGKILL');
+    await this.exited;
+  }
+
+  async stop(): Promise<void> {
+    if (!this.proc || this.proc.exitCode !== null || this.proc.signalCode !== null) return;
+    this.proc.kill('SIGTERM');
+    const timer = setTimeout(() => this.proc?.kill('SIGKILL'), 15_000);
+    await this.exited;
+    clearTimeout(timer);
+  }
+}
+
+export interface Cluster {
+  processes: RoleProcess[];
+  byRole(role: RoleName): RoleProcess[];
+  adminToken: string;
+  dispatchUrl: string;
+  adminUrl: string;
+  stop(): Promise<void>;
+}
+
+export async function startCluster(
+  backend: BackendEnv,
+  logDir: string,
+  layout: Layout = {},
+  extraEnv: Record<string, string> = {},
+  /** HTTP ports chosen by the caller for the first process of a role. */
+  ports: Partial<Record<RoleName, number>> = {},
+): Promise<Cluster> {
+  mkdirSync(logDir, { recursive: true });
+  const counts: Required<Layout> = { gate: 2, logic: 2, consumer: 2, dispatch: 1, admin: 1, ...layout };
+  const adminToken = `admin-${Math.random().toString(36).slice(2)}`;
+  const processes: RoleProcess[] = [];
+  for (const role of ['consumer', 'logic', 'admin', 'dispatch', 'gate'] as RoleName[]) {
+    for (let i = 1; i <= counts[role]; i++) {
+      const name = `${role}-${i}`;
+      const httpPort = (i === 1 ? ports[role] : undefined) ?? (await freePort());
+      const tcpPort = role === 'gate' ? await freePort() : 0;
+      const env: NodeJS.ProcessEnv = {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        ...backend,
+        IMCLOUD_NODE_ID: name,
+        IMCLOUD_HTTP_HOST: '127.0.0.1',
+        IMCLOUD_HTTP_PORT: String(httpPort),
+        IMCLOUD_GATE_TCP_PORT: String(tcpPort),
+        IMCLOUD_ADMIN_TOKEN: adminToken,
+        IMCLOUD_LOG_LEVEL: 'info',
+        ...extraEnv,
+      };
+      processes.push(new RoleProcess(role, name, httpPort, tcpPort, env, logDir));
+    }
+  }
+  // Start in dependency order (consumers and logic before gates), each until ready.
+  for (const p of processes) await p.start();
+  const first = (role: RoleName) => processes.find((p) => p.role === role)!;
+  return {
+    processes,
+    byRole: (role) => processes.filter((p) => p.role === role),
+    adminToken,
+    dispatchUrl: `${first('dispatch').url}/v1/dispatch`,
+    adminUrl: first('admin').url,
+    async stop() {
+      await Promise.all(processes.map((p) => p.stop()));
+    },
+  };
+}
