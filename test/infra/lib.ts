@@ -379,7 +379,7 @@ async function startupError(opts: WaitOptions, why: string): Promise<Error> {
       '--- what to do ---',
       opts.hint ?? `Read the log above.`,
       `The run directory is kept for inspection: ${path.dirname(opts.server.logFile)}.`,
-      `To rebuild a cached binary, delete it from ${binDir()} and run \`npx tsx test/infra/cli.ts ensure ${opts.server.name}\`.`,
+      `If a cached binary looks broken, delete it from ${binDir()} and run \`npx tsx test/infra/cli.ts ensure\`.`,
     ].join('\n'),
   );
 }
