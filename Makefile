@@ -5,11 +5,13 @@ NPM ?= npm
 VITEST := node_modules/.bin/vitest
 RESULTS := .test-results
 
-.PHONY: run test test-unit test-e2e typecheck build bench help clean
+.PHONY: run run-dist test test-unit test-e2e test-integration test-chaos test-kubernetes infra typecheck build bench bench-dist help clean
+PROJECTS ?= unit e2e integration chaos kubernetes
 
 help:
 	@echo "make run     start every role in one process (embedded mode) with the web chat page"
-	@echo "make test    install, build and run every test suite"
+	@echo "make test    install, build and run every test suite (installs and builds the test servers once)"
+	@echo "make run-dist  every role as its own process on real Redis, RabbitMQ, FerretDB and MinIO"
 	@echo "make bench   benchmarks of the embedded mode (writes bench/results/)"
 
 # Dependencies are installed once per package-lock.json; `npm ci` also builds (prepare).
@@ -28,10 +30,16 @@ typecheck: build
 	@echo "==> typecheck (tsc --noEmit)"
 	@node_modules/.bin/tsc -p tsconfig.json
 
-test: typecheck
+# Real servers for the integration, chaos and kubernetes suites: installed from Debian or built
+# from the Go module proxy once, cached in ~/.cache/imcloud (first run ~15 min on 2 cores).
+infra: node_modules/.installed
+	@echo "==> test servers (cached in $${IMCLOUD_CACHE:-~/.cache/imcloud})"
+	@node_modules/.bin/tsx test/infra/cli.ts ensure
+
+test: typecheck infra
 	@rm -rf $(RESULTS) && mkdir -p $(RESULTS)
 	@status=0; \
-	for project in unit e2e; do \
+	for project in $(PROJECTS); do \
 	  echo "==> vitest project $$project"; \
 	  $(VITEST) run --project $$project --reporter=default --reporter=json --outputFile.json=$(RESULTS)/$$project.json || status=1; \
 	done; \
@@ -43,6 +51,18 @@ test-unit: build
 
 test-e2e: build
 	$(VITEST) run --project e2e
+
+test-integration: build infra
+	$(VITEST) run --project integration
+
+test-chaos: build infra
+	$(VITEST) run --project chaos
+
+test-kubernetes: build infra
+	$(VITEST) run --project kubernetes
+
+run-dist: build infra
+	@node_modules/.bin/tsx scripts/run-dist.ts
 
 bench: build
 	@npx tsx bench/run.ts

@@ -2,26 +2,14 @@
 // indexes. Only what FerretDB 1.x supports: unique indexes, idempotent upserts, no
 // transactions, change streams, TTL indexes or $lookup (cleanup is a job, not a TTL index).
 import { Binary, MongoClient, type Collection, type Db } from 'mongodb';
+import type { StoredMessage } from '../../ports/stored-message.js';
 import type { Logger } from '../../shared/logger.js';
 import type { ConversationDoc, UserConversationDoc } from '../redis/redis-conversation-state.js';
 import type { SeqHighWater } from '../redis/redis-seq-allocator.js';
 import { redactUrl } from '../redis/redis-client.js';
 
-export interface MessageDoc {
-  appId: string;
-  conversation: string;
-  seq: number;
-  msgId: string;
-  sender: string;
-  senderDevice: string;
-  clientMsgId: string;
-  ts: number;
-  kind: number;
-  contentType: string;
-  body: Binary;
-  recallsSeq: number;
-  recalled: boolean;
-}
+/** A stored message as a document: the StoredMessage fields, its AppId, and the body as BSON binary. */
+export type MessageDoc = Omit<StoredMessage, 'body'> & { appId: string; body: Binary };
 
 export interface AppDoc {
   _id: string;

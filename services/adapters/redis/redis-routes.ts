@@ -5,18 +5,22 @@ import { script, type Redis } from './redis-client.js';
 // A user's routes are one hash, connId → JSON {route, expiresAt}. Redis 7.0 has no per-field
 // TTL, so each entry carries its own expiry, readers skip and purge expired ones, and the key
 // itself expires after the longest TTL so that a dead user's hash disappears.
-const ADD = `
-local now = tonumber(ARGV[1])
-redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
-local ttl = tonumber(ARGV[4])
-if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+// Returns the live entries of hash KEYS[1] (ARGV[1] = now) and deletes the expired ones, in one
+// step, so a fresh write is never deleted by a reader.
+const LIVE_ENTRIES = `
 local all = redis.call('HGETALL', KEYS[1])
 local out = {}
 for i = 1, #all, 2 do
   local e = cjson.decode(all[i + 1])
-  if e.expiresAt <= now then redis.call('HDEL', KEYS[1], all[i]) else table.insert(out, all[i + 1]) end
+  if e.expiresAt <= tonumber(ARGV[1]) then redis.call('HDEL', KEYS[1], all[i]) else table.insert(out, all[i + 1]) end
 end
 return out`;
+
+const ADD = `
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+local ttl = tonumber(ARGV[4])
+if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+${LIVE_ENTRIES}`;
 
 const REFRESH = `
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
@@ -28,17 +32,6 @@ e.expiresAt = now + tonumber(ARGV[3])
 redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(e))
 if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[3]) then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
 return 1`;
-
-// Lists live gates and purges expired ones in one step, so a fresh report is never deleted.
-const GATES = `
-local now = tonumber(ARGV[1])
-local all = redis.call('HGETALL', KEYS[1])
-local out = {}
-for i = 1, #all, 2 do
-  local e = cjson.decode(all[i + 1])
-  if e.expiresAt <= now then redis.call('HDEL', KEYS[1], all[i]) else table.insert(out, all[i + 1]) end
-end
-return out`;
 
 interface Entry<T> {
   value: T;
@@ -53,7 +46,7 @@ export class RedisRoutes implements Routes {
   constructor(private readonly redis: Redis, private readonly now: () => number = Date.now) {
     this.addScript = script(redis, 'imcloudRoutesAdd', 1, ADD);
     this.refreshScript = script(redis, 'imcloudRoutesRefresh', 1, REFRESH);
-    this.gatesScript = script(redis, 'imcloudGatesList', 1, GATES);
+    this.gatesScript = script(redis, 'imcloudLiveEntries', 1, LIVE_ENTRIES);
   }
 
   async add(appId: string, userId: string, route: Route, ttlMs: number): Promise<Route[]> {
