@@ -335,7 +335,7 @@ export class Logic {
       const from = known !== undefined ? known + 1 : Math.max(1, e.maxSeq - this.config.logic.newDeviceSyncDepth + 1);
       summaries.push({
         conversation: e.conversation, maxSeq: e.maxSeq, readSeq: e.readSeq, unread: Math.max(0, e.maxSeq - e.readSeq),
-        peerReadSeq: peerEntry?.readSeq ?? 0, lastTs: e.lastTs, peer, minSeq: known !== undefined ? 0 : from,
+        peerReadSeq: peerEntry?.readSeq ?? 0, peerDeliveredSeq: peerEntry?.deliveredSeq ?? 0, lastTs: e.lastTs, peer, minSeq: known !== undefined ? 0 : from,
       });
       if (from > e.maxSeq) continue;
       if (budget === 0) {

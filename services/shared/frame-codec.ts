@@ -2,6 +2,7 @@
 // 4-byte big-endian length before each frame (see proto/im.proto).
 import { imcloud } from '../../proto/gen/im.js';
 import { ImError } from './errors.js';
+import './protobuf-fast-strings.js';
 
 export const PROTOCOL_VERSION = 1;
 

@@ -109,7 +109,11 @@ export class HttpServer {
       const e = toImError(err);
       if (e.code === 'IM_INTERNAL') this.log.error({ err: (err as Error)?.stack ?? String(err) }, 'http handler failed');
       this.metrics.errors.inc({ code: e.code, role: this.role });
-      reply = { status: e.status, json: { error: { code: e.code, message: e.message } } };
+      reply = {
+        status: e.status,
+        json: { error: { code: e.code, message: e.message, ...(e.retryAfterMs > 0 && { retryAfterMs: e.retryAfterMs }) } },
+        ...(e.retryAfterMs > 0 && { headers: { 'retry-after': String(Math.ceil(e.retryAfterMs / 1000)) } }),
+      };
     }
     const headers: Record<string, string> = { 'cache-control': 'no-store', ...reply.headers };
     let payload: string | Uint8Array = '';

@@ -1,0 +1,12 @@
+// imcloud client SDK: browser and Node 20+. See ImClient for the protocol behaviour.
+export { ImClient, SDK_VERSION } from './im-client.js';
+export type { ImClientHooks, ImClientOptions, ImClientTimeouts, SendOptions } from './im-client.js';
+export { ImClientError, RETRYABLE_CODES } from './client-error.js';
+export type { ClientErrorCode, SdkErrorCode } from './client-error.js';
+export type { SendAck } from './conversation-sender.js';
+export { MemoryCursorStore, cursorScope } from './cursor-store.js';
+export type { CursorStore, Cursors } from './cursor-store.js';
+export { IndexedDbCursorStore } from './indexed-db-cursor-store.js';
+export { newClientMsgId, newDeviceId } from './ids.js';
+export { singleConversation } from '../../services/shared/conversation-id.js';
+export type * from './types.js';

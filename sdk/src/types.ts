@@ -1,0 +1,135 @@
+// The SDK's public data types: what events carry and what methods return.
+import type { ImClientError } from './client-error.js';
+import type { SendAck } from './conversation-sender.js';
+
+export type ConnectionState = 'idle' | 'connecting' | 'online' | 'offline' | 'kicked';
+export type PlatformName = 'web' | 'ios' | 'android' | 'desktop' | 'server';
+export type MessageKindName = 'normal' | 'recall' | 'system';
+export type KickReasonName = 'login-elsewhere' | 'token-revoked' | 'admin' | 'unspecified';
+
+export interface ChatMessage {
+  conversation: string;
+  /** Position in the conversation: the order every device shows. */
+  seq: number;
+  /** 64-bit time-ordered id, decimal. */
+  msgId: string;
+  sender: string;
+  senderDevice: string;
+  clientMsgId: string;
+  /** Server time, ms since epoch. */
+  ts: number;
+  kind: MessageKindName;
+  contentType: string;
+  body: Uint8Array;
+  /** The body as UTF-8 text when contentType is "text". */
+  text?: string;
+  /** The message was recalled; its body is gone. */
+  recalled: boolean;
+  /** For kind "recall": the seq it recalls. */
+  recallsSeq: number;
+  /** Sent by the signed-in user (from this or another device). */
+  own: boolean;
+}
+
+export interface RecallEvent {
+  conversation: string;
+  /** The seq of the recalled message. */
+  seq: number;
+  /** The seq of the recall event itself. */
+  eventSeq: number;
+  by: string;
+  ts: number;
+}
+
+/** `user` holds the conversation up to `seq` on at least one device. */
+export interface DeliveredEvent {
+  conversation: string;
+  user: string;
+  seq: number;
+}
+
+/** `user` has read the conversation up to `seq` (the peer, or this user on another device). */
+export interface ReadEvent {
+  conversation: string;
+  user: string;
+  seq: number;
+}
+
+export interface ConversationInfo {
+  conversation: string;
+  peer: string;
+  maxSeq: number;
+  readSeq: number;
+  /** maxSeq - readSeq, never negative. */
+  unread: number;
+  peerReadSeq: number;
+  peerDeliveredSeq: number;
+  lastTs: number;
+  lastMessage?: ChatMessage;
+}
+
+export interface KickInfo {
+  reason: KickReasonName;
+  message: string;
+  byDevice: string;
+  byPlatform: PlatformName | 'unspecified';
+}
+
+export interface StateEvent {
+  state: ConnectionState;
+  /** Why the state changed, e.g. an error code or "kicked". */
+  reason?: string;
+  /** offline: whether the client will reconnect by itself. */
+  willReconnect: boolean;
+  /** When it reconnects (ms from now). */
+  retryInMs?: number;
+  kick?: KickInfo;
+}
+
+export interface SyncedEvent {
+  /** Conversations this user has. */
+  conversations: number;
+  /** Messages (incl. recall events and empty slots) the sync delivered. */
+  messages: number;
+  /** Sync requests it took. */
+  pages: number;
+}
+
+export interface HistoryQuery {
+  fromSeq?: number;
+  /** 0 or absent: up to the newest. */
+  toSeq?: number;
+  fromTs?: number;
+  /** 0 or absent: up to now. */
+  toTs?: number;
+  limit?: number;
+  /** Page backwards from toSeq / toTs (the page is still ascending). */
+  newestFirst?: boolean;
+}
+
+export interface HistoryPage {
+  conversation: string;
+  /** Ascending seq; includes recall events (kind "recall") and recalled messages. */
+  messages: ChatMessage[];
+  hasMore: boolean;
+}
+
+export interface ReadResult {
+  conversation: string;
+  /** Clamped by the server to the conversation's max seq. */
+  readSeq: number;
+  unread: number;
+}
+
+export type SendResult = SendAck;
+
+export interface ImClientEvents {
+  message: ChatMessage;
+  recall: RecallEvent;
+  delivered: DeliveredEvent;
+  read: ReadEvent;
+  conversations: ConversationInfo[];
+  state: StateEvent;
+  error: ImClientError;
+  synced: SyncedEvent;
+}

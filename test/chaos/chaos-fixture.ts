@@ -1,0 +1,230 @@
+// Shared by the chaos tests: real servers and role processes, SDK clients that chat in pairs,
+// and the final accounting of sends, acks, deliveries and stored rows.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MongoClient } from 'mongodb';
+import { ImClient } from '../../sdk/src/index.js';
+import type { ChatMessage } from '../../sdk/src/types.js';
+import { serverEnv, startServers, type Servers } from '../infra/index.js';
+import { startCluster, type BackendEnv, type Cluster } from '../support/cluster.js';
+
+export interface Sent {
+  conversation: string;
+  seq: number;
+  clientMsgId: string;
+  sender: string;
+  to: string;
+  senderDevice: string;
+}
+
+export interface ChaosWorld {
+  servers: Servers;
+  cluster: Cluster;
+  appId: string;
+  database: string;
+  log: (msg: string) => void;
+  stop(): Promise<void>;
+}
+
+export async function startWorld(name: string, extraEnv: Record<string, string> = {}): Promise<ChaosWorld> {
+  const started = Date.now();
+  const log = (msg: string) => process.stderr.write(`${name} [${((Date.now() - started) / 1000).toFixed(1)}s] ${msg}\n`);
+  const servers = await startServers(['redis', 'rabbitmq', 'mongodb'], { redis: { appendonly: true } });
+  const database = `${name}_${Date.now()}`;
+  const backend = { ...serverEnv(servers), IMCLOUD_MONGODB_DATABASE: database } as unknown as BackendEnv;
+  const logDir = mkdtempSync(join(tmpdir(), `imcloud-${name}-`));
+  log(`role logs in ${logDir}`);
+  const cluster = await startCluster(backend, logDir, {}, {
+    IMCLOUD_LOGIC_EMPTY_SLOT_GRACE_MS: '2000',
+    IMCLOUD_GATE_HEARTBEAT_INTERVAL_MS: '2000',
+    IMCLOUD_GATE_IDLE_TIMEOUT_MS: '8000',
+    IMCLOUD_LOG_LEVEL: 'warn',
+    ...extraEnv,
+  });
+  const res = await fetch(`${cluster.adminUrl}/v1/apps`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${cluster.adminToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ appId: name.toLowerCase().replace(/[^a-z0-9]/g, '') + '-app' }),
+  });
+  const { appId } = (await res.json()) as { appId: string };
+  return {
+    servers, cluster, appId, database, log,
+    async stop() {
+      await cluster.stop();
+      await servers.stop();
+    },
+  };
+}
+
+/** A user's device: an SDK client plus everything it received, in order. */
+export class Device {
+  readonly received: ChatMessage[] = [];
+  readonly client: ImClient;
+
+  constructor(world: ChaosWorld, readonly userId: string, readonly deviceId: string) {
+    this.client = new ImClient({
+      appId: world.appId,
+      dispatchUrl: world.cluster.dispatchUrl,
+      deviceId,
+      getToken: async () => {
+        const res = await fetch(`${world.cluster.adminUrl}/v1/apps/${world.appId}/tokens`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${world.cluster.adminToken}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ userId }),
+        });
+        return ((await res.json()) as { token: string }).token;
+      },
+      timeouts: { send: 90_000 },
+      reconnect: { baseMs: 200, maxMs: 3000 },
+    });
+    this.client.on('message', (m) => this.received.push(m));
+  }
+}
+
+/** Users in pairs, two devices each; device "a" of each user sends to the partner. */
+export class ChatLoad {
+  readonly devices: Device[] = [];
+  readonly sent: Sent[] = [];
+  attempts = 0;
+  failures = 0;
+  private running = false;
+  private loops: Promise<void>[] = [];
+
+  constructor(private readonly world: ChaosWorld, readonly pairs: number) {
+    for (let p = 0; p < pairs; p++) {
+      for (const side of ['x', 'y']) {
+        for (const d of ['a', 'b']) this.devices.push(new Device(world, `u${p}${side}`, `u${p}${side}-${d}`));
+      }
+    }
+  }
+
+  partnerOf(userId: string): string {
+    return userId.endsWith('x') ? userId.replace(/x$/, 'y') : userId.replace(/y$/, 'x');
+  }
+
+  async connect(): Promise<void> {
+    await Promise.all(this.devices.map((d) => d.client.connect()));
+  }
+
+  /** Each sending device sends one message every `intervalMs`, one at a time (as the SDK does per conversation). */
+  start(intervalMs: number): void {
+    this.running = true;
+    for (const d of this.devices.filter((x) => x.deviceId.endsWith('-a'))) {
+      this.loops.push((async () => {
+        let n = 0;
+        while (this.running) {
+          const to = this.partnerOf(d.userId);
+          this.attempts++;
+          const body = `${d.deviceId}#${n++}`;
+          try {
+            const ack = await d.client.send(to, body);
+            this.sent.push({ conversation: ack.conversation, seq: ack.seq, clientMsgId: ack.clientMsgId, sender: d.userId, to, senderDevice: d.deviceId });
+          } catch (err) {
+            this.failures++;
+            this.world.log(`send by ${d.deviceId} failed for good: ${(err as Error).message}`);
+          }
+          await new Promise((r) => setTimeout(r, intervalMs));
+        }
+      })());
+    }
+  }
+
+  async stopSending(): Promise<void> {
+    this.running = false;
+    await Promise.all(this.loops);
+  }
+
+  /** Devices that must hold a message: both devices of the recipient, and the sender's other device. */
+  targets(s: Sent): Device[] {
+    return this.devices.filter((d) => (d.userId === s.to) || (d.userId === s.sender && d.deviceId !== s.senderDevice));
+  }
+
+  delivered(): number {
+    let n = 0;
+    for (const s of this.sent) for (const d of this.targets(s)) if (d.received.some((m) => m.conversation === s.conversation && m.seq === s.seq)) n++;
+    return n;
+  }
+
+  expectedDeliveries(): number {
+    return this.sent.reduce((n, s) => n + this.targets(s).length, 0);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.devices.map((d) => d.client.close()));
+  }
+}
+
+export interface Accounting {
+  line: string;
+  lost: number;
+  duplicated: number;
+  reordered: number;
+  details: string[];
+}
+
+/** Counts against the message store itself (not through imcloud) and the devices' views. */
+export async function account(world: ChaosWorld, load: ChatLoad): Promise<Accounting> {
+  const mongo = new MongoClient(world.servers.mongodb!.url);
+  await mongo.connect();
+  const rows = await mongo.db(world.database).collection('messages')
+    .find({ appId: world.appId, kind: 0 }, { projection: { conversation: 1, seq: 1, clientMsgId: 1, sender: 1 } }).toArray();
+  await mongo.close();
+  const details: string[] = [];
+  const stored = new Map<string, number>();
+  const bySenderMsg = new Map<string, number>();
+  for (const r of rows) {
+    const key = `${r.conversation}#${r.seq}`;
+    stored.set(key, (stored.get(key) ?? 0) + 1);
+    const idKey = `${r.sender}#${r.clientMsgId}`;
+    bySenderMsg.set(idKey, (bySenderMsg.get(idKey) ?? 0) + 1);
+  }
+  let lost = 0;
+  let duplicated = 0;
+  let reordered = 0;
+  for (const s of load.sent) {
+    if (!stored.has(`${s.conversation}#${s.seq}`)) {
+      lost++;
+      details.push(`not stored: ${s.conversation}#${s.seq} (${s.clientMsgId})`);
+    }
+    for (const d of load.targets(s)) {
+      if (!d.received.some((m) => m.conversation === s.conversation && m.seq === s.seq && m.clientMsgId === s.clientMsgId)) {
+        lost++;
+        details.push(`not delivered to ${d.deviceId}: ${s.conversation}#${s.seq}`);
+      }
+    }
+  }
+  for (const [key, n] of [...stored, ...bySenderMsg]) {
+    if (n > 1) {
+      duplicated += n - 1;
+      details.push(`stored ${n} times: ${key}`);
+    }
+  }
+  for (const d of load.devices) {
+    const seen = new Set<string>();
+    const last = new Map<string, number>();
+    for (const m of d.received) {
+      const key = `${m.conversation}#${m.seq}`;
+      if (seen.has(key)) {
+        duplicated++;
+        details.push(`${d.deviceId} saw ${key} twice`);
+      }
+      seen.add(key);
+      if ((last.get(m.conversation) ?? 0) >= m.seq) {
+        reordered++;
+        details.push(`${d.deviceId} saw ${key} after seq ${last.get(m.conversation)}`);
+      }
+      last.set(m.conversation, Math.max(last.get(m.conversation) ?? 0, m.seq));
+    }
+  }
+  const line = `sent=${load.attempts} acked=${load.sent.length} delivered=${load.delivered()} stored=${rows.length} lost=${lost} duplicated=${duplicated} reordered=${reordered}`;
+  return { line, lost, duplicated, reordered, details };
+}
+
+export async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}

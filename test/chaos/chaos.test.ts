@@ -1,0 +1,64 @@
+// The chaos test of the distributed mode: under a steady stream of sends, kill -9 one logic,
+// one gate and one consumer (restarting each), restart RabbitMQ once and Redis once, then
+// prove that nothing acked was lost, duplicated or reordered (issue: distributed mode).
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { account, ChatLoad, startWorld, waitUntil, type ChaosWorld } from './chaos-fixture.js';
+
+let world: ChaosWorld;
+let load: ChatLoad;
+
+beforeAll(async () => {
+  world = await startWorld('chaos');
+  load = new ChatLoad(world, 6);
+  await load.connect();
+}, 300_000);
+
+afterAll(async () => {
+  await load?.close();
+  await world?.stop();
+});
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+it('loses, duplicates and reorders nothing while roles are killed and servers restart', async () => {
+  const { cluster, servers, log } = world;
+  load.start(150);
+  await pause(4000);
+
+  for (const role of ['logic', 'gate', 'consumer'] as const) {
+    const victim = cluster.byRole(role)[0]!;
+    log(`kill -9 ${victim.name} (${load.sent.length} acked so far)`);
+    await victim.kill9();
+    await pause(2000);
+    await victim.start();
+    log(`${victim.name} restarted`);
+    await pause(4000);
+  }
+  log('restarting RabbitMQ');
+  await servers.rabbitmq!.restart();
+  log('RabbitMQ is back');
+  await pause(6000);
+  log('restarting Redis (append-only file on)');
+  await servers.redis!.restart();
+  log('Redis is back');
+  await pause(6000);
+
+  await load.stopSending();
+  log(`stopped sending: ${load.attempts} sent, ${load.sent.length} acked, ${load.failures} failed; waiting for deliveries`);
+  await waitUntil(() => load.delivered() >= load.expectedDeliveries(), 90_000, 'every acked message to reach every device').catch((err: Error) => log(err.message));
+
+  // Stored rows: the consumers catch up from the durable queue.
+  let result = await account(world, load);
+  const deadline = Date.now() + 30_000;
+  while (result.lost > 0 && Date.now() < deadline) {
+    await pause(1000);
+    result = await account(world, load);
+  }
+  console.log(`chaos: ${result.line}`);
+  if (result.details.length) log(result.details.slice(0, 20).join('\n'));
+  expect(load.sent.length).toBeGreaterThan(200);
+  expect(load.failures).toBe(0);
+  expect(result.lost).toBe(0);
+  expect(result.duplicated).toBe(0);
+  expect(result.reordered).toBe(0);
+}, 400_000);

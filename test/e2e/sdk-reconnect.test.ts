@@ -1,0 +1,160 @@
+// The SDK's connection management against the embedded platform: heartbeats keep an idle
+// connection open, a silent connection is detected and replaced, a draining gate's ServerHint
+// moves clients to another gate without losing messages, and an expired token is refreshed
+// through getToken.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ImClient, type ChatMessage, type ImClientOptions, type StateEvent } from '../../sdk/src/index.js';
+import { Gate } from '../../services/gate/gate.js';
+import { singleConversation } from '../../services/shared/conversation-id.js';
+import { loadConfig, type ConfigInput } from '../../services/shared/config.js';
+import { HttpServer } from '../../services/shared/http-server.js';
+import { mintToken } from '../../services/shared/tokens.js';
+import { ROLES, startRuntime, type Runtime } from '../../services/runtime.js';
+
+const HEARTBEAT_MS = 300;
+const IDLE_TIMEOUT_MS = 1000;
+
+const settings: ConfigInput = {
+  http: { port: 0, host: '127.0.0.1' },
+  gate: { tcpPort: 0, heartbeatIntervalMs: HEARTBEAT_MS, idleTimeoutMs: IDLE_TIMEOUT_MS, drainMs: 600 },
+  log: { level: 'warn' },
+  admin: { token: 'e2e-admin-token' },
+  dispatch: { reconnectBaseMs: 100, reconnectMaxMs: 1000 },
+};
+
+let runtime: Runtime;
+let base: string;
+let secret: string;
+/** A second gate on the same backends, so that a draining gate's clients have somewhere to go. */
+let second: { gate: Gate; http: HttpServer; stopped: boolean };
+const APP = 'reconnect-e2e';
+const clients: ImClient[] = [];
+
+beforeAll(async () => {
+  runtime = await startRuntime(loadConfig({}, settings), ROLES);
+  base = `http://127.0.0.1:${runtime.httpPort}`;
+  secret = (await runtime.admin!.createApp(APP, APP, 'all')).secret;
+  const config = loadConfig({}, { ...settings, node: { id: 'second-gate' } });
+  const http = new HttpServer(runtime.log, runtime.metrics, 'gate');
+  const port = await http.listen(0, '127.0.0.1');
+  const gate = new Gate(config, runtime.backends, http, runtime.log, runtime.metrics);
+  await gate.start(port);
+  second = { gate, http, stopped: false };
+});
+
+afterAll(async () => {
+  if (second && !second.stopped) await second.gate.stop();
+  await second?.http.close();
+  await runtime?.stop();
+});
+
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close()));
+});
+
+async function client(userId: string, opts: Partial<ImClientOptions> = {}) {
+  const { token } = await mintToken(APP, secret, userId, 3600);
+  const c = new ImClient({ appId: APP, dispatchUrl: `${base}/v1/dispatch`, token, deviceId: `${userId}-dev`, ...opts });
+  clients.push(c);
+  const probe = { client: c, states: [] as StateEvent[], messages: [] as ChatMessage[], errors: [] as string[] };
+  c.on('state', (s) => probe.states.push(s));
+  c.on('message', (m) => probe.messages.push(m));
+  c.on('error', (e) => probe.errors.push(e.code));
+  const synced = c.once('synced');
+  await c.connect();
+  await synced;
+  return probe;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+describe('SDK connection management', () => {
+  it('keeps an idle connection open with heartbeats at the interval AuthOk gives', async () => {
+    let pings = 0;
+    const alice = await client('alice', { hooks: { written: (f) => void (f.ping && pings++) } });
+    await sleep(IDLE_TIMEOUT_MS * 3);
+    expect(alice.client.state).toBe('online');
+    expect(alice.states.filter((s) => s.state === 'offline')).toHaveLength(0);
+    // ~3000 ms / 300 ms; generous bounds, but proof that the server's interval is used (not 30 s).
+    expect(pings).toBeGreaterThanOrEqual(6);
+    expect(pings).toBeLessThanOrEqual(12);
+  });
+
+  it('replaces a connection whose pongs stop arriving', async () => {
+    let deaf = false;
+    const alice = await client('alice', {
+      timeouts: { pong: 400 },
+      hooks: { incoming: () => (deaf ? false : undefined) },
+    });
+    const firstGate = alice.client.gateId;
+    expect(firstGate).toBeTruthy();
+    deaf = true; // as if the path to the server silently died
+    await until('alice notices', () => alice.states.some((s) => s.state === 'offline'), 5000);
+    expect(alice.states.find((s) => s.state === 'offline')!.reason).toBe('heartbeat timeout');
+    deaf = false;
+    await until('alice back online', () => alice.client.state === 'online', 5000);
+  });
+
+  it('moves to another gate when its gate drains (ServerHint), without losing messages', async () => {
+    const bob = await client('bob');
+    const alice = await client('alice');
+    const conv = singleConversation('alice', 'bob');
+    const bobGate = bob.client.gateId!;
+    const draining = bobGate === runtime.gate!.id ? runtime.gate! : second.gate;
+    expect([runtime.gate!.id, second.gate.id]).toContain(bobGate);
+
+    const sending = (async () => {
+      for (let i = 1; i <= 30; i++) {
+        await alice.client.send('bob', `d${i}`);
+        await sleep(20);
+      }
+    })();
+    await sleep(100);
+    const stopping = draining.stop();
+    if (draining === second.gate) second.stopped = true;
+    await until('bob moved to the other gate', () => bob.client.state === 'online' && bob.client.gateId !== bobGate, 10_000);
+    // It left on the hint, before the gate closed what was left (IM_DRAINING).
+    expect(bob.states.some((s) => s.state === 'offline' && s.reason?.startsWith('server hint'))).toBe(true);
+    expect(bob.errors).not.toContain('IM_DRAINING');
+    await sending;
+    await stopping;
+    await until('bob has every message', () => bob.messages.filter((m) => m.conversation === conv).length >= 30, 10_000);
+    await sleep(200);
+    expect(bob.messages.filter((m) => m.conversation === conv).map((m) => m.text)).toEqual(Array.from({ length: 30 }, (_, i) => `d${i + 1}`));
+  });
+
+  it('connects straight to a gate URL without dispatch', async () => {
+    // The drain test above stopped one of the two gates; use the other.
+    const live = second.stopped ? runtime.gate! : second.gate;
+    const dave = await client('dave', { dispatchUrl: undefined, gateUrl: live.publicWsUrl });
+    expect(dave.client.gateId).toBe(live.id);
+    const erin = await client('erin');
+    await erin.client.send('dave', 'direct');
+    await until('dave gets it', () => dave.messages.length === 1);
+    expect(dave.messages[0]).toMatchObject({ sender: 'erin', text: 'direct', seq: 1 });
+  });
+
+  it('asks getToken again after IM_TOKEN_EXPIRED and goes online with the fresh token', async () => {
+    const expired = (await mintToken(APP, secret, 'carol', 1, Date.now() - 60_000)).token;
+    const fresh = (await mintToken(APP, secret, 'carol', 3600)).token;
+    const handedOut: string[] = [];
+    const carol = await client('carol', {
+      token: undefined,
+      getToken: () => {
+        const t = handedOut.length === 0 ? expired : fresh;
+        handedOut.push(t);
+        return t;
+      },
+    });
+    expect(carol.client.state).toBe('online');
+    expect(handedOut).toEqual([expired, fresh]);
+    expect(carol.errors).toContain('IM_TOKEN_EXPIRED');
+  });
+});

@@ -1,0 +1,220 @@
+// The web chat page in a real browser (Debian's Chromium via playwright-core) against the
+// whole platform started in-process with the built page: two users chat both ways, one goes
+// offline and comes back on the same device (same localStorage and IndexedDB) and sees what it
+// missed exactly once and in order, and the sender sees delivered (✓) and read (✓✓) marks.
+import { execFileSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Runtime } from '../../services/runtime.js';
+import { launchChromium } from './chromium.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+let runtime: Runtime;
+let browser: Browser;
+let base: string;
+
+interface DebugView {
+  received: Array<{ conversation: string; seq: number; text?: string }>;
+  client?: { deviceId: string };
+  storedCursors(): Promise<Record<string, number>>;
+}
+declare global {
+  interface Window {
+    imcloudDebug: DebugView;
+  }
+}
+
+beforeAll(async () => {
+  // The page is served from dist/web: build it from the current sources first.
+  execFileSync(process.execPath, [join(root, 'scripts', 'build.mjs')], { cwd: root, stdio: 'inherit' });
+  const { loadConfig } = await import('../../services/shared/config.js');
+  const { ROLES, startRuntime } = await import('../../services/runtime.js');
+  const config = loadConfig({}, {
+    http: { port: 0, host: '127.0.0.1' },
+    gate: { tcpPort: 0, drainMs: 200 },
+    admin: { demoAppId: 'demo', token: 'e2e-admin-token' },
+    web: { enabled: true },
+    log: { level: 'warn' },
+  });
+  runtime = await startRuntime(config, ROLES, { web: true });
+  // What `imcloud all` does at start (services/cli.ts announceEmbedded).
+  await runtime.admin!.createApp('demo', 'Demo app', 'all');
+  base = `http://127.0.0.1:${runtime.httpPort}/`;
+  browser = await launchChromium();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await runtime?.stop();
+});
+
+/** Uncaught errors in any page: each test ends by checking there were none. */
+const pageErrors: string[] = [];
+
+async function newPage(context: BrowserContext, name: string): Promise<Page> {
+  const page = await context.newPage();
+  page.on('pageerror', (err) => pageErrors.push(`[${name}] ${err.message}`));
+  return page;
+}
+
+afterEach(() => {
+  expect(pageErrors.splice(0)).toEqual([]);
+});
+
+async function signIn(context: BrowserContext, userId: string): Promise<Page> {
+  const page = await newPage(context, userId);
+  await page.goto(base);
+  await page.getByTestId('login-user').fill(userId);
+  await page.getByTestId('login-submit').click();
+  await page.locator('[data-testid="connection-state"][data-state="online"]').waitFor();
+  await expect(page.getByTestId('me').textContent()).resolves.toBe(userId);
+  return page;
+}
+
+async function send(page: Page, text: string): Promise<void> {
+  await page.getByTestId('composer-input').fill(text);
+  await page.getByTestId('composer-send').click();
+}
+
+/** The texts of the open conversation, top to bottom. */
+const thread = (page: Page) => page.getByTestId('message-list').getByTestId('message-text').allTextContents();
+const ownMessage = (page: Page, text: string) => page.locator('[data-testid="message"][data-own="true"]', { hasText: text });
+const statusOf = (page: Page, text: string) => ownMessage(page, text).getAttribute('data-status');
+
+async function until(what: string, check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('web chat page', () => {
+  it('two users chat; the one who was offline gets what it missed once and in order; ✓ and ✓✓ show up', async () => {
+    const contextA = await browser.newContext();
+    const contextB = await browser.newContext();
+    const alice = await signIn(contextA, 'alice');
+    let bob = await signIn(contextB, 'bob');
+
+    // Alice starts the conversation.
+    await alice.getByTestId('new-chat-peer').fill('bob');
+    await alice.getByTestId('new-chat-open').click();
+    await expect(alice.getByTestId('thread-peer').textContent()).resolves.toBe('bob');
+    await send(alice, 'hello bob');
+
+    // Bob sees a conversation with one unread message, opens it, reads and answers.
+    const fromAlice = bob.locator('[data-testid="conversation-item"][data-peer="alice"]');
+    await fromAlice.getByTestId('unread-count').filter({ hasText: '1' }).waitFor();
+    await fromAlice.click();
+    await until('bob sees the message', async () => (await thread(bob)).join('|') === 'hello bob');
+    await send(bob, 'hi alice');
+
+    await until('alice sees the answer', async () => (await thread(alice)).join('|') === 'hello bob|hi alice');
+    await until('alice sees ✓✓ on her message', async () => (await statusOf(alice, 'hello bob')) === 'read');
+    await expect(ownMessage(alice, 'hello bob').getByTestId('message-status').textContent()).resolves.toBe('✓✓');
+    // Alice has the conversation open, so Bob's answer gets read at once.
+    await until('bob sees ✓✓ on his answer', async () => (await statusOf(bob, 'hi alice')) === 'read');
+
+    // This device has persisted how far it holds the conversation (so a reload resumes there).
+    const conversation = 's:alice:bob';
+    await until('bob\'s cursor is stored', async () => (await bob.evaluate(() => window.imcloudDebug.storedCursors()))[conversation] === 2);
+    const deviceId = await bob.evaluate(() => window.imcloudDebug.client!.deviceId);
+
+    // Bob goes offline; Alice writes on.
+    await bob.close();
+    const missed = ['missed one', 'missed two', 'missed three'];
+    for (const text of missed) await send(alice, text);
+    for (const text of missed) {
+      await until(`"${text}" acknowledged`, async () => (await statusOf(alice, text)) === 'sent');
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    for (const text of missed) expect(await statusOf(alice, text)).toBe('sent'); // nobody holds it yet
+
+    // Bob comes back: same browser profile, so the same device and the stored cursors.
+    bob = await newPage(contextB, 'bob again');
+    await bob.goto(base); // remembers who signed in last
+    await bob.locator('[data-testid="connection-state"][data-state="online"]').waitFor();
+    expect(await bob.evaluate(() => window.imcloudDebug.client!.deviceId)).toBe(deviceId);
+    const again = bob.locator('[data-testid="conversation-item"][data-peer="alice"]');
+    await again.getByTestId('unread-count').filter({ hasText: '3' }).waitFor();
+
+    // The SDK delivered exactly the missed messages, once each, in order, and nothing older.
+    await until('bob received the missed messages', async () => (await bob.evaluate(() => window.imcloudDebug.received.length)) >= 3);
+    await new Promise((r) => setTimeout(r, 300));
+    const received = await bob.evaluate(() => window.imcloudDebug.received);
+    expect(received.map((m) => [m.conversation, m.seq, m.text])).toEqual([
+      [conversation, 3, 'missed one'], [conversation, 4, 'missed two'], [conversation, 5, 'missed three'],
+    ]);
+
+    // Bob's device acknowledged them: ✓ for Alice, before Bob has even opened the conversation.
+    for (const text of missed) {
+      await until(`✓ on "${text}"`, async () => (await statusOf(alice, text)) === 'delivered');
+    }
+    await expect(ownMessage(alice, 'missed three').getByTestId('message-status').textContent()).resolves.toBe('✓');
+
+    // The page shows the whole conversation (older messages come from history), each once.
+    await again.click();
+    const expected = ['hello bob', 'hi alice', ...missed];
+    await until('bob sees the whole conversation', async () => (await thread(bob)).join('|') === expected.join('|'));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await thread(bob)).toEqual(expected);
+    await expect(bob.getByTestId('message-list').getByTestId('message').evaluateAll((els) => els.map((e) => e.getAttribute('data-seq')))).resolves.toEqual(['1', '2', '3', '4', '5']);
+
+    // Alice learns that Bob's device got them and that he read them.
+    for (const text of missed) {
+      await until(`✓✓ on "${text}"`, async () => (await statusOf(alice, text)) === 'read');
+    }
+    await expect(again.getByTestId('unread-count').isHidden()).resolves.toBe(true);
+
+    // Alice recalls her last message; Bob's page shows it as recalled.
+    await ownMessage(alice, 'missed three').getByTestId('message-recall').click();
+    await until('bob sees the recall', async () => (await thread(bob)).includes('This message was recalled'));
+    expect(await thread(bob)).toEqual(['hello bob', 'hi alice', 'missed one', 'missed two', 'This message was recalled']);
+    await until('alice sees her recall', async () => (await thread(alice)).includes('You recalled a message'));
+
+    await expect(alice.getByTestId('connection-state').getAttribute('data-state')).resolves.toBe('online');
+    await contextA.close();
+    await contextB.close();
+  });
+
+  it('two tabs of one user in one browser both stay signed in and both get messages', async () => {
+    const context = await browser.newContext();
+    const tab1 = await signIn(context, 'dave');
+    const tab2 = await newPage(context, 'dave tab 2');
+    await tab2.goto(base); // signs in as the remembered user
+    await tab2.locator('[data-testid="connection-state"][data-state="online"]').waitFor();
+    const ids = await Promise.all([tab1, tab2].map((p) => p.evaluate(() => window.imcloudDebug.client!.deviceId)));
+    expect(ids[0]).not.toBe(ids[1]); // the second tab must not displace the first
+
+    const other = await browser.newContext();
+    const erin = await signIn(other, 'erin');
+    await erin.getByTestId('new-chat-peer').fill('dave');
+    await erin.getByTestId('new-chat-open').click();
+    await send(erin, 'to both tabs');
+    for (const tab of [tab1, tab2]) {
+      await tab.locator('[data-testid="conversation-item"][data-peer="erin"]').waitFor();
+      await expect(tab.getByTestId('connection-state').getAttribute('data-state')).resolves.toBe('online');
+    }
+    await context.close();
+    await other.close();
+  });
+
+  it('shows the connection state while the connection drops and comes back', async () => {
+    const context = await browser.newContext();
+    const carol = await signIn(context, 'carol');
+    const states: string[] = [];
+    await carol.exposeFunction('recordState', (s: string) => states.push(s));
+    await carol.evaluate(() => {
+      const el = document.querySelector('[data-testid="connection-state"]')!;
+      new MutationObserver(() => (window as unknown as { recordState(s: string): void }).recordState(el.getAttribute('data-state') ?? '')).observe(el, { attributes: true });
+    });
+    // Drop the socket as a network blip would; the page shows offline/connecting, then online.
+    await carol.evaluate(() => (window.imcloudDebug.client as unknown as { dropConnection(): void }).dropConnection());
+    await until('carol back online', async () => states.includes('offline') && (await carol.getByTestId('connection-state').getAttribute('data-state')) === 'online');
+    expect(states).toContain('connecting');
+    await context.close();
+  });
+});
