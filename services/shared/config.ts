@@ -100,8 +100,36 @@ export const configSchema = z.object({
     bucket: z.string().default('imcloud'),
   }).strict(),
   web: z.object({
-    /** Serve the web chat page (embedded mode). */
+    /** Serve the web chat page (from a process that runs the admin role). */
     enabled: bool.default(false),
+    /** Where the page asks for a gate; another origin when dispatch runs in its own process. */
+    dispatchUrl: z.string().default('/v1/dispatch'),
+  }).strict(),
+  /** The Kubernetes operator (`imcloud operator`); see docs/operator.md. */
+  operator: z.object({
+    /** Watch ImClusters in this namespace only; empty: every namespace. */
+    namespace: z.string().default(''),
+    /** Path of a kubeconfig; empty: KUBECONFIG, ~/.kube/config, then the in-cluster service account. */
+    kubeconfig: z.string().default(''),
+    /** Run for leadership on a Lease so that only one replica acts (keep on with 2+ replicas). */
+    leaderElection: bool.default(true),
+    leaseName: z.string().default('imcloud-operator'),
+    /** Namespace of the Lease; empty: POD_NAMESPACE, else operator.namespace, else default. */
+    leaseNamespace: z.string().default(''),
+    leaseDurationMs: positiveInt.default(15_000),
+    renewDeadlineMs: positiveInt.default(10_000),
+    retryPeriodMs: positiveInt.default(2_000),
+    /** ImClusters reconciled in parallel (one object is never reconciled twice at once). */
+    workers: positiveInt.default(2),
+    /** Every ImCluster is reconciled at least this often, events or not. */
+    resyncMs: positiveInt.default(5 * 60_000),
+    /** Requeue backoff after a failed reconcile: base · 2^failures, capped. */
+    backoffBaseMs: positiveInt.default(1_000),
+    backoffMaxMs: positiveInt.default(5 * 60_000),
+    /** How often autoscaling reads gate load (Redis) and queue backlog (RabbitMQ). */
+    scaleIntervalMs: positiveInt.default(15_000),
+    /** Gate load reports older than this are ignored. */
+    gateReportMaxAgeMs: positiveInt.default(30_000),
   }).strict(),
 }).strict();
 
