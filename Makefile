@@ -5,7 +5,7 @@ NPM ?= npm
 VITEST := node_modules/.bin/vitest
 RESULTS := .test-results
 
-.PHONY: run run-dist test test-unit test-e2e test-integration test-chaos test-kubernetes infra typecheck build bench bench-dist help clean
+.PHONY: run run-dist test test-unit test-e2e test-integration test-chaos test-kubernetes infra typecheck build bench bench-dist kind-e2e crd help clean
 PROJECTS ?= unit e2e integration chaos kubernetes
 
 help:
@@ -66,6 +66,15 @@ run-dist: build infra
 
 bench: build
 	@npx tsx bench/run.ts
+
+# Needs Docker, kind, kubectl and helm: cluster, image, chart, ImCluster, SDK chat smoke test,
+# teardown (KEEP_CLUSTER=1 keeps the cluster). Our CI machines have no Docker engine.
+kind-e2e: build
+	hack/kind/e2e.sh
+
+# Regenerates crds/imcluster.yaml and charts/imcloud/crds/imcluster.yaml from operator/api/imcluster.ts.
+crd: node_modules/.installed
+	node_modules/.bin/tsx operator/api/generate.ts
 
 clean:
 	rm -rf dist proto/gen $(RESULTS)

@@ -10,6 +10,7 @@ commands:
   all                       every role in one process (embedded mode, web chat page)
   gate | dispatch | logic | consumer | admin
                             one role; configure it with IMCLOUD_* environment variables
+  operator                  the Kubernetes operator (reconciles ImClusters; see docs/operator.md)
   help                      this text
 
 Configuration: every key section.key is read from IMCLOUD_SECTION_KEY (or the file named by
@@ -22,6 +23,7 @@ async function main(argv: string[]): Promise<void> {
     console.log(USAGE);
     return;
   }
+  if (command === 'operator') return runOperator();
   const embedded = command === 'all';
   if (!embedded && !(ROLES as readonly string[]).includes(command)) {
     console.error(`imcloud: unknown command "${command}"\n\n${USAGE}`);
@@ -41,7 +43,7 @@ async function main(argv: string[]): Promise<void> {
     }
     throw err;
   }
-  const runtime = await startRuntime(config, roles, { web: embedded && config.web.enabled, name: command });
+  const runtime = await startRuntime(config, roles, { web: config.web.enabled && roles.includes('admin'), name: command });
   if (embedded) await announceEmbedded(runtime);
 
   let stopping = false;
@@ -54,6 +56,21 @@ async function main(argv: string[]): Promise<void> {
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+async function runOperator(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig(process.env);
+  } catch (err) {
+    if (err instanceof ImError) {
+      console.error(`imcloud: ${err.message}\nFix the variables above (see docs/operator.md) and start again.`);
+      process.exit(78);
+    }
+    throw err;
+  }
+  const [{ runOperatorCommand }, { createLogger }] = await Promise.all([import('../operator/main.js'), import('./shared/logger.js')]);
+  await runOperatorCommand(config, createLogger('operator', config.node.id, config.log.level));
 }
 
 async function announceEmbedded(runtime: Awaited<ReturnType<typeof startRuntime>>): Promise<void> {

@@ -1,0 +1,328 @@
+// One pure builder per kind of owned object: the complete desired state of that object (what the
+// operator applies with server-side apply). Nothing here talks to the apiserver, so every rule
+// about object shape is unit tested in builders.test.ts.
+import { envName } from '../../services/shared/config.js';
+import { inCanary, ROUTING_KEY, serializeRoutingTable, type RoutingTableInput } from '../../services/shared/routing-table.js';
+import { DEPENDENCY_IMAGES, type DependencyName, type GatePool, type ImCluster } from '../api/imcluster.js';
+import {
+  A, commonEnv, HTTP_PORT, imageOf, L, labels, meta, names, podTemplate, selectorLabels, TCP_PORT,
+  type EnvVar, type Role, type Track,
+} from './common.js';
+
+export interface CanaryPlan {
+  version: string;
+  appIds: string[];
+  percentage: number;
+  /** The stable track is rolling to the canary's version: keep routing to the canary until it is done. */
+  promoting: boolean;
+}
+
+/** The gate pools that need canary gates: those serving at least one AppId on the canary. */
+export function canaryPools(c: ImCluster, canary: CanaryPlan | undefined): GatePool[] {
+  if (!canary) return [];
+  const pools = c.spec.gate.pools;
+  const named = new Set(pools.flatMap((p) => p.appIds));
+  return pools.filter((p) => {
+    if (p.appIds.some((a) => inCanary(canary, a))) return true;
+    if (!p.default) return false;
+    // The default pool serves every AppId no pool lists: listed canary AppIds outside the named
+    // pools, and any share chosen by percentage.
+    return canary.percentage > 0 || canary.appIds.some((a) => !named.has(a));
+  });
+}
+
+export function routingTable(c: ImCluster, canary: CanaryPlan | undefined): RoutingTableInput {
+  return {
+    format: 1,
+    cluster: c.metadata.name,
+    generation: c.metadata.generation,
+    pools: c.spec.gate.pools.map((p) => ({ name: p.name, default: p.default, appIds: p.appIds })),
+    stable: { version: c.spec.version },
+    ...(canary ? { canary: { version: canary.version, appIds: canary.appIds, percentage: canary.percentage } } : {}),
+  };
+}
+
+export function routingConfigMap(c: ImCluster, table: RoutingTableInput) {
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: meta(c, names.routing(c.metadata.name), labels(c, 'routing')),
+    data: { [ROUTING_KEY]: serializeRoutingTable(table) },
+  };
+}
+
+function trackVersion(c: ImCluster, track: Track): string {
+  return track === 'canary' && c.spec.gray ? c.spec.gray.version : c.spec.version;
+}
+
+export interface DeploymentOpts {
+  /** undefined: leave spec.replicas to someone else (a HorizontalPodAutoscaler). */
+  replicas: number | undefined;
+  dependenciesHash: string;
+  /** For a canary kept while promoting: its own image and version. */
+  override?: { image: string; version: string };
+}
+
+function deployment(c: ImCluster, name: string, role: Role, track: Track, pool: string | undefined, env: EnvVar[], o: DeploymentOpts & {
+  ports: Array<{ name: string; containerPort: number }>;
+  resources?: unknown;
+  grace: number;
+  strategy: Record<string, unknown>;
+}) {
+  const version = o.override?.version ?? trackVersion(c, track);
+  const image = o.override?.image ?? imageOf(c, track);
+  const podLabels = labels(c, role, { pool, track, version });
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: meta(c, name, labels(c, role, { pool, track, version })),
+    spec: {
+      ...(o.replicas === undefined ? {} : { replicas: o.replicas }),
+      revisionHistoryLimit: 5,
+      selector: { matchLabels: selectorLabels(c, role, { pool, track }) },
+      strategy: o.strategy,
+      template: podTemplate(c, {
+        role, image, env, labels: podLabels, ports: o.ports, resources: o.resources,
+        terminationGracePeriodSeconds: o.grace, dependenciesHash: o.dependenciesHash,
+      }),
+    },
+  };
+}
+
+/** Gate pods of one pool and track: they serve only the pool's AppIds (the default pool: all others). */
+export function gateDeployment(c: ImCluster, pool: GatePool, track: Track, o: DeploymentOpts) {
+  const drainMs = c.spec.gate.drainSeconds * 1000;
+  const env: EnvVar[] = [
+    ...commonEnv(c, 'gate'),
+    { name: envName('gate', 'pool'), value: pool.name },
+    // No list: the default pool (every AppId no other pool claims; see the routing table).
+    ...(pool.appIds.length ? [{ name: envName('gate', 'appIds'), value: pool.appIds.join(',') }] : []),
+    { name: envName('gate', 'track'), value: track },
+    { name: envName('gate', 'drainMs'), value: String(drainMs) },
+    { name: envName('gate', 'tcpEnabled'), value: String(c.spec.gate.tcp) },
+    { name: envName('gate', 'tcpPort'), value: String(TCP_PORT) },
+    { name: envName('gate', 'publicWsUrl'), value: pool.publicWsUrl ?? `ws://$(POD_IP):${HTTP_PORT}/ws` },
+    ...(c.spec.gate.tcp ? [{ name: envName('gate', 'publicTcpAddr'), value: pool.publicTcpAddr ?? `$(POD_IP):${TCP_PORT}` }] : []),
+  ];
+  const ports = [{ name: 'http', containerPort: HTTP_PORT }, ...(c.spec.gate.tcp ? [{ name: 'tcp', containerPort: TCP_PORT }] : [])];
+  return deployment(c, names.gate(c.metadata.name, pool.name, track), 'gate', track, pool.name, env, {
+    ...o,
+    ports,
+    resources: pool.resources,
+    // Draining spreads reconnects over drainMs; the rest of the grace period is for shutdown.
+    grace: c.spec.gate.drainSeconds + 15,
+    // Never drop capacity during a rollout: surge first, then drain the old pods.
+    strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: '25%', maxUnavailable: 0 } },
+  });
+}
+
+export function gateService(c: ImCluster, pool: GatePool) {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: meta(c, names.gate(c.metadata.name, pool.name), labels(c, 'gate', { pool: pool.name }), pool.service.annotations),
+    spec: {
+      type: pool.service.type,
+      // Both tracks: dispatch picks the track; the Service is the pool's L4 entry point.
+      selector: selectorLabels(c, 'gate', { pool: pool.name }),
+      ports: [
+        { name: 'http', port: HTTP_PORT, targetPort: 'http', protocol: 'TCP' },
+        ...(c.spec.gate.tcp ? [{ name: 'tcp', port: TCP_PORT, targetPort: 'tcp', protocol: 'TCP' }] : []),
+      ],
+    },
+  };
+}
+
+export function gatePdb(c: ImCluster, pool: GatePool) {
+  return {
+    apiVersion: 'policy/v1',
+    kind: 'PodDisruptionBudget',
+    metadata: meta(c, names.gate(c.metadata.name, pool.name), labels(c, 'gate', { pool: pool.name })),
+    spec: {
+      maxUnavailable: pool.maxUnavailable,
+      selector: { matchLabels: selectorLabels(c, 'gate', { pool: pool.name }) },
+    },
+  };
+}
+
+export type ServiceRole = Exclude<Role, 'gate'>;
+
+export function roleDeployment(c: ImCluster, role: ServiceRole, track: Track, o: DeploymentOpts) {
+  const env = [...commonEnv(c, role)];
+  // logic consumes the upstream work queue of its track (imcloud.upstream.<gate.track>).
+  if (role === 'logic') env.push({ name: envName('gate', 'track'), value: track });
+  const spec = c.spec[role];
+  return deployment(c, names.role(c.metadata.name, role, track), role, track, undefined, env, {
+    ...o,
+    ports: [{ name: 'http', containerPort: HTTP_PORT }],
+    resources: spec.resources,
+    grace: 30,
+    strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: '25%', maxUnavailable: role === 'dispatch' || role === 'admin' ? 0 : '25%' } },
+  });
+}
+
+export function roleService(c: ImCluster, role: ServiceRole) {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: meta(c, names.role(c.metadata.name, role), labels(c, role)),
+    spec: {
+      type: 'ClusterIP',
+      selector: selectorLabels(c, role),
+      ports: [{ name: 'http', port: HTTP_PORT, targetPort: 'http', protocol: 'TCP' }],
+    },
+  };
+}
+
+// ── managed dependencies (development only) ─────────────────────────────────────────────────
+
+interface DependencyShape {
+  port: number;
+  portName: string;
+  dataPath: string;
+  args?: string[];
+  env?: (secret: string) => EnvVar[];
+  readiness: Record<string, unknown>;
+  uid: number;
+}
+
+const DEP: Record<DependencyName, DependencyShape> = {
+  redis: {
+    port: 6379, portName: 'redis', dataPath: '/data', uid: 999,
+    args: ['redis-server', '--save', '', '--appendonly', 'yes', '--dir', '/data'],
+    readiness: { exec: { command: ['redis-cli', 'ping'] } },
+  },
+  rabbitmq: {
+    port: 5672, portName: 'amqp', dataPath: '/var/lib/rabbitmq', uid: 999,
+    env: (secret) => [
+      { name: 'RABBITMQ_DEFAULT_USER', valueFrom: { secretKeyRef: { name: secret, key: 'username' } } },
+      { name: 'RABBITMQ_DEFAULT_PASS', valueFrom: { secretKeyRef: { name: secret, key: 'password' } } },
+    ],
+    readiness: { exec: { command: ['rabbitmq-diagnostics', '-q', 'check_port_connectivity'] } },
+  },
+  mongodb: {
+    port: 27017, portName: 'mongodb', dataPath: '/data/db', uid: 999,
+    readiness: { exec: { command: ['mongosh', '--quiet', '--eval', 'db.adminCommand("ping").ok'] } },
+  },
+  minio: {
+    port: 9000, portName: 'minio', dataPath: '/data', uid: 1000,
+    args: ['server', '/data', '--address', ':9000'],
+    env: (secret) => [
+      { name: 'MINIO_ROOT_USER', valueFrom: { secretKeyRef: { name: secret, key: 'accessKey' } } },
+      { name: 'MINIO_ROOT_PASSWORD', valueFrom: { secretKeyRef: { name: secret, key: 'secretKey' } } },
+    ],
+    readiness: { httpGet: { path: '/minio/health/ready', port: 9000 } },
+  },
+};
+
+export function dependencyStatefulSet(c: ImCluster, dep: DependencyName) {
+  const spec = c.spec.dependencies[dep]!;
+  const shape = DEP[dep];
+  const name = names.dependency(c.metadata.name, dep);
+  const lbls = labels(c, dep);
+  const storage = spec.storage;
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'StatefulSet',
+    metadata: meta(c, name, lbls),
+    spec: {
+      replicas: 1,
+      serviceName: name,
+      selector: { matchLabels: selectorLabels(c, dep) },
+      persistentVolumeClaimRetentionPolicy: { whenDeleted: 'Delete', whenScaled: 'Retain' },
+      template: {
+        metadata: { labels: lbls },
+        spec: {
+          automountServiceAccountToken: false,
+          enableServiceLinks: false,
+          securityContext: { runAsNonRoot: true, runAsUser: shape.uid, runAsGroup: shape.uid, fsGroup: shape.uid, seccompProfile: { type: 'RuntimeDefault' } },
+          containers: [{
+            name: dep,
+            image: spec.image ?? DEPENDENCY_IMAGES[dep],
+            ...(shape.args ? { args: shape.args } : {}),
+            ports: [{ name: shape.portName, containerPort: shape.port, protocol: 'TCP' }],
+            ...(shape.env ? { env: shape.env(name) } : {}),
+            readinessProbe: { ...shape.readiness, periodSeconds: 10, timeoutSeconds: 5 },
+            resources: { requests: { cpu: '100m', memory: '256Mi' } },
+            securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } },
+            volumeMounts: [{ name: 'data', mountPath: shape.dataPath }],
+          }],
+          ...(storage ? {} : { volumes: [{ name: 'data', emptyDir: {} }] }),
+        },
+      },
+      ...(storage ? {
+        volumeClaimTemplates: [{
+          apiVersion: 'v1', kind: 'PersistentVolumeClaim',
+          metadata: { name: 'data', labels: lbls },
+          spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage } } },
+        }],
+      } : {}),
+    },
+  };
+}
+
+export function dependencyService(c: ImCluster, dep: DependencyName) {
+  const shape = DEP[dep];
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: meta(c, names.dependency(c.metadata.name, dep), labels(c, dep)),
+    spec: {
+      type: 'ClusterIP',
+      selector: selectorLabels(c, dep),
+      ports: [{ name: shape.portName, port: shape.port, targetPort: shape.portName, protocol: 'TCP' }],
+    },
+  };
+}
+
+/**
+ * The connection Secret of a managed dependency. `password` comes from the existing Secret when
+ * there is one (generated once, never rotated behind the running pods' backs).
+ */
+export function dependencySecret(c: ImCluster, dep: DependencyName, password: string) {
+  const name = names.dependency(c.metadata.name, dep);
+  const host = `${name}.${c.metadata.namespace}.svc`;
+  const data: Record<string, string> = {
+    redis: { url: `redis://${host}:6379` },
+    rabbitmq: { url: `amqp://imcloud:${encodeURIComponent(password)}@${host}:5672`, username: 'imcloud', password },
+    mongodb: { url: `mongodb://${host}:27017`, database: 'imcloud' },
+    minio: { endPoint: host, port: '9000', useSSL: 'false', accessKey: 'imcloud', secretKey: password },
+  }[dep];
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: meta(c, name, labels(c, dep)),
+    type: 'Opaque',
+    // data, not stringData: stringData is write-only and does not round-trip through apply.
+    data: b64(data),
+    plain: data,
+  };
+}
+
+function b64(data: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')]));
+}
+
+export function adminTokenSecret(c: ImCluster, token: string) {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: meta(c, names.adminToken(c.metadata.name), labels(c, 'admin')),
+    type: 'Opaque',
+    data: b64({ token }),
+  };
+}
+
+export function serviceMonitor(c: ImCluster) {
+  return {
+    apiVersion: 'monitoring.coreos.com/v1',
+    kind: 'ServiceMonitor',
+    metadata: meta(c, names.monitor(c.metadata.name), { ...labels(c, 'monitoring'), ...(c.spec.monitoring.labels ?? {}) }),
+    spec: {
+      selector: { matchLabels: { [L.cluster]: c.metadata.name, [L.managedBy]: 'imcloud-operator' }, matchExpressions: [{ key: L.component, operator: 'In', values: ['gate', 'logic', 'consumer', 'dispatch', 'admin'] }] },
+      endpoints: [{ port: 'http', path: '/metrics', interval: c.spec.monitoring.interval }],
+    },
+  };
+}
+
+export { A };

@@ -1,0 +1,220 @@
+// Names, labels, owner references and the pod template pieces every role shares.
+import { createHash } from 'node:crypto';
+import { envName } from '../../services/shared/config.js';
+import { ROUTING_FILE_ENV, ROUTING_KEY } from '../../services/shared/routing-table.js';
+import { API_VERSION, KIND, type DependencyName, type ImCluster } from '../api/imcluster.js';
+
+export const FIELD_MANAGER = 'imcloud-operator';
+export const MANAGED_BY = 'imcloud-operator';
+export const HTTP_PORT = 8080;
+export const TCP_PORT = 8090;
+export const ROUTING_DIR = '/etc/imcloud/routing';
+
+export const L = {
+  name: 'app.kubernetes.io/name',
+  instance: 'app.kubernetes.io/instance',
+  component: 'app.kubernetes.io/component',
+  version: 'app.kubernetes.io/version',
+  managedBy: 'app.kubernetes.io/managed-by',
+  partOf: 'app.kubernetes.io/part-of',
+  cluster: 'imcloud.dev/cluster',
+  pool: 'imcloud.dev/pool',
+  track: 'imcloud.dev/track',
+} as const;
+
+export const A = {
+  dependenciesHash: 'imcloud.dev/dependencies-hash',
+  deletionCost: 'controller.kubernetes.io/pod-deletion-cost',
+} as const;
+
+/** Selects every object the operator created for any cluster (informers). */
+export const MANAGED_SELECTOR = `${L.managedBy}=${MANAGED_BY}`;
+
+export type Track = 'stable' | 'canary';
+export type Role = 'gate' | 'logic' | 'consumer' | 'dispatch' | 'admin';
+
+export const names = {
+  gate: (c: string, pool: string, track: Track = 'stable') => `${c}-gate-${pool}${track === 'canary' ? '-canary' : ''}`,
+  role: (c: string, role: Exclude<Role, 'gate'>, track: Track = 'stable') => `${c}-${role}${track === 'canary' ? '-canary' : ''}`,
+  routing: (c: string) => `${c}-routing`,
+  adminToken: (c: string) => `${c}-admin-token`,
+  dependency: (c: string, dep: DependencyName) => `${c}-${dep}`,
+  monitor: (c: string) => `${c}`,
+};
+
+export function ownerRef(c: ImCluster) {
+  return { apiVersion: API_VERSION, kind: KIND, name: c.metadata.name, uid: c.metadata.uid!, controller: true, blockOwnerDeletion: true };
+}
+
+/** Labels that select a component's pods (immutable once a Deployment exists). */
+export function selectorLabels(c: ImCluster, component: string, extra: { pool?: string; track?: Track } = {}): Record<string, string> {
+  const out: Record<string, string> = { [L.name]: 'imcloud', [L.instance]: c.metadata.name, [L.component]: component, [L.cluster]: c.metadata.name };
+  if (extra.pool) out[L.pool] = extra.pool;
+  if (extra.track) out[L.track] = extra.track;
+  return out;
+}
+
+export function labels(c: ImCluster, component: string, extra: { pool?: string; track?: Track; version?: string } = {}): Record<string, string> {
+  const out: Record<string, string> = { ...selectorLabels(c, component, extra), [L.managedBy]: MANAGED_BY, [L.partOf]: 'imcloud' };
+  if (extra.version) out[L.version] = extra.version.slice(0, 63);
+  return out;
+}
+
+export function meta(c: ImCluster, name: string, lbls: Record<string, string>, annotations?: Record<string, string>) {
+  return {
+    name,
+    namespace: c.metadata.namespace,
+    labels: lbls,
+    ...(annotations && Object.keys(annotations).length ? { annotations } : {}),
+    ownerReferences: [ownerRef(c)],
+  };
+}
+
+export function hash(value: unknown): string {
+  return createHash('sha256').update(typeof value === 'string' ? value : JSON.stringify(value)).digest('hex').slice(0, 16);
+}
+
+/** Which Secret and keys carry each dependency's connection settings. */
+export const DEPENDENCY_KEYS: Record<DependencyName, Array<{ key: string; section: string; configKey: string; optional?: boolean }>> = {
+  redis: [{ key: 'url', section: 'redis', configKey: 'url' }],
+  rabbitmq: [{ key: 'url', section: 'rabbitmq', configKey: 'url' }],
+  mongodb: [
+    { key: 'url', section: 'mongodb', configKey: 'url' },
+    { key: 'database', section: 'mongodb', configKey: 'database', optional: true },
+  ],
+  minio: [
+    { key: 'endPoint', section: 'minio', configKey: 'endPoint' },
+    { key: 'port', section: 'minio', configKey: 'port', optional: true },
+    { key: 'accessKey', section: 'minio', configKey: 'accessKey' },
+    { key: 'secretKey', section: 'minio', configKey: 'secretKey' },
+    { key: 'useSSL', section: 'minio', configKey: 'useSSL', optional: true },
+  ],
+};
+
+export const DEPENDENCIES: DependencyName[] = ['redis', 'rabbitmq', 'mongodb', 'minio'];
+
+/** The dependencies the cluster uses, with the Secret that holds each one's settings. */
+export function dependencySecrets(c: ImCluster): Array<{ dep: DependencyName; secret: string; managed: boolean }> {
+  const out: Array<{ dep: DependencyName; secret: string; managed: boolean }> = [];
+  for (const dep of DEPENDENCIES) {
+    const spec = c.spec.dependencies[dep];
+    if (!spec) continue;
+    out.push({ dep, managed: spec.managed, secret: spec.managed ? names.dependency(c.metadata.name, dep) : spec.secretRef!.name });
+  }
+  return out;
+}
+
+export interface EnvVar {
+  name: string;
+  value?: string;
+  valueFrom?: Record<string, unknown>;
+}
+
+/** Environment shared by every role's container. */
+export function commonEnv(c: ImCluster, role: Role): EnvVar[] {
+  const env: EnvVar[] = [
+    { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+    { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+    { name: envName('node', 'id'), valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+    { name: envName('http', 'port'), value: String(HTTP_PORT) },
+    { name: envName('log', 'level'), value: c.spec.logLevel },
+    { name: ROUTING_FILE_ENV, value: `${ROUTING_DIR}/${ROUTING_KEY}` },
+  ];
+  for (const { dep, secret } of dependencySecrets(c)) {
+    for (const k of DEPENDENCY_KEYS[dep]) {
+      env.push({ name: envName(k.section, k.configKey), valueFrom: { secretKeyRef: { name: secret, key: k.key, ...(k.optional ? { optional: true } : {}) } } });
+    }
+  }
+  if (role === 'admin') {
+    const ref = c.spec.adminTokenSecretRef;
+    env.push({ name: envName('admin', 'token'), valueFrom: { secretKeyRef: { name: ref?.name ?? names.adminToken(c.metadata.name), key: ref?.key ?? 'token' } } });
+  }
+  const taken = new Set(env.map((e) => e.name));
+  for (const [key, value] of Object.entries(c.spec.config ?? {}).sort(([a], [b]) => a.localeCompare(b))) {
+    const [section, k] = key.split('.') as [string, string];
+    const name = envName(section, k);
+    if (!taken.has(name)) env.push({ name, value });
+  }
+  return env;
+}
+
+export const RESTRICTED_CONTAINER = {
+  allowPrivilegeEscalation: false,
+  readOnlyRootFilesystem: true,
+  runAsNonRoot: true,
+  capabilities: { drop: ['ALL'] },
+  seccompProfile: { type: 'RuntimeDefault' },
+};
+
+export const RESTRICTED_POD = {
+  runAsNonRoot: true,
+  runAsUser: 10001,
+  runAsGroup: 10001,
+  fsGroup: 10001,
+  seccompProfile: { type: 'RuntimeDefault' },
+};
+
+export interface PodOpts {
+  role: Role;
+  image: string;
+  env: EnvVar[];
+  labels: Record<string, string>;
+  ports: Array<{ name: string; containerPort: number }>;
+  resources?: unknown;
+  terminationGracePeriodSeconds: number;
+  dependenciesHash: string;
+}
+
+export function imageOf(c: ImCluster, track: Track): string {
+  if (track === 'canary' && c.spec.gray) return `${c.spec.gray.image ?? c.spec.image}:${c.spec.gray.version}`;
+  return `${c.spec.image}:${c.spec.version}`;
+}
+
+export function podTemplate(c: ImCluster, o: PodOpts) {
+  const annotations: Record<string, string> = { ...(c.spec.podAnnotations ?? {}), [A.dependenciesHash]: o.dependenciesHash };
+  return {
+    metadata: { labels: o.labels, annotations },
+    spec: {
+      automountServiceAccountToken: false,
+      enableServiceLinks: false,
+      securityContext: RESTRICTED_POD,
+      terminationGracePeriodSeconds: o.terminationGracePeriodSeconds,
+      ...(c.spec.imagePullSecrets?.length ? { imagePullSecrets: c.spec.imagePullSecrets } : {}),
+      ...(c.spec.nodeSelector ? { nodeSelector: c.spec.nodeSelector } : {}),
+      ...(c.spec.tolerations ? { tolerations: c.spec.tolerations } : {}),
+      topologySpreadConstraints: [{
+        maxSkew: 1,
+        topologyKey: 'kubernetes.io/hostname',
+        whenUnsatisfiable: 'ScheduleAnyway',
+        labelSelector: { matchLabels: pickSelector(o.labels) },
+      }],
+      containers: [{
+        name: o.role,
+        image: o.image,
+        imagePullPolicy: c.spec.imagePullPolicy,
+        args: [o.role],
+        ports: o.ports.map((p) => ({ ...p, protocol: 'TCP' })),
+        env: o.env,
+        ...(o.resources ? { resources: o.resources } : { resources: { requests: { cpu: '100m', memory: '128Mi' } } }),
+        startupProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 2, failureThreshold: 60 },
+        livenessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 10, timeoutSeconds: 2, failureThreshold: 3 },
+        readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 2 },
+        securityContext: RESTRICTED_CONTAINER,
+        volumeMounts: [
+          { name: 'routing', mountPath: ROUTING_DIR, readOnly: true },
+          { name: 'tmp', mountPath: '/tmp' },
+        ],
+      }],
+      volumes: [
+        { name: 'routing', configMap: { name: names.routing(c.metadata.name) } },
+        { name: 'tmp', emptyDir: { sizeLimit: '64Mi' } },
+      ],
+    },
+  };
+}
+
+function pickSelector(lbls: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of [L.name, L.instance, L.component, L.cluster, L.pool, L.track]) if (lbls[k] !== undefined) out[k] = lbls[k]!;
+  return out;
+}

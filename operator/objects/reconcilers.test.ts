@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import type { ImClusterSpec } from '../api/imcluster.js';
+import { cluster } from '../testing/fixtures.js';
+import { desiredObjects, type PlanContext } from './reconcilers.js';
+
+function ctx(spec: Partial<ImClusterSpec> = {}, o: Partial<PlanContext> = {}): PlanContext {
+  const c = cluster(spec);
+  const g = c.spec.gray;
+  return {
+    cluster: c,
+    dependenciesHash: 'h',
+    canary: g ? { version: g.version, appIds: g.appIds, percentage: g.percentage, promoting: false } : undefined,
+    replicasFor: (_d, fixed, autoscale, fallback) => fixed ?? autoscale?.minReplicas ?? fallback,
+    serviceMonitors: false,
+    ...o,
+  };
+}
+
+const list = (x: PlanContext) => desiredObjects(x).map((d) => `${d.object.kind}/${d.object.metadata.name}`);
+const gray = { version: '1.1.0', appIds: ['acme'], percentage: 0, gateReplicas: 1, logicReplicas: 1 };
+
+describe('desiredObjects', () => {
+  it('one Deployment, Service and PDB per pool; Deployment and Service per role; the routing ConfigMap; managed dependencies', () => {
+    expect(list(ctx())).toEqual([
+      'StatefulSet/demo-mongodb', 'Service/demo-mongodb',
+      'ConfigMap/demo-routing',
+      'Deployment/demo-gate-vip', 'Service/demo-gate-vip', 'PodDisruptionBudget/demo-gate-vip',
+      'Deployment/demo-gate-main', 'Service/demo-gate-main', 'PodDisruptionBudget/demo-gate-main',
+      'Deployment/demo-logic', 'Service/demo-logic',
+      'Deployment/demo-consumer', 'Service/demo-consumer',
+      'Deployment/demo-dispatch', 'Service/demo-dispatch',
+      'Deployment/demo-admin', 'Service/demo-admin',
+    ]);
+  });
+
+  it('gray adds canary gates for the pools that serve canary AppIds, and canary logic', () => {
+    const names = list(ctx({ gray }));
+    expect(names.filter((n) => n.endsWith('-canary'))).toEqual(['Deployment/demo-gate-vip-canary', 'Deployment/demo-logic-canary']);
+  });
+
+  it('while promoting, no canary object is declared (the controller keeps the existing ones untouched)', () => {
+    const x = ctx({ gray });
+    x.canary!.promoting = true;
+    expect(list(x).filter((n) => n.endsWith('-canary'))).toEqual([]);
+  });
+
+  it('omits spec.replicas of a Deployment an HPA owns; uses the autoscaler decision otherwise', () => {
+    const x = ctx({}, { replicasFor: (d, fixed, autoscale, fallback) => (d === 'demo-logic' ? undefined : d === 'demo-gate-main' ? 7 : fixed ?? autoscale?.minReplicas ?? fallback) });
+    const byName = new Map(desiredObjects(x).filter((d) => d.object.kind === 'Deployment').map((d) => [d.object.metadata.name, d.object as any]));
+    expect('replicas' in byName.get('demo-logic').spec).toBe(false);
+    expect(byName.get('demo-gate-main').spec.replicas).toBe(7);
+    expect(byName.get('demo-consumer').spec.replicas).toBe(1);
+  });
+
+  it('declares the ServiceMonitor only when asked for and served', () => {
+    expect(list(ctx({}, { serviceMonitors: true }))).toContain('ServiceMonitor/demo');
+    expect(list(ctx({ monitoring: { serviceMonitor: false, interval: '30s' } }, { serviceMonitors: true }))).not.toContain('ServiceMonitor/demo');
+    expect(list(ctx())).not.toContain('ServiceMonitor/demo');
+  });
+
+  it('every declared object carries the cluster ownerReference', () => {
+    for (const d of desiredObjects(ctx({ gray }, { serviceMonitors: true }))) {
+      expect(d.object.metadata.ownerReferences, d.object.metadata.name).toEqual([expect.objectContaining({ kind: 'ImCluster', uid: 'uid-1', controller: true })]);
+    }
+  });
+});

@@ -1,0 +1,100 @@
+// One reconcile function per owned object: each returns the complete desired state of the
+// objects it is responsible for (the controller applies them with server-side apply and deletes
+// the cluster's objects that no function wants any more). Pure: everything they need from the
+// cluster (replica decisions, dependency hash, canary state) comes in the PlanContext.
+import type { BacklogAutoscale, DependencyName, GateAutoscale, GatePool, ImCluster } from '../api/imcluster.js';
+import { R, type KubeObject, type Resource } from '../kube/client.js';
+import {
+  canaryPools, dependencyService, dependencyStatefulSet, gateDeployment, gatePdb, gateService, roleDeployment, roleService,
+  routingConfigMap, routingTable, serviceMonitor, type CanaryPlan, type ServiceRole,
+} from './builders.js';
+import { names } from './common.js';
+
+export interface DesiredObject {
+  resource: Resource;
+  object: KubeObject;
+}
+
+export interface PlanContext {
+  cluster: ImCluster;
+  dependenciesHash: string;
+  canary: CanaryPlan | undefined;
+  /** Replicas for a Deployment: fixed, the autoscaler's decision, or undefined while an HPA owns it. */
+  replicasFor(deployment: string, fixed: number | undefined, autoscale: GateAutoscale | BacklogAutoscale | undefined, fallback: number): number | undefined;
+  /** The monitoring.coreos.com ServiceMonitor API is served. */
+  serviceMonitors: boolean;
+}
+
+const obj = (resource: Resource, object: unknown): DesiredObject => ({ resource, object: object as KubeObject });
+
+/** ConfigMap <cluster>-routing: pools, tracks and canary AppIds for dispatch and the gates. */
+export function reconcileRoutingTable(x: PlanContext): DesiredObject[] {
+  return [obj(R.configmaps, routingConfigMap(x.cluster, routingTable(x.cluster, x.canary)))];
+}
+
+/** A gate pool's stable Deployment, its Service and its PodDisruptionBudget. */
+export function reconcileGatePool(x: PlanContext, pool: GatePool): DesiredObject[] {
+  const c = x.cluster;
+  const replicas = x.replicasFor(names.gate(c.metadata.name, pool.name), pool.replicas, pool.autoscale, 1);
+  return [
+    obj(R.deployments, gateDeployment(c, pool, 'stable', { replicas, dependenciesHash: x.dependenciesHash })),
+    obj(R.services, gateService(c, pool)),
+    obj(R.pdbs, gatePdb(c, pool)),
+  ];
+}
+
+/** Canary gate Deployments, for the pools that serve a canary AppId (not while promoting: kept as they are). */
+export function reconcileCanaryGates(x: PlanContext): DesiredObject[] {
+  const c = x.cluster;
+  if (!x.canary || x.canary.promoting || !c.spec.gray) return [];
+  return canaryPools(c, x.canary).map((pool) => obj(R.deployments, gateDeployment(c, pool, 'canary', {
+    replicas: x.replicasFor(names.gate(c.metadata.name, pool.name, 'canary'), c.spec.gray!.gateReplicas, undefined, 1),
+    dependenciesHash: x.dependenciesHash,
+  })));
+}
+
+/** A role's stable Deployment and Service (logic, consumer, dispatch, admin). */
+export function reconcileRole(x: PlanContext, role: ServiceRole): DesiredObject[] {
+  const c = x.cluster;
+  const spec = c.spec[role] as { replicas?: number; autoscale?: BacklogAutoscale };
+  const replicas = x.replicasFor(names.role(c.metadata.name, role), spec.replicas, spec.autoscale, 2);
+  return [
+    obj(R.deployments, roleDeployment(c, role, 'stable', { replicas, dependenciesHash: x.dependenciesHash })),
+    obj(R.services, roleService(c, role)),
+  ];
+}
+
+/** Canary logic: consumes imcloud.upstream.canary. */
+export function reconcileCanaryLogic(x: PlanContext): DesiredObject[] {
+  const c = x.cluster;
+  if (!x.canary || x.canary.promoting || !c.spec.gray) return [];
+  return [obj(R.deployments, roleDeployment(c, 'logic', 'canary', {
+    replicas: x.replicasFor(names.role(c.metadata.name, 'logic', 'canary'), c.spec.gray.logicReplicas, undefined, 1),
+    dependenciesHash: x.dependenciesHash,
+  }))];
+}
+
+/** A managed (development) dependency: StatefulSet and Service (its Secret is made by the controller). */
+export function reconcileManagedDependency(x: PlanContext, dep: DependencyName): DesiredObject[] {
+  return [obj(R.statefulsets, dependencyStatefulSet(x.cluster, dep)), obj(R.services, dependencyService(x.cluster, dep))];
+}
+
+/** The cluster's ServiceMonitor, when asked for and the Prometheus operator is installed. */
+export function reconcileServiceMonitor(x: PlanContext): DesiredObject[] {
+  return x.cluster.spec.monitoring.serviceMonitor && x.serviceMonitors ? [obj(R.servicemonitors, serviceMonitor(x.cluster))] : [];
+}
+
+/** Everything the cluster should own (besides Secrets), in apply order. */
+export function desiredObjects(x: PlanContext): DesiredObject[] {
+  const c = x.cluster;
+  const managed = (['redis', 'rabbitmq', 'mongodb', 'minio'] as DependencyName[]).filter((d) => c.spec.dependencies[d]?.managed);
+  return [
+    ...managed.flatMap((dep) => reconcileManagedDependency(x, dep)),
+    ...reconcileRoutingTable(x),
+    ...c.spec.gate.pools.flatMap((pool) => reconcileGatePool(x, pool)),
+    ...reconcileCanaryGates(x),
+    ...(['logic', 'consumer', 'dispatch', 'admin'] as ServiceRole[]).flatMap((role) => reconcileRole(x, role)),
+    ...reconcileCanaryLogic(x),
+    ...reconcileServiceMonitor(x),
+  ];
+}

@@ -1,0 +1,201 @@
+// An ImCluster's life on a real control plane (kube-apiserver + controller-manager + scheduler +
+// kwok): create, observe objects and status through kubectl, roll a version out, change pools,
+// pause, delete. The operator runs as a real `imcloud operator` process.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  apply, cleanupNamespace, condition, dependencySecrets, deployments, eventually, events, getImc, imcluster, kubectl, kubectlJson, newNamespace,
+  patchImc, startOperator, waitPhase, type OperatorProcess,
+} from './harness.js';
+
+let ns: string;
+let operator: OperatorProcess;
+
+beforeAll(async () => {
+  ns = await newNamespace('lifecycle');
+  await dependencySecrets(ns);
+  operator = await startOperator({ namespace: ns });
+});
+
+afterAll(async () => {
+  await cleanupNamespace(ns);
+});
+
+const env = (d: any) => Object.fromEntries(d.spec.template.spec.containers[0].env.map((e: any) => [e.name, e.value ?? e.valueFrom]));
+
+describe('ImCluster lifecycle', () => {
+  it('creates every object with the right spec, owner, labels and probes, and reports Ready once Kubernetes says the pods are', async () => {
+    await apply(ns, imcluster('demo'));
+    const imc = await waitPhase(ns, 'demo', 'Ready');
+    const uid = imc.metadata.uid;
+
+    const deps = await deployments(ns);
+    expect([...deps.keys()].sort()).toEqual(['demo-admin', 'demo-consumer', 'demo-dispatch', 'demo-gate-main', 'demo-gate-vip', 'demo-logic']);
+    for (const d of deps.values()) {
+      expect(d.metadata.ownerReferences).toEqual([{ apiVersion: 'imcloud.dev/v1alpha1', kind: 'ImCluster', name: 'demo', uid, controller: true, blockOwnerDeletion: true }]);
+      expect(d.metadata.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'imcloud-operator', 'app.kubernetes.io/instance': 'demo', 'imcloud.dev/cluster': 'demo', 'app.kubernetes.io/version': '1.0.0' });
+      const c = d.spec.template.spec.containers[0];
+      expect(c.image).toBe('ghcr.io/imcloud/imcloud:1.0.0');
+      expect(c.readinessProbe.httpGet).toMatchObject({ path: '/readyz', port: 'http' });
+      expect(c.livenessProbe.httpGet).toMatchObject({ path: '/healthz', port: 'http' });
+      expect(c.securityContext).toMatchObject({ runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+      expect(d.status.readyReplicas).toBe(d.spec.replicas);
+      // one field manager for everything the operator owns
+      const appliers = (d.metadata.managedFields ?? []).filter((m: any) => m.operation === 'Apply').map((m: any) => m.manager);
+      expect(appliers).toEqual(['imcloud-operator']);
+    }
+    const vip = deps.get('demo-gate-vip');
+    expect(vip.spec.replicas).toBe(2);
+    expect(env(vip)).toMatchObject({ IMCLOUD_GATE_POOL: 'vip', IMCLOUD_GATE_APP_IDS: 'acme,globex', IMCLOUD_GATE_TRACK: 'stable', IMCLOUD_GATE_DRAIN_MS: '5000' });
+    expect(env(vip).IMCLOUD_REDIS_URL).toEqual({ secretKeyRef: { name: 'redis-conn', key: 'url' } });
+    expect(vip.spec.template.spec.terminationGracePeriodSeconds).toBe(20);
+    expect(env(deps.get('demo-gate-main')).IMCLOUD_GATE_APP_IDS).toBeUndefined();
+    expect(env(deps.get('demo-gate-main')).IMCLOUD_GATE_POOL).toBe('main');
+    expect(env(deps.get('demo-admin')).IMCLOUD_ADMIN_TOKEN).toEqual({ secretKeyRef: { name: 'demo-admin-token', key: 'token' } });
+
+    const services = await kubectlJson(['get', 'services', '-n', ns]);
+    expect(services.items.map((s: any) => s.metadata.name).sort()).toEqual(['demo-admin', 'demo-consumer', 'demo-dispatch', 'demo-gate-main', 'demo-gate-vip', 'demo-logic']);
+    const pdbs = await kubectlJson(['get', 'pdb', '-n', ns]);
+    expect(pdbs.items.map((p: any) => p.metadata.name).sort()).toEqual(['demo-gate-main', 'demo-gate-vip']);
+    const vipPdb = pdbs.items.find((p: any) => p.metadata.name === 'demo-gate-vip');
+    expect(vipPdb.status.expectedPods).toBe(2); // the disruption controller sees the pool's pods
+    const routing = JSON.parse((await kubectlJson(['get', 'configmap', 'demo-routing', '-n', ns])).data['routing.json']);
+    expect(routing.pools).toEqual([{ name: 'vip', default: false, appIds: ['acme', 'globex'] }, { name: 'main', default: true, appIds: [] }]);
+    const token = await kubectlJson(['get', 'secret', 'demo-admin-token', '-n', ns]);
+    expect(Buffer.from(token.data.token, 'base64').toString().length).toBeGreaterThanOrEqual(24);
+
+    // status: conditions with observedGeneration, components, finalizer
+    expect(imc.metadata.finalizers).toEqual(['imcloud.dev/finalizer']);
+    for (const type of ['Ready', 'Progressing', 'Degraded', 'DependenciesReady']) {
+      expect(condition(imc, type).observedGeneration).toBe(imc.metadata.generation);
+    }
+    expect(condition(imc, 'Ready').status).toBe('True');
+    expect(condition(imc, 'Progressing')).toMatchObject({ status: 'False', reason: 'Complete' });
+    expect(condition(imc, 'Degraded').status).toBe('False');
+    expect(condition(imc, 'DependenciesReady').status).toBe('True');
+    const vipStatus = imc.status.components.find((c: any) => c.name === 'demo-gate-vip');
+    expect(vipStatus).toMatchObject({ role: 'gate', pool: 'vip', track: 'stable', version: '1.0.0', replicas: 2, readyReplicas: 2, desiredReplicas: 2 });
+
+    // printer columns, through the real kubectl
+    await eventually('connections column', async () => (await getImc(ns, 'demo')).status.connections === 0 || undefined);
+    const table = await kubectl(['get', 'imc', '-n', ns]);
+    const [header, row] = table.trim().split('\n');
+    expect(header!.split(/\s+/)).toEqual(['NAME', 'PHASE', 'VERSION', 'CANARY', 'GATES', 'CONNECTIONS', 'AGE']);
+    expect(row!.split(/\s+/).slice(0, 5)).toEqual(['demo', 'Ready', '1.0.0', '3/3', '0']);
+    const wide = await kubectl(['get', 'imc', 'demo', '-n', ns, '-o', 'custom-columns=P:.status.phase,V:.status.version,G:.status.gatesReady', '--no-headers']);
+    expect(wide.trim().split(/\s+/)).toEqual(['Ready', '1.0.0', '3/3']);
+    expect((await events(ns, 'demo')).some((e) => e.reason === 'Ready')).toBe(true);
+  });
+
+  it('corrects drift: a deleted Service and a hand-edited Deployment come back', async () => {
+    await kubectl(['delete', 'service', 'demo-dispatch', '-n', ns]);
+    await kubectl(['scale', 'deployment', 'demo-gate-vip', '-n', ns, '--replicas=5']);
+    await eventually('service recreated', async () => (await kubectl(['get', 'service', 'demo-dispatch', '-n', ns, '--ignore-not-found', '-o', 'name'])).trim() !== '' || undefined);
+    await eventually('replicas restored to 2', async () => (await deployments(ns)).get('demo-gate-vip').spec.replicas === 2 || undefined);
+  });
+
+  it('rolls a new version out: Progressing, then Ready on the new version, with a RollingOut event', async () => {
+    const before = await deployments(ns);
+    await patchImc(ns, 'demo', { spec: { version: '1.1.0' } });
+    const imc = await waitPhase(ns, 'demo', 'Ready');
+    expect(imc.status.version).toBe('1.1.0');
+    const after = await deployments(ns);
+    for (const [name, d] of after) {
+      expect(d.spec.template.spec.containers[0].image, name).toBe('ghcr.io/imcloud/imcloud:1.1.0');
+      expect(d.metadata.generation).toBe(before.get(name).metadata.generation + 1);
+      expect(d.status.updatedReplicas).toBe(d.spec.replicas);
+    }
+    // a real rollout happened: a second ReplicaSet per Deployment
+    const rs = await kubectlJson(['get', 'replicasets', '-n', ns, '-l', 'app.kubernetes.io/component=gate,imcloud.dev/pool=vip']);
+    expect(rs.items.length).toBe(2);
+    expect(imc.status.components.every((c: any) => c.version === '1.1.0')).toBe(true);
+    expect((await events(ns, 'demo')).some((e) => e.reason === 'RollingOut' && e.message.includes('1.1.0'))).toBe(true);
+  });
+
+  it('adds a pool, moves an AppId between pools, and removes a pool', async () => {
+    await patchImc(ns, 'demo', {
+      spec: { gate: { pools: [
+        { name: 'vip', appIds: ['acme'], replicas: 2 },
+        { name: 'gold', appIds: ['globex', 'initech'], replicas: 1 },
+        { name: 'main', default: true, replicas: 1 },
+      ] } },
+    });
+    await waitPhase(ns, 'demo', 'Ready');
+    let deps = await deployments(ns);
+    expect(env(deps.get('demo-gate-gold'))).toMatchObject({ IMCLOUD_GATE_POOL: 'gold', IMCLOUD_GATE_APP_IDS: 'globex,initech' });
+    expect(env(deps.get('demo-gate-vip')).IMCLOUD_GATE_APP_IDS).toBe('acme');
+    let routing = JSON.parse((await kubectlJson(['get', 'configmap', 'demo-routing', '-n', ns])).data['routing.json']);
+    expect(routing.pools.map((p: any) => [p.name, p.appIds])).toEqual([['vip', ['acme']], ['gold', ['globex', 'initech']], ['main', []]]);
+    expect((await kubectlJson(['get', 'pdb', 'demo-gate-gold', '-n', ns])).metadata.name).toBe('demo-gate-gold');
+
+    // remove vip: its Deployment, Service and PDB go; acme falls back to the default pool
+    await patchImc(ns, 'demo', { spec: { gate: { pools: [{ name: 'gold', appIds: ['globex', 'initech'], replicas: 1 }, { name: 'main', default: true, replicas: 1 }] } } });
+    await eventually('vip objects deleted', async () => {
+      const names = (await kubectl(['get', 'deployment,service,pdb', '-n', ns, '-o', 'name'])).split('\n');
+      return !names.some((n) => n.endsWith('/demo-gate-vip')) || undefined;
+    });
+    const imc = await waitPhase(ns, 'demo', 'Ready');
+    expect(imc.status.gatesReady).toBe('2/2');
+    routing = JSON.parse((await kubectlJson(['get', 'configmap', 'demo-routing', '-n', ns])).data['routing.json']);
+    expect(routing.pools.map((p: any) => p.name)).toEqual(['gold', 'main']);
+    deps = await deployments(ns);
+    expect(deps.has('demo-gate-vip')).toBe(false);
+  });
+
+  it('pause: spec changes are left alone until the annotation goes, then applied', async () => {
+    await kubectl(['annotate', 'imc', 'demo', '-n', ns, 'imcloud.dev/paused=true']);
+    await eventually('phase Paused', async () => (await getImc(ns, 'demo')).status.phase === 'Paused' || undefined);
+    await patchImc(ns, 'demo', { spec: { dispatch: { replicas: 3 } } });
+    await kubectl(['delete', 'service', 'demo-admin', '-n', ns]);
+    await new Promise((r) => setTimeout(r, 3000));
+    expect((await deployments(ns)).get('demo-dispatch').spec.replicas).toBe(1);
+    expect((await kubectl(['get', 'service', 'demo-admin', '-n', ns, '--ignore-not-found', '-o', 'name'])).trim()).toBe('');
+    const paused = await getImc(ns, 'demo');
+    expect(condition(paused, 'Progressing')).toMatchObject({ status: 'Unknown', reason: 'Paused' });
+
+    await kubectl(['annotate', 'imc', 'demo', '-n', ns, 'imcloud.dev/paused-']);
+    await eventually('dispatch scaled to 3 after resume', async () => (await deployments(ns)).get('demo-dispatch').spec.replicas === 3 || undefined);
+    await eventually('service recreated after resume', async () => (await kubectl(['get', 'service', 'demo-admin', '-n', ns, '--ignore-not-found', '-o', 'name'])).trim() !== '' || undefined);
+    await waitPhase(ns, 'demo', 'Ready');
+    const reasons = (await events(ns, 'demo')).map((e) => e.reason);
+    expect(reasons).toContain('Paused');
+    expect(reasons).toContain('Resumed');
+  });
+
+  it('reports a missing dependency Secret as DependenciesReady=False, and recovers when it appears', async () => {
+    await apply(ns, imcluster('broken', { dependencies: { redis: { secretRef: { name: 'nope' } }, rabbitmq: { secretRef: { name: 'amqp-conn' } }, mongodb: { secretRef: { name: 'mongo-conn' } } } }));
+    const imc = await eventually('DependenciesReady False', async () => {
+      const x = await getImc(ns, 'broken');
+      return condition(x, 'DependenciesReady')?.status === 'False' ? x : undefined;
+    });
+    expect(condition(imc, 'DependenciesReady').message).toContain('redis: Secret nope not found');
+    expect(condition(imc, 'Ready').status).toBe('False');
+    expect((await events(ns, 'broken')).some((e) => e.type === 'Warning' && e.reason === 'DependencyMissing')).toBe(true);
+    await apply(ns, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'nope' }, stringData: { url: 'redis://x:6379' } });
+    // A Secret is not watched: the periodic resync or any event picks it up; nudge with an annotation.
+    await kubectl(['annotate', 'imc', 'broken', '-n', ns, 'nudge=1']);
+    await waitPhase(ns, 'broken', 'Ready');
+  });
+
+  it('delete: the finalizer runs, then the garbage collector removes every owned object', async () => {
+    await apply(ns, imcluster('gone', {
+      gate: { pools: [{ name: 'main', default: true, replicas: 1 }] },
+      dependencies: {
+        redis: { managed: true, storage: '1Gi' },
+        rabbitmq: { secretRef: { name: 'amqp-conn' } },
+        mongodb: { secretRef: { name: 'mongo-conn' } },
+      },
+    }));
+    await eventually('managed redis PVC created by its StatefulSet', async () => (await kubectlJson(['get', 'pvc', '-n', ns, '-l', 'imcloud.dev/cluster=gone'])).items.length === 1 || undefined);
+    const owned = async () => (await kubectl(['get', 'deployment,statefulset,service,configmap,pdb,secret,pvc', '-n', ns, '-l', 'imcloud.dev/cluster=gone', '-o', 'name'])).trim().split('\n').filter(Boolean);
+    expect((await owned()).length).toBeGreaterThan(8);
+    await kubectl(['delete', 'imc', 'gone', '-n', ns, '--wait=false']);
+    await eventually('ImCluster gone (finalizer removed)', async () => (await kubectl(['get', 'imc', 'gone', '-n', ns, '--ignore-not-found', '-o', 'name'])).trim() === '' || undefined);
+    await eventually('owned objects garbage-collected', async () => {
+      const left = await owned();
+      return left.length === 0 || undefined;
+    }, 90_000, 500);
+    // the other cluster is untouched
+    expect((await getImc(ns, 'demo')).status.phase).toBe('Ready');
+    expect(await operator.metric('imcloud_operator_reconciles_total', { result: 'deleted' })).toBeGreaterThanOrEqual(1);
+  });
+});
