@@ -8,7 +8,7 @@ import { APP_ID, USER_ID } from '../shared/conversation-id.js';
 import { ImError } from '../shared/errors.js';
 import type { HttpServer } from '../shared/http-server.js';
 import type { Metrics } from '../shared/metrics.js';
-import { routingSourceFromEnv, trackFor, type RoutingTableSource } from '../shared/routing-table.js';
+import { routingSource, trackFor, type RoutingTableSource } from '../shared/routing-table.js';
 
 export interface DispatchAnswer {
   appId: string;
@@ -33,7 +33,7 @@ export class Dispatch {
     private readonly backends: Backends,
     private readonly metrics: Metrics,
     /** The operator's routing table (IMCLOUD_ROUTING_FILE): picks the gray track of an AppId. */
-    private readonly routing: RoutingTableSource | undefined = routingSourceFromEnv(),
+    private readonly routing: RoutingTableSource | undefined = routingSource(config.routing),
   ) {}
 
   register(http: HttpServer): void {

@@ -6,11 +6,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RawClient } from '../../test/support/raw-client.js';
 import { startTestPlatform, type TestPlatform } from '../../test/support/platform.js';
-import { ROUTING_FILE_ENV, ROUTING_POLL_ENV, routingSourceFromEnv, serializeRoutingTable } from '../shared/routing-table.js';
+import { routingSource, serializeRoutingTable } from '../shared/routing-table.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gate-routing-'));
 const file = join(dir, 'routing.json');
-const saved = { file: process.env[ROUTING_FILE_ENV], poll: process.env[ROUTING_POLL_ENV] };
 let platform: TestPlatform;
 let claimed: { appId: string; secret: string };
 let free: { appId: string; secret: string };
@@ -24,23 +23,17 @@ function writeTable(vipAppIds: string[]) {
 }
 
 beforeAll(async () => {
-  process.env[ROUTING_FILE_ENV] = file;
-  process.env[ROUTING_POLL_ENV] = '50';
   writeTable([]);
-  platform = await startTestPlatform(); // its gate is in the default pool (gate.appIds empty)
+  platform = await startTestPlatform({ routing: { file, pollMs: 50 } }); // a default-pool gate (gate.appIds empty)
   claimed = await platform.createApp();
   free = await platform.createApp();
   writeTable([claimed.appId]);
-  await routingSourceFromEnv()!.reload();
+  await routingSource({ file, pollMs: 50 })!.reload();
 });
 
 afterAll(async () => {
   await platform?.stop();
-  routingSourceFromEnv()?.stop();
-  if (saved.file === undefined) delete process.env[ROUTING_FILE_ENV];
-  else process.env[ROUTING_FILE_ENV] = saved.file;
-  if (saved.poll === undefined) delete process.env[ROUTING_POLL_ENV];
-  else process.env[ROUTING_POLL_ENV] = saved.poll;
+  routingSource({ file, pollMs: 50 })?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -62,7 +55,7 @@ describe('gate and the routing table', () => {
 
   it('follows a new table without a restart', async () => {
     writeTable([]);
-    await routingSourceFromEnv()!.reload();
+    await routingSource({ file, pollMs: 50 })!.reload();
     expect((await authResult(claimed, 'u3')).body).toBe('authOk');
   });
 });

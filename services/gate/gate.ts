@@ -16,7 +16,7 @@ import { decodeFrame, encodeFrame, errorFrame, LengthPrefixedReader, lengthPrefi
 import type { HttpServer } from '../shared/http-server.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
-import { claimedByOtherPool, routingSourceFromEnv, type RoutingTableSource } from '../shared/routing-table.js';
+import { claimedByOtherPool, routingSource, type RoutingTableSource } from '../shared/routing-table.js';
 import { claimedAppId, verifyToken } from '../shared/tokens.js';
 import { ClientConnection, type Transport } from './client-connection.js';
 
@@ -46,7 +46,7 @@ export class Gate {
     private readonly log: Logger,
     private readonly metrics: Metrics,
     /** The operator's routing table (IMCLOUD_ROUTING_FILE): a default-pool gate refuses AppIds another pool claims. */
-    private readonly routing: RoutingTableSource | undefined = routingSourceFromEnv(),
+    private readonly routing: RoutingTableSource | undefined = routingSource(config.routing),
   ) {
     // ws closes (1009) past maxPayload by itself; frames between the limit and that get our
     // IM_FRAME_TOO_LARGE error frame first.

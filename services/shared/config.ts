@@ -99,6 +99,12 @@ export const configSchema = z.object({
     secretKey: z.string().optional(),
     bucket: z.string().default('imcloud'),
   }).strict(),
+  routing: z.object({
+    /** The routing table the operator mounts (pools, AppIds, gray track); empty: none. */
+    file: z.string().default(''),
+    /** How often the file is checked for a new version. */
+    pollMs: positiveInt.default(2_000),
+  }).strict(),
   web: z.object({
     /** Serve the web chat page (from a process that runs the admin role). */
     enabled: bool.default(false),

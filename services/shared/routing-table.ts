@@ -13,7 +13,6 @@ import { dirname } from 'node:path';
 import { z } from 'zod';
 
 export const ROUTING_FILE_ENV = 'IMCLOUD_ROUTING_FILE';
-export const ROUTING_POLL_ENV = 'IMCLOUD_ROUTING_POLL_MS';
 /** The ConfigMap key (and file name in the mounted directory). */
 export const ROUTING_KEY = 'routing.json';
 
@@ -195,17 +194,16 @@ export class RoutingTableSource {
 const shared = new Map<string, RoutingTableSource>();
 
 /**
- * The process-wide source for IMCLOUD_ROUTING_FILE (one per path, shared by the roles of one
- * process), started on first use; undefined when the variable is not set.
+ * The process-wide source for the routing file (one per path, shared by the roles of one
+ * process), started on first use; undefined when no file is configured (config routing.file,
+ * env IMCLOUD_ROUTING_FILE).
  */
-export function routingSourceFromEnv(env: NodeJS.ProcessEnv = process.env, log?: RoutingLog): RoutingTableSource | undefined {
-  const path = env[ROUTING_FILE_ENV];
-  if (!path) return undefined;
-  let source = shared.get(path);
+export function routingSource(opts: { file: string; pollMs: number }, log?: RoutingLog): RoutingTableSource | undefined {
+  if (!opts.file) return undefined;
+  let source = shared.get(opts.file);
   if (!source) {
-    const pollMs = Number(env[ROUTING_POLL_ENV]) > 0 ? Number(env[ROUTING_POLL_ENV]) : undefined;
-    source = new RoutingTableSource(path, { pollMs, log });
-    shared.set(path, source);
+    source = new RoutingTableSource(opts.file, { pollMs: opts.pollMs, log });
+    shared.set(opts.file, source);
     void source.start();
   }
   return source;
