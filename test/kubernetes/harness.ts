@@ -1,7 +1,7 @@
 // Helpers for the operator and chart tests: kubectl/helm against the test control plane, operator
 // processes (`imcloud operator`, run from source with tsx), namespaces, and polling.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
+import { freePort } from '../infra/lib.js';
 import { join } from 'node:path';
 import { parse as parseYaml, stringify } from 'yaml';
 import { KubeClient } from '../../operator/kube/client.js';
@@ -78,16 +78,7 @@ export async function eventually<T>(what: string, fn: () => Promise<T | undefine
   }
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
+export { freePort };
 
 export interface OperatorProcess {
   id: string;

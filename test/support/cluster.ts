@@ -2,9 +2,9 @@
 // tests, the chaos test, `make run-dist` and `make bench-dist` all start their platform here.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../infra/lib.js';
 
 const BIN = fileURLToPath(new URL('../../bin/imcloud.js', import.meta.url));
 
@@ -25,16 +25,7 @@ export interface Layout {
   admin?: number;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export class RoleProcess {
   proc?: ChildProcess;
