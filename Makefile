@@ -64,8 +64,9 @@ test-kubernetes: build infra
 run-dist: build infra
 	@node_modules/.bin/tsx scripts/run-dist.ts
 
+# Waits (up to 5 min) for the machine to be quiet before each run; figures in bench/results/.
 bench: build
-	@npx tsx bench/run.ts
+	@node_modules/.bin/tsx bench/run.ts --wait-quiet 300
 
 # Needs Docker, kind, kubectl and helm: cluster, image, chart, ImCluster, SDK chat smoke test,
 # teardown (KEEP_CLUSTER=1 keeps the cluster). Our CI machines have no Docker engine.

@@ -1,0 +1,104 @@
+// `make bench`: runs every benchmark of the embedded mode one after the other (each in its own
+// process, printing progress as it goes), then writes bench/results/summary.json and prints one
+// table of the figures against their targets.
+//
+//   npx tsx bench/run.ts [--quick] [--only single-chat,idle-connections] [--wait-quiet 300]
+//
+// --quick: 1 run of 8 s per phase and 5,000 idle connections (a smoke test, not the figures).
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { RESULTS_DIR, bundleFacts, ROOT, ensureBuilt, machineFacts, parseFlags, progress, table, writeResult } from './lib/common.js';
+
+const flags = parseFlags(process.argv.slice(2));
+const quick = flags.quick === true;
+const only = String(flags.only ?? 'single-chat,idle-connections').split(',');
+
+// --wait-quiet S: before each single-chat run, wait up to S seconds for other processes to go quiet.
+const waitQuiet = flags['wait-quiet'] !== undefined ? ['--wait-quiet', String(flags['wait-quiet'] === true ? 300 : flags['wait-quiet'])] : [];
+const BENCHES: Record<string, string[]> = {
+  'single-chat': [...(quick ? ['--runs', '1', '--duration', '8', '--warmup', '2'] : []), ...waitQuiet],
+  'idle-connections': quick ? ['--n', '5000', '--hold', '10', '--heartbeat', '5000', '--runs', '1'] : [],
+};
+
+function runBench(name: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    progress(`▶ ${name} ${args.join(' ')}`);
+    // The same tsx loader this process runs under (process.execArgv).
+    const child = spawn(process.execPath, [...process.execArgv, join(ROOT, 'bench', `${name}.ts`), '--no-build', ...args], { cwd: ROOT, stdio: 'inherit' });
+    const ticker = setInterval(() => progress(`… ${name} still running (${Math.round((Date.now() - started) / 1000)} s)`), 60_000);
+    child.once('exit', (code) => {
+      clearInterval(ticker);
+      if (code === 0) {
+        progress(`✔ ${name} done in ${Math.round((Date.now() - started) / 1000)} s`);
+        resolve();
+      } else reject(new Error(`${name} exited with ${code}`));
+    });
+  });
+}
+
+function readResult(name: string): any {
+  return JSON.parse(readFileSync(join(RESULTS_DIR, `${name}.json`), 'utf8'));
+}
+
+async function main(): Promise<void> {
+  ensureBuilt(flags['no-build'] === true);
+  // One snapshot of dist/imcloud.js for every benchmark (passed on in IMCLOUD_BENCH_BUNDLE).
+  const bundle = bundleFacts();
+  progress(`server bundle ${bundle.bundle} (sha256 ${bundle.sha256})`);
+  const failures: string[] = [];
+  for (const name of only) {
+    if (!BENCHES[name]) throw new Error(`unknown benchmark ${name}; known: ${Object.keys(BENCHES).join(', ')}`);
+    try {
+      await runBench(name, BENCHES[name]!);
+    } catch (err) {
+      failures.push(String(err));
+      progress(`✘ ${String(err)}`);
+    }
+  }
+
+  const rows: Array<Array<string | number>> = [];
+  const summary: Record<string, unknown> = { machine: { ...machineFacts(), server: bundle }, quick, failures };
+  const verdict = (met: boolean | undefined) => (met === undefined ? '—' : met ? 'met' : 'MISSED');
+  if (only.includes('single-chat') && !failures.some((f) => f.includes('single-chat'))) {
+    const r = readResult('single-chat');
+    const fixed = r.phases.fixed;
+    const sat = r.phases.saturation;
+    summary.singleChat = { config: r.config, targets: r.targets, phases: r.phases, machineAtRun: r.machine };
+    if (sat) {
+      rows.push(['single chat: delivered/s at saturation', sat.deliveredPerSec, `≥ ${r.targets.saturationDeliveredPerSec.target}`, verdict(r.targets.saturationDeliveredPerSec.met)]);
+      rows.push(['  send→ack p50 / p99 at saturation (ms)', `${sat.ackP50Ms} / ${sat.ackP99Ms}`, '', '']);
+      rows.push(['  send→delivered p50 / p99 at saturation (ms)', `${sat.deliverP50Ms} / ${sat.deliverP99Ms}`, '', '']);
+      rows.push(['  server CPU per message at saturation (µs)', sat.serverCpuUsPerMsg, '', '']);
+    }
+    if (fixed) {
+      rows.push([`single chat: send→delivered p99 at ${r.config.rate}/s offered (ms)`, fixed.deliverP99Ms, `≤ ${r.targets.fixedP99DeliverMs.target}`, verdict(r.targets.fixedP99DeliverMs.met)]);
+      rows.push([`  send→delivered p50 at ${r.config.rate}/s (ms)`, fixed.deliverP50Ms, '', '']);
+      rows.push([`  send→ack p50 / p99 at ${r.config.rate}/s (ms)`, `${fixed.ackP50Ms} / ${fixed.ackP99Ms}`, '', '']);
+      rows.push([`  delivered/s at ${r.config.rate}/s offered`, fixed.deliveredPerSec, '', '']);
+    }
+    const phases = Object.values(r.phases as Record<string, { lost: number; duplicates: number; unacked: number }>);
+    const total = (k: 'lost' | 'duplicates' | 'unacked') => phases.reduce((s, p) => s + p[k], 0);
+    rows.push(['single chat: lost / duplicated / unacked (all runs)', `${total('lost')} / ${total('duplicates')} / ${total('unacked')}`, '0 / 0 / 0', verdict(r.targets.exactlyOnce.met)]);
+    const other = Math.max(0, ...Object.values(r.phases as Record<string, { otherCpuPct: number }>).map((p) => p.otherCpuPct));
+    rows.push(['  other processes\' CPU during the runs (%, worst phase median)', other, '~0', other > 20 ? 'noisy machine' : 'quiet']);
+  }
+  if (only.includes('idle-connections') && !failures.some((f) => f.includes('idle-connections'))) {
+    const r = readResult('idle-connections');
+    summary.idleConnections = { config: r.config, target: r.target, imcloud: r.imcloud, baseline: r.baseline, ratioToBareWs: r.ratioToBareWs };
+    rows.push([`idle connections: gate RSS per connection (${r.imcloud.connections} conns, ${r.config.runs ?? 1} runs, KB)`, r.imcloud.perConnectionKb.rss, `≤ ${r.target.rssKbPerConnection}`, verdict(r.target.met)]);
+    rows.push(['  gate V8 heap per connection (KB)', r.imcloud.perConnectionKb.heapUsed, '', '']);
+    if (r.baseline) rows.push(['  bare ws RSS / heap per connection (KB); ratio', `${r.baseline.perConnectionKb.rss} / ${r.baseline.perConnectionKb.heapUsed}; ${r.ratioToBareWs}×`, '', '']);
+  }
+  const file = writeResult('summary', summary);
+  console.log('\nimcloud embedded-mode benchmarks' + (quick ? ' (QUICK: smoke-test settings, not the reported figures)' : ''));
+  console.log(table(['figure', 'measured (median)', 'target', 'verdict'], rows));
+  console.log(`summary: ${file}`);
+  if (failures.length > 0) process.exit(1);
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
