@@ -77,5 +77,9 @@ kind-e2e: build
 crd: node_modules/.installed
 	node_modules/.bin/tsx operator/api/generate.ts
 
+# The distributed mode on real servers: roles as processes; figures in bench/results/dist-chat.json.
+bench-dist: build infra
+	@node_modules/.bin/tsx bench/dist-chat.ts
+
 clean:
 	rm -rf dist proto/gen $(RESULTS)

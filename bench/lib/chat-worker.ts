@@ -12,6 +12,8 @@ import { Histogram, nowUs } from './common.js';
 export interface WorkerInit {
   type: 'init';
   wsUrl: string;
+  /** Where receivers connect; default wsUrl (the distributed bench puts them on another gate). */
+  receiverWsUrl?: string;
   appId: string;
   secret: string;
   /** Unique per run: part of every clientMsgId. */
@@ -116,9 +118,9 @@ function reply(msg: unknown): void {
   process.send!(msg as object);
 }
 
-async function connect(userId: string): Promise<WebSocket> {
+async function connect(userId: string, url = init.wsUrl): Promise<WebSocket> {
   const { token } = await mintToken(init.appId, init.secret, userId, 3600);
-  const ws = new WebSocket(init.wsUrl, { perMessageDeflate: false, localAddress: init.localAddress });
+  const ws = new WebSocket(url, { perMessageDeflate: false, localAddress: init.localAddress });
   ws.binaryType = 'nodebuffer';
   await new Promise<void>((resolve, reject) => {
     ws.once('open', resolve);
@@ -240,7 +242,7 @@ async function setup(msg: WorkerInit): Promise<void> {
   const jobs: Array<Promise<void>> = [];
   for (let i = msg.pairFrom; i < msg.pairTo; i++) {
     jobs.push((async () => {
-      const receiver = await connect(`p${i}b`);
+      const receiver = await connect(`p${i}b`, init.receiverWsUrl ?? init.wsUrl);
       const sender = await connect(`p${i}a`);
       const p: Pair = {
         index: i, to: `p${i}b`, sender, receiver, next: 0,

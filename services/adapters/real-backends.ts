@@ -51,7 +51,7 @@ export async function createRealBackends(config: Config, log: Logger, metrics: M
       }
     })(),
   ]);
-  const conversations = new RedisConversationState(redis, mongo.conversations, mongo.userConversations, log);
+  const conversations = new RedisConversationState(redis, mongo.conversations, mongo.userConversations, mongo.messages, log);
   return {
     kind: 'real',
     bus,

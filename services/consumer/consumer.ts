@@ -25,6 +25,7 @@ export class Consumer {
   private batch: Waiting[] = [];
   private timer?: NodeJS.Timeout;
   private subscription?: Subscription;
+  private writing = false;
   private readonly maxBatch: number;
   private readonly lingerMs: number;
 
@@ -65,12 +66,23 @@ export class Consumer {
     });
   }
 
+  /**
+   * One write at a time: what arrives while a batch is being written waits for the next one, so
+   * batches grow with the load instead of many small writes competing for the store.
+   */
   private async flush(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
-    const batch = this.batch;
-    this.batch = [];
-    if (batch.length === 0) return;
+    if (this.writing) return;
+    this.writing = true;
+    try {
+      while (this.batch.length > 0) await this.write(this.batch.splice(0, this.maxBatch));
+    } finally {
+      this.writing = false;
+    }
+  }
+
+  private async write(batch: Waiting[]): Promise<void> {
     const started = performance.now();
     try {
       const byApp = new Map<string, StoredMessage[]>();

@@ -286,10 +286,11 @@ export class Logic {
       await dedupe.release(s.appId, s.userId, clientMsgId).catch(() => undefined);
       throw err;
     }
-    // The sender has read what it sent, so its own messages never count as unread.
-    await this.backends.conversations.advance(s.appId, s.userId, message.conversation, 'read', message.seq);
-
     this.reply(s, { reqId, sendAck: { ...ack, duplicate: claim.state === 'allocated' } });
+    // The sender has read what it sent, so its own messages never count as unread. Best effort:
+    // the message is accepted whatever happens to this cursor.
+    await this.backends.conversations.advance(s.appId, s.userId, message.conversation, 'read', message.seq)
+      .catch((err: unknown) => this.log.warn({ traceId: s.traceId, err: String(err) }, 'could not move the sender\'s read cursor'));
     this.metrics.sends.inc({ app_id: s.appId });
     if (s.receivedAt > 0) this.metrics.ackLatency.observe({ app_id: s.appId }, (this.now() - s.receivedAt) / 1000);
 

@@ -39,7 +39,7 @@ seqAllocatorContract('redis + mongodb high-water mark', async () => ({ seq: new 
 dedupeContract('redis', async () => ({ dedupe: new RedisDedupe(redis), cleanup: none }));
 recentWindowContract('redis', async () => ({ window: new RedisRecentWindow(redis), cleanup: none }));
 conversationStateContract('redis + mongodb', async () => {
-  const state = new RedisConversationState(redis, mongo.conversations, mongo.userConversations, silentLog);
+  const state = new RedisConversationState(redis, mongo.conversations, mongo.userConversations, mongo.messages, silentLog);
   return { conversations: state, cleanup: () => state.close() };
 });
 rateLimiterContract('redis', async () => ({ rateLimiter: new RedisRateLimiter(redis), cleanup: none }));

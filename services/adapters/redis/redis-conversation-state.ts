@@ -1,6 +1,7 @@
-import type { Collection } from 'mongodb';
+import { MongoBulkWriteError, type AnyBulkWriteOperation, type Collection, type Document } from 'mongodb';
 import type { ConversationEntry, ConversationState, ConversationTouch, CursorKind } from '../../ports/conversation-state.js';
 import type { Logger } from '../../shared/logger.js';
+import type { MessageDoc } from '../mongodb/mongo-database.js';
 import { redisKeys } from '../../shared/topology.js';
 import { script, type Redis } from './redis-client.js';
 
@@ -65,7 +66,35 @@ for i = 1, #ARGV, 2 do
 end
 return 1`;
 
-const WRITE_BEHIND_MS = 100;
+/** Cursor moves are batched this long before they are written to MongoDB. */
+const WRITE_BEHIND_MS = 1_000;
+/** Conversations remembered as persisted by this process (then forgotten all at once). */
+const PERSISTED_MEMORY = 100_000;
+const DUPLICATE_KEY = 11000;
+
+/**
+ * An unordered bulk of idempotent upserts ($max, $setOnInsert). Two upserts of one new _id
+ * racing (another consumer, another logic) make the loser fail with E11000 although the document
+ * now exists; the bulk then runs once more, when those upserts simply update it.
+ */
+async function bulkUpsert<T extends Document>(collection: Collection<T>, ops: AnyBulkWriteOperation<T>[]): Promise<void> {
+  if (ops.length === 0) return;
+  try {
+    await collection.bulkWrite(ops, { ordered: false });
+  } catch (err) {
+    if (!isDuplicateKey(err)) throw err;
+    await collection.bulkWrite(ops, { ordered: false });
+  }
+}
+
+function isDuplicateKey(err: unknown): boolean {
+  if (err instanceof MongoBulkWriteError) {
+    const errors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
+    const codes = errors.filter(Boolean).map((e) => e.code);
+    return codes.length > 0 ? codes.every((c) => c === DUPLICATE_KEY) : err.code === DUPLICATE_KEY;
+  }
+  return (err as { code?: unknown })?.code === DUPLICATE_KEY;
+}
 
 export class RedisConversationState implements ConversationState {
   private readonly touchScript;
@@ -73,11 +102,14 @@ export class RedisConversationState implements ConversationState {
   private readonly mergeScript;
   private pendingCursors = new Map<string, { appId: string; userId: string; conversation: string; readSeq: number; deliveredSeq: number }>();
   private flushTimer?: NodeJS.Timeout;
+  private readonly persisted = new Set<string>();
+  private flushing = false;
 
   constructor(
     private readonly redis: Redis,
     private readonly conversations: Collection<ConversationDoc>,
     private readonly userConversations: Collection<UserConversationDoc>,
+    private readonly messages: Collection<MessageDoc>,
     private readonly log: Logger,
   ) {
     this.touchScript = script(redis, 'imcloudConvTouch', undefined, TOUCH);
@@ -92,12 +124,16 @@ export class RedisConversationState implements ConversationState {
 
   async persist(appId: string, touches: ConversationTouch[]): Promise<void> {
     if (touches.length === 0) return;
+    // Only a conversation's first appearance needs writing (its members); its max seq is read
+    // back from the stored messages when Redis lost it (hydrateConversation). Upserts are the
+    // slow writes of a MongoDB-wire store, so each process writes a conversation once.
     const convOps = new Map<string, ConversationTouch>();
     for (const t of touches) {
+      if (this.persisted.has(`${appId}\u0000${t.conversation}`)) continue;
       const prev = convOps.get(t.conversation);
       if (!prev || t.seq > prev.seq) convOps.set(t.conversation, t);
     }
-    await this.conversations.bulkWrite(
+    await bulkUpsert(this.conversations,
       [...convOps.values()].map((t) => ({
         updateOne: {
           filter: { _id: `${appId}\u0000${t.conversation}` },
@@ -105,11 +141,10 @@ export class RedisConversationState implements ConversationState {
           upsert: true,
         },
       })),
-      { ordered: false },
     );
     const members = new Set<string>();
     for (const t of convOps.values()) for (const m of t.members) members.add(`${m}\u0000${t.conversation}`);
-    await this.userConversations.bulkWrite(
+    await bulkUpsert(this.userConversations,
       [...members].map((key) => {
         const [userId, conversation] = key.split('\u0000') as [string, string];
         return {
@@ -120,8 +155,9 @@ export class RedisConversationState implements ConversationState {
           },
         };
       }),
-      { ordered: false },
     );
+    if (this.persisted.size > PERSISTED_MEMORY) this.persisted.clear();
+    for (const conversation of convOps.keys()) this.persisted.add(`${appId}\u0000${conversation}`);
   }
 
   async maxSeq(appId: string, conversation: string): Promise<number> {
@@ -189,17 +225,23 @@ export class RedisConversationState implements ConversationState {
     return out;
   }
 
-  private async hydrateConversation(appId: string, conversation: string): Promise<ConversationDoc | null> {
-    const doc = await this.conversations.findOne({ _id: `${appId}\u0000${conversation}` });
-    if (!doc) return null;
-    await this.mergeScript.run([redisKeys.conversation(appId, conversation)], ['maxSeq', doc.maxSeq, 'lastTs', doc.lastTs]);
-    return doc;
+  /** Merges the durable max seq (the newest stored message, or the conversation document) back into Redis. */
+  private async hydrateConversation(appId: string, conversation: string): Promise<{ maxSeq: number; lastTs: number } | null> {
+    const [doc, newest] = await Promise.all([
+      this.conversations.findOne({ _id: `${appId}\u0000${conversation}` }),
+      this.messages.find({ appId, conversation }, { projection: { _id: 0, seq: 1, ts: 1 } }).sort({ seq: -1 }).limit(1).next(),
+    ]);
+    if (!doc && !newest) return null;
+    const maxSeq = Math.max(doc?.maxSeq ?? 0, newest?.seq ?? 0);
+    const lastTs = Math.max(doc?.lastTs ?? 0, newest?.ts ?? 0);
+    await this.mergeScript.run([redisKeys.conversation(appId, conversation)], ['maxSeq', maxSeq, 'lastTs', lastTs]);
+    return { maxSeq, lastTs };
   }
 
   private async ensureUserHydrated(appId: string, userId: string): Promise<void> {
     const key = redisKeys.userConversations(appId, userId);
     if (await this.redis.hexists(key, HYDRATED)) return;
-    await this.flushCursors();
+    // The merge is max-wise, so cursor moves still waiting to be written are never undone by it.
     const docs = await this.userConversations.find({ appId, userId }).toArray();
     const args: Array<string | number> = [];
     for (const d of docs) args.push(`r:${d.conversation}`, d.readSeq, `d:${d.conversation}`, d.deliveredSeq);
@@ -220,11 +262,20 @@ export class RedisConversationState implements ConversationState {
   }
 
   private async flushCursors(): Promise<void> {
-    if (this.pendingCursors.size === 0) return;
+    if (this.pendingCursors.size === 0 || this.flushing) return;
+    this.flushing = true;
+    try {
+      await this.writeCursors();
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  private async writeCursors(): Promise<void> {
     const batch = this.pendingCursors;
     this.pendingCursors = new Map();
     try {
-      await this.userConversations.bulkWrite(
+      await bulkUpsert(this.userConversations,
         [...batch].map(([id, e]) => ({
           updateOne: {
             filter: { _id: id },
@@ -232,7 +283,6 @@ export class RedisConversationState implements ConversationState {
             upsert: true,
           },
         })),
-        { ordered: false },
       );
     } catch (err) {
       // Put them back (max-wise) for the next attempt.

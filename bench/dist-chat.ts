@@ -1,0 +1,207 @@
+// Single-chat benchmark of the distributed mode (`make bench-dist`): Redis, RabbitMQ and
+// FerretDB from test/infra, every role as its own process (2 gates, 2 logic, 2 consumers,
+// dispatch, admin; test/support/cluster.ts), client load from forked workers whose senders sit
+// on one gate and receivers on the other, so every message crosses gates.
+//
+//   npx tsx bench/dist-chat.ts [--pairs 200] [--workers 2] [--rate 5000] [--duration 15]
+//        [--warmup 3] [--runs 1] [--window 8] [--phases fixed,saturation]
+//
+// Reports messages/s delivered AND persisted (the consumers' stored counter over the window),
+// p50/p99 send→ack and send→delivered, and lost messages: acked but not delivered, or not stored
+// once the consumers drained. Targets (2 cores, everything on one machine): ≥ 5,000 msg/s
+// persisted and delivered, p99 send→delivered ≤ 50 ms at the fixed rate, 0 lost.
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { serverEnv, startServers } from '../test/infra/index.js';
+import { startCluster, type BackendEnv, type Cluster } from '../test/support/cluster.js';
+import type { WorkerResult, WorkerRun } from './lib/chat-worker.js';
+import { Histogram, ROOT, ensureBuilt, machineFacts, median, metricSum, nowUs, num, parseFlags, parsePrometheus, progress, round, sleep, table, writeResult } from './lib/common.js';
+
+const flags = parseFlags(process.argv.slice(2));
+const cfg = {
+  pairs: num(flags, 'pairs', 200),
+  workers: num(flags, 'workers', 2),
+  rate: num(flags, 'rate', 5_000),
+  durationMs: num(flags, 'duration', 15) * 1000,
+  warmupMs: num(flags, 'warmup', 3) * 1000,
+  runs: num(flags, 'runs', 1),
+  window: num(flags, 'window', 8),
+  bodyBytes: num(flags, 'body', 64),
+  ackIntervalMs: num(flags, 'ack-interval', 100),
+  drainMs: num(flags, 'drain', 30) * 1000,
+  phases: String(flags.phases ?? 'saturation,fixed').split(',').filter(Boolean) as Array<'fixed' | 'saturation'>,
+};
+export const DIST_TARGETS = { persistedAndDeliveredPerSec: 5_000, fixedP99DeliverMs: 50 };
+const ROLE_ENV = {
+  IMCLOUD_GATE_RATE_LIMIT_PER_SEC: '1000000',
+  IMCLOUD_GATE_RATE_LIMIT_BURST: '1000000',
+  IMCLOUD_LOGIC_APP_RATE_LIMIT_PER_SEC: '100000000',
+  IMCLOUD_LOG_LEVEL: 'warn',
+};
+
+function request<T>(child: ChildProcess, msg: unknown, expect: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (m: { type: string; error?: string }) => {
+      if (m.type === expect) {
+        cleanup();
+        resolve(m as T);
+      } else if (m.type === 'failed') {
+        cleanup();
+        reject(new Error(`worker failed: ${m.error}`));
+      }
+    };
+    const onExit = (code: number | null) => {
+      cleanup();
+      reject(new Error(`worker exited with ${code}`));
+    };
+    const cleanup = () => {
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+    };
+    child.on('message', onMessage);
+    child.once('exit', onExit);
+    child.send(msg as object);
+  });
+}
+
+async function storedTotal(cluster: Cluster): Promise<number> {
+  let total = 0;
+  for (const c of cluster.byRole('consumer')) total += metricSum(parsePrometheus(await (await fetch(`${c.url}/metrics`)).text()), 'imcloud_consumer_stored_total');
+  return total;
+}
+
+async function createApp(cluster: Cluster): Promise<{ appId: string; secret: string }> {
+  const res = await fetch(`${cluster.adminUrl}/v1/apps`, {
+    method: 'POST', headers: { authorization: `Bearer ${cluster.adminToken}`, 'content-type': 'application/json' }, body: '{}',
+  });
+  if (!res.ok) throw new Error(`POST /v1/apps: ${res.status} ${await res.text()}`);
+  return (await res.json()) as { appId: string; secret: string };
+}
+
+async function runOnce(cluster: Cluster, app: { appId: string; secret: string }, phase: 'fixed' | 'saturation', run: number) {
+  const gates = cluster.byRole('gate').map((g) => `ws://127.0.0.1:${g.httpPort}/ws`);
+  const workers: ChildProcess[] = [];
+  try {
+    const tag = `d${run}${phase[0]}${Date.now().toString(36)}`;
+    const per = Math.ceil(cfg.pairs / cfg.workers);
+    for (let w = 0; w < cfg.workers; w++) {
+      const from = w * per;
+      const to = Math.min(cfg.pairs, from + per);
+      if (from >= to) break;
+      const child = fork(join(ROOT, 'bench', 'lib', 'chat-worker.ts'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      workers.push(child);
+      await request(child, {
+        type: 'init', wsUrl: gates[w % gates.length], receiverWsUrl: gates[(w + 1) % gates.length],
+        appId: app.appId, secret: app.secret, tag, pairFrom: from, pairTo: to,
+      }, 'ready');
+    }
+    const startAtUs = nowUs() + 500_000;
+    const windowStartUs = startAtUs + cfg.warmupMs * 1000;
+    const windowEndUs = windowStartUs + cfg.durationMs * 1000;
+    const storedAt = async (us: number) => {
+      await sleep(Math.max(0, (us - nowUs()) / 1000));
+      return storedTotal(cluster);
+    };
+    const storedStart = storedAt(windowStartUs);
+    const storedEnd = storedAt(windowEndUs);
+    const msg: WorkerRun = {
+      type: 'run', mode: phase, rate: cfg.rate / workers.length, window: cfg.window, startAtUs,
+      warmupMs: cfg.warmupMs, durationMs: cfg.durationMs, drainMs: cfg.drainMs, ackIntervalMs: cfg.ackIntervalMs, bodyBytes: cfg.bodyBytes,
+    };
+    const results = await Promise.all(workers.map((c) => request<WorkerResult>(c, msg, 'result')));
+    const [s0, s1] = await Promise.all([storedStart, storedEnd]);
+    const sum = (k: keyof WorkerResult) => results.reduce((s, r) => s + (r[k] as number), 0);
+    const acked = sum('acked');
+    // Every acked message of this run must end up stored: wait for the consumers to drain.
+    let stored = await storedTotal(cluster);
+    const deadline = Date.now() + 30_000;
+    while (stored - baseline < acked && Date.now() < deadline) {
+      await sleep(250);
+      stored = await storedTotal(cluster);
+    }
+    const ack = new Histogram();
+    const deliver = new Histogram();
+    for (const r of results) {
+      ack.merge(r.ackLatency);
+      deliver.merge(r.deliverLatency);
+    }
+    const secs = cfg.durationMs / 1000;
+    return {
+      phase, run,
+      offeredPerSec: round(sum('sentInWindow') / secs, 0),
+      deliveredPerSec: round(sum('deliveredInWindow') / secs, 0),
+      persistedPerSec: round((s1 - s0) / secs, 0),
+      ack: ack.summaryMs(),
+      deliver: deliver.summaryMs(),
+      acked,
+      notDelivered: sum('lost'),
+      notStored: Math.max(0, acked - (stored - baseline)),
+      duplicates: sum('duplicates'),
+      outOfOrder: sum('outOfOrder'),
+    };
+  } finally {
+    for (const c of workers) if (c.connected) c.send({ type: 'exit' });
+    await Promise.all(workers.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.once('exit', r)))));
+    baseline = await storedTotal(cluster);
+  }
+}
+
+/** Stored-counter value when the current run began (earlier runs' messages excluded). */
+let baseline = 0;
+
+async function main(): Promise<void> {
+  ensureBuilt(flags['no-build'] === true);
+  progress('dist-chat: starting Redis, RabbitMQ and FerretDB (built and cached by test/infra on first use)');
+  const servers = await startServers(['redis', 'rabbitmq', 'mongodb']);
+  const logDir = mkdtempSync(join(tmpdir(), 'imcloud-bench-dist-'));
+  let cluster: Cluster | undefined;
+  try {
+    progress(`dist-chat: starting 2 gates, 2 logic, 2 consumers, dispatch and admin (logs in ${logDir})`);
+    cluster = await startCluster(serverEnv(servers) as unknown as BackendEnv, logDir, {}, ROLE_ENV);
+    baseline = await storedTotal(cluster);
+    // One app for every run (each run's clientMsgIds carry their own tag).
+    const app = await createApp(cluster);
+    const runs: Array<Awaited<ReturnType<typeof runOnce>>> = [];
+    for (const phase of cfg.phases) {
+      for (let run = 1; run <= cfg.runs; run++) {
+        progress(`dist-chat: ${phase} run ${run}/${cfg.runs} (${cfg.warmupMs / 1000} s warm-up + ${cfg.durationMs / 1000} s${phase === 'fixed' ? `, ${cfg.rate} msg/s offered` : `, ${cfg.window} outstanding per sender`})`);
+        const r = await runOnce(cluster, app, phase, run);
+        runs.push(r);
+        progress(`  delivered ${r.deliveredPerSec}/s, persisted ${r.persistedPerSec}/s, deliver p50 ${r.deliver.p50} ms p99 ${r.deliver.p99} ms, lost ${r.notDelivered + r.notStored}`);
+      }
+    }
+    const byPhase = (phase: string) => runs.filter((r) => r.phase === phase);
+    const med = (phase: string, f: (r: (typeof runs)[number]) => number) => (byPhase(phase).length ? median(byPhase(phase).map(f)) : NaN);
+    const lost = runs.reduce((s, r) => s + r.notDelivered + r.notStored, 0);
+    const duplicated = runs.reduce((s, r) => s + r.duplicates, 0);
+    const sat = Math.min(med('saturation', (r) => r.deliveredPerSec), med('saturation', (r) => r.persistedPerSec));
+    const p99 = med('fixed', (r) => r.deliver.p99);
+    const targets = {
+      persistedAndDeliveredPerSec: { target: DIST_TARGETS.persistedAndDeliveredPerSec, actual: sat, met: sat >= DIST_TARGETS.persistedAndDeliveredPerSec },
+      fixedP99DeliverMs: { target: DIST_TARGETS.fixedP99DeliverMs, actual: p99, met: p99 <= DIST_TARGETS.fixedP99DeliverMs },
+      lost: { target: 0, actual: lost, met: lost === 0 },
+      duplicated: { target: 0, actual: duplicated, met: duplicated === 0 },
+    };
+    console.log(table(
+      ['phase', 'offered/s', 'delivered/s', 'persisted/s', 'ack p50/p99 ms', 'deliver p50/p99 ms', 'lost', 'dup'],
+      cfg.phases.map((phase) => [
+        phase, med(phase, (r) => r.offeredPerSec), med(phase, (r) => r.deliveredPerSec), med(phase, (r) => r.persistedPerSec),
+        `${med(phase, (r) => r.ack.p50)} / ${med(phase, (r) => r.ack.p99)}`, `${med(phase, (r) => r.deliver.p50)} / ${med(phase, (r) => r.deliver.p99)}`,
+        byPhase(phase).reduce((s, r) => s + r.notDelivered + r.notStored, 0), byPhase(phase).reduce((s, r) => s + r.duplicates, 0),
+      ]),
+    ));
+    console.log(table(['target', 'wanted', 'measured', 'met'], Object.entries(targets).map(([k, t]) => [k, t.target, t.actual, t.met ? 'yes' : 'NO'])));
+    const file = writeResult('dist-chat', { machine: machineFacts(), config: { ...cfg, roleEnv: ROLE_ENV, layout: 'gate×2 logic×2 consumer×2 dispatch admin' }, targets, runs });
+    progress(`dist-chat: wrote ${file}`);
+  } finally {
+    await cluster?.stop();
+    await servers.stop();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(`dist-chat: ${err instanceof Error ? err.stack : String(err)}${(err as { cause?: unknown })?.cause ? `\ncaused by: ${String((err as { cause?: unknown }).cause)}` : ""}`);
+  process.exit(1);
+});
