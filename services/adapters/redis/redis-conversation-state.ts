@@ -275,15 +275,16 @@ export class RedisConversationState implements ConversationState {
     const batch = this.pendingCursors;
     this.pendingCursors = new Map();
     try {
-      await bulkUpsert(this.userConversations,
-        [...batch].map(([id, e]) => ({
-          updateOne: {
-            filter: { _id: id },
-            update: { $max: { readSeq: e.readSeq, deliveredSeq: e.deliveredSeq }, $setOnInsert: { appId: e.appId, userId: e.userId, conversation: e.conversation } },
-            upsert: true,
-          },
-        })),
-      );
+      // One upsert at a time: bulk upserts of the same documents from several logic processes
+      // at once stalled FerretDB's SQLite backend for good (bench-dist); single writes do not.
+      for (const [id, e] of batch) {
+        const update = { $max: { readSeq: e.readSeq, deliveredSeq: e.deliveredSeq }, $setOnInsert: { appId: e.appId, userId: e.userId, conversation: e.conversation } };
+        await this.userConversations.updateOne({ _id: id }, update, { upsert: true }).catch((err: unknown) => {
+          if (!isDuplicateKey(err)) throw err;
+          return this.userConversations.updateOne({ _id: id }, update, { upsert: true });
+        });
+        batch.delete(id);
+      }
     } catch (err) {
       // Put them back (max-wise) for the next attempt.
       for (const [id, e] of batch) {
