@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { serverEnv, startServers } from '../test/infra/index.js';
 import { startCluster, type BackendEnv, type Cluster } from '../test/support/cluster.js';
 import type { WorkerResult, WorkerRun } from './lib/chat-worker.js';
+import { request } from './lib/worker-ipc.js';
 import { Histogram, ROOT, ensureBuilt, machineFacts, median, metricSum, nowUs, num, parseFlags, parsePrometheus, progress, round, sleep, table, writeResult } from './lib/common.js';
 
 const flags = parseFlags(process.argv.slice(2));
@@ -40,31 +41,6 @@ const ROLE_ENV = {
   IMCLOUD_LOGIC_APP_RATE_LIMIT_PER_SEC: '100000000',
   IMCLOUD_LOG_LEVEL: 'warn',
 };
-
-function request<T>(child: ChildProcess, msg: unknown, expect: string): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const onMessage = (m: { type: string; error?: string }) => {
-      if (m.type === expect) {
-        cleanup();
-        resolve(m as T);
-      } else if (m.type === 'failed') {
-        cleanup();
-        reject(new Error(`worker failed: ${m.error}`));
-      }
-    };
-    const onExit = (code: number | null) => {
-      cleanup();
-      reject(new Error(`worker exited with ${code}`));
-    };
-    const cleanup = () => {
-      child.off('message', onMessage);
-      child.off('exit', onExit);
-    };
-    child.on('message', onMessage);
-    child.once('exit', onExit);
-    child.send(msg as object);
-  });
-}
 
 async function storedTotal(cluster: Cluster): Promise<number> {
   let total = 0;

@@ -20,6 +20,7 @@ import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Histogram, RESULTS_DIR, ROOT, bundleFacts, waitForQuiet, cpuSecondsOf, ensureBuilt, loadAverage, machineBusySeconds, machineFacts, median, metricSum, nowUs, num, parseFlags, progress, round, rssOf, sleep, startPlatform, table, writeResult } from './lib/common.js';
 import type { WorkerResult, WorkerRun } from './lib/chat-worker.js';
+import { request } from './lib/worker-ipc.js';
 import { summarizeAllocations, summarizeProfile } from './lib/cpu-profile.js';
 
 const flags = parseFlags(process.argv.slice(2));
@@ -92,31 +93,6 @@ interface RunFigures {
 
 function forkWorker(): ChildProcess {
   return fork(join(ROOT, 'bench', 'lib', 'chat-worker.ts'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-}
-
-function request<T>(child: ChildProcess, msg: unknown, expect: string): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const onMessage = (m: { type: string; error?: string }) => {
-      if (m.type === expect) {
-        cleanup();
-        resolve(m as T);
-      } else if (m.type === 'failed') {
-        cleanup();
-        reject(new Error(`worker failed: ${m.error}`));
-      }
-    };
-    const onExit = (code: number | null) => {
-      cleanup();
-      reject(new Error(`worker exited with ${code}`));
-    };
-    const cleanup = () => {
-      child.off('message', onMessage);
-      child.off('exit', onExit);
-    };
-    child.on('message', onMessage);
-    child.once('exit', onExit);
-    child.send(msg as object);
-  });
 }
 
 async function runOnce(phase: 'fixed' | 'saturation', run: number): Promise<RunFigures> {
