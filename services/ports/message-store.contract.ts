@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { MessageStore } from './message-store.js';
 import type { StoredMessage } from './stored-message.js';
+import { plain, seqs, span } from './stored-message-checks.js';
 
 export interface MessageStoreFixture {
   store: MessageStore;
@@ -12,13 +13,6 @@ export interface MessageStoreFixture {
 }
 
 const T0 = 1_700_000_000_000;
-const seqs = (list: StoredMessage[]): number[] => list.map((m) => m.seq);
-const span = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i);
-/** Comparable form: bodies as hex (MongoDB hands back a Buffer or Binary turned into bytes). */
-const plain = (m: StoredMessage): Omit<StoredMessage, 'body'> & { body: string } => {
-  expect(m.body).toBeInstanceOf(Uint8Array);
-  return { ...m, body: Buffer.from(m.body).toString('hex') };
-};
 
 export function messageStoreContract(name: string, make: () => Promise<MessageStoreFixture>): void {
   describe(`MessageStore contract: ${name}`, () => {

@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { RecentWindow, RecentWindowLimits } from './recent-window.js';
 import type { StoredMessage } from './stored-message.js';
+import { plain, seqs, span } from './stored-message-checks.js';
 
 export interface RecentWindowFixture {
   window: RecentWindow;
@@ -13,13 +14,6 @@ export interface RecentWindowFixture {
 
 const HOUR = 3_600_000;
 const roomy: RecentWindowLimits = { size: 100, retentionMs: HOUR };
-const seqs = (list: StoredMessage[]): number[] => list.map((m) => m.seq);
-const span = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i);
-/** Comparable form: bodies as hex (an adapter may hand back a Buffer, which is a Uint8Array). */
-const plain = (m: StoredMessage): Omit<StoredMessage, 'body'> & { body: string } => {
-  expect(m.body).toBeInstanceOf(Uint8Array);
-  return { ...m, body: Buffer.from(m.body).toString('hex') };
-};
 
 export function recentWindowContract(name: string, make: () => Promise<RecentWindowFixture>): void {
   describe(`RecentWindow contract: ${name}`, () => {
