@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { serverEnv, startServers } from '../test/infra/index.js';
 import { startCluster, type BackendEnv, type Cluster } from '../test/support/cluster.js';
 import type { WorkerResult, WorkerRun } from './lib/chat-worker.js';
+import { cpuShares, cpuSnapshot } from './lib/cpu-by-process.js';
 import { request } from './lib/worker-ipc.js';
 import { Histogram, ROOT, ensureBuilt, machineFacts, median, metricSum, nowUs, num, parseFlags, parsePrometheus, progress, round, sleep, table, writeResult } from './lib/common.js';
 
@@ -46,6 +47,28 @@ async function storedTotal(cluster: Cluster): Promise<number> {
   let total = 0;
   for (const c of cluster.byRole('consumer')) total += metricSum(parsePrometheus(await (await fetch(`${c.url}/metrics`)).text()), 'imcloud_consumer_stored_total');
   return total;
+}
+
+/**
+ * MongoDB time by command and collection over the whole run, from every role's
+ * imcloud_mongodb_command_seconds: where the storage side spends its time.
+ */
+async function storageTime(cluster: Cluster): Promise<Array<{ op: string; count: number; meanMs: number; totalS: number }>> {
+  const acc = new Map<string, { count: number; sum: number }>();
+  for (const p of [...cluster.byRole('logic'), ...cluster.byRole('consumer')]) {
+    const m = parsePrometheus(await (await fetch(`${p.url}/metrics`)).text());
+    for (const [k, v] of Object.entries(m)) {
+      const hit = /^imcloud_mongodb_command_seconds_(sum|count)\{command="([^"]*)",collection="([^"]*)",outcome="([^"]*)"\}$/.exec(k);
+      if (!hit) continue;
+      const op = `${hit[2]} ${hit[3]}${hit[4] === 'ok' ? '' : ` (${hit[4]})`}`;
+      const e = acc.get(op) ?? { count: 0, sum: 0 };
+      if (hit[1] === 'sum') e.sum += v;
+      else e.count += v;
+      acc.set(op, e);
+    }
+  }
+  return [...acc].map(([op, e]) => ({ op, count: e.count, meanMs: round((e.sum / Math.max(1, e.count)) * 1000, 1), totalS: round(e.sum, 1) }))
+    .sort((a, b) => b.totalS - a.totalS);
 }
 
 async function createApp(cluster: Cluster): Promise<{ appId: string; secret: string }> {
@@ -78,7 +101,7 @@ async function runOnce(cluster: Cluster, app: { appId: string; secret: string },
     const windowEndUs = windowStartUs + cfg.durationMs * 1000;
     const storedAt = async (us: number) => {
       await sleep(Math.max(0, (us - nowUs()) / 1000));
-      return storedTotal(cluster);
+      return { stored: await storedTotal(cluster), cpu: cpuSnapshot() };
     };
     const storedStart = storedAt(windowStartUs);
     const storedEnd = storedAt(windowEndUs);
@@ -87,7 +110,7 @@ async function runOnce(cluster: Cluster, app: { appId: string; secret: string },
       warmupMs: cfg.warmupMs, durationMs: cfg.durationMs, drainMs: cfg.drainMs, ackIntervalMs: cfg.ackIntervalMs, bodyBytes: cfg.bodyBytes,
     };
     const results = await Promise.all(workers.map((c) => request<WorkerResult>(c, msg, 'result')));
-    const [s0, s1] = await Promise.all([storedStart, storedEnd]);
+    const [{ stored: s0, cpu: cpu0 }, { stored: s1, cpu: cpu1 }] = await Promise.all([storedStart, storedEnd]);
     const sum = (k: keyof WorkerResult) => results.reduce((s, r) => s + (r[k] as number), 0);
     const acked = sum('acked');
     // Every acked message of this run must end up stored: wait for the consumers to drain.
@@ -116,6 +139,8 @@ async function runOnce(cluster: Cluster, app: { appId: string; secret: string },
       notStored: Math.max(0, acked - (stored - baseline)),
       duplicates: sum('duplicates'),
       outOfOrder: sum('outOfOrder'),
+      /** CPU cores each kind of process kept busy over the measured window (machine-wide). */
+      cpu: cpuShares(cpu0, cpu1, secs),
     };
   } finally {
     for (const c of workers) if (c.connected) c.send({ type: 'exit' });
@@ -130,12 +155,12 @@ let baseline = 0;
 async function main(): Promise<void> {
   ensureBuilt(flags['no-build'] === true);
   progress('dist-chat: starting Redis, RabbitMQ and FerretDB (built and cached by test/infra on first use)');
-  const servers = await startServers(['redis', 'rabbitmq', 'mongodb']);
+  const servers = await startServers(process.env.XMONGO ? ['redis', 'rabbitmq'] : ['redis', 'rabbitmq', 'mongodb']);
   const logDir = mkdtempSync(join(tmpdir(), 'imcloud-bench-dist-'));
   let cluster: Cluster | undefined;
   try {
     progress(`dist-chat: starting 2 gates, 2 logic, 2 consumers, dispatch and admin (logs in ${logDir})`);
-    cluster = await startCluster(serverEnv(servers) as unknown as BackendEnv, logDir, {}, ROLE_ENV);
+    cluster = await startCluster({ ...serverEnv(servers), ...(process.env.XMONGO ? { IMCLOUD_MONGODB_URL: process.env.XMONGO } : {}) } as unknown as BackendEnv, logDir, {}, ROLE_ENV);
     baseline = await storedTotal(cluster);
     // One app for every run (each run's clientMsgIds carry their own tag).
     const app = await createApp(cluster);
@@ -146,6 +171,7 @@ async function main(): Promise<void> {
         const r = await runOnce(cluster, app, phase, run);
         runs.push(r);
         progress(`  delivered ${r.deliveredPerSec}/s, persisted ${r.persistedPerSec}/s, deliver p50 ${r.deliver.p50} ms p99 ${r.deliver.p99} ms, lost ${r.notDelivered + r.notStored}`);
+        progress(`  CPU cores: ${r.cpu.map((c) => `${c.group} ${c.cores}`).join(', ')}`);
       }
     }
     const byPhase = (phase: string) => runs.filter((r) => r.phase === phase);
@@ -169,7 +195,10 @@ async function main(): Promise<void> {
       ]),
     ));
     console.log(table(['target', 'wanted', 'measured', 'met'], Object.entries(targets).map(([k, t]) => [k, t.target, t.actual, t.met ? 'yes' : 'NO'])));
-    const file = writeResult('dist-chat', { machine: machineFacts(), config: { ...cfg, roleEnv: ROLE_ENV, layout: 'gate×2 logic×2 consumer×2 dispatch admin' }, targets, runs });
+    const storage = await storageTime(cluster);
+    console.log('MongoDB time by command over all runs (every logic and consumer):');
+    console.log(table(['command collection', 'count', 'mean ms', 'total s'], storage.slice(0, 10).map((s) => [s.op, s.count, s.meanMs, s.totalS])));
+    const file = writeResult('dist-chat', { machine: machineFacts(), config: { ...cfg, roleEnv: ROLE_ENV, layout: 'gate×2 logic×2 consumer×2 dispatch admin' }, targets, runs, storage });
     progress(`dist-chat: wrote ${file}`);
   } finally {
     await cluster?.stop();

@@ -39,7 +39,7 @@ export async function createRealBackends(config: Config, log: Logger, metrics: M
   }).start();
   // Roles start only once every connection is up; each one retries with backoff and logs why.
   const [mongo] = await Promise.all([
-    MongoDatabase.connect(config.mongodb.url!, config.mongodb.database, log),
+    MongoDatabase.connect(config.mongodb.url!, config.mongodb.database, log, { metrics, maxPoolSize: config.mongodb.maxPoolSize }),
     redisReady(redis),
     (async () => {
       for (;;) {

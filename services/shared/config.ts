@@ -90,7 +90,12 @@ export const configSchema = z.object({
   }).strict(),
   redis: z.object({ url: optionalUrl }).strict(),
   rabbitmq: z.object({ url: optionalUrl, prefetch: positiveInt.default(256) }).strict(),
-  mongodb: z.object({ url: optionalUrl, database: z.string().default('imcloud') }).strict(),
+  mongodb: z.object({
+    url: optionalUrl,
+    database: z.string().default('imcloud'),
+    /** Connections per process. Keep the sum over every process below what the server holds (FerretDB 1.x: 50 on PostgreSQL). */
+    maxPoolSize: positiveInt.default(10),
+  }).strict(),
   minio: z.object({
     endPoint: z.string().optional(),
     port: port.optional(),

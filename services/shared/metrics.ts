@@ -28,6 +28,7 @@ export function createMetrics() {
     deadLetters: new Counter({ name: 'imcloud_bus_dead_letters_total', help: 'Bus messages given up after the delivery limit, by channel.', labelNames: ['channel'], ...r }),
     stored: new Counter({ name: 'imcloud_consumer_stored_total', help: 'Messages written to the message store (new rows) by AppId.', labelNames: ['app_id'], ...r }),
     storeBatch: new Histogram({ name: 'imcloud_consumer_store_batch_seconds', help: 'Time to write one batch to the message store.', buckets: latencyBuckets, ...r }),
+    mongoCommands: new Histogram({ name: 'imcloud_mongodb_command_seconds', help: 'MongoDB commands by name, collection and outcome, as the driver saw them.', labelNames: ['command', 'collection', 'outcome'], buckets: latencyBuckets, ...r }),
     storeLag: new Histogram({ name: 'imcloud_consumer_lag_seconds', help: 'From message acceptance to its durable write.', buckets: latencyBuckets, ...r }),
     dispatchRequests: new Counter({ name: 'imcloud_dispatch_requests_total', help: 'Dispatch answers by result.', labelNames: ['result'], ...r }),
     adminRequests: new Counter({ name: 'imcloud_admin_requests_total', help: 'Admin API requests by route and status.', labelNames: ['route', 'status'], ...r }),

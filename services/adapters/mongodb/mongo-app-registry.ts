@@ -1,9 +1,8 @@
 import { MongoServerError, type Collection } from 'mongodb';
 import type { App, AppRegistry, MultiLoginPolicy } from '../../ports/app-registry.js';
 import { ImError } from '../../shared/errors.js';
-import type { AppDoc, RevokedTokenDoc, RevokedUserDoc } from './mongo-database.js';
+import { DUPLICATE_KEY, docId, ONE_BATCH, type AppDoc, type RevokedTokenDoc, type RevokedUserDoc } from './mongo-database.js';
 
-const DUPLICATE_KEY = 11000;
 
 function fromDoc(d: AppDoc): App {
   return { appId: d._id, name: d.name, secret: d.secret, multiLogin: d.multiLogin as MultiLoginPolicy, createdAt: d.createdAt };
@@ -38,21 +37,21 @@ export class MongoAppRegistry implements AppRegistry {
   }
 
   async list(): Promise<App[]> {
-    return (await this.apps.find({}).sort({ _id: 1 }).toArray()).map(fromDoc);
+    return (await this.apps.find({}, { batchSize: ONE_BATCH }).sort({ _id: 1 }).toArray()).map(fromDoc);
   }
 
   async revokeToken(appId: string, jti: string, expiresAt: number): Promise<void> {
-    await this.revokedTokens.updateOne({ _id: `${appId}\u0000${jti}` }, { $set: { appId, jti }, $max: { expiresAt } }, { upsert: true });
+    await this.revokedTokens.updateOne({ _id: docId(appId, jti) }, { $set: { appId, jti }, $max: { expiresAt } }, { upsert: true });
   }
 
   async revokeUser(appId: string, userId: string, before: number): Promise<void> {
-    await this.revokedUsers.updateOne({ _id: `${appId}\u0000${userId}` }, { $set: { appId, userId }, $max: { before } }, { upsert: true });
+    await this.revokedUsers.updateOne({ _id: docId(appId, userId) }, { $set: { appId, userId }, $max: { before } }, { upsert: true });
   }
 
   async isRevoked(appId: string, userId: string, jti: string, issuedAt: number): Promise<boolean> {
     const [token, user] = await Promise.all([
-      this.revokedTokens.findOne({ _id: `${appId}\u0000${jti}` }),
-      this.revokedUsers.findOne({ _id: `${appId}\u0000${userId}` }),
+      this.revokedTokens.findOne({ _id: docId(appId, jti) }),
+      this.revokedUsers.findOne({ _id: docId(appId, userId) }),
     ]);
     if (token && token.expiresAt > this.now()) return true;
     return user !== null && issuedAt <= user.before;

@@ -1,7 +1,8 @@
 // The MongoDB connection (official driver) and the collections every adapter uses, with their
 // indexes. Only what FerretDB 1.x supports: unique indexes, idempotent upserts, no
 // transactions, change streams, TTL indexes or $lookup (cleanup is a job, not a TTL index).
-import { Binary, MongoClient, type Collection, type Db } from 'mongodb';
+import { Binary, MongoClient, type Collection, type CommandFailedEvent, type CommandSucceededEvent, type Db, type Document, type Filter, type UpdateFilter } from 'mongodb';
+import type { Metrics } from '../../shared/metrics.js';
 import type { StoredMessage } from '../../ports/stored-message.js';
 import type { Logger } from '../../shared/logger.js';
 import type { ConversationDoc, UserConversationDoc } from '../redis/redis-conversation-state.js';
@@ -33,6 +34,72 @@ export interface RevokedUserDoc {
   before: number;
 }
 
+/**
+ * The _id of a document keyed by several parts (app, user, conversation…), joined by "/", which
+ * no AppId, user id or conversation id contains. Not NUL: PostgreSQL's jsonb (FerretDB's main
+ * backend) cannot hold it.
+ */
+export function docId(...parts: string[]): string {
+  return parts.join('/');
+}
+
+/**
+ * Batch size for finds whose whole result is wanted at once. A cursor left open between find and
+ * getMore holds one backend connection inside FerretDB 1.x; more open cursors than its backend
+ * pool (50 on PostgreSQL, 100 on SQLite) and every request waits for good. One batch, no cursor.
+ */
+export const ONE_BATCH = 100_000;
+
+export const DUPLICATE_KEY = 11000;
+
+export function isDuplicateKey(err: unknown): boolean {
+  return (err as { code?: unknown })?.code === DUPLICATE_KEY;
+}
+
+export interface Upsert<T extends Document> {
+  filter: Filter<T>;
+  update: UpdateFilter<T>;
+}
+
+/**
+ * Idempotent upserts ($max, $setOnInsert…), one statement per command, at most `parallel` at a
+ * time. Never one multi-statement update: FerretDB 1.x (PostgreSQL and SQLite alike) stops
+ * answering for good when such commands from two clients overlap (reproduced with 4 clients × 100
+ * updates of the same documents), while single-statement upserts at 80 in parallel do not.
+ * Two upserts of one new _id racing make the loser fail with E11000 although the document now
+ * exists; that one is simply run again, and then it updates.
+ */
+export async function upsertEach<T extends Document>(collection: Collection<T>, upserts: Upsert<T>[], parallel = 4): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < upserts.length) {
+      const { filter, update } = upserts[next++]!;
+      await collection.updateOne(filter, update, { upsert: true }).catch((err: unknown) => {
+        if (!isDuplicateKey(err)) throw err;
+        return collection.updateOne(filter, update, { upsert: true });
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(parallel, upserts.length) }, worker));
+}
+
+/** Storage latency per command and collection (DESIGN §9), from the driver's command monitoring. */
+function observeCommands(client: MongoClient, metrics: Metrics): void {
+  const started = new Map<number, string>();
+  client.on('commandStarted', (e) => {
+    const collection = e.command[e.commandName];
+    started.set(e.requestId, typeof collection === 'string' ? collection : '');
+  });
+  const done = (e: CommandSucceededEvent | CommandFailedEvent, outcome: string) => {
+    const collection = started.get(e.requestId) ?? '';
+    started.delete(e.requestId);
+    if (e.commandName === 'hello' || e.commandName === 'ismaster') return;
+    metrics.mongoCommands.observe({ command: e.commandName, collection, outcome }, e.duration / 1000);
+  };
+  client.on('commandSucceeded', (e) => done(e, 'ok'));
+  client.on('commandFailed', (e) => done(e, 'error'));
+}
+
 export class MongoDatabase {
   readonly db: Db;
   private connected = false;
@@ -42,8 +109,10 @@ export class MongoDatabase {
   }
 
   /** Connects, retrying with backoff (readyz stays false meanwhile), and ensures indexes. */
-  static async connect(url: string, database: string, log: Logger, signal?: AbortSignal): Promise<MongoDatabase> {
-    const client = new MongoClient(url, { serverSelectionTimeoutMS: 5_000, maxPoolSize: 50 });
+  static async connect(url: string, database: string, log: Logger, opts: { metrics?: Metrics; maxPoolSize?: number; signal?: AbortSignal } = {}): Promise<MongoDatabase> {
+    const { metrics, maxPoolSize = 10, signal } = opts;
+    const client = new MongoClient(url, { serverSelectionTimeoutMS: 5_000, maxPoolSize, monitorCommands: metrics !== undefined });
+    if (metrics) observeCommands(client, metrics);
     const mongo = new MongoDatabase(client, database);
     for (let attempt = 1; ; attempt++) {
       try {

@@ -1,9 +1,7 @@
 import { Binary, MongoBulkWriteError, type Collection, type Filter } from 'mongodb';
 import type { MessageQuery, MessageStore } from '../../ports/message-store.js';
 import type { StoredMessage } from '../../ports/stored-message.js';
-import type { MessageDoc } from './mongo-database.js';
-
-const DUPLICATE_KEY = 11000;
+import { DUPLICATE_KEY, type MessageDoc } from './mongo-database.js';
 
 function toDoc(appId: string, m: StoredMessage): MessageDoc {
   return { appId, ...m, body: new Binary(Buffer.from(m.body)) };
@@ -54,6 +52,7 @@ export class MongoMessageStore implements MessageStore {
       .find(filter, { projection: PROJECTION })
       .sort({ seq: q.newestFirst ? -1 : 1 })
       .limit(q.limit)
+      .batchSize(q.limit)
       .toArray();
     const out = docs.map(fromDoc);
     return q.newestFirst ? out.reverse() : out;

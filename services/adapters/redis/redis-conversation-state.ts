@@ -1,7 +1,7 @@
-import { MongoBulkWriteError, type AnyBulkWriteOperation, type Collection, type Document } from 'mongodb';
+import type { Collection } from 'mongodb';
 import type { ConversationEntry, ConversationState, ConversationTouch, CursorKind } from '../../ports/conversation-state.js';
 import type { Logger } from '../../shared/logger.js';
-import type { MessageDoc } from '../mongodb/mongo-database.js';
+import { docId, ONE_BATCH, upsertEach, type MessageDoc } from '../mongodb/mongo-database.js';
 import { redisKeys } from '../../shared/topology.js';
 import { script, type Redis } from './redis-client.js';
 
@@ -70,31 +70,6 @@ return 1`;
 const WRITE_BEHIND_MS = 1_000;
 /** Conversations remembered as persisted by this process (then forgotten all at once). */
 const PERSISTED_MEMORY = 100_000;
-const DUPLICATE_KEY = 11000;
-
-/**
- * An unordered bulk of idempotent upserts ($max, $setOnInsert). Two upserts of one new _id
- * racing (another consumer, another logic) make the loser fail with E11000 although the document
- * now exists; the bulk then runs once more, when those upserts simply update it.
- */
-async function bulkUpsert<T extends Document>(collection: Collection<T>, ops: AnyBulkWriteOperation<T>[]): Promise<void> {
-  if (ops.length === 0) return;
-  try {
-    await collection.bulkWrite(ops, { ordered: false });
-  } catch (err) {
-    if (!isDuplicateKey(err)) throw err;
-    await collection.bulkWrite(ops, { ordered: false });
-  }
-}
-
-function isDuplicateKey(err: unknown): boolean {
-  if (err instanceof MongoBulkWriteError) {
-    const errors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
-    const codes = errors.filter(Boolean).map((e) => e.code);
-    return codes.length > 0 ? codes.every((c) => c === DUPLICATE_KEY) : err.code === DUPLICATE_KEY;
-  }
-  return (err as { code?: unknown })?.code === DUPLICATE_KEY;
-}
 
 export class RedisConversationState implements ConversationState {
   private readonly touchScript;
@@ -133,26 +108,20 @@ export class RedisConversationState implements ConversationState {
       const prev = convOps.get(t.conversation);
       if (!prev || t.seq > prev.seq) convOps.set(t.conversation, t);
     }
-    await bulkUpsert(this.conversations,
+    await upsertEach(this.conversations,
       [...convOps.values()].map((t) => ({
-        updateOne: {
-          filter: { _id: `${appId}\u0000${t.conversation}` },
-          update: { $max: { maxSeq: t.seq, lastTs: t.ts }, $setOnInsert: { appId, conversation: t.conversation } },
-          upsert: true,
-        },
+        filter: { _id: docId(appId, t.conversation) },
+        update: { $max: { maxSeq: t.seq, lastTs: t.ts }, $setOnInsert: { appId, conversation: t.conversation } },
       })),
     );
     const members = new Set<string>();
     for (const t of convOps.values()) for (const m of t.members) members.add(`${m}\u0000${t.conversation}`);
-    await bulkUpsert(this.userConversations,
+    await upsertEach(this.userConversations,
       [...members].map((key) => {
         const [userId, conversation] = key.split('\u0000') as [string, string];
         return {
-          updateOne: {
-            filter: { _id: `${appId}\u0000${userId}\u0000${conversation}` },
-            update: { $setOnInsert: { appId, userId, conversation, readSeq: 0, deliveredSeq: 0 } },
-            upsert: true,
-          },
+          filter: { _id: docId(appId, userId, conversation) },
+          update: { $setOnInsert: { appId, userId, conversation, readSeq: 0, deliveredSeq: 0 } },
         };
       }),
     );
@@ -228,8 +197,8 @@ export class RedisConversationState implements ConversationState {
   /** Merges the durable max seq (the newest stored message, or the conversation document) back into Redis. */
   private async hydrateConversation(appId: string, conversation: string): Promise<{ maxSeq: number; lastTs: number } | null> {
     const [doc, newest] = await Promise.all([
-      this.conversations.findOne({ _id: `${appId}\u0000${conversation}` }),
-      this.messages.find({ appId, conversation }, { projection: { _id: 0, seq: 1, ts: 1 } }).sort({ seq: -1 }).limit(1).next(),
+      this.conversations.findOne({ _id: docId(appId, conversation) }),
+      this.messages.findOne({ appId, conversation }, { projection: { _id: 0, seq: 1, ts: 1 }, sort: { seq: -1 } }),
     ]);
     if (!doc && !newest) return null;
     const maxSeq = Math.max(doc?.maxSeq ?? 0, newest?.seq ?? 0);
@@ -238,11 +207,23 @@ export class RedisConversationState implements ConversationState {
     return { maxSeq, lastTs };
   }
 
-  private async ensureUserHydrated(appId: string, userId: string): Promise<void> {
+  /** Hydrations under way in this process, so that a burst of requests of one user reads MongoDB once. */
+  private readonly hydrating = new Map<string, Promise<void>>();
+
+  private ensureUserHydrated(appId: string, userId: string): Promise<void> {
     const key = redisKeys.userConversations(appId, userId);
+    let pending = this.hydrating.get(key);
+    if (!pending) {
+      pending = this.hydrateUser(key, appId, userId).finally(() => this.hydrating.delete(key));
+      this.hydrating.set(key, pending);
+    }
+    return pending;
+  }
+
+  private async hydrateUser(key: string, appId: string, userId: string): Promise<void> {
     if (await this.redis.hexists(key, HYDRATED)) return;
     // The merge is max-wise, so cursor moves still waiting to be written are never undone by it.
-    const docs = await this.userConversations.find({ appId, userId }).toArray();
+    const docs = await this.userConversations.find({ appId, userId }, { batchSize: ONE_BATCH }).toArray();
     const args: Array<string | number> = [];
     for (const d of docs) args.push(`r:${d.conversation}`, d.readSeq, `d:${d.conversation}`, d.deliveredSeq);
     args.push(HYDRATED, 1);
@@ -250,7 +231,7 @@ export class RedisConversationState implements ConversationState {
   }
 
   private writeBehind(appId: string, userId: string, conversation: string, kind: CursorKind, value: number): void {
-    const id = `${appId}\u0000${userId}\u0000${conversation}`;
+    const id = docId(appId, userId, conversation);
     const entry = this.pendingCursors.get(id) ?? { appId, userId, conversation, readSeq: 0, deliveredSeq: 0 };
     if (kind === 'read') entry.readSeq = Math.max(entry.readSeq, value);
     else entry.deliveredSeq = Math.max(entry.deliveredSeq, value);
@@ -275,16 +256,10 @@ export class RedisConversationState implements ConversationState {
     const batch = this.pendingCursors;
     this.pendingCursors = new Map();
     try {
-      // One upsert at a time: bulk upserts of the same documents from several logic processes
-      // at once stalled FerretDB's SQLite backend for good (bench-dist); single writes do not.
-      for (const [id, e] of batch) {
-        const update = { $max: { readSeq: e.readSeq, deliveredSeq: e.deliveredSeq }, $setOnInsert: { appId: e.appId, userId: e.userId, conversation: e.conversation } };
-        await this.userConversations.updateOne({ _id: id }, update, { upsert: true }).catch((err: unknown) => {
-          if (!isDuplicateKey(err)) throw err;
-          return this.userConversations.updateOne({ _id: id }, update, { upsert: true });
-        });
-        batch.delete(id);
-      }
+      await upsertEach(this.userConversations, [...batch].map(([id, e]) => ({
+        filter: { _id: id },
+        update: { $max: { readSeq: e.readSeq, deliveredSeq: e.deliveredSeq }, $setOnInsert: { appId: e.appId, userId: e.userId, conversation: e.conversation } },
+      })));
     } catch (err) {
       // Put them back (max-wise) for the next attempt.
       for (const [id, e] of batch) {

@@ -2,6 +2,7 @@ import type { Collection } from 'mongodb';
 import type { SeqAllocator } from '../../ports/seq-allocator.js';
 import { redisKeys } from '../../shared/topology.js';
 import { script, type Redis } from './redis-client.js';
+import { docId, isDuplicateKey } from '../mongodb/mongo-database.js';
 
 // Seqs come from Redis (fast), in blocks reserved against a high-water mark in MongoDB
 // (durable). Every seq ever issued is ≤ the high-water mark, so when Redis loses a counter the
@@ -53,7 +54,7 @@ export class RedisSeqAllocator implements SeqAllocator {
     for (let attempt = 0; attempt < 10; attempt++) {
       const seq = Number(await this.nextScript.run([key], []));
       if (seq > 0) return seq;
-      await this.reserve(key, `${appId}\u0000${conversation}`);
+      await this.reserve(key, docId(appId, conversation));
     }
     throw new Error(`seq allocation for ${appId}/${conversation} kept finding its block used up`);
   }
@@ -69,8 +70,8 @@ export class RedisSeqAllocator implements SeqAllocator {
         );
         // Two first reservations racing on one upsert: the loser's insert hits the unique _id
         // (E11000); by then the document exists and a second try increments it.
-        const doc = await reserve().catch((err: { code?: number }) => {
-          if (err?.code === 11000) return reserve();
+        const doc = await reserve().catch((err: unknown) => {
+          if (isDuplicateKey(err)) return reserve();
           throw err;
         });
         const stop = doc!.hwm;
