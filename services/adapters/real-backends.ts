@@ -51,7 +51,7 @@ export async function createRealBackends(config: Config, log: Logger, metrics: M
       }
     })(),
   ]);
-  const conversations = new RedisConversationState(redis, mongo.conversations, mongo.userConversations, mongo.messages, log);
+  const conversations = new RedisConversationState(redis, mongo.conversations, mongo.userConversations, mongo.messages, log, config.logic.cursorPersistMs);
   return {
     kind: 'real',
     bus,

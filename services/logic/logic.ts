@@ -235,10 +235,17 @@ export class Logic {
     onlyRetry?: string,
   ): Promise<void> {
     const { dedupe } = this.backends;
-    const limit = await this.backends.rateLimiter.take(`app:${s.appId}`, this.config.logic.appRateLimitPerSec, this.config.logic.appRateLimitPerSec);
-    if (!limit.allowed) throw new ImError('IM_APP_RATE_LIMITED', undefined, { retryAfterMs: limit.retryAfterMs });
+    // The rate limit and the dedupe claim are independent: asked together they share one write to Redis.
+    const [limit, claim] = await Promise.all([
+      this.backends.rateLimiter.take(`app:${s.appId}`, this.config.logic.appRateLimitPerSec, this.config.logic.appRateLimitPerSec),
+      dedupe.claim(s.appId, s.userId, clientMsgId, SEND_LEASE_MS),
+    ]);
+    if (!limit.allowed && claim.state !== 'done') {
+      // Give the lease back (an allocated send stays resumable) so that the retry is not 'busy'.
+      if (claim.state !== 'busy') await dedupe.release(s.appId, s.userId, clientMsgId);
+      throw new ImError('IM_APP_RATE_LIMITED', undefined, { retryAfterMs: limit.retryAfterMs });
+    }
 
-    const claim = await dedupe.claim(s.appId, s.userId, clientMsgId, SEND_LEASE_MS);
     if (claim.state === 'done') {
       this.metrics.sendRetries.inc({ app_id: s.appId, outcome: 'acked-before' });
       this.reply(s, { reqId, sendAck: { ...claim.ack, duplicate: true } });
@@ -277,8 +284,10 @@ export class Logic {
 
     const ack: SendAckRecord = { clientMsgId, conversation: message.conversation, seq: message.seq, msgId: message.msgId, ts: message.ts };
     try {
-      await this.backends.window.append(s.appId, message, { size: this.config.logic.recentWindow, retentionMs: this.config.logic.recentRetentionMs });
-      await this.backends.conversations.touch(s.appId, message.conversation, members, message.seq, message.ts);
+      await Promise.all([
+        this.backends.window.append(s.appId, message, { size: this.config.logic.recentWindow, retentionMs: this.config.logic.recentRetentionMs }),
+        this.backends.conversations.touch(s.appId, message.conversation, members, message.seq, message.ts),
+      ]);
       await this.backends.bus.publishStore(record);
       await dedupe.complete(s.appId, s.userId, clientMsgId, ack, this.config.logic.dedupeTtlMs);
     } catch (err) {
@@ -287,14 +296,16 @@ export class Logic {
       throw err;
     }
     this.reply(s, { reqId, sendAck: { ...ack, duplicate: claim.state === 'allocated' } });
-    // The sender has read what it sent, so its own messages never count as unread. Best effort:
-    // the message is accepted whatever happens to this cursor.
-    await this.backends.conversations.advance(s.appId, s.userId, message.conversation, 'read', message.seq)
-      .catch((err: unknown) => this.log.warn({ traceId: s.traceId, err: String(err) }, 'could not move the sender\'s read cursor'));
     this.metrics.sends.inc({ app_id: s.appId });
     if (s.receivedAt > 0) this.metrics.ackLatency.observe({ app_id: s.appId }, (this.now() - s.receivedAt) / 1000);
 
-    const pushed = await this.notifyUsers(s, members, { push: { messages: [toWireMessage(message)] } }, { sentAt: message.ts });
+    // The sender has read what it sent, so its own messages never count as unread. Best effort:
+    // the message is accepted whatever happens to this cursor. Asked alongside the push routes.
+    const [pushed] = await Promise.all([
+      this.notifyUsers(s, members, { push: { messages: [toWireMessage(message)] } }, { sentAt: message.ts }),
+      this.backends.conversations.advance(s.appId, s.userId, message.conversation, 'read', message.seq)
+        .catch((err: unknown) => this.log.warn({ traceId: s.traceId, err: String(err) }, 'could not move the sender\'s read cursor')),
+    ]);
     this.metrics.pushes.inc({ app_id: s.appId }, pushed);
   }
 

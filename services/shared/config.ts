@@ -73,6 +73,11 @@ export const configSchema = z.object({
     dedupeTtlMs: positiveInt.default(24 * 3600_000),
     historyPageMax: positiveInt.default(200),
     appRateLimitPerSec: positiveInt.default(50_000),
+    /**
+     * Read/delivered cursor moves reach MongoDB (the copy that outlives a Redis loss) at most this
+     * late. Longer: fewer writes; after a Redis loss, cursors may step back by up to this much.
+     */
+    cursorPersistMs: positiveInt.default(5_000),
   }).strict(),
   dispatch: z.object({
     reconnectBaseMs: positiveInt.default(500),

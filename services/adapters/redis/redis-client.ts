@@ -16,6 +16,9 @@ export function createRedis(url: string, log: Logger): Redis {
       return delay;
     },
     lazyConnect: false,
+    // Commands issued in the same tick go out in one write: with hundreds of sends in flight,
+    // one socket write per command was a third of logic's CPU.
+    enableAutoPipelining: true,
   });
   redis.on('ready', () => log.info({ url: redactUrl(url) }, 'redis: connected'));
   redis.on('error', (err) => log.debug({ err: err.message }, 'redis: connection error'));

@@ -66,8 +66,6 @@ for i = 1, #ARGV, 2 do
 end
 return 1`;
 
-/** Cursor moves are batched this long before they are written to MongoDB. */
-const WRITE_BEHIND_MS = 1_000;
 /** Conversations remembered as persisted by this process (then forgotten all at once). */
 const PERSISTED_MEMORY = 100_000;
 
@@ -86,6 +84,8 @@ export class RedisConversationState implements ConversationState {
     private readonly userConversations: Collection<UserConversationDoc>,
     private readonly messages: Collection<MessageDoc>,
     private readonly log: Logger,
+    /** Cursor moves are batched this long before they are written to MongoDB. */
+    private readonly writeBehindMs = 5_000,
   ) {
     this.touchScript = script(redis, 'imcloudConvTouch', undefined, TOUCH);
     this.advanceScript = script(redis, 'imcloudConvAdvance', 2, ADVANCE);
@@ -239,7 +239,7 @@ export class RedisConversationState implements ConversationState {
     this.flushTimer ??= setTimeout(() => {
       this.flushTimer = undefined;
       this.flushCursors().catch((err: unknown) => this.log.warn({ err: String(err) }, 'cursor write-behind failed; retrying with the next batch'));
-    }, WRITE_BEHIND_MS);
+    }, this.writeBehindMs);
   }
 
   private async flushCursors(): Promise<void> {

@@ -1,6 +1,6 @@
 import type { Dedupe, DedupeClaim, SendAckRecord } from '../../ports/dedupe.js';
 import { redisKeys } from '../../shared/topology.js';
-import { execOrThrow, script, type Redis } from './redis-client.js';
+import { script, type Redis } from './redis-client.js';
 
 // One hash per (app, sender, clientMsgId): lease (ms), msg (the encoded store record), ack (JSON).
 // Returns {state, payload}: 'new' | 'busy' | 'allocated' + msg | 'done' + ack.
@@ -28,13 +28,31 @@ if redis.call('HEXISTS', KEYS[1], 'msg') == 1 then redis.call('HSET', KEYS[1], '
 redis.call('DEL', KEYS[1])
 return 2`;
 
+// Scripts rather than MULTI: a script call joins the client's automatic pipeline, a MULTI is a
+// write of its own.
+const ALLOCATE = `
+redis.call('HSET', KEYS[1], 'msg', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1`;
+
+// The ack replaces the stored message: a completed send never needs it again.
+const COMPLETE = `
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'ack', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1`;
+
 export class RedisDedupe implements Dedupe {
   private readonly claimScript;
   private readonly releaseScript;
+  private readonly allocateScript;
+  private readonly completeScript;
 
   constructor(private readonly redis: Redis, private readonly now: () => number = Date.now) {
     this.claimScript = script(redis, 'imcloudDedupeClaim', 1, CLAIM);
     this.releaseScript = script(redis, 'imcloudDedupeRelease', 1, RELEASE);
+    this.allocateScript = script(redis, 'imcloudDedupeAllocate', 1, ALLOCATE);
+    this.completeScript = script(redis, 'imcloudDedupeComplete', 1, COMPLETE);
   }
 
   async claim(appId: string, sender: string, clientMsgId: string, leaseMs: number): Promise<DedupeClaim> {
@@ -48,14 +66,11 @@ export class RedisDedupe implements Dedupe {
   }
 
   async allocate(appId: string, sender: string, clientMsgId: string, message: Uint8Array, ttlMs: number): Promise<void> {
-    const key = redisKeys.dedupe(appId, sender, clientMsgId);
-    await execOrThrow(this.redis.multi().hset(key, 'msg', Buffer.from(message)).pexpire(key, ttlMs));
+    await this.allocateScript.run([redisKeys.dedupe(appId, sender, clientMsgId)], [Buffer.from(message), ttlMs]);
   }
 
   async complete(appId: string, sender: string, clientMsgId: string, ack: SendAckRecord, ttlMs: number): Promise<void> {
-    const key = redisKeys.dedupe(appId, sender, clientMsgId);
-    // The ack replaces the stored message: a completed send never needs it again.
-    await execOrThrow(this.redis.multi().del(key).hset(key, 'ack', JSON.stringify(ack)).pexpire(key, ttlMs));
+    await this.completeScript.run([redisKeys.dedupe(appId, sender, clientMsgId)], [JSON.stringify(ack), ttlMs]);
   }
 
   async release(appId: string, sender: string, clientMsgId: string): Promise<void> {

@@ -71,13 +71,12 @@ export class RedisRoutes implements Routes {
   async listMany(appId: string, userIds: string[]): Promise<Map<string, Route[]>> {
     const out = new Map<string, Route[]>();
     if (userIds.length === 0) return out;
-    const pipeline = this.redis.pipeline();
-    for (const u of userIds) pipeline.hgetall(redisKeys.routes(appId, u));
-    const results = (await pipeline.exec()) ?? [];
+    // Separate commands, not a pipeline of their own: they join the client's automatic pipeline
+    // together with every other send's commands of this tick.
+    const hashes = await Promise.all(userIds.map((u) => this.redis.hgetall(redisKeys.routes(appId, u))));
     const now = this.now();
-    results.forEach(([err, hash], i) => {
-      if (err) throw err;
-      const routes = Object.values(hash as Record<string, string>)
+    hashes.forEach((hash, i) => {
+      const routes = Object.values(hash)
         .map((r) => JSON.parse(r) as Entry<Route>)
         .filter((e) => e.expiresAt > now)
         .map((e) => e.value);
