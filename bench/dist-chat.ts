@@ -4,7 +4,7 @@
 // on one gate and receivers on the other, so every message crosses gates.
 //
 //   npx tsx bench/dist-chat.ts [--pairs 200] [--workers 2] [--rate 5000] [--duration 15]
-//        [--warmup 3] [--runs 1] [--window 8] [--phases fixed,saturation]
+//        [--warmup 3] [--runs 1] [--window 8] [--phases fixed,saturation] [--mongodb-url URL]
 //
 // Reports messages/s delivered AND persisted (the consumers' stored counter over the window),
 // p50/p99 send→ack and send→delivered, and lost messages: acked but not delivered, or not stored
@@ -34,6 +34,8 @@ const cfg = {
   ackIntervalMs: num(flags, 'ack-interval', 100),
   drainMs: num(flags, 'drain', 30) * 1000,
   phases: String(flags.phases ?? 'saturation,fixed').split(',').filter(Boolean) as Array<'fixed' | 'saturation'>,
+  /** Another MongoDB-wire server (e.g. a real MongoDB) instead of the FerretDB that test/infra starts. */
+  mongodbUrl: typeof flags['mongodb-url'] === 'string' ? flags['mongodb-url'] : '',
 };
 export const DIST_TARGETS = { persistedAndDeliveredPerSec: 5_000, fixedP99DeliverMs: 50 };
 const ROLE_ENV = {
@@ -154,13 +156,13 @@ let baseline = 0;
 
 async function main(): Promise<void> {
   ensureBuilt(flags['no-build'] === true);
-  progress('dist-chat: starting Redis, RabbitMQ and FerretDB (built and cached by test/infra on first use)');
-  const servers = await startServers(process.env.XMONGO ? ['redis', 'rabbitmq'] : ['redis', 'rabbitmq', 'mongodb']);
+  progress(`dist-chat: starting Redis, RabbitMQ${cfg.mongodbUrl ? '' : ' and FerretDB on PostgreSQL'} (built and cached by test/infra on first use)`);
+  const servers = await startServers(cfg.mongodbUrl ? ['redis', 'rabbitmq'] : ['redis', 'rabbitmq', 'mongodb']);
   const logDir = mkdtempSync(join(tmpdir(), 'imcloud-bench-dist-'));
   let cluster: Cluster | undefined;
   try {
     progress(`dist-chat: starting 2 gates, 2 logic, 2 consumers, dispatch and admin (logs in ${logDir})`);
-    cluster = await startCluster({ ...serverEnv(servers), ...(process.env.XMONGO ? { IMCLOUD_MONGODB_URL: process.env.XMONGO } : {}) } as unknown as BackendEnv, logDir, {}, ROLE_ENV);
+    cluster = await startCluster({ ...serverEnv(servers), ...(cfg.mongodbUrl && { IMCLOUD_MONGODB_URL: cfg.mongodbUrl }) } as unknown as BackendEnv, logDir, {}, ROLE_ENV);
     baseline = await storedTotal(cluster);
     // One app for every run (each run's clientMsgIds carry their own tag).
     const app = await createApp(cluster);

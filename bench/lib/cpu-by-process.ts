@@ -13,7 +13,8 @@ export function processGroup(cmdline: string[]): string {
   if (/chat-worker|idle-worker/.test(joined)) return 'bench workers';
   if (/beam\.smp|erl_child_setup|epmd|inet_gethost/.test(joined)) return 'rabbitmq';
   if (/redis-server/.test(joined)) return 'redis';
-  if (/ferretdb/.test(joined)) return 'ferretdb';
+  if (/ferretdb/.test(joined)) return "ferretdb";
+  if (/postgres/.test(joined)) return "postgresql";
   if (/minio/.test(joined)) return 'minio';
   if (/dist-chat|single-chat|bench\/run/.test(joined)) return 'bench driver';
   return 'other';

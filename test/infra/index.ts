@@ -6,6 +6,7 @@
 
 import * as path from 'node:path';
 import { ensureFerretdb, startFerretdb, type FerretdbServer } from './ferretdb.js';
+import { ensurePostgresql } from './postgresql.js';
 import { ensureHelm } from './helm.js';
 import { ensureKubernetes, startKubernetes, type KubernetesCluster } from './kubernetes.js';
 import { createRunDir, log, removeRunDir, seconds, watchRunDir } from './lib.js';
@@ -44,7 +45,7 @@ export interface Servers {
 const ENSURE: Record<BuildName, () => Promise<unknown>> = {
   redis: ensureRedis,
   rabbitmq: ensureRabbitmq,
-  mongodb: ensureFerretdb,
+  mongodb: () => Promise.all([ensureFerretdb(), ensurePostgresql()]),
   minio: ensureMinio,
   kubernetes: ensureKubernetes,
   helm: ensureHelm,

@@ -42,14 +42,18 @@ for i = 2, #KEYS do
 end
 return 1`;
 
-// KEYS: conv meta, user hash. ARGV: field, seq. Returns {value, moved} or {-2} (user hash not
-// hydrated), {-3} (conversation meta missing), {-4} (not a member).
+// KEYS: conv meta, user hash. ARGV: field, seq. Returns {value, moved} or {-2} (the cursor is
+// missing from a user hash not yet hydrated), {-3} (conversation meta missing), {-4} (not a
+// member). A cursor present in Redis moves even before the user's hash is hydrated: hydration
+// merges max-wise, so the move survives it, and the send path never waits for MongoDB.
 const ADVANCE = `
-if redis.call('HEXISTS', KEYS[2], '${HYDRATED}') == 0 then return {-2, 0} end
+local cur = redis.call('HGET', KEYS[2], ARGV[1])
+if not cur then
+  if redis.call('HEXISTS', KEYS[2], '${HYDRATED}') == 0 then return {-2, 0} end
+  return {-4, 0}
+end
 local max = redis.call('HGET', KEYS[1], 'maxSeq')
 if not max then return {-3, 0} end
-local cur = redis.call('HGET', KEYS[2], ARGV[1])
-if not cur then return {-4, 0} end
 cur = tonumber(cur)
 local target = math.min(tonumber(ARGV[2]), tonumber(max))
 if target > cur then
