@@ -260,10 +260,11 @@ export class RedisConversationState implements ConversationState {
     const batch = this.pendingCursors;
     this.pendingCursors = new Map();
     try {
+      // One at a time: a background trickle, never a burst that the send path would queue behind.
       await upsertEach(this.userConversations, [...batch].map(([id, e]) => ({
         filter: { _id: id },
         update: { $max: { readSeq: e.readSeq, deliveredSeq: e.deliveredSeq }, $setOnInsert: { appId: e.appId, userId: e.userId, conversation: e.conversation } },
-      })));
+      })), 1);
     } catch (err) {
       // Put them back (max-wise) for the next attempt.
       for (const [id, e] of batch) {

@@ -9,12 +9,12 @@ import { docId, isDuplicateKey } from '../mongodb/mongo-database.js';
 // next block starts above anything issued before: a seq is never issued twice. The price is a
 // gap (empty slots) after such a loss, which readers resolve (docs/adr/0009).
 
-// Returns the next seq, or -1 when the current block is used up (or the counter is gone).
+// Returns {next seq, ceiling}, or {-1, 0} when the current block is used up (or the counter is gone).
 const NEXT = `
 local cur = tonumber(redis.call('HGET', KEYS[1], 'cur'))
 local max = tonumber(redis.call('HGET', KEYS[1], 'max'))
-if not cur or not max or cur >= max then return -1 end
-return redis.call('HINCRBY', KEYS[1], 'cur', 1)`;
+if not cur or not max or cur >= max then return {-1, 0} end
+return {redis.call('HINCRBY', KEYS[1], 'cur', 1), max}`;
 
 // Installs a reserved block (start..end). A missing counter restarts just below the block; an
 // existing one only has its ceiling raised, so concurrent reservations never reuse a seq.
@@ -51,10 +51,17 @@ export class RedisSeqAllocator implements SeqAllocator {
 
   async next(appId: string, conversation: string): Promise<number> {
     const key = redisKeys.seq(appId, conversation);
+    const id = docId(appId, conversation);
     for (let attempt = 0; attempt < 10; attempt++) {
-      const seq = Number(await this.nextScript.run([key], []));
-      if (seq > 0) return seq;
-      await this.reserve(key, docId(appId, conversation));
+      const [seq, max] = (await this.nextScript.run([key], [])) as [number, number];
+      if (seq > 0) {
+        // Half the block used: reserve the next one now, off the send path, so that sends do not
+        // wait for MongoDB when this one runs out. If it fails, the send that finds the block
+        // used up reserves (and waits) as before.
+        if (max - seq < this.blockSize / 2) this.reserve(key, id).catch(() => undefined);
+        return seq;
+      }
+      await this.reserve(key, id);
     }
     throw new Error(`seq allocation for ${appId}/${conversation} kept finding its block used up`);
   }
