@@ -116,6 +116,32 @@ export function busContract(name: string, make: () => Promise<BusFixture>): void
       expect(b.deliveries.length).toBeGreaterThan(0);
     });
 
+    it('upstream: frames of one app published together each reach a handler once; a failure redelivers them', async () => {
+      const t = track();
+      const a = app();
+      const r = new Recorder(run);
+      let failed = false;
+      await keep(bus.consumeUpstream(t, async (d) => {
+        if (!r.record(d)) return;
+        // One frame fails once: the adapter may redeliver the frames that travelled with it
+        // (handlers are idempotent); none may be lost.
+        if (!failed && text(d) === tag(7)) {
+          failed = true;
+          throw new Error('transient failure');
+        }
+      }));
+
+      const n = 30;
+      await Promise.all(Array.from({ length: n }, (_, i) => bus.publishUpstream(t, a, body(i))));
+      const expected = Array.from({ length: n }, (_, i) => tag(i));
+      await waitFor(() => expected.every((b) => r.count(b) >= 1) && r.count(tag(7)) >= 2, `${n} frames handled, frame 7 twice`);
+      await quiet();
+      expect(new Set(r.bodies())).toEqual(new Set(expected));
+      expect(r.deliveries.filter((d) => d.body === tag(7)).map((d) => d.deliveryCount)).toEqual([1, 2]);
+      // Every frame but the failed one was handled on its first delivery.
+      for (const b of expected) expect(r.deliveries.find((d) => d.body === b)?.deliveryCount).toBe(1);
+    });
+
     it('upstream: tracks are separate queues', async () => {
       const t1 = track();
       const t2 = track();

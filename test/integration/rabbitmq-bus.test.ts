@@ -237,6 +237,30 @@ describe('RabbitMQ bus: what only the real broker shows', () => {
     await ch.close();
   });
 
+  it('upstream frames of one app published together travel as one message: redelivered together, dead-lettered frame by frame', async () => {
+    const deadLetters: string[] = [];
+    const bus = newBus({ namespace: `t-${randomUUID()}`, deliveryLimit: 2, onDeadLetter: (_kind, body) => deadLetters.push(decoder.decode(body)) });
+    await bus.waitReady();
+    const track = `track-${randomUUID()}`;
+    const deliveries: Array<{ body: string; deliveryCount: number }> = [];
+    const sub = await bus.consumeUpstream(track, async (d) => {
+      const body = decoder.decode(d.body);
+      deliveries.push({ body, deliveryCount: d.deliveryCount });
+      if (body === 'f3') throw new Error('poison: this frame always fails');
+    });
+    const frames = ['f0', 'f1', 'f2', 'f3', 'f4'];
+    await Promise.all(frames.map((f) => bus.publishUpstream(track, 'app-1', encoder.encode(f))));
+    await waitFor(async () => (await bus.deadLettered()).length === 1, 'the dead-lettered batch');
+    await sleep(300);
+    // One AMQP message: every frame came twice (the second time because f3 failed), then the
+    // message went to the dead-letter queue and each frame was counted.
+    expect(deliveries.filter((d) => d.deliveryCount === 1).map((d) => d.body).sort()).toEqual(frames);
+    expect(deliveries.filter((d) => d.deliveryCount === 2).map((d) => d.body).sort()).toEqual(frames);
+    expect(deadLetters.sort()).toEqual(frames);
+    await sub.cancel();
+    await bus.close();
+  });
+
   it('a message that kills its consumer (channel closed before the ack) is dead-lettered too, not looped', async () => {
     const bus = newBus({ deliveryLimit: 3 });
     await bus.waitReady();

@@ -13,6 +13,7 @@ import type { Channel, ChannelModel } from 'amqplib';
 import type { Bus, BusHandler, ConsumeOptions, Subscription } from '../../ports/bus.js';
 import { ImError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
+import { BATCH_HEADER, PublishBatcher } from './publish-batch.js';
 import { RabbitmqConnection } from './rabbitmq-connection.js';
 import { RabbitmqConsumer, type BusChannelKind } from './rabbitmq-consumer.js';
 import { RabbitmqPublisher, type PublisherStats } from './rabbitmq-publisher.js';
@@ -147,12 +148,18 @@ export class RabbitmqBus implements Bus {
       if (err instanceof ImError) throw err;
       throw new ImError('IM_UNAVAILABLE', `rabbitmq: could not declare the queue of track ${track}: ${(err as Error).message}; retry with backoff`, { cause: err });
     }
-    await this.publisher.publish(this.topology.upstreamExchange, this.topology.upstreamRoutingKey(track, appId), body, {
+    await this.upstreamBatches.publish({ track, appId }, body);
+  }
+
+  private readonly upstreamBatches = new PublishBatcher<{ track: string; appId: string }>(
+    ({ track, appId }) => this.topology.upstreamRoutingKey(track, appId),
+    ({ track, appId }, body, count) => this.publisher.publish(this.topology.upstreamExchange, this.topology.upstreamRoutingKey(track, appId), body, {
       persistent: true,
       mandatory: true,
       appId,
-    });
-  }
+      ...(count > 1 && { headers: { [BATCH_HEADER]: count } }),
+    }),
+  );
 
   async publishPush(gateId: string, body: Uint8Array): Promise<void> {
     // Transient: no queue (the gate is gone) means the push is dropped; sync repairs.

@@ -10,6 +10,7 @@
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import type { BusDelivery, BusHandler } from '../../ports/bus.js';
 import type { Logger } from '../../shared/logger.js';
+import { BATCH_HEADER, unpackBatch } from './publish-batch.js';
 import type { RabbitmqConnection } from './rabbitmq-connection.js';
 
 export type BusChannelKind = 'upstream' | 'push' | 'store';
@@ -146,15 +147,29 @@ export class RabbitmqConsumer {
 
   private deliver(attached: Attached, msg: ConsumeMessage): void {
     const delivery: BusDelivery = { body: msg.content, deliveryCount: this.deliveryCount(msg) };
+    const call = (d: BusDelivery) => {
+      try {
+        return this.spec.handler(d);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    };
     let result: Promise<void>;
-    try {
-      result = this.spec.handler(delivery);
-    } catch (err) {
-      result = Promise.reject(err);
+    let frames = [msg.content];
+    const count = msg.properties.headers?.[BATCH_HEADER];
+    if (count === undefined) result = call(delivery);
+    else {
+      // A batch (publish-batch.ts) is settled once every frame in it is handled.
+      try {
+        frames = unpackBatch(msg.content, Number(count));
+        result = Promise.all(frames.map((body) => call({ body, deliveryCount: delivery.deliveryCount }))).then(() => undefined);
+      } catch (err) {
+        result = Promise.reject(err);
+      }
     }
     const settled = result.then(
       () => this.settle(msg, () => attached.channel.ack(msg)),
-      (err: unknown) => this.rejected(attached, msg, delivery, err),
+      (err: unknown) => this.rejected(attached, msg, delivery, frames, err),
     );
     this.inFlight.add(settled);
     void settled.finally(() => this.inFlight.delete(settled));
@@ -170,7 +185,7 @@ export class RabbitmqConsumer {
     }
   }
 
-  private async rejected(attached: Attached, msg: ConsumeMessage, delivery: BusDelivery, err: unknown): Promise<void> {
+  private async rejected(attached: Attached, msg: ConsumeMessage, delivery: BusDelivery, frames: Buffer[], err: unknown): Promise<void> {
     const { spec } = this;
     const last = delivery.deliveryCount >= spec.deliveryLimit;
     if (last) {
@@ -178,7 +193,7 @@ export class RabbitmqConsumer {
         { kind: spec.kind, label: spec.label, deliveryCount: delivery.deliveryCount, err: err instanceof Error ? err.message : String(err) },
         `rabbitmq: a ${spec.kind} message failed ${delivery.deliveryCount} times; it goes to the dead-letter queue`,
       );
-      spec.onDeadLetter?.(spec.kind, delivery.body);
+      for (const frame of frames) spec.onDeadLetter?.(spec.kind, frame);
     }
     if (spec.kind !== 'push') {
       // Quorum queue: requeue; past x-delivery-limit the broker dead-letters it.

@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { MAX_BATCH, PublishBatcher, packBatch, unpackBatch } from './publish-batch.js';
+
+const bytes = (s: string) => new Uint8Array(Buffer.from(s));
+
+describe('packBatch / unpackBatch', () => {
+  it('round-trips frames, empty ones included', () => {
+    const frames = [bytes('a'), bytes(''), bytes('hello')];
+    expect(unpackBatch(packBatch(frames), 3).map((b) => b.toString())).toEqual(['a', '', 'hello']);
+  });
+
+  it('refuses a body that does not hold the announced frames', () => {
+    const body = packBatch([bytes('abc'), bytes('de')]);
+    expect(() => unpackBatch(body, 3)).toThrow(/says 3 frames but holds 2/);
+    expect(() => unpackBatch(body.subarray(0, body.length - 1), 2)).toThrow(/truncated batch: frame 2/);
+    expect(() => unpackBatch(body.subarray(0, 9), 2)).toThrow(/length prefix is cut off/);
+  });
+});
+
+describe('PublishBatcher', () => {
+  it('sends what one turn published for a key as one batch and settles every caller with it', async () => {
+    const sent: Array<{ key: string; frames: string[] }> = [];
+    const batcher = new PublishBatcher<string>((k) => k, async (key, body, count) => {
+      sent.push({ key, frames: count === 1 ? [Buffer.from(body).toString()] : unpackBatch(Buffer.from(body), count).map(String) });
+    });
+    await Promise.all([batcher.publish('a', bytes('1')), batcher.publish('b', bytes('2')), batcher.publish('a', bytes('3'))]);
+    await batcher.publish('a', bytes('4'));
+    expect(sent).toEqual([{ key: 'a', frames: ['1', '3'] }, { key: 'b', frames: ['2'] }, { key: 'a', frames: ['4'] }]);
+  });
+
+  it('rejects every caller of a batch whose publish failed', async () => {
+    const batcher = new PublishBatcher<string>((k) => k, async () => {
+      throw new Error('broker gone');
+    });
+    const results = await Promise.allSettled([batcher.publish('a', bytes('1')), batcher.publish('a', bytes('2'))]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+  });
+
+  it(`starts a new batch after ${MAX_BATCH} frames`, async () => {
+    const counts: number[] = [];
+    const batcher = new PublishBatcher<string>((k) => k, async (_key, _body, count) => {
+      counts.push(count);
+    });
+    await Promise.all(Array.from({ length: MAX_BATCH + 1 }, (_, i) => batcher.publish('a', bytes(String(i)))));
+    expect(counts).toEqual([MAX_BATCH, 1]);
+  });
+});
