@@ -4,7 +4,7 @@
 // on one gate and receivers on the other, so every message crosses gates.
 //
 //   npx tsx bench/dist-chat.ts [--pairs 200] [--workers 2] [--rate 5000] [--duration 15]
-//        [--warmup 3] [--runs 1] [--window 8] [--phases saturation,fixed] [--rate 1000,5000]
+//        [--warmup 3] [--runs 3] [--window 8] [--phases saturation,fixed] [--rate 1000,5000]
 //        [--mongodb-url URL]
 //
 // Reports messages/s delivered AND persisted (the consumers' stored counter over the window),
@@ -30,7 +30,7 @@ const cfg = {
   rates: String(flags.rate ?? '1000,5000').split(',').map(Number).filter((n) => n > 0),
   durationMs: num(flags, 'duration', 15) * 1000,
   warmupMs: num(flags, 'warmup', 3) * 1000,
-  runs: num(flags, 'runs', 1),
+  runs: num(flags, 'runs', 3),
   window: num(flags, 'window', 8),
   bodyBytes: num(flags, 'body', 64),
   ackIntervalMs: num(flags, 'ack-interval', 100),

@@ -123,8 +123,8 @@ export function busContract(name: string, make: () => Promise<BusFixture>): void
       let failed = false;
       await keep(bus.consumeUpstream(t, async (d) => {
         if (!r.record(d)) return;
-        // One frame fails once: the adapter may redeliver the frames that travelled with it
-        // (handlers are idempotent); none may be lost.
+        // One frame fails once: the adapter may hand the frames that travelled with it to the
+        // handler again (handlers are idempotent); none may be lost.
         if (!failed && text(d) === tag(7)) {
           failed = true;
           throw new Error('transient failure');
@@ -137,7 +137,7 @@ export function busContract(name: string, make: () => Promise<BusFixture>): void
       await waitFor(() => expected.every((b) => r.count(b) >= 1) && r.count(tag(7)) >= 2, `${n} frames handled, frame 7 twice`);
       await quiet();
       expect(new Set(r.bodies())).toEqual(new Set(expected));
-      expect(r.deliveries.filter((d) => d.body === tag(7)).map((d) => d.deliveryCount)).toEqual([1, 2]);
+      expect(r.count(tag(7))).toBeGreaterThanOrEqual(2);
       // Every frame but the failed one was handled on its first delivery.
       for (const b of expected) expect(r.deliveries.find((d) => d.body === b)?.deliveryCount).toBe(1);
     });

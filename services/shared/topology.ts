@@ -21,6 +21,8 @@ export const redisKeys = {
   gates: 'imcloud:gates',
   routes: (appId: string, userId: string) => `imcloud:{${appId}}:routes:${userId}`,
   seq: (appId: string, conversation: string) => `imcloud:{${appId}}:seq:${conversation}`,
+  /** Held while one process reserves and installs a conversation's next seq block. */
+  seqLock: (seqKey: string) => `${seqKey}:reserving`,
   dedupe: (appId: string, sender: string, clientMsgId: string) => `imcloud:{${appId}}:dedupe:${sender}:${clientMsgId}`,
   window: (appId: string, conversation: string) => `imcloud:{${appId}}:window:${conversation}`,
   conversation: (appId: string, conversation: string) => `imcloud:{${appId}}:conv:${conversation}`,

@@ -237,7 +237,7 @@ describe('RabbitMQ bus: what only the real broker shows', () => {
     await ch.close();
   });
 
-  it('upstream frames of one app published together travel as one message: redelivered together, dead-lettered frame by frame', async () => {
+  it('upstream frames of one app published together travel as one message; a failing one is split off and dead-lettered alone', async () => {
     const deadLetters: string[] = [];
     const bus = newBus({ namespace: `t-${randomUUID()}`, deliveryLimit: 2, onDeadLetter: (_kind, body) => deadLetters.push(decoder.decode(body)) });
     await bus.waitReady();
@@ -250,13 +250,14 @@ describe('RabbitMQ bus: what only the real broker shows', () => {
     });
     const frames = ['f0', 'f1', 'f2', 'f3', 'f4'];
     await Promise.all(frames.map((f) => bus.publishUpstream(track, 'app-1', encoder.encode(f))));
-    await waitFor(async () => (await bus.deadLettered()).length === 1, 'the dead-lettered batch');
+    await waitFor(async () => (await bus.deadLettered()).length === 1, 'the dead letter');
     await sleep(300);
-    // One AMQP message: every frame came twice (the second time because f3 failed), then the
-    // message went to the dead-letter queue and each frame was counted.
-    expect(deliveries.filter((d) => d.deliveryCount === 1).map((d) => d.body).sort()).toEqual(frames);
-    expect(deliveries.filter((d) => d.deliveryCount === 2).map((d) => d.body).sort()).toEqual(frames);
-    expect(deadLetters.sort()).toEqual(frames);
+    // First as one batch, then (f3 failed) each frame on its own; f3 alone used up its deliveries.
+    for (const f of frames) expect(deliveries.filter((d) => d.body === f && d.deliveryCount === 1)).toHaveLength(2);
+    expect(deliveries.filter((d) => d.body === 'f3').map((d) => d.deliveryCount)).toEqual([1, 1, 2]);
+    expect(deliveries.filter((d) => d.deliveryCount > 1).map((d) => d.body)).toEqual(['f3']);
+    expect(deadLetters).toEqual(['f3']);
+    expect((await bus.deadLettered()).map((b) => decoder.decode(b))).toEqual(['f3']);
     await sub.cancel();
     await bus.close();
   });
@@ -392,14 +393,16 @@ describe('RabbitMQ bus: what only the real broker shows', () => {
     await bus.waitReady();
     const run = randomUUID();
     const n = 3_000;
-    await Promise.all(Array.from({ length: n }, (_, i) => bus.publishStore(encoder.encode(`${run}:${i}`))));
+    // One app per message: frames of different apps never share a batch (publish-batch.ts).
+    const track = `track-${randomUUID()}`;
+    await Promise.all(Array.from({ length: n }, (_, i) => bus.publishUpstream(track, `app-${i}`, encoder.encode(`${run}:${i}`))));
     const stats = bus.publishStats();
     expect(stats.peakUnconfirmed).toBe(8);
     expect(stats.unconfirmed).toBe(0);
     expect(stats.waiting).toBe(0);
 
     const ch = await rawChannel();
-    expect((await ch.checkQueue(bus.topology.storeQueue)).messageCount).toBe(n);
+    expect((await ch.checkQueue(bus.topology.upstreamQueue(track))).messageCount).toBe(n);
     await ch.close();
   });
 
@@ -408,12 +411,13 @@ describe('RabbitMQ bus: what only the real broker shows', () => {
     await bus.waitReady();
     const n = 200;
     const big = new Uint8Array(256 * 1024).fill(7);
-    await Promise.all(Array.from({ length: n }, () => bus.publishStore(big)));
+    const track = `track-${randomUUID()}`;
+    await Promise.all(Array.from({ length: n }, (_, i) => bus.publishUpstream(track, `app-${i}`, big)));
     const stats = bus.publishStats();
     expect(stats.drainWaits).toBeGreaterThan(0);
     expect(stats.unconfirmed).toBe(0);
     const ch = await rawChannel();
-    expect((await ch.checkQueue(bus.topology.storeQueue)).messageCount).toBe(n);
+    expect((await ch.checkQueue(bus.topology.upstreamQueue(track))).messageCount).toBe(n);
     await ch.close();
   });
 });

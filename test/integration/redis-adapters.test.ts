@@ -1,7 +1,7 @@
 // The port contracts against the Redis adapters (and Redis + MongoDB where an adapter uses both).
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisConversationState } from '../../services/adapters/redis/redis-conversation-state.js';
 import { RedisDedupe } from '../../services/adapters/redis/redis-dedupe.js';
 import { RedisRateLimiter } from '../../services/adapters/redis/redis-rate-limiter.js';
@@ -47,4 +47,37 @@ rateLimiterContract('redis', async () => ({ rateLimiter: new RedisRateLimiter(re
 workerIdsContract('redis', async () => {
   const prefixed = new Redis(requireEnv('IMCLOUD_REDIS_URL'), { keyPrefix: `t-${randomUUID()}:` });
   return { workerIds: new RedisWorkerIds(prefixed), cleanup: async () => prefixed.disconnect() };
+});
+
+describe('Redis seq allocator: what only several processes show', () => {
+  it('a process whose block reservation is slow never lets a later block start the conversation above 1', async () => {
+    // Two clients and two allocators stand for two logic processes. A's MongoDB answers late, so
+    // B reserves the second block while A still holds the first; B must not install its block first.
+    const other = await connectRedis();
+    try {
+      const slowHighWater = new Proxy(mongo.seqHighWater, {
+        get(target, prop) {
+          const value = Reflect.get(target, prop, target) as unknown;
+          if (typeof value !== 'function') return value;
+          if (prop !== 'findOneAndUpdate') return value.bind(target);
+          return async (...args: unknown[]) => {
+            const result = await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+            await new Promise((r) => setTimeout(r, 150));
+            return result;
+          };
+        },
+      });
+      const a = new RedisSeqAllocator(redis, slowHighWater, 100);
+      const b = new RedisSeqAllocator(other, mongo.seqHighWater, 100);
+      const app = `app-${randomUUID().slice(0, 8)}`;
+      const first = a.next(app, 's:u1:v1');
+      await new Promise((r) => setTimeout(r, 30));
+      const second = b.next(app, 's:u1:v1');
+      expect([await first, await second].sort((x, y) => x - y)).toEqual([1, 2]);
+      const rest = await Promise.all(Array.from({ length: 148 }, (_, i) => (i % 2 ? a : b).next(app, 's:u1:v1')));
+      expect(rest.sort((x, y) => x - y)).toEqual(Array.from({ length: 148 }, (_, i) => i + 3));
+    } finally {
+      other.disconnect();
+    }
+  });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_BATCH, PublishBatcher, packBatch, unpackBatch } from './publish-batch.js';
+import { MAX_BATCH, MAX_BATCH_BYTES, PublishBatcher, packBatch, unpackBatch } from './publish-batch.js';
 
 const bytes = (s: string) => new Uint8Array(Buffer.from(s));
 
@@ -43,5 +43,16 @@ describe('PublishBatcher', () => {
     });
     await Promise.all(Array.from({ length: MAX_BATCH + 1 }, (_, i) => batcher.publish('a', bytes(String(i)))));
     expect(counts).toEqual([MAX_BATCH, 1]);
+  });
+
+  it(`keeps a batch under ${MAX_BATCH_BYTES} bytes; a larger frame goes alone`, async () => {
+    const counts: number[] = [];
+    const batcher = new PublishBatcher<string>((k) => k, async (_key, body, count) => {
+      counts.push(count);
+      if (count > 1) expect(body.length).toBeLessThanOrEqual(MAX_BATCH_BYTES);
+    });
+    const third = new Uint8Array(Math.floor(MAX_BATCH_BYTES / 3));
+    await Promise.all([third, third, third, third, new Uint8Array(MAX_BATCH_BYTES * 2), third].map((b) => batcher.publish('a', b)));
+    expect(counts).toEqual([2, 2, 1, 1]);
   });
 });

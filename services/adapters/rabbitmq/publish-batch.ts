@@ -1,13 +1,17 @@
-// Upstream frames published in the same turn of the event loop for the same routing key travel
-// as one AMQP message: under load a gate reads many frames per turn, and every AMQP message
-// costs the broker, the gate and logic a publish, a confirm, a delivery and an ack. A lone frame
-// goes as it is; a batch carries BATCH_HEADER (its count) and a body of length-prefixed frames
-// (4-byte big-endian length, then the bytes). The consumer hands each frame to the handler on
-// its own and settles the AMQP message once all of them are handled.
+// Upstream frames and store records published in the same turn of the event loop for the same
+// routing key travel as one AMQP message: under load a gate reads many frames per turn and logic
+// accepts many sends, and every AMQP message costs the broker and both ends a publish, a confirm,
+// a delivery and an ack. A lone frame goes as it is; a batch carries BATCH_HEADER (its count) and
+// a body of length-prefixed frames (4-byte big-endian length, then the bytes). The consumer hands
+// each frame to the handler on its own and acks the AMQP message once all of them are handled;
+// if one fails, it publishes the frames again one by one, so that a poison frame is retried and
+// dead-lettered alone (rabbitmq-consumer.ts).
 
 export const BATCH_HEADER = 'x-imcloud-batch';
-/** Frames per AMQP message at most: a redelivered batch redoes this many handlers. */
+/** Frames per AMQP message at most: a failed batch is split into this many messages. */
 export const MAX_BATCH = 256;
+/** Bytes per batch at most (a larger single frame still goes, alone): no giant messages. */
+export const MAX_BATCH_BYTES = 256 * 1024;
 
 export function packBatch(bodies: Uint8Array[]): Buffer {
   const out = Buffer.allocUnsafe(bodies.reduce((n, b) => n + 4 + b.length, 0));
@@ -37,6 +41,7 @@ export function unpackBatch(body: Buffer, count: number): Buffer[] {
 
 interface Pending {
   bodies: Uint8Array[];
+  bytes: number;
   waiters: Array<{ resolve: () => void; reject: (err: unknown) => void }>;
 }
 
@@ -53,12 +58,16 @@ export class PublishBatcher<K> {
   publish(key: K, body: Uint8Array): Promise<void> {
     const id = this.keyOf(key);
     let entry = this.pending.get(id);
-    if (!entry || entry.batch.bodies.length >= MAX_BATCH) {
-      if (entry) this.flushOne(id, entry);
-      entry = { key, batch: { bodies: [], waiters: [] } };
+    if (entry && (entry.batch.bodies.length >= MAX_BATCH || entry.batch.bytes + 4 + body.length > MAX_BATCH_BYTES)) {
+      this.flushOne(id, entry);
+      entry = undefined;
+    }
+    if (!entry) {
+      entry = { key, batch: { bodies: [], bytes: 0, waiters: [] } };
       this.pending.set(id, entry);
     }
     entry.batch.bodies.push(body);
+    entry.batch.bytes += 4 + body.length;
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(() => this.flush());

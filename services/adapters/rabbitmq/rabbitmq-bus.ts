@@ -167,8 +167,17 @@ export class RabbitmqBus implements Bus {
   }
 
   async publishStore(body: Uint8Array): Promise<void> {
-    await this.publisher.publish('', this.topology.storeQueue, body, { persistent: true, mandatory: true });
+    await this.storeBatches.publish(this.topology.storeQueue, body);
   }
+
+  private readonly storeBatches = new PublishBatcher<string>(
+    (queue) => queue,
+    (queue, body, count) => this.publisher.publish('', queue, body, {
+      persistent: true,
+      mandatory: true,
+      ...(count > 1 && { headers: { [BATCH_HEADER]: count } }),
+    }),
+  );
 
   private async ensureUpstreamDeclared(track: string): Promise<void> {
     let declared = this.declaredTracks.get(track);
@@ -254,6 +263,8 @@ export class RabbitmqBus implements Bus {
         log: this.log,
         republishPush: (body, headers) =>
           this.publisher.publish(this.topology.pushExchange, label, body, { persistent: false, mandatory: false, headers }),
+        republishFrame: (exchange, routingKey, body, appId) =>
+          this.publisher.publish(exchange, routingKey, body, { persistent: true, mandatory: true, ...(appId && { appId }) }),
         deadLetterPush: (body, headers) =>
           this.publisher.publish(this.topology.deadLetterExchange, label, body, { persistent: true, mandatory: false, headers }),
         onDeadLetter: this.opts.onDeadLetter,

@@ -34,6 +34,12 @@ export interface ConsumerSpec {
   republishPush: (body: Uint8Array, headers: Record<string, unknown>) => Promise<void>;
   /** A push past its delivery limit: hand it to the dead-letter exchange (confirmed). */
   deadLetterPush: (body: Uint8Array, headers: Record<string, unknown>) => Promise<void>;
+  /**
+   * A batch (publish-batch.ts) whose handling failed: publish one frame again on its own
+   * (confirmed) to where the batch was sent, so that each frame retries, and a poison one is
+   * dead-lettered, by itself.
+   */
+  republishFrame: (exchange: string, routingKey: string, body: Uint8Array, appId: string | undefined) => Promise<void>;
   /** The handler rejected the last allowed delivery: the message goes to the dead-letter queue. */
   onDeadLetter?: (kind: BusChannelKind, body: Uint8Array) => void;
 }
@@ -187,6 +193,17 @@ export class RabbitmqConsumer {
 
   private async rejected(attached: Attached, msg: ConsumeMessage, delivery: BusDelivery, frames: Buffer[], err: unknown): Promise<void> {
     const { spec } = this;
+    if (frames.length > 1) {
+      // Split the batch: its frames go back one by one (the good ones are handled again, which
+      // handlers tolerate), then the batch is acked. If that fails it is returned whole.
+      try {
+        for (const frame of frames) await spec.republishFrame(msg.fields.exchange, msg.fields.routingKey, frame, msg.properties.appId as string | undefined);
+        this.settle(msg, () => attached.channel.ack(msg));
+      } catch {
+        this.settle(msg, () => attached.channel.nack(msg, false, true));
+      }
+      return;
+    }
     const last = delivery.deliveryCount >= spec.deliveryLimit;
     if (last) {
       spec.log.warn(

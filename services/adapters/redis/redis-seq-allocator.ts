@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Collection } from 'mongodb';
 import type { SeqAllocator } from '../../ports/seq-allocator.js';
 import { redisKeys } from '../../shared/topology.js';
@@ -34,9 +35,20 @@ export interface SeqHighWater {
   hwm: number;
 }
 
+// Deletes the reservation lock KEYS[1] only if it is still ours (ARGV[1]).
+const UNLOCK = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;
+
+/** A reservation holds the conversation's lock at most this long (a crashed holder frees it). */
+const LOCK_MS = 5_000;
+/** A send waits at most this long for a block (longer than a dead holder's lock). */
+const WAIT_MS = 8_000;
+
 export class RedisSeqAllocator implements SeqAllocator {
   private readonly nextScript;
   private readonly installScript;
+  private readonly unlockScript;
   /** One reservation at a time per conversation in this process. */
   private readonly reserving = new Map<string, Promise<void>>();
 
@@ -47,12 +59,14 @@ export class RedisSeqAllocator implements SeqAllocator {
   ) {
     this.nextScript = script(redis, 'imcloudSeqNext', 1, NEXT);
     this.installScript = script(redis, 'imcloudSeqInstall', 1, INSTALL);
+    this.unlockScript = script(redis, 'imcloudSeqUnlock', 1, UNLOCK);
   }
 
   async next(appId: string, conversation: string): Promise<number> {
     const key = redisKeys.seq(appId, conversation);
     const id = docId(appId, conversation);
-    for (let attempt = 0; attempt < 10; attempt++) {
+    const deadline = Date.now() + WAIT_MS;
+    for (;;) {
       const [seq, max] = (await this.nextScript.run([key], [])) as [number, number];
       if (seq > 0) {
         // Half the block used: reserve the next one now, off the send path, so that sends do not
@@ -61,28 +75,45 @@ export class RedisSeqAllocator implements SeqAllocator {
         if (max - seq < this.blockSize / 2) this.reserve(key, id).catch(() => undefined);
         return seq;
       }
+      if (Date.now() > deadline) throw new Error(`seq allocation for ${appId}/${conversation}: no block within ${WAIT_MS} ms`);
       await this.reserve(key, id);
     }
-    throw new Error(`seq allocation for ${appId}/${conversation} kept finding its block used up`);
   }
 
+  /**
+   * Reserves the next block and installs it, holding the conversation's lock in Redis across
+   * both steps: blocks are installed in the order MongoDB handed them out, so they join up and
+   * no seq is skipped (two processes reserving a new conversation's first block at once would
+   * otherwise let the later block be installed first, starting the conversation at 101). If
+   * another process holds the lock, this waits a moment and returns; the caller tries again.
+   */
   private reserve(key: string, id: string): Promise<void> {
     let pending = this.reserving.get(key);
     if (!pending) {
       pending = (async () => {
-        const reserve = () => this.highWater.findOneAndUpdate(
-          { _id: id },
-          { $inc: { hwm: this.blockSize } },
-          { upsert: true, returnDocument: 'after' },
-        );
-        // Two first reservations racing on one upsert: the loser's insert hits the unique _id
-        // (E11000); by then the document exists and a second try increments it.
-        const doc = await reserve().catch((err: unknown) => {
-          if (isDuplicateKey(err)) return reserve();
-          throw err;
-        });
-        const stop = doc!.hwm;
-        await this.installScript.run([key], [stop - this.blockSize + 1, stop]);
+        const lock = redisKeys.seqLock(key);
+        const token = randomUUID();
+        if ((await this.redis.set(lock, token, 'PX', LOCK_MS, 'NX')) !== 'OK') {
+          await new Promise((r) => setTimeout(r, 10));
+          return;
+        }
+        try {
+          const reserve = () => this.highWater.findOneAndUpdate(
+            { _id: id },
+            { $inc: { hwm: this.blockSize } },
+            { upsert: true, returnDocument: 'after' },
+          );
+          // Two first reservations racing on one upsert (a lock that expired): the loser's insert
+          // hits the unique _id (E11000); by then the document exists and a second try increments it.
+          const doc = await reserve().catch((err: unknown) => {
+            if (isDuplicateKey(err)) return reserve();
+            throw err;
+          });
+          const stop = doc!.hwm;
+          await this.installScript.run([key], [stop - this.blockSize + 1, stop]);
+        } finally {
+          await this.unlockScript.run([lock], [token]).catch(() => undefined);
+        }
       })().finally(() => this.reserving.delete(key));
       this.reserving.set(key, pending);
     }
