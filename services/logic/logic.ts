@@ -286,7 +286,8 @@ export class Logic {
     try {
       await Promise.all([
         this.backends.window.append(s.appId, message, { size: this.config.logic.recentWindow, retentionMs: this.config.logic.recentRetentionMs }),
-        this.backends.conversations.touch(s.appId, message.conversation, members, message.seq, message.ts),
+        // The sender has read what it sent, so its own messages never count as unread.
+        this.backends.conversations.touch(s.appId, message.conversation, members, message.seq, message.ts, s.userId),
       ]);
       await this.backends.bus.publishStore(record);
       await dedupe.complete(s.appId, s.userId, clientMsgId, ack, this.config.logic.dedupeTtlMs);
@@ -299,13 +300,7 @@ export class Logic {
     this.metrics.sends.inc({ app_id: s.appId });
     if (s.receivedAt > 0) this.metrics.ackLatency.observe({ app_id: s.appId }, (this.now() - s.receivedAt) / 1000);
 
-    // The sender has read what it sent, so its own messages never count as unread. Best effort:
-    // the message is accepted whatever happens to this cursor. Asked alongside the push routes.
-    const [pushed] = await Promise.all([
-      this.notifyUsers(s, members, { push: { messages: [toWireMessage(message)] } }, { sentAt: message.ts }),
-      this.backends.conversations.advance(s.appId, s.userId, message.conversation, 'read', message.seq)
-        .catch((err: unknown) => this.log.warn({ traceId: s.traceId, err: String(err) }, 'could not move the sender\'s read cursor')),
-    ]);
+    const pushed = await this.notifyUsers(s, members, { push: { messages: [toWireMessage(message)] } }, { sentAt: message.ts });
     this.metrics.pushes.inc({ app_id: s.appId }, pushed);
   }
 

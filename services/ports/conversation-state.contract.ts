@@ -88,6 +88,18 @@ export function conversationStateContract(name: string, make: () => Promise<Conv
       expect(await cs.get(app, alice, conv)).toEqual(entry(conv, 8, T0 + 8, 8, 0));
     });
 
+    it("touch moves its sender's read cursor to the message, never back, and no one else's", async () => {
+      await cs.touch(app, conv, [alice, bob], 4, T0 + 4, alice);
+      expect((await cs.get(app, alice, conv))!.readSeq).toBe(4);
+      expect((await cs.get(app, bob, conv))!.readSeq).toBe(0);
+      await cs.touch(app, conv, [alice, bob], 6, T0 + 6, bob);
+      await cs.touch(app, conv, [alice, bob], 5, T0 + 5, alice);
+      expect(await cs.get(app, alice, conv)).toEqual(entry(conv, 6, T0 + 6, 5, 0));
+      expect((await cs.get(app, bob, conv))!.readSeq).toBe(6);
+      await cs.touch(app, conv, [alice, bob], 3, T0 + 3, alice);
+      expect((await cs.get(app, alice, conv))!.readSeq).toBe(5);
+    });
+
     it('concurrent advances end at the highest, and exactly one of equal moves reports moved', async () => {
       await cs.touch(app, conv, [alice], 50, T0 + 50);
       const results = await Promise.all([10, 40, 20, 30, 40].map((s) => cs.advance(app, alice, conv, 'delivered', s)));

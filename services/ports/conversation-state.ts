@@ -19,8 +19,12 @@ export interface ConversationTouch {
 }
 
 export interface ConversationState {
-  /** A message with `seq` exists in `conversation`; every member now lists it. maxSeq only grows. */
-  touch(appId: string, conversation: string, members: string[], seq: number, ts: number): Promise<void>;
+  /**
+   * A message with `seq` exists in `conversation`; every member now lists it. maxSeq only grows.
+   * `readBy` (its sender) has read up to `seq`: the read cursor moves as with advance(), in the
+   * same step, so a sender's own messages never count as unread.
+   */
+  touch(appId: string, conversation: string, members: string[], seq: number, ts: number, readBy?: string): Promise<void>;
   /**
    * The durable record of touches, written by the consumer once the messages are stored (a
    * real adapter keeps touch() in a fast store and rebuilds from this after losing it). Same

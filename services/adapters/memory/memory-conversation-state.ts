@@ -25,7 +25,7 @@ export class MemoryConversationState implements ConversationState {
     return m;
   }
 
-  async touch(appId: string, conversation: string, members: string[], seq: number, ts: number): Promise<void> {
+  async touch(appId: string, conversation: string, members: string[], seq: number, ts: number, readBy?: string): Promise<void> {
     const key = `${appId}\u0000${conversation}`;
     const m = this.meta.get(key);
     if (!m) this.meta.set(key, { maxSeq: seq, lastTs: ts });
@@ -37,6 +37,7 @@ export class MemoryConversationState implements ConversationState {
       const convs = this.userConvs(appId, user, true);
       if (!convs.has(conversation)) convs.set(conversation, { read: 0, delivered: 0 });
     }
+    if (readBy !== undefined && members.includes(readBy)) await this.advance(appId, readBy, conversation, 'read', seq);
   }
 
   async persist(appId: string, touches: ConversationTouch[]): Promise<void> {

@@ -31,6 +31,8 @@ export interface UserConversationDoc {
 
 const HYDRATED = '__hydrated';
 
+// KEYS: conv meta, then each member's hash. ARGV: seq, ts, conversation, and the 1-based index
+// (into KEYS) of the member who read up to seq, or 0. Returns 1 if that read cursor moved.
 const TOUCH = `
 local seq = tonumber(ARGV[1])
 local max = tonumber(redis.call('HGET', KEYS[1], 'maxSeq') or '0')
@@ -40,7 +42,12 @@ for i = 2, #KEYS do
   redis.call('HSETNX', KEYS[i], 'r:' .. conv, 0)
   redis.call('HSETNX', KEYS[i], 'd:' .. conv, 0)
 end
-return 1`;
+local reader = tonumber(ARGV[4])
+if reader > 0 and tonumber(redis.call('HGET', KEYS[reader], 'r:' .. conv)) < seq then
+  redis.call('HSET', KEYS[reader], 'r:' .. conv, seq)
+  return 1
+end
+return 0`;
 
 // KEYS: conv meta, user hash. ARGV: field, seq. Returns {value, moved} or {-2} (the cursor is
 // missing from a user hash not yet hydrated), {-3} (conversation meta missing), {-4} (not a
@@ -96,9 +103,11 @@ export class RedisConversationState implements ConversationState {
     this.mergeScript = script(redis, 'imcloudConvMerge', 1, MERGE_MAX);
   }
 
-  async touch(appId: string, conversation: string, members: string[], seq: number, ts: number): Promise<void> {
+  async touch(appId: string, conversation: string, members: string[], seq: number, ts: number, readBy?: string): Promise<void> {
     const keys = [redisKeys.conversation(appId, conversation), ...members.map((m) => redisKeys.userConversations(appId, m))];
-    await this.touchScript.run(keys, [seq, ts, conversation]);
+    const reader = readBy === undefined ? -1 : members.indexOf(readBy);
+    const moved = await this.touchScript.run(keys, [seq, ts, conversation, reader >= 0 ? reader + 2 : 0]);
+    if (moved === 1) this.writeBehind(appId, readBy!, conversation, 'read', seq);
   }
 
   async persist(appId: string, touches: ConversationTouch[]): Promise<void> {
