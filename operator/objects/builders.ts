@@ -161,17 +161,22 @@ export function roleDeployment(c: ImCluster, role: ServiceRole, track: Track, o:
   });
 }
 
-export function roleService(c: ImCluster, role: ServiceRole) {
+/** A ClusterIP Service named `name` in front of `component`'s pods, on one named port. */
+function clusterIpService(c: ImCluster, name: string, component: ServiceRole | DependencyName, portName: string, port: number) {
   return {
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: meta(c, names.role(c.metadata.name, role), labels(c, role)),
+    metadata: meta(c, name, labels(c, component)),
     spec: {
       type: 'ClusterIP',
-      selector: selectorLabels(c, role),
-      ports: [{ name: 'http', port: HTTP_PORT, targetPort: 'http', protocol: 'TCP' }],
+      selector: selectorLabels(c, component),
+      ports: [{ name: portName, port, targetPort: portName, protocol: 'TCP' }],
     },
   };
+}
+
+export function roleService(c: ImCluster, role: ServiceRole) {
+  return clusterIpService(c, names.role(c.metadata.name, role), role, 'http', HTTP_PORT);
 }
 
 // ── managed dependencies (development only) ─────────────────────────────────────────────────
@@ -263,16 +268,7 @@ export function dependencyStatefulSet(c: ImCluster, dep: DependencyName) {
 
 export function dependencyService(c: ImCluster, dep: DependencyName) {
   const shape = DEP[dep];
-  return {
-    apiVersion: 'v1',
-    kind: 'Service',
-    metadata: meta(c, names.dependency(c.metadata.name, dep), labels(c, dep)),
-    spec: {
-      type: 'ClusterIP',
-      selector: selectorLabels(c, dep),
-      ports: [{ name: shape.portName, port: shape.port, targetPort: shape.portName, protocol: 'TCP' }],
-    },
-  };
+  return clusterIpService(c, names.dependency(c.metadata.name, dep), dep, shape.portName, shape.port);
 }
 
 /**
