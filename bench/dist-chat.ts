@@ -20,32 +20,18 @@ import { startCluster, type BackendEnv, type Cluster } from '../test/support/clu
 import type { WorkerResult, WorkerRun } from './lib/chat-worker.js';
 import { cpuShares, cpuSnapshot } from './lib/cpu-by-process.js';
 import { request } from './lib/worker-ipc.js';
-import { Histogram, ROOT, ensureBuilt, machineFacts, median, metricSum, nowUs, num, parseFlags, parsePrometheus, progress, round, sleep, table, writeResult } from './lib/common.js';
+import { Histogram, LOAD_GENERATOR_ENV, ROOT, chatLoadFlags, ensureBuilt, machineFacts, median, metricSum, nowUs, parseFlags, parsePrometheus, progress, round, sleep, table, writeResult } from './lib/common.js';
 
 const flags = parseFlags(process.argv.slice(2));
 const cfg = {
-  pairs: num(flags, 'pairs', 200),
-  workers: num(flags, 'workers', 2),
+  ...chatLoadFlags(flags, { durationSec: 15, window: 8, phases: 'saturation,fixed' }),
   /** fixed phase: offered messages/s, one run set per rate (comma-separated). */
   rates: String(flags.rate ?? '1000,5000').split(',').map(Number).filter((n) => n > 0),
-  durationMs: num(flags, 'duration', 15) * 1000,
-  warmupMs: num(flags, 'warmup', 3) * 1000,
-  runs: num(flags, 'runs', 3),
-  window: num(flags, 'window', 8),
-  bodyBytes: num(flags, 'body', 64),
-  ackIntervalMs: num(flags, 'ack-interval', 100),
-  drainMs: num(flags, 'drain', 30) * 1000,
-  phases: String(flags.phases ?? 'saturation,fixed').split(',').filter(Boolean) as Array<'fixed' | 'saturation'>,
   /** Another MongoDB-wire server (e.g. a real MongoDB) instead of the FerretDB that test/infra starts. */
   mongodbUrl: typeof flags['mongodb-url'] === 'string' ? flags['mongodb-url'] : '',
 };
 export const DIST_TARGETS = { persistedAndDeliveredPerSec: 5_000, fixedP99DeliverMs: 50 };
-const ROLE_ENV = {
-  IMCLOUD_GATE_RATE_LIMIT_PER_SEC: '1000000',
-  IMCLOUD_GATE_RATE_LIMIT_BURST: '1000000',
-  IMCLOUD_LOGIC_APP_RATE_LIMIT_PER_SEC: '100000000',
-  IMCLOUD_LOG_LEVEL: 'warn',
-};
+const ROLE_ENV = { ...LOAD_GENERATOR_ENV, IMCLOUD_LOG_LEVEL: 'warn' };
 
 async function storedTotal(cluster: Cluster): Promise<number> {
   let total = 0;

@@ -18,24 +18,15 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Histogram, RESULTS_DIR, ROOT, bundleFacts, waitForQuiet, cpuSecondsOf, ensureBuilt, loadAverage, machineBusySeconds, machineFacts, median, metricSum, nowUs, num, parseFlags, progress, round, rssOf, sleep, startPlatform, table, writeResult } from './lib/common.js';
+import { Histogram, LOAD_GENERATOR_ENV, RESULTS_DIR, ROOT, bundleFacts, chatLoadFlags, waitForQuiet, cpuSecondsOf, ensureBuilt, loadAverage, machineBusySeconds, machineFacts, median, metricSum, nowUs, num, parseFlags, progress, round, rssOf, sleep, startPlatform, table, writeResult } from './lib/common.js';
 import type { WorkerResult, WorkerRun } from './lib/chat-worker.js';
 import { request } from './lib/worker-ipc.js';
 import { summarizeAllocations, summarizeProfile } from './lib/cpu-profile.js';
 
 const flags = parseFlags(process.argv.slice(2));
 const cfg = {
-  pairs: num(flags, 'pairs', 200),
-  workers: num(flags, 'workers', 2),
+  ...chatLoadFlags(flags, { durationSec: 20, window: 16, phases: 'fixed,saturation' }),
   rate: num(flags, 'rate', 10_000),
-  durationMs: num(flags, 'duration', 20) * 1000,
-  warmupMs: num(flags, 'warmup', 3) * 1000,
-  runs: num(flags, 'runs', 3),
-  window: num(flags, 'window', 16),
-  bodyBytes: num(flags, 'body', 64),
-  ackIntervalMs: num(flags, 'ack-interval', 100),
-  drainMs: num(flags, 'drain', 30) * 1000,
-  phases: String(flags.phases ?? 'fixed,saturation').split(',').filter(Boolean) as Array<'fixed' | 'saturation'>,
   profile: flags.profile === true,
   /** Before each run, wait up to this many seconds for the machine to be quiet (0: don't). */
   waitQuietSec: num(flags, 'wait-quiet', 0),
@@ -46,12 +37,7 @@ const cfg = {
   /** Append the server's stdout here (with --server-node-args=--trace-gc: every GC pause). */
   serverStdout: typeof flags['server-stdout'] === 'string' ? flags['server-stdout'] : '',
 };
-const SERVER_ENV = {
-  // Per-connection limits are for abusive clients; a load generator would trip them.
-  IMCLOUD_GATE_RATE_LIMIT_PER_SEC: '1000000',
-  IMCLOUD_GATE_RATE_LIMIT_BURST: '1000000',
-  IMCLOUD_LOGIC_APP_RATE_LIMIT_PER_SEC: '100000000',
-};
+const SERVER_ENV = LOAD_GENERATOR_ENV;
 export const TARGETS = { saturationDeliveredPerSec: 20_000, fixedP99DeliverMs: 25 };
 
 interface RunFigures {

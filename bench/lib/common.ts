@@ -48,6 +48,29 @@ export function progress(msg: string): void {
   process.stderr.write(`[bench ${t}] ${msg}\n`);
 }
 
+/** The client load both chat benchmarks take from their flags; defaults differ per benchmark. */
+export function chatLoadFlags(flags: Record<string, string | boolean>, defaults: { durationSec: number; window: number; phases: string }) {
+  return {
+    pairs: num(flags, 'pairs', 200),
+    workers: num(flags, 'workers', 2),
+    durationMs: num(flags, 'duration', defaults.durationSec) * 1000,
+    warmupMs: num(flags, 'warmup', 3) * 1000,
+    runs: num(flags, 'runs', 3),
+    window: num(flags, 'window', defaults.window),
+    bodyBytes: num(flags, 'body', 64),
+    ackIntervalMs: num(flags, 'ack-interval', 100),
+    drainMs: num(flags, 'drain', 30) * 1000,
+    phases: String(flags.phases ?? defaults.phases).split(',').filter(Boolean) as Array<'fixed' | 'saturation'>,
+  };
+}
+
+/** Role env under a load generator: per-connection and per-app rate limits are for abusive clients, and the load would trip them. */
+export const LOAD_GENERATOR_ENV = {
+  IMCLOUD_GATE_RATE_LIMIT_PER_SEC: '1000000',
+  IMCLOUD_GATE_RATE_LIMIT_BURST: '1000000',
+  IMCLOUD_LOGIC_APP_RATE_LIMIT_PER_SEC: '100000000',
+};
+
 // ── histogram ──────────────────────────────────────────────────────────────────────────────
 const GROWTH = 1.01; // 1% bucket resolution
 const LOG_GROWTH = Math.log(GROWTH);
