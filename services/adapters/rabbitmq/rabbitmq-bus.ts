@@ -52,6 +52,13 @@ export interface RabbitmqBusOptions {
   reconnectMaxDelayMs?: number;
 }
 
+/** Where a durable message goes: an exchange and routing key (the store queue: '' and its name). */
+interface DurableTarget {
+  exchange: string;
+  routingKey: string;
+  appId?: string;
+}
+
 export class RabbitmqBus implements Bus {
   readonly topology: RabbitmqTopology;
   private readonly log: Logger;
@@ -148,18 +155,8 @@ export class RabbitmqBus implements Bus {
       if (err instanceof ImError) throw err;
       throw new ImError('IM_UNAVAILABLE', `rabbitmq: could not declare the queue of track ${track}: ${(err as Error).message}; retry with backoff`, { cause: err });
     }
-    await this.upstreamBatches.publish({ track, appId }, body);
+    await this.durableBatches.publish({ exchange: this.topology.upstreamExchange, routingKey: this.topology.upstreamRoutingKey(track, appId), appId }, body);
   }
-
-  private readonly upstreamBatches = new PublishBatcher<{ track: string; appId: string }>(
-    ({ track, appId }) => this.topology.upstreamRoutingKey(track, appId),
-    ({ track, appId }, body, count) => this.publisher.publish(this.topology.upstreamExchange, this.topology.upstreamRoutingKey(track, appId), body, {
-      persistent: true,
-      mandatory: true,
-      appId,
-      ...(count > 1 && { headers: { [BATCH_HEADER]: count } }),
-    }),
-  );
 
   async publishPush(gateId: string, body: Uint8Array): Promise<void> {
     // Transient: no queue (the gate is gone) means the push is dropped; sync repairs.
@@ -167,16 +164,23 @@ export class RabbitmqBus implements Bus {
   }
 
   async publishStore(body: Uint8Array): Promise<void> {
-    await this.storeBatches.publish(this.topology.storeQueue, body);
+    await this.durableBatches.publish({ exchange: '', routingKey: this.topology.storeQueue }, body);
   }
 
-  private readonly storeBatches = new PublishBatcher<string>(
-    (queue) => queue,
-    (queue, body, count) => this.publisher.publish('', queue, body, {
+  /** A persistent, mandatory, confirmed publish: one frame, or a batch of `count` (publish-batch.ts). */
+  private publishDurable(to: DurableTarget, body: Uint8Array, count = 1): Promise<void> {
+    return this.publisher.publish(to.exchange, to.routingKey, body, {
       persistent: true,
       mandatory: true,
+      ...(to.appId !== undefined && { appId: to.appId }),
       ...(count > 1 && { headers: { [BATCH_HEADER]: count } }),
-    }),
+    });
+  }
+
+  /** Upstream frames and store records published in the same turn, one AMQP message per destination. */
+  private readonly durableBatches = new PublishBatcher<DurableTarget>(
+    (to) => `${to.exchange} ${to.routingKey}`,
+    (to, body, count) => this.publishDurable(to, body, count),
   );
 
   private async ensureUpstreamDeclared(track: string): Promise<void> {
@@ -263,8 +267,7 @@ export class RabbitmqBus implements Bus {
         log: this.log,
         republishPush: (body, headers) =>
           this.publisher.publish(this.topology.pushExchange, label, body, { persistent: false, mandatory: false, headers }),
-        republishFrame: (exchange, routingKey, body, appId) =>
-          this.publisher.publish(exchange, routingKey, body, { persistent: true, mandatory: true, ...(appId && { appId }) }),
+        republishFrame: (exchange, routingKey, body, appId) => this.publishDurable({ exchange, routingKey, appId }, body),
         deadLetterPush: (body, headers) =>
           this.publisher.publish(this.topology.deadLetterExchange, label, body, { persistent: true, mandatory: false, headers }),
         onDeadLetter: this.opts.onDeadLetter,
