@@ -289,7 +289,8 @@ async function execute(r: WorkerRun): Promise<WorkerResult> {
     await new Promise<void>((done) => {
       const tick = () => {
         const now = nowUs();
-        const due = Math.floor((Math.min(now, sendUntil) - t0) * perUs);
+        // Message k is due at t0 + k/rate, so k + 1 messages are due once that time has come.
+        const due = now < t0 ? 0 : Math.floor((Math.min(now, sendUntil) - t0) * perUs) + 1;
         while (k < due) {
           const p = pairs[k % pairs.length]!;
           sendOne(p, t0 + k / perUs);
