@@ -5,22 +5,23 @@
 //
 //   npx tsx bench/dist-chat.ts [--pairs 200] [--workers 2] [--rate 5000] [--duration 15]
 //        [--warmup 3] [--runs 3] [--window 8] [--phases saturation,fixed] [--rate 1000,5000]
-//        [--mongodb-url URL]
+//        [--mongodb-url URL] [--profile] [--role-node-args="--max-semi-space-size=32"]
 //
 // Reports messages/s delivered AND persisted (the consumers' stored counter over the window),
 // p50/p99 send→ack and send→delivered, and lost messages: acked but not delivered, or not stored
 // once the consumers drained. Targets (2 cores, everything on one machine): ≥ 5,000 msg/s
 // persisted and delivered, p99 send→delivered ≤ 50 ms at the fixed rate, 0 lost.
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { serverEnv, startServers } from '../test/infra/index.js';
 import { startCluster, type BackendEnv, type Cluster } from '../test/support/cluster.js';
 import type { WorkerResult, WorkerRun } from './lib/chat-worker.js';
 import { cpuShares, cpuSnapshot } from './lib/cpu-by-process.js';
+import { summarizeProfile } from './lib/cpu-profile.js';
 import { request } from './lib/worker-ipc.js';
-import { Histogram, LOAD_GENERATOR_ENV, ROOT, chatLoadFlags, ensureBuilt, machineFacts, median, metricSum, nowUs, parseFlags, parsePrometheus, progress, round, sleep, table, writeResult } from './lib/common.js';
+import { Histogram, LOAD_GENERATOR_ENV, RESULTS_DIR, ROOT, bucketQuantile, bucketsSince, chatLoadFlags, histogramBuckets, type HistogramBuckets, ensureBuilt, machineFacts, median, metricSum, nowUs, parseFlags, parsePrometheus, progress, round, sleep, table, writeResult } from './lib/common.js';
 
 const flags = parseFlags(process.argv.slice(2));
 const cfg = {
@@ -29,6 +30,10 @@ const cfg = {
   rates: String(flags.rate ?? '1000,5000').split(',').map(Number).filter((n) => n > 0),
   /** Another MongoDB-wire server (e.g. a real MongoDB) instead of the FerretDB that test/infra starts. */
   mongodbUrl: typeof flags['mongodb-url'] === 'string' ? flags['mongodb-url'] : '',
+  /** CPU-profile every role process (node --cpu-prof) and print where logic and the gates spend it. */
+  profile: flags.profile === true,
+  /** Extra node flags for every role process, e.g. --role-node-args=--max-semi-space-size=32 */
+  roleNodeArgs: String(flags['role-node-args'] ?? '').split(' ').filter(Boolean),
 };
 export const DIST_TARGETS = { persistedAndDeliveredPerSec: 5_000, fixedP99DeliverMs: 50 };
 const ROLE_ENV = { ...LOAD_GENERATOR_ENV, IMCLOUD_LOG_LEVEL: 'warn' };
@@ -59,6 +64,34 @@ async function storageTime(cluster: Cluster): Promise<Array<{ op: string; count:
   }
   return [...acc].map(([op, e]) => ({ op, count: e.count, meanMs: round((e.sum / Math.max(1, e.count)) * 1000, 1), totalS: round(e.sum, 1) }))
     .sort((a, b) => b.totalS - a.totalS);
+}
+
+/**
+ * Where a send's time goes, from the roles' own histograms: each step of logic's accept path
+ * (imcloud_logic_send_stage_seconds) and, from the gates, acceptance → push written to the
+ * receiver (imcloud_gate_push_latency_seconds).
+ */
+async function stageBuckets(cluster: Cluster): Promise<HistogramBuckets> {
+  const all: HistogramBuckets = new Map();
+  const add = (from: HistogramBuckets, rename?: string) => {
+    for (const [key, series] of from) {
+      const name = rename ?? key;
+      const into = all.get(name) ?? new Map<number, number>();
+      for (const [le, n] of series) into.set(le, (into.get(le) ?? 0) + n);
+      all.set(name, into);
+    }
+  };
+  for (const p of cluster.byRole('logic')) add(histogramBuckets(parsePrometheus(await (await fetch(`${p.url}/metrics`)).text()), 'imcloud_logic_send_stage_seconds', 'stage'));
+  for (const p of cluster.byRole('gate')) add(histogramBuckets(parsePrometheus(await (await fetch(`${p.url}/metrics`)).text()), 'imcloud_gate_push_latency_seconds', 'app_id'), 'accepted→pushed');
+  return all;
+}
+
+const STAGE_ORDER = ['bus_in', 'claim', 'allocate', 'window', 'store_confirm', 'complete', 'routes', 'accepted→pushed'];
+
+function stageSummary(buckets: HistogramBuckets): Array<{ stage: string; count: number; p50Ms: number; p99Ms: number }> {
+  return [...buckets].map(([stage, series]) => ({
+    stage, count: series.get(Infinity) ?? 0, p50Ms: round(bucketQuantile(series, 0.5) * 1000, 2), p99Ms: round(bucketQuantile(series, 0.99) * 1000, 2),
+  })).filter((x) => x.count > 0).sort((a, b) => STAGE_ORDER.indexOf(a.stage) - STAGE_ORDER.indexOf(b.stage));
 }
 
 async function createApp(cluster: Cluster): Promise<{ appId: string; secret: string }> {
@@ -98,7 +131,7 @@ async function runOnce(cluster: Cluster, app: { appId: string; secret: string },
     const windowEndUs = windowStartUs + cfg.durationMs * 1000;
     const storedAt = async (us: number) => {
       await sleep(Math.max(0, (us - nowUs()) / 1000));
-      return { stored: await storedTotal(cluster), cpu: cpuSnapshot() };
+      return { stored: await storedTotal(cluster), cpu: cpuSnapshot(), stages: await stageBuckets(cluster) };
     };
     const storedStart = storedAt(windowStartUs);
     const storedEnd = storedAt(windowEndUs);
@@ -107,7 +140,7 @@ async function runOnce(cluster: Cluster, app: { appId: string; secret: string },
       warmupMs: cfg.warmupMs, durationMs: cfg.durationMs, drainMs: cfg.drainMs, ackIntervalMs: cfg.ackIntervalMs, bodyBytes: cfg.bodyBytes,
     };
     const results = await Promise.all(workers.map((c) => request<WorkerResult>(c, msg, 'result')));
-    const [{ stored: s0, cpu: cpu0 }, { stored: s1, cpu: cpu1 }] = await Promise.all([storedStart, storedEnd]);
+    const [{ stored: s0, cpu: cpu0, stages: st0 }, { stored: s1, cpu: cpu1, stages: st1 }] = await Promise.all([storedStart, storedEnd]);
     const sum = (k: keyof WorkerResult) => results.reduce((s, r) => s + (r[k] as number), 0);
     const acked = sum('acked');
     // Every acked message of this run must end up stored: wait for the consumers to drain.
@@ -138,6 +171,8 @@ async function runOnce(cluster: Cluster, app: { appId: string; secret: string },
       outOfOrder: sum('outOfOrder'),
       /** CPU cores each kind of process kept busy over the measured window (machine-wide). */
       cpu: cpuShares(cpu0, cpu1, secs),
+      /** Server-side steps over the measured window (bus_in: gate → logic via the upstream queue). */
+      stages: stageSummary(bucketsSince(st1, st0)),
     };
   } finally {
     for (const c of workers) if (c.connected) c.send({ type: 'exit' });
@@ -157,7 +192,15 @@ async function main(): Promise<void> {
   let cluster: Cluster | undefined;
   try {
     progress(`dist-chat: starting 2 gates, 2 logic, 2 consumers, dispatch and admin (logs in ${logDir})`);
-    cluster = await startCluster({ ...serverEnv(servers), ...(cfg.mongodbUrl && { IMCLOUD_MONGODB_URL: cfg.mongodbUrl }) } as unknown as BackendEnv, logDir, {}, ROLE_ENV);
+    const profileDir = join(RESULTS_DIR, 'profiles', 'dist-chat');
+    if (cfg.profile) {
+      rmSync(profileDir, { recursive: true, force: true });
+      mkdirSync(profileDir, { recursive: true });
+    }
+    cluster = await startCluster(
+      { ...serverEnv(servers), ...(cfg.mongodbUrl && { IMCLOUD_MONGODB_URL: cfg.mongodbUrl }) } as unknown as BackendEnv, logDir, {}, ROLE_ENV, {},
+      [...cfg.roleNodeArgs, ...(cfg.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])],
+    );
     baseline = await storedTotal(cluster);
     // One app for every run (each run's clientMsgIds carry their own tag).
     const app = await createApp(cluster);
@@ -171,6 +214,7 @@ async function main(): Promise<void> {
         const r = await runOnce(cluster, app, step, run);
         runs.push(r);
         progress(`  delivered ${r.deliveredPerSec}/s, persisted ${r.persistedPerSec}/s, deliver p50 ${r.deliver.p50} ms p99 ${r.deliver.p99} ms, lost ${r.notDelivered + r.notStored}`);
+        progress(`  server steps p50/p99 ms: ${r.stages.map((x) => `${x.stage} ${x.p50Ms}/${x.p99Ms}`).join(', ')}`);
         progress(`  CPU cores: ${r.cpu.map((c) => `${c.group} ${c.cores}`).join(', ')}`);
       }
     }
@@ -199,6 +243,12 @@ async function main(): Promise<void> {
     ));
     console.log('CPU cores by process over each measured window (first run of each phase; 2 cores in all):');
     console.log(table(['phase', 'CPU cores'], steps.map(({ label }) => [label, (byLabel(label)[0]?.cpu ?? []).filter((c) => c.cores >= 0.01).map((c) => `${c.group} ${c.cores}`).join(', ')])));
+    console.log('Where a send spends its time, server side (p50 / p99 ms over the measured window, first run of each phase):');
+    const stageNames = STAGE_ORDER.filter((n) => runs.some((r) => r.stages.some((x) => x.stage === n)));
+    console.log(table(['phase', ...stageNames], steps.map(({ label }) => [label, ...stageNames.map((n) => {
+      const x = byLabel(label)[0]?.stages.find((y) => y.stage === n);
+      return x ? `${x.p50Ms} / ${x.p99Ms}` : '';
+    })])));
     console.log(table(['target', 'wanted', 'measured', 'met'], Object.entries(targets).map(([k, t]) => [k, t.target, t.actual, t.met ? 'yes' : 'NO'])));
     const storage = await storageTime(cluster);
     console.log('MongoDB time by command over all runs (every logic and consumer):');
@@ -208,6 +258,24 @@ async function main(): Promise<void> {
   } finally {
     await cluster?.stop();
     await servers.stop();
+  }
+  if (cfg.profile) printRoleProfiles(join(RESULTS_DIR, 'profiles', 'dist-chat'));
+}
+
+/**
+ * The profiles are written as the roles exit, one per process and named by pid; a profile's
+ * role is told by its entry points (logic runs accept, gates onFrame). The busiest of each.
+ */
+function printRoleProfiles(dir: string): void {
+  const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
+  const summaries = files.map((f) => summarizeProfile(join(dir, f), 12)).sort((a, b) => b.busyMs - a.busyMs);
+  const roleOf = (s: (typeof summaries)[number]) => (s.inclusive.some((x) => x.fn === 'accept') ? 'logic' : s.inclusive.some((x) => x.fn === 'onFrame') ? 'gate' : 'other');
+  for (const role of ['logic', 'gate', 'other']) {
+    const s = summaries.find((x) => roleOf(x) === role);
+    if (!s) continue;
+    console.log(`\n${role}, ${s.file}: ${s.busyMs} ms busy of ${s.totalMs} ms`);
+    console.log(table(['self time by area', '%'], s.byArea.slice(0, 10).map((a) => [a.area, a.pct])));
+    console.log(table(['hottest function', 'area', '%'], s.topFunctions.slice(0, 12).map((f) => [f.fn, f.area, f.pct])));
   }
 }
 

@@ -445,3 +445,51 @@ export function metricSum(m: Record<string, number>, name: string): number {
   for (const [k, v] of Object.entries(m)) if (k === name || k.startsWith(`${name}{`)) s += v;
   return s;
 }
+
+/** Cumulative bucket counts of a Prometheus histogram, by the value of one label: label → le → count. */
+export type HistogramBuckets = Map<string, Map<number, number>>;
+
+export function histogramBuckets(m: Record<string, number>, name: string, label: string): HistogramBuckets {
+  const out: HistogramBuckets = new Map();
+  const prefix = `${name}_bucket{`;
+  for (const [k, v] of Object.entries(m)) {
+    if (!k.startsWith(prefix)) continue;
+    const labels = Object.fromEntries([...k.slice(prefix.length, -1).matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
+    const key = labels[label] ?? '';
+    const le = labels.le === '+Inf' ? Infinity : Number(labels.le);
+    let series = out.get(key);
+    if (!series) out.set(key, (series = new Map()));
+    series.set(le, (series.get(le) ?? 0) + v);
+  }
+  return out;
+}
+
+/** later − earlier, series by series (the observations made between two scrapes). */
+export function bucketsSince(later: HistogramBuckets, earlier: HistogramBuckets): HistogramBuckets {
+  const out: HistogramBuckets = new Map();
+  for (const [key, series] of later) {
+    const before = earlier.get(key);
+    out.set(key, new Map([...series].map(([le, n]) => [le, n - (before?.get(le) ?? 0)])));
+  }
+  return out;
+}
+
+/** Quantile estimated from cumulative buckets, linear within a bucket (as PromQL's histogram_quantile). */
+export function bucketQuantile(series: Map<number, number>, q: number): number {
+  const les = [...series.keys()].sort((a, b) => a - b);
+  const total = series.get(Infinity) ?? 0;
+  if (total === 0) return NaN;
+  const rank = q * total;
+  let prevLe = 0;
+  let prevCount = 0;
+  for (const le of les) {
+    const count = series.get(le)!;
+    if (count >= rank) {
+      if (le === Infinity) return prevLe;
+      return prevLe + ((le - prevLe) * (rank - prevCount)) / Math.max(1, count - prevCount);
+    }
+    prevLe = le;
+    prevCount = count;
+  }
+  return prevLe;
+}

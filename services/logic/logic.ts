@@ -42,6 +42,16 @@ const APP_CACHE_MS = 5_000;
 const SEND_LEASE_MS = 10_000;
 const CLIENT_MSG_ID = /^[\x21-\x7e]{1,64}$/;
 
+/** Observes, per stage name, the time since the previous mark (where a send's latency goes). */
+function stageClock(stages: Metrics['sendStages']): (stage: string) => void {
+  let last = performance.now();
+  return (stage) => {
+    const t = performance.now();
+    stages.observe({ stage }, (t - last) / 1000);
+    last = t;
+  };
+}
+
 export class Logic {
   private readonly reader: MessageReader;
   private readonly pushes: PushBatcher;
@@ -154,9 +164,12 @@ export class Logic {
   }
 
   private async notifyUsers(s: Session, users: string[], frame: FrameInit, opts: DeliveryOptions = {}): Promise<number> {
-    const routes = await this.backends.routes.listMany(s.appId, users);
-    const all = [...routes.values()].flat();
-    return this.fanOut(all, encodeFrameBody(frame), s.connId, { traceId: s.traceId, appId: s.appId, ...opts });
+    return this.pushTo(s, await this.backends.routes.listMany(s.appId, users), frame, opts);
+  }
+
+  /** Sends one frame to every route found for a set of users, except the connection that asked. */
+  private pushTo(s: Session, routes: Map<string, Route[]>, frame: FrameInit, opts: DeliveryOptions = {}): number {
+    return this.fanOut([...routes.values()].flat(), encodeFrameBody(frame), s.connId, { traceId: s.traceId, appId: s.appId, ...opts });
   }
 
   private async app(appId: string): Promise<App> {
@@ -235,11 +248,14 @@ export class Logic {
     onlyRetry?: string,
   ): Promise<void> {
     const { dedupe } = this.backends;
+    if (s.receivedAt > 0) this.metrics.sendStages.observe({ stage: 'bus_in' }, Math.max(0, this.now() - s.receivedAt) / 1000);
+    const stage = stageClock(this.metrics.sendStages);
     // The rate limit and the dedupe claim are independent: asked together they share one write to Redis.
     const [limit, claim] = await Promise.all([
       this.backends.rateLimiter.take(`app:${s.appId}`, this.config.logic.appRateLimitPerSec, this.config.logic.appRateLimitPerSec),
       dedupe.claim(s.appId, s.userId, clientMsgId, SEND_LEASE_MS),
     ]);
+    stage('claim');
     if (!limit.allowed && claim.state !== 'done') {
       // Give the lease back (an allocated send stays resumable) so that the retry is not 'busy'.
       if (claim.state !== 'busy') await dedupe.release(s.appId, s.userId, clientMsgId);
@@ -280,17 +296,26 @@ export class Logic {
       };
       record = encodeStoreRecord({ appId: s.appId, message, members, traceId: s.traceId });
       await dedupe.allocate(s.appId, s.userId, clientMsgId, record, this.config.logic.dedupeTtlMs);
+      stage('allocate');
     }
 
     const ack: SendAckRecord = { clientMsgId, conversation: message.conversation, seq: message.seq, msgId: message.msgId, ts: message.ts };
+    let routes: Map<string, Route[]>;
     try {
       await Promise.all([
         this.backends.window.append(s.appId, message, { size: this.config.logic.recentWindow, retentionMs: this.config.logic.recentRetentionMs }),
         // The sender has read what it sent, so its own messages never count as unread.
         this.backends.conversations.touch(s.appId, message.conversation, members, message.seq, message.ts, s.userId),
       ]);
-      await this.backends.bus.publishStore(record);
+      stage('window');
+      // Routes are read after the window append (a device that logs in later finds the message
+      // when it syncs) and while the store confirm is awaited, which takes longer.
+      [routes] = await Promise.all([this.backends.routes.listMany(s.appId, members), this.backends.bus.publishStore(record)]);
+      stage('store_confirm');
+      // Recorded before anyone sees the message: a retry after a failure here resumes it (same
+      // seq and id) knowing that it was neither acked nor pushed.
       await dedupe.complete(s.appId, s.userId, clientMsgId, ack, this.config.logic.dedupeTtlMs);
+      stage('complete');
     } catch (err) {
       // Not acked: a retry resumes this very message (same seq and id) instead of waiting for the lease.
       await dedupe.release(s.appId, s.userId, clientMsgId).catch(() => undefined);
@@ -299,9 +324,7 @@ export class Logic {
     this.reply(s, { reqId, sendAck: { ...ack, duplicate: claim.state === 'allocated' } });
     this.metrics.sends.inc({ app_id: s.appId });
     if (s.receivedAt > 0) this.metrics.ackLatency.observe({ app_id: s.appId }, (this.now() - s.receivedAt) / 1000);
-
-    const pushed = await this.notifyUsers(s, members, { push: { messages: [toWireMessage(message)] } }, { sentAt: message.ts });
-    this.metrics.pushes.inc({ app_id: s.appId }, pushed);
+    this.metrics.pushes.inc({ app_id: s.appId }, this.pushTo(s, routes, { push: { messages: [toWireMessage(message)] } }, { sentAt: message.ts }));
   }
 
   // ── acks, sync, pull, history ────────────────────────────────────────────────────────────

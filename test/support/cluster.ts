@@ -38,6 +38,7 @@ export class RoleProcess {
     readonly tcpPort: number,
     private readonly env: NodeJS.ProcessEnv,
     private readonly logDir: string,
+    private readonly nodeArgs: string[] = [],
   ) {}
 
   get url(): string {
@@ -46,7 +47,7 @@ export class RoleProcess {
 
   async start(): Promise<void> {
     const log = createWriteStream(join(this.logDir, `${this.name}.log`), { flags: 'a' });
-    const proc = spawn(process.execPath, [BIN, this.role], { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(process.execPath, [...this.nodeArgs, BIN, this.role], { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
     proc.stdout!.pipe(log, { end: false });
     proc.stderr!.pipe(log, { end: false });
     this.proc = proc;
@@ -102,6 +103,8 @@ export async function startCluster(
   extraEnv: Record<string, string> = {},
   /** HTTP ports chosen by the caller for the first process of a role. */
   ports: Partial<Record<RoleName, number>> = {},
+  /** Node flags for every role process (e.g. --cpu-prof). */
+  nodeArgs: string[] = [],
 ): Promise<Cluster> {
   mkdirSync(logDir, { recursive: true });
   const counts: Required<Layout> = { gate: 2, logic: 2, consumer: 2, dispatch: 1, admin: 1, ...layout };
@@ -124,7 +127,7 @@ export async function startCluster(
         IMCLOUD_LOG_LEVEL: 'info',
         ...extraEnv,
       };
-      processes.push(new RoleProcess(role, name, httpPort, tcpPort, env, logDir));
+      processes.push(new RoleProcess(role, name, httpPort, tcpPort, env, logDir, nodeArgs));
     }
   }
   // Start in dependency order (consumers and logic before gates), each until ready.
