@@ -1,9 +1,11 @@
-// Collects frames for gates and publishes one Downstream batch per gate per tick, so fan-out
-// costs one bus message per gate rather than one per user (DESIGN §4).
+// Collects frames for gates and publishes one Downstream batch per gate (TurnBatcher: per turn,
+// and while the gate's previous batch awaits the bus, until it is through), so fan-out costs one
+// bus message per gate rather than one per user (DESIGN §4).
 import { imcloud } from '../../proto/gen/im.js';
 import type { Bus } from '../ports/bus.js';
-import type { Metrics } from '../shared/metrics.js';
 import type { Logger } from '../shared/logger.js';
+import type { Metrics } from '../shared/metrics.js';
+import { TurnBatcher } from '../shared/turn-batcher.js';
 
 export interface DeliveryOptions {
   closeAfter?: boolean;
@@ -14,43 +16,24 @@ export interface DeliveryOptions {
 }
 
 export class PushBatcher {
-  private pending = new Map<string, imcloud.internal.v1.Delivery.$Properties[]>();
-  private scheduled = false;
+  private readonly batcher: TurnBatcher<string, imcloud.internal.v1.Delivery.$Properties>;
 
-  constructor(
-    private readonly bus: Bus,
-    private readonly metrics: Metrics,
-    private readonly log: Logger,
-    private readonly maxBatch = 512,
-  ) {}
+  constructor(bus: Bus, metrics: Metrics, log: Logger, maxBatch = 512) {
+    this.batcher = new TurnBatcher({
+      idOf: (gateId) => gateId,
+      maxItems: maxBatch,
+      send: (gateId, deliveries) => {
+        metrics.pushBatches.inc();
+        // A push that cannot be published is not lost: the receiver's sync or gap pull repairs it.
+        return bus.publishPush(gateId, imcloud.internal.v1.Downstream.encode({ deliveries }).finish()).catch((err: unknown) => {
+          log.warn({ gateId, err: String(err) }, 'push publish failed; receivers will repair by sync');
+        });
+      },
+    });
+  }
 
   add(gateId: string, connIds: string[], frame: Uint8Array, opts: DeliveryOptions = {}): void {
     if (connIds.length === 0) return;
-    let list = this.pending.get(gateId);
-    if (!list) this.pending.set(gateId, (list = []));
-    list.push({ connIds, frame, closeAfter: opts.closeAfter ?? false, authOk: opts.authOk ?? false, traceId: opts.traceId ?? '', sentAt: opts.sentAt ?? 0, appId: opts.appId ?? '' });
-    if (list.length >= this.maxBatch) this.flushGate(gateId);
-    else this.schedule();
-  }
-
-  private schedule(): void {
-    if (this.scheduled) return;
-    this.scheduled = true;
-    setImmediate(() => {
-      this.scheduled = false;
-      for (const gateId of [...this.pending.keys()]) this.flushGate(gateId);
-    });
-  }
-
-  private flushGate(gateId: string): void {
-    const deliveries = this.pending.get(gateId);
-    if (!deliveries || deliveries.length === 0) return;
-    this.pending.delete(gateId);
-    const body = imcloud.internal.v1.Downstream.encode({ deliveries }).finish();
-    this.metrics.pushBatches.inc();
-    // A push that cannot be published is not lost: the receiver's sync or gap pull repairs it.
-    this.bus.publishPush(gateId, body).catch((err: unknown) => {
-      this.log.warn({ gateId, err: String(err) }, 'push publish failed; receivers will repair by sync');
-    });
+    this.batcher.add(gateId, { connIds, frame, closeAfter: opts.closeAfter ?? false, authOk: opts.authOk ?? false, traceId: opts.traceId ?? '', sentAt: opts.sentAt ?? 0, appId: opts.appId ?? '' });
   }
 }

@@ -55,4 +55,49 @@ describe('PublishBatcher', () => {
     await Promise.all([third, third, third, third, new Uint8Array(MAX_BATCH_BYTES * 2), third].map((b) => batcher.publish('a', b)));
     expect(counts).toEqual([2, 2, 1, 1]);
   });
+
+  it('collects while a batch of the key awaits its confirm, and sends the rest once it is confirmed', async () => {
+    const sent: string[][] = [];
+    const confirms: Array<() => void> = [];
+    const batcher = new PublishBatcher<string>((k) => k, (_key, body, count) => {
+      sent.push(count === 1 ? [Buffer.from(body).toString()] : unpackBatch(Buffer.from(body), count).map(String));
+      return new Promise<void>((resolve) => confirms.push(resolve));
+    }, 1);
+    const turn = () => new Promise((r) => setImmediate(r));
+    const first = batcher.publish('a', bytes('1'));
+    await turn();
+    expect(sent).toEqual([['1']]);
+    const later = [batcher.publish('a', bytes('2'))];
+    await turn();
+    later.push(batcher.publish('a', bytes('3')));
+    const other = batcher.publish('b', bytes('x'));
+    await turn();
+    // '2' and '3' wait for the confirm of '1' (two turns apart, one batch); key 'b' does not.
+    expect(sent).toEqual([['1'], ['x']]);
+    confirms[0]!();
+    await first;
+    await turn();
+    expect(sent).toEqual([['1'], ['x'], ['2', '3']]);
+    confirms[1]!();
+    confirms[2]!();
+    await Promise.all([...later, other]);
+  });
+
+  it('sends a full batch even while the key is at its in-flight limit', async () => {
+    const counts: number[] = [];
+    const confirms: Array<() => void> = [];
+    const batcher = new PublishBatcher<string>((k) => k, (_key, _body, count) => {
+      counts.push(count);
+      return new Promise<void>((resolve) => confirms.push(resolve));
+    }, 1);
+    void batcher.publish('a', bytes('first'));
+    await new Promise((r) => setImmediate(r));
+    const all = Array.from({ length: MAX_BATCH + 1 }, (_, i) => batcher.publish('a', bytes(String(i))));
+    expect(counts).toEqual([1, MAX_BATCH]);
+    confirms.forEach((c) => c());
+    await new Promise((r) => setImmediate(r));
+    expect(counts).toEqual([1, MAX_BATCH, 1]);
+    confirms.forEach((c) => c());
+    await Promise.all(all);
+  });
 });

@@ -7,6 +7,8 @@
 // if one fails, it publishes the frames again one by one, so that a poison frame is retried and
 // dead-lettered alone (rabbitmq-consumer.ts).
 
+import { TurnBatcher } from '../../shared/turn-batcher.js';
+
 export const BATCH_HEADER = 'x-imcloud-batch';
 /** Frames per AMQP message at most: a failed batch is split into this many messages. */
 export const MAX_BATCH = 256;
@@ -39,55 +41,41 @@ export function unpackBatch(body: Buffer, count: number): Buffer[] {
   return out;
 }
 
-interface Pending {
-  bodies: Uint8Array[];
-  bytes: number;
-  waiters: Array<{ resolve: () => void; reject: (err: unknown) => void }>;
+interface Publish {
+  body: Uint8Array;
+  resolve: () => void;
+  reject: (err: unknown) => void;
 }
 
-/** Collects publishes per key until the end of the current turn, then sends each key's batch. */
+/**
+ * Publishes per key (destination) through a TurnBatcher: one AMQP message per batch, a lone frame
+ * as it is. Each caller's promise settles with the broker's confirm of its batch.
+ */
 export class PublishBatcher<K> {
-  private readonly pending = new Map<string, { key: K; batch: Pending }>();
-  private scheduled = false;
+  private readonly batcher: TurnBatcher<K, Publish>;
 
   constructor(
-    private readonly keyOf: (key: K) => string,
-    private readonly send: (key: K, body: Uint8Array, count: number) => Promise<void>,
-  ) {}
+    keyOf: (key: K) => string,
+    send: (key: K, body: Uint8Array, count: number) => Promise<void>,
+    maxInFlight = 1,
+  ) {
+    this.batcher = new TurnBatcher<K, Publish>({
+      idOf: keyOf,
+      maxItems: MAX_BATCH,
+      maxBytes: MAX_BATCH_BYTES,
+      sizeOf: (p) => 4 + p.body.length,
+      maxInFlight,
+      send: (key, batch) => {
+        const body = batch.length === 1 ? batch[0]!.body : packBatch(batch.map((p) => p.body));
+        return send(key, body, batch.length).then(
+          () => batch.forEach((p) => p.resolve()),
+          (err: unknown) => batch.forEach((p) => p.reject(err)),
+        );
+      },
+    });
+  }
 
   publish(key: K, body: Uint8Array): Promise<void> {
-    const id = this.keyOf(key);
-    let entry = this.pending.get(id);
-    if (entry && (entry.batch.bodies.length >= MAX_BATCH || entry.batch.bytes + 4 + body.length > MAX_BATCH_BYTES)) {
-      this.flushOne(id, entry);
-      entry = undefined;
-    }
-    if (!entry) {
-      entry = { key, batch: { bodies: [], bytes: 0, waiters: [] } };
-      this.pending.set(id, entry);
-    }
-    entry.batch.bodies.push(body);
-    entry.batch.bytes += 4 + body.length;
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => this.flush());
-    }
-    const batch = entry.batch;
-    return new Promise((resolve, reject) => batch.waiters.push({ resolve, reject }));
-  }
-
-  private flush(): void {
-    this.scheduled = false;
-    for (const [id, entry] of [...this.pending]) this.flushOne(id, entry);
-  }
-
-  private flushOne(id: string, { key, batch }: { key: K; batch: Pending }): void {
-    this.pending.delete(id);
-    const { bodies, waiters } = batch;
-    const body = bodies.length === 1 ? bodies[0]! : packBatch(bodies);
-    this.send(key, body, bodies.length).then(
-      () => waiters.forEach((w) => w.resolve()),
-      (err: unknown) => waiters.forEach((w) => w.reject(err)),
-    );
+    return new Promise((resolve, reject) => this.batcher.add(key, { body, resolve, reject }));
   }
 }

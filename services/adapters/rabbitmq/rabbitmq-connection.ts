@@ -145,6 +145,9 @@ export class RabbitmqConnection {
       try {
         model = await connect(this.connectUrl(), {
           timeout: 10_000,
+          // amqplib leaves Nagle on: a small publish or ack then waits for the broker's delayed
+          // TCP ack (tens of ms) before it leaves this process.
+          noDelay: true,
           clientProperties: { connection_name: `${this.opts.clientName ?? 'imcloud'} (${purpose})` },
         });
         let lostWith: Error | undefined;
