@@ -80,4 +80,27 @@ describe('Redis seq allocator: what only several processes show', () => {
       other.disconnect();
     }
   });
+
+  it('grows the blocks of a busy conversation (fewer MongoDB reservations) and keeps a quiet one at the base size', async () => {
+    let now = 1_000_000;
+    const seq = new RedisSeqAllocator(redis, mongo.seqHighWater, 100, 1_000, () => now);
+    const app = `app-${randomUUID().slice(0, 8)}`;
+    const hwm = async (conversation: string) => (await mongo.seqHighWater.findOne({ _id: `${app}/${conversation}` }))?.hwm;
+    const settle = () => new Promise((r) => setTimeout(r, 300));
+    // Busy: 60 sends within a second; at half the first block the next is reserved for ~30 s of sends.
+    for (let i = 0; i < 60; i++) {
+      now += 10;
+      await seq.next(app, 's:a:b');
+    }
+    await settle();
+    expect(await hwm('s:a:b')).toBe(1_100);
+    // Quiet: one send every 2 s (15 in 30 s); the next block stays at the base size.
+    for (let i = 0; i < 60; i++) {
+      now += 2_000;
+      await seq.next(app, 's:c:d');
+    }
+    await settle();
+    expect(await hwm('s:c:d')).toBe(200);
+    expect(seq.blockSizeFor('never-seen', 5)).toBe(100);
+  });
 });

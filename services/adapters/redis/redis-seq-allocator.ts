@@ -40,6 +40,11 @@ const UNLOCK = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`;
 
+/** A block should last a conversation about this long at its current rate of sends. */
+const BLOCK_TARGET_MS = 30_000;
+/** Conversations whose last reservation here is older than this are forgotten (sizing memory). */
+const SIZING_MEMORY_MS = 5 * 60_000;
+
 /** A reservation holds the conversation's lock at most this long (a crashed holder frees it). */
 const LOCK_MS = 5_000;
 /** A send waits at most this long for a block (longer than a dead holder's lock). */
@@ -51,11 +56,21 @@ export class RedisSeqAllocator implements SeqAllocator {
   private readonly unlockScript;
   /** One reservation at a time per conversation in this process. */
   private readonly reserving = new Map<string, Promise<void>>();
+  /** Per conversation: the seq and time of this process's last reservation, and its size. */
+  private readonly sizing = new Map<string, { seq: number; at: number; size: number }>();
+  private sizingSweepAt = 0;
 
+  /**
+   * Blocks start at `blockSize` and grow, up to `maxBlockSize`, to what a busy conversation
+   * sends in BLOCK_TARGET_MS: a reservation is a slow write to MongoDB (ADR 0011), while a
+   * conversation's gap after Redis loses its data is at most two blocks (ADR 0009).
+   */
   constructor(
     private readonly redis: Redis,
     private readonly highWater: Collection<SeqHighWater>,
     private readonly blockSize = 100,
+    private readonly maxBlockSize = 1_000,
+    private readonly now: () => number = Date.now,
   ) {
     this.nextScript = script(redis, 'imcloudSeqNext', 1, NEXT);
     this.installScript = script(redis, 'imcloudSeqInstall', 1, INSTALL);
@@ -72,7 +87,7 @@ export class RedisSeqAllocator implements SeqAllocator {
         // Half the block used: reserve the next one now, off the send path, so that sends do not
         // wait for MongoDB when this one runs out. If it fails, the send that finds the block
         // used up reserves (and waits) as before.
-        if (max - seq < this.blockSize / 2) this.reserve(key, id).catch(() => undefined);
+        if (max - seq < (this.sizing.get(key)?.size ?? this.blockSize) / 2) this.reserve(key, id, seq).catch(() => undefined);
         return seq;
       }
       if (Date.now() > deadline) throw new Error(`seq allocation for ${appId}/${conversation}: no block within ${WAIT_MS} ms`);
@@ -87,7 +102,27 @@ export class RedisSeqAllocator implements SeqAllocator {
    * otherwise let the later block be installed first, starting the conversation at 101). If
    * another process holds the lock, this waits a moment and returns; the caller tries again.
    */
-  private reserve(key: string, id: string): Promise<void> {
+  /** The next block's size: the conversation's recent rate (seen from here) times BLOCK_TARGET_MS. */
+  blockSizeFor(key: string, seq: number | undefined): number {
+    const last = this.sizing.get(key);
+    const elapsed = last ? this.now() - last.at : Infinity;
+    if (!last || elapsed > SIZING_MEMORY_MS) return this.blockSize;
+    // Found the block used up (no seq at hand): at least as large as the last one.
+    if (seq === undefined || seq <= last.seq) return last.size;
+    const wanted = ((seq - last.seq) * BLOCK_TARGET_MS) / Math.max(1, elapsed);
+    return Math.min(this.maxBlockSize, Math.max(this.blockSize, Math.ceil(wanted / this.blockSize) * this.blockSize));
+  }
+
+  private remember(key: string, seq: number, size: number): void {
+    const now = this.now();
+    this.sizing.set(key, { seq, at: now, size });
+    if (now - this.sizingSweepAt > SIZING_MEMORY_MS) {
+      this.sizingSweepAt = now;
+      for (const [k, v] of this.sizing) if (now - v.at > SIZING_MEMORY_MS) this.sizing.delete(k);
+    }
+  }
+
+  private reserve(key: string, id: string, seq?: number): Promise<void> {
     let pending = this.reserving.get(key);
     if (!pending) {
       pending = (async () => {
@@ -98,9 +133,10 @@ export class RedisSeqAllocator implements SeqAllocator {
           return;
         }
         try {
+          const size = this.blockSizeFor(key, seq);
           const reserve = () => this.highWater.findOneAndUpdate(
             { _id: id },
-            { $inc: { hwm: this.blockSize } },
+            { $inc: { hwm: size } },
             { upsert: true, returnDocument: 'after' },
           );
           // Two first reservations racing on one upsert (a lock that expired): the loser's insert
@@ -110,7 +146,8 @@ export class RedisSeqAllocator implements SeqAllocator {
             throw err;
           });
           const stop = doc!.hwm;
-          await this.installScript.run([key], [stop - this.blockSize + 1, stop]);
+          await this.installScript.run([key], [stop - size + 1, stop]);
+          this.remember(key, seq ?? stop - size, size);
         } finally {
           await this.unlockScript.run([lock], [token]).catch(() => undefined);
         }
