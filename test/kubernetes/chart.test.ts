@@ -120,9 +120,12 @@ describe('chart charts/imcloud', () => {
       allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' },
     });
     expect(pod.containers[0].args).toEqual(['operator']);
-    const dashboards = docs.find((d) => d.kind === 'ConfigMap');
-    expect(dashboards.metadata.labels.grafana_dashboard).toBe('1');
-    for (const json of Object.values(dashboards.data as Record<string, string>)) expect(() => JSON.parse(json)).not.toThrow();
+    const dashboards = docs.filter((d) => d.kind === 'ConfigMap');
+    expect(dashboards.flatMap((d) => Object.keys(d.data)).sort()).toEqual(['messaging.json', 'operator.json']);
+    for (const d of dashboards) {
+      expect(d.metadata.labels.grafana_dashboard).toBe('1');
+      for (const json of Object.values(d.data as Record<string, string>)) expect(() => JSON.parse(json)).not.toThrow();
+    }
     // the chart's CRD is the generated one
     const crd = docs.find((d) => d.kind === 'CustomResourceDefinition');
     expect(stringify(crd)).toBe(stringify(parseYaml(await import('node:fs').then((fs) => fs.readFileSync(join(ROOT, 'crds', 'imcluster.yaml'), 'utf8')))));
