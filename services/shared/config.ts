@@ -74,8 +74,9 @@ export const configSchema = z.object({
     historyPageMax: positiveInt.default(200),
     appRateLimitPerSec: positiveInt.default(50_000),
     /**
-     * Read/delivered cursor moves reach MongoDB (the copy that outlives a Redis loss) at most this
-     * late. Longer: fewer writes; after a Redis loss, cursors may step back by up to this much.
+     * Read/delivered cursor moves reach MongoDB (the copy that outlives a Redis loss) this late
+     * (at most twice this), once per cursor across all logic processes. Longer: fewer writes;
+     * after a Redis loss, cursors may step back by up to twice this.
      */
     cursorPersistMs: positiveInt.default(5_000),
   }).strict(),

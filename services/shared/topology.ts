@@ -27,6 +27,8 @@ export const redisKeys = {
   window: (appId: string, conversation: string) => `imcloud:{${appId}}:window:${conversation}`,
   conversation: (appId: string, conversation: string) => `imcloud:{${appId}}:conv:${conversation}`,
   userConversations: (appId: string, userId: string) => `imcloud:{${appId}}:convs:${userId}`,
+  /** Sorted set: [userId, conversation] whose cursors moved, scored by when they first did (write-behind). */
+  dirtyCursors: (appId: string) => `imcloud:{${appId}}:cursors-dirty`,
   rate: (key: string) => `imcloud:rate:${key}`,
   workerId: (id: number) => `imcloud:worker:${id}`,
 } as const;

@@ -104,3 +104,55 @@ describe('Redis seq allocator: what only several processes show', () => {
     expect(seq.blockSizeFor('never-seen', 5)).toBe(100);
   });
 });
+
+describe('Redis conversation state: cursor write-behind', () => {
+  /** The user_conversations collection, counting upserts. */
+  function counted() {
+    const calls = { upserts: 0 };
+    const collection = new Proxy(mongo.userConversations, {
+      get(target, prop) {
+        const value = Reflect.get(target, prop, target) as unknown;
+        if (typeof value !== 'function') return value;
+        if (prop !== 'updateOne') return value.bind(target);
+        return (...args: unknown[]) => {
+          calls.upserts++;
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    return { collection, calls };
+  }
+  const stored = async (app: string, user: string, conversation: string) => mongo.userConversations.findOne({ _id: `${app}/${user}/${conversation}` });
+
+  it('writes a cursor that several processes move once, with its highest value', async () => {
+    const { collection, calls } = counted();
+    const [a, b] = [0, 1].map(() => new RedisConversationState(redis, mongo.conversations, collection, mongo.messages, silentLog, 60_000));
+    const app = `app-${randomUUID().slice(0, 8)}`;
+    await a!.touch(app, 's:u:v', ['u', 'v'], 40, 1);
+    for (let seq = 1; seq <= 20; seq++) await (seq % 2 ? a! : b!).advance(app, 'v', 's:u:v', 'delivered', seq);
+    await a!.close();
+    await b!.close();
+    expect(calls.upserts).toBe(1);
+    expect(await stored(app, 'v', 's:u:v')).toMatchObject({ deliveredSeq: 20, readSeq: 0 });
+  });
+
+  it('writes moves behind by itself, and a user hash lost from Redis comes back from MongoDB', async () => {
+    const state = new RedisConversationState(redis, mongo.conversations, mongo.userConversations, mongo.messages, silentLog, 100);
+    const app = `app-${randomUUID().slice(0, 8)}`;
+    try {
+      await state.touch(app, 's:u:v', ['u', 'v'], 7, 1, 'u');
+      await state.advance(app, 'v', 's:u:v', 'read', 5);
+      const deadline = Date.now() + 10_000;
+      while (!((await stored(app, 'v', 's:u:v'))?.readSeq === 5 && (await stored(app, 'u', 's:u:v'))?.readSeq === 7) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(await stored(app, 'u', 's:u:v')).toMatchObject({ readSeq: 7 });
+      expect(await stored(app, 'v', 's:u:v')).toMatchObject({ readSeq: 5 });
+      await redis.del(`imcloud:{${app}}:convs:v`);
+      expect(await state.get(app, 'v', 's:u:v')).toMatchObject({ readSeq: 5, maxSeq: 7 });
+    } finally {
+      await state.close();
+    }
+  });
+});
+

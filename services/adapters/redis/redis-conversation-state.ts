@@ -8,7 +8,10 @@ import { script, type Redis } from './redis-client.js';
 // The hot copy lives in Redis: per conversation a hash {maxSeq, lastTs}; per user a hash with
 // fields r:<conv> (read cursor) and d:<conv> (delivered cursor) and a marker __hydrated. The
 // durable copy lives in MongoDB: the consumer persists touches once messages are stored, and
-// cursor moves are written behind in batches. When Redis has lost a user's hash or a
+// cursor moves are written behind: a move marks [user, conversation] in the app's dirty set
+// (scored by when it was first marked, kept by later moves), and every process takes the entries
+// older than the write-behind interval, atomically, and upserts their current values. So a
+// cursor is written about once per interval however many logic processes move it. When Redis has lost a user's hash or a
 // conversation's meta, the first access merges the durable copy back (max-wise), so a Redis
 // wipe never hides a conversation or moves a cursor backwards for long.
 
@@ -31,25 +34,27 @@ export interface UserConversationDoc {
 
 const HYDRATED = '__hydrated';
 
-// KEYS: conv meta, then each member's hash. ARGV: seq, ts, conversation, and the 1-based index
-// (into KEYS) of the member who read up to seq, or 0. Returns 1 if that read cursor moved.
+// KEYS: conv meta, the app's dirty set, then each member's hash. ARGV: seq, ts, conversation,
+// the 1-based index (into KEYS) of the member who read up to seq or 0, now, and that member's
+// dirty-set entry. Returns 1 if that read cursor moved.
 const TOUCH = `
 local seq = tonumber(ARGV[1])
 local max = tonumber(redis.call('HGET', KEYS[1], 'maxSeq') or '0')
 if seq > max then redis.call('HSET', KEYS[1], 'maxSeq', seq, 'lastTs', ARGV[2]) end
 local conv = ARGV[3]
-for i = 2, #KEYS do
+for i = 3, #KEYS do
   redis.call('HSETNX', KEYS[i], 'r:' .. conv, 0)
   redis.call('HSETNX', KEYS[i], 'd:' .. conv, 0)
 end
 local reader = tonumber(ARGV[4])
 if reader > 0 and tonumber(redis.call('HGET', KEYS[reader], 'r:' .. conv)) < seq then
   redis.call('HSET', KEYS[reader], 'r:' .. conv, seq)
+  redis.call('ZADD', KEYS[2], 'NX', ARGV[5], ARGV[6])
   return 1
 end
 return 0`;
 
-// KEYS: conv meta, user hash. ARGV: field, seq. Returns {value, moved} or {-2} (the cursor is
+// KEYS: conv meta, user hash, the app's dirty set. ARGV: field, seq, now, the dirty-set entry. Returns {value, moved} or {-2} (the cursor is
 // missing from a user hash not yet hydrated), {-3} (conversation meta missing), {-4} (not a
 // member). A cursor present in Redis moves even before the user's hash is hydrated: hydration
 // merges max-wise, so the move survives it, and the send path never waits for MongoDB.
@@ -65,9 +70,19 @@ cur = tonumber(cur)
 local target = math.min(tonumber(ARGV[2]), tonumber(max))
 if target > cur then
   redis.call('HSET', KEYS[2], ARGV[1], target)
+  redis.call('ZADD', KEYS[3], 'NX', ARGV[3], ARGV[4])
   return {target, 1}
 end
 return {cur, 0}`;
+
+// Takes (removes and returns) up to ARGV[2] entries of the dirty set KEYS[1] marked at or before ARGV[1].
+const TAKE_DIRTY = `
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+if #due > 0 then redis.call('ZREM', KEYS[1], unpack(due)) end
+return due`;
+
+/** Dirty entries taken per script call. */
+const TAKE_BATCH = 200;
 
 // Merges values max-wise: ARGV = field, value, field, value, …
 const MERGE_MAX = `
@@ -84,10 +99,11 @@ export class RedisConversationState implements ConversationState {
   private readonly touchScript;
   private readonly advanceScript;
   private readonly mergeScript;
-  private pendingCursors = new Map<string, { appId: string; userId: string; conversation: string; readSeq: number; deliveredSeq: number }>();
+  private readonly takeDirtyScript;
+  /** Apps whose dirty set this process has written to: the ones it sweeps. */
+  private readonly dirtyApps = new Set<string>();
   private flushTimer?: NodeJS.Timeout;
   private readonly persisted = new Set<string>();
-  private flushing = false;
 
   constructor(
     private readonly redis: Redis,
@@ -95,19 +111,21 @@ export class RedisConversationState implements ConversationState {
     private readonly userConversations: Collection<UserConversationDoc>,
     private readonly messages: Collection<MessageDoc>,
     private readonly log: Logger,
-    /** Cursor moves are batched this long before they are written to MongoDB. */
+    /** A cursor move is written to MongoDB about this long after it was made. */
     private readonly writeBehindMs = 5_000,
+    private readonly now: () => number = Date.now,
   ) {
     this.touchScript = script(redis, 'imcloudConvTouch', undefined, TOUCH);
-    this.advanceScript = script(redis, 'imcloudConvAdvance', 2, ADVANCE);
+    this.advanceScript = script(redis, 'imcloudConvAdvance', 3, ADVANCE);
     this.mergeScript = script(redis, 'imcloudConvMerge', 1, MERGE_MAX);
+    this.takeDirtyScript = script(redis, 'imcloudConvTakeDirty', 1, TAKE_DIRTY);
   }
 
   async touch(appId: string, conversation: string, members: string[], seq: number, ts: number, readBy?: string): Promise<void> {
-    const keys = [redisKeys.conversation(appId, conversation), ...members.map((m) => redisKeys.userConversations(appId, m))];
+    const keys = [redisKeys.conversation(appId, conversation), redisKeys.dirtyCursors(appId), ...members.map((m) => redisKeys.userConversations(appId, m))];
     const reader = readBy === undefined ? -1 : members.indexOf(readBy);
-    const moved = await this.touchScript.run(keys, [seq, ts, conversation, reader >= 0 ? reader + 2 : 0]);
-    if (moved === 1) this.writeBehind(appId, readBy!, conversation, 'read', seq);
+    const moved = await this.touchScript.run(keys, [seq, ts, conversation, reader >= 0 ? reader + 3 : 0, this.now(), dirtyEntry(readBy ?? '', conversation)]);
+    if (moved === 1) this.markedDirty(appId);
   }
 
   async persist(appId: string, touches: ConversationTouch[]): Promise<void> {
@@ -165,26 +183,30 @@ export class RedisConversationState implements ConversationState {
 
   async advance(appId: string, userId: string, conversation: string, kind: CursorKind, seq: number): Promise<{ value: number; moved: boolean }> {
     const field = `${kind === 'read' ? 'r' : 'd'}:${conversation}`;
-    const keys = [redisKeys.conversation(appId, conversation), redisKeys.userConversations(appId, userId)];
+    const keys = [redisKeys.conversation(appId, conversation), redisKeys.userConversations(appId, userId), redisKeys.dirtyCursors(appId)];
     for (let attempt = 0; attempt < 3; attempt++) {
-      const [value, moved] = (await this.advanceScript.run(keys, [field, seq])) as [number, number];
+      const [value, moved] = (await this.advanceScript.run(keys, [field, seq, this.now(), dirtyEntry(userId, conversation)])) as [number, number];
       if (value === -2) await this.ensureUserHydrated(appId, userId);
       else if (value === -3) {
         if (!(await this.hydrateConversation(appId, conversation))) return { value: 0, moved: false };
       } else if (value === -4) return { value: 0, moved: false };
       else {
-        if (moved === 1) this.writeBehind(appId, userId, conversation, kind, value);
+        if (moved === 1) this.markedDirty(appId);
         return { value, moved: moved === 1 };
       }
     }
     return { value: 0, moved: false };
   }
 
-  /** Flushes cursor moves still waiting to be written to MongoDB. */
+  /** Writes every cursor move still waiting (of the apps this process marked) to MongoDB. */
   async close(): Promise<void> {
     clearTimeout(this.flushTimer);
-    await this.flushCursors();
+    this.flushTimer = undefined;
+    this.closed = true;
+    await this.flushCursors(Infinity);
   }
+
+  private closed = false;
 
   private async entries(appId: string, convs: string[], userHash: Record<string, string>): Promise<ConversationEntry[]> {
     if (convs.length === 0) return [];
@@ -243,44 +265,64 @@ export class RedisConversationState implements ConversationState {
     await this.mergeScript.run([key], args);
   }
 
-  private writeBehind(appId: string, userId: string, conversation: string, kind: CursorKind, value: number): void {
-    const id = docId(appId, userId, conversation);
-    const entry = this.pendingCursors.get(id) ?? { appId, userId, conversation, readSeq: 0, deliveredSeq: 0 };
-    if (kind === 'read') entry.readSeq = Math.max(entry.readSeq, value);
-    else entry.deliveredSeq = Math.max(entry.deliveredSeq, value);
-    this.pendingCursors.set(id, entry);
-    this.flushTimer ??= setTimeout(() => {
-      this.flushTimer = undefined;
-      this.flushCursors().catch((err: unknown) => this.log.warn({ err: String(err) }, 'cursor write-behind failed; retrying with the next batch'));
-    }, this.writeBehindMs);
+  private markedDirty(appId: string): void {
+    this.dirtyApps.add(appId);
+    this.scheduleFlush();
   }
 
-  private async flushCursors(): Promise<void> {
-    if (this.pendingCursors.size === 0 || this.flushing) return;
-    this.flushing = true;
-    try {
-      await this.writeCursors();
-    } finally {
-      this.flushing = false;
+  private scheduleFlush(): void {
+    if (this.flushTimer || this.closed || this.dirtyApps.size === 0) return;
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = undefined;
+      this.flushCursors(this.now() - this.writeBehindMs)
+        .catch((err: unknown) => this.log.warn({ err: String(err) }, 'cursor write-behind failed; retrying with the next sweep'))
+        .finally(() => this.scheduleFlush());
+    }, this.writeBehindMs);
+    this.flushTimer.unref?.();
+  }
+
+  /** Takes the dirty entries marked at or before `cutoff` and upserts their current cursors (one sweep at a time). */
+  private flushCursors(cutoff: number): Promise<void> {
+    const sweep = this.sweeping.catch(() => undefined).then(() => this.sweep(cutoff));
+    this.sweeping = sweep;
+    return sweep;
+  }
+
+  private sweeping: Promise<void> = Promise.resolve();
+
+  private async sweep(cutoff: number): Promise<void> {
+    for (const appId of [...this.dirtyApps]) {
+      const key = redisKeys.dirtyCursors(appId);
+      for (;;) {
+        const due = (await this.takeDirtyScript.run([key], [cutoff === Infinity ? '+inf' : cutoff, TAKE_BATCH])) as string[];
+        if (due.length > 0) await this.writeCursors(appId, key, due);
+        if (due.length < TAKE_BATCH) break;
+      }
     }
   }
 
-  private async writeCursors(): Promise<void> {
-    const batch = this.pendingCursors;
-    this.pendingCursors = new Map();
+  private async writeCursors(appId: string, dirtyKey: string, entries: string[]): Promise<void> {
     try {
+      const cursors = await Promise.all(entries.map(async (entry) => {
+        const [userId, conversation] = JSON.parse(entry) as [string, string];
+        const [read, delivered] = await this.redis.hmget(redisKeys.userConversations(appId, userId), `r:${conversation}`, `d:${conversation}`);
+        return { userId, conversation, readSeq: Number(read ?? 0), deliveredSeq: Number(delivered ?? 0) };
+      }));
       // One at a time: a background trickle, never a burst that the send path would queue behind.
-      await upsertEach(this.userConversations, [...batch].map(([id, e]) => ({
-        filter: { _id: id },
-        update: { $max: { readSeq: e.readSeq, deliveredSeq: e.deliveredSeq }, $setOnInsert: { appId: e.appId, userId: e.userId, conversation: e.conversation } },
+      await upsertEach(this.userConversations, cursors.map((c) => ({
+        filter: { _id: docId(appId, c.userId, c.conversation) },
+        update: { $max: { readSeq: c.readSeq, deliveredSeq: c.deliveredSeq }, $setOnInsert: { appId, userId: c.userId, conversation: c.conversation } },
       })), 1);
     } catch (err) {
-      // Put them back (max-wise) for the next attempt.
-      for (const [id, e] of batch) {
-        const cur = this.pendingCursors.get(id);
-        this.pendingCursors.set(id, cur ? { ...e, readSeq: Math.max(cur.readSeq, e.readSeq), deliveredSeq: Math.max(cur.deliveredSeq, e.deliveredSeq) } : e);
-      }
+      // Mark them again (as due now) for the next sweep of any process.
+      const now = this.now() - this.writeBehindMs;
+      await this.redis.zadd(dirtyKey, 'NX', ...entries.flatMap((e) => [now, e])).catch(() => undefined);
       throw err;
     }
   }
+}
+
+/** The dirty-set entry of one user's cursors in one conversation. */
+function dirtyEntry(userId: string, conversation: string): string {
+  return JSON.stringify([userId, conversation]);
 }
