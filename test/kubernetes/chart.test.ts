@@ -108,7 +108,7 @@ describe('chart charts/imcloud', () => {
   it('helm template with the defaults: every manifest passes a server-side dry-run; restricted security defaults', async () => {
     const docs = await template([]);
     expect(docs.map((d) => d.kind).sort()).toEqual([
-      'ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'CustomResourceDefinition', 'Deployment', 'Pod', 'PodDisruptionBudget',
+      'ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'ConfigMap', 'CustomResourceDefinition', 'Deployment', 'Pod', 'PodDisruptionBudget',
       'Role', 'RoleBinding', 'Service', 'ServiceAccount',
     ]);
     await dryRun(docs);
