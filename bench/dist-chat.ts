@@ -86,7 +86,7 @@ async function stageBuckets(cluster: Cluster): Promise<HistogramBuckets> {
   return all;
 }
 
-const STAGE_ORDER = ['bus_in', 'claim', 'allocate', 'window', 'store_confirm', 'complete', 'routes', 'accepted→pushed'];
+const STAGE_ORDER = ['bus_in', 'claim', 'allocate', 'window', 'store_confirm', 'complete', 'accepted→pushed'];
 
 function stageSummary(buckets: HistogramBuckets): Array<{ stage: string; count: number; p50Ms: number; p99Ms: number }> {
   return [...buckets].map(([stage, series]) => ({

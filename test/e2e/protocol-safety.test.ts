@@ -348,12 +348,19 @@ describe('HTTP APIs', () => {
   });
 
   it('serves health, readiness and metrics with error codes counted', async () => {
+    const chat = await bystanders();
+    await chat.stillChat('metrics');
+    chat.close();
     expect((await fetch(`${platform.httpUrl}/healthz`)).status).toBe(200);
     expect((await fetch(`${platform.httpUrl}/readyz`)).status).toBe(200);
     const metrics = await (await fetch(`${platform.httpUrl}/metrics`)).text();
     expect(metrics).toMatch(/imcloud_logic_sends_total\{app_id="[^"]+"\} \d+/);
     expect(metrics).toContain('imcloud_errors_total{code="IM_FRAME_MALFORMED",role="gate"}');
     expect(metrics).toContain('imcloud_gate_push_latency_seconds_bucket');
+    // every step of the accept path was timed for the sends made so far
+    for (const stage of ['bus_in', 'claim', 'allocate', 'window', 'store_confirm', 'complete']) {
+      expect(metrics).toMatch(new RegExp(`imcloud_logic_send_stage_seconds_count\\{stage="${stage}"\\} [1-9]`));
+    }
     const missing = await fetch(`${platform.httpUrl}/v1/nothing-here`);
     expect(missing.status).toBe(404);
   });
