@@ -144,6 +144,18 @@ export function routesContract(name: string, make: () => Promise<RoutesFixture>)
       expect((await routes.listMany(app, [u3])).size).toBe(0);
     });
 
+    it('listMany answers for a large group (hundreds of members) with every member in place', async () => {
+      const app = id('app');
+      const users = Array.from({ length: 600 }, (_, i) => `m${i}`);
+      await Promise.all(users.map((u, i) => (i % 3 === 2 ? undefined : routes.add(app, u, route(`c-${u}`), LONG))));
+      const many = await routes.listMany(app, users);
+      expect(many.size).toBe(400);
+      for (const [i, u] of users.entries()) {
+        if (i % 3 === 2) expect(many.has(u)).toBe(false);
+        else expect(many.get(u)).toEqual([route(`c-${u}`)]);
+      }
+    });
+
     it('apps are isolated: the same user id in two apps has separate routes', async () => {
       const [appA, appB] = [id('app'), id('app')];
       const user = id('user');
