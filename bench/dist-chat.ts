@@ -169,6 +169,12 @@ async function runOnce(cluster: Cluster, app: { appId: string; secret: string },
       notStored: Math.max(0, acked - (stored - baseline)),
       duplicates: sum('duplicates'),
       outOfOrder: sum('outOfOrder'),
+      /** Sends answered with an error (IM_UNAVAILABLE: shed under overload), not retried by the benchmark. */
+      refused: results.reduce((n, r) => n + Object.entries(r.errors).filter(([k]) => k.startsWith('IM_')).reduce((m, [, v]) => m + v, 0), 0),
+      errors: results.reduce<Record<string, number>>((all, r) => {
+        for (const [k, v] of Object.entries(r.errors)) all[k] = (all[k] ?? 0) + v;
+        return all;
+      }, {}),
       /** CPU cores each kind of process kept busy over the measured window (machine-wide). */
       cpu: cpuShares(cpu0, cpu1, secs),
       /** Server-side steps over the measured window (bus_in: gate → logic via the upstream queue). */
@@ -213,7 +219,7 @@ async function main(): Promise<void> {
         progress(`dist-chat: ${step.label} run ${run}/${cfg.runs} (${cfg.warmupMs / 1000} s warm-up + ${cfg.durationMs / 1000} s${step.phase === 'fixed' ? `, ${step.rate} msg/s offered` : `, ${cfg.window} outstanding per sender`})`);
         const r = await runOnce(cluster, app, step, run);
         runs.push(r);
-        progress(`  delivered ${r.deliveredPerSec}/s, persisted ${r.persistedPerSec}/s, deliver p50 ${r.deliver.p50} ms p99 ${r.deliver.p99} ms, lost ${r.notDelivered + r.notStored}`);
+        progress(`  delivered ${r.deliveredPerSec}/s, persisted ${r.persistedPerSec}/s, deliver p50 ${r.deliver.p50} ms p99 ${r.deliver.p99} ms, lost ${r.notDelivered + r.notStored}${r.refused ? `, refused ${r.refused} (${Object.entries(r.errors).map(([k, v]) => `${k} ${v}`).join(', ')})` : ''}`);
         progress(`  server steps p50/p99 ms: ${r.stages.map((x) => `${x.stage} ${x.p50Ms}/${x.p99Ms}`).join(', ')}`);
         progress(`  CPU cores: ${r.cpu.map((c) => `${c.group} ${c.cores}`).join(', ')}`);
       }
@@ -234,9 +240,11 @@ async function main(): Promise<void> {
       duplicated: { target: 0, actual: duplicated, met: duplicated === 0 },
     };
     console.log(table(
-      ['phase', 'offered/s', 'delivered/s', 'persisted/s', 'ack p50/p99 ms', 'deliver p50/p99 ms', 'lost', 'dup'],
+      ['phase', 'offered/s', 'delivered/s', 'persisted/s', 'refused/s', 'ack p50/p99 ms', 'deliver p50/p99 ms', 'lost', 'dup'],
       steps.map(({ label }) => [
         label, med(label, (r) => r.offeredPerSec), med(label, (r) => r.deliveredPerSec), med(label, (r) => r.persistedPerSec),
+        // counted over the whole run (warm-up included)
+        med(label, (r) => round(r.refused / (cfg.warmupMs / 1000 + cfg.durationMs / 1000), 0)),
         `${med(label, (r) => r.ack.p50)} / ${med(label, (r) => r.ack.p99)}`, `${med(label, (r) => r.deliver.p50)} / ${med(label, (r) => r.deliver.p99)}`,
         byLabel(label).reduce((s, r) => s + r.notDelivered + r.notStored, 0), byLabel(label).reduce((s, r) => s + r.duplicates, 0),
       ]),

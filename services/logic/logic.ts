@@ -41,6 +41,9 @@ const APP_CACHE_MS = 5_000;
 /** How long a send's dedupe lease lasts before a retry may take it over. */
 const SEND_LEASE_MS = 10_000;
 const CLIENT_MSG_ID = /^[\x21-\x7e]{1,64}$/;
+/** Frames refused when they waited too long (logic.maxQueueDelayMs): the ones that create messages. */
+const SHEDDABLE = new Set(['send', 'recall']);
+const SHED_RETRY_AFTER_MS = 1_000;
 
 /** The steps of the accept path, in order (imcloud_logic_send_stage_seconds{stage}). */
 const SEND_STAGES = ['bus_in', 'claim', 'allocate', 'window', 'store_confirm', 'complete'] as const;
@@ -117,6 +120,15 @@ export class Logic {
       return;
     }
     const type = frame.body ?? 'none';
+    if (SHEDDABLE.has(type) && session.receivedAt > 0) {
+      const waited = this.now() - session.receivedAt;
+      if (waited > this.config.logic.maxQueueDelayMs) {
+        // Overload: refuse before any work (no claim, no seq), so the retry is a clean first attempt.
+        this.metrics.shed.inc({ type });
+        this.replyError(session, frame.reqId, new ImError('IM_UNAVAILABLE', `overloaded: this request waited ${waited} ms for a logic process; retry`, { retryAfterMs: SHED_RETRY_AFTER_MS }));
+        return;
+      }
+    }
     try {
       await this.dispatch(session, frame);
       this.metrics.upstreamHandled.inc({ type, result: 'ok' });

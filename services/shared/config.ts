@@ -79,6 +79,13 @@ export const configSchema = z.object({
      * after a Redis loss, cursors may step back by up to twice this.
      */
     cursorPersistMs: positiveInt.default(5_000),
+    /**
+     * A send (or recall) that waited longer than this between the gate and logic is refused with
+     * IM_UNAVAILABLE and a retry hint, without any work: under overload the upstream queue then
+     * drains instead of growing, and the sends that are taken keep their latency. Gate and logic
+     * clocks must agree to well within this.
+     */
+    maxQueueDelayMs: positiveInt.default(2_000),
   }).strict(),
   dispatch: z.object({
     reconnectBaseMs: positiveInt.default(500),

@@ -4,7 +4,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 const latencyBuckets = [0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 /** Steps of one send take from tens of microseconds to (when queued) seconds. */
-const stageBuckets = [0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5];
+const stageBuckets = [0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
 export function createMetrics() {
   const registry = new Registry();
@@ -26,6 +26,7 @@ export function createMetrics() {
     ackLatency: new Histogram({ name: 'imcloud_logic_ack_latency_seconds', help: 'From the frame entering the gate to the SendAck leaving logic.', labelNames: ['app_id'], buckets: latencyBuckets, ...r }),
     sendStages: new Histogram({ name: 'imcloud_logic_send_stage_seconds', help: 'Time a send spends in each step of the accept path (bus_in: gate to logic through the upstream queue).', labelNames: ['stage'], buckets: stageBuckets, ...r }),
     e2eLatency: new Histogram({ name: 'imcloud_gate_push_latency_seconds', help: 'From message acceptance to the push being written to the receiver connection.', labelNames: ['app_id'], buckets: latencyBuckets, ...r }),
+    shed: new Counter({ name: 'imcloud_logic_shed_total', help: 'Frames refused unprocessed because they waited longer than logic.maxQueueDelayMs in the upstream queue (overload), by type.', labelNames: ['type'], ...r }),
     upstreamHandled: new Counter({ name: 'imcloud_logic_upstream_total', help: 'Upstream frames handled by type and result.', labelNames: ['type', 'result'], ...r }),
     redeliveries: new Counter({ name: 'imcloud_bus_redeliveries_total', help: 'Bus messages delivered more than once, by channel.', labelNames: ['channel'], ...r }),
     deadLetters: new Counter({ name: 'imcloud_bus_dead_letters_total', help: 'Bus messages given up after the delivery limit, by channel.', labelNames: ['channel'], ...r }),
