@@ -196,6 +196,7 @@ async function main(): Promise<void> {
   const servers = await startServers(cfg.mongodbUrl ? ['redis', 'rabbitmq'] : ['redis', 'rabbitmq', 'mongodb']);
   const logDir = mkdtempSync(join(tmpdir(), 'imcloud-bench-dist-'));
   let cluster: Cluster | undefined;
+  const roleByPid = new Map<number, string>();
   try {
     progress(`dist-chat: starting 2 gates, 2 logic, 2 consumers, dispatch and admin (logs in ${logDir})`);
     const profileDir = join(RESULTS_DIR, 'profiles', 'dist-chat');
@@ -207,6 +208,7 @@ async function main(): Promise<void> {
       { ...serverEnv(servers), ...(cfg.mongodbUrl && { IMCLOUD_MONGODB_URL: cfg.mongodbUrl }) } as unknown as BackendEnv, logDir, {}, ROLE_ENV, {},
       [...cfg.roleNodeArgs, ...(cfg.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])],
     );
+    for (const p of cluster.processes) if (p.proc?.pid) roleByPid.set(p.proc.pid, p.role);
     baseline = await storedTotal(cluster);
     // One app for every run (each run's clientMsgIds carry their own tag).
     const app = await createApp(cluster);
@@ -267,19 +269,16 @@ async function main(): Promise<void> {
     await cluster?.stop();
     await servers.stop();
   }
-  if (cfg.profile) printRoleProfiles(join(RESULTS_DIR, 'profiles', 'dist-chat'));
+  if (cfg.profile) printRoleProfiles(join(RESULTS_DIR, 'profiles', 'dist-chat'), roleByPid);
 }
 
-/**
- * The profiles are written as the roles exit, one per process and named by pid; a profile's
- * role is told by its entry points (logic runs accept, gates onFrame). The busiest of each.
- */
-function printRoleProfiles(dir: string): void {
+/** The profiles are written as the roles exit, one per process, named by its pid: the busiest of each role. */
+function printRoleProfiles(dir: string, roleByPid: Map<number, string>): void {
   const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
-  const summaries = files.map((f) => summarizeProfile(join(dir, f), 12)).sort((a, b) => b.busyMs - a.busyMs);
-  const roleOf = (s: (typeof summaries)[number]) => (s.inclusive.some((x) => x.fn === 'accept') ? 'logic' : s.inclusive.some((x) => x.fn === 'onFrame') ? 'gate' : 'other');
-  for (const role of ['logic', 'gate', 'other']) {
-    const s = summaries.find((x) => roleOf(x) === role);
+  const summaries = files.map((f) => ({ role: roleByPid.get(Number(f.split('.')[3])) ?? 'unknown', ...summarizeProfile(join(dir, f), 12) }))
+    .sort((a, b) => b.busyMs - a.busyMs);
+  for (const role of ['logic', 'gate', 'consumer']) {
+    const s = summaries.find((x) => x.role === role);
     if (!s) continue;
     console.log(`\n${role}, ${s.file}: ${s.busyMs} ms busy of ${s.totalMs} ms`);
     console.log(table(['self time by area', '%'], s.byArea.slice(0, 10).map((a) => [a.area, a.pct])));
