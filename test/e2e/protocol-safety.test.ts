@@ -351,6 +351,10 @@ describe('HTTP APIs', () => {
     const chat = await bystanders();
     await chat.stillChat('metrics');
     chat.close();
+    const garbage = await RawClient.ws(platform.wsUrl);
+    garbage.sendBytes(new Uint8Array([1, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x12]));
+    expect((await garbage.nextOf('error')).error!.code).toBe('IM_FRAME_MALFORMED');
+    await garbage.closed();
     expect((await fetch(`${platform.httpUrl}/healthz`)).status).toBe(200);
     expect((await fetch(`${platform.httpUrl}/readyz`)).status).toBe(200);
     const metrics = await (await fetch(`${platform.httpUrl}/metrics`)).text();
