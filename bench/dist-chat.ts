@@ -21,7 +21,7 @@ import type { WorkerResult, WorkerRun } from './lib/chat-worker.js';
 import { cpuShares, cpuSnapshot } from './lib/cpu-by-process.js';
 import { summarizeProfile } from './lib/cpu-profile.js';
 import { request } from './lib/worker-ipc.js';
-import { Histogram, LOAD_GENERATOR_ENV, RESULTS_DIR, ROOT, bucketQuantile, bucketsSince, chatLoadFlags, histogramBuckets, type HistogramBuckets, ensureBuilt, machineFacts, median, metricSum, nowUs, parseFlags, parsePrometheus, progress, round, sleep, table, writeResult } from './lib/common.js';
+import { Histogram, LOAD_GENERATOR_ENV, RESULTS_DIR, ROOT, bucketQuantile, bucketsSince, chatLoadFlags, createApp, ensureBuilt, histogramBuckets, machineFacts, median, metricSum, nowUs, parseFlags, progress, round, scrapeMetrics, sleep, table, writeResult, type HistogramBuckets } from './lib/common.js';
 
 const flags = parseFlags(process.argv.slice(2));
 const cfg = {
@@ -40,7 +40,7 @@ const ROLE_ENV = { ...LOAD_GENERATOR_ENV, IMCLOUD_LOG_LEVEL: 'warn' };
 
 async function storedTotal(cluster: Cluster): Promise<number> {
   let total = 0;
-  for (const c of cluster.byRole('consumer')) total += metricSum(parsePrometheus(await (await fetch(`${c.url}/metrics`)).text()), 'imcloud_consumer_stored_total');
+  for (const c of cluster.byRole('consumer')) total += metricSum(await scrapeMetrics(c.url), 'imcloud_consumer_stored_total');
   return total;
 }
 
@@ -51,7 +51,7 @@ async function storedTotal(cluster: Cluster): Promise<number> {
 async function storageTime(cluster: Cluster): Promise<Array<{ op: string; count: number; meanMs: number; totalS: number }>> {
   const acc = new Map<string, { count: number; sum: number }>();
   for (const p of [...cluster.byRole('logic'), ...cluster.byRole('consumer')]) {
-    const m = parsePrometheus(await (await fetch(`${p.url}/metrics`)).text());
+    const m = await scrapeMetrics(p.url);
     for (const [k, v] of Object.entries(m)) {
       const hit = /^imcloud_mongodb_command_seconds_(sum|count)\{command="([^"]*)",collection="([^"]*)",outcome="([^"]*)"\}$/.exec(k);
       if (!hit) continue;
@@ -81,8 +81,8 @@ async function stageBuckets(cluster: Cluster): Promise<HistogramBuckets> {
       all.set(name, into);
     }
   };
-  for (const p of cluster.byRole('logic')) add(histogramBuckets(parsePrometheus(await (await fetch(`${p.url}/metrics`)).text()), 'imcloud_logic_send_stage_seconds', 'stage'));
-  for (const p of cluster.byRole('gate')) add(histogramBuckets(parsePrometheus(await (await fetch(`${p.url}/metrics`)).text()), 'imcloud_gate_push_latency_seconds', 'app_id'), 'accepted→pushed');
+  for (const p of cluster.byRole('logic')) add(histogramBuckets(await scrapeMetrics(p.url), 'imcloud_logic_send_stage_seconds', 'stage'));
+  for (const p of cluster.byRole('gate')) add(histogramBuckets(await scrapeMetrics(p.url), 'imcloud_gate_push_latency_seconds', 'app_id'), 'accepted→pushed');
   return all;
 }
 
@@ -92,14 +92,6 @@ function stageSummary(buckets: HistogramBuckets): Array<{ stage: string; count: 
   return [...buckets].map(([stage, series]) => ({
     stage, count: series.get(Infinity) ?? 0, p50Ms: round(bucketQuantile(series, 0.5) * 1000, 2), p99Ms: round(bucketQuantile(series, 0.99) * 1000, 2),
   })).filter((x) => x.count > 0).sort((a, b) => STAGE_ORDER.indexOf(a.stage) - STAGE_ORDER.indexOf(b.stage));
-}
-
-async function createApp(cluster: Cluster): Promise<{ appId: string; secret: string }> {
-  const res = await fetch(`${cluster.adminUrl}/v1/apps`, {
-    method: 'POST', headers: { authorization: `Bearer ${cluster.adminToken}`, 'content-type': 'application/json' }, body: '{}',
-  });
-  if (!res.ok) throw new Error(`POST /v1/apps: ${res.status} ${await res.text()}`);
-  return (await res.json()) as { appId: string; secret: string };
 }
 
 interface Step {
@@ -211,7 +203,7 @@ async function main(): Promise<void> {
     for (const p of cluster.processes) if (p.proc?.pid) roleByPid.set(p.proc.pid, p.role);
     baseline = await storedTotal(cluster);
     // One app for every run (each run's clientMsgIds carry their own tag).
-    const app = await createApp(cluster);
+    const app = await createApp(cluster.adminUrl, cluster.adminToken);
     const runs: Array<Awaited<ReturnType<typeof runOnce>>> = [];
     const steps: Step[] = cfg.phases.flatMap((phase): Step[] => phase === 'fixed'
       ? cfg.rates.map((rate) => ({ phase, rate, label: `fixed ${rate}/s` }))

@@ -403,20 +403,8 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
     wsUrl: `ws://127.0.0.1:${httpPort}/ws`,
     adminToken,
     child,
-    async createApp() {
-      const res = await fetch(`${httpUrl}/v1/apps`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ name: `bench-${Date.now()}` }),
-      });
-      if (!res.ok) throw new Error(`POST /v1/apps: ${res.status} ${await res.text()}`);
-      const app = (await res.json()) as { appId: string; secret: string };
-      return { appId: app.appId, secret: app.secret };
-    },
-    async metrics() {
-      const text = await (await fetch(`${httpUrl}/metrics`)).text();
-      return parsePrometheus(text);
-    },
+    createApp: () => createApp(httpUrl, adminToken),
+    metrics: () => scrapeMetrics(httpUrl),
     async stop() {
       if (exited !== undefined) return;
       child.kill('SIGTERM');
@@ -437,6 +425,23 @@ export function parsePrometheus(text: string): Record<string, number> {
     out[line.slice(0, sp)] = Number(line.slice(sp + 1));
   }
   return out;
+}
+
+/** A role's /metrics, parsed. */
+export async function scrapeMetrics(baseUrl: string): Promise<Record<string, number>> {
+  return parsePrometheus(await (await fetch(`${baseUrl}/metrics`)).text());
+}
+
+/** A fresh app for a benchmark, through the admin API. */
+export async function createApp(adminUrl: string, adminToken: string): Promise<{ appId: string; secret: string }> {
+  const res = await fetch(`${adminUrl}/v1/apps`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ name: `bench-${Date.now()}` }),
+  });
+  if (!res.ok) throw new Error(`POST /v1/apps: ${res.status} ${await res.text()}`);
+  const app = (await res.json()) as { appId: string; secret: string };
+  return { appId: app.appId, secret: app.secret };
 }
 
 /** Sums every series of a metric (any labels). */
