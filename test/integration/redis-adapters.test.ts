@@ -34,6 +34,20 @@ afterAll(async () => {
 
 const none = async () => {};
 
+type Method = (...args: unknown[]) => unknown;
+
+/** `target` with one method replaced by `wrap(original)`; everything else as it is. */
+function withMethod<T extends object>(target: T, method: string, wrap: (original: Method) => Method): T {
+  return new Proxy(target, {
+    get(t, prop) {
+      const value = Reflect.get(t, prop, t) as unknown;
+      if (typeof value !== 'function') return value;
+      const bound = (value as Method).bind(t);
+      return prop === method ? wrap(bound) : bound;
+    },
+  });
+}
+
 routesContract('redis', async () => ({ routes: new RedisRoutes(redis), cleanup: none }));
 seqAllocatorContract('redis + mongodb high-water mark', async () => ({ seq: new RedisSeqAllocator(redis, mongo.seqHighWater, 100), cleanup: none }));
 dedupeContract('redis', async () => ({ dedupe: new RedisDedupe(redis), cleanup: none }));
@@ -55,17 +69,10 @@ describe('Redis seq allocator: what only several processes show', () => {
     // B reserves the second block while A still holds the first; B must not install its block first.
     const other = await connectRedis();
     try {
-      const slowHighWater = new Proxy(mongo.seqHighWater, {
-        get(target, prop) {
-          const value = Reflect.get(target, prop, target) as unknown;
-          if (typeof value !== 'function') return value;
-          if (prop !== 'findOneAndUpdate') return value.bind(target);
-          return async (...args: unknown[]) => {
-            const result = await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
-            await new Promise((r) => setTimeout(r, 150));
-            return result;
-          };
-        },
+      const slowHighWater = withMethod(mongo.seqHighWater, 'findOneAndUpdate', (original) => async (...args) => {
+        const result = await original(...args);
+        await new Promise((r) => setTimeout(r, 150));
+        return result;
       });
       const a = new RedisSeqAllocator(redis, slowHighWater, 100);
       const b = new RedisSeqAllocator(other, mongo.seqHighWater, 100);
@@ -109,16 +116,9 @@ describe('Redis conversation state: cursor write-behind', () => {
   /** The user_conversations collection, counting upserts. */
   function counted() {
     const calls = { upserts: 0 };
-    const collection = new Proxy(mongo.userConversations, {
-      get(target, prop) {
-        const value = Reflect.get(target, prop, target) as unknown;
-        if (typeof value !== 'function') return value;
-        if (prop !== 'updateOne') return value.bind(target);
-        return (...args: unknown[]) => {
-          calls.upserts++;
-          return (value as (...a: unknown[]) => unknown).apply(target, args);
-        };
-      },
+    const collection = withMethod(mongo.userConversations, 'updateOne', (original) => (...args) => {
+      calls.upserts++;
+      return original(...args);
     });
     return { collection, calls };
   }
