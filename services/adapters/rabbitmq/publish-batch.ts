@@ -1,5 +1,6 @@
-// Upstream frames and store records published in the same turn of the event loop for the same
-// routing key travel as one AMQP message: under load a gate reads many frames per turn and logic
+// Upstream frames and store records for the same routing key travel as one AMQP message when
+// they are published in the same turn of the event loop, or while the previous batch for that
+// key awaits its confirm (TurnBatcher): under load a gate reads many frames per turn and logic
 // accepts many sends, and every AMQP message costs the broker and both ends a publish, a confirm,
 // a delivery and an ack. A lone frame goes as it is; a batch carries BATCH_HEADER (its count) and
 // a body of length-prefixed frames (4-byte big-endian length, then the bytes). The consumer hands

@@ -177,7 +177,7 @@ export class RabbitmqBus implements Bus {
     });
   }
 
-  /** Upstream frames and store records published in the same turn, one AMQP message per destination. */
+  /** Upstream frames and store records, one AMQP message per destination per batch (publish-batch.ts). */
   private readonly durableBatches = new PublishBatcher<DurableTarget>(
     (to) => `${to.exchange} ${to.routingKey}`,
     (to, body, count) => this.publishDurable(to, body, count),

@@ -11,9 +11,9 @@ import { script, type Redis } from './redis-client.js';
 // cursor moves are written behind: a move marks [user, conversation] in the app's dirty set
 // (scored by when it was first marked, kept by later moves), and every process takes the entries
 // older than the write-behind interval, atomically, and upserts their current values. So a
-// cursor is written about once per interval however many logic processes move it. When Redis has lost a user's hash or a
-// conversation's meta, the first access merges the durable copy back (max-wise), so a Redis
-// wipe never hides a conversation or moves a cursor backwards for long.
+// cursor is written about once per interval however many logic processes move it. When Redis
+// has lost a user's hash or a conversation's meta, the first access merges the durable copy back
+// (max-wise), so a Redis wipe never hides a conversation or moves a cursor backwards for long.
 
 export interface ConversationDoc {
   _id: string;
@@ -54,10 +54,11 @@ if reader > 0 and tonumber(redis.call('HGET', KEYS[reader], 'r:' .. conv)) < seq
 end
 return 0`;
 
-// KEYS: conv meta, user hash, the app's dirty set. ARGV: field, seq, now, the dirty-set entry. Returns {value, moved} or {-2} (the cursor is
-// missing from a user hash not yet hydrated), {-3} (conversation meta missing), {-4} (not a
-// member). A cursor present in Redis moves even before the user's hash is hydrated: hydration
-// merges max-wise, so the move survives it, and the send path never waits for MongoDB.
+// KEYS: conv meta, user hash, the app's dirty set. ARGV: field, seq, now, the dirty-set entry.
+// Returns {value, moved} or {-2} (the cursor is missing from a user hash not yet hydrated),
+// {-3} (conversation meta missing), {-4} (not a member). A cursor present in Redis moves even
+// before the user's hash is hydrated: hydration merges max-wise, so the move survives it, and the
+// send path never waits for MongoDB.
 const ADVANCE = `
 local cur = redis.call('HGET', KEYS[2], ARGV[1])
 if not cur then
@@ -103,6 +104,9 @@ export class RedisConversationState implements ConversationState {
   /** Apps whose dirty set this process has written to: the ones it sweeps. */
   private readonly dirtyApps = new Set<string>();
   private flushTimer?: NodeJS.Timeout;
+  /** The sweep under way (or the last one): sweeps run one at a time. */
+  private sweeping: Promise<void> = Promise.resolve();
+  private closed = false;
   private readonly persisted = new Set<string>();
 
   constructor(
@@ -206,8 +210,6 @@ export class RedisConversationState implements ConversationState {
     await this.flushCursors(Infinity);
   }
 
-  private closed = false;
-
   private async entries(appId: string, convs: string[], userHash: Record<string, string>): Promise<ConversationEntry[]> {
     if (convs.length === 0) return [];
     const pipeline = this.redis.pipeline();
@@ -288,8 +290,6 @@ export class RedisConversationState implements ConversationState {
     return sweep;
   }
 
-  private sweeping: Promise<void> = Promise.resolve();
-
   private async sweep(cutoff: number): Promise<void> {
     for (const appId of [...this.dirtyApps]) {
       const key = redisKeys.dirtyCursors(appId);
@@ -315,8 +315,8 @@ export class RedisConversationState implements ConversationState {
       })), 1);
     } catch (err) {
       // Mark them again (as due now) for the next sweep of any process.
-      const now = this.now() - this.writeBehindMs;
-      await this.redis.zadd(dirtyKey, 'NX', ...entries.flatMap((e) => [now, e])).catch(() => undefined);
+      const dueNow = this.now() - this.writeBehindMs;
+      await this.redis.zadd(dirtyKey, 'NX', ...entries.flatMap((e) => [dueNow, e])).catch(() => undefined);
       throw err;
     }
   }

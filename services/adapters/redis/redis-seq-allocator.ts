@@ -95,13 +95,6 @@ export class RedisSeqAllocator implements SeqAllocator {
     }
   }
 
-  /**
-   * Reserves the next block and installs it, holding the conversation's lock in Redis across
-   * both steps: blocks are installed in the order MongoDB handed them out, so they join up and
-   * no seq is skipped (two processes reserving a new conversation's first block at once would
-   * otherwise let the later block be installed first, starting the conversation at 101). If
-   * another process holds the lock, this waits a moment and returns; the caller tries again.
-   */
   /** The next block's size: the conversation's recent rate (seen from here) times BLOCK_TARGET_MS. */
   blockSizeFor(key: string, seq: number | undefined): number {
     const last = this.sizing.get(key);
@@ -122,6 +115,13 @@ export class RedisSeqAllocator implements SeqAllocator {
     }
   }
 
+  /**
+   * Reserves the next block and installs it, holding the conversation's lock in Redis across
+   * both steps: blocks are installed in the order MongoDB handed them out, so they join up and
+   * no seq is skipped (two processes reserving a new conversation's first block at once would
+   * otherwise let the later block be installed first, starting the conversation at 101). If
+   * another process holds the lock, this waits a moment and returns; the caller tries again.
+   */
   private reserve(key: string, id: string, seq?: number): Promise<void> {
     let pending = this.reserving.get(key);
     if (!pending) {
