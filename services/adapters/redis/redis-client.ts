@@ -1,6 +1,7 @@
 // The ioredis connection every Redis adapter shares, plus Lua script registration.
 import { Redis } from 'ioredis';
 import type { Logger } from '../../shared/logger.js';
+import { batchedLua, ScriptBatcher } from './script-batcher.js';
 
 export type { Redis };
 
@@ -39,15 +40,25 @@ type ScriptResult = unknown;
 
 /**
  * Registers a Lua script once per client (EVALSHA, loaded on first use); call it as
- * `run(keys, args)`. `numberOfKeys` undefined: the script takes any number of keys.
+ * `run(keys, args)`. `numberOfKeys` undefined: the script takes any number of keys. `batch`:
+ * calls made in the same turn for keys of one hash slot go to Redis as one script call
+ * (script-batcher.ts); for scripts on the send path, which many sends run at once.
  */
-export function script(redis: Redis, name: string, numberOfKeys: number | undefined, lua: string) {
+export function script(redis: Redis, name: string, numberOfKeys: number | undefined, lua: string, opts: { batch?: boolean } = {}) {
   if (!(name in redis)) redis.defineCommand(name, numberOfKeys === undefined ? { lua } : { numberOfKeys, lua });
   const commands = redis as unknown as Record<string, (...a: unknown[]) => Promise<ScriptResult>>;
-  const call = (variant: string) => (keys: string[], args: Array<string | number | Buffer>) =>
-    numberOfKeys === undefined ? commands[variant]!.call(redis, keys.length, ...keys, ...args) : commands[variant]!.call(redis, ...keys, ...args);
-  return { run: call(name), runBuffer: call(`${name}Buffer`) };
+  // Scripts with any number of keys are called with the count first.
+  const call = (variant: string, anyKeys = numberOfKeys === undefined): ScriptRun => (keys, args) =>
+    anyKeys ? commands[variant]!.call(redis, keys.length, ...keys, ...args) : commands[variant]!.call(redis, ...keys, ...args);
+  if (!opts.batch) return { run: call(name), runBuffer: call(`${name}Buffer`) };
+  const batchName = `${name}Batch`;
+  if (!(batchName in redis)) redis.defineCommand(batchName, { lua: batchedLua(lua) });
+  const plain = new ScriptBatcher(call(name), call(batchName, true));
+  const buffers = new ScriptBatcher(call(`${name}Buffer`), call(`${batchName}Buffer`, true));
+  return { run: plain.run.bind(plain), runBuffer: buffers.run.bind(buffers) };
 }
+
+type ScriptRun = (keys: string[], args: Array<string | number | Buffer>) => Promise<ScriptResult>;
 
 /** Runs a MULTI/pipeline and throws the first command error (ioredis reports them per command). */
 export async function execOrThrow(batch: { exec(): Promise<Array<[Error | null, unknown]> | null> }): Promise<unknown[]> {

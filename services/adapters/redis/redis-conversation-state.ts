@@ -119,8 +119,8 @@ export class RedisConversationState implements ConversationState {
     private readonly writeBehindMs = 5_000,
     private readonly now: () => number = Date.now,
   ) {
-    this.touchScript = script(redis, 'imcloudConvTouch', undefined, TOUCH);
-    this.advanceScript = script(redis, 'imcloudConvAdvance', 3, ADVANCE);
+    this.touchScript = script(redis, 'imcloudConvTouch', undefined, TOUCH, { batch: true });
+    this.advanceScript = script(redis, 'imcloudConvAdvance', 3, ADVANCE, { batch: true });
     this.mergeScript = script(redis, 'imcloudConvMerge', 1, MERGE_MAX);
     this.takeDirtyScript = script(redis, 'imcloudConvTakeDirty', 1, TAKE_DIRTY);
   }

@@ -49,10 +49,10 @@ export class RedisDedupe implements Dedupe {
   private readonly completeScript;
 
   constructor(private readonly redis: Redis, private readonly now: () => number = Date.now) {
-    this.claimScript = script(redis, 'imcloudDedupeClaim', 1, CLAIM);
+    this.claimScript = script(redis, 'imcloudDedupeClaim', 1, CLAIM, { batch: true });
     this.releaseScript = script(redis, 'imcloudDedupeRelease', 1, RELEASE);
-    this.allocateScript = script(redis, 'imcloudDedupeAllocate', 1, ALLOCATE);
-    this.completeScript = script(redis, 'imcloudDedupeComplete', 1, COMPLETE);
+    this.allocateScript = script(redis, 'imcloudDedupeAllocate', 1, ALLOCATE, { batch: true });
+    this.completeScript = script(redis, 'imcloudDedupeComplete', 1, COMPLETE, { batch: true });
   }
 
   async claim(appId: string, sender: string, clientMsgId: string, leaseMs: number): Promise<DedupeClaim> {

@@ -27,7 +27,7 @@ export class RedisRateLimiter implements RateLimiter {
   private readonly takeScript;
 
   constructor(redis: Redis, private readonly now: () => number = Date.now) {
-    this.takeScript = script(redis, 'imcloudRateTake', 1, TAKE);
+    this.takeScript = script(redis, 'imcloudRateTake', 1, TAKE, { batch: true });
   }
 
   async take(key: string, ratePerSec: number, burst: number, cost = 1): Promise<RateDecision> {

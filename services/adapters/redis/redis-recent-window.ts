@@ -45,7 +45,7 @@ export class RedisRecentWindow implements RecentWindow {
   private readonly appendScript;
 
   constructor(private readonly redis: Redis, private readonly now: () => number = Date.now) {
-    this.appendScript = script(redis, 'imcloudWindowAppend', 1, APPEND);
+    this.appendScript = script(redis, 'imcloudWindowAppend', 1, APPEND, { batch: true });
   }
 
   async append(appId: string, message: StoredMessage, limits: RecentWindowLimits): Promise<void> {

@@ -72,7 +72,7 @@ export class RedisSeqAllocator implements SeqAllocator {
     private readonly maxBlockSize = 1_000,
     private readonly now: () => number = Date.now,
   ) {
-    this.nextScript = script(redis, 'imcloudSeqNext', 1, NEXT);
+    this.nextScript = script(redis, 'imcloudSeqNext', 1, NEXT, { batch: true });
     this.installScript = script(redis, 'imcloudSeqInstall', 1, INSTALL);
     this.unlockScript = script(redis, 'imcloudSeqUnlock', 1, UNLOCK);
   }
