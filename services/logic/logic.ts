@@ -50,6 +50,12 @@ const SEND_STAGES = ['bus_in', 'claim', 'allocate', 'window', 'store_confirm', '
 type SendStage = (typeof SEND_STAGES)[number];
 type StageObservers = Record<SendStage, { observe(seconds: number): void }>;
 
+interface AppMetrics {
+  sends: { inc(n?: number): void };
+  ackLatency: { observe(seconds: number): void };
+  pushes: { inc(n?: number): void };
+}
+
 /** Observes, per stage, the time since the previous mark (where a send's latency goes). */
 function stageClock(stages: StageObservers): (stage: SendStage) => void {
   let last = performance.now();
@@ -68,6 +74,8 @@ export class Logic {
   private ids?: IdGenerator;
   /** Per-stage histogram children, resolved once (no label lookup per send). */
   private readonly stages: StageObservers;
+  /** Per-app metric children of the send path, resolved once per app. */
+  private readonly appMetrics = new Map<string, AppMetrics>();
 
   constructor(
     private readonly config: Config,
@@ -342,9 +350,20 @@ export class Logic {
       throw err;
     }
     this.reply(s, { reqId, sendAck: { ...ack, duplicate: claim.state === 'allocated' } });
-    this.metrics.sends.inc({ app_id: s.appId });
-    if (s.receivedAt > 0) this.metrics.ackLatency.observe({ app_id: s.appId }, (this.now() - s.receivedAt) / 1000);
-    this.metrics.pushes.inc({ app_id: s.appId }, this.pushTo(s, routes, { push: { messages: [toWireMessage(message)] } }, { sentAt: message.ts }));
+    const perApp = this.metricsOf(s.appId);
+    perApp.sends.inc();
+    if (s.receivedAt > 0) perApp.ackLatency.observe((this.now() - s.receivedAt) / 1000);
+    perApp.pushes.inc(this.pushTo(s, routes, { push: { messages: [toWireMessage(message)] } }, { sentAt: message.ts }));
+  }
+
+  private metricsOf(appId: string): AppMetrics {
+    let m = this.appMetrics.get(appId);
+    if (!m) {
+      const labels = { app_id: appId };
+      m = { sends: this.metrics.sends.labels(labels), ackLatency: this.metrics.ackLatency.labels(labels), pushes: this.metrics.pushes.labels(labels) };
+      this.appMetrics.set(appId, m);
+    }
+    return m;
   }
 
   // ── acks, sync, pull, history ────────────────────────────────────────────────────────────
