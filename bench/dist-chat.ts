@@ -200,7 +200,7 @@ async function main(): Promise<void> {
       { ...serverEnv(servers), ...(cfg.mongodbUrl && { IMCLOUD_MONGODB_URL: cfg.mongodbUrl }) } as unknown as BackendEnv, logDir, {}, ROLE_ENV, {},
       [...cfg.roleNodeArgs, ...(cfg.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])],
     );
-    for (const p of cluster.processes) if (p.proc?.pid) roleByPid.set(p.proc.pid, p.role);
+    for (const p of cluster.processes) if (p.pid) roleByPid.set(p.pid, p.role);
     baseline = await storedTotal(cluster);
     // One app for every run (each run's clientMsgIds carry their own tag).
     const app = await createApp(cluster.adminUrl, cluster.adminToken);

@@ -262,12 +262,14 @@ function installExitHandlers(): void {
     // (to the whole process group, then relayed), and an unhandled repeat would
     // kill this process in the middle of a graceful stop().
     const handler = () => {
+      // Someone else (vitest, cli.ts, run-dist, a benchmark) handles this signal: they stop the
+      // servers themselves, after what runs on them (roles first, so roles do not spend their
+      // shutdown retrying servers that are gone); 'exit' and the watchdog remain the safety net.
+      if (process.listeners(sig).some((l) => l !== handler)) return;
+      // Nobody else: stop the servers and keep the signal's default meaning.
       killAll();
-      // If nobody else (vitest, cli.ts) handles this signal, keep its default meaning.
-      if (process.listeners(sig).every((l) => l === handler)) {
-        process.removeListener(sig, handler);
-        process.kill(process.pid, sig);
-      }
+      process.removeListener(sig, handler);
+      process.kill(process.pid, sig);
     };
     process.on(sig, handler);
   }

@@ -79,3 +79,22 @@ describe('bad days', () => {
     expect(await status(`${consumer.url}/readyz`)).toBe(200);
   });
 });
+
+describe('bad days at shutdown', () => {
+  for (const kind of ['consumer', 'logic'] as const) {
+    it(`a ${kind} whose Redis is gone still stops promptly on SIGTERM`, async () => {
+      const redisPort = await freePort();
+      const redis: ChildProcess = spawn('/usr/bin/redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', logDir], { stdio: 'ignore' });
+      cleanup.push(() => void redis.kill('SIGKILL'));
+      const p = await role(kind, { IMCLOUD_REDIS_URL: `redis://127.0.0.1:${redisPort}` });
+      await p.start();
+      redis.kill('SIGKILL');
+      await expect.poll(() => logOf(p), { timeout: 10_000 }).toMatch(/redis: not connected/);
+      const t0 = Date.now();
+      await p.stop(); // SIGTERM; SIGKILL only after 15 s
+      expect(Date.now() - t0).toBeLessThan(10_000);
+      // It stopped by itself, cleanly, not by the SIGKILL.
+      expect(await p.exited).toBe(0);
+    });
+  }
+});

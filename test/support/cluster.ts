@@ -1,10 +1,9 @@
 // Runs imcloud roles as separate OS processes on real servers: the multi-process end-to-end
 // tests, the chaos test, `make run-dist` and `make bench-dist` all start their platform here.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../infra/lib.js';
+import { freePort, spawnServer, type ServerProcess } from '../infra/lib.js';
 
 const BIN = fileURLToPath(new URL('../../bin/imcloud.js', import.meta.url));
 
@@ -27,8 +26,13 @@ export interface Layout {
 
 export { freePort };
 
+/**
+ * One role process. Started like the test servers (test/infra spawnServer): its own process
+ * group, output appended to its log file, and stopped by the same signal, exit and watchdog
+ * handlers, so that Ctrl-C or a crashed test run never leaves roles behind.
+ */
 export class RoleProcess {
-  proc?: ChildProcess;
+  private server?: ServerProcess;
   exited?: Promise<number | null>;
 
   constructor(
@@ -45,13 +49,15 @@ export class RoleProcess {
     return `http://127.0.0.1:${this.httpPort}`;
   }
 
+  /** The process id (while it runs). */
+  get pid(): number | undefined {
+    return this.server?.isRunning() ? this.server.pid : undefined;
+  }
+
   async start(): Promise<void> {
-    const log = createWriteStream(join(this.logDir, `${this.name}.log`), { flags: 'a' });
-    const proc = spawn(process.execPath, [...this.nodeArgs, BIN, this.role], { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    proc.stdout!.pipe(log, { end: false });
-    proc.stderr!.pipe(log, { end: false });
-    this.proc = proc;
-    this.exited = new Promise((resolve) => proc.once('exit', (code) => resolve(code)));
+    const server = await spawnServer({ name: this.name, command: process.execPath, args: [...this.nodeArgs, BIN, this.role], env: this.env, logFile: join(this.logDir, `${this.name}.log`) });
+    this.server = server;
+    this.exited = server.exited.then((e) => e.code);
     await this.waitReady();
   }
 
@@ -74,16 +80,14 @@ export class RoleProcess {
 
   /** kill -9: no drain, no cleanup, exactly like a node dying. */
   async kill9(): Promise<void> {
-    this.proc?.kill('SIGKILL');
+    if (!this.server?.isRunning()) return;
+    process.kill(-this.server.pid, 'SIGKILL');
     await this.exited;
   }
 
+  /** SIGTERM (a graceful stop), SIGKILL after 15 s. */
   async stop(): Promise<void> {
-    if (!this.proc || this.proc.exitCode !== null || this.proc.signalCode !== null) return;
-    this.proc.kill('SIGTERM');
-    const timer = setTimeout(() => this.proc?.kill('SIGKILL'), 15_000);
-    await this.exited;
-    clearTimeout(timer);
+    await this.server?.stop(15_000);
   }
 }
 
