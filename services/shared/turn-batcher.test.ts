@@ -44,4 +44,22 @@ describe('TurnBatcher', () => {
     await turn();
     expect(sent).toEqual([[1], [2], [3, 4]]);
   });
+
+  it("with turnEnd 'nextTick', sends a turn's items before the next I/O turn, together with its promise continuations", async () => {
+    const sent: number[][] = [];
+    const batcher = new TurnBatcher<string, number>({
+      idOf: (k) => k, maxItems: 10, maxInFlight: Infinity, turnEnd: 'nextTick',
+      send: (_key, items) => {
+        sent.push(items);
+        return Promise.resolve();
+      },
+    });
+    batcher.add('a', 1);
+    void Promise.resolve().then(() => batcher.add('a', 2));
+    let immediateRan = false;
+    setImmediate(() => (immediateRan = true));
+    await new Promise((r) => process.nextTick(r));
+    expect(sent).toEqual([[1, 2]]);
+    expect(immediateRan).toBe(false);
+  });
 });

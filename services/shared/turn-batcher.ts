@@ -3,7 +3,8 @@
 // settles (or the batch is full). Idle, an item leaves in its own turn; under load batches grow
 // with the time a send takes (a broker's confirm), as Nagle's algorithm grows TCP segments but
 // without waiting for a delayed TCP ack. Used for bus publishes, where every message costs the
-// broker and both ends a publish, a confirm, a delivery and an ack.
+// broker and both ends a publish, a confirm, a delivery and an ack, and for the send path's Redis
+// scripts (script-batcher.ts).
 
 export interface TurnBatcherOptions<K, T> {
   /** Items of keys with the same id share batches. */
@@ -17,6 +18,12 @@ export interface TurnBatcherOptions<K, T> {
   sizeOf?: (item: T) => number;
   /** Batches of one key awaiting their send before the next one waits. */
   maxInFlight?: number;
+  /**
+   * Where a turn ends. 'immediate' (default): after this turn's I/O callbacks (setImmediate).
+   * 'nextTick': once the current callback and its promise continuations are done, the boundary
+   * ioredis's automatic pipelining uses, so a batch joins the same pipeline write.
+   */
+  turnEnd?: 'immediate' | 'nextTick';
 }
 
 interface KeyState<K, T> {
@@ -48,7 +55,8 @@ export class TurnBatcher<K, T> {
     if (state.items.length >= this.opts.maxItems) this.sendBatch(id, state);
     else if (!this.scheduled) {
       this.scheduled = true;
-      setImmediate(() => this.endOfTurn());
+      if (this.opts.turnEnd === 'nextTick') process.nextTick(() => this.endOfTurn());
+      else setImmediate(() => this.endOfTurn());
     }
   }
 

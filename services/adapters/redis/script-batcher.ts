@@ -1,9 +1,12 @@
 // Runs the calls of one Lua script made in the same event-loop turn as ONE script call per hash
 // slot. Under load each send runs several scripts; ioredis already writes a turn's commands in
 // one pipeline, but every command still costs a Command object, a promise and a reply on the
-// client and a script invocation on the server. Batched, a turn's claims (or appends, …) cost
-// one of each. Each call still runs on its own, atomically, inside a pcall: one call's error is
-// that caller's alone. A call alone in its turn runs the plain script.
+// client and a script invocation on the server. Batched (a TurnBatcher whose turn ends where
+// ioredis's pipeline does), a turn's claims (or appends, …) cost one of each. Each call still
+// runs on its own, atomically, inside a pcall: one call's error is that caller's alone. A call
+// alone in its turn runs the plain script.
+
+import { TurnBatcher } from '../../shared/turn-batcher.js';
 
 type ScriptRun = (keys: string[], args: Array<string | number | Buffer>) => Promise<unknown>;
 
@@ -55,45 +58,27 @@ export function slotTag(key: string): string {
 }
 
 export class ScriptBatcher {
-  private readonly pending = new Map<string, Call[]>();
-  private scheduled = false;
+  private readonly batcher: TurnBatcher<string, Call>;
 
   constructor(
     private readonly single: ScriptRun,
     private readonly batch: ScriptRun,
     /** Calls per script call at most (a script blocks Redis while it runs). */
-    private readonly maxCalls = 128,
-  ) {}
+    maxCalls = 128,
+  ) {
+    // No pacing (Redis answers fast): every turn's calls go at the end of the turn.
+    this.batcher = new TurnBatcher<string, Call>({ idOf: (tag) => tag, maxItems: maxCalls, maxInFlight: Infinity, turnEnd: 'nextTick', send: (_tag, calls) => this.send(calls) });
+  }
 
   run(keys: string[], args: Array<string | number | Buffer>): Promise<unknown> {
-    return new Promise((resolve, reject) => {
-      const tag = slotTag(keys[0] ?? '');
-      let calls = this.pending.get(tag);
-      if (!calls) this.pending.set(tag, (calls = []));
-      calls.push({ keys, args, resolve, reject });
-      if (calls.length >= this.maxCalls) {
-        this.pending.delete(tag);
-        this.send(calls);
-      } else if (!this.scheduled) {
-        this.scheduled = true;
-        // nextTick, as ioredis's automatic pipelining: after every continuation of this turn
-        // has made its call, before the pipeline is written.
-        process.nextTick(() => this.flush());
-      }
-    });
+    return new Promise((resolve, reject) => this.batcher.add(slotTag(keys[0] ?? ''), { keys, args, resolve, reject }));
   }
 
-  private flush(): void {
-    this.scheduled = false;
-    const groups = [...this.pending.values()];
-    this.pending.clear();
-    for (const calls of groups) this.send(calls);
-  }
-
-  private send(calls: Call[]): void {
+  /** Runs one batch and settles its callers (never rejects: the callers carry the errors). */
+  private async send(calls: Call[]): Promise<void> {
     if (calls.length === 1) {
       const [call] = calls as [Call];
-      this.single(call.keys, call.args).then(call.resolve, call.reject);
+      await this.single(call.keys, call.args).then(call.resolve, call.reject);
       return;
     }
     const keys: string[] = [];
@@ -102,7 +87,7 @@ export class ScriptBatcher {
       keys.push(...call.keys);
       args.push(call.keys.length, call.args.length, ...call.args);
     }
-    this.batch(keys, args).then(
+    await this.batch(keys, args).then(
       (replies) => {
         (replies as Array<[number, unknown]>).forEach(([ok, value], i) => {
           const call = calls[i]!;
