@@ -31,6 +31,13 @@ async function role(role: 'logic' | 'consumer', env: Record<string, string>): Pr
   return p;
 }
 
+/** A private redis-server on `port` (killed after the file), for tests that start or stop Redis. */
+function startRedis(port: number): ChildProcess {
+  const redis = spawn('/usr/bin/redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', logDir], { stdio: 'ignore' });
+  cleanup.push(() => void redis.kill('SIGKILL'));
+  return redis;
+}
+
 const status = async (url: string) => (await fetch(url).catch(() => null))?.status ?? 0;
 const logOf = (p: RoleProcess) => readFileSync(join(logDir, `${p.name}.log`), 'utf8');
 
@@ -43,8 +50,7 @@ describe('bad days', () => {
     expect(await status(`${logic.url}/readyz`)).toBe(503);
     await expect.poll(() => logOf(logic), { timeout: 10_000 }).toMatch(/redis: not connected to redis:\/\/127\.0\.0\.1:\d+; retrying/);
 
-    const redis: ChildProcess = spawn('/usr/bin/redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', logDir], { stdio: 'ignore' });
-    cleanup.push(() => void redis.kill('SIGKILL'));
+    startRedis(redisPort);
     await expect.poll(() => status(`${logic.url}/readyz`), { timeout: 30_000 }).toBe(200);
     await starting;
   });
@@ -84,8 +90,7 @@ describe('bad days at shutdown', () => {
   for (const kind of ['consumer', 'logic'] as const) {
     it(`a ${kind} whose Redis is gone still stops promptly on SIGTERM`, async () => {
       const redisPort = await freePort();
-      const redis: ChildProcess = spawn('/usr/bin/redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', logDir], { stdio: 'ignore' });
-      cleanup.push(() => void redis.kill('SIGKILL'));
+      const redis = startRedis(redisPort);
       const p = await role(kind, { IMCLOUD_REDIS_URL: `redis://127.0.0.1:${redisPort}` });
       await p.start();
       redis.kill('SIGKILL');
