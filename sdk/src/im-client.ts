@@ -114,8 +114,9 @@ interface Inbox {
   buffer: ReceiveBuffer<Slot>;
   /**
    * The cursor is known to be right: restored from the store, set by a sync summary, or the
-   * conversation began after the last sync. An unanchored inbox (first seen in a push) is left
-   * out of sync requests, so the server says where this device's view of it starts.
+   * conversation began after this connection's sync (so all of it is new here). An unanchored
+   * inbox (first seen before that sync ended) is left out of sync requests, so the server says
+   * where this device's view of it starts.
    */
   anchored: boolean;
 }
@@ -170,6 +171,8 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
   private _userId?: string;
   private _gateId?: string;
   private session?: Session;
+  /** The connection whose full sync has finished: conversations first seen after it are new. */
+  private syncedSession?: Session;
   private reqCounter = 0;
   /** No more reconnects (closed, logged out, kicked, or a fatal auth error). */
   private stopped = false;
@@ -757,7 +760,10 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
 
   private inbox(conversation: string): Inbox {
     let inbox = this.inboxes.get(conversation);
-    if (!inbox) this.inboxes.set(conversation, (inbox = { buffer: new ReceiveBuffer<Slot>(0), anchored: false }));
+    if (!inbox) {
+      const anchored = this.session !== undefined && this.syncedSession === this.session && !this.syncing;
+      this.inboxes.set(conversation, (inbox = { buffer: new ReceiveBuffer<Slot>(0), anchored }));
+    }
     return inbox;
   }
 
@@ -908,6 +914,7 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
       // Conversations first seen in a push after the sync's snapshot began after it: all theirs is new.
       for (const inbox of this.inboxes.values()) inbox.anchored = true;
       this.syncing = false;
+      this.syncedSession = s;
       for (const [conversation, inbox] of this.inboxes) if (inbox.buffer.waiting > 0) this.scheduleGapPull(conversation);
       this.backoff.reset();
       this.emit('synced', { conversations: this.list.size, messages, pages });

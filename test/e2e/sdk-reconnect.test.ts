@@ -20,6 +20,8 @@ const settings: ConfigInput = {
   log: { level: 'warn' },
   admin: { token: 'e2e-admin-token' },
   dispatch: { reconnectBaseMs: 100, reconnectMaxMs: 1000 },
+  // Small, so that a device that loses its place in a conversation visibly skips messages.
+  logic: { newDeviceSyncDepth: 3 },
 };
 
 let runtime: Runtime;
@@ -100,6 +102,25 @@ describe('SDK connection management', () => {
     expect(alice.states.find((s) => s.state === 'offline')!.reason).toBe('heartbeat timeout');
     deaf = false;
     await until('alice back online', () => alice.client.state === 'online', 5000);
+  });
+
+  it('keeps its place in a conversation that began after its last sync when it reconnects', async () => {
+    let deaf = false;
+    const frank = await client('frank', { timeouts: { pong: 400 }, hooks: { incoming: () => (deaf ? false : undefined) } });
+    const grace = await client('grace');
+    const conv = singleConversation('frank', 'grace');
+    // The conversation begins after frank's sync: he first hears of it in a push.
+    for (let i = 1; i <= 3; i++) await grace.client.send('frank', `g${i}`);
+    await until('frank has the first three', () => frank.messages.length === 3);
+    // His connection goes silently deaf; what is sent meanwhile never reaches him.
+    deaf = true;
+    for (let i = 4; i <= 10; i++) await grace.client.send('frank', `g${i}`);
+    await until('frank notices', () => frank.states.some((s) => s.state === 'offline'), 5000);
+    deaf = false;
+    // Back online, his sync carries his cursor (3), so he gets 4..10, not just the newest few.
+    await until('frank has all ten', () => frank.messages.length >= 10, 10_000);
+    await sleep(200);
+    expect(frank.messages.map((m) => [m.conversation, m.text])).toEqual(Array.from({ length: 10 }, (_, i) => [conv, `g${i + 1}`]));
   });
 
   it('moves to another gate when its gate drains (ServerHint), without losing messages', async () => {
