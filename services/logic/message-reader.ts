@@ -1,10 +1,15 @@
 // Reads a conversation's messages from the recent window first, then the durable store, and
 // decides what a missing seq means: an empty slot (allocated, never acked, and older than the
-// grace period) or still in flight (ask again later). An acked message is in the window or the
-// store, so it is never reported empty (see docs/adr/0004-gaps-and-empty-slots.md).
+// grace period) or still in flight (ask again later). A missing seq is judged only against later
+// messages already in the durable store: the store is written in queue order, so an acked message
+// that the window lost (Redis lost its data) is not called empty while the consumer has yet to
+// write it (see docs/adr/0004-gaps-and-empty-slots.md).
 import type { MessageStore } from '../ports/message-store.js';
 import type { RecentWindow } from '../ports/recent-window.js';
 import type { StoredMessage } from '../ports/stored-message.js';
+
+/** How soon to ask again about a seq whose grace has passed while the store catches up. */
+const RECHECK_MS = 500;
 
 export type Slot = { seq: number; message: StoredMessage } | { seq: number; empty: true };
 
@@ -34,23 +39,35 @@ export class MessageReader {
     const found = new Map<number, StoredMessage>();
     for (const m of await this.window.range(appId, conversation, fromSeq, toSeq)) found.set(m.seq, m);
     const wanted = toSeq - fromSeq + 1;
+    const stored = new Map<number, StoredMessage>();
     if (found.size < wanted) {
       for (const m of await this.store.query(appId, conversation, { fromSeq, toSeq, limit: wanted })) {
+        stored.set(m.seq, m);
         if (!found.has(m.seq)) found.set(m.seq, m);
       }
     }
     const slots: Slot[] = [];
     const now = this.now();
-    // The next present message after a missing seq was allocated later, so its timestamp is a
-    // lower bound on the missing seq's age.
-    let nextPresentTs: number | undefined;
-    const ageBound = new Map<number, number | undefined>();
-    // Missing seqs at the end of the range: the next message after the range bounds their age.
-    if (!found.has(toSeq)) nextPresentTs = (await this.firstAfter(appId, conversation, toSeq))?.ts;
+    // The next stored message after a missing seq was allocated later, so its timestamp is a
+    // lower bound on the missing seq's age. The next message in the window only says when to ask
+    // again.
+    const bounds = new Map<number, { stored?: number; any?: number }>();
+    let nextStoredTs: number | undefined;
+    let nextTs: number | undefined;
+    let lookedBeyond = false;
     for (let seq = toSeq; seq >= fromSeq; seq--) {
       const m = found.get(seq);
-      if (m) nextPresentTs = m.ts;
-      else ageBound.set(seq, nextPresentTs);
+      if (m) {
+        nextTs = m.ts;
+        if (stored.has(seq)) nextStoredTs = m.ts;
+        continue;
+      }
+      if (nextStoredTs === undefined && !lookedBeyond) {
+        // Nothing stored above it in the range: the first stored message after the range bounds it.
+        lookedBeyond = true;
+        nextStoredTs = (await this.store.query(appId, conversation, { fromSeq: toSeq + 1, limit: 1 }))[0]?.ts;
+      }
+      bounds.set(seq, { stored: nextStoredTs, any: nextTs ?? nextStoredTs });
     }
     for (let seq = fromSeq; seq <= toSeq; seq++) {
       const m = found.get(seq);
@@ -58,22 +75,18 @@ export class MessageReader {
         slots.push({ seq, message: m });
         continue;
       }
-      const laterTs = ageBound.get(seq);
-      if (laterTs !== undefined && now - laterTs >= this.emptySlotGraceMs) {
+      const bound = bounds.get(seq)!;
+      if (bound.stored !== undefined && now - bound.stored >= this.emptySlotGraceMs) {
         slots.push({ seq, empty: true });
         continue;
       }
-      const wait = laterTs === undefined ? this.emptySlotGraceMs : this.emptySlotGraceMs - (now - laterTs);
-      return { slots, retryAfterMs: Math.max(100, Math.min(wait, this.emptySlotGraceMs)) };
+      // In flight: ask again when the grace has passed, or soon when it has and the store has yet
+      // to catch up.
+      const since = bound.stored ?? bound.any;
+      const wait = since === undefined ? this.emptySlotGraceMs : this.emptySlotGraceMs - (now - since);
+      return { slots, retryAfterMs: Math.min(Math.max(wait, RECHECK_MS), this.emptySlotGraceMs) };
     }
     return { slots, retryAfterMs: 0 };
-  }
-
-  /** The message with the smallest seq above `seq`, if any. */
-  private async firstAfter(appId: string, conversation: string, seq: number): Promise<StoredMessage | undefined> {
-    const [stored] = await this.store.query(appId, conversation, { fromSeq: seq + 1, limit: 1 });
-    const recent = await this.window.range(appId, conversation, seq + 1, stored ? stored.seq : Number.MAX_SAFE_INTEGER);
-    return recent[0] ?? stored;
   }
 
   /** Real messages only (no empty slots), for history; ascending; at most `limit`. */
