@@ -192,7 +192,8 @@ describe('ImCluster lifecycle', () => {
     await eventually('ImCluster gone (finalizer removed)', async () => (await kubectl(['get', 'imc', 'gone', '-n', ns, '--ignore-not-found', '-o', 'name'])).trim() === '' || undefined);
     await eventually('owned objects garbage-collected', async () => {
       const left = await owned();
-      return left.length === 0 || undefined;
+      if (left.length > 0) throw new Error(`still there: ${left.join(', ')}`);
+      return true;
     }, 90_000, 500);
     // the other cluster is untouched
     expect((await getImc(ns, 'demo')).status.phase).toBe('Ready');
