@@ -28,6 +28,10 @@ export interface StartOptions {
     /** Append-only persistence, so that data survives `redis.restart()`. */
     appendonly?: boolean;
   };
+  kubernetes?: {
+    /** CRD manifests applied before the controllers start (see KubernetesOptions.crds). */
+    crds?: string[];
+  };
 }
 
 export interface Servers {
@@ -86,7 +90,7 @@ export async function startServers(names: readonly ServerName[], opts: StartOpti
     rabbitmq: async () => (servers.rabbitmq = await startRabbitmq({ dir: dir('rabbitmq') })),
     mongodb: async () => (servers.mongodb = await startFerretdb({ dir: dir('mongodb') })),
     minio: async () => (servers.minio = await startMinio({ dir: dir('minio') })),
-    kubernetes: async () => (servers.kubernetes = await startKubernetes({ dir: dir('kubernetes') })),
+    kubernetes: async () => (servers.kubernetes = await startKubernetes({ dir: dir('kubernetes'), crds: opts.kubernetes?.crds })),
   };
 
   const outcomes = await Promise.allSettled(

@@ -449,6 +449,13 @@ current-context: imcloud-test
 export interface KubernetesOptions {
   /** Directory owned by this cluster (etcd data, certificates, kubeconfig, logs). */
   dir: string;
+  /**
+   * CRD manifests to apply (and wait for) before the controllers start. The garbage collector
+   * then watches their kinds from the beginning, as in a cluster where the CRDs came first;
+   * otherwise it picks them up at a later discovery resync and, until then, deletes dependents
+   * of such owners slowly.
+   */
+  crds?: string[];
 }
 
 export interface KubernetesCluster {
@@ -549,6 +556,12 @@ export async function startKubernetes(opts: KubernetesOptions): Promise<Kubernet
       timeoutMs: 90_000,
     });
 
+    const kubectlRun = (args: string[]) => run(bins.kubectl, [`--kubeconfig=${kubeconfig}`, ...args], { timeoutMs: 120_000 });
+    for (const crd of opts.crds ?? []) {
+      await kubectlRun(['apply', '--server-side', '-f', crd]);
+      await kubectlRun(['wait', '--for=condition=Established', '-f', crd, '--timeout=60s']);
+    }
+
     // 4. Controllers, scheduler and the simulated kubelet, all talking to the API as admin.
     const stagesFile = path.join(opts.dir, 'kwok-stages.yaml');
     await fs.writeFile(stagesFile, STAGES);
@@ -631,7 +644,7 @@ export async function startKubernetes(opts: KubernetesOptions): Promise<Kubernet
       kubectl: bins.kubectl,
       server,
       nodeName: NODE_NAME,
-      kubectlRun: (args) => run(bins.kubectl, [`--kubeconfig=${kubeconfig}`, ...args], { timeoutMs: 120_000 }),
+      kubectlRun,
       stop: stopAll,
     };
   } catch (err) {

@@ -187,14 +187,25 @@ describe('ImCluster lifecycle', () => {
     }));
     await eventually('managed redis PVC created by its StatefulSet', async () => (await kubectlJson(['get', 'pvc', '-n', ns, '-l', 'imcloud.dev/cluster=gone'])).items.length === 1 || undefined);
     const owned = async () => (await kubectl(['get', 'deployment,statefulset,service,configmap,pdb,secret,pvc', '-n', ns, '-l', 'imcloud.dev/cluster=gone', '-o', 'name'])).trim().split('\n').filter(Boolean);
-    expect((await owned()).length).toBeGreaterThan(8);
+    const roles = ['admin', 'consumer', 'dispatch', 'gate-main', 'logic'];
+    const expected = [
+      ...roles.map((r) => `deployment.apps/gone-${r}`), 'statefulset.apps/gone-redis',
+      ...[...roles, 'redis'].map((r) => `service/gone-${r}`), 'configmap/gone-routing', 'poddisruptionbudget.policy/gone-gate-main',
+      'secret/gone-admin-token', 'secret/gone-redis', 'persistentvolumeclaim/data-gone-redis-0',
+    ].sort();
+    await eventually('every owned object created', async () => {
+      const now = (await owned()).sort();
+      return now.join() === expected.join() || undefined;
+    });
     await kubectl(['delete', 'imc', 'gone', '-n', ns, '--wait=false']);
     await eventually('ImCluster gone (finalizer removed)', async () => (await kubectl(['get', 'imc', 'gone', '-n', ns, '--ignore-not-found', '-o', 'name'])).trim() === '' || undefined);
+    const deleted = Date.now();
     await eventually('owned objects garbage-collected', async () => {
       const left = await owned();
       if (left.length > 0) throw new Error(`still there: ${left.join(', ')}`);
       return true;
     }, 90_000, 500);
+    console.log(`garbage collection of the owned objects: ${Date.now() - deleted} ms after the ImCluster was gone`);
     // the other cluster is untouched
     expect((await getImc(ns, 'demo')).status.phase).toBe('Ready');
     expect(await operator.metric('imcloud_operator_reconciles_total', { result: 'deleted' })).toBeGreaterThanOrEqual(1);
