@@ -65,7 +65,7 @@ export const configSchema = z.object({
     recentWindow: positiveInt.default(200),
     /** The recent window keeps at least this much time of messages, whatever its size. */
     recentRetentionMs: positiveInt.default(5 * 60_000),
-    /** A missing seq older than this is reported as an empty slot. */
+    /** A missing seq is reported as an empty slot once a later stored message is older than this. */
     emptySlotGraceMs: positiveInt.default(10_000),
     syncPageMax: positiveInt.default(500),
     /** A conversation new to a device syncs at most this many latest messages. */
