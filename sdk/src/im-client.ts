@@ -762,7 +762,8 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
     let inbox = this.inboxes.get(conversation);
     if (!inbox) {
       const anchored = this.session !== undefined && this.syncedSession === this.session && !this.syncing;
-      this.inboxes.set(conversation, (inbox = { buffer: new ReceiveBuffer<Slot>(0), anchored }));
+      const onEmpty = (slot: Slot) => this.emit('skipped', { conversation, fromSeq: slot.seq, toSeq: slot.seq, reason: 'empty' });
+      this.inboxes.set(conversation, (inbox = { buffer: new ReceiveBuffer<Slot>(0, onEmpty), anchored }));
     }
     return inbox;
   }
@@ -895,7 +896,9 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
           if (!sent.has(c.conversation) && !inbox.anchored) {
             // New to this device: its view starts where the server says (the latest N messages).
             const before = inbox.buffer.cursor;
-            this.deliver(c.conversation, inbox.buffer.skipTo(Math.max(0, Number(c.minSeq) - 1)));
+            const viewStartsAfter = Math.max(0, Number(c.minSeq) - 1);
+            if (viewStartsAfter > before) this.emit('skipped', { conversation: c.conversation, fromSeq: before + 1, toSeq: viewStartsAfter, reason: 'history' });
+            this.deliver(c.conversation, inbox.buffer.skipTo(viewStartsAfter));
             if (inbox.buffer.cursor !== before) this.cursorMoved(c.conversation);
             inbox.anchored = true;
           }

@@ -41,8 +41,9 @@ describe('ReceiveBuffer', () => {
     expect(seqs(b.add(batch))).toEqual([1, 2, 3, 4, 5]);
   });
 
-  it('advances over empty slots without handing them on', () => {
-    const b = new ReceiveBuffer<ReturnType<typeof m>>();
+  it('advances over empty slots without handing them on, and names each one as it passes', () => {
+    const passed: number[] = [];
+    const b = new ReceiveBuffer<ReturnType<typeof m>>(0, (slot) => passed.push(slot.seq));
     b.add([m(3)]);
     expect(b.gap()).toEqual({ from: 1, to: 2 });
     expect(seqs(b.add([m(1), m(2, true)]))).toEqual([1, 3]);
@@ -50,6 +51,12 @@ describe('ReceiveBuffer', () => {
     // An empty slot at the end still moves the cursor.
     expect(b.add([m(4, true)])).toEqual([]);
     expect(b.cursor).toBe(4);
+    // One that waits behind a gap is named only when the cursor reaches it, and only once.
+    b.add([m(6, true)]);
+    b.add([m(6, true)]);
+    expect(passed).toEqual([2, 4]);
+    b.add([m(5)]);
+    expect(passed).toEqual([2, 4, 6]);
   });
 
   it('skipTo starts a conversation mid-way and drops what lies below', () => {

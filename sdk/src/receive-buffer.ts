@@ -21,8 +21,11 @@ export class ReceiveBuffer<T extends Sequenced> {
   private readonly ahead = new Map<number, T>();
   private _cursor: number;
 
-  /** @param cursor the highest seq already held (0: nothing yet). */
-  constructor(cursor = 0) {
+  /**
+   * @param cursor the highest seq already held (0: nothing yet).
+   * @param onEmpty told of each empty slot as the cursor passes it.
+   */
+  constructor(cursor = 0, private readonly onEmpty?: (item: T) => void) {
     this._cursor = cursor;
   }
 
@@ -89,6 +92,7 @@ export class ReceiveBuffer<T extends Sequenced> {
       this.ahead.delete(next.seq);
       this._cursor = next.seq;
       if (!next.empty) out.push(next);
+      else this.onEmpty?.(next);
     }
   }
 }

@@ -95,6 +95,18 @@ export interface SyncedEvent {
   pages: number;
 }
 
+/**
+ * Seqs this device will never receive as messages: `empty` (allocated but never acknowledged,
+ * as the server declared once its grace period passed), or `history` (before where a sync
+ * started this device's view of a conversation it had no cursor for).
+ */
+export interface SkippedEvent {
+  conversation: string;
+  fromSeq: number;
+  toSeq: number;
+  reason: 'empty' | 'history';
+}
+
 export interface HistoryQuery {
   fromSeq?: number;
   /** 0 or absent: up to the newest. */
@@ -132,4 +144,5 @@ export interface ImClientEvents {
   state: StateEvent;
   error: ImClientError;
   synced: SyncedEvent;
+  skipped: SkippedEvent;
 }

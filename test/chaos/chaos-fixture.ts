@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MongoClient } from 'mongodb';
 import { ImClient } from '../../sdk/src/index.js';
-import type { ChatMessage } from '../../sdk/src/types.js';
+import type { ChatMessage, SkippedEvent } from '../../sdk/src/types.js';
 import { serverEnv, startServers, type Servers } from '../infra/index.js';
 import { startCluster, type BackendEnv, type Cluster } from '../support/cluster.js';
 
@@ -60,6 +60,8 @@ export async function startWorld(name: string, extraEnv: Record<string, string> 
 /** A user's device: an SDK client plus everything it received, in order. */
 export class Device {
   readonly received: ChatMessage[] = [];
+  /** Seqs the client was told it will never get (empty slots, history before its view). */
+  readonly skipped: SkippedEvent[] = [];
   readonly client: ImClient;
 
   constructor(world: ChaosWorld, readonly userId: string, readonly deviceId: string) {
@@ -79,6 +81,7 @@ export class Device {
       reconnect: { baseMs: 200, maxMs: 3000 },
     });
     this.client.on('message', (m) => this.received.push(m));
+    this.client.on('skipped', (e) => this.skipped.push(e));
   }
 }
 
@@ -190,7 +193,8 @@ export async function account(world: ChaosWorld, load: ChatLoad): Promise<Accoun
     for (const d of load.targets(s)) {
       if (!d.received.some((m) => m.conversation === s.conversation && m.seq === s.seq && m.clientMsgId === s.clientMsgId)) {
         lost++;
-        details.push(`not delivered to ${d.deviceId}: ${s.conversation}#${s.seq}`);
+        const told = d.skipped.find((e) => e.conversation === s.conversation && e.fromSeq <= s.seq && s.seq <= e.toSeq);
+        details.push(`not delivered to ${d.deviceId}: ${s.conversation}#${s.seq}${told ? ` (skipped as ${told.reason} ${told.fromSeq}..${told.toSeq})` : ''}`);
       }
     }
   }

@@ -1,7 +1,7 @@
 // The SDK against a whole in-process platform (every role, in-memory backends) over real
 // WebSocket connections on loopback: the guarantees of DESIGN §3 seen from the client side.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ImClient, type ChatMessage, type ImClientOptions, type RecallEvent, type StateEvent } from '../../sdk/src/index.js';
+import { ImClient, type ChatMessage, type ImClientOptions, type RecallEvent, type SkippedEvent, type StateEvent } from '../../sdk/src/index.js';
 import { singleConversation } from '../../services/shared/conversation-id.js';
 import { loadConfig } from '../../services/shared/config.js';
 import type { FrameInit } from '../../services/shared/frame-codec.js';
@@ -279,6 +279,8 @@ describe('SDK messaging against the embedded platform', () => {
   it('skips a seq that was allocated but never acknowledged (an empty slot) without waiting forever', async () => {
     const app = await newApp();
     const bob = await client(app, 'bob');
+    const skipped: SkippedEvent[] = [];
+    bob.client.on('skipped', (e) => skipped.push(e));
     const alice = await client(app, 'alice');
     const conv = singleConversation('alice', 'bob');
     await alice.client.send('bob', 'before');
@@ -289,6 +291,7 @@ describe('SDK messaging against the embedded platform', () => {
     // 'after' waits behind the missing seq until the server declares it empty (grace period).
     await until('bob gets the message after the empty slot', () => inConversation(bob, conv).length === 2, 10_000);
     expect(inConversation(bob, conv).map((m) => [m.seq, m.text])).toEqual([[1, 'before'], [3, 'after']]);
+    expect(skipped).toEqual([{ conversation: conv, fromSeq: 2, toSeq: 2, reason: 'empty' }]);
     expect(inConversation(alice, conv).map((m) => m.seq)).toEqual([1, 3]);
   });
 

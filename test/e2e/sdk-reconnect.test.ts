@@ -3,7 +3,7 @@
 // moves clients to another gate without losing messages, and an expired token is refreshed
 // through getToken.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ImClient, type ChatMessage, type ImClientOptions, type StateEvent } from '../../sdk/src/index.js';
+import { ImClient, type ChatMessage, type ImClientOptions, type SkippedEvent, type StateEvent } from '../../sdk/src/index.js';
 import { Gate } from '../../services/gate/gate.js';
 import { singleConversation } from '../../services/shared/conversation-id.js';
 import { loadConfig, type ConfigInput } from '../../services/shared/config.js';
@@ -58,8 +58,9 @@ async function client(userId: string, opts: Partial<ImClientOptions> = {}) {
   const { token } = await mintToken(APP, secret, userId, 3600);
   const c = new ImClient({ appId: APP, dispatchUrl: `${base}/v1/dispatch`, token, deviceId: `${userId}-dev`, ...opts });
   clients.push(c);
-  const probe = { client: c, states: [] as StateEvent[], messages: [] as ChatMessage[], errors: [] as string[] };
+  const probe = { client: c, states: [] as StateEvent[], messages: [] as ChatMessage[], errors: [] as string[], skipped: [] as SkippedEvent[] };
   c.on('state', (s) => probe.states.push(s));
+  c.on('skipped', (e) => probe.skipped.push(e));
   c.on('message', (m) => probe.messages.push(m));
   c.on('error', (e) => probe.errors.push(e.code));
   const synced = c.once('synced');
@@ -121,6 +122,12 @@ describe('SDK connection management', () => {
     await until('frank has all ten', () => frank.messages.length >= 10, 10_000);
     await sleep(200);
     expect(frank.messages.map((m) => [m.conversation, m.text])).toEqual(Array.from({ length: 10 }, (_, i) => [conv, `g${i + 1}`]));
+    expect(frank.skipped).toEqual([]);
+    // A device new to the conversation starts at its newest 3 (newDeviceSyncDepth) and is told so.
+    const tablet = await client('frank', { deviceId: 'frank-tablet' });
+    await until('the tablet has the newest three', () => tablet.messages.length === 3);
+    expect(tablet.messages.map((m) => m.text)).toEqual(['g8', 'g9', 'g10']);
+    expect(tablet.skipped).toEqual([{ conversation: conv, fromSeq: 1, toSeq: 7, reason: 'history' }]);
   });
 
   it('moves to another gate when its gate drains (ServerHint), without losing messages', async () => {
