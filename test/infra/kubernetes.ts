@@ -559,7 +559,17 @@ export async function startKubernetes(opts: KubernetesOptions): Promise<Kubernet
     const kubectlRun = (args: string[]) => run(bins.kubectl, [`--kubeconfig=${kubeconfig}`, ...args], { timeoutMs: 120_000 });
     for (const crd of opts.crds ?? []) {
       await kubectlRun(['apply', '--server-side', '-f', crd]);
-      await kubectlRun(['wait', '--for=condition=Established', '-f', crd, '--timeout=60s']);
+      // Polled: `kubectl wait` fails at once while the new CRD has no status yet.
+      await waitForReady({
+        server: apiserver,
+        what: `CRDs in ${crd} Established`,
+        probe: async () => {
+          const got = JSON.parse(await kubectlRun(['get', '-f', crd, '-o', 'json']));
+          const crds: Array<{ status?: { conditions?: Array<{ type: string; status: string }> } }> = got.kind === 'List' ? got.items : [got];
+          return crds.every((c) => c.status?.conditions?.some((x) => x.type === 'Established' && x.status === 'True'));
+        },
+        timeoutMs: 60_000,
+      });
     }
 
     // 4. Controllers, scheduler and the simulated kubelet, all talking to the API as admin.
