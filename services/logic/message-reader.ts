@@ -39,10 +39,11 @@ export class MessageReader {
     const found = new Map<number, StoredMessage>();
     for (const m of await this.window.range(appId, conversation, fromSeq, toSeq)) found.set(m.seq, m);
     const wanted = toSeq - fromSeq + 1;
-    const stored = new Map<number, StoredMessage>();
+    /** Seqs the store holds (the window may hold them too). */
+    const stored = new Set<number>();
     if (found.size < wanted) {
       for (const m of await this.store.query(appId, conversation, { fromSeq, toSeq, limit: wanted })) {
-        stored.set(m.seq, m);
+        stored.add(m.seq);
         if (!found.has(m.seq)) found.set(m.seq, m);
       }
     }

@@ -151,6 +151,8 @@ export interface ServerProcess {
   /** Resolves when the process has exited (never rejects). */
   readonly exited: Promise<ExitInfo>;
   isRunning(): boolean;
+  /** Sends `sig` to the whole process group (nothing once it has exited). */
+  signal(sig: NodeJS.Signals): void;
   /** SIGTERM to the whole process group, then SIGKILL after graceMs. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -212,6 +214,9 @@ export async function spawnServer(opts: SpawnOptions): Promise<ServerProcess> {
     logFile: opts.logFile,
     exited,
     isRunning: () => running,
+    signal: (sig) => {
+      if (running) signalGroup(pid, sig);
+    },
     async stop(graceMs = 10_000) {
       if (!running) return;
       signalGroup(pid, 'SIGTERM');

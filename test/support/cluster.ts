@@ -80,8 +80,7 @@ export class RoleProcess {
 
   /** kill -9: no drain, no cleanup, exactly like a node dying. */
   async kill9(): Promise<void> {
-    if (!this.server?.isRunning()) return;
-    process.kill(-this.server.pid, 'SIGKILL');
+    this.server?.signal('SIGKILL');
     await this.exited;
   }
 

@@ -1,7 +1,7 @@
 // The ioredis connection every Redis adapter shares, plus Lua script registration.
 import { Redis } from 'ioredis';
 import type { Logger } from '../../shared/logger.js';
-import { batchedLua, ScriptBatcher } from './script-batcher.js';
+import { batchedLua, ScriptBatcher, type ScriptRun } from './script-batcher.js';
 
 export type { Redis };
 
@@ -57,8 +57,6 @@ export function script(redis: Redis, name: string, numberOfKeys: number | undefi
   const buffers = new ScriptBatcher(call(`${name}Buffer`), call(`${batchName}Buffer`, true));
   return { run: plain.run.bind(plain), runBuffer: buffers.run.bind(buffers) };
 }
-
-type ScriptRun = (keys: string[], args: Array<string | number | Buffer>) => Promise<ScriptResult>;
 
 /** Runs a MULTI/pipeline and throws the first command error (ioredis reports them per command). */
 export async function execOrThrow(batch: { exec(): Promise<Array<[Error | null, unknown]> | null> }): Promise<unknown[]> {

@@ -8,7 +8,8 @@
 
 import { TurnBatcher } from '../../shared/turn-batcher.js';
 
-type ScriptRun = (keys: string[], args: Array<string | number | Buffer>) => Promise<unknown>;
+/** Runs a script (or its batch form) with these keys and args. */
+export type ScriptRun = (keys: string[], args: Array<string | number | Buffer>) => Promise<unknown>;
 
 interface Call {
   keys: string[];
