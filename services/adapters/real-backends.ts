@@ -52,12 +52,13 @@ export async function createRealBackends(config: Config, log: Logger, metrics: M
     })(),
   ]);
   const conversations = new RedisConversationState(redis, mongo.conversations, mongo.userConversations, mongo.messages, log, config.logic.cursorPersistMs);
+  const seq = new RedisSeqAllocator(redis, mongo.seqHighWater);
   return {
     kind: 'real',
     bus,
     routes: new RedisRoutes(redis),
-    seq: new RedisSeqAllocator(redis, mongo.seqHighWater),
-    dedupe: new RedisDedupe(redis),
+    seq,
+    dedupe: new RedisDedupe(redis, seq),
     window: new RedisRecentWindow(redis),
     store: new MongoMessageStore(mongo.messages),
     conversations,

@@ -44,6 +44,11 @@ const CLIENT_MSG_ID = /^[\x21-\x7e]{1,64}$/;
 /** Frames refused when they waited too long (logic.maxQueueDelayMs): the ones that create messages. */
 const SHEDDABLE = new Set(['send', 'recall']);
 const SHED_RETRY_AFTER_MS = 1_000;
+/**
+ * After the app rate limit refuses a send, the app's sends claim without drawing a seq for this
+ * long (ADR 0014): only the sends already in flight when the limit is reached get through.
+ */
+const RATE_LIMIT_HOLD_MS = 1_000;
 
 /** The steps of the accept path, in order (imcloud_logic_send_stage_seconds{stage}). */
 const SEND_STAGES = ['bus_in', 'claim', 'allocate', 'window', 'store_confirm', 'complete'] as const;
@@ -76,6 +81,8 @@ export class Logic {
   private readonly stages: StageObservers;
   /** Per-app metric children of the send path, resolved once per app. */
   private readonly appMetrics = new Map<string, AppMetrics>();
+  /** Apps whose rate limit refused a send here lately → until when their sends claim without a seq. */
+  private readonly rateLimitedApps = new Map<string, number>();
 
   constructor(
     private readonly config: Config,
@@ -263,8 +270,9 @@ export class Logic {
   }
 
   /**
-   * The accept path shared by messages and recall events: dedupe → seq and id → recent window
-   * → conversation index → durable store queue (confirmed) → ack → push.
+   * The accept path shared by messages and recall events: dedupe claim with seq and id (one
+   * step, ADR 0014) → recent window and conversation index → durable store queue (confirmed)
+   * → ack → push, while the dedupe record is marked done.
    */
   private async accept(
     s: Session,
@@ -278,13 +286,26 @@ export class Logic {
     const { dedupe } = this.backends;
     if (s.receivedAt > 0) this.stages.bus_in.observe(Math.max(0, this.now() - s.receivedAt) / 1000);
     const stage = stageClock(this.stages);
+    const message: StoredMessage = {
+      ...content, seq: 0, msgId: this.ids!.next(), ts: this.now(), sender: s.userId, senderDevice: s.deviceId, clientMsgId, recalled: false,
+    };
+    // A new send takes its seq with the claim and records this draft with it (ADR 0014), except
+    // when it must not take one: only a retry is acceptable, or the app's rate limit refused a
+    // send lately (a drawn seq cannot be handed back, so a refused send would leave a gap).
+    const draw = onlyRetry !== undefined || (this.rateLimitedApps.get(s.appId) ?? 0) > message.ts
+      ? undefined
+      : { conversation: content.conversation, draft: encodeStoreRecord({ appId: s.appId, message, members, traceId: s.traceId }), ttlMs: this.config.logic.dedupeTtlMs };
     // The rate limit and the dedupe claim are independent: asked together they share one write to Redis.
     const [limit, claim] = await Promise.all([
       this.backends.rateLimiter.take(`app:${s.appId}`, this.config.logic.appRateLimitPerSec, this.config.logic.appRateLimitPerSec),
-      dedupe.claim(s.appId, s.userId, clientMsgId, SEND_LEASE_MS),
+      dedupe.claim(s.appId, s.userId, clientMsgId, SEND_LEASE_MS, draw),
     ]);
     stage('claim');
-    if (!limit.allowed && claim.state !== 'done') {
+    const drawnSeq = claim.state === 'new' ? claim.seq : undefined;
+    if (!limit.allowed) this.rateLimitedApps.set(s.appId, this.now() + RATE_LIMIT_HOLD_MS);
+    else if (this.rateLimitedApps.size > 0 && (this.rateLimitedApps.get(s.appId) ?? Infinity) <= this.now()) this.rateLimitedApps.delete(s.appId);
+    // A send that drew its seq goes through even when refused; the sends after it do not draw.
+    if (!limit.allowed && claim.state !== 'done' && drawnSeq === undefined) {
       // Give the lease back (an allocated send stays resumable) so that the retry is not 'busy'.
       if (claim.state !== 'busy') await dedupe.release(s.appId, s.userId, clientMsgId);
       throw new ImError('IM_APP_RATE_LIMITED', undefined, { retryAfterMs: limit.retryAfterMs });
@@ -304,56 +325,67 @@ export class Logic {
       await dedupe.release(s.appId, s.userId, clientMsgId);
       throw new ImError('IM_BAD_REQUEST', onlyRetry);
     }
-    let message: StoredMessage;
+    let accepted: StoredMessage;
     let record: Uint8Array;
     if (claim.state === 'allocated') {
       // The first attempt chose seq and id and then died: finish it with the same ones.
       this.metrics.sendRetries.inc({ app_id: s.appId, outcome: 'resumed' });
-      record = claim.message;
-      message = decodeStoreRecord(record).message;
+      const recorded = decodeStoreRecord(claim.message);
+      accepted = recorded.message;
+      if (claim.seq === undefined) record = claim.message;
+      else {
+        // A draft: its seq was recorded beside it.
+        accepted.seq = claim.seq;
+        record = encodeStoreRecord({ ...recorded, message: accepted });
+      }
+    } else if (drawnSeq !== undefined) {
+      accepted = message;
+      accepted.seq = drawnSeq;
+      record = encodeStoreRecord({ appId: s.appId, message: accepted, members, traceId: s.traceId });
+      stage('allocate');
     } else {
-      let seq: number;
+      // No seq with the claim (the conversation's block is used up, or none was asked for).
       try {
-        seq = await this.backends.seq.next(s.appId, content.conversation);
+        accepted = { ...message, seq: await this.backends.seq.next(s.appId, content.conversation), ts: this.now() };
       } catch (err) {
         await dedupe.release(s.appId, s.userId, clientMsgId).catch(() => undefined);
         throw err;
       }
-      message = {
-        ...content, seq, msgId: this.ids!.next(), ts: this.now(), sender: s.userId, senderDevice: s.deviceId, clientMsgId, recalled: false,
-      };
-      record = encodeStoreRecord({ appId: s.appId, message, members, traceId: s.traceId });
+      record = encodeStoreRecord({ appId: s.appId, message: accepted, members, traceId: s.traceId });
       await dedupe.allocate(s.appId, s.userId, clientMsgId, record, this.config.logic.dedupeTtlMs);
       stage('allocate');
     }
 
-    const ack: SendAckRecord = { clientMsgId, conversation: message.conversation, seq: message.seq, msgId: message.msgId, ts: message.ts };
+    const ack: SendAckRecord = { clientMsgId, conversation: accepted.conversation, seq: accepted.seq, msgId: accepted.msgId, ts: accepted.ts };
     let routes: Map<string, Route[]>;
     try {
       await Promise.all([
-        this.backends.window.append(s.appId, message, { size: this.config.logic.recentWindow, retentionMs: this.config.logic.recentRetentionMs }),
+        this.backends.window.append(s.appId, accepted, { size: this.config.logic.recentWindow, retentionMs: this.config.logic.recentRetentionMs }),
         // The sender has read what it sent, so its own messages never count as unread.
-        this.backends.conversations.touch(s.appId, message.conversation, members, message.seq, message.ts, s.userId),
+        this.backends.conversations.touch(s.appId, accepted.conversation, members, accepted.seq, accepted.ts, s.userId),
       ]);
       stage('window');
       // Routes are read after the window append (a device that logs in later finds the message
       // when it syncs) and while the store confirm is awaited, which takes longer.
       [routes] = await Promise.all([this.backends.routes.listMany(s.appId, members), this.backends.bus.publishStore(record)]);
       stage('store_confirm');
-      // Recorded before anyone sees the message: a retry after a failure here resumes it (same
-      // seq and id) knowing that it was neither acked nor pushed.
-      await dedupe.complete(s.appId, s.userId, clientMsgId, ack, this.config.logic.dedupeTtlMs);
-      stage('complete');
     } catch (err) {
       // Not acked: a retry resumes this very message (same seq and id) instead of waiting for the lease.
       await dedupe.release(s.appId, s.userId, clientMsgId).catch(() => undefined);
       throw err;
     }
+    // The ack does not wait for the record to say 'done' (ADR 0014). Until it does, a retry finds
+    // the send allocated and resumes it: same seq and id, the same ack; the store and the
+    // devices drop the repeated copy (unique seq).
+    dedupe.complete(s.appId, s.userId, clientMsgId, ack, this.config.logic.dedupeTtlMs).then(
+      () => stage('complete'),
+      (err: unknown) => this.log.warn({ traceId: s.traceId, err: String(err) }, 'dedupe record not marked done; a retry of this send will resume it'),
+    );
     this.reply(s, { reqId, sendAck: { ...ack, duplicate: claim.state === 'allocated' } });
     const perApp = this.metricsOf(s.appId);
     perApp.sends.inc();
     if (s.receivedAt > 0) perApp.ackLatency.observe((this.now() - s.receivedAt) / 1000);
-    perApp.pushes.inc(this.pushTo(s, routes, { push: { messages: [toWireMessage(message)] } }, { sentAt: message.ts }));
+    perApp.pushes.inc(this.pushTo(s, routes, { push: { messages: [toWireMessage(accepted)] } }, { sentAt: accepted.ts }));
   }
 
   private metricsOf(appId: string): AppMetrics {

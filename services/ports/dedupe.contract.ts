@@ -5,9 +5,12 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Dedupe, SendAckRecord } from './dedupe.js';
+import type { SeqAllocator } from './seq-allocator.js';
 
 export interface DedupeFixture {
   dedupe: Dedupe;
+  /** The allocator whose seqs the dedupe's claims with a SeqDraw take. */
+  seq: SeqAllocator;
   /**
    * Lets `ms` of the adapter's time pass. Default: a real sleep. An adapter with an injectable
    * clock may advance it instead; that clock must start at Date.now() and move only here.
@@ -150,6 +153,86 @@ export function dedupeContract(name: string, make: () => Promise<DedupeFixture>)
       await dedupe.release(otherApp, sender, cmid);
       expect((await dedupe.claim(otherApp, sender, cmid, LONG)).state).toBe('new');
       expect(await dedupe.claim(app, sender, cmid, LONG)).toEqual({ state: 'done', ack });
+    });
+
+    describe('claims that draw a seq (SeqDraw)', () => {
+      const draw = (conversation: string, draft = message()) => ({ conversation, draft, ttlMs: LONG });
+
+      it('a new send takes the next seq and records the draft with it; the allocator goes on after it', async () => {
+        const conversation = `c:${id('conv')}`;
+        const before = await fx.seq.next(app, conversation);
+        const draft = message();
+        expect(await dedupe.claim(app, sender, cmid, LEASE, draw(conversation, draft))).toEqual({ state: 'new', seq: before + 1 });
+        expect(await fx.seq.next(app, conversation)).toBe(before + 2);
+        // Held: busy, and no seq taken.
+        expect(await dedupe.claim(app, sender, cmid, LEASE, draw(conversation))).toEqual({ state: 'busy' });
+        await elapse(PAST_LEASE);
+        // Lapsed: the retry resumes the draft with its recorded seq, and takes no new one.
+        const retry = await dedupe.claim(app, sender, cmid, LONG, draw(conversation));
+        expect(retry).toMatchObject({ state: 'allocated', seq: before + 1 });
+        if (retry.state === 'allocated') expect(hex(retry.message)).toBe(hex(draft));
+        expect(await fx.seq.next(app, conversation)).toBe(before + 3);
+      });
+
+      it('release keeps a drawn send resumable; complete ends it as done; neither takes a seq', async () => {
+        const conversation = `c:${id('conv')}`;
+        const before = await fx.seq.next(app, conversation);
+        expect(await dedupe.claim(app, sender, cmid, LONG, draw(conversation))).toEqual({ state: 'new', seq: before + 1 });
+        await dedupe.release(app, sender, cmid);
+        expect(await dedupe.claim(app, sender, cmid, LONG, draw(conversation))).toMatchObject({ state: 'allocated', seq: before + 1 });
+        const ack = ackFor(cmid, before + 1);
+        await dedupe.complete(app, sender, cmid, ack, LONG);
+        expect(await dedupe.claim(app, sender, cmid, LONG, draw(conversation))).toEqual({ state: 'done', ack });
+        expect(await fx.seq.next(app, conversation)).toBe(before + 2);
+      });
+
+      it('a send allocated without a draw resumes without a seq, and a plain claim resumes a drawn one with its seq', async () => {
+        const conversation = `c:${id('conv')}`;
+        const before = await fx.seq.next(app, conversation);
+        const msg = message();
+        expect(await dedupe.claim(app, sender, cmid, LONG)).toEqual({ state: 'new' });
+        await dedupe.allocate(app, sender, cmid, msg, LONG);
+        await dedupe.release(app, sender, cmid);
+        const resumed = await dedupe.claim(app, sender, cmid, LONG, draw(conversation));
+        expect(resumed.state).toBe('allocated');
+        if (resumed.state === 'allocated') {
+          expect(resumed.seq).toBeUndefined();
+          expect(hex(resumed.message)).toBe(hex(msg));
+        }
+
+        const other = id('cmid');
+        expect(await dedupe.claim(app, sender, other, LONG, draw(conversation))).toEqual({ state: 'new', seq: before + 1 });
+        await dedupe.release(app, sender, other);
+        expect(await dedupe.claim(app, sender, other, LONG)).toMatchObject({ state: 'allocated', seq: before + 1 });
+        expect(await fx.seq.next(app, conversation)).toBe(before + 2);
+      });
+
+      it('concurrent drawing claims of one conversation take distinct, consecutive seqs', async () => {
+        const conversation = `c:${id('conv')}`;
+        const before = await fx.seq.next(app, conversation);
+        const claims = await Promise.all(Array.from({ length: 20 }, () => dedupe.claim(app, sender, id('cmid'), LONG, draw(conversation))));
+        const seqs = claims.map((c) => (c.state === 'new' ? c.seq : undefined));
+        // An adapter may find no seq at hand (its block is used up); every seq it did draw is new.
+        const drawn = seqs.filter((q): q is number => q !== undefined).sort((a, b) => a - b);
+        expect(new Set(drawn).size).toBe(drawn.length);
+        expect(drawn.every((q) => q > before)).toBe(true);
+        expect(drawn.length).toBeGreaterThan(0);
+        const after = await fx.seq.next(app, conversation);
+        expect(after).toBeGreaterThan(Math.max(before, ...drawn));
+      });
+
+      it('a conversation without seqs yet: a claim may draw its first seq or leave it to the allocator; no seq is issued twice', async () => {
+        const conversation = `c:${id('conv')}`;
+        const claim = await dedupe.claim(app, sender, cmid, LONG, draw(conversation));
+        expect(claim.state).toBe('new');
+        const drawn = claim.state === 'new' ? claim.seq : undefined;
+        const next = await fx.seq.next(app, conversation);
+        if (drawn === undefined) expect(next).toBe(1);
+        else {
+          expect(drawn).toBe(1);
+          expect(next).toBe(2);
+        }
+      });
     });
   });
 }

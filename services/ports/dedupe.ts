@@ -5,6 +5,12 @@
 // A retry sees 'done' (answer the original ack), 'allocated' (the owner died after choosing
 // seq and id: publish that same message again, then complete) or 'busy' (someone is working
 // on it right now: ask the client to retry shortly).
+//
+// claim() with a SeqDraw does claim, seq and allocate in one step when it can (ADR 0014): a new
+// send also takes the conversation's next seq, exactly as SeqAllocator.next would, and records
+// the draft (the encoded message with seq 0) with that seq. It returns 'new' with the seq. An
+// adapter that has no seq at hand without a slow step (a block to reserve) returns 'new'
+// without one, and the caller goes on with SeqAllocator.next and allocate() as before.
 
 export interface SendAckRecord {
   clientMsgId: string;
@@ -15,13 +21,23 @@ export interface SendAckRecord {
 }
 
 export type DedupeClaim =
-  | { state: 'new' }
+  /** seq: drawn with the claim, and the draft recorded with it (the send is allocated). */
+  | { state: 'new'; seq?: number }
   | { state: 'busy' }
-  | { state: 'allocated'; message: Uint8Array }
+  /** seq: the message is a draft (seq 0) recorded with this seq by a claim with a SeqDraw. */
+  | { state: 'allocated'; message: Uint8Array; seq?: number }
   | { state: 'done'; ack: SendAckRecord };
 
+/** What a claim may also allocate for a new send: the conversation's next seq and the draft. */
+export interface SeqDraw {
+  conversation: string;
+  /** The encoded message with seq 0; kept like allocate()'s message, for `ttlMs`. */
+  draft: Uint8Array;
+  ttlMs: number;
+}
+
 export interface Dedupe {
-  claim(appId: string, sender: string, clientMsgId: string, leaseMs: number): Promise<DedupeClaim>;
+  claim(appId: string, sender: string, clientMsgId: string, leaseMs: number, draw?: SeqDraw): Promise<DedupeClaim>;
   /** Records the encoded message chosen for this send (kept until the record expires). */
   allocate(appId: string, sender: string, clientMsgId: string, message: Uint8Array, ttlMs: number): Promise<void>;
   complete(appId: string, sender: string, clientMsgId: string, ack: SendAckRecord, ttlMs: number): Promise<void>;

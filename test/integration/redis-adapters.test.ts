@@ -50,7 +50,10 @@ function withMethod<T extends object>(target: T, method: string, wrap: (original
 
 routesContract('redis', async () => ({ routes: new RedisRoutes(redis), cleanup: none }));
 seqAllocatorContract('redis + mongodb high-water mark', async () => ({ seq: new RedisSeqAllocator(redis, mongo.seqHighWater, 100), cleanup: none }));
-dedupeContract('redis', async () => ({ dedupe: new RedisDedupe(redis), cleanup: none }));
+dedupeContract('redis (seqs: redis + mongodb high-water mark)', async () => {
+  const seq = new RedisSeqAllocator(redis, mongo.seqHighWater, 100);
+  return { dedupe: new RedisDedupe(redis, seq), seq, cleanup: none };
+});
 recentWindowContract('redis', async () => ({ window: new RedisRecentWindow(redis), cleanup: none }));
 conversationStateContract('redis + mongodb', async () => {
   const state = new RedisConversationState(redis, mongo.conversations, mongo.userConversations, mongo.messages, silentLog);

@@ -13,12 +13,13 @@ import { MemoryWorkerIds } from './memory-worker-ids.js';
 /** Every port in memory: the embedded mode and fast unit tests. One process only. */
 export function createMemoryBackends(opts: { onDeadLetter?: (channel: string) => void } = {}): Backends {
   const bus = new MemoryBus({ onDeadLetter: opts.onDeadLetter });
+  const seq = new MemorySeqAllocator();
   return {
     kind: 'memory',
     bus,
     routes: new MemoryRoutes(),
-    seq: new MemorySeqAllocator(),
-    dedupe: new MemoryDedupe(),
+    seq,
+    dedupe: new MemoryDedupe(Date.now, seq),
     window: new MemoryRecentWindow(),
     store: new MemoryMessageStore(),
     conversations: new MemoryConversationState(),

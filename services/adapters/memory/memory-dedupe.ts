@@ -1,9 +1,12 @@
-import type { Dedupe, DedupeClaim, SendAckRecord } from '../../ports/dedupe.js';
+import type { Dedupe, DedupeClaim, SendAckRecord, SeqDraw } from '../../ports/dedupe.js';
+import type { MemorySeqAllocator } from './memory-seq-allocator.js';
 
 interface DedupeRecord {
   leaseUntil: number;
   expiresAt: number;
   message?: Uint8Array;
+  /** Set when `message` is a draft recorded by a claim with a SeqDraw. */
+  seq?: number;
   ack?: SendAckRecord;
 }
 
@@ -24,7 +27,11 @@ export class MemoryDedupe implements Dedupe {
    */
   private readonly expiries = new Map<number, ExpiryQueue>();
 
-  constructor(private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly now: () => number = Date.now,
+    /** Where claims with a SeqDraw take their seqs; without it they never draw one. */
+    private readonly seqs?: Pick<MemorySeqAllocator, 'draw'>,
+  ) {}
 
   private key(appId: string, sender: string, clientMsgId: string): string {
     return `${appId}\u0000${sender}\u0000${clientMsgId}`;
@@ -57,27 +64,35 @@ export class MemoryDedupe implements Dedupe {
     }
   }
 
-  async claim(appId: string, sender: string, clientMsgId: string, leaseMs: number): Promise<DedupeClaim> {
+  async claim(appId: string, sender: string, clientMsgId: string, leaseMs: number, draw?: SeqDraw): Promise<DedupeClaim> {
     const now = this.now();
     this.sweep(now);
     const key = this.key(appId, sender, clientMsgId);
-    const rec = this.records.get(key);
+    let rec = this.records.get(key);
     if (rec && rec.expiresAt > now) {
       if (rec.ack) return { state: 'done', ack: { ...rec.ack } };
       if (rec.leaseUntil > now) return { state: 'busy' };
       rec.leaseUntil = now + leaseMs;
-      if (rec.message) return { state: 'allocated', message: rec.message };
-      return { state: 'new' };
+      if (rec.message) return rec.seq === undefined ? { state: 'allocated', message: rec.message } : { state: 'allocated', message: rec.message, seq: rec.seq };
+    } else {
+      rec = { leaseUntil: now + leaseMs, expiresAt: now + leaseMs };
+      this.records.set(key, rec);
+      this.expireLater(key, leaseMs, now + leaseMs);
     }
-    this.records.set(key, { leaseUntil: now + leaseMs, expiresAt: now + leaseMs });
-    this.expireLater(key, leaseMs, now + leaseMs);
-    return { state: 'new' };
+    if (!draw || !this.seqs) return { state: 'new' };
+    const seq = this.seqs.draw(appId, draw.conversation);
+    rec.message = draw.draft;
+    rec.seq = seq;
+    rec.expiresAt = now + draw.ttlMs;
+    this.expireLater(key, draw.ttlMs, rec.expiresAt);
+    return { state: 'new', seq };
   }
 
   async allocate(appId: string, sender: string, clientMsgId: string, message: Uint8Array, ttlMs: number): Promise<void> {
     const key = this.key(appId, sender, clientMsgId);
     const rec = this.records.get(key) ?? { leaseUntil: 0, expiresAt: 0 };
     rec.message = message;
+    rec.seq = undefined;
     rec.expiresAt = this.now() + ttlMs;
     this.records.set(key, rec);
     this.expireLater(key, ttlMs, rec.expiresAt);

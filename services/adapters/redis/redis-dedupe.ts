@@ -1,10 +1,12 @@
-import type { Dedupe, DedupeClaim, SendAckRecord } from '../../ports/dedupe.js';
+import type { Dedupe, DedupeClaim, SendAckRecord, SeqDraw } from '../../ports/dedupe.js';
 import { redisKeys } from '../../shared/topology.js';
 import { script, type Redis } from './redis-client.js';
+import { SEQ_NEXT_LUA, type RedisSeqAllocator } from './redis-seq-allocator.js';
 
-// One hash per (app, sender, clientMsgId): lease (ms), msg (the encoded store record), ack (JSON).
-// Returns {state, payload}: 'new' | 'busy' | 'allocated' + msg | 'done' + ack.
-const CLAIM = `
+// One hash per (app, sender, clientMsgId): lease (ms), msg (the encoded store record, or a
+// draft with seq 0 and its seq in 'seq'), ack (JSON).
+// Returns {state, payload, seq}: 'new' | 'busy' | 'allocated' + msg (+ seq of a draft) | 'done' + ack.
+const CLAIM_EXISTING = `
 local now = tonumber(ARGV[1])
 local lease = tonumber(ARGV[2])
 if redis.call('EXISTS', KEYS[1]) == 1 then
@@ -14,13 +16,26 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
   if held > now then return {'busy', ''} end
   redis.call('HSET', KEYS[1], 'lease', now + lease)
   local msg = redis.call('HGET', KEYS[1], 'msg')
-  if msg then return {'allocated', msg} end
+  if msg then return {'allocated', msg, redis.call('HGET', KEYS[1], 'seq') or ''} end
   if redis.call('PTTL', KEYS[1]) < lease then redis.call('PEXPIRE', KEYS[1], lease) end
-  return {'new', ''}
-end
-redis.call('HSET', KEYS[1], 'lease', now + lease)
-redis.call('PEXPIRE', KEYS[1], lease)
+else
+  redis.call('HSET', KEYS[1], 'lease', now + lease)
+  redis.call('PEXPIRE', KEYS[1], lease)
+end`;
+
+const CLAIM = `${CLAIM_EXISTING}
 return {'new', ''}`;
+
+// A claim with a SeqDraw: a new send also takes the next seq of counter KEYS[2] (same hash slot:
+// both keys carry the app's tag) and records the draft ARGV[3] with it for ARGV[4] ms, in the
+// same step, so claim, seq and allocate cost one round trip. No seq in the block: plain 'new'.
+const CLAIM_DRAW = `${SEQ_NEXT_LUA}
+${CLAIM_EXISTING}
+local drawn = seq_next(KEYS[2])
+if drawn[1] < 0 then return {'new', ''} end
+redis.call('HSET', KEYS[1], 'msg', ARGV[3], 'seq', drawn[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return {'new', '', drawn[1], drawn[2]}`;
 
 const RELEASE = `
 if redis.call('HEXISTS', KEYS[1], 'ack') == 1 then return 0 end
@@ -31,6 +46,7 @@ return 2`;
 // Scripts rather than MULTI: a script call joins the client's automatic pipeline, a MULTI is a
 // write of its own.
 const ALLOCATE = `
+redis.call('HDEL', KEYS[1], 'seq')
 redis.call('HSET', KEYS[1], 'msg', ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1`;
@@ -42,31 +58,53 @@ redis.call('HSET', KEYS[1], 'ack', ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1`;
 
+/** The bytes as a Buffer without copying them. */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
 export class RedisDedupe implements Dedupe {
   private readonly claimScript;
+  private readonly claimDrawScript;
   private readonly releaseScript;
   private readonly allocateScript;
   private readonly completeScript;
 
-  constructor(private readonly redis: Redis, private readonly now: () => number = Date.now) {
+  constructor(
+    private readonly redis: Redis,
+    /** The allocator whose counters claims with a SeqDraw draw from; without it they never draw. */
+    private readonly seqs?: Pick<RedisSeqAllocator, 'drawn'>,
+    private readonly now: () => number = Date.now,
+  ) {
     this.claimScript = script(redis, 'imcloudDedupeClaim', 1, CLAIM, { batch: true });
+    this.claimDrawScript = script(redis, 'imcloudDedupeClaimDraw', 2, CLAIM_DRAW, { batch: true });
     this.releaseScript = script(redis, 'imcloudDedupeRelease', 1, RELEASE);
     this.allocateScript = script(redis, 'imcloudDedupeAllocate', 1, ALLOCATE, { batch: true });
     this.completeScript = script(redis, 'imcloudDedupeComplete', 1, COMPLETE, { batch: true });
   }
 
-  async claim(appId: string, sender: string, clientMsgId: string, leaseMs: number): Promise<DedupeClaim> {
-    const [state, payload] = (await this.claimScript.runBuffer([redisKeys.dedupe(appId, sender, clientMsgId)], [this.now(), leaseMs])) as [Buffer, Buffer];
+  async claim(appId: string, sender: string, clientMsgId: string, leaseMs: number, draw?: SeqDraw): Promise<DedupeClaim> {
+    const key = redisKeys.dedupe(appId, sender, clientMsgId);
+    const reply = (draw && this.seqs
+      ? await this.claimDrawScript.runBuffer([key, redisKeys.seq(appId, draw.conversation)], [this.now(), leaseMs, asBuffer(draw.draft), draw.ttlMs])
+      : await this.claimScript.runBuffer([key], [this.now(), leaseMs])) as [Buffer, Buffer, (Buffer | number)?, number?];
+    const [state, payload, seq, max] = reply;
     switch (state.toString()) {
       case 'done': return { state: 'done', ack: JSON.parse(payload.toString()) as SendAckRecord };
       case 'busy': return { state: 'busy' };
-      case 'allocated': return { state: 'allocated', message: new Uint8Array(payload) };
-      default: return { state: 'new' };
+      case 'allocated': {
+        const drafted = Buffer.isBuffer(seq) && seq.length > 0 ? Number(seq.toString()) : undefined;
+        return drafted === undefined ? { state: 'allocated', message: new Uint8Array(payload) } : { state: 'allocated', message: new Uint8Array(payload), seq: drafted };
+      }
+      default:
+        if (typeof seq !== 'number') return { state: 'new' };
+        this.seqs!.drawn(appId, draw!.conversation, seq, max!);
+        return { state: 'new', seq };
     }
   }
 
   async allocate(appId: string, sender: string, clientMsgId: string, message: Uint8Array, ttlMs: number): Promise<void> {
-    await this.allocateScript.run([redisKeys.dedupe(appId, sender, clientMsgId)], [Buffer.from(message), ttlMs]);
+    await this.allocateScript.run([redisKeys.dedupe(appId, sender, clientMsgId)], [asBuffer(message), ttlMs]);
   }
 
   async complete(appId: string, sender: string, clientMsgId: string, ack: SendAckRecord, ttlMs: number): Promise<void> {

@@ -10,12 +10,21 @@ import { docId, isDuplicateKey } from '../mongodb/mongo-database.js';
 // next block starts above anything issued before: a seq is never issued twice. The price is a
 // gap (empty slots) after such a loss, which readers resolve (docs/adr/0009).
 
-// Returns {next seq, ceiling}, or {-1, 0} when the current block is used up (or the counter is gone).
-const NEXT = `
-local cur = tonumber(redis.call('HGET', KEYS[1], 'cur'))
-local max = tonumber(redis.call('HGET', KEYS[1], 'max'))
-if not cur or not max or cur >= max then return {-1, 0} end
-return {redis.call('HINCRBY', KEYS[1], 'cur', 1), max}`;
+/**
+ * Lua: seq_next(key) returns {next seq, ceiling} of counter `key`, or {-1, 0} when the current
+ * block is used up (or the counter is gone). Shared with the dedupe claim that draws a seq
+ * (redis-dedupe.ts), so both take seqs from the same counter the same way.
+ */
+export const SEQ_NEXT_LUA = `
+local function seq_next(key)
+  local cur = tonumber(redis.call('HGET', key, 'cur'))
+  local max = tonumber(redis.call('HGET', key, 'max'))
+  if not cur or not max or cur >= max then return {-1, 0} end
+  return {redis.call('HINCRBY', key, 'cur', 1), max}
+end`;
+
+const NEXT = `${SEQ_NEXT_LUA}
+return seq_next(KEYS[1])`;
 
 // Installs a reserved block (start..end). A missing counter restarts just below the block; an
 // existing one only has its ceiling raised, so concurrent reservations never reuse a seq.
@@ -84,15 +93,26 @@ export class RedisSeqAllocator implements SeqAllocator {
     for (;;) {
       const [seq, max] = (await this.nextScript.run([key], [])) as [number, number];
       if (seq > 0) {
-        // Half the block used: reserve the next one now, off the send path, so that sends do not
-        // wait for MongoDB when this one runs out. If it fails, the send that finds the block
-        // used up reserves (and waits) as before.
-        if (max - seq < (this.sizing.get(key)?.size ?? this.blockSize) / 2) this.reserve(key, id, seq).catch(() => undefined);
+        this.issued(key, id, seq, max);
         return seq;
       }
       if (Date.now() > deadline) throw new Error(`seq allocation for ${appId}/${conversation}: no block within ${WAIT_MS} ms`);
       await this.reserve(key, id);
     }
+  }
+
+  /** A seq was taken elsewhere from this counter with SEQ_NEXT_LUA (a dedupe claim's draw). */
+  drawn(appId: string, conversation: string, seq: number, max: number): void {
+    this.issued(redisKeys.seq(appId, conversation), docId(appId, conversation), seq, max);
+  }
+
+  /**
+   * Half the block used: reserve the next one now, off the send path, so that sends do not wait
+   * for MongoDB when this one runs out. If it fails, the send that finds the block used up
+   * reserves (and waits) as before.
+   */
+  private issued(key: string, id: string, seq: number, max: number): void {
+    if (max - seq < (this.sizing.get(key)?.size ?? this.blockSize) / 2) this.reserve(key, id, seq).catch(() => undefined);
   }
 
   /** The next block's size: the conversation's recent rate (seen from here) times BLOCK_TARGET_MS. */
