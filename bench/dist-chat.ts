@@ -5,7 +5,7 @@
 //
 //   npx tsx bench/dist-chat.ts [--pairs 200] [--workers 2] [--rate 5000] [--duration 15]
 //        [--warmup 3] [--runs 3] [--window 8] [--phases saturation,fixed] [--rate 1000,5000]
-//        [--mongodb-url URL] [--profile] [--role-node-args="--max-semi-space-size=32"]
+//        [--mongodb-url URL] [--profile] [--role-node-args="--max-semi-space-size=32"] [--out NAME]
 //
 // Reports messages/s delivered AND persisted (the consumers' stored counter over the window),
 // p50/p99 send→ack and send→delivered, and lost messages: acked but not delivered, or not stored
@@ -86,6 +86,35 @@ async function stageBuckets(cluster: Cluster): Promise<HistogramBuckets> {
   return all;
 }
 
+/**
+ * Per role kind (busiest process of the kind): garbage-collection time so far, and the event
+ * loop's delay p99 and max since the previous scrape (prom-client resets it on every scrape).
+ */
+async function eventLoops(cluster: Cluster): Promise<Map<string, Array<{ gcS: number; lagP99Ms: number; lagMaxMs: number }>>> {
+  const out = new Map<string, Array<{ gcS: number; lagP99Ms: number; lagMaxMs: number }>>();
+  for (const role of ['logic', 'gate', 'consumer'] as const) {
+    out.set(role, await Promise.all(cluster.byRole(role).map(async (p) => {
+      const m = await scrapeMetrics(p.url);
+      return {
+        gcS: metricSum(m, 'imcloud_process_nodejs_gc_duration_seconds_sum'),
+        lagP99Ms: round(metricSum(m, 'imcloud_process_nodejs_eventloop_lag_p99_seconds') * 1000, 1),
+        lagMaxMs: round(metricSum(m, 'imcloud_process_nodejs_eventloop_lag_max_seconds') * 1000, 1),
+      };
+    })));
+  }
+  return out;
+}
+
+/** GC share of the window and event-loop delay, per role kind (the worst process of each kind). */
+function eventLoopSummary(start: Awaited<ReturnType<typeof eventLoops>>, end: Awaited<ReturnType<typeof eventLoops>>, secs: number) {
+  return [...end].map(([role, procs]) => ({
+    role,
+    gcPercent: round(Math.max(...procs.map((p, i) => ((p.gcS - (start.get(role)?.[i]?.gcS ?? 0)) / secs) * 100)), 1),
+    lagP99Ms: Math.max(...procs.map((p) => p.lagP99Ms)),
+    lagMaxMs: Math.max(...procs.map((p) => p.lagMaxMs)),
+  }));
+}
+
 const STAGE_ORDER = ['bus_in', 'claim', 'allocate', 'window', 'store_confirm', 'complete', 'accepted→pushed'];
 
 function stageSummary(buckets: HistogramBuckets): Array<{ stage: string; count: number; p50Ms: number; p99Ms: number }> {
@@ -123,7 +152,9 @@ async function runOnce(cluster: Cluster, app: { appId: string; secret: string },
     const windowEndUs = windowStartUs + cfg.durationMs * 1000;
     const storedAt = async (us: number) => {
       await sleep(Math.max(0, (us - nowUs()) / 1000));
-      return { stored: await storedTotal(cluster), cpu: cpuSnapshot(), stages: await stageBuckets(cluster) };
+      // Event loops first: every scrape resets the delay histogram, so this one covers the window.
+      const loops = await eventLoops(cluster);
+      return { stored: await storedTotal(cluster), cpu: cpuSnapshot(), stages: await stageBuckets(cluster), loops };
     };
     const storedStart = storedAt(windowStartUs);
     const storedEnd = storedAt(windowEndUs);
@@ -132,7 +163,7 @@ async function runOnce(cluster: Cluster, app: { appId: string; secret: string },
       warmupMs: cfg.warmupMs, durationMs: cfg.durationMs, drainMs: cfg.drainMs, ackIntervalMs: cfg.ackIntervalMs, bodyBytes: cfg.bodyBytes,
     };
     const results = await Promise.all(workers.map((c) => request<WorkerResult>(c, msg, 'result')));
-    const [{ stored: s0, cpu: cpu0, stages: st0 }, { stored: s1, cpu: cpu1, stages: st1 }] = await Promise.all([storedStart, storedEnd]);
+    const [{ stored: s0, cpu: cpu0, stages: st0, loops: l0 }, { stored: s1, cpu: cpu1, stages: st1, loops: l1 }] = await Promise.all([storedStart, storedEnd]);
     const sum = (k: keyof WorkerResult) => results.reduce((s, r) => s + (r[k] as number), 0);
     const acked = sum('acked');
     // Every acked message of this run must end up stored: wait for the consumers to drain.
@@ -171,6 +202,8 @@ async function runOnce(cluster: Cluster, app: { appId: string; secret: string },
       cpu: cpuShares(cpu0, cpu1, secs),
       /** Server-side steps over the measured window (bus_in: gate → logic via the upstream queue). */
       stages: stageSummary(bucketsSince(st1, st0)),
+      /** Per role kind, its worst process over the window: GC % of wall time, event-loop delay p99 and max. */
+      eventLoops: eventLoopSummary(l0, l1, secs),
     };
   } finally {
     for (const c of workers) if (c.connected) c.send({ type: 'exit' });
@@ -216,6 +249,7 @@ async function main(): Promise<void> {
         progress(`  delivered ${r.deliveredPerSec}/s, persisted ${r.persistedPerSec}/s, deliver p50 ${r.deliver.p50} ms p99 ${r.deliver.p99} ms, lost ${r.notDelivered + r.notStored}${r.refused ? `, refused ${r.refused} (${Object.entries(r.errors).map(([k, v]) => `${k} ${v}`).join(', ')})` : ''}`);
         progress(`  server steps p50/p99 ms: ${r.stages.map((x) => `${x.stage} ${x.p50Ms}/${x.p99Ms}`).join(', ')}`);
         progress(`  CPU cores: ${r.cpu.map((c) => `${c.group} ${c.cores}`).join(', ')}`);
+        progress(`  event loops (worst process): ${r.eventLoops.map((e) => `${e.role} GC ${e.gcPercent} %, delay p99/max ${e.lagP99Ms}/${e.lagMaxMs} ms`).join('; ')}`);
       }
     }
     const byLabel = (label: string) => runs.filter((r) => r.label === label);
@@ -251,11 +285,13 @@ async function main(): Promise<void> {
       const x = byLabel(label)[0]?.stages.find((y) => y.stage === n);
       return x ? `${x.p50Ms} / ${x.p99Ms}` : '';
     })])));
+    console.log('Event loops, worst process of each role (GC share of the window; delay p99 / max: how late a timer ran, from a long turn or from waiting for a core):');
+    console.log(table(['phase', 'event loops'], steps.map(({ label }) => [label, (byLabel(label)[0]?.eventLoops ?? []).map((e) => `${e.role} GC ${e.gcPercent} %, ${e.lagP99Ms} / ${e.lagMaxMs} ms`).join('; ')])));
     console.log(table(['target', 'wanted', 'measured', 'met'], Object.entries(targets).map(([k, t]) => [k, t.target, t.actual, t.met ? 'yes' : 'NO'])));
     const storage = await storageTime(cluster);
     console.log('MongoDB time by command over all runs (every logic and consumer):');
     console.log(table(['command collection', 'count', 'mean ms', 'total s'], storage.slice(0, 10).map((s) => [s.op, s.count, s.meanMs, s.totalS])));
-    const file = writeResult('dist-chat', { machine: machineFacts(), config: { ...cfg, roleEnv: ROLE_ENV, layout: 'gate×2 logic×2 consumer×2 dispatch admin' }, targets, runs, storage });
+    const file = writeResult(typeof flags.out === 'string' ? flags.out : 'dist-chat', { machine: machineFacts(), config: { ...cfg, roleEnv: ROLE_ENV, layout: 'gate×2 logic×2 consumer×2 dispatch admin' }, targets, runs, storage });
     progress(`dist-chat: wrote ${file}`);
   } finally {
     await cluster?.stop();
