@@ -17,7 +17,7 @@ import { decodeFrameBody, encodeFrameBody, errorFrame, type Frame, type FrameIni
 import { IdGenerator } from '../shared/ids.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
-import { decodeStoreRecord, emptySlot, encodeStoreRecord, toWireMessage } from './message-codec.js';
+import { decodeStoreRecord, emptySlot, encodeStoreRecord, toWireMessage, withSeq } from './message-codec.js';
 import { MessageReader } from './message-reader.js';
 import { PushBatcher, type DeliveryOptions } from './push-batcher.js';
 
@@ -330,18 +330,13 @@ export class Logic {
     if (claim.state === 'allocated') {
       // The first attempt chose seq and id and then died: finish it with the same ones.
       this.metrics.sendRetries.inc({ app_id: s.appId, outcome: 'resumed' });
-      const recorded = decodeStoreRecord(claim.message);
-      accepted = recorded.message;
-      if (claim.seq === undefined) record = claim.message;
-      else {
-        // A draft: its seq was recorded beside it.
-        accepted.seq = claim.seq;
-        record = encodeStoreRecord({ ...recorded, message: accepted });
-      }
+      // A draft's seq was recorded beside it.
+      record = claim.seq === undefined ? claim.message : withSeq(claim.message, claim.seq);
+      accepted = decodeStoreRecord(record).message;
     } else if (drawnSeq !== undefined) {
       accepted = message;
       accepted.seq = drawnSeq;
-      record = encodeStoreRecord({ appId: s.appId, message: accepted, members, traceId: s.traceId });
+      record = withSeq(draw!.draft, drawnSeq);
       stage('allocate');
     } else {
       // No seq with the claim (the conversation's block is used up, or none was asked for).

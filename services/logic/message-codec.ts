@@ -57,7 +57,18 @@ export function encodeStoreRecord(r: StoreRecordData): Uint8Array {
   }).finish();
 }
 
+/**
+ * A drafted record (message seq 0) with its seq: the draft's bytes followed by the encoded
+ * `seq` field. Protobuf decoders read concatenated encodings as one message (a later scalar
+ * field wins), so this is the record with that seq, without encoding it again.
+ */
+export function withSeq(draft: Uint8Array, seq: number): Uint8Array {
+  return Buffer.concat([draft, imcloud.internal.v1.StoreRecord.encode({ seq }).finish()]);
+}
+
 export function decodeStoreRecord(body: Uint8Array): StoreRecordData {
   const r = imcloud.internal.v1.StoreRecord.decode(body);
-  return { appId: r.appId, message: fromWireMessage(r.message ?? {}), members: r.members, traceId: r.traceId };
+  const message = fromWireMessage(r.message ?? {});
+  if (Number(r.seq) > 0) message.seq = Number(r.seq);
+  return { appId: r.appId, message, members: r.members, traceId: r.traceId };
 }
