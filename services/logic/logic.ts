@@ -351,6 +351,23 @@ export class Logic {
       stage('allocate');
     }
 
+    if (this.now() - accepted.ts > this.config.logic.emptySlotGraceMs / 2) {
+      // Resumed (or stalled) this long after its seq was taken: readers may already have called
+      // that seq an empty slot (ADR 0004), so unless the message is visible under it, the seq
+      // stays empty and the message takes a new one.
+      try {
+        if (!(await this.reader.get(s.appId, accepted.conversation, accepted.seq))) {
+          this.metrics.sendRetries.inc({ app_id: s.appId, outcome: 'reallocated' });
+          accepted = { ...accepted, seq: await this.backends.seq.next(s.appId, accepted.conversation), ts: this.now() };
+          record = encodeStoreRecord({ appId: s.appId, message: accepted, members, traceId: s.traceId });
+          await dedupe.allocate(s.appId, s.userId, clientMsgId, record, this.config.logic.dedupeTtlMs);
+        }
+      } catch (err) {
+        await dedupe.release(s.appId, s.userId, clientMsgId).catch(() => undefined);
+        throw err;
+      }
+    }
+
     const ack: SendAckRecord = { clientMsgId, conversation: accepted.conversation, seq: accepted.seq, msgId: accepted.msgId, ts: accepted.ts };
     let routes: Map<string, Route[]>;
     try {
