@@ -358,7 +358,9 @@ export class Logic {
       try {
         if (!(await this.reader.get(s.appId, accepted.conversation, accepted.seq))) {
           this.metrics.sendRetries.inc({ app_id: s.appId, outcome: 'reallocated' });
+          const oldSeq = accepted.seq;
           accepted = { ...accepted, seq: await this.backends.seq.next(s.appId, accepted.conversation), ts: this.now() };
+          this.log.warn({ traceId: s.traceId, conversation: accepted.conversation, oldSeq, seq: accepted.seq }, 'send resumed late: its old seq stays an empty slot, the message takes a new one');
           record = encodeStoreRecord({ appId: s.appId, message: accepted, members, traceId: s.traceId });
           await dedupe.allocate(s.appId, s.userId, clientMsgId, record, this.config.logic.dedupeTtlMs);
         }
