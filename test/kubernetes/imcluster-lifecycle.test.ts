@@ -186,6 +186,11 @@ describe('ImCluster lifecycle', () => {
       },
     }));
     await eventually('managed redis PVC created by its StatefulSet', async () => (await kubectlJson(['get', 'pvc', '-n', ns, '-l', 'imcloud.dev/cluster=gone'])).items.length === 1 || undefined);
+    /** What holds up a deletion: finalizers, deletion marks and owners of what is left, and the cluster's pods. */
+    const deletionState = async () => {
+      const items = (await kubectlJson(['get', 'statefulset,pvc,pod', '-n', ns, '-l', 'imcloud.dev/cluster=gone'])).items as any[];
+      return items.map((o) => `${o.kind}/${o.metadata.name} deleting=${o.metadata.deletionTimestamp ?? 'no'} finalizers=${(o.metadata.finalizers ?? []).join('+') || 'none'} owners=${(o.metadata.ownerReferences ?? []).map((r: any) => `${r.kind}/${r.name}`).join('+') || 'none'}${o.kind === 'Pod' ? ` phase=${o.status?.phase}` : ''}`).join('; ') || 'no statefulset, pvc or pod left';
+    };
     const owned = async () => (await kubectl(['get', 'deployment,statefulset,service,configmap,pdb,secret,pvc', '-n', ns, '-l', 'imcloud.dev/cluster=gone', '-o', 'name'])).trim().split('\n').filter(Boolean);
     const roles = ['admin', 'consumer', 'dispatch', 'gate-main', 'logic'];
     const expected = [
@@ -202,7 +207,7 @@ describe('ImCluster lifecycle', () => {
     const deleted = Date.now();
     await eventually('owned objects garbage-collected', async () => {
       const left = await owned();
-      if (left.length > 0) throw new Error(`still there: ${left.join(', ')}`);
+      if (left.length > 0) throw new Error(`still there: ${left.join(', ')}; ${await deletionState()}`);
       return true;
     }, 90_000, 500);
     console.log(`garbage collection of the owned objects: ${Date.now() - deleted} ms after the ImCluster was gone`);

@@ -74,7 +74,13 @@ describe('autoscaling', () => {
     const messages = await scaledEvents();
     expect(messages.some((m) => m.startsWith('s1-gate-main: 1 → 3 pods') && m.includes('step limited to +2'))).toBe(true);
     expect(messages.some((m) => m.startsWith('s1-gate-main: 3 → 5 pods'))).toBe(true);
-    const imc = await waitPhase(ns, 's1', 'Ready');
+    // The status follows the Deployment: its next write shows the 5 pods (the test may read the
+    // one written with the 1 → 3 decision first).
+    const imc = await eventually('the status shows 5 desired and 5 ready gate pods', async () => {
+      const current = await waitPhase(ns, 's1', 'Ready');
+      const gate = current.status.components.find((c: any) => c.name === 's1-gate-main');
+      return gate?.desiredReplicas === 5 && gate?.readyReplicas === 5 ? current : undefined;
+    }, 30_000);
     expect(imc.status.connections).toBe(450);
     expect(imc.status.components.find((c: any) => c.name === 's1-gate-main')).toMatchObject({ autoscaled: 'operator', desiredReplicas: 5, readyReplicas: 5 });
     expect(imc.status.lastScaleTime).toBeTruthy();
