@@ -12,6 +12,7 @@ import {
   type PutOptions,
   type PutResult,
 } from '../../ports/blob-store.js';
+import { asBuffer } from '../../shared/bytes.js';
 import { ImError } from '../../shared/errors.js';
 
 interface StoredObject {
@@ -42,7 +43,7 @@ export class MemoryBlobStore implements BlobStore {
     const hash = createHash('md5');
     const source: AsyncIterable<Uint8Array | string> | Iterable<Uint8Array> = body instanceof Uint8Array ? [body] : body;
     for await (const chunk of source) {
-      const buf = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      const buf = typeof chunk === 'string' ? Buffer.from(chunk) : asBuffer(chunk);
       received += buf.length;
       if (received > opts.size) {
         if (!(body instanceof Uint8Array)) body.destroy();

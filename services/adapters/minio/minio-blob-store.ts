@@ -17,6 +17,7 @@ import {
   type PutOptions,
   type PutResult,
 } from '../../ports/blob-store.js';
+import { asBuffer } from '../../shared/bytes.js';
 import { ImError } from '../../shared/errors.js';
 
 export interface MinioBlobStoreOptions {
@@ -113,7 +114,7 @@ export class MinioBlobStore implements BlobStore {
         if (size !== opts.size) throw new ImError('IM_BAD_REQUEST', `the body has ${size} bytes, not the declared ${opts.size}`);
         md5 = createHash('md5').update(body).digest('hex');
         if (expectedMd5 && md5 !== expectedMd5) throw new ImError('IM_BAD_REQUEST', `md5 mismatch: the body hashes to ${md5}, not ${expectedMd5}`);
-        await this.client.putObject(this.bucket, name, Buffer.from(body.buffer, body.byteOffset, body.byteLength), size, meta);
+        await this.client.putObject(this.bucket, name, asBuffer(body), size, meta);
       } else {
         const counter = new CountingHash(opts.size);
         // A source error must reach the upload, or it would wait forever.

@@ -10,6 +10,7 @@
 // - While disconnected, a publish waits for the reconnect, but never longer than
 //   `publishTimeoutMs` in total; then it rejects with IM_UNAVAILABLE.
 import type { ChannelModel, ConfirmChannel, Message } from 'amqplib';
+import { asBuffer } from '../../shared/bytes.js';
 import { ImError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { RabbitmqConnection } from './rabbitmq-connection.js';
@@ -185,7 +186,7 @@ export class RabbitmqPublisher {
     deadline: number,
   ): Promise<void> {
     const id = `m${++this.nextId}`;
-    const content = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+    const content = asBuffer(body);
     return new Promise<void>((resolve, reject) => {
       let done = false;
       let timer: NodeJS.Timeout | undefined;

@@ -1,4 +1,5 @@
 import type { Dedupe, DedupeClaim, SendAckRecord, SeqDraw } from '../../ports/dedupe.js';
+import { asBuffer } from '../../shared/bytes.js';
 import { redisKeys } from '../../shared/topology.js';
 import { script, type Redis } from './redis-client.js';
 import { SEQ_NEXT_LUA, type RedisSeqAllocator } from './redis-seq-allocator.js';
@@ -57,11 +58,6 @@ redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'ack', ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1`;
-
-/** The bytes as a Buffer without copying them. */
-function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
 
 export class RedisDedupe implements Dedupe {
   private readonly claimScript;
