@@ -340,14 +340,7 @@ export class Logic {
       stage('allocate');
     } else {
       // No seq with the claim (the conversation's block is used up, or none was asked for).
-      try {
-        accepted = { ...message, seq: await this.backends.seq.next(s.appId, content.conversation), ts: this.now() };
-      } catch (err) {
-        await dedupe.release(s.appId, s.userId, clientMsgId).catch(() => undefined);
-        throw err;
-      }
-      record = encodeStoreRecord({ appId: s.appId, message: accepted, members, traceId: s.traceId });
-      await dedupe.allocate(s.appId, s.userId, clientMsgId, record, this.config.logic.dedupeTtlMs);
+      ({ accepted, record } = await this.releasingOnFailure(s, clientMsgId, () => this.allocateNewSeq(s, clientMsgId, members, message)));
       stage('allocate');
     }
 
@@ -355,24 +348,18 @@ export class Logic {
       // Resumed (or stalled) this long after its seq was taken: readers may already have called
       // that seq an empty slot (ADR 0004), so unless the message is visible under it, the seq
       // stays empty and the message takes a new one.
-      try {
-        if (!(await this.reader.get(s.appId, accepted.conversation, accepted.seq))) {
-          this.metrics.sendRetries.inc({ app_id: s.appId, outcome: 'reallocated' });
-          const oldSeq = accepted.seq;
-          accepted = { ...accepted, seq: await this.backends.seq.next(s.appId, accepted.conversation), ts: this.now() };
-          this.log.warn({ traceId: s.traceId, conversation: accepted.conversation, oldSeq, seq: accepted.seq }, 'send resumed late: its old seq stays an empty slot, the message takes a new one');
-          record = encodeStoreRecord({ appId: s.appId, message: accepted, members, traceId: s.traceId });
-          await dedupe.allocate(s.appId, s.userId, clientMsgId, record, this.config.logic.dedupeTtlMs);
-        }
-      } catch (err) {
-        await dedupe.release(s.appId, s.userId, clientMsgId).catch(() => undefined);
-        throw err;
+      const visible = await this.releasingOnFailure(s, clientMsgId, () => this.reader.get(s.appId, accepted.conversation, accepted.seq));
+      if (!visible) {
+        this.metrics.sendRetries.inc({ app_id: s.appId, outcome: 'reallocated' });
+        const oldSeq = accepted.seq;
+        ({ accepted, record } = await this.releasingOnFailure(s, clientMsgId, () => this.allocateNewSeq(s, clientMsgId, members, accepted)));
+        this.log.warn({ traceId: s.traceId, conversation: accepted.conversation, oldSeq, seq: accepted.seq }, 'send resumed late: its old seq stays an empty slot, the message takes a new one');
       }
     }
 
     const ack: SendAckRecord = { clientMsgId, conversation: accepted.conversation, seq: accepted.seq, msgId: accepted.msgId, ts: accepted.ts };
-    let routes: Map<string, Route[]>;
-    try {
+    // Not acked if this fails: a retry resumes this very message (same seq and id).
+    const routes = await this.releasingOnFailure(s, clientMsgId, async () => {
       await Promise.all([
         this.backends.window.append(s.appId, accepted, { size: this.config.logic.recentWindow, retentionMs: this.config.logic.recentRetentionMs }),
         // The sender has read what it sent, so its own messages never count as unread.
@@ -381,13 +368,10 @@ export class Logic {
       stage('window');
       // Routes are read after the window append (a device that logs in later finds the message
       // when it syncs) and while the store confirm is awaited, which takes longer.
-      [routes] = await Promise.all([this.backends.routes.listMany(s.appId, members), this.backends.bus.publishStore(record)]);
+      const [found] = await Promise.all([this.backends.routes.listMany(s.appId, members), this.backends.bus.publishStore(record)]);
       stage('store_confirm');
-    } catch (err) {
-      // Not acked: a retry resumes this very message (same seq and id) instead of waiting for the lease.
-      await dedupe.release(s.appId, s.userId, clientMsgId).catch(() => undefined);
-      throw err;
-    }
+      return found;
+    });
     // The ack does not wait for the record to say 'done' (ADR 0014). Until it does, a retry finds
     // the send allocated and resumes it: same seq and id, the same ack; the store and the
     // devices drop the repeated copy (unique seq).
@@ -400,6 +384,27 @@ export class Logic {
     perApp.sends.inc();
     if (s.receivedAt > 0) perApp.ackLatency.observe((this.now() - s.receivedAt) / 1000);
     perApp.pushes.inc(this.pushTo(s, routes, { push: { messages: [toWireMessage(accepted)] } }, { sentAt: accepted.ts }));
+  }
+
+  /**
+   * Runs a step of a send whose dedupe lease this logic holds. If it fails, the lease goes back
+   * at once, so the client's retry need not wait for it (an allocated send stays resumable).
+   */
+  private async releasingOnFailure<T>(s: Session, clientMsgId: string, step: () => Promise<T>): Promise<T> {
+    try {
+      return await step();
+    } catch (err) {
+      await this.backends.dedupe.release(s.appId, s.userId, clientMsgId).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Gives `message` the conversation's next seq (SeqAllocator.next) and records the send as allocated with it. */
+  private async allocateNewSeq(s: Session, clientMsgId: string, members: string[], message: StoredMessage): Promise<{ accepted: StoredMessage; record: Uint8Array }> {
+    const accepted = { ...message, seq: await this.backends.seq.next(s.appId, message.conversation), ts: this.now() };
+    const record = encodeStoreRecord({ appId: s.appId, message: accepted, members, traceId: s.traceId });
+    await this.backends.dedupe.allocate(s.appId, s.userId, clientMsgId, record, this.config.logic.dedupeTtlMs);
+    return { accepted, record };
   }
 
   private metricsOf(appId: string): AppMetrics {
