@@ -55,6 +55,8 @@ export interface ControllerDeps {
 }
 
 const OWNED: Resource[] = [R.deployments, R.statefulsets, R.services, R.configmaps, R.pdbs];
+/** While a deleted cluster's dependency StatefulSets are still going, the finalizer looks again this often. */
+const FINALIZE_RECHECK_MS = 1_000;
 
 export class Controller {
   readonly queue: WorkQueue;
@@ -499,9 +501,9 @@ export class Controller {
 
   /**
    * The finalizer: what garbage collection does not do. Gates go first so that their clients
-   * drain while logic still runs; PersistentVolumeClaims of managed dependencies (not owned by
-   * the ImCluster) are deleted; then the finalizer is removed and the garbage collector deletes
-   * every owned object through its ownerReference.
+   * drain while logic still runs; managed dependencies' StatefulSets are deleted and, once they
+   * are gone, their PersistentVolumeClaims (not owned by the ImCluster); then the finalizer is
+   * removed and the garbage collector deletes every owned object through its ownerReference.
    */
   private async finalize(c: ImCluster & KubeObject): Promise<void> {
     const key = keyOf(c);
@@ -510,14 +512,32 @@ export class Controller {
       return;
     }
     const ns = c.metadata.namespace!;
-    void this.d.events.record(c, 'Normal', 'Deleting', 'draining gates, deleting managed dependency volumes; owned objects follow through garbage collection');
+    void this.d.events.record(c, 'Normal', 'Deleting', 'draining gates, deleting managed dependencies and then their volumes; owned objects follow through garbage collection');
     for (const d of this.deploymentsOf(c).filter((x) => x.metadata.labels?.[L.component] === 'gate')) {
       await this.d.kube.delete(R.deployments, ns, d.metadata.name, { propagationPolicy: 'Background' });
     }
+    // A managed dependency's StatefulSet goes before its volumes. While it exists, its controller
+    // makes a new claim for a pod whose claim went away, and that claim (made after the list
+    // below, not yet owned by the set) would outlive the cluster. Deleted in the foreground, the
+    // set stops acting at once and is gone once its pods are; until then the finalizer waits.
+    let setsLeft = false;
     for (const { dep, managed } of dependencySecrets(c)) {
       if (!managed) continue;
-      const pvcs = await this.d.kube.list(R.pvcs, ns, { labelSelector: `${L.cluster}=${c.metadata.name},${L.component}=${dep}` });
+      const selector = { labelSelector: `${L.cluster}=${c.metadata.name},${L.component}=${dep}` };
+      const sets = await this.d.kube.list(R.statefulsets, ns, selector);
+      for (const set of sets.items) {
+        if (!set.metadata.deletionTimestamp) await this.d.kube.delete(R.statefulsets, ns, set.metadata.name, { propagationPolicy: 'Foreground' });
+      }
+      if (sets.items.length > 0) {
+        setsLeft = true;
+        continue;
+      }
+      const pvcs = await this.d.kube.list(R.pvcs, ns, selector);
       for (const pvc of pvcs.items) await this.d.kube.delete(R.pvcs, ns, pvc.metadata.name);
+    }
+    if (setsLeft) {
+      this.queue.addAfter(key, FINALIZE_RECHECK_MS);
+      return;
     }
     await this.d.kube.apply(R.imclusters, { apiVersion: API_VERSION, kind: KIND, metadata: { name: c.metadata.name, namespace: ns, finalizers: [] } }, { fieldManager: FIELD_MANAGER, force: true })
       .catch((err: unknown) => {
