@@ -73,7 +73,7 @@ export class MemoryDedupe implements Dedupe {
       if (rec.ack) return { state: 'done', ack: { ...rec.ack } };
       if (rec.leaseUntil > now) return { state: 'busy' };
       rec.leaseUntil = now + leaseMs;
-      if (rec.message) return rec.seq === undefined ? { state: 'allocated', message: rec.message } : { state: 'allocated', message: rec.message, seq: rec.seq };
+      if (rec.message) return { state: 'allocated', message: rec.message, seq: rec.seq };
     } else {
       rec = { leaseUntil: now + leaseMs, expiresAt: now + leaseMs };
       this.records.set(key, rec);

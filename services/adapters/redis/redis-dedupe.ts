@@ -88,10 +88,9 @@ export class RedisDedupe implements Dedupe {
     switch (state.toString()) {
       case 'done': return { state: 'done', ack: JSON.parse(payload.toString()) as SendAckRecord };
       case 'busy': return { state: 'busy' };
-      case 'allocated': {
-        const drafted = Buffer.isBuffer(seq) && seq.length > 0 ? Number(seq.toString()) : undefined;
-        return drafted === undefined ? { state: 'allocated', message: new Uint8Array(payload) } : { state: 'allocated', message: new Uint8Array(payload), seq: drafted };
-      }
+      case 'allocated':
+        // 'seq' is empty unless the message is a draft recorded with its seq.
+        return { state: 'allocated', message: new Uint8Array(payload), seq: Buffer.isBuffer(seq) && seq.length > 0 ? Number(seq.toString()) : undefined };
       default:
         if (typeof seq !== 'number') return { state: 'new' };
         this.seqs!.drawn(appId, draw!.conversation, seq, max!);
