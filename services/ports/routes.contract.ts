@@ -11,6 +11,11 @@ import type { GateInfo, Route, Routes } from './routes.js';
 export interface RoutesFixture {
   routes: Routes;
   /**
+   * Another adapter over the same data, as another process has it (its own caches). Default:
+   * `routes` itself, for an adapter whose data lives in the adapter.
+   */
+  peer?: Routes;
+  /**
    * Lets `ms` of the adapter's time pass. Default: a real sleep. An adapter with an injectable
    * clock may advance it instead; that clock must start at Date.now() and move only here.
    */
@@ -154,6 +159,41 @@ export function routesContract(name: string, make: () => Promise<RoutesFixture>)
         if (i % 3 === 2) expect(many.has(u)).toBe(false);
         else expect(many.get(u)).toEqual([route(`c-${u}`)]);
       }
+    });
+
+    it('every change made anywhere is seen at once by a reader that has read the user before', async () => {
+      const reader = fx.peer ?? routes;
+      const app = id('app');
+      const [user, idle] = [id('user'), id('user')];
+      const seen = async (): Promise<Route[]> => byConn((await reader.listMany(app, [user, idle])).get(user) ?? []);
+      expect(await seen()).toEqual([]);
+
+      await routes.add(app, user, route('c1'), LONG);
+      expect(await seen()).toEqual([route('c1')]);
+      expect(await seen()).toEqual([route('c1')]);
+      await routes.add(app, user, route('c2'), TTL);
+      expect(await seen()).toEqual([route('c1'), route('c2')]);
+      // The same connection on another gate: the reader must not keep the old gate.
+      await routes.add(app, user, route('c1', { gateId: 'gate-b' }), LONG);
+      expect(await seen()).toEqual([route('c1', { gateId: 'gate-b' }), route('c2')]);
+
+      // A refresh keeps c2 past the TTL the reader saw when it last read it.
+      await elapse(TTL / 2);
+      expect(await routes.refresh(app, user, 'c2', LONG)).toBe(true);
+      await elapse(PAST_TTL - TTL / 2);
+      expect(await seen()).toEqual([route('c1', { gateId: 'gate-b' }), route('c2')]);
+
+      await routes.remove(app, user, 'c1');
+      expect(await seen()).toEqual([route('c2')]);
+      await routes.remove(app, user, 'c2');
+      expect(await seen()).toEqual([]);
+      expect((await reader.listMany(app, [user, idle])).size).toBe(0);
+
+      // A route that lapses without any write is gone for the reader too.
+      await routes.add(app, user, route('c3'), TTL);
+      expect(await seen()).toEqual([route('c3')]);
+      await elapse(PAST_TTL);
+      expect(await seen()).toEqual([]);
     });
 
     it('apps are isolated: the same user id in two apps has separate routes', async () => {

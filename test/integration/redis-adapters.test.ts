@@ -9,6 +9,7 @@ import { RedisRecentWindow } from '../../services/adapters/redis/redis-recent-wi
 import { RedisRoutes } from '../../services/adapters/redis/redis-routes.js';
 import { RedisSeqAllocator } from '../../services/adapters/redis/redis-seq-allocator.js';
 import { RedisWorkerIds } from '../../services/adapters/redis/redis-worker-ids.js';
+import { redisKeys } from '../../services/shared/topology.js';
 import type { MongoDatabase } from '../../services/adapters/mongodb/mongo-database.js';
 import { conversationStateContract } from '../../services/ports/conversation-state.contract.js';
 import { dedupeContract } from '../../services/ports/dedupe.contract.js';
@@ -48,7 +49,7 @@ function withMethod<T extends object>(target: T, method: string, wrap: (original
   });
 }
 
-routesContract('redis', async () => ({ routes: new RedisRoutes(redis), cleanup: none }));
+routesContract('redis', async () => ({ routes: new RedisRoutes(redis), peer: new RedisRoutes(redis), cleanup: none }));
 seqAllocatorContract('redis + mongodb high-water mark', async () => ({ seq: new RedisSeqAllocator(redis, mongo.seqHighWater, 100), cleanup: none }));
 dedupeContract('redis (seqs: redis + mongodb high-water mark)', async () => {
   const seq = new RedisSeqAllocator(redis, mongo.seqHighWater, 100);
@@ -64,6 +65,34 @@ rateLimiterContract('redis', async () => ({ rateLimiter: new RedisRateLimiter(re
 workerIdsContract('redis', async () => {
   const prefixed = new Redis(requireEnv('IMCLOUD_REDIS_URL'), { keyPrefix: `t-${randomUUID()}:` });
   return { workerIds: new RedisWorkerIds(prefixed), cleanup: async () => prefixed.disconnect() };
+});
+
+describe('Redis routes: what a reader holds when the hash is lost or has no version', () => {
+  const route = (connId: string) => ({ connId, gateId: 'gate-a', deviceId: `dev-${connId}`, platform: 2, since: 1_700_000_000_000 });
+
+  it('a hash that Redis lost is no route for a reader that held it, and a new one is seen', async () => {
+    const [writer, reader] = [new RedisRoutes(redis), new RedisRoutes(redis)];
+    const [app, user] = [`app-${randomUUID()}`, `user-${randomUUID()}`];
+    await writer.add(app, user, route('c1'), 30_000);
+    expect(await reader.list(app, user)).toEqual([route('c1')]);
+    await redis.del(redisKeys.routes(app, user));
+    expect(await reader.list(app, user)).toEqual([]);
+    await writer.add(app, user, route('c2'), 30_000);
+    expect(await reader.list(app, user)).toEqual([route('c2')]);
+  });
+
+  it('a hash written without a version (an older release) is read in full every time', async () => {
+    const [writer, reader] = [new RedisRoutes(redis), new RedisRoutes(redis)];
+    const [app, user] = [`app-${randomUUID()}`, `user-${randomUUID()}`];
+    const key = redisKeys.routes(app, user);
+    await redis.hset(key, 'old', JSON.stringify({ value: route('old'), expiresAt: Date.now() + 30_000 }));
+    expect(await reader.list(app, user)).toEqual([route('old')]);
+    await redis.hset(key, 'old2', JSON.stringify({ value: route('old2'), expiresAt: Date.now() + 30_000 }));
+    expect((await reader.list(app, user)).map((r) => r.connId).sort()).toEqual(['old', 'old2']);
+    await writer.remove(app, user, 'old');
+    expect(await reader.list(app, user)).toEqual([route('old2')]);
+    await redis.del(key);
+  });
 });
 
 describe('Redis seq allocator: what only several processes show', () => {
