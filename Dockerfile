@@ -3,7 +3,8 @@
 # operator (`imcloud operator`). Multi-stage: the build stage has the dev tool chain (esbuild,
 # protobufjs-cli); the runtime stage has only production dependencies and runs as a non-root
 # numeric user (Kubernetes can then verify runAsNonRoot), with a read-only root filesystem.
-ARG NODE_IMAGE=node:20.19-bookworm-slim
+# A Node.js LTS line that the whole test suite runs on (ADR 0016); Node 20 reached its end of life.
+ARG NODE_IMAGE=node:24-trixie-slim
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src

@@ -58,6 +58,12 @@ describe('kind e2e (static checks; the real run needs Docker)', () => {
     const froms = lines.filter((l) => /^FROM\s/i.test(l));
     expect(froms.length).toBeGreaterThanOrEqual(2);
     expect(text).not.toMatch(/:latest\b/);
+    // The base is a Node.js LTS line (even major) that package.json's engines admit (ADR 0016).
+    const major = Number(/^ARG NODE_IMAGE=node:(\d+)[.-]/m.exec(text)?.[1]);
+    expect(major % 2, `node:${major} is not an LTS line`).toBe(0);
+    const engines = JSON.parse(read('package.json')).engines.node as string;
+    expect(major).toBeGreaterThanOrEqual(Number(/>=(\d+)/.exec(engines)?.[1]));
+    expect(major, 'Node 20 is past its end of life').toBeGreaterThan(20);
     const finalStage = text.slice(text.lastIndexOf('\nFROM '));
     const user = /^USER\s+(\S+)/m.exec(finalStage)?.[1];
     expect(user).toMatch(/^[1-9]\d*(:[1-9]\d*)?$/);
