@@ -64,9 +64,16 @@ test-kubernetes: build infra
 run-dist: build infra
 	@node_modules/.bin/tsx scripts/run-dist.ts
 
+# The benchmarks run on the Node release the image ships (ADR 0016), fetched into the cache on
+# first use: BENCH_NODE=system runs them on this machine's node, BENCH_NODE=x.y.z on that release.
+BENCH_NODE ?= image
+bench_node = set -e; if [ "$(BENCH_NODE)" != system ]; then \
+	dir=$$(node_modules/.bin/tsx test/infra/cli.ts node-bin $(filter-out image,$(BENCH_NODE))); export PATH="$$dir:$$PATH"; fi; \
+	echo "bench: on node $$(node --version)";
+
 # Waits (up to 5 min) for the machine to be quiet before each run; figures in bench/results/.
 bench: build
-	@node_modules/.bin/tsx bench/run.ts --wait-quiet 300
+	@$(bench_node) node_modules/.bin/tsx bench/run.ts --wait-quiet 300
 
 # Needs Docker, kind, kubectl and helm: cluster, image, chart, ImCluster, SDK chat smoke test,
 # teardown (KEEP_CLUSTER=1 keeps the cluster). Our CI machines have no Docker engine.
@@ -79,7 +86,7 @@ crd: node_modules/.installed
 
 # The distributed mode on real servers: roles as processes; figures in bench/results/dist-chat.json.
 bench-dist: build infra
-	@node_modules/.bin/tsx bench/dist-chat.ts
+	@$(bench_node) node_modules/.bin/tsx bench/dist-chat.ts
 
 clean:
 	rm -rf dist proto/gen $(RESULTS)

@@ -17,7 +17,8 @@ export default defineConfig({
       {
         test: {
           name: 'integration',
-          include: ['test/integration/**/*.test.ts'],
+          // test/infra's own tests (its servers and the benchmarks' Node) run here too.
+          include: ['test/integration/**/*.test.ts', 'test/infra/**/*.test.ts'],
           // Real Redis, RabbitMQ, FerretDB and MinIO for the run, addresses in process.env (see
           // test/infra/README.md); suites that restart a server start their own with startServers().
           globalSetup: ['test/integration/global-setup.ts'],

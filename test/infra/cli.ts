@@ -2,15 +2,18 @@
 //
 //   npx tsx test/infra/cli.ts ensure [names…]   install/build into ~/.cache/imcloud (default: everything)
 //   npx tsx test/infra/cli.ts up [names…]       start servers, print `export …` lines, run until Ctrl-C
+//   npx tsx test/infra/cli.ts node-bin [x.y.z]  fetch a Node release (default: the benchmarks'), print its bin directory
 //
 // Names: redis rabbitmq mongodb minio kubernetes (and helm for `ensure`).
 
 import { BUILD_NAMES, SERVER_NAMES, ensureBuilt, ensureHelm, serverEnv, startServers, type BuildName, type ServerName } from './index.js';
 import { log } from './lib.js';
+import { BENCH_NODE_VERSION, ensureNode } from './node.js';
 
 const USAGE = `usage:
   npx tsx test/infra/cli.ts ensure [${BUILD_NAMES.join(' ')}]
-  npx tsx test/infra/cli.ts up [${SERVER_NAMES.join(' ')}]`;
+  npx tsx test/infra/cli.ts up [${SERVER_NAMES.join(' ')}]
+  npx tsx test/infra/cli.ts node-bin [x.y.z, default ${BENCH_NODE_VERSION}]`;
 
 /** Single quotes keep values safe for `eval "$(… up)"`-style use. */
 function shellQuote(value: string): string {
@@ -54,6 +57,10 @@ async function main(argv: string[]): Promise<void> {
       return;
     case 'up':
       await up(names.length ? (names as ServerName[]) : [...SERVER_NAMES]);
+      return;
+    case 'node-bin':
+      // stdout is the directory alone, for PATH="$(… node-bin):$PATH"; progress is on stderr.
+      console.log(await ensureNode(names[0]));
       return;
     default:
       console.error(USAGE);
