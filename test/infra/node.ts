@@ -8,18 +8,19 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { cacheDir, run, withLock, withProgress } from './lib.js';
 
-/** The Node release the benchmarks run on: the newest of the image's line (Dockerfile). */
+/** The Node release the benchmarks run on: the newest of the image's line (Dockerfile NODE_IMAGE; a test checks they agree). */
 export const BENCH_NODE_VERSION = '24.21.0';
 
-const ARCHES: Record<string, string> = { x64: 'x64', arm64: 'arm64' };
+/** The architectures the registry has binaries for (node-linux-<arch>). */
+const ARCHES = new Set(['x64', 'arm64']);
 
 /** The directory whose `node` is the given release (put it first on PATH), fetched on first use. */
 export async function ensureNode(version: string = BENCH_NODE_VERSION): Promise<string> {
   if (!/^\d+\.\d+\.\d+$/.test(version)) throw new Error(`infra: "${version}" is not a Node release (expected e.g. ${BENCH_NODE_VERSION})`);
   const dir = path.join(cacheDir(), `node-v${version}`, 'bin');
   if (await reports(dir, version)) return dir;
-  const arch = ARCHES[process.arch];
-  if (process.platform !== 'linux' || !arch) {
+  const arch = process.arch;
+  if (process.platform !== 'linux' || !ARCHES.has(arch)) {
     throw new Error(`infra: no Node ${version} binary for ${process.platform}-${process.arch} in the npm registry; install Node ${version} yourself and run with BENCH_NODE=system`);
   }
   const pkg = `node-linux-${arch}@${version}`;
