@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { cacheDir, run, withLock, withProgress } from './lib.js';
 
-/** The Node release the benchmarks run on: the newest of the image's line (Dockerfile NODE_IMAGE; a test checks they agree). */
+/** The Node release the benchmarks run on: the newest of the image's line (Dockerfile NODE_IMAGE; test/kubernetes/kind-static.test.ts checks they agree). */
 export const BENCH_NODE_VERSION = '24.21.0';
 
 /** The architectures the registry has binaries for (node-linux-<arch>). */

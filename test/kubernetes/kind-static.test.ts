@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { describe, expect, it } from 'vitest';
+import { BENCH_NODE_VERSION } from '../infra/node.js';
 import { kubectl, newNamespace, ROOT } from './harness.js';
 
 const exec = promisify(execFile);
@@ -64,6 +65,8 @@ describe('kind e2e (static checks; the real run needs Docker)', () => {
     const engines = JSON.parse(read('package.json')).engines.node as string;
     expect(major).toBeGreaterThanOrEqual(Number(/>=(\d+)/.exec(engines)?.[1]));
     expect(major, 'Node 20 is past its end of life').toBeGreaterThan(20);
+    // The benchmarks measure what ships: their Node release is of the image's line.
+    expect(BENCH_NODE_VERSION.split('.')[0], 'test/infra/node.ts BENCH_NODE_VERSION').toBe(String(major));
     const finalStage = text.slice(text.lastIndexOf('\nFROM '));
     const user = /^USER\s+(\S+)/m.exec(finalStage)?.[1];
     expect(user).toMatch(/^[1-9]\d*(:[1-9]\d*)?$/);
