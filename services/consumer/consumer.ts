@@ -15,33 +15,21 @@ interface Waiting {
   settle: (err?: unknown) => void;
 }
 
-export interface ConsumerOptions {
-  maxBatch?: number;
-  /** How long the first record of a batch waits for company. */
-  lingerMs?: number;
-}
-
 export class Consumer {
   private batch: Waiting[] = [];
   private timer?: NodeJS.Timeout;
   private subscription?: Subscription;
   private writing = false;
-  private readonly maxBatch: number;
-  private readonly lingerMs: number;
 
   constructor(
     private readonly config: Config,
     private readonly backends: Backends,
     private readonly log: Logger,
     private readonly metrics: Metrics,
-    opts: ConsumerOptions = {},
-  ) {
-    this.maxBatch = opts.maxBatch ?? 500;
-    this.lingerMs = opts.lingerMs ?? 5;
-  }
+  ) {}
 
   async start(): Promise<void> {
-    this.subscription = await this.backends.bus.consumeStore((d) => this.receive(d), { prefetch: Math.max(this.maxBatch * 2, this.config.rabbitmq.prefetch) });
+    this.subscription = await this.backends.bus.consumeStore((d) => this.receive(d), { prefetch: Math.max(this.config.consumer.maxBatch * 2, this.config.rabbitmq.prefetch) });
   }
 
   async stop(): Promise<void> {
@@ -61,8 +49,8 @@ export class Consumer {
     }
     return new Promise((resolve, reject) => {
       this.batch.push({ record, settle: (err) => (err ? reject(err) : resolve()) });
-      if (this.batch.length >= this.maxBatch) void this.flush();
-      else this.timer ??= setTimeout(() => void this.flush(), this.lingerMs);
+      if (this.batch.length >= this.config.consumer.maxBatch) void this.flush();
+      else this.timer ??= setTimeout(() => void this.flush(), this.config.consumer.lingerMs);
     });
   }
 
@@ -76,7 +64,7 @@ export class Consumer {
     if (this.writing) return;
     this.writing = true;
     try {
-      while (this.batch.length > 0) await this.write(this.batch.splice(0, this.maxBatch));
+      while (this.batch.length > 0) await this.write(this.batch.splice(0, this.config.consumer.maxBatch));
     } finally {
       this.writing = false;
     }

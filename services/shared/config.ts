@@ -87,6 +87,16 @@ export const configSchema = z.object({
      */
     maxQueueDelayMs: positiveInt.default(2_000),
   }).strict(),
+  consumer: z.object({
+    /**
+     * How long the first store record of a batch waits for company before the batch is written.
+     * Readers never wait for it (sync and history read the recent window first); each write costs
+     * the store per command, so a longer wait means fewer, larger writes at low and medium rates.
+     */
+    lingerMs: nonNegativeInt.default(50),
+    /** Store records per write at most. */
+    maxBatch: positiveInt.default(500),
+  }).strict(),
   dispatch: z.object({
     reconnectBaseMs: positiveInt.default(500),
     reconnectMaxMs: positiveInt.default(30_000),
