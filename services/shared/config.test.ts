@@ -49,4 +49,10 @@ describe('config', () => {
     expect(err.message).toContain('gate.track (env IMCLOUD_GATE_TRACK)');
     expect(() => compileConfig({ gate: { nope: 1 } as never })).toThrow(/unknown key\(s\) nope/);
   });
+
+  it('bounds the consumer linger so that a record reaches the store while the recent window still holds it', () => {
+    expect(loadConfig({ IMCLOUD_CONSUMER_LINGER_MS: '10000' }).consumer.lingerMs).toBe(10_000);
+    expect(() => loadConfig({ IMCLOUD_CONSUMER_LINGER_MS: '10001' })).toThrow(/consumer\.lingerMs \(env IMCLOUD_CONSUMER_LINGER_MS\).*<=10000/);
+    expect(() => loadConfig({ IMCLOUD_CONSUMER_LINGER_MS: '-1' })).toThrow(/consumer\.lingerMs/);
+  });
 });

@@ -92,8 +92,9 @@ export const configSchema = z.object({
      * How long the first store record of a batch waits for company before the batch is written.
      * Readers never wait for it (sync and history read the recent window first); each write costs
      * the store per command, so a longer wait means fewer, larger writes at low and medium rates.
+     * At most 10 s: a record must reach the store long before the recent window lets it go.
      */
-    lingerMs: nonNegativeInt.default(50),
+    lingerMs: nonNegativeInt.max(10_000).default(50),
     /** Store records per write at most. */
     maxBatch: positiveInt.default(500),
   }).strict(),
