@@ -70,7 +70,7 @@ describe('Consumer batching (consumer.lingerMs, consumer.maxBatch)', () => {
 
   it('writes what it holds when stopped, without waiting for the linger', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    const f = await consumerFixture({ lingerMs: 60_000, maxBatch: 500 });
+    const f = await consumerFixture({ lingerMs: 10_000, maxBatch: 500 });
     await f.publish([1, 2]);
     await f.turns();
     expect(f.batches).toEqual([]);
