@@ -19,6 +19,7 @@ import { desiredObjects, type PlanContext } from './objects/reconcilers.js';
 import { A, dependencySecrets, DEPENDENCY_KEYS, FIELD_MANAGER, hash, L, MANAGED_SELECTOR, names } from './objects/common.js';
 import { WorkQueue } from './queue.js';
 import { clamp, Stabilizer, type ScalePolicy } from './scaling.js';
+import { specConfigProblems } from './spec-config.js';
 import { computeStatus, rolledOut, type Workload } from './status.js';
 
 export const HANDOVER_MANAGER = 'imcloud-operator-hpa-handover';
@@ -75,7 +76,7 @@ export class Controller {
   private readonly connections = new Map<string, number>();
   private readonly lastScale = new Map<string, string>();
   /** Last phase and canary state reported per cluster, to emit Events on transitions. */
-  private readonly seen = new Map<string, { phase?: string; canary?: string; version?: string; paused?: boolean }>();
+  private readonly seen = new Map<string, { phase?: string; canary?: string; version?: string; paused?: boolean; invalidSpec?: string }>();
   private serviceMonitorCrd: { value: boolean; at: number } | undefined;
   private workers: Array<Promise<void>> = [];
   private resyncTimer: NodeJS.Timeout | undefined;
@@ -201,6 +202,18 @@ export class Controller {
     }
     if (!c.metadata.finalizers?.includes(FINALIZER)) {
       await this.d.kube.apply(R.imclusters, { apiVersion: API_VERSION, kind: KIND, metadata: { name, namespace, finalizers: [FINALIZER] } }, { fieldManager: FIELD_MANAGER });
+    }
+
+    // A spec the roles would refuse rolls nothing out: the running workloads keep the last valid one.
+    const configProblems = specConfigProblems(c.spec.config);
+    const invalidSpec = configProblems.length ? `spec.config: ${configProblems.join('; ')}` : undefined;
+    if (invalidSpec !== this.seen.get(key)?.invalidSpec) {
+      if (invalidSpec) void this.d.events.record(c, 'Warning', 'InvalidSpec', `${invalidSpec}; nothing is rolled out until it is fixed`);
+      this.seen.set(key, { ...this.seen.get(key), invalidSpec });
+    }
+    if (invalidSpec) {
+      await this.writeStatus(c, { paused: false, errors: [], invalidSpec, canary: undefined, routing: undefined });
+      return 'success';
     }
 
     const errors: string[] = [];
@@ -442,6 +455,7 @@ export class Controller {
   private async writeStatus(c: ImCluster & KubeObject, o: {
     paused: boolean;
     errors: string[];
+    invalidSpec?: string;
     canary: CanaryPlan | undefined;
     routing: { configMap: string; hash: string } | undefined;
     dependencies?: { ready: boolean; message: string };
@@ -471,8 +485,10 @@ export class Controller {
       statefulSets,
       autoscaled,
       dependencies: o.dependencies ?? { ready: c.status?.conditions?.find((x) => x.type === 'DependenciesReady')?.status === 'True', message: c.status?.conditions?.find((x) => x.type === 'DependenciesReady')?.message ?? 'unknown (paused)' },
-      canary: o.canary ?? (o.paused && c.status?.canary ? { ...c.status.canary, promoting: c.status.canary.phase === 'Promoting' } : undefined),
+      // Paused or refused, the operator did not plan: the canary stays as last reported.
+      canary: o.canary ?? ((o.paused || o.invalidSpec) && c.status?.canary ? { ...c.status.canary, promoting: c.status.canary.phase === 'Promoting' } : undefined),
       errors: o.errors,
+      invalidSpec: o.invalidSpec,
       connections: this.connections.get(key) ?? c.status?.connections,
       routing: o.routing ?? (c.status?.routingConfigMap && c.status.routingHash ? { configMap: c.status.routingConfigMap, hash: c.status.routingHash } : undefined),
       lastScaleTime: this.lastScale.get(key) ?? c.status?.lastScaleTime,

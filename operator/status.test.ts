@@ -59,6 +59,16 @@ describe('computeStatus', () => {
     expect(cond(computeStatus(base({ deployments: [stuck] })), 'Degraded').reason).toBe('RolloutFailed');
   });
 
+  it('reports a spec it cannot apply as Degraded (InvalidSpec) and not progressing, beside the workloads that still run', () => {
+    const s = computeStatus(base({ deployments: [dep('demo-gate-main', { pool: 'main' })], invalidSpec: 'spec.config: gate.nope: no such setting' }));
+    expect(s.phase).toBe('Degraded');
+    expect(cond(s, 'Degraded')).toMatchObject({ status: 'True', reason: 'InvalidSpec', message: 'spec.config: gate.nope: no such setting' });
+    expect(cond(s, 'Progressing')).toMatchObject({ status: 'False', reason: 'InvalidSpec' });
+    expect(cond(s, 'Progressing').message).toContain('the workloads keep the last valid spec');
+    expect(cond(s, 'Ready')).toMatchObject({ status: 'False', reason: 'Degraded' });
+    expect(s.gatesReady).toBe('2/2');
+  });
+
   it('keeps lastTransitionTime while a condition keeps its status', () => {
     const c = cluster();
     const first = computeStatus(base({ cluster: c, deployments: [dep('a')] }));

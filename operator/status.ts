@@ -32,6 +32,8 @@ export interface StatusInput {
   canary?: { version: string; appIds: string[]; percentage: number; promoting: boolean };
   /** Errors of this reconcile (apply failures…): Degraded. */
   errors: string[];
+  /** Why this generation of the spec cannot be applied (nothing was): Degraded, not Progressing. */
+  invalidSpec?: string;
   connections?: number;
   routing?: { configMap: string; hash: string };
   lastScaleTime?: string;
@@ -102,7 +104,9 @@ export function computeStatus(i: StatusInput): ImClusterStatus {
   const conditions: Condition[] = [];
   conditions.push(condition('DependenciesReady', i.dependencies.ready, i.dependencies.ready ? 'DependenciesReady' : 'DependenciesNotReady', i.dependencies.message, gen, prev, now));
 
-  if (i.paused) {
+  if (i.invalidSpec) {
+    conditions.push(condition('Progressing', false, 'InvalidSpec', `${i.invalidSpec}; the workloads keep the last valid spec until this is fixed`, gen, prev, now));
+  } else if (i.paused) {
     conditions.push(condition('Progressing', 'Unknown', 'Paused', 'reconciliation is paused by the imcloud.dev/paused annotation; remove it to resume', gen, prev, now));
   } else if (i.canary?.promoting) {
     conditions.push(condition('Progressing', true, 'Promoting', `promoting ${i.canary.version}: rolling the stable track out; the canary stays until it is done${notRolledOut.length ? ` (waiting for ${notRolledOut.join(', ')})` : ''}`, gen, prev, now));
@@ -112,8 +116,9 @@ export function computeStatus(i: StatusInput): ImClusterStatus {
     conditions.push(condition('Progressing', false, 'Complete', `version ${c.spec.version}${i.canary ? ` with canary ${i.canary.version}` : ''} is rolled out`, gen, prev, now));
   }
 
-  const degraded = [...i.errors, ...failing];
-  conditions.push(condition('Degraded', degraded.length > 0, degraded.length ? (i.errors.length ? 'ReconcileError' : 'RolloutFailed') : 'AsExpected', degraded.join('; ') || 'no errors', gen, prev, now));
+  const degraded = [...(i.invalidSpec ? [i.invalidSpec] : []), ...i.errors, ...failing];
+  const degradedReason = i.invalidSpec ? 'InvalidSpec' : i.errors.length ? 'ReconcileError' : 'RolloutFailed';
+  conditions.push(condition('Degraded', degraded.length > 0, degraded.length ? degradedReason : 'AsExpected', degraded.join('; ') || 'no errors', gen, prev, now));
 
   const ready = i.dependencies.ready && notReady.length === 0 && i.deployments.length > 0 && degraded.length === 0;
   conditions.push(condition('Ready', ready, ready ? 'AllComponentsReady' : !i.dependencies.ready ? 'DependenciesNotReady' : notReady.length ? 'ComponentsNotReady' : degraded.length ? 'Degraded' : 'Pending',

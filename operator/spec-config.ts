@@ -1,0 +1,29 @@
+// spec.config of an ImCluster: `section.key: value` pairs that every role reads as IMCLOUD_*
+// environment variables. The apiserver can only check their shape; the values are checked here
+// against the roles' own schema before anything rolls out, so a typo or a bad value shows on the
+// ImCluster instead of crash-looping every pod of the new revision.
+import { configSchema, envName, loadConfig } from '../services/shared/config.js';
+
+const sections = configSchema.shape as Record<string, { shape: Record<string, unknown> } | undefined>;
+
+/** What is wrong with `config`, one line per key (empty: nothing). */
+export function specConfigProblems(config: Record<string, string> | undefined): string[] {
+  const problems: string[] = [];
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(config ?? {}).sort(([a], [b]) => a.localeCompare(b))) {
+    const [section = '', name = ''] = key.split('.');
+    if (!Object.hasOwn(sections[section]?.shape ?? {}, name)) {
+      problems.push(`${key}: no such setting (docs/configuration.md lists them)`);
+      continue;
+    }
+    env[envName(section, name)] = value;
+  }
+  try {
+    loadConfig(env);
+  } catch (err) {
+    // The roles' message: a header line, then one indented line per bad value.
+    const lines = String(err instanceof Error ? err.message : err).split('\n').slice(1).map((l) => l.trim()).filter(Boolean);
+    problems.push(...lines.map((l) => l.replace(/ \(env IMCLOUD_[A-Z0-9_]+\)/, '')));
+  }
+  return problems;
+}
