@@ -484,7 +484,7 @@ export class Controller {
       deployments,
       statefulSets,
       autoscaled,
-      dependencies: o.dependencies ?? { ready: c.status?.conditions?.find((x) => x.type === 'DependenciesReady')?.status === 'True', message: c.status?.conditions?.find((x) => x.type === 'DependenciesReady')?.message ?? 'unknown (paused)' },
+      dependencies: o.dependencies ?? { ready: c.status?.conditions?.find((x) => x.type === 'DependenciesReady')?.status === 'True', message: c.status?.conditions?.find((x) => x.type === 'DependenciesReady')?.message ?? (o.paused ? 'unknown (paused)' : 'unknown (the spec was not applied)') },
       // Paused or refused, the operator did not plan: the canary stays as last reported.
       canary: o.canary ?? ((o.paused || o.invalidSpec) && c.status?.canary ? { ...c.status.canary, promoting: c.status.canary.phase === 'Promoting' } : undefined),
       errors: o.errors,
