@@ -16,7 +16,7 @@ import type { LoadSource } from './load.js';
 import type { OperatorMetrics } from './metrics.js';
 import { adminTokenSecret, dependencySecret, routingTable, type CanaryPlan, type ServiceRole } from './objects/builders.js';
 import { desiredObjects, type PlanContext } from './objects/reconcilers.js';
-import { A, dependencySecrets, DEPENDENCY_KEYS, FIELD_MANAGER, hash, L, MANAGED_SELECTOR, names } from './objects/common.js';
+import { A, dependencySecrets, DEPENDENCY_KEYS, FIELD_MANAGER, hash, L, MANAGED_SELECTOR, names, operatorSettings } from './objects/common.js';
 import { WorkQueue } from './queue.js';
 import { clamp, Stabilizer, type ScalePolicy } from './scaling.js';
 import { specConfigProblems } from './spec-config.js';
@@ -205,7 +205,7 @@ export class Controller {
     }
 
     // A spec the roles would refuse rolls nothing out: the running workloads keep the last valid one.
-    const configProblems = specConfigProblems(c.spec.config);
+    const configProblems = specConfigProblems(c.spec.config, operatorSettings(c));
     const invalidSpec = configProblems.length ? `spec.config: ${configProblems.join('; ')}` : undefined;
     if (invalidSpec !== this.seen.get(key)?.invalidSpec) {
       if (invalidSpec) void this.d.events.record(c, 'Warning', 'InvalidSpec', `${invalidSpec}; nothing is rolled out until it is fixed`);

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { operatorSettings } from './objects/common.js';
 import { specConfigProblems } from './spec-config.js';
+import { cluster } from './testing/fixtures.js';
 
 describe('specConfigProblems', () => {
   it('accepts settings the roles know, with values they accept', () => {
@@ -14,6 +16,16 @@ describe('specConfigProblems', () => {
     expect(problems).toContain('nosuch.key: no such setting (docs/configuration.md lists them)');
     expect(problems.find((p) => p.startsWith('gate.rateLimitPerSec:'))).toMatch(/number/);
     expect(problems.find((p) => p.startsWith('consumer.lingerMs:'))).toMatch(/<=10000/);
+  });
+
+  it('refuses the settings the operator sets itself, saying where they come from', () => {
+    const owned = operatorSettings(cluster());
+    expect(specConfigProblems({ 'gate.drainMs': '1000', 'redis.url': 'redis://x', 'gate.rateLimitPerSec': '50' }, owned)).toEqual([
+      'gate.drainMs: set by the operator from spec.gate.drainSeconds; remove it from spec.config',
+      'redis.url: set by the operator from spec.dependencies.redis; remove it from spec.config',
+    ]);
+    // A dependency the cluster does not configure is the roles' own setting.
+    expect(specConfigProblems({ 'minio.endPoint': 'minio.example:9000' }, owned)).toEqual([]);
   });
 
   it('does not take inherited object properties for settings', () => {

@@ -6,14 +6,22 @@ import { configSchema, envName, loadConfig } from '../services/shared/config.js'
 
 const sections = configSchema.shape as Record<string, { shape: Record<string, unknown> } | undefined>;
 
-/** What is wrong with `config`, one line per key (empty: nothing). */
-export function specConfigProblems(config: Record<string, string> | undefined): string[] {
+/**
+ * What is wrong with `config`, one line per key (empty: nothing). `operatorSets` are the settings
+ * the operator sets itself (`section.key` → where from; objects/common.ts operatorSettings).
+ */
+export function specConfigProblems(config: Record<string, string> | undefined, operatorSets: Map<string, string> = new Map()): string[] {
   const problems: string[] = [];
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(config ?? {}).sort(([a], [b]) => a.localeCompare(b))) {
     const [section = '', name = ''] = key.split('.');
     if (!Object.hasOwn(sections[section]?.shape ?? {}, name)) {
       problems.push(`${key}: no such setting (docs/configuration.md lists them)`);
+      continue;
+    }
+    const from = operatorSets.get(key);
+    if (from !== undefined) {
+      problems.push(`${key}: set by the operator from ${from}; remove it from spec.config`);
       continue;
     }
     env[envName(section, name)] = value;

@@ -154,7 +154,7 @@ export const imClusterSpec = obj({
   })),
   config: opt(map(str({ maxLength: 4096 }), {
     maxProperties: 64,
-    description: 'Extra configuration for every role, as section.key: value (see docs/configuration.md), passed as IMCLOUD_* environment variables. The operator checks keys and values against the roles\' schema: an unknown key or a bad value sets Degraded (reason InvalidSpec) and rolls nothing out until it is fixed.',
+    description: 'Extra configuration for every role, as section.key: value (see docs/configuration.md), passed as IMCLOUD_* environment variables. The operator checks keys and values against the roles\' schema: an unknown key, a setting the operator sets from another field, or a bad value sets Degraded (reason InvalidSpec) and rolls nothing out until it is fixed.',
     rules: [{ rule: 'self.all(k, k.matches(\'^[a-z]+\\\\.[a-zA-Z]+$\'))', message: 'config keys look like section.key, e.g. gate.rateLimitPerSec' }],
   })),
   logLevel: dflt(str({ enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const }), 'info'),

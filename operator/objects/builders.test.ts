@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
+import { envName } from '../../services/shared/config.js';
 import { canaryBucket, parseRoutingTable, ROUTING_KEY, trackFor } from '../../services/shared/routing-table.js';
 import { cluster } from '../testing/fixtures.js';
 import {
   canaryPools, dependencySecret, dependencyStatefulSet, gateDeployment, gatePdb, gateService, roleDeployment, routingConfigMap,
   routingTable, serviceMonitor,
 } from './builders.js';
-import { commonEnv, L, RESTRICTED_CONTAINER } from './common.js';
+import { commonEnv, L, operatorSettings, RESTRICTED_CONTAINER } from './common.js';
 
 const env = (d: any) => Object.fromEntries(d.spec.template.spec.containers[0].env.map((e: any) => [e.name, e.value ?? e.valueFrom]));
 
@@ -86,6 +87,30 @@ describe('roles', () => {
     expect(e.IMCLOUD_GATE_RATE_LIMIT_PER_SEC).toBe('50');
     expect(e.IMCLOUD_LOGIC_RECENT_WINDOW).toBe('100');
     expect(commonEnv(c, 'logic').some((x) => x.name === 'IMCLOUD_ADMIN_TOKEN')).toBe(false);
+  });
+});
+
+describe('settings the operator sets itself', () => {
+  const c = cluster({ gray: { version: '1.1.0', appIds: ['acme'], percentage: 0, gateReplicas: 1, logicReplicas: 1 } });
+  const [vip, main] = c.spec.gate.pools as [any, any];
+  const workloads = [
+    ...[vip, main].flatMap((pool) => (['stable', 'canary'] as const).map((track) => gateDeployment(c, pool, track, { replicas: 1, dependenciesHash: 'h' }))),
+    ...(['logic', 'consumer', 'dispatch', 'admin'] as const).flatMap((role) => (['stable', 'canary'] as const).map((track) => roleDeployment(c, role, track, { replicas: 1, dependenciesHash: 'h' }))),
+  ];
+
+  it('are exactly those operatorSettings lists, so the check of spec.config can refuse them', () => {
+    const listed = new Set([...operatorSettings(c).keys()].map((k) => envName(...(k.split('.') as [string, string]))));
+    const set = new Set(workloads.flatMap((d: any) => d.spec.template.spec.containers[0].env.map((e: any) => e.name as string)).filter((n) => n.startsWith('IMCLOUD_')));
+    expect([...set].filter((n) => !listed.has(n))).toEqual([]);
+    expect([...listed].filter((n) => !set.has(n))).toEqual([]);
+  });
+
+  it('win over spec.config, which adds each of its variables once, after them', () => {
+    const d: any = gateDeployment(cluster({ config: { 'gate.drainMs': '1', 'gate.rateLimitPerSec': '50' } }), vip, 'stable', { replicas: 1, dependenciesHash: 'h' });
+    const names = d.spec.template.spec.containers[0].env.map((e: any) => e.name);
+    expect(names.filter((n: string) => n === 'IMCLOUD_GATE_DRAIN_MS')).toHaveLength(1);
+    expect(env(d).IMCLOUD_GATE_DRAIN_MS).toBe('30000');
+    expect(names.at(-1)).toBe('IMCLOUD_GATE_RATE_LIMIT_PER_SEC');
   });
 });
 

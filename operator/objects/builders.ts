@@ -5,7 +5,7 @@ import { envName } from '../../services/shared/config.js';
 import { inCanary, ROUTING_KEY, serializeRoutingTable, type RoutingTableInput } from '../../services/shared/routing-table.js';
 import { DEPENDENCY_IMAGES, type DependencyName, type GatePool, type ImCluster } from '../api/imcluster.js';
 import {
-  A, commonEnv, HTTP_PORT, imageOf, L, labels, meta, names, podTemplate, selectorLabels, TCP_PORT,
+  A, commonEnv, HTTP_PORT, imageOf, L, labels, meta, names, podTemplate, selectorLabels, TCP_PORT, withSpecConfig,
   type EnvVar, type Role, type Track,
 } from './common.js';
 
@@ -92,7 +92,7 @@ function deployment(c: ImCluster, name: string, role: Role, track: Track, pool: 
 /** Gate pods of one pool and track: they serve only the pool's AppIds (the default pool: all others). */
 export function gateDeployment(c: ImCluster, pool: GatePool, track: Track, o: DeploymentOpts) {
   const drainMs = c.spec.gate.drainSeconds * 1000;
-  const env: EnvVar[] = [
+  const env: EnvVar[] = withSpecConfig(c, [
     ...commonEnv(c, 'gate'),
     { name: envName('gate', 'pool'), value: pool.name },
     // No list: the default pool (every AppId no other pool claims; see the routing table).
@@ -103,7 +103,7 @@ export function gateDeployment(c: ImCluster, pool: GatePool, track: Track, o: De
     { name: envName('gate', 'tcpPort'), value: String(TCP_PORT) },
     { name: envName('gate', 'publicWsUrl'), value: pool.publicWsUrl ?? `ws://$(POD_IP):${HTTP_PORT}/ws` },
     ...(c.spec.gate.tcp ? [{ name: envName('gate', 'publicTcpAddr'), value: pool.publicTcpAddr ?? `$(POD_IP):${TCP_PORT}` }] : []),
-  ];
+  ]);
   const ports = [{ name: 'http', containerPort: HTTP_PORT }, ...(c.spec.gate.tcp ? [{ name: 'tcp', containerPort: TCP_PORT }] : [])];
   return deployment(c, names.gate(c.metadata.name, pool.name, track), 'gate', track, pool.name, env, {
     ...o,
@@ -148,9 +148,8 @@ export function gatePdb(c: ImCluster, pool: GatePool) {
 export type ServiceRole = Exclude<Role, 'gate'>;
 
 export function roleDeployment(c: ImCluster, role: ServiceRole, track: Track, o: DeploymentOpts) {
-  const env = [...commonEnv(c, role)];
   // logic consumes the upstream work queue of its track (imcloud.upstream.<gate.track>).
-  if (role === 'logic') env.push({ name: envName('gate', 'track'), value: track });
+  const env = withSpecConfig(c, [...commonEnv(c, role), ...(role === 'logic' ? [{ name: envName('gate', 'track'), value: track }] : [])]);
   const spec = c.spec[role];
   return deployment(c, names.role(c.metadata.name, role, track), role, track, undefined, env, {
     ...o,

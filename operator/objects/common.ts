@@ -129,13 +129,48 @@ export function commonEnv(c: ImCluster, role: Role): EnvVar[] {
     const ref = c.spec.adminTokenSecretRef;
     env.push({ name: envName('admin', 'token'), valueFrom: { secretKeyRef: { name: ref?.name ?? names.adminToken(c.metadata.name), key: ref?.key ?? 'token' } } });
   }
+  return env;
+}
+
+/**
+ * `env` with spec.config appended as IMCLOUD_* variables, last, skipping any the operator set
+ * (the check of spec.config refuses those keys; a duplicate name would also fail the apply).
+ */
+export function withSpecConfig(c: ImCluster, env: EnvVar[]): EnvVar[] {
   const taken = new Set(env.map((e) => e.name));
+  const extra: EnvVar[] = [];
   for (const [key, value] of Object.entries(c.spec.config ?? {}).sort(([a], [b]) => a.localeCompare(b))) {
     const [section, k] = key.split('.') as [string, string];
     const name = envName(section, k);
-    if (!taken.has(name)) env.push({ name, value });
+    if (!taken.has(name)) extra.push({ name, value });
   }
-  return env;
+  return [...env, ...extra];
+}
+
+/**
+ * The settings the operator sets itself in `c`'s pods (`section.key` → where they come from):
+ * spec.config cannot set them. builders.test.ts checks that the builders set no other.
+ */
+export function operatorSettings(c: ImCluster): Map<string, string> {
+  const m = new Map<string, string>([
+    ['node.id', 'the pod name'],
+    ['http.port', `the container port ${HTTP_PORT}`],
+    ['log.level', 'spec.logLevel'],
+    ['routing.file', 'the routing table the operator mounts'],
+    ['admin.token', 'spec.adminTokenSecretRef'],
+    ['gate.pool', 'spec.gate.pools[].name'],
+    ['gate.appIds', 'spec.gate.pools[].appIds'],
+    ['gate.track', 'the gray release (spec.gray)'],
+    ['gate.drainMs', 'spec.gate.drainSeconds'],
+    ['gate.tcpEnabled', 'spec.gate.tcp'],
+    ['gate.tcpPort', `the container port ${TCP_PORT}`],
+    ['gate.publicWsUrl', 'spec.gate.pools[].publicWsUrl'],
+    ['gate.publicTcpAddr', 'spec.gate.pools[].publicTcpAddr'],
+  ]);
+  for (const { dep } of dependencySecrets(c)) {
+    for (const k of DEPENDENCY_KEYS[dep]) m.set(`${k.section}.${k.configKey}`, `spec.dependencies.${dep}`);
+  }
+  return m;
 }
 
 export const RESTRICTED_CONTAINER = {

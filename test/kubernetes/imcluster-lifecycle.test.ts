@@ -161,9 +161,9 @@ describe('ImCluster lifecycle', () => {
     expect(reasons).toContain('Resumed');
   });
 
-  it('refuses a spec.config the roles would reject: Degraded=InvalidSpec, a Warning, nothing rolled out; then applies the fixed one', async () => {
+  it('refuses a spec.config the roles would reject or the operator sets itself: Degraded=InvalidSpec, a Warning, nothing rolled out; then applies the fixed one', async () => {
     const before = (await deployments(ns)).get('demo-consumer');
-    await patchImc(ns, 'demo', { spec: { config: { 'consumer.lingerMs': '600000', 'gate.nope': '1' } } });
+    await patchImc(ns, 'demo', { spec: { config: { 'consumer.lingerMs': '600000', 'gate.nope': '1', 'gate.drainMs': '1' } } });
     const imc = await eventually('Degraded InvalidSpec', async () => {
       const x = await getImc(ns, 'demo');
       return x.status?.observedGeneration === x.metadata.generation && condition(x, 'Degraded')?.reason === 'InvalidSpec' ? x : undefined;
@@ -171,13 +171,14 @@ describe('ImCluster lifecycle', () => {
     expect(imc.status.phase).toBe('Degraded');
     expect(condition(imc, 'Degraded').message).toContain('consumer.lingerMs: Too big');
     expect(condition(imc, 'Degraded').message).toContain('gate.nope: no such setting');
+    expect(condition(imc, 'Degraded').message).toContain('gate.drainMs: set by the operator from spec.gate.drainSeconds');
     expect(condition(imc, 'Progressing')).toMatchObject({ status: 'False', reason: 'InvalidSpec' });
     expect((await events(ns, 'demo')).some((e) => e.type === 'Warning' && e.reason === 'InvalidSpec' && e.message.includes('gate.nope'))).toBe(true);
     const during = (await deployments(ns)).get('demo-consumer');
     expect(during.metadata.generation).toBe(before.metadata.generation);
     expect(env(during).IMCLOUD_CONSUMER_LINGER_MS).toBeUndefined();
 
-    await patchImc(ns, 'demo', { spec: { config: { 'consumer.lingerMs': '100', 'gate.nope': null } } });
+    await patchImc(ns, 'demo', { spec: { config: { 'consumer.lingerMs': '100', 'gate.nope': null, 'gate.drainMs': null } } });
     await eventually('consumer rolled out with the fixed config', async () => env((await deployments(ns)).get('demo-consumer')).IMCLOUD_CONSUMER_LINGER_MS === '100' || undefined);
     const fixed = await waitPhase(ns, 'demo', 'Ready');
     expect(condition(fixed, 'Degraded')).toMatchObject({ status: 'False', reason: 'AsExpected' });
