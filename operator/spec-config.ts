@@ -2,7 +2,7 @@
 // environment variables. The apiserver can only check their shape; the values are checked here
 // against the roles' own schema before anything rolls out, so a typo or a bad value shows on the
 // ImCluster instead of crash-looping every pod of the new revision.
-import { configSchema, envName, loadConfig } from '../services/shared/config.js';
+import { configFromEnv, configProblems, configSchema, envName } from '../services/shared/config.js';
 
 const sections = configSchema.shape as Record<string, { shape: Record<string, unknown> } | undefined>;
 
@@ -26,12 +26,7 @@ export function specConfigProblems(config: Record<string, string> | undefined, o
     }
     env[envName(section, name)] = value;
   }
-  try {
-    loadConfig(env);
-  } catch (err) {
-    // The roles' message: a header line, then one indented line per bad value.
-    const lines = String(err instanceof Error ? err.message : err).split('\n').slice(1).map((l) => l.trim()).filter(Boolean);
-    problems.push(...lines.map((l) => l.replace(/ \(env IMCLOUD_[A-Z0-9_]+\)/, '')));
-  }
+  // The variables as the pods read them (an empty one is unset), checked as the pods check them.
+  for (const p of configProblems(configFromEnv(env))) problems.push(`${p.path}: ${p.message}`);
   return problems;
 }

@@ -182,7 +182,8 @@ export function envName(section: string, key: string): string {
   return `IMCLOUD_${snake(section)}_${snake(key)}`;
 }
 
-function fromEnv(env: NodeJS.ProcessEnv): ConfigInput {
+/** The settings `env` sets (IMCLOUD_SECTION_KEY, or its _FILE), as a config layer. */
+export function configFromEnv(env: NodeJS.ProcessEnv): ConfigInput {
   const out: Record<string, Record<string, unknown>> = {};
   for (const section of sections) {
     const shape = configSchema.shape[section].shape as Record<string, unknown>;
@@ -234,19 +235,32 @@ function merge(...layers: ConfigInput[]): Record<string, Record<string, unknown>
   return out;
 }
 
+/** One thing wrong with a configuration: where (`section.key`), its env variable, and what. */
+export interface ConfigProblem {
+  path: string;
+  env?: string;
+  message: string;
+}
+
+function problemsOf(error: z.ZodError): ConfigProblem[] {
+  return error.issues.map((issue) => {
+    if (issue.code === 'unrecognized_keys') return { path: issue.path.join('.') || '(top level)', message: `unknown key(s) ${issue.keys.join(', ')}` };
+    const [section, key] = issue.path as string[];
+    return { path: issue.path.join('.'), ...(section && key ? { env: envName(section, key) } : {}), message: issue.message };
+  });
+}
+
+/** What is wrong with these layers (later ones win), every problem; empty when they compile. */
+export function configProblems(...layers: ConfigInput[]): ConfigProblem[] {
+  const result = configSchema.safeParse(merge(...layers));
+  return result.success ? [] : problemsOf(result.error);
+}
+
 /** Validates layers (later ones win) into a frozen Config, or throws IM_CONFIG_INVALID naming every bad key. */
 export function compileConfig(...layers: ConfigInput[]): Config {
   const result = configSchema.safeParse(merge(...layers));
   if (!result.success) {
-    const lines = result.error.issues.map((issue) => {
-      const path = issue.path.join('.');
-      const [section, key] = issue.path as string[];
-      const env = section && key ? ` (env ${envName(section, key)})` : '';
-      if (issue.code === 'unrecognized_keys') {
-        return `  ${path || '(top level)'}: unknown key(s) ${issue.keys.join(', ')}`;
-      }
-      return `  ${path}${env}: ${issue.message}`;
-    });
+    const lines = problemsOf(result.error).map((p) => `  ${p.path}${p.env ? ` (env ${p.env})` : ''}: ${p.message}`);
     throw new ImError('IM_CONFIG_INVALID', `invalid configuration:\n${lines.join('\n')}`);
   }
   return deepFreeze(result.data);
@@ -258,7 +272,7 @@ export function compileConfig(...layers: ConfigInput[]): Config {
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, roleDefaults: ConfigInput = {}): Config {
   const file = env.IMCLOUD_CONFIG ? fromFile(env.IMCLOUD_CONFIG) : {};
-  return compileConfig(roleDefaults, file, fromEnv(env));
+  return compileConfig(roleDefaults, file, configFromEnv(env));
 }
 
 function deepFreeze<T>(value: T): T {
