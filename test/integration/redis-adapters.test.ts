@@ -142,6 +142,34 @@ describe('Redis seq allocator: what only several processes show', () => {
     expect(await hwm('s:c:d')).toBe(200);
     expect(seq.blockSizeFor('never-seen', 5)).toBe(100);
   });
+
+  it('conversations that start together reserve their next blocks at different seqs, none later than half the block (ADR 0018)', async () => {
+    // 40 conversations send in lockstep, as the benchmark's pairs do. Reserving every next block at
+    // half the first made 40 slow MongoDB writes in one moment; now each conversation reserves
+    // once a fifth to a half of its block is used, at its own point.
+    let round = 0;
+    const reservedInRound = new Map<string, number>();
+    const recorded = withMethod(mongo.seqHighWater, 'findOneAndUpdate', (original) => async (...args) => {
+      const id = (args[0] as { _id: string })._id;
+      if (round > 0 && !reservedInRound.has(id)) reservedInRound.set(id, round);
+      return original(...args);
+    });
+    const seq = new RedisSeqAllocator(redis, recorded, 100);
+    const app = `app-${randomUUID().slice(0, 8)}`;
+    const conversations = Array.from({ length: 40 }, (_, i) => `s:u${i}:v${i}`);
+    await Promise.all(conversations.map((c) => seq.next(app, c))); // the first blocks
+    for (let r = 2; r <= 50; r++) {
+      round = r; // a reservation's write may start a round after its trigger: counted as 50 at most
+      await Promise.all(conversations.map((c) => seq.next(app, c)));
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    const rounds = conversations.map((c) => reservedInRound.get(`${app}/${c}`));
+    // Every one reserved its next block by seq 50 (as before), none before seq 21 ...
+    expect(rounds.every((r) => r !== undefined && r >= 21 && r <= 50)).toBe(true);
+    // ... and they did not all do it at once.
+    expect(new Set(rounds).size).toBeGreaterThanOrEqual(15);
+    expect(Math.max(...(rounds as number[])) - Math.min(...(rounds as number[]))).toBeGreaterThanOrEqual(20);
+  });
 });
 
 describe('Redis conversation state: cursor write-behind', () => {
@@ -185,6 +213,41 @@ describe('Redis conversation state: cursor write-behind', () => {
     } finally {
       await state.close();
     }
+  });
+
+  it('a sweep spaces its writes out instead of sending them back to back; closing writes the rest at once (ADR 0018)', async () => {
+    const app = `app-${randomUUID().slice(0, 8)}`;
+    const starts: number[] = [];
+    const collection = withMethod(mongo.userConversations, 'updateOne', (original) => (...args) => {
+      starts.push(performance.now());
+      return original(...args);
+    });
+    const gaps = () => starts.slice(1).map((t, i) => t - starts[i]!).sort((a, b) => a - b);
+    const allStored = async (users: string[], conversation: (u: string) => string) =>
+      (await Promise.all(users.map((u) => stored(app, u, conversation(u))))).every((d) => d?.readSeq === 3);
+
+    // Swept by its timer: 20 due cursors in a 500 ms interval are written 20 ms apart (at most).
+    const paced = new RedisConversationState(redis, mongo.conversations, collection, mongo.messages, silentLog, 500);
+    const users = Array.from({ length: 20 }, (_, i) => `u${i}`);
+    try {
+      for (const u of users) await paced.touch(app, `s:${u}:w`, [u, 'w'], 3, 1, u);
+      const deadline = Date.now() + 10_000;
+      while (!(await allStored(users, (u) => `s:${u}:w`)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(starts).toHaveLength(20);
+      expect(gaps()[0]).toBeGreaterThanOrEqual(15);
+    } finally {
+      await paced.close();
+    }
+
+    // Closing does not pace: what is still due goes out back to back.
+    starts.length = 0;
+    const closing = new RedisConversationState(redis, mongo.conversations, collection, mongo.messages, silentLog, 60_000);
+    const others = Array.from({ length: 20 }, (_, i) => `x${i}`);
+    for (const u of others) await closing.touch(app, `s:${u}:w`, [u, 'w'], 3, 1, u);
+    await closing.close();
+    expect(await allStored(others, (u) => `s:${u}:w`)).toBe(true);
+    expect(starts).toHaveLength(20);
+    expect(gaps()[Math.floor(gaps().length / 2)]).toBeLessThan(15);
   });
 });
 

@@ -84,6 +84,13 @@ return due`;
 
 /** Dirty entries taken per script call. */
 const TAKE_BATCH = 200;
+/**
+ * A sweep spreads its writes over this share of the write-behind interval, and waits at most
+ * MAX_SPACING_MS between two: back to back, the few hundred upserts of one sweep kept FerretDB and
+ * PostgreSQL busy for a second, and every send on a small machine waited (ADR 0018).
+ */
+const PACED_SHARE = 0.8;
+const MAX_SPACING_MS = 20;
 
 // Merges values max-wise: ARGV = field, value, field, value, …
 const MERGE_MAX = `
@@ -293,26 +300,35 @@ export class RedisConversationState implements ConversationState {
   private async sweep(cutoff: number): Promise<void> {
     for (const appId of [...this.dirtyApps]) {
       const key = redisKeys.dirtyCursors(appId);
+      // Paced, except for the last sweep on close.
+      const count = cutoff === Infinity ? 0 : await this.redis.zcount(key, '-inf', cutoff);
+      const spacingMs = count > 0 ? Math.min(MAX_SPACING_MS, (this.writeBehindMs * PACED_SHARE) / count) : 0;
       for (;;) {
         const due = (await this.takeDirtyScript.run([key], [cutoff === Infinity ? '+inf' : cutoff, TAKE_BATCH])) as string[];
-        if (due.length > 0) await this.writeCursors(appId, key, due);
+        if (due.length > 0) await this.writeCursors(appId, key, due, spacingMs);
         if (due.length < TAKE_BATCH) break;
       }
     }
   }
 
-  private async writeCursors(appId: string, dirtyKey: string, entries: string[]): Promise<void> {
+  private async writeCursors(appId: string, dirtyKey: string, entries: string[], spacingMs: number): Promise<void> {
     try {
       const cursors = await Promise.all(entries.map(async (entry) => {
         const [userId, conversation] = JSON.parse(entry) as [string, string];
         const [read, delivered] = await this.redis.hmget(redisKeys.userConversations(appId, userId), `r:${conversation}`, `d:${conversation}`);
         return { userId, conversation, readSeq: Number(read ?? 0), deliveredSeq: Number(delivered ?? 0) };
       }));
-      // One at a time: a background trickle, never a burst that the send path would queue behind.
-      await upsertEach(this.userConversations, cursors.map((c) => ({
-        filter: { _id: docId(appId, c.userId, c.conversation) },
-        update: { $max: { readSeq: c.readSeq, deliveredSeq: c.deliveredSeq }, $setOnInsert: { appId, userId: c.userId, conversation: c.conversation } },
-      })), 1);
+      // One at a time, spacingMs apart: a background trickle, never a burst that the send path
+      // would queue behind. Closing stops the pacing, so that shutdown is not held up.
+      for (const c of cursors) {
+        const started = performance.now();
+        await upsertEach(this.userConversations, [{
+          filter: { _id: docId(appId, c.userId, c.conversation) },
+          update: { $max: { readSeq: c.readSeq, deliveredSeq: c.deliveredSeq }, $setOnInsert: { appId, userId: c.userId, conversation: c.conversation } },
+        }], 1);
+        const rest = spacingMs - (performance.now() - started);
+        if (rest >= 1 && !this.closed) await new Promise((resolve) => setTimeout(resolve, rest));
+      }
     } catch (err) {
       // Mark them again (as due now) for the next sweep of any process.
       const dueNow = this.now() - this.writeBehindMs;

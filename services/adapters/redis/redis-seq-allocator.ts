@@ -59,6 +59,16 @@ const LOCK_MS = 5_000;
 /** A send waits at most this long for a block (longer than a dead holder's lock). */
 const WAIT_MS = 8_000;
 
+/**
+ * The share of a block still unused when the next one is reserved: 0.5 to 0.8, fixed per
+ * conversation (FNV-1a of its key), so the reservations of many conversations spread out.
+ */
+export function reserveAt(key: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  return 0.5 + 0.3 * ((h >>> 0) / 0x1_0000_0000);
+}
+
 export class RedisSeqAllocator implements SeqAllocator {
   private readonly nextScript;
   private readonly installScript;
@@ -107,12 +117,15 @@ export class RedisSeqAllocator implements SeqAllocator {
   }
 
   /**
-   * Half the block used: reserve the next one now, off the send path, so that sends do not wait
-   * for MongoDB when this one runs out. If it fails, the send that finds the block used up
-   * reserves (and waits) as before.
+   * A fifth to a half of the block used: reserve the next one now, off the send path, so that
+   * sends do not wait for MongoDB when this one runs out. If it fails, the send that finds the
+   * block used up reserves (and waits) as before. Where in that range depends on the
+   * conversation (reserveAt): conversations that started together, at one rate, would
+   * otherwise all reserve in the same moment, a burst of slow MongoDB writes that held up
+   * every send on a small machine (ADR 0018).
    */
   private issued(key: string, id: string, seq: number, max: number): void {
-    if (max - seq < (this.sizing.get(key)?.size ?? this.blockSize) / 2) this.reserve(key, id, seq).catch(() => undefined);
+    if (max - seq < (this.sizing.get(key)?.size ?? this.blockSize) * reserveAt(key)) this.reserve(key, id, seq).catch(() => undefined);
   }
 
   /** The next block's size: the conversation's recent rate (seen from here) times BLOCK_TARGET_MS. */
