@@ -21,6 +21,7 @@ import type { WorkerResult, WorkerRun } from './lib/chat-worker.js';
 import { cpuShares, cpuSnapshot } from './lib/cpu-by-process.js';
 import { summarizeProfile } from './lib/cpu-profile.js';
 import { request } from './lib/worker-ipc.js';
+import { tailConcentration } from './lib/tail-concentration.js';
 import { Histogram, LOAD_GENERATOR_ENV, RESULTS_DIR, ROOT, bucketQuantile, bucketsSince, chatLoadFlags, createApp, ensureBuilt, histogramBuckets, machineFacts, median, metricSum, nowUs, parseFlags, progress, round, scrapeMetrics, sleep, table, writeResult, type HistogramBuckets } from './lib/common.js';
 
 const flags = parseFlags(process.argv.slice(2));
@@ -161,6 +162,7 @@ async function runOnce(cluster: Cluster, app: { appId: string; secret: string },
     const msg: WorkerRun = {
       type: 'run', mode: phase, rate: rate / workers.length, window: cfg.window, startAtUs,
       warmupMs: cfg.warmupMs, durationMs: cfg.durationMs, drainMs: cfg.drainMs, ackIntervalMs: cfg.ackIntervalMs, bodyBytes: cfg.bodyBytes,
+      samples: true,
     };
     const results = await Promise.all(workers.map((c) => request<WorkerResult>(c, msg, 'result')));
     const [{ stored: s0, cpu: cpu0, stages: st0, loops: l0 }, { stored: s1, cpu: cpu1, stages: st1, loops: l1 }] = await Promise.all([storedStart, storedEnd]);
@@ -180,13 +182,17 @@ async function runOnce(cluster: Cluster, app: { appId: string; secret: string },
       deliver.merge(r.deliverLatency);
     }
     const secs = cfg.durationMs / 1000;
+    const deliverSummary = deliver.summaryMs();
+    const tail = tailConcentration(results.flatMap((r) => r.deliverSamples), deliverSummary.p99);
     return {
       phase, label, rate, run,
       offeredPerSec: round(sum('sentInWindow') / secs, 0),
       deliveredPerSec: round(sum('deliveredInWindow') / secs, 0),
       persistedPerSec: round((s1 - s0) / secs, 0),
       ack: ack.summaryMs(),
-      deliver: deliver.summaryMs(),
+      deliver: deliverSummary,
+      /** Sends slower than the deliver p99: what share was sent within the worst second (one stall, or spread). */
+      deliverTail: { slowerThanP99: tail.slower, shareInWorstSecond: round(tail.shareInWorstSpan, 2), worstSecondFromS: round(tail.worstSpanFromMs / 1000, 1) },
       acked,
       notDelivered: sum('lost'),
       notStored: Math.max(0, acked - (stored - baseline)),
@@ -247,6 +253,7 @@ async function main(): Promise<void> {
         const r = await runOnce(cluster, app, step, run);
         runs.push(r);
         progress(`  delivered ${r.deliveredPerSec}/s, persisted ${r.persistedPerSec}/s, deliver p50 ${r.deliver.p50} ms p99 ${r.deliver.p99} ms, lost ${r.notDelivered + r.notStored}${r.refused ? `, refused ${r.refused} (${Object.entries(r.errors).map(([k, v]) => `${k} ${v}`).join(', ')})` : ''}`);
+        progress(`  slower than p99: ${Math.round(r.deliverTail.shareInWorstSecond * 100)} % sent within one second (${r.deliverTail.worstSecondFromS}–${round(r.deliverTail.worstSecondFromS + 1, 1)} s into the window)${r.deliverTail.shareInWorstSecond >= 0.5 ? ': a stall' : ''}`);
         progress(`  server steps p50/p99 ms: ${r.stages.map((x) => `${x.stage} ${x.p50Ms}/${x.p99Ms}`).join(', ')}`);
         progress(`  CPU cores: ${r.cpu.map((c) => `${c.group} ${c.cores}`).join(', ')}`);
         progress(`  event loops (worst process): ${r.eventLoops.map((e) => `${e.role} GC ${e.gcPercent} %, delay p99/max ${e.lagP99Ms}/${e.lagMaxMs} ms`).join('; ')}`);

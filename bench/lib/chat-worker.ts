@@ -37,6 +37,8 @@ export interface WorkerRun {
   drainMs: number;
   ackIntervalMs: number;
   bodyBytes: number;
+  /** Return every measured delivery's time and latency (deliverSamples). */
+  samples?: boolean;
 }
 
 export interface WorkerResult {
@@ -57,6 +59,8 @@ export interface WorkerResult {
   pushFrames: number;
   ackLatency: ReturnType<Histogram['toJSON']>;
   deliverLatency: ReturnType<Histogram['toJSON']>;
+  /** With `samples`: ms into the window the message was sent, its send→delivered ms, and so on. */
+  deliverSamples: number[];
   drainedMs: number;
   drained: boolean;
   cpuUserMs: number;
@@ -111,6 +115,7 @@ let sendUntil = 0;
 let stopped = false;
 const ackLatency = new Histogram();
 const deliverLatency = new Histogram();
+const deliverSamples: number[] = [];
 const counters = { sent: 0, sentInWindow: 0, acked: 0, ackedInWindow: 0, delivered: 0, deliveredInWindow: 0, duplicates: 0, outOfOrder: 0, pushAcksSent: 0, deliveryNotices: 0, pushFrames: 0 };
 const errors: Record<string, number> = {};
 
@@ -218,7 +223,10 @@ function onReceiverFrame(p: Pair, data: Buffer): void {
       p.receivedUnique++;
       counters.delivered++;
       if (now >= windowStart && now < windowEnd) counters.deliveredInWindow++;
-      if (sentAt >= windowStart && sentAt < windowEnd) deliverLatency.record(now - sentAt);
+      if (sentAt >= windowStart && sentAt < windowEnd) {
+        deliverLatency.record(now - sentAt);
+        if (run?.samples) deliverSamples.push((sentAt - windowStart) / 1000, (now - sentAt) / 1000);
+      }
     }
   } else if (f.body === 'error') {
     const code = String(f.error!.code);
@@ -330,7 +338,7 @@ async function execute(r: WorkerRun): Promise<WorkerResult> {
   const cpu = process.cpuUsage(cpu0);
   return {
     type: 'result', ...counters, lost, unacked, errors,
-    ackLatency: ackLatency.toJSON(), deliverLatency: deliverLatency.toJSON(),
+    ackLatency: ackLatency.toJSON(), deliverLatency: deliverLatency.toJSON(), deliverSamples,
     drainedMs, drained, cpuUserMs: cpu.user / 1000, cpuSystemMs: cpu.system / 1000,
   };
 }
