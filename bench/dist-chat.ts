@@ -12,11 +12,11 @@
 // once the consumers drained. Targets (2 cores, everything on one machine): ≥ 5,000 msg/s
 // persisted and delivered, p99 send→delivered ≤ 50 ms at the fixed rate, 0 lost.
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { serverEnv, startServers } from '../test/infra/index.js';
 import { startCluster, type BackendEnv, type Cluster } from '../test/support/cluster.js';
+import { createLogDir, finishLogDir } from '../test/support/log-dir.js';
 import type { WorkerResult, WorkerRun } from './lib/chat-worker.js';
 import { cpuShares, cpuSnapshot } from './lib/cpu-by-process.js';
 import { summarizeProfile } from './lib/cpu-profile.js';
@@ -225,11 +225,12 @@ async function main(): Promise<void> {
   ensureBuilt(flags['no-build'] === true);
   progress(`dist-chat: starting Redis, RabbitMQ${cfg.mongodbUrl ? '' : ' and FerretDB on PostgreSQL'} (built and cached by test/infra on first use)`);
   const servers = await startServers(cfg.mongodbUrl ? ['redis', 'rabbitmq'] : ['redis', 'rabbitmq', 'mongodb']);
-  const logDir = mkdtempSync(join(tmpdir(), 'imcloud-bench-dist-'));
+  const logDir = createLogDir('bench-dist');
+  let finished = false;
   let cluster: Cluster | undefined;
   const roleByPid = new Map<number, string>();
   try {
-    progress(`dist-chat: starting 2 gates, 2 logic, 2 consumers, dispatch and admin (logs in ${logDir})`);
+    progress(`dist-chat: starting 2 gates, 2 logic, 2 consumers, dispatch and admin (logs in ${logDir}: removed after a run that completes, kept if it fails or with IMCLOUD_KEEP_RUN=1)`);
     const profileDir = join(RESULTS_DIR, 'profiles', 'dist-chat');
     if (cfg.profile) {
       rmSync(profileDir, { recursive: true, force: true });
@@ -300,9 +301,11 @@ async function main(): Promise<void> {
     console.log(table(['command collection', 'count', 'mean ms', 'total s'], storage.slice(0, 10).map((s) => [s.op, s.count, s.meanMs, s.totalS])));
     const file = writeResult(typeof flags.out === 'string' ? flags.out : 'dist-chat', { machine: machineFacts(), config: { ...cfg, roleEnv: ROLE_ENV, layout: 'gate×2 logic×2 consumer×2 dispatch admin' }, targets, runs, storage });
     progress(`dist-chat: wrote ${file}`);
+    finished = true;
   } finally {
     await cluster?.stop();
     await servers.stop();
+    finishLogDir(logDir, !finished);
   }
   if (cfg.profile) printRoleProfiles(join(RESULTS_DIR, 'profiles', 'dist-chat'), roleByPid);
 }

@@ -1,7 +1,7 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { compileConfig, envName, loadConfig } from './config.js';
 import { ImError } from './errors.js';
 
@@ -23,6 +23,7 @@ describe('config', () => {
 
   it('reads *_FILE variables (mounted Secrets), file < env, and role defaults lowest', () => {
     const dir = mkdtempSync(join(tmpdir(), 'imcloud-config-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     writeFileSync(join(dir, 'url'), 'redis://10.0.0.1:6379\n');
     writeFileSync(join(dir, 'config.yaml'), 'http:\n  port: 9000\nlog:\n  level: debug\n');
     const c = loadConfig(

@@ -1,8 +1,5 @@
 // Shared by the chaos tests: real servers and role processes, SDK clients that chat in pairs,
 // and the final accounting of sends, acks, deliveries and stored rows.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { MongoClient } from 'mongodb';
 import { ImClient } from '../../sdk/src/index.js';
 import type { ChatMessage, SkippedEvent } from '../../sdk/src/types.js';
@@ -27,13 +24,13 @@ export interface ChaosWorld {
   stop(): Promise<void>;
 }
 
-export async function startWorld(name: string, extraEnv: Record<string, string> = {}): Promise<ChaosWorld> {
+/** Servers and role processes for one chaos file; the roles log into `logDir` (test-log-dir.ts). */
+export async function startWorld(name: string, logDir: string, extraEnv: Record<string, string> = {}): Promise<ChaosWorld> {
   const started = Date.now();
   const log = (msg: string) => process.stderr.write(`${name} [${((Date.now() - started) / 1000).toFixed(1)}s] ${msg}\n`);
   const servers = await startServers(['redis', 'rabbitmq', 'mongodb'], { redis: { appendonly: true } });
   const database = `${name}_${Date.now()}`;
   const backend = { ...serverEnv(servers), IMCLOUD_MONGODB_DATABASE: database } as unknown as BackendEnv;
-  const logDir = mkdtempSync(join(tmpdir(), `imcloud-${name}-`));
   log(`role logs in ${logDir}`);
   const cluster = await startCluster(backend, logDir, {}, {
     IMCLOUD_LOGIC_EMPTY_SLOT_GRACE_MS: '2000',

@@ -2,13 +2,15 @@
 // one gate and one consumer (restarting each), restart RabbitMQ once and Redis once, then
 // prove that nothing acked was lost, duplicated or reordered (issue: distributed mode).
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { testLogDir } from '../support/test-log-dir.js';
 import { account, ChatLoad, startWorld, waitUntil, type ChaosWorld } from './chaos-fixture.js';
 
+const logDir = testLogDir('chaos');
 let world: ChaosWorld;
 let load: ChatLoad;
 
 beforeAll(async () => {
-  world = await startWorld('chaos');
+  world = await startWorld('chaos', logDir);
   load = new ChatLoad(world, 6);
   await load.connect();
 }, 300_000);

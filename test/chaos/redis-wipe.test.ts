@@ -2,13 +2,15 @@
 // no acked message may be lost, and clients reconnect and resync.
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { testLogDir } from '../support/test-log-dir.js';
 import { account, ChatLoad, startWorld, waitUntil, type ChaosWorld } from './chaos-fixture.js';
 
+const logDir = testLogDir('wipe');
 let world: ChaosWorld;
 let load: ChatLoad;
 
 beforeAll(async () => {
-  world = await startWorld('wipe');
+  world = await startWorld('wipe', logDir);
   load = new ChatLoad(world, 4);
   await load.connect();
 }, 300_000);

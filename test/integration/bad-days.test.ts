@@ -1,21 +1,21 @@
 // Bad days: a backend that is down at start-up (clear log line, retries, readyz false until
 // connected), and a poison message that ends in the dead-letter queue, counted in a metric.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import amqp from 'amqplib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { bus as names } from '../../services/shared/topology.js';
 import { freePort, RoleProcess } from '../support/cluster.js';
+import { testLogDir } from '../support/test-log-dir.js';
 import { requireEnv } from './real-clients.js';
 
+const logDir = testLogDir('bad-days');
 const cleanup: Array<() => Promise<void> | void> = [];
 afterAll(async () => {
   for (const fn of cleanup.reverse()) await fn();
 });
 
-const logDir = mkdtempSync(join(tmpdir(), 'imcloud-bad-days-'));
 
 async function role(role: 'logic' | 'consumer', env: Record<string, string>): Promise<RoleProcess> {
   const port = await freePort();

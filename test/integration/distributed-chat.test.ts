@@ -1,18 +1,17 @@
 // Every role as its own OS process (2 gates, 2 logic, 2 consumers, dispatch, admin) on real
 // Redis, RabbitMQ and FerretDB, with users spread over both gates using every feature.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { imcloud } from '../../proto/gen/im.js';
 import { singleConversation } from '../../services/shared/conversation-id.js';
 import { startCluster, type BackendEnv, type Cluster } from '../support/cluster.js';
 import { RawClient } from '../support/raw-client.js';
+import { testLogDir } from '../support/test-log-dir.js';
 import { requireEnv } from './real-clients.js';
 
 const text = (s: string) => new TextEncoder().encode(s);
 const str = (b: Uint8Array | null | undefined) => new TextDecoder().decode(b ?? new Uint8Array());
 
+const logDir = testLogDir('dist-test');
 let cluster: Cluster;
 let gateUrls: string[];
 
@@ -23,7 +22,7 @@ beforeAll(async () => {
     IMCLOUD_MONGODB_URL: requireEnv('IMCLOUD_MONGODB_URL'),
     IMCLOUD_MONGODB_DATABASE: `dist_${Date.now()}`,
   };
-  cluster = await startCluster(backend, mkdtempSync(join(tmpdir(), 'imcloud-dist-test-')), {}, { IMCLOUD_LOGIC_RECALL_WINDOW_MS: '3000' });
+  cluster = await startCluster(backend, logDir, {}, { IMCLOUD_LOGIC_RECALL_WINDOW_MS: '3000' });
   gateUrls = cluster.byRole('gate').map((g) => `ws://127.0.0.1:${g.httpPort}/ws`);
 }, 180_000);
 

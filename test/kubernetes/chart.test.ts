@@ -2,11 +2,11 @@
 // value, server-side dry-run of every rendered manifest on the real apiserver, then a real
 // install: the operator Deployment becomes Ready (kwok), `helm test` passes, the operator runs
 // with exactly the chart's RBAC and reconciles an ImCluster, and uninstall leaves nothing behind.
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml, stringify } from 'yaml';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import {
   apply, cleanupNamespace, CommandError, dependencySecrets, eventually, helm, imcluster, kubeconfig, kubectl, kubectlJson, newNamespace,
   ROOT, startOperator, waitPhase, yamlDocs,
@@ -164,7 +164,9 @@ describe('chart charts/imcloud', () => {
     // Run an operator as the chart's ServiceAccount (a real token, RBAC enforced by the apiserver).
     const token = (await kubectl(['create', 'token', 'imc-imcloud-operator', '-n', releaseNs, '--duration=1h'])).trim();
     const admin = parseYaml(await import('node:fs').then((fs) => fs.readFileSync(kubeconfig(), 'utf8')));
+    // It holds a live token: removed when the test ends, whatever the outcome.
     const saKubeconfig = join(tmpdir(), `imcloud-sa-${process.pid}.kubeconfig`);
+    onTestFinished(() => rmSync(saKubeconfig, { force: true }));
     writeFileSync(saKubeconfig, stringify({
       apiVersion: 'v1', kind: 'Config', clusters: admin.clusters,
       users: [{ name: 'sa', user: { token } }],
