@@ -1,17 +1,16 @@
 // `make run-dist`: the platform as separate processes on real servers — Redis, RabbitMQ,
 // FerretDB and MinIO (installed and cached by test/infra on first use), then consumer, logic,
 // admin (with the web page), dispatch and two gates. Ctrl-C stops everything.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { serverEnv, startServers } from '../test/infra/index.js';
 import { freePort, startCluster, type BackendEnv } from '../test/support/cluster.js';
+import { createLogDir } from '../test/support/log-dir.js';
 
 const say = (msg: string) => process.stderr.write(`run-dist: ${msg}\n`);
 
 const servers = await startServers(['redis', 'rabbitmq', 'mongodb', 'minio'], { redis: { appendonly: true } });
 const env = serverEnv(servers) as BackendEnv;
-const logDir = mkdtempSync(join(tmpdir(), 'imcloud-dist-'));
+// Kept after Ctrl-C: an interactive session's logs are there to be read.
+const logDir = createLogDir('dist');
 const dispatchPort = await freePort();
 say(`starting roles (logs in ${logDir})`);
 const cluster = await startCluster(env, logDir, { gate: 2, logic: 2, consumer: 2, dispatch: 1, admin: 1 }, {
@@ -48,6 +47,7 @@ const stop = async () => {
   say('stopping roles and servers…');
   await cluster.stop();
   await servers.stop();
+  say(`role logs kept in ${logDir}`);
   process.exit(0);
 };
 process.on('SIGINT', () => void stop());
