@@ -16,7 +16,6 @@ afterAll(async () => {
   for (const fn of cleanup.reverse()) await fn();
 });
 
-
 async function role(role: 'logic' | 'consumer', env: Record<string, string>): Promise<RoleProcess> {
   const port = await freePort();
   const p = new RoleProcess(role, `${role}-${port}`, port, 0, {
