@@ -477,6 +477,8 @@ export class Controller {
       if (hpa.has(d.metadata.name)) autoscaled.set(d.metadata.name, 'hpa');
       else if (this.autoscalePolicyFor(c, d.metadata.name)) autoscaled.set(d.metadata.name, 'operator');
     }
+    // Without a plan (paused, or a spec that was refused) the dependencies stay as last reported.
+    const lastDependencies = c.status?.conditions?.find((x) => x.type === 'DependenciesReady');
     const status = computeStatus({
       cluster: c,
       paused: o.paused,
@@ -484,7 +486,7 @@ export class Controller {
       deployments,
       statefulSets,
       autoscaled,
-      dependencies: o.dependencies ?? { ready: c.status?.conditions?.find((x) => x.type === 'DependenciesReady')?.status === 'True', message: c.status?.conditions?.find((x) => x.type === 'DependenciesReady')?.message ?? (o.paused ? 'unknown (paused)' : 'unknown (the spec was not applied)') },
+      dependencies: o.dependencies ?? { ready: lastDependencies?.status === 'True', message: lastDependencies?.message ?? (o.paused ? 'unknown (paused)' : 'unknown (the spec was not applied)') },
       // Paused or refused, the operator did not plan: the canary stays as last reported.
       canary: o.canary ?? ((o.paused || o.invalidSpec) && c.status?.canary ? { ...c.status.canary, promoting: c.status.canary.phase === 'Promoting' } : undefined),
       errors: o.errors,

@@ -6,6 +6,23 @@ import { configFromEnv, configProblems, configSchema, envName } from '../service
 
 const sections = configSchema.shape as Record<string, { shape: Record<string, unknown> } | undefined>;
 
+/** One `section.key: value` of spec.config and the variable the pods read it from. */
+export interface SpecConfigEntry {
+  key: string;
+  section: string;
+  name: string;
+  env: string;
+  value: string;
+}
+
+/** spec.config's entries in key order, each with its IMCLOUD_* variable (the check and the pods read them alike). */
+export function specConfigEntries(config: Record<string, string> | undefined): SpecConfigEntry[] {
+  return Object.entries(config ?? {}).sort(([a], [b]) => a.localeCompare(b)).map(([key, value]) => {
+    const [section = '', name = ''] = key.split('.');
+    return { key, section, name, env: envName(section, name), value };
+  });
+}
+
 /**
  * What is wrong with `config`, one line per key (empty: nothing). `operatorSets` are the settings
  * the operator sets itself (`section.key` → where from; objects/common.ts operatorSettings).
@@ -13,8 +30,7 @@ const sections = configSchema.shape as Record<string, { shape: Record<string, un
 export function specConfigProblems(config: Record<string, string> | undefined, operatorSets: Map<string, string> = new Map()): string[] {
   const problems: string[] = [];
   const env: Record<string, string> = {};
-  for (const [key, value] of Object.entries(config ?? {}).sort(([a], [b]) => a.localeCompare(b))) {
-    const [section = '', name = ''] = key.split('.');
+  for (const { key, section, name, env: variable, value } of specConfigEntries(config)) {
     if (!Object.hasOwn(sections[section]?.shape ?? {}, name)) {
       problems.push(`${key}: no such setting (docs/configuration.md lists them)`);
       continue;
@@ -24,7 +40,7 @@ export function specConfigProblems(config: Record<string, string> | undefined, o
       problems.push(`${key}: set by the operator from ${from}; remove it from spec.config`);
       continue;
     }
-    env[envName(section, name)] = value;
+    env[variable] = value;
   }
   // The variables as the pods read them (an empty one is unset), checked as the pods check them.
   for (const p of configProblems(configFromEnv(env))) problems.push(`${p.path}: ${p.message}`);

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { envName } from '../../services/shared/config.js';
 import { ROUTING_FILE_ENV, ROUTING_KEY } from '../../services/shared/routing-table.js';
 import { API_VERSION, KIND, type DependencyName, type ImCluster } from '../api/imcluster.js';
+import { specConfigEntries } from '../spec-config.js';
 
 export const FIELD_MANAGER = 'imcloud-operator';
 export const MANAGED_BY = 'imcloud-operator';
@@ -139,11 +140,7 @@ export function commonEnv(c: ImCluster, role: Role): EnvVar[] {
 export function withSpecConfig(c: ImCluster, env: EnvVar[]): EnvVar[] {
   const taken = new Set(env.map((e) => e.name));
   const extra: EnvVar[] = [];
-  for (const [key, value] of Object.entries(c.spec.config ?? {}).sort(([a], [b]) => a.localeCompare(b))) {
-    const [section, k] = key.split('.') as [string, string];
-    const name = envName(section, k);
-    if (!taken.has(name)) extra.push({ name, value });
-  }
+  for (const { env: name, value } of specConfigEntries(c.spec.config)) if (!taken.has(name)) extra.push({ name, value });
   return [...env, ...extra];
 }
 
