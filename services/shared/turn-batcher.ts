@@ -20,8 +20,8 @@ export interface TurnBatcherOptions<K, T> {
   maxInFlight?: number;
   /**
    * Where a turn ends. 'immediate' (default): after this turn's I/O callbacks (setImmediate).
-   * 'nextTick': once the current callback and its promise continuations are done, the boundary
-   * ioredis's automatic pipelining uses, so a batch joins the same pipeline write.
+   * 'nextTick': once the current callback and its promise continuations are done, where the
+   * Redis client uncorks its socket (turn-corked-redis.ts), so a batch joins the turn's write.
    */
   turnEnd?: 'immediate' | 'nextTick';
 }

@@ -44,8 +44,8 @@ if redis.call('HEXISTS', KEYS[1], 'msg') == 1 then redis.call('HSET', KEYS[1], '
 redis.call('DEL', KEYS[1])
 return 2`;
 
-// Scripts rather than MULTI: a script call joins the client's automatic pipeline, a MULTI is a
-// write of its own.
+// Scripts rather than MULTI: one command and one reply, where a MULTI is one per command plus
+// MULTI and EXEC.
 const ALLOCATE = `
 redis.call('HDEL', KEYS[1], 'seq')
 redis.call('HSET', KEYS[1], 'msg', ARGV[1])
