@@ -20,6 +20,7 @@ import { createLogDir, finishLogDir } from '../test/support/log-dir.js';
 import type { WorkerResult, WorkerRun } from './lib/chat-worker.js';
 import { cpuShares, cpuSnapshot } from './lib/cpu-by-process.js';
 import { summarizeProfile } from './lib/cpu-profile.js';
+import { describeProbe, machineProbe } from './lib/machine-probe.js';
 import { request } from './lib/worker-ipc.js';
 import { tailConcentration } from './lib/tail-concentration.js';
 import { Histogram, LOAD_GENERATOR_ENV, RESULTS_DIR, ROOT, bucketQuantile, bucketsSince, chatLoadFlags, createApp, ensureBuilt, histogramBuckets, machineFacts, median, metricSum, nowUs, parseFlags, progress, round, scrapeMetrics, sleep, table, writeResult, type HistogramBuckets } from './lib/common.js';
@@ -223,6 +224,9 @@ let baseline = 0;
 
 async function main(): Promise<void> {
   ensureBuilt(flags['no-build'] === true);
+  // Before the servers start, while the machine is quiet.
+  const probe = await machineProbe();
+  progress(describeProbe(probe));
   progress(`dist-chat: starting Redis, RabbitMQ${cfg.mongodbUrl ? '' : ' and FerretDB on PostgreSQL'} (built and cached by test/infra on first use)`);
   const servers = await startServers(cfg.mongodbUrl ? ['redis', 'rabbitmq'] : ['redis', 'rabbitmq', 'mongodb']);
   const logDir = createLogDir('bench-dist');
@@ -299,7 +303,7 @@ async function main(): Promise<void> {
     const storage = await storageTime(cluster);
     console.log('MongoDB time by command over all runs (every logic and consumer):');
     console.log(table(['command collection', 'count', 'mean ms', 'total s'], storage.slice(0, 10).map((s) => [s.op, s.count, s.meanMs, s.totalS])));
-    const file = writeResult(typeof flags.out === 'string' ? flags.out : 'dist-chat', { machine: machineFacts(), config: { ...cfg, roleEnv: ROLE_ENV, layout: 'gate×2 logic×2 consumer×2 dispatch admin' }, targets, runs, storage });
+    const file = writeResult(typeof flags.out === 'string' ? flags.out : 'dist-chat', { machine: { ...machineFacts(), probe }, config: { ...cfg, roleEnv: ROLE_ENV, layout: 'gate×2 logic×2 consumer×2 dispatch admin' }, targets, runs, storage });
     progress(`dist-chat: wrote ${file}`);
     finished = true;
   } finally {

@@ -22,6 +22,7 @@ import { Histogram, LOAD_GENERATOR_ENV, RESULTS_DIR, ROOT, bundleFacts, chatLoad
 import type { WorkerResult, WorkerRun } from './lib/chat-worker.js';
 import { request } from './lib/worker-ipc.js';
 import { summarizeAllocations, summarizeProfile } from './lib/cpu-profile.js';
+import { describeProbe, machineProbe } from './lib/machine-probe.js';
 
 const flags = parseFlags(process.argv.slice(2));
 const cfg = {
@@ -217,6 +218,8 @@ async function main(): Promise<void> {
   progress(`server bundle ${bundle.bundle} (sha256 ${bundle.sha256})`);
   const loadBefore = loadAverage();
   if (loadBefore > 0.5) progress(`warning: load average ${loadBefore} before start: other processes compete for the CPUs (see "other CPU %")`);
+  const probe = await machineProbe();
+  progress(describeProbe(probe));
   progress(`single-chat: ${cfg.pairs} pairs over ${cfg.workers} client processes; phases ${cfg.phases.join(', ')}; ${cfg.runs} runs × (${cfg.warmupMs / 1000} s warm-up + ${cfg.durationMs / 1000} s)`);
   const all: RunFigures[] = [];
   for (const phase of cfg.phases) {
@@ -253,7 +256,7 @@ async function main(): Promise<void> {
     fixedP99DeliverMs: { target: TARGETS.fixedP99DeliverMs, actual: phases.fixed?.deliverP99Ms, met: phases.fixed ? phases.fixed.deliverP99Ms <= TARGETS.fixedP99DeliverMs : undefined },
     exactlyOnce: { target: 0, actual: Object.values(phases).reduce((s, p) => s + p.lost + p.duplicates, 0), met: Object.values(phases).every((p) => p.lost === 0 && p.duplicates === 0 && p.unacked === 0) },
   };
-  const file = writeResult(typeof flags.out === 'string' ? flags.out : 'single-chat', { benchmark: 'single-chat', machine: { ...machineFacts(), server: bundle, loadAverageBefore: loadBefore }, config: { ...cfg, serverEnv: SERVER_ENV }, targets, phases, runs: all });
+  const file = writeResult(typeof flags.out === 'string' ? flags.out : 'single-chat', { benchmark: 'single-chat', machine: { ...machineFacts(), server: bundle, loadAverageBefore: loadBefore, probe }, config: { ...cfg, serverEnv: SERVER_ENV }, targets, phases, runs: all });
   console.log(`\ntargets: saturation ≥ ${TARGETS.saturationDeliveredPerSec}/s: ${targets.saturationDeliveredPerSec.met ? 'met' : 'MISSED'}; p99 send→delivered at ${cfg.rate}/s ≤ ${TARGETS.fixedP99DeliverMs} ms: ${targets.fixedP99DeliverMs.met ? 'met' : 'MISSED'}; exactly once: ${targets.exactlyOnce.met ? 'met' : 'MISSED'}`);
   console.log(`results: ${file}`);
 }
