@@ -354,8 +354,9 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
       } catch (err) {
         this.report(err);
         end = { reason: 'connect failed', minDelayMs: err instanceof ImClientError ? err.retryAfterMs : 0 };
-        // Dispatch refused the request itself (e.g. a malformed appId): asking again cannot help.
-        if (err instanceof ImClientError && err.code === 'IM_BAD_REQUEST') {
+        // Dispatch refused the request itself (e.g. a malformed appId), or the server at
+        // dispatchUrl has no such endpoint (a wrong URL): asking again cannot help.
+        if (err instanceof ImClientError && (err.code === 'IM_BAD_REQUEST' || err.code === 'IM_ROUTE_NOT_FOUND')) {
           end.stop = { state: 'offline', reason: err.code, error: err };
         }
       }
@@ -513,7 +514,8 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
     const answer = (await res.json().catch(() => null)) as DispatchAnswer | { error?: { code?: string; message?: string; retryAfterMs?: number } } | null;
     if (!res.ok || !answer || !('gates' in answer)) {
       const e = answer && 'error' in answer ? answer.error : undefined;
-      throw new ImClientError(e?.code ?? 'SDK_DISPATCH_FAILED', `dispatch answered ${res.status}: ${e?.message ?? 'no gates'}`, e?.retryAfterMs ?? 0);
+      const hint = res.status === 404 ? `; is dispatchUrl right? (${base} should be the dispatch role's /v1/dispatch)` : '';
+      throw new ImClientError(e?.code ?? 'SDK_DISPATCH_FAILED', `dispatch answered ${res.status}: ${e?.message ?? 'no gates'}${hint}`, e?.retryAfterMs ?? 0);
     }
     if (answer.reconnect?.baseMs && answer.reconnect.maxMs) this.backoff.setLimits(answer.reconnect.baseMs, answer.reconnect.maxMs);
     if (answer.heartbeatIntervalMs) this.heartbeatMs = answer.heartbeatIntervalMs;

@@ -169,6 +169,19 @@ describe('SDK connection management', () => {
     expect(dave.messages[0]).toMatchObject({ sender: 'erin', text: 'direct', seq: 1 });
   });
 
+  it('stops with IM_ROUTE_NOT_FOUND instead of retrying when dispatchUrl has no dispatch endpoint', async () => {
+    const { token } = await mintToken(APP, secret, 'frank', 3600);
+    // The web page's address instead of dispatch's: a mistake a newcomer makes.
+    const c = new ImClient({ appId: APP, dispatchUrl: `${base}/v1/no-dispatch-here`, token, deviceId: 'frank-dev' });
+    clients.push(c);
+    const states: StateEvent[] = [];
+    c.on('state', (s) => states.push(s));
+    const err = await c.connect().then(() => null, (e: unknown) => e as { code?: string; message?: string });
+    expect(err?.code).toBe('IM_ROUTE_NOT_FOUND');
+    expect(err?.message).toMatch(/dispatch answered 404: .*is dispatchUrl right\?/);
+    expect(states.at(-1)).toMatchObject({ state: 'offline', willReconnect: false, reason: 'IM_ROUTE_NOT_FOUND' });
+  });
+
   it('asks getToken again after IM_TOKEN_EXPIRED and goes online with the fresh token', async () => {
     const expired = (await mintToken(APP, secret, 'carol', 1, Date.now() - 60_000)).token;
     const fresh = (await mintToken(APP, secret, 'carol', 3600)).token;
