@@ -5,7 +5,7 @@ import { describeProbe, machineProbe } from './machine-probe.js';
 
 const canPin = (() => {
   try {
-    execFileSync('taskset', ['-c', '0', 'true']);
+    for (const cpu of ['0', '1']) execFileSync('taskset', ['-c', cpu, 'true'], { stdio: 'ignore' });
     return cpus().length >= 2;
   } catch {
     return false;

@@ -23,7 +23,7 @@ export interface MachineProbe {
   coreLoopMs: number;
   /** First write to a fresh 4 KiB page (a page fault), median of 3 × 64 MiB. */
   pageTouchUs: number;
-  /** Wake-ups between two processes pinned to CPU 0 and 0, and to CPU 0 and 1, median of 3 (null: no taskset, or one CPU). */
+  /** Wake-ups between two processes pinned to CPU 0 and 0, and to CPU 0 and 1, median of 3 (null: no taskset, or CPU 0 or 1 not ours). */
   wake: { sameCpu: WakeFigure; crossCpu: WakeFigure } | null;
 }
 
@@ -40,14 +40,17 @@ async function wake(from: number, to: number, roundTrips: number): Promise<WakeF
   return { roundTripUs: mid(tries.map((t) => t.roundTripUs)), cpuUsPerRoundTrip: mid(tries.map((t) => t.cpuUsPerRoundTrip)) };
 }
 
-async function hasTaskset(): Promise<boolean> {
-  return run('taskset', ['-c', '0', 'true']).then(() => true, () => false);
+/** Whether this process may pin children to CPUs 0 and 1 (taskset installed, both CPUs allowed). */
+async function canPinTwo(): Promise<boolean> {
+  if (cpus().length < 2) return false;
+  const pin = (cpu: string) => run('taskset', ['-c', cpu, 'true']).then(() => true, () => false);
+  return (await pin('0')) && (await pin('1'));
 }
 
 export async function machineProbe(opts: { roundTrips?: number } = {}): Promise<MachineProbe> {
   const roundTrips = opts.roundTrips ?? 2_000;
   const { coreLoopMs, pageTouchUs } = await childJson<{ coreLoopMs: number; pageTouchUs: number }>(process.execPath, [CHILD, 'core']);
-  const pinned = cpus().length >= 2 && (await hasTaskset());
+  const pinned = await canPinTwo();
   return {
     coreLoopMs,
     pageTouchUs,
