@@ -118,6 +118,23 @@ describe('RoutingTableSource', () => {
     expect(trackFor(source.current(), 'acme')).toBe('canary');
   });
 
+  it('reload() reads a change made while a load is running, not just that load', async () => {
+    const cm = configMapDir(serializeRoutingTable({ format: 1, generation: 1, stable: { version: '1' } }));
+    const source = new RoutingTableSource(cm.path); // not started: no poll, no watch, only reload()
+    sources.push(source);
+    let again: Promise<void> | undefined;
+    source.onChange(() => {
+      if (again) return;
+      // Called by the load that read generation 1, which is still running: the file changes
+      // now and the caller asks for it.
+      cm.write(serializeRoutingTable({ format: 1, generation: 2, stable: { version: '1' } }));
+      again = source.reload();
+    });
+    await source.reload();
+    await again;
+    expect(source.current()?.generation).toBe(2);
+  });
+
   it('keeps the last good table when the file becomes invalid', async () => {
     const cm = configMapDir(serializeRoutingTable({ format: 1, generation: 7, stable: { version: '1' } }));
     const warnings: string[] = [];

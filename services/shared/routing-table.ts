@@ -114,6 +114,7 @@ export class RoutingTableSource {
   private watcher: FSWatcher | undefined;
   private readonly listeners = new Set<(table: RoutingTable | undefined) => void>();
   private loading: Promise<void> | undefined;
+  private reloadAfter: Promise<void> | undefined;
 
   constructor(
     readonly path: string,
@@ -152,7 +153,16 @@ export class RoutingTableSource {
 
   /** Re-reads the file now (tests, or a caller that knows it changed). */
   reload(): Promise<void> {
-    this.loading ??= this.load().finally(() => (this.loading = undefined));
+    if (this.loading) {
+      // The load running may have read the file before the caller changed it: one more load
+      // follows it, shared by every caller that asks meanwhile.
+      this.reloadAfter ??= this.loading.then(() => {
+        this.reloadAfter = undefined;
+        return this.reload();
+      });
+      return this.reloadAfter;
+    }
+    this.loading = this.load().finally(() => (this.loading = undefined));
     return this.loading;
   }
 
