@@ -1,4 +1,4 @@
-// How fast this machine is at what the benchmarks lean on, measured in a second before a
+// How fast this machine is at what the benchmarks lean on, measured in ~3 s before a
 // benchmark runs and written into its results: a core's speed, a page fault, and a wake-up
 // between two processes on one CPU and across CPUs. Machines of one kind differ here by
 // several times (a virtual CPU that must be woken by another is the costly case), so figures
