@@ -7,6 +7,7 @@ import { execFile } from 'node:child_process';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { median } from './common.js';
 
 const run = promisify(execFile);
 const CHILD = fileURLToPath(new URL('./machine-probe-child.cjs', import.meta.url));
@@ -36,12 +37,11 @@ async function childJson<T>(command: string, args: string[]): Promise<T> {
 async function wake(from: number, to: number, roundTrips: number): Promise<WakeFigure> {
   const tries: WakeFigure[] = [];
   for (let i = 0; i < 3; i++) tries.push(await childJson<WakeFigure>('taskset', ['-c', String(from), process.execPath, CHILD, 'ping', String(to), String(roundTrips)]));
-  const mid = (xs: number[]) => xs.sort((a, b) => a - b)[1]!;
-  return { roundTripUs: mid(tries.map((t) => t.roundTripUs)), cpuUsPerRoundTrip: mid(tries.map((t) => t.cpuUsPerRoundTrip)) };
+  return { roundTripUs: median(tries.map((t) => t.roundTripUs)), cpuUsPerRoundTrip: median(tries.map((t) => t.cpuUsPerRoundTrip)) };
 }
 
 /** Whether this process may pin children to CPUs 0 and 1 (taskset installed, both CPUs allowed). */
-async function canPinTwo(): Promise<boolean> {
+export async function canPinTwo(): Promise<boolean> {
   if (cpus().length < 2) return false;
   const pin = (cpu: string) => run('taskset', ['-c', cpu, 'true']).then(() => true, () => false);
   return (await pin('0')) && (await pin('1'));
