@@ -142,10 +142,12 @@ export const httpSurface: Group = {
         }
         try {
           // Others are served while the slow ones hang on.
+          let allClosed = false;
+          void Promise.all(trickles.map((t) => t.closed)).then((r) => (allClosed = r.every(Boolean)));
           const deadline = Date.now() + INTENDED.slowRequestCutOffWithinMs;
-          while (Date.now() < deadline) {
+          while (Date.now() < deadline && !allClosed) {
             for (const url of httpUrls) await healthzWithin(url, INTENDED.bystanderHttpWithinMs);
-            await sleep(500);
+            await sleep(250);
           }
           const results = await Promise.all(trickles.map((t) => t.closed));
           const open = trickles.filter((_, i) => !results[i]).length;

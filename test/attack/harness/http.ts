@@ -5,7 +5,7 @@ import { connect, type Socket } from 'node:net';
 export interface RawResponse {
   /** The status code of the first response, if one arrived. */
   status?: number;
-  /** Everything received, as text (latin1). */
+  /** Everything received after any interim (1xx) answer, as text (latin1). */
   text: string;
   /** The response body (after the first blank line). */
   body: string;
@@ -57,7 +57,9 @@ export async function rawRequest(url: string, request: string | Uint8Array, opts
       done = true;
       clearTimeout(timer);
       socket.destroy();
-      const text = Buffer.concat(chunks).toString('latin1');
+      let text = Buffer.concat(chunks).toString('latin1');
+      // Interim answers (100 Continue) come before the response itself.
+      while (/^HTTP\/1\.[01] 1\d\d[^\r]*\r\n(?:[^\r]+\r\n)*\r\n/.test(text)) text = text.slice(text.indexOf('\r\n\r\n') + 4);
       const m = /^HTTP\/1\.[01] (\d{3})/.exec(text);
       const split = text.indexOf('\r\n\r\n');
       const head = split >= 0 ? text.slice(0, split) : text;
