@@ -53,46 +53,46 @@ const chunked = (stream: Uint8Array, cuts: number[]): Uint8Array[] => {
 const same = (a: Uint8Array[], b: Uint8Array[]) => expect(a.map((x) => Buffer.from(x).toString('hex'))).toEqual(b.map((x) => Buffer.from(x).toString('hex')));
 
 describe('frame decoder', () => {
-  test.prop([fc.uint8Array({ maxLength: 600 })], budget(20_000, 15))('arbitrary bytes: a frame with a body, or an ImError with a catalog code', (bytes) => {
+  test.prop([fc.uint8Array({ maxLength: 600 })], budget(8_000, 10))('arbitrary bytes: a frame with a body, or an ImError with a catalog code', (bytes) => {
     const code = outcome(() => {
       const f = decodeFrame(bytes);
       expect(f.body).toBeTruthy();
     });
     if (code !== 'ok') expect(DECODE_CODES).toContain(code);
-  }, testTimeout(15));
+  }, testTimeout(10));
 
-  test.prop([fc.uint8Array({ maxLength: 600 }).map((b) => Uint8Array.of(1, ...b))], budget(20_000, 15))('arbitrary bytes behind the right version byte (protobuf decoding itself)', (bytes) => {
+  test.prop([fc.uint8Array({ maxLength: 600 }).map((b) => Uint8Array.of(1, ...b))], budget(8_000, 10))('arbitrary bytes behind the right version byte (protobuf decoding itself)', (bytes) => {
     const code = outcome(() => decodeFrame(bytes));
     if (code !== 'ok') expect(['IM_FRAME_MALFORMED', 'IM_FRAME_UNKNOWN_TYPE']).toContain(code);
     const body = outcome(() => decodeFrameBody(bytes.subarray(1)));
     expect(body).toBe(code);
-  }, testTimeout(15));
+  }, testTimeout(10));
 
-  test.prop([mutated], budget(20_000, 15))('mutated valid frames: a frame with a body, or an ImError with a catalog code', (bytes) => {
+  test.prop([mutated], budget(8_000, 10))('mutated valid frames: a frame with a body, or an ImError with a catalog code', (bytes) => {
     const code = outcome(() => decodeFrame(bytes));
     if (code !== 'ok') expect(DECODE_CODES).toContain(code);
-  }, testTimeout(15));
+  }, testTimeout(10));
 
-  test.prop([frameArbitrary()], budget(5_000, 15))('every valid frame round-trips: decode(encode(f)) encodes to the same bytes, with the same body and reqId', (frame) => {
+  test.prop([frameArbitrary()], budget(2_000, 10))('every valid frame round-trips: decode(encode(f)) encodes to the same bytes, with the same body and reqId', (frame) => {
     const bytes = encodeFrame(frame);
     const decoded = decodeFrame(bytes);
     expect(decoded.body).toBe(Object.keys(frame).find((k) => k !== 'reqId'));
     expect(decoded.reqId).toBe(frame.reqId ?? 0);
     expect(Buffer.from(encodeFrame(decoded)).equals(Buffer.from(bytes))).toBe(true);
-  }, testTimeout(15));
+  }, testTimeout(10));
 });
 
 describe('TCP framing (LengthPrefixedReader)', () => {
-  test.prop([fc.array(frameArbitrary(), { minLength: 1, maxLength: 8 }), fc.array(fc.nat(), { maxLength: 12 })], budget(3_000, 15))('any chunking of a stream of valid frames yields the same frames', (frames, cuts) => {
+  test.prop([fc.array(frameArbitrary(), { minLength: 1, maxLength: 8 }), fc.array(fc.nat(), { maxLength: 12 })], budget(1_500, 10))('any chunking of a stream of valid frames yields the same frames', (frames, cuts) => {
     const encoded = frames.map((f) => encodeFrame(f));
     const stream = Buffer.concat(encoded.map((f) => lengthPrefixed(f)));
     const reader = new LengthPrefixedReader(MAX);
     const got = chunked(new Uint8Array(stream), cuts).flatMap((c) => reader.push(c));
     same(got, encoded);
     for (const f of got) expect(decodeFrame(f).body).toBeTruthy();
-  }, testTimeout(15));
+  }, testTimeout(10));
 
-  test.prop([fc.uint8Array({ maxLength: 2_000 }), fc.array(fc.nat(), { maxLength: 12 }), fc.nat({ max: 4_096 })], budget(10_000, 15))('arbitrary bytes: chunked or whole, the same frames and the same refusal (only IM_FRAME_TOO_LARGE)', (bytes, cuts, max) => {
+  test.prop([fc.uint8Array({ maxLength: 2_000 }), fc.array(fc.nat(), { maxLength: 12 }), fc.nat({ max: 4_096 })], budget(5_000, 10))('arbitrary bytes: chunked or whole, the same frames and the same refusal (only IM_FRAME_TOO_LARGE)', (bytes, cuts, max) => {
     const run = (chunks: Uint8Array[]) => {
       const reader = new LengthPrefixedReader(max);
       const frames: Uint8Array[] = [];
@@ -109,9 +109,9 @@ describe('TCP framing (LengthPrefixedReader)', () => {
     expect(parts.code).toBe(whole.code);
     same(parts.frames, whole.frames);
     for (const f of whole.frames) expect(f.length).toBeLessThanOrEqual(max);
-  }, testTimeout(15));
+  }, testTimeout(10));
 
-  test.prop([fc.integer({ min: MAX + 1, max: 2 ** 32 - 1 }), fc.uint8Array({ maxLength: 64 }), fc.nat({ max: 3 })], budget(5_000, 10))('a length over the limit is refused as soon as its 4 bytes are in, whatever follows', (len, tail, split) => {
+  test.prop([fc.integer({ min: MAX + 1, max: 2 ** 32 - 1 }), fc.uint8Array({ maxLength: 64 }), fc.nat({ max: 3 })], budget(2_000, 10))('a length over the limit is refused as soon as its 4 bytes are in, whatever follows', (len, tail, split) => {
     const prefix = Buffer.alloc(4);
     prefix.writeUInt32BE(len);
     const reader = new LengthPrefixedReader(MAX);
