@@ -69,7 +69,7 @@ test-attack: build infra
 
 # The fuzzers of test/attack/fuzz for longer: FUZZ_RUNS runs per property (or FUZZ_SECONDS each).
 FUZZ_RUNS ?= 20000
-FUZZ_SECONDS ?= 300
+FUZZ_SECONDS ?= 120
 fuzz: build
 	IMCLOUD_ATTACK_TARGETS=none IMCLOUD_FUZZ_RUNS=$(FUZZ_RUNS) IMCLOUD_FUZZ_SECONDS=$(FUZZ_SECONDS) $(VITEST) run --project attack test/attack/fuzz
 

@@ -47,6 +47,6 @@ export const INTENDED = {
   bystanderHttpWithinMs: 1_000,
   /** Issue 8 (slowloris): a client that never finishes its request headers / body is cut off within this (≥ the timeouts in TARGET_ENV). */
   slowRequestCutOffWithinMs: 7_000,
-  /** Issue 5: while another tenant floods, each bystander ack arrives within this. */
-  bystanderAckUnderFloodMs: 3_000,
+  /** Issue 5: while another tenant floods, each bystander ack arrives within this (retries of shed sends included). */
+  bystanderAckUnderFloodMs: 5_000,
 } as const;

