@@ -43,7 +43,7 @@ async function main(argv: string[]): Promise<void> {
     }
     throw err;
   }
-  const runtime = await startRuntime(config, roles, { web: config.web.enabled && roles.includes('admin'), name: command });
+  const runtime = await startRuntime(config, roles, { web: config.web.enabled && roles.includes('admin'), name: command, lastResort: true });
   if (embedded) await announceEmbedded(runtime);
 
   let stopping = false;

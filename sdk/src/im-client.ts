@@ -100,7 +100,7 @@ const PLATFORMS: Record<PlatformName, imcloud.v1.Platform> = {
   server: imcloud.v1.Platform.PLATFORM_SERVER,
 };
 const KINDS: Record<number, MessageKindName> = { 0: 'normal', 1: 'recall', 2: 'system' };
-const KICK_REASONS: Record<number, KickReasonName> = { 1: 'login-elsewhere', 2: 'token-revoked', 3: 'admin' };
+const KICK_REASONS: Record<number, KickReasonName> = { 1: 'login-elsewhere', 2: 'token-revoked', 3: 'admin', 4: 'token-expired' };
 const PUSH_ACK_MAX_CURSORS = 100; // logic reads at most 100 cursors per PushAck
 
 /** What the receive buffers hold: a delivered message, or an empty slot. */
@@ -454,6 +454,12 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
 
   /** Decides what follows a connection that ended. */
   private sessionEnd(s: Session, reason: string): SessionEnd {
+    if (s.kick?.reason === 'token-expired') {
+      // The session lived as long as its token: with getToken, sign in again with a fresh one.
+      if (this.opts.getToken) return { reason: 'token expired', delayMs: Math.floor(Math.random() * 1_000) };
+      const expired = new ImClientError('IM_TOKEN_EXPIRED', 'the token expired; give the client getToken to renew it');
+      return { reason: expired.code, stop: { state: 'offline', reason: expired.code, error: expired } };
+    }
     if (s.kick) return { reason: 'kicked', stop: { state: 'kicked', reason: `kicked: ${s.kick.reason}`, kick: s.kick } };
     const fatal = s.fatal;
     if (fatal) {

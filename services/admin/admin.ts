@@ -9,7 +9,7 @@ import type { Config } from '../shared/config.js';
 import { APP_ID, USER_ID } from '../shared/conversation-id.js';
 import { ImError } from '../shared/errors.js';
 import { encodeFrameBody } from '../shared/frame-codec.js';
-import type { HttpRequest, HttpServer } from '../shared/http-server.js';
+import type { HttpRequest, HttpRequestHead, HttpServer } from '../shared/http-server.js';
 import type { Metrics } from '../shared/metrics.js';
 import { mintToken } from '../shared/tokens.js';
 
@@ -62,7 +62,7 @@ export class Admin {
   ) {}
 
   /** 'platform', or the AppId whose secret was presented. */
-  private async caller(req: HttpRequest): Promise<'platform' | { appId: string }> {
+  private async caller(req: HttpRequestHead): Promise<'platform' | { appId: string }> {
     const header = req.headers.authorization ?? '';
     const [scheme, value = ''] = header.split(' ', 2);
     if (scheme === 'Bearer' && value && sameSecret(value, this.adminToken)) return 'platform';
@@ -74,10 +74,11 @@ export class Admin {
     throw new ImError('IM_ADMIN_UNAUTHORIZED');
   }
 
-  private async authorize(req: HttpRequest, appId?: string): Promise<void> {
+  /** Platform callers act on every app; an app secret only on its own app (the :appId of the path). */
+  private async authorize(req: HttpRequestHead, scope: 'platform' | 'app'): Promise<void> {
     const who = await this.caller(req);
     if (who === 'platform') return;
-    if (!appId || who.appId !== appId) throw new ImError('IM_ADMIN_FORBIDDEN', 'an app secret can only act on its own app');
+    if (scope === 'platform' || who.appId !== req.params.appId) throw new ImError('IM_ADMIN_FORBIDDEN', 'an app secret can only act on its own app');
   }
 
   private async appOr404(appId: string): Promise<App> {
@@ -86,48 +87,55 @@ export class Admin {
     return app;
   }
 
-  register(http: HttpServer): void {
-    const track = (route: string, fn: (req: HttpRequest) => Promise<{ status?: number; json: unknown }>) => async (req: HttpRequest) => {
+  /**
+   * One admin endpoint on the ops listener: credentials are checked before the body is read, and
+   * every answer, refusals included, is counted by route and status.
+   */
+  private endpoint(http: HttpServer, method: string, path: string, route: string, scope: 'platform' | 'app', fn: (req: HttpRequest) => Promise<{ status?: number; json: unknown }>): void {
+    const count = (status: number) => this.metrics.adminRequests.inc({ route, status: String(status) });
+    http.route(method, path, async (req) => {
       try {
         const reply = await fn(req);
-        this.metrics.adminRequests.inc({ route, status: String(reply.status ?? 200) });
+        count(reply.status ?? 200);
         return reply;
       } catch (err) {
-        this.metrics.adminRequests.inc({ route, status: String(err instanceof ImError ? err.status : 500) });
+        count(err instanceof ImError ? err.status : 500);
         throw err;
       }
-    };
+    }, {
+      listener: 'ops',
+      authorize: async (req) => {
+        try {
+          await this.authorize(req, scope);
+        } catch (err) {
+          count(err instanceof ImError ? err.status : 500);
+          throw err;
+        }
+      },
+    });
+  }
 
-    http.route('POST', '/v1/apps', track('create-app', async (req) => {
-      await this.authorize(req);
+  register(http: HttpServer): void {
+    this.endpoint(http, 'POST', '/v1/apps', 'create-app', 'platform', async (req) => {
       const body = parse(createAppBody, req.body);
       const app = await this.createApp(body.appId ?? `app-${randomBytes(4).toString('hex')}`, body.name, body.multiLogin);
       return { status: 201, json: app };
-    }));
-    http.route('GET', '/v1/apps', track('list-apps', async (req) => {
-      await this.authorize(req);
-      return { json: { apps: (await this.backends.apps.list()).map(publicApp) } };
-    }));
-    http.route('GET', '/v1/apps/:appId', track('get-app', async (req) => {
-      await this.authorize(req, req.params.appId);
-      return { json: publicApp(await this.appOr404(req.params.appId!)) };
-    }));
-    http.route('PATCH', '/v1/apps/:appId', track('update-app', async (req) => {
-      await this.authorize(req, req.params.appId);
+    });
+    this.endpoint(http, 'GET', '/v1/apps', 'list-apps', 'platform', async () => ({ json: { apps: (await this.backends.apps.list()).map(publicApp) } }));
+    this.endpoint(http, 'GET', '/v1/apps/:appId', 'get-app', 'app', async (req) => ({ json: publicApp(await this.appOr404(req.params.appId!)) }));
+    this.endpoint(http, 'PATCH', '/v1/apps/:appId', 'update-app', 'app', async (req) => {
       const patch = parse(patchAppBody, req.body);
       const app = await this.backends.apps.update(req.params.appId!, patch);
       if (!app) throw new ImError('IM_APP_NOT_FOUND', `no app ${req.params.appId}`);
       return { json: publicApp(app) };
-    }));
-    http.route('POST', '/v1/apps/:appId/tokens', track('mint-token', async (req) => {
-      await this.authorize(req, req.params.appId);
+    });
+    this.endpoint(http, 'POST', '/v1/apps/:appId/tokens', 'mint-token', 'app', async (req) => {
       const body = parse(tokenBody, req.body);
       const app = await this.appOr404(req.params.appId!);
       const { token, claims } = await mintToken(app.appId, app.secret, body.userId, body.ttlSec ?? this.config.admin.defaultTokenTtlSec);
       return { status: 201, json: { token, userId: claims.userId, jti: claims.jti, expiresAt: claims.expiresAt } };
-    }));
-    http.route('POST', '/v1/apps/:appId/revocations', track('revoke', async (req) => {
-      await this.authorize(req, req.params.appId);
+    });
+    this.endpoint(http, 'POST', '/v1/apps/:appId/revocations', 'revoke', 'app', async (req) => {
       const body = parse(revokeBody, req.body);
       const app = await this.appOr404(req.params.appId!);
       const now = Date.now();
@@ -138,7 +146,7 @@ export class Admin {
         kicked = await this.kickUser(app.appId, body.userId);
       }
       return { json: { revoked: true, kicked } };
-    }));
+    });
   }
 
   async createApp(appId: string, name?: string, multiLogin: MultiLoginPolicy = 'all', secret = newSecret()): Promise<App> {
