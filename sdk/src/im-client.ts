@@ -11,7 +11,7 @@ import { ImClientError, RETRYABLE_CODES } from './client-error.js';
 import { ConversationList } from './conversation-list.js';
 import type { Outgoing, SendAck } from './conversation-sender.js';
 import { cursorScope, MemoryCursorStore, type CursorStore, type Cursors } from './cursor-store.js';
-import { FrameSocket } from './frame-socket.js';
+import { FrameSocket, type WebSocketConstructor } from './frame-socket.js';
 import { newClientMsgId, newDeviceId } from './ids.js';
 import { ReceiveBuffer } from './receive-buffer.js';
 import { SendQueue } from './send-queue.js';
@@ -78,6 +78,13 @@ export interface ImClientOptions {
   /** PushAcks and cursor saves are batched over this many ms. */
   ackBatchMs?: number;
   hooks?: ImClientHooks;
+  /**
+   * The WebSocket class to connect with (default: the runtime's, or the `ws` package on Node 20),
+   * e.g. in Node a `ws` subclass that trusts a private CA for wss:// gates.
+   */
+  webSocket?: WebSocketConstructor;
+  /** The fetch used to ask dispatch (default: globalThis.fetch), e.g. one that trusts a private CA. */
+  fetch?: (url: URL, init: { signal: AbortSignal }) => Promise<Response>;
 }
 
 export interface SendOptions {
@@ -389,7 +396,7 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
     let lastError: unknown;
     for (const url of urls) {
       try {
-        socket = await FrameSocket.open(url, this.t.connect);
+        socket = await FrameSocket.open(url, this.t.connect, this.opts.webSocket);
         break;
       } catch (err) {
         lastError = err;
@@ -513,7 +520,7 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
     if (user) url.searchParams.set('userId', user);
     let res: Response;
     try {
-      res = await fetch(url, { signal: AbortSignal.timeout(this.t.dispatch) });
+      res = await (this.opts.fetch ?? fetch)(url, { signal: AbortSignal.timeout(this.t.dispatch) });
     } catch (err) {
       throw new ImClientError('SDK_DISPATCH_FAILED', `dispatch ${url.origin} unreachable: ${(err as Error)?.message ?? String(err)}`, 0, false, { cause: err });
     }
