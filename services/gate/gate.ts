@@ -324,21 +324,32 @@ export class Gate implements ConnectionSink {
     for (const connId of d.connIds) {
       const conn = this.connections.get(connId);
       if (!conn || conn.state === 'closed') continue;
-      if (!conn.corked) {
-        conn.corked = true;
-        conn.transport.cork();
-        corked.push(conn);
+      try {
+        this.deliverTo(conn, d, frame, now, corked);
+      } catch (err) {
+        // One connection's failure must not cost the others in the batch their frames.
+        this.log.error({ conn: conn.id, err: (err as Error)?.stack ?? String(err) }, 'delivery failed; closing the connection');
+        this.refuse(conn, toImError(err), 0);
       }
-      if (d.authOk) {
-        conn.state = 'online';
-        conn.lastRouteRefreshAt = now;
-        this.metrics.authenticated.inc({ app_id: conn.appId });
-      }
-      this.write(conn, frame);
-      if (d.sentAt > 0) this.metrics.e2eLatency.observe({ app_id: d.appId }, (now - Number(d.sentAt)) / 1000);
-      if (d.closeAfter) this.close(conn, null);
     }
   }
+
+  private deliverTo(conn: ClientConnection, d: imcloud.internal.v1.Delivery, frame: Uint8Array, now: number, corked: ClientConnection[]): void {
+    if (!conn.corked) {
+      conn.corked = true;
+      conn.transport.cork();
+      corked.push(conn);
+    }
+    if (d.authOk) {
+      conn.state = 'online';
+      conn.lastRouteRefreshAt = now;
+      this.metrics.authenticated.inc({ app_id: conn.appId });
+    }
+    this.write(conn, frame);
+    if (d.sentAt > 0) this.metrics.e2eLatency.observe({ app_id: d.appId }, (now - Number(d.sentAt)) / 1000);
+    if (d.closeAfter) this.close(conn, null);
+  }
+
 
   private write(conn: ClientConnection, frame: Uint8Array): void {
     if (conn.state === 'closed') return;

@@ -21,6 +21,7 @@ import { IdGenerator } from '../shared/ids.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
 import { decodeStoreRecord, emptySlot, encodeStoreRecord, toWireMessage, withSeq } from './message-codec.js';
+import { FairScheduler } from './fair-scheduler.js';
 import { MessageReader, type Slot } from './message-reader.js';
 import { PushBatcher, type DeliveryOptions } from './push-batcher.js';
 import { wireBytes, withinBytes } from './reply-size.js';
@@ -28,6 +29,13 @@ import { wireBytes, withinBytes } from './reply-size.js';
 type Upstream = imcloud.internal.v1.Upstream;
 const Kind = imcloud.internal.v1.Upstream.Kind;
 const MessageKind = imcloud.v1.MessageKind;
+
+/** An upstream envelope, decoded: who sent it, and its frame (none for a login or disconnect). */
+interface UpstreamRequest {
+  up: Upstream;
+  session: Session;
+  frame?: Frame;
+}
 
 /** Who sent a frame, as the gate established it from the verified token. */
 interface Session {
@@ -51,6 +59,8 @@ const slotBytes = (slot: Slot) => ('message' in slot ? wireBytes(slot.message) :
 /** Frames refused when they waited too long (logic.maxQueueDelayMs): the ones that create messages. */
 const SHEDDABLE = new Set(['send', 'recall']);
 const SHED_RETRY_AFTER_MS = 1_000;
+/** However many apps wait, each may keep this many requests waiting in a logic process. */
+const MIN_QUEUED_PER_APP = 16;
 /**
  * After the app rate limit refuses a send, the app's sends claim without drawing a seq for this
  * long (ADR 0014): only the sends already in flight when the limit is reached get through.
@@ -85,6 +95,8 @@ export class Logic {
   private readonly apps = new LRUCache<string, { app: App | null; until: number }>({ max: 10_000 });
   /** Reads of message pages running at once (each can hold a page of bodies in memory). */
   private readonly reads: LimitFunction;
+  /** Upstream requests, served app by app in turn. */
+  private readonly scheduler: FairScheduler<UpstreamRequest>;
   private subscription?: Subscription;
   private ids?: IdGenerator;
   /** Per-stage histogram children, resolved once (no label lookup per send). */
@@ -105,15 +117,22 @@ export class Logic {
     this.pushes = new PushBatcher(backends.bus, metrics, log);
     this.stages = Object.fromEntries(SEND_STAGES.map((stage) => [stage, metrics.sendStages.labels({ stage })])) as unknown as StageObservers;
     this.reads = pLimit(config.logic.maxConcurrentReads);
+    this.scheduler = new FairScheduler<UpstreamRequest>({
+      maxInFlight: config.logic.maxInFlight, maxQueued: config.logic.maxQueued, minPerApp: MIN_QUEUED_PER_APP,
+      run: (r) => this.process(r),
+      refuse: (r) => this.refuseBusy(r),
+    });
   }
 
   async start(idGenerator: IdGenerator, tracks: string[] = ['stable']): Promise<void> {
     this.ids = idGenerator;
+    const { maxInFlight, maxQueued } = this.config.logic;
     for (const track of tracks) {
       this.subscription = await this.backends.bus.consumeUpstream(track, async (delivery) => {
         if (delivery.deliveryCount > 1) this.metrics.redeliveries.inc({ channel: 'upstream' });
-        await this.handle(delivery.body);
-      }, { prefetch: this.config.rabbitmq.prefetch });
+        const request = this.open(delivery.body);
+        if (request) await this.scheduler.submit(request.session.appId, request);
+      }, { prefetch: maxInFlight + maxQueued });
     }
   }
 
@@ -121,15 +140,21 @@ export class Logic {
     await this.subscription?.cancel();
   }
 
-  /** Handles one upstream envelope. Client mistakes become Error frames; only backend failures throw (→ redelivery). */
+  /** Handles one upstream envelope at once (tests). Client mistakes become Error frames; only backend failures throw (→ redelivery). */
   async handle(body: Uint8Array): Promise<void> {
+    const request = this.open(body);
+    if (request) await this.process(request);
+  }
+
+  /** Decodes an envelope and checks who sent it; null when there is nothing to do. */
+  private open(body: Uint8Array): UpstreamRequest | null {
     let up: Upstream;
     try {
       up = imcloud.internal.v1.Upstream.decode(body);
     } catch (err) {
       // Not ours to retry: a broken envelope would fail the same way forever.
       this.log.error({ err: String(err) }, 'dropping undecodable upstream envelope');
-      return;
+      return null;
     }
     const session: Session = {
       appId: up.appId, userId: up.userId, deviceId: up.deviceId, platform: up.platform,
@@ -139,18 +164,31 @@ export class Logic {
     if (!APP_ID.test(session.appId) || !USER_ID.test(session.userId) || !session.connId || !session.gateId) {
       this.metrics.upstreamHandled.inc({ type: Kind[up.kind] ?? 'unknown', result: 'IM_AUTH_REQUIRED' });
       if (session.connId && session.gateId) this.replyError(session, 0, new ImError('IM_AUTH_REQUIRED', 'this connection is not authenticated'));
-      return;
+      return null;
     }
-    if (up.kind === Kind.KIND_LOGIN) return this.login(session, up);
-    if (up.kind === Kind.KIND_DISCONNECT) return this.backends.routes.remove(session.appId, session.userId, session.connId);
-
-    let frame: Frame;
+    if (up.kind !== Kind.KIND_FRAME) return { up, session };
     try {
-      frame = decodeFrameBody(up.frame);
+      return { up, session, frame: decodeFrameBody(up.frame) };
     } catch (err) {
       this.replyError(session, 0, toImError(err));
-      return;
+      return null;
     }
+  }
+
+  /** Its app had no room left among the requests waiting here: refused at once, before any work. */
+  private refuseBusy(r: UpstreamRequest): void {
+    const type = r.frame?.body ?? Kind[r.up.kind] ?? 'unknown';
+    this.metrics.shed.inc({ type });
+    const err = new ImError('IM_UNAVAILABLE', 'overloaded: too many requests of this app are waiting; retry', { retryAfterMs: SHED_RETRY_AFTER_MS });
+    this.metrics.errors.inc({ code: err.code, role: 'logic' });
+    // A login refused closes its connection: the client reconnects after the hint.
+    this.reply(r.session, errorFrame(err, r.frame?.reqId ?? 0), { closeAfter: r.up.kind === Kind.KIND_LOGIN });
+  }
+
+  private async process({ up, session, frame }: UpstreamRequest): Promise<void> {
+    if (up.kind === Kind.KIND_LOGIN) return this.login(session, up);
+    if (up.kind === Kind.KIND_DISCONNECT) return this.backends.routes.remove(session.appId, session.userId, session.connId);
+    if (!frame) return;
     const type = frame.body ?? 'none';
     if (SHEDDABLE.has(type) && session.receivedAt > 0) {
       const waited = this.now() - session.receivedAt;

@@ -108,6 +108,14 @@ export const configSchema = z.object({
     historyPageMax: positiveInt.default(200),
     /** Sync, pull and history replies stop adding messages past this many bytes (has_more then says so). */
     maxReplyBytes: positiveInt.default(1024 * 1024),
+    /** Requests one logic process handles at once. */
+    maxInFlight: positiveInt.default(256),
+    /**
+     * Requests waiting in one logic process, shared fairly among the apps that wait (each app its
+     * share, served in turn); a request beyond its app's share is refused at once with
+     * IM_UNAVAILABLE. The process takes maxInFlight + maxQueued requests from the bus.
+     */
+    maxQueued: positiveInt.default(2_048),
     /** Page reads (sync, pull, history) one logic process runs at once; the others wait their turn. */
     maxConcurrentReads: positiveInt.default(16),
     /** Live connections one user may hold across every gate (an app's own limits may set another). */

@@ -120,7 +120,7 @@ describe('TLS', () => {
     let seen: string | undefined;
     for (let i = 0; i < 100 && seen !== 'renewed'; i++) {
       await new Promise((r) => setTimeout(r, 100));
-      seen = await peerCertificate(platform.runtime.httpPort, renewedCa.ca).then((c) => c.subject.CN, () => undefined);
+      seen = await peerCertificate(platform.runtime.httpPort, renewedCa.ca).then((c) => String(c.subject.CN), () => undefined);
     }
     expect(seen).toBe('renewed');
     // The TCP listener took it too.
