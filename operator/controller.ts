@@ -15,12 +15,13 @@ import { Informer, keyOf } from './kube/informer.js';
 import type { LoadSource } from './load.js';
 import type { OperatorMetrics } from './metrics.js';
 import { adminTokenSecret, dependencySecret, routingTable, type CanaryPlan, type ServiceRole } from './objects/builders.js';
-import { desiredObjects, type PlanContext } from './objects/reconcilers.js';
-import { A, dependencySecrets, DEPENDENCY_KEYS, FIELD_MANAGER, hash, L, MANAGED_SELECTOR, names, operatorSettings } from './objects/common.js';
+import { desiredObjects, followsTlsSecret, type PlanContext } from './objects/reconcilers.js';
+import { A, dependencySecrets, DEPENDENCY_KEYS, FIELD_MANAGER, hash, L, MANAGED_SELECTOR, names, operatorSettings, tlsRoles } from './objects/common.js';
 import { WorkQueue } from './queue.js';
 import { clamp, Stabilizer, type ScalePolicy } from './scaling.js';
 import { specConfigProblems } from './spec-config.js';
 import { computeStatus, rolledOut, type Workload } from './status.js';
+import { tlsSecretProblem } from './tls.js';
 
 export const HANDOVER_MANAGER = 'imcloud-operator-hpa-handover';
 
@@ -58,6 +59,8 @@ export interface ControllerDeps {
 const OWNED: Resource[] = [R.deployments, R.statefulsets, R.services, R.configmaps, R.pdbs];
 /** While a deleted cluster's dependency StatefulSets are still going, the finalizer looks again this often. */
 const FINALIZE_RECHECK_MS = 1_000;
+/** Secrets are not watched: while one the cluster needs is missing or unusable, it is looked at again this often. */
+const SECRET_RECHECK_MS = 10_000;
 
 export class Controller {
   readonly queue: WorkQueue;
@@ -217,7 +220,12 @@ export class Controller {
     }
 
     const errors: string[] = [];
-    const { desired, canary, routing, dependencies, keepCanary } = await this.plan(c, errors);
+    const planned = await this.plan(c, errors);
+    const { canary, routing, dependencies, keepCanary, holdTls } = planned;
+    if (planned.secretProblems) this.queue.addAfter(key, SECRET_RECHECK_MS);
+    // Without a usable TLS Secret, what follows it stays as it is (see followsTlsSecret).
+    const held = (r: Resource, o: KubeObject) => holdTls && followsTlsSecret(c, r, o);
+    const desired = planned.desired.filter((d) => !held(d.resource, d.object));
 
     // Apply every desired object, each independently: one failure must not block the rest.
     const applied = new Map<string, KubeObject>();
@@ -239,6 +247,7 @@ export class Controller {
       for (const o of inf.list((x) => x.metadata.namespace === namespace && this.ownedBy(x, c))) {
         if (wanted.has(`${r.plural}/${o.metadata.name}`)) continue;
         if (keepCanary && r === R.deployments && o.metadata.labels?.[L.track] === 'canary') continue;
+        if (held(r, o)) continue;
         try {
           await this.d.kube.delete(r, namespace, o.metadata.name, { uid: o.metadata.uid });
           this.d.metrics.deletes.inc({ kind: r.kind });
@@ -252,7 +261,7 @@ export class Controller {
       try {
         const sms = await this.d.kube.list(R.servicemonitors, namespace, { labelSelector: `${L.cluster}=${name},${MANAGED_SELECTOR}` });
         for (const sm of sms.items) {
-          if (this.ownedBy(sm, c) && !wanted.has(`${R.servicemonitors.plural}/${sm.metadata.name}`)) await this.d.kube.delete(R.servicemonitors, namespace, sm.metadata.name);
+          if (this.ownedBy(sm, c) && !wanted.has(`${R.servicemonitors.plural}/${sm.metadata.name}`) && !held(R.servicemonitors, sm)) await this.d.kube.delete(R.servicemonitors, namespace, sm.metadata.name);
         }
       } catch (err) {
         errors.push(`servicemonitors: ${String(err)}`);
@@ -352,10 +361,23 @@ export class Controller {
       }
     }
     managedNotReady = managedNotReady.sort();
+    // Only the dependencies' connection settings: the TLS Secret's content is read by the running
+    // processes (a renewed certificate never restarts a pod).
     const dependenciesHash = hash(Object.keys(secretData).sort().map((k) => [k, secretData[k]]));
+
+    let tlsProblem: string | undefined;
+    if (c.spec.tls) {
+      const name = c.spec.tls.secretName;
+      tlsProblem = tlsSecretProblem(name, await this.d.kube.get<Secret>(R.secrets, ns, name));
+      if (tlsProblem) {
+        const roles = [...tlsRoles(c)];
+        problems.push(`${tlsProblem}; the ${roles.join(', ')} Deployments are not rolled out until it is fixed (running pods keep serving)`);
+      }
+    }
     const dependencies = {
       ready: problems.length === 0 && managedNotReady.length === 0,
-      message: [...problems, ...managedNotReady].join('; ') || 'every dependency is configured' + (dependencySecrets(c).some((d) => d.managed) ? ' and the managed ones are ready' : ''),
+      reason: tlsProblem && problems.length === 1 && managedNotReady.length === 0 ? 'TLSSecretNotReady' : undefined,
+      message: [...problems, ...managedNotReady].join('; ') || 'every dependency is configured' + (dependencySecrets(c).some((d) => d.managed) ? ' and the managed ones are ready' : '') + (c.spec.tls ? `; TLS Secret ${c.spec.tls.secretName} holds a usable certificate and key` : ''),
     };
     if (problems.length) void this.d.events.record(c, 'Warning', 'DependencyMissing', problems.join('; '));
 
@@ -408,7 +430,7 @@ export class Controller {
     for (const target of hpaTargets) await this.handOverReplicas(ns, target).catch((err: unknown) => errors.push(`hpa handover ${target}: ${String(err)}`));
 
     return {
-      desired, canary, keepCanary, dependencies,
+      desired, canary, keepCanary, dependencies, holdTls: tlsProblem !== undefined, secretProblems: problems.length > 0,
       routing: { configMap: names.routing(c.metadata.name), hash: hash(serializeRoutingTable(table)) },
     };
   }
@@ -458,7 +480,7 @@ export class Controller {
     invalidSpec?: string;
     canary: CanaryPlan | undefined;
     routing: { configMap: string; hash: string } | undefined;
-    dependencies?: { ready: boolean; message: string };
+    dependencies?: { ready: boolean; message: string; reason?: string };
     applied?: Map<string, KubeObject>;
     terminating?: boolean;
   }): Promise<void> {
@@ -479,6 +501,7 @@ export class Controller {
     }
     // Without a plan (paused, or a spec that was refused) the dependencies stay as last reported.
     const lastDependencies = c.status?.conditions?.find((x) => x.type === 'DependenciesReady');
+    const lastReason = lastDependencies?.status === 'False' && lastDependencies.reason !== 'DependenciesNotReady' ? lastDependencies.reason : undefined;
     const status = computeStatus({
       cluster: c,
       paused: o.paused,
@@ -486,7 +509,7 @@ export class Controller {
       deployments,
       statefulSets,
       autoscaled,
-      dependencies: o.dependencies ?? { ready: lastDependencies?.status === 'True', message: lastDependencies?.message ?? (o.paused ? 'unknown (paused)' : 'unknown (the spec was not applied)') },
+      dependencies: o.dependencies ?? { ready: lastDependencies?.status === 'True', reason: lastReason, message: lastDependencies?.message ?? (o.paused ? 'unknown (paused)' : 'unknown (the spec was not applied)') },
       // Paused or refused, the operator did not plan: the canary stays as last reported.
       canary: o.canary ?? ((o.paused || o.invalidSpec) && c.status?.canary ? { ...c.status.canary, promoting: c.status.canary.phase === 'Promoting' } : undefined),
       errors: o.errors,

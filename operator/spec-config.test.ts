@@ -28,6 +28,19 @@ describe('specConfigProblems', () => {
     expect(specConfigProblems({ 'minio.endPoint': 'minio.example:9000' }, owned)).toEqual([]);
   });
 
+  it('refuses the ops port and the certificate files, with or without spec.tls: the operator sets them', () => {
+    for (const c of [cluster(), cluster({ tls: { secretName: 'chat-tls', roles: ['gate'] } })]) {
+      expect(specConfigProblems({ 'http.opsPort': '9999', 'tls.certFile': '/x.crt', 'tls.keyFile': '/x.key', 'http.port': '1' }, operatorSettings(c))).toEqual([
+        'http.opsPort: set by the operator from the container port 9090 (ops: metrics, the admin API, probes); remove it from spec.config',
+        'http.port: set by the operator from the container port 8080; remove it from spec.config',
+        'tls.certFile: set by the operator from spec.tls.secretName (the Secret it mounts); remove it from spec.config',
+        'tls.keyFile: set by the operator from spec.tls.secretName (the Secret it mounts); remove it from spec.config',
+      ]);
+    }
+    // How often the mounted files are checked is the roles' own setting.
+    expect(specConfigProblems({ 'tls.reloadMs': '5000', 'http.maxConnections': '20000' }, operatorSettings(cluster()))).toEqual([]);
+  });
+
   it('does not take inherited object properties for settings', () => {
     expect(specConfigProblems({ 'gate.constructor': '1', 'toString.x': '1' })).toHaveLength(2);
   });

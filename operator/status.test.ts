@@ -59,6 +59,15 @@ describe('computeStatus', () => {
     expect(cond(computeStatus(base({ deployments: [stuck] })), 'Degraded').reason).toBe('RolloutFailed');
   });
 
+  it('names a TLS Secret that is the one thing missing in DependenciesReady\'s reason', () => {
+    const s = computeStatus(base({ deployments: [dep('a')], dependencies: { ready: false, reason: 'TLSSecretNotReady', message: 'tls: Secret chat-tls not found' } }));
+    expect(cond(s, 'DependenciesReady')).toMatchObject({ status: 'False', reason: 'TLSSecretNotReady', message: 'tls: Secret chat-tls not found' });
+    expect(cond(s, 'Ready')).toMatchObject({ status: 'False', reason: 'DependenciesNotReady' });
+    expect(s.phase).toBe('Progressing');
+    // A reason only explains a False condition.
+    expect(cond(computeStatus(base({ deployments: [dep('a')], dependencies: { ready: true, reason: 'TLSSecretNotReady', message: 'ok' } })), 'DependenciesReady').reason).toBe('DependenciesReady');
+  });
+
   it('reports a spec it cannot apply as Degraded (InvalidSpec) and not progressing, beside the workloads that still run', () => {
     const s = computeStatus(base({ deployments: [dep('demo-gate-main', { pool: 'main' })], invalidSpec: 'spec.config: gate.nope: no such setting' }));
     expect(s.phase).toBe('Degraded');

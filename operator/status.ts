@@ -28,7 +28,8 @@ export interface StatusInput {
   statefulSets: Workload[];
   /** Deployments whose replicas an HPA or the operator's autoscaler sets. */
   autoscaled: Map<string, 'operator' | 'hpa'>;
-  dependencies: { ready: boolean; message: string };
+  /** reason: why not ready when it is one specific thing (TLSSecretNotReady); default DependenciesNotReady. */
+  dependencies: { ready: boolean; message: string; reason?: string };
   canary?: { version: string; appIds: string[]; percentage: number; promoting: boolean };
   /** Errors of this reconcile (apply failures…): Degraded. */
   errors: string[];
@@ -102,7 +103,7 @@ export function computeStatus(i: StatusInput): ImClusterStatus {
     .map((x) => `${d.metadata.name}: ${x.reason ?? x.type}: ${x.message ?? ''}`.trim()));
 
   const conditions: Condition[] = [];
-  conditions.push(condition('DependenciesReady', i.dependencies.ready, i.dependencies.ready ? 'DependenciesReady' : 'DependenciesNotReady', i.dependencies.message, gen, prev, now));
+  conditions.push(condition('DependenciesReady', i.dependencies.ready, i.dependencies.ready ? 'DependenciesReady' : i.dependencies.reason ?? 'DependenciesNotReady', i.dependencies.message, gen, prev, now));
 
   if (i.invalidSpec) {
     conditions.push(condition('Progressing', false, 'InvalidSpec', `${i.invalidSpec}; the workloads keep the last valid spec until this is fixed`, gen, prev, now));

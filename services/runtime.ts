@@ -10,9 +10,11 @@ import { Logic } from './logic/logic.js';
 import type { Backends } from './ports/backends.js';
 import type { WorkerIdLease } from './ports/worker-ids.js';
 import type { Config } from './shared/config.js';
-import { HttpServer } from './shared/http-server.js';
+import { HttpServer, type HttpLimits } from './shared/http-server.js';
+import { TlsFiles } from './shared/tls-files.js';
 import { IdGenerator, MAX_WORKER_ID } from './shared/ids.js';
 import { createLogger, type Logger } from './shared/logger.js';
+import { installLastResortHandlers } from './shared/last-resort.js';
 import { createMetrics, type Metrics } from './shared/metrics.js';
 import { serveWebPage } from './web-page.js';
 
@@ -26,6 +28,10 @@ export interface Runtime {
   backends: Backends;
   http: HttpServer;
   httpPort: number;
+  /** The ops listener's port (metrics, admin API); the public port when there is none. */
+  opsPort: number;
+  /** The certificate files served, when TLS is configured. */
+  tls?: TlsFiles;
   gate?: Gate;
   logic?: Logic;
   admin?: Admin;
@@ -35,17 +41,29 @@ export interface Runtime {
 
 const WORKER_LEASE_MS = 30_000;
 
-export async function startRuntime(config: Config, roles: readonly Role[], opts: { web?: boolean; name?: string } = {}): Promise<Runtime> {
+export interface RuntimeOptions {
+  /** Serve the web chat page. */
+  web?: boolean;
+  /** The process's name in logs (default: its roles). */
+  name?: string;
+  /** Install the process-wide last-resort error handlers (the executable does; tests do not). */
+  lastResort?: boolean;
+}
+
+export async function startRuntime(config: Config, roles: readonly Role[], opts: RuntimeOptions = {}): Promise<Runtime> {
   const name = opts.name ?? (roles.length === ROLES.length ? 'all' : roles.join('+'));
   const log = createLogger(name, config.node.id, config.log.level);
   const metrics = createMetrics();
-  const http = new HttpServer(log, metrics, name);
+  if (opts.lastResort) installLastResortHandlers(log, (kind) => metrics.uncaught.inc({ kind }));
+  const tls = config.tls.certFile ? new TlsFiles(config.tls.certFile, config.tls.keyFile, log) : undefined;
+  tls?.watch(config.tls.reloadMs);
+  const http = new HttpServer(log, metrics, name, httpLimits(config), tls);
   // Health and readiness answer from the start; /readyz stays false until the backends are
   // connected and the roles run (a backend that is down at start-up is retried with backoff).
-  let started = false;
   let backends: Backends | undefined;
-  http.readyWhen(() => started && (backends?.ready() ?? false));
+  http.readyWhen(() => backends?.ready() ?? false);
   const httpPort = await http.listen(config.http.port, config.http.host);
+  const opsPort = config.http.opsPort === undefined ? httpPort : await http.listenOps(config.http.opsPort, config.http.host);
   backends = await createBackends(config, log, metrics);
   const stops: Array<() => Promise<void>> = [];
   const adminToken = config.admin.token || randomBytes(18).toString('base64url');
@@ -92,25 +110,31 @@ export async function startRuntime(config: Config, roles: readonly Role[], opts:
 
   let gate: Gate | undefined;
   if (roles.includes('gate')) {
-    gate = new Gate(config, backends, http, log, metrics);
+    gate = new Gate(config, backends, http, log, metrics, tls);
     await gate.start(httpPort);
     // The gate drains first so its clients move before the rest stops.
     stops.unshift(() => gate!.stop());
   }
-  started = true;
+  await http.serve();
   log.info({ roles, port: httpPort, backends: backends.kind }, 'imcloud started');
 
   const ready: Backends = backends;
   return {
-    config, log, metrics, backends: ready, http, httpPort, gate, logic, admin, adminToken,
+    config, log, metrics, backends: ready, http, httpPort, opsPort, tls, gate, logic, admin, adminToken,
     async stop() {
       for (const stop of stops) {
         await stop().catch((err: unknown) => log.warn({ err: String(err) }, 'stop step failed'));
       }
       clearInterval(renewTimer);
+      tls?.stop();
       await lease?.release().catch(() => undefined);
       await http.close();
       await backends!.close();
     },
   };
+}
+
+function httpLimits(config: Config): HttpLimits {
+  const { maxConnections, headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs, bodyLimitBytes } = config.http;
+  return { maxConnections, headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs, bodyLimitBytes };
 }

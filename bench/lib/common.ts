@@ -69,6 +69,7 @@ export const LOAD_GENERATOR_ENV = {
   IMCLOUD_GATE_RATE_LIMIT_PER_SEC: '1000000',
   IMCLOUD_GATE_RATE_LIMIT_BURST: '1000000',
   IMCLOUD_LOGIC_APP_RATE_LIMIT_PER_SEC: '100000000',
+  IMCLOUD_GATE_APP_FRAMES_PER_SEC: '100000000',
 };
 
 // ── histogram ──────────────────────────────────────────────────────────────────────────────

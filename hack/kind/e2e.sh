@@ -72,7 +72,7 @@ kubectl get imc -n "$NAMESPACE"
 
 log "chat smoke test through the SDK"
 port_forward svc/chat-dispatch 18080:8080
-port_forward svc/chat-admin 18081:8080
+port_forward svc/chat-admin 18081:9090
 port_forward svc/chat-gate-main 18090:8080
 port_forward svc/chat-gate-smoke 18091:8080
 ADMIN_TOKEN="$(kubectl get secret -n "$NAMESPACE" chat-admin-token -o jsonpath='{.data.token}' | base64 -d)"

@@ -68,7 +68,7 @@ export const gatePool = obj({
     type: dflt(str({ enum: ['ClusterIP', 'NodePort', 'LoadBalancer'] as const }), 'ClusterIP'),
     annotations: opt(map(str(), { maxProperties: 64 })),
   })),
-  publicWsUrl: opt(str({ maxLength: 256, description: 'WebSocket URL clients are given for this pool\'s gates. Default ws://<pod IP>:8080/ws.' })),
+  publicWsUrl: opt(str({ maxLength: 256, description: 'WebSocket URL clients are given for this pool\'s gates. Default ws://<pod IP>:8080/ws (wss:// when spec.tls covers the gate).' })),
   publicTcpAddr: opt(str({ maxLength: 256, description: 'host:port clients are given for TCP. Default <pod IP>:8090.' })),
   maxUnavailable: dflt(intOrString({ description: 'PodDisruptionBudget maxUnavailable for the pool.' }), 1),
   resources: resources(),
@@ -95,6 +95,21 @@ const dependency = (name: string, image: string) => obj({
   image: opt(str({ maxLength: 256, description: `Image of the managed ${name} (default ${image}).` })),
   storage: opt(str({ pattern: '^[0-9]+(\\.[0-9]+)?(Ki|Mi|Gi|Ti)?$', description: 'Size of the managed volume; unset: an emptyDir.' })),
 }, { rules: [{ rule: 'self.managed != has(self.secretRef)', message: `${name}: set either managed: true or secretRef (an external ${name}), exactly one` }] });
+
+/** The roles that can serve TLS; by default those with a listener clients or tenants reach. */
+export const TLS_ROLES = ['gate', 'dispatch', 'admin', 'logic', 'consumer'] as const;
+export const DEFAULT_TLS_ROLES: Array<(typeof TLS_ROLES)[number]> = ['gate', 'dispatch', 'admin'];
+
+export const tlsSpec = obj({
+  secretName: str({
+    maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$',
+    description: 'A Secret of type kubernetes.io/tls (keys tls.crt and tls.key) in the ImCluster\'s namespace, e.g. one cert-manager keeps renewed. It is mounted read-only at /etc/imcloud/tls; a renewed certificate is served without restarting any pod.',
+  }),
+  roles: dflt(arr(str({ enum: TLS_ROLES }), {
+    minItems: 1, maxItems: TLS_ROLES.length, listType: 'set',
+    description: 'The roles whose listeners serve TLS: every listener of such a pod (the public port, the ops port and, for the gate, the TCP port). Default: the roles clients and tenants reach (gate: wss:// and TLS over TCP; dispatch; admin: the admin API).',
+  }), DEFAULT_TLS_ROLES),
+}, { description: 'TLS for the roles\' listeners, from a certificate Secret. While the Secret is missing or unusable, DependenciesReady is False and the Deployments that would mount it are not rolled out.' });
 
 export const DEPENDENCY_IMAGES = {
   redis: 'redis:7.2-alpine',
@@ -151,7 +166,9 @@ export const imClusterSpec = obj({
     serviceMonitor: dflt(bool({ description: 'Create a ServiceMonitor (when the monitoring.coreos.com CRD is installed).' }), true),
     interval: dflt(str({ pattern: '^[0-9]+(ms|s|m)$' }), '30s'),
     labels: opt(map(str(), { maxProperties: 16, description: 'Extra labels on the ServiceMonitor (e.g. release: prometheus).' })),
+    tlsConfig: opt(freeform({ description: 'tlsConfig of the ServiceMonitor endpoints that scrape over https (the roles spec.tls covers), e.g. ca and serverName to verify the certificate. Unset: insecureSkipVerify, since Prometheus scrapes pod IPs, which a certificate for the public names does not cover.' })),
   })),
+  tls: opt(tlsSpec),
   config: opt(map(str({ maxLength: 4096 }), {
     maxProperties: 64,
     description: 'Extra configuration for every role, as section.key: value (see docs/configuration.md), passed as IMCLOUD_* environment variables. The operator checks keys and values against the roles\' schema: an unknown key, a setting the operator sets from another field, or a bad value sets Degraded (reason InvalidSpec) and rolls nothing out until it is fixed.',
@@ -224,6 +241,8 @@ export type BacklogAutoscale = Static<typeof backlogAutoscale>;
 export type ComponentStatus = Static<typeof componentStatus>;
 export type Condition = ImClusterStatus extends { conditions?: Array<infer C> } ? C : never;
 export type DependencyName = keyof typeof DEPENDENCY_IMAGES;
+export type TlsSpec = Static<typeof tlsSpec>;
+export type TlsRole = (typeof TLS_ROLES)[number];
 export type Dependency = NonNullable<ImClusterSpec['dependencies']['minio']>;
 
 export interface ObjectMeta {

@@ -3,8 +3,8 @@ import { envName } from '../../services/shared/config.js';
 import { canaryBucket, parseRoutingTable, ROUTING_KEY, trackFor } from '../../services/shared/routing-table.js';
 import { cluster } from '../testing/fixtures.js';
 import {
-  canaryPools, dependencySecret, dependencyStatefulSet, gateDeployment, gatePdb, gateService, roleDeployment, routingConfigMap,
-  routingTable, serviceMonitor,
+  canaryPools, dependencySecret, dependencyStatefulSet, gateDeployment, gatePdb, gateService, metricsService, roleDeployment, roleService,
+  routingConfigMap, routingTable, serviceMonitor,
 } from './builders.js';
 import { commonEnv, L, operatorSettings, RESTRICTED_CONTAINER } from './common.js';
 
@@ -36,9 +36,14 @@ describe('gate pool objects', () => {
     expect(d.spec.strategy.rollingUpdate).toEqual({ maxSurge: '25%', maxUnavailable: 0 });
     expect(pod.containers[0].image).toBe('ghcr.io/imcloud/imcloud:1.0.0');
     expect(pod.containers[0].args).toEqual(['gate']);
-    expect(pod.containers[0].ports.map((p: any) => p.containerPort)).toEqual([8080, 8090]);
-    expect(pod.containers[0].readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'http' });
-    expect(pod.containers[0].livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
+    expect(pod.containers[0].ports.map((p: any) => [p.name, p.containerPort])).toEqual([['http', 8080], ['tcp', 8090], ['ops', 9090]]);
+    expect(pod.containers[0].readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'ops', scheme: 'HTTP' });
+    expect(pod.containers[0].livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'ops', scheme: 'HTTP' });
+    expect(pod.containers[0].startupProbe.httpGet).toEqual({ path: '/healthz', port: 'ops', scheme: 'HTTP' });
+    expect(e.IMCLOUD_HTTP_PORT).toBe('8080');
+    expect(e.IMCLOUD_HTTP_OPS_PORT).toBe('9090');
+    expect(e.IMCLOUD_TLS_CERT_FILE).toBeUndefined();
+    expect(pod.volumes.map((v: any) => v.name)).toEqual(['routing', 'tmp']);
     expect(pod.containers[0].securityContext).toEqual(RESTRICTED_CONTAINER);
     expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
     expect(pod.automountServiceAccountToken).toBe(false);
@@ -62,11 +67,12 @@ describe('gate pool objects', () => {
     expect(d.metadata.labels[L.version]).toBe('1.1.0');
   });
 
-  it('the pool Service and PodDisruptionBudget cover both tracks of the pool', () => {
+  it('the pool Service (the public ports only) and PodDisruptionBudget cover both tracks of the pool', () => {
     const s: any = gateService(c, main);
     expect(s.spec.type).toBe('LoadBalancer');
     expect(s.spec.selector[L.track]).toBeUndefined();
-    expect(s.spec.ports.map((p: any) => p.name)).toEqual(['http', 'tcp']);
+    expect(s.spec.ports.map((p: any) => [p.name, p.port, p.targetPort])).toEqual([['http', 8080, 'http'], ['tcp', 8090, 'tcp']]);
+    expect((gateService(cluster({ gate: { ...c.spec.gate, tcp: false } }), main) as any).spec.ports.map((p: any) => p.name)).toEqual(['http']);
     const p: any = gatePdb(c, main);
     expect(p.spec.maxUnavailable).toBe('25%');
     expect(p.spec.selector.matchLabels[L.pool]).toBe('main');
@@ -90,8 +96,89 @@ describe('roles', () => {
   });
 });
 
+describe('the ops listener', () => {
+  const c = cluster();
+
+  it('every role pod has the ops port, its probes on it, and the label the metrics Service selects', () => {
+    const all = [gateDeployment(c, c.spec.gate.pools[0]!, 'stable', { replicas: 1, dependenciesHash: 'h' }),
+      ...(['logic', 'consumer', 'dispatch', 'admin'] as const).map((role) => roleDeployment(c, role, 'stable', { replicas: 1, dependenciesHash: 'h' }))];
+    for (const d of all as any[]) {
+      const container = d.spec.template.spec.containers[0];
+      expect(container.ports.find((p: any) => p.name === 'ops'), d.metadata.name).toEqual({ name: 'ops', containerPort: 9090, protocol: 'TCP' });
+      expect(container.ports.find((p: any) => p.name === 'http'), d.metadata.name).toEqual({ name: 'http', containerPort: 8080, protocol: 'TCP' });
+      for (const probe of ['startupProbe', 'livenessProbe', 'readinessProbe']) expect(container[probe].httpGet.port, `${d.metadata.name} ${probe}`).toBe('ops');
+      expect(env(d).IMCLOUD_HTTP_OPS_PORT).toBe('9090');
+      expect(d.spec.template.metadata.labels[L.metricsPort]).toBe('ops');
+      // not in the selector: Deployments made before it keep theirs
+      expect(d.spec.selector.matchLabels[L.metricsPort]).toBeUndefined();
+    }
+  });
+
+  it('dispatch\'s Service is its public port; admin\'s is the admin API on the ops port; logic\'s and consumer\'s the ops port', () => {
+    const ports = (role: 'dispatch' | 'admin' | 'logic' | 'consumer') => (roleService(c, role) as any).spec.ports.map((p: any) => [p.name, p.port, p.targetPort]);
+    expect(ports('dispatch')).toEqual([['http', 8080, 'http']]);
+    expect(ports('admin')).toEqual([['admin', 9090, 'ops']]);
+    expect(ports('logic')).toEqual([['ops', 9090, 'ops']]);
+    expect(ports('consumer')).toEqual([['ops', 9090, 'ops']]);
+    expect((roleService(c, 'admin') as any).metadata.name).toBe('demo-admin');
+  });
+
+  it('<cluster>-metrics is a headless Service over the ops port of every role pod of the cluster, and of nothing else', () => {
+    const s: any = metricsService(c);
+    expect(s.metadata.name).toBe('demo-metrics');
+    expect(s.metadata.labels[L.component]).toBe('metrics');
+    expect(s.spec.clusterIP).toBe('None');
+    expect(s.spec.ports).toEqual([{ name: 'ops', port: 9090, targetPort: 'ops', protocol: 'TCP' }]);
+    const selects = (podLabels: Record<string, string>) => Object.entries(s.spec.selector).every(([k, v]) => podLabels[k] === v);
+    const gray = cluster({ gray: { version: '1.1.0', appIds: ['acme'], percentage: 0, gateReplicas: 1, logicReplicas: 1 } });
+    expect(selects((gateDeployment(gray, gray.spec.gate.pools[0]!, 'canary', { replicas: 1, dependenciesHash: 'h' }) as any).spec.template.metadata.labels)).toBe(true);
+    expect(selects((roleDeployment(c, 'consumer', 'stable', { replicas: 1, dependenciesHash: 'h' }) as any).spec.template.metadata.labels)).toBe(true);
+    expect(selects((dependencyStatefulSet(c, 'mongodb') as any).spec.template.metadata.labels)).toBe(false);
+    expect(selects((gateDeployment(cluster({}, 'other'), c.spec.gate.pools[0]!, 'stable', { replicas: 1, dependenciesHash: 'h' }) as any).spec.template.metadata.labels)).toBe(false);
+  });
+});
+
+describe('TLS (spec.tls)', () => {
+  const c = cluster({ tls: { secretName: 'chat-tls', roles: ['gate', 'dispatch', 'admin'] } });
+  const [vip] = c.spec.gate.pools as [any];
+  const pod = (d: any) => d.spec.template.spec;
+
+  it('the roles it covers mount the Secret read-only, read the files from it, probe over HTTPS and advertise wss://', () => {
+    const gate: any = gateDeployment(c, vip, 'stable', { replicas: 1, dependenciesHash: 'h' });
+    for (const d of [gate, roleDeployment(c, 'dispatch', 'stable', { replicas: 1, dependenciesHash: 'h' }), roleDeployment(c, 'admin', 'stable', { replicas: 1, dependenciesHash: 'h' })] as any[]) {
+      const container = pod(d).containers[0];
+      expect(pod(d).volumes.find((v: any) => v.name === 'tls'), d.metadata.name).toEqual({ name: 'tls', secret: { secretName: 'chat-tls', defaultMode: 0o440 } });
+      expect(container.volumeMounts.find((m: any) => m.name === 'tls'), d.metadata.name).toEqual({ name: 'tls', mountPath: '/etc/imcloud/tls', readOnly: true });
+      expect(env(d)).toMatchObject({ IMCLOUD_TLS_CERT_FILE: '/etc/imcloud/tls/tls.crt', IMCLOUD_TLS_KEY_FILE: '/etc/imcloud/tls/tls.key' });
+      for (const probe of ['startupProbe', 'livenessProbe', 'readinessProbe']) expect(container[probe].httpGet, `${d.metadata.name} ${probe}`).toMatchObject({ port: 'ops', scheme: 'HTTPS' });
+    }
+    expect(env(gate).IMCLOUD_GATE_PUBLIC_WS_URL).toBe('wss://$(POD_IP):8080/ws');
+    expect(env(gate).IMCLOUD_GATE_PUBLIC_TCP_ADDR).toBe('$(POD_IP):8090');
+    // The pool's own URL (a load balancer's name the certificate covers) is kept as given.
+    expect(env(gateDeployment(c, { ...vip, publicWsUrl: 'wss://chat.example.com/ws' }, 'stable', { replicas: 1, dependenciesHash: 'h' })).IMCLOUD_GATE_PUBLIC_WS_URL).toBe('wss://chat.example.com/ws');
+  });
+
+  it('roles it does not cover stay plain: no mount, no files, HTTP probes', () => {
+    for (const role of ['logic', 'consumer'] as const) {
+      const d: any = roleDeployment(c, role, 'stable', { replicas: 1, dependenciesHash: 'h' });
+      expect(pod(d).volumes.map((v: any) => v.name)).toEqual(['routing', 'tmp']);
+      expect(env(d).IMCLOUD_TLS_CERT_FILE).toBeUndefined();
+      expect(pod(d).containers[0].readinessProbe.httpGet.scheme).toBe('HTTP');
+    }
+    const logicToo = cluster({ tls: { secretName: 'chat-tls', roles: ['logic'] } });
+    expect(env(roleDeployment(logicToo, 'logic', 'stable', { replicas: 1, dependenciesHash: 'h' })).IMCLOUD_TLS_KEY_FILE).toBe('/etc/imcloud/tls/tls.key');
+    expect(env(gateDeployment(logicToo, vip, 'stable', { replicas: 1, dependenciesHash: 'h' })).IMCLOUD_GATE_PUBLIC_WS_URL).toBe('ws://$(POD_IP):8080/ws');
+  });
+
+  it('the pod template names the Secret, with no annotation that follows its content (a renewed certificate rolls nothing out)', () => {
+    const d: any = gateDeployment(c, vip, 'stable', { replicas: 1, dependenciesHash: 'h' });
+    expect(d.spec.template.metadata.annotations).toEqual({ 'imcloud.dev/dependencies-hash': 'h' });
+  });
+});
+
 describe('settings the operator sets itself', () => {
-  const c = cluster({ gray: { version: '1.1.0', appIds: ['acme'], percentage: 0, gateReplicas: 1, logicReplicas: 1 } });
+  // TLS on: the certificate settings are among those the pods get.
+  const c = cluster({ gray: { version: '1.1.0', appIds: ['acme'], percentage: 0, gateReplicas: 1, logicReplicas: 1 }, tls: { secretName: 'chat-tls', roles: ['gate', 'dispatch', 'admin'] } });
   const [vip, main] = c.spec.gate.pools as [any, any];
   const workloads = [
     ...[vip, main].flatMap((pool) => (['stable', 'canary'] as const).map((track) => gateDeployment(c, pool, track, { replicas: 1, dependenciesHash: 'h' }))),
@@ -150,9 +237,29 @@ describe('dependencies and monitoring', () => {
     expect(Buffer.from(secret.data.url, 'base64').toString()).toBe('amqp://imcloud:p%40ss@demo-rabbitmq.chat.svc:5672');
   });
 
-  it('the ServiceMonitor scrapes every role Service of the cluster', () => {
+  it('the ServiceMonitor scrapes the ops port of every role pod through <cluster>-metrics', () => {
     const sm: any = serviceMonitor(cluster({ monitoring: { serviceMonitor: true, interval: '15s', labels: { release: 'prom' } } }));
     expect(sm.metadata.labels.release).toBe('prom');
-    expect(sm.spec.endpoints).toEqual([{ port: 'http', path: '/metrics', interval: '15s' }]);
+    expect(sm.spec.selector).toEqual({ matchLabels: { 'imcloud.dev/cluster': 'demo', 'app.kubernetes.io/managed-by': 'imcloud-operator', 'app.kubernetes.io/component': 'metrics' } });
+    const svc: any = metricsService(cluster());
+    expect(Object.entries(sm.spec.selector.matchLabels).every(([k, v]) => svc.metadata.labels[k] === v)).toBe(true);
+    expect(sm.spec.podTargetLabels).toEqual(['app.kubernetes.io/component', 'imcloud.dev/pool', 'imcloud.dev/track']);
+    expect(sm.spec.endpoints).toEqual([{ port: 'ops', path: '/metrics', interval: '15s', scheme: 'http' }]);
+  });
+
+  it('with TLS, the roles spec.tls covers are scraped over https (not verified unless monitoring.tlsConfig says how), the others over http', () => {
+    const meta = '__meta_kubernetes_pod_label_app_kubernetes_io_component';
+    const mixed: any = serviceMonitor(cluster({ tls: { secretName: 't', roles: ['gate', 'dispatch', 'admin'] } }));
+    expect(mixed.spec.endpoints).toEqual([
+      { port: 'ops', path: '/metrics', interval: '30s', scheme: 'http', relabelings: [{ sourceLabels: [meta], regex: 'gate|dispatch|admin', action: 'drop' }] },
+      { port: 'ops', path: '/metrics', interval: '30s', scheme: 'https', tlsConfig: { insecureSkipVerify: true }, relabelings: [{ sourceLabels: [meta], regex: 'gate|dispatch|admin', action: 'keep' }] },
+    ]);
+    const all: any = serviceMonitor(cluster({
+      tls: { secretName: 't', roles: ['consumer', 'gate', 'logic', 'admin', 'dispatch'] },
+      monitoring: { serviceMonitor: true, interval: '30s', tlsConfig: { ca: { secret: { name: 'ca', key: 'ca.crt' } }, serverName: 'metrics.chat.example.com' } },
+    }));
+    expect(all.spec.endpoints).toEqual([
+      { port: 'ops', path: '/metrics', interval: '30s', scheme: 'https', tlsConfig: { ca: { secret: { name: 'ca', key: 'ca.crt' } }, serverName: 'metrics.chat.example.com' } },
+    ]);
   });
 });

@@ -5,8 +5,8 @@ import { envName } from '../../services/shared/config.js';
 import { inCanary, ROUTING_KEY, serializeRoutingTable, type RoutingTableInput } from '../../services/shared/routing-table.js';
 import { DEPENDENCY_IMAGES, type DependencyName, type GatePool, type ImCluster } from '../api/imcluster.js';
 import {
-  A, commonEnv, HTTP_PORT, imageOf, L, labels, meta, names, podTemplate, selectorLabels, TCP_PORT, withSpecConfig,
-  type EnvVar, type Role, type Track,
+  A, commonEnv, HTTP_PORT, imageOf, L, labels, MANAGED_BY, meta, names, OPS_PORT, podTemplate, selectorLabels, servesTls, TCP_PORT, tlsRoles,
+  withSpecConfig, type EnvVar, type Role, type Track,
 } from './common.js';
 
 export interface CanaryPlan {
@@ -101,7 +101,7 @@ export function gateDeployment(c: ImCluster, pool: GatePool, track: Track, o: De
     { name: envName('gate', 'drainMs'), value: String(drainMs) },
     { name: envName('gate', 'tcpEnabled'), value: String(c.spec.gate.tcp) },
     { name: envName('gate', 'tcpPort'), value: String(TCP_PORT) },
-    { name: envName('gate', 'publicWsUrl'), value: pool.publicWsUrl ?? `ws://$(POD_IP):${HTTP_PORT}/ws` },
+    { name: envName('gate', 'publicWsUrl'), value: pool.publicWsUrl ?? `${servesTls(c, 'gate') ? 'wss' : 'ws'}://$(POD_IP):${HTTP_PORT}/ws` },
     ...(c.spec.gate.tcp ? [{ name: envName('gate', 'publicTcpAddr'), value: pool.publicTcpAddr ?? `$(POD_IP):${TCP_PORT}` }] : []),
   ]);
   const ports = [{ name: 'http', containerPort: HTTP_PORT }, ...(c.spec.gate.tcp ? [{ name: 'tcp', containerPort: TCP_PORT }] : [])];
@@ -116,6 +116,7 @@ export function gateDeployment(c: ImCluster, pool: GatePool, track: Track, o: De
   });
 }
 
+/** The pool's public entry point: the WebSocket (and TCP) port only; metrics go through <cluster>-metrics. */
 export function gateService(c: ImCluster, pool: GatePool) {
   return {
     apiVersion: 'v1',
@@ -153,6 +154,7 @@ export function roleDeployment(c: ImCluster, role: ServiceRole, track: Track, o:
   const spec = c.spec[role];
   return deployment(c, names.role(c.metadata.name, role, track), role, track, undefined, env, {
     ...o,
+    // Every role has the public listener (health; dispatch; the web page when admin serves it).
     ports: [{ name: 'http', containerPort: HTTP_PORT }],
     resources: spec.resources,
     grace: 30,
@@ -160,8 +162,8 @@ export function roleDeployment(c: ImCluster, role: ServiceRole, track: Track, o:
   });
 }
 
-/** A ClusterIP Service named `name` in front of `component`'s pods, on one named port. */
-function clusterIpService(c: ImCluster, name: string, component: ServiceRole | DependencyName, portName: string, port: number) {
+/** A ClusterIP Service named `name` in front of `component`'s pods, on one port (`targetPort`: a container port name). */
+function clusterIpService(c: ImCluster, name: string, component: ServiceRole | DependencyName, portName: string, port: number, targetPort = portName) {
   return {
     apiVersion: 'v1',
     kind: 'Service',
@@ -169,13 +171,39 @@ function clusterIpService(c: ImCluster, name: string, component: ServiceRole | D
     spec: {
       type: 'ClusterIP',
       selector: selectorLabels(c, component),
-      ports: [{ name: portName, port, targetPort: portName, protocol: 'TCP' }],
+      ports: [{ name: portName, port, targetPort, protocol: 'TCP' }],
     },
   };
 }
 
+/**
+ * <cluster>-<role>. dispatch: its public port (what clients ask for a gate). admin: the admin API,
+ * which the role serves on its ops listener, as port `admin` 9090. logic and consumer reach no
+ * client: their Service is their ops port (metrics and health).
+ */
 export function roleService(c: ImCluster, role: ServiceRole) {
-  return clusterIpService(c, names.role(c.metadata.name, role), role, 'http', HTTP_PORT);
+  const name = names.role(c.metadata.name, role);
+  if (role === 'dispatch') return clusterIpService(c, name, role, 'http', HTTP_PORT);
+  if (role === 'admin') return clusterIpService(c, name, role, 'admin', OPS_PORT, 'ops');
+  return clusterIpService(c, name, role, 'ops', OPS_PORT);
+}
+
+/**
+ * <cluster>-metrics: a headless Service over the ops port of every role pod of the cluster (both
+ * tracks), what the ServiceMonitor scrapes, so that the public Services carry no metrics port.
+ */
+export function metricsService(c: ImCluster) {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: meta(c, names.metrics(c.metadata.name), labels(c, 'metrics')),
+    spec: {
+      type: 'ClusterIP',
+      clusterIP: 'None',
+      selector: { [L.name]: 'imcloud', [L.instance]: c.metadata.name, [L.cluster]: c.metadata.name, [L.metricsPort]: 'ops' },
+      ports: [{ name: 'ops', port: OPS_PORT, targetPort: 'ops', protocol: 'TCP' }],
+    },
+  };
 }
 
 // ── managed dependencies (development only) ─────────────────────────────────────────────────
@@ -308,14 +336,38 @@ export function adminTokenSecret(c: ImCluster, token: string) {
   };
 }
 
+const ROLES: Role[] = ['gate', 'logic', 'consumer', 'dispatch', 'admin'];
+/** The pod label Prometheus sees the component in (service discovery meta label). */
+const COMPONENT_META = `__meta_kubernetes_pod_label_${L.component.replace(/[^a-zA-Z0-9_]/g, '_')}`;
+
+/**
+ * Scrapes /metrics from the ops port of every role pod through <cluster>-metrics. Pods of the
+ * roles spec.tls covers serve it over https: without monitoring.tlsConfig the certificate is
+ * not verified (Prometheus reaches pods by IP, which a certificate for the public names does
+ * not cover); the scrape is still encrypted. With some roles on TLS and some not, one endpoint
+ * per scheme, each keeping its roles' pods.
+ */
 export function serviceMonitor(c: ImCluster) {
+  const tls = tlsRoles(c);
+  const base = { port: 'ops', path: '/metrics', interval: c.spec.monitoring.interval };
+  const https = { ...base, scheme: 'https', tlsConfig: c.spec.monitoring.tlsConfig ?? { insecureSkipVerify: true } };
+  const http = { ...base, scheme: 'http' };
+  const regex = ROLES.filter((r) => tls.has(r)).join('|');
+  const endpoints = tls.size === 0 ? [http]
+    : ROLES.every((r) => tls.has(r)) ? [https]
+      : [
+        { ...http, relabelings: [{ sourceLabels: [COMPONENT_META], regex, action: 'drop' }] },
+        { ...https, relabelings: [{ sourceLabels: [COMPONENT_META], regex, action: 'keep' }] },
+      ];
   return {
     apiVersion: 'monitoring.coreos.com/v1',
     kind: 'ServiceMonitor',
     metadata: meta(c, names.monitor(c.metadata.name), { ...labels(c, 'monitoring'), ...(c.spec.monitoring.labels ?? {}) }),
     spec: {
-      selector: { matchLabels: { [L.cluster]: c.metadata.name, [L.managedBy]: 'imcloud-operator' }, matchExpressions: [{ key: L.component, operator: 'In', values: ['gate', 'logic', 'consumer', 'dispatch', 'admin'] }] },
-      endpoints: [{ port: 'http', path: '/metrics', interval: c.spec.monitoring.interval }],
+      selector: { matchLabels: { [L.cluster]: c.metadata.name, [L.managedBy]: MANAGED_BY, [L.component]: 'metrics' } },
+      // Every target comes through the one Service: the pods' role, pool and track say what it is.
+      podTargetLabels: [L.component, L.pool, L.track],
+      endpoints,
     },
   };
 }

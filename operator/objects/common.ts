@@ -7,9 +7,14 @@ import { specConfigEntries } from '../spec-config.js';
 
 export const FIELD_MANAGER = 'imcloud-operator';
 export const MANAGED_BY = 'imcloud-operator';
+/** The public listener: what clients reach (the gate's WebSocket, dispatch, the web page). */
 export const HTTP_PORT = 8080;
 export const TCP_PORT = 8090;
+/** The ops listener: /metrics, the admin API and the health checks, never exposed to clients. */
+export const OPS_PORT = 9090;
 export const ROUTING_DIR = '/etc/imcloud/routing';
+/** Where the spec.tls Secret is mounted (tls.crt, tls.key). */
+export const TLS_DIR = '/etc/imcloud/tls';
 
 export const L = {
   name: 'app.kubernetes.io/name',
@@ -21,6 +26,8 @@ export const L = {
   cluster: 'imcloud.dev/cluster',
   pool: 'imcloud.dev/pool',
   track: 'imcloud.dev/track',
+  /** On every role pod: the name of the container port that serves /metrics (the <cluster>-metrics Service selects it). */
+  metricsPort: 'imcloud.dev/metrics-port',
 } as const;
 
 export const A = {
@@ -41,7 +48,18 @@ export const names = {
   adminToken: (c: string) => `${c}-admin-token`,
   dependency: (c: string, dep: DependencyName) => `${c}-${dep}`,
   monitor: (c: string) => `${c}`,
+  metrics: (c: string) => `${c}-metrics`,
 };
+
+/** The roles whose listeners serve TLS from spec.tls (none without it). */
+export function tlsRoles(c: ImCluster): Set<Role> {
+  return new Set(c.spec.tls?.roles ?? []);
+}
+
+/** `role`'s pods serve TLS on every listener. */
+export function servesTls(c: ImCluster, role: Role): boolean {
+  return tlsRoles(c).has(role);
+}
 
 export function ownerRef(c: ImCluster) {
   return { apiVersion: API_VERSION, kind: KIND, name: c.metadata.name, uid: c.metadata.uid!, controller: true, blockOwnerDeletion: true };
@@ -118,6 +136,11 @@ export function commonEnv(c: ImCluster, role: Role): EnvVar[] {
     { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
     { name: envName('node', 'id'), valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
     { name: envName('http', 'port'), value: String(HTTP_PORT) },
+    { name: envName('http', 'opsPort'), value: String(OPS_PORT) },
+    ...(servesTls(c, role) ? [
+      { name: envName('tls', 'certFile'), value: `${TLS_DIR}/tls.crt` },
+      { name: envName('tls', 'keyFile'), value: `${TLS_DIR}/tls.key` },
+    ] : []),
     { name: envName('log', 'level'), value: c.spec.logLevel },
     { name: ROUTING_FILE_ENV, value: `${ROUTING_DIR}/${ROUTING_KEY}` },
   ];
@@ -152,6 +175,10 @@ export function operatorSettings(c: ImCluster): Map<string, string> {
   const m = new Map<string, string>([
     ['node.id', 'the pod name'],
     ['http.port', `the container port ${HTTP_PORT}`],
+    ['http.opsPort', `the container port ${OPS_PORT} (ops: metrics, the admin API, probes)`],
+    // Whether or not spec.tls is set: TLS comes from a mounted Secret, never from paths in spec.config.
+    ['tls.certFile', 'spec.tls.secretName (the Secret it mounts)'],
+    ['tls.keyFile', 'spec.tls.secretName (the Secret it mounts)'],
     ['log.level', 'spec.logLevel'],
     ['routing.file', 'the routing table the operator mounts'],
     ['admin.token', 'spec.adminTokenSecretRef'],
@@ -202,10 +229,18 @@ export function imageOf(c: ImCluster, track: Track): string {
   return `${c.spec.image}:${c.spec.version}`;
 }
 
+/**
+ * The pod template of every role: the role's own ports plus `ops`, probes on the ops listener
+ * (over HTTPS when the role serves TLS), the routing table and, with spec.tls, the certificate
+ * Secret mounted read-only. The Secret's content is not in the template: a renewed certificate
+ * is read from the files by the running process, never by a rollout.
+ */
 export function podTemplate(c: ImCluster, o: PodOpts) {
   const annotations: Record<string, string> = { ...(c.spec.podAnnotations ?? {}), [A.dependenciesHash]: o.dependenciesHash };
+  const tls = servesTls(c, o.role) ? c.spec.tls : undefined;
+  const probe = (path: string) => ({ httpGet: { path, port: 'ops', scheme: tls ? 'HTTPS' : 'HTTP' } });
   return {
-    metadata: { labels: o.labels, annotations },
+    metadata: { labels: { ...o.labels, [L.metricsPort]: 'ops' }, annotations },
     spec: {
       automountServiceAccountToken: false,
       enableServiceLinks: false,
@@ -225,20 +260,24 @@ export function podTemplate(c: ImCluster, o: PodOpts) {
         image: o.image,
         imagePullPolicy: c.spec.imagePullPolicy,
         args: [o.role],
-        ports: o.ports.map((p) => ({ ...p, protocol: 'TCP' })),
+        ports: [...o.ports, { name: 'ops', containerPort: OPS_PORT }].map((p) => ({ ...p, protocol: 'TCP' })),
         env: o.env,
         ...(o.resources ? { resources: o.resources } : { resources: { requests: { cpu: '100m', memory: '128Mi' } } }),
-        startupProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 2, failureThreshold: 60 },
-        livenessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 10, timeoutSeconds: 2, failureThreshold: 3 },
-        readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 2 },
+        startupProbe: { ...probe('/healthz'), periodSeconds: 2, failureThreshold: 60 },
+        livenessProbe: { ...probe('/healthz'), periodSeconds: 10, timeoutSeconds: 2, failureThreshold: 3 },
+        readinessProbe: { ...probe('/readyz'), periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 2 },
         securityContext: RESTRICTED_CONTAINER,
         volumeMounts: [
           { name: 'routing', mountPath: ROUTING_DIR, readOnly: true },
+          ...(tls ? [{ name: 'tls', mountPath: TLS_DIR, readOnly: true }] : []),
           { name: 'tmp', mountPath: '/tmp' },
         ],
       }],
       volumes: [
         { name: 'routing', configMap: { name: names.routing(c.metadata.name) } },
+        // The whole Secret, not subPath: the kubelet then swaps renewed files in place.
+        // 0440 with the pod's fsGroup: readable by the process, by no other user.
+        ...(tls ? [{ name: 'tls', secret: { secretName: tls.secretName, defaultMode: 0o440 } }] : []),
         { name: 'tmp', emptyDir: { sizeLimit: '64Mi' } },
       ],
     },

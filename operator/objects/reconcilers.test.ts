@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { ImClusterSpec } from '../api/imcluster.js';
 import { cluster } from '../testing/fixtures.js';
-import { desiredObjects, type PlanContext } from './reconcilers.js';
+import { R } from '../kube/client.js';
+import { desiredObjects, followsTlsSecret, type PlanContext } from './reconcilers.js';
 
 function ctx(spec: Partial<ImClusterSpec> = {}, o: Partial<PlanContext> = {}): PlanContext {
   const c = cluster(spec);
@@ -30,6 +31,7 @@ describe('desiredObjects', () => {
       'Deployment/demo-consumer', 'Service/demo-consumer',
       'Deployment/demo-dispatch', 'Service/demo-dispatch',
       'Deployment/demo-admin', 'Service/demo-admin',
+      'Service/demo-metrics',
     ]);
   });
 
@@ -62,5 +64,19 @@ describe('desiredObjects', () => {
     for (const d of desiredObjects(ctx({ gray }, { serviceMonitors: true }))) {
       expect(d.object.metadata.ownerReferences, d.object.metadata.name).toEqual([expect.objectContaining({ kind: 'ImCluster', uid: 'uid-1', controller: true })]);
     }
+  });
+
+  it('with spec.tls, the Deployments of the roles it covers and the ServiceMonitor follow the TLS Secret; nothing else does', () => {
+    const x = ctx({ tls: { secretName: 'chat-tls', roles: ['gate', 'dispatch', 'admin'] }, gray }, { serviceMonitors: true });
+    const following = desiredObjects(x).filter((d) => followsTlsSecret(x.cluster, d.resource, d.object)).map((d) => `${d.object.kind}/${d.object.metadata.name}`);
+    expect(following).toEqual([
+      'Deployment/demo-gate-vip', 'Deployment/demo-gate-main', 'Deployment/demo-gate-vip-canary',
+      'Deployment/demo-dispatch', 'Deployment/demo-admin', 'ServiceMonitor/demo',
+    ]);
+    const plain = ctx({ gray }, { serviceMonitors: true });
+    expect(desiredObjects(plain).filter((d) => followsTlsSecret(plain.cluster, d.resource, d.object))).toEqual([]);
+    // A live object is judged by its labels, the way the controller keeps it.
+    expect(followsTlsSecret(x.cluster, R.deployments, { metadata: { name: 'x', labels: { 'app.kubernetes.io/component': 'logic' } } })).toBe(false);
+    expect(followsTlsSecret(x.cluster, R.deployments, { metadata: { name: 'x', labels: { 'app.kubernetes.io/component': 'gate' } } })).toBe(true);
   });
 });

@@ -5,10 +5,10 @@
 import type { BacklogAutoscale, DependencyName, GateAutoscale, GatePool, ImCluster } from '../api/imcluster.js';
 import { R, type KubeObject, type Resource } from '../kube/client.js';
 import {
-  canaryPools, dependencyService, dependencyStatefulSet, gateDeployment, gatePdb, gateService, roleDeployment, roleService,
+  canaryPools, dependencyService, dependencyStatefulSet, gateDeployment, gatePdb, gateService, metricsService, roleDeployment, roleService,
   routingConfigMap, routingTable, serviceMonitor, type CanaryPlan, type ServiceRole,
 } from './builders.js';
-import { names } from './common.js';
+import { L, names, tlsRoles, type Role } from './common.js';
 
 export interface DesiredObject {
   resource: Resource;
@@ -79,6 +79,11 @@ export function reconcileManagedDependency(x: PlanContext, dep: DependencyName):
   return [obj(R.statefulsets, dependencyStatefulSet(x.cluster, dep)), obj(R.services, dependencyService(x.cluster, dep))];
 }
 
+/** <cluster>-metrics: the ops port of every role pod (what the ServiceMonitor, or any Prometheus, scrapes). */
+export function reconcileMetricsService(x: PlanContext): DesiredObject[] {
+  return [obj(R.services, metricsService(x.cluster))];
+}
+
 /** The cluster's ServiceMonitor, when asked for and the Prometheus operator is installed. */
 export function reconcileServiceMonitor(x: PlanContext): DesiredObject[] {
   return x.cluster.spec.monitoring.serviceMonitor && x.serviceMonitors ? [obj(R.servicemonitors, serviceMonitor(x.cluster))] : [];
@@ -95,6 +100,19 @@ export function desiredObjects(x: PlanContext): DesiredObject[] {
     ...reconcileCanaryGates(x),
     ...(['logic', 'consumer', 'dispatch', 'admin'] as ServiceRole[]).flatMap((role) => reconcileRole(x, role)),
     ...reconcileCanaryLogic(x),
+    ...reconcileMetricsService(x),
     ...reconcileServiceMonitor(x),
   ];
+}
+
+/**
+ * Whether `o` (desired or live) follows the spec.tls Secret: the Deployments of the roles that
+ * mount it, and the ServiceMonitor (its scheme follows those pods). While that Secret is missing
+ * or unusable the controller holds these as they are, neither applied nor deleted: new pods
+ * could not start, and the running ones keep serving.
+ */
+export function followsTlsSecret(c: ImCluster, resource: Resource, o: KubeObject): boolean {
+  if (!c.spec.tls) return false;
+  if (resource.plural === R.servicemonitors.plural) return true;
+  return resource.plural === R.deployments.plural && tlsRoles(c).has(o.metadata.labels?.[L.component] as Role);
 }

@@ -3,7 +3,7 @@
 // import that bundlers cannot follow, so browser bundles never contain it.
 
 /** The subset of the WHATWG WebSocket API that both the browser and `ws` implement. */
-interface WebSocketLike {
+export interface WebSocketLike {
   binaryType: string;
   readonly readyState: number;
   readonly bufferedAmount: number;
@@ -15,7 +15,7 @@ interface WebSocketLike {
   onerror: ((ev: unknown) => void) | null;
 }
 
-type WebSocketConstructor = new (url: string) => WebSocketLike;
+export type WebSocketConstructor = new (url: string) => WebSocketLike;
 
 const OPEN = 1;
 let nodeWebSocket: Promise<WebSocketConstructor> | undefined;
@@ -62,8 +62,8 @@ export class FrameSocket {
   }
 
   /** Opens a socket; rejects when it does not open within timeoutMs. */
-  static async open(url: string, timeoutMs: number): Promise<FrameSocket> {
-    const Ctor = await webSocketClass();
+  static async open(url: string, timeoutMs: number, impl?: WebSocketConstructor): Promise<FrameSocket> {
+    const Ctor = impl ?? (await webSocketClass());
     const ws = new Ctor(url);
     ws.binaryType = 'arraybuffer';
     await new Promise<void>((resolve, reject) => {

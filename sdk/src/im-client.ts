@@ -11,7 +11,7 @@ import { ImClientError, RETRYABLE_CODES } from './client-error.js';
 import { ConversationList } from './conversation-list.js';
 import type { Outgoing, SendAck } from './conversation-sender.js';
 import { cursorScope, MemoryCursorStore, type CursorStore, type Cursors } from './cursor-store.js';
-import { FrameSocket } from './frame-socket.js';
+import { FrameSocket, type WebSocketConstructor } from './frame-socket.js';
 import { newClientMsgId, newDeviceId } from './ids.js';
 import { ReceiveBuffer } from './receive-buffer.js';
 import { SendQueue } from './send-queue.js';
@@ -78,6 +78,13 @@ export interface ImClientOptions {
   /** PushAcks and cursor saves are batched over this many ms. */
   ackBatchMs?: number;
   hooks?: ImClientHooks;
+  /**
+   * The WebSocket class to connect with (default: the runtime's, or the `ws` package on Node 20),
+   * e.g. in Node a `ws` subclass that trusts a private CA for wss:// gates.
+   */
+  webSocket?: WebSocketConstructor;
+  /** The fetch used to ask dispatch (default: globalThis.fetch), e.g. one that trusts a private CA. */
+  fetch?: (url: URL, init: { signal: AbortSignal }) => Promise<Response>;
 }
 
 export interface SendOptions {
@@ -100,7 +107,7 @@ const PLATFORMS: Record<PlatformName, imcloud.v1.Platform> = {
   server: imcloud.v1.Platform.PLATFORM_SERVER,
 };
 const KINDS: Record<number, MessageKindName> = { 0: 'normal', 1: 'recall', 2: 'system' };
-const KICK_REASONS: Record<number, KickReasonName> = { 1: 'login-elsewhere', 2: 'token-revoked', 3: 'admin' };
+const KICK_REASONS: Record<number, KickReasonName> = { 1: 'login-elsewhere', 2: 'token-revoked', 3: 'admin', 4: 'token-expired' };
 const PUSH_ACK_MAX_CURSORS = 100; // logic reads at most 100 cursors per PushAck
 
 /** What the receive buffers hold: a delivered message, or an empty slot. */
@@ -389,7 +396,7 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
     let lastError: unknown;
     for (const url of urls) {
       try {
-        socket = await FrameSocket.open(url, this.t.connect);
+        socket = await FrameSocket.open(url, this.t.connect, this.opts.webSocket);
         break;
       } catch (err) {
         lastError = err;
@@ -454,6 +461,12 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
 
   /** Decides what follows a connection that ended. */
   private sessionEnd(s: Session, reason: string): SessionEnd {
+    if (s.kick?.reason === 'token-expired') {
+      // The session lived as long as its token: with getToken, sign in again with a fresh one.
+      if (this.opts.getToken) return { reason: 'token expired', delayMs: Math.floor(Math.random() * 1_000) };
+      const expired = new ImClientError('IM_TOKEN_EXPIRED', 'the token expired; give the client getToken to renew it');
+      return { reason: expired.code, stop: { state: 'offline', reason: expired.code, error: expired } };
+    }
     if (s.kick) return { reason: 'kicked', stop: { state: 'kicked', reason: `kicked: ${s.kick.reason}`, kick: s.kick } };
     const fatal = s.fatal;
     if (fatal) {
@@ -507,7 +520,7 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
     if (user) url.searchParams.set('userId', user);
     let res: Response;
     try {
-      res = await fetch(url, { signal: AbortSignal.timeout(this.t.dispatch) });
+      res = await (this.opts.fetch ?? fetch)(url, { signal: AbortSignal.timeout(this.t.dispatch) });
     } catch (err) {
       throw new ImClientError('SDK_DISPATCH_FAILED', `dispatch ${url.origin} unreachable: ${(err as Error)?.message ?? String(err)}`, 0, false, { cause: err });
     }

@@ -5,7 +5,7 @@ import type { SendAck } from './conversation-sender.js';
 export type ConnectionState = 'idle' | 'connecting' | 'online' | 'offline' | 'kicked';
 export type PlatformName = 'web' | 'ios' | 'android' | 'desktop' | 'server';
 export type MessageKindName = 'normal' | 'recall' | 'system';
-export type KickReasonName = 'login-elsewhere' | 'token-revoked' | 'admin' | 'unspecified';
+export type KickReasonName = 'login-elsewhere' | 'token-revoked' | 'token-expired' | 'admin' | 'unspecified';
 
 export interface ChatMessage {
   conversation: string;

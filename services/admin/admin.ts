@@ -3,23 +3,29 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { imcloud } from '../../proto/gen/im.js';
-import type { App, MultiLoginPolicy } from '../ports/app-registry.js';
+import type { App, AppLimits, MultiLoginPolicy } from '../ports/app-registry.js';
 import type { Backends } from '../ports/backends.js';
 import type { Config } from '../shared/config.js';
 import { APP_ID, USER_ID } from '../shared/conversation-id.js';
 import { ImError } from '../shared/errors.js';
 import { encodeFrameBody } from '../shared/frame-codec.js';
-import type { HttpRequest, HttpServer } from '../shared/http-server.js';
+import type { HttpRequest, HttpRequestHead, HttpServer } from '../shared/http-server.js';
 import type { Metrics } from '../shared/metrics.js';
 import { mintToken } from '../shared/tokens.js';
 
 const policy = z.enum(['all', 'per-platform', 'single']);
+/** Overrides of the platform's per-app defaults (ADR 0024). */
+const limits = z.object({
+  framesPerSec: z.number().int().positive().max(10_000_000).optional(),
+  connectionsPerUser: z.number().int().positive().max(10_000).optional(),
+}).strict();
 const createAppBody = z.object({
   appId: z.string().regex(APP_ID, `appId must match ${APP_ID.source}`).optional(),
   name: z.string().min(1).max(100).optional(),
   multiLogin: policy.optional(),
+  limits: limits.optional(),
 }).strict();
-const patchAppBody = z.object({ name: z.string().min(1).max(100).optional(), multiLogin: policy.optional() }).strict();
+const patchAppBody = z.object({ name: z.string().min(1).max(100).optional(), multiLogin: policy.optional(), limits: limits.optional() }).strict();
 const tokenBody = z.object({
   userId: z.string().regex(USER_ID, `userId must match ${USER_ID.source}`),
   ttlSec: z.number().int().positive().max(30 * 24 * 3600).optional(),
@@ -43,6 +49,9 @@ function sameSecret(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
+/** Who called the admin API: the platform admin, or one app by its secret. */
+type Caller = 'platform' | { appId: string };
+
 export function publicApp(app: App): Omit<App, 'secret'> {
   const { secret: _secret, ...rest } = app;
   return rest;
@@ -62,7 +71,7 @@ export class Admin {
   ) {}
 
   /** 'platform', or the AppId whose secret was presented. */
-  private async caller(req: HttpRequest): Promise<'platform' | { appId: string }> {
+  private async caller(req: HttpRequestHead): Promise<Caller> {
     const header = req.headers.authorization ?? '';
     const [scheme, value = ''] = header.split(' ', 2);
     if (scheme === 'Bearer' && value && sameSecret(value, this.adminToken)) return 'platform';
@@ -74,10 +83,12 @@ export class Admin {
     throw new ImError('IM_ADMIN_UNAUTHORIZED');
   }
 
-  private async authorize(req: HttpRequest, appId?: string): Promise<void> {
+  /** Platform callers act on every app; an app secret only on its own app (the :appId of the path). */
+  private async authorize(req: HttpRequestHead, scope: 'platform' | 'app'): Promise<Caller> {
     const who = await this.caller(req);
-    if (who === 'platform') return;
-    if (!appId || who.appId !== appId) throw new ImError('IM_ADMIN_FORBIDDEN', 'an app secret can only act on its own app');
+    if (who === 'platform') return who;
+    if (scope === 'platform' || who.appId !== req.params.appId) throw new ImError('IM_ADMIN_FORBIDDEN', 'an app secret can only act on its own app');
+    return who;
   }
 
   private async appOr404(appId: string): Promise<App> {
@@ -86,48 +97,57 @@ export class Admin {
     return app;
   }
 
-  register(http: HttpServer): void {
-    const track = (route: string, fn: (req: HttpRequest) => Promise<{ status?: number; json: unknown }>) => async (req: HttpRequest) => {
+  /**
+   * One admin endpoint on the ops listener: credentials are checked before the body is read, and
+   * every answer, refusals included, is counted by route and status.
+   */
+  private endpoint(http: HttpServer, method: string, path: string, route: string, scope: 'platform' | 'app', fn: (req: HttpRequest<Caller>) => Promise<{ status?: number; json: unknown }>): void {
+    const count = (status: number) => this.metrics.adminRequests.inc({ route, status: String(status) });
+    http.route<Caller>(method, path, async (req) => {
       try {
         const reply = await fn(req);
-        this.metrics.adminRequests.inc({ route, status: String(reply.status ?? 200) });
+        count(reply.status ?? 200);
         return reply;
       } catch (err) {
-        this.metrics.adminRequests.inc({ route, status: String(err instanceof ImError ? err.status : 500) });
+        count(err instanceof ImError ? err.status : 500);
         throw err;
       }
-    };
+    }, {
+      listener: 'ops',
+      authorize: async (req) => {
+        try {
+          return await this.authorize(req, scope);
+        } catch (err) {
+          count(err instanceof ImError ? err.status : 500);
+          throw err;
+        }
+      },
+    });
+  }
 
-    http.route('POST', '/v1/apps', track('create-app', async (req) => {
-      await this.authorize(req);
+  register(http: HttpServer): void {
+    this.endpoint(http, 'POST', '/v1/apps', 'create-app', 'platform', async (req) => {
       const body = parse(createAppBody, req.body);
-      const app = await this.createApp(body.appId ?? `app-${randomBytes(4).toString('hex')}`, body.name, body.multiLogin);
+      const app = await this.createApp(body.appId ?? `app-${randomBytes(4).toString('hex')}`, body.name, body.multiLogin, undefined, body.limits);
       return { status: 201, json: app };
-    }));
-    http.route('GET', '/v1/apps', track('list-apps', async (req) => {
-      await this.authorize(req);
-      return { json: { apps: (await this.backends.apps.list()).map(publicApp) } };
-    }));
-    http.route('GET', '/v1/apps/:appId', track('get-app', async (req) => {
-      await this.authorize(req, req.params.appId);
-      return { json: publicApp(await this.appOr404(req.params.appId!)) };
-    }));
-    http.route('PATCH', '/v1/apps/:appId', track('update-app', async (req) => {
-      await this.authorize(req, req.params.appId);
+    });
+    this.endpoint(http, 'GET', '/v1/apps', 'list-apps', 'platform', async () => ({ json: { apps: (await this.backends.apps.list()).map(publicApp) } }));
+    this.endpoint(http, 'GET', '/v1/apps/:appId', 'get-app', 'app', async (req) => ({ json: publicApp(await this.appOr404(req.params.appId!)) }));
+    this.endpoint(http, 'PATCH', '/v1/apps/:appId', 'update-app', 'app', async (req) => {
       const patch = parse(patchAppBody, req.body);
+      // Limits protect the other tenants: only the platform sets them.
+      if (patch.limits && req.auth !== 'platform') throw new ImError('IM_ADMIN_FORBIDDEN', 'only the platform admin token may change an app\'s limits');
       const app = await this.backends.apps.update(req.params.appId!, patch);
       if (!app) throw new ImError('IM_APP_NOT_FOUND', `no app ${req.params.appId}`);
       return { json: publicApp(app) };
-    }));
-    http.route('POST', '/v1/apps/:appId/tokens', track('mint-token', async (req) => {
-      await this.authorize(req, req.params.appId);
+    });
+    this.endpoint(http, 'POST', '/v1/apps/:appId/tokens', 'mint-token', 'app', async (req) => {
       const body = parse(tokenBody, req.body);
       const app = await this.appOr404(req.params.appId!);
       const { token, claims } = await mintToken(app.appId, app.secret, body.userId, body.ttlSec ?? this.config.admin.defaultTokenTtlSec);
       return { status: 201, json: { token, userId: claims.userId, jti: claims.jti, expiresAt: claims.expiresAt } };
-    }));
-    http.route('POST', '/v1/apps/:appId/revocations', track('revoke', async (req) => {
-      await this.authorize(req, req.params.appId);
+    });
+    this.endpoint(http, 'POST', '/v1/apps/:appId/revocations', 'revoke', 'app', async (req) => {
       const body = parse(revokeBody, req.body);
       const app = await this.appOr404(req.params.appId!);
       const now = Date.now();
@@ -138,11 +158,11 @@ export class Admin {
         kicked = await this.kickUser(app.appId, body.userId);
       }
       return { json: { revoked: true, kicked } };
-    }));
+    });
   }
 
-  async createApp(appId: string, name?: string, multiLogin: MultiLoginPolicy = 'all', secret = newSecret()): Promise<App> {
-    const app: App = { appId, name: name ?? appId, secret, multiLogin, createdAt: Date.now() };
+  async createApp(appId: string, name?: string, multiLogin: MultiLoginPolicy = 'all', secret = newSecret(), limits?: AppLimits): Promise<App> {
+    const app: App = { appId, name: name ?? appId, secret, multiLogin, createdAt: Date.now(), ...(limits && { limits }) };
     await this.backends.apps.create(app);
     return app;
   }

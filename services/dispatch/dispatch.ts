@@ -12,7 +12,7 @@ import { routingSource, trackFor, type RoutingTableSource } from '../shared/rout
 
 export interface DispatchAnswer {
   appId: string;
-  gates: Array<{ id: string; ws: string; tcp: string; pool: string; track: string; connections: number }>;
+  gates: Array<{ id: string; ws: string; tcp: string; tls: boolean; pool: string; track: string; connections: number }>;
   heartbeatIntervalMs: number;
   reconnect: { baseMs: number; maxMs: number; jitter: 'full' };
 }
@@ -59,7 +59,7 @@ export class Dispatch {
     if (gates.length === 0) throw new ImError('IM_NO_GATE', `no ready gate serves app ${appId}; retry with backoff`, { retryAfterMs: 2_000 });
     return {
       appId,
-      gates: gates.slice(0, 3).map((g) => ({ id: g.id, ws: g.wsUrl, tcp: g.tcpAddr, pool: g.pool, track: g.track, connections: g.connections })),
+      gates: gates.slice(0, 3).map((g) => ({ id: g.id, ws: g.wsUrl, tcp: g.tcpAddr, tls: g.tls ?? false, pool: g.pool, track: g.track, connections: g.connections })),
       heartbeatIntervalMs: this.config.gate.heartbeatIntervalMs,
       reconnect: { baseMs: this.config.dispatch.reconnectBaseMs, maxMs: this.config.dispatch.reconnectMaxMs, jitter: 'full' },
     };

@@ -26,8 +26,14 @@ export class ClientConnection {
   /** Consecutive frames refused by the rate limit. */
   strikes = 0;
   lastRouteRefreshAt = 0;
-  /** The push batch being written corked this connection (see Gate.deliver). */
+  /** The downstream batch being written corked this connection (see Gate.deliver). */
   corked = false;
+  /** When the token it authenticated with expires (ms since epoch); the session ends then. */
+  expiresAt = 0;
+  /** The login went to logic, which may have registered a route for it. */
+  loginForwarded = false;
+  /** The app's frame rate across every gate (its limits, or gate.appFramesPerSec). */
+  appFramesPerSec = 0;
   readonly bucket: TokenBucket;
 
   constructor(
@@ -36,6 +42,8 @@ export class ClientConnection {
     ratePerSec: number,
     burst: number,
     now: number,
+    /** The client's address (per-address connection limits). */
+    readonly ip: string,
   ) {
     this.lastSeenAt = now;
     this.openedAt = now;

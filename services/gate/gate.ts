@@ -1,43 +1,56 @@
 // The gate role: holds client long connections (WebSocket at /ws and raw TCP, the same frames),
 // authenticates them, enforces heartbeat, size and rate limits, forwards client frames to logic
-// over the bus, and writes what logic pushes back. It keeps no state but its connections.
+// over the bus, and writes what logic sends down. It keeps no state but its connections.
+//
+// A connection forwards nothing until logic's AuthOk has come back: before that only Auth and
+// Ping are accepted, and any other frame closes it with IM_AUTH_REQUIRED (ADR 0022).
 import { randomUUID } from 'node:crypto';
-import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
-import type { IncomingMessage } from 'node:http';
-import type { Duplex } from 'node:stream';
-import { WebSocketServer, type WebSocket } from 'ws';
+import type { Server as TcpServer } from 'node:net';
+import type { WebSocketServer } from 'ws';
 import { imcloud } from '../../proto/gen/im.js';
 import type { Backends } from '../ports/backends.js';
 import type { Subscription } from '../ports/bus.js';
 import type { GateInfo } from '../ports/routes.js';
 import type { Config } from '../shared/config.js';
 import { ImError, toImError } from '../shared/errors.js';
-import { decodeFrame, encodeFrame, errorFrame, LengthPrefixedReader, lengthPrefixed, withVersion, type Frame, type FrameInit } from '../shared/frame-codec.js';
+import { decodeFrame, encodeFrame, errorFrame, withVersion, type Frame, type FrameInit } from '../shared/frame-codec.js';
 import type { HttpServer } from '../shared/http-server.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
 import { claimedByOtherPool, routingSource, type RoutingTableSource } from '../shared/routing-table.js';
+import type { TlsFiles } from '../shared/tls-files.js';
 import { claimedAppId, verifyToken } from '../shared/tokens.js';
+import { AppDirectory } from './app-directory.js';
+import { AppQuotas } from './app-quotas.js';
 import { ClientConnection, type Transport } from './client-connection.js';
+import { acceptWebSockets, listenTcp, type ConnectionSink } from './gate-listeners.js';
+import { IpConnections } from './ip-connections.js';
 
 const Kind = imcloud.internal.v1.Upstream.Kind;
-/** Frame types only a server sends; a client sending one gets IM_FRAME_UNKNOWN_TYPE. */
-const CLIENT_FORWARDED = new Set(['send', 'pushAck', 'sync', 'pull', 'history', 'read', 'recall', 'logout']);
+/**
+ * The frame types a client may send once online, with what each costs of the connection's and
+ * the app's rate limits: reads that can return pages of messages weigh more than a send.
+ */
+const FRAME_COST: Readonly<Record<string, number>> = { send: 1, recall: 1, pushAck: 1, read: 1, logout: 1, sync: 4, pull: 4, history: 4 };
 const REPORT_EVERY_MS = 5_000;
 const SWEEP_EVERY_MS = 1_000;
-/** How long a closed connection may take to flush before its socket is destroyed. */
-const HARD_CLOSE_MS = 2_000;
+const APP_CACHE_MS = 5_000;
+const APP_CACHE_ENTRIES = 10_000;
 
-export class Gate {
+export class Gate implements ConnectionSink {
   private readonly connections = new Map<string, ClientConnection>();
-  private readonly wss: WebSocketServer;
+  private wss?: WebSocketServer;
   private tcp?: TcpServer;
   private subscription?: Subscription;
   private sweepTimer?: NodeJS.Timeout;
   private reportTimer?: NodeJS.Timeout;
   private draining = false;
   private tcpPort = 0;
-  private readonly appCache = new Map<string, { secret: string | null; until: number }>();
+  private readonly apps: AppDirectory;
+  private readonly quotas: AppQuotas;
+  private readonly ips: IpConnections;
+  publicWsUrl = '';
+  publicTcpAddr = '';
 
   constructor(
     private readonly config: Config,
@@ -45,12 +58,13 @@ export class Gate {
     private readonly http: HttpServer,
     private readonly log: Logger,
     private readonly metrics: Metrics,
+    private readonly tls?: TlsFiles,
     /** The operator's routing table (IMCLOUD_ROUTING_FILE): a default-pool gate refuses AppIds another pool claims. */
     private readonly routing: RoutingTableSource | undefined = routingSource(config.routing),
   ) {
-    // ws closes (1009) past maxPayload by itself; frames between the limit and that get our
-    // IM_FRAME_TOO_LARGE error frame first.
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: config.gate.maxFrameBytes * 4, perMessageDeflate: false, clientTracking: false });
+    this.apps = new AppDirectory(backends.apps, { maxEntries: APP_CACHE_ENTRIES, ttlMs: APP_CACHE_MS });
+    this.quotas = new AppQuotas(backends.rateLimiter, (err) => this.log.warn({ err: String(err) }, 'app quota lease failed; letting frames through'));
+    this.ips = new IpConnections(config.gate.maxConnectionsPerIp);
   }
 
   get id(): string {
@@ -61,41 +75,31 @@ export class Gate {
     return this.connections.size;
   }
 
+  get tcpListenPort(): number {
+    return this.tcpPort;
+  }
+
+  /** Apps whose secret the gate holds now (bounded by gate.appCacheEntries). */
+  get cachedApps(): number {
+    return this.apps.size;
+  }
+
   async start(httpPort: number): Promise<void> {
     this.subscription = await this.backends.bus.consumePush(this.id, async (d) => this.deliver(d.body), { prefetch: 64 });
-    this.http.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      const path = (req.url ?? '').split('?')[0];
-      if (path !== '/ws' || this.draining) {
-        socket.end(`HTTP/1.1 ${this.draining ? '503 Service Unavailable' : '404 Not Found'}\r\nconnection: close\r\n\r\n`);
-        return;
-      }
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.acceptWebSocket(ws, socket));
-    });
+    const opts = { maxFrameBytes: this.config.gate.maxFrameBytes };
+    this.wss = acceptWebSockets(this.http.server, this, { ...opts, refuseAll: () => this.draining });
     if (this.config.gate.tcpEnabled) {
-      this.tcp = createTcpServer((socket) => this.acceptTcp(socket));
-      this.tcpPort = await new Promise<number>((resolve, reject) => {
-        this.tcp!.once('error', reject);
-        this.tcp!.listen(this.config.gate.tcpPort, this.config.http.host, () => {
-          const addr = this.tcp!.address();
-          resolve(typeof addr === 'object' && addr ? addr.port : this.config.gate.tcpPort);
-        });
-      });
+      ({ server: this.tcp, port: this.tcpPort } = await listenTcp(this.config.gate.tcpPort, this.config.http.host, this.tls, this, opts));
     }
-    this.publicWsUrl = this.config.gate.publicWsUrl || `ws://${advertisedHost(this.config.http.host)}:${httpPort}/ws`;
-    this.publicTcpAddr = this.config.gate.publicTcpAddr || (this.tcpPort ? `${advertisedHost(this.config.http.host)}:${this.tcpPort}` : '');
+    const host = advertisedHost(this.config.http.host);
+    this.publicWsUrl = this.config.gate.publicWsUrl || `${this.tls ? 'wss' : 'ws'}://${host}:${httpPort}/ws`;
+    this.publicTcpAddr = this.config.gate.publicTcpAddr || (this.tcpPort ? `${host}:${this.tcpPort}` : '');
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_EVERY_MS);
     this.sweepTimer.unref();
     await this.report();
     this.reportTimer = setInterval(() => void this.report(), REPORT_EVERY_MS);
     this.reportTimer.unref();
-    this.log.info({ ws: this.publicWsUrl, tcp: this.publicTcpAddr, pool: this.config.gate.pool, appIds: this.config.gate.appIds }, 'gate listening');
-  }
-
-  publicWsUrl = '';
-  publicTcpAddr = '';
-
-  get tcpListenPort(): number {
-    return this.tcpPort;
+    this.log.info({ ws: this.publicWsUrl, tcp: this.publicTcpAddr, tls: Boolean(this.tls), pool: this.config.gate.pool, appIds: this.config.gate.appIds }, 'gate listening');
   }
 
   /**
@@ -119,13 +123,13 @@ export class Gate {
     await this.subscription?.cancel();
     await this.backends.routes.removeGate(this.id).catch(() => undefined);
     await new Promise<void>((resolve) => (this.tcp ? this.tcp.close(() => resolve()) : resolve()));
-    this.wss.close();
+    this.wss?.close();
   }
 
   private info(): GateInfo {
     return {
       id: this.id, pool: this.config.gate.pool, appIds: [...this.config.gate.appIds], track: this.config.gate.track,
-      wsUrl: this.publicWsUrl, tcpAddr: this.publicTcpAddr, connections: this.connections.size, draining: this.draining,
+      wsUrl: this.publicWsUrl, tcpAddr: this.publicTcpAddr, tls: Boolean(this.tls), connections: this.connections.size, draining: this.draining,
     };
   }
 
@@ -137,70 +141,40 @@ export class Gate {
     }
   }
 
-  // ── transports ───────────────────────────────────────────────────────────────────────────
+  // ── connections (ConnectionSink) ─────────────────────────────────────────────────────────
 
-  private acceptWebSocket(ws: WebSocket, socket: Duplex): void {
-    const transport: Transport = {
-      kind: 'ws',
-      send: (frame) => ws.send(frame, { binary: true }),
-      bufferedAmount: () => ws.bufferedAmount,
-      cork: () => socket.cork(),
-      uncork: () => socket.uncork(),
-      close: (reason) => {
-        ws.close(4000, reason.slice(0, 120));
-        // A peer that never answers the closing handshake (or never reads) is cut off.
-        setTimeout(() => ws.terminate(), HARD_CLOSE_MS).unref();
-      },
-    };
-    const conn = this.open(transport);
-    ws.on('message', (data, isBinary) => {
-      if (!isBinary) return this.refuse(conn, new ImError('IM_FRAME_MALFORMED', 'frames are binary WebSocket messages'), 0);
-      const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
-      this.onFrame(conn, bytes);
-    });
-    ws.on('close', () => this.closed(conn, 'peer closed'));
-    ws.on('error', (err) => {
-      this.log.debug({ conn: conn.id, err: err.message }, 'websocket error');
-      this.closed(conn, 'transport error');
-    });
+  admit(ip: string): ImError | null {
+    if (this.draining) return new ImError('IM_DRAINING');
+    if (!this.ips.acquire(ip)) {
+      this.metrics.connectionsRefused.inc({ reason: 'IM_TOO_MANY_CONNECTIONS' });
+      return new ImError('IM_TOO_MANY_CONNECTIONS', `this address holds ${this.config.gate.maxConnectionsPerIp} connections to this gate already`);
+    }
+    return null;
   }
 
-  private acceptTcp(socket: Socket): void {
-    socket.setNoDelay(true);
-    const reader = new LengthPrefixedReader(this.config.gate.maxFrameBytes);
-    const transport: Transport = {
-      kind: 'tcp',
-      send: (frame) => void socket.write(lengthPrefixed(frame)),
-      bufferedAmount: () => socket.writableLength,
-      cork: () => socket.cork(),
-      uncork: () => socket.uncork(),
-      close: () => {
-        socket.end();
-        setTimeout(() => socket.destroy(), HARD_CLOSE_MS).unref();
-      },
-    };
-    const conn = this.open(transport);
-    socket.on('data', (chunk) => {
-      let frames: Uint8Array[];
-      try {
-        frames = reader.push(chunk);
-      } catch (err) {
-        return this.refuse(conn, toImError(err), 0);
-      }
-      for (const f of frames) {
-        if (conn.state === 'closed') return;
-        this.onFrame(conn, f);
-      }
-    });
-    socket.on('close', () => this.closed(conn, 'peer closed'));
-    socket.on('error', () => this.closed(conn, 'transport error'));
-  }
-
-  private open(transport: Transport): ClientConnection {
-    const conn = new ClientConnection(randomUUID(), transport, this.config.gate.rateLimitPerSec, this.config.gate.rateLimitBurst, Date.now());
+  open(transport: Transport, ip: string): ClientConnection {
+    const conn = new ClientConnection(randomUUID(), transport, this.config.gate.rateLimitPerSec, this.config.gate.rateLimitBurst, Date.now(), ip);
     this.connections.set(conn.id, conn);
     this.metrics.connections.inc({ transport: transport.kind });
     return conn;
+  }
+
+  malformed(conn: ClientConnection, err: ImError): void {
+    this.refuse(conn, err, 0);
+  }
+
+  socketError(where: string, err: Error): void {
+    this.metrics.socketErrors.inc({ where, code: (err as NodeJS.ErrnoException).code ?? 'unknown' });
+  }
+
+  /** One frame from a client. A failure here closes this connection only. */
+  frame(conn: ClientConnection, bytes: Uint8Array): void {
+    try {
+      this.onFrame(conn, bytes);
+    } catch (err) {
+      this.log.error({ conn: conn.id, err: (err as Error)?.stack ?? String(err) }, 'frame handling failed; closing the connection');
+      this.refuse(conn, toImError(err), 0);
+    }
   }
 
   // ── inbound frames ───────────────────────────────────────────────────────────────────────
@@ -212,15 +186,7 @@ export class Gate {
     if (bytes.length > this.config.gate.maxFrameBytes + 1) {
       return this.refuse(conn, new ImError('IM_FRAME_TOO_LARGE', `frame of ${bytes.length} bytes exceeds ${this.config.gate.maxFrameBytes}`), 0);
     }
-    const allowed = conn.bucket.take();
-    if (!allowed.allowed) {
-      conn.strikes += 1;
-      if (conn.strikes >= this.config.gate.floodStrikes) return this.refuse(conn, new ImError('IM_FLOODING'), 0);
-      // One error per burst of refusals, not one per frame.
-      if (conn.strikes === 1) this.sendError(conn, new ImError('IM_RATE_LIMITED', undefined, { retryAfterMs: allowed.retryAfterMs }), 0);
-      return;
-    }
-    conn.strikes = 0;
+    if (!this.takeConnectionTokens(conn, 1)) return;
     let frame: Frame;
     try {
       frame = decodeFrame(bytes);
@@ -235,16 +201,37 @@ export class Gate {
       this.refreshRoute(conn);
       return;
     }
-    if (conn.state === 'new') {
-      if (type !== 'auth') return this.refuse(conn, new ImError('IM_AUTH_REQUIRED'), frame.reqId);
-      void this.authenticate(conn, frame);
-      return;
+    if (conn.state !== 'online') {
+      if (conn.state === 'new' && type === 'auth') return void this.authenticate(conn, frame);
+      // Nothing is forwarded for a connection that logic has not answered with AuthOk.
+      return this.refuse(conn, new ImError('IM_AUTH_REQUIRED', conn.state === 'new' ? undefined : 'wait for AuthOk before sending other frames'), frame.reqId);
     }
     if (type === 'auth') return this.sendError(conn, new ImError('IM_ALREADY_AUTHENTICATED'), frame.reqId);
-    if (!CLIENT_FORWARDED.has(type)) {
+    const cost = FRAME_COST[type];
+    if (cost === undefined) {
       return this.sendError(conn, new ImError('IM_FRAME_UNKNOWN_TYPE', `frame type "${type}" is not accepted from clients`), frame.reqId);
     }
+    if (cost > 1 && !this.takeConnectionTokens(conn, cost - 1, frame.reqId)) return;
+    const quota = this.quotas.take(conn.appId, conn.appFramesPerSec, cost);
+    if (!quota.allowed) {
+      this.metrics.appRateLimited.inc({ app_id: conn.appId });
+      return this.sendError(conn, new ImError('IM_APP_RATE_LIMITED', undefined, { retryAfterMs: quota.retryAfterMs }), frame.reqId);
+    }
     this.forward(conn, Kind.KIND_FRAME, bytes.subarray(1));
+  }
+
+  /** The connection's own token bucket; refusals in a row beyond gate.floodStrikes close it. */
+  private takeConnectionTokens(conn: ClientConnection, cost: number, reqId = 0): boolean {
+    const allowed = conn.bucket.take(cost);
+    if (allowed.allowed) {
+      conn.strikes = 0;
+      return true;
+    }
+    conn.strikes += 1;
+    if (conn.strikes >= this.config.gate.floodStrikes) this.refuse(conn, new ImError('IM_FLOODING'), 0);
+    // One error per burst of refusals, not one per frame.
+    else if (conn.strikes === 1) this.sendError(conn, new ImError('IM_RATE_LIMITED', undefined, { retryAfterMs: allowed.retryAfterMs }), reqId);
+    return false;
   }
 
   private forward(conn: ClientConnection, kind: imcloud.internal.v1.Upstream.Kind, frame: Uint8Array): void {
@@ -259,23 +246,24 @@ export class Gate {
     });
   }
 
+  /**
+   * Verifies the token before anything about the app is revealed: an unknown AppId and a bad
+   * signature both answer IM_TOKEN_INVALID, and pools are checked only for a valid token.
+   */
   private async authenticate(conn: ClientConnection, frame: Frame): Promise<void> {
     conn.state = 'authenticating';
     const auth = frame.auth as imcloud.v1.Auth;
     try {
       const appId = claimedAppId(auth.token);
-      const served = this.config.gate.appIds;
-      if (served.length > 0 && !served.includes(appId)) throw new ImError('IM_APP_NOT_SERVED', `this gate (pool ${this.config.gate.pool}) does not serve app ${appId}; ask dispatch for a gate`);
-      if (served.length === 0 && claimedByOtherPool(this.routing?.current(), appId, this.config.gate.pool)) throw new ImError('IM_APP_NOT_SERVED', `app ${appId} is served by its own gate pool, not by pool ${this.config.gate.pool}; ask dispatch for a gate`);
-      const secret = await this.appSecret(appId);
-      const claims = await verifyToken(auth.token, appId, secret);
+      const app = await this.apps.get(appId);
+      if (!app) throw new ImError('IM_TOKEN_INVALID');
+      const claims = await verifyToken(auth.token, appId, app.secret);
+      this.checkServed(appId);
       if (await this.backends.apps.isRevoked(appId, claims.userId, claims.jti, claims.issuedAt)) throw new ImError('IM_TOKEN_REVOKED');
       if (!/^[\x21-\x7e]{1,128}$/.test(auth.deviceId)) throw new ImError('IM_BAD_REQUEST', 'device_id must be 1–128 printable ASCII characters');
       if (conn.state !== 'authenticating') return; // closed meanwhile
-      conn.appId = appId;
-      conn.userId = claims.userId;
-      conn.deviceId = auth.deviceId;
-      conn.platform = auth.platform;
+      Object.assign(conn, { appId, userId: claims.userId, deviceId: auth.deviceId, platform: auth.platform, expiresAt: claims.expiresAt, loginForwarded: true });
+      conn.appFramesPerSec = app.limits?.framesPerSec ?? this.config.gate.appFramesPerSec;
       // logic registers the route, applies the multi-login policy and answers AuthOk.
       this.forward(conn, Kind.KIND_LOGIN, new Uint8Array(0));
     } catch (err) {
@@ -284,17 +272,10 @@ export class Gate {
     }
   }
 
-  private async appSecret(appId: string): Promise<string> {
-    const cached = this.appCache.get(appId);
-    const now = Date.now();
-    if (cached && cached.until > now) {
-      if (cached.secret === null) throw new ImError('IM_APP_NOT_FOUND', `no app ${appId}`);
-      return cached.secret;
-    }
-    const app = await this.backends.apps.get(appId);
-    this.appCache.set(appId, { secret: app?.secret ?? null, until: now + 5_000 });
-    if (!app) throw new ImError('IM_APP_NOT_FOUND', `no app ${appId}`);
-    return app.secret;
+  private checkServed(appId: string): void {
+    const served = this.config.gate.appIds;
+    if (served.length > 0 && !served.includes(appId)) throw new ImError('IM_APP_NOT_SERVED', `this gate (pool ${this.config.gate.pool}) does not serve app ${appId}; ask dispatch for a gate`);
+    if (served.length === 0 && claimedByOtherPool(this.routing?.current(), appId, this.config.gate.pool)) throw new ImError('IM_APP_NOT_SERVED', `app ${appId} is served by its own gate pool, not by pool ${this.config.gate.pool}; ask dispatch for a gate`);
   }
 
   private refreshRoute(conn: ClientConnection): void {
@@ -321,7 +302,7 @@ export class Gate {
     try {
       batch = imcloud.internal.v1.Downstream.decode(body);
     } catch (err) {
-      this.log.error({ err: String(err) }, 'dropping undecodable push batch');
+      this.log.error({ err: String(err) }, 'dropping undecodable downstream batch');
       return;
     }
     const now = Date.now();
@@ -329,7 +310,7 @@ export class Gate {
     // each connection while the batch is written so they leave in one write syscall.
     const corked: ClientConnection[] = [];
     try {
-      this.deliverBatch(batch, now, corked);
+      for (const d of batch.deliveries as imcloud.internal.v1.Delivery[]) this.deliverOne(d, now, corked);
     } finally {
       for (const conn of corked) {
         conn.corked = false;
@@ -338,28 +319,37 @@ export class Gate {
     }
   }
 
-  private deliverBatch(batch: imcloud.internal.v1.Downstream, now: number, corked: ClientConnection[]): void {
-    for (const d of batch.deliveries as imcloud.internal.v1.Delivery[]) {
-      const frame = withVersion(d.frame);
-      for (const connId of d.connIds) {
-        const conn = this.connections.get(connId);
-        if (!conn || conn.state === 'closed') continue;
-        if (!conn.corked) {
-          conn.corked = true;
-          conn.transport.cork();
-          corked.push(conn);
-        }
-        if (d.authOk) {
-          conn.state = 'online';
-          conn.lastRouteRefreshAt = now;
-          this.metrics.authenticated.inc({ app_id: conn.appId });
-        }
-        this.write(conn, frame);
-        if (d.sentAt > 0) this.metrics.e2eLatency.observe({ app_id: d.appId }, (now - Number(d.sentAt)) / 1000);
-        if (d.closeAfter) this.close(conn, null);
+  private deliverOne(d: imcloud.internal.v1.Delivery, now: number, corked: ClientConnection[]): void {
+    const frame = withVersion(d.frame);
+    for (const connId of d.connIds) {
+      const conn = this.connections.get(connId);
+      if (!conn || conn.state === 'closed') continue;
+      try {
+        this.deliverTo(conn, d, frame, now, corked);
+      } catch (err) {
+        // One connection's failure must not cost the others in the batch their frames.
+        this.log.error({ conn: conn.id, err: (err as Error)?.stack ?? String(err) }, 'delivery failed; closing the connection');
+        this.refuse(conn, toImError(err), 0);
       }
     }
   }
+
+  private deliverTo(conn: ClientConnection, d: imcloud.internal.v1.Delivery, frame: Uint8Array, now: number, corked: ClientConnection[]): void {
+    if (!conn.corked) {
+      conn.corked = true;
+      conn.transport.cork();
+      corked.push(conn);
+    }
+    if (d.authOk) {
+      conn.state = 'online';
+      conn.lastRouteRefreshAt = now;
+      this.metrics.authenticated.inc({ app_id: conn.appId });
+    }
+    this.write(conn, frame);
+    if (d.sentAt > 0) this.metrics.e2eLatency.observe({ app_id: d.appId }, (now - Number(d.sentAt)) / 1000);
+    if (d.closeAfter) this.close(conn, null);
+  }
+
 
   private write(conn: ClientConnection, frame: Uint8Array): void {
     if (conn.state === 'closed') return;
@@ -395,7 +385,7 @@ export class Gate {
     this.closed(conn, err?.code ?? 'server close');
   }
 
-  private closed(conn: ClientConnection, reason: string): void {
+  closed(conn: ClientConnection, reason: string): void {
     if (conn.state === 'closed') {
       this.connections.delete(conn.id);
       return;
@@ -403,17 +393,19 @@ export class Gate {
     const wasOnline = conn.state === 'online';
     conn.state = 'closed';
     this.connections.delete(conn.id);
+    this.ips.release(conn.ip);
     this.metrics.connections.dec({ transport: conn.transport.kind });
     this.metrics.gateDisconnects.inc({ reason });
-    if (wasOnline) {
-      this.metrics.authenticated.dec({ app_id: conn.appId });
+    if (wasOnline) this.metrics.authenticated.dec({ app_id: conn.appId });
+    // A login that logic may have registered already goes with the connection.
+    if (wasOnline || conn.loginForwarded) {
       this.backends.routes.remove(conn.appId, conn.userId, conn.id).catch((err: unknown) => {
         this.log.warn({ conn: conn.id, err: String(err) }, 'route removal failed; it expires by TTL');
       });
     }
   }
 
-  /** Closes connections that missed their heartbeat or never authenticated. */
+  /** Closes connections that missed their heartbeat, never authenticated, or whose token expired. */
   private sweep(): void {
     const now = Date.now();
     for (const conn of this.connections.values()) {
@@ -421,8 +413,17 @@ export class Gate {
         if (now - conn.openedAt > this.config.gate.authTimeoutMs) this.refuse(conn, new ImError('IM_AUTH_TIMEOUT'), 0);
       } else if (conn.state === 'online' && now - conn.lastSeenAt > this.config.gate.idleTimeoutMs) {
         this.refuse(conn, new ImError('IM_HEARTBEAT_TIMEOUT'), 0);
+      } else if (conn.state === 'online' && conn.expiresAt > 0 && now >= conn.expiresAt) {
+        this.kickExpired(conn);
       }
     }
+  }
+
+  /** A session lives as long as its token: then a Kick says why, and the client reconnects with a new one. */
+  private kickExpired(conn: ClientConnection): void {
+    this.metrics.sessionsExpired.inc({ app_id: conn.appId });
+    conn.transport.send(encodeFrame({ kick: { reason: imcloud.v1.KickReason.KICK_REASON_TOKEN_EXPIRED, message: 'the token expired; sign in again with a new token' } }));
+    this.close(conn, null);
   }
 }
 

@@ -3,27 +3,39 @@
 // push fan-out, push acks and delivery notices, sync, pull, history, read receipts, recall.
 // Stateless: every piece of state lives behind a port, so any instance can handle any frame.
 import { randomUUID } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import pLimit, { type LimitFunction } from 'p-limit';
 import { imcloud } from '../../proto/gen/im.js';
 import type { App, MultiLoginPolicy } from '../ports/app-registry.js';
 import type { Backends } from '../ports/backends.js';
 import type { Subscription } from '../ports/bus.js';
+import type { ConversationEntry } from '../ports/conversation-state.js';
 import type { SendAckRecord } from '../ports/dedupe.js';
 import type { Route } from '../ports/routes.js';
 import type { StoredMessage } from '../ports/stored-message.js';
 import type { Config } from '../shared/config.js';
-import { assertUserId, membersFor, peerOf, singleConversation } from '../shared/conversation-id.js';
+import { APP_ID, assertUserId, membersFor, peerOf, singleConversation, USER_ID } from '../shared/conversation-id.js';
 import { ImError, toImError } from '../shared/errors.js';
 import { decodeFrameBody, encodeFrameBody, errorFrame, type Frame, type FrameInit } from '../shared/frame-codec.js';
 import { IdGenerator } from '../shared/ids.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
 import { decodeStoreRecord, emptySlot, encodeStoreRecord, toWireMessage, withSeq } from './message-codec.js';
-import { MessageReader } from './message-reader.js';
+import { FairScheduler } from './fair-scheduler.js';
+import { MessageReader, type Slot } from './message-reader.js';
 import { PushBatcher, type DeliveryOptions } from './push-batcher.js';
+import { wireBytes, withinBytes } from './reply-size.js';
 
 type Upstream = imcloud.internal.v1.Upstream;
 const Kind = imcloud.internal.v1.Upstream.Kind;
 const MessageKind = imcloud.v1.MessageKind;
+
+/** An upstream envelope, decoded: who sent it, and its frame (none for a login or disconnect). */
+interface UpstreamRequest {
+  up: Upstream;
+  session: Session;
+  frame?: Frame;
+}
 
 /** Who sent a frame, as the gate established it from the verified token. */
 interface Session {
@@ -41,9 +53,14 @@ const APP_CACHE_MS = 5_000;
 /** How long a send's dedupe lease lasts before a retry may take it over. */
 const SEND_LEASE_MS = 10_000;
 const CLIENT_MSG_ID = /^[\x21-\x7e]{1,64}$/;
+/** Cursors a sync request may carry; more are ignored (one per conversation the client holds). */
+const MAX_CURSORS = 10_000;
+const slotBytes = (slot: Slot) => ('message' in slot ? wireBytes(slot.message) : 64);
 /** Frames refused when they waited too long (logic.maxQueueDelayMs): the ones that create messages. */
 const SHEDDABLE = new Set(['send', 'recall']);
 const SHED_RETRY_AFTER_MS = 1_000;
+/** However many apps wait, each may keep this many requests waiting in a logic process. */
+const MIN_QUEUED_PER_APP = 16;
 /**
  * After the app rate limit refuses a send, the app's sends claim without drawing a seq for this
  * long (ADR 0014): only the sends already in flight when the limit is reached get through.
@@ -74,7 +91,12 @@ function stageClock(stages: StageObservers): (stage: SendStage) => void {
 export class Logic {
   private readonly reader: MessageReader;
   private readonly pushes: PushBatcher;
-  private readonly apps = new Map<string, { app: App | null; until: number }>();
+  // Keyed by AppIds the gates verified; bounded all the same.
+  private readonly apps = new LRUCache<string, { app: App | null; until: number }>({ max: 10_000 });
+  /** Reads of message pages running at once (each can hold a page of bodies in memory). */
+  private readonly reads: LimitFunction;
+  /** Upstream requests, served app by app in turn. */
+  private readonly scheduler: FairScheduler<UpstreamRequest>;
   private subscription?: Subscription;
   private ids?: IdGenerator;
   /** Per-stage histogram children, resolved once (no label lookup per send). */
@@ -94,15 +116,23 @@ export class Logic {
     this.reader = new MessageReader(backends.window, backends.store, config.logic.emptySlotGraceMs, now);
     this.pushes = new PushBatcher(backends.bus, metrics, log);
     this.stages = Object.fromEntries(SEND_STAGES.map((stage) => [stage, metrics.sendStages.labels({ stage })])) as unknown as StageObservers;
+    this.reads = pLimit(config.logic.maxConcurrentReads);
+    this.scheduler = new FairScheduler<UpstreamRequest>({
+      maxInFlight: config.logic.maxInFlight, maxQueued: config.logic.maxQueued, minPerApp: MIN_QUEUED_PER_APP,
+      run: (r) => this.process(r),
+      refuse: (r) => this.refuseBusy(r),
+    });
   }
 
   async start(idGenerator: IdGenerator, tracks: string[] = ['stable']): Promise<void> {
     this.ids = idGenerator;
+    const { maxInFlight, maxQueued } = this.config.logic;
     for (const track of tracks) {
       this.subscription = await this.backends.bus.consumeUpstream(track, async (delivery) => {
         if (delivery.deliveryCount > 1) this.metrics.redeliveries.inc({ channel: 'upstream' });
-        await this.handle(delivery.body);
-      }, { prefetch: this.config.rabbitmq.prefetch });
+        const request = this.open(delivery.body);
+        if (request) await this.scheduler.submit(request.session.appId, request);
+      }, { prefetch: maxInFlight + maxQueued });
     }
   }
 
@@ -110,30 +140,55 @@ export class Logic {
     await this.subscription?.cancel();
   }
 
-  /** Handles one upstream envelope. Client mistakes become Error frames; only backend failures throw (→ redelivery). */
+  /** Handles one upstream envelope at once (tests). Client mistakes become Error frames; only backend failures throw (→ redelivery). */
   async handle(body: Uint8Array): Promise<void> {
+    const request = this.open(body);
+    if (request) await this.process(request);
+  }
+
+  /** Decodes an envelope and checks who sent it; null when there is nothing to do. */
+  private open(body: Uint8Array): UpstreamRequest | null {
     let up: Upstream;
     try {
       up = imcloud.internal.v1.Upstream.decode(body);
     } catch (err) {
       // Not ours to retry: a broken envelope would fail the same way forever.
       this.log.error({ err: String(err) }, 'dropping undecodable upstream envelope');
-      return;
+      return null;
     }
     const session: Session = {
       appId: up.appId, userId: up.userId, deviceId: up.deviceId, platform: up.platform,
       connId: up.connId, gateId: up.gateId, traceId: up.traceId || randomUUID(), receivedAt: Number(up.receivedAt),
     };
-    if (up.kind === Kind.KIND_LOGIN) return this.login(session, up);
-    if (up.kind === Kind.KIND_DISCONNECT) return this.backends.routes.remove(session.appId, session.userId, session.connId);
-
-    let frame: Frame;
+    // A second wall behind the gate's: nothing acts without an authenticated app and user.
+    if (!APP_ID.test(session.appId) || !USER_ID.test(session.userId) || !session.connId || !session.gateId) {
+      this.metrics.upstreamHandled.inc({ type: Kind[up.kind] ?? 'unknown', result: 'IM_AUTH_REQUIRED' });
+      if (session.connId && session.gateId) this.replyError(session, 0, new ImError('IM_AUTH_REQUIRED', 'this connection is not authenticated'));
+      return null;
+    }
+    if (up.kind !== Kind.KIND_FRAME) return { up, session };
     try {
-      frame = decodeFrameBody(up.frame);
+      return { up, session, frame: decodeFrameBody(up.frame) };
     } catch (err) {
       this.replyError(session, 0, toImError(err));
-      return;
+      return null;
     }
+  }
+
+  /** Its app had no room left among the requests waiting here: refused at once, before any work. */
+  private refuseBusy(r: UpstreamRequest): void {
+    const type = r.frame?.body ?? Kind[r.up.kind] ?? 'unknown';
+    this.metrics.shed.inc({ type });
+    const err = new ImError('IM_UNAVAILABLE', 'overloaded: too many requests of this app are waiting; retry', { retryAfterMs: SHED_RETRY_AFTER_MS });
+    this.metrics.errors.inc({ code: err.code, role: 'logic' });
+    // A login refused closes its connection: the client reconnects after the hint.
+    this.reply(r.session, errorFrame(err, r.frame?.reqId ?? 0), { closeAfter: r.up.kind === Kind.KIND_LOGIN });
+  }
+
+  private async process({ up, session, frame }: UpstreamRequest): Promise<void> {
+    if (up.kind === Kind.KIND_LOGIN) return this.login(session, up);
+    if (up.kind === Kind.KIND_DISCONNECT) return this.backends.routes.remove(session.appId, session.userId, session.connId);
+    if (!frame) return;
     const type = frame.body ?? 'none';
     if (SHEDDABLE.has(type) && session.receivedAt > 0) {
       const waited = this.now() - session.receivedAt;
@@ -145,6 +200,7 @@ export class Logic {
       }
     }
     try {
+      await this.app(session.appId);
       await this.dispatch(session, frame);
       this.metrics.upstreamHandled.inc({ type, result: 'ok' });
     } catch (err) {
@@ -232,6 +288,13 @@ export class Logic {
     const mine: Route = { connId: s.connId, gateId: s.gateId, deviceId: s.deviceId, platform: s.platform, since: s.receivedAt };
     const ttl = up.routeTtlMs || this.config.gate.idleTimeoutMs;
     const all = await this.backends.routes.add(s.appId, s.userId, mine, ttl);
+    const staying = all.filter((r) => r.connId === s.connId || !displaces(app.multiLogin, mine, r));
+    const cap = app.limits?.connectionsPerUser ?? this.config.logic.connectionsPerUser;
+    if (staying.length > cap) {
+      await this.backends.routes.remove(s.appId, s.userId, s.connId);
+      this.replyError(s, 0, new ImError('IM_TOO_MANY_CONNECTIONS', `this user holds ${cap} connections already; close one first`));
+      return;
+    }
     // Only older logins are displaced; a newer one displaces this one when it is handled.
     for (const r of all) {
       if (r.connId === s.connId || !displaces(app.multiLogin, mine, r)) continue;
@@ -433,16 +496,37 @@ export class Logic {
     await this.notifyUsers(s, [peer], { deliveryNotice: { conversation, user: s.userId, seq: value } });
   }
 
+  /**
+   * Runs a page read (sync, pull, history) in its turn among this process's reads, and only if
+   * the connection that asked is still there: a reader closed for being slow, or gone, costs
+   * nothing more.
+   */
+  private page(s: Session, read: () => Promise<FrameInit>): Promise<void> {
+    return this.reads(async () => {
+      const routes = await this.backends.routes.list(s.appId, s.userId);
+      if (!routes.some((r) => r.connId === s.connId)) {
+        this.metrics.readsSkipped.inc();
+        return;
+      }
+      this.reply(s, await read());
+    });
+  }
+
   private async sync(s: Session, reqId: number, req: imcloud.v1.SyncRequest): Promise<void> {
     const cursors = new Map<string, number>();
-    for (const c of req.cursors) cursors.set(c.conversation ?? "", Number(c.seq));
+    for (const c of req.cursors.slice(0, MAX_CURSORS)) cursors.set(c.conversation ?? '', Number(c.seq));
     const entries = await this.backends.conversations.list(s.appId, s.userId);
     // Asking for the next page acknowledges what the previous one delivered.
     for (const e of entries) {
       const held = cursors.get(e.conversation);
       if (held !== undefined && held > e.deliveredSeq) await this.delivered(s, e.conversation, held);
     }
-    let budget = Math.min(req.pageSize || 200, this.config.logic.syncPageMax);
+    await this.page(s, async () => ({ reqId, syncPage: await this.syncPage(s, entries, cursors, Math.min(req.pageSize || 200, this.config.logic.syncPageMax)) }));
+  }
+
+  private async syncPage(s: Session, entries: ConversationEntry[], cursors: Map<string, number>, pageSize: number): Promise<imcloud.v1.SyncPage.$Properties> {
+    let budget = pageSize;
+    let bytes = this.config.logic.maxReplyBytes;
     const summaries: imcloud.v1.ConversationSummary.$Properties[] = [];
     const messages: imcloud.v1.Message.$Properties[] = [];
     let hasMore = false;
@@ -458,43 +542,54 @@ export class Logic {
         peerReadSeq: peerEntry?.readSeq ?? 0, peerDeliveredSeq: peerEntry?.deliveredSeq ?? 0, lastTs: e.lastTs, peer, minSeq: known !== undefined ? 0 : from,
       });
       if (from > e.maxSeq) continue;
-      if (budget === 0) {
+      if (budget === 0 || bytes <= 0) {
         hasMore = true;
         continue;
       }
       const to = Math.min(e.maxSeq, from + budget - 1);
       const range = await this.reader.range(s.appId, e.conversation, from, to);
-      for (const slot of range.slots) messages.push('message' in slot ? toWireMessage(slot.message) : emptySlot(e.conversation, slot.seq));
-      budget -= range.slots.length;
-      if (range.retryAfterMs > 0) retryAfterMs = Math.max(retryAfterMs, range.retryAfterMs);
+      const slots = withinBytes(range.slots, bytes, slotBytes);
+      for (const slot of slots) messages.push('message' in slot ? toWireMessage(slot.message) : emptySlot(e.conversation, slot.seq));
+      budget -= slots.length;
+      bytes -= slots.reduce((n, slot) => n + slotBytes(slot), 0);
+      if (slots.length < range.slots.length) hasMore = true;
+      else if (range.retryAfterMs > 0) retryAfterMs = Math.max(retryAfterMs, range.retryAfterMs);
       else if (to < e.maxSeq) hasMore = true;
     }
-    this.reply(s, { reqId, syncPage: { conversations: summaries, messages, hasMore, retryAfterMs } });
+    return { conversations: summaries, messages, hasMore, retryAfterMs };
   }
 
   private async pull(s: Session, reqId: number, req: imcloud.v1.PullRequest): Promise<void> {
     membersFor(req.conversation, s.userId);
-    const maxSeq = await this.backends.conversations.maxSeq(s.appId, req.conversation);
-    const from = Math.max(1, Number(req.fromSeq));
-    const to = Math.min(Number(req.toSeq) || maxSeq, maxSeq, from + this.config.logic.historyPageMax - 1);
-    const range = await this.reader.range(s.appId, req.conversation, from, to);
-    const messages = range.slots.map((slot) => ('message' in slot ? toWireMessage(slot.message) : emptySlot(req.conversation, slot.seq)));
-    this.reply(s, { reqId, pullResult: { conversation: req.conversation, messages, retryAfterMs: range.retryAfterMs } });
+    await this.page(s, async () => {
+      const maxSeq = await this.backends.conversations.maxSeq(s.appId, req.conversation);
+      const from = Math.max(1, Number(req.fromSeq));
+      const to = Math.min(Number(req.toSeq) || maxSeq, maxSeq, from + this.config.logic.historyPageMax - 1);
+      const range = await this.reader.range(s.appId, req.conversation, from, to);
+      // A reply cut short by size leaves the rest of the gap; the client pulls it next.
+      const slots = withinBytes(range.slots, this.config.logic.maxReplyBytes, slotBytes);
+      const messages = slots.map((slot) => ('message' in slot ? toWireMessage(slot.message) : emptySlot(req.conversation, slot.seq)));
+      return { reqId, pullResult: { conversation: req.conversation, messages, retryAfterMs: range.retryAfterMs } };
+    });
   }
 
   private async history(s: Session, reqId: number, req: imcloud.v1.HistoryRequest): Promise<void> {
     membersFor(req.conversation, s.userId);
-    const maxSeq = await this.backends.conversations.maxSeq(s.appId, req.conversation);
-    const limit = Math.min(req.limit || 50, this.config.logic.historyPageMax);
-    const result = await this.reader.history(s.appId, req.conversation, {
-      fromSeq: Math.max(1, Number(req.fromSeq)),
-      toSeq: Math.min(Number(req.toSeq) || maxSeq, maxSeq),
-      fromTs: Number(req.fromTs) || undefined,
-      toTs: Number(req.toTs) || undefined,
-      limit,
-      newestFirst: req.newestFirst,
+    await this.page(s, async () => {
+      const maxSeq = await this.backends.conversations.maxSeq(s.appId, req.conversation);
+      const result = await this.reader.history(s.appId, req.conversation, {
+        fromSeq: Math.max(1, Number(req.fromSeq)),
+        toSeq: Math.min(Number(req.toSeq) || maxSeq, maxSeq),
+        fromTs: Number(req.fromTs) || undefined,
+        toTs: Number(req.toTs) || undefined,
+        limit: Math.min(req.limit || 50, this.config.logic.historyPageMax),
+        newestFirst: req.newestFirst,
+      });
+      // Paging backwards keeps the newest messages of the page; forwards, the oldest.
+      const kept = withinBytes(result.messages, this.config.logic.maxReplyBytes, wireBytes, req.newestFirst);
+      const hasMore = result.hasMore || kept.length < result.messages.length;
+      return { reqId, historyResult: { conversation: req.conversation, messages: kept.map(toWireMessage), hasMore } };
     });
-    this.reply(s, { reqId, historyResult: { conversation: req.conversation, messages: result.messages.map(toWireMessage), hasMore: result.hasMore } });
   }
 
   // ── read receipts and recall ─────────────────────────────────────────────────────────────

@@ -93,6 +93,18 @@ export function appRegistryContract(name: string, make: () => Promise<AppRegistr
       expect(await apps.get(ghost)).toBeNull();
     });
 
+    it('keeps per-app limits given at create and replaced by update; an app without limits has none', async () => {
+      const plain = newApp();
+      await apps.create(plain);
+      expect((await apps.get(plain.appId))?.limits).toBeUndefined();
+      const limited: App = { ...newApp(), limits: { framesPerSec: 300, connectionsPerUser: 4 } };
+      await apps.create(limited);
+      expect(await apps.get(limited.appId)).toEqual(limited);
+      const changed = await apps.update(limited.appId, { limits: { framesPerSec: 50 } });
+      expect(changed?.limits).toEqual({ framesPerSec: 50 });
+      expect((await apps.get(limited.appId))?.limits).toEqual({ framesPerSec: 50 });
+    });
+
     it('list includes every app', async () => {
       const mine = [newApp({ multiLogin: 'all' }), newApp({ multiLogin: 'single' }), newApp()];
       for (const a of mine) await apps.create(a);

@@ -2,19 +2,28 @@
 
 export type MultiLoginPolicy = 'all' | 'per-platform' | 'single';
 
+/** Per-app overrides of the platform's defaults (gate.appFramesPerSec, logic.connectionsPerUser). */
+export interface AppLimits {
+  /** Frames per second the whole app may send, across every gate (reads weigh more than sends). */
+  framesPerSec?: number;
+  /** Live connections one user may hold, across every gate. */
+  connectionsPerUser?: number;
+}
+
 export interface App {
   appId: string;
   name: string;
   secret: string;
   multiLogin: MultiLoginPolicy;
   createdAt: number;
+  limits?: AppLimits;
 }
 
 export interface AppRegistry {
   /** Fails with IM_ADMIN_CONFLICT if the AppId exists. */
   create(app: App): Promise<void>;
   get(appId: string): Promise<App | null>;
-  update(appId: string, patch: Partial<Pick<App, 'name' | 'multiLogin' | 'secret'>>): Promise<App | null>;
+  update(appId: string, patch: Partial<Pick<App, 'name' | 'multiLogin' | 'secret' | 'limits'>>): Promise<App | null>;
   list(): Promise<App[]>;
 
   /** Revokes one token by its jti until it would have expired anyway. */

@@ -20,6 +20,8 @@ export interface GateInfo {
   track: string;
   wsUrl: string;
   tcpAddr: string;
+  /** The TCP address speaks TLS (the WebSocket URL says so by its scheme). */
+  tls?: boolean;
   connections: number;
   draining: boolean;
   /** ms since epoch, set by the registry on report. */

@@ -29,9 +29,35 @@ export const configSchema = z.object({
   }).strict(),
   http: z.object({
     host: z.string().default('0.0.0.0'),
-    /** Health, readiness, metrics and the role's own endpoints (gate: WebSocket at /ws). */
+    /** The public listener: what clients reach (gate: WebSocket at /ws; dispatch; the web page) and the health checks. */
     port: port.default(8080),
+    /**
+     * The ops listener: /metrics and the admin API, kept off the port clients reach (the operator
+     * sets it). Unset: they are served on the public listener (the embedded mode).
+     */
+    opsPort: port.optional(),
+    /** Open connections per listener, WebSocket connections included; more are refused. */
+    maxConnections: positiveInt.default(18_000),
+    /** A request's headers must arrive within this (slow clients are cut off). */
+    headersTimeoutMs: positiveInt.default(10_000),
+    /** A whole request, body included, must arrive within this. */
+    requestTimeoutMs: positiveInt.default(30_000),
+    /** An idle keep-alive connection is closed after this. */
+    keepAliveTimeoutMs: positiveInt.default(5_000),
+    /** The largest request body any endpoint accepts. */
+    bodyLimitBytes: positiveInt.default(64 * 1024),
   }).strict(),
+  /**
+   * TLS for every listener (HTTP, the gate's WebSocket and TCP) when both files are set, as a
+   * Kubernetes Secret of type kubernetes.io/tls mounts them; changed files are served without a
+   * restart.
+   */
+  tls: z.object({
+    certFile: z.string().default(''),
+    keyFile: z.string().default(''),
+    /** How often the files are checked for a renewed certificate. */
+    reloadMs: positiveInt.default(10_000),
+  }).strict().refine((t) => Boolean(t.certFile) === Boolean(t.keyFile), 'set both tls.certFile and tls.keyFile, or neither'),
   gate: z.object({
     tcpEnabled: bool.default(true),
     /** 0 = any free port. */
@@ -53,6 +79,14 @@ export const configSchema = z.object({
     rateLimitBurst: positiveInt.default(200),
     /** Rate-limit violations tolerated in a row before the connection is closed. */
     floodStrikes: positiveInt.default(50),
+    /**
+     * Frames per second one app may send through all gates together (an app's own limits may
+     * set another); reads of message pages count 4, other frames 1. Keeps one tenant from taking
+     * the bus, logic and the store from the others.
+     */
+    appFramesPerSec: positiveInt.default(5_000),
+    /** Open connections from one client address to one gate. */
+    maxConnectionsPerIp: positiveInt.default(5_000),
     /** Bytes queued for a client before it counts as a slow consumer and is closed. */
     maxBufferedBytes: positiveInt.default(4 * 1024 * 1024),
     /** On SIGTERM: tell clients to reconnect elsewhere, spread over this many ms. */
@@ -72,6 +106,20 @@ export const configSchema = z.object({
     newDeviceSyncDepth: positiveInt.default(200),
     dedupeTtlMs: positiveInt.default(24 * 3600_000),
     historyPageMax: positiveInt.default(200),
+    /** Sync, pull and history replies stop adding messages past this many bytes (has_more then says so). */
+    maxReplyBytes: positiveInt.default(1024 * 1024),
+    /** Requests one logic process handles at once. */
+    maxInFlight: positiveInt.default(256),
+    /**
+     * Requests waiting in one logic process, shared fairly among the apps that wait (each app its
+     * share, served in turn); a request beyond its app's share is refused at once with
+     * IM_UNAVAILABLE. The process takes maxInFlight + maxQueued requests from the bus.
+     */
+    maxQueued: positiveInt.default(2_048),
+    /** Page reads (sync, pull, history) one logic process runs at once; the others wait their turn. */
+    maxConcurrentReads: positiveInt.default(16),
+    /** Live connections one user may hold across every gate (an app's own limits may set another). */
+    connectionsPerUser: positiveInt.default(16),
     appRateLimitPerSec: positiveInt.default(50_000),
     /**
      * Read/delivered cursor moves reach MongoDB (the copy that outlives a Redis loss) this late

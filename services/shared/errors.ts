@@ -32,6 +32,7 @@ export const errorCatalog = {
   IM_FLOODING: { status: 429, fatal: true, message: 'The connection kept exceeding its rate limit and was closed.' },
   IM_SLOW_CONSUMER: { status: 503, fatal: true, message: 'The client read too slowly and its send buffer filled up; reconnect and sync.' },
   IM_APP_RATE_LIMITED: { status: 429, fatal: false, message: 'The app exceeded its rate limit; retry after retry_after_ms.' },
+  IM_TOO_MANY_CONNECTIONS: { status: 429, fatal: true, message: 'Too many open connections for this user or address; close some, or raise the app\'s limits.' },
   // Requests
   IM_BAD_REQUEST: { status: 400, fatal: false, message: 'A field of the request is missing or invalid.' },
   IM_BODY_TOO_LARGE: { status: 413, fatal: false, message: 'The message body is larger than the app allows (logic.maxBodyBytes).' },
@@ -48,6 +49,7 @@ export const errorCatalog = {
   IM_ADMIN_INVALID: { status: 400, fatal: false, message: 'The request body is invalid.' },
   IM_ADMIN_CONFLICT: { status: 409, fatal: false, message: 'That resource already exists.' },
   IM_ROUTE_NOT_FOUND: { status: 404, fatal: false, message: 'No such HTTP endpoint.' },
+  IM_REQUEST_TOO_LARGE: { status: 413, fatal: false, message: 'The HTTP request body is larger than this endpoint accepts (http.bodyLimitBytes).' },
   // Start-up
   IM_CONFIG_INVALID: { status: 500, fatal: true, message: 'The configuration is invalid.' },
 } as const satisfies Record<string, ErrorSpec>;

@@ -3,6 +3,7 @@
 // the app it names, so a token of app A is useless in app B.
 import { randomUUID } from 'node:crypto';
 import { SignJWT, decodeJwt, errors as joseErrors, jwtVerify } from 'jose';
+import { USER_ID } from './conversation-id.js';
 import { ImError } from './errors.js';
 
 const AUDIENCE = 'imcloud';
@@ -48,9 +49,11 @@ export function claimedAppId(token: string): string {
 export async function verifyToken(token: string, appId: string, secret: string): Promise<TokenClaims> {
   try {
     const { payload } = await jwtVerify(token, key(secret), { algorithms: ['HS256'], audience: AUDIENCE });
-    if (payload.app !== appId || typeof payload.sub !== 'string' || typeof payload.jti !== 'string' || !payload.iat || !payload.exp) {
+    if (payload.app !== appId || typeof payload.jti !== 'string' || payload.jti.length > 128 || !payload.iat || !payload.exp) {
       throw new ImError('IM_TOKEN_INVALID');
     }
+    // The same rule as every user id the admin API takes: a signed token is no excuse for `*` or `a:b`.
+    if (typeof payload.sub !== 'string' || !USER_ID.test(payload.sub)) throw new ImError('IM_TOKEN_INVALID', `the token's subject is not a user id (${USER_ID.source})`);
     const issuedAt = typeof payload.iat_ms === 'number' ? payload.iat_ms : payload.iat * 1000;
     return { appId, userId: payload.sub, jti: payload.jti, issuedAt, expiresAt: payload.exp * 1000 };
   } catch (err) {

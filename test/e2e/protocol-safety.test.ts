@@ -202,9 +202,10 @@ describe('tokens and tenancy', () => {
     expect((await c2.auth(forged.token, 'd')).error!.code).toBe('IM_TOKEN_INVALID');
     const c3 = await RawClient.ws(platform.wsUrl);
     expect((await c3.auth('not.a.jwt', 'd')).error!.code).toBe('IM_TOKEN_INVALID');
+    // An unknown AppId answers like a bad signature: whether an app exists is not revealed.
     const ghost = await mintToken('no-such-app', 'secret', 'eve', 60);
     const c4 = await RawClient.ws(platform.wsUrl);
-    expect((await c4.auth(ghost.token, 'd')).error!.code).toBe('IM_APP_NOT_FOUND');
+    expect((await c4.auth(ghost.token, 'd')).error!.code).toBe('IM_TOKEN_INVALID');
     for (const c of [c1, c2, c3, c4]) await c.closed();
   });
 
@@ -333,6 +334,24 @@ describe('HTTP APIs', () => {
 
     const patched = await fetch(`${platform.httpUrl}/v1/apps/acme-chat`, { method: 'PATCH', headers: basic, body: JSON.stringify({ multiLogin: 'per-platform' }) });
     expect(((await patched.json()) as { multiLogin: string }).multiLogin).toBe('per-platform');
+  });
+
+  it('lets only the platform set an app\'s limits, and the gates hold the app to its frame rate across connections', async () => {
+    const created = await fetch(`${platform.httpUrl}/v1/apps`, { method: 'POST', headers: admin, body: JSON.stringify({ appId: 'small-app', limits: { framesPerSec: 20 } }) });
+    const app = (await created.json()) as { secret: string; limits: unknown };
+    expect(app.limits).toEqual({ framesPerSec: 20 });
+    const basic = { authorization: `Basic ${Buffer.from(`small-app:${app.secret}`).toString('base64')}`, 'content-type': 'application/json' };
+    const raise = await fetch(`${platform.httpUrl}/v1/apps/small-app`, { method: 'PATCH', headers: basic, body: JSON.stringify({ limits: { framesPerSec: 1_000_000 } }) });
+    expect(raise.status).toBe(403);
+    expect(((await raise.json()) as { error: { code: string } }).error.code).toBe('IM_ADMIN_FORBIDDEN');
+    const byPlatform = await fetch(`${platform.httpUrl}/v1/apps/small-app`, { method: 'PATCH', headers: admin, body: JSON.stringify({ limits: { framesPerSec: 20, connectionsPerUser: 4 } }) });
+    expect(((await byPlatform.json()) as { limits: unknown }).limits).toEqual({ framesPerSec: 20, connectionsPerUser: 4 });
+    // Three connections, each well within its own limit, together over the app's 20 frames/s.
+    const clients = await Promise.all(['u1', 'u2', 'u3'].map((u) => online('small-app', u)));
+    for (let i = 0; i < 15; i++) for (const [k, c] of clients.entries()) c.send({ send: { clientMsgId: `m${k}-${i}`, to: 'u9', body: text('x') } });
+    const limited = await clients[2]!.next((f) => f.body === 'error' && f.error!.code === 'IM_APP_RATE_LIMITED');
+    expect(limited.error!.retryAfterMs).toBeGreaterThan(0);
+    for (const c of clients) c.close();
   });
 
   it('dispatch answers with a gate that serves the AppId, heartbeat and backoff hints', async () => {

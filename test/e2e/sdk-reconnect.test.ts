@@ -41,6 +41,7 @@ beforeAll(async () => {
   const port = await http.listen(0, '127.0.0.1');
   const gate = new Gate(config, runtime.backends, http, runtime.log, runtime.metrics);
   await gate.start(port);
+  await http.serve();
   second = { gate, http, stopped: false };
 });
 
@@ -197,5 +198,31 @@ describe('SDK connection management', () => {
     expect(carol.client.state).toBe('online');
     expect(handedOut).toEqual([expired, fresh]);
     expect(carol.errors).toContain('IM_TOKEN_EXPIRED');
+  });
+
+  it('is kicked when its token expires, signs in again through getToken, and keeps receiving', async () => {
+    const tokens: string[] = [];
+    // The first token lives 2 s: the session must end then, not live on with it.
+    const dave = await client('dave', {
+      token: undefined,
+      getToken: async () => {
+        const { token } = await mintToken(APP, secret, 'dave', tokens.length === 0 ? 2 : 3600);
+        tokens.push(token);
+        return token;
+      },
+    });
+    const erin = await client('erin');
+    await until('dave to sign in a second time', () => tokens.length === 2 && dave.client.state === 'online', 8_000);
+    const offline = dave.states.find((st) => st.state !== 'online' && st.reason === 'token expired');
+    expect(offline, JSON.stringify(dave.states)).toBeDefined();
+    await erin.client.send('dave', 'after renewal');
+    await until('dave to get the message', () => dave.messages.some((m) => m.text === 'after renewal'));
+  });
+
+  it('without getToken, stops with IM_TOKEN_EXPIRED when the session outlives its token', async () => {
+    const { token } = await mintToken(APP, secret, 'frank', 2);
+    const frank = await client('frank', { token });
+    await until('the session to end', () => frank.client.state === 'offline', 8_000);
+    expect(frank.states.at(-1)).toMatchObject({ state: 'offline', willReconnect: false, reason: 'IM_TOKEN_EXPIRED' });
   });
 });

@@ -2,7 +2,7 @@
 // value, server-side dry-run of every rendered manifest on the real apiserver, then a real
 // install: the operator Deployment becomes Ready (kwok), `helm test` passes, the operator runs
 // with exactly the chart's RBAC and reconciles an ImCluster, and uninstall leaves nothing behind.
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml, stringify } from 'yaml';
@@ -11,6 +11,7 @@ import {
   apply, cleanupNamespace, CommandError, dependencySecrets, eventually, helm, imcluster, kubeconfig, kubectl, kubectlJson, newNamespace,
   ROOT, startOperator, waitPhase, yamlDocs,
 } from './harness.js';
+import { testCa } from '../support/certificates.js';
 
 const CHART = join(ROOT, 'charts', 'imcloud');
 const VALUES_ALL = join(ROOT, 'test', 'kubernetes', 'fixtures', 'values-all.yaml');
@@ -98,6 +99,9 @@ describe('chart charts/imcloud', () => {
       [['--set', 'operator.logLevel=loud'], /logLevel/],
       [['--set', 'operatr.replicas=1'], /additional properties 'operatr' not allowed|operatr/],
       [['--set', 'example.vipAppIds[0]=Bad_App'], /vipAppIds/],
+      [['--set', 'example.tls.roles[0]=web'], /example\/tls\/roles\/0.*gate/],
+      [['--set', 'example.tls.secretName=Not_A_Name'], /example\/tls\/secretName/],
+      [['--set', 'example.enabled=true', '--set', 'example.tls.roles[0]=gate'], /example\.tls\.roles needs example\.tls\.secretName/],
     ] as Array<[string[], RegExp]>) {
       const err = await helm(['template', 'imc', CHART, ...args]).then(() => undefined, (e: CommandError) => e);
       expect(err, args.join(' ')).toBeInstanceOf(CommandError);
@@ -151,6 +155,17 @@ describe('chart charts/imcloud', () => {
     expect(role.metadata.namespace).toBe('imcloud-watched');
     expect(docs.find((d) => d.kind === 'ConfigMap').metadata).toMatchObject({ namespace: 'imcloud-dashboards', labels: { grafana_dashboard_imcloud: 'yes' } });
     expect(docs.find((d) => d.kind === 'ImCluster').spec.gate.pools[0].appIds).toEqual(['acme', 'globex']);
+    expect(docs.find((d) => d.kind === 'ImCluster').spec.tls).toEqual({ secretName: 'example-tls', roles: ['gate', 'dispatch', 'admin', 'logic'] });
+  });
+
+  it('the example ImCluster carries spec.tls only when example.tls.secretName is set (roles: the CRD\'s default unless given)', async () => {
+    const example = async (args: string[]) => (await template(['--set', 'example.enabled=true', ...args])).find((d) => d.kind === 'ImCluster');
+    expect((await example([])).spec.tls).toBeUndefined();
+    const withTls = await example(['--set', 'example.tls.secretName=demo-tls']);
+    expect(withTls.spec.tls).toEqual({ secretName: 'demo-tls' });
+    // The apiserver fills in the default roles: the example is a valid ImCluster.
+    const created = JSON.parse(await kubectl(['create', '--dry-run=server', '-n', releaseNs, '-o', 'json', '-f', '-'], JSON.stringify(withTls)));
+    expect(created.spec.tls).toEqual({ secretName: 'demo-tls', roles: ['gate', 'dispatch', 'admin'] });
   });
 
   it('helm install: the operator Deployment becomes Ready, helm test passes, and the operator works with exactly the chart\'s RBAC', async () => {
@@ -178,13 +193,24 @@ describe('chart charts/imcloud', () => {
     expect((await kubectl(['auth', 'can-i', 'create', 'deployments', '-n', 'default', `--as=system:serviceaccount:${releaseNs}:imc-imcloud-operator`]).catch((e: CommandError) => e.stdout)).trim()).toBe('no');
 
     await dependencySecrets(watchedNs);
+    // spec.tls: the chart's RBAC lets the operator read the certificate Secret it checks.
+    const ca = testCa();
+    onTestFinished(() => ca.remove());
+    const pair = ca.issue('rbac');
+    await apply(watchedNs, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'rbac-tls' }, type: 'kubernetes.io/tls', stringData: { 'tls.crt': pair.cert, 'tls.key': readFileSync(pair.keyFile, 'utf8') } });
     const op = await startOperator({ namespace: watchedNs, leaseNamespace: releaseNs, kubeconfigPath: saKubeconfig, env: { IMCLOUD_OPERATOR_LEASE_NAME: 'imc-operator-local' } });
-    await apply(watchedNs, imcluster('rbac', { gray: { version: '1.1.0', appIds: ['acme'] } }));
+    await apply(watchedNs, imcluster('rbac', { gray: { version: '1.1.0', appIds: ['acme'] }, tls: { secretName: 'rbac-tls' } }));
     const imc = await waitPhase(watchedNs, 'rbac', 'Ready', 90_000);
     expect(imc.status.canary.version).toBe('1.1.0');
-    // The Prometheus operator's CRD exists here, so the operator also made a ServiceMonitor.
+    expect(imc.status.conditions.find((c: any) => c.type === 'DependenciesReady').status).toBe('True');
+    // The Prometheus operator's CRD exists here, so the operator also made a ServiceMonitor: the
+    // ops port of every role pod through rbac-metrics, over https for the roles spec.tls covers.
     const sm = await eventually('ServiceMonitor', async () => (await kubectlJson(['get', 'servicemonitors', '-n', watchedNs])).items[0]);
     expect(sm.metadata.ownerReferences[0].kind).toBe('ImCluster');
+    expect(sm.spec.selector.matchLabels['app.kubernetes.io/component']).toBe('metrics');
+    expect(sm.spec.endpoints.map((e: any) => [e.port, e.scheme, e.tlsConfig])).toEqual([['ops', 'http', undefined], ['ops', 'https', { insecureSkipVerify: true }]]);
+    const metrics = await kubectlJson(['get', 'service', 'rbac-metrics', '-n', watchedNs]);
+    expect(Object.entries(sm.spec.selector.matchLabels).every(([k, v]) => metrics.metadata.labels[k] === v)).toBe(true);
     expect(op.logs.filter((l) => /forbidden/i.test(l))).toEqual([]);
     await kubectl(['delete', 'imc', 'rbac', '-n', watchedNs, '--wait=true', '--timeout=60s']);
     await op.stop();

@@ -35,8 +35,12 @@ describe('ImCluster lifecycle', () => {
       expect(d.metadata.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'imcloud-operator', 'app.kubernetes.io/instance': 'demo', 'imcloud.dev/cluster': 'demo', 'app.kubernetes.io/version': '1.0.0' });
       const c = d.spec.template.spec.containers[0];
       expect(c.image).toBe('ghcr.io/imcloud/imcloud:1.0.0');
-      expect(c.readinessProbe.httpGet).toMatchObject({ path: '/readyz', port: 'http' });
-      expect(c.livenessProbe.httpGet).toMatchObject({ path: '/healthz', port: 'http' });
+      // the probes go to the ops listener, which every role pod has
+      expect(c.ports.find((p: any) => p.name === 'ops')).toEqual({ name: 'ops', containerPort: 9090, protocol: 'TCP' });
+      expect(env(d).IMCLOUD_HTTP_OPS_PORT).toBe('9090');
+      expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'ops', scheme: 'HTTP' });
+      expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'ops', scheme: 'HTTP' });
+      expect(c.startupProbe.httpGet).toEqual({ path: '/healthz', port: 'ops', scheme: 'HTTP' });
       expect(c.securityContext).toMatchObject({ runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
       expect(d.status.readyReplicas).toBe(d.spec.replicas);
       // one field manager for everything the operator owns
@@ -53,7 +57,29 @@ describe('ImCluster lifecycle', () => {
     expect(env(deps.get('demo-admin')).IMCLOUD_ADMIN_TOKEN).toEqual({ secretKeyRef: { name: 'demo-admin-token', key: 'token' } });
 
     const services = await kubectlJson(['get', 'services', '-n', ns]);
-    expect(services.items.map((s: any) => s.metadata.name).sort()).toEqual(['demo-admin', 'demo-consumer', 'demo-dispatch', 'demo-gate-main', 'demo-gate-vip', 'demo-logic']);
+    expect(services.items.map((s: any) => s.metadata.name).sort()).toEqual(['demo-admin', 'demo-consumer', 'demo-dispatch', 'demo-gate-main', 'demo-gate-vip', 'demo-logic', 'demo-metrics']);
+    // Public Services carry only the public ports; admin's is the admin API on the ops listener.
+    const ports = new Map(services.items.map((s: any) => [s.metadata.name, s.spec.ports.map((p: any) => `${p.name}:${p.port}->${p.targetPort}`)]));
+    expect(Object.fromEntries(ports)).toEqual({
+      'demo-gate-vip': ['http:8080->http', 'tcp:8090->tcp'],
+      'demo-gate-main': ['http:8080->http', 'tcp:8090->tcp'],
+      'demo-dispatch': ['http:8080->http'],
+      'demo-admin': ['admin:9090->ops'],
+      'demo-logic': ['ops:9090->ops'],
+      'demo-consumer': ['ops:9090->ops'],
+      'demo-metrics': ['ops:9090->ops'],
+    });
+    expect(services.items.find((s: any) => s.metadata.name === 'demo-metrics').spec.clusterIP).toBe('None');
+    // The endpoint slice controller resolves the named ports on the real pods: the metrics Service
+    // reaches port 9090 of every role pod (2 + 1 gates, 2 logic, 1 consumer, 1 dispatch, 1 admin).
+    const slices = await eventually('demo-metrics endpoints for every role pod', async () => {
+      const list = (await kubectlJson(['get', 'endpointslices', '-n', ns, '-l', 'kubernetes.io/service-name in (demo-metrics,demo-gate-vip)'])).items as any[];
+      const ready = (svc: string) => list.filter((x) => x.metadata.labels['kubernetes.io/service-name'] === svc).flatMap((x) => (x.endpoints ?? []).filter((e: any) => e.conditions?.ready));
+      return ready('demo-metrics').length === 8 && ready('demo-gate-vip').length === 2 ? list : undefined;
+    });
+    const slicePorts = (svc: string) => slices.filter((x) => x.metadata.labels['kubernetes.io/service-name'] === svc).flatMap((x) => x.ports.map((p: any) => `${p.name}:${p.port}`)).sort();
+    expect(slicePorts('demo-metrics')).toEqual(['ops:9090']);
+    expect(slicePorts('demo-gate-vip')).toEqual(['http:8080', 'tcp:8090']);
     const pdbs = await kubectlJson(['get', 'pdb', '-n', ns]);
     expect(pdbs.items.map((p: any) => p.metadata.name).sort()).toEqual(['demo-gate-main', 'demo-gate-vip']);
     const vipPdb = pdbs.items.find((p: any) => p.metadata.name === 'demo-gate-vip');
@@ -194,8 +220,7 @@ describe('ImCluster lifecycle', () => {
     expect(condition(imc, 'Ready').status).toBe('False');
     expect((await events(ns, 'broken')).some((e) => e.type === 'Warning' && e.reason === 'DependencyMissing')).toBe(true);
     await apply(ns, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'nope' }, stringData: { url: 'redis://x:6379' } });
-    // A Secret is not watched: the periodic resync or any event picks it up; nudge with an annotation.
-    await kubectl(['annotate', 'imc', 'broken', '-n', ns, 'nudge=1']);
+    // A Secret is not watched: while one is missing the operator looks again every 10 s.
     await waitPhase(ns, 'broken', 'Ready');
   });
 
@@ -218,7 +243,7 @@ describe('ImCluster lifecycle', () => {
     const roles = ['admin', 'consumer', 'dispatch', 'gate-main', 'logic'];
     const expected = [
       ...roles.map((r) => `deployment.apps/gone-${r}`), 'statefulset.apps/gone-redis',
-      ...[...roles, 'redis'].map((r) => `service/gone-${r}`), 'configmap/gone-routing', 'poddisruptionbudget.policy/gone-gate-main',
+      ...[...roles, 'redis', 'metrics'].map((r) => `service/gone-${r}`), 'configmap/gone-routing', 'poddisruptionbudget.policy/gone-gate-main',
       'secret/gone-admin-token', 'secret/gone-redis', 'persistentvolumeclaim/data-gone-redis-0',
     ].sort();
     await eventually('every owned object created', async () => {

@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { BENCH_NODE_VERSION } from '../infra/node.js';
+import { desiredObjects } from '../../operator/objects/reconcilers.js';
 import { kubectl, newNamespace, ROOT } from './harness.js';
 
 const exec = promisify(execFile);
@@ -25,11 +26,19 @@ describe('kind e2e (static checks; the real run needs Docker)', () => {
     expect(config.nodes.map((n: { role: string }) => n.role)).toEqual(['control-plane', 'worker', 'worker']);
   });
 
-  it('the ImCluster it deploys is accepted by the apiserver (server-side dry-run)', async () => {
+  it('the ImCluster it deploys is accepted by the apiserver (server-side dry-run), and e2e.sh forwards ports its Services have', async () => {
     const ns = await newNamespace('kind-static');
     try {
       const out = await kubectl(['apply', '--dry-run=server', '-n', ns, '-f', join(ROOT, 'hack/kind/imcluster.yaml')]);
       expect(out).toContain('imcluster.imcloud.dev/chat created (server dry run)');
+      // The Services the operator makes for it (from the object as the apiserver defaults it).
+      const imc = JSON.parse(await kubectl(['create', '--dry-run=server', '-n', ns, '-o', 'json', '-f', join(ROOT, 'hack/kind/imcluster.yaml')]));
+      imc.metadata.uid = 'uid';
+      const services = new Map(desiredObjects({ cluster: imc, dependenciesHash: 'h', canary: undefined, serviceMonitors: false, replicasFor: () => 1 })
+        .filter((d) => d.object.kind === 'Service').map((d) => [d.object.metadata.name, (d.object as any).spec.ports.map((p: any) => p.port as number)]));
+      const forwards = [...read('hack/kind/e2e.sh').matchAll(/^port_forward svc\/(\S+) \d+:(\d+)$/gm)].map((m) => [m[1]!, Number(m[2])] as const);
+      expect(forwards.map(([svc]) => svc).sort()).toEqual(['chat-admin', 'chat-dispatch', 'chat-gate-main', 'chat-gate-smoke']);
+      for (const [svc, port] of forwards) expect(services.get(svc), `svc/${svc}`).toContain(port);
     } finally {
       await kubectl(['delete', 'namespace', ns, '--wait=false']);
     }

@@ -63,6 +63,12 @@ const cases: Array<[string, unknown, RegExp[]]> = [
     [/spec\.version: Required value/]],
   ['a bad config key', withSpec({ config: { 'NOT A KEY': 'x' } }),
     [/spec\.config: Invalid value: .*config keys look like section\.key/]],
+  ['spec.tls without a secretName', withSpec({ tls: { roles: ['gate'] } }),
+    [/spec\.tls\.secretName: Required value/]],
+  ['spec.tls for a role that does not exist', withSpec({ tls: { secretName: 'chat-tls', roles: ['gate', 'web'] } }),
+    [/spec\.tls\.roles\[1\]: Unsupported value: "web": supported values: "gate", "dispatch", "admin", "logic", "consumer"/]],
+  ['spec.tls naming a role twice', withSpec({ tls: { secretName: 'chat-tls', roles: ['gate', 'gate'] } }),
+    [/spec\.tls\.roles\[1\]: Duplicate value/]],
   ['an unknown imagePullPolicy', withSpec({ imagePullPolicy: 'Sometimes' }),
     [/spec\.imagePullPolicy: Unsupported value: "Sometimes": supported values: "Always", "IfNotPresent", "Never"/]],
 ];
@@ -76,6 +82,8 @@ describe('the apiserver rejects invalid ImClusters with clear messages', () => {
     expect(created.spec.admin).toEqual({ replicas: 1 });
     expect(created.spec.monitoring).toEqual({ serviceMonitor: true, interval: '30s' });
     expect(created.spec.dependencies.redis.managed).toBe(false);
+    const withTls = JSON.parse(await kubectl(['create', '--dry-run=server', '-n', ns, '-o', 'json', '-f', '-'], stringify(withSpec({ tls: { secretName: 'chat-tls' } }))));
+    expect(withTls.spec.tls).toEqual({ secretName: 'chat-tls', roles: ['gate', 'dispatch', 'admin'] });
   });
 
   for (const [what, obj, messages] of cases) {

@@ -1,6 +1,7 @@
 // A client that speaks raw protocol frames over WebSocket or TCP, for protocol-level tests:
 // no SDK logic (no retries, no ordering), so tests see exactly what the server sends.
 import { connect as tcpConnect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import WebSocket from 'ws';
 import { imcloud } from '../../proto/gen/im.js';
 import { decodeFrame, encodeFrame, LengthPrefixedReader, lengthPrefixed, type Frame, type FrameInit } from '../../services/shared/frame-codec.js';
@@ -19,8 +20,9 @@ export class RawClient {
 
   private constructor(private readonly transport: { send(b: Uint8Array): void; close(): void; pause(): void }) {}
 
-  static async ws(url: string): Promise<RawClient> {
-    const socket = new WebSocket(url);
+  /** `ca`: trust this CA for a wss:// URL. */
+  static async ws(url: string, ca?: string): Promise<RawClient> {
+    const socket = new WebSocket(url, ca ? { ca } : {});
     socket.binaryType = 'nodebuffer';
     const client = new RawClient({
       send: (b) => socket.send(b),
@@ -37,8 +39,9 @@ export class RawClient {
     return client;
   }
 
-  static async tcp(port: number, host = '127.0.0.1'): Promise<RawClient> {
-    const socket: Socket = tcpConnect(port, host);
+  /** `tls`: TLS over TCP, trusting this CA. */
+  static async tcp(port: number, host = '127.0.0.1', tls?: { ca: string }): Promise<RawClient> {
+    const socket: Socket = tls ? tlsConnect({ port, host, ca: tls.ca }) : tcpConnect(port, host);
     const reader = new LengthPrefixedReader(16 * 1024 * 1024);
     const client = new RawClient({ send: (b) => socket.write(lengthPrefixed(b)), close: () => socket.destroy(), pause: () => socket.pause() });
     socket.on('data', (chunk) => {
@@ -46,7 +49,7 @@ export class RawClient {
     });
     socket.on('close', () => client.onClose(0, 'tcp closed'));
     await new Promise<void>((resolve, reject) => {
-      socket.once('connect', () => resolve());
+      socket.once(tls ? 'secureConnect' : 'connect', () => resolve());
       socket.once('error', reject);
     });
     return client;

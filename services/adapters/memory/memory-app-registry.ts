@@ -10,23 +10,23 @@ export class MemoryAppRegistry implements AppRegistry {
 
   async create(app: App): Promise<void> {
     if (this.apps.has(app.appId)) throw new ImError('IM_ADMIN_CONFLICT', `app ${app.appId} already exists`);
-    this.apps.set(app.appId, { ...app });
+    this.apps.set(app.appId, structuredClone(app));
   }
 
   async get(appId: string): Promise<App | null> {
     const app = this.apps.get(appId);
-    return app ? { ...app } : null;
+    return app ? structuredClone(app) : null;
   }
 
-  async update(appId: string, patch: Partial<Pick<App, 'name' | 'multiLogin' | 'secret'>>): Promise<App | null> {
+  async update(appId: string, patch: Partial<Pick<App, 'name' | 'multiLogin' | 'secret' | 'limits'>>): Promise<App | null> {
     const app = this.apps.get(appId);
     if (!app) return null;
-    Object.assign(app, patch);
-    return { ...app };
+    Object.assign(app, structuredClone(patch));
+    return structuredClone(app);
   }
 
   async list(): Promise<App[]> {
-    return [...this.apps.values()].map((a) => ({ ...a }));
+    return [...this.apps.values()].map((a) => structuredClone(a));
   }
 
   async revokeToken(appId: string, jti: string, expiresAt: number): Promise<void> {

@@ -5,7 +5,7 @@ import { DUPLICATE_KEY, docId, ONE_BATCH, type AppDoc, type RevokedTokenDoc, typ
 
 
 function fromDoc(d: AppDoc): App {
-  return { appId: d._id, name: d.name, secret: d.secret, multiLogin: d.multiLogin as MultiLoginPolicy, createdAt: d.createdAt };
+  return { appId: d._id, name: d.name, secret: d.secret, multiLogin: d.multiLogin as MultiLoginPolicy, createdAt: d.createdAt, ...(d.limits && { limits: d.limits }) };
 }
 
 export class MongoAppRegistry implements AppRegistry {
@@ -18,7 +18,7 @@ export class MongoAppRegistry implements AppRegistry {
 
   async create(app: App): Promise<void> {
     try {
-      await this.apps.insertOne({ _id: app.appId, name: app.name, secret: app.secret, multiLogin: app.multiLogin, createdAt: app.createdAt });
+      await this.apps.insertOne({ _id: app.appId, name: app.name, secret: app.secret, multiLogin: app.multiLogin, createdAt: app.createdAt, ...(app.limits && { limits: app.limits }) });
     } catch (err) {
       if (err instanceof MongoServerError && err.code === DUPLICATE_KEY) throw new ImError('IM_ADMIN_CONFLICT', `app ${app.appId} already exists`);
       throw err;
@@ -30,7 +30,7 @@ export class MongoAppRegistry implements AppRegistry {
     return d ? fromDoc(d) : null;
   }
 
-  async update(appId: string, patch: Partial<Pick<App, 'name' | 'multiLogin' | 'secret'>>): Promise<App | null> {
+  async update(appId: string, patch: Partial<Pick<App, 'name' | 'multiLogin' | 'secret' | 'limits'>>): Promise<App | null> {
     const set = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
     if (Object.keys(set).length > 0) await this.apps.updateOne({ _id: appId }, { $set: set });
     return this.get(appId);

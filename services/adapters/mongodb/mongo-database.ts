@@ -18,6 +18,7 @@ export interface AppDoc {
   secret: string;
   multiLogin: string;
   createdAt: number;
+  limits?: { framesPerSec?: number; connectionsPerUser?: number };
 }
 
 export interface RevokedTokenDoc {
