@@ -1,7 +1,7 @@
-// The behaviour the attack suite expects where the hardening issue changes it: every code,
-// bound and configuration key the open attacks assume, in one place, so that the fixes and the
-// tests can be aligned here and nowhere else. "Open" attacks (attack.open set) fail on main until
-// those fixes land; the others held already and must keep holding.
+// The behaviour the attack suite expects where the hardening issue changed it: every code, bound
+// and configuration key those attacks assume, in one place, so that the server and the tests are
+// aligned here and nowhere else. Attacks still open (attack.open set) fail on main until their
+// fix lands; the others must keep holding.
 import type { ErrorCode } from '../../services/shared/errors.js';
 
 /** Settings every target process starts with (env; see docs/configuration.md). */
@@ -10,8 +10,8 @@ export const TARGET_ENV: Record<string, string> = {
   IMCLOUD_GATE_AUTH_TIMEOUT_MS: '2000',
   // Low enough that one tenant's flood meets its app limit (default 50,000/s).
   IMCLOUD_LOGIC_APP_RATE_LIMIT_PER_SEC: '400',
-  // ASSUMED KEYS (not in the schema on main; unknown IMCLOUD_* variables are ignored there):
-  // how long an HTTP client may take to send its request headers, and its whole request.
+  // http.headersTimeoutMs and http.requestTimeoutMs (defaults 10 s and 30 s): how long a client may
+  // take to send its request headers, and its whole request; the slowloris attack waits for them.
   IMCLOUD_HTTP_HEADERS_TIMEOUT_MS: '2000',
   IMCLOUD_HTTP_REQUEST_TIMEOUT_MS: '4000',
 };
@@ -26,9 +26,9 @@ export const INTENDED = {
   /** Issue 8: a token whose subject is not a valid user id (`*`, `a:b`, `../../x`, empty, 20 KB). */
   badSubject: 'IM_TOKEN_INVALID' satisfies ErrorCode,
   /**
-   * Issue 8: a session whose token expires is ended by the server: a Kick with this reason (the
-   * enum value is looked up by name, so it may be added to proto/im.proto) or an Error with
-   * `tokenExpiredCode`, then the connection closes.
+   * Issue 8: a session whose token expires is ended by the server: a Kick with this reason
+   * (looked up by name in proto/im.proto's KickReason) or an Error with `tokenExpiredCode`, then
+   * the connection closes.
    */
   tokenExpiredKickReason: 'KICK_REASON_TOKEN_EXPIRED',
   tokenExpiredCode: 'IM_TOKEN_EXPIRED' satisfies ErrorCode,

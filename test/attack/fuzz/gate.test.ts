@@ -16,7 +16,7 @@ import { mintToken } from '../../../services/shared/tokens.js';
 import { startTestPlatform, type TestPlatform } from '../../support/platform.js';
 import { AttackClient, type Transport } from '../harness/client.js';
 import { takeTracked } from '../harness/canary.js';
-import { budget, skipOpen, testTimeout } from './budget.js';
+import { budget, testTimeout } from './budget.js';
 import { frameArbitrary } from './frame-arbitrary.js';
 
 const Kind = imcloud.internal.v1.Upstream.Kind;
@@ -160,11 +160,6 @@ async function play(transport: Transport, steps: Step[]): Promise<AttackClient> 
       const reqId = c.reqId();
       batch.push(encodeFrame({ reqId, auth: { token: await token(s.token, s.garbage), deviceId: s.deviceId, platform: imcloud.v1.Platform.PLATFORM_WEB } }));
       auth = { reqId, answered: false };
-      if (skipOpen) {
-        // The pipelining of hardening issue 3 left out: wait for the Auth's answer.
-        flush();
-        await settle(c, auth);
-      }
       continue;
     }
     if (s.t === 'frame') batch.push(c.frame(s.frame));

@@ -44,29 +44,31 @@ async function stillAlive(): Promise<boolean> {
 
 const enc = (s: string) => encodeURIComponent(skipOpen ? s.replaceAll('/', '') : s);
 
-// Left out with IMCLOUD_ATTACK_SKIP_OPEN=1: the open findings (malformed percent-encoding, issue 8;
-// authority-like targets the URL parser refuses, issue 1; encoded slashes that name the web page's
-// directory, found by this suite).
-const openSegments = ['%', '%E0%A4%A', '%zz', '%C0%AF', '%FF', '%2F', '..%2F', '%2e%2e%2F'];
+// Left out with IMCLOUD_ATTACK_SKIP_OPEN=1: the open finding (encoded slashes that make the web
+// page route name its own directory, found by this suite: 500).
+const openSegments = ['%2F', '..%2F', '%2e%2e%2F'];
 
 const segment = fc.oneof(
   { weight: 4, arbitrary: fc.constantFrom('', '.', '..', 'v1', 'apps', 'tokens', 'revocations', 'dispatch', 'demo', 'token', 'config', 'healthz', 'readyz', 'metrics', 'ws', 'index.html', 'main.js', 'style.css', 'x'.repeat(300)) },
   { weight: 2, arbitrary: fc.string({ unit: 'binary', maxLength: 12 }).map(enc) },
   { weight: 1, arbitrary: fc.stringMatching(/^[!$&'()*+,;=:@~._A-Za-z0-9-]{1,6}$/) },
   { weight: 1, arbitrary: fc.constantFrom('%41', '%2e', '%2E%2E', '%20', '%00', '%7F', '%25') },
+  // Malformed percent-encoding (hardening issue 8).
+  { weight: 1, arbitrary: fc.constantFrom('%', '%E0%A4%A', '%zz', '%C0%AF', '%FF') },
   ...(skipOpen ? [] : [{ weight: 1, arbitrary: fc.constantFrom(...openSegments) }]),
 );
 
 const query = fc.option(
   fc.array(fc.tuple(fc.constantFrom('appId', 'userId', 'x', ''), fc.oneof(fc.string({ maxLength: 45 }).map(enc), fc.constantFrom('demo', 'NOT_VALID', 'a:b', '%', '%zz'))), { maxLength: 3 })
-    .map((pairs) => `?${pairs.map(([k, v]) => `${k}=${skipOpen ? v.replace(/%(?![0-9A-Fa-f]{2})/g, '%25') : v}`).join('&')}`),
+    .map((pairs) => `?${pairs.map(([k, v]) => `${k}=${v}`).join('&')}`),
   { nil: '' },
 );
 
 const target$ = fc.oneof(
   { weight: 12, arbitrary: fc.tuple(fc.constantFrom('/', '/v1/', '/v1/apps/', 'APP', '/v1/demo/'), fc.array(segment, { maxLength: 5 }), query)
     .map(([prefix, segs, q]) => `${prefix}${segs.join('/')}${q}`) },
-  { weight: 1, arbitrary: fc.constantFrom('*', 'http://127.0.0.1/healthz', '/healthz#frag', '/healthz?', '/v1/dispatch?appId=demo&appId=x', ...(skipOpen ? [] : ['//a:99999/', 'http://a:99999/', '//[/', '//'])) },
+  // Targets the WHATWG URL parser refuses (hardening issue 1); `//` names the web page's directory (open).
+  { weight: 1, arbitrary: fc.constantFrom('*', 'http://127.0.0.1/healthz', '/healthz#frag', '/healthz?', '/v1/dispatch?appId=demo&appId=x', '//a:99999/', 'http://a:99999/', '//[/', ...(skipOpen ? [] : ['//'])) },
 );
 
 const token = fc.stringMatching(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,12}$/);
