@@ -15,6 +15,7 @@ import { FrameSocket, type WebSocketConstructor } from './frame-socket.js';
 import { newClientMsgId, newDeviceId } from './ids.js';
 import { ReceiveBuffer } from './receive-buffer.js';
 import { SendQueue } from './send-queue.js';
+import { decideConnectFailure, decideSessionEnd, type SessionEnd } from './session-end.js';
 import { TypedEmitter } from './typed-emitter.js';
 import type {
   ChatMessage, ConnectionState, ConversationInfo, HistoryPage, HistoryQuery, ImClientEvents, KickInfo, KickReasonName,
@@ -94,11 +95,6 @@ export interface SendOptions {
   clientMsgId?: string;
 }
 
-/** Errors after which reconnecting cannot help: the app has to act (new token, other app, upgrade). */
-const STOP_CODES: ReadonlySet<string> = new Set([
-  'IM_TOKEN_INVALID', 'IM_TOKEN_REVOKED', 'IM_APP_NOT_FOUND', 'IM_PROTOCOL_VERSION', 'IM_AUTH_REQUIRED',
-]);
-
 const PLATFORMS: Record<PlatformName, imcloud.v1.Platform> = {
   web: imcloud.v1.Platform.PLATFORM_WEB,
   ios: imcloud.v1.Platform.PLATFORM_IOS,
@@ -147,15 +143,6 @@ interface Session {
   timers: Array<ReturnType<typeof setTimeout>>;
   heartbeatTimer?: ReturnType<typeof setTimeout>;
   pongTimer?: ReturnType<typeof setTimeout>;
-}
-
-interface SessionEnd {
-  stop?: { state: 'offline' | 'kicked'; reason: string; kick?: KickInfo; error?: ImClientError };
-  /** Wait at least this long before the next attempt. */
-  minDelayMs?: number;
-  /** Exact delay (a ServerHint). */
-  delayMs?: number;
-  reason: string;
 }
 
 export class ImClient extends TypedEmitter<ImClientEvents> {
@@ -360,12 +347,7 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
         end = await this.runSession();
       } catch (err) {
         this.report(err);
-        end = { reason: 'connect failed', minDelayMs: err instanceof ImClientError ? err.retryAfterMs : 0 };
-        // Dispatch refused the request itself (e.g. a malformed appId), or the server at
-        // dispatchUrl has no such endpoint (a wrong URL): asking again cannot help.
-        if (err instanceof ImClientError && (err.code === 'IM_BAD_REQUEST' || err.code === 'IM_ROUTE_NOT_FOUND')) {
-          end.stop = { state: 'offline', reason: err.code, error: err };
-        }
+        end = decideConnectFailure(err);
       }
       if (this.stopped) break;
       if (end.stop) {
@@ -461,23 +443,7 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
 
   /** Decides what follows a connection that ended. */
   private sessionEnd(s: Session, reason: string): SessionEnd {
-    if (s.kick?.reason === 'token-expired') {
-      // The session lived as long as its token: with getToken, sign in again with a fresh one.
-      if (this.opts.getToken) return { reason: 'token expired', delayMs: Math.floor(Math.random() * 1_000) };
-      const expired = new ImClientError('IM_TOKEN_EXPIRED', 'the token expired; give the client getToken to renew it');
-      return { reason: expired.code, stop: { state: 'offline', reason: expired.code, error: expired } };
-    }
-    if (s.kick) return { reason: 'kicked', stop: { state: 'kicked', reason: `kicked: ${s.kick.reason}`, kick: s.kick } };
-    const fatal = s.fatal;
-    if (fatal) {
-      if (fatal.code === 'IM_TOKEN_EXPIRED' && !this.opts.getToken) {
-        return { reason: fatal.code, stop: { state: 'offline', reason: fatal.code, error: fatal } };
-      }
-      if (STOP_CODES.has(fatal.code)) return { reason: fatal.code, stop: { state: 'offline', reason: fatal.code, error: fatal } };
-      return { reason: fatal.code, minDelayMs: fatal.retryAfterMs };
-    }
-    if (s.reconnectAt !== undefined) return { reason: 'server hint', delayMs: Math.max(0, s.reconnectAt - Date.now()) };
-    return { reason };
+    return decideSessionEnd(s, reason, { canRenewToken: Boolean(this.opts.getToken) });
   }
 
   /** Everything bound to a connection ends with it. */
