@@ -17,9 +17,12 @@ import { ReceiveBuffer } from './receive-buffer.js';
 import { SendQueue } from './send-queue.js';
 import { decideConnectFailure, decideSessionEnd, type SessionEnd } from './session-end.js';
 import { TypedEmitter } from './typed-emitter.js';
+import {
+  chatMessageFromWire, errorFromWire, kickFromWire, noticeFromWire, ownMessageFromAck, PLATFORMS, sendAckFromWire, summaryFromWire,
+} from './wire-mapping.js';
 import type {
-  ChatMessage, ConnectionState, ConversationInfo, HistoryPage, HistoryQuery, ImClientEvents, KickInfo, KickReasonName,
-  MessageKindName, PlatformName, ReadResult, SendResult, StateEvent,
+  ChatMessage, ConnectionState, ConversationInfo, HistoryPage, HistoryQuery, ImClientEvents, KickInfo, PlatformName, ReadResult,
+  SendResult, StateEvent,
 } from './types.js';
 
 export const SDK_VERSION = '0.1.0';
@@ -95,15 +98,6 @@ export interface SendOptions {
   clientMsgId?: string;
 }
 
-const PLATFORMS: Record<PlatformName, imcloud.v1.Platform> = {
-  web: imcloud.v1.Platform.PLATFORM_WEB,
-  ios: imcloud.v1.Platform.PLATFORM_IOS,
-  android: imcloud.v1.Platform.PLATFORM_ANDROID,
-  desktop: imcloud.v1.Platform.PLATFORM_DESKTOP,
-  server: imcloud.v1.Platform.PLATFORM_SERVER,
-};
-const KINDS: Record<number, MessageKindName> = { 0: 'normal', 1: 'recall', 2: 'system' };
-const KICK_REASONS: Record<number, KickReasonName> = { 1: 'login-elsewhere', 2: 'token-revoked', 3: 'admin', 4: 'token-expired' };
 const PUSH_ACK_MAX_CURSORS = 100; // logic reads at most 100 cursors per PushAck
 
 /** What the receive buffers hold: a delivered message, or an empty slot. */
@@ -293,7 +287,7 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
       },
     }, { acrossReconnects: true });
     const r = frame.historyResult as imcloud.v1.HistoryResult;
-    return { conversation, messages: r.messages.map((m) => this.toChatMessage(m)), hasMore: r.hasMore };
+    return { conversation, messages: r.messages.map((m) => chatMessageFromWire(m, this._userId)), hasMore: r.hasMore };
   }
 
   /** Conversations with unread counts, newest activity first. */
@@ -602,22 +596,18 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
       case 'authOk': return s.authOk?.(frame.authOk as imcloud.v1.AuthOk);
       case 'pong': return;
       case 'push': return this.ingest((frame.push as imcloud.v1.Push).messages);
-      case 'sendAck': {
-        const a = frame.sendAck as imcloud.v1.SendAck;
-        this.sends.ack({ clientMsgId: a.clientMsgId, conversation: a.conversation, seq: Number(a.seq), msgId: a.msgId, ts: Number(a.ts), duplicate: a.duplicate });
+      case 'sendAck':
+        this.sends.ack(sendAckFromWire(frame.sendAck as imcloud.v1.SendAck));
         return;
-      }
       case 'deliveryNotice': {
-        const n = frame.deliveryNotice as imcloud.v1.DeliveryNotice;
-        const e = { conversation: n.conversation, user: n.user, seq: Number(n.seq) };
+        const e = noticeFromWire(frame.deliveryNotice as imcloud.v1.DeliveryNotice);
         if (e.user !== this._userId) this.list.onPeerDelivered(e.conversation, e.seq);
         this.emit('delivered', e);
         this.conversationsChanged();
         return;
       }
       case 'readNotice': {
-        const n = frame.readNotice as imcloud.v1.ReadNotice;
-        const e = { conversation: n.conversation, user: n.user, seq: Number(n.seq) };
+        const e = noticeFromWire(frame.readNotice as imcloud.v1.ReadNotice);
         if (e.user === this._userId) this.list.onOwnRead(e.conversation, e.seq);
         else this.list.onPeerRead(e.conversation, e.seq);
         this.emit('read', e);
@@ -625,11 +615,7 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
         return;
       }
       case 'kick': {
-        const k = frame.kick as imcloud.v1.Kick;
-        s.kick = {
-          reason: KICK_REASONS[k.reason] ?? 'unspecified', message: k.message, byDevice: k.byDevice,
-          byPlatform: (Object.keys(PLATFORMS) as PlatformName[]).find((p) => PLATFORMS[p] === k.byPlatform) ?? 'unspecified',
-        };
+        s.kick = kickFromWire(frame.kick as imcloud.v1.Kick);
         // The server closes right after; closing here stops us from writing into a dead session.
         s.socket.close(1000, 'kicked');
         return;
@@ -654,7 +640,7 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
   }
 
   private onError(s: Session, reqId: number, e: imcloud.v1.Error): void {
-    const err = new ImClientError(e.code, e.message, e.retryAfterMs, e.fatal);
+    const err = errorFromWire(e);
     if (e.fatal) s.fatal = err;
     if (reqId) {
       const p = this.pending.get(reqId);
@@ -757,7 +743,7 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
       if (!conversation) continue;
       let slots = byConversation.get(conversation);
       if (!slots) byConversation.set(conversation, (slots = []));
-      slots.push(m.empty ? { seq: Number(m.seq), empty: true } : { seq: Number(m.seq), message: this.toChatMessage(m) });
+      slots.push(m.empty ? { seq: Number(m.seq), empty: true } : { seq: Number(m.seq), message: chatMessageFromWire(m, this._userId) });
     }
     for (const [conversation, slots] of byConversation) this.receive(conversation, slots);
   }
@@ -787,28 +773,7 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
 
   /** Own sends are not pushed back to the sending connection: the ack stands in for the push. */
   private onSendAcked(out: Outgoing, ack: SendAck): void {
-    const send = out.body.send;
-    const recall = out.body.recall;
-    const message: ChatMessage = {
-      conversation: ack.conversation, seq: ack.seq, msgId: ack.msgId, sender: this._userId ?? '', senderDevice: this.deviceId,
-      clientMsgId: ack.clientMsgId, ts: ack.ts, kind: recall ? 'recall' : 'normal', contentType: recall ? 'recall' : send?.contentType ?? 'text',
-      body: send?.body ?? new Uint8Array(0), recalled: false, recallsSeq: recall ? Number(recall.seq) : 0, own: true,
-    };
-    if (message.contentType === 'text') message.text = new TextDecoder().decode(message.body);
-    this.receive(ack.conversation, [{ seq: ack.seq, message }]);
-  }
-
-  private toChatMessage(m: imcloud.v1.IMessage): ChatMessage {
-    // A plain Uint8Array view everywhere (protobufjs hands out Buffers in Node).
-    const body = m.body instanceof Uint8Array ? new Uint8Array(m.body.buffer, m.body.byteOffset, m.body.byteLength) : new Uint8Array(0);
-    const message: ChatMessage = {
-      conversation: m.conversation ?? '', seq: Number(m.seq ?? 0), msgId: m.msgId ?? '', sender: m.sender ?? '',
-      senderDevice: m.senderDevice ?? '', clientMsgId: m.clientMsgId ?? '', ts: Number(m.ts ?? 0), kind: KINDS[m.kind ?? 0] ?? 'normal',
-      contentType: m.contentType ?? '', body, recalled: m.recalled ?? false, recallsSeq: Number(m.recallsSeq ?? 0),
-      own: m.sender === this._userId,
-    };
-    if (message.contentType === 'text' && !message.recalled) message.text = new TextDecoder().decode(body);
-    return message;
+    this.receive(ack.conversation, [{ seq: ack.seq, message: ownMessageFromAck(out, ack, this._userId, this.deviceId) }]);
   }
 
   private scheduleGapPull(conversation: string, delay = this.t.gapGrace): void {
@@ -869,10 +834,7 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
         pages += 1;
         messages += page.messages.length;
         for (const c of page.conversations as imcloud.v1.ConversationSummary[]) {
-          this.list.applySummary({
-            conversation: c.conversation, peer: c.peer, maxSeq: Number(c.maxSeq), readSeq: Number(c.readSeq),
-            peerReadSeq: Number(c.peerReadSeq), peerDeliveredSeq: Number(c.peerDeliveredSeq), lastTs: Number(c.lastTs),
-          });
+          this.list.applySummary(summaryFromWire(c));
           const inbox = this.inbox(c.conversation);
           if (!sent.has(c.conversation) && !inbox.anchored) {
             // New to this device: its view starts where the server says (the latest N messages).
