@@ -11,6 +11,7 @@ import { ImClientError, RETRYABLE_CODES } from './client-error.js';
 import { ConversationList } from './conversation-list.js';
 import type { Outgoing, SendAck } from './conversation-sender.js';
 import { cursorScope, MemoryCursorStore, type CursorStore, type Cursors } from './cursor-store.js';
+import { askDispatch, gateUrls } from './dispatch.js';
 import { FrameSocket, type WebSocketConstructor } from './frame-socket.js';
 import { newClientMsgId, newDeviceId } from './ids.js';
 import { ReceiveBuffer } from './receive-buffer.js';
@@ -473,28 +474,12 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
 
   /** Asks dispatch for gates; adopts its heartbeat and backoff hints. */
   private async dispatch(token: string): Promise<string[]> {
-    const base = this.opts.dispatchUrl!;
-    const url = new URL(base, typeof location !== 'undefined' ? location.href : undefined);
-    url.searchParams.set('appId', this.opts.appId);
-    const user = this._userId ?? tokenSubject(token);
-    if (user) url.searchParams.set('userId', user);
-    let res: Response;
-    try {
-      res = await (this.opts.fetch ?? fetch)(url, { signal: AbortSignal.timeout(this.t.dispatch) });
-    } catch (err) {
-      throw new ImClientError('SDK_DISPATCH_FAILED', `dispatch ${url.origin} unreachable: ${(err as Error)?.message ?? String(err)}`, 0, false, { cause: err });
-    }
-    const answer = (await res.json().catch(() => null)) as DispatchAnswer | { error?: { code?: string; message?: string; retryAfterMs?: number } } | null;
-    if (!res.ok || !answer || !('gates' in answer)) {
-      const e = answer && 'error' in answer ? answer.error : undefined;
-      const hint = res.status === 404 ? `; is dispatchUrl right? (${base} should be the dispatch role's /v1/dispatch)` : '';
-      throw new ImClientError(e?.code ?? 'SDK_DISPATCH_FAILED', `dispatch answered ${res.status}: ${e?.message ?? 'no gates'}${hint}`, e?.retryAfterMs ?? 0);
-    }
+    const answer = await askDispatch({
+      dispatchUrl: this.opts.dispatchUrl!, appId: this.opts.appId, userId: this._userId, token, timeoutMs: this.t.dispatch, fetch: this.opts.fetch,
+    });
     if (answer.reconnect?.baseMs && answer.reconnect.maxMs) this.backoff.setLimits(answer.reconnect.baseMs, answer.reconnect.maxMs);
     if (answer.heartbeatIntervalMs) this.heartbeatMs = answer.heartbeatIntervalMs;
-    const urls = answer.gates.map((g) => g.ws).filter(Boolean);
-    if (urls.length === 0) throw new ImClientError('IM_NO_GATE', 'dispatch returned no WebSocket gate');
-    return urls;
+    return gateUrls(answer);
   }
 
   private startHeartbeat(s: Session): void {
@@ -938,23 +923,5 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
   private peerOf(conversation: string): string {
     const members = conversationMembers(conversation) ?? [];
     return members.find((m) => m !== this._userId) ?? this._userId ?? '';
-  }
-}
-
-interface DispatchAnswer {
-  gates: Array<{ ws: string; tcp?: string }>;
-  heartbeatIntervalMs?: number;
-  reconnect?: { baseMs?: number; maxMs?: number };
-}
-
-/** The `sub` claim of a JWT, unverified (only to tell dispatch who connects). */
-function tokenSubject(token: string): string | undefined {
-  try {
-    const payload = token.split('.')[1] ?? '';
-    const json = atob(payload.replace(/-/g, '+').replace(/_/g, '/').padEnd(Math.ceil(payload.length / 4) * 4, '='));
-    const sub = (JSON.parse(json) as { sub?: unknown }).sub;
-    return typeof sub === 'string' && USER_ID.test(sub) ? sub : undefined;
-  } catch {
-    return undefined;
   }
 }
