@@ -14,6 +14,7 @@ import { cursorScope, MemoryCursorStore, type CursorStore, type Cursors } from '
 import { askDispatch, gateUrls } from './dispatch.js';
 import { FrameSocket, type WebSocketConstructor } from './frame-socket.js';
 import { newClientMsgId, newDeviceId } from './ids.js';
+import { PendingRequests } from './pending-requests.js';
 import { ReceiveBuffer } from './receive-buffer.js';
 import { SendQueue } from './send-queue.js';
 import { decideConnectFailure, decideSessionEnd, type SessionEnd } from './session-end.js';
@@ -119,12 +120,6 @@ interface Inbox {
   anchored: boolean;
 }
 
-interface Pending {
-  resolve: (frame: Frame) => void;
-  reject: (err: ImClientError) => void;
-  timer: ReturnType<typeof setTimeout>;
-}
-
 /** One connection, from socket open to close. */
 interface Session {
   socket: FrameSocket;
@@ -150,7 +145,7 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
   private readonly sends: SendQueue;
   private readonly inboxes = new Map<string, Inbox>();
   private readonly list: ConversationList;
-  private readonly pending = new Map<number, Pending>();
+  private readonly pending = new PendingRequests<Frame>();
   private readonly gapTimers = new Map<string, ReturnType<typeof setTimeout>>();
   private readonly pulling = new Set<string>();
   private readonly ackDirty = new Set<string>();
@@ -450,12 +445,7 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
     if (this.session !== s) return;
     this.session = undefined;
     this.sends.offline();
-    const lost = new ImClientError('SDK_CONNECTION_LOST', 'the connection closed before the answer arrived');
-    for (const [reqId, p] of this.pending) {
-      clearTimeout(p.timer);
-      this.pending.delete(reqId);
-      p.reject(lost);
-    }
+    this.pending.rejectAll(new ImClientError('SDK_CONNECTION_LOST', 'the connection closed before the answer arrived'));
     for (const t of this.gapTimers.values()) clearTimeout(t);
     this.gapTimers.clear();
     this.syncing = false;
@@ -613,14 +603,8 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
         return;
       }
       case 'error': return this.onError(s, frame.reqId, frame.error as imcloud.v1.Error);
-      default: {
-        const p = this.pending.get(frame.reqId);
-        if (p) {
-          this.pending.delete(frame.reqId);
-          clearTimeout(p.timer);
-          p.resolve(frame);
-        }
-      }
+      default:
+        this.pending.resolve(frame.reqId, frame);
     }
   }
 
@@ -628,13 +612,7 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
     const err = errorFromWire(e);
     if (e.fatal) s.fatal = err;
     if (reqId) {
-      const p = this.pending.get(reqId);
-      if (p) {
-        this.pending.delete(reqId);
-        clearTimeout(p.timer);
-        p.reject(err);
-        return;
-      }
+      if (this.pending.reject(reqId, err)) return;
       if (this.sends.fail(reqId, { code: e.code, message: e.message, retryAfterMs: e.retryAfterMs })) return;
     }
     this.report(err);
@@ -646,14 +624,9 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
     const s = this.session;
     if (!s || this._state !== 'online') return Promise.reject(new ImClientError('SDK_CONNECTION_LOST', 'not connected'));
     const reqId = this.nextReqId();
-    return new Promise<Frame>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(reqId);
-        reject(new ImClientError('SDK_TIMEOUT', `no answer to ${Object.keys(body).join(',')} in time`));
-      }, Math.max(0, deadline - Date.now()));
-      this.pending.set(reqId, { resolve, reject, timer });
-      this.write(s, { ...body, reqId });
-    });
+    const answer = this.pending.wait(reqId, deadline, Object.keys(body).join(','));
+    this.write(s, { ...body, reqId });
+    return answer;
   }
 
   /**
