@@ -5,7 +5,7 @@
 // every connect). Protocol semantics: proto/im.proto; the message path: DESIGN §3.
 import { imcloud } from '../../proto/gen/im.js';
 import { conversationMembers, singleConversation, USER_ID } from '../../services/shared/conversation-id.js';
-import { decodeFrame, encodeFrame, type Frame, type FrameInit } from '../../services/shared/frame-codec.js';
+import type { Frame, FrameInit } from '../../services/shared/frame-codec.js';
 import { Backoff } from './backoff.js';
 import { ImClientError, RETRYABLE_CODES } from './client-error.js';
 import { ConversationList } from './conversation-list.js';
@@ -17,13 +17,14 @@ import { newClientMsgId, newDeviceId } from './ids.js';
 import { PendingRequests } from './pending-requests.js';
 import { ReceiveBuffer } from './receive-buffer.js';
 import { SendQueue } from './send-queue.js';
+import { Session } from './session.js';
 import { decideConnectFailure, decideSessionEnd, type SessionEnd } from './session-end.js';
 import { TypedEmitter } from './typed-emitter.js';
 import {
-  chatMessageFromWire, errorFromWire, kickFromWire, noticeFromWire, ownMessageFromAck, PLATFORMS, sendAckFromWire, summaryFromWire,
+  chatMessageFromWire, errorFromWire, noticeFromWire, ownMessageFromAck, PLATFORMS, sendAckFromWire, summaryFromWire,
 } from './wire-mapping.js';
 import type {
-  ChatMessage, ConnectionState, ConversationInfo, HistoryPage, HistoryQuery, ImClientEvents, KickInfo, PlatformName, ReadResult,
+  ChatMessage, ConnectionState, ConversationInfo, HistoryPage, HistoryQuery, ImClientEvents, PlatformName, ReadResult,
   SendResult, StateEvent,
 } from './types.js';
 
@@ -118,21 +119,6 @@ interface Inbox {
    * where this device's view of it starts.
    */
   anchored: boolean;
-}
-
-/** One connection, from socket open to close. */
-interface Session {
-  socket: FrameSocket;
-  /** Frames are held here until the cursors are loaded, so nothing is delivered twice. */
-  backlog: Frame[] | null;
-  authOk?: (frame: imcloud.v1.AuthOk) => void;
-  kick?: KickInfo;
-  fatal?: ImClientError;
-  /** ServerHint: reconnect at this time. */
-  reconnectAt?: number;
-  timers: Array<ReturnType<typeof setTimeout>>;
-  heartbeatTimer?: ReturnType<typeof setTimeout>;
-  pongTimer?: ReturnType<typeof setTimeout>;
 }
 
 export class ImClient extends TypedEmitter<ImClientEvents> {
@@ -380,26 +366,12 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
       return { reason: 'closed' };
     }
 
-    const s: Session = { socket, backlog: [], timers: [] };
+    const s: Session = new Session(socket, this.opts.hooks, { frame: (frame) => this.handle(s, frame), error: (err) => this.report(err) });
     this.session = s;
-    socket.onFrame = (bytes) => this.onBytes(s, bytes);
-
-    const authOk = await new Promise<imcloud.v1.AuthOk | null>((resolve) => {
-      const timer = setTimeout(() => resolve(null), this.t.connect);
-      s.authOk = (ok) => {
-        clearTimeout(timer);
-        resolve(ok);
-      };
-      void socket.closed.then(() => {
-        clearTimeout(timer);
-        resolve(null);
-      });
-      this.write(s, {
-        reqId: this.nextReqId(),
-        auth: { token, deviceId: this.deviceId, platform: PLATFORMS[this.platform], sdkVersion: `imcloud-ts/${SDK_VERSION}` },
-      });
-    });
-    s.authOk = undefined;
+    const authOk = await s.authenticate({
+      reqId: this.nextReqId(),
+      auth: { token, deviceId: this.deviceId, platform: PLATFORMS[this.platform], sdkVersion: `imcloud-ts/${SDK_VERSION}` },
+    }, this.t.connect);
     if (!authOk) {
       socket.close(4001, 'no AuthOk');
       this.endSession(s);
@@ -409,9 +381,9 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
     this._userId = authOk.userId;
     this._gateId = authOk.gateId;
     this.heartbeatMs = authOk.heartbeatIntervalMs || this.heartbeatMs;
-    this.startHeartbeat(s);
+    s.startHeartbeat(this.heartbeatMs, this.t.pong);
     await this.loadCursors(authOk.appId || this.opts.appId, authOk.userId);
-    if (this.session !== s || !socket.isOpen) {
+    if (!s.current || !socket.isOpen) {
       this.endSession(s);
       return this.sessionEnd(s, 'connection lost while starting');
     }
@@ -420,9 +392,7 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
     this.setState({ state: 'online', willReconnect: true });
     this.firstOnline?.resolve();
     for (const w of this.onlineWaiters.splice(0)) w();
-    const backlog = s.backlog ?? [];
-    s.backlog = null;
-    for (const frame of backlog) this.handle(s, frame);
+    s.release();
     this.sends.online();
     void this.fullSync(s);
 
@@ -438,11 +408,7 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
 
   /** Everything bound to a connection ends with it. */
   private endSession(s: Session): void {
-    for (const t of s.timers) clearTimeout(t);
-    clearTimeout(s.heartbeatTimer);
-    clearTimeout(s.pongTimer);
-    s.socket.close();
-    if (this.session !== s) return;
+    if (!s.end()) return;
     this.session = undefined;
     this.sends.offline();
     this.pending.rejectAll(new ImClientError('SDK_CONNECTION_LOST', 'the connection closed before the answer arrived'));
@@ -470,16 +436,6 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
     if (answer.reconnect?.baseMs && answer.reconnect.maxMs) this.backoff.setLimits(answer.reconnect.baseMs, answer.reconnect.maxMs);
     if (answer.heartbeatIntervalMs) this.heartbeatMs = answer.heartbeatIntervalMs;
     return gateUrls(answer);
-  }
-
-  private startHeartbeat(s: Session): void {
-    const beat = () => {
-      this.write(s, { ping: { clientTime: Date.now() } });
-      // Any frame from the server clears this; silence means a dead path (NAT drop, sleeping laptop).
-      s.pongTimer ??= setTimeout(() => s.socket.close(4002, 'heartbeat timeout'), this.t.pong);
-      s.heartbeatTimer = setTimeout(beat, this.heartbeatMs);
-    };
-    s.heartbeatTimer = setTimeout(beat, this.heartbeatMs);
   }
 
   private async loadCursors(appId: string, userId: string): Promise<void> {
@@ -527,49 +483,16 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
     return this.reqCounter;
   }
 
-  private write(s: Session, frame: FrameInit): boolean {
-    if (this.opts.hooks?.outgoing?.(frame) === false) return true; // "sent" into the void
-    const ok = s.socket.send(encodeFrame(frame));
-    if (ok) this.opts.hooks?.written?.(frame);
-    return ok;
-  }
-
   /** The send queue's wire: a fresh reqId per attempt, or null while offline. */
   private writeRequest(body: Outgoing['body']): number | null {
     const s = this.session;
     if (!s || this._state !== 'online') return null;
     const reqId = this.nextReqId();
-    return this.write(s, { reqId, ...body }) ? reqId : null;
-  }
-
-  private onBytes(s: Session, bytes: Uint8Array): void {
-    if (this.session !== s) return;
-    let frame: Frame;
-    try {
-      frame = decodeFrame(bytes);
-    } catch (err) {
-      this.report(new ImClientError('SDK_PROTOCOL', `undecodable frame from the server: ${(err as Error).message}`));
-      s.socket.close(4003, 'undecodable frame');
-      return;
-    }
-    if (this.opts.hooks?.incoming?.(frame) === false) return;
-    // Any frame proves the path works, not only a Pong.
-    if (s.pongTimer !== undefined) {
-      clearTimeout(s.pongTimer);
-      s.pongTimer = undefined;
-    }
-    // Until the cursors are loaded only connection control frames are handled.
-    if (s.backlog && !['authOk', 'error', 'kick', 'pong', 'hint'].includes(frame.body ?? '')) {
-      s.backlog.push(frame);
-      return;
-    }
-    this.handle(s, frame);
+    return s.write({ reqId, ...body }) ? reqId : null;
   }
 
   private handle(s: Session, frame: Frame): void {
     switch (frame.body) {
-      case 'authOk': return s.authOk?.(frame.authOk as imcloud.v1.AuthOk);
-      case 'pong': return;
       case 'push': return this.ingest((frame.push as imcloud.v1.Push).messages);
       case 'sendAck':
         this.sends.ack(sendAckFromWire(frame.sendAck as imcloud.v1.SendAck));
@@ -587,19 +510,6 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
         else this.list.onPeerRead(e.conversation, e.seq);
         this.emit('read', e);
         this.conversationsChanged();
-        return;
-      }
-      case 'kick': {
-        s.kick = kickFromWire(frame.kick as imcloud.v1.Kick);
-        // The server closes right after; closing here stops us from writing into a dead session.
-        s.socket.close(1000, 'kicked');
-        return;
-      }
-      case 'hint': {
-        const hint = frame.hint as imcloud.v1.ServerHint;
-        s.reconnectAt = Date.now() + hint.reconnectAfterMs;
-        // The gate is draining: leave it at the hinted time, through dispatch, to a live gate.
-        s.timers.push(setTimeout(() => s.socket.close(1000, `server hint: ${hint.reason}`), hint.reconnectAfterMs));
         return;
       }
       case 'error': return this.onError(s, frame.reqId, frame.error as imcloud.v1.Error);
@@ -625,7 +535,7 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
     if (!s || this._state !== 'online') return Promise.reject(new ImClientError('SDK_CONNECTION_LOST', 'not connected'));
     const reqId = this.nextReqId();
     const answer = this.pending.wait(reqId, deadline, Object.keys(body).join(','));
-    this.write(s, { ...body, reqId });
+    s.write({ ...body, reqId });
     return answer;
   }
 
@@ -860,7 +770,7 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
       if (!s || this._state !== 'online') return; // the next sync request carries them
       const list = Object.entries(cursors).map(([conversation, seq]) => ({ conversation, seq }));
       for (let i = 0; i < list.length; i += PUSH_ACK_MAX_CURSORS) {
-        this.write(s, { pushAck: { cursors: list.slice(i, i + PUSH_ACK_MAX_CURSORS) } });
+        s.write({ pushAck: { cursors: list.slice(i, i + PUSH_ACK_MAX_CURSORS) } });
       }
     });
     return this.flushing;
