@@ -9,23 +9,20 @@ import type { Frame, FrameInit } from '../../services/shared/frame-codec.js';
 import { Backoff } from './backoff.js';
 import { ImClientError, RETRYABLE_CODES } from './client-error.js';
 import { ConversationList } from './conversation-list.js';
-import type { Outgoing, SendAck } from './conversation-sender.js';
-import { cursorScope, MemoryCursorStore, type CursorStore, type Cursors } from './cursor-store.js';
+import type { Outgoing } from './conversation-sender.js';
+import { MemoryCursorStore, type CursorStore } from './cursor-store.js';
 import { askDispatch, gateUrls } from './dispatch.js';
 import { FrameSocket, type WebSocketConstructor } from './frame-socket.js';
 import { newClientMsgId, newDeviceId } from './ids.js';
 import { PendingRequests } from './pending-requests.js';
-import { ReceiveBuffer } from './receive-buffer.js';
+import { ReceiveEngine } from './receive-engine.js';
 import { SendQueue } from './send-queue.js';
-import { Session } from './session.js';
+import { Session, type Link } from './session.js';
 import { decideConnectFailure, decideSessionEnd, type SessionEnd } from './session-end.js';
 import { TypedEmitter } from './typed-emitter.js';
-import {
-  chatMessageFromWire, errorFromWire, noticeFromWire, ownMessageFromAck, PLATFORMS, sendAckFromWire, summaryFromWire,
-} from './wire-mapping.js';
+import { chatMessageFromWire, errorFromWire, PLATFORMS, sendAckFromWire } from './wire-mapping.js';
 import type {
-  ChatMessage, ConnectionState, ConversationInfo, HistoryPage, HistoryQuery, ImClientEvents, PlatformName, ReadResult,
-  SendResult, StateEvent,
+  ConnectionState, ConversationInfo, HistoryPage, HistoryQuery, ImClientEvents, PlatformName, ReadResult, SendResult, StateEvent,
 } from './types.js';
 
 export const SDK_VERSION = '0.1.0';
@@ -101,48 +98,22 @@ export interface SendOptions {
   clientMsgId?: string;
 }
 
-const PUSH_ACK_MAX_CURSORS = 100; // logic reads at most 100 cursors per PushAck
-
-/** What the receive buffers hold: a delivered message, or an empty slot. */
-interface Slot {
-  seq: number;
-  empty?: boolean;
-  message?: ChatMessage;
-}
-
-interface Inbox {
-  buffer: ReceiveBuffer<Slot>;
-  /**
-   * The cursor is known to be right: restored from the store, set by a sync summary, or the
-   * conversation began after this connection's sync (so all of it is new here). An unanchored
-   * inbox (first seen before that sync ended) is left out of sync requests, so the server says
-   * where this device's view of it starts.
-   */
-  anchored: boolean;
-}
-
 export class ImClient extends TypedEmitter<ImClientEvents> {
   readonly deviceId: string;
   private readonly opts: ImClientOptions;
   private readonly t: ImClientTimeouts;
   private readonly platform: PlatformName;
-  private readonly cursorStore: CursorStore;
   private readonly backoff: Backoff;
   private readonly sends: SendQueue;
-  private readonly inboxes = new Map<string, Inbox>();
+  private readonly receiver: ReceiveEngine;
   private readonly list: ConversationList;
   private readonly pending = new PendingRequests<Frame>();
-  private readonly gapTimers = new Map<string, ReturnType<typeof setTimeout>>();
-  private readonly pulling = new Set<string>();
-  private readonly ackDirty = new Set<string>();
   private onlineWaiters: Array<() => void> = [];
 
   private _state: ConnectionState = 'idle';
   private _userId?: string;
   private _gateId?: string;
   private session?: Session;
-  /** The connection whose full sync has finished: conversations first seen after it are new. */
-  private syncedSession?: Session;
   private reqCounter = 0;
   /** No more reconnects (closed, logged out, kicked, or a fatal auth error). */
   private stopped = false;
@@ -150,10 +121,6 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
   private loop?: Promise<void>;
   private firstOnline?: { promise: Promise<void>; resolve: () => void; reject: (e: ImClientError) => void };
   private wakeReconnect?: () => void;
-  private syncing = false;
-  private scope?: string;
-  private flushTimer?: ReturnType<typeof setTimeout>;
-  private flushing: Promise<void> = Promise.resolve();
   private conversationsQueued = false;
   private heartbeatMs = 30_000;
 
@@ -166,14 +133,24 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
     this.t = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
     this.deviceId = options.deviceId ?? newDeviceId();
     this.platform = options.platform ?? (typeof document !== 'undefined' ? 'web' : 'server');
-    this.cursorStore = options.cursorStore ?? new MemoryCursorStore();
     this.backoff = new Backoff({ baseMs: options.reconnect?.baseMs ?? 500, maxMs: options.reconnect?.maxMs ?? 30_000 });
     this.list = new ConversationList((c) => this.peerOf(c));
     this.sends = new SendQueue(
       { write: (body) => this.writeRequest(body) },
       { ackTimeoutMs: this.t.ack, deadlineMs: this.t.send, minRetryDelayMs: 200 },
-      (out, ack) => this.onSendAcked(out, ack),
+      (out, ack) => this.receiver.ownMessageAcked(out, ack),
     );
+    this.receiver = new ReceiveEngine({
+      deviceId: this.deviceId, list: this.list, cursorStore: options.cursorStore ?? new MemoryCursorStore(), gapGraceMs: this.t.gapGrace,
+      syncPageSize: options.syncPageSize ?? 200, ackBatchMs: options.ackBatchMs ?? 50,
+      userId: () => this._userId,
+      online: () => (this.session && this._state === 'online' ? this.session : undefined),
+      request: (body, link) => this.request(body, { session: link }),
+      emit: (event, payload) => this.emit(event, payload),
+      conversationsChanged: () => this.conversationsChanged(),
+      report: (err) => this.report(err),
+      syncCompleted: () => this.backoff.reset(),
+    });
   }
 
   // ── public API ───────────────────────────────────────────────────────────────────────────
@@ -382,7 +359,7 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
     this._gateId = authOk.gateId;
     this.heartbeatMs = authOk.heartbeatIntervalMs || this.heartbeatMs;
     s.startHeartbeat(this.heartbeatMs, this.t.pong);
-    await this.loadCursors(authOk.appId || this.opts.appId, authOk.userId);
+    await this.receiver.loadCursors(authOk.appId || this.opts.appId, authOk.userId);
     if (!s.current || !socket.isOpen) {
       this.endSession(s);
       return this.sessionEnd(s, 'connection lost while starting');
@@ -394,7 +371,7 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
     for (const w of this.onlineWaiters.splice(0)) w();
     s.release();
     this.sends.online();
-    void this.fullSync(s);
+    void this.receiver.sync(s);
 
     const closed = await socket.closed;
     this.endSession(s);
@@ -412,9 +389,7 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
     this.session = undefined;
     this.sends.offline();
     this.pending.rejectAll(new ImClientError('SDK_CONNECTION_LOST', 'the connection closed before the answer arrived'));
-    for (const t of this.gapTimers.values()) clearTimeout(t);
-    this.gapTimers.clear();
-    this.syncing = false;
+    this.receiver.connectionLost();
   }
 
   private async token(): Promise<string> {
@@ -438,23 +413,6 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
     return gateUrls(answer);
   }
 
-  private async loadCursors(appId: string, userId: string): Promise<void> {
-    const scope = cursorScope(appId, userId, this.deviceId);
-    if (this.scope === scope) return;
-    this.scope = scope;
-    let stored: Cursors = {};
-    try {
-      stored = await this.cursorStore.load(scope);
-    } catch (err) {
-      this.report(err);
-    }
-    for (const [conversation, seq] of Object.entries(stored)) {
-      const inbox = this.inbox(conversation);
-      this.deliver(conversation, inbox.buffer.skipTo(seq));
-      inbox.anchored = true;
-    }
-  }
-
   private async shutdown(reason: string): Promise<void> {
     if (this.closing) return this.loop;
     this.closing = true;
@@ -462,9 +420,7 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
     this.wakeReconnect?.();
     const s = this.session;
     if (s) this.endSession(s);
-    clearTimeout(this.flushTimer);
-    this.flushTimer = undefined;
-    await this.flush();
+    await this.receiver.close();
     this.failQueued(new ImClientError('SDK_CLOSED', `the client was ${reason === 'logout' ? 'logged out' : 'closed'}`));
     this.firstOnline?.reject(new ImClientError('SDK_CLOSED', reason));
     if (this._state !== 'offline' && this._state !== 'kicked') this.setState({ state: 'offline', reason, willReconnect: false });
@@ -493,25 +449,13 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
 
   private handle(s: Session, frame: Frame): void {
     switch (frame.body) {
-      case 'push': return this.ingest((frame.push as imcloud.v1.Push).messages);
+      case 'push':
+      case 'deliveryNotice':
+      case 'readNotice':
+        return this.receiver.handle(frame);
       case 'sendAck':
         this.sends.ack(sendAckFromWire(frame.sendAck as imcloud.v1.SendAck));
         return;
-      case 'deliveryNotice': {
-        const e = noticeFromWire(frame.deliveryNotice as imcloud.v1.DeliveryNotice);
-        if (e.user !== this._userId) this.list.onPeerDelivered(e.conversation, e.seq);
-        this.emit('delivered', e);
-        this.conversationsChanged();
-        return;
-      }
-      case 'readNotice': {
-        const e = noticeFromWire(frame.readNotice as imcloud.v1.ReadNotice);
-        if (e.user === this._userId) this.list.onOwnRead(e.conversation, e.seq);
-        else this.list.onPeerRead(e.conversation, e.seq);
-        this.emit('read', e);
-        this.conversationsChanged();
-        return;
-      }
       case 'error': return this.onError(s, frame.reqId, frame.error as imcloud.v1.Error);
       default:
         this.pending.resolve(frame.reqId, frame);
@@ -543,7 +487,7 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
    * A request with retries: after a retryable server error (waiting retry_after_ms) and, with
    * acrossReconnects, after the connection dropped. Every request the SDK makes is idempotent.
    */
-  private async request(body: FrameInit, opts: { acrossReconnects?: boolean; session?: Session } = {}): Promise<Frame> {
+  private async request(body: FrameInit, opts: { acrossReconnects?: boolean; session?: Link } = {}): Promise<Frame> {
     const deadline = Date.now() + this.t.request;
     for (;;) {
       if (opts.session && this.session !== opts.session) throw new ImClientError('SDK_CONNECTION_LOST', 'the connection changed');
@@ -589,191 +533,6 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
   private requireUser(): string {
     if (!this._userId) throw new ImClientError('SDK_CLOSED', 'not signed in yet: await connect() first');
     return this._userId;
-  }
-
-  // ── receiving ────────────────────────────────────────────────────────────────────────────
-
-  private inbox(conversation: string): Inbox {
-    let inbox = this.inboxes.get(conversation);
-    if (!inbox) {
-      const anchored = this.session !== undefined && this.syncedSession === this.session && !this.syncing;
-      const onEmpty = (slot: Slot) => this.emit('skipped', { conversation, fromSeq: slot.seq, toSeq: slot.seq, reason: 'empty' });
-      this.inboxes.set(conversation, (inbox = { buffer: new ReceiveBuffer<Slot>(0, onEmpty), anchored }));
-    }
-    return inbox;
-  }
-
-  /** Messages from pushes, sync pages and pulls, in any order and possibly repeated. */
-  private ingest(messages: imcloud.v1.IMessage[]): void {
-    const byConversation = new Map<string, Slot[]>();
-    for (const m of messages) {
-      const conversation = m.conversation ?? '';
-      if (!conversation) continue;
-      let slots = byConversation.get(conversation);
-      if (!slots) byConversation.set(conversation, (slots = []));
-      slots.push(m.empty ? { seq: Number(m.seq), empty: true } : { seq: Number(m.seq), message: chatMessageFromWire(m, this._userId) });
-    }
-    for (const [conversation, slots] of byConversation) this.receive(conversation, slots);
-  }
-
-  private receive(conversation: string, slots: Slot[]): void {
-    const inbox = this.inbox(conversation);
-    const before = inbox.buffer.cursor;
-    this.deliver(conversation, inbox.buffer.add(slots));
-    if (inbox.buffer.cursor !== before) this.cursorMoved(conversation);
-    if (inbox.buffer.waiting > 0) this.scheduleGapPull(conversation);
-  }
-
-  /** Hands messages to the app; they are in seq order and new. */
-  private deliver(conversation: string, slots: Slot[]): void {
-    for (const slot of slots) {
-      const m = slot.message!;
-      this.list.onMessage(m, m.kind === 'recall' ? undefined : m);
-      if (m.kind === 'recall') {
-        this.list.onRecall(conversation, m.recallsSeq);
-        this.emit('recall', { conversation, seq: m.recallsSeq, eventSeq: m.seq, by: m.sender, ts: m.ts });
-      } else {
-        this.emit('message', m);
-      }
-    }
-    if (slots.length > 0) this.conversationsChanged();
-  }
-
-  /** Own sends are not pushed back to the sending connection: the ack stands in for the push. */
-  private onSendAcked(out: Outgoing, ack: SendAck): void {
-    this.receive(ack.conversation, [{ seq: ack.seq, message: ownMessageFromAck(out, ack, this._userId, this.deviceId) }]);
-  }
-
-  private scheduleGapPull(conversation: string, delay = this.t.gapGrace): void {
-    // A sync in progress fills gaps itself; gaps are checked again when it ends.
-    if (this.syncing || this._state !== 'online' || this.gapTimers.has(conversation) || this.pulling.has(conversation)) return;
-    const s = this.session;
-    this.gapTimers.set(conversation, setTimeout(() => {
-      this.gapTimers.delete(conversation);
-      if (s && this.session === s) void this.pullGap(s, conversation);
-    }, delay));
-  }
-
-  private async pullGap(s: Session, conversation: string): Promise<void> {
-    const inbox = this.inboxes.get(conversation);
-    const gap = inbox?.buffer.gap();
-    if (!inbox || !gap) return;
-    this.pulling.add(conversation);
-    let again = -1;
-    try {
-      const before = inbox.buffer.cursor;
-      // The range reaches the first message we already hold: the server bounds a missing seq's
-      // age by the next message present in the range, and only then can it call the seq empty.
-      const frame = await this.request({ pull: { conversation, fromSeq: gap.from, toSeq: gap.to + 1 } }, { session: s });
-      const result = frame.pullResult as imcloud.v1.PullResult;
-      this.ingest(result.messages);
-      if (inbox.buffer.gap()) {
-        // In flight: ask when the server says; progress: keep going; neither: back off.
-        again = result.retryAfterMs > 0 ? result.retryAfterMs : inbox.buffer.cursor > before ? 0 : 1000;
-      }
-    } catch (err) {
-      if (this.session === s) {
-        this.report(err);
-        again = 1000;
-      }
-    } finally {
-      this.pulling.delete(conversation);
-    }
-    if (again >= 0 && this.session === s) this.scheduleGapPull(conversation, again);
-  }
-
-  /** Pages through everything newer than this device's cursors; run on every connect. */
-  private async fullSync(s: Session): Promise<void> {
-    this.syncing = true;
-    let pages = 0;
-    let messages = 0;
-    try {
-      for (;;) {
-        const sent = new Set<string>();
-        const cursors: imcloud.v1.ICursor[] = [];
-        for (const [conversation, inbox] of this.inboxes) {
-          if (!inbox.anchored) continue;
-          sent.add(conversation);
-          cursors.push({ conversation, seq: inbox.buffer.cursor });
-        }
-        // Asking for the next page with the advanced cursors acknowledges this one.
-        const frame = await this.request({ sync: { cursors, pageSize: this.opts.syncPageSize ?? 200 } }, { session: s });
-        const page = frame.syncPage as imcloud.v1.SyncPage;
-        pages += 1;
-        messages += page.messages.length;
-        for (const c of page.conversations as imcloud.v1.ConversationSummary[]) {
-          this.list.applySummary(summaryFromWire(c));
-          const inbox = this.inbox(c.conversation);
-          if (!sent.has(c.conversation) && !inbox.anchored) {
-            // New to this device: its view starts where the server says (the latest N messages).
-            const before = inbox.buffer.cursor;
-            const viewStartsAfter = Math.max(0, Number(c.minSeq) - 1);
-            if (viewStartsAfter > before) this.emit('skipped', { conversation: c.conversation, fromSeq: before + 1, toSeq: viewStartsAfter, reason: 'history' });
-            this.deliver(c.conversation, inbox.buffer.skipTo(viewStartsAfter));
-            if (inbox.buffer.cursor !== before) this.cursorMoved(c.conversation);
-            inbox.anchored = true;
-          }
-        }
-        this.conversationsChanged();
-        this.ingest(page.messages);
-        if (this.session !== s) return;
-        if (page.hasMore) continue;
-        if (page.retryAfterMs > 0) {
-          await new Promise((r) => setTimeout(r, page.retryAfterMs));
-          if (this.session !== s) return;
-          continue;
-        }
-        break;
-      }
-      // Conversations first seen in a push after the sync's snapshot began after it: all theirs is new.
-      for (const inbox of this.inboxes.values()) inbox.anchored = true;
-      this.syncing = false;
-      this.syncedSession = s;
-      for (const [conversation, inbox] of this.inboxes) if (inbox.buffer.waiting > 0) this.scheduleGapPull(conversation);
-      this.backoff.reset();
-      this.emit('synced', { conversations: this.list.size, messages, pages });
-    } catch (err) {
-      if (this.session !== s) return;
-      // A connection that cannot sync is of no use: start over with a new one.
-      this.report(err);
-      s.socket.close(4004, 'sync failed');
-    } finally {
-      if (this.session === s) this.syncing = false;
-    }
-  }
-
-  // ── acks and cursors ─────────────────────────────────────────────────────────────────────
-
-  private cursorMoved(conversation: string): void {
-    this.ackDirty.add(conversation);
-    this.flushTimer ??= setTimeout(() => {
-      this.flushTimer = undefined;
-      void this.flush();
-    }, this.opts.ackBatchMs ?? 50);
-  }
-
-  /** Saves moved cursors, then acknowledges them (cumulative PushAck), in that order. */
-  private flush(): Promise<void> {
-    this.flushing = this.flushing.then(async () => {
-      if (this.ackDirty.size === 0) return;
-      const cursors: Cursors = {};
-      for (const conversation of this.ackDirty) cursors[conversation] = this.inboxes.get(conversation)?.buffer.cursor ?? 0;
-      this.ackDirty.clear();
-      if (this.scope) {
-        try {
-          await this.cursorStore.save(this.scope, cursors);
-        } catch (err) {
-          this.report(err);
-        }
-      }
-      const s = this.session;
-      if (!s || this._state !== 'online') return; // the next sync request carries them
-      const list = Object.entries(cursors).map(([conversation, seq]) => ({ conversation, seq }));
-      for (let i = 0; i < list.length; i += PUSH_ACK_MAX_CURSORS) {
-        s.write({ pushAck: { cursors: list.slice(i, i + PUSH_ACK_MAX_CURSORS) } });
-      }
-    });
-    return this.flushing;
   }
 
   // ── events ───────────────────────────────────────────────────────────────────────────────
