@@ -276,7 +276,7 @@ export class ConnectionLoop {
   }
 
   private sessionEnd(s: Session, reason: string): SessionEnd {
-    return decideSessionEnd(s, reason, { canRenewToken: Boolean(this.opts.getToken) });
+    return decideSessionEnd(s.outcome, reason, { canRenewToken: Boolean(this.opts.getToken) });
   }
 
   /** Everything bound to a connection ends with it. */
@@ -335,7 +335,7 @@ export class ConnectionLoop {
         return this.handlers.frame(frame);
       case 'error': {
         const err = errorFromWire(frame.error as imcloud.v1.Error);
-        if (err.fatal) s.fatal = err;
+        if (err.fatal) s.outcome.fatal = err;
         if (frame.reqId && this.pending.reject(frame.reqId, err)) return;
         return this.handlers.errorFrame(frame.reqId, err);
       }

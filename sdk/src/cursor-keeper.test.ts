@@ -31,13 +31,19 @@ function setup(opts: { online?: boolean; failSave?: boolean } = {}) {
   return { log, store, keeper, move, errors };
 }
 
+/** Set up and signed in as alice on device d1. */
+async function signedIn(opts: { online?: boolean; failSave?: boolean } = {}) {
+  const s = setup(opts);
+  await s.keeper.load('app', 'alice', 'd1');
+  return s;
+}
+
 describe('CursorKeeper', () => {
   beforeEach(() => vi.useFakeTimers());
   afterEach(() => vi.useRealTimers());
 
   it('saves the cursors that moved within one batch, then acknowledges them in one PushAck', async () => {
-    const { log, keeper, move } = setup();
-    await keeper.load('app', 'alice', 'd1');
+    const { log, move } = await signedIn();
     move('s:alice:bob', 3);
     await vi.advanceTimersByTimeAsync(20);
     move('s:alice:bob', 4);
@@ -48,24 +54,21 @@ describe('CursorKeeper', () => {
   });
 
   it('splits a large batch into PushAcks of at most 100 cursors', async () => {
-    const { log, keeper, move } = setup();
-    await keeper.load('app', 'alice', 'd1');
+    const { log, move } = await signedIn();
     for (let i = 0; i < 250; i++) move(`s:alice:u${i}`, 1);
     await vi.advanceTimersByTimeAsync(50);
     expect(log.filter((l) => l.startsWith('ack')).map((l) => l.split(',').length)).toEqual([100, 100, 50]);
   });
 
   it('offline, it still saves (the next sync request carries the cursors)', async () => {
-    const { log, keeper, move } = setup({ online: false });
-    await keeper.load('app', 'alice', 'd1');
+    const { log, move } = await signedIn({ online: false });
     move('s:alice:bob', 2);
     await vi.advanceTimersByTimeAsync(50);
     expect(log).toEqual(['save {"s:alice:bob":2}']);
   });
 
   it('reports a failed save and still acknowledges', async () => {
-    const { log, keeper, move, errors } = setup({ failSave: true });
-    await keeper.load('app', 'alice', 'd1');
+    const { log, move, errors } = await signedIn({ failSave: true });
     move('s:alice:bob', 2);
     await vi.advanceTimersByTimeAsync(50);
     expect(errors).toEqual([new Error('disk full')]);
@@ -73,8 +76,7 @@ describe('CursorKeeper', () => {
   });
 
   it('close() saves at once instead of waiting for the batch', async () => {
-    const { log, keeper, move } = setup();
-    await keeper.load('app', 'alice', 'd1');
+    const { log, keeper, move } = await signedIn();
     move('s:alice:bob', 9);
     await keeper.close();
     expect(log).toEqual(['save {"s:alice:bob":9}', 'ack s:alice:bob=9']);

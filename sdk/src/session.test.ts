@@ -103,13 +103,13 @@ describe('Session', () => {
   it('records a kick and closes; records a ServerHint and closes at the hinted time', async () => {
     const k = await open();
     k.ws.deliver({ kick: { reason: 1, byDevice: 'phone', byPlatform: 2 } });
-    expect(k.session.kick).toMatchObject({ reason: 'login-elsewhere', byDevice: 'phone', byPlatform: 'ios' });
+    expect(k.session.outcome.kick).toMatchObject({ reason: 'login-elsewhere', byDevice: 'phone', byPlatform: 'ios' });
     expect(k.ws.closedWith).toEqual({ code: 1000, reason: 'kicked' });
 
     const h = await open();
     const start = Date.now();
     h.ws.deliver({ hint: { reconnectAfterMs: 500, reason: 'draining' } });
-    expect(h.session.reconnectAt).toBe(start + 500);
+    expect(h.session.outcome.reconnectAt).toBe(start + 500);
     await vi.advanceTimersByTimeAsync(499);
     expect(h.ws.closedWith).toBeUndefined();
     await vi.advanceTimersByTimeAsync(1);

@@ -1,14 +1,13 @@
 // One connection, from socket open to close: frames written and read (through the app's
 // hooks), the Auth/AuthOk exchange, the heartbeat that notices a dead path, the frames held back
 // until the client has loaded its cursors, and what the server said about why it ends (Kick,
-// ServerHint; the connection loop adds a fatal Error). The connection loop decides what follows.
+// ServerHint; the connection loop adds a fatal Error).
 import type { imcloud } from '../../proto/gen/im.js';
 import { decodeFrame, encodeFrame, type Frame, type FrameInit } from '../../services/shared/frame-codec.js';
 import { ImClientError } from './client-error.js';
 import type { FrameSocket } from './frame-socket.js';
 import type { ImClientHooks } from './im-client.js';
 import type { SessionOutcome } from './session-end.js';
-import type { KickInfo } from './types.js';
 import { kickFromWire } from './wire-mapping.js';
 
 /** Frames about the connection itself: handled even while other frames are held back. */
@@ -28,10 +27,9 @@ export interface SessionHandlers {
   error(err: ImClientError): void;
 }
 
-export class Session implements Link, SessionOutcome {
-  kick?: KickInfo;
-  fatal?: ImClientError;
-  reconnectAt?: number;
+export class Session implements Link {
+  /** What the server said about why this connection ends: decides what follows (session-end.ts). */
+  readonly outcome: SessionOutcome = {};
   /** Frames are held here until release(), so nothing arrives before the cursors it is checked against. */
   private backlog: Frame[] | null = [];
   private authOk?: (ok: imcloud.v1.AuthOk) => void;
@@ -134,13 +132,13 @@ export class Session implements Link, SessionOutcome {
       case 'authOk': return this.authOk?.(frame.authOk as imcloud.v1.AuthOk);
       case 'pong': return;
       case 'kick':
-        this.kick = kickFromWire(frame.kick as imcloud.v1.Kick);
+        this.outcome.kick = kickFromWire(frame.kick as imcloud.v1.Kick);
         // The server closes right after; closing here stops us from writing into a dead session.
         this.socket.close(1000, 'kicked');
         return;
       case 'hint': {
         const hint = frame.hint as imcloud.v1.ServerHint;
-        this.reconnectAt = Date.now() + hint.reconnectAfterMs;
+        this.outcome.reconnectAt = Date.now() + hint.reconnectAfterMs;
         // The gate is draining: leave it at the hinted time, through dispatch, to a live gate.
         this.timers.push(setTimeout(() => this.socket.close(1000, `server hint: ${hint.reason}`), hint.reconnectAfterMs));
         return;
