@@ -104,7 +104,7 @@ export class ConnectionLoop {
   /** Signs this device out; reconnects stop first, since the server closes the connection after LogoutOk. */
   async signOut(): Promise<void> {
     this._stopped = true;
-    if (this.session && this._state === 'online') {
+    if (this.onlineSession) {
       try {
         await this.requestOnce({ logout: {} }, Date.now() + this.t.request);
       } catch {
