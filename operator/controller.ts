@@ -11,7 +11,8 @@ import { bus } from '../services/shared/topology.js';
 import { ANNOTATIONS, API_VERSION, FINALIZER, KIND, type BacklogAutoscale, type GateAutoscale, type ImCluster } from './api/imcluster.js';
 import type { EventRecorder } from './events.js';
 import { isNotFound, KubeApiError, R, type KubeClient, type KubeObject, type Resource } from './kube/client.js';
-import { Informer, keyOf } from './kube/informer.js';
+import { keyOf } from './kube/informer.js';
+import { ClusterCache, ownedBy } from './cluster-cache.js';
 import type { LoadSource } from './load.js';
 import type { OperatorMetrics } from './metrics.js';
 import { adminTokenSecret, dependencySecret, routingTable, type CanaryPlan, type ServiceRole } from './objects/builders.js';
@@ -34,10 +35,6 @@ function canonical(value: unknown): string {
 
 type OperatorConfig = Config['operator'];
 
-interface Hpa extends KubeObject {
-  spec?: { scaleTargetRef?: { apiVersion?: string; kind?: string; name?: string } };
-}
-
 interface Secret extends KubeObject {
   data?: Record<string, string>;
 }
@@ -56,7 +53,6 @@ export interface ControllerDeps {
   load: LoadSource;
 }
 
-const OWNED: Resource[] = [R.deployments, R.statefulsets, R.services, R.configmaps, R.pdbs];
 /** While a deleted cluster's dependency StatefulSets are still going, the finalizer looks again this often. */
 const FINALIZE_RECHECK_MS = 1_000;
 /** Secrets are not watched: while one the cluster needs is missing or unusable, it is looked at again this often. */
@@ -64,15 +60,7 @@ const SECRET_RECHECK_MS = 10_000;
 
 export class Controller {
   readonly queue: WorkQueue;
-  private readonly informers: {
-    imclusters: Informer<ImCluster & KubeObject>;
-    deployments: Informer<Workload>;
-    statefulsets: Informer<Workload>;
-    services: Informer<KubeObject>;
-    configmaps: Informer<KubeObject & { data?: Record<string, string> }>;
-    pdbs: Informer<KubeObject>;
-    hpas: Informer<Hpa>;
-  };
+  private readonly cache: ClusterCache;
   private readonly stabilizer = new Stabilizer();
   /** Autoscaler decisions: `<ns>/<deployment>` → replicas. */
   private readonly decisions = new Map<string, number>();
@@ -89,29 +77,15 @@ export class Controller {
 
   constructor(private readonly d: ControllerDeps) {
     this.queue = new WorkQueue({ backoffBaseMs: d.config.backoffBaseMs, backoffMaxMs: d.config.backoffMaxMs });
-    const ns = d.config.namespace || undefined;
-    const mk = <T extends KubeObject>(r: Resource, labelSelector?: string) =>
-      new Informer<T>(d.kube, r, {
-        namespace: ns, labelSelector, log: d.log,
-        onRestart: (reason) => d.metrics.watchRestarts.inc({ resource: r.plural, reason }),
-      });
-    this.informers = {
-      imclusters: mk(R.imclusters),
-      deployments: mk(R.deployments, MANAGED_SELECTOR),
-      statefulsets: mk(R.statefulsets, MANAGED_SELECTOR),
-      services: mk(R.services, MANAGED_SELECTOR),
-      configmaps: mk(R.configmaps, MANAGED_SELECTOR),
-      pdbs: mk(R.pdbs, MANAGED_SELECTOR),
-      hpas: mk(R.hpas),
-    };
+    this.cache = new ClusterCache(d.kube, { namespace: d.config.namespace || undefined, log: d.log, metrics: d.metrics });
   }
 
   get synced(): boolean {
-    return this.started && Object.values(this.informers).every((i) => i.hasSynced);
+    return this.started && this.cache.hasSynced;
   }
 
   async start(): Promise<void> {
-    const { imclusters, hpas, ...owned } = this.informers;
+    const { imclusters, hpas, owned } = this.cache;
     imclusters.on((type, obj, old) => {
       // Status-only updates (our own writes) change neither generation nor metadata we act on.
       if (type === 'MODIFIED' && old && old.metadata.generation === obj.metadata.generation
@@ -120,7 +94,7 @@ export class Controller {
         && JSON.stringify(old.metadata.finalizers ?? []) === JSON.stringify(obj.metadata.finalizers ?? [])) return;
       this.queue.add(keyOf(obj));
     });
-    for (const inf of Object.values(owned)) {
+    for (const inf of owned) {
       inf.on((_type, obj) => {
         const cluster = obj.metadata.labels?.[L.cluster];
         if (cluster && obj.metadata.namespace) this.queue.add(`${obj.metadata.namespace}/${cluster}`);
@@ -130,7 +104,7 @@ export class Controller {
       // Whichever cluster owns the target: requeue the namespace's clusters (cheap, rare).
       for (const c of imclusters.list((x) => x.metadata.namespace === obj.metadata.namespace)) this.queue.add(keyOf(c));
     });
-    await Promise.all(Object.values(this.informers).map((i) => i.start()));
+    await this.cache.start();
     this.started = true;
     for (const c of imclusters.list()) this.queue.add(keyOf(c));
     for (let i = 0; i < this.d.config.workers; i++) this.workers.push(this.work());
@@ -152,7 +126,7 @@ export class Controller {
     this.queue.shutDown();
     await Promise.race([Promise.all(this.workers), new Promise((r) => setTimeout(r, graceMs).unref())]);
     await this.scaling;
-    await Promise.all(Object.values(this.informers).map((i) => i.stop()));
+    await this.cache.stop();
   }
 
   private async work(): Promise<void> {
@@ -182,12 +156,11 @@ export class Controller {
 
   async reconcile(key: string): Promise<'success' | 'paused' | 'deleted' | 'gone'> {
     const [namespace, name] = key.split('/') as [string, string];
-    const cached = this.informers.imclusters.get(namespace, name);
-    if (!cached) {
+    const c = this.cache.cluster(key);
+    if (!c) {
       this.forget(key);
       return 'gone';
     }
-    const c = { ...cached, apiVersion: API_VERSION, kind: KIND } as ImCluster & KubeObject;
     if (c.metadata.deletionTimestamp) {
       await this.finalize(c);
       return 'deleted';
@@ -242,9 +215,9 @@ export class Controller {
 
     // Delete what this cluster owns but no longer wants (a removed pool, a finished canary…).
     const wanted = new Set(desired.map((x) => `${x.resource.plural}/${x.object.metadata.name}`));
-    for (const r of OWNED) {
-      const inf = this.informerFor(r);
-      for (const o of inf.list((x) => x.metadata.namespace === namespace && this.ownedBy(x, c))) {
+    for (const inf of this.cache.owned) {
+      const r = inf.resource;
+      for (const o of this.cache.ownedIn(inf, c)) {
         if (wanted.has(`${r.plural}/${o.metadata.name}`)) continue;
         if (keepCanary && r === R.deployments && o.metadata.labels?.[L.track] === 'canary') continue;
         if (held(r, o)) continue;
@@ -261,7 +234,7 @@ export class Controller {
       try {
         const sms = await this.d.kube.list(R.servicemonitors, namespace, { labelSelector: `${L.cluster}=${name},${MANAGED_SELECTOR}` });
         for (const sm of sms.items) {
-          if (this.ownedBy(sm, c) && !wanted.has(`${R.servicemonitors.plural}/${sm.metadata.name}`) && !held(R.servicemonitors, sm)) await this.d.kube.delete(R.servicemonitors, namespace, sm.metadata.name);
+          if (ownedBy(sm, c) && !wanted.has(`${R.servicemonitors.plural}/${sm.metadata.name}`) && !held(R.servicemonitors, sm)) await this.d.kube.delete(R.servicemonitors, namespace, sm.metadata.name);
         }
       } catch (err) {
         errors.push(`servicemonitors: ${String(err)}`);
@@ -273,27 +246,10 @@ export class Controller {
     return 'success';
   }
 
-  private informerFor(r: Resource): Informer<KubeObject> {
-    const map: Record<string, Informer<KubeObject>> = {
-      deployments: this.informers.deployments, statefulsets: this.informers.statefulsets, services: this.informers.services,
-      configmaps: this.informers.configmaps, poddisruptionbudgets: this.informers.pdbs,
-    };
-    return map[r.plural]!;
-  }
-
-  private ownedBy(o: KubeObject, c: ImCluster): boolean {
-    return (o.metadata.ownerReferences ?? []).some((ref) => ref.uid === c.metadata.uid && ref.controller);
-  }
-
-  /** The cluster's owned Deployments from the cache. */
-  private deploymentsOf(c: ImCluster): Workload[] {
-    return this.informers.deployments.list((d) => d.metadata.namespace === c.metadata.namespace && d.metadata.labels?.[L.cluster] === c.metadata.name && this.ownedBy(d, c));
-  }
-
   /** Works out the canary: from spec.gray, or kept while a promotion rolls the stable track. */
   private canaryPlan(c: ImCluster): { canary?: CanaryPlan; keepCanary: boolean; event?: [string, string] } {
     const key = keyOf(c as ImCluster & KubeObject);
-    const existing = this.deploymentsOf(c).filter((d) => d.metadata.labels?.[L.track] === 'canary');
+    const existing = this.cache.deploymentsOf(c).filter((d) => d.metadata.labels?.[L.track] === 'canary');
     if (c.spec.gray) {
       const g = c.spec.gray;
       return { canary: { version: g.version, appIds: g.appIds, percentage: g.percentage, promoting: false }, keepCanary: false };
@@ -303,10 +259,10 @@ export class Controller {
     if (canaryVersions.size === 1 && canaryVersions.has(c.spec.version)) {
       // Promotion: spec.version now names the canary's version and gray is gone. The canary keeps
       // its AppIds until every stable Deployment runs the new version, then it is removed.
-      const stable = this.deploymentsOf(c).filter((d) => d.metadata.labels?.[L.track] === 'stable');
+      const stable = this.cache.deploymentsOf(c).filter((d) => d.metadata.labels?.[L.track] === 'stable');
       const done = stable.length > 0 && stable.every((d) => d.metadata.labels?.[L.version] === c.spec.version && rolledOut(d));
       if (done) return { keepCanary: false, event: ['Promoted', `canary ${c.spec.version} promoted: the stable track runs it; the canary is removed`] };
-      const cm = this.informers.configmaps.get(c.metadata.namespace, names.routing(c.metadata.name));
+      const cm = this.cache.configMap(c.metadata.namespace, names.routing(c.metadata.name));
       let appIds: string[] = [];
       let percentage = 0;
       try {
@@ -346,7 +302,7 @@ export class Controller {
         const { plain, ...obj } = dependencySecret(c, dep, password);
         add(R.secrets, obj as KubeObject);
         secretData[secret] = plain;
-        const sts = this.informers.statefulsets.get(ns, secret);
+        const sts = this.cache.statefulSet(ns, secret);
         if ((sts?.status?.readyReplicas ?? 0) < 1) managedNotReady.push(`${dep} (managed StatefulSet ${secret} not ready)`);
       } else {
         const s = await this.d.kube.get<Secret>(R.secrets, ns, secret);
@@ -405,7 +361,7 @@ export class Controller {
       }
     }
 
-    const hpaTargets = this.hpaTargets(ns);
+    const hpaTargets = this.cache.hpaTargets(ns);
     const ctx: PlanContext = {
       cluster: c,
       dependenciesHash,
@@ -417,7 +373,7 @@ export class Controller {
         if (autoscale) {
           const decided = this.decisions.get(`${ns}/${deployment}`);
           if (decided !== undefined) return clamp(decided, autoscale.minReplicas, autoscale.maxReplicas);
-          const live = this.informers.deployments.get(ns, deployment)?.spec?.replicas;
+          const live = this.cache.deployment(ns, deployment)?.spec?.replicas;
           return clamp(live ?? autoscale.minReplicas, autoscale.minReplicas, autoscale.maxReplicas);
         }
         return fallback;
@@ -435,23 +391,13 @@ export class Controller {
     };
   }
 
-  /** Deployment names targeted by a HorizontalPodAutoscaler in the namespace. */
-  private hpaTargets(namespace: string): Set<string> {
-    const out = new Set<string>();
-    for (const h of this.informers.hpas.list((x) => x.metadata.namespace === namespace)) {
-      const ref = h.spec?.scaleTargetRef;
-      if (ref?.kind === 'Deployment' && ref.name) out.add(ref.name);
-    }
-    return out;
-  }
-
   /**
    * If our field manager still owns spec.replicas of a Deployment an HPA now scales, a second
    * manager takes it over at its current value first; our next apply (without replicas) then
    * releases it without the apiserver resetting it to 1 (the documented SSA hand-over).
    */
   private async handOverReplicas(namespace: string, name: string): Promise<void> {
-    const live = this.informers.deployments.get(namespace, name);
+    const live = this.cache.deployment(namespace, name);
     if (!live) return;
     const owns = (live.metadata.managedFields ?? []).some((m) => m.manager === FIELD_MANAGER && m.operation === 'Apply' && !m.subresource
       && Boolean((m.fieldsV1?.['f:spec'] as Record<string, unknown> | undefined)?.['f:replicas']));
@@ -491,10 +437,10 @@ export class Controller {
       const a = fresh(plural, w);
       return Number(a.metadata.resourceVersion) >= Number(w.metadata.resourceVersion) ? a : w;
     });
-    const deployments = newest('deployments', this.deploymentsOf(c));
-    const statefulSets = newest('statefulsets', this.informers.statefulsets.list((s) => s.metadata.namespace === c.metadata.namespace && this.ownedBy(s, c)));
+    const deployments = newest('deployments', this.cache.deploymentsOf(c));
+    const statefulSets = newest('statefulsets', this.cache.statefulSetsOf(c));
     const autoscaled = new Map<string, 'operator' | 'hpa'>();
-    const hpa = this.hpaTargets(c.metadata.namespace!);
+    const hpa = this.cache.hpaTargets(c.metadata.namespace!);
     for (const d of deployments) {
       if (hpa.has(d.metadata.name)) autoscaled.set(d.metadata.name, 'hpa');
       else if (this.autoscalePolicyFor(c, d.metadata.name)) autoscaled.set(d.metadata.name, 'operator');
@@ -535,7 +481,7 @@ export class Controller {
       if (!isNotFound(err)) throw err;
     }
     this.d.metrics.clusters.reset();
-    for (const x of this.informers.imclusters.list()) this.d.metrics.clusters.inc({ phase: (x.metadata.name === c.metadata.name && x.metadata.namespace === c.metadata.namespace ? status.phase : x.status?.phase) ?? 'Pending' });
+    for (const x of this.cache.clusters()) this.d.metrics.clusters.inc({ phase: (x.metadata.name === c.metadata.name && x.metadata.namespace === c.metadata.namespace ? status.phase : x.status?.phase) ?? 'Pending' });
   }
 
   // ── deletion ───────────────────────────────────────────────────────────────────────────────
@@ -554,7 +500,7 @@ export class Controller {
     }
     const ns = c.metadata.namespace!;
     void this.d.events.record(c, 'Normal', 'Deleting', 'draining gates, deleting managed dependencies and then their volumes; owned objects follow through garbage collection');
-    for (const d of this.deploymentsOf(c).filter((x) => x.metadata.labels?.[L.component] === 'gate')) {
+    for (const d of this.cache.deploymentsOf(c).filter((x) => x.metadata.labels?.[L.component] === 'gate')) {
       await this.d.kube.delete(R.deployments, ns, d.metadata.name, { propagationPolicy: 'Background' });
     }
     // A managed dependency's StatefulSet goes before its volumes. While it exists, its controller
@@ -623,10 +569,10 @@ export class Controller {
 
   /** One autoscaling pass over every ImCluster (the leader runs it every scaleIntervalMs). */
   async scaleAll(now = Date.now()): Promise<void> {
-    for (const c of this.informers.imclusters.list()) {
+    for (const c of this.cache.clusters()) {
       if (c.metadata.deletionTimestamp || c.metadata.annotations?.[ANNOTATIONS.paused] === 'true') continue;
       try {
-        await this.scaleCluster({ ...c, apiVersion: API_VERSION, kind: KIND } as ImCluster & KubeObject, now);
+        await this.scaleCluster(c, now);
       } catch (err) {
         this.d.log.warn({ imcluster: keyOf(c), err: String(err) }, 'autoscaling failed for this cluster');
       }
@@ -661,10 +607,10 @@ export class Controller {
       }
     }
 
-    const hpa = this.hpaTargets(ns);
+    const hpa = this.cache.hpaTargets(ns);
     const decide = async (deployment: string, total: number) => {
       const p = this.autoscalePolicyFor(c, deployment);
-      const live = this.informers.deployments.get(ns, deployment);
+      const live = this.cache.deployment(ns, deployment);
       if (!p || !live || hpa.has(deployment)) return;
       const current = this.decisions.get(`${ns}/${deployment}`) ?? live.spec?.replicas ?? p.policy.minReplicas;
       const decision = this.stabilizer.decide(`${ns}/${deployment}`, current, total, p.policy, now);
@@ -713,7 +659,7 @@ export class Controller {
    */
   private async setDeletionCosts(ns: string, deployment: string, reports: Array<{ id: string; connections: number }>): Promise<void> {
     const load = new Map(reports.map((r) => [r.id, r.connections]));
-    const live = this.informers.deployments.get(ns, deployment) as (Workload & { spec?: { selector?: { matchLabels?: Record<string, string> } } }) | undefined;
+    const live = this.cache.deployment(ns, deployment) as (Workload & { spec?: { selector?: { matchLabels?: Record<string, string> } } }) | undefined;
     const matchLabels = live?.spec?.selector?.matchLabels;
     if (!matchLabels) return;
     const pods = await this.d.kube.list(R.pods, ns, { labelSelector: Object.entries(matchLabels).map(([k, v]) => `${k}=${v}`).join(',') });
