@@ -21,6 +21,7 @@ import { A, dependencySecrets, DEPENDENCY_KEYS, FIELD_MANAGER, hash, L, MANAGED_
 import { WorkQueue } from './queue.js';
 import { clamp, Stabilizer, type ScalePolicy } from './scaling.js';
 import { specConfigProblems } from './spec-config.js';
+import { planCanary } from './canary.js';
 import { computeStatus, rolledOut, type Workload } from './status.js';
 import { tlsSecretProblem } from './tls.js';
 
@@ -246,42 +247,6 @@ export class Controller {
     return 'success';
   }
 
-  /** Works out the canary: from spec.gray, or kept while a promotion rolls the stable track. */
-  private canaryPlan(c: ImCluster): { canary?: CanaryPlan; keepCanary: boolean; event?: [string, string] } {
-    const key = keyOf(c as ImCluster & KubeObject);
-    const existing = this.cache.deploymentsOf(c).filter((d) => d.metadata.labels?.[L.track] === 'canary');
-    if (c.spec.gray) {
-      const g = c.spec.gray;
-      return { canary: { version: g.version, appIds: g.appIds, percentage: g.percentage, promoting: false }, keepCanary: false };
-    }
-    if (!existing.length) return { keepCanary: false };
-    const canaryVersions = new Set(existing.map((d) => d.metadata.labels?.[L.version]));
-    if (canaryVersions.size === 1 && canaryVersions.has(c.spec.version)) {
-      // Promotion: spec.version now names the canary's version and gray is gone. The canary keeps
-      // its AppIds until every stable Deployment runs the new version, then it is removed.
-      const stable = this.cache.deploymentsOf(c).filter((d) => d.metadata.labels?.[L.track] === 'stable');
-      const done = stable.length > 0 && stable.every((d) => d.metadata.labels?.[L.version] === c.spec.version && rolledOut(d));
-      if (done) return { keepCanary: false, event: ['Promoted', `canary ${c.spec.version} promoted: the stable track runs it; the canary is removed`] };
-      const cm = this.cache.configMap(c.metadata.namespace, names.routing(c.metadata.name));
-      let appIds: string[] = [];
-      let percentage = 0;
-      try {
-        const table = cm?.data?.[ROUTING_KEY] ? parseRoutingTable(cm.data[ROUTING_KEY]!) : undefined;
-        appIds = table?.canary?.appIds ?? [];
-        percentage = table?.canary?.percentage ?? 0;
-      } catch {
-        // keep empty: the canary then serves nobody new while the stable track rolls out
-      }
-      const first = this.seen.get(key)?.canary !== `promoting:${c.spec.version}`;
-      return {
-        canary: { version: c.spec.version, appIds, percentage, promoting: true },
-        keepCanary: true,
-        ...(first ? { event: ['PromotionStarted', `promoting canary ${c.spec.version}: rolling the stable track to it; canary AppIds stay on the canary until that is done`] as [string, string] } : {}),
-      };
-    }
-    return { keepCanary: false, event: ['RolledBack', `gray release of ${[...canaryVersions].join(', ')} rolled back: its AppIds return to ${c.spec.version}, the canary is removed`] };
-  }
-
   private async plan(c: ImCluster & KubeObject, errors: string[]) {
     const key = keyOf(c);
     const ns = c.metadata.namespace!;
@@ -344,21 +309,13 @@ export class Controller {
       }
     }
 
-    const { canary, keepCanary, event } = this.canaryPlan(c);
-    if (event) {
-      const seen = this.seen.get(key) ?? {};
-      const marker = event[0] === 'PromotionStarted' ? `promoting:${c.spec.version}` : event[0];
-      if (seen.canary !== marker) {
-        void this.d.events.record(c, 'Normal', event[0], event[1]);
-        this.seen.set(key, { ...seen, canary: marker });
-      }
-    } else if (canary && !canary.promoting) {
-      const seen = this.seen.get(key) ?? {};
-      const marker = `active:${canary.version}`;
-      if (seen.canary !== marker) {
-        void this.d.events.record(c, 'Normal', 'CanaryActive', `canary ${canary.version} for ${canary.appIds.length ? `AppIds ${canary.appIds.join(', ')}` : ''}${canary.appIds.length && canary.percentage ? ' and ' : ''}${canary.percentage ? `${canary.percentage}% of AppIds` : ''}`);
-        this.seen.set(key, { ...seen, canary: marker });
-      }
+    const { canary, keepCanary, transition } = planCanary({
+      cluster: c, deployments: this.cache.deploymentsOf(c), routingTable: this.cache.configMap(ns, names.routing(c.metadata.name))?.data?.[ROUTING_KEY],
+    });
+    const seen = this.seen.get(key) ?? {};
+    if (transition && seen.canary !== transition.marker) {
+      void this.d.events.record(c, 'Normal', transition.reason, transition.message);
+      this.seen.set(key, { ...seen, canary: transition.marker });
     }
 
     const hpaTargets = this.cache.hpaTargets(ns);
