@@ -19,7 +19,8 @@ import { adminTokenSecret, dependencySecret, routingTable, type CanaryPlan, type
 import { desiredObjects, followsTlsSecret, type PlanContext } from './objects/reconcilers.js';
 import { A, dependencySecrets, DEPENDENCY_KEYS, FIELD_MANAGER, hash, L, MANAGED_SELECTOR, names, operatorSettings, tlsRoles } from './objects/common.js';
 import { WorkQueue } from './queue.js';
-import { clamp, Stabilizer, type ScalePolicy } from './scaling.js';
+import { Autoscaler } from './autoscaler.js';
+import { autoscalePolicyFor } from './scaling.js';
 import { specConfigProblems } from './spec-config.js';
 import { planCanary } from './canary.js';
 import { computeStatus, rolledOut, type Workload } from './status.js';
@@ -62,11 +63,7 @@ const SECRET_RECHECK_MS = 10_000;
 export class Controller {
   readonly queue: WorkQueue;
   private readonly cache: ClusterCache;
-  private readonly stabilizer = new Stabilizer();
-  /** Autoscaler decisions: `<ns>/<deployment>` → replicas. */
-  private readonly decisions = new Map<string, number>();
-  private readonly connections = new Map<string, number>();
-  private readonly lastScale = new Map<string, string>();
+  private readonly autoscaler: Autoscaler;
   /** Last phase and canary state reported per cluster, to emit Events on transitions. */
   private readonly seen = new Map<string, { phase?: string; canary?: string; version?: string; paused?: boolean; invalidSpec?: string }>();
   private serviceMonitorCrd: { value: boolean; at: number } | undefined;
@@ -79,6 +76,7 @@ export class Controller {
   constructor(private readonly d: ControllerDeps) {
     this.queue = new WorkQueue({ backoffBaseMs: d.config.backoffBaseMs, backoffMaxMs: d.config.backoffMaxMs });
     this.cache = new ClusterCache(d.kube, { namespace: d.config.namespace || undefined, log: d.log, metrics: d.metrics });
+    this.autoscaler = new Autoscaler({ ...d, cache: this.cache, requeue: (key) => this.queue.add(key) });
   }
 
   get synced(): boolean {
@@ -114,7 +112,7 @@ export class Controller {
     }, this.d.config.resyncMs);
     this.resyncTimer.unref();
     this.scaleTimer = setInterval(() => {
-      this.scaling ??= this.scaleAll().catch((err: unknown) => this.d.log.warn({ err: String(err) }, 'autoscaling pass failed')).finally(() => (this.scaling = undefined));
+      this.scaling ??= this.autoscaler.scaleAll().catch((err: unknown) => this.d.log.warn({ err: String(err) }, 'autoscaling pass failed')).finally(() => (this.scaling = undefined));
     }, this.d.config.scaleIntervalMs);
     this.scaleTimer.unref();
     this.d.log.info({ namespace: this.d.config.namespace || '(all)', workers: this.d.config.workers }, 'controller started');
@@ -324,17 +322,7 @@ export class Controller {
       dependenciesHash,
       canary,
       serviceMonitors: c.spec.monitoring.serviceMonitor && (await this.serviceMonitorsServed()),
-      replicasFor: (deployment, fixed, autoscale, fallback) => {
-        if (hpaTargets.has(deployment)) return undefined;
-        if (fixed !== undefined) return fixed;
-        if (autoscale) {
-          const decided = this.decisions.get(`${ns}/${deployment}`);
-          if (decided !== undefined) return clamp(decided, autoscale.minReplicas, autoscale.maxReplicas);
-          const live = this.cache.deployment(ns, deployment)?.spec?.replicas;
-          return clamp(live ?? autoscale.minReplicas, autoscale.minReplicas, autoscale.maxReplicas);
-        }
-        return fallback;
-      },
+      replicasFor: this.autoscaler.replicasFor(ns, hpaTargets),
     };
     desired.push(...desiredObjects(ctx));
     const table = routingTable(c, canary);
@@ -400,7 +388,7 @@ export class Controller {
     const hpa = this.cache.hpaTargets(c.metadata.namespace!);
     for (const d of deployments) {
       if (hpa.has(d.metadata.name)) autoscaled.set(d.metadata.name, 'hpa');
-      else if (this.autoscalePolicyFor(c, d.metadata.name)) autoscaled.set(d.metadata.name, 'operator');
+      else if (autoscalePolicyFor(c, d.metadata.name)) autoscaled.set(d.metadata.name, 'operator');
     }
     // Without a plan (paused, or a spec that was refused) the dependencies stay as last reported.
     const lastDependencies = c.status?.conditions?.find((x) => x.type === 'DependenciesReady');
@@ -417,9 +405,9 @@ export class Controller {
       canary: o.canary ?? ((o.paused || o.invalidSpec) && c.status?.canary ? { ...c.status.canary, promoting: c.status.canary.phase === 'Promoting' } : undefined),
       errors: o.errors,
       invalidSpec: o.invalidSpec,
-      connections: this.connections.get(key) ?? c.status?.connections,
+      connections: this.autoscaler.connectionsOf(key) ?? c.status?.connections,
       routing: o.routing ?? (c.status?.routingConfigMap && c.status.routingHash ? { configMap: c.status.routingConfigMap, hash: c.status.routingHash } : undefined),
-      lastScaleTime: this.lastScale.get(key) ?? c.status?.lastScaleTime,
+      lastScaleTime: this.autoscaler.lastScaleTimeOf(key) ?? c.status?.lastScaleTime,
     });
     const seen = this.seen.get(key) ?? {};
     if (status.phase !== seen.phase) {
@@ -492,144 +480,19 @@ export class Controller {
   }
 
   private forget(key: string): void {
-    const [ns, name] = key.split('/') as [string, string];
     this.seen.delete(key);
-    this.connections.delete(key);
-    this.lastScale.delete(key);
-    this.stabilizer.forget(`${ns}/${name}-`);
-    for (const k of [...this.decisions.keys()]) if (k.startsWith(`${ns}/${name}-`)) this.decisions.delete(k);
+    this.autoscaler.forget(key);
   }
 
   // ── autoscaling ────────────────────────────────────────────────────────────────────────────
 
-  private autoscalePolicyFor(c: ImCluster, deployment: string): { policy: ScalePolicy; kind: 'gate' | 'logic' | 'consumer'; pool?: string } | undefined {
-    const cname = c.metadata.name;
-    const behaviour = (a: GateAutoscale | BacklogAutoscale, target: number): ScalePolicy => ({
-      minReplicas: a.minReplicas, maxReplicas: a.maxReplicas, target,
-      stabilizationWindowSeconds: a.stabilizationWindowSeconds, maxStepUp: a.maxStepUp, maxStepDown: a.maxStepDown,
-    });
-    for (const p of c.spec.gate.pools) {
-      if (p.autoscale && names.gate(cname, p.name) === deployment) return { policy: behaviour(p.autoscale, p.autoscale.targetConnectionsPerPod), kind: 'gate', pool: p.name };
-    }
-    for (const role of ['logic', 'consumer'] as const) {
-      const a = c.spec[role].autoscale;
-      if (a && names.role(cname, role) === deployment) return { policy: behaviour(a, a.targetBacklogPerReplica), kind: role };
-    }
-    return undefined;
-  }
-
-  private async secretValue(ns: string, secret: string, key: string): Promise<string | undefined> {
-    const s = await this.d.kube.get<Secret>(R.secrets, ns, secret);
-    const v = s?.data?.[key];
-    return v ? Buffer.from(v, 'base64').toString('utf8') : undefined;
-  }
-
   /** One autoscaling pass over every ImCluster (the leader runs it every scaleIntervalMs). */
-  async scaleAll(now = Date.now()): Promise<void> {
-    for (const c of this.cache.clusters()) {
-      if (c.metadata.deletionTimestamp || c.metadata.annotations?.[ANNOTATIONS.paused] === 'true') continue;
-      try {
-        await this.scaleCluster(c, now);
-      } catch (err) {
-        this.d.log.warn({ imcluster: keyOf(c), err: String(err) }, 'autoscaling failed for this cluster');
-      }
-    }
+  scaleAll(now = Date.now()): Promise<void> {
+    return this.autoscaler.scaleAll(now);
   }
 
-  private async scaleCluster(c: ImCluster & KubeObject, now: number): Promise<void> {
-    const key = keyOf(c);
-    const ns = c.metadata.namespace!;
-    const cname = c.metadata.name;
-    const secrets = new Map(dependencySecrets(c).map((x) => [x.dep, x.secret]));
-    let changed = false;
-
-    // Gate load: connections per pod of each pool, from the gates' reports in Redis.
-    const redisSecret = secrets.get('redis');
-    const redisUrl = redisSecret ? await this.secretValue(ns, redisSecret, 'url') : undefined;
-    let reports: Awaited<ReturnType<LoadSource['gateReports']>> | undefined;
-    if (redisUrl) {
-      try {
-        const maxAge = this.d.config.gateReportMaxAgeMs;
-        reports = (await this.d.load.gateReports(redisUrl)).filter((g) => (g.reportedAt ?? now) > now - maxAge && g.id.startsWith(`${cname}-gate-`));
-      } catch (err) {
-        this.d.metrics.scaleMetricErrors.inc({ source: 'redis' });
-        void this.d.events.record(c, 'Warning', 'ScalingMetricsUnavailable', `cannot read gate load from Redis: ${String(err)}`);
-      }
-    }
-    if (reports) {
-      const total = reports.reduce((n, g) => n + (g.connections ?? 0), 0);
-      if (this.connections.get(key) !== total) {
-        this.connections.set(key, total);
-        changed = true;
-      }
-    }
-
-    const hpa = this.cache.hpaTargets(ns);
-    const decide = async (deployment: string, total: number) => {
-      const p = this.autoscalePolicyFor(c, deployment);
-      const live = this.cache.deployment(ns, deployment);
-      if (!p || !live || hpa.has(deployment)) return;
-      const current = this.decisions.get(`${ns}/${deployment}`) ?? live.spec?.replicas ?? p.policy.minReplicas;
-      const decision = this.stabilizer.decide(`${ns}/${deployment}`, current, total, p.policy, now);
-      if (decision.replicas === current) return;
-      if (p.kind === 'gate' && decision.replicas < current && reports) await this.setDeletionCosts(ns, deployment, reports);
-      this.decisions.set(`${ns}/${deployment}`, decision.replicas);
-      this.lastScale.set(key, new Date(now).toISOString().replace(/\.\d{3}Z$/, 'Z'));
-      this.d.metrics.scaleDecisions.inc({ component: p.kind, direction: decision.replicas > current ? 'up' : 'down' });
-      void this.d.events.record(c, 'Normal', 'Scaled', `${deployment}: ${current} → ${decision.replicas} pods (${decision.reason})`);
-      this.d.log.info({ imcluster: key, deployment, from: current, to: decision.replicas, reason: decision.reason }, 'autoscaling');
-      changed = true;
-    };
-
-    if (reports) {
-      for (const pool of c.spec.gate.pools.filter((p) => p.autoscale)) {
-        const deployment = names.gate(cname, pool.name);
-        const mine = reports.filter((g) => g.id.startsWith(`${deployment}-`) && !g.draining && (g.track ?? 'stable') === 'stable');
-        await decide(deployment, mine.reduce((n, g) => n + (g.connections ?? 0), 0));
-      }
-    }
-
-    // Queue backlog: the store queue for consumers, the stable upstream queue for logic.
-    const backlog: Array<[ServiceRole & ('logic' | 'consumer'), string]> = [['consumer', bus.storeQueue], ['logic', bus.upstreamQueue('stable')]];
-    if (backlog.some(([role]) => c.spec[role].autoscale)) {
-      const amqpSecret = secrets.get('rabbitmq');
-      const amqpUrl = amqpSecret ? await this.secretValue(ns, amqpSecret, 'url') : undefined;
-      if (amqpUrl) {
-        for (const [role, queue] of backlog) {
-          if (!c.spec[role].autoscale) continue;
-          try {
-            const depth = await this.d.load.queueDepth(amqpUrl, queue);
-            await decide(names.role(cname, role), depth);
-          } catch (err) {
-            this.d.metrics.scaleMetricErrors.inc({ source: 'rabbitmq' });
-            void this.d.events.record(c, 'Warning', 'ScalingMetricsUnavailable', `cannot read the depth of ${queue} from RabbitMQ: ${String(err)}`);
-          }
-        }
-      }
-    }
-    if (changed) this.queue.add(key);
-  }
-
-  /**
-   * Before a gate pool shrinks: the ReplicaSet controller removes pods with the lowest
-   * controller.kubernetes.io/pod-deletion-cost first, so the least-loaded gates drain.
-   */
-  private async setDeletionCosts(ns: string, deployment: string, reports: Array<{ id: string; connections: number }>): Promise<void> {
-    const load = new Map(reports.map((r) => [r.id, r.connections]));
-    const live = this.cache.deployment(ns, deployment) as (Workload & { spec?: { selector?: { matchLabels?: Record<string, string> } } }) | undefined;
-    const matchLabels = live?.spec?.selector?.matchLabels;
-    if (!matchLabels) return;
-    const pods = await this.d.kube.list(R.pods, ns, { labelSelector: Object.entries(matchLabels).map(([k, v]) => `${k}=${v}`).join(',') });
-    for (const pod of pods.items) {
-      const cost = String(Math.min(2_147_483_647, load.get(pod.metadata.name) ?? 0));
-      if (pod.metadata.annotations?.[A.deletionCost] === cost) continue;
-      await this.d.kube.patch(R.pods, ns, pod.metadata.name, { metadata: { annotations: { [A.deletionCost]: cost } } }, { fieldManager: FIELD_MANAGER })
-        .catch((err: unknown) => this.d.log.warn({ pod: pod.metadata.name, err: String(err) }, 'could not set pod-deletion-cost'));
-    }
-  }
-
-  /** Current autoscaler decision for a Deployment (tests, status). */
+  /** Current autoscaler decision for a Deployment. */
   decision(namespace: string, deployment: string): number | undefined {
-    return this.decisions.get(`${namespace}/${deployment}`);
+    return this.autoscaler.decision(namespace, deployment);
   }
 }

@@ -70,6 +70,11 @@ function component(w: Workload, autoscaled: Map<string, 'operator' | 'hpa'>): Co
   return out;
 }
 
+/** A time as Kubernetes writes one (RFC 3339, whole seconds). */
+export function kubeTime(d: Date): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
 export function condition(type: ConditionType, ok: boolean | 'Unknown', reason: string, message: string, generation: number, previous: Condition[] | undefined, now: Date): Condition {
   const status = ok === 'Unknown' ? 'Unknown' : ok ? 'True' : 'False';
   const old = previous?.find((c) => c.type === type);
@@ -77,7 +82,7 @@ export function condition(type: ConditionType, ok: boolean | 'Unknown', reason: 
     type,
     status,
     observedGeneration: generation,
-    lastTransitionTime: old && old.status === status ? old.lastTransitionTime : now.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    lastTransitionTime: old && old.status === status ? old.lastTransitionTime : kubeTime(now),
     reason,
     message: message.slice(0, 32768),
   };
