@@ -23,17 +23,11 @@ import { Autoscaler } from './autoscaler.js';
 import { autoscalePolicyFor } from './scaling.js';
 import { specConfigProblems } from './spec-config.js';
 import { planCanary } from './canary.js';
+import { StatusRecorder } from './status-recorder.js';
 import { computeStatus, rolledOut, type Workload } from './status.js';
 import { tlsSecretProblem } from './tls.js';
 
 export const HANDOVER_MANAGER = 'imcloud-operator-hpa-handover';
-
-/** JSON with sorted keys: the apiserver does not keep our key order. */
-function canonical(value: unknown): string {
-  return JSON.stringify(value, (_k, v: unknown) => (v && typeof v === 'object' && !Array.isArray(v)
-    ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)))
-    : v));
-}
 
 type OperatorConfig = Config['operator'];
 
@@ -64,8 +58,7 @@ export class Controller {
   readonly queue: WorkQueue;
   private readonly cache: ClusterCache;
   private readonly autoscaler: Autoscaler;
-  /** Last phase and canary state reported per cluster, to emit Events on transitions. */
-  private readonly seen = new Map<string, { phase?: string; canary?: string; version?: string; paused?: boolean; invalidSpec?: string }>();
+  private readonly status: StatusRecorder;
   private serviceMonitorCrd: { value: boolean; at: number } | undefined;
   private workers: Array<Promise<void>> = [];
   private resyncTimer: NodeJS.Timeout | undefined;
@@ -77,6 +70,7 @@ export class Controller {
     this.queue = new WorkQueue({ backoffBaseMs: d.config.backoffBaseMs, backoffMaxMs: d.config.backoffMaxMs });
     this.cache = new ClusterCache(d.kube, { namespace: d.config.namespace || undefined, log: d.log, metrics: d.metrics });
     this.autoscaler = new Autoscaler({ ...d, cache: this.cache, requeue: (key) => this.queue.add(key) });
+    this.status = new StatusRecorder({ ...d, cache: this.cache, scaling: this.autoscaler });
   }
 
   get synced(): boolean {
@@ -165,14 +159,9 @@ export class Controller {
       return 'deleted';
     }
     const paused = c.metadata.annotations?.[ANNOTATIONS.paused] === 'true';
-    const seen = this.seen.get(key) ?? {};
-    if (paused !== Boolean(seen.paused)) {
-      void this.d.events.record(c, 'Normal', paused ? 'Paused' : 'Resumed', paused ? 'reconciliation paused by the imcloud.dev/paused annotation: the operator changes nothing until it is removed' : 'reconciliation resumed');
-      seen.paused = paused;
-      this.seen.set(key, seen);
-    }
+    this.status.notePaused(c, paused);
     if (paused) {
-      await this.writeStatus(c, { paused: true, errors: [], canary: undefined, routing: undefined });
+      await this.status.write(c, { paused: true, errors: [], canary: undefined, routing: undefined });
       return 'paused';
     }
     if (!c.metadata.finalizers?.includes(FINALIZER)) {
@@ -182,12 +171,9 @@ export class Controller {
     // A spec the roles would refuse rolls nothing out: the running workloads keep the last valid one.
     const configProblems = specConfigProblems(c.spec.config, operatorSettings(c));
     const invalidSpec = configProblems.length ? `spec.config: ${configProblems.join('; ')}` : undefined;
-    if (invalidSpec !== this.seen.get(key)?.invalidSpec) {
-      if (invalidSpec) void this.d.events.record(c, 'Warning', 'InvalidSpec', `${invalidSpec}; nothing is rolled out until it is fixed`);
-      this.seen.set(key, { ...this.seen.get(key), invalidSpec });
-    }
+    this.status.noteInvalidSpec(c, invalidSpec);
     if (invalidSpec) {
-      await this.writeStatus(c, { paused: false, errors: [], invalidSpec, canary: undefined, routing: undefined });
+      await this.status.write(c, { paused: false, errors: [], invalidSpec, canary: undefined, routing: undefined });
       return 'success';
     }
 
@@ -240,7 +226,7 @@ export class Controller {
       }
     }
 
-    await this.writeStatus(c, { paused: false, errors, canary, routing, dependencies, applied });
+    await this.status.write(c, { paused: false, errors, canary, routing, dependencies, applied });
     if (errors.length) throw new Error(errors.join('; '));
     return 'success';
   }
@@ -310,11 +296,7 @@ export class Controller {
     const { canary, keepCanary, transition } = planCanary({
       cluster: c, deployments: this.cache.deploymentsOf(c), routingTable: this.cache.configMap(ns, names.routing(c.metadata.name))?.data?.[ROUTING_KEY],
     });
-    const seen = this.seen.get(key) ?? {};
-    if (transition && seen.canary !== transition.marker) {
-      void this.d.events.record(c, 'Normal', transition.reason, transition.message);
-      this.seen.set(key, { ...seen, canary: transition.marker });
-    }
+    this.status.noteCanary(c, transition);
 
     const hpaTargets = this.cache.hpaTargets(ns);
     const ctx: PlanContext = {
@@ -361,72 +343,6 @@ export class Controller {
     } catch {
       return this.serviceMonitorCrd?.value ?? false;
     }
-  }
-
-  // ── status ─────────────────────────────────────────────────────────────────────────────────
-
-  private async writeStatus(c: ImCluster & KubeObject, o: {
-    paused: boolean;
-    errors: string[];
-    invalidSpec?: string;
-    canary: CanaryPlan | undefined;
-    routing: { configMap: string; hash: string } | undefined;
-    dependencies?: { ready: boolean; message: string; reason?: string };
-    applied?: Map<string, KubeObject>;
-    terminating?: boolean;
-  }): Promise<void> {
-    const key = keyOf(c);
-    // Prefer what the apply calls returned (newer than the cache) for each Deployment.
-    const fresh = <T extends KubeObject>(plural: string, w: T): T => (o.applied?.get(`${plural}/${w.metadata.name}`) as T | undefined) ?? w;
-    const newest = <T extends KubeObject>(plural: string, list: T[]) => list.map((w) => {
-      const a = fresh(plural, w);
-      return Number(a.metadata.resourceVersion) >= Number(w.metadata.resourceVersion) ? a : w;
-    });
-    const deployments = newest('deployments', this.cache.deploymentsOf(c));
-    const statefulSets = newest('statefulsets', this.cache.statefulSetsOf(c));
-    const autoscaled = new Map<string, 'operator' | 'hpa'>();
-    const hpa = this.cache.hpaTargets(c.metadata.namespace!);
-    for (const d of deployments) {
-      if (hpa.has(d.metadata.name)) autoscaled.set(d.metadata.name, 'hpa');
-      else if (autoscalePolicyFor(c, d.metadata.name)) autoscaled.set(d.metadata.name, 'operator');
-    }
-    // Without a plan (paused, or a spec that was refused) the dependencies stay as last reported.
-    const lastDependencies = c.status?.conditions?.find((x) => x.type === 'DependenciesReady');
-    const lastReason = lastDependencies?.status === 'False' && lastDependencies.reason !== 'DependenciesNotReady' ? lastDependencies.reason : undefined;
-    const status = computeStatus({
-      cluster: c,
-      paused: o.paused,
-      terminating: o.terminating,
-      deployments,
-      statefulSets,
-      autoscaled,
-      dependencies: o.dependencies ?? { ready: lastDependencies?.status === 'True', reason: lastReason, message: lastDependencies?.message ?? (o.paused ? 'unknown (paused)' : 'unknown (the spec was not applied)') },
-      // Paused or refused, the operator did not plan: the canary stays as last reported.
-      canary: o.canary ?? ((o.paused || o.invalidSpec) && c.status?.canary ? { ...c.status.canary, promoting: c.status.canary.phase === 'Promoting' } : undefined),
-      errors: o.errors,
-      invalidSpec: o.invalidSpec,
-      connections: this.autoscaler.connectionsOf(key) ?? c.status?.connections,
-      routing: o.routing ?? (c.status?.routingConfigMap && c.status.routingHash ? { configMap: c.status.routingConfigMap, hash: c.status.routingHash } : undefined),
-      lastScaleTime: this.autoscaler.lastScaleTimeOf(key) ?? c.status?.lastScaleTime,
-    });
-    const seen = this.seen.get(key) ?? {};
-    if (status.phase !== seen.phase) {
-      if (status.phase === 'Ready') void this.d.events.record(c, 'Normal', 'Ready', `every component is ready (version ${status.version ?? c.spec.version})`);
-      if (status.phase === 'Degraded') void this.d.events.record(c, 'Warning', 'Degraded', status.conditions?.find((x) => x.type === 'Degraded')?.message ?? 'degraded');
-      this.seen.set(key, { ...seen, phase: status.phase });
-    }
-    if (c.spec.version !== (this.seen.get(key)?.version ?? c.status?.version) && !o.paused) {
-      if (c.status?.version && c.status.version !== c.spec.version) void this.d.events.record(c, 'Normal', 'RollingOut', `rolling out version ${c.spec.version} (from ${c.status.version})`);
-      this.seen.set(key, { ...this.seen.get(key), version: c.spec.version });
-    }
-    if (canonical(status) === canonical(c.status)) return;
-    try {
-      await this.d.kube.apply(R.imclusters, { apiVersion: API_VERSION, kind: KIND, metadata: { name: c.metadata.name, namespace: c.metadata.namespace }, status } as KubeObject, { fieldManager: FIELD_MANAGER, force: true, subresource: 'status' });
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
-    this.d.metrics.clusters.reset();
-    for (const x of this.cache.clusters()) this.d.metrics.clusters.inc({ phase: (x.metadata.name === c.metadata.name && x.metadata.namespace === c.metadata.namespace ? status.phase : x.status?.phase) ?? 'Pending' });
   }
 
   // ── deletion ───────────────────────────────────────────────────────────────────────────────
@@ -480,7 +396,7 @@ export class Controller {
   }
 
   private forget(key: string): void {
-    this.seen.delete(key);
+    this.status.forget(key);
     this.autoscaler.forget(key);
   }
 
