@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { KubeObject } from './kube/client.js';
+import { R, type KubeObject } from './kube/client.js';
 import { autoscaledBy, newest, plannedOrLastReported, type ReconcileOutcome } from './status-recorder.js';
 import type { Workload } from './status.js';
 import { cluster } from './testing/fixtures.js';
@@ -13,9 +13,9 @@ describe('newest', () => {
       ['deployments/b', workload('b', '5', 3)],
       ['statefulsets/c', workload('c', '99', 3)],
     ]);
-    const out = newest([workload('a', '10'), workload('b', '7'), workload('c', '1')], 'deployments', applied);
+    const out = newest([workload('a', '10'), workload('b', '7'), workload('c', '1')], R.deployments, applied);
     expect(out.map((w) => [w.metadata.name, w.metadata.resourceVersion])).toEqual([['a', '12'], ['b', '7'], ['c', '1']]);
-    expect(newest([workload('a', '10')], 'deployments', undefined)[0]!.metadata.resourceVersion).toBe('10');
+    expect(newest([workload('a', '10')], R.deployments, undefined)[0]!.metadata.resourceVersion).toBe('10');
   });
 });
 

@@ -9,11 +9,12 @@ import type { CanaryTransition } from './canary.js';
 import type { Cluster, ClusterCache } from './cluster-cache.js';
 import { EventTransitions, type TransitionEvent } from './event-transitions.js';
 import type { EventRecorder } from './events.js';
-import { isNotFound, R, type KubeClient, type KubeObject } from './kube/client.js';
+import { isNotFound, R, type KubeClient, type KubeObject, type Resource } from './kube/client.js';
 import { keyOf } from './kube/informer.js';
 import type { OperatorMetrics } from './metrics.js';
 import type { CanaryPlan } from './objects/builders.js';
 import { FIELD_MANAGER } from './objects/common.js';
+import { objectKey } from './objects/reconcilers.js';
 import { autoscalePolicyFor } from './scaling.js';
 import { computeStatus, type StatusInput, type Workload } from './status.js';
 
@@ -27,7 +28,7 @@ export interface ReconcileOutcome {
   canary: CanaryPlan | undefined;
   routing: { configMap: string; hash: string } | undefined;
   dependencies?: DependencyStatus;
-  /** What the applies returned, by `<plural>/<name>`. */
+  /** What the applies returned, by objectKey. */
   applied?: Map<string, KubeObject>;
 }
 
@@ -74,13 +75,13 @@ export class StatusRecorder {
 
   private statusInput(c: Cluster, outcome: ReconcileOutcome): StatusInput {
     const key = keyOf(c);
-    const deployments = newest(this.deps.cache.deploymentsOf(c), R.deployments.plural, outcome.applied);
+    const deployments = newest(this.deps.cache.deploymentsOf(c), R.deployments, outcome.applied);
     return {
       ...plannedOrLastReported(c, outcome),
       cluster: c,
       paused: outcome.paused,
       deployments,
-      statefulSets: newest(this.deps.cache.statefulSetsOf(c), R.statefulsets.plural, outcome.applied),
+      statefulSets: newest(this.deps.cache.statefulSetsOf(c), R.statefulsets, outcome.applied),
       autoscaled: autoscaledBy(c, deployments, this.deps.cache.hpaTargets(c.metadata.namespace!)),
       errors: outcome.errors,
       invalidSpec: outcome.invalidSpec,
@@ -105,9 +106,9 @@ export class StatusRecorder {
 }
 
 /** Each workload as the apply answered it when that is not older than the cache's copy. */
-export function newest<T extends KubeObject>(cached: T[], plural: string, applied: Map<string, KubeObject> | undefined): T[] {
+export function newest<T extends KubeObject>(cached: T[], resource: Resource, applied: Map<string, KubeObject> | undefined): T[] {
   return cached.map((w) => {
-    const answer = applied?.get(`${plural}/${w.metadata.name}`) as T | undefined;
+    const answer = applied?.get(objectKey(resource, w)) as T | undefined;
     return answer && Number(answer.metadata.resourceVersion) >= Number(w.metadata.resourceVersion) ? answer : w;
   });
 }
