@@ -6,12 +6,12 @@ export interface Secret extends KubeObject {
 }
 
 /** Every key of the Secret, decoded. */
-export function secretData(s: Secret | null | undefined): Record<string, string> {
+export function secretData(s: Pick<Secret, 'data'> | null | undefined): Record<string, string> {
   return Object.fromEntries(Object.entries(s?.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
 }
 
 /** One key of the Secret, decoded; undefined when it is missing or empty. */
-export function secretValue(s: Secret | null | undefined, key: string): string | undefined {
+export function secretValue(s: Pick<Secret, 'data'> | null | undefined, key: string): string | undefined {
   const v = s?.data?.[key];
   return v ? Buffer.from(v, 'base64').toString('utf8') : undefined;
 }

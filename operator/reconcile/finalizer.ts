@@ -24,7 +24,7 @@ export interface FinalizerDeps {
 /** Adds the finalizer; finalizers is a set, so this merges with other controllers' own. */
 export async function addFinalizer(kube: KubeClient, c: Cluster): Promise<void> {
   if (c.metadata.finalizers?.includes(FINALIZER)) return;
-  await kube.apply(R.imclusters, { apiVersion: API_VERSION, kind: KIND, metadata: { name: c.metadata.name, namespace: c.metadata.namespace, finalizers: [FINALIZER] } }, { fieldManager: FIELD_MANAGER });
+  await kube.apply(R.imclusters, withFinalizers(c, [FINALIZER]), { fieldManager: FIELD_MANAGER });
 }
 
 /** Runs the finalizer of a cluster being deleted: 'waiting' while StatefulSets are still going, then 'done'. */
@@ -35,7 +35,7 @@ export async function runFinalizer(deps: FinalizerDeps, c: Cluster): Promise<'wa
     await deps.kube.delete(R.deployments, c.metadata.namespace!, d.metadata.name, { propagationPolicy: 'Background' });
   }
   if (await deleteManagedDependencies(deps.kube, c) === 'waiting') return 'waiting';
-  await deps.kube.apply(R.imclusters, { apiVersion: API_VERSION, kind: KIND, metadata: { name: c.metadata.name, namespace: c.metadata.namespace, finalizers: [] } }, { fieldManager: FIELD_MANAGER, force: true })
+  await deps.kube.apply(R.imclusters, withFinalizers(c, []), { fieldManager: FIELD_MANAGER, force: true })
     .catch((err: unknown) => {
       if (!isNotFound(err)) throw err;
     });
@@ -67,4 +67,9 @@ async function deleteManagedDependencies(kube: KubeClient, c: Cluster): Promise<
     for (const pvc of pvcs.items) await kube.delete(R.pvcs, ns, pvc.metadata.name);
   }
   return setsLeft ? 'waiting' : 'done';
+}
+
+/** An apply configuration of the ImCluster that declares only our finalizers. */
+function withFinalizers(c: Cluster, finalizers: string[]) {
+  return { apiVersion: API_VERSION, kind: KIND, metadata: { name: c.metadata.name, namespace: c.metadata.namespace, finalizers } };
 }
