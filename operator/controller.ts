@@ -9,7 +9,7 @@ import type { ImCluster } from './api/imcluster.js';
 import { Autoscaler } from './autoscaler.js';
 import { ClusterCache } from './cluster-cache.js';
 import type { EventRecorder } from './events.js';
-import type { KubeClient, KubeObject } from './kube/client.js';
+import type { KubeClient } from './kube/client.js';
 import { keyOf, type EventType } from './kube/informer.js';
 import type { LoadSource } from './load.js';
 import type { OperatorMetrics } from './metrics.js';
@@ -111,7 +111,7 @@ export class Controller {
       if (changesWhatWeActOn(type, obj, old)) this.queue.add(keyOf(obj));
     });
     for (const informer of owned) {
-      informer.on((_type, obj: KubeObject) => {
+      informer.on((_type, obj) => {
         const cluster = obj.metadata.labels?.[L.cluster];
         if (cluster && obj.metadata.namespace) this.queue.add(`${obj.metadata.namespace}/${cluster}`);
       });

@@ -16,9 +16,7 @@ import type { CanaryPlan } from './objects/builders.js';
 import { FIELD_MANAGER } from './objects/common.js';
 import { objectKey } from './objects/reconcilers.js';
 import { autoscalePolicyFor } from './scaling.js';
-import { computeStatus, type StatusInput, type Workload } from './status.js';
-
-export type DependencyStatus = StatusInput['dependencies'];
+import { computeStatus, type DependencyStatus, type StatusInput, type Workload } from './status.js';
 
 /** What a reconcile did, for the status. Paused, or with a spec that was refused, it planned nothing. */
 export interface ReconcileOutcome {

@@ -20,6 +20,14 @@ export interface Workload extends KubeObject {
 
 export type ConditionType = 'Ready' | 'Progressing' | 'Degraded' | 'DependenciesReady';
 
+/** DependenciesReady as the reconcile found it. */
+export interface DependencyStatus {
+  ready: boolean;
+  message: string;
+  /** Why not ready when it is one specific thing (TLSSecretNotReady); default DependenciesNotReady. */
+  reason?: string;
+}
+
 export interface StatusInput {
   cluster: ImCluster;
   paused: boolean;
@@ -28,8 +36,7 @@ export interface StatusInput {
   statefulSets: Workload[];
   /** Deployments whose replicas an HPA or the operator's autoscaler sets. */
   autoscaled: Map<string, 'operator' | 'hpa'>;
-  /** reason: why not ready when it is one specific thing (TLSSecretNotReady); default DependenciesNotReady. */
-  dependencies: { ready: boolean; message: string; reason?: string };
+  dependencies: DependencyStatus;
   canary?: { version: string; appIds: string[]; percentage: number; promoting: boolean };
   /** Errors of this reconcile (apply failures…): Degraded. */
   errors: string[];

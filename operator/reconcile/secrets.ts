@@ -12,7 +12,7 @@ import { secretData, secretValue, type Secret } from '../kube/secret.js';
 import { adminTokenSecret, dependencySecret } from '../objects/builders.js';
 import { dependencySecrets, DEPENDENCY_KEYS, hash, names, tlsRoles } from '../objects/common.js';
 import type { DesiredObject } from '../objects/reconcilers.js';
-import type { DependencyStatus } from '../status-recorder.js';
+import type { DependencyStatus } from '../status.js';
 import { tlsSecretProblem } from '../tls.js';
 
 /** While a Secret the cluster needs is missing or unusable, the cluster is looked at again this often. */
