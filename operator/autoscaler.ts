@@ -52,6 +52,8 @@ export class Autoscaler {
   private readonly stabilizer = new Stabilizer();
   /** Replicas decided per `<ns>/<deployment>`. */
   private readonly decisions = new Map<string, number>();
+  /** Cluster key → the Deployments (namespace/name) decided for it, so that forget() drops exactly those. */
+  private readonly decided = new Map<string, Set<string>>();
   /** Per cluster key: its gates' connections and when it last scaled (status). */
   private readonly connections = new Map<string, number>();
   private readonly lastScale = new Map<string, string>();
@@ -94,9 +96,11 @@ export class Autoscaler {
 
   /** Drops what is kept about a cluster that is gone. */
   forget(key: string): void {
-    const prefix = `${key}-`;
-    this.stabilizer.forget(prefix);
-    for (const k of [...this.decisions.keys()]) if (k.startsWith(prefix)) this.decisions.delete(k);
+    // By exact Deployment, not by name prefix: a cluster "chat" must not forget "chat-eu"'s Deployments.
+    const ids = this.decided.get(key) ?? new Set<string>();
+    this.stabilizer.forget(ids);
+    for (const id of ids) this.decisions.delete(id);
+    this.decided.delete(key);
     this.connections.delete(key);
     this.lastScale.delete(key);
   }
@@ -161,6 +165,7 @@ export class Autoscaler {
     const id = `${ns}/${deployment}`;
     const current = this.decisions.get(id) ?? live.spec?.replicas ?? autoscaled.policy.minReplicas;
     const decision = this.stabilizer.decide(id, current, load, autoscaled.policy, pass.now);
+    this.decidedFor(keyOf(c)).add(id);
     if (decision.replicas === current) return;
     if (autoscaled.kind === 'gate' && decision.replicas < current && pass.reports) await this.setDeletionCosts(ns, deployment, pass.reports);
     this.decisions.set(id, decision.replicas);
@@ -169,6 +174,12 @@ export class Autoscaler {
     void this.deps.events.record(c, 'Normal', 'Scaled', `${deployment}: ${current} → ${decision.replicas} pods (${decision.reason})`);
     this.deps.log.info({ imcluster: keyOf(c), deployment, from: current, to: decision.replicas, reason: decision.reason }, 'autoscaling');
     pass.changed = true;
+  }
+
+  private decidedFor(key: string): Set<string> {
+    let ids = this.decided.get(key);
+    if (!ids) this.decided.set(key, (ids = new Set()));
+    return ids;
   }
 
   /** Before a gate pool shrinks: its least-loaded gates are the ones the ReplicaSet controller removes. */

@@ -58,11 +58,11 @@ describe('Stabilizer', () => {
     expect(s.decide('j', 0, 0, { ...policy, minReplicas: 3 }, 0).replicas).toBe(3);
   });
 
-  it('keeps history per key and forgets by prefix', () => {
+  it('keeps history per key and forgets exactly the keys it is given', () => {
     const s = new Stabilizer();
     s.decide('ns/a-gate', 5, 500, policy, 0);
     s.decide('ns/b-gate', 5, 500, policy, 0);
-    s.forget('ns/a-');
+    s.forget(['ns/a-gate']);
     // a's window starts over: no scale-down for a whole window again
     expect(s.decide('ns/a-gate', 5, 100, policy, 70_000).replicas).toBe(5);
     expect(s.decide('ns/b-gate', 5, 100, policy, 70_000).replicas).toBe(4);

@@ -74,9 +74,12 @@ export class Stabilizer {
     return { replicas, recommended, reason: `load ${total} needs ${stabilized} pods over the last ${policy.stabilizationWindowSeconds}s${replicas > stabilized ? ` (step limited to -${policy.maxStepDown})` : ''}` };
   }
 
-  forget(prefix: string): void {
-    for (const key of [...this.history.keys()]) if (key.startsWith(prefix)) this.history.delete(key);
-    for (const key of [...this.since.keys()]) if (key.startsWith(prefix)) this.since.delete(key);
+  /** Drops the history of these keys (a cluster's Deployments, by exact key). */
+  forget(keys: Iterable<string>): void {
+    for (const key of keys) {
+      this.history.delete(key);
+      this.since.delete(key);
+    }
   }
 }
 
