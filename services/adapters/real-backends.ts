@@ -10,6 +10,7 @@ import type { Metrics } from '../shared/metrics.js';
 import { MongoAppRegistry } from './mongodb/mongo-app-registry.js';
 import { MongoDatabase } from './mongodb/mongo-database.js';
 import { MongoMessageStore } from './mongodb/mongo-message-store.js';
+import { MongoSeqHighWater } from './mongodb/mongo-seq-high-water.js';
 import { RabbitmqBus } from './rabbitmq/rabbitmq-bus.js';
 import { createRedis, redisReady } from './redis/redis-client.js';
 import { RedisConversationState } from './redis/redis-conversation-state.js';
@@ -52,7 +53,7 @@ export async function createRealBackends(config: Config, log: Logger, metrics: M
     })(),
   ]);
   const conversations = new RedisConversationState(redis, mongo.conversations, mongo.userConversations, mongo.messages, log, config.logic.cursorPersistMs);
-  const seq = new RedisSeqAllocator(redis, mongo.seqHighWater);
+  const seq = new RedisSeqAllocator(redis, new MongoSeqHighWater(mongo.seqHighWater));
   return {
     kind: 'real',
     bus,

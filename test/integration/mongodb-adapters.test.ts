@@ -3,16 +3,22 @@ import { afterAll, beforeAll } from 'vitest';
 import { MongoAppRegistry } from '../../services/adapters/mongodb/mongo-app-registry.js';
 import type { MongoDatabase } from '../../services/adapters/mongodb/mongo-database.js';
 import { MongoMessageStore } from '../../services/adapters/mongodb/mongo-message-store.js';
+import { MongoSeqHighWater } from '../../services/adapters/mongodb/mongo-seq-high-water.js';
 import { appRegistryContract } from '../../services/ports/app-registry.contract.js';
 import { messageStoreContract } from '../../services/ports/message-store.contract.js';
+import { seqHighWaterContract } from '../../services/ports/seq-high-water.contract.js';
 import { connectMongo } from './real-clients.js';
 
 let mongo: MongoDatabase;
+/** A second client of the same database: another process. */
+let peer: MongoDatabase;
 
 beforeAll(async () => {
   mongo = await connectMongo();
+  peer = await connectMongo(mongo.db.databaseName);
 });
 afterAll(async () => {
+  await peer?.close();
   await mongo?.db.dropDatabase();
   await mongo?.close();
 });
@@ -21,3 +27,8 @@ const none = async () => {};
 
 messageStoreContract('mongodb', async () => ({ store: new MongoMessageStore(mongo.messages), cleanup: none }));
 appRegistryContract('mongodb', async () => ({ apps: new MongoAppRegistry(mongo.apps, mongo.revokedTokens, mongo.revokedUsers), cleanup: none }));
+seqHighWaterContract('mongodb', async () => ({
+  highWater: new MongoSeqHighWater(mongo.seqHighWater),
+  peer: new MongoSeqHighWater(peer.seqHighWater),
+  cleanup: none,
+}));

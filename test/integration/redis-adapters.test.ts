@@ -10,7 +10,9 @@ import { RedisRoutes } from '../../services/adapters/redis/redis-routes.js';
 import { RedisSeqAllocator } from '../../services/adapters/redis/redis-seq-allocator.js';
 import { RedisWorkerIds } from '../../services/adapters/redis/redis-worker-ids.js';
 import { redisKeys } from '../../services/shared/topology.js';
+import { MemorySeqHighWater } from '../../services/adapters/memory/memory-seq-high-water.js';
 import type { MongoDatabase } from '../../services/adapters/mongodb/mongo-database.js';
+import { MongoSeqHighWater } from '../../services/adapters/mongodb/mongo-seq-high-water.js';
 import { conversationStateContract } from '../../services/ports/conversation-state.contract.js';
 import { dedupeContract } from '../../services/ports/dedupe.contract.js';
 import { rateLimiterContract } from '../../services/ports/rate-limiter.contract.js';
@@ -50,9 +52,11 @@ function withMethod<T extends object>(target: T, method: string, wrap: (original
 }
 
 routesContract('redis', async () => ({ routes: new RedisRoutes(redis), peer: new RedisRoutes(redis), cleanup: none }));
-seqAllocatorContract('redis + mongodb high-water mark', async () => ({ seq: new RedisSeqAllocator(redis, mongo.seqHighWater, 100), cleanup: none }));
+seqAllocatorContract('redis + mongodb high-water mark', async () => ({ seq: new RedisSeqAllocator(redis, new MongoSeqHighWater(mongo.seqHighWater), 100), cleanup: none }));
+// The Redis allocator needs no MongoDB: its durable half is a port.
+seqAllocatorContract('redis + in-memory high-water mark', async () => ({ seq: new RedisSeqAllocator(redis, new MemorySeqHighWater(), 100), cleanup: none }));
 dedupeContract('redis (seqs: redis + mongodb high-water mark)', async () => {
-  const seq = new RedisSeqAllocator(redis, mongo.seqHighWater, 100);
+  const seq = new RedisSeqAllocator(redis, new MongoSeqHighWater(mongo.seqHighWater), 100);
   return { dedupe: new RedisDedupe(redis, seq), seq, cleanup: none };
 });
 recentWindowContract('redis', async () => ({ window: new RedisRecentWindow(redis), cleanup: none }));
@@ -101,13 +105,14 @@ describe('Redis seq allocator: what only several processes show', () => {
     // B reserves the second block while A still holds the first; B must not install its block first.
     const other = await connectRedis();
     try {
-      const slowHighWater = withMethod(mongo.seqHighWater, 'findOneAndUpdate', (original) => async (...args) => {
+      const highWater = new MongoSeqHighWater(mongo.seqHighWater);
+      const slowHighWater = withMethod(highWater, 'reserve', (original) => async (...args) => {
         const result = await original(...args);
         await new Promise((r) => setTimeout(r, 150));
         return result;
       });
       const a = new RedisSeqAllocator(redis, slowHighWater, 100);
-      const b = new RedisSeqAllocator(other, mongo.seqHighWater, 100);
+      const b = new RedisSeqAllocator(other, highWater, 100);
       const app = `app-${randomUUID().slice(0, 8)}`;
       const first = a.next(app, 's:u1:v1');
       await new Promise((r) => setTimeout(r, 30));
@@ -122,7 +127,7 @@ describe('Redis seq allocator: what only several processes show', () => {
 
   it('grows the blocks of a busy conversation (fewer MongoDB reservations) and keeps a quiet one at the base size', async () => {
     let now = 1_000_000;
-    const seq = new RedisSeqAllocator(redis, mongo.seqHighWater, 100, 1_000, () => now);
+    const seq = new RedisSeqAllocator(redis, new MongoSeqHighWater(mongo.seqHighWater), 100, 1_000, () => now);
     const app = `app-${randomUUID().slice(0, 8)}`;
     const hwm = async (conversation: string) => (await mongo.seqHighWater.findOne({ _id: `${app}/${conversation}` }))?.hwm;
     const settle = () => new Promise((r) => setTimeout(r, 300));
@@ -149,8 +154,8 @@ describe('Redis seq allocator: what only several processes show', () => {
     // once a fifth to a half of its block is used, at its own point.
     let round = 0;
     const reservedInRound = new Map<string, number>();
-    const recorded = withMethod(mongo.seqHighWater, 'findOneAndUpdate', (original) => async (...args) => {
-      const id = (args[0] as { _id: string })._id;
+    const recorded = withMethod(new MongoSeqHighWater(mongo.seqHighWater), 'reserve', (original) => async (...args) => {
+      const id = `${args[0] as string}/${args[1] as string}`;
       if (round > 0 && !reservedInRound.has(id)) reservedInRound.set(id, round);
       return original(...args);
     });

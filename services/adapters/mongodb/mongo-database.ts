@@ -6,7 +6,6 @@ import type { Metrics } from '../../shared/metrics.js';
 import type { StoredMessage } from '../../ports/stored-message.js';
 import type { Logger } from '../../shared/logger.js';
 import type { ConversationDoc, UserConversationDoc } from '../redis/redis-conversation-state.js';
-import type { SeqHighWater } from '../redis/redis-seq-allocator.js';
 import { redactUrl } from '../redis/redis-client.js';
 
 /** A stored message as a document: the StoredMessage fields, its AppId, and the body as BSON binary. */
@@ -26,6 +25,12 @@ export interface RevokedTokenDoc {
   appId: string;
   jti: string;
   expiresAt: number;
+}
+
+/** A conversation's seq high-water mark (ADR 0009): every seq issued for it is ≤ hwm. */
+export interface SeqHighWaterDoc {
+  _id: string;
+  hwm: number;
 }
 
 export interface RevokedUserDoc {
@@ -147,8 +152,8 @@ export class MongoDatabase {
   get revokedUsers(): Collection<RevokedUserDoc> {
     return this.db.collection<RevokedUserDoc>('revoked_users');
   }
-  get seqHighWater(): Collection<SeqHighWater> {
-    return this.db.collection<SeqHighWater>('seq_high_water');
+  get seqHighWater(): Collection<SeqHighWaterDoc> {
+    return this.db.collection<SeqHighWaterDoc>('seq_high_water');
   }
   get conversations(): Collection<ConversationDoc> {
     return this.db.collection<ConversationDoc>('conversations');
