@@ -5,7 +5,6 @@ import { Binary, MongoClient, type Collection, type CommandFailedEvent, type Com
 import type { Metrics } from '../../shared/metrics.js';
 import type { StoredMessage } from '../../ports/stored-message.js';
 import type { Logger } from '../../shared/logger.js';
-import type { ConversationDoc, UserConversationDoc } from '../redis/redis-conversation-state.js';
 import { redactUrl } from '../redis/redis-client.js';
 
 /** A stored message as a document: the StoredMessage fields, its AppId, and the body as BSON binary. */
@@ -25,6 +24,25 @@ export interface RevokedTokenDoc {
   appId: string;
   jti: string;
   expiresAt: number;
+}
+
+/** A conversation of the archive (ADR 0009): its members are in user_conversations. */
+export interface ConversationDoc {
+  _id: string;
+  appId: string;
+  conversation: string;
+  maxSeq: number;
+  lastTs: number;
+}
+
+/** One user's cursors in one conversation, written behind from Redis (ADR 0009). */
+export interface UserConversationDoc {
+  _id: string;
+  appId: string;
+  userId: string;
+  conversation: string;
+  readSeq: number;
+  deliveredSeq: number;
 }
 
 /** A conversation's seq high-water mark (ADR 0009): every seq issued for it is ≤ hwm. */
