@@ -5,7 +5,7 @@ import { Binary, MongoClient, type Collection, type CommandFailedEvent, type Com
 import type { Metrics } from '../../shared/metrics.js';
 import type { StoredMessage } from '../../ports/stored-message.js';
 import type { Logger } from '../../shared/logger.js';
-import { redactUrl } from '../redis/redis-client.js';
+import { redactUrl } from '../../shared/redact-url.js';
 
 /** A stored message as a document: the StoredMessage fields, its AppId, and the body as BSON binary. */
 export type MessageDoc = Omit<StoredMessage, 'body'> & { appId: string; body: Binary };
