@@ -9,8 +9,14 @@
 export interface SeqHighWater {
   /**
    * Raises the conversation's mark by `size` (a new conversation starts at 0) and returns the
-   * mark after the raise: the block mark−size+1 … mark belongs to this caller alone, whoever
-   * else reserves at the same moment. Durable once it resolves.
+   * mark after the raise: the block mark−size+1 … mark belongs to this caller alone. Durable
+   * once it resolves.
+   *
+   * The caller makes one conversation's reservations one at a time (the Redis allocator holds
+   * the conversation's lock across reserve and install). Two first reservations of a new
+   * conversation that still overlap (the lock was lost) must get two blocks. Overlapping raises
+   * of an existing mark are not safe everywhere: FerretDB 1.x computes an update from a read and
+   * then writes the whole document, so one of them can be lost (ADR 0026).
    */
   reserve(appId: string, conversation: string, size: number): Promise<number>;
 }
