@@ -5,8 +5,8 @@ NPM ?= npm
 VITEST := node_modules/.bin/vitest
 RESULTS := .test-results
 
-.PHONY: run run-dist test test-unit test-e2e test-integration test-chaos test-kubernetes infra typecheck check-deps build bench bench-dist kind-e2e crd help clean
-PROJECTS ?= unit e2e integration chaos kubernetes
+.PHONY: run run-dist test test-unit test-e2e test-integration test-chaos test-kubernetes test-attack fuzz infra typecheck check-deps build bench bench-dist kind-e2e crd help clean
+PROJECTS ?= unit e2e integration chaos kubernetes attack
 
 help:
 	@echo "make run     start every role in one process (embedded mode) with the web chat page"
@@ -66,6 +66,18 @@ test-chaos: build infra
 
 test-kubernetes: build infra
 	$(VITEST) run --project kubernetes
+
+# The attack suite (test/attack): every attack against the embedded mode and the multi-process
+# layout, and the property-based fuzzers for a bounded time; ends with
+# `attacks: tried=N held=N crashed=N leaked=N`.
+test-attack: build infra
+	$(VITEST) run --project attack
+
+# The fuzzers of test/attack/fuzz for longer: FUZZ_RUNS runs per property (or FUZZ_SECONDS each).
+FUZZ_RUNS ?= 20000
+FUZZ_SECONDS ?= 120
+fuzz: build
+	IMCLOUD_ATTACK_TARGETS=none IMCLOUD_FUZZ_RUNS=$(FUZZ_RUNS) IMCLOUD_FUZZ_SECONDS=$(FUZZ_SECONDS) $(VITEST) run --project attack test/attack/fuzz
 
 run-dist: build infra
 	@node_modules/.bin/tsx scripts/run-dist.ts

@@ -3,7 +3,8 @@ import { defineConfig } from 'vitest/config';
 // Projects: `unit` (next to the code, in-memory, fast), `integration` (real Redis, RabbitMQ,
 // FerretDB, MinIO started by test/infra), `chaos` (role processes killed and servers restarted
 // under load; each file starts its own servers), `e2e` (the embedded platform, browser),
-// `kubernetes` (a real control plane started by test/infra).
+// `kubernetes` (a real control plane started by test/infra), `attack` (the attack and fuzzing
+// suite of test/attack: embedded and multi-process targets as OS processes, property tests).
 export default defineConfig({
   test: {
     projects: [
@@ -43,6 +44,18 @@ export default defineConfig({
           testTimeout: 120_000,
           hookTimeout: 120_000,
           fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          name: 'attack',
+          include: ['test/attack/**/*.test.ts'],
+          // Redis, RabbitMQ and FerretDB for the multi-process target, and the tally of attacks
+          // (one closing line: attacks: tried=N held=N crashed=N leaked=N).
+          globalSetup: ['test/attack/global-setup.ts'],
+          fileParallelism: false,
+          testTimeout: 120_000,
+          hookTimeout: 300_000,
         },
       },
       {

@@ -1,7 +1,7 @@
 // The one imcloud executable: `imcloud all` (every role in one process, embedded defaults, the
 // web chat page) or `imcloud <role>` for a single role. Configuration: env and IMCLOUD_CONFIG.
 import { ImError } from './shared/errors.js';
-import { loadConfig, type ConfigInput } from './shared/config.js';
+import { envName, loadConfig, type Config, type ConfigInput } from './shared/config.js';
 import { ROLES, startRuntime, type Role } from './runtime.js';
 
 const USAGE = `usage: imcloud <command>
@@ -43,7 +43,15 @@ async function main(argv: string[]): Promise<void> {
     }
     throw err;
   }
-  const runtime = await startRuntime(config, roles, { web: config.web.enabled && roles.includes('admin'), name: command, lastResort: true });
+  let runtime;
+  try {
+    runtime = await startRuntime(config, roles, { web: config.web.enabled && roles.includes('admin'), name: command, lastResort: true });
+  } catch (err) {
+    const hint = portInUseHint(err, config);
+    if (!hint) throw err;
+    console.error(`imcloud: ${hint}`);
+    process.exit(1);
+  }
   if (embedded) await announceEmbedded(runtime);
 
   let stopping = false;
@@ -101,6 +109,19 @@ async function announceEmbedded(runtime: Awaited<ReturnType<typeof startRuntime>
     '',
   ];
   process.stderr.write(lines.join('\n') + '\n');
+}
+
+/** For a port that is taken: which one, and the variable that picks another. */
+function portInUseHint(err: unknown, config: Config): string | null {
+  const e = err as NodeJS.ErrnoException & { port?: number; address?: string };
+  if (e?.code !== 'EADDRINUSE') return null;
+  const ports: Array<[number | undefined, string, string]> = [
+    [config.http.port, envName('http', 'port'), 'the HTTP port (web page, WebSocket, dispatch)'],
+    [config.http.opsPort, envName('http', 'opsPort'), 'the ops port (metrics, admin API)'],
+    [config.gate.tcpPort, envName('gate', 'tcpPort'), "the gate's TCP port"],
+  ];
+  const [port, variable, what] = ports.find(([p]) => p === e.port) ?? [e.port, envName('http', 'port'), 'a port'];
+  return `${what} ${e.address ?? config.http.host}:${port} is already in use (another imcloud still running?). Stop that process, or pick another port, e.g. ${variable}=${Number(port) + 1} make run`;
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
