@@ -1,7 +1,7 @@
 // Serves the web chat page (built into dist/web by `npm run build`) and, for the embedded demo
 // app only, an endpoint that mints demo user tokens so that a newcomer can chat at once.
-import { existsSync, readFileSync } from 'node:fs';
-import { extname, join, normalize } from 'node:path';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import type { Admin } from './admin/admin.js';
@@ -29,6 +29,21 @@ export function webRoot(): string | null {
   return null;
 }
 
+/**
+ * The file of the page that `rest` (the path after "/", already decoded) names: index.html for
+ * the root, null for anything outside the page's folder or that is not a file (a folder, say).
+ */
+export function pageFile(root: string, rest: string): string | null {
+  const rel = rest === '' ? 'index.html' : normalize(rest).replace(/^([/\\]|\.\.[/\\])+/, '');
+  const file = resolve(root, rel);
+  if (file !== resolve(root) && !file.startsWith(resolve(root) + sep)) return null;
+  try {
+    return statSync(file).isFile() ? file : null;
+  } catch {
+    return null;
+  }
+}
+
 export function serveWebPage(http: HttpServer, config: Config, backends: Backends, admin: Admin | undefined): void {
   const root = webRoot();
   http.route('GET', '/v1/demo/config', () => ({ json: { appId: config.admin.demoAppId, dispatch: config.web.dispatchUrl } }));
@@ -44,9 +59,8 @@ export function serveWebPage(http: HttpServer, config: Config, backends: Backend
   });
   http.route('GET', '/*', (req) => {
     if (!root) return { status: 503, text: 'The web page is not built: run `npm run build`.\n' };
-    const rel = req.params.rest === '' || req.path === '/' ? 'index.html' : normalize(req.params.rest!).replace(/^(\.\.[/\\])+/, '');
-    const file = join(root, rel);
-    if (!file.startsWith(root) || !existsSync(file)) throw new ImError('IM_ROUTE_NOT_FOUND', `no file ${req.path}`);
+    const file = pageFile(root, req.params.rest ?? '');
+    if (!file) throw new ImError('IM_ROUTE_NOT_FOUND', `no file ${req.path.slice(0, 200)}`);
     return { bytes: readFileSync(file), contentType: TYPES[extname(file)] ?? 'application/octet-stream' };
   });
 }

@@ -1,24 +1,24 @@
-// ImClient: one signed-in user on one device. It finds a gate through dispatch, authenticates,
-// keeps the connection alive (heartbeat, reconnect with full-jitter backoff), sends through
-// per-conversation lanes that retry under the same clientMsgId, and delivers what it receives
-// exactly once and in seq order per conversation (receive buffers, gap pulls, a full sync on
-// every connect). Protocol semantics: proto/im.proto; the message path: DESIGN §3.
-import { imcloud } from '../../proto/gen/im.js';
+// ImClient: one signed-in user on one device, and the SDK's public face (options, connect and
+// close, send, recall, read marks, history, the conversation list, events). The work is done by
+// its parts: the ConnectionLoop finds a gate through dispatch, authenticates, keeps the
+// connection alive and reconnects; the SendQueue sends through per-conversation lanes that
+// retry under the same clientMsgId; the ReceiveEngine delivers what arrives exactly once and in
+// seq order per conversation. Protocol semantics: proto/im.proto; the message path: DESIGN §3.
+import type { imcloud } from '../../proto/gen/im.js';
 import { conversationMembers, singleConversation, USER_ID } from '../../services/shared/conversation-id.js';
-import { decodeFrame, encodeFrame, type Frame, type FrameInit } from '../../services/shared/frame-codec.js';
-import { Backoff } from './backoff.js';
-import { ImClientError, RETRYABLE_CODES } from './client-error.js';
+import type { Frame, FrameInit } from '../../services/shared/frame-codec.js';
+import { ImClientError } from './client-error.js';
+import { ConnectionLoop } from './connection-loop.js';
 import { ConversationList } from './conversation-list.js';
-import type { Outgoing, SendAck } from './conversation-sender.js';
-import { cursorScope, MemoryCursorStore, type CursorStore, type Cursors } from './cursor-store.js';
-import { FrameSocket, type WebSocketConstructor } from './frame-socket.js';
+import { MemoryCursorStore, type CursorStore } from './cursor-store.js';
+import type { WebSocketConstructor } from './frame-socket.js';
 import { newClientMsgId, newDeviceId } from './ids.js';
-import { ReceiveBuffer } from './receive-buffer.js';
+import { ReceiveEngine } from './receive-engine.js';
 import { SendQueue } from './send-queue.js';
 import { TypedEmitter } from './typed-emitter.js';
+import { chatMessageFromWire, sendAckFromWire } from './wire-mapping.js';
 import type {
-  ChatMessage, ConnectionState, ConversationInfo, HistoryPage, HistoryQuery, ImClientEvents, KickInfo, KickReasonName,
-  MessageKindName, PlatformName, ReadResult, SendResult, StateEvent,
+  ConnectionState, ConversationInfo, HistoryPage, HistoryQuery, ImClientEvents, PlatformName, ReadResult, SendResult,
 } from './types.js';
 
 export const SDK_VERSION = '0.1.0';
@@ -94,105 +94,14 @@ export interface SendOptions {
   clientMsgId?: string;
 }
 
-/** Errors after which reconnecting cannot help: the app has to act (new token, other app, upgrade). */
-const STOP_CODES: ReadonlySet<string> = new Set([
-  'IM_TOKEN_INVALID', 'IM_TOKEN_REVOKED', 'IM_APP_NOT_FOUND', 'IM_PROTOCOL_VERSION', 'IM_AUTH_REQUIRED',
-]);
-
-const PLATFORMS: Record<PlatformName, imcloud.v1.Platform> = {
-  web: imcloud.v1.Platform.PLATFORM_WEB,
-  ios: imcloud.v1.Platform.PLATFORM_IOS,
-  android: imcloud.v1.Platform.PLATFORM_ANDROID,
-  desktop: imcloud.v1.Platform.PLATFORM_DESKTOP,
-  server: imcloud.v1.Platform.PLATFORM_SERVER,
-};
-const KINDS: Record<number, MessageKindName> = { 0: 'normal', 1: 'recall', 2: 'system' };
-const KICK_REASONS: Record<number, KickReasonName> = { 1: 'login-elsewhere', 2: 'token-revoked', 3: 'admin', 4: 'token-expired' };
-const PUSH_ACK_MAX_CURSORS = 100; // logic reads at most 100 cursors per PushAck
-
-/** What the receive buffers hold: a delivered message, or an empty slot. */
-interface Slot {
-  seq: number;
-  empty?: boolean;
-  message?: ChatMessage;
-}
-
-interface Inbox {
-  buffer: ReceiveBuffer<Slot>;
-  /**
-   * The cursor is known to be right: restored from the store, set by a sync summary, or the
-   * conversation began after this connection's sync (so all of it is new here). An unanchored
-   * inbox (first seen before that sync ended) is left out of sync requests, so the server says
-   * where this device's view of it starts.
-   */
-  anchored: boolean;
-}
-
-interface Pending {
-  resolve: (frame: Frame) => void;
-  reject: (err: ImClientError) => void;
-  timer: ReturnType<typeof setTimeout>;
-}
-
-/** One connection, from socket open to close. */
-interface Session {
-  socket: FrameSocket;
-  /** Frames are held here until the cursors are loaded, so nothing is delivered twice. */
-  backlog: Frame[] | null;
-  authOk?: (frame: imcloud.v1.AuthOk) => void;
-  kick?: KickInfo;
-  fatal?: ImClientError;
-  /** ServerHint: reconnect at this time. */
-  reconnectAt?: number;
-  timers: Array<ReturnType<typeof setTimeout>>;
-  heartbeatTimer?: ReturnType<typeof setTimeout>;
-  pongTimer?: ReturnType<typeof setTimeout>;
-}
-
-interface SessionEnd {
-  stop?: { state: 'offline' | 'kicked'; reason: string; kick?: KickInfo; error?: ImClientError };
-  /** Wait at least this long before the next attempt. */
-  minDelayMs?: number;
-  /** Exact delay (a ServerHint). */
-  delayMs?: number;
-  reason: string;
-}
-
 export class ImClient extends TypedEmitter<ImClientEvents> {
   readonly deviceId: string;
   private readonly opts: ImClientOptions;
-  private readonly t: ImClientTimeouts;
-  private readonly platform: PlatformName;
-  private readonly cursorStore: CursorStore;
-  private readonly backoff: Backoff;
+  private readonly connection: ConnectionLoop;
+  private readonly receiver: ReceiveEngine;
   private readonly sends: SendQueue;
-  private readonly inboxes = new Map<string, Inbox>();
   private readonly list: ConversationList;
-  private readonly pending = new Map<number, Pending>();
-  private readonly gapTimers = new Map<string, ReturnType<typeof setTimeout>>();
-  private readonly pulling = new Set<string>();
-  private readonly ackDirty = new Set<string>();
-  private onlineWaiters: Array<() => void> = [];
-
-  private _state: ConnectionState = 'idle';
-  private _userId?: string;
-  private _gateId?: string;
-  private session?: Session;
-  /** The connection whose full sync has finished: conversations first seen after it are new. */
-  private syncedSession?: Session;
-  private reqCounter = 0;
-  /** No more reconnects (closed, logged out, kicked, or a fatal auth error). */
-  private stopped = false;
-  private closing = false;
-  private loop?: Promise<void>;
-  private firstOnline?: { promise: Promise<void>; resolve: () => void; reject: (e: ImClientError) => void };
-  private wakeReconnect?: () => void;
-  private syncing = false;
-  private scope?: string;
-  private flushTimer?: ReturnType<typeof setTimeout>;
-  private flushing: Promise<void> = Promise.resolve();
   private conversationsQueued = false;
-  private heartbeatMs = 30_000;
 
   constructor(options: ImClientOptions) {
     super();
@@ -200,37 +109,60 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
     if (!options.dispatchUrl && !options.gateUrl) throw new TypeError('ImClient: give dispatchUrl or gateUrl');
     if (!options.token && !options.getToken) throw new TypeError('ImClient: give token or getToken');
     this.opts = options;
-    this.t = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
+    const t: ImClientTimeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
     this.deviceId = options.deviceId ?? newDeviceId();
-    this.platform = options.platform ?? (typeof document !== 'undefined' ? 'web' : 'server');
-    this.cursorStore = options.cursorStore ?? new MemoryCursorStore();
-    this.backoff = new Backoff({ baseMs: options.reconnect?.baseMs ?? 500, maxMs: options.reconnect?.maxMs ?? 30_000 });
+    const platform = options.platform ?? (typeof document !== 'undefined' ? 'web' : 'server');
     this.list = new ConversationList((c) => this.peerOf(c));
+    this.connection = new ConnectionLoop({ ...options, deviceId: this.deviceId, platform, timeouts: t, sdkVersion: SDK_VERSION }, {
+      state: (e) => this.emit('state', e),
+      error: (err) => this.report(err),
+      authenticated: (appId, userId) => this.receiver.loadCursors(appId, userId),
+      online: (link) => {
+        this.sends.online();
+        void this.receiver.sync(link);
+      },
+      offline: () => {
+        this.sends.offline();
+        this.receiver.connectionLost();
+      },
+      stopped: (err) => this.sends.close(err),
+      frame: (frame) => this.onServerFrame(frame),
+      errorFrame: (reqId, err) => this.onErrorFrame(reqId, err),
+    });
     this.sends = new SendQueue(
-      { write: (body) => this.writeRequest(body) },
-      { ackTimeoutMs: this.t.ack, deadlineMs: this.t.send, minRetryDelayMs: 200 },
-      (out, ack) => this.onSendAcked(out, ack),
+      { write: (body) => this.connection.writeRequest(body) },
+      { ackTimeoutMs: t.ack, deadlineMs: t.send, minRetryDelayMs: 200 },
+      (out, ack) => this.receiver.ownMessageAcked(out, ack),
     );
+    this.receiver = new ReceiveEngine({
+      deviceId: this.deviceId, list: this.list, cursorStore: options.cursorStore ?? new MemoryCursorStore(), gapGraceMs: t.gapGrace,
+      syncPageSize: options.syncPageSize ?? 200, ackBatchMs: options.ackBatchMs ?? 50,
+      userId: () => this.connection.userId,
+      online: () => this.connection.onlineSession,
+      request: (body, link) => this.connection.request(body, { session: link }),
+      emit: (event, payload) => this.emit(event, payload),
+      conversationsChanged: () => this.conversationsChanged(),
+      report: (err) => this.report(err),
+      syncCompleted: () => this.connection.resetBackoff(),
+    });
   }
-
-  // ── public API ───────────────────────────────────────────────────────────────────────────
 
   get appId(): string {
     return this.opts.appId;
   }
 
   get state(): ConnectionState {
-    return this._state;
+    return this.connection.state;
   }
 
   /** The signed-in user, known after the first AuthOk. */
   get userId(): string | undefined {
-    return this._userId;
+    return this.connection.userId;
   }
 
   /** The gate of the current (or last) connection, from AuthOk. */
   get gateId(): string | undefined {
-    return this._gateId;
+    return this.connection.gateId;
   }
 
   /** Sends and recalls not yet acknowledged. */
@@ -244,17 +176,7 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
    * error, a kick, close()).
    */
   connect(): Promise<void> {
-    if (this.stopped) return Promise.reject(new ImClientError('SDK_CLOSED', 'this client was closed; create a new one'));
-    if (!this.firstOnline) {
-      let resolve!: () => void;
-      let reject!: (e: ImClientError) => void;
-      const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
-      // Internal waiters (send before connect) share this promise; the caller still sees rejections.
-      promise.catch(() => undefined);
-      this.firstOnline = { promise, resolve, reject };
-    }
-    this.loop ??= this.run();
-    return this.firstOnline.promise;
+    return this.connection.start();
   }
 
   /** The conversation id of a single chat with `peer`. Needs the user id (after connect()). */
@@ -289,7 +211,7 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
 
   /** Marks the conversation read up to `seq`; the peer gets a ReadNotice. */
   async markRead(conversation: string, seq: number): Promise<ReadResult> {
-    const frame = await this.request({ read: { conversation, seq } }, { acrossReconnects: true });
+    const frame = await this.connection.request({ read: { conversation, seq } }, { acrossReconnects: true });
     const ack = frame.readAck as imcloud.v1.ReadAck;
     const readSeq = Number(ack.readSeq);
     this.list.onOwnRead(conversation, readSeq);
@@ -299,14 +221,14 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
 
   /** One page of history, by seq or by time (ascending). */
   async history(conversation: string, query: HistoryQuery = {}): Promise<HistoryPage> {
-    const frame = await this.request({
+    const frame = await this.connection.request({
       history: {
         conversation, fromSeq: query.fromSeq ?? 0, toSeq: query.toSeq ?? 0, fromTs: query.fromTs ?? 0, toTs: query.toTs ?? 0,
         limit: query.limit ?? 50, newestFirst: query.newestFirst ?? false,
       },
     }, { acrossReconnects: true });
     const r = frame.historyResult as imcloud.v1.HistoryResult;
-    return { conversation, messages: r.messages.map((m) => this.toChatMessage(m)), hasMore: r.hasMore };
+    return { conversation, messages: r.messages.map((m) => chatMessageFromWire(m, this.userId)), hasMore: r.hasMore };
   }
 
   /** Conversations with unread counts, newest activity first. */
@@ -320,15 +242,7 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
 
   /** Signs this device out (the server drops its route) and stops the client. */
   async logout(): Promise<void> {
-    // Set first: the server closes the connection after LogoutOk, which must not trigger a reconnect.
-    this.stopped = true;
-    if (this.session && this._state === 'online') {
-      try {
-        await this.requestOnce({ logout: {} }, Date.now() + this.t.request);
-      } catch {
-        // Closing below ends the connection either way; the route then expires by itself.
-      }
-    }
+    await this.connection.signOut();
     await this.shutdown('logout');
   }
 
@@ -339,7 +253,7 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
 
   /** Skips the rest of the reconnect wait (e.g. the browser reports the network is back). */
   reconnectNow(): void {
-    this.wakeReconnect?.();
+    this.connection.reconnectNow();
   }
 
   /**
@@ -347,645 +261,40 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
    * reconnects and resyncs by itself. For tests and diagnostics.
    */
   dropConnection(): void {
-    this.session?.socket.close(4000, 'dropped by the client');
+    this.connection.dropConnection();
   }
 
-  // ── connection loop ──────────────────────────────────────────────────────────────────────
-
-  private async run(): Promise<void> {
-    while (!this.stopped) {
-      this.setState({ state: 'connecting', willReconnect: true });
-      let end: SessionEnd;
-      try {
-        end = await this.runSession();
-      } catch (err) {
-        this.report(err);
-        end = { reason: 'connect failed', minDelayMs: err instanceof ImClientError ? err.retryAfterMs : 0 };
-        // Dispatch refused the request itself (e.g. a malformed appId), or the server at
-        // dispatchUrl has no such endpoint (a wrong URL): asking again cannot help.
-        if (err instanceof ImClientError && (err.code === 'IM_BAD_REQUEST' || err.code === 'IM_ROUTE_NOT_FOUND')) {
-          end.stop = { state: 'offline', reason: err.code, error: err };
-        }
-      }
-      if (this.stopped) break;
-      if (end.stop) {
-        this.stopped = true;
-        this.failQueued(new ImClientError(end.stop.error?.code ?? 'SDK_CLOSED', `the client stopped: ${end.stop.reason}`));
-        this.setState({ state: end.stop.state, reason: end.stop.reason, willReconnect: false, kick: end.stop.kick });
-        this.firstOnline?.reject(end.stop.error ?? new ImClientError('SDK_CLOSED', end.stop.reason));
-        break;
-      }
-      const delay = end.delayMs ?? this.backoff.nextAtLeast(end.minDelayMs ?? 0);
-      this.setState({ state: 'offline', reason: end.reason, willReconnect: true, retryInMs: delay });
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, delay);
-        this.wakeReconnect = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.wakeReconnect = undefined;
-    }
+  private shutdown(reason: 'closed' | 'logout'): Promise<void> {
+    // The cursors that moved are saved (and acknowledged, if still possible) before queued work fails.
+    return this.connection.shutdown(reason, () => this.receiver.close());
   }
 
-  /** One connection attempt and, if it authenticates, its whole life. */
-  private async runSession(): Promise<SessionEnd> {
-    const token = await this.token();
-    const urls = this.opts.gateUrl ? [this.opts.gateUrl] : await this.dispatch(token);
-    let socket: FrameSocket | undefined;
-    let lastError: unknown;
-    for (const url of urls) {
-      try {
-        socket = await FrameSocket.open(url, this.t.connect, this.opts.webSocket);
-        break;
-      } catch (err) {
-        lastError = err;
-      }
-    }
-    if (!socket) return { reason: `cannot reach a gate: ${(lastError as Error)?.message ?? 'no gate'}` };
-    if (this.stopped) {
-      socket.close(1000, 'client closed');
-      return { reason: 'closed' };
-    }
-
-    const s: Session = { socket, backlog: [], timers: [] };
-    this.session = s;
-    socket.onFrame = (bytes) => this.onBytes(s, bytes);
-
-    const authOk = await new Promise<imcloud.v1.AuthOk | null>((resolve) => {
-      const timer = setTimeout(() => resolve(null), this.t.connect);
-      s.authOk = (ok) => {
-        clearTimeout(timer);
-        resolve(ok);
-      };
-      void socket.closed.then(() => {
-        clearTimeout(timer);
-        resolve(null);
-      });
-      this.write(s, {
-        reqId: this.nextReqId(),
-        auth: { token, deviceId: this.deviceId, platform: PLATFORMS[this.platform], sdkVersion: `imcloud-ts/${SDK_VERSION}` },
-      });
-    });
-    s.authOk = undefined;
-    if (!authOk) {
-      socket.close(4001, 'no AuthOk');
-      this.endSession(s);
-      return this.sessionEnd(s, 'authentication did not complete');
-    }
-
-    this._userId = authOk.userId;
-    this._gateId = authOk.gateId;
-    this.heartbeatMs = authOk.heartbeatIntervalMs || this.heartbeatMs;
-    this.startHeartbeat(s);
-    await this.loadCursors(authOk.appId || this.opts.appId, authOk.userId);
-    if (this.session !== s || !socket.isOpen) {
-      this.endSession(s);
-      return this.sessionEnd(s, 'connection lost while starting');
-    }
-
-    // Online: hand over what arrived meanwhile, write what waits, and catch up.
-    this.setState({ state: 'online', willReconnect: true });
-    this.firstOnline?.resolve();
-    for (const w of this.onlineWaiters.splice(0)) w();
-    const backlog = s.backlog ?? [];
-    s.backlog = null;
-    for (const frame of backlog) this.handle(s, frame);
-    this.sends.online();
-    void this.fullSync(s);
-
-    const closed = await socket.closed;
-    this.endSession(s);
-    return this.sessionEnd(s, closed.reason || `connection closed (${closed.code})`);
+  /** Pushes, notices and send acks (the connection loop keeps the frames about itself). */
+  private onServerFrame(frame: Frame): void {
+    if (frame.body === 'sendAck') this.sends.ack(sendAckFromWire(frame.sendAck as imcloud.v1.SendAck));
+    else this.receiver.handle(frame);
   }
 
-  /** Decides what follows a connection that ended. */
-  private sessionEnd(s: Session, reason: string): SessionEnd {
-    if (s.kick?.reason === 'token-expired') {
-      // The session lived as long as its token: with getToken, sign in again with a fresh one.
-      if (this.opts.getToken) return { reason: 'token expired', delayMs: Math.floor(Math.random() * 1_000) };
-      const expired = new ImClientError('IM_TOKEN_EXPIRED', 'the token expired; give the client getToken to renew it');
-      return { reason: expired.code, stop: { state: 'offline', reason: expired.code, error: expired } };
-    }
-    if (s.kick) return { reason: 'kicked', stop: { state: 'kicked', reason: `kicked: ${s.kick.reason}`, kick: s.kick } };
-    const fatal = s.fatal;
-    if (fatal) {
-      if (fatal.code === 'IM_TOKEN_EXPIRED' && !this.opts.getToken) {
-        return { reason: fatal.code, stop: { state: 'offline', reason: fatal.code, error: fatal } };
-      }
-      if (STOP_CODES.has(fatal.code)) return { reason: fatal.code, stop: { state: 'offline', reason: fatal.code, error: fatal } };
-      return { reason: fatal.code, minDelayMs: fatal.retryAfterMs };
-    }
-    if (s.reconnectAt !== undefined) return { reason: 'server hint', delayMs: Math.max(0, s.reconnectAt - Date.now()) };
-    return { reason };
-  }
-
-  /** Everything bound to a connection ends with it. */
-  private endSession(s: Session): void {
-    for (const t of s.timers) clearTimeout(t);
-    clearTimeout(s.heartbeatTimer);
-    clearTimeout(s.pongTimer);
-    s.socket.close();
-    if (this.session !== s) return;
-    this.session = undefined;
-    this.sends.offline();
-    const lost = new ImClientError('SDK_CONNECTION_LOST', 'the connection closed before the answer arrived');
-    for (const [reqId, p] of this.pending) {
-      clearTimeout(p.timer);
-      this.pending.delete(reqId);
-      p.reject(lost);
-    }
-    for (const t of this.gapTimers.values()) clearTimeout(t);
-    this.gapTimers.clear();
-    this.syncing = false;
-  }
-
-  private async token(): Promise<string> {
-    if (this.opts.getToken) {
-      try {
-        return await this.opts.getToken();
-      } catch (err) {
-        throw new ImClientError('SDK_DISPATCH_FAILED', `getToken failed: ${(err as Error)?.message ?? String(err)}`, 0, false, { cause: err });
-      }
-    }
-    return this.opts.token!;
-  }
-
-  /** Asks dispatch for gates; adopts its heartbeat and backoff hints. */
-  private async dispatch(token: string): Promise<string[]> {
-    const base = this.opts.dispatchUrl!;
-    const url = new URL(base, typeof location !== 'undefined' ? location.href : undefined);
-    url.searchParams.set('appId', this.opts.appId);
-    const user = this._userId ?? tokenSubject(token);
-    if (user) url.searchParams.set('userId', user);
-    let res: Response;
-    try {
-      res = await (this.opts.fetch ?? fetch)(url, { signal: AbortSignal.timeout(this.t.dispatch) });
-    } catch (err) {
-      throw new ImClientError('SDK_DISPATCH_FAILED', `dispatch ${url.origin} unreachable: ${(err as Error)?.message ?? String(err)}`, 0, false, { cause: err });
-    }
-    const answer = (await res.json().catch(() => null)) as DispatchAnswer | { error?: { code?: string; message?: string; retryAfterMs?: number } } | null;
-    if (!res.ok || !answer || !('gates' in answer)) {
-      const e = answer && 'error' in answer ? answer.error : undefined;
-      const hint = res.status === 404 ? `; is dispatchUrl right? (${base} should be the dispatch role's /v1/dispatch)` : '';
-      throw new ImClientError(e?.code ?? 'SDK_DISPATCH_FAILED', `dispatch answered ${res.status}: ${e?.message ?? 'no gates'}${hint}`, e?.retryAfterMs ?? 0);
-    }
-    if (answer.reconnect?.baseMs && answer.reconnect.maxMs) this.backoff.setLimits(answer.reconnect.baseMs, answer.reconnect.maxMs);
-    if (answer.heartbeatIntervalMs) this.heartbeatMs = answer.heartbeatIntervalMs;
-    const urls = answer.gates.map((g) => g.ws).filter(Boolean);
-    if (urls.length === 0) throw new ImClientError('IM_NO_GATE', 'dispatch returned no WebSocket gate');
-    return urls;
-  }
-
-  private startHeartbeat(s: Session): void {
-    const beat = () => {
-      this.write(s, { ping: { clientTime: Date.now() } });
-      // Any frame from the server clears this; silence means a dead path (NAT drop, sleeping laptop).
-      s.pongTimer ??= setTimeout(() => s.socket.close(4002, 'heartbeat timeout'), this.t.pong);
-      s.heartbeatTimer = setTimeout(beat, this.heartbeatMs);
-    };
-    s.heartbeatTimer = setTimeout(beat, this.heartbeatMs);
-  }
-
-  private async loadCursors(appId: string, userId: string): Promise<void> {
-    const scope = cursorScope(appId, userId, this.deviceId);
-    if (this.scope === scope) return;
-    this.scope = scope;
-    let stored: Cursors = {};
-    try {
-      stored = await this.cursorStore.load(scope);
-    } catch (err) {
-      this.report(err);
-    }
-    for (const [conversation, seq] of Object.entries(stored)) {
-      const inbox = this.inbox(conversation);
-      this.deliver(conversation, inbox.buffer.skipTo(seq));
-      inbox.anchored = true;
-    }
-  }
-
-  private async shutdown(reason: string): Promise<void> {
-    if (this.closing) return this.loop;
-    this.closing = true;
-    this.stopped = true;
-    this.wakeReconnect?.();
-    const s = this.session;
-    if (s) this.endSession(s);
-    clearTimeout(this.flushTimer);
-    this.flushTimer = undefined;
-    await this.flush();
-    this.failQueued(new ImClientError('SDK_CLOSED', `the client was ${reason === 'logout' ? 'logged out' : 'closed'}`));
-    this.firstOnline?.reject(new ImClientError('SDK_CLOSED', reason));
-    if (this._state !== 'offline' && this._state !== 'kicked') this.setState({ state: 'offline', reason, willReconnect: false });
-    await this.loop;
-  }
-
-  private failQueued(err: ImClientError): void {
-    this.sends.close(err);
-    for (const w of this.onlineWaiters.splice(0)) w();
-  }
-
-  // ── frames ───────────────────────────────────────────────────────────────────────────────
-
-  private nextReqId(): number {
-    this.reqCounter = this.reqCounter >= 0xffffffff ? 1 : this.reqCounter + 1;
-    return this.reqCounter;
-  }
-
-  private write(s: Session, frame: FrameInit): boolean {
-    if (this.opts.hooks?.outgoing?.(frame) === false) return true; // "sent" into the void
-    const ok = s.socket.send(encodeFrame(frame));
-    if (ok) this.opts.hooks?.written?.(frame);
-    return ok;
-  }
-
-  /** The send queue's wire: a fresh reqId per attempt, or null while offline. */
-  private writeRequest(body: Outgoing['body']): number | null {
-    const s = this.session;
-    if (!s || this._state !== 'online') return null;
-    const reqId = this.nextReqId();
-    return this.write(s, { reqId, ...body }) ? reqId : null;
-  }
-
-  private onBytes(s: Session, bytes: Uint8Array): void {
-    if (this.session !== s) return;
-    let frame: Frame;
-    try {
-      frame = decodeFrame(bytes);
-    } catch (err) {
-      this.report(new ImClientError('SDK_PROTOCOL', `undecodable frame from the server: ${(err as Error).message}`));
-      s.socket.close(4003, 'undecodable frame');
-      return;
-    }
-    if (this.opts.hooks?.incoming?.(frame) === false) return;
-    // Any frame proves the path works, not only a Pong.
-    if (s.pongTimer !== undefined) {
-      clearTimeout(s.pongTimer);
-      s.pongTimer = undefined;
-    }
-    // Until the cursors are loaded only connection control frames are handled.
-    if (s.backlog && !['authOk', 'error', 'kick', 'pong', 'hint'].includes(frame.body ?? '')) {
-      s.backlog.push(frame);
-      return;
-    }
-    this.handle(s, frame);
-  }
-
-  private handle(s: Session, frame: Frame): void {
-    switch (frame.body) {
-      case 'authOk': return s.authOk?.(frame.authOk as imcloud.v1.AuthOk);
-      case 'pong': return;
-      case 'push': return this.ingest((frame.push as imcloud.v1.Push).messages);
-      case 'sendAck': {
-        const a = frame.sendAck as imcloud.v1.SendAck;
-        this.sends.ack({ clientMsgId: a.clientMsgId, conversation: a.conversation, seq: Number(a.seq), msgId: a.msgId, ts: Number(a.ts), duplicate: a.duplicate });
-        return;
-      }
-      case 'deliveryNotice': {
-        const n = frame.deliveryNotice as imcloud.v1.DeliveryNotice;
-        const e = { conversation: n.conversation, user: n.user, seq: Number(n.seq) };
-        if (e.user !== this._userId) this.list.onPeerDelivered(e.conversation, e.seq);
-        this.emit('delivered', e);
-        this.conversationsChanged();
-        return;
-      }
-      case 'readNotice': {
-        const n = frame.readNotice as imcloud.v1.ReadNotice;
-        const e = { conversation: n.conversation, user: n.user, seq: Number(n.seq) };
-        if (e.user === this._userId) this.list.onOwnRead(e.conversation, e.seq);
-        else this.list.onPeerRead(e.conversation, e.seq);
-        this.emit('read', e);
-        this.conversationsChanged();
-        return;
-      }
-      case 'kick': {
-        const k = frame.kick as imcloud.v1.Kick;
-        s.kick = {
-          reason: KICK_REASONS[k.reason] ?? 'unspecified', message: k.message, byDevice: k.byDevice,
-          byPlatform: (Object.keys(PLATFORMS) as PlatformName[]).find((p) => PLATFORMS[p] === k.byPlatform) ?? 'unspecified',
-        };
-        // The server closes right after; closing here stops us from writing into a dead session.
-        s.socket.close(1000, 'kicked');
-        return;
-      }
-      case 'hint': {
-        const hint = frame.hint as imcloud.v1.ServerHint;
-        s.reconnectAt = Date.now() + hint.reconnectAfterMs;
-        // The gate is draining: leave it at the hinted time, through dispatch, to a live gate.
-        s.timers.push(setTimeout(() => s.socket.close(1000, `server hint: ${hint.reason}`), hint.reconnectAfterMs));
-        return;
-      }
-      case 'error': return this.onError(s, frame.reqId, frame.error as imcloud.v1.Error);
-      default: {
-        const p = this.pending.get(frame.reqId);
-        if (p) {
-          this.pending.delete(frame.reqId);
-          clearTimeout(p.timer);
-          p.resolve(frame);
-        }
-      }
-    }
-  }
-
-  private onError(s: Session, reqId: number, e: imcloud.v1.Error): void {
-    const err = new ImClientError(e.code, e.message, e.retryAfterMs, e.fatal);
-    if (e.fatal) s.fatal = err;
-    if (reqId) {
-      const p = this.pending.get(reqId);
-      if (p) {
-        this.pending.delete(reqId);
-        clearTimeout(p.timer);
-        p.reject(err);
-        return;
-      }
-      if (this.sends.fail(reqId, { code: e.code, message: e.message, retryAfterMs: e.retryAfterMs })) return;
-    }
+  /** An Error frame no request waited for: a send attempt's (the send queue retries or fails it), or the app's to see. */
+  private onErrorFrame(reqId: number, err: ImClientError): void {
+    if (reqId && this.sends.fail(reqId, { code: err.code, message: err.message, retryAfterMs: err.retryAfterMs })) return;
     this.report(err);
   }
 
-  // ── requests ─────────────────────────────────────────────────────────────────────────────
-
-  private requestOnce(body: FrameInit, deadline: number): Promise<Frame> {
-    const s = this.session;
-    if (!s || this._state !== 'online') return Promise.reject(new ImClientError('SDK_CONNECTION_LOST', 'not connected'));
-    const reqId = this.nextReqId();
-    return new Promise<Frame>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(reqId);
-        reject(new ImClientError('SDK_TIMEOUT', `no answer to ${Object.keys(body).join(',')} in time`));
-      }, Math.max(0, deadline - Date.now()));
-      this.pending.set(reqId, { resolve, reject, timer });
-      this.write(s, { ...body, reqId });
-    });
-  }
-
-  /**
-   * A request with retries: after a retryable server error (waiting retry_after_ms) and, with
-   * acrossReconnects, after the connection dropped. Every request the SDK makes is idempotent.
-   */
-  private async request(body: FrameInit, opts: { acrossReconnects?: boolean; session?: Session } = {}): Promise<Frame> {
-    const deadline = Date.now() + this.t.request;
-    for (;;) {
-      if (opts.session && this.session !== opts.session) throw new ImClientError('SDK_CONNECTION_LOST', 'the connection changed');
-      if (opts.acrossReconnects) await this.waitOnline(deadline);
-      try {
-        return await this.requestOnce(body, deadline);
-      } catch (err) {
-        if (!(err instanceof ImClientError)) throw err;
-        const retry = (err.code === 'SDK_CONNECTION_LOST' && opts.acrossReconnects) || RETRYABLE_CODES.has(err.code);
-        const wait = Math.max(err.retryAfterMs, RETRYABLE_CODES.has(err.code) ? 200 : 0);
-        if (!retry || this.stopped || Date.now() + wait >= deadline) throw err;
-        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      }
-    }
-  }
-
-  private waitOnline(deadline: number): Promise<void> {
-    if (this._state === 'online') return Promise.resolve();
-    if (this.stopped) return Promise.reject(new ImClientError('SDK_CLOSED', 'the client is closed'));
-    return new Promise<void>((resolve, reject) => {
-      const waiter = () => {
-        clearTimeout(timer);
-        if (this._state === 'online') resolve();
-        else reject(new ImClientError('SDK_CLOSED', 'the client is closed'));
-      };
-      const timer = setTimeout(() => {
-        this.onlineWaiters = this.onlineWaiters.filter((w) => w !== waiter);
-        reject(new ImClientError('SDK_TIMEOUT', 'offline: no connection in time'));
-      }, Math.max(0, deadline - Date.now()));
-      this.onlineWaiters.push(waiter);
-    });
-  }
-
   private assertRunning(): void {
-    if (this.stopped) throw new ImClientError('SDK_CLOSED', `the client is ${this._state === 'kicked' ? 'kicked' : 'closed'}; create a new one`);
+    if (this.connection.stopped) throw new ImClientError('SDK_CLOSED', `the client is ${this.state === 'kicked' ? 'kicked' : 'closed'}; create a new one`);
   }
 
   private whoAmI(): Promise<string> {
-    if (this._userId) return Promise.resolve(this._userId);
+    const userId = this.userId;
+    if (userId) return Promise.resolve(userId);
     return this.connect().then(() => this.requireUser());
   }
 
   private requireUser(): string {
-    if (!this._userId) throw new ImClientError('SDK_CLOSED', 'not signed in yet: await connect() first');
-    return this._userId;
-  }
-
-  // ── receiving ────────────────────────────────────────────────────────────────────────────
-
-  private inbox(conversation: string): Inbox {
-    let inbox = this.inboxes.get(conversation);
-    if (!inbox) {
-      const anchored = this.session !== undefined && this.syncedSession === this.session && !this.syncing;
-      const onEmpty = (slot: Slot) => this.emit('skipped', { conversation, fromSeq: slot.seq, toSeq: slot.seq, reason: 'empty' });
-      this.inboxes.set(conversation, (inbox = { buffer: new ReceiveBuffer<Slot>(0, onEmpty), anchored }));
-    }
-    return inbox;
-  }
-
-  /** Messages from pushes, sync pages and pulls, in any order and possibly repeated. */
-  private ingest(messages: imcloud.v1.IMessage[]): void {
-    const byConversation = new Map<string, Slot[]>();
-    for (const m of messages) {
-      const conversation = m.conversation ?? '';
-      if (!conversation) continue;
-      let slots = byConversation.get(conversation);
-      if (!slots) byConversation.set(conversation, (slots = []));
-      slots.push(m.empty ? { seq: Number(m.seq), empty: true } : { seq: Number(m.seq), message: this.toChatMessage(m) });
-    }
-    for (const [conversation, slots] of byConversation) this.receive(conversation, slots);
-  }
-
-  private receive(conversation: string, slots: Slot[]): void {
-    const inbox = this.inbox(conversation);
-    const before = inbox.buffer.cursor;
-    this.deliver(conversation, inbox.buffer.add(slots));
-    if (inbox.buffer.cursor !== before) this.cursorMoved(conversation);
-    if (inbox.buffer.waiting > 0) this.scheduleGapPull(conversation);
-  }
-
-  /** Hands messages to the app; they are in seq order and new. */
-  private deliver(conversation: string, slots: Slot[]): void {
-    for (const slot of slots) {
-      const m = slot.message!;
-      this.list.onMessage(m, m.kind === 'recall' ? undefined : m);
-      if (m.kind === 'recall') {
-        this.list.onRecall(conversation, m.recallsSeq);
-        this.emit('recall', { conversation, seq: m.recallsSeq, eventSeq: m.seq, by: m.sender, ts: m.ts });
-      } else {
-        this.emit('message', m);
-      }
-    }
-    if (slots.length > 0) this.conversationsChanged();
-  }
-
-  /** Own sends are not pushed back to the sending connection: the ack stands in for the push. */
-  private onSendAcked(out: Outgoing, ack: SendAck): void {
-    const send = out.body.send;
-    const recall = out.body.recall;
-    const message: ChatMessage = {
-      conversation: ack.conversation, seq: ack.seq, msgId: ack.msgId, sender: this._userId ?? '', senderDevice: this.deviceId,
-      clientMsgId: ack.clientMsgId, ts: ack.ts, kind: recall ? 'recall' : 'normal', contentType: recall ? 'recall' : send?.contentType ?? 'text',
-      body: send?.body ?? new Uint8Array(0), recalled: false, recallsSeq: recall ? Number(recall.seq) : 0, own: true,
-    };
-    if (message.contentType === 'text') message.text = new TextDecoder().decode(message.body);
-    this.receive(ack.conversation, [{ seq: ack.seq, message }]);
-  }
-
-  private toChatMessage(m: imcloud.v1.IMessage): ChatMessage {
-    // A plain Uint8Array view everywhere (protobufjs hands out Buffers in Node).
-    const body = m.body instanceof Uint8Array ? new Uint8Array(m.body.buffer, m.body.byteOffset, m.body.byteLength) : new Uint8Array(0);
-    const message: ChatMessage = {
-      conversation: m.conversation ?? '', seq: Number(m.seq ?? 0), msgId: m.msgId ?? '', sender: m.sender ?? '',
-      senderDevice: m.senderDevice ?? '', clientMsgId: m.clientMsgId ?? '', ts: Number(m.ts ?? 0), kind: KINDS[m.kind ?? 0] ?? 'normal',
-      contentType: m.contentType ?? '', body, recalled: m.recalled ?? false, recallsSeq: Number(m.recallsSeq ?? 0),
-      own: m.sender === this._userId,
-    };
-    if (message.contentType === 'text' && !message.recalled) message.text = new TextDecoder().decode(body);
-    return message;
-  }
-
-  private scheduleGapPull(conversation: string, delay = this.t.gapGrace): void {
-    // A sync in progress fills gaps itself; gaps are checked again when it ends.
-    if (this.syncing || this._state !== 'online' || this.gapTimers.has(conversation) || this.pulling.has(conversation)) return;
-    const s = this.session;
-    this.gapTimers.set(conversation, setTimeout(() => {
-      this.gapTimers.delete(conversation);
-      if (s && this.session === s) void this.pullGap(s, conversation);
-    }, delay));
-  }
-
-  private async pullGap(s: Session, conversation: string): Promise<void> {
-    const inbox = this.inboxes.get(conversation);
-    const gap = inbox?.buffer.gap();
-    if (!inbox || !gap) return;
-    this.pulling.add(conversation);
-    let again = -1;
-    try {
-      const before = inbox.buffer.cursor;
-      // The range reaches the first message we already hold: the server bounds a missing seq's
-      // age by the next message present in the range, and only then can it call the seq empty.
-      const frame = await this.request({ pull: { conversation, fromSeq: gap.from, toSeq: gap.to + 1 } }, { session: s });
-      const result = frame.pullResult as imcloud.v1.PullResult;
-      this.ingest(result.messages);
-      if (inbox.buffer.gap()) {
-        // In flight: ask when the server says; progress: keep going; neither: back off.
-        again = result.retryAfterMs > 0 ? result.retryAfterMs : inbox.buffer.cursor > before ? 0 : 1000;
-      }
-    } catch (err) {
-      if (this.session === s) {
-        this.report(err);
-        again = 1000;
-      }
-    } finally {
-      this.pulling.delete(conversation);
-    }
-    if (again >= 0 && this.session === s) this.scheduleGapPull(conversation, again);
-  }
-
-  /** Pages through everything newer than this device's cursors; run on every connect. */
-  private async fullSync(s: Session): Promise<void> {
-    this.syncing = true;
-    let pages = 0;
-    let messages = 0;
-    try {
-      for (;;) {
-        const sent = new Set<string>();
-        const cursors: imcloud.v1.ICursor[] = [];
-        for (const [conversation, inbox] of this.inboxes) {
-          if (!inbox.anchored) continue;
-          sent.add(conversation);
-          cursors.push({ conversation, seq: inbox.buffer.cursor });
-        }
-        // Asking for the next page with the advanced cursors acknowledges this one.
-        const frame = await this.request({ sync: { cursors, pageSize: this.opts.syncPageSize ?? 200 } }, { session: s });
-        const page = frame.syncPage as imcloud.v1.SyncPage;
-        pages += 1;
-        messages += page.messages.length;
-        for (const c of page.conversations as imcloud.v1.ConversationSummary[]) {
-          this.list.applySummary({
-            conversation: c.conversation, peer: c.peer, maxSeq: Number(c.maxSeq), readSeq: Number(c.readSeq),
-            peerReadSeq: Number(c.peerReadSeq), peerDeliveredSeq: Number(c.peerDeliveredSeq), lastTs: Number(c.lastTs),
-          });
-          const inbox = this.inbox(c.conversation);
-          if (!sent.has(c.conversation) && !inbox.anchored) {
-            // New to this device: its view starts where the server says (the latest N messages).
-            const before = inbox.buffer.cursor;
-            const viewStartsAfter = Math.max(0, Number(c.minSeq) - 1);
-            if (viewStartsAfter > before) this.emit('skipped', { conversation: c.conversation, fromSeq: before + 1, toSeq: viewStartsAfter, reason: 'history' });
-            this.deliver(c.conversation, inbox.buffer.skipTo(viewStartsAfter));
-            if (inbox.buffer.cursor !== before) this.cursorMoved(c.conversation);
-            inbox.anchored = true;
-          }
-        }
-        this.conversationsChanged();
-        this.ingest(page.messages);
-        if (this.session !== s) return;
-        if (page.hasMore) continue;
-        if (page.retryAfterMs > 0) {
-          await new Promise((r) => setTimeout(r, page.retryAfterMs));
-          if (this.session !== s) return;
-          continue;
-        }
-        break;
-      }
-      // Conversations first seen in a push after the sync's snapshot began after it: all theirs is new.
-      for (const inbox of this.inboxes.values()) inbox.anchored = true;
-      this.syncing = false;
-      this.syncedSession = s;
-      for (const [conversation, inbox] of this.inboxes) if (inbox.buffer.waiting > 0) this.scheduleGapPull(conversation);
-      this.backoff.reset();
-      this.emit('synced', { conversations: this.list.size, messages, pages });
-    } catch (err) {
-      if (this.session !== s) return;
-      // A connection that cannot sync is of no use: start over with a new one.
-      this.report(err);
-      s.socket.close(4004, 'sync failed');
-    } finally {
-      if (this.session === s) this.syncing = false;
-    }
-  }
-
-  // ── acks and cursors ─────────────────────────────────────────────────────────────────────
-
-  private cursorMoved(conversation: string): void {
-    this.ackDirty.add(conversation);
-    this.flushTimer ??= setTimeout(() => {
-      this.flushTimer = undefined;
-      void this.flush();
-    }, this.opts.ackBatchMs ?? 50);
-  }
-
-  /** Saves moved cursors, then acknowledges them (cumulative PushAck), in that order. */
-  private flush(): Promise<void> {
-    this.flushing = this.flushing.then(async () => {
-      if (this.ackDirty.size === 0) return;
-      const cursors: Cursors = {};
-      for (const conversation of this.ackDirty) cursors[conversation] = this.inboxes.get(conversation)?.buffer.cursor ?? 0;
-      this.ackDirty.clear();
-      if (this.scope) {
-        try {
-          await this.cursorStore.save(this.scope, cursors);
-        } catch (err) {
-          this.report(err);
-        }
-      }
-      const s = this.session;
-      if (!s || this._state !== 'online') return; // the next sync request carries them
-      const list = Object.entries(cursors).map(([conversation, seq]) => ({ conversation, seq }));
-      for (let i = 0; i < list.length; i += PUSH_ACK_MAX_CURSORS) {
-        this.write(s, { pushAck: { cursors: list.slice(i, i + PUSH_ACK_MAX_CURSORS) } });
-      }
-    });
-    return this.flushing;
-  }
-
-  // ── events ───────────────────────────────────────────────────────────────────────────────
-
-  private setState(e: StateEvent): void {
-    const changed = e.state !== this._state;
-    this._state = e.state;
-    if (changed || e.state === 'offline') this.emit('state', e);
+    const userId = this.userId;
+    if (!userId) throw new ImClientError('SDK_CLOSED', 'not signed in yet: await connect() first');
+    return userId;
   }
 
   private conversationsChanged(): void {
@@ -1009,24 +318,7 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
 
   private peerOf(conversation: string): string {
     const members = conversationMembers(conversation) ?? [];
-    return members.find((m) => m !== this._userId) ?? this._userId ?? '';
-  }
-}
-
-interface DispatchAnswer {
-  gates: Array<{ ws: string; tcp?: string }>;
-  heartbeatIntervalMs?: number;
-  reconnect?: { baseMs?: number; maxMs?: number };
-}
-
-/** The `sub` claim of a JWT, unverified (only to tell dispatch who connects). */
-function tokenSubject(token: string): string | undefined {
-  try {
-    const payload = token.split('.')[1] ?? '';
-    const json = atob(payload.replace(/-/g, '+').replace(/_/g, '/').padEnd(Math.ceil(payload.length / 4) * 4, '='));
-    const sub = (JSON.parse(json) as { sub?: unknown }).sub;
-    return typeof sub === 'string' && USER_ID.test(sub) ? sub : undefined;
-  } catch {
-    return undefined;
+    const userId = this.userId;
+    return members.find((m) => m !== userId) ?? userId ?? '';
   }
 }

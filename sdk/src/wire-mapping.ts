@@ -1,0 +1,74 @@
+// Protocol messages (proto/im.proto, as protobufjs decodes them) turned into the SDK's own
+// types, and the platform names the app uses turned into the protocol's enum.
+import { imcloud } from '../../proto/gen/im.js';
+import { ImClientError } from './client-error.js';
+import type { SummaryInput } from './conversation-list.js';
+import type { Outgoing, SendAck } from './conversation-sender.js';
+import type { ChatMessage, DeliveredEvent, KickInfo, KickReasonName, MessageKindName, PlatformName } from './types.js';
+
+export const PLATFORMS: Record<PlatformName, imcloud.v1.Platform> = {
+  web: imcloud.v1.Platform.PLATFORM_WEB,
+  ios: imcloud.v1.Platform.PLATFORM_IOS,
+  android: imcloud.v1.Platform.PLATFORM_ANDROID,
+  desktop: imcloud.v1.Platform.PLATFORM_DESKTOP,
+  server: imcloud.v1.Platform.PLATFORM_SERVER,
+};
+const KINDS: Record<number, MessageKindName> = { 0: 'normal', 1: 'recall', 2: 'system' };
+const KICK_REASONS: Record<number, KickReasonName> = { 1: 'login-elsewhere', 2: 'token-revoked', 3: 'admin', 4: 'token-expired' };
+
+/** A received message; `own` when `userId` (the signed-in user) sent it. */
+export function chatMessageFromWire(m: imcloud.v1.IMessage, userId: string | undefined): ChatMessage {
+  // A plain Uint8Array view everywhere (protobufjs hands out Buffers in Node).
+  const body = m.body instanceof Uint8Array ? new Uint8Array(m.body.buffer, m.body.byteOffset, m.body.byteLength) : new Uint8Array(0);
+  const message: ChatMessage = {
+    conversation: m.conversation ?? '', seq: Number(m.seq ?? 0), msgId: m.msgId ?? '', sender: m.sender ?? '',
+    senderDevice: m.senderDevice ?? '', clientMsgId: m.clientMsgId ?? '', ts: Number(m.ts ?? 0), kind: KINDS[m.kind ?? 0] ?? 'normal',
+    contentType: m.contentType ?? '', body, recalled: m.recalled ?? false, recallsSeq: Number(m.recallsSeq ?? 0),
+    own: m.sender === userId,
+  };
+  if (message.contentType === 'text' && !message.recalled) message.text = new TextDecoder().decode(body);
+  return message;
+}
+
+/**
+ * The message an own send (or recall) became, built from the request and its ack: the server
+ * does not push it back to the connection that sent it.
+ */
+export function ownMessageFromAck(out: Outgoing, ack: SendAck, userId: string | undefined, deviceId: string): ChatMessage {
+  const send = out.body.send;
+  const recall = out.body.recall;
+  const message: ChatMessage = {
+    conversation: ack.conversation, seq: ack.seq, msgId: ack.msgId, sender: userId ?? '', senderDevice: deviceId,
+    clientMsgId: ack.clientMsgId, ts: ack.ts, kind: recall ? 'recall' : 'normal', contentType: recall ? 'recall' : send?.contentType ?? 'text',
+    body: send?.body ?? new Uint8Array(0), recalled: false, recallsSeq: recall ? Number(recall.seq) : 0, own: true,
+  };
+  if (message.contentType === 'text') message.text = new TextDecoder().decode(message.body);
+  return message;
+}
+
+export function sendAckFromWire(a: imcloud.v1.SendAck): SendAck {
+  return { clientMsgId: a.clientMsgId, conversation: a.conversation, seq: Number(a.seq), msgId: a.msgId, ts: Number(a.ts), duplicate: a.duplicate };
+}
+
+/** A DeliveryNotice or a ReadNotice: `user` holds (or has read) the conversation up to `seq`. */
+export function noticeFromWire(n: imcloud.v1.DeliveryNotice | imcloud.v1.ReadNotice): DeliveredEvent {
+  return { conversation: n.conversation, user: n.user, seq: Number(n.seq) };
+}
+
+export function summaryFromWire(c: imcloud.v1.ConversationSummary): SummaryInput {
+  return {
+    conversation: c.conversation, peer: c.peer, maxSeq: Number(c.maxSeq), readSeq: Number(c.readSeq),
+    peerReadSeq: Number(c.peerReadSeq), peerDeliveredSeq: Number(c.peerDeliveredSeq), lastTs: Number(c.lastTs),
+  };
+}
+
+export function kickFromWire(k: imcloud.v1.Kick): KickInfo {
+  return {
+    reason: KICK_REASONS[k.reason] ?? 'unspecified', message: k.message, byDevice: k.byDevice,
+    byPlatform: (Object.keys(PLATFORMS) as PlatformName[]).find((p) => PLATFORMS[p] === k.byPlatform) ?? 'unspecified',
+  };
+}
+
+export function errorFromWire(e: imcloud.v1.Error): ImClientError {
+  return new ImClientError(e.code, e.message, e.retryAfterMs, e.fatal);
+}
