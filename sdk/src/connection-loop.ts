@@ -10,7 +10,7 @@ import { ImClientError, RETRYABLE_CODES } from './client-error.js';
 import type { Outgoing } from './conversation-sender.js';
 import { askDispatch, gateUrls } from './dispatch.js';
 import { FrameSocket } from './frame-socket.js';
-import type { ImClientOptions, ImClientTimeouts } from './im-client.js';
+import type { ImClientOptions, ImClientTimeouts } from './options.js';
 import { PendingRequests } from './pending-requests.js';
 import { decideConnectFailure, decideSessionEnd, type SessionEnd } from './session-end.js';
 import { Session, type Link } from './session.js';

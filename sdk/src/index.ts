@@ -1,6 +1,6 @@
 // imcloud client SDK: browser and Node 20+. See ImClient for the protocol behaviour.
 export { ImClient, SDK_VERSION } from './im-client.js';
-export type { ImClientHooks, ImClientOptions, ImClientTimeouts, SendOptions } from './im-client.js';
+export type { ImClientHooks, ImClientOptions, ImClientTimeouts, SendOptions } from './options.js';
 export type { WebSocketConstructor, WebSocketLike } from './frame-socket.js';
 export { ImClientError, RETRYABLE_CODES } from './client-error.js';
 export type { ClientErrorCode, SdkErrorCode } from './client-error.js';

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { decodeFrame, encodeFrame, type Frame, type FrameInit } from '../../services/shared/frame-codec.js';
 import type { ImClientError } from './client-error.js';
 import { FrameSocket, type WebSocketLike } from './frame-socket.js';
-import type { ImClientHooks } from './im-client.js';
+import type { ImClientHooks } from './options.js';
 import { Session } from './session.js';
 
 /** A WebSocket that opens at once and records what is written; the test plays the server. */

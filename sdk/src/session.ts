@@ -6,7 +6,7 @@ import type { imcloud } from '../../proto/gen/im.js';
 import { decodeFrame, encodeFrame, type Frame, type FrameInit } from '../../services/shared/frame-codec.js';
 import { ImClientError } from './client-error.js';
 import type { FrameSocket } from './frame-socket.js';
-import type { ImClientHooks } from './im-client.js';
+import type { ImClientHooks } from './options.js';
 import type { SessionOutcome } from './session-end.js';
 import { kickFromWire } from './wire-mapping.js';
 
