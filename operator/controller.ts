@@ -1,148 +1,83 @@
-// The ImCluster controller: informers feed a work queue of ImCluster keys; workers reconcile one
-// key at a time each. A reconcile reads the ImCluster and its objects from the informers' caches,
-// applies every desired object with server-side apply (one field manager), deletes the owned
-// objects the spec no longer wants, and writes the status. Autoscaling runs beside it on a timer
-// and feeds its decisions back through the queue.
-import { randomBytes } from 'node:crypto';
+// The ImCluster controller, the coordinator: informers feed a work queue of ImCluster keys, and
+// workers take one key at a time each to ClusterReconciler (reconcile/cluster-reconciler.ts).
+// Beside them, on timers, a periodic resync requeues every ImCluster and the Autoscaler makes
+// its pass, whose decisions come back through the queue. It runs while this process leads
+// (main.ts); stop() drains the workers before the Lease is handed back.
 import type { Logger } from 'pino';
 import type { Config } from '../services/shared/config.js';
-import { parseRoutingTable, ROUTING_KEY, serializeRoutingTable } from '../services/shared/routing-table.js';
-import { bus } from '../services/shared/topology.js';
-import { ANNOTATIONS, API_VERSION, FINALIZER, KIND, type BacklogAutoscale, type GateAutoscale, type ImCluster } from './api/imcluster.js';
+import type { ImCluster } from './api/imcluster.js';
+import { Autoscaler } from './autoscaler.js';
+import { ClusterCache } from './cluster-cache.js';
 import type { EventRecorder } from './events.js';
-import { isNotFound, KubeApiError, R, type KubeClient, type KubeObject, type Resource } from './kube/client.js';
-import { Informer, keyOf } from './kube/informer.js';
+import type { KubeClient } from './kube/client.js';
+import { keyOf, type EventType } from './kube/informer.js';
 import type { LoadSource } from './load.js';
 import type { OperatorMetrics } from './metrics.js';
-import { adminTokenSecret, dependencySecret, routingTable, type CanaryPlan, type ServiceRole } from './objects/builders.js';
-import { desiredObjects, followsTlsSecret, type PlanContext } from './objects/reconcilers.js';
-import { A, dependencySecrets, DEPENDENCY_KEYS, FIELD_MANAGER, hash, L, MANAGED_SELECTOR, names, operatorSettings, tlsRoles } from './objects/common.js';
+import { L } from './objects/common.js';
 import { WorkQueue } from './queue.js';
-import { clamp, Stabilizer, type ScalePolicy } from './scaling.js';
-import { specConfigProblems } from './spec-config.js';
-import { computeStatus, rolledOut, type Workload } from './status.js';
-import { tlsSecretProblem } from './tls.js';
-
-export const HANDOVER_MANAGER = 'imcloud-operator-hpa-handover';
-
-/** JSON with sorted keys: the apiserver does not keep our key order. */
-function canonical(value: unknown): string {
-  return JSON.stringify(value, (_k, v: unknown) => (v && typeof v === 'object' && !Array.isArray(v)
-    ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)))
-    : v));
-}
-
-type OperatorConfig = Config['operator'];
-
-interface Hpa extends KubeObject {
-  spec?: { scaleTargetRef?: { apiVersion?: string; kind?: string; name?: string } };
-}
-
-interface Secret extends KubeObject {
-  data?: Record<string, string>;
-}
-
-interface Desired {
-  resource: Resource;
-  object: KubeObject;
-}
+import { ClusterReconciler, type ReconcileResult } from './reconcile/cluster-reconciler.js';
+import { StatusRecorder } from './status-recorder.js';
 
 export interface ControllerDeps {
   kube: KubeClient;
-  config: OperatorConfig;
+  config: Config['operator'];
   log: Logger;
   metrics: OperatorMetrics;
   events: EventRecorder;
   load: LoadSource;
 }
 
-const OWNED: Resource[] = [R.deployments, R.statefulsets, R.services, R.configmaps, R.pdbs];
-/** While a deleted cluster's dependency StatefulSets are still going, the finalizer looks again this often. */
-const FINALIZE_RECHECK_MS = 1_000;
-/** Secrets are not watched: while one the cluster needs is missing or unusable, it is looked at again this often. */
-const SECRET_RECHECK_MS = 10_000;
+/**
+ * An ImCluster event worth a reconcile. Not a status-only update (our own writes): those change
+ * neither the generation nor the metadata a reconcile acts on.
+ */
+export function changesWhatWeActOn(type: EventType, obj: ImCluster, old: ImCluster | undefined): boolean {
+  if (type !== 'MODIFIED' || !old) return true;
+  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+  return old.metadata.generation !== obj.metadata.generation
+    || !same(old.metadata.annotations ?? {}, obj.metadata.annotations ?? {})
+    || old.metadata.deletionTimestamp !== obj.metadata.deletionTimestamp
+    || !same(old.metadata.finalizers ?? [], obj.metadata.finalizers ?? []);
+}
 
 export class Controller {
   readonly queue: WorkQueue;
-  private readonly informers: {
-    imclusters: Informer<ImCluster & KubeObject>;
-    deployments: Informer<Workload>;
-    statefulsets: Informer<Workload>;
-    services: Informer<KubeObject>;
-    configmaps: Informer<KubeObject & { data?: Record<string, string> }>;
-    pdbs: Informer<KubeObject>;
-    hpas: Informer<Hpa>;
-  };
-  private readonly stabilizer = new Stabilizer();
-  /** Autoscaler decisions: `<ns>/<deployment>` → replicas. */
-  private readonly decisions = new Map<string, number>();
-  private readonly connections = new Map<string, number>();
-  private readonly lastScale = new Map<string, string>();
-  /** Last phase and canary state reported per cluster, to emit Events on transitions. */
-  private readonly seen = new Map<string, { phase?: string; canary?: string; version?: string; paused?: boolean; invalidSpec?: string }>();
-  private serviceMonitorCrd: { value: boolean; at: number } | undefined;
+  private readonly cache: ClusterCache;
+  private readonly autoscaler: Autoscaler;
+  private readonly reconciler: ClusterReconciler;
   private workers: Array<Promise<void>> = [];
   private resyncTimer: NodeJS.Timeout | undefined;
   private scaleTimer: NodeJS.Timeout | undefined;
   private scaling: Promise<void> | undefined;
   private started = false;
 
-  constructor(private readonly d: ControllerDeps) {
-    this.queue = new WorkQueue({ backoffBaseMs: d.config.backoffBaseMs, backoffMaxMs: d.config.backoffMaxMs });
-    const ns = d.config.namespace || undefined;
-    const mk = <T extends KubeObject>(r: Resource, labelSelector?: string) =>
-      new Informer<T>(d.kube, r, {
-        namespace: ns, labelSelector, log: d.log,
-        onRestart: (reason) => d.metrics.watchRestarts.inc({ resource: r.plural, reason }),
-      });
-    this.informers = {
-      imclusters: mk(R.imclusters),
-      deployments: mk(R.deployments, MANAGED_SELECTOR),
-      statefulsets: mk(R.statefulsets, MANAGED_SELECTOR),
-      services: mk(R.services, MANAGED_SELECTOR),
-      configmaps: mk(R.configmaps, MANAGED_SELECTOR),
-      pdbs: mk(R.pdbs, MANAGED_SELECTOR),
-      hpas: mk(R.hpas),
-    };
+  constructor(private readonly deps: ControllerDeps) {
+    this.queue = new WorkQueue({ backoffBaseMs: deps.config.backoffBaseMs, backoffMaxMs: deps.config.backoffMaxMs });
+    const cache = new ClusterCache(deps.kube, { namespace: deps.config.namespace || undefined, log: deps.log, metrics: deps.metrics });
+    const autoscaler = new Autoscaler({ ...deps, cache, requeue: (key) => this.queue.add(key) });
+    const status = new StatusRecorder({ ...deps, cache, scaling: autoscaler });
+    this.reconciler = new ClusterReconciler({ ...deps, cache, status, autoscaler, requeueAfter: (key, ms) => this.queue.addAfter(key, ms) });
+    this.cache = cache;
+    this.autoscaler = autoscaler;
   }
 
   get synced(): boolean {
-    return this.started && Object.values(this.informers).every((i) => i.hasSynced);
+    return this.started && this.cache.hasSynced;
   }
 
   async start(): Promise<void> {
-    const { imclusters, hpas, ...owned } = this.informers;
-    imclusters.on((type, obj, old) => {
-      // Status-only updates (our own writes) change neither generation nor metadata we act on.
-      if (type === 'MODIFIED' && old && old.metadata.generation === obj.metadata.generation
-        && JSON.stringify(old.metadata.annotations ?? {}) === JSON.stringify(obj.metadata.annotations ?? {})
-        && old.metadata.deletionTimestamp === obj.metadata.deletionTimestamp
-        && JSON.stringify(old.metadata.finalizers ?? []) === JSON.stringify(obj.metadata.finalizers ?? [])) return;
-      this.queue.add(keyOf(obj));
-    });
-    for (const inf of Object.values(owned)) {
-      inf.on((_type, obj) => {
-        const cluster = obj.metadata.labels?.[L.cluster];
-        if (cluster && obj.metadata.namespace) this.queue.add(`${obj.metadata.namespace}/${cluster}`);
-      });
-    }
-    hpas.on((_type, obj) => {
-      // Whichever cluster owns the target: requeue the namespace's clusters (cheap, rare).
-      for (const c of imclusters.list((x) => x.metadata.namespace === obj.metadata.namespace)) this.queue.add(keyOf(c));
-    });
-    await Promise.all(Object.values(this.informers).map((i) => i.start()));
+    this.queueOnChanges();
+    await this.cache.start();
     this.started = true;
-    for (const c of imclusters.list()) this.queue.add(keyOf(c));
-    for (let i = 0; i < this.d.config.workers; i++) this.workers.push(this.work());
-    this.resyncTimer = setInterval(() => {
-      for (const c of imclusters.list()) this.queue.add(keyOf(c));
-    }, this.d.config.resyncMs);
+    this.requeueAll();
+    for (let i = 0; i < this.deps.config.workers; i++) this.workers.push(this.work());
+    this.resyncTimer = setInterval(() => this.requeueAll(), this.deps.config.resyncMs);
     this.resyncTimer.unref();
     this.scaleTimer = setInterval(() => {
-      this.scaling ??= this.scaleAll().catch((err: unknown) => this.d.log.warn({ err: String(err) }, 'autoscaling pass failed')).finally(() => (this.scaling = undefined));
-    }, this.d.config.scaleIntervalMs);
+      this.scaling ??= this.autoscaler.scaleAll().catch((err: unknown) => this.deps.log.warn({ err: String(err) }, 'autoscaling pass failed')).finally(() => (this.scaling = undefined));
+    }, this.deps.config.scaleIntervalMs);
     this.scaleTimer.unref();
-    this.d.log.info({ namespace: this.d.config.namespace || '(all)', workers: this.d.config.workers }, 'controller started');
+    this.deps.log.info({ namespace: this.deps.config.namespace || '(all)', workers: this.deps.config.workers }, 'controller started');
   }
 
   /** Stops taking work, waits for in-flight reconciles (up to `graceMs`), stops the watches. */
@@ -152,581 +87,65 @@ export class Controller {
     this.queue.shutDown();
     await Promise.race([Promise.all(this.workers), new Promise((r) => setTimeout(r, graceMs).unref())]);
     await this.scaling;
-    await Promise.all(Object.values(this.informers).map((i) => i.stop()));
+    await this.cache.stop();
+  }
+
+  reconcile(key: string): Promise<ReconcileResult> {
+    return this.reconciler.reconcile(key);
+  }
+
+  /** One autoscaling pass over every ImCluster (the leader runs it every scaleIntervalMs). */
+  scaleAll(now = Date.now()): Promise<void> {
+    return this.autoscaler.scaleAll(now);
+  }
+
+  /** Current autoscaler decision for a Deployment. */
+  decision(namespace: string, deployment: string): number | undefined {
+    return this.autoscaler.decision(namespace, deployment);
+  }
+
+  /** Every informer event becomes the key of the ImCluster it concerns. */
+  private queueOnChanges(): void {
+    const { imclusters, hpas, owned } = this.cache;
+    imclusters.on((type, obj, old) => {
+      if (changesWhatWeActOn(type, obj, old)) this.queue.add(keyOf(obj));
+    });
+    for (const informer of owned) {
+      informer.on((_type, obj) => {
+        const cluster = obj.metadata.labels?.[L.cluster];
+        if (cluster && obj.metadata.namespace) this.queue.add(`${obj.metadata.namespace}/${cluster}`);
+      });
+    }
+    hpas.on((_type, obj) => {
+      // Whichever cluster owns the target: requeue the namespace's clusters (cheap, rare).
+      for (const c of imclusters.list((x) => x.metadata.namespace === obj.metadata.namespace)) this.queue.add(keyOf(c));
+    });
+  }
+
+  private requeueAll(): void {
+    for (const c of this.cache.imclusters.list()) this.queue.add(keyOf(c));
   }
 
   private async work(): Promise<void> {
     for (;;) {
       const key = await this.queue.get();
       if (key === undefined) return;
-      this.d.metrics.queueDepth.set(this.queue.depth);
-      const end = this.d.metrics.reconcileDuration.startTimer();
+      this.deps.metrics.queueDepth.set(this.queue.depth);
+      const end = this.deps.metrics.reconcileDuration.startTimer();
       try {
-        const result = await this.reconcile(key);
+        const result = await this.reconciler.reconcile(key);
         this.queue.forget(key);
-        this.d.metrics.reconciles.inc({ result });
+        this.deps.metrics.reconciles.inc({ result });
       } catch (err) {
         const delay = this.queue.addRateLimited(key);
-        this.d.metrics.reconciles.inc({ result: 'error' });
-        this.d.metrics.reconcileErrors.inc();
-        this.d.log.warn({ imcluster: key, err: String(err), retryInMs: delay, retries: this.queue.retries(key) }, 'reconcile failed; retrying with backoff');
+        this.deps.metrics.reconciles.inc({ result: 'error' });
+        this.deps.metrics.reconcileErrors.inc();
+        this.deps.log.warn({ imcluster: key, err: String(err), retryInMs: delay, retries: this.queue.retries(key) }, 'reconcile failed; retrying with backoff');
       } finally {
         end();
         this.queue.done(key);
-        this.d.metrics.queueDepth.set(this.queue.depth);
+        this.deps.metrics.queueDepth.set(this.queue.depth);
       }
     }
-  }
-
-  // ── reconcile ──────────────────────────────────────────────────────────────────────────────
-
-  async reconcile(key: string): Promise<'success' | 'paused' | 'deleted' | 'gone'> {
-    const [namespace, name] = key.split('/') as [string, string];
-    const cached = this.informers.imclusters.get(namespace, name);
-    if (!cached) {
-      this.forget(key);
-      return 'gone';
-    }
-    const c = { ...cached, apiVersion: API_VERSION, kind: KIND } as ImCluster & KubeObject;
-    if (c.metadata.deletionTimestamp) {
-      await this.finalize(c);
-      return 'deleted';
-    }
-    const paused = c.metadata.annotations?.[ANNOTATIONS.paused] === 'true';
-    const seen = this.seen.get(key) ?? {};
-    if (paused !== Boolean(seen.paused)) {
-      void this.d.events.record(c, 'Normal', paused ? 'Paused' : 'Resumed', paused ? 'reconciliation paused by the imcloud.dev/paused annotation: the operator changes nothing until it is removed' : 'reconciliation resumed');
-      seen.paused = paused;
-      this.seen.set(key, seen);
-    }
-    if (paused) {
-      await this.writeStatus(c, { paused: true, errors: [], canary: undefined, routing: undefined });
-      return 'paused';
-    }
-    if (!c.metadata.finalizers?.includes(FINALIZER)) {
-      await this.d.kube.apply(R.imclusters, { apiVersion: API_VERSION, kind: KIND, metadata: { name, namespace, finalizers: [FINALIZER] } }, { fieldManager: FIELD_MANAGER });
-    }
-
-    // A spec the roles would refuse rolls nothing out: the running workloads keep the last valid one.
-    const configProblems = specConfigProblems(c.spec.config, operatorSettings(c));
-    const invalidSpec = configProblems.length ? `spec.config: ${configProblems.join('; ')}` : undefined;
-    if (invalidSpec !== this.seen.get(key)?.invalidSpec) {
-      if (invalidSpec) void this.d.events.record(c, 'Warning', 'InvalidSpec', `${invalidSpec}; nothing is rolled out until it is fixed`);
-      this.seen.set(key, { ...this.seen.get(key), invalidSpec });
-    }
-    if (invalidSpec) {
-      await this.writeStatus(c, { paused: false, errors: [], invalidSpec, canary: undefined, routing: undefined });
-      return 'success';
-    }
-
-    const errors: string[] = [];
-    const planned = await this.plan(c, errors);
-    const { canary, routing, dependencies, keepCanary, holdTls } = planned;
-    if (planned.secretProblems) this.queue.addAfter(key, SECRET_RECHECK_MS);
-    // Without a usable TLS Secret, what follows it stays as it is (see followsTlsSecret).
-    const held = (r: Resource, o: KubeObject) => holdTls && followsTlsSecret(c, r, o);
-    const desired = planned.desired.filter((d) => !held(d.resource, d.object));
-
-    // Apply every desired object, each independently: one failure must not block the rest.
-    const applied = new Map<string, KubeObject>();
-    for (const { resource, object } of desired) {
-      try {
-        const result = await this.d.kube.apply(resource, object, { fieldManager: FIELD_MANAGER, force: true });
-        applied.set(`${resource.plural}/${object.metadata.name}`, result);
-        this.d.metrics.applies.inc({ kind: resource.kind, result: 'ok' });
-      } catch (err) {
-        this.d.metrics.applies.inc({ kind: resource.kind, result: 'error' });
-        errors.push(`apply ${resource.kind} ${object.metadata.name}: ${err instanceof KubeApiError ? err.message : String(err)}`);
-      }
-    }
-
-    // Delete what this cluster owns but no longer wants (a removed pool, a finished canary…).
-    const wanted = new Set(desired.map((x) => `${x.resource.plural}/${x.object.metadata.name}`));
-    for (const r of OWNED) {
-      const inf = this.informerFor(r);
-      for (const o of inf.list((x) => x.metadata.namespace === namespace && this.ownedBy(x, c))) {
-        if (wanted.has(`${r.plural}/${o.metadata.name}`)) continue;
-        if (keepCanary && r === R.deployments && o.metadata.labels?.[L.track] === 'canary') continue;
-        if (held(r, o)) continue;
-        try {
-          await this.d.kube.delete(r, namespace, o.metadata.name, { uid: o.metadata.uid });
-          this.d.metrics.deletes.inc({ kind: r.kind });
-          this.d.log.info({ imcluster: key, kind: r.kind, name: o.metadata.name }, 'deleted an object the spec no longer wants');
-        } catch (err) {
-          errors.push(`delete ${r.kind} ${o.metadata.name}: ${String(err)}`);
-        }
-      }
-    }
-    if (await this.serviceMonitorsServed()) {
-      try {
-        const sms = await this.d.kube.list(R.servicemonitors, namespace, { labelSelector: `${L.cluster}=${name},${MANAGED_SELECTOR}` });
-        for (const sm of sms.items) {
-          if (this.ownedBy(sm, c) && !wanted.has(`${R.servicemonitors.plural}/${sm.metadata.name}`) && !held(R.servicemonitors, sm)) await this.d.kube.delete(R.servicemonitors, namespace, sm.metadata.name);
-        }
-      } catch (err) {
-        errors.push(`servicemonitors: ${String(err)}`);
-      }
-    }
-
-    await this.writeStatus(c, { paused: false, errors, canary, routing, dependencies, applied });
-    if (errors.length) throw new Error(errors.join('; '));
-    return 'success';
-  }
-
-  private informerFor(r: Resource): Informer<KubeObject> {
-    const map: Record<string, Informer<KubeObject>> = {
-      deployments: this.informers.deployments, statefulsets: this.informers.statefulsets, services: this.informers.services,
-      configmaps: this.informers.configmaps, poddisruptionbudgets: this.informers.pdbs,
-    };
-    return map[r.plural]!;
-  }
-
-  private ownedBy(o: KubeObject, c: ImCluster): boolean {
-    return (o.metadata.ownerReferences ?? []).some((ref) => ref.uid === c.metadata.uid && ref.controller);
-  }
-
-  /** The cluster's owned Deployments from the cache. */
-  private deploymentsOf(c: ImCluster): Workload[] {
-    return this.informers.deployments.list((d) => d.metadata.namespace === c.metadata.namespace && d.metadata.labels?.[L.cluster] === c.metadata.name && this.ownedBy(d, c));
-  }
-
-  /** Works out the canary: from spec.gray, or kept while a promotion rolls the stable track. */
-  private canaryPlan(c: ImCluster): { canary?: CanaryPlan; keepCanary: boolean; event?: [string, string] } {
-    const key = keyOf(c as ImCluster & KubeObject);
-    const existing = this.deploymentsOf(c).filter((d) => d.metadata.labels?.[L.track] === 'canary');
-    if (c.spec.gray) {
-      const g = c.spec.gray;
-      return { canary: { version: g.version, appIds: g.appIds, percentage: g.percentage, promoting: false }, keepCanary: false };
-    }
-    if (!existing.length) return { keepCanary: false };
-    const canaryVersions = new Set(existing.map((d) => d.metadata.labels?.[L.version]));
-    if (canaryVersions.size === 1 && canaryVersions.has(c.spec.version)) {
-      // Promotion: spec.version now names the canary's version and gray is gone. The canary keeps
-      // its AppIds until every stable Deployment runs the new version, then it is removed.
-      const stable = this.deploymentsOf(c).filter((d) => d.metadata.labels?.[L.track] === 'stable');
-      const done = stable.length > 0 && stable.every((d) => d.metadata.labels?.[L.version] === c.spec.version && rolledOut(d));
-      if (done) return { keepCanary: false, event: ['Promoted', `canary ${c.spec.version} promoted: the stable track runs it; the canary is removed`] };
-      const cm = this.informers.configmaps.get(c.metadata.namespace, names.routing(c.metadata.name));
-      let appIds: string[] = [];
-      let percentage = 0;
-      try {
-        const table = cm?.data?.[ROUTING_KEY] ? parseRoutingTable(cm.data[ROUTING_KEY]!) : undefined;
-        appIds = table?.canary?.appIds ?? [];
-        percentage = table?.canary?.percentage ?? 0;
-      } catch {
-        // keep empty: the canary then serves nobody new while the stable track rolls out
-      }
-      const first = this.seen.get(key)?.canary !== `promoting:${c.spec.version}`;
-      return {
-        canary: { version: c.spec.version, appIds, percentage, promoting: true },
-        keepCanary: true,
-        ...(first ? { event: ['PromotionStarted', `promoting canary ${c.spec.version}: rolling the stable track to it; canary AppIds stay on the canary until that is done`] as [string, string] } : {}),
-      };
-    }
-    return { keepCanary: false, event: ['RolledBack', `gray release of ${[...canaryVersions].join(', ')} rolled back: its AppIds return to ${c.spec.version}, the canary is removed`] };
-  }
-
-  private async plan(c: ImCluster & KubeObject, errors: string[]) {
-    const key = keyOf(c);
-    const ns = c.metadata.namespace!;
-    const desired: Desired[] = [];
-    const add = (resource: Resource, object: KubeObject) => desired.push({ resource, object });
-
-    // Dependencies: managed ones get a StatefulSet, a Service and a generated Secret; external
-    // ones must have a Secret with the keys the roles read.
-    const problems: string[] = [];
-    const secretData: Record<string, Record<string, string>> = {};
-    let managedNotReady: string[] = [];
-    for (const { dep, secret, managed } of dependencySecrets(c)) {
-      if (managed) {
-        const existing = await this.d.kube.get<Secret>(R.secrets, ns, secret);
-        const password = existing?.data?.password
-          ? Buffer.from(existing.data.password, 'base64').toString('utf8')
-          : existing?.data?.secretKey ? Buffer.from(existing.data.secretKey, 'base64').toString('utf8') : randomBytes(18).toString('base64url');
-        const { plain, ...obj } = dependencySecret(c, dep, password);
-        add(R.secrets, obj as KubeObject);
-        secretData[secret] = plain;
-        const sts = this.informers.statefulsets.get(ns, secret);
-        if ((sts?.status?.readyReplicas ?? 0) < 1) managedNotReady.push(`${dep} (managed StatefulSet ${secret} not ready)`);
-      } else {
-        const s = await this.d.kube.get<Secret>(R.secrets, ns, secret);
-        if (!s) {
-          problems.push(`${dep}: Secret ${secret} not found`);
-          continue;
-        }
-        const data = Object.fromEntries(Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
-        const missing = DEPENDENCY_KEYS[dep].filter((k) => !k.optional && !data[k.key]).map((k) => k.key);
-        if (missing.length) problems.push(`${dep}: Secret ${secret} lacks key(s) ${missing.join(', ')}`);
-        secretData[secret] = data;
-      }
-    }
-    managedNotReady = managedNotReady.sort();
-    // Only the dependencies' connection settings: the TLS Secret's content is read by the running
-    // processes (a renewed certificate never restarts a pod).
-    const dependenciesHash = hash(Object.keys(secretData).sort().map((k) => [k, secretData[k]]));
-
-    let tlsProblem: string | undefined;
-    if (c.spec.tls) {
-      const name = c.spec.tls.secretName;
-      tlsProblem = tlsSecretProblem(name, await this.d.kube.get<Secret>(R.secrets, ns, name));
-      if (tlsProblem) {
-        const roles = [...tlsRoles(c)];
-        problems.push(`${tlsProblem}; the ${roles.join(', ')} Deployments are not rolled out until it is fixed (running pods keep serving)`);
-      }
-    }
-    const dependencies = {
-      ready: problems.length === 0 && managedNotReady.length === 0,
-      reason: tlsProblem && problems.length === 1 && managedNotReady.length === 0 ? 'TLSSecretNotReady' : undefined,
-      message: [...problems, ...managedNotReady].join('; ') || 'every dependency is configured' + (dependencySecrets(c).some((d) => d.managed) ? ' and the managed ones are ready' : '') + (c.spec.tls ? `; TLS Secret ${c.spec.tls.secretName} holds a usable certificate and key` : ''),
-    };
-    if (problems.length) void this.d.events.record(c, 'Warning', 'DependencyMissing', problems.join('; '));
-
-    if (!c.spec.adminTokenSecretRef) {
-      const existing = await this.d.kube.get<Secret>(R.secrets, ns, names.adminToken(c.metadata.name));
-      if (!existing) {
-        await this.d.kube.create(R.secrets, adminTokenSecret(c, randomBytes(24).toString('base64url')) as KubeObject);
-      }
-    }
-
-    const { canary, keepCanary, event } = this.canaryPlan(c);
-    if (event) {
-      const seen = this.seen.get(key) ?? {};
-      const marker = event[0] === 'PromotionStarted' ? `promoting:${c.spec.version}` : event[0];
-      if (seen.canary !== marker) {
-        void this.d.events.record(c, 'Normal', event[0], event[1]);
-        this.seen.set(key, { ...seen, canary: marker });
-      }
-    } else if (canary && !canary.promoting) {
-      const seen = this.seen.get(key) ?? {};
-      const marker = `active:${canary.version}`;
-      if (seen.canary !== marker) {
-        void this.d.events.record(c, 'Normal', 'CanaryActive', `canary ${canary.version} for ${canary.appIds.length ? `AppIds ${canary.appIds.join(', ')}` : ''}${canary.appIds.length && canary.percentage ? ' and ' : ''}${canary.percentage ? `${canary.percentage}% of AppIds` : ''}`);
-        this.seen.set(key, { ...seen, canary: marker });
-      }
-    }
-
-    const hpaTargets = this.hpaTargets(ns);
-    const ctx: PlanContext = {
-      cluster: c,
-      dependenciesHash,
-      canary,
-      serviceMonitors: c.spec.monitoring.serviceMonitor && (await this.serviceMonitorsServed()),
-      replicasFor: (deployment, fixed, autoscale, fallback) => {
-        if (hpaTargets.has(deployment)) return undefined;
-        if (fixed !== undefined) return fixed;
-        if (autoscale) {
-          const decided = this.decisions.get(`${ns}/${deployment}`);
-          if (decided !== undefined) return clamp(decided, autoscale.minReplicas, autoscale.maxReplicas);
-          const live = this.informers.deployments.get(ns, deployment)?.spec?.replicas;
-          return clamp(live ?? autoscale.minReplicas, autoscale.minReplicas, autoscale.maxReplicas);
-        }
-        return fallback;
-      },
-    };
-    desired.push(...desiredObjects(ctx));
-    const table = routingTable(c, canary);
-
-    // Hand spec.replicas over to an HPA without resetting it (see ADR 0104).
-    for (const target of hpaTargets) await this.handOverReplicas(ns, target).catch((err: unknown) => errors.push(`hpa handover ${target}: ${String(err)}`));
-
-    return {
-      desired, canary, keepCanary, dependencies, holdTls: tlsProblem !== undefined, secretProblems: problems.length > 0,
-      routing: { configMap: names.routing(c.metadata.name), hash: hash(serializeRoutingTable(table)) },
-    };
-  }
-
-  /** Deployment names targeted by a HorizontalPodAutoscaler in the namespace. */
-  private hpaTargets(namespace: string): Set<string> {
-    const out = new Set<string>();
-    for (const h of this.informers.hpas.list((x) => x.metadata.namespace === namespace)) {
-      const ref = h.spec?.scaleTargetRef;
-      if (ref?.kind === 'Deployment' && ref.name) out.add(ref.name);
-    }
-    return out;
-  }
-
-  /**
-   * If our field manager still owns spec.replicas of a Deployment an HPA now scales, a second
-   * manager takes it over at its current value first; our next apply (without replicas) then
-   * releases it without the apiserver resetting it to 1 (the documented SSA hand-over).
-   */
-  private async handOverReplicas(namespace: string, name: string): Promise<void> {
-    const live = this.informers.deployments.get(namespace, name);
-    if (!live) return;
-    const owns = (live.metadata.managedFields ?? []).some((m) => m.manager === FIELD_MANAGER && m.operation === 'Apply' && !m.subresource
-      && Boolean((m.fieldsV1?.['f:spec'] as Record<string, unknown> | undefined)?.['f:replicas']));
-    if (!owns || live.spec?.replicas === undefined) return;
-    await this.d.kube.apply(R.deployments, { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name, namespace }, spec: { replicas: live.spec.replicas } }, { fieldManager: HANDOVER_MANAGER, force: true });
-    this.d.log.info({ deployment: `${namespace}/${name}`, replicas: live.spec.replicas }, 'a HorizontalPodAutoscaler targets this Deployment: handing spec.replicas over to it');
-  }
-
-  private async serviceMonitorsServed(): Promise<boolean> {
-    const now = Date.now();
-    if (this.serviceMonitorCrd && now - this.serviceMonitorCrd.at < 60_000) return this.serviceMonitorCrd.value;
-    try {
-      const value = await this.d.kube.serves('monitoring.coreos.com', 'v1', 'servicemonitors');
-      this.serviceMonitorCrd = { value, at: now };
-      return value;
-    } catch {
-      return this.serviceMonitorCrd?.value ?? false;
-    }
-  }
-
-  // ── status ─────────────────────────────────────────────────────────────────────────────────
-
-  private async writeStatus(c: ImCluster & KubeObject, o: {
-    paused: boolean;
-    errors: string[];
-    invalidSpec?: string;
-    canary: CanaryPlan | undefined;
-    routing: { configMap: string; hash: string } | undefined;
-    dependencies?: { ready: boolean; message: string; reason?: string };
-    applied?: Map<string, KubeObject>;
-    terminating?: boolean;
-  }): Promise<void> {
-    const key = keyOf(c);
-    // Prefer what the apply calls returned (newer than the cache) for each Deployment.
-    const fresh = <T extends KubeObject>(plural: string, w: T): T => (o.applied?.get(`${plural}/${w.metadata.name}`) as T | undefined) ?? w;
-    const newest = <T extends KubeObject>(plural: string, list: T[]) => list.map((w) => {
-      const a = fresh(plural, w);
-      return Number(a.metadata.resourceVersion) >= Number(w.metadata.resourceVersion) ? a : w;
-    });
-    const deployments = newest('deployments', this.deploymentsOf(c));
-    const statefulSets = newest('statefulsets', this.informers.statefulsets.list((s) => s.metadata.namespace === c.metadata.namespace && this.ownedBy(s, c)));
-    const autoscaled = new Map<string, 'operator' | 'hpa'>();
-    const hpa = this.hpaTargets(c.metadata.namespace!);
-    for (const d of deployments) {
-      if (hpa.has(d.metadata.name)) autoscaled.set(d.metadata.name, 'hpa');
-      else if (this.autoscalePolicyFor(c, d.metadata.name)) autoscaled.set(d.metadata.name, 'operator');
-    }
-    // Without a plan (paused, or a spec that was refused) the dependencies stay as last reported.
-    const lastDependencies = c.status?.conditions?.find((x) => x.type === 'DependenciesReady');
-    const lastReason = lastDependencies?.status === 'False' && lastDependencies.reason !== 'DependenciesNotReady' ? lastDependencies.reason : undefined;
-    const status = computeStatus({
-      cluster: c,
-      paused: o.paused,
-      terminating: o.terminating,
-      deployments,
-      statefulSets,
-      autoscaled,
-      dependencies: o.dependencies ?? { ready: lastDependencies?.status === 'True', reason: lastReason, message: lastDependencies?.message ?? (o.paused ? 'unknown (paused)' : 'unknown (the spec was not applied)') },
-      // Paused or refused, the operator did not plan: the canary stays as last reported.
-      canary: o.canary ?? ((o.paused || o.invalidSpec) && c.status?.canary ? { ...c.status.canary, promoting: c.status.canary.phase === 'Promoting' } : undefined),
-      errors: o.errors,
-      invalidSpec: o.invalidSpec,
-      connections: this.connections.get(key) ?? c.status?.connections,
-      routing: o.routing ?? (c.status?.routingConfigMap && c.status.routingHash ? { configMap: c.status.routingConfigMap, hash: c.status.routingHash } : undefined),
-      lastScaleTime: this.lastScale.get(key) ?? c.status?.lastScaleTime,
-    });
-    const seen = this.seen.get(key) ?? {};
-    if (status.phase !== seen.phase) {
-      if (status.phase === 'Ready') void this.d.events.record(c, 'Normal', 'Ready', `every component is ready (version ${status.version ?? c.spec.version})`);
-      if (status.phase === 'Degraded') void this.d.events.record(c, 'Warning', 'Degraded', status.conditions?.find((x) => x.type === 'Degraded')?.message ?? 'degraded');
-      this.seen.set(key, { ...seen, phase: status.phase });
-    }
-    if (c.spec.version !== (this.seen.get(key)?.version ?? c.status?.version) && !o.paused) {
-      if (c.status?.version && c.status.version !== c.spec.version) void this.d.events.record(c, 'Normal', 'RollingOut', `rolling out version ${c.spec.version} (from ${c.status.version})`);
-      this.seen.set(key, { ...this.seen.get(key), version: c.spec.version });
-    }
-    if (canonical(status) === canonical(c.status)) return;
-    try {
-      await this.d.kube.apply(R.imclusters, { apiVersion: API_VERSION, kind: KIND, metadata: { name: c.metadata.name, namespace: c.metadata.namespace }, status } as KubeObject, { fieldManager: FIELD_MANAGER, force: true, subresource: 'status' });
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
-    this.d.metrics.clusters.reset();
-    for (const x of this.informers.imclusters.list()) this.d.metrics.clusters.inc({ phase: (x.metadata.name === c.metadata.name && x.metadata.namespace === c.metadata.namespace ? status.phase : x.status?.phase) ?? 'Pending' });
-  }
-
-  // ── deletion ───────────────────────────────────────────────────────────────────────────────
-
-  /**
-   * The finalizer: what garbage collection does not do. Gates go first so that their clients
-   * drain while logic still runs; managed dependencies' StatefulSets are deleted and, once they
-   * are gone, their PersistentVolumeClaims (not owned by the ImCluster); then the finalizer is
-   * removed and the garbage collector deletes every owned object through its ownerReference.
-   */
-  private async finalize(c: ImCluster & KubeObject): Promise<void> {
-    const key = keyOf(c);
-    if (!c.metadata.finalizers?.includes(FINALIZER)) {
-      this.forget(key);
-      return;
-    }
-    const ns = c.metadata.namespace!;
-    void this.d.events.record(c, 'Normal', 'Deleting', 'draining gates, deleting managed dependencies and then their volumes; owned objects follow through garbage collection');
-    for (const d of this.deploymentsOf(c).filter((x) => x.metadata.labels?.[L.component] === 'gate')) {
-      await this.d.kube.delete(R.deployments, ns, d.metadata.name, { propagationPolicy: 'Background' });
-    }
-    // A managed dependency's StatefulSet goes before its volumes. While it exists, its controller
-    // makes a new claim for a pod whose claim went away, and that claim (made after the list
-    // below, not yet owned by the set) would outlive the cluster. Deleted in the foreground, the
-    // set stops acting at once and is gone once its pods are; until then the finalizer waits.
-    let setsLeft = false;
-    for (const { dep, managed } of dependencySecrets(c)) {
-      if (!managed) continue;
-      const selector = { labelSelector: `${L.cluster}=${c.metadata.name},${L.component}=${dep}` };
-      const sets = await this.d.kube.list(R.statefulsets, ns, selector);
-      for (const set of sets.items) {
-        if (!set.metadata.deletionTimestamp) await this.d.kube.delete(R.statefulsets, ns, set.metadata.name, { propagationPolicy: 'Foreground' });
-      }
-      if (sets.items.length > 0) {
-        setsLeft = true;
-        continue;
-      }
-      const pvcs = await this.d.kube.list(R.pvcs, ns, selector);
-      for (const pvc of pvcs.items) await this.d.kube.delete(R.pvcs, ns, pvc.metadata.name);
-    }
-    if (setsLeft) {
-      this.queue.addAfter(key, FINALIZE_RECHECK_MS);
-      return;
-    }
-    await this.d.kube.apply(R.imclusters, { apiVersion: API_VERSION, kind: KIND, metadata: { name: c.metadata.name, namespace: ns, finalizers: [] } }, { fieldManager: FIELD_MANAGER, force: true })
-      .catch((err: unknown) => {
-        if (!isNotFound(err)) throw err;
-      });
-    this.d.log.info({ imcluster: key }, 'finalizer done: owned objects are left to the garbage collector');
-    this.forget(key);
-  }
-
-  private forget(key: string): void {
-    const [ns, name] = key.split('/') as [string, string];
-    this.seen.delete(key);
-    this.connections.delete(key);
-    this.lastScale.delete(key);
-    this.stabilizer.forget(`${ns}/${name}-`);
-    for (const k of [...this.decisions.keys()]) if (k.startsWith(`${ns}/${name}-`)) this.decisions.delete(k);
-  }
-
-  // ── autoscaling ────────────────────────────────────────────────────────────────────────────
-
-  private autoscalePolicyFor(c: ImCluster, deployment: string): { policy: ScalePolicy; kind: 'gate' | 'logic' | 'consumer'; pool?: string } | undefined {
-    const cname = c.metadata.name;
-    const behaviour = (a: GateAutoscale | BacklogAutoscale, target: number): ScalePolicy => ({
-      minReplicas: a.minReplicas, maxReplicas: a.maxReplicas, target,
-      stabilizationWindowSeconds: a.stabilizationWindowSeconds, maxStepUp: a.maxStepUp, maxStepDown: a.maxStepDown,
-    });
-    for (const p of c.spec.gate.pools) {
-      if (p.autoscale && names.gate(cname, p.name) === deployment) return { policy: behaviour(p.autoscale, p.autoscale.targetConnectionsPerPod), kind: 'gate', pool: p.name };
-    }
-    for (const role of ['logic', 'consumer'] as const) {
-      const a = c.spec[role].autoscale;
-      if (a && names.role(cname, role) === deployment) return { policy: behaviour(a, a.targetBacklogPerReplica), kind: role };
-    }
-    return undefined;
-  }
-
-  private async secretValue(ns: string, secret: string, key: string): Promise<string | undefined> {
-    const s = await this.d.kube.get<Secret>(R.secrets, ns, secret);
-    const v = s?.data?.[key];
-    return v ? Buffer.from(v, 'base64').toString('utf8') : undefined;
-  }
-
-  /** One autoscaling pass over every ImCluster (the leader runs it every scaleIntervalMs). */
-  async scaleAll(now = Date.now()): Promise<void> {
-    for (const c of this.informers.imclusters.list()) {
-      if (c.metadata.deletionTimestamp || c.metadata.annotations?.[ANNOTATIONS.paused] === 'true') continue;
-      try {
-        await this.scaleCluster({ ...c, apiVersion: API_VERSION, kind: KIND } as ImCluster & KubeObject, now);
-      } catch (err) {
-        this.d.log.warn({ imcluster: keyOf(c), err: String(err) }, 'autoscaling failed for this cluster');
-      }
-    }
-  }
-
-  private async scaleCluster(c: ImCluster & KubeObject, now: number): Promise<void> {
-    const key = keyOf(c);
-    const ns = c.metadata.namespace!;
-    const cname = c.metadata.name;
-    const secrets = new Map(dependencySecrets(c).map((x) => [x.dep, x.secret]));
-    let changed = false;
-
-    // Gate load: connections per pod of each pool, from the gates' reports in Redis.
-    const redisSecret = secrets.get('redis');
-    const redisUrl = redisSecret ? await this.secretValue(ns, redisSecret, 'url') : undefined;
-    let reports: Awaited<ReturnType<LoadSource['gateReports']>> | undefined;
-    if (redisUrl) {
-      try {
-        const maxAge = this.d.config.gateReportMaxAgeMs;
-        reports = (await this.d.load.gateReports(redisUrl)).filter((g) => (g.reportedAt ?? now) > now - maxAge && g.id.startsWith(`${cname}-gate-`));
-      } catch (err) {
-        this.d.metrics.scaleMetricErrors.inc({ source: 'redis' });
-        void this.d.events.record(c, 'Warning', 'ScalingMetricsUnavailable', `cannot read gate load from Redis: ${String(err)}`);
-      }
-    }
-    if (reports) {
-      const total = reports.reduce((n, g) => n + (g.connections ?? 0), 0);
-      if (this.connections.get(key) !== total) {
-        this.connections.set(key, total);
-        changed = true;
-      }
-    }
-
-    const hpa = this.hpaTargets(ns);
-    const decide = async (deployment: string, total: number) => {
-      const p = this.autoscalePolicyFor(c, deployment);
-      const live = this.informers.deployments.get(ns, deployment);
-      if (!p || !live || hpa.has(deployment)) return;
-      const current = this.decisions.get(`${ns}/${deployment}`) ?? live.spec?.replicas ?? p.policy.minReplicas;
-      const decision = this.stabilizer.decide(`${ns}/${deployment}`, current, total, p.policy, now);
-      if (decision.replicas === current) return;
-      if (p.kind === 'gate' && decision.replicas < current && reports) await this.setDeletionCosts(ns, deployment, reports);
-      this.decisions.set(`${ns}/${deployment}`, decision.replicas);
-      this.lastScale.set(key, new Date(now).toISOString().replace(/\.\d{3}Z$/, 'Z'));
-      this.d.metrics.scaleDecisions.inc({ component: p.kind, direction: decision.replicas > current ? 'up' : 'down' });
-      void this.d.events.record(c, 'Normal', 'Scaled', `${deployment}: ${current} → ${decision.replicas} pods (${decision.reason})`);
-      this.d.log.info({ imcluster: key, deployment, from: current, to: decision.replicas, reason: decision.reason }, 'autoscaling');
-      changed = true;
-    };
-
-    if (reports) {
-      for (const pool of c.spec.gate.pools.filter((p) => p.autoscale)) {
-        const deployment = names.gate(cname, pool.name);
-        const mine = reports.filter((g) => g.id.startsWith(`${deployment}-`) && !g.draining && (g.track ?? 'stable') === 'stable');
-        await decide(deployment, mine.reduce((n, g) => n + (g.connections ?? 0), 0));
-      }
-    }
-
-    // Queue backlog: the store queue for consumers, the stable upstream queue for logic.
-    const backlog: Array<[ServiceRole & ('logic' | 'consumer'), string]> = [['consumer', bus.storeQueue], ['logic', bus.upstreamQueue('stable')]];
-    if (backlog.some(([role]) => c.spec[role].autoscale)) {
-      const amqpSecret = secrets.get('rabbitmq');
-      const amqpUrl = amqpSecret ? await this.secretValue(ns, amqpSecret, 'url') : undefined;
-      if (amqpUrl) {
-        for (const [role, queue] of backlog) {
-          if (!c.spec[role].autoscale) continue;
-          try {
-            const depth = await this.d.load.queueDepth(amqpUrl, queue);
-            await decide(names.role(cname, role), depth);
-          } catch (err) {
-            this.d.metrics.scaleMetricErrors.inc({ source: 'rabbitmq' });
-            void this.d.events.record(c, 'Warning', 'ScalingMetricsUnavailable', `cannot read the depth of ${queue} from RabbitMQ: ${String(err)}`);
-          }
-        }
-      }
-    }
-    if (changed) this.queue.add(key);
-  }
-
-  /**
-   * Before a gate pool shrinks: the ReplicaSet controller removes pods with the lowest
-   * controller.kubernetes.io/pod-deletion-cost first, so the least-loaded gates drain.
-   */
-  private async setDeletionCosts(ns: string, deployment: string, reports: Array<{ id: string; connections: number }>): Promise<void> {
-    const load = new Map(reports.map((r) => [r.id, r.connections]));
-    const live = this.informers.deployments.get(ns, deployment) as (Workload & { spec?: { selector?: { matchLabels?: Record<string, string> } } }) | undefined;
-    const matchLabels = live?.spec?.selector?.matchLabels;
-    if (!matchLabels) return;
-    const pods = await this.d.kube.list(R.pods, ns, { labelSelector: Object.entries(matchLabels).map(([k, v]) => `${k}=${v}`).join(',') });
-    for (const pod of pods.items) {
-      const cost = String(Math.min(2_147_483_647, load.get(pod.metadata.name) ?? 0));
-      if (pod.metadata.annotations?.[A.deletionCost] === cost) continue;
-      await this.d.kube.patch(R.pods, ns, pod.metadata.name, { metadata: { annotations: { [A.deletionCost]: cost } } }, { fieldManager: FIELD_MANAGER })
-        .catch((err: unknown) => this.d.log.warn({ pod: pod.metadata.name, err: String(err) }, 'could not set pod-deletion-cost'));
-    }
-  }
-
-  /** Current autoscaler decision for a Deployment (tests, status). */
-  decision(namespace: string, deployment: string): number | undefined {
-    return this.decisions.get(`${namespace}/${deployment}`);
   }
 }

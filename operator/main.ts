@@ -42,7 +42,6 @@ function listen(server: Server, port: number, host: string): Promise<number> {
 
 export async function startOperator(o: OperatorOptions): Promise<OperatorHandle> {
   const { config, log } = o;
-  const env = o.env ?? process.env;
   const oc = config.operator;
   const kube = await KubeClient.load(oc.kubeconfig || undefined);
   const metrics = createOperatorMetrics();
@@ -53,27 +52,8 @@ export async function startOperator(o: OperatorOptions): Promise<OperatorHandle>
   let leading = false;
   let stopping = false;
 
-  const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    const json = (status: number, body: unknown) => {
-      res.writeHead(status, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(body));
-    };
-    if (path === '/healthz') return json(200, { ok: true });
-    if (path === '/readyz') {
-      // A standby is ready (it is waiting for the Lease); a leader once its caches are synced.
-      const ready = !stopping && (!leading || Boolean(controller?.synced));
-      return json(ready ? 200 : 503, { ready, leader: leading });
-    }
-    if (path === '/metrics') {
-      void metrics.registry.metrics().then((text) => {
-        res.writeHead(200, { 'content-type': metrics.registry.contentType });
-        res.end(text);
-      });
-      return;
-    }
-    json(404, { error: 'not found' });
-  });
+  // A standby is ready (it is waiting for the Lease); a leader once its caches are synced.
+  const server = healthServer(metrics, () => ({ ready: !stopping && (!leading || Boolean(controller?.synced)), leader: leading }));
   const port = await listen(server, config.http.port, config.http.host);
   log.info({ port, identity, namespace: oc.namespace || '(all)', leaderElection: oc.leaderElection, server: kube.server.origin }, 'operator listening');
 
@@ -86,32 +66,7 @@ export async function startOperator(o: OperatorOptions): Promise<OperatorHandle>
 
   let elector: LeaderElector | undefined;
   if (oc.leaderElection) {
-    const leaseNamespace = oc.leaseNamespace || env.POD_NAMESPACE || oc.namespace || 'default';
-    elector = new LeaderElector(kube, {
-      namespace: leaseNamespace,
-      name: oc.leaseName,
-      identity,
-      leaseDurationMs: oc.leaseDurationMs,
-      renewDeadlineMs: oc.renewDeadlineMs,
-      retryPeriodMs: oc.retryPeriodMs,
-      log,
-      onStartedLeading: () => {
-        log.info({ lease: `${leaseNamespace}/${oc.leaseName}`, identity }, 'became the leader; starting the controller');
-        startController().catch((err: unknown) => {
-          log.fatal({ err: String(err) }, 'controller failed to start');
-          process.exit(1);
-        });
-      },
-      onStoppedLeading: () => {
-        metrics.leader.set(0);
-        log.fatal({ identity }, 'lost the leader Lease; exiting so that exactly one operator acts');
-        if (o.onLostLeadership) o.onLostLeadership();
-        else process.exit(1);
-      },
-      onNewLeader: (leader) => {
-        if (leader !== identity) log.info({ leader }, 'another operator leads; standing by');
-      },
-    });
+    elector = campaign(kube, o, metrics, startController);
     elector.start();
   } else {
     await startController();
@@ -136,6 +91,66 @@ export async function startOperator(o: OperatorOptions): Promise<OperatorHandle>
       log.info('operator stopped');
     },
   };
+}
+
+/** /healthz, /readyz (200 while `readiness()` says ready, else 503) and /metrics. */
+function healthServer(metrics: OperatorMetrics, readiness: () => { ready: boolean; leader: boolean }): Server {
+  return createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    const json = (status: number, body: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+    };
+    if (path === '/healthz') return json(200, { ok: true });
+    if (path === '/readyz') {
+      const r = readiness();
+      return json(r.ready ? 200 : 503, r);
+    }
+    if (path === '/metrics') {
+      void metrics.registry.metrics().then((text) => {
+        res.writeHead(200, { 'content-type': metrics.registry.contentType });
+        res.end(text);
+      });
+      return;
+    }
+    json(404, { error: 'not found' });
+  });
+}
+
+/**
+ * The leader election for the Lease (not started): `lead` runs once this process holds it; a
+ * process that loses it exits (or calls onLostLeadership) rather than stop half-done work.
+ */
+function campaign(kube: KubeClient, o: OperatorOptions, metrics: OperatorMetrics, lead: () => Promise<void>): LeaderElector {
+  const { config, log } = o;
+  const oc = config.operator;
+  const identity = config.node.id;
+  const leaseNamespace = oc.leaseNamespace || (o.env ?? process.env).POD_NAMESPACE || oc.namespace || 'default';
+  return new LeaderElector(kube, {
+    namespace: leaseNamespace,
+    name: oc.leaseName,
+    identity,
+    leaseDurationMs: oc.leaseDurationMs,
+    renewDeadlineMs: oc.renewDeadlineMs,
+    retryPeriodMs: oc.retryPeriodMs,
+    log,
+    onStartedLeading: () => {
+      log.info({ lease: `${leaseNamespace}/${oc.leaseName}`, identity }, 'became the leader; starting the controller');
+      lead().catch((err: unknown) => {
+        log.fatal({ err: String(err) }, 'controller failed to start');
+        process.exit(1);
+      });
+    },
+    onStoppedLeading: () => {
+      metrics.leader.set(0);
+      log.fatal({ identity }, 'lost the leader Lease; exiting so that exactly one operator acts');
+      if (o.onLostLeadership) o.onLostLeadership();
+      else process.exit(1);
+    },
+    onNewLeader: (leader) => {
+      if (leader !== identity) log.info({ leader }, 'another operator leads; standing by');
+    },
+  });
 }
 
 /** The `imcloud operator` command: runs until SIGTERM/SIGINT. */

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { recommend, Stabilizer, type ScalePolicy } from './scaling.js';
+import type { GateInfo } from '../services/ports/routes.js';
+import type { KubeObject } from './kube/client.js';
+import {
+  autoscalePolicyFor, clusterGateReports, deletionCosts, poolConnections, recommend, replicasToApply, Stabilizer, totalConnections, type ScalePolicy,
+} from './scaling.js';
+import { cluster } from './testing/fixtures.js';
 
 const policy: ScalePolicy = { minReplicas: 1, maxReplicas: 10, target: 100, stabilizationWindowSeconds: 60, maxStepUp: 3, maxStepDown: 1 };
 
@@ -61,5 +66,83 @@ describe('Stabilizer', () => {
     // a's window starts over: no scale-down for a whole window again
     expect(s.decide('ns/a-gate', 5, 100, policy, 70_000).replicas).toBe(5);
     expect(s.decide('ns/b-gate', 5, 100, policy, 70_000).replicas).toBe(4);
+  });
+});
+
+describe('autoscalePolicyFor', () => {
+  it('finds the policy of an autoscaled gate pool, logic or consumer by Deployment name, and none for fixed replicas', () => {
+    const c = cluster({ logic: { autoscale: { minReplicas: 2, maxReplicas: 9, targetBacklogPerReplica: 500, stabilizationWindowSeconds: 60, maxStepUp: 2, maxStepDown: 1 } } });
+    expect(autoscalePolicyFor(c, 'demo-gate-main')).toEqual({
+      kind: 'gate', pool: 'main',
+      policy: { minReplicas: 1, maxReplicas: 8, target: 100, stabilizationWindowSeconds: 300, maxStepUp: 4, maxStepDown: 1 },
+    });
+    expect(autoscalePolicyFor(c, 'demo-logic')).toEqual({ kind: 'logic', policy: { minReplicas: 2, maxReplicas: 9, target: 500, stabilizationWindowSeconds: 60, maxStepUp: 2, maxStepDown: 1 } });
+    expect(autoscalePolicyFor(c, 'demo-consumer')?.policy.target).toBe(1000);
+    expect(autoscalePolicyFor(c, 'demo-gate-vip')).toBeUndefined(); // replicas: 2
+    expect(autoscalePolicyFor(c, 'demo-dispatch')).toBeUndefined();
+    expect(autoscalePolicyFor(c, 'demo-gate-main-canary')).toBeUndefined(); // canaries have fixed replicas
+  });
+});
+
+describe('gate load', () => {
+  const report = (id: string, connections: number, o: Partial<GateInfo> = {}): GateInfo => ({
+    id, pool: 'main', appIds: [], track: 'stable', wsUrl: '', tcpAddr: '', connections, draining: false, reportedAt: 1_000_000, ...o,
+  });
+
+  it('counts only the cluster\'s own recent reports', () => {
+    const reports = [
+      report('demo-gate-main-abc', 10),
+      report('demo-gate-vip-xyz', 20),
+      report('demo-gate-main-old', 40, { reportedAt: 1_000_000 - 61_000 }),
+      report('demo2-gate-main-abc', 80), // another cluster sharing the Redis
+      report('demo-gate-main-unstamped', 160, { reportedAt: undefined }),
+    ];
+    const mine = clusterGateReports(reports, 'demo', 1_000_000, 60_000);
+    expect(mine.map((r) => r.id)).toEqual(['demo-gate-main-abc', 'demo-gate-vip-xyz', 'demo-gate-main-unstamped']);
+    expect(totalConnections(mine)).toBe(190);
+  });
+
+  it('gives a pool the connections of its stable gates that are not draining', () => {
+    const reports = [
+      report('demo-gate-main-a', 10),
+      report('demo-gate-main-b', 20, { draining: true }),
+      report('demo-gate-main-canary-c', 40, { track: 'canary' }),
+      report('demo-gate-mainland-d', 80),
+      report('demo-gate-main-e', 160, { track: undefined as unknown as string }),
+    ];
+    expect(poolConnections(reports, 'demo-gate-main')).toBe(170);
+  });
+});
+
+describe('replicasToApply', () => {
+  const bounds = { minReplicas: 2, maxReplicas: 6 };
+  const base = { hpa: false, fixed: undefined, autoscale: undefined, decided: undefined, live: undefined, fallback: 1 };
+
+  it('leaves spec.replicas out while an HPA targets the Deployment, whatever the spec says', () => {
+    expect(replicasToApply({ ...base, hpa: true, fixed: 3 })).toBeUndefined();
+    expect(replicasToApply({ ...base, hpa: true, autoscale: bounds, decided: 4 })).toBeUndefined();
+  });
+
+  it('applies fixed replicas, else the decision, else the live count, within the bounds, else the fallback', () => {
+    expect(replicasToApply({ ...base, fixed: 3 })).toBe(3);
+    expect(replicasToApply({ ...base, autoscale: bounds, decided: 4, live: 5 })).toBe(4);
+    expect(replicasToApply({ ...base, autoscale: bounds, decided: 9 })).toBe(6);
+    expect(replicasToApply({ ...base, autoscale: bounds, live: 5 })).toBe(5); // an operator restart keeps the scale
+    expect(replicasToApply({ ...base, autoscale: bounds, live: 1 })).toBe(2);
+    expect(replicasToApply({ ...base, autoscale: bounds })).toBe(2);
+    expect(replicasToApply({ ...base, fallback: 7 })).toBe(7);
+  });
+});
+
+describe('deletionCosts', () => {
+  const pod = (name: string, cost?: string): KubeObject => ({ metadata: { name, annotations: cost === undefined ? {} : { 'controller.kubernetes.io/pod-deletion-cost': cost } } });
+
+  it('costs each pod its gate\'s connections (0 without a report, at most int32), skipping pods that already carry their cost', () => {
+    const reports = [{ id: 'g-a', connections: 60 }, { id: 'g-b', connections: 0 }, { id: 'g-c', connections: 5_000_000_000 }];
+    expect(deletionCosts([pod('g-a'), pod('g-b', '0'), pod('g-c', '7'), pod('g-d')], reports)).toEqual([
+      { pod: 'g-a', cost: '60' },
+      { pod: 'g-c', cost: '2147483647' },
+      { pod: 'g-d', cost: '0' },
+    ]);
   });
 });

@@ -1,7 +1,13 @@
 // Autoscaling decisions. Pure: recommend() turns a metric into a replica count; Stabilizer keeps
 // per-component history so that scale-up is immediate but bounded by maxStepUp, and scale-down
 // goes only to the highest recommendation seen during the stabilisation window and by at most
-// maxStepDown per decision (the HorizontalPodAutoscaler's behaviour, with steps in pods).
+// maxStepDown per decision (the HorizontalPodAutoscaler's behaviour, with steps in pods). Below
+// them, what autoscales and the load that drives it: each Deployment's policy, gate load per
+// pool, the replicas a plan applies, the deletion costs before a gate pool shrinks.
+import type { GateInfo } from '../services/ports/routes.js';
+import type { BacklogAutoscale, GateAutoscale, ImCluster } from './api/imcluster.js';
+import type { KubeObject } from './kube/client.js';
+import { A, names } from './objects/common.js';
 
 export interface ScalePolicy {
   minReplicas: number;
@@ -72,4 +78,79 @@ export class Stabilizer {
     for (const key of [...this.history.keys()]) if (key.startsWith(prefix)) this.history.delete(key);
     for (const key of [...this.since.keys()]) if (key.startsWith(prefix)) this.since.delete(key);
   }
+}
+
+// ── what autoscales, and by how much load ─────────────────────────────────────────────────────
+
+/** How a Deployment autoscales: its policy, what kind of load drives it, and its gate pool. */
+export interface AutoscaledDeployment {
+  policy: ScalePolicy;
+  kind: 'gate' | 'logic' | 'consumer';
+  pool?: string;
+}
+
+/** The autoscale policy of the cluster's Deployment `deployment`, if the spec has one. */
+export function autoscalePolicyFor(c: ImCluster, deployment: string): AutoscaledDeployment | undefined {
+  const cname = c.metadata.name;
+  const behaviour = (a: GateAutoscale | BacklogAutoscale, target: number): ScalePolicy => ({
+    minReplicas: a.minReplicas, maxReplicas: a.maxReplicas, target,
+    stabilizationWindowSeconds: a.stabilizationWindowSeconds, maxStepUp: a.maxStepUp, maxStepDown: a.maxStepDown,
+  });
+  for (const p of c.spec.gate.pools) {
+    if (p.autoscale && names.gate(cname, p.name) === deployment) return { policy: behaviour(p.autoscale, p.autoscale.targetConnectionsPerPod), kind: 'gate', pool: p.name };
+  }
+  for (const role of ['logic', 'consumer'] as const) {
+    const a = c.spec[role].autoscale;
+    if (a && names.role(cname, role) === deployment) return { policy: behaviour(a, a.targetBacklogPerReplica), kind: role };
+  }
+  return undefined;
+}
+
+/**
+ * The reports of the cluster's own gates that are recent enough. A gate's id is its pod name,
+ * `<cluster>-gate-<pool>-…`: two clusters that share one Redis are told apart by their names.
+ */
+export function clusterGateReports(reports: GateInfo[], cluster: string, now: number, maxAgeMs: number): GateInfo[] {
+  return reports.filter((g) => (g.reportedAt ?? now) > now - maxAgeMs && g.id.startsWith(`${cluster}-gate-`));
+}
+
+export function totalConnections(reports: GateInfo[]): number {
+  return reports.reduce((n, g) => n + (g.connections ?? 0), 0);
+}
+
+/** Connections on the stable gates of one pool's Deployment; draining gates are on their way out and do not count. */
+export function poolConnections(reports: GateInfo[], deployment: string): number {
+  return totalConnections(reports.filter((g) => g.id.startsWith(`${deployment}-`) && !g.draining && (g.track ?? 'stable') === 'stable'));
+}
+
+/**
+ * spec.replicas of a Deployment: none while an HPA owns it (ADR 0104), else the spec's fixed
+ * count, else the autoscaler's decision or, before its first one, the live count (an operator
+ * restart does not reset a scaled Deployment), within the bounds.
+ */
+export function replicasToApply(o: {
+  hpa: boolean;
+  fixed: number | undefined;
+  autoscale: { minReplicas: number; maxReplicas: number } | undefined;
+  decided: number | undefined;
+  live: number | undefined;
+  fallback: number;
+}): number | undefined {
+  if (o.hpa) return undefined;
+  if (o.fixed !== undefined) return o.fixed;
+  if (o.autoscale) return clamp(o.decided ?? o.live ?? o.autoscale.minReplicas, o.autoscale.minReplicas, o.autoscale.maxReplicas);
+  return o.fallback;
+}
+
+/**
+ * controller.kubernetes.io/pod-deletion-cost for a gate pool's pods before it shrinks: each
+ * pod's connections (the ReplicaSet controller removes the lowest first, so the least-loaded
+ * gates drain). Only the pods whose annotation changes.
+ */
+export function deletionCosts(pods: KubeObject[], reports: Array<{ id: string; connections: number }>): Array<{ pod: string; cost: string }> {
+  const load = new Map(reports.map((r) => [r.id, r.connections]));
+  return pods.flatMap((pod) => {
+    const cost = String(Math.min(2_147_483_647, load.get(pod.metadata.name) ?? 0));
+    return pod.metadata.annotations?.[A.deletionCost] === cost ? [] : [{ pod: pod.metadata.name, cost }];
+  });
 }

@@ -20,6 +20,14 @@ export interface Workload extends KubeObject {
 
 export type ConditionType = 'Ready' | 'Progressing' | 'Degraded' | 'DependenciesReady';
 
+/** DependenciesReady as the reconcile found it. */
+export interface DependencyStatus {
+  ready: boolean;
+  message: string;
+  /** Why not ready when it is one specific thing (TLSSecretNotReady); default DependenciesNotReady. */
+  reason?: string;
+}
+
 export interface StatusInput {
   cluster: ImCluster;
   paused: boolean;
@@ -28,8 +36,7 @@ export interface StatusInput {
   statefulSets: Workload[];
   /** Deployments whose replicas an HPA or the operator's autoscaler sets. */
   autoscaled: Map<string, 'operator' | 'hpa'>;
-  /** reason: why not ready when it is one specific thing (TLSSecretNotReady); default DependenciesNotReady. */
-  dependencies: { ready: boolean; message: string; reason?: string };
+  dependencies: DependencyStatus;
   canary?: { version: string; appIds: string[]; percentage: number; promoting: boolean };
   /** Errors of this reconcile (apply failures…): Degraded. */
   errors: string[];
@@ -70,6 +77,11 @@ function component(w: Workload, autoscaled: Map<string, 'operator' | 'hpa'>): Co
   return out;
 }
 
+/** A time as Kubernetes writes one (RFC 3339, whole seconds). */
+export function kubeTime(d: Date): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
 export function condition(type: ConditionType, ok: boolean | 'Unknown', reason: string, message: string, generation: number, previous: Condition[] | undefined, now: Date): Condition {
   const status = ok === 'Unknown' ? 'Unknown' : ok ? 'True' : 'False';
   const old = previous?.find((c) => c.type === type);
@@ -77,7 +89,7 @@ export function condition(type: ConditionType, ok: boolean | 'Unknown', reason: 
     type,
     status,
     observedGeneration: generation,
-    lastTransitionTime: old && old.status === status ? old.lastTransitionTime : now.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    lastTransitionTime: old && old.status === status ? old.lastTransitionTime : kubeTime(now),
     reason,
     message: message.slice(0, 32768),
   };
@@ -85,59 +97,16 @@ export function condition(type: ConditionType, ok: boolean | 'Unknown', reason: 
 
 export function computeStatus(i: StatusInput): ImClusterStatus {
   const c = i.cluster;
-  const now = i.now ?? new Date();
-  const gen = c.metadata.generation ?? 0;
-  const prev = c.status?.conditions;
   const components = [...i.deployments, ...i.statefulSets]
     .map((w) => component(w, i.autoscaled))
     .sort((a, b) => a.name.localeCompare(b.name));
   const gates = i.deployments.filter((d) => d.metadata.labels?.[L.component] === 'gate');
-  const gatesReady = `${gates.reduce((n, d) => n + (d.status?.readyReplicas ?? 0), 0)}/${gates.reduce((n, d) => n + (d.spec?.replicas ?? 1), 0)}`;
-
-  const notRolledOut = i.deployments.filter((d) => !rolledOut(d)).map((d) => d.metadata.name);
-  const notReady = i.deployments
-    .filter((d) => (d.status?.readyReplicas ?? 0) < (d.spec?.replicas ?? 1))
-    .map((d) => `${d.metadata.name} (${d.status?.readyReplicas ?? 0}/${d.spec?.replicas ?? 1})`);
-  const failing = i.deployments.flatMap((d) => (d.status?.conditions ?? [])
-    .filter((x) => (x.type === 'Progressing' && x.status === 'False' && x.reason === 'ProgressDeadlineExceeded') || (x.type === 'ReplicaFailure' && x.status === 'True'))
-    .map((x) => `${d.metadata.name}: ${x.reason ?? x.type}: ${x.message ?? ''}`.trim()));
-
-  const conditions: Condition[] = [];
-  conditions.push(condition('DependenciesReady', i.dependencies.ready, i.dependencies.ready ? 'DependenciesReady' : i.dependencies.reason ?? 'DependenciesNotReady', i.dependencies.message, gen, prev, now));
-
-  if (i.invalidSpec) {
-    conditions.push(condition('Progressing', false, 'InvalidSpec', `${i.invalidSpec}; the workloads keep the last valid spec until this is fixed`, gen, prev, now));
-  } else if (i.paused) {
-    conditions.push(condition('Progressing', 'Unknown', 'Paused', 'reconciliation is paused by the imcloud.dev/paused annotation; remove it to resume', gen, prev, now));
-  } else if (i.canary?.promoting) {
-    conditions.push(condition('Progressing', true, 'Promoting', `promoting ${i.canary.version}: rolling the stable track out; the canary stays until it is done${notRolledOut.length ? ` (waiting for ${notRolledOut.join(', ')})` : ''}`, gen, prev, now));
-  } else if (notRolledOut.length) {
-    conditions.push(condition('Progressing', true, 'RollingOut', `waiting for ${notRolledOut.join(', ')}`, gen, prev, now));
-  } else {
-    conditions.push(condition('Progressing', false, 'Complete', `version ${c.spec.version}${i.canary ? ` with canary ${i.canary.version}` : ''} is rolled out`, gen, prev, now));
-  }
-
-  const degraded = [...(i.invalidSpec ? [i.invalidSpec] : []), ...i.errors, ...failing];
-  const degradedReason = i.invalidSpec ? 'InvalidSpec' : i.errors.length ? 'ReconcileError' : 'RolloutFailed';
-  conditions.push(condition('Degraded', degraded.length > 0, degraded.length ? degradedReason : 'AsExpected', degraded.join('; ') || 'no errors', gen, prev, now));
-
-  const ready = i.dependencies.ready && notReady.length === 0 && i.deployments.length > 0 && degraded.length === 0;
-  conditions.push(condition('Ready', ready, ready ? 'AllComponentsReady' : !i.dependencies.ready ? 'DependenciesNotReady' : notReady.length ? 'ComponentsNotReady' : degraded.length ? 'Degraded' : 'Pending',
-    ready ? `${components.length} components ready` : notReady.length ? `not ready: ${notReady.join(', ')}` : !i.dependencies.ready ? i.dependencies.message : degraded.join('; ') || 'no workloads yet', gen, prev, now));
-
-  let phase: NonNullable<ImClusterStatus['phase']>;
-  if (i.terminating) phase = 'Terminating';
-  else if (i.paused) phase = 'Paused';
-  else if (degraded.length) phase = 'Degraded';
-  else if (ready && !notRolledOut.length && !i.canary?.promoting) phase = 'Ready';
-  else if (i.deployments.length) phase = 'Progressing';
-  else phase = 'Pending';
-
+  const f = findings(i);
   const status: ImClusterStatus = {
-    phase,
-    observedGeneration: gen,
-    gatesReady,
-    conditions,
+    phase: phaseOf(i, f),
+    observedGeneration: c.metadata.generation ?? 0,
+    gatesReady: readyOf(gates),
+    conditions: conditionsOf(i, f, components.length),
     components,
   };
   const version = stableVersion(c, i.deployments);
@@ -149,16 +118,81 @@ export function computeStatus(i: StatusInput): ImClusterStatus {
   }
   if (i.lastScaleTime) status.lastScaleTime = i.lastScaleTime;
   if (i.canary) {
-    const canaryGates = gates.filter((d) => d.metadata.labels?.[L.track] === 'canary');
     status.canary = {
       version: i.canary.version,
       phase: i.canary.promoting ? 'Promoting' : 'Active',
       appIds: [...i.canary.appIds].sort(),
       percentage: i.canary.percentage,
-      gatesReady: `${canaryGates.reduce((n, d) => n + (d.status?.readyReplicas ?? 0), 0)}/${canaryGates.reduce((n, d) => n + (d.spec?.replicas ?? 1), 0)}`,
+      gatesReady: readyOf(gates.filter((d) => d.metadata.labels?.[L.track] === 'canary')),
     };
   }
   return status;
+}
+
+/** What the conditions and the phase are judged from. */
+interface Findings {
+  /** Deployments not rolled out (rolledOut), by name. */
+  notRolledOut: string[];
+  /** Deployments with fewer ready pods than wanted: `name (ready/wanted)`. */
+  notReady: string[];
+  /** Why the cluster is Degraded: the refused spec, this reconcile's errors, failed rollouts. */
+  degraded: string[];
+  ready: boolean;
+}
+
+function findings(i: StatusInput): Findings {
+  const notRolledOut = i.deployments.filter((d) => !rolledOut(d)).map((d) => d.metadata.name);
+  const notReady = i.deployments
+    .filter((d) => (d.status?.readyReplicas ?? 0) < (d.spec?.replicas ?? 1))
+    .map((d) => `${d.metadata.name} (${d.status?.readyReplicas ?? 0}/${d.spec?.replicas ?? 1})`);
+  const failing = i.deployments.flatMap((d) => (d.status?.conditions ?? [])
+    .filter((x) => (x.type === 'Progressing' && x.status === 'False' && x.reason === 'ProgressDeadlineExceeded') || (x.type === 'ReplicaFailure' && x.status === 'True'))
+    .map((x) => `${d.metadata.name}: ${x.reason ?? x.type}: ${x.message ?? ''}`.trim()));
+  const degraded = [...(i.invalidSpec ? [i.invalidSpec] : []), ...i.errors, ...failing];
+  const ready = i.dependencies.ready && notReady.length === 0 && i.deployments.length > 0 && degraded.length === 0;
+  return { notRolledOut, notReady, degraded, ready };
+}
+
+function conditionsOf(i: StatusInput, f: Findings, componentCount: number): Condition[] {
+  const c = i.cluster;
+  const now = i.now ?? new Date();
+  const make = (type: ConditionType, ok: boolean | 'Unknown', reason: string, message: string) =>
+    condition(type, ok, reason, message, c.metadata.generation ?? 0, c.status?.conditions, now);
+  const { degraded, notReady, ready } = f;
+  const deps = i.dependencies;
+  const degradedReason = i.invalidSpec ? 'InvalidSpec' : i.errors.length ? 'ReconcileError' : 'RolloutFailed';
+  return [
+    make('DependenciesReady', deps.ready, deps.ready ? 'DependenciesReady' : deps.reason ?? 'DependenciesNotReady', deps.message),
+    make('Progressing', ...progressing(i, f.notRolledOut)),
+    make('Degraded', degraded.length > 0, degraded.length ? degradedReason : 'AsExpected', degraded.join('; ') || 'no errors'),
+    make('Ready', ready, ready ? 'AllComponentsReady' : !deps.ready ? 'DependenciesNotReady' : notReady.length ? 'ComponentsNotReady' : degraded.length ? 'Degraded' : 'Pending',
+      ready ? `${componentCount} components ready` : notReady.length ? `not ready: ${notReady.join(', ')}` : !deps.ready ? deps.message : degraded.join('; ') || 'no workloads yet'),
+  ];
+}
+
+/** Progressing: its status, reason and message. */
+function progressing(i: StatusInput, notRolledOut: string[]): [boolean | 'Unknown', string, string] {
+  if (i.invalidSpec) return [false, 'InvalidSpec', `${i.invalidSpec}; the workloads keep the last valid spec until this is fixed`];
+  if (i.paused) return ['Unknown', 'Paused', 'reconciliation is paused by the imcloud.dev/paused annotation; remove it to resume'];
+  if (i.canary?.promoting) {
+    return [true, 'Promoting', `promoting ${i.canary.version}: rolling the stable track out; the canary stays until it is done${notRolledOut.length ? ` (waiting for ${notRolledOut.join(', ')})` : ''}`];
+  }
+  if (notRolledOut.length) return [true, 'RollingOut', `waiting for ${notRolledOut.join(', ')}`];
+  return [false, 'Complete', `version ${i.cluster.spec.version}${i.canary ? ` with canary ${i.canary.version}` : ''} is rolled out`];
+}
+
+function phaseOf(i: StatusInput, f: Findings): NonNullable<ImClusterStatus['phase']> {
+  if (i.terminating) return 'Terminating';
+  if (i.paused) return 'Paused';
+  if (f.degraded.length) return 'Degraded';
+  if (f.ready && !f.notRolledOut.length && !i.canary?.promoting) return 'Ready';
+  if (i.deployments.length) return 'Progressing';
+  return 'Pending';
+}
+
+/** `ready/wanted` pods over the workloads (gatesReady). */
+function readyOf(workloads: Workload[]): string {
+  return `${workloads.reduce((n, d) => n + (d.status?.readyReplicas ?? 0), 0)}/${workloads.reduce((n, d) => n + (d.spec?.replicas ?? 1), 0)}`;
 }
 
 /**

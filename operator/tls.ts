@@ -2,13 +2,14 @@
 // out pods that mount it, the way the processes will read it (a usable certificate and key), so
 // that a missing or broken Secret shows on the ImCluster instead of pods that cannot start.
 import { createSecureContext } from 'node:tls';
+import { secretData } from './kube/secret.js';
 
 export const TLS_KEYS = ['tls.crt', 'tls.key'] as const;
 
 /** What is wrong with the TLS Secret `name` (its `data` as the apiserver returns it, base64), or undefined. */
 export function tlsSecretProblem(name: string, secret: { data?: Record<string, string> } | null | undefined): string | undefined {
   if (!secret) return `tls: Secret ${name} not found`;
-  const data = Object.fromEntries(TLS_KEYS.map((k) => [k, Buffer.from(secret.data?.[k] ?? '', 'base64').toString('utf8')]));
+  const data = secretData(secret);
   const missing = TLS_KEYS.filter((k) => !data[k]);
   if (missing.length) return `tls: Secret ${name} lacks key(s) ${missing.join(', ')} (a Secret of type kubernetes.io/tls has tls.crt and tls.key)`;
   try {

@@ -27,6 +27,11 @@ export interface PlanContext {
 
 const obj = (resource: Resource, object: unknown): DesiredObject => ({ resource, object: object as KubeObject });
 
+/** `<plural>/<name>`: which object this is among a cluster's (they are all in its namespace). */
+export function objectKey(resource: Resource, o: KubeObject): string {
+  return `${resource.plural}/${o.metadata.name}`;
+}
+
 /** ConfigMap <cluster>-routing: pools, tracks and canary AppIds for dispatch and the gates. */
 export function reconcileRoutingTable(x: PlanContext): DesiredObject[] {
   return [obj(R.configmaps, routingConfigMap(x.cluster, routingTable(x.cluster, x.canary)))];
