@@ -5,7 +5,7 @@ NPM ?= npm
 VITEST := node_modules/.bin/vitest
 RESULTS := .test-results
 
-.PHONY: run run-dist test test-unit test-e2e test-integration test-chaos test-kubernetes test-attack fuzz infra typecheck build bench bench-dist kind-e2e crd help clean
+.PHONY: run run-dist test test-unit test-e2e test-integration test-chaos test-kubernetes test-attack fuzz infra typecheck check-deps build bench bench-dist kind-e2e crd help clean
 PROJECTS ?= unit e2e integration chaos kubernetes attack
 
 help:
@@ -30,13 +30,19 @@ typecheck: build
 	@echo "==> typecheck (tsc --noEmit)"
 	@node_modules/.bin/tsc -p tsconfig.json
 
+# The import rules of .dependency-cruiser.cjs (ADR 0026): no import circle; an adapter imports only
+# its own backend's adapters; roles import ports, never an adapter or a client library.
+check-deps: build
+	@echo "==> dependency rules (dependency-cruiser, .dependency-cruiser.cjs)"
+	@node_modules/.bin/depcruise --config .dependency-cruiser.cjs --output-type err services operator sdk web test bench scripts
+
 # Real servers for the integration, chaos and kubernetes suites: installed from Debian or built
 # from the Go module proxy once, cached in ~/.cache/imcloud (first run ~15 min on 2 cores).
 infra: node_modules/.installed
 	@echo "==> test servers (cached in $${IMCLOUD_CACHE:-~/.cache/imcloud})"
 	@node_modules/.bin/tsx test/infra/cli.ts ensure
 
-test: typecheck infra
+test: typecheck check-deps infra
 	@rm -rf $(RESULTS) && mkdir -p $(RESULTS)
 	@status=0; \
 	for project in $(PROJECTS); do \

@@ -8,8 +8,10 @@ import { ImError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
 import { MongoAppRegistry } from './mongodb/mongo-app-registry.js';
+import { MongoConversationArchive } from './mongodb/mongo-conversation-archive.js';
 import { MongoDatabase } from './mongodb/mongo-database.js';
 import { MongoMessageStore } from './mongodb/mongo-message-store.js';
+import { MongoSeqHighWater } from './mongodb/mongo-seq-high-water.js';
 import { RabbitmqBus } from './rabbitmq/rabbitmq-bus.js';
 import { createRedis, redisReady } from './redis/redis-client.js';
 import { RedisConversationState } from './redis/redis-conversation-state.js';
@@ -51,8 +53,10 @@ export async function createRealBackends(config: Config, log: Logger, metrics: M
       }
     })(),
   ]);
-  const conversations = new RedisConversationState(redis, mongo.conversations, mongo.userConversations, mongo.messages, log, config.logic.cursorPersistMs);
-  const seq = new RedisSeqAllocator(redis, mongo.seqHighWater);
+  // The Redis adapters keep their durable halves in MongoDB (ADR 0009, ADR 0026).
+  const archive = new MongoConversationArchive(mongo.conversations, mongo.userConversations, mongo.messages);
+  const conversations = new RedisConversationState(redis, archive, log, config.logic.cursorPersistMs);
+  const seq = new RedisSeqAllocator(redis, new MongoSeqHighWater(mongo.seqHighWater));
   return {
     kind: 'real',
     bus,

@@ -26,9 +26,16 @@ export interface ConversationState {
    */
   touch(appId: string, conversation: string, members: string[], seq: number, ts: number, readBy?: string): Promise<void>;
   /**
-   * The durable record of touches, written by the consumer once the messages are stored (a
-   * real adapter keeps touch() in a fast store and rebuilds from this after losing it). Same
-   * meaning as touch(); idempotent.
+   * The same touches again, for durability: the consumer calls it with a batch once their
+   * messages are in the MessageStore, off the send path. Same meaning as touch() (which the send
+   * path called for them, in either order); idempotent.
+   *
+   * Why the port has it, and not only the Redis adapter (ADR 0026): when a durable write is
+   * affordable, and what it may lean on, only the roles know: after the store accepted the
+   * messages, batched, never while a client waits for its ack. An adapter whose touch() writes
+   * to a store that may lose its data (Redis) records here what it rebuilds from after a loss,
+   * and may read a conversation's highest seq back from the stored messages; an adapter with
+   * one store (memory) treats persist() as touch().
    */
   persist(appId: string, touches: ConversationTouch[]): Promise<void>;
   maxSeq(appId: string, conversation: string): Promise<number>;

@@ -7,10 +7,20 @@
 // on it right now: ask the client to retry shortly).
 //
 // claim() with a SeqDraw does claim, seq and allocate in one step when it can (ADR 0014): a new
-// send also takes the conversation's next seq, exactly as SeqAllocator.next would, and records
-// the draft (the encoded message with seq 0) with that seq. It returns 'new' with the seq. An
-// adapter that has no seq at hand without a slow step (a block to reserve) returns 'new'
-// without one, and the caller goes on with SeqAllocator.next and allocate() as before.
+// send also takes the conversation's next seq, exactly as the SeqAllocator of the same Backends
+// would, and records the draft (the encoded message with seq 0) with that seq. It returns 'new'
+// with the seq. An adapter that has no seq at hand without a slow step (a block to reserve)
+// returns 'new' without one, and the caller goes on with SeqAllocator.next and allocate() as
+// before.
+//
+// Why the draw is in the port, and not a Redis detail (ADR 0026): the caller relies on what it
+// promises, not only on the round trip it saves. The seq and the draft are recorded with the
+// claim in one step, so a retry after any failure resumes that same seq ('allocated' with seq);
+// and a drawn seq cannot be handed back without leaving a gap (ADR 0004), so the caller must
+// know whether it drew (it lets such a send through even when the rate limit refused it, and
+// stops drawing for a while after a refusal). How the draw is done (one script over keys in one
+// hash slot, one synchronous step in memory) is the adapter's; an adapter that cannot draw
+// cheaply never draws, and stays correct.
 
 export interface SendAckRecord {
   clientMsgId: string;

@@ -1,6 +1,7 @@
 // Per-conversation sequence numbers: 1, 2, 3, … Never issues the same seq twice for a
 // conversation, even after the fast store loses its data (a real adapter reserves blocks
-// against a durable high-water mark). Gaps are allowed; receivers resolve them (DESIGN §3).
+// against a durable high-water mark, the SeqHighWater port). Gaps are allowed; receivers
+// resolve them (DESIGN §3).
 
 export interface SeqAllocator {
   next(appId: string, conversation: string): Promise<number>;

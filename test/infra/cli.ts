@@ -7,7 +7,7 @@
 // Names: redis rabbitmq mongodb minio kubernetes (and helm for `ensure`).
 
 import { BUILD_NAMES, SERVER_NAMES, ensureBuilt, ensureHelm, serverEnv, startServers, type BuildName, type ServerName } from './index.js';
-import { log } from './lib.js';
+import { log } from './base.js';
 import { BENCH_NODE_VERSION, ensureNode } from './node.js';
 
 const USAGE = `usage:

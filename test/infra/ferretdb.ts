@@ -8,7 +8,9 @@
 
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { ensureGoBinary, freePort, spawnServer, tcpProbe, waitForReady, wrapperModule } from './lib.js';
+import { ensureGoBinary, wrapperModule } from './build.js';
+import { freePort, spawnServer } from './processes.js';
+import { tcpProbe, waitForReady } from './readiness.js';
 import { startPostgresql } from './postgresql.js';
 
 export const FERRETDB_MODULE = 'github.com/FerretDB/FerretDB';

@@ -1,7 +1,7 @@
 // The helm CLI, for chart tests (`helm template`, `helm install --dry-run=server`
 // against the test control plane). No server component.
 
-import { ensureGoBinary, goInstall } from './lib.js';
+import { ensureGoBinary, goInstall } from './build.js';
 
 export const HELM_VERSION = 'v4.3.1';
 

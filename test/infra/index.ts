@@ -9,7 +9,8 @@ import { ensureFerretdb, startFerretdb, type FerretdbServer } from './ferretdb.j
 import { ensurePostgresql } from './postgresql.js';
 import { ensureHelm } from './helm.js';
 import { ensureKubernetes, startKubernetes, type KubernetesCluster } from './kubernetes.js';
-import { createRunDir, log, removeRunDir, seconds, watchRunDir } from './lib.js';
+import { log, seconds } from './base.js';
+import { createRunDir, removeRunDir, watchRunDir } from './processes.js';
 import { ensureMinio, startMinio, type MinioServer } from './minio.js';
 import { ensureRabbitmq, startRabbitmq, type RabbitmqServer } from './rabbitmq.js';
 import { ensureRedis, startRedis, type RedisServer } from './redis.js';

@@ -11,21 +11,11 @@
 import { readFileSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import {
-  ensureDebPackages,
-  ensureGoBinary,
-  freePort,
-  goInstall,
-  httpRequest,
-  log,
-  run,
-  seconds,
-  spawnServer,
-  waitForReady,
-  wrapperModule,
-  type GoRunner,
-  type ServerProcess,
-} from './lib.js';
+import { log, run, seconds } from './base.js';
+import { ensureGoBinary, goInstall, wrapperModule, type GoRunner } from './build.js';
+import { ensureDebPackages } from './install.js';
+import { freePort, spawnServer, type ServerProcess } from './processes.js';
+import { httpRequest, waitForReady } from './readiness.js';
 
 export const KUBERNETES_VERSION = 'v1.37.2';
 export const ETCD_VERSION = 'v3.7.3';

@@ -4,7 +4,9 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { ensureGoBinary, freePort, goInstall, httpRequest, spawnServer, waitForReady } from './lib.js';
+import { ensureGoBinary, goInstall } from './build.js';
+import { freePort, spawnServer } from './processes.js';
+import { httpRequest, waitForReady } from './readiness.js';
 
 export const MINIO_MODULE = 'github.com/minio/minio';
 export const MINIO_VERSION = 'v0.0.0-20260212201848-7aac2a2c5b7c';

@@ -6,7 +6,10 @@
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ensureDebPackages, freePort, run, spawnServer, waitForReady, type ServerProcess } from './lib.js';
+import { run } from './base.js';
+import { ensureDebPackages } from './install.js';
+import { freePort, spawnServer, type ServerProcess } from './processes.js';
+import { waitForReady } from './readiness.js';
 
 export interface PostgresqlOptions {
   /** Directory owned by this server (cluster data, socket, log). */

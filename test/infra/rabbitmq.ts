@@ -8,7 +8,10 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { ensureDebPackages, freePort, run, spawnServer, tcpProbe, waitForReady, type ServerProcess } from './lib.js';
+import { run } from './base.js';
+import { ensureDebPackages } from './install.js';
+import { freePort, spawnServer, type ServerProcess } from './processes.js';
+import { tcpProbe, waitForReady } from './readiness.js';
 
 const RABBIT_BIN = '/usr/lib/rabbitmq/bin';
 

@@ -1,7 +1,9 @@
 // Redis from Debian's redis-server package, one private instance per run.
 
 import * as path from 'node:path';
-import { ensureDebPackages, freePort, spawnServer, tcpProbe, waitForReady, type ServerProcess } from './lib.js';
+import { ensureDebPackages } from './install.js';
+import { freePort, spawnServer, type ServerProcess } from './processes.js';
+import { tcpProbe, waitForReady } from './readiness.js';
 
 export interface RedisOptions {
   /** Directory owned by this server (data + log). */

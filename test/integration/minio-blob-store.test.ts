@@ -7,7 +7,7 @@ import { MinioBlobStore } from '../../services/adapters/minio/minio-blob-store.j
 import { blobStoreContract } from '../../services/ports/blob-store.contract.js';
 import { blobKeys } from '../../services/ports/blob-store.js';
 import { ImError } from '../../services/shared/errors.js';
-import { freePort } from '../infra/lib.js';
+import { freePort } from '../infra/processes.js';
 import { startServers, type MinioServer, type Servers } from '../infra/index.js';
 
 let servers: Servers;

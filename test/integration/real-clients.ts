@@ -23,7 +23,10 @@ export async function connectRedis(): Promise<Redis> {
   return redis;
 }
 
-/** A fresh database per test file, so files never see each other's documents. */
-export async function connectMongo(): Promise<MongoDatabase> {
-  return MongoDatabase.connect(requireEnv('IMCLOUD_MONGODB_URL'), `imcloud_test_${randomUUID().slice(0, 8)}`, silentLog);
+/**
+ * A fresh database per test file, so files never see each other's documents; or a second
+ * client of `database`, as another process would have.
+ */
+export async function connectMongo(database = `imcloud_test_${randomUUID().slice(0, 8)}`): Promise<MongoDatabase> {
+  return MongoDatabase.connect(requireEnv('IMCLOUD_MONGODB_URL'), database, silentLog);
 }

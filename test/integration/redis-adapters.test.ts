@@ -10,7 +10,11 @@ import { RedisRoutes } from '../../services/adapters/redis/redis-routes.js';
 import { RedisSeqAllocator } from '../../services/adapters/redis/redis-seq-allocator.js';
 import { RedisWorkerIds } from '../../services/adapters/redis/redis-worker-ids.js';
 import { redisKeys } from '../../services/shared/topology.js';
+import { MemoryConversationArchive } from '../../services/adapters/memory/memory-conversation-archive.js';
+import { MemorySeqHighWater } from '../../services/adapters/memory/memory-seq-high-water.js';
+import { MongoConversationArchive } from '../../services/adapters/mongodb/mongo-conversation-archive.js';
 import type { MongoDatabase } from '../../services/adapters/mongodb/mongo-database.js';
+import { MongoSeqHighWater } from '../../services/adapters/mongodb/mongo-seq-high-water.js';
 import { conversationStateContract } from '../../services/ports/conversation-state.contract.js';
 import { dedupeContract } from '../../services/ports/dedupe.contract.js';
 import { rateLimiterContract } from '../../services/ports/rate-limiter.contract.js';
@@ -50,14 +54,23 @@ function withMethod<T extends object>(target: T, method: string, wrap: (original
 }
 
 routesContract('redis', async () => ({ routes: new RedisRoutes(redis), peer: new RedisRoutes(redis), cleanup: none }));
-seqAllocatorContract('redis + mongodb high-water mark', async () => ({ seq: new RedisSeqAllocator(redis, mongo.seqHighWater, 100), cleanup: none }));
+seqAllocatorContract('redis + mongodb high-water mark', async () => ({ seq: new RedisSeqAllocator(redis, new MongoSeqHighWater(mongo.seqHighWater), 100), cleanup: none }));
+// The Redis allocator needs no MongoDB: its durable half is a port.
+seqAllocatorContract('redis + in-memory high-water mark', async () => ({ seq: new RedisSeqAllocator(redis, new MemorySeqHighWater(), 100), cleanup: none }));
 dedupeContract('redis (seqs: redis + mongodb high-water mark)', async () => {
-  const seq = new RedisSeqAllocator(redis, mongo.seqHighWater, 100);
+  const seq = new RedisSeqAllocator(redis, new MongoSeqHighWater(mongo.seqHighWater), 100);
   return { dedupe: new RedisDedupe(redis, seq), seq, cleanup: none };
 });
 recentWindowContract('redis', async () => ({ window: new RedisRecentWindow(redis), cleanup: none }));
+/** The conversation archive on this file's MongoDB database. */
+const mongoArchive = () => new MongoConversationArchive(mongo.conversations, mongo.userConversations, mongo.messages);
 conversationStateContract('redis + mongodb', async () => {
-  const state = new RedisConversationState(redis, mongo.conversations, mongo.userConversations, mongo.messages, silentLog);
+  const state = new RedisConversationState(redis, mongoArchive(), silentLog);
+  return { conversations: state, cleanup: () => state.close() };
+});
+// The Redis conversation state needs no MongoDB: its durable half is a port.
+conversationStateContract('redis + in-memory archive', async () => {
+  const state = new RedisConversationState(redis, new MemoryConversationArchive(), silentLog);
   return { conversations: state, cleanup: () => state.close() };
 });
 rateLimiterContract('redis', async () => ({ rateLimiter: new RedisRateLimiter(redis), cleanup: none }));
@@ -101,13 +114,14 @@ describe('Redis seq allocator: what only several processes show', () => {
     // B reserves the second block while A still holds the first; B must not install its block first.
     const other = await connectRedis();
     try {
-      const slowHighWater = withMethod(mongo.seqHighWater, 'findOneAndUpdate', (original) => async (...args) => {
+      const highWater = new MongoSeqHighWater(mongo.seqHighWater);
+      const slowHighWater = withMethod(highWater, 'reserve', (original) => async (...args) => {
         const result = await original(...args);
         await new Promise((r) => setTimeout(r, 150));
         return result;
       });
       const a = new RedisSeqAllocator(redis, slowHighWater, 100);
-      const b = new RedisSeqAllocator(other, mongo.seqHighWater, 100);
+      const b = new RedisSeqAllocator(other, highWater, 100);
       const app = `app-${randomUUID().slice(0, 8)}`;
       const first = a.next(app, 's:u1:v1');
       await new Promise((r) => setTimeout(r, 30));
@@ -122,7 +136,7 @@ describe('Redis seq allocator: what only several processes show', () => {
 
   it('grows the blocks of a busy conversation (fewer MongoDB reservations) and keeps a quiet one at the base size', async () => {
     let now = 1_000_000;
-    const seq = new RedisSeqAllocator(redis, mongo.seqHighWater, 100, 1_000, () => now);
+    const seq = new RedisSeqAllocator(redis, new MongoSeqHighWater(mongo.seqHighWater), 100, 1_000, () => now);
     const app = `app-${randomUUID().slice(0, 8)}`;
     const hwm = async (conversation: string) => (await mongo.seqHighWater.findOne({ _id: `${app}/${conversation}` }))?.hwm;
     const settle = () => new Promise((r) => setTimeout(r, 300));
@@ -149,8 +163,8 @@ describe('Redis seq allocator: what only several processes show', () => {
     // once a fifth to a half of its block is used, at its own point.
     let round = 0;
     const reservedInRound = new Map<string, number>();
-    const recorded = withMethod(mongo.seqHighWater, 'findOneAndUpdate', (original) => async (...args) => {
-      const id = (args[0] as { _id: string })._id;
+    const recorded = withMethod(new MongoSeqHighWater(mongo.seqHighWater), 'reserve', (original) => async (...args) => {
+      const id = `${args[0] as string}/${args[1] as string}`;
       if (round > 0 && !reservedInRound.has(id)) reservedInRound.set(id, round);
       return original(...args);
     });
@@ -173,20 +187,20 @@ describe('Redis seq allocator: what only several processes show', () => {
 });
 
 describe('Redis conversation state: cursor write-behind', () => {
-  /** The user_conversations collection, counting upserts. */
+  /** The MongoDB archive, counting cursor writes (one upsert each). */
   function counted() {
     const calls = { upserts: 0 };
-    const collection = withMethod(mongo.userConversations, 'updateOne', (original) => (...args) => {
+    const archive = withMethod(mongoArchive(), 'saveCursors', (original) => (...args) => {
       calls.upserts++;
       return original(...args);
     });
-    return { collection, calls };
+    return { archive, calls };
   }
   const stored = async (app: string, user: string, conversation: string) => mongo.userConversations.findOne({ _id: `${app}/${user}/${conversation}` });
 
   it('writes a cursor that several processes move once, with its highest value', async () => {
-    const { collection, calls } = counted();
-    const [a, b] = [0, 1].map(() => new RedisConversationState(redis, mongo.conversations, collection, mongo.messages, silentLog, 60_000));
+    const { archive, calls } = counted();
+    const [a, b] = [0, 1].map(() => new RedisConversationState(redis, archive, silentLog, 60_000));
     const app = `app-${randomUUID().slice(0, 8)}`;
     await a!.touch(app, 's:u:v', ['u', 'v'], 40, 1);
     for (let seq = 1; seq <= 20; seq++) await (seq % 2 ? a! : b!).advance(app, 'v', 's:u:v', 'delivered', seq);
@@ -197,7 +211,7 @@ describe('Redis conversation state: cursor write-behind', () => {
   });
 
   it('writes moves behind by itself, and a user hash lost from Redis comes back from MongoDB', async () => {
-    const state = new RedisConversationState(redis, mongo.conversations, mongo.userConversations, mongo.messages, silentLog, 100);
+    const state = new RedisConversationState(redis, mongoArchive(), silentLog, 100);
     const app = `app-${randomUUID().slice(0, 8)}`;
     try {
       await state.touch(app, 's:u:v', ['u', 'v'], 7, 1, 'u');
@@ -218,7 +232,7 @@ describe('Redis conversation state: cursor write-behind', () => {
   it('a sweep spaces its writes out instead of sending them back to back; closing writes the rest at once (ADR 0018)', async () => {
     const app = `app-${randomUUID().slice(0, 8)}`;
     const starts: number[] = [];
-    const collection = withMethod(mongo.userConversations, 'updateOne', (original) => (...args) => {
+    const archive = withMethod(mongoArchive(), 'saveCursors', (original) => (...args) => {
       starts.push(performance.now());
       return original(...args);
     });
@@ -227,7 +241,7 @@ describe('Redis conversation state: cursor write-behind', () => {
       (await Promise.all(users.map((u) => stored(app, u, conversation(u))))).every((d) => d?.readSeq === 3);
 
     // Swept by its timer: 20 due cursors in a 500 ms interval are written 20 ms apart (at most).
-    const paced = new RedisConversationState(redis, mongo.conversations, collection, mongo.messages, silentLog, 500);
+    const paced = new RedisConversationState(redis, archive, silentLog, 500);
     const users = Array.from({ length: 20 }, (_, i) => `u${i}`);
     try {
       for (const u of users) await paced.touch(app, `s:${u}:w`, [u, 'w'], 3, 1, u);
@@ -241,7 +255,7 @@ describe('Redis conversation state: cursor write-behind', () => {
 
     // Closing does not pace: what is still due goes out back to back.
     starts.length = 0;
-    const closing = new RedisConversationState(redis, mongo.conversations, collection, mongo.messages, silentLog, 60_000);
+    const closing = new RedisConversationState(redis, archive, silentLog, 60_000);
     const others = Array.from({ length: 20 }, (_, i) => `x${i}`);
     for (const u of others) await closing.touch(app, `s:${u}:w`, [u, 'w'], 3, 1, u);
     await closing.close();

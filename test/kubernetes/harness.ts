@@ -1,7 +1,7 @@
 // Helpers for the operator and chart tests: kubectl/helm against the test control plane, operator
 // processes (`imcloud operator`, run from source with tsx), namespaces, and polling.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { freePort } from '../infra/lib.js';
+import { freePort } from '../infra/processes.js';
 import { join } from 'node:path';
 import { parse as parseYaml, stringify } from 'yaml';
 import { KubeClient } from '../../operator/kube/client.js';

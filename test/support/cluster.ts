@@ -3,7 +3,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, spawnServer, type ServerProcess } from '../infra/lib.js';
+import { freePort, spawnServer, type ServerProcess } from '../infra/processes.js';
 
 const BIN = fileURLToPath(new URL('../../bin/imcloud.js', import.meta.url));
 

@@ -5,9 +5,7 @@ import { Binary, MongoClient, type Collection, type CommandFailedEvent, type Com
 import type { Metrics } from '../../shared/metrics.js';
 import type { StoredMessage } from '../../ports/stored-message.js';
 import type { Logger } from '../../shared/logger.js';
-import type { ConversationDoc, UserConversationDoc } from '../redis/redis-conversation-state.js';
-import type { SeqHighWater } from '../redis/redis-seq-allocator.js';
-import { redactUrl } from '../redis/redis-client.js';
+import { redactUrl } from '../../shared/redact-url.js';
 
 /** A stored message as a document: the StoredMessage fields, its AppId, and the body as BSON binary. */
 export type MessageDoc = Omit<StoredMessage, 'body'> & { appId: string; body: Binary };
@@ -26,6 +24,31 @@ export interface RevokedTokenDoc {
   appId: string;
   jti: string;
   expiresAt: number;
+}
+
+/** A conversation of the archive (ADR 0009): its members are in user_conversations. */
+export interface ConversationDoc {
+  _id: string;
+  appId: string;
+  conversation: string;
+  maxSeq: number;
+  lastTs: number;
+}
+
+/** One user's cursors in one conversation, written behind from Redis (ADR 0009). */
+export interface UserConversationDoc {
+  _id: string;
+  appId: string;
+  userId: string;
+  conversation: string;
+  readSeq: number;
+  deliveredSeq: number;
+}
+
+/** A conversation's seq high-water mark (ADR 0009): every seq issued for it is ≤ hwm. */
+export interface SeqHighWaterDoc {
+  _id: string;
+  hwm: number;
 }
 
 export interface RevokedUserDoc {
@@ -147,8 +170,8 @@ export class MongoDatabase {
   get revokedUsers(): Collection<RevokedUserDoc> {
     return this.db.collection<RevokedUserDoc>('revoked_users');
   }
-  get seqHighWater(): Collection<SeqHighWater> {
-    return this.db.collection<SeqHighWater>('seq_high_water');
+  get seqHighWater(): Collection<SeqHighWaterDoc> {
+    return this.db.collection<SeqHighWaterDoc>('seq_high_water');
   }
   get conversations(): Collection<ConversationDoc> {
     return this.db.collection<ConversationDoc>('conversations');

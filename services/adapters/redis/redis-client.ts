@@ -1,6 +1,7 @@
 // The ioredis connection every Redis adapter shares, plus Lua script registration.
 import type { Redis } from 'ioredis';
 import type { Logger } from '../../shared/logger.js';
+import { redactUrl } from '../../shared/redact-url.js';
 import { batchedLua, ScriptBatcher, type ScriptRun } from './script-batcher.js';
 import { TurnCorkedRedis } from './turn-corked-redis.js';
 
@@ -30,10 +31,6 @@ export function createRedis(url: string, log: Logger): Redis {
 export function redisReady(redis: Redis): Promise<void> {
   if (redis.status === 'ready') return Promise.resolve();
   return new Promise((resolve) => redis.once('ready', () => resolve()));
-}
-
-export function redactUrl(url: string): string {
-  return url.replace(/\/\/([^:@/]*):([^@/]*)@/, '//$1:***@');
 }
 
 type ScriptResult = unknown;

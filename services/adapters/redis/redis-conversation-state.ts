@@ -1,36 +1,19 @@
-import type { Collection } from 'mongodb';
+import type { ConversationArchive } from '../../ports/conversation-archive.js';
 import type { ConversationEntry, ConversationState, ConversationTouch, CursorKind } from '../../ports/conversation-state.js';
 import type { Logger } from '../../shared/logger.js';
-import { docId, ONE_BATCH, upsertEach, type MessageDoc } from '../mongodb/mongo-database.js';
 import { redisKeys } from '../../shared/topology.js';
 import { script, type Redis } from './redis-client.js';
 
 // The hot copy lives in Redis: per conversation a hash {maxSeq, lastTs}; per user a hash with
 // fields r:<conv> (read cursor) and d:<conv> (delivered cursor) and a marker __hydrated. The
-// durable copy lives in MongoDB: the consumer persists touches once messages are stored, and
-// cursor moves are written behind: a move marks [user, conversation] in the app's dirty set
-// (scored by when it was first marked, kept by later moves), and every process takes the entries
-// older than the write-behind interval, atomically, and upserts their current values. So a
-// cursor is written about once per interval however many logic processes move it. When Redis
-// has lost a user's hash or a conversation's meta, the first access merges the durable copy back
-// (max-wise), so a Redis wipe never hides a conversation or moves a cursor backwards for long.
-
-export interface ConversationDoc {
-  _id: string;
-  appId: string;
-  conversation: string;
-  maxSeq: number;
-  lastTs: number;
-}
-
-export interface UserConversationDoc {
-  _id: string;
-  appId: string;
-  userId: string;
-  conversation: string;
-  readSeq: number;
-  deliveredSeq: number;
-}
+// durable copy lives in a ConversationArchive (MongoDB in real-backends.ts): the consumer
+// persists touches once messages are stored, and cursor moves are written behind: a move marks
+// [user, conversation] in the app's dirty set (scored by when it was first marked, kept by later
+// moves), and every process takes the entries older than the write-behind interval, atomically,
+// and saves their current values. So a cursor is written about once per interval however many
+// logic processes move it. When Redis has lost a user's hash or a conversation's meta, the first
+// access merges the durable copy back (max-wise), so a Redis wipe never hides a conversation or
+// moves a cursor backwards for long.
 
 const HYDRATED = '__hydrated';
 
@@ -100,9 +83,6 @@ for i = 1, #ARGV, 2 do
 end
 return 1`;
 
-/** Conversations remembered as persisted by this process (then forgotten all at once). */
-const PERSISTED_MEMORY = 100_000;
-
 export class RedisConversationState implements ConversationState {
   private readonly touchScript;
   private readonly advanceScript;
@@ -114,15 +94,12 @@ export class RedisConversationState implements ConversationState {
   /** The sweep under way (or the last one): sweeps run one at a time. */
   private sweeping: Promise<void> = Promise.resolve();
   private closed = false;
-  private readonly persisted = new Set<string>();
 
   constructor(
     private readonly redis: Redis,
-    private readonly conversations: Collection<ConversationDoc>,
-    private readonly userConversations: Collection<UserConversationDoc>,
-    private readonly messages: Collection<MessageDoc>,
+    private readonly archive: ConversationArchive,
     private readonly log: Logger,
-    /** A cursor move is written to MongoDB about this long after it was made. */
+    /** A cursor move is written to the archive about this long after it was made. */
     private readonly writeBehindMs = 5_000,
     private readonly now: () => number = Date.now,
   ) {
@@ -140,35 +117,7 @@ export class RedisConversationState implements ConversationState {
   }
 
   async persist(appId: string, touches: ConversationTouch[]): Promise<void> {
-    if (touches.length === 0) return;
-    // Only a conversation's first appearance needs writing (its members); its max seq is read
-    // back from the stored messages when Redis lost it (hydrateConversation). Upserts are the
-    // slow writes of a MongoDB-wire store, so each process writes a conversation once.
-    const convOps = new Map<string, ConversationTouch>();
-    for (const t of touches) {
-      if (this.persisted.has(`${appId}\u0000${t.conversation}`)) continue;
-      const prev = convOps.get(t.conversation);
-      if (!prev || t.seq > prev.seq) convOps.set(t.conversation, t);
-    }
-    await upsertEach(this.conversations,
-      [...convOps.values()].map((t) => ({
-        filter: { _id: docId(appId, t.conversation) },
-        update: { $max: { maxSeq: t.seq, lastTs: t.ts }, $setOnInsert: { appId, conversation: t.conversation } },
-      })),
-    );
-    const members = new Set<string>();
-    for (const t of convOps.values()) for (const m of t.members) members.add(`${m}\u0000${t.conversation}`);
-    await upsertEach(this.userConversations,
-      [...members].map((key) => {
-        const [userId, conversation] = key.split('\u0000') as [string, string];
-        return {
-          filter: { _id: docId(appId, userId, conversation) },
-          update: { $setOnInsert: { appId, userId, conversation, readSeq: 0, deliveredSeq: 0 } },
-        };
-      }),
-    );
-    if (this.persisted.size > PERSISTED_MEMORY) this.persisted.clear();
-    for (const conversation of convOps.keys()) this.persisted.add(`${appId}\u0000${conversation}`);
+    await this.archive.record(appId, touches);
   }
 
   async maxSeq(appId: string, conversation: string): Promise<number> {
@@ -209,7 +158,7 @@ export class RedisConversationState implements ConversationState {
     return { value: 0, moved: false };
   }
 
-  /** Writes every cursor move still waiting (of the apps this process marked) to MongoDB. */
+  /** Writes every cursor move still waiting (of the apps this process marked) to the archive. */
   async close(): Promise<void> {
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
@@ -238,20 +187,15 @@ export class RedisConversationState implements ConversationState {
     return out;
   }
 
-  /** Merges the durable max seq (the newest stored message, or the conversation document) back into Redis. */
+  /** Merges the archived max seq back into Redis. */
   private async hydrateConversation(appId: string, conversation: string): Promise<{ maxSeq: number; lastTs: number } | null> {
-    const [doc, newest] = await Promise.all([
-      this.conversations.findOne({ _id: docId(appId, conversation) }),
-      this.messages.findOne({ appId, conversation }, { projection: { _id: 0, seq: 1, ts: 1 }, sort: { seq: -1 } }),
-    ]);
-    if (!doc && !newest) return null;
-    const maxSeq = Math.max(doc?.maxSeq ?? 0, newest?.seq ?? 0);
-    const lastTs = Math.max(doc?.lastTs ?? 0, newest?.ts ?? 0);
-    await this.mergeScript.run([redisKeys.conversation(appId, conversation)], ['maxSeq', maxSeq, 'lastTs', lastTs]);
-    return { maxSeq, lastTs };
+    const archived = await this.archive.conversation(appId, conversation);
+    if (!archived) return null;
+    await this.mergeScript.run([redisKeys.conversation(appId, conversation)], ['maxSeq', archived.maxSeq, 'lastTs', archived.lastTs]);
+    return archived;
   }
 
-  /** Hydrations under way in this process, so that a burst of requests of one user reads MongoDB once. */
+  /** Hydrations under way in this process, so that a burst of requests of one user reads the archive once. */
   private readonly hydrating = new Map<string, Promise<void>>();
 
   private ensureUserHydrated(appId: string, userId: string): Promise<void> {
@@ -267,9 +211,9 @@ export class RedisConversationState implements ConversationState {
   private async hydrateUser(key: string, appId: string, userId: string): Promise<void> {
     if (await this.redis.hexists(key, HYDRATED)) return;
     // The merge is max-wise, so cursor moves still waiting to be written are never undone by it.
-    const docs = await this.userConversations.find({ appId, userId }, { batchSize: ONE_BATCH }).toArray();
+    const archived = await this.archive.cursors(appId, userId);
     const args: Array<string | number> = [];
-    for (const d of docs) args.push(`r:${d.conversation}`, d.readSeq, `d:${d.conversation}`, d.deliveredSeq);
+    for (const c of archived) args.push(`r:${c.conversation}`, c.readSeq, `d:${c.conversation}`, c.deliveredSeq);
     args.push(HYDRATED, 1);
     await this.mergeScript.run([key], args);
   }
@@ -290,7 +234,7 @@ export class RedisConversationState implements ConversationState {
     this.flushTimer.unref?.();
   }
 
-  /** Takes the dirty entries marked at or before `cutoff` and upserts their current cursors (one sweep at a time). */
+  /** Takes the dirty entries marked at or before `cutoff` and saves their current cursors (one sweep at a time). */
   private flushCursors(cutoff: number): Promise<void> {
     const sweep = this.sweeping.catch(() => undefined).then(() => this.sweep(cutoff));
     this.sweeping = sweep;
@@ -320,12 +264,9 @@ export class RedisConversationState implements ConversationState {
       }));
       // One at a time, spacingMs apart: a background trickle, never a burst that the send path
       // would queue behind. Closing stops the pacing, so that shutdown is not held up.
-      for (const c of cursors) {
+      for (const { userId, ...c } of cursors) {
         const started = performance.now();
-        await upsertEach(this.userConversations, [{
-          filter: { _id: docId(appId, c.userId, c.conversation) },
-          update: { $max: { readSeq: c.readSeq, deliveredSeq: c.deliveredSeq }, $setOnInsert: { appId, userId: c.userId, conversation: c.conversation } },
-        }], 1);
+        await this.archive.saveCursors(appId, userId, c);
         const rest = spacingMs - (performance.now() - started);
         if (rest >= 1 && !this.closed) await new Promise((resolve) => setTimeout(resolve, rest));
       }

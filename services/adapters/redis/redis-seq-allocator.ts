@@ -1,14 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import type { Collection } from 'mongodb';
 import type { SeqAllocator } from '../../ports/seq-allocator.js';
+import type { SeqHighWater } from '../../ports/seq-high-water.js';
 import { redisKeys } from '../../shared/topology.js';
 import { script, type Redis } from './redis-client.js';
-import { docId, isDuplicateKey } from '../mongodb/mongo-database.js';
 
-// Seqs come from Redis (fast), in blocks reserved against a high-water mark in MongoDB
-// (durable). Every seq ever issued is ≤ the high-water mark, so when Redis loses a counter the
-// next block starts above anything issued before: a seq is never issued twice. The price is a
-// gap (empty slots) after such a loss, which readers resolve (docs/adr/0009).
+// Seqs come from Redis (fast), in blocks reserved against a durable high-water mark (the
+// SeqHighWater port: MongoDB in real-backends.ts). Every seq ever issued is ≤ the high-water
+// mark, so when Redis loses a counter the next block starts above anything issued before: a seq
+// is never issued twice. The price is a gap (empty slots) after such a loss, which readers
+// resolve (docs/adr/0009).
 
 /**
  * Lua: seq_next(key) returns {next seq, ceiling} of counter `key`, or {-1, 0} when the current
@@ -38,11 +38,6 @@ elseif stop > max then
   redis.call('HSET', KEYS[1], 'max', stop)
 end
 return 1`;
-
-export interface SeqHighWater {
-  _id: string;
-  hwm: number;
-}
 
 // Deletes the reservation lock KEYS[1] only if it is still ours (ARGV[1]).
 const UNLOCK = `
@@ -81,12 +76,12 @@ export class RedisSeqAllocator implements SeqAllocator {
 
   /**
    * Blocks start at `blockSize` and grow, up to `maxBlockSize`, to what a busy conversation
-   * sends in BLOCK_TARGET_MS: a reservation is a slow write to MongoDB (ADR 0011), while a
-   * conversation's gap after Redis loses its data is at most two blocks (ADR 0009).
+   * sends in BLOCK_TARGET_MS: a reservation is a slow durable write (MongoDB, ADR 0011), while
+   * a conversation's gap after Redis loses its data is at most two blocks (ADR 0009).
    */
   constructor(
     private readonly redis: Redis,
-    private readonly highWater: Collection<SeqHighWater>,
+    private readonly highWater: SeqHighWater,
     private readonly blockSize = 100,
     private readonly maxBlockSize = 1_000,
     private readonly now: () => number = Date.now,
@@ -98,22 +93,21 @@ export class RedisSeqAllocator implements SeqAllocator {
 
   async next(appId: string, conversation: string): Promise<number> {
     const key = redisKeys.seq(appId, conversation);
-    const id = docId(appId, conversation);
     const deadline = Date.now() + WAIT_MS;
     for (;;) {
       const [seq, max] = (await this.nextScript.run([key], [])) as [number, number];
       if (seq > 0) {
-        this.issued(key, id, seq, max);
+        this.issued(key, appId, conversation, seq, max);
         return seq;
       }
       if (Date.now() > deadline) throw new Error(`seq allocation for ${appId}/${conversation}: no block within ${WAIT_MS} ms`);
-      await this.reserve(key, id);
+      await this.reserve(key, appId, conversation);
     }
   }
 
   /** A seq was taken elsewhere from this counter with SEQ_NEXT_LUA (a dedupe claim's draw). */
   drawn(appId: string, conversation: string, seq: number, max: number): void {
-    this.issued(redisKeys.seq(appId, conversation), docId(appId, conversation), seq, max);
+    this.issued(redisKeys.seq(appId, conversation), appId, conversation, seq, max);
   }
 
   /**
@@ -124,8 +118,8 @@ export class RedisSeqAllocator implements SeqAllocator {
    * otherwise all reserve in the same moment, a burst of slow MongoDB writes that held up
    * every send on a small machine (ADR 0018).
    */
-  private issued(key: string, id: string, seq: number, max: number): void {
-    if (max - seq < (this.sizing.get(key)?.size ?? this.blockSize) * reserveAt(key)) this.reserve(key, id, seq).catch(() => undefined);
+  private issued(key: string, appId: string, conversation: string, seq: number, max: number): void {
+    if (max - seq < (this.sizing.get(key)?.size ?? this.blockSize) * reserveAt(key)) this.reserve(key, appId, conversation, seq).catch(() => undefined);
   }
 
   /** The next block's size: the conversation's recent rate (seen from here) times BLOCK_TARGET_MS. */
@@ -155,7 +149,7 @@ export class RedisSeqAllocator implements SeqAllocator {
    * otherwise let the later block be installed first, starting the conversation at 101). If
    * another process holds the lock, this waits a moment and returns; the caller tries again.
    */
-  private reserve(key: string, id: string, seq?: number): Promise<void> {
+  private reserve(key: string, appId: string, conversation: string, seq?: number): Promise<void> {
     let pending = this.reserving.get(key);
     if (!pending) {
       pending = (async () => {
@@ -167,18 +161,7 @@ export class RedisSeqAllocator implements SeqAllocator {
         }
         try {
           const size = this.blockSizeFor(key, seq);
-          const reserve = () => this.highWater.findOneAndUpdate(
-            { _id: id },
-            { $inc: { hwm: size } },
-            { upsert: true, returnDocument: 'after' },
-          );
-          // Two first reservations racing on one upsert (a lock that expired): the loser's insert
-          // hits the unique _id (E11000); by then the document exists and a second try increments it.
-          const doc = await reserve().catch((err: unknown) => {
-            if (isDuplicateKey(err)) return reserve();
-            throw err;
-          });
-          const stop = doc!.hwm;
+          const stop = await this.highWater.reserve(appId, conversation, size);
           await this.installScript.run([key], [stop - size + 1, stop]);
           this.remember(key, seq ?? stop - size, size);
         } finally {

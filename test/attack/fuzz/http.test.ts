@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { fc, test } from '@fast-check/vitest';
 import { isErrorCode } from '../../../services/shared/errors.js';
-import { isAlive } from '../../infra/lib.js';
+import { isAlive } from '../../infra/base.js';
 import { testLogDir } from '../../support/test-log-dir.js';
 import { rawRequest } from '../harness/http.js';
 import { startEmbedded, type Target } from '../harness/target.js';

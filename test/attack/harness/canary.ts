@@ -5,7 +5,6 @@
 // another tenant's canary, or any unauthenticated one, or a message stored under no identity, is
 // a cross-tenant leak.
 import type { imcloud } from '../../../proto/gen/im.js';
-import type { AttackClient } from './client.js';
 
 export const UNAUTHENTICATED = '-unauthenticated-';
 const PREFIX = 'canary|';
@@ -30,15 +29,26 @@ export function bodyText(body: Uint8Array | null | undefined): string {
   return new TextDecoder().decode(body ?? new Uint8Array());
 }
 
-let tracked = new Set<AttackClient>();
+/**
+ * What the checks here need of a client. client.ts's AttackClient is one; naming the shape here
+ * rather than importing AttackClient keeps canary.ts and client.ts (which calls track()) out of
+ * an import circle.
+ */
+export interface TrackedClient {
+  readonly tenant: string;
+  messages(): imcloud.v1.IMessage[];
+  close(): void;
+}
+
+let tracked = new Set<TrackedClient>();
 
 /** Called by every AttackClient when it is created. */
-export function track(client: AttackClient): void {
+export function track(client: TrackedClient): void {
   tracked.add(client);
 }
 
 /** The clients opened since the last call (and stops tracking them). */
-export function takeTracked(): AttackClient[] {
+export function takeTracked(): TrackedClient[] {
   const out = [...tracked];
   tracked = new Set();
   return out;
@@ -52,9 +62,9 @@ export interface Leak {
 }
 
 /** What `client` received that its tenant must never see. */
-export function leaksSeenBy(client: AttackClient): Leak[] {
+export function leaksSeenBy(client: TrackedClient): Leak[] {
   const out: Leak[] = [];
-  for (const m of client.messages() as imcloud.v1.IMessage[]) {
+  for (const m of client.messages()) {
     const tag = canaryTenant(m.body);
     const conversation = m.conversation ?? '';
     const sender = m.sender ?? '';

@@ -6,7 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, isAlive, spawnServer, type ServerProcess } from '../../infra/lib.js';
+import { isAlive } from '../../infra/base.js';
+import { freePort, spawnServer, type ServerProcess } from '../../infra/processes.js';
 import { startCluster, type BackendEnv } from '../../support/cluster.js';
 import type { Endpoint } from './client.js';
 import { rawRequest } from './http.js';
