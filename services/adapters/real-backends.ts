@@ -56,7 +56,7 @@ export async function createRealBackends(config: Config, log: Logger, metrics: M
   // The Redis adapters keep their durable halves in MongoDB (ADR 0009, ADR 0026).
   const archive = new MongoConversationArchive(mongo.conversations, mongo.userConversations, mongo.messages);
   const conversations = new RedisConversationState(redis, archive, log, config.logic.cursorPersistMs);
-  const seq = new RedisSeqAllocator(redis, new MongoSeqHighWater(mongo.seqHighWater));
+  const seq = new RedisSeqAllocator(redis, new MongoSeqHighWater(mongo.seqHighWater, mongo.seqBlocks));
   return {
     kind: 'real',
     bus,

@@ -58,5 +58,15 @@ export function seqHighWaterContract(name: string, make: () => Promise<SeqHighWa
       const marks = await Promise.all(convs.map((conv) => Promise.all([hw.reserve(app, conv, 10), fx.peer.reserve(app, conv, 10)])));
       for (const pair of marks) expect([...pair].sort((a, b) => a - b)).toEqual([10, 20]);
     });
+    it('any number of reservations of one conversation at once, from two instances and of mixed sizes, get blocks that never overlap', async () => {
+      const [app, conv] = [id('app'), id('conv')];
+      const sizes = Array.from({ length: 24 }, (_, i) => [10, 100, 1][i % 3]!);
+      const ends = await Promise.all(sizes.map((size, i) => (i % 2 ? fx.peer : hw).reserve(app, conv, size)));
+      const blocks = sizes.map((size, i) => [ends[i]! - size + 1, ends[i]!] as const).sort((a, b) => a[0] - b[0]);
+      for (let i = 1; i < blocks.length; i++) expect(blocks[i]![0], JSON.stringify(blocks)).toBeGreaterThan(blocks[i - 1]![1]);
+      // And the next reservation starts above every one of them.
+      const next = await hw.reserve(app, conv, 5);
+      expect(next - 4).toBeGreaterThan(Math.max(...ends));
+    });
   });
 }

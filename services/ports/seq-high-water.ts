@@ -13,10 +13,10 @@ export interface SeqHighWater {
    * once it resolves.
    *
    * The caller makes one conversation's reservations one at a time (the Redis allocator holds
-   * the conversation's lock across reserve and install). Two first reservations of a new
-   * conversation that still overlap (the lock was lost) must get two blocks. Overlapping raises
-   * of an existing mark are not safe everywhere: FerretDB 1.x computes an update from a read and
-   * then writes the whole document, so one of them can be lost (ADR 0026).
+   * the conversation's lock across reserve and install), but reservations that still overlap
+   * (the lock was lost) must get blocks that do not overlap either, on every store: FerretDB
+   * 1.x loses one of two overlapping `$inc`s, so its adapter inserts a document per block
+   * (ADR 0027).
    */
   reserve(appId: string, conversation: string, size: number): Promise<number>;
 }

@@ -54,11 +54,11 @@ function withMethod<T extends object>(target: T, method: string, wrap: (original
 }
 
 routesContract('redis', async () => ({ routes: new RedisRoutes(redis), peer: new RedisRoutes(redis), cleanup: none }));
-seqAllocatorContract('redis + mongodb high-water mark', async () => ({ seq: new RedisSeqAllocator(redis, new MongoSeqHighWater(mongo.seqHighWater), 100), cleanup: none }));
+seqAllocatorContract('redis + mongodb high-water mark', async () => ({ seq: new RedisSeqAllocator(redis, new MongoSeqHighWater(mongo.seqHighWater, mongo.seqBlocks), 100), cleanup: none }));
 // The Redis allocator needs no MongoDB: its durable half is a port.
 seqAllocatorContract('redis + in-memory high-water mark', async () => ({ seq: new RedisSeqAllocator(redis, new MemorySeqHighWater(), 100), cleanup: none }));
 dedupeContract('redis (seqs: redis + mongodb high-water mark)', async () => {
-  const seq = new RedisSeqAllocator(redis, new MongoSeqHighWater(mongo.seqHighWater), 100);
+  const seq = new RedisSeqAllocator(redis, new MongoSeqHighWater(mongo.seqHighWater, mongo.seqBlocks), 100);
   return { dedupe: new RedisDedupe(redis, seq), seq, cleanup: none };
 });
 recentWindowContract('redis', async () => ({ window: new RedisRecentWindow(redis), cleanup: none }));
@@ -114,7 +114,7 @@ describe('Redis seq allocator: what only several processes show', () => {
     // B reserves the second block while A still holds the first; B must not install its block first.
     const other = await connectRedis();
     try {
-      const highWater = new MongoSeqHighWater(mongo.seqHighWater);
+      const highWater = new MongoSeqHighWater(mongo.seqHighWater, mongo.seqBlocks);
       const slowHighWater = withMethod(highWater, 'reserve', (original) => async (...args) => {
         const result = await original(...args);
         await new Promise((r) => setTimeout(r, 150));
@@ -136,7 +136,7 @@ describe('Redis seq allocator: what only several processes show', () => {
 
   it('grows the blocks of a busy conversation (fewer MongoDB reservations) and keeps a quiet one at the base size', async () => {
     let now = 1_000_000;
-    const seq = new RedisSeqAllocator(redis, new MongoSeqHighWater(mongo.seqHighWater), 100, 1_000, () => now);
+    const seq = new RedisSeqAllocator(redis, new MongoSeqHighWater(mongo.seqHighWater, mongo.seqBlocks), 100, 1_000, () => now);
     const app = `app-${randomUUID().slice(0, 8)}`;
     const hwm = async (conversation: string) => (await mongo.seqHighWater.findOne({ _id: `${app}/${conversation}` }))?.hwm;
     const settle = () => new Promise((r) => setTimeout(r, 300));
@@ -163,7 +163,7 @@ describe('Redis seq allocator: what only several processes show', () => {
     // once a fifth to a half of its block is used, at its own point.
     let round = 0;
     const reservedInRound = new Map<string, number>();
-    const recorded = withMethod(new MongoSeqHighWater(mongo.seqHighWater), 'reserve', (original) => async (...args) => {
+    const recorded = withMethod(new MongoSeqHighWater(mongo.seqHighWater, mongo.seqBlocks), 'reserve', (original) => async (...args) => {
       const id = `${args[0] as string}/${args[1] as string}`;
       if (round > 0 && !reservedInRound.has(id)) reservedInRound.set(id, round);
       return original(...args);

@@ -46,9 +46,19 @@ export interface UserConversationDoc {
 }
 
 /** A conversation's seq high-water mark (ADR 0009): every seq issued for it is ≤ hwm. */
+/** Per conversation: the highest seq reserved, as a hint (and the whole mark of older releases). */
 export interface SeqHighWaterDoc {
   _id: string;
   hwm: number;
+}
+
+/** One reserved block of seqs (start … end) of a conversation; `_id` = conversation + '#' + start. */
+export interface SeqBlockDoc {
+  _id: string;
+  appId: string;
+  conversation: string;
+  start: number;
+  end: number;
 }
 
 export interface RevokedUserDoc {
@@ -172,6 +182,9 @@ export class MongoDatabase {
   }
   get seqHighWater(): Collection<SeqHighWaterDoc> {
     return this.db.collection<SeqHighWaterDoc>('seq_high_water');
+  }
+  get seqBlocks(): Collection<SeqBlockDoc> {
+    return this.db.collection<SeqBlockDoc>('seq_blocks');
   }
   get conversations(): Collection<ConversationDoc> {
     return this.db.collection<ConversationDoc>('conversations');
