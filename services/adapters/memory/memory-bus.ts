@@ -1,3 +1,4 @@
+import Denque from 'denque';
 import type { Bus, BusDelivery, BusHandler, ConsumeOptions, Subscription } from '../../ports/bus.js';
 
 interface Pending {
@@ -8,9 +9,14 @@ interface Pending {
 /**
  * One in-process queue with competing consumers, at-least-once and a delivery limit. Mirrors
  * the broker's semantics (prefetch, redelivery, dead-lettering) so the same contract holds.
+ *
+ * The waiting messages sit in a ring buffer (denque): taking one from the head costs the same
+ * whatever the backlog. An array's shift() copies the whole array once it is large (V8 moves the
+ * start of a small array in place, but not of one in large-object space, past ~16,000 entries):
+ * under overload every message then cost more the longer the backlog was (ADR 0021).
  */
 class MemoryQueue {
-  private readonly ready: Pending[] = [];
+  private readonly ready = new Denque<Pending>();
   private readonly consumers: Array<{ handler: BusHandler; prefetch: number; inFlight: number; active: boolean }> = [];
   private next = 0;
   private scheduled = false;
@@ -38,7 +44,7 @@ class MemoryQueue {
         const i = this.consumers.indexOf(consumer);
         if (i >= 0) this.consumers.splice(i, 1);
         // Like an auto-delete queue: when its last consumer goes, so do the waiting messages.
-        if (this.transient && this.consumers.length === 0) this.ready.length = 0;
+        if (this.transient && this.consumers.length === 0) this.ready.clear();
       },
     };
   }
