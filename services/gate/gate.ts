@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { imcloud } from '../../proto/gen/im.js';
 import type { Backends } from '../ports/backends.js';
-import type { Subscription } from '../ports/bus.js';
+import { UpstreamFullError, type Subscription } from '../ports/bus.js';
 import type { GateInfo } from '../ports/routes.js';
 import type { Config } from '../shared/config.js';
 import { ImError, toImError } from '../shared/errors.js';
@@ -244,18 +244,24 @@ export class Gate {
     if (!CLIENT_FORWARDED.has(type)) {
       return this.sendError(conn, new ImError('IM_FRAME_UNKNOWN_TYPE', `frame type "${type}" is not accepted from clients`), frame.reqId);
     }
-    this.forward(conn, Kind.KIND_FRAME, bytes.subarray(1));
+    this.forward(conn, Kind.KIND_FRAME, bytes.subarray(1), frame.reqId);
   }
 
-  private forward(conn: ClientConnection, kind: imcloud.internal.v1.Upstream.Kind, frame: Uint8Array): void {
+  private forward(conn: ClientConnection, kind: imcloud.internal.v1.Upstream.Kind, frame: Uint8Array, reqId = 0): void {
     const envelope = imcloud.internal.v1.Upstream.encode({
       kind, appId: conn.appId, userId: conn.userId, deviceId: conn.deviceId, platform: conn.platform, connId: conn.id,
       gateId: this.id, traceId: randomUUID(), receivedAt: Date.now(), frame,
       heartbeatIntervalMs: this.config.gate.heartbeatIntervalMs, routeTtlMs: this.config.gate.idleTimeoutMs,
     }).finish();
     this.backends.bus.publishUpstream(this.config.gate.track, conn.appId, envelope).catch((err: unknown) => {
+      // Overload (the upstream queue is full): refused at once, answering the request it refuses.
+      if (err instanceof UpstreamFullError) {
+        this.metrics.upstreamRefused.inc();
+        // A login that never reaches logic gets no AuthOk: close, and the client reconnects later.
+        return kind === Kind.KIND_LOGIN ? this.refuse(conn, err, reqId) : this.sendError(conn, err, reqId);
+      }
       this.log.warn({ conn: conn.id, err: String(err) }, 'upstream publish failed');
-      this.sendError(conn, new ImError('IM_UNAVAILABLE', undefined, { retryAfterMs: 1000 }), 0);
+      this.sendError(conn, new ImError('IM_UNAVAILABLE', undefined, { retryAfterMs: 1000 }), reqId);
     });
   }
 
