@@ -248,22 +248,48 @@ export class Gate {
   }
 
   private forward(conn: ClientConnection, kind: imcloud.internal.v1.Upstream.Kind, frame: Uint8Array, reqId = 0): void {
+    // Overload: while the upstream queue is full, refuse before building the envelope (ADR 0021).
+    if (this.backends.bus.upstreamFull?.(this.config.gate.track)) return this.refuseOverloaded(conn, kind, reqId, this.upstreamFull);
     const envelope = imcloud.internal.v1.Upstream.encode({
       kind, appId: conn.appId, userId: conn.userId, deviceId: conn.deviceId, platform: conn.platform, connId: conn.id,
       gateId: this.id, traceId: randomUUID(), receivedAt: Date.now(), frame,
       heartbeatIntervalMs: this.config.gate.heartbeatIntervalMs, routeTtlMs: this.config.gate.idleTimeoutMs,
     }).finish();
     this.backends.bus.publishUpstream(this.config.gate.track, conn.appId, envelope).catch((err: unknown) => {
-      // Overload (the upstream queue is full): refused at once, answering the request it refuses.
-      if (err instanceof UpstreamFullError) {
-        this.metrics.upstreamRefused.inc();
-        // A login that never reaches logic gets no AuthOk: close, and the client reconnects later.
-        return kind === Kind.KIND_LOGIN ? this.refuse(conn, err, reqId) : this.sendError(conn, err, reqId);
-      }
+      if (err instanceof UpstreamFullError) return this.refuseOverloaded(conn, kind, reqId, err);
       this.log.warn({ conn: conn.id, err: String(err) }, 'upstream publish failed');
       this.sendError(conn, new ImError('IM_UNAVAILABLE', undefined, { retryAfterMs: 1000 }), reqId);
     });
   }
+
+  /**
+   * Answers at once a frame that the full upstream queue refused: IM_UNAVAILABLE with the retry
+   * hint and the request's reqId. A refusal must cost far less than serving (ADR 0021), so a
+   * connection's refusals of one turn leave in one socket write, not one write each.
+   */
+  private refuseOverloaded(conn: ClientConnection, kind: imcloud.internal.v1.Upstream.Kind, reqId: number, err: UpstreamFullError): void {
+    this.metrics.upstreamRefused.inc();
+    // A login that never reaches logic gets no AuthOk: close, and the client reconnects later.
+    if (kind === Kind.KIND_LOGIN) return this.refuse(conn, err, reqId);
+    if (!conn.corked && conn.state !== 'closed') {
+      conn.corked = true;
+      conn.transport.cork();
+      this.corkedByRefusals.push(conn);
+      if (this.corkedByRefusals.length === 1) setImmediate(this.uncorkRefusals);
+    }
+    this.sendError(conn, err, reqId);
+  }
+
+  private readonly upstreamFull = new UpstreamFullError();
+  private corkedByRefusals: ClientConnection[] = [];
+  private readonly uncorkRefusals = (): void => {
+    const conns = this.corkedByRefusals;
+    this.corkedByRefusals = [];
+    for (const conn of conns) {
+      conn.corked = false;
+      conn.transport.uncork();
+    }
+  };
 
   private async authenticate(conn: ClientConnection, frame: Frame): Promise<void> {
     conn.state = 'authenticating';

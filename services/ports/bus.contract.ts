@@ -172,8 +172,9 @@ export function busContract(name: string, make: (opts?: BusFixtureOptions) => Pr
         const size = frame(0).length;
         expect(accepted.length * size).toBeGreaterThanOrEqual(500);
         expect(accepted.length * size).toBeLessThanOrEqual(1_000 + size);
-        // Still full: refused again.
+        // Still full: refused again, and the synchronous hint (where the adapter has one) says so.
         await expect(bounded.bus.publishUpstream(t, a, frame(99))).rejects.toBeInstanceOf(UpstreamFullError);
+        if (bounded.bus.upstreamFull) expect(bounded.bus.upstreamFull(t)).toBe(true);
 
         const r = new Recorder(run);
         const sub = await bounded.bus.consumeUpstream(t, async (d) => void r.record(d));
@@ -191,6 +192,7 @@ export function busContract(name: string, make: (opts?: BusFixtureOptions) => Pr
               return false;
             }
           }, 'a publish to be accepted after the queue drained');
+          if (bounded.bus.upstreamFull) expect(bounded.bus.upstreamFull(t)).toBe(false);
           await waitFor(() => r.count(after) >= 1, 'the frame published after the drain');
           await quiet();
           expect(r.bodies().sort()).toEqual([...accepted, after].sort());

@@ -44,6 +44,11 @@ export interface Bus {
    * UpstreamFullError while the track's queue holds its bound of waiting frames (if it has one).
    */
   publishUpstream(track: string, appId: string, body: Uint8Array): Promise<void>;
+  /**
+   * Whether publishUpstream to this track would be refused now (UpstreamFullError): cheap and
+   * synchronous, so that a gate refuses before it builds the envelope. A hint that may lag.
+   */
+  upstreamFull?(track: string): boolean;
   consumeUpstream(track: string, handler: BusHandler, opts?: ConsumeOptions): Promise<Subscription>;
 
   /** logic → one gate instance. Transient: the queue lives and dies with its gate (sync repairs). */

@@ -34,6 +34,9 @@ class MemoryQueue {
     private readonly maxReadyBytes = 0,
   ) {}
 
+  /** A publish was refused and nothing was taken since: the next is refused too. */
+  refusing = false;
+
   /** Bytes of the bodies waiting for a consumer (not those in flight). */
   get waitingBytes(): number {
     return this.readyBytes;
@@ -43,7 +46,10 @@ class MemoryQueue {
   push(body: Uint8Array): UpstreamFullError | undefined {
     if (this.transient && !this.consumers.some((c) => c.active)) return undefined;
     // A message larger than the whole bound still goes into an empty queue.
-    if (this.maxReadyBytes > 0 && this.readyBytes + body.length > this.maxReadyBytes && this.ready.length > 0) return this.full;
+    if (this.maxReadyBytes > 0 && this.readyBytes + body.length > this.maxReadyBytes && this.ready.length > 0) {
+      this.refusing = true;
+      return this.full;
+    }
     this.enqueue({ body, deliveryCount: 0 });
     return undefined;
   }
@@ -87,6 +93,7 @@ class MemoryQueue {
       if (!consumer) return;
       const item = this.ready.shift()!;
       this.readyBytes -= item.body.length;
+      this.refusing = false;
       item.deliveryCount += 1;
       consumer.inFlight += 1;
       const delivery: BusDelivery = { body: item.body, deliveryCount: item.deliveryCount };
@@ -166,6 +173,9 @@ export class MemoryBus implements Bus {
   }
   async consumeUpstream(track: string, handler: BusHandler, opts: ConsumeOptions = {}): Promise<Subscription> {
     return this.upstream(track).subscribe(handler, opts.prefetch ?? 256);
+  }
+  upstreamFull(track: string): boolean {
+    return this.queues.get(`upstream.${track}`)?.refusing ?? false;
   }
   /** Bytes of frames waiting in a track's upstream queue (for tests and metrics). */
   upstreamWaitingBytes(track: string): number {
