@@ -16,7 +16,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { WorkerResult, WorkerRun } from './lib/chat-worker.js';
-import { LOAD_GENERATOR_ENV, RESULTS_DIR, ROOT, bundleFacts, chatLoadFlags, cpuSecondsOf, ensureBuilt, loadAverage, machineFacts, nowUs, num, parseFlags, progress, round, rssOf, sleep, startPlatform, table, waitForQuiet, writeResult } from './lib/common.js';
+import { LOAD_GENERATOR_ENV, RESULTS_DIR, ROOT, bundleFacts, chatLoadFlags, cpuSecondsOf, ensureBuilt, loadAverage, machineBusySeconds, machineFacts, median, nowUs, num, parseFlags, progress, round, rssOf, sleep, startPlatform, table, waitForQuiet, writeResult } from './lib/common.js';
 import { summarizeProfile } from './lib/cpu-profile.js';
 import { describeProbe, machineProbe } from './lib/machine-probe.js';
 import { overloadFigures, overloadVerdict, summarizeOverload, type OverloadFigures } from './lib/overload.js';
@@ -41,6 +41,7 @@ interface PhaseResult {
   serverCpuUsPerDelivered: number;
   serverCpuPct: number;
   clientCpuPct: number;
+  otherCpuPct: number;
   rssMb: { start: number; peak: number; end: number };
   profile?: ReturnType<typeof summarizeProfile>;
 }
@@ -78,7 +79,7 @@ async function phase(mode: 'saturation' | 'fixed', rate: number, durationMs: num
     }, 250);
     const cpuAt = async (us: number) => {
       await sleep(Math.max(0, (us - nowUs()) / 1000));
-      return { server: cpuSecondsOf(platform.pid), clients: workers.reduce((s, c) => s + cpuSecondsOf(c.pid!), 0), at: nowUs() };
+      return { server: cpuSecondsOf(platform.pid), clients: workers.reduce((s, c) => s + cpuSecondsOf(c.pid!), 0), machine: machineBusySeconds(), at: nowUs() };
     };
     const c0p = cpuAt(windowStartUs);
     const c1p = cpuAt(windowEndUs);
@@ -98,6 +99,8 @@ async function phase(mode: 'saturation' | 'fixed', rate: number, durationMs: num
       serverCpuPct: round((100 * (c1.server - c0.server)) / wall, 1),
       serverCpuUsPerDelivered: round((1e6 * (c1.server - c0.server)) / Math.max(1, delivered * (wall / (durationMs / 1000))), 1),
       clientCpuPct: round((100 * (c1.clients - c0.clients)) / wall, 1),
+      // Everything else on the machine (other work competing for the 2 cores).
+      otherCpuPct: Math.max(0, round((100 * (c1.machine - c0.machine - (c1.server - c0.server) - (c1.clients - c0.clients))) / wall, 1)),
       rssMb: { start: round(rss.start / 2 ** 20, 1), peak: round(rss.peak / 2 ** 20, 1), end: round(rss.end / 2 ** 20, 1) },
     };
   } finally {
@@ -114,10 +117,13 @@ async function phase(mode: 'saturation' | 'fixed', rate: number, durationMs: num
 
 type RunFigures = OverloadFigures & {
   run: number;
-  capacityRun?: { deliveredPerSec: number; serverCpuUsPerDelivered: number; serverCpuPct: number; clientCpuPct: number };
+  capacityRun?: { deliveredPerSec: number; serverCpuUsPerDelivered: number; serverCpuPct: number; clientCpuPct: number; otherCpuPct: number; serverRssMb: { start: number; peak: number; end: number } };
   serverCpuPct: number;
   serverCpuUsPerDelivered: number;
+  /** Server CPU per refused send, beyond what the deliveries cost at the capacity run's price (µs). */
+  serverCpuUsPerRefusal: number;
   clientCpuPct: number;
+  otherCpuPct: number;
   serverRssMb: { start: number; peak: number; end: number };
   quietBefore?: { waitedMs: number; busyCores: number; quiet: boolean };
 };
@@ -139,23 +145,35 @@ async function main(): Promise<void> {
       progress(`overload run ${run}/${cfg.runs}: capacity (closed loop)…`);
       const c = await phase('saturation', 0, cfg.capacityDurationMs, `capacity-${run}`);
       capacity = c.results.reduce((s, r) => s + r.deliveredInWindow, 0) / (cfg.capacityDurationMs / 1000);
-      capacityRun = { deliveredPerSec: round(capacity, 0), serverCpuUsPerDelivered: c.serverCpuUsPerDelivered, serverCpuPct: c.serverCpuPct, clientCpuPct: c.clientCpuPct };
-      progress(`  capacity ${round(capacity, 0)} delivered/s (server ${c.serverCpuPct} % CPU, ${c.serverCpuUsPerDelivered} µs/msg; clients ${c.clientCpuPct} %)`);
+      capacityRun = { deliveredPerSec: round(capacity, 0), serverCpuUsPerDelivered: c.serverCpuUsPerDelivered, serverCpuPct: c.serverCpuPct, clientCpuPct: c.clientCpuPct, otherCpuPct: c.otherCpuPct, serverRssMb: c.rssMb };
+      progress(`  capacity ${round(capacity, 0)} delivered/s (server ${c.serverCpuPct} % CPU, ${c.serverCpuUsPerDelivered} µs/msg; clients ${c.clientCpuPct} %, other processes ${c.otherCpuPct} %; server RSS peak ${c.rssMb.peak} MB)`);
     }
     const rate = Math.round(capacity * cfg.factor);
     progress(`overload run ${run}/${cfg.runs}: ${rate} msg/s offered (${cfg.factor}× ${round(capacity, 0)})…`);
     const o = await phase('fixed', rate, cfg.durationMs, `offered-${run}`);
+    // What a refusal cost the server: the CPU of the overloaded window less what its deliveries
+    // cost at the capacity run's price per message, over the refusals (robust to other load).
+    const refusedTotal = o.results.reduce((n, r) => n + r.refusedInWindow, 0);
+    const deliveredTotal = o.results.reduce((n, r) => n + r.deliveredInWindow, 0);
+    const serverCpuUsPerRefusal = capacityRun && refusedTotal > 0
+      ? round((o.serverCpuUsPerDelivered * deliveredTotal - capacityRun.serverCpuUsPerDelivered * deliveredTotal) / refusedTotal, 1)
+      : NaN;
     const f: RunFigures = {
+      serverCpuUsPerRefusal,
       run, ...overloadFigures(o.results, capacity, cfg.durationMs), capacityRun,
-      serverCpuPct: o.serverCpuPct, serverCpuUsPerDelivered: o.serverCpuUsPerDelivered, clientCpuPct: o.clientCpuPct, serverRssMb: o.rssMb,
+      serverCpuPct: o.serverCpuPct, serverCpuUsPerDelivered: o.serverCpuUsPerDelivered, clientCpuPct: o.clientCpuPct, otherCpuPct: o.otherCpuPct, serverRssMb: o.rssMb,
       ...(quiet && { quietBefore: quiet }),
     };
     runs.push(f);
     progress(`  delivered ${f.deliveredPerSec}/s = ${round(100 * f.goodputOfCapacity, 1)} % of capacity (offered ${f.offeredPerSec}/s); refused ${f.refusedPerSec}/s ${JSON.stringify(f.errors)}, ${round(100 * f.refusedWithRetryHint, 1)} % with a retry hint, send→refusal p50 ${f.refuse.p50} p99 ${f.refuse.p99} ms; accepted: send→ack p99 ${f.ack.p99} ms, send→delivered p50 ${f.deliver.p50} p99 ${f.deliver.p99} ms; unanswered ${f.unanswered}, lost ${f.lost}, dup ${f.duplicates}`);
-    progress(`  server ${f.serverCpuPct} % CPU (${f.serverCpuUsPerDelivered} µs per delivered message), clients ${f.clientCpuPct} %; server RSS start/peak/end ${f.serverRssMb.start} / ${f.serverRssMb.peak} / ${f.serverRssMb.end} MB`);
+    progress(`  server ${f.serverCpuPct} % CPU (${f.serverCpuUsPerDelivered} µs per delivered message, ~${f.serverCpuUsPerRefusal} µs per refusal), clients ${f.clientCpuPct} %, other processes ${f.otherCpuPct} %; server RSS start/peak/end ${f.serverRssMb.start} / ${f.serverRssMb.peak} / ${f.serverRssMb.end} MB`);
   }
   const summary = {
     ...summarizeOverload(runs),
+    serverCpuUsPerDelivered: median(runs.map((r) => r.serverCpuUsPerDelivered)),
+    serverCpuUsPerRefusal: median(runs.map((r) => r.serverCpuUsPerRefusal)),
+    capacityServerCpuUsPerDelivered: median(runs.map((r) => r.capacityRun?.serverCpuUsPerDelivered ?? NaN)),
+    otherCpuPct: median(runs.map((r) => r.otherCpuPct)),
     serverRssMb: {
       start: Math.max(...runs.map((r) => r.serverRssMb.start)),
       peak: Math.max(...runs.map((r) => r.serverRssMb.peak)),

@@ -12,7 +12,7 @@ import { UpstreamFullError, type Subscription } from '../ports/bus.js';
 import type { GateInfo } from '../ports/routes.js';
 import type { Config } from '../shared/config.js';
 import { ImError, toImError } from '../shared/errors.js';
-import { decodeFrame, encodeFrame, errorFrame, LengthPrefixedReader, lengthPrefixed, withVersion, type Frame, type FrameInit } from '../shared/frame-codec.js';
+import { decodeFrame, encodeFrame, encodeFrameBody, errorFrame, LengthPrefixedReader, lengthPrefixed, withVersion, withVersionAndReqId, type Frame, type FrameInit } from '../shared/frame-codec.js';
 import type { HttpServer } from '../shared/http-server.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
@@ -27,6 +27,11 @@ const REPORT_EVERY_MS = 5_000;
 const SWEEP_EVERY_MS = 1_000;
 /** How long a closed connection may take to flush before its socket is destroyed. */
 const HARD_CLOSE_MS = 2_000;
+/**
+ * Overload refusals wait this long, corked, so that a connection's refusals (and whatever else it
+ * is sent meanwhile) leave in one socket write: a write costs more than the rest of a refusal.
+ */
+const REFUSAL_FLUSH_MS = 10;
 
 export class Gate {
   private readonly connections = new Map<string, ClientConnection>();
@@ -264,23 +269,29 @@ export class Gate {
 
   /**
    * Answers at once a frame that the full upstream queue refused: IM_UNAVAILABLE with the retry
-   * hint and the request's reqId. A refusal must cost far less than serving (ADR 0021), so a
-   * connection's refusals of one turn leave in one socket write, not one write each.
+   * hint and the request's reqId. A refusal must cost far less than serving (ADR 0021): its frame
+   * is encoded once but for the reqId, and a connection's refusals leave together, one socket
+   * write every REFUSAL_FLUSH_MS at most instead of one write each.
    */
   private refuseOverloaded(conn: ClientConnection, kind: imcloud.internal.v1.Upstream.Kind, reqId: number, err: UpstreamFullError): void {
     this.metrics.upstreamRefused.inc();
     // A login that never reaches logic gets no AuthOk: close, and the client reconnects later.
     if (kind === Kind.KIND_LOGIN) return this.refuse(conn, err, reqId);
-    if (!conn.corked && conn.state !== 'closed') {
+    if (conn.state === 'closed') return;
+    if (!conn.corked) {
       conn.corked = true;
       conn.transport.cork();
       this.corkedByRefusals.push(conn);
-      if (this.corkedByRefusals.length === 1) setImmediate(this.uncorkRefusals);
+      if (this.corkedByRefusals.length === 1) setTimeout(this.uncorkRefusals, REFUSAL_FLUSH_MS);
     }
-    this.sendError(conn, err, reqId);
+    (this.refusedErrors ??= this.metrics.errors.labels({ code: 'IM_UNAVAILABLE', role: 'gate' })).inc();
+    this.write(conn, withVersionAndReqId(this.upstreamFullFrame, reqId));
   }
 
   private readonly upstreamFull = new UpstreamFullError();
+  /** The refusal's frame body without its reqId. */
+  private readonly upstreamFullFrame = encodeFrameBody(errorFrame(this.upstreamFull));
+  private refusedErrors?: { inc(): void };
   private corkedByRefusals: ClientConnection[] = [];
   private readonly uncorkRefusals = (): void => {
     const conns = this.corkedByRefusals;

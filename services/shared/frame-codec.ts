@@ -24,6 +24,31 @@ export function withVersion(body: Uint8Array): Uint8Array {
   return out;
 }
 
+/**
+ * A versioned frame from an encoded frame body that has no req_id, with `reqId` set: for a frame
+ * sent by the thousand (the overload refusal), encoded once, where only the reqId differs.
+ */
+export function withVersionAndReqId(body: Uint8Array, reqId: number): Uint8Array {
+  // Frame.req_id is field 1, a varint (tag 0x08); a decoder takes the fields in any order.
+  const varint: number[] = [];
+  for (let n = reqId >>> 0; ; n >>>= 7) {
+    if (n <= 0x7f) {
+      varint.push(n);
+      break;
+    }
+    varint.push((n & 0x7f) | 0x80);
+  }
+  const head = reqId > 0 ? 1 + varint.length : 0;
+  const out = new Uint8Array(1 + head + body.length);
+  out[0] = PROTOCOL_VERSION;
+  if (head > 0) {
+    out[1] = 0x08;
+    out.set(varint, 2);
+  }
+  out.set(body, 1 + head);
+  return out;
+}
+
 export function encodeFrame(frame: FrameInit): Uint8Array {
   return withVersion(encodeFrameBody(frame));
 }
