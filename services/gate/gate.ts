@@ -31,7 +31,7 @@ const HARD_CLOSE_MS = 2_000;
  * Overload refusals wait this long, corked, so that a connection's refusals (and whatever else it
  * is sent meanwhile) leave in one socket write: a write costs more than the rest of a refusal.
  */
-const REFUSAL_FLUSH_MS = 10;
+const REFUSAL_FLUSH_MS = 25;
 
 export class Gate {
   private readonly connections = new Map<string, ClientConnection>();

@@ -60,7 +60,7 @@ describe('withVersionAndReqId: a frame encoded once, sent with many reqIds', () 
       expect(frame.reqId).toBe(reqId);
       expect(frame.body).toBe('error');
       expect(frame.error).toMatchObject({ code: 'IM_UNAVAILABLE', message: 'overloaded', retryAfterMs: 1_000 });
-      expect(withVersionAndReqId(body, reqId)).toEqual(encodeFrame({ reqId, error: { code: 'IM_UNAVAILABLE', message: 'overloaded', retryAfterMs: 1_000, fatal: false } }));
+      expect([...withVersionAndReqId(body, reqId)]).toEqual([...encodeFrame({ reqId, error: { code: 'IM_UNAVAILABLE', message: 'overloaded', retryAfterMs: 1_000, fatal: false } })]);
     }
   });
 });

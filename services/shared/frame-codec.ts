@@ -30,22 +30,23 @@ export function withVersion(body: Uint8Array): Uint8Array {
  */
 export function withVersionAndReqId(body: Uint8Array, reqId: number): Uint8Array {
   // Frame.req_id is field 1, a varint (tag 0x08); a decoder takes the fields in any order.
-  const varint: number[] = [];
-  for (let n = reqId >>> 0; ; n >>>= 7) {
-    if (n <= 0x7f) {
-      varint.push(n);
-      break;
-    }
-    varint.push((n & 0x7f) | 0x80);
-  }
-  const head = reqId > 0 ? 1 + varint.length : 0;
-  const out = new Uint8Array(1 + head + body.length);
+  let n = reqId >>> 0;
+  let varintLength = 1;
+  for (let v = n; v > 0x7f; v >>>= 7) varintLength++;
+  const head = n > 0 ? 1 + varintLength : 0;
+  // From Buffer's pool: a small frame sent by the thousand should not cost an allocation of its own.
+  const out = Buffer.allocUnsafe(1 + head + body.length);
   out[0] = PROTOCOL_VERSION;
+  let at = 1;
   if (head > 0) {
-    out[1] = 0x08;
-    out.set(varint, 2);
+    out[at++] = 0x08;
+    while (n > 0x7f) {
+      out[at++] = (n & 0x7f) | 0x80;
+      n >>>= 7;
+    }
+    out[at++] = n;
   }
-  out.set(body, 1 + head);
+  out.set(body, at);
   return out;
 }
 

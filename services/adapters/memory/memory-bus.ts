@@ -175,14 +175,18 @@ export class MemoryBus implements Bus {
     return this.upstream(track).subscribe(handler, opts.prefetch ?? 256);
   }
   upstreamFull(track: string): boolean {
-    return this.queues.get(`upstream.${track}`)?.refusing ?? false;
+    // Asked for every client frame: by track, without building the queue's name.
+    return this.upstreams.get(track)?.refusing ?? false;
   }
   /** Bytes of frames waiting in a track's upstream queue (for tests and metrics). */
   upstreamWaitingBytes(track: string): number {
     return this.queues.get(`upstream.${track}`)?.waitingBytes ?? 0;
   }
+  private readonly upstreams = new Map<string, MemoryQueue>();
   private upstream(track: string): MemoryQueue {
-    return this.queue(`upstream.${track}`, false, this.opts.upstreamMaxBytes ?? 0);
+    let q = this.upstreams.get(track);
+    if (!q) this.upstreams.set(track, (q = this.queue(`upstream.${track}`, false, this.opts.upstreamMaxBytes ?? 0)));
+    return q;
   }
   async publishPush(gateId: string, body: Uint8Array): Promise<void> {
     this.queue(`push.${gateId}`, true).push(body);
@@ -201,5 +205,6 @@ export class MemoryBus implements Bus {
   }
   async close(): Promise<void> {
     this.queues.clear();
+    this.upstreams.clear();
   }
 }
