@@ -66,6 +66,18 @@ export function overloadFigures(results: WorkerResult[], capacityPerSec: number,
   };
 }
 
+/**
+ * The share of capacity a server keeps at `factor` × capacity offered with the CPU it had for the
+ * capacity, when a delivered message costs it `s` and a refusal `r` (µs): it spends
+ * A·s + (f·C − A)·r = C·s, so A / C = (s − f·r) / (s − r).
+ */
+export function modelledGoodput(s: number, r: number, factor: number): number {
+  if (!Number.isFinite(s) || !Number.isFinite(r)) return NaN;
+  // Refusals at f × capacity would take all the CPU the capacity had: nothing gets through.
+  if (factor * r >= s) return 0;
+  return round((s - factor * r) / (s - r), 3);
+}
+
 /** Medians over runs (correctness summed). */
 export function summarizeOverload(runs: OverloadFigures[]) {
   const m = (f: (r: OverloadFigures) => number) => median(runs.map(f));
