@@ -91,6 +91,8 @@ async function main(): Promise<void> {
     summary.overload = { config: r.config, targets: r.targets, summary: s, machineAtRun: r.machine };
     const pct = (x: number) => `${Math.round(1000 * x) / 10} %`;
     rows.push([`overload: delivered at ${r.config.factor}× capacity offered, share of capacity (${s.capacityPerSec}/s)`, `${pct(s.goodputOfCapacity)} (${s.goodputOfCapacityRange.map(pct).join('–')})`, `≥ ${pct(r.targets.goodputOfCapacity.target)}`, verdict(r.targets.goodputOfCapacity.met)]);
+    rows.push(['  … kept with the CPU the server had for the capacity (modelled from its CPU per message and per refusal)', pct(s.modelledGoodputOfCapacity), '', '']);
+    rows.push(['  server CPU at capacity / overloaded; other processes overloaded (% of a core)', `${s.capacityServerCpuPct} / ${s.serverCpuPct}; ${s.otherCpuPct}`, '', s.otherCpuPct > 20 ? 'noisy machine' : 'quiet']);
     rows.push(['  refused: send→refusal p50 / p99 (ms)', `${s.refuseP50Ms} / ${s.refuseP99Ms}`, `p99 ≤ ${r.targets.refuseP99Ms.target}`, verdict(r.targets.refuseP99Ms.met)]);
     rows.push(['  refused: code, share with a retry hint', `${s.errorCodes.join(', ')}, ${pct(s.refusedWithRetryHint)}`, 'IM_UNAVAILABLE, 100 %', verdict(r.targets.refusedCode.met && r.targets.refusedWithRetryHint.met)]);
     rows.push(['  accepted: send→ack p99 / send→delivered p99 (ms)', `${s.ackP99Ms} / ${s.deliverP99Ms}`, '', '']);
