@@ -4,15 +4,21 @@
 // on one gate and receivers on the other, so every message crosses gates.
 //
 //   npx tsx bench/dist-chat.ts [--pairs 200] [--workers 2] [--rate 5000] [--duration 15]
-//        [--warmup 3] [--runs 3] [--window 8] [--phases saturation,fixed] [--rate 1000,5000]
+//        [--warmup 3] [--runs 3] [--window 8] [--phases saturation,fixed,overload] [--rate 1000,5000]
+//        [--overload-factor 2] [--capacity N] [--role-env K=V,K=V]
 //        [--mongodb-url URL] [--profile] [--role-node-args="--max-semi-space-size=32"] [--out NAME]
+//
+// Phase "overload" (ADR 0021) offers --overload-factor × the capacity open-loop: the median
+// delivered/s of this run's saturation phase (or --capacity N). It reports goodput as a share
+// of capacity, refusals (code, retry hint, send→refusal p50/p99), accepted sends' p99 and the
+// roles' and the broker's memory, and writes bench/results/dist-overload.json too.
 //
 // Reports messages/s delivered AND persisted (the consumers' stored counter over the window),
 // p50/p99 send→ack and send→delivered, and lost messages: acked but not delivered, or not stored
 // once the consumers drained. Targets (2 cores, everything on one machine): ≥ 5,000 msg/s
 // persisted and delivered, p99 send→delivered ≤ 50 ms at the fixed rate, 0 lost.
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { serverEnv, startServers } from '../test/infra/index.js';
 import { startCluster, type BackendEnv, type Cluster } from '../test/support/cluster.js';
@@ -23,11 +29,17 @@ import { summarizeProfile } from './lib/cpu-profile.js';
 import { describeProbe, machineProbe } from './lib/machine-probe.js';
 import { request } from './lib/worker-ipc.js';
 import { tailConcentration } from './lib/tail-concentration.js';
-import { Histogram, LOAD_GENERATOR_ENV, RESULTS_DIR, ROOT, bucketQuantile, bucketsSince, chatLoadFlags, createApp, ensureBuilt, histogramBuckets, machineFacts, median, metricSum, nowUs, parseFlags, progress, round, scrapeMetrics, sleep, table, writeResult, type HistogramBuckets } from './lib/common.js';
+import { Histogram, LOAD_GENERATOR_ENV, RESULTS_DIR, ROOT, bucketQuantile, bucketsSince, chatLoadFlags, createApp, ensureBuilt, histogramBuckets, machineFacts, median, metricSum, nowUs, num, parseFlags, progress, round, rssOf, scrapeMetrics, sleep, table, writeResult, type HistogramBuckets } from './lib/common.js';
+import { overloadFigures, overloadVerdict, summarizeOverload } from './lib/overload.js';
 
 const flags = parseFlags(process.argv.slice(2));
 const cfg = {
-  ...chatLoadFlags(flags, { durationSec: 15, window: 8, phases: 'saturation,fixed' }),
+  ...chatLoadFlags(flags, { durationSec: 15, window: 8, phases: 'saturation,fixed,overload' }),
+  /** overload phase: offered = this × capacity (the saturation phase's median delivered/s, or --capacity). */
+  overloadFactor: num(flags, 'overload-factor', 2),
+  capacity: num(flags, 'capacity', 0),
+  /** Extra env for every role, e.g. --role-env IMCLOUD_LOGIC_MAX_QUEUE_BYTES=0 */
+  roleEnv: Object.fromEntries(String(flags['role-env'] ?? '').split(',').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])) as Record<string, string>,
   /** fixed phase: offered messages/s, one run set per rate (comma-separated). */
   rates: String(flags.rate ?? '1000,5000').split(',').map(Number).filter((n) => n > 0),
   /** Another MongoDB-wire server (e.g. a real MongoDB) instead of the FerretDB that test/infra starts. */
@@ -38,7 +50,7 @@ const cfg = {
   roleNodeArgs: String(flags['role-node-args'] ?? '').split(' ').filter(Boolean),
 };
 export const DIST_TARGETS = { persistedAndDeliveredPerSec: 5_000, fixedP99DeliverMs: 50 };
-const ROLE_ENV = { ...LOAD_GENERATOR_ENV, IMCLOUD_LOG_LEVEL: 'warn' };
+const ROLE_ENV = { ...LOAD_GENERATOR_ENV, IMCLOUD_LOG_LEVEL: 'warn', ...cfg.roleEnv };
 
 async function storedTotal(cluster: Cluster): Promise<number> {
   let total = 0;
@@ -125,14 +137,36 @@ function stageSummary(buckets: HistogramBuckets): Array<{ stage: string; count: 
   })).filter((x) => x.count > 0).sort((a, b) => STAGE_ORDER.indexOf(a.stage) - STAGE_ORDER.indexOf(b.stage));
 }
 
+/** Resident memory (MB) of every role process, and of the broker (beam.smp), now. */
+function memorySample(cluster: Cluster): { roles: Record<string, number>; broker: number } {
+  const roles: Record<string, number> = {};
+  for (const p of cluster.processes) {
+    if (!p.pid) continue;
+    try {
+      roles[p.role] = Math.max(roles[p.role] ?? 0, round(rssOf(p.pid) / 2 ** 20, 1));
+    } catch {
+      // restarting
+    }
+  }
+  let broker = 0;
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'beam.smp') broker = Math.max(broker, round(rssOf(Number(pid)) / 2 ** 20, 1));
+    } catch {
+      // gone
+    }
+  }
+  return { roles, broker };
+}
+
 interface Step {
-  phase: 'fixed' | 'saturation';
+  phase: 'fixed' | 'saturation' | 'overload';
   /** fixed: offered messages/s */
   rate: number;
   label: string;
 }
 
-async function runOnce(cluster: Cluster, app: { appId: string; secret: string }, { phase, rate, label }: Step, run: number) {
+async function runOnce(cluster: Cluster, app: { appId: string; secret: string }, { phase, rate, label }: Step, run: number, capacityPerSec = 0) {
   const gates = cluster.byRole('gate').map((g) => `ws://127.0.0.1:${g.httpPort}/ws`);
   const workers: ChildProcess[] = [];
   try {
@@ -160,12 +194,21 @@ async function runOnce(cluster: Cluster, app: { appId: string; secret: string },
     };
     const storedStart = storedAt(windowStartUs);
     const storedEnd = storedAt(windowEndUs);
+    // Memory of the roles (worst process of each) and of the broker: at the start, the peak, at the end.
+    const memStart = memorySample(cluster);
+    const memPeak = { roles: { ...memStart.roles }, broker: memStart.broker };
+    const memTimer = setInterval(() => {
+      const m = memorySample(cluster);
+      for (const [role, mb] of Object.entries(m.roles)) memPeak.roles[role] = Math.max(memPeak.roles[role] ?? 0, mb);
+      memPeak.broker = Math.max(memPeak.broker, m.broker);
+    }, 500);
     const msg: WorkerRun = {
-      type: 'run', mode: phase, rate: rate / workers.length, window: cfg.window, startAtUs,
+      type: 'run', mode: phase === 'saturation' ? 'saturation' : 'fixed', rate: rate / workers.length, window: cfg.window, startAtUs,
       warmupMs: cfg.warmupMs, durationMs: cfg.durationMs, drainMs: cfg.drainMs, ackIntervalMs: cfg.ackIntervalMs, bodyBytes: cfg.bodyBytes,
       samples: true,
     };
-    const results = await Promise.all(workers.map((c) => request<WorkerResult>(c, msg, 'result')));
+    const results = await Promise.all(workers.map((c) => request<WorkerResult>(c, msg, 'result'))).finally(() => clearInterval(memTimer));
+    const memEnd = memorySample(cluster);
     const [{ stored: s0, cpu: cpu0, stages: st0, loops: l0 }, { stored: s1, cpu: cpu1, stages: st1, loops: l1 }] = await Promise.all([storedStart, storedEnd]);
     const sum = (k: keyof WorkerResult) => results.reduce((s, r) => s + (r[k] as number), 0);
     const acked = sum('acked');
@@ -211,6 +254,10 @@ async function runOnce(cluster: Cluster, app: { appId: string; secret: string },
       stages: stageSummary(bucketsSince(st1, st0)),
       /** Per role kind, its worst process over the window: GC % of wall time, event-loop delay p99 and max. */
       eventLoops: eventLoopSummary(l0, l1, secs),
+      /** Resident memory (MB): worst process of each role, and the broker, at the start, the peak and the end of the run. */
+      memoryMb: { start: memStart, peak: memPeak, end: memEnd },
+      /** The overload phase: goodput against the capacity, refusals, accepted sends (ADR 0021). */
+      ...(phase === 'overload' && { overload: overloadFigures(results, capacityPerSec, cfg.durationMs) }),
     };
   } finally {
     for (const c of workers) if (c.connected) c.send({ type: 'exit' });
@@ -249,14 +296,28 @@ async function main(): Promise<void> {
     // One app for every run (each run's clientMsgIds carry their own tag).
     const app = await createApp(cluster.adminUrl, cluster.adminToken);
     const runs: Array<Awaited<ReturnType<typeof runOnce>>> = [];
-    const steps: Step[] = cfg.phases.flatMap((phase): Step[] => phase === 'fixed'
+    const phases = cfg.phases as string[];
+    const steps: Step[] = phases.flatMap((phase): Step[] => phase === 'fixed'
       ? cfg.rates.map((rate) => ({ phase, rate, label: `fixed ${rate}/s` }))
-      : [{ phase, rate: 0, label: phase }]);
+      : phase === 'overload' ? [{ phase, rate: 0, label: `overload ${cfg.overloadFactor}×` }]
+      : [{ phase: phase as Step['phase'], rate: 0, label: phase }]);
+    let capacity = cfg.capacity;
     for (const step of steps) {
+      if (step.phase === 'overload') {
+        // The capacity: this run's saturation phase (median delivered/s), unless given.
+        if (!capacity) capacity = median(runs.filter((r) => r.phase === 'saturation').map((r) => r.deliveredPerSec));
+        if (!Number.isFinite(capacity) || capacity <= 0) throw new Error('the overload phase needs the saturation phase before it, or --capacity N');
+        step.rate = Math.round(capacity * cfg.overloadFactor);
+      }
       for (let run = 1; run <= cfg.runs; run++) {
-        progress(`dist-chat: ${step.label} run ${run}/${cfg.runs} (${cfg.warmupMs / 1000} s warm-up + ${cfg.durationMs / 1000} s${step.phase === 'fixed' ? `, ${step.rate} msg/s offered` : `, ${cfg.window} outstanding per sender`})`);
-        const r = await runOnce(cluster, app, step, run);
+        progress(`dist-chat: ${step.label} run ${run}/${cfg.runs} (${cfg.warmupMs / 1000} s warm-up + ${cfg.durationMs / 1000} s${step.phase !== 'saturation' ? `, ${step.rate} msg/s offered` : `, ${cfg.window} outstanding per sender`})`);
+        const r = await runOnce(cluster, app, step, run, capacity);
         runs.push(r);
+        if (r.overload) {
+          const o = r.overload;
+          progress(`  overload: ${round(100 * o.goodputOfCapacity, 1)} % of capacity ${o.capacityPerSec}/s delivered; refused ${o.refusedPerSec}/s ${JSON.stringify(o.errors)}, ${round(100 * o.refusedWithRetryHint, 1)} % with a retry hint, send→refusal p50 ${o.refuse.p50} p99 ${o.refuse.p99} ms; accepted: send→ack p99 ${o.ack.p99} ms, send→delivered p99 ${o.deliver.p99} ms; unanswered ${o.unanswered}`);
+          progress(`  memory MB (peak): ${Object.entries(r.memoryMb.peak.roles).map(([k, v]) => `${k} ${v}`).join(', ')}, broker ${r.memoryMb.peak.broker} (start ${r.memoryMb.start.broker}, end ${r.memoryMb.end.broker})`);
+        }
         progress(`  delivered ${r.deliveredPerSec}/s, persisted ${r.persistedPerSec}/s, deliver p50 ${r.deliver.p50} ms p99 ${r.deliver.p99} ms, lost ${r.notDelivered + r.notStored}${r.refused ? `, refused ${r.refused} (${Object.entries(r.errors).map(([k, v]) => `${k} ${v}`).join(', ')})` : ''}`);
         progress(`  slower than p99: ${Math.round(r.deliverTail.shareInWorstSecond * 100)} % sent within one second (${r.deliverTail.worstSecondFromS}–${round(r.deliverTail.worstSecondFromS + 1, 1)} s into the window)${r.deliverTail.shareInWorstSecond >= 0.5 ? ': a stall' : ''}`);
         progress(`  server steps p50/p99 ms: ${r.stages.map((x) => `${x.stage} ${x.p50Ms}/${x.p99Ms}`).join(', ')}`);
@@ -305,6 +366,25 @@ async function main(): Promise<void> {
     console.log(table(['command collection', 'count', 'mean ms', 'total s'], storage.slice(0, 10).map((s) => [s.op, s.count, s.meanMs, s.totalS])));
     const file = writeResult(typeof flags.out === 'string' ? flags.out : 'dist-chat', { machine: { ...machineFacts(), probe }, config: { ...cfg, roleEnv: ROLE_ENV, layout: 'gate×2 logic×2 consumer×2 dispatch admin' }, targets, runs, storage });
     progress(`dist-chat: wrote ${file}`);
+    const overloadRuns = runs.filter((r) => r.overload);
+    if (overloadRuns.length > 0) {
+      const summary = {
+        ...summarizeOverload(overloadRuns.map((r) => r.overload!)),
+        memoryMbPeak: {
+          roles: Object.fromEntries(['gate', 'logic', 'consumer'].map((role) => [role, Math.max(...overloadRuns.map((r) => r.memoryMb.peak.roles[role] ?? 0))])),
+          broker: Math.max(...overloadRuns.map((r) => r.memoryMb.peak.broker)),
+        },
+      };
+      const verdict = overloadVerdict(summary);
+      console.log(`\noverload, distributed mode (medians of ${overloadRuns.length} runs; ${cfg.overloadFactor}× capacity ${summary.capacityPerSec}/s offered open-loop)`);
+      console.log(table(['target', 'wanted', 'measured', 'met'], Object.entries(verdict).map(([k, t]) => [k, String(t.target), String(t.actual), t.met ? 'yes' : 'NO'])));
+      console.log(`accepted sends: send→ack p99 ${summary.ackP99Ms} ms, send→delivered p50 ${summary.deliverP50Ms} p99 ${summary.deliverP99Ms} ms; refusals p50 ${summary.refuseP50Ms} ms; memory peak MB ${JSON.stringify(summary.memoryMbPeak)}`);
+      const overloadFile = writeResult(typeof flags.out === 'string' ? `${flags.out}-overload` : 'dist-overload', {
+        benchmark: 'dist-overload', machine: { ...machineFacts(), probe }, config: { ...cfg, roleEnv: ROLE_ENV, layout: 'gate×2 logic×2 consumer×2 dispatch admin' },
+        targets: verdict, summary, runs: overloadRuns,
+      });
+      progress(`dist-chat: wrote ${overloadFile}`);
+    }
     finished = true;
   } finally {
     await cluster?.stop();

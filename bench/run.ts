@@ -2,7 +2,7 @@
 // process, printing progress as it goes), then writes bench/results/summary.json and prints one
 // table of the figures against their targets.
 //
-//   npx tsx bench/run.ts [--quick] [--only single-chat,idle-connections] [--wait-quiet 300]
+//   npx tsx bench/run.ts [--quick] [--only single-chat,overload,idle-connections] [--wait-quiet 300]
 //
 // --quick: 1 run of 8 s per phase and 5,000 idle connections (a smoke test, not the figures).
 import { spawn } from 'node:child_process';
@@ -12,12 +12,13 @@ import { RESULTS_DIR, bundleFacts, ROOT, ensureBuilt, machineFacts, parseFlags, 
 
 const flags = parseFlags(process.argv.slice(2));
 const quick = flags.quick === true;
-const only = String(flags.only ?? 'single-chat,idle-connections').split(',');
+const only = String(flags.only ?? 'single-chat,overload,idle-connections').split(',');
 
 // --wait-quiet S: before each single-chat run, wait up to S seconds for other processes to go quiet.
 const waitQuiet = flags['wait-quiet'] !== undefined ? ['--wait-quiet', String(flags['wait-quiet'] === true ? 300 : flags['wait-quiet'])] : [];
 const BENCHES: Record<string, string[]> = {
   'single-chat': [...(quick ? ['--runs', '1', '--duration', '8', '--warmup', '2'] : []), ...waitQuiet],
+  overload: [...(quick ? ['--runs', '1', '--duration', '8', '--capacity-duration', '5', '--warmup', '2'] : []), ...waitQuiet],
   'idle-connections': quick ? ['--n', '5000', '--hold', '10', '--heartbeat', '5000', '--runs', '1'] : [],
 };
 
@@ -83,6 +84,19 @@ async function main(): Promise<void> {
     rows.push(['single chat: lost / duplicated / unacked (all runs)', `${total('lost')} / ${total('duplicates')} / ${total('unacked')}`, '0 / 0 / 0', verdict(r.targets.exactlyOnce.met)]);
     const other = Math.max(0, ...Object.values(r.phases as Record<string, { otherCpuPct: number }>).map((p) => p.otherCpuPct));
     rows.push(['  other processes\' CPU during the runs (%, worst phase median)', other, '~0', other > 20 ? 'noisy machine' : 'quiet']);
+  }
+  if (only.includes('overload') && !failures.some((f) => f.includes('overload'))) {
+    const r = readResult('overload');
+    const s = r.summary;
+    summary.overload = { config: r.config, targets: r.targets, summary: s, machineAtRun: r.machine };
+    const pct = (x: number) => `${Math.round(1000 * x) / 10} %`;
+    rows.push([`overload: delivered at ${r.config.factor}× capacity offered, share of capacity (${s.capacityPerSec}/s)`, `${pct(s.goodputOfCapacity)} (${s.goodputOfCapacityRange.map(pct).join('–')})`, `≥ ${pct(r.targets.goodputOfCapacity.target)}`, verdict(r.targets.goodputOfCapacity.met)]);
+    rows.push(['  … kept with the CPU the server had for the capacity (modelled from its CPU per message and per refusal)', pct(s.modelledGoodputOfCapacity), '', '']);
+    rows.push(['  server CPU at capacity / overloaded; other processes overloaded (% of a core)', `${s.capacityServerCpuPct} / ${s.serverCpuPct}; ${s.otherCpuPct}`, '', s.otherCpuPct > 20 ? 'noisy machine' : 'quiet']);
+    rows.push(['  refused: send→refusal p50 / p99 (ms)', `${s.refuseP50Ms} / ${s.refuseP99Ms}`, `p99 ≤ ${r.targets.refuseP99Ms.target}`, verdict(r.targets.refuseP99Ms.met)]);
+    rows.push(['  refused: code, share with a retry hint', `${s.errorCodes.join(', ')}, ${pct(s.refusedWithRetryHint)}`, 'IM_UNAVAILABLE, 100 %', verdict(r.targets.refusedCode.met && r.targets.refusedWithRetryHint.met)]);
+    rows.push(['  accepted: send→ack p99 / send→delivered p99 (ms)', `${s.ackP99Ms} / ${s.deliverP99Ms}`, '', '']);
+    rows.push(['  server RSS start / peak / end (MB, worst run)', `${s.serverRssMb.start} / ${s.serverRssMb.peak} / ${s.serverRssMb.end}`, '', '']);
   }
   if (only.includes('idle-connections') && !failures.some((f) => f.includes('idle-connections'))) {
     const r = readResult('idle-connections');

@@ -59,6 +59,13 @@ export interface WorkerResult {
   pushFrames: number;
   ackLatency: ReturnType<Histogram['toJSON']>;
   deliverLatency: ReturnType<Histogram['toJSON']>;
+  /** Sends answered with an Error frame (refused): from the intended send time to the refusal, sends of the window. */
+  refuseLatency: ReturnType<Histogram['toJSON']>;
+  /** Sends answered with an Error frame, all and those sent in the window. */
+  refused: number;
+  refusedInWindow: number;
+  /** Refusals that carried a retry hint (retry_after_ms > 0). */
+  refusedWithRetryHint: number;
   /** With `samples`: ms into the window the message was sent, its send→delivered ms, and so on. */
   deliverSamples: number[];
   drainedMs: number;
@@ -115,8 +122,9 @@ let sendUntil = 0;
 let stopped = false;
 const ackLatency = new Histogram();
 const deliverLatency = new Histogram();
+const refuseLatency = new Histogram();
 const deliverSamples: number[] = [];
-const counters = { sent: 0, sentInWindow: 0, acked: 0, ackedInWindow: 0, delivered: 0, deliveredInWindow: 0, duplicates: 0, outOfOrder: 0, pushAcksSent: 0, deliveryNotices: 0, pushFrames: 0 };
+const counters = { sent: 0, sentInWindow: 0, acked: 0, ackedInWindow: 0, delivered: 0, deliveredInWindow: 0, duplicates: 0, outOfOrder: 0, pushAcksSent: 0, deliveryNotices: 0, pushFrames: 0, refused: 0, refusedInWindow: 0, refusedWithRetryHint: 0 };
 const errors: Record<string, number> = {};
 
 function reply(msg: unknown): void {
@@ -190,6 +198,14 @@ function onSenderFrame(p: Pair, data: Buffer): void {
       const code = String(f.error!.code);
       errors[code] = (errors[code] ?? 0) + 1;
       if (f.reqId > 0) {
+        // A send refused (reqId = counter + 1): how fast the refusal came, and whether it said when to retry.
+        const sentAt = p.sentAt.at(f.reqId - 1);
+        counters.refused++;
+        if (Number(f.error!.retryAfterMs) > 0) counters.refusedWithRetryHint++;
+        if (sentAt >= windowStart && sentAt < windowEnd) {
+          counters.refusedInWindow++;
+          refuseLatency.record(now - sentAt);
+        }
         p.outstanding--;
         if (run?.mode === 'saturation' && !stopped && now < sendUntil) sendOne(p, now);
       }
@@ -338,7 +354,7 @@ async function execute(r: WorkerRun): Promise<WorkerResult> {
   const cpu = process.cpuUsage(cpu0);
   return {
     type: 'result', ...counters, lost, unacked, errors,
-    ackLatency: ackLatency.toJSON(), deliverLatency: deliverLatency.toJSON(), deliverSamples,
+    ackLatency: ackLatency.toJSON(), deliverLatency: deliverLatency.toJSON(), refuseLatency: refuseLatency.toJSON(), deliverSamples,
     drainedMs, drained, cpuUserMs: cpu.user / 1000, cpuSystemMs: cpu.system / 1000,
   };
 }

@@ -36,6 +36,7 @@ export async function createRealBackends(config: Config, log: Logger, metrics: M
     url: config.rabbitmq.url!,
     log,
     prefetch: config.rabbitmq.prefetch,
+    upstreamMaxBytes: config.logic.maxQueueBytes,
     clientName: `imcloud ${config.node.id}`,
     onDeadLetter: (kind) => metrics.deadLetters.inc({ channel: kind }),
   }).start();

@@ -9,11 +9,11 @@ import type { Server as TcpServer } from 'node:net';
 import type { WebSocketServer } from 'ws';
 import { imcloud } from '../../proto/gen/im.js';
 import type { Backends } from '../ports/backends.js';
-import type { Subscription } from '../ports/bus.js';
+import { UpstreamFullError, type Subscription } from '../ports/bus.js';
 import type { GateInfo } from '../ports/routes.js';
 import type { Config } from '../shared/config.js';
 import { ImError, toImError } from '../shared/errors.js';
-import { decodeFrame, encodeFrame, errorFrame, withVersion, type Frame, type FrameInit } from '../shared/frame-codec.js';
+import { decodeFrame, encodeFrame, encodeFrameBody, errorFrame, withVersion, withVersionAndReqId, type Frame, type FrameInit } from '../shared/frame-codec.js';
 import type { HttpServer } from '../shared/http-server.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
@@ -36,6 +36,11 @@ const REPORT_EVERY_MS = 5_000;
 const SWEEP_EVERY_MS = 1_000;
 const APP_CACHE_MS = 5_000;
 const APP_CACHE_ENTRIES = 10_000;
+/**
+ * Overload refusals wait this long, corked, so that a connection's refusals (and whatever else it
+ * is sent meanwhile) leave in one socket write: a write costs more than the rest of a refusal.
+ */
+const REFUSAL_FLUSH_MS = 25;
 
 export class Gate implements ConnectionSink {
   private readonly connections = new Map<string, ClientConnection>();
@@ -217,7 +222,7 @@ export class Gate implements ConnectionSink {
       this.metrics.appRateLimited.inc({ app_id: conn.appId });
       return this.sendError(conn, new ImError('IM_APP_RATE_LIMITED', undefined, { retryAfterMs: quota.retryAfterMs }), frame.reqId);
     }
-    this.forward(conn, Kind.KIND_FRAME, bytes.subarray(1));
+    this.forward(conn, Kind.KIND_FRAME, bytes.subarray(1), frame.reqId);
   }
 
   /** The connection's own token bucket; refusals in a row beyond gate.floodStrikes close it. */
@@ -234,17 +239,55 @@ export class Gate implements ConnectionSink {
     return false;
   }
 
-  private forward(conn: ClientConnection, kind: imcloud.internal.v1.Upstream.Kind, frame: Uint8Array): void {
+  private forward(conn: ClientConnection, kind: imcloud.internal.v1.Upstream.Kind, frame: Uint8Array, reqId = 0): void {
+    // Overload: while the upstream queue is full, refuse before building the envelope (ADR 0021).
+    if (this.backends.bus.upstreamFull?.(this.config.gate.track)) return this.refuseOverloaded(conn, kind, reqId, this.upstreamFull);
     const envelope = imcloud.internal.v1.Upstream.encode({
       kind, appId: conn.appId, userId: conn.userId, deviceId: conn.deviceId, platform: conn.platform, connId: conn.id,
       gateId: this.id, traceId: randomUUID(), receivedAt: Date.now(), frame,
       heartbeatIntervalMs: this.config.gate.heartbeatIntervalMs, routeTtlMs: this.config.gate.idleTimeoutMs,
     }).finish();
     this.backends.bus.publishUpstream(this.config.gate.track, conn.appId, envelope).catch((err: unknown) => {
+      if (err instanceof UpstreamFullError) return this.refuseOverloaded(conn, kind, reqId, err);
       this.log.warn({ conn: conn.id, err: String(err) }, 'upstream publish failed');
-      this.sendError(conn, new ImError('IM_UNAVAILABLE', undefined, { retryAfterMs: 1000 }), 0);
+      this.sendError(conn, new ImError('IM_UNAVAILABLE', undefined, { retryAfterMs: 1000 }), reqId);
     });
   }
+
+  /**
+   * Answers at once a frame that the full upstream queue refused: IM_UNAVAILABLE with the retry
+   * hint and the request's reqId. A refusal must cost far less than serving (ADR 0021): its frame
+   * is encoded once but for the reqId, and a connection's refusals leave together, one socket
+   * write every REFUSAL_FLUSH_MS at most instead of one write each.
+   */
+  private refuseOverloaded(conn: ClientConnection, kind: imcloud.internal.v1.Upstream.Kind, reqId: number, err: UpstreamFullError): void {
+    this.metrics.upstreamRefused.inc();
+    // A login that never reaches logic gets no AuthOk: close, and the client reconnects later.
+    if (kind === Kind.KIND_LOGIN) return this.refuse(conn, err, reqId);
+    if (conn.state === 'closed') return;
+    if (!conn.corked) {
+      conn.corked = true;
+      conn.transport.cork();
+      this.corkedByRefusals.push(conn);
+      if (this.corkedByRefusals.length === 1) setTimeout(this.uncorkRefusals, REFUSAL_FLUSH_MS);
+    }
+    (this.refusedErrors ??= this.metrics.errors.labels({ code: 'IM_UNAVAILABLE', role: 'gate' })).inc();
+    this.write(conn, withVersionAndReqId(this.upstreamFullFrame, reqId));
+  }
+
+  private readonly upstreamFull = new UpstreamFullError();
+  /** The refusal's frame body without its reqId. */
+  private readonly upstreamFullFrame = encodeFrameBody(errorFrame(this.upstreamFull));
+  private refusedErrors?: { inc(): void };
+  private corkedByRefusals: ClientConnection[] = [];
+  private readonly uncorkRefusals = (): void => {
+    const conns = this.corkedByRefusals;
+    this.corkedByRefusals = [];
+    for (const conn of conns) {
+      conn.corked = false;
+      conn.transport.uncork();
+    }
+  };
 
   /**
    * Verifies the token before anything about the app is revealed: an unknown AppId and a bad

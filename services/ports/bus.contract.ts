@@ -8,7 +8,7 @@
 // messages left over from earlier tests are ignored.
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Bus, BusDelivery, BusHandler, Subscription } from './bus.js';
+import { UpstreamFullError, type Bus, type BusDelivery, type BusHandler, type Subscription } from './bus.js';
 
 export interface BusFixture {
   bus: Bus;
@@ -45,7 +45,12 @@ class Recorder {
   }
 }
 
-export function busContract(name: string, make: () => Promise<BusFixture>): void {
+export interface BusFixtureOptions {
+  /** Bound of each upstream track's queue: bytes of frames waiting for a consumer (0: unbounded). */
+  upstreamMaxBytes?: number;
+}
+
+export function busContract(name: string, make: (opts?: BusFixtureOptions) => Promise<BusFixture>): void {
   describe(`Bus contract: ${name}`, () => {
     let fx: BusFixture;
     let bus: Bus;
@@ -140,6 +145,64 @@ export function busContract(name: string, make: () => Promise<BusFixture>): void
       expect(r.count(tag(7))).toBeGreaterThanOrEqual(2);
       // Every frame but the failed one was handled on its first delivery.
       for (const b of expected) expect(r.deliveries.find((d) => d.body === b)?.deliveryCount).toBe(1);
+    });
+
+    it('upstream: past its bound a queue refuses publishes at once (IM_UNAVAILABLE, retry hint); what it took is delivered, and it takes again once drained', async () => {
+      const bounded = await make({ upstreamMaxBytes: 1_000 });
+      try {
+        const t = track();
+        const a = app();
+        const frame = (i: number): Uint8Array => body(`${i}:`.padEnd(100, 'x'));
+        // Nobody consumes yet: publish one at a time until the queue refuses.
+        const accepted: string[] = [];
+        let refusal: unknown;
+        for (let i = 0; i < 40 && refusal === undefined; i++) {
+          try {
+            await bounded.bus.publishUpstream(t, a, frame(i));
+            accepted.push(decoder.decode(frame(i)));
+          } catch (err) {
+            refusal = err;
+          }
+        }
+        expect(refusal).toBeInstanceOf(UpstreamFullError);
+        expect(refusal).toMatchObject({ code: 'IM_UNAVAILABLE' });
+        expect((refusal as UpstreamFullError).retryAfterMs).toBeGreaterThan(0);
+        // About the bound: at least half of it taken, at most one frame past it (a broker may
+        // notice that it is full one message late).
+        const size = frame(0).length;
+        expect(accepted.length * size).toBeGreaterThanOrEqual(500);
+        expect(accepted.length * size).toBeLessThanOrEqual(1_000 + size);
+        // Still full: refused again, and the synchronous hint (where the adapter has one) says so.
+        await expect(bounded.bus.publishUpstream(t, a, frame(99))).rejects.toBeInstanceOf(UpstreamFullError);
+        if (bounded.bus.upstreamFull) expect(bounded.bus.upstreamFull(t)).toBe(true);
+
+        const r = new Recorder(run);
+        const sub = await bounded.bus.consumeUpstream(t, async (d) => void r.record(d));
+        try {
+          await waitFor(() => r.deliveries.length >= accepted.length, `the ${accepted.length} accepted frames`);
+          // Drained: publishing is accepted again (a broker may take a moment to say so).
+          const after = decoder.decode(frame(100));
+          await waitFor(async () => {
+            try {
+              await bounded.bus.publishUpstream(t, a, frame(100));
+              return true;
+            } catch (err) {
+              if (!(err instanceof UpstreamFullError)) throw err;
+              await sleep(50);
+              return false;
+            }
+          }, 'a publish to be accepted after the queue drained');
+          if (bounded.bus.upstreamFull) expect(bounded.bus.upstreamFull(t)).toBe(false);
+          await waitFor(() => r.count(after) >= 1, 'the frame published after the drain');
+          await quiet();
+          expect(r.bodies().sort()).toEqual([...accepted, after].sort());
+          expect(r.deliveries.every((d) => d.deliveryCount === 1)).toBe(true);
+        } finally {
+          await sub.cancel();
+        }
+      } finally {
+        await bounded.cleanup();
+      }
     });
 
     it('upstream: tracks are separate queues', async () => {

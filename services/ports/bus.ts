@@ -3,6 +3,12 @@
 // Delivery is at-least-once everywhere: a handler that resolves acknowledges the message; one
 // that rejects returns it for redelivery until the delivery limit, after which it is
 // dead-lettered (and counted), so a poison message can never loop forever.
+//
+// Admission: a track's upstream queue may be bounded (bytes of frames waiting for a logic
+// process). Past the bound publishUpstream rejects at once with an UpstreamFullError
+// (IM_UNAVAILABLE with a retry hint), so that under overload a gate refuses what logic could
+// only shed later, after queueing it (ADR 0021).
+import { ImError } from '../shared/errors.js';
 
 export interface BusDelivery {
   body: Uint8Array;
@@ -22,9 +28,27 @@ export interface ConsumeOptions {
   prefetch?: number;
 }
 
+/** How long a client refused by a full upstream queue is told to wait before it retries. */
+export const UPSTREAM_FULL_RETRY_AFTER_MS = 1_000;
+
+/** publishUpstream's refusal when the track's queue holds its bound: overload, retry later. */
+export class UpstreamFullError extends ImError {
+  constructor(detail = 'the upstream queue is full') {
+    super('IM_UNAVAILABLE', `overloaded: ${detail}; retry after retry_after_ms`, { retryAfterMs: UPSTREAM_FULL_RETRY_AFTER_MS });
+  }
+}
+
 export interface Bus {
-  /** gate → logic. Routed by gray track; competing consumers share a track's queue. */
+  /**
+   * gate → logic. Routed by gray track; competing consumers share a track's queue. Rejects with
+   * UpstreamFullError while the track's queue holds its bound of waiting frames (if it has one).
+   */
   publishUpstream(track: string, appId: string, body: Uint8Array): Promise<void>;
+  /**
+   * Whether publishUpstream to this track would be refused now (UpstreamFullError): cheap and
+   * synchronous, so that a gate refuses before it builds the envelope. A hint that may lag.
+   */
+  upstreamFull?(track: string): boolean;
   consumeUpstream(track: string, handler: BusHandler, opts?: ConsumeOptions): Promise<Subscription>;
 
   /** logic → one gate instance. Transient: the queue lives and dies with its gate (sync repairs). */

@@ -134,6 +134,14 @@ export const configSchema = z.object({
      * clocks must agree to well within this.
      */
     maxQueueDelayMs: positiveInt.default(2_000),
+    /**
+     * Bytes of client frames a track's upstream queue holds waiting for a logic process (~200
+     * bytes a send: the default holds ~2,600). Past it gates refuse further frames at once with IM_UNAVAILABLE and a retry
+     * hint, instead of queueing work that logic could only shed after maxQueueDelayMs (ADR 0021).
+     * RabbitMQ: the queue's x-max-length-bytes with x-overflow reject-publish, fixed when the
+     * queue is declared (every process must agree). 0: unbounded.
+     */
+    maxQueueBytes: nonNegativeInt.default(512 * 1024),
   }).strict(),
   consumer: z.object({
     /**

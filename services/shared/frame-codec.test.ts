@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ImError } from './errors.js';
-import { decodeFrame, encodeFrame, LengthPrefixedReader, lengthPrefixed, PROTOCOL_VERSION } from './frame-codec.js';
+import { decodeFrame, encodeFrame, encodeFrameBody, LengthPrefixedReader, lengthPrefixed, PROTOCOL_VERSION, withVersionAndReqId } from './frame-codec.js';
 
 describe('frame codec', () => {
   it('round-trips a frame with the version byte first', () => {
@@ -49,5 +49,18 @@ describe('frame codec', () => {
   it('refuses a TCP length prefix over the limit before buffering it', () => {
     const reader = new LengthPrefixedReader(100);
     expect(() => reader.push(new Uint8Array([0, 0, 1, 0]))).toThrow(expect.objectContaining({ code: 'IM_FRAME_TOO_LARGE' }));
+  });
+});
+
+describe('withVersionAndReqId: a frame encoded once, sent with many reqIds', () => {
+  it('decodes as the same frame with each reqId (one-byte and multi-byte varints, and none)', () => {
+    const body = encodeFrameBody({ error: { code: 'IM_UNAVAILABLE', message: 'overloaded', retryAfterMs: 1_000, fatal: false } });
+    for (const reqId of [0, 1, 127, 128, 300, 2 ** 31 + 5]) {
+      const frame = decodeFrame(withVersionAndReqId(body, reqId));
+      expect(frame.reqId).toBe(reqId);
+      expect(frame.body).toBe('error');
+      expect(frame.error).toMatchObject({ code: 'IM_UNAVAILABLE', message: 'overloaded', retryAfterMs: 1_000 });
+      expect([...withVersionAndReqId(body, reqId)]).toEqual([...encodeFrame({ reqId, error: { code: 'IM_UNAVAILABLE', message: 'overloaded', retryAfterMs: 1_000, fatal: false } })]);
+    }
   });
 });

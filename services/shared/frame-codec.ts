@@ -24,6 +24,32 @@ export function withVersion(body: Uint8Array): Uint8Array {
   return out;
 }
 
+/**
+ * A versioned frame from an encoded frame body that has no req_id, with `reqId` set: for a frame
+ * sent by the thousand (the overload refusal), encoded once, where only the reqId differs.
+ */
+export function withVersionAndReqId(body: Uint8Array, reqId: number): Uint8Array {
+  // Frame.req_id is field 1, a varint (tag 0x08); a decoder takes the fields in any order.
+  let n = reqId >>> 0;
+  let varintLength = 1;
+  for (let v = n; v > 0x7f; v >>>= 7) varintLength++;
+  const head = n > 0 ? 1 + varintLength : 0;
+  // From Buffer's pool: a small frame sent by the thousand should not cost an allocation of its own.
+  const out = Buffer.allocUnsafe(1 + head + body.length);
+  out[0] = PROTOCOL_VERSION;
+  let at = 1;
+  if (head > 0) {
+    out[at++] = 0x08;
+    while (n > 0x7f) {
+      out[at++] = (n & 0x7f) | 0x80;
+      n >>>= 7;
+    }
+    out[at++] = n;
+  }
+  out.set(body, at);
+  return out;
+}
+
 export function encodeFrame(frame: FrameInit): Uint8Array {
   return withVersion(encodeFrameBody(frame));
 }

@@ -32,6 +32,7 @@ export function createMetrics() {
     ackLatency: new Histogram({ name: 'imcloud_logic_ack_latency_seconds', help: 'From the frame entering the gate to the SendAck leaving logic.', labelNames: ['app_id'], buckets: latencyBuckets, ...r }),
     sendStages: new Histogram({ name: 'imcloud_logic_send_stage_seconds', help: 'Time a send spends in each step of the accept path (bus_in: gate to logic through the upstream queue).', labelNames: ['stage'], buckets: stageBuckets, ...r }),
     e2eLatency: new Histogram({ name: 'imcloud_gate_push_latency_seconds', help: 'From message acceptance to the push being written to the receiver connection.', labelNames: ['app_id'], buckets: latencyBuckets, ...r }),
+    upstreamRefused: new Counter({ name: 'imcloud_gate_upstream_refused_total', help: 'Client frames a gate refused at once (IM_UNAVAILABLE) because the upstream queue was full (overload; logic.maxQueueBytes).', ...r }),
     shed: new Counter({ name: 'imcloud_logic_shed_total', help: 'Frames refused unprocessed because they waited longer than logic.maxQueueDelayMs in the upstream queue (overload), by type.', labelNames: ['type'], ...r }),
     readsSkipped: new Counter({ name: 'imcloud_logic_reads_skipped_total', help: 'Page reads (sync, pull, history) not done because the connection that asked was gone by their turn.', ...r }),
     upstreamHandled: new Counter({ name: 'imcloud_logic_upstream_total', help: 'Upstream frames handled by type and result.', labelNames: ['type', 'result'], ...r }),

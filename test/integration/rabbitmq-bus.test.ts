@@ -83,8 +83,8 @@ async function publishWithRetry(publish: () => Promise<void>, onRetry: (err: ImE
   }
 }
 
-busContract('rabbitmq', async () => {
-  const bus = newBus();
+busContract('rabbitmq', async (opts = {}) => {
+  const bus = newBus({ upstreamMaxBytes: opts.upstreamMaxBytes });
   await bus.waitReady(30_000);
   return {
     bus,

@@ -11,8 +11,8 @@ import { MemorySeqAllocator } from './memory-seq-allocator.js';
 import { MemoryWorkerIds } from './memory-worker-ids.js';
 
 /** Every port in memory: the embedded mode and fast unit tests. One process only. */
-export function createMemoryBackends(opts: { onDeadLetter?: (channel: string) => void } = {}): Backends {
-  const bus = new MemoryBus({ onDeadLetter: opts.onDeadLetter });
+export function createMemoryBackends(opts: { onDeadLetter?: (channel: string) => void; upstreamMaxBytes?: number } = {}): Backends {
+  const bus = new MemoryBus({ onDeadLetter: opts.onDeadLetter, upstreamMaxBytes: opts.upstreamMaxBytes });
   const seq = new MemorySeqAllocator();
   return {
     kind: 'memory',

@@ -1,4 +1,5 @@
-import type { Bus, BusDelivery, BusHandler, ConsumeOptions, Subscription } from '../../ports/bus.js';
+import Denque from 'denque';
+import { UpstreamFullError, type Bus, type BusDelivery, type BusHandler, type ConsumeOptions, type Subscription } from '../../ports/bus.js';
 
 interface Pending {
   body: Uint8Array;
@@ -8,23 +9,54 @@ interface Pending {
 /**
  * One in-process queue with competing consumers, at-least-once and a delivery limit. Mirrors
  * the broker's semantics (prefetch, redelivery, dead-lettering) so the same contract holds.
+ *
+ * The waiting messages sit in a ring buffer (denque): taking one from the head costs the same
+ * whatever the backlog. An array's shift() copies the array once it is large (measured: 0.1 µs at
+ * 10,000 entries, 12.5 µs at 100,000): under overload every message then cost more the longer
+ * the backlog was, and the backlog never drained (ADR 0021).
  */
 class MemoryQueue {
-  private readonly ready: Pending[] = [];
+  private readonly ready = new Denque<Pending>();
   private readonly consumers: Array<{ handler: BusHandler; prefetch: number; inFlight: number; active: boolean }> = [];
   private next = 0;
   private scheduled = false;
+  /** Bytes of the bodies waiting (not in flight). */
+  private readyBytes = 0;
+  /** One refusal for every publish past the bound: refusing must cost less than queueing. */
+  private readonly full = new UpstreamFullError();
 
   constructor(
     private readonly deliveryLimit: number,
     private readonly deadLetter: (body: Uint8Array) => void,
     /** Transient queues drop messages while nobody consumes (auto-delete semantics). */
     private readonly transient: boolean,
+    /** Bytes of bodies waiting beyond which a publish is refused (0: unbounded), as RabbitMQ's x-max-length-bytes with x-overflow reject-publish. */
+    private readonly maxReadyBytes = 0,
   ) {}
 
-  push(body: Uint8Array): void {
-    if (this.transient && !this.consumers.some((c) => c.active)) return;
-    this.ready.push({ body, deliveryCount: 0 });
+  /** A publish was refused and nothing was taken since: the next is refused too. */
+  refusing = false;
+
+  /** Bytes of the bodies waiting for a consumer (not those in flight). */
+  get waitingBytes(): number {
+    return this.readyBytes;
+  }
+
+  /** Enqueues, or refuses with UpstreamFullError (returned, not thrown) when the bound would be passed. */
+  push(body: Uint8Array): UpstreamFullError | undefined {
+    if (this.transient && !this.consumers.some((c) => c.active)) return undefined;
+    // A message larger than the whole bound still goes into an empty queue.
+    if (this.maxReadyBytes > 0 && this.readyBytes + body.length > this.maxReadyBytes && this.ready.length > 0) {
+      this.refusing = true;
+      return this.full;
+    }
+    this.enqueue({ body, deliveryCount: 0 });
+    return undefined;
+  }
+
+  private enqueue(item: Pending): void {
+    this.ready.push(item);
+    this.readyBytes += item.body.length;
     this.schedule();
   }
 
@@ -38,7 +70,10 @@ class MemoryQueue {
         const i = this.consumers.indexOf(consumer);
         if (i >= 0) this.consumers.splice(i, 1);
         // Like an auto-delete queue: when its last consumer goes, so do the waiting messages.
-        if (this.transient && this.consumers.length === 0) this.ready.length = 0;
+        if (this.transient && this.consumers.length === 0) {
+          this.ready.clear();
+          this.readyBytes = 0;
+        }
       },
     };
   }
@@ -57,6 +92,8 @@ class MemoryQueue {
       const consumer = this.pickConsumer();
       if (!consumer) return;
       const item = this.ready.shift()!;
+      this.readyBytes -= item.body.length;
+      this.refusing = false;
       item.deliveryCount += 1;
       consumer.inFlight += 1;
       const delivery: BusDelivery = { body: item.body, deliveryCount: item.deliveryCount };
@@ -71,8 +108,9 @@ class MemoryQueue {
         () => {
           this.settle(consumer);
           if (item.deliveryCount >= this.deliveryLimit) this.deadLetter(item.body);
-          else if (!this.transient || consumer.active) this.ready.push(item);
-          this.schedule();
+          // Redelivered past the bound: it was accepted once and is not refused now.
+          else if (!this.transient || consumer.active) this.enqueue(item);
+          else this.schedule();
         },
       );
     }
@@ -98,6 +136,11 @@ class MemoryQueue {
 
 export interface MemoryBusOptions {
   deliveryLimit?: number;
+  /**
+   * Bytes of frames one upstream track's queue holds waiting for a consumer; past it
+   * publishUpstream rejects with UpstreamFullError. 0 or unset: unbounded.
+   */
+  upstreamMaxBytes?: number;
   /** Called when a message is given up after the delivery limit; for metrics. */
   onDeadLetter?: (channel: string, body: Uint8Array) => void;
 }
@@ -111,24 +154,39 @@ export class MemoryBus implements Bus {
     this.deliveryLimit = opts.deliveryLimit ?? 5;
   }
 
-  private queue(name: string, transient: boolean): MemoryQueue {
+  private queue(name: string, transient: boolean, maxReadyBytes = 0): MemoryQueue {
     let q = this.queues.get(name);
     if (!q) {
       const channel = name.split('.')[0]!;
       q = new MemoryQueue(this.deliveryLimit, (body) => {
         this.dead.push(body);
         this.opts.onDeadLetter?.(channel, body);
-      }, transient);
+      }, transient, maxReadyBytes);
       this.queues.set(name, q);
     }
     return q;
   }
 
-  async publishUpstream(track: string, _appId: string, body: Uint8Array): Promise<void> {
-    this.queue(`upstream.${track}`, false).push(body);
+  publishUpstream(track: string, _appId: string, body: Uint8Array): Promise<void> {
+    const refused = this.upstream(track).push(body);
+    return refused ? Promise.reject(refused) : Promise.resolve();
   }
   async consumeUpstream(track: string, handler: BusHandler, opts: ConsumeOptions = {}): Promise<Subscription> {
-    return this.queue(`upstream.${track}`, false).subscribe(handler, opts.prefetch ?? 256);
+    return this.upstream(track).subscribe(handler, opts.prefetch ?? 256);
+  }
+  upstreamFull(track: string): boolean {
+    // Asked for every client frame: by track, without building the queue's name.
+    return this.upstreams.get(track)?.refusing ?? false;
+  }
+  /** Bytes of frames waiting in a track's upstream queue (for tests and metrics). */
+  upstreamWaitingBytes(track: string): number {
+    return this.queues.get(`upstream.${track}`)?.waitingBytes ?? 0;
+  }
+  private readonly upstreams = new Map<string, MemoryQueue>();
+  private upstream(track: string): MemoryQueue {
+    let q = this.upstreams.get(track);
+    if (!q) this.upstreams.set(track, (q = this.queue(`upstream.${track}`, false, this.opts.upstreamMaxBytes ?? 0)));
+    return q;
   }
   async publishPush(gateId: string, body: Uint8Array): Promise<void> {
     this.queue(`push.${gateId}`, true).push(body);
@@ -147,5 +205,6 @@ export class MemoryBus implements Bus {
   }
   async close(): Promise<void> {
     this.queues.clear();
+    this.upstreams.clear();
   }
 }

@@ -10,13 +10,13 @@
 // queue keeps every dead letter for operators either way.
 import { randomUUID } from 'node:crypto';
 import type { Channel, ChannelModel } from 'amqplib';
-import type { Bus, BusHandler, ConsumeOptions, Subscription } from '../../ports/bus.js';
+import { UpstreamFullError, type Bus, type BusHandler, type ConsumeOptions, type Subscription } from '../../ports/bus.js';
 import { ImError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { BATCH_HEADER, PublishBatcher } from './publish-batch.js';
 import { RabbitmqConnection } from './rabbitmq-connection.js';
 import { RabbitmqConsumer, type BusChannelKind } from './rabbitmq-consumer.js';
-import { RabbitmqPublisher, type PublisherStats } from './rabbitmq-publisher.js';
+import { PublishNackedError, RabbitmqPublisher, type PublisherStats } from './rabbitmq-publisher.js';
 import { RabbitmqTopology } from './rabbitmq-topology.js';
 
 export interface RabbitmqBusOptions {
@@ -31,6 +31,14 @@ export interface RabbitmqBusOptions {
   pushQueueMaxLength?: number;
   /** Bound of the dead-letter queue (oldest dropped). Default 100,000. */
   deadLetterMaxLength?: number;
+  /**
+   * Bytes of frames each upstream queue holds ready before the broker refuses publishes
+   * (x-max-length-bytes, x-overflow reject-publish); publishUpstream then rejects with
+   * UpstreamFullError. A queue argument: every process must agree. Default 0: unbounded.
+   */
+  upstreamMaxBytes?: number;
+  /** After a refusal, upstreamFull(track) says so for this long (no publish confirmed meanwhile). Default 100 ms. */
+  upstreamFullHoldMs?: number;
   /** Messages published but not yet confirmed, at most; further publishers wait. Default 1,024. */
   maxUnconfirmed?: number;
   /** Frames the publishing channel buffers before publish() reports back-pressure (amqplib's default: 1,024). */
@@ -76,6 +84,10 @@ export class RabbitmqBus implements Bus {
   private readonly cancelGraceMs: number;
   private readonly deadLetterHistory: number;
   private closed = false;
+  /** Track → until when upstreamFull() says full (the broker refused a publish to it lately). */
+  private readonly refusedUntil = new Map<string, number>();
+  private readonly upstreamFullHoldMs: number;
+  private readonly upstreamFullError = new UpstreamFullError('the upstream queue is full (the broker refused the publish)');
 
   constructor(private readonly opts: RabbitmqBusOptions) {
     this.log = opts.log;
@@ -84,7 +96,9 @@ export class RabbitmqBus implements Bus {
       deliveryLimit: opts.deliveryLimit ?? 5,
       pushQueueMaxLength: opts.pushQueueMaxLength ?? 10_000,
       deadLetterMaxLength: opts.deadLetterMaxLength ?? 100_000,
+      upstreamMaxBytes: opts.upstreamMaxBytes ?? 0,
     });
+    this.upstreamFullHoldMs = opts.upstreamFullHoldMs ?? 100;
     this.prefetch = opts.prefetch ?? 256;
     this.cancelGraceMs = opts.cancelGraceMs ?? 5_000;
     this.deadLetterHistory = opts.deadLetterHistory ?? 1_000;
@@ -155,7 +169,25 @@ export class RabbitmqBus implements Bus {
       if (err instanceof ImError) throw err;
       throw new ImError('IM_UNAVAILABLE', `rabbitmq: could not declare the queue of track ${track}: ${(err as Error).message}; retry with backoff`, { cause: err });
     }
-    await this.durableBatches.publish({ exchange: this.topology.upstreamExchange, routingKey: this.topology.upstreamRoutingKey(track, appId), appId }, body);
+    try {
+      await this.durableBatches.publish({ exchange: this.topology.upstreamExchange, routingKey: this.topology.upstreamRoutingKey(track, appId), appId }, body);
+    } catch (err) {
+      if (!(err instanceof PublishNackedError)) throw err;
+      // The queue is full (x-overflow reject-publish): overload, refused at once.
+      this.refusedUntil.set(track, Date.now() + this.upstreamFullHoldMs);
+      throw this.upstreamFullError;
+    }
+    if (this.refusedUntil.size > 0) this.refusedUntil.delete(track);
+  }
+
+  /** True for upstreamFullHoldMs after the broker refused a publish to this track, unless one was confirmed since. */
+  upstreamFull(track: string): boolean {
+    if (this.refusedUntil.size === 0) return false;
+    const until = this.refusedUntil.get(track);
+    if (until === undefined) return false;
+    if (until > Date.now()) return true;
+    this.refusedUntil.delete(track);
+    return false;
   }
 
   async publishPush(gateId: string, body: Uint8Array): Promise<void> {

@@ -51,6 +51,13 @@ interface Live {
 const unavailable = (why: string, cause?: unknown): ImError =>
   new ImError('IM_UNAVAILABLE', `rabbitmq: publish failed: ${why}; retry with backoff`, { cause });
 
+/** The broker refused the message (basic.nack): a full queue with x-overflow reject-publish, or the broker's own trouble. */
+export class PublishNackedError extends ImError {
+  constructor(cause?: unknown) {
+    super('IM_UNAVAILABLE', 'rabbitmq: publish failed: the broker refused the message (nack: a full queue, or a broker error); retry with backoff', { cause });
+  }
+}
+
 export class RabbitmqPublisher {
   private live: Live | undefined;
   private unconfirmed = 0;
@@ -222,7 +229,8 @@ export class RabbitmqPublisher {
             timestamp: Math.floor(Date.now() / 1000),
           },
           (err: unknown) => {
-            if (err) pending.settle(unavailable('the broker did not confirm the message (nack or channel closed)', err));
+            if (err && !live.closed) pending.settle(new PublishNackedError(err));
+            else if (err) pending.settle(unavailable('the channel closed before the broker confirmed the message', err));
             else if (pending.returned) pending.settle(unavailable(`no queue is bound for ${exchange || '(default)'} / ${routingKey}`));
             else pending.settle(undefined);
           },

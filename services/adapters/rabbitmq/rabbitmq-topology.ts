@@ -1,7 +1,8 @@
 // The RabbitMQ topology of DESIGN §7, declared idempotently on every (re)connect with the names
 // of services/shared/topology.ts (the operator reads the store queue depth by that name).
 //
-//   imcloud.upstream (topic) --<track>.#--> imcloud.upstream.<track>  quorum, delivery limit, DLX
+//   imcloud.upstream (topic) --<track>.#--> imcloud.upstream.<track>  quorum, delivery limit, DLX,
+//                                                                     bounded, reject-publish
 //   imcloud.push (direct)    --<gateId>-->  imcloud.push.<gateId>     auto-delete, bounded, drop-head
 //   (default exchange)       ------------>  imcloud.store             quorum, delivery limit, DLX
 //   imcloud.dead (fanout)    ------------>  imcloud.dead              quorum, bounded
@@ -24,6 +25,11 @@ export interface TopologyOptions {
   pushQueueMaxLength: number;
   /** Dead letters kept in the dead-letter queue before the oldest are dropped. */
   deadLetterMaxLength: number;
+  /**
+   * Bytes of frames an upstream queue holds ready before the broker refuses publishes (nack:
+   * x-max-length-bytes with x-overflow reject-publish; ADR 0021). 0 or unset: unbounded.
+   */
+  upstreamMaxBytes?: number;
 }
 
 /** A push queue nobody consumes (its gate died before consuming) is deleted after this. */
@@ -83,7 +89,11 @@ export class RabbitmqTopology {
   async declareUpstream(ch: Channel, track: string): Promise<string> {
     if (!/^[A-Za-z0-9_-]{1,100}$/.test(track)) throw new Error(`rabbitmq: invalid track name ${JSON.stringify(track)}`);
     const queue = this.upstreamQueue(track);
-    await ch.assertQueue(queue, { durable: true, arguments: this.workQueueArguments() });
+    const bound = this.opts.upstreamMaxBytes ?? 0;
+    await ch.assertQueue(queue, {
+      durable: true,
+      arguments: { ...this.workQueueArguments(), ...(bound > 0 && { 'x-max-length-bytes': bound, 'x-overflow': 'reject-publish' }) },
+    });
     await ch.bindQueue(queue, this.upstreamExchange, `${track}.#`);
     return queue;
   }
