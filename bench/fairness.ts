@@ -2,7 +2,7 @@
 //
 //   npx tsx bench/fairness.ts [--runs 3] [--duration 15] [--warmup 3] [--quiet-pairs 20]
 //        [--quiet-rate 200] [--noisy-pairs 200] [--noisy-rate 18000] [--phases idle,flood]
-//        [--out NAME] [--no-build]
+//        [--app-frames-per-sec N] [--out NAME] [--no-build]
 //
 // Each run starts `imcloud all` (the bench's snapshot of dist/imcloud.js) with its default
 // limits, so the per-connection and per-app limits are the ones a tenant meets.
@@ -15,7 +15,7 @@
 // send→ack in the flood over its p99 when idle (target ≤ 2).
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { Histogram, ROOT, bundleFacts, cpuSecondsOf, ensureBuilt, machineFacts, median, nowUs, num, parseFlags, progress, round, rssOf, sleep, startPlatform, table, writeResult } from './lib/common.js';
+import { Histogram, ROOT, bucketQuantile, bucketsSince, bundleFacts, histogramBuckets, cpuSecondsOf, ensureBuilt, machineBusySeconds, machineFacts, median, metricSum, nowUs, num, parseFlags, progress, round, rssOf, sleep, startPlatform, table, writeResult } from './lib/common.js';
 import type { WorkerResult, WorkerRun } from './lib/chat-worker.js';
 import { describeProbe, machineProbe } from './lib/machine-probe.js';
 import { request } from './lib/worker-ipc.js';
@@ -30,9 +30,13 @@ const cfg = {
   noisyPairs: num(flags, 'noisy-pairs', 200),
   noisyRate: num(flags, 'noisy-rate', 18_000),
   noisyWorkers: num(flags, 'noisy-workers', 2),
+  /** The server's per-app frame rate (gate.appFramesPerSec); 0: its default. */
+  appFramesPerSec: num(flags, 'app-frames-per-sec', 0),
   phases: String(flags.phases ?? 'idle,flood').split(',') as Phase[],
 };
 type Phase = 'idle' | 'flood' | 'flood-unlimited';
+/** --server-env=KEY=VALUE,KEY=VALUE: more settings for the server (e.g. IMCLOUD_LOGIC_MAX_IN_FLIGHT=32). */
+const serverEnv: Record<string, string> = Object.fromEntries(String(flags['server-env'] ?? '').split(',').filter(Boolean).map((kv) => kv.split('=', 2) as [string, string]));
 export const TARGET_P99_RATIO = 2;
 
 interface Side {
@@ -50,7 +54,14 @@ interface RunFigures {
   quiet: Side;
   noisy?: Side;
   serverCpuPct: number;
+  clientsCpuPct: number;
+  otherCpuPct: number;
   serverRssMb: number;
+  serverGcPct: number;
+  serverLoopDelayMaxMs: number;
+  serverRefusals: { gateUpstreamFull: number; logicShed: number; appRateLimited: number };
+  logicRequestsMax: { running: number; waiting: number };
+  serverAckP99Ms: Record<string, number>;
 }
 
 function side(results: WorkerResult[]): Side {
@@ -82,25 +93,47 @@ async function startWorkers(wsUrl: string, app: { appId: string; secret: string 
 }
 
 async function runOnce(phase: Phase, run: number): Promise<RunFigures> {
-  const platform = await startPlatform({ env: phase === 'flood-unlimited' ? { IMCLOUD_GATE_APP_FRAMES_PER_SEC: '100000000' } : {} });
+  const limit = phase === 'flood-unlimited' ? 100_000_000 : cfg.appFramesPerSec;
+  const platform = await startPlatform({ env: { ...(limit > 0 && { IMCLOUD_GATE_APP_FRAMES_PER_SEC: String(limit) }), ...serverEnv } });
   const all: ChildProcess[] = [];
   try {
     const tag = `f${run}${phase[0]}${Date.now().toString(36)}`;
-    const quietWorkers = await startWorkers(platform.wsUrl, await platform.createApp(), `${tag}q`, cfg.quietPairs, 1);
+    const quietApp = await platform.createApp();
+    const quietWorkers = await startWorkers(platform.wsUrl, quietApp, `${tag}q`, cfg.quietPairs, 1);
     const noisyWorkers = phase === 'idle' ? [] : await startWorkers(platform.wsUrl, await platform.createApp(), `${tag}n`, cfg.noisyPairs, cfg.noisyWorkers);
     all.push(...quietWorkers, ...noisyWorkers);
     const startAtUs = nowUs() + 500_000;
     const base = { type: 'run', mode: 'fixed', window: 1, startAtUs, warmupMs: cfg.warmupMs, durationMs: cfg.durationMs, drainMs: 20_000, ackIntervalMs: 100, bodyBytes: 64 } as const;
     const windowStartUs = startAtUs + cfg.warmupMs * 1000;
-    const cpu0 = sleep((windowStartUs - nowUs()) / 1000).then(() => ({ server: cpuSecondsOf(platform.pid), at: nowUs() }));
-    const cpu1 = sleep((windowStartUs + cfg.durationMs * 1000 - nowUs()) / 1000).then(() => ({ server: cpuSecondsOf(platform.pid), at: nowUs(), rss: rssOf(platform.pid) }));
+    const clientsCpu = () => all.reduce((t, c) => t + cpuSecondsOf(c.pid!), 0);
+    const cpu0 = sleep((windowStartUs - nowUs()) / 1000).then(async () => ({ server: cpuSecondsOf(platform.pid), clients: clientsCpu(), machine: machineBusySeconds(), at: nowUs(), m: await platform.metrics() }));
+    const cpu1 = sleep((windowStartUs + cfg.durationMs * 1000 - nowUs()) / 1000).then(async () => ({ server: cpuSecondsOf(platform.pid), clients: clientsCpu(), machine: machineBusySeconds(), at: nowUs(), rss: rssOf(platform.pid), m: await platform.metrics() }));
     const quiet = Promise.all(quietWorkers.map((c) => request<WorkerResult>(c, { ...base, rate: cfg.quietRate } satisfies WorkerRun, 'result')));
     const noisy = Promise.all(noisyWorkers.map((c) => request<WorkerResult>(c, { ...base, rate: cfg.noisyRate / noisyWorkers.length } satisfies WorkerRun, 'result')));
-    const [q, n, c0, c1] = await Promise.all([quiet, noisy, cpu0, cpu1]);
+    // Requests running and waiting in logic, sampled through the window (where a backlog builds).
+    const queueSamples: Array<{ running: number; waiting: number }> = [];
+    const sampler = setInterval(() => {
+      if (nowUs() < windowStartUs) return;
+      void platform.metrics().then((m) => queueSamples.push({ running: m['imcloud_logic_requests{state="running"}'] ?? 0, waiting: m['imcloud_logic_requests{state="waiting"}'] ?? 0 }), () => undefined);
+    }, 500);
+    const [q, n, c0, c1] = await Promise.all([quiet, noisy, cpu0, cpu1]).finally(() => clearInterval(sampler));
+    const wall = (c1.at - c0.at) / 1e6;
+    const gcSeconds = (m: Record<string, number>) => Object.entries(m).filter(([k]) => k.startsWith('imcloud_process_nodejs_gc_duration_seconds_sum')).reduce((t, [, v]) => t + v, 0);
     return {
       phase, run, quiet: side(q), ...(n.length > 0 && { noisy: side(n) }),
-      serverCpuPct: round((100 * (c1.server - c0.server)) / ((c1.at - c0.at) / 1e6), 1),
+      serverCpuPct: round((100 * (c1.server - c0.server)) / wall, 1),
+      clientsCpuPct: round((100 * (c1.clients - c0.clients)) / wall, 1),
+      // Everything else on the machine competing for its cores.
+      otherCpuPct: Math.max(0, round((100 * (c1.machine - c0.machine - (c1.server - c0.server) - (c1.clients - c0.clients))) / wall, 1)),
       serverRssMb: round(c1.rss / 2 ** 20, 1),
+      serverGcPct: round((100 * (gcSeconds(c1.m) - gcSeconds(c0.m))) / ((c1.at - c0.at) / 1e6), 1),
+      // Reading /metrics resets the event-loop delay histogram: the second read covers the window.
+      serverLoopDelayMaxMs: round(1000 * (c1.m.imcloud_process_nodejs_eventloop_lag_max_seconds ?? NaN), 1),
+      // Where refusals came from: the gate (full upstream queue), logic (an app over its share, or shed after waiting).
+      // The server's own view of each app's send→ack (from the gate taking the frame to logic answering), p99 ms.
+      serverAckP99Ms: Object.fromEntries([...bucketsSince(histogramBuckets(c1.m, 'imcloud_logic_ack_latency_seconds', 'app_id'), histogramBuckets(c0.m, 'imcloud_logic_ack_latency_seconds', 'app_id'))].map(([app, series]) => [app === quietApp.appId ? 'quiet' : 'noisy', round(1000 * bucketQuantile(series, 0.99), 1)])),
+      logicRequestsMax: { running: Math.max(0, ...queueSamples.map((x) => x.running)), waiting: Math.max(0, ...queueSamples.map((x) => x.waiting)) },
+      serverRefusals: { gateUpstreamFull: metricSum(c1.m, 'imcloud_gate_upstream_refused_total'), logicShed: metricSum(c1.m, 'imcloud_logic_shed_total'), appRateLimited: metricSum(c1.m, 'imcloud_gate_app_rate_limited_total') },
     };
   } finally {
     for (const c of all) if (c.connected) c.send({ type: 'exit' });
@@ -126,6 +159,8 @@ function summarize(runs: RunFigures[]) {
       noisyRefusedByCode: runs.at(-1)!.noisy!.errors,
     }),
     serverCpuPct: m((r) => r.serverCpuPct),
+    clientsCpuPct: m((r) => r.clientsCpuPct),
+    otherCpuPct: m((r) => r.otherCpuPct),
     serverRssMb: m((r) => r.serverRssMb),
     lost: runs.reduce((s, r) => s + r.quiet.lost + (r.noisy?.lost ?? 0), 0),
   };
@@ -143,7 +178,7 @@ async function main(): Promise<void> {
       progress(`fairness ${phase} run ${run}/${cfg.runs}…`);
       const r = await runOnce(phase, run);
       all.push(r);
-      progress(`  quiet: ack p50 ${r.quiet.ack.p50} p99 ${r.quiet.ack.p99} ms, acked ${r.quiet.ackedPerSec}/s${r.noisy ? `; noisy: offered ${r.noisy.offeredPerSec}/s acked ${r.noisy.ackedPerSec}/s refused ${JSON.stringify(r.noisy.errors)}` : ''}; server CPU ${r.serverCpuPct}%`);
+      progress(`  quiet: ack p50 ${r.quiet.ack.p50} p99 ${r.quiet.ack.p99} ms, acked ${r.quiet.ackedPerSec}/s${r.noisy ? `; noisy: offered ${r.noisy.offeredPerSec}/s acked ${r.noisy.ackedPerSec}/s refused ${JSON.stringify(r.noisy.errors)}` : ''}; CPU: server ${r.serverCpuPct}%, clients ${r.clientsCpuPct}%, other ${r.otherCpuPct}% (server GC ${r.serverGcPct}%, loop delay max ${r.serverLoopDelayMaxMs} ms); refusals by the server ${JSON.stringify(r.serverRefusals)}; logic requests at most ${JSON.stringify(r.logicRequestsMax)}; server-side ack p99 ${JSON.stringify(r.serverAckP99Ms)} ms`);
     }
   }
   const phases = Object.fromEntries(cfg.phases.map((p) => [p, summarize(all.filter((r) => r.phase === p))]));

@@ -11,6 +11,8 @@ export interface Transport {
   /** Holds writes in memory until uncork(), so the frames of one push batch leave in one syscall. */
   cork(): void;
   uncork(): void;
+  /** Reads nothing from the peer for `ms` (TCP holds its frames back); a pause in progress is not extended. */
+  pauseReading(ms: number): void;
 }
 
 export type ConnectionState = 'new' | 'authenticating' | 'online' | 'closed';
@@ -34,6 +36,8 @@ export class ClientConnection {
   loginForwarded = false;
   /** The app's frame rate across every gate (its limits, or gate.appFramesPerSec). */
   appFramesPerSec = 0;
+  /** Frames refused for the app's rate since one last got through (the read pause doubles with each). */
+  appRateStrikes = 0;
   readonly bucket: TokenBucket;
 
   constructor(

@@ -72,6 +72,7 @@ function wireWebSocket(ws: WebSocket, socket: Duplex, sink: ConnectionSink, ip: 
     bufferedAmount: () => ws.bufferedAmount,
     cork: () => socket.cork(),
     uncork: () => socket.uncork(),
+    pauseReading: pauser(socket),
     close: (reason) => {
       ws.close(4000, reason.slice(0, 120));
       // A peer that never answers the closing handshake (or never reads) is cut off.
@@ -122,6 +123,7 @@ function wireTcp(socket: Socket, sink: ConnectionSink, opts: ListenerOptions): v
     bufferedAmount: () => socket.writableLength,
     cork: () => socket.cork(),
     uncork: () => socket.uncork(),
+    pauseReading: pauser(socket),
     close: () => {
       socket.end();
       setTimeout(() => socket.destroy(), HARD_CLOSE_MS).unref();
@@ -148,4 +150,18 @@ function wireTcp(socket: Socket, sink: ConnectionSink, opts: ListenerOptions): v
   });
   socket.on('close', () => sink.closed(conn, 'peer closed'));
   socket.on('error', () => sink.closed(conn, 'transport error'));
+}
+
+/** Pauses reading from a socket for a while; one pause at a time. */
+function pauser(socket: Duplex): (ms: number) => void {
+  let until = 0;
+  return (ms) => {
+    const now = Date.now();
+    if (until > now || ms <= 0) return;
+    until = now + ms;
+    socket.pause();
+    setTimeout(() => {
+      if (!socket.destroyed) socket.resume();
+    }, ms).unref();
+  };
 }

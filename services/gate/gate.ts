@@ -25,6 +25,7 @@ import { AppQuotas } from './app-quotas.js';
 import { ClientConnection, type Transport } from './client-connection.js';
 import { acceptWebSockets, listenTcp, type ConnectionSink } from './gate-listeners.js';
 import { IpConnections } from './ip-connections.js';
+import { RefusalWriter } from './refusal-writer.js';
 
 const Kind = imcloud.internal.v1.Upstream.Kind;
 /**
@@ -41,6 +42,9 @@ const APP_CACHE_ENTRIES = 10_000;
  * is sent meanwhile) leave in one socket write: a write costs more than the rest of a refusal.
  */
 const REFUSAL_FLUSH_MS = 25;
+/** A connection over its app's rate is not read from for this long (its retry hint says so too), doubling while it keeps being refused. */
+const APP_RATE_PAUSE_MS = 250;
+const MAX_APP_RATE_PAUSE_MS = 5_000;
 
 export class Gate implements ConnectionSink {
   private readonly connections = new Map<string, ClientConnection>();
@@ -218,11 +222,26 @@ export class Gate implements ConnectionSink {
     }
     if (cost > 1 && !this.takeConnectionTokens(conn, cost - 1, frame.reqId)) return;
     const quota = this.quotas.take(conn.appId, conn.appFramesPerSec, cost);
-    if (!quota.allowed) {
-      this.metrics.appRateLimited.inc({ app_id: conn.appId });
-      return this.sendError(conn, new ImError('IM_APP_RATE_LIMITED', undefined, { retryAfterMs: quota.retryAfterMs }), frame.reqId);
-    }
+    if (!quota.allowed) return this.refuseOverAppRate(conn, frame.reqId, quota.retryAfterMs);
+    conn.appRateStrikes = 0;
     this.forward(conn, Kind.KIND_FRAME, bytes.subarray(1), frame.reqId);
+  }
+
+  /**
+   * The app is over its rate: refuse, batched with the connection's other refusals, and stop
+   * reading from the connection for a while, longer each time it is refused again without a
+   * frame getting through in between: a client that keeps sending past the retry hint is held
+   * back by TCP instead of costing the gate a refusal per frame (ADR 0024).
+   */
+  private refuseOverAppRate(conn: ClientConnection, reqId: number, retryAfterMs: number): void {
+    this.metrics.appRateLimited.inc({ app_id: conn.appId });
+    this.metrics.errors.inc({ code: 'IM_APP_RATE_LIMITED', role: 'gate' });
+    const backoff = Math.min(MAX_APP_RATE_PAUSE_MS, APP_RATE_PAUSE_MS * 2 ** Math.min(conn.appRateStrikes, 8));
+    conn.appRateStrikes += 1;
+    // Jittered, so that the app's paused connections do not all come back in the same instant.
+    const pause = Math.max(retryAfterMs, backoff) + Math.floor(Math.random() * APP_RATE_PAUSE_MS);
+    this.refusals.send(conn, encodeFrame(errorFrame(new ImError('IM_APP_RATE_LIMITED', undefined, { retryAfterMs: pause }), reqId)));
+    conn.transport.pauseReading(pause);
   }
 
   /** The connection's own token bucket; refusals in a row beyond gate.floodStrikes close it. */
@@ -264,30 +283,15 @@ export class Gate implements ConnectionSink {
     this.metrics.upstreamRefused.inc();
     // A login that never reaches logic gets no AuthOk: close, and the client reconnects later.
     if (kind === Kind.KIND_LOGIN) return this.refuse(conn, err, reqId);
-    if (conn.state === 'closed') return;
-    if (!conn.corked) {
-      conn.corked = true;
-      conn.transport.cork();
-      this.corkedByRefusals.push(conn);
-      if (this.corkedByRefusals.length === 1) setTimeout(this.uncorkRefusals, REFUSAL_FLUSH_MS);
-    }
     (this.refusedErrors ??= this.metrics.errors.labels({ code: 'IM_UNAVAILABLE', role: 'gate' })).inc();
-    this.write(conn, withVersionAndReqId(this.upstreamFullFrame, reqId));
+    this.refusals.send(conn, withVersionAndReqId(this.upstreamFullFrame, reqId));
   }
 
   private readonly upstreamFull = new UpstreamFullError();
   /** The refusal's frame body without its reqId. */
   private readonly upstreamFullFrame = encodeFrameBody(errorFrame(this.upstreamFull));
   private refusedErrors?: { inc(): void };
-  private corkedByRefusals: ClientConnection[] = [];
-  private readonly uncorkRefusals = (): void => {
-    const conns = this.corkedByRefusals;
-    this.corkedByRefusals = [];
-    for (const conn of conns) {
-      conn.corked = false;
-      conn.transport.uncork();
-    }
-  };
+  private readonly refusals = new RefusalWriter(REFUSAL_FLUSH_MS, (conn, frame) => this.write(conn, frame));
 
   /**
    * Verifies the token before anything about the app is revealed: an unknown AppId and a bad

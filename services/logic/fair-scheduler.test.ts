@@ -37,16 +37,16 @@ describe('FairScheduler', () => {
   });
 
   it('refuses at once what does not fit in an app\'s share of the waiting room, and the others still get in', async () => {
-    const h = harness({ maxInFlight: 1, maxQueued: 4 });
+    const h = harness({ maxInFlight: 1, maxQueued: 6 });
     void h.scheduler.submit('noisy', 'n0');
     for (let i = 1; i <= 6; i++) void h.scheduler.submit('noisy', `n${i}`);
-    // Alone, the noisy app may use the whole room (4); two more are refused.
-    expect(h.refused).toEqual(['n5', 'n6']);
-    // A second app gets its half: the noisy app is over its new share and refused from now on.
+    // Alone, the noisy app may use half the room (3): the other half stays free for a newcomer.
+    expect(h.refused).toEqual(['n4', 'n5', 'n6']);
+    // A second app gets in at once and the shares become thirds: the noisy app is over its share.
     void h.scheduler.submit('quiet', 'q1');
     void h.scheduler.submit('noisy', 'n7');
-    expect(h.refused).toEqual(['n5', 'n6', 'n7']);
-    expect(h.scheduler.waiting).toBe(5);
+    expect(h.refused).toEqual(['n4', 'n5', 'n6', 'n7']);
+    expect(h.scheduler.waiting).toBe(4);
   });
 
   it('settles each submission with its own outcome: a failure rejects (the bus delivers it again)', async () => {

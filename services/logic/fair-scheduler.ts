@@ -1,6 +1,7 @@
 // Serves the apps whose requests wait in a logic process in turn, one request per app per round,
 // so that an app with a long queue does not make the others wait behind it. Each app may hold
-// its fair share of the waiting room (maxQueued over the apps waiting, at least minPerApp); a
+// its fair share of the waiting room (maxQueued over the apps waiting and one more, at least
+// minPerApp); a
 // request beyond its app's share is refused at once, cheaply, instead of waiting to be shed.
 // The bus hands logic up to maxInFlight + maxQueued requests (its prefetch), so the broker's
 // own first-come order decides little: what is in logic is served fairly. ADR 0024.
@@ -59,10 +60,19 @@ export class FairScheduler<T> {
     return this.queued;
   }
 
-  /** An app's room in the waiting room, counting `joining` apps that are about to wait too. */
+  get inFlight(): number {
+    return this.running;
+  }
+
+  /**
+   * An app's room in the waiting room, counting `joining` apps that are about to wait too. One
+   * share is always kept free for an app that is not waiting yet: if the apps that wait could
+   * fill the room, logic would stop taking from the bus, and a newcomer's request would queue in
+   * the bus behind theirs.
+   */
   private share(joining: number): number {
     const apps = this.queues.size + joining;
-    return Math.max(this.opts.minPerApp, Math.floor(this.opts.maxQueued / Math.max(1, apps)));
+    return Math.max(this.opts.minPerApp, Math.floor(this.opts.maxQueued / (apps + 1)));
   }
 
   private start(item: T): Promise<void> {

@@ -122,6 +122,13 @@ export class Logic {
       run: (r) => this.process(r),
       refuse: (r) => this.refuseBusy(r),
     });
+    const requests = metrics.logicRequests;
+    const scheduler = this.scheduler;
+    // Read when /metrics is scraped (prom-client's collect), not per request.
+    (requests as unknown as { collect?: () => void }).collect = () => {
+      requests.set({ state: 'running' }, scheduler.inFlight);
+      requests.set({ state: 'waiting' }, scheduler.waiting);
+    };
   }
 
   async start(idGenerator: IdGenerator, tracks: string[] = ['stable']): Promise<void> {

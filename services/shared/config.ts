@@ -84,7 +84,7 @@ export const configSchema = z.object({
      * set another); reads of message pages count 4, other frames 1. Keeps one tenant from taking
      * the bus, logic and the store from the others.
      */
-    appFramesPerSec: positiveInt.default(5_000),
+    appFramesPerSec: positiveInt.default(2_000),
     /** Open connections from one client address to one gate. */
     maxConnectionsPerIp: positiveInt.default(5_000),
     /** Bytes queued for a client before it counts as a slow consumer and is closed. */

@@ -34,6 +34,7 @@ export function createMetrics() {
     e2eLatency: new Histogram({ name: 'imcloud_gate_push_latency_seconds', help: 'From message acceptance to the push being written to the receiver connection.', labelNames: ['app_id'], buckets: latencyBuckets, ...r }),
     upstreamRefused: new Counter({ name: 'imcloud_gate_upstream_refused_total', help: 'Client frames a gate refused at once (IM_UNAVAILABLE) because the upstream queue was full (overload; logic.maxQueueBytes).', ...r }),
     shed: new Counter({ name: 'imcloud_logic_shed_total', help: 'Frames refused unprocessed because they waited longer than logic.maxQueueDelayMs in the upstream queue (overload), by type.', labelNames: ['type'], ...r }),
+    logicRequests: new Gauge({ name: 'imcloud_logic_requests', help: 'Upstream requests in a logic process: running, or waiting for their app\'s turn.', labelNames: ['state'], ...r }),
     readsSkipped: new Counter({ name: 'imcloud_logic_reads_skipped_total', help: 'Page reads (sync, pull, history) not done because the connection that asked was gone by their turn.', ...r }),
     upstreamHandled: new Counter({ name: 'imcloud_logic_upstream_total', help: 'Upstream frames handled by type and result.', labelNames: ['type', 'result'], ...r }),
     redeliveries: new Counter({ name: 'imcloud_bus_redeliveries_total', help: 'Bus messages delivered more than once, by channel.', labelNames: ['channel'], ...r }),

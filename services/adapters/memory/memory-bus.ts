@@ -45,13 +45,23 @@ class MemoryQueue {
   /** Enqueues, or refuses with UpstreamFullError (returned, not thrown) when the bound would be passed. */
   push(body: Uint8Array): UpstreamFullError | undefined {
     if (this.transient && !this.consumers.some((c) => c.active)) return undefined;
-    // A message larger than the whole bound still goes into an empty queue.
-    if (this.maxReadyBytes > 0 && this.readyBytes + body.length > this.maxReadyBytes && this.ready.length > 0) {
+    // A message larger than the whole bound still goes into an empty queue. Messages that a
+    // consumer has room for are as good as taken (the broker hands them out at once; here the
+    // hand-over waits for the next turn): only those beyond that room count against the bound.
+    if (this.maxReadyBytes > 0 && this.ready.length > 0 && this.bytesBeyondRoom() + body.length > this.maxReadyBytes) {
       this.refusing = true;
       return this.full;
     }
     this.enqueue({ body, deliveryCount: 0 });
     return undefined;
+  }
+
+  /** Bytes of the waiting messages beyond those the consumers have room for (by their average size). */
+  private bytesBeyondRoom(): number {
+    let room = 0;
+    for (const c of this.consumers) if (c.active) room += Math.max(0, c.prefetch - c.inFlight);
+    const beyond = this.ready.length - room;
+    return beyond <= 0 ? 0 : (this.readyBytes * beyond) / this.ready.length;
   }
 
   private enqueue(item: Pending): void {
