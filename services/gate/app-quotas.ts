@@ -51,7 +51,9 @@ export class AppQuotas {
     if (a.leasing || a.deniedUntil > this.now()) return;
     a.leasing = true;
     const block = leaseBlock(ratePerSec);
-    this.limiter.take(`gate-app:${appId}`, ratePerSec, Math.max(ratePerSec, block), block).then(
+    // A burst of 100 ms of the rate at most: an app whose clients come back all at once after a
+    // pause is let in at its rate, not with a second's worth in one instant.
+    this.limiter.take(`gate-app:${appId}`, ratePerSec, Math.max(2 * block, Math.ceil(ratePerSec / 10)), block).then(
       (d) => {
         a.leasing = false;
         if (d.allowed) a.tokens += block;
