@@ -1,7 +1,7 @@
 // The import rules of the code base, checked by `make test` (target check-deps, right after the
 // typecheck) with dependency-cruiser; any violation fails the run. Why these rules: ADR 0026.
 //
-//   node_modules/.bin/depcruise --config .dependency-cruiser.cjs services operator sdk web test bench scripts
+//   node_modules/.bin/depcruise --config .dependency-cruiser.cjs protocol services operator sdk web test bench scripts
 //
 // Paths are relative to the repository root. Roles are services/{gate,logic,consumer,dispatch,admin};
 // ports are services/ports (interfaces and their contract suites); a backend is a folder of
@@ -63,6 +63,27 @@ module.exports = {
       severity: 'error',
       from: { path: '^services/ports/' },
       to: { path: ['^services/adapters/', ROLES, '^services/backends\\.ts$'] },
+    },
+    {
+      name: 'protocol-stands-alone',
+      comment: 'The wire protocol (protocol/) is shared by services, the SDK and the web page: it imports none of them.',
+      severity: 'error',
+      from: { path: '^protocol/' },
+      to: { path: '^(services|sdk|web|operator|test|bench|scripts)/' },
+    },
+    {
+      name: 'sdk-imports-only-the-protocol',
+      comment: 'The SDK ships to browsers and apps: besides its own files it imports the protocol module, never server code.',
+      severity: 'error',
+      from: { path: '^sdk/' },
+      to: { path: '^(services|operator|web|test|bench|scripts)/' },
+    },
+    {
+      name: 'web-page-uses-the-sdk',
+      comment: 'The web page is an SDK client like any app: it imports the SDK and the protocol, never server code.',
+      severity: 'error',
+      from: { path: '^web/' },
+      to: { path: '^(services|operator|test|bench|scripts)/' },
     },
     {
       name: 'imports-resolve',

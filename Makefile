@@ -34,7 +34,7 @@ typecheck: build
 # its own backend's adapters; roles import ports, never an adapter or a client library.
 check-deps: build
 	@echo "==> dependency rules (dependency-cruiser, .dependency-cruiser.cjs)"
-	@node_modules/.bin/depcruise --config .dependency-cruiser.cjs --output-type err services operator sdk web test bench scripts
+	@node_modules/.bin/depcruise --config .dependency-cruiser.cjs --output-type err protocol services operator sdk web test bench scripts
 
 # Real servers for the integration, chaos and kubernetes suites: installed from Debian or built
 # from the Go module proxy once, cached in ~/.cache/imcloud (first run ~15 min on 2 cores).
@@ -107,4 +107,4 @@ bench-dist: build infra
 	@$(bench_node) node_modules/.bin/tsx bench/dist-chat.ts
 
 clean:
-	rm -rf dist proto/gen $(RESULTS)
+	rm -rf dist protocol/gen $(RESULTS)

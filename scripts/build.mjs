@@ -1,4 +1,4 @@
-// Build: protobuf static code + types from proto/*.proto, then the server bundle (dist/imcloud.js)
+// Build: protobuf static code + types from protocol/*.proto, then the server bundle (dist/imcloud.js)
 // and the web page bundle (dist/web/). Runs from `npm ci` through the prepare script.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync, existsSync, cpSync } from 'node:fs';
@@ -15,13 +15,13 @@ function pbjsBin(name) {
 }
 
 export function generateProto() {
-  const out = join(root, 'proto', 'gen');
+  const out = join(root, 'protocol', 'gen');
   mkdirSync(out, { recursive: true });
   const js = join(out, 'im.js');
-  step('protobuf static code (proto/gen/im.js, im.d.ts)');
+  step('protobuf static code (protocol/gen/im.js, im.d.ts)');
   execFileSync(process.execPath, [pbjsBin('pbjs'), '-t', 'static-module', '-w', 'es6', '--force-number',
-    '--no-verify', '--no-delimited', '--no-beautify', '-p', join(root, 'proto'), '-o', js,
-    join(root, 'proto', 'im.proto'), join(root, 'proto', 'internal.proto')], { stdio: 'inherit' });
+    '--no-verify', '--no-delimited', '--no-beautify', '-p', join(root, 'protocol'), '-o', js,
+    join(root, 'protocol', 'im.proto'), join(root, 'protocol', 'internal.proto')], { stdio: 'inherit' });
   // Node's ESM resolver needs the file extension that pbjs leaves out.
   // 64-bit fields decode to plain numbers (seqs and ms timestamps stay below 2^53; message
   // ids travel as strings), so no Long objects reach application code.

@@ -7,8 +7,8 @@ import { z } from 'zod';
 import type { Admin } from './admin/admin.js';
 import type { Backends } from './ports/backends.js';
 import type { Config } from './shared/config.js';
-import { USER_ID } from './shared/conversation-id.js';
-import { ImError } from './shared/errors.js';
+import { USER_ID } from '../protocol/conversation-id.js';
+import { ImError } from '../protocol/errors.js';
 import type { HttpServer } from './shared/http-server.js';
 import { mintToken } from './shared/tokens.js';
 

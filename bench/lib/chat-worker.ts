@@ -4,8 +4,8 @@
 // checks exactly-once delivery against what the sender saw acked, and measures
 // send→delivered with the send time the sender wrote into the body (same monotonic clock).
 import WebSocket from 'ws';
-import { imcloud } from '../../proto/gen/im.js';
-import { decodeFrame, encodeFrame, type Frame } from '../../services/shared/frame-codec.js';
+import { imcloud } from '../../protocol/gen/im.js';
+import { decodeFrame, encodeFrame, type Frame } from '../../protocol/frame-codec.js';
 import { mintToken } from '../../services/shared/tokens.js';
 import { Histogram, nowUs } from './common.js';
 

@@ -160,7 +160,7 @@ export function machineFacts(): Record<string, unknown> {
   let gitDirty = false;
   try {
     gitCommit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
-    gitDirty = execFileSync('git', ['status', '--porcelain', '--', 'services', 'proto'], { cwd: ROOT, encoding: 'utf8' }).trim() !== '';
+    gitDirty = execFileSync('git', ['status', '--porcelain', '--', 'services', 'protocol'], { cwd: ROOT, encoding: 'utf8' }).trim() !== '';
   } catch {
     // not a git checkout
   }
@@ -216,10 +216,10 @@ function newestMtime(dir: string): number {
   return newest;
 }
 
-/** Rebuilds dist/ (npm run build) when it is missing or older than services/ or proto/. */
+/** Rebuilds dist/ (npm run build) when it is missing or older than services/ or protocol/. */
 export function ensureBuilt(skip = false): void {
   const bundle = join(ROOT, 'dist', 'imcloud.js');
-  const stale = !existsSync(bundle) || statSync(bundle).mtimeMs < Math.max(newestMtime(join(ROOT, 'services')), newestMtime(join(ROOT, 'proto')));
+  const stale = !existsSync(bundle) || statSync(bundle).mtimeMs < Math.max(newestMtime(join(ROOT, 'services')), newestMtime(join(ROOT, 'protocol')));
   if (!stale) return;
   if (skip) {
     progress('warning: dist/imcloud.js is older than services/ (--no-build given; benchmarking the old bundle)');

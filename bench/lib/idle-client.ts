@@ -3,8 +3,8 @@
 // address), authenticates each with raw frames and keeps it alive with heartbeats — or, for
 // the bare `ws` baseline, just holds the socket open.
 import WebSocket from 'ws';
-import { imcloud } from '../../proto/gen/im.js';
-import { decodeFrame, encodeFrame } from '../../services/shared/frame-codec.js';
+import { imcloud } from '../../protocol/gen/im.js';
+import { decodeFrame, encodeFrame } from '../../protocol/frame-codec.js';
 import { mintToken } from '../../services/shared/tokens.js';
 
 export interface IdleTarget {

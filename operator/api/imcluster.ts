@@ -12,7 +12,7 @@ export const KIND = 'ImCluster';
 export const PLURAL = 'imclusters';
 export const API_VERSION = `${GROUP}/${VERSION}`;
 
-/** Same rule as services/shared/conversation-id.ts APP_ID. */
+/** Same rule as protocol/conversation-id.ts APP_ID. */
 export const APP_ID_PATTERN = '^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$';
 /** An image tag (also shown as the version). */
 export const VERSION_PATTERN = '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$';

@@ -1,6 +1,6 @@
 // The one error type the SDK rejects with and emits. Server errors keep their catalog code
-// (services/shared/errors.ts); errors the SDK raises itself use SDK_* codes.
-import type { ErrorCode } from '../../services/shared/errors.js';
+// (protocol/errors.ts); errors the SDK raises itself use SDK_* codes.
+import type { ErrorCode } from '../../protocol/errors.js';
 
 export type SdkErrorCode =
   /** No answer in time (request, ack, or the whole send deadline). */

@@ -3,8 +3,8 @@
 // (full-jitter backoff, a server's hint) and connect again, or stop for good (a kick, a fatal
 // auth error; see session-end.ts). It also carries requests over whichever connection is up.
 // What the connection brings in (messages, acks, notices) goes to the handlers.
-import type { imcloud } from '../../proto/gen/im.js';
-import type { Frame, FrameInit } from '../../services/shared/frame-codec.js';
+import type { imcloud } from '../../protocol/gen/im.js';
+import type { Frame, FrameInit } from '../../protocol/frame-codec.js';
 import { Backoff } from './backoff.js';
 import { ImClientError, RETRYABLE_CODES } from './client-error.js';
 import type { Outgoing } from './conversation-sender.js';

@@ -3,7 +3,7 @@
 // lanes of different conversations run in parallel (see SendQueue). A request that is not
 // acknowledged in time, or that gets a retryable error, is written again with the SAME
 // clientMsgId: the server deduplicates it and answers the original ack.
-import type { FrameInit } from '../../services/shared/frame-codec.js';
+import type { FrameInit } from '../../protocol/frame-codec.js';
 import { ImClientError, RETRYABLE_CODES } from './client-error.js';
 
 export interface SendAck {

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { FrameInit } from '../../services/shared/frame-codec.js';
+import type { FrameInit } from '../../protocol/frame-codec.js';
 import { CursorKeeper } from './cursor-keeper.js';
 import { MemoryCursorStore, type Cursors } from './cursor-store.js';
 

@@ -1,6 +1,6 @@
 // Asking dispatch where to connect: GET <dispatchUrl>?appId=…&userId=… answers with the
 // WebSocket URLs of gates and with hints (heartbeat interval, reconnect backoff limits).
-import { USER_ID } from '../../services/shared/conversation-id.js';
+import { USER_ID } from '../../protocol/conversation-id.js';
 import { ImClientError } from './client-error.js';
 
 export interface DispatchAnswer {

@@ -3,10 +3,10 @@
 // its parts: the ConnectionLoop finds a gate through dispatch, authenticates, keeps the
 // connection alive and reconnects; the SendQueue sends through per-conversation lanes that
 // retry under the same clientMsgId; the ReceiveEngine delivers what arrives exactly once and in
-// seq order per conversation. Protocol semantics: proto/im.proto; the message path: DESIGN §3.
-import type { imcloud } from '../../proto/gen/im.js';
-import { conversationMembers, singleConversation, USER_ID } from '../../services/shared/conversation-id.js';
-import type { Frame } from '../../services/shared/frame-codec.js';
+// seq order per conversation. Protocol semantics: protocol/im.proto; the message path: DESIGN §3.
+import type { imcloud } from '../../protocol/gen/im.js';
+import { conversationMembers, singleConversation, USER_ID } from '../../protocol/conversation-id.js';
+import type { Frame } from '../../protocol/frame-codec.js';
 import { ImClientError } from './client-error.js';
 import { ConnectionLoop } from './connection-loop.js';
 import { ConversationList } from './conversation-list.js';

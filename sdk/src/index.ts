@@ -9,5 +9,5 @@ export { MemoryCursorStore, cursorScope } from './cursor-store.js';
 export type { CursorStore, Cursors } from './cursor-store.js';
 export { IndexedDbCursorStore } from './indexed-db-cursor-store.js';
 export { newClientMsgId, newDeviceId } from './ids.js';
-export { singleConversation } from '../../services/shared/conversation-id.js';
+export { singleConversation } from '../../protocol/conversation-id.js';
 export type * from './types.js';

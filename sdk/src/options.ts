@@ -1,5 +1,5 @@
 // The options an ImClient takes, shared by its parts (the facade, the connection loop, a session).
-import type { Frame, FrameInit } from '../../services/shared/frame-codec.js';
+import type { Frame, FrameInit } from '../../protocol/frame-codec.js';
 import type { CursorStore } from './cursor-store.js';
 import type { WebSocketConstructor } from './frame-socket.js';
 import type { PlatformName } from './types.js';

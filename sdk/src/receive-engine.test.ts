@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { imcloud } from '../../proto/gen/im.js';
-import { decodeFrame, encodeFrame, type Frame, type FrameInit } from '../../services/shared/frame-codec.js';
+import type { imcloud } from '../../protocol/gen/im.js';
+import { decodeFrame, encodeFrame, type Frame, type FrameInit } from '../../protocol/frame-codec.js';
 import { ImClientError } from './client-error.js';
 import { ConversationList } from './conversation-list.js';
 import type { Outgoing } from './conversation-sender.js';

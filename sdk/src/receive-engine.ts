@@ -3,8 +3,8 @@
 // app once and in seq order. A seq gap is pulled after a short grace (a late push may still
 // fill it), every connection starts with a full sync from the device's cursors, page by page,
 // and moved cursors are saved and acknowledged (CursorKeeper). Notices update the conversation list.
-import type { imcloud } from '../../proto/gen/im.js';
-import type { Frame, FrameInit } from '../../services/shared/frame-codec.js';
+import type { imcloud } from '../../protocol/gen/im.js';
+import type { Frame, FrameInit } from '../../protocol/frame-codec.js';
 import type { ConversationList } from './conversation-list.js';
 import type { Outgoing, SendAck } from './conversation-sender.js';
 import { CursorKeeper } from './cursor-keeper.js';

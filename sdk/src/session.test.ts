@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { decodeFrame, encodeFrame, type Frame, type FrameInit } from '../../services/shared/frame-codec.js';
+import { decodeFrame, encodeFrame, type Frame, type FrameInit } from '../../protocol/frame-codec.js';
 import type { ImClientError } from './client-error.js';
 import { FrameSocket, type WebSocketLike } from './frame-socket.js';
 import type { ImClientHooks } from './options.js';

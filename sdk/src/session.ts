@@ -2,8 +2,8 @@
 // hooks), the Auth/AuthOk exchange, the heartbeat that notices a dead path, the frames held back
 // until the client has loaded its cursors, and what the server said about why it ends (Kick,
 // ServerHint; the connection loop adds a fatal Error).
-import type { imcloud } from '../../proto/gen/im.js';
-import { decodeFrame, encodeFrame, type Frame, type FrameInit } from '../../services/shared/frame-codec.js';
+import type { imcloud } from '../../protocol/gen/im.js';
+import { decodeFrame, encodeFrame, type Frame, type FrameInit } from '../../protocol/frame-codec.js';
 import { ImClientError } from './client-error.js';
 import type { FrameSocket } from './frame-socket.js';
 import type { ImClientHooks } from './options.js';

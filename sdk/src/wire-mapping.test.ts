@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { imcloud } from '../../proto/gen/im.js';
+import { imcloud } from '../../protocol/gen/im.js';
 import type { Outgoing, SendAck } from './conversation-sender.js';
 import { chatMessageFromWire, errorFromWire, kickFromWire, ownMessageFromAck } from './wire-mapping.js';
 

@@ -1,6 +1,6 @@
-// Protocol messages (proto/im.proto, as protobufjs decodes them) turned into the SDK's own
+// Protocol messages (protocol/im.proto, as protobufjs decodes them) turned into the SDK's own
 // types, and the platform names the app uses turned into the protocol's enum.
-import { imcloud } from '../../proto/gen/im.js';
+import { imcloud } from '../../protocol/gen/im.js';
 import { ImClientError } from './client-error.js';
 import type { SummaryInput } from './conversation-list.js';
 import type { Outgoing, SendAck } from './conversation-sender.js';

@@ -4,7 +4,7 @@
 // with backoff; /readyz stays false until all are up.
 import type { Backends } from '../ports/backends.js';
 import type { Config } from '../shared/config.js';
-import { ImError } from '../shared/errors.js';
+import { ImError } from '../../protocol/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
 import { MongoAppRegistry } from './mongodb/mongo-app-registry.js';

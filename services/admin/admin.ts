@@ -2,13 +2,13 @@
 // Credentials: the platform admin token (every app), or HTTP Basic appId:secret (that app only).
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
-import { imcloud } from '../../proto/gen/im.js';
+import { imcloud } from '../../protocol/gen/im.js';
 import type { App, AppLimits, MultiLoginPolicy } from '../ports/app-registry.js';
 import type { Backends } from '../ports/backends.js';
 import type { Config } from '../shared/config.js';
-import { APP_ID, USER_ID } from '../shared/conversation-id.js';
-import { ImError } from '../shared/errors.js';
-import { encodeFrameBody } from '../shared/frame-codec.js';
+import { APP_ID, USER_ID } from '../../protocol/conversation-id.js';
+import { ImError } from '../../protocol/errors.js';
+import { encodeFrameBody } from '../../protocol/frame-codec.js';
 import type { HttpRequest, HttpRequestHead, HttpServer } from '../shared/http-server.js';
 import type { Metrics } from '../shared/metrics.js';
 import { mintToken } from '../shared/tokens.js';

@@ -1,7 +1,7 @@
 // The consumer role: drains the durable store queue into the message store in batches.
 // Writes are idempotent (unique appId+conversation+seq), so a redelivered record is harmless;
 // a record is acknowledged only after its batch is written, so a crash loses nothing.
-import { imcloud } from '../../proto/gen/im.js';
+import { imcloud } from '../../protocol/gen/im.js';
 import type { Backends } from '../ports/backends.js';
 import type { BusDelivery, Subscription } from '../ports/bus.js';
 import type { StoredMessage } from '../ports/stored-message.js';

@@ -4,8 +4,8 @@
 import type { Backends } from '../ports/backends.js';
 import type { GateInfo } from '../ports/routes.js';
 import type { Config } from '../shared/config.js';
-import { APP_ID, USER_ID } from '../shared/conversation-id.js';
-import { ImError } from '../shared/errors.js';
+import { APP_ID, USER_ID } from '../../protocol/conversation-id.js';
+import { ImError } from '../../protocol/errors.js';
 import type { HttpServer } from '../shared/http-server.js';
 import type { Metrics } from '../shared/metrics.js';
 import { routingSource, trackFor, type RoutingTableSource } from '../shared/routing-table.js';

@@ -3,7 +3,7 @@
 // cache is bounded in entries and time, and only well-formed AppIds are ever looked up or kept.
 import { LRUCache } from 'lru-cache';
 import type { App, AppRegistry } from '../ports/app-registry.js';
-import { APP_ID } from '../shared/conversation-id.js';
+import { APP_ID } from '../../protocol/conversation-id.js';
 
 /** An app as the gate caches it; null: no such app (cached too, so probing costs no lookups). */
 export type KnownApp = Pick<App, 'appId' | 'secret' | 'limits'> | null;

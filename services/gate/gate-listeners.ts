@@ -7,8 +7,8 @@ import { createServer as createTlsServer } from 'node:tls';
 import type { IncomingMessage, Server as HttpNodeServer } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { ImError, toImError } from '../shared/errors.js';
-import { encodeFrame, errorFrame, LengthPrefixedReader, lengthPrefixed } from '../shared/frame-codec.js';
+import { ImError, toImError } from '../../protocol/errors.js';
+import { encodeFrame, errorFrame, LengthPrefixedReader, lengthPrefixed } from '../../protocol/frame-codec.js';
 import type { TlsFiles } from '../shared/tls-files.js';
 import type { ClientConnection, Transport } from './client-connection.js';
 

@@ -7,13 +7,13 @@
 import { randomUUID } from 'node:crypto';
 import type { Server as TcpServer } from 'node:net';
 import type { WebSocketServer } from 'ws';
-import { imcloud } from '../../proto/gen/im.js';
+import { imcloud } from '../../protocol/gen/im.js';
 import type { Backends } from '../ports/backends.js';
 import { UpstreamFullError, type Subscription } from '../ports/bus.js';
 import type { GateInfo } from '../ports/routes.js';
 import type { Config } from '../shared/config.js';
-import { ImError, toImError } from '../shared/errors.js';
-import { decodeFrame, encodeFrame, encodeFrameBody, errorFrame, withVersion, withVersionAndReqId, type Frame, type FrameInit } from '../shared/frame-codec.js';
+import { ImError, toImError } from '../../protocol/errors.js';
+import { decodeFrame, encodeFrame, encodeFrameBody, errorFrame, withVersion, withVersionAndReqId, type Frame, type FrameInit } from '../../protocol/frame-codec.js';
 import type { HttpServer } from '../shared/http-server.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';

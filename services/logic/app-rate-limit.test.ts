@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { singleConversation } from '../shared/conversation-id.js';
+import { singleConversation } from '../../protocol/conversation-id.js';
 import { logicFixture } from './logic-fixture.js';
 
 // Sends draw their seq with the dedupe claim (ADR 0014), so the app rate limit must never leave

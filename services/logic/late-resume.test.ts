@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { StoredMessage } from '../ports/stored-message.js';
-import { singleConversation } from '../shared/conversation-id.js';
+import { singleConversation } from '../../protocol/conversation-id.js';
 import { encodeStoreRecord } from './message-codec.js';
 import { logicFixture } from './logic-fixture.js';
 

@@ -1,9 +1,9 @@
 // A Logic on memory backends for unit tests: frames in through handle(), replies out of the
 // push bus, decoded. Used by the *.test.ts files next to it.
-import { imcloud } from '../../proto/gen/im.js';
+import { imcloud } from '../../protocol/gen/im.js';
 import { createMemoryBackends } from '../adapters/memory/memory-backends.js';
 import { compileConfig, type ConfigInput } from '../shared/config.js';
-import { decodeFrameBody, encodeFrameBody } from '../shared/frame-codec.js';
+import { decodeFrameBody, encodeFrameBody } from '../../protocol/frame-codec.js';
 import { IdGenerator } from '../shared/ids.js';
 import { createLogger } from '../shared/logger.js';
 import { createMetrics } from '../shared/metrics.js';

@@ -1,7 +1,7 @@
 // StoredMessage ↔ the wire Message, and StoreRecord bodies on the bus.
-import { imcloud } from '../../proto/gen/im.js';
+import { imcloud } from '../../protocol/gen/im.js';
 import type { StoredMessage } from '../ports/stored-message.js';
-import '../shared/protobuf-fast-strings.js';
+import '../../protocol/protobuf-fast-strings.js';
 
 export function toWireMessage(m: StoredMessage): imcloud.v1.Message.$Properties {
   return {

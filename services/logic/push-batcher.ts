@@ -1,7 +1,7 @@
 // Collects frames for gates and publishes one Downstream batch per gate (TurnBatcher: per turn,
 // and while the gate's previous batch awaits the bus, until it is through), so fan-out costs one
 // bus message per gate rather than one per user (DESIGN §4).
-import { imcloud } from '../../proto/gen/im.js';
+import { imcloud } from '../../protocol/gen/im.js';
 import type { Bus } from '../ports/bus.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';

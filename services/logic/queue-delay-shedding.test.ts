@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { singleConversation } from '../shared/conversation-id.js';
+import { singleConversation } from '../../protocol/conversation-id.js';
 import { logicFixture } from './logic-fixture.js';
 
 describe('logic under overload: sends that waited too long in the upstream queue', () => {

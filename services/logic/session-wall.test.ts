@@ -1,8 +1,8 @@
 // Logic's own checks on who sent a frame, behind the gate's: an envelope without an
 // authenticated app and user acts on nothing, and a user holds a bounded number of connections.
 import { describe, expect, it } from 'vitest';
-import { imcloud } from '../../proto/gen/im.js';
-import { encodeFrameBody } from '../shared/frame-codec.js';
+import { imcloud } from '../../protocol/gen/im.js';
+import { encodeFrameBody } from '../../protocol/frame-codec.js';
 import { logicFixture } from './logic-fixture.js';
 
 const Kind = imcloud.internal.v1.Upstream.Kind;

@@ -4,7 +4,7 @@
 // looks only at apps it created, so one server can serve every test.
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ImError } from '../shared/errors.js';
+import { ImError } from '../../protocol/errors.js';
 import type { App, AppRegistry } from './app-registry.js';
 
 export interface AppRegistryFixture {

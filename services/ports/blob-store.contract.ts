@@ -4,7 +4,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ImError } from '../shared/errors.js';
+import { ImError } from '../../protocol/errors.js';
 import { blobKeys, type BlobStore } from './blob-store.js';
 
 export interface BlobStoreFixture {

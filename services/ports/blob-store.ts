@@ -9,8 +9,8 @@
 // Errors: ImError IM_BAD_REQUEST for an invalid AppId, key, size, MD5 or range; IM_NOT_FOUND for
 // get of a missing object; IM_UNAVAILABLE when the store cannot be reached.
 import type { Readable } from 'node:stream';
-import { APP_ID } from '../shared/conversation-id.js';
-import { ImError } from '../shared/errors.js';
+import { APP_ID } from '../../protocol/conversation-id.js';
+import { ImError } from '../../protocol/errors.js';
 
 export interface BlobEntry {
   /** The key inside the app (without the `<appId>/` prefix). */

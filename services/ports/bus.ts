@@ -8,7 +8,7 @@
 // process). Past the bound publishUpstream rejects at once with an UpstreamFullError
 // (IM_UNAVAILABLE with a retry hint), so that under overload a gate refuses what logic could
 // only shed later, after queueing it (ADR 0021).
-import { ImError } from '../shared/errors.js';
+import { ImError } from '../../protocol/errors.js';
 
 export interface BusDelivery {
   body: Uint8Array;

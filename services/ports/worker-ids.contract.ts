@@ -6,7 +6,7 @@
 // key prefix). Leases are 300 ms and the tests wait 600 ms for them to lapse.
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ImError } from '../shared/errors.js';
+import { ImError } from '../../protocol/errors.js';
 import type { WorkerIdLease, WorkerIds } from './worker-ids.js';
 
 export interface WorkerIdsFixture {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { compileConfig, envName, loadConfig } from './config.js';
-import { ImError } from './errors.js';
+import { ImError } from '../../protocol/errors.js';
 
 describe('config', () => {
   it('applies defaults and freezes the result', () => {

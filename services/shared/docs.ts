@@ -1,6 +1,6 @@
 // Reference docs generated from the code itself, so they cannot drift (see docs.test.ts).
 import { configSchema, envName } from './config.js';
-import { errorCatalog } from './errors.js';
+import { errorCatalog } from '../../protocol/errors.js';
 
 export function errorsDoc(): string {
   const rows = Object.entries(errorCatalog).map(
@@ -9,7 +9,7 @@ export function errorsDoc(): string {
   return [
     '# Error codes',
     '',
-    'Generated from `services/shared/errors.ts` by `npx tsx scripts/gen-docs.ts`; do not edit by hand.',
+    'Generated from `protocol/errors.ts` by `npx tsx scripts/gen-docs.ts`; do not edit by hand.',
     '',
     'Every error a client, tenant or operator sees carries one of these stable codes: in an `Error`',
     'frame on a long connection (`fatal: yes` means the server closes the connection right after it),',

@@ -1,6 +1,6 @@
 import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ImError } from './errors.js';
+import { ImError } from '../../protocol/errors.js';
 import { DEFAULT_HTTP_LIMITS, HttpServer, type HttpLimits } from './http-server.js';
 import { createLogger } from './logger.js';
 import { createMetrics } from './metrics.js';

@@ -13,7 +13,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { ImError, toImError, type ErrorCode } from './errors.js';
+import { ImError, toImError, type ErrorCode } from '../../protocol/errors.js';
 import type { Metrics } from './metrics.js';
 import type { TlsFiles } from './tls-files.js';
 

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import type { Logger } from 'pino';
-import { ImError } from './errors.js';
+import { ImError } from '../../protocol/errors.js';
 
 export interface TlsMaterial {
   cert: string;

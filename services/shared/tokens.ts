@@ -3,8 +3,8 @@
 // the app it names, so a token of app A is useless in app B.
 import { randomUUID } from 'node:crypto';
 import { SignJWT, decodeJwt, errors as joseErrors, jwtVerify } from 'jose';
-import { USER_ID } from './conversation-id.js';
-import { ImError } from './errors.js';
+import { USER_ID } from '../../protocol/conversation-id.js';
+import { ImError } from '../../protocol/errors.js';
 
 const AUDIENCE = 'imcloud';
 

@@ -2,7 +2,7 @@
 // and configuration key those attacks assume, in one place, so that the server and the tests are
 // aligned here and nowhere else. Attacks still open (attack.open set) fail on main until their
 // fix lands; the others must keep holding.
-import type { ErrorCode } from '../../services/shared/errors.js';
+import type { ErrorCode } from '../../protocol/errors.js';
 
 /** Settings every target process starts with (env; see docs/configuration.md). */
 export const TARGET_ENV: Record<string, string> = {
@@ -27,7 +27,7 @@ export const INTENDED = {
   badSubject: 'IM_TOKEN_INVALID' satisfies ErrorCode,
   /**
    * Issue 8: a session whose token expires is ended by the server: a Kick with this reason
-   * (looked up by name in proto/im.proto's KickReason) or an Error with `tokenExpiredCode`, then
+   * (looked up by name in protocol/im.proto's KickReason) or an Error with `tokenExpiredCode`, then
    * the connection closes.
    */
   tokenExpiredKickReason: 'KICK_REASON_TOKEN_EXPIRED',

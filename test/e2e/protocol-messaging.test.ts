@@ -1,8 +1,8 @@
 // The message path through raw protocol frames (no SDK): acks, pushes, offline sync, retries,
 // racing senders, resync, read receipts, recall and history. DESIGN §3 invariants.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { imcloud } from '../../proto/gen/im.js';
-import { singleConversation } from '../../services/shared/conversation-id.js';
+import { imcloud } from '../../protocol/gen/im.js';
+import { singleConversation } from '../../protocol/conversation-id.js';
 import { RawClient } from '../support/raw-client.js';
 import { startTestPlatform, type TestPlatform } from '../support/platform.js';
 

@@ -1,9 +1,9 @@
 // Bad input, tenancy, multi-login and the HTTP APIs, through raw frames and plain HTTP: every
 // refusal carries a stable code and no other session is harmed (DESIGN §5).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { imcloud } from '../../proto/gen/im.js';
-import { singleConversation } from '../../services/shared/conversation-id.js';
-import { encodeFrame } from '../../services/shared/frame-codec.js';
+import { imcloud } from '../../protocol/gen/im.js';
+import { singleConversation } from '../../protocol/conversation-id.js';
+import { encodeFrame } from '../../protocol/frame-codec.js';
 import { mintToken } from '../../services/shared/tokens.js';
 import { RawClient } from '../support/raw-client.js';
 import { startTestPlatform, type TestPlatform } from '../support/platform.js';

@@ -2,9 +2,9 @@
 // WebSocket connections on loopback: the guarantees of DESIGN §3 seen from the client side.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ImClient, type ChatMessage, type ImClientOptions, type RecallEvent, type SkippedEvent, type StateEvent } from '../../sdk/src/index.js';
-import { singleConversation } from '../../services/shared/conversation-id.js';
+import { singleConversation } from '../../protocol/conversation-id.js';
 import { loadConfig } from '../../services/shared/config.js';
-import type { FrameInit } from '../../services/shared/frame-codec.js';
+import type { FrameInit } from '../../protocol/frame-codec.js';
 import { ROLES, startRuntime, type Runtime } from '../../services/runtime.js';
 
 const RECALL_WINDOW_MS = 1500;

@@ -5,7 +5,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ImClient, type ChatMessage, type ImClientOptions, type SkippedEvent, type StateEvent } from '../../sdk/src/index.js';
 import { Gate } from '../../services/gate/gate.js';
-import { singleConversation } from '../../services/shared/conversation-id.js';
+import { singleConversation } from '../../protocol/conversation-id.js';
 import { loadConfig, type ConfigInput } from '../../services/shared/config.js';
 import { HttpServer } from '../../services/shared/http-server.js';
 import { mintToken } from '../../services/shared/tokens.js';

@@ -1,8 +1,8 @@
 // Every role as its own OS process (2 gates, 2 logic, 2 consumers, dispatch, admin) on real
 // Redis, RabbitMQ and FerretDB, with users spread over both gates using every feature.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { imcloud } from '../../proto/gen/im.js';
-import { singleConversation } from '../../services/shared/conversation-id.js';
+import { imcloud } from '../../protocol/gen/im.js';
+import { singleConversation } from '../../protocol/conversation-id.js';
 import { startCluster, type BackendEnv, type Cluster } from '../support/cluster.js';
 import { RawClient } from '../support/raw-client.js';
 import { testLogDir } from '../support/test-log-dir.js';

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MinioBlobStore } from '../../services/adapters/minio/minio-blob-store.js';
 import { blobStoreContract } from '../../services/ports/blob-store.contract.js';
 import { blobKeys } from '../../services/ports/blob-store.js';
-import { ImError } from '../../services/shared/errors.js';
+import { ImError } from '../../protocol/errors.js';
 import { freePort } from '../infra/processes.js';
 import { startServers, type MinioServer, type Servers } from '../infra/index.js';
 

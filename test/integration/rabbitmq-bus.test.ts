@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RabbitmqBus, type RabbitmqBusOptions } from '../../services/adapters/rabbitmq/rabbitmq-bus.js';
 import type { BusDelivery, Subscription } from '../../services/ports/bus.js';
 import { busContract } from '../../services/ports/bus.contract.js';
-import { ImError } from '../../services/shared/errors.js';
+import { ImError } from '../../protocol/errors.js';
 import { startServers, type RabbitmqServer, type Servers } from '../infra/index.js';
 
 const log = pino({ level: process.env.IMCLOUD_TEST_LOG_LEVEL ?? 'silent' });

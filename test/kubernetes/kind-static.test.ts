@@ -89,6 +89,6 @@ describe('kind e2e (static checks; the real run needs Docker)', () => {
     const ignored = read('.dockerignore').split('\n').map((l) => l.trim());
     for (const entry of ['.git', 'node_modules', 'dist']) expect(ignored).toContain(entry);
     // The build needs these, so they must not be ignored.
-    for (const needed of ['services', 'proto', 'scripts', 'bin', 'operator', 'web', 'sdk']) expect(ignored).not.toContain(needed);
+    for (const needed of ['services', 'protocol', 'scripts', 'bin', 'operator', 'web', 'sdk']) expect(ignored).not.toContain(needed);
   });
 });

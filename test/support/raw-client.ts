@@ -3,8 +3,8 @@
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import WebSocket from 'ws';
-import { imcloud } from '../../proto/gen/im.js';
-import { decodeFrame, encodeFrame, LengthPrefixedReader, lengthPrefixed, type Frame, type FrameInit } from '../../services/shared/frame-codec.js';
+import { imcloud } from '../../protocol/gen/im.js';
+import { decodeFrame, encodeFrame, LengthPrefixedReader, lengthPrefixed, type Frame, type FrameInit } from '../../protocol/frame-codec.js';
 
 type Waiter = { match: (f: Frame) => boolean; resolve: (f: Frame) => void; reject: (e: Error) => void; timer: NodeJS.Timeout };
 

@@ -30,6 +30,10 @@ const TREE: Record<string, string> = {
   'services/shared/a.ts': "import { b } from './b.js';\nexport const a = () => b;\n",
   'services/shared/b.ts': "import { a } from './a.js';\nexport const b = () => a;\n",
   'services/shared/c.ts': "import { Redis } from 'ioredis';\nimport { gone } from './missing.js';\nexport const c = [Redis, gone];\n",
+  'protocol/codec.ts': "import { run } from '../services/runtime.js';\nexport const codec = run;\n",
+  'protocol/errors.ts': "export const codes = ['IM_X'];\n",
+  'sdk/src/client.ts': "import { codes } from '../../protocol/errors.js';\nimport { logic } from '../../services/logic/logic.js';\nexport const client = [codes, logic];\n",
+  'web/main.ts': "import { client } from '../sdk/src/client.js';\nimport { codes } from '../protocol/errors.js';\nimport { gate } from '../services/gate/gate.js';\nexport const page = [client, codes, gate];\n",
 };
 
 interface Violation {
@@ -58,7 +62,7 @@ describe('the dependency rules', () => {
   it('report each forbidden import under its rule, and no allowed one', async () => {
     const depcruise = join(ROOT, 'node_modules', '.bin', 'depcruise');
     // Exit code 1 with violations: the report is on stdout either way.
-    const { stdout } = await exec(depcruise, ['--config', join(ROOT, '.dependency-cruiser.cjs'), '--output-type', 'json', 'services'], { cwd: dir }).catch((err: { stdout: string }) => err);
+    const { stdout } = await exec(depcruise, ['--config', join(ROOT, '.dependency-cruiser.cjs'), '--output-type', 'json', 'protocol', 'services', 'sdk', 'web'], { cwd: dir }).catch((err: { stdout: string }) => err);
     const report = JSON.parse(stdout) as { summary: { violations: Violation[]; error: number } };
     const found = report.summary.violations.map((v) => `${v.rule.name}: ${v.from} → ${short(v.to)}`).sort();
     expect(found).toEqual([
@@ -69,9 +73,12 @@ describe('the dependency rules', () => {
       // A circle is reported once, at its first edge.
       'no-circular: services/shared/a.ts → services/shared/b.ts',
       'ports-are-interfaces: services/ports/bad-port.ts → services/adapters/memory/memory-thing.ts',
+      'protocol-stands-alone: protocol/codec.ts → services/runtime.ts',
       'roles-import-ports: services/gate/gate.ts → services/backends.ts',
       'roles-import-ports: services/logic/logic.ts → mongodb',
       'roles-import-ports: services/logic/logic.ts → services/adapters/memory/memory-thing.ts',
+      'sdk-imports-only-the-protocol: sdk/src/client.ts → services/logic/logic.ts',
+      'web-page-uses-the-sdk: web/main.ts → services/gate/gate.ts',
     ]);
     expect(report.summary.error).toBe(found.length);
   }, 60_000);

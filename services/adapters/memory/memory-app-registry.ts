@@ -1,4 +1,4 @@
-import { ImError } from '../../shared/errors.js';
+import { ImError } from '../../../protocol/errors.js';
 import type { App, AppRegistry } from '../../ports/app-registry.js';
 
 export class MemoryAppRegistry implements AppRegistry {

@@ -13,7 +13,7 @@ import {
   type PutResult,
 } from '../../ports/blob-store.js';
 import { asBuffer } from '../../shared/bytes.js';
-import { ImError } from '../../shared/errors.js';
+import { ImError } from '../../../protocol/errors.js';
 
 interface StoredObject {
   data: Buffer;

@@ -1,4 +1,4 @@
-import { ImError } from '../../shared/errors.js';
+import { ImError } from '../../../protocol/errors.js';
 import type { WorkerIdLease, WorkerIds } from '../../ports/worker-ids.js';
 
 export class MemoryWorkerIds implements WorkerIds {

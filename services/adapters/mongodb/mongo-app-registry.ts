@@ -1,6 +1,6 @@
 import { MongoServerError, type Collection } from 'mongodb';
 import type { App, AppRegistry, MultiLoginPolicy } from '../../ports/app-registry.js';
-import { ImError } from '../../shared/errors.js';
+import { ImError } from '../../../protocol/errors.js';
 import { DUPLICATE_KEY, docId, ONE_BATCH, type AppDoc, type RevokedTokenDoc, type RevokedUserDoc } from './mongo-database.js';
 
 

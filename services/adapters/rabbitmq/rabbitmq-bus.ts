@@ -11,7 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Channel, ChannelModel } from 'amqplib';
 import { UpstreamFullError, type Bus, type BusHandler, type ConsumeOptions, type Subscription } from '../../ports/bus.js';
-import { ImError } from '../../shared/errors.js';
+import { ImError } from '../../../protocol/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { BATCH_HEADER, PublishBatcher } from './publish-batch.js';
 import { RabbitmqConnection } from './rabbitmq-connection.js';

@@ -3,7 +3,7 @@
 // then reports ready. A lost connection (broker restart, network, heartbeat timeout) is logged
 // and re-established the same way until close().
 import { connect, type ChannelModel } from 'amqplib';
-import { ImError } from '../../shared/errors.js';
+import { ImError } from '../../../protocol/errors.js';
 import type { Logger } from '../../shared/logger.js';
 
 export interface RabbitmqConnectionOptions {

@@ -11,7 +11,7 @@
 //   `publishTimeoutMs` in total; then it rejects with IM_UNAVAILABLE.
 import type { ChannelModel, ConfirmChannel, Message } from 'amqplib';
 import { asBuffer } from '../../shared/bytes.js';
-import { ImError } from '../../shared/errors.js';
+import { ImError } from '../../../protocol/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { RabbitmqConnection } from './rabbitmq-connection.js';
 

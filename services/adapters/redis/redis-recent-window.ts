@@ -1,4 +1,4 @@
-import { imcloud } from '../../../proto/gen/im.js';
+import { imcloud } from '../../../protocol/gen/im.js';
 import type { RecentWindow, RecentWindowLimits } from '../../ports/recent-window.js';
 import type { StoredMessage } from '../../ports/stored-message.js';
 import { fromWireMessage, toWireMessage } from '../../logic/message-codec.js';

@@ -1,4 +1,4 @@
-import { ImError } from '../../shared/errors.js';
+import { ImError } from '../../../protocol/errors.js';
 import { redisKeys } from '../../shared/topology.js';
 import type { WorkerIdLease, WorkerIds } from '../../ports/worker-ids.js';
 import { script, type Redis } from './redis-client.js';

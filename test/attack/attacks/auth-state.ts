@@ -2,8 +2,8 @@
 // AppIds, AppId enumeration, subjects that are no user id, sessions that outlive their token.
 import { SignJWT } from 'jose';
 import { expect } from 'vitest';
-import { imcloud } from '../../../proto/gen/im.js';
-import type { FrameInit } from '../../../services/shared/frame-codec.js';
+import { imcloud } from '../../../protocol/gen/im.js';
+import type { FrameInit } from '../../../protocol/frame-codec.js';
 import { mintToken } from '../../../services/shared/tokens.js';
 import { INTENDED } from '../intended.js';
 import { AttackClient, type Transport } from '../harness/client.js';

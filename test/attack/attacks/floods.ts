@@ -1,6 +1,6 @@
 // Per-connection floods: IM_RATE_LIMITED first, then IM_FLOODING and a close.
 import { expect } from 'vitest';
-import { singleConversation } from '../../../services/shared/conversation-id.js';
+import { singleConversation } from '../../../protocol/conversation-id.js';
 import { AttackClient } from '../harness/client.js';
 import { canary } from '../harness/canary.js';
 import type { Group } from '../harness/suite.js';

@@ -1,7 +1,7 @@
 // Framing: version byte, garbage protobuf, broken TCP length prefixes, zero-length and
 // body-less frames, frame types only a server sends, frames before Auth.
 import { expect } from 'vitest';
-import { encodeFrame } from '../../../services/shared/frame-codec.js';
+import { encodeFrame } from '../../../protocol/frame-codec.js';
 import { AttackClient, type Transport } from '../harness/client.js';
 import { canary, UNAUTHENTICATED } from '../harness/canary.js';
 import { expectRefused } from '../harness/checks.js';

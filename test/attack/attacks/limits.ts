@@ -1,7 +1,7 @@
 // Oversize frames and bodies, field limits, bad ids: refused with their codes, nothing stored.
 import { expect } from 'vitest';
-import { singleConversation } from '../../../services/shared/conversation-id.js';
-import { encodeFrame } from '../../../services/shared/frame-codec.js';
+import { singleConversation } from '../../../protocol/conversation-id.js';
+import { encodeFrame } from '../../../protocol/frame-codec.js';
 import { AttackClient } from '../harness/client.js';
 import { canary } from '../harness/canary.js';
 import { expectRefused, expectRequestRefused } from '../harness/checks.js';

@@ -1,7 +1,7 @@
 // Overload from one tenant or one connection: a tenant flooding from many connections, and
 // small history requests that ask for huge pages on a connection that does not read.
 import { expect } from 'vitest';
-import { singleConversation } from '../../../services/shared/conversation-id.js';
+import { singleConversation } from '../../../protocol/conversation-id.js';
 import { INTENDED } from '../intended.js';
 import { canary } from '../harness/canary.js';
 import { mb, pool, processesOf, sampleRss, sleep } from '../harness/checks.js';

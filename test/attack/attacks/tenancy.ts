@@ -1,7 +1,7 @@
 // Tenancy across tokens: a user of app A reaches nothing of app B, whatever ids it names.
 import { UnsecuredJWT } from 'jose';
 import { expect } from 'vitest';
-import { singleConversation } from '../../../services/shared/conversation-id.js';
+import { singleConversation } from '../../../protocol/conversation-id.js';
 import { mintToken } from '../../../services/shared/tokens.js';
 import { AttackClient } from '../harness/client.js';
 import { canary, canaryTenant } from '../harness/canary.js';

@@ -1,7 +1,7 @@
 // Tokens: wrong keys and algorithms, expiry, garbage, revocation with kick.
 import { SignJWT } from 'jose';
 import { expect } from 'vitest';
-import { imcloud } from '../../../proto/gen/im.js';
+import { imcloud } from '../../../protocol/gen/im.js';
 import { mintToken } from '../../../services/shared/tokens.js';
 import { AttackClient } from '../harness/client.js';
 import { expectRefused } from '../harness/checks.js';

@@ -1,13 +1,13 @@
-// Arbitrary imcloud.v1 frames, derived from proto/im.proto by reflection: every message type,
+// Arbitrary imcloud.v1 frames, derived from protocol/im.proto by reflection: every message type,
 // field and oneof member of the protocol, so that a field added to the proto is fuzzed without
 // touching this file. Values stay inside what the wire format round-trips exactly (64-bit fields
 // as safe integers: the codec decodes them as plain numbers; strings are valid Unicode).
 import { fileURLToPath } from 'node:url';
 import { fc } from '@fast-check/vitest';
 import protobuf from 'protobufjs';
-import type { FrameInit } from '../../../services/shared/frame-codec.js';
+import type { FrameInit } from '../../../protocol/frame-codec.js';
 
-const root = protobuf.loadSync(fileURLToPath(new URL('../../../proto/im.proto', import.meta.url)));
+const root = protobuf.loadSync(fileURLToPath(new URL('../../../protocol/im.proto', import.meta.url)));
 export const FrameType = root.lookupType('imcloud.v1.Frame');
 
 const scalar: Record<string, () => fc.Arbitrary<unknown>> = {

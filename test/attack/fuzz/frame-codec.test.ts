@@ -1,11 +1,11 @@
-// Property-based fuzzing of the frame decoder and the TCP framing (services/shared/frame-codec.ts):
+// Property-based fuzzing of the frame decoder and the TCP framing (protocol/frame-codec.ts):
 // arbitrary and mutated bytes never throw anything but an ImError with a catalog code; every
 // valid frame round-trips; any chunking of a valid stream gives the same frames; oversize
 // lengths are refused as soon as their prefix is in.
 import { describe, expect } from 'vitest';
 import { fc, test } from '@fast-check/vitest';
-import { ImError, isErrorCode } from '../../../services/shared/errors.js';
-import { decodeFrame, decodeFrameBody, encodeFrame, LengthPrefixedReader, lengthPrefixed } from '../../../services/shared/frame-codec.js';
+import { ImError, isErrorCode } from '../../../protocol/errors.js';
+import { decodeFrame, decodeFrameBody, encodeFrame, LengthPrefixedReader, lengthPrefixed } from '../../../protocol/frame-codec.js';
 import { budget, testTimeout } from './budget.js';
 import { frameArbitrary } from './frame-arbitrary.js';
 

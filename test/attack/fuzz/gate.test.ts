@@ -10,8 +10,8 @@
 //   - the platform keeps answering /healthz.
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { fc, test } from '@fast-check/vitest';
-import { imcloud } from '../../../proto/gen/im.js';
-import { encodeFrame, type FrameInit } from '../../../services/shared/frame-codec.js';
+import { imcloud } from '../../../protocol/gen/im.js';
+import { encodeFrame, type FrameInit } from '../../../protocol/frame-codec.js';
 import { mintToken } from '../../../services/shared/tokens.js';
 import { startTestPlatform, type TestPlatform } from '../../support/platform.js';
 import { AttackClient, type Transport } from '../harness/client.js';

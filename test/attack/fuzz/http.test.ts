@@ -5,7 +5,7 @@
 // never a hang, never a crash; every error body the server writes is JSON with a catalog code.
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { fc, test } from '@fast-check/vitest';
-import { isErrorCode } from '../../../services/shared/errors.js';
+import { isErrorCode } from '../../../protocol/errors.js';
 import { isAlive } from '../../infra/base.js';
 import { testLogDir } from '../../support/test-log-dir.js';
 import { rawRequest } from '../harness/http.js';

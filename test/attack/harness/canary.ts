@@ -4,7 +4,7 @@
 // is tracked; after each attack the harness scans everything they received. A client that sees
 // another tenant's canary, or any unauthenticated one, or a message stored under no identity, is
 // a cross-tenant leak.
-import type { imcloud } from '../../../proto/gen/im.js';
+import type { imcloud } from '../../../protocol/gen/im.js';
 
 export const UNAUTHENTICATED = '-unauthenticated-';
 const PREFIX = 'canary|';

@@ -5,8 +5,8 @@
 // saw for another tenant's canary (see canary.ts).
 import { connect as tcpConnect, type Socket } from 'node:net';
 import WebSocket from 'ws';
-import { imcloud } from '../../../proto/gen/im.js';
-import { decodeFrame, encodeFrame, LengthPrefixedReader, lengthPrefixed, type Frame, type FrameInit } from '../../../services/shared/frame-codec.js';
+import { imcloud } from '../../../protocol/gen/im.js';
+import { decodeFrame, encodeFrame, LengthPrefixedReader, lengthPrefixed, type Frame, type FrameInit } from '../../../protocol/frame-codec.js';
 import { track } from './canary.js';
 
 type Waiter = { match: (f: Frame) => boolean; resolve: (f: Frame) => void; reject: (e: Error) => void; timer: NodeJS.Timeout };

@@ -1,8 +1,8 @@
 // The tenants an attack run works with, on one target: an attacker app (A) and a bystander app
 // (B) whose users chat through every group and whose stored canaries app A must never see.
 import { expect } from 'vitest';
-import { imcloud } from '../../../proto/gen/im.js';
-import { singleConversation } from '../../../services/shared/conversation-id.js';
+import { imcloud } from '../../../protocol/gen/im.js';
+import { singleConversation } from '../../../protocol/conversation-id.js';
 import { mintToken } from '../../../services/shared/tokens.js';
 import { AttackClient, type Transport } from './client.js';
 import { canary, canaryTenant } from './canary.js';

@@ -1,6 +1,6 @@
 // The client wire format: one protocol-version byte, then an imcloud.v1.Frame. TCP adds a
-// 4-byte big-endian length before each frame (see proto/im.proto).
-import { imcloud } from '../../proto/gen/im.js';
+// 4-byte big-endian length before each frame (see protocol/im.proto).
+import { imcloud } from './gen/im.js';
 import { ImError } from './errors.js';
 import './protobuf-fast-strings.js';
 
