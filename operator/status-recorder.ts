@@ -21,6 +21,8 @@ import { computeStatus, type DependencyStatus, type StatusInput, type Workload }
 /** What a reconcile did, for the status. Paused, or with a spec that was refused, it planned nothing. */
 export interface ReconcileOutcome {
   paused: boolean;
+  /** The cluster is being deleted: its finalizer is running. */
+  terminating?: boolean;
   errors: string[];
   invalidSpec?: string;
   canary: CanaryPlan | undefined;
@@ -78,6 +80,7 @@ export class StatusRecorder {
       ...plannedOrLastReported(c, outcome),
       cluster: c,
       paused: outcome.paused,
+      terminating: outcome.terminating,
       deployments,
       statefulSets: newest(this.deps.cache.statefulSetsOf(c), R.statefulsets, outcome.applied),
       autoscaled: autoscaledBy(c, deployments, this.deps.cache.hpaTargets(c.metadata.namespace!)),

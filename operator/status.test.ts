@@ -100,4 +100,9 @@ describe('computeStatus', () => {
     expect(p.phase).toBe('Paused');
     expect(cond(p, 'Progressing')).toMatchObject({ status: 'Unknown', reason: 'Paused' });
   });
+
+  it('is Terminating while the finalizer of a deleted cluster runs, whatever its workloads say', () => {
+    expect(computeStatus(base({ deployments: [dep('demo-gate-main')], terminating: true })).phase).toBe('Terminating');
+    expect(computeStatus(base({ deployments: [dep('demo-gate-main', { ready: 0 })], terminating: true, paused: true })).phase).toBe('Terminating');
+  });
 });

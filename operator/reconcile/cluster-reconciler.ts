@@ -60,6 +60,8 @@ export class ClusterReconciler {
       return 'gone';
     }
     if (c.metadata.deletionTimestamp) {
+      // While the finalizer runs (the dependencies' volumes can take a while), kubectl shows why the cluster lingers.
+      if (c.metadata.finalizers?.length) await this.deps.status.write(c, { paused: false, terminating: true, errors: [], canary: undefined, routing: undefined });
       if (await runFinalizer(this.deps, c) === 'waiting') this.deps.requeueAfter(key, FINALIZER_RECHECK_MS);
       else this.forget(key);
       return 'deleted';
