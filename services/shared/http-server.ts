@@ -229,7 +229,7 @@ export class HttpServer {
       },
       // Unparseable requests are answered by clientError() above, from the first moment.
       clientErrorHandler: () => undefined,
-      maxParamLength: 200,
+      routerOptions: { maxParamLength: 200 },
       frameworkErrors: (err, req, reply) => void this.sendError(reply, req, err),
     });
     // Any content type is read as JSON (within the body limit), as curl users send it.
