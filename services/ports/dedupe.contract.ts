@@ -20,8 +20,10 @@ export interface DedupeFixture {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-const LEASE = 300;
-const PAST_LEASE = 600;
+// Two calls in a row to a real server fall well within a lease, even on a busy machine; a sleep
+// of PAST_LEASE (which only a busy machine lengthens) outlasts it.
+const LEASE = 1000;
+const PAST_LEASE = 1300;
 const LONG = 60_000;
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
