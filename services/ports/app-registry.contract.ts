@@ -1,7 +1,7 @@
-// The AppRegistry contract (services/ports/app-registry.ts, DESIGN §5), written once and run
-// against every adapter: the in-memory one in the `unit` project, MongoDB on FerretDB (and Redis
-// for revocations) in the integration suites. Every test uses fresh AppIds, users and jtis, and
-// looks only at apps it created, so one server can serve every test.
+// The AppRegistry contract (services/ports/app-registry.ts, docs/architecture.md §5), written once
+// and run against every adapter: the in-memory one in the `unit` project, MongoDB on FerretDB (and
+// Redis for revocations) in the integration suites. Every test uses fresh AppIds, users and jtis,
+// and looks only at apps it created, so one server can serve every test.
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ImError } from '../../protocol/errors.js';

@@ -1,8 +1,8 @@
-// The RateLimiter contract (services/ports/rate-limiter.ts, DESIGN §5), written once and run
-// against every adapter: the in-memory one in the `unit` project, Redis in the integration
-// suites. Every test uses fresh keys. Rates are chosen so that the time between two calls to a
-// real server, even on a busy machine, refills far less than one token (a token takes 500 ms or
-// more).
+// The RateLimiter contract (services/ports/rate-limiter.ts, docs/architecture.md §4 and §5),
+// written once and run against every adapter: the in-memory one in the `unit` project, Redis in the
+// integration suites. Every test uses fresh keys. Rates are chosen so that the time between two
+// calls to a real server, even on a busy machine, refills far less than one token (a token takes
+// 500 ms or more).
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { RateLimiter } from './rate-limiter.js';

@@ -1,5 +1,6 @@
 // The message path through raw protocol frames (no SDK): acks, pushes, offline sync, retries,
-// racing senders, resync, read receipts, recall and history. DESIGN §3 invariants.
+// racing senders, resync, read receipts, recall and history: the guarantees of
+// docs/architecture.md §2.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { imcloud } from '../../protocol/gen/im.js';
 import { singleConversation } from '../../protocol/conversation-id.js';

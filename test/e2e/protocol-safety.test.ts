@@ -1,5 +1,6 @@
 // Bad input, tenancy, multi-login and the HTTP APIs, through raw frames and plain HTTP: every
-// refusal carries a stable code and no other session is harmed (DESIGN §5).
+// refusal carries a stable code and no other session is harmed (docs/architecture.md §5,
+// docs/security.md).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { imcloud } from '../../protocol/gen/im.js';
 import { singleConversation } from '../../protocol/conversation-id.js';

@@ -1,5 +1,5 @@
-// The SDK against a whole in-process platform (every role, in-memory backends) over real
-// WebSocket connections on loopback: the guarantees of DESIGN §3 seen from the client side.
+// The SDK against a whole in-process platform (every role, in-memory backends) over real WebSocket
+// connections on loopback: the guarantees of docs/architecture.md §2 seen from the client side.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ImClient, type ChatMessage, type ImClientOptions, type RecallEvent, type SkippedEvent, type StateEvent } from '../../sdk/src/index.js';
 import { singleConversation } from '../../protocol/conversation-id.js';
