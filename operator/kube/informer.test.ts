@@ -40,7 +40,7 @@ class ScriptedKube implements Kube {
 
 const resource = { group: '', version: 'v1', plural: 'configmaps', kind: 'ConfigMap', namespaced: true };
 
-async function until(check: () => boolean, ms = 2000) {
+async function until(check: () => boolean, ms = 10_000) {
   const end = Date.now() + ms;
   while (!check()) {
     if (Date.now() > end) throw new Error('timed out');

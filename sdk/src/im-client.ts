@@ -1,9 +1,9 @@
 // ImClient: one signed-in user on one device, and the SDK's public face (options, connect and
-// close, send, recall, read marks, history, the conversation list, events). The work is done by
-// its parts: the ConnectionLoop finds a gate through dispatch, authenticates, keeps the
-// connection alive and reconnects; the SendQueue sends through per-conversation lanes that
-// retry under the same clientMsgId; the ReceiveEngine delivers what arrives exactly once and in
-// seq order per conversation. Protocol semantics: protocol/im.proto; the message path: DESIGN §3.
+// close, send, recall, read marks, history, the conversation list, events). The work is done by its
+// parts: the ConnectionLoop finds a gate through dispatch, authenticates, keeps the connection
+// alive and reconnects; the SendQueue sends through per-conversation lanes that retry under the
+// same clientMsgId; the ReceiveEngine delivers what arrives exactly once and in seq order per
+// conversation. Protocol semantics: protocol/im.proto; the message path: docs/architecture.md §2.
 import type { imcloud } from '../../protocol/gen/im.js';
 import { conversationMembers, singleConversation, USER_ID } from '../../protocol/conversation-id.js';
 import type { Frame } from '../../protocol/frame-codec.js';

@@ -3,12 +3,19 @@ import { singleConversation } from '../../protocol/conversation-id.js';
 import { logicFixture } from './logic-fixture.js';
 
 // Sends draw their seq with the dedupe claim (ADR 0014), so the app rate limit must never leave
-// a drawn seq unused: a refused send has no seq, and the accepted ones are gap-free.
+// a drawn seq unused: a refused send has no seq, and the accepted ones are gap-free. Logic and its
+// rate limiter run on a clock the tests move: with the real one, a busy machine that took 200 ms
+// over the sends would refill a token and let one more through.
 describe('logic: the app rate limit', () => {
   const conversation = singleConversation('alice', 'bob');
+  const clock = () => {
+    let t = Date.now();
+    return { now: () => t, advance: (ms: number) => void (t += ms) };
+  };
 
   it('refuses sends over the limit with IM_APP_RATE_LIMITED; accepted seqs stay contiguous and a refused send retried later gets the next one', async () => {
-    const { logic, backends, send, settled } = await logicFixture({ logic: { appRateLimitPerSec: 5 } });
+    const time = clock();
+    const { logic, backends, send, settled } = await logicFixture({ logic: { appRateLimitPerSec: 5 } }, { now: time.now });
     for (let i = 1; i <= 12; i++) await send(`m-${i}`);
     const replies = await settled(12);
     const acked = replies.filter((r) => r.body === 'sendAck').map((r) => Number(r.sendAck!.seq));
@@ -21,7 +28,7 @@ describe('logic: the app rate limit', () => {
     expect(await backends.seq.current('app1', conversation)).toBe(6);
 
     // The refused sends were not allocated: a retry once the bucket has a token is a fresh send.
-    await new Promise((r) => setTimeout(r, 250));
+    time.advance(250);
     await send('m-7');
     const [retried] = (await settled(13)).slice(12);
     expect(retried!.body).toBe('sendAck');
@@ -31,7 +38,7 @@ describe('logic: the app rate limit', () => {
   });
 
   it('a burst handled at once gets through only as far as the sends already in flight; the next ones are refused without a seq', async () => {
-    const { logic, backends, send, settled } = await logicFixture({ logic: { appRateLimitPerSec: 3 } });
+    const { logic, backends, send, settled } = await logicFixture({ logic: { appRateLimitPerSec: 3 } }, { now: clock().now });
     await Promise.all(Array.from({ length: 8 }, (_, i) => send(`b-${i}`)));
     let replies = await settled(8);
     const first = replies.filter((r) => r.body === 'sendAck').map((r) => Number(r.sendAck!.seq)).sort((a, b) => a - b);

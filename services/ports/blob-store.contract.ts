@@ -1,6 +1,6 @@
-// The BlobStore contract (services/ports/blob-store.ts, DESIGN §6), written once and run against
-// every adapter: the in-memory one in the `unit` project, MinIO in the integration suites.
-// Every test uses fresh AppIds, so one bucket can serve them all.
+// The BlobStore contract (services/ports/blob-store.ts, docs/architecture.md §6), written once and
+// run against every adapter: the in-memory one in the `unit` project, MinIO in the integration
+// suites. Every test uses fresh AppIds, so one bucket can serve them all.
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -94,7 +94,8 @@ export function blobStoreContract(name: string, make: () => Promise<BlobStoreFix
       expect(whole.length).toBe(12 * MiB);
       expect(md5(whole)).toBe(md5(data));
 
-      // The byte ranges a proof of possession asks for (DESIGN §6), across part boundaries.
+      // The byte ranges a proof of possession asks for (ranged reads, docs/architecture.md §6),
+      // across part boundaries.
       const ranges = [
         { offset: 0, length: 16 },
         { offset: 5 * MiB - 3, length: MiB + 7 },

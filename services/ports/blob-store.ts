@@ -1,6 +1,6 @@
-// Object storage for the file service (DESIGN §6). One bucket per cluster; every object lives
-// under its app's prefix, `<appId>/<key>`, and the port only takes (appId, key) pairs, so no call
-// can name another app's object. Keys are built with `blobKeys`:
+// Object storage for the file service (docs/architecture.md §6). One bucket per cluster; every
+// object lives under its app's prefix, `<appId>/<key>`, and the port only takes (appId, key) pairs,
+// so no call can name another app's object. Keys are built with `blobKeys`:
 //
 //   <appId>/<md5>                          a finished file, content-addressed (32 hex digits)
 //   <appId>/uploads/<uploadId>/<part>      the parts of a resumable upload (list them to resume)

@@ -1,5 +1,6 @@
-// The Bus contract (services/ports/bus.ts, DESIGN §3 and §7), written once and run against every
-// adapter: the in-memory bus in the `unit` project, RabbitMQ in the integration suites.
+// The Bus contract (services/ports/bus.ts, docs/architecture.md §2 and §7), written once and run
+// against every adapter: the in-memory bus in the `unit` project, RabbitMQ in the integration
+// suites.
 //
 // Isolation: every test uses its own upstream track and gate ids (random UUIDs) and recognises
 // its own messages by a per-test body prefix, so one broker can serve every test. The store

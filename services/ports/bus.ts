@@ -1,4 +1,5 @@
-// The message bus between roles (DESIGN §7). Bodies are encoded internal protobuf messages.
+// The message bus between roles (docs/architecture.md §7). Bodies are encoded internal protobuf
+// messages.
 //
 // Delivery is at-least-once everywhere: a handler that resolves acknowledges the message; one
 // that rejects returns it for redelivery until the delivery limit, after which it is

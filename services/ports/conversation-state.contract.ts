@@ -1,6 +1,7 @@
-// The ConversationState contract (services/ports/conversation-state.ts, DESIGN §3 steps 6–7),
-// written once and run against every adapter: the in-memory one in the `unit` project, MongoDB
-// on FerretDB in the integration suites. Every test uses fresh AppIds, users and conversations.
+// The ConversationState contract (services/ports/conversation-state.ts, docs/architecture.md §2
+// steps 4 and 7), written once and run against every adapter: the in-memory one in the `unit`
+// project, MongoDB on FerretDB in the integration suites. Every test uses fresh AppIds, users and
+// conversations.
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ConversationEntry, ConversationState } from './conversation-state.js';

@@ -1,7 +1,8 @@
-// The Dedupe contract (services/ports/dedupe.ts, DESIGN §3 step 3), written once and run against
-// every adapter: the in-memory one in the `unit` project, Redis in the integration suites.
-// Every test uses fresh AppIds, senders and clientMsgIds, so one server can serve them all.
-// Leases are 300 ms and the tests wait 600 ms for them to lapse: generous for a real server.
+// The Dedupe contract (services/ports/dedupe.ts, docs/architecture.md §2 step 3), written once and
+// run against every adapter: the in-memory one in the `unit` project, Redis in the integration
+// suites. Every test uses fresh AppIds, senders and clientMsgIds, so one server can serve them all.
+// Leases are 1 s and the tests wait 1.3 s for them to lapse: generous for a real server on a busy
+// machine.
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Dedupe, SendAckRecord } from './dedupe.js';
@@ -20,8 +21,10 @@ export interface DedupeFixture {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-const LEASE = 300;
-const PAST_LEASE = 600;
+// Two calls in a row to a real server fall well within a lease, even on a busy machine; a sleep
+// of PAST_LEASE (which only a busy machine lengthens) outlasts it.
+const LEASE = 1000;
+const PAST_LEASE = 1300;
 const LONG = 60_000;
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 

@@ -1,6 +1,6 @@
-// The MessageStore contract (services/ports/message-store.ts, DESIGN §3 step 7 and §7), written
-// once and run against every adapter: the in-memory one in the `unit` project, MongoDB on
-// FerretDB in the integration suites. Every test uses fresh AppIds and conversation ids.
+// The MessageStore contract (services/ports/message-store.ts, docs/architecture.md §2 step 8 and
+// §9), written once and run against every adapter: the in-memory one in the `unit` project, MongoDB
+// on FerretDB in the integration suites. Every test uses fresh AppIds and conversation ids.
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { MessageStore } from './message-store.js';

@@ -1,5 +1,5 @@
-// The RecentWindow contract (services/ports/recent-window.ts, DESIGN §3 step 3), written once
-// and run against every adapter: the in-memory one in the `unit` project, Redis in the
+// The RecentWindow contract (services/ports/recent-window.ts, docs/architecture.md §2 step 4),
+// written once and run against every adapter: the in-memory one in the `unit` project, Redis in the
 // integration suites. Every test uses fresh AppIds and conversation ids.
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';

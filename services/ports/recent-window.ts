@@ -1,5 +1,6 @@
-// The last messages of each conversation, written by logic before the ack so that a receiver
-// who syncs before the consumer has persisted a message still finds it (DESIGN §3).
+// The last messages of each conversation, written by logic before the ack so that a receiver who
+// syncs before the consumer has persisted a message still finds it (docs/architecture.md §2 step 4
+// and §3).
 import type { StoredMessage } from './stored-message.js';
 
 export interface RecentWindowLimits {

@@ -3,7 +3,9 @@
 //
 // Isolation: every test uses fresh AppIds, user ids and gate ids (random UUIDs), looks only at
 // gates it reported itself and removes them at the end, so one server can serve every test.
-// Expiry is checked with 300 ms TTLs and 600 ms waits: generous for a real server.
+// Expiry is checked with 1 s TTLs: a refresh comes half a TTL in (a sleep a busy machine may
+// stretch by up to 500 ms before the entry lapses), and the waits that must outlast a TTL are
+// 1.5 s in all (which a busy machine only lengthens).
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { GateInfo, Route, Routes } from './routes.js';
@@ -25,8 +27,8 @@ export interface RoutesFixture {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const byConn = (routes: Route[]): Route[] => [...routes].sort((a, b) => a.connId.localeCompare(b.connId));
-const TTL = 300;
-const PAST_TTL = 600;
+const TTL = 1000;
+const PAST_TTL = 1500;
 const LONG = 30_000;
 
 export function routesContract(name: string, make: () => Promise<RoutesFixture>): void {

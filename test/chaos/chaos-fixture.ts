@@ -130,6 +130,26 @@ export class ChatLoad {
     }
   }
 
+  /** Acks so far, by sending device. */
+  private acksBy(): Map<string, number> {
+    const n = new Map<string, number>();
+    for (const s of this.sent) n.set(s.senderDevice, (n.get(s.senderDevice) ?? 0) + 1);
+    return n;
+  }
+
+  /**
+   * Waits until every sending device has had `acks` more sends acked than when called: traffic
+   * flows again for every pair (after a kill or a restart), however long a busy machine takes.
+   */
+  async progress(acks: number, what: string, timeoutMs = 120_000): Promise<void> {
+    const from = this.acksBy();
+    const senders = this.devices.filter((d) => d.deviceId.endsWith('-a')).map((d) => d.deviceId);
+    await waitUntil(() => {
+      const now = this.acksBy();
+      return senders.every((d) => (now.get(d) ?? 0) - (from.get(d) ?? 0) >= acks);
+    }, timeoutMs, `${acks} more acks for every sender: ${what}`);
+  }
+
   async stopSending(): Promise<void> {
     this.running = false;
     await Promise.all(this.loops);
@@ -220,6 +240,20 @@ export async function account(world: ChaosWorld, load: ChatLoad): Promise<Accoun
   }
   const line = `sent=${load.attempts} acked=${load.sent.length} delivered=${load.delivered()} stored=${rows.length} lost=${lost} duplicated=${duplicated} reordered=${reordered}`;
   return { line, lost, duplicated, reordered, details };
+}
+
+/**
+ * The accounting once nothing acked is missing (the consumers write the store behind the pushes,
+ * so rows may still be on their way when every device has its messages), or at the deadline.
+ */
+export async function settledAccount(world: ChaosWorld, load: ChatLoad, timeoutMs: number): Promise<Accounting> {
+  const deadline = Date.now() + timeoutMs;
+  let result = await account(world, load);
+  while (result.lost > 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 1000));
+    result = await account(world, load);
+  }
+  return result;
 }
 
 export async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {

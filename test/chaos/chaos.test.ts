@@ -3,7 +3,7 @@
 // prove that nothing acked was lost, duplicated or reordered (issue: distributed mode).
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { testLogDir } from '../support/test-log-dir.js';
-import { account, ChatLoad, startWorld, waitUntil, type ChaosWorld } from './chaos-fixture.js';
+import { ChatLoad, settledAccount, startWorld, waitUntil, type ChaosWorld } from './chaos-fixture.js';
 
 const logDir = testLogDir('chaos');
 let world: ChaosWorld;
@@ -25,37 +25,35 @@ const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 it('loses, duplicates and reorders nothing while roles are killed and servers restart', async () => {
   const { cluster, servers, log } = world;
   load.start(150);
-  await pause(4000);
+  // Between two faults, traffic must flow again for every pair: what each step waits for is
+  // that, not a number of seconds (a busy machine recovers more slowly, not less surely).
+  const flowing = 30;
+  await load.progress(flowing, 'before the first kill');
 
   for (const role of ['logic', 'gate', 'consumer'] as const) {
     const victim = cluster.byRole(role)[0]!;
     log(`kill -9 ${victim.name} (${load.sent.length} acked so far)`);
     await victim.kill9();
-    await pause(2000);
+    await pause(2000); // the role stays down a while
     await victim.start();
     log(`${victim.name} restarted`);
-    await pause(4000);
+    await load.progress(flowing, `after ${victim.name} came back`);
   }
   log('restarting RabbitMQ');
   await servers.rabbitmq!.restart();
   log('RabbitMQ is back');
-  await pause(6000);
+  await load.progress(flowing, 'after the RabbitMQ restart');
   log('restarting Redis (append-only file on)');
   await servers.redis!.restart();
   log('Redis is back');
-  await pause(6000);
+  await load.progress(flowing, 'after the Redis restart');
 
   await load.stopSending();
   log(`stopped sending: ${load.attempts} sent, ${load.sent.length} acked, ${load.failures} failed; waiting for deliveries`);
   await waitUntil(() => load.delivered() >= load.expectedDeliveries(), 90_000, 'every acked message to reach every device').catch((err: Error) => log(err.message));
 
   // Stored rows: the consumers catch up from the durable queue.
-  let result = await account(world, load);
-  const deadline = Date.now() + 30_000;
-  while (result.lost > 0 && Date.now() < deadline) {
-    await pause(1000);
-    result = await account(world, load);
-  }
+  const result = await settledAccount(world, load, 60_000);
   console.log(`chaos: ${result.line}`);
   if (result.details.length) log(result.details.slice(0, 20).join('\n'));
   expect(load.sent.length).toBeGreaterThan(200);

@@ -3,7 +3,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { testLogDir } from '../support/test-log-dir.js';
-import { account, ChatLoad, startWorld, waitUntil, type ChaosWorld } from './chaos-fixture.js';
+import { ChatLoad, settledAccount, startWorld, waitUntil, type ChaosWorld } from './chaos-fixture.js';
 
 const logDir = testLogDir('wipe');
 let world: ChaosWorld;
@@ -22,12 +22,13 @@ afterAll(async () => {
 
 it('never reissues a seq and loses nothing when Redis is wiped', async () => {
   load.start(100);
-  await new Promise((r) => setTimeout(r, 4000));
+  // Traffic for every pair before the wipe, and again after it (conditions, not seconds).
+  await load.progress(20, 'before the wipe');
   const redis = new Redis(world.servers.redis!.url);
   world.log(`FLUSHALL (${load.sent.length} acked so far)`);
   await redis.flushall();
   redis.disconnect();
-  await new Promise((r) => setTimeout(r, 8000));
+  await load.progress(40, 'after the wipe');
   await load.stopSending();
   await waitUntil(() => load.delivered() >= load.expectedDeliveries(), 60_000, 'every acked message to reach every device').catch((err: Error) => world.log(err.message));
 
@@ -40,7 +41,8 @@ it('never reissues a seq and loses nothing when Redis is wiped', async () => {
     if (owner !== undefined && owner !== s.clientMsgId) reissued++;
     owners.set(key, s.clientMsgId);
   }
-  const result = await account(world, load);
+  // The consumers write the store behind the pushes: wait for the rows, as the chaos test does.
+  const result = await settledAccount(world, load, 60_000);
   console.log(`redis-wipe: ${result.line} reissued=${reissued}`);
   if (result.details.length) world.log(result.details.slice(0, 20).join('\n'));
   expect(reissued).toBe(0);

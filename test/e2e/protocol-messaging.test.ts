@@ -1,5 +1,6 @@
 // The message path through raw protocol frames (no SDK): acks, pushes, offline sync, retries,
-// racing senders, resync, read receipts, recall and history. DESIGN §3 invariants.
+// racing senders, resync, read receipts, recall and history: the guarantees of
+// docs/architecture.md §2.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { imcloud } from '../../protocol/gen/im.js';
 import { singleConversation } from '../../protocol/conversation-id.js';
@@ -10,17 +11,21 @@ const text = (s: string) => new TextEncoder().encode(s);
 const str = (b: Uint8Array | null | undefined) => new TextDecoder().decode(b ?? new Uint8Array());
 
 let platform: TestPlatform;
+// Long enough that no send here is slow enough to count as resumed late (logic reallocates the
+// seq of a send that took half of it) and that the empty-slot test's first pull falls inside it.
+const EMPTY_SLOT_GRACE_MS = 3000;
 
 beforeAll(async () => {
-  platform = await startTestPlatform({ logic: { recallWindowMs: 1500, emptySlotGraceMs: 300 } });
+  platform = await startTestPlatform({ logic: { emptySlotGraceMs: EMPTY_SLOT_GRACE_MS } });
 });
 afterAll(async () => {
   await platform?.stop();
 });
 
-async function online(appId: string, userId: string, deviceId = `${userId}-d1`, transport: 'ws' | 'tcp' = 'ws'): Promise<RawClient> {
-  const client = transport === 'ws' ? await RawClient.ws(platform.wsUrl) : await RawClient.tcp(platform.tcpPort);
-  const ok = await client.auth(await platform.token(appId, userId), deviceId);
+async function online(appId: string, userId: string, deviceId = `${userId}-d1`, transport: 'ws' | 'tcp' = 'ws', on: TestPlatform = platform): Promise<RawClient> {
+  const token = await on.token(appId, userId);
+  const client = transport === 'ws' ? await RawClient.ws(on.wsUrl) : await RawClient.tcp(on.tcpPort);
+  const ok = await client.auth(token, deviceId);
   expect(ok.body, JSON.stringify(ok.error)).toBe('authOk');
   return client;
 }
@@ -74,9 +79,11 @@ describe('single chat', () => {
       const p = await c.nextOf('push');
       expect(p.push!.messages![0]!.msgId).toBe(ack.msgId);
     }
-    // The sending connection gets the ack, not a push of its own message.
-    await new Promise((r) => setTimeout(r, 50));
-    expect(alice1.pushed()).toHaveLength(0);
+    // The sending connection gets the ack, not a push of its own message: once bob's answer has
+    // reached it (pushed to it after anything about the first message), it holds only that.
+    const answer = await send(bob1, 'alice', 'answer');
+    await waitFor(() => alice1.pushed().length > 0, 'the answer pushed to the first sender');
+    expect(alice1.pushed().map((m) => m.msgId)).toEqual([answer.msgId]);
     for (const c of [alice1, alice2, bob1, bob2]) c.close();
   });
 
@@ -128,10 +135,12 @@ describe('single chat', () => {
     const again = await send(alice, 'bob', 'once', 'retry-1');
     expect(again).toMatchObject({ seq: first.seq, msgId: first.msgId, ts: first.ts, duplicate: true });
     const conv = first.conversation!;
-    await waitFor(async () => (await platform.runtime.backends.store.count(appId, conv)) === 1, 'the message to be stored');
-    await new Promise((r) => setTimeout(r, 100));
-    expect(bob.pushed(conv)).toHaveLength(1);
-    expect(await platform.runtime.backends.store.count(appId, conv)).toBe(1);
+    // A later message, stored and pushed after anything the retry could have caused.
+    const later = await send(alice, 'bob', 'later', 'retry-2');
+    await waitFor(async () => (await platform.runtime.backends.store.count(appId, conv)) === 2, 'both messages to be stored');
+    await waitFor(() => bob.pushed(conv).some((m) => m.msgId === later.msgId), 'the later message to be pushed');
+    expect(bob.pushed(conv).map((m) => m.msgId)).toEqual([first.msgId, later.msgId]);
+    expect(Number(later.seq)).toBe(Number(first.seq) + 1);
     alice.close();
     bob.close();
   });
@@ -256,12 +265,28 @@ describe('single chat', () => {
     const again = await alice.request({ recall: { clientMsgId: 'rc-2', conversation: conv, seq: target.seq } });
     expect(again.error?.code).toBe('IM_BAD_REQUEST');
 
-    const late = await send(alice, 'bob', 'too late to recall');
-    await new Promise((r) => setTimeout(r, 1700));
-    const refused = await alice.request({ recall: { clientMsgId: 'rc-3', conversation: conv, seq: late.seq } });
-    expect(refused.error?.code).toBe('IM_RECALL_WINDOW_EXPIRED');
     alice.close();
     bob.close();
+  });
+
+  it('refuses a recall once the window has passed', async () => {
+    // A platform of its own with a short window: the one above keeps the default (2 min), so
+    // that a slow machine never lets its window pass before the recall that must get in.
+    const windowMs = 200;
+    const short = await startTestPlatform({ logic: { recallWindowMs: windowMs } });
+    try {
+      const { appId } = await short.createApp();
+      const alice = await online(appId, 'alice', 'alice-d1', 'ws', short);
+      const conv = singleConversation('alice', 'bob');
+      const late = await send(alice, 'bob', 'too late to recall');
+      // Past the window by the clock that stamped the message (the same machine's).
+      await waitFor(() => Date.now() > Number(late.ts) + windowMs + 1, 'the recall window to pass', 5000);
+      const refused = await alice.request({ recall: { clientMsgId: 'rc-3', conversation: conv, seq: late.seq } });
+      expect(refused.error?.code).toBe('IM_RECALL_WINDOW_EXPIRED');
+      alice.close();
+    } finally {
+      await short.stop();
+    }
   });
 
   it('pages history by seq and by time, returning every message once', async () => {
@@ -306,8 +331,12 @@ describe('single chat', () => {
     const early = await bob.request({ pull: { conversation: conv, fromSeq: 1, toSeq: 3 } });
     expect(early.pullResult!.messages!.map((m) => Number(m.seq))).toEqual([1]);
     expect(early.pullResult!.retryAfterMs).toBeGreaterThan(0);
-    await new Promise((r) => setTimeout(r, 400));
-    const late = await bob.request({ pull: { conversation: conv, fromSeq: 1, toSeq: 3 } });
+    // Ask again when told to, until the server has judged seq 2.
+    let late = early;
+    for (let i = 0; i < 20 && late.pullResult!.retryAfterMs! > 0; i++) {
+      await new Promise((r) => setTimeout(r, Number(late.pullResult!.retryAfterMs)));
+      late = await bob.request({ pull: { conversation: conv, fromSeq: 1, toSeq: 3 } });
+    }
     expect(late.pullResult!.messages!.map((m) => [Number(m.seq), Boolean(m.empty)])).toEqual([[1, false], [2, true], [3, false]]);
     expect(late.pullResult!.retryAfterMs).toBe(0);
     // A range that ends inside the gap is judged by the first message after it.

@@ -1,5 +1,5 @@
-// The SDK against a whole in-process platform (every role, in-memory backends) over real
-// WebSocket connections on loopback: the guarantees of DESIGN §3 seen from the client side.
+// The SDK against a whole in-process platform (every role, in-memory backends) over real WebSocket
+// connections on loopback: the guarantees of docs/architecture.md §2 seen from the client side.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ImClient, type ChatMessage, type ImClientOptions, type RecallEvent, type SkippedEvent, type StateEvent } from '../../sdk/src/index.js';
 import { singleConversation } from '../../protocol/conversation-id.js';
@@ -7,24 +7,37 @@ import { loadConfig } from '../../services/shared/config.js';
 import type { FrameInit } from '../../protocol/frame-codec.js';
 import { ROLES, startRuntime, type Runtime } from '../../services/runtime.js';
 
-const RECALL_WINDOW_MS = 1500;
-const EMPTY_SLOT_GRACE_MS = 800;
+// Long enough that no send here is slow enough to count as resumed late (logic gives the send of
+// a seq taken more than half of it ago a new seq), short enough for the empty-slot test to wait.
+const EMPTY_SLOT_GRACE_MS = 3000;
+
+interface Platform {
+  runtime: Runtime;
+  base: string;
+}
 
 let runtime: Runtime;
 let base: string;
+let main: Platform;
 const clients: ImClient[] = [];
 
-beforeAll(async () => {
+async function startPlatform(logic: Record<string, number>): Promise<Platform> {
   const config = loadConfig({}, {
     http: { port: 0, host: '127.0.0.1' },
     gate: { tcpPort: 0, drainMs: 200 },
     log: { level: 'warn' },
     admin: { token: 'e2e-admin-token' },
-    logic: { recallWindowMs: RECALL_WINDOW_MS, emptySlotGraceMs: EMPTY_SLOT_GRACE_MS },
+    logic,
     dispatch: { reconnectBaseMs: 100, reconnectMaxMs: 1000 },
   });
-  runtime = await startRuntime(config, ROLES);
-  base = `http://127.0.0.1:${runtime.httpPort}`;
+  const rt = await startRuntime(config, ROLES);
+  return { runtime: rt, base: `http://127.0.0.1:${rt.httpPort}` };
+}
+
+beforeAll(async () => {
+  // The recall window stays at its default (2 min): the expired case has a platform of its own.
+  main = await startPlatform({ emptySlotGraceMs: EMPTY_SLOT_GRACE_MS });
+  ({ runtime, base } = main);
 });
 
 afterAll(async () => {
@@ -39,9 +52,9 @@ afterEach(async () => {
 
 let appCounter = 0;
 
-async function admin(method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
-  const res = await fetch(`${base}${path}`, {
-    method, headers: { authorization: `Bearer ${runtime.adminToken}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body),
+async function admin(method: string, path: string, body?: unknown, at: Platform = main): Promise<Record<string, unknown>> {
+  const res = await fetch(`${at.base}${path}`, {
+    method, headers: { authorization: `Bearer ${at.runtime.adminToken}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body),
   });
   const json = (await res.json()) as Record<string, unknown>;
   if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
@@ -49,16 +62,16 @@ async function admin(method: string, path: string, body?: unknown): Promise<Reco
 }
 
 /** A fresh app per test, so that tests never see each other's conversations. */
-async function newApp(multiLogin?: 'all' | 'per-platform' | 'single'): Promise<string> {
+async function newApp(multiLogin?: 'all' | 'per-platform' | 'single', at: Platform = main): Promise<string> {
   const appId = `sdk-e2e-${++appCounter}`;
-  await admin('POST', '/v1/apps', { appId, name: appId });
+  await admin('POST', '/v1/apps', { appId, name: appId }, at);
   // The policy goes through the admin API, as a tenant would set it.
-  if (multiLogin) await admin('PATCH', `/v1/apps/${appId}`, { multiLogin });
+  if (multiLogin) await admin('PATCH', `/v1/apps/${appId}`, { multiLogin }, at);
   return appId;
 }
 
-async function token(appId: string, userId: string): Promise<string> {
-  return (await admin('POST', `/v1/apps/${appId}/tokens`, { userId })).token as string;
+async function token(appId: string, userId: string, at: Platform = main): Promise<string> {
+  return (await admin('POST', `/v1/apps/${appId}/tokens`, { userId }, at)).token as string;
 }
 
 interface Probe {
@@ -68,10 +81,10 @@ interface Probe {
   states: StateEvent[];
 }
 
-async function client(appId: string, userId: string, opts: Partial<ImClientOptions> = {}, connect = true): Promise<Probe> {
-  const tok = await token(appId, userId);
+async function client(appId: string, userId: string, opts: Partial<ImClientOptions> = {}, connect = true, at: Platform = main): Promise<Probe> {
+  const tok = await token(appId, userId, at);
   const c = new ImClient({
-    appId, dispatchUrl: `${base}/v1/dispatch`, getToken: () => tok, deviceId: `${userId}-device`,
+    appId, dispatchUrl: `${at.base}/v1/dispatch`, getToken: () => tok, deviceId: `${userId}-device`,
     timeouts: { ack: 2000, request: 5000 }, ...opts,
   });
   clients.push(c);
@@ -151,13 +164,15 @@ describe('SDK messaging against the embedded platform', () => {
     expect(alice.states.some((s) => s.state === 'offline')).toBe(true);
 
     const conv = singleConversation('alice', 'bob');
-    await until('bob has the message', () => inConversation(bob, conv).length >= 1);
-    await sleep(300);
+    // A later message: a second copy of the first would have a seq below it and reach bob first.
+    const later = await alice.client.send('bob', 'later');
+    await until('bob has the later message', () => inConversation(bob, conv).some((m) => m.seq === later.seq));
     const got = inConversation(bob, conv);
-    expect(got.map((m) => [m.seq, m.msgId, m.clientMsgId, m.text])).toEqual([[ack.seq, ack.msgId, ack.clientMsgId, 'sent once']]);
+    expect(got.map((m) => [m.seq, m.msgId, m.clientMsgId, m.text])).toEqual([[ack.seq, ack.msgId, ack.clientMsgId, 'sent once'], [later.seq, later.msgId, later.clientMsgId, 'later']]);
+    expect(later.seq).toBe(ack.seq + 1);
     const history = await bob.client.history(conv, { limit: 50 });
     expect(history.messages.filter((m) => m.clientMsgId === ack.clientMsgId)).toHaveLength(1);
-    expect(history.messages).toHaveLength(1);
+    expect(history.messages).toHaveLength(2);
   });
 
   it('answers a retry after a lost SendAck with the original ack (same seq, msgId and ts)', async () => {
@@ -179,11 +194,13 @@ describe('SDK messaging against the embedded platform', () => {
     expect(original).toBeDefined();
     expect(ack).toMatchObject({ ...original, duplicate: true });
     const conv = singleConversation('alice', 'bob');
-    await until('bob has it', () => inConversation(bob, conv).length === 1);
-    await sleep(200);
-    expect(inConversation(bob, conv).map((m) => m.seq)).toEqual([original!.seq]);
+    // A later message reaches both after anything the retry could have caused.
+    const later = await alice.client.send('bob', 'later');
+    await until('bob has the later message', () => inConversation(bob, conv).some((m) => m.seq === later.seq));
+    expect(inConversation(bob, conv).map((m) => m.seq)).toEqual([original!.seq, later.seq]);
+    expect(later.seq).toBe(original!.seq + 1);
     // Alice's own view of the conversation has it once, too.
-    expect(inConversation(alice, conv).map((m) => m.seq)).toEqual([original!.seq]);
+    expect(inConversation(alice, conv).map((m) => m.seq)).toEqual([original!.seq, later.seq]);
   });
 
   it('deduplicates an application-level resend that reuses the clientMsgId', async () => {
@@ -195,9 +212,9 @@ describe('SDK messaging against the embedded platform', () => {
     expect(first.duplicate).toBe(false);
     expect(second).toEqual({ ...first, duplicate: true });
     const conv = singleConversation('alice', 'bob');
-    await until('bob has it', () => inConversation(bob, conv).length === 1);
-    await sleep(200);
-    expect(inConversation(bob, conv)).toHaveLength(1);
+    const later = await alice.client.send('bob', 'later');
+    await until('bob has the later message', () => inConversation(bob, conv).some((m) => m.seq === later.seq));
+    expect(inConversation(bob, conv).map((m) => [m.seq, m.text])).toEqual([[first.seq, 'same id'], [first.seq + 1, 'later']]);
   });
 
   it('two users racing in one conversation: every device of both sees one identical order', async () => {
@@ -217,14 +234,16 @@ describe('SDK messaging against the embedded platform', () => {
     for (const acks of [fromAlice, fromBob]) expect(acks.map((a) => a.seq)).toEqual([...acks.map((a) => a.seq)].sort((x, y) => x - y));
 
     const devices = [a1, a2, b1, b2];
-    await until('every device has every message', () => devices.every((d) => inConversation(d, conv).length >= 2 * N));
-    await sleep(200);
-    const views = devices.map((d) => inConversation(d, conv).map((m) => `${m.seq}:${m.clientMsgId}:${m.text}`));
+    // One more message after the race: every device has it once it has everything before it.
+    const last = await a1.client.send('bob', 'last');
+    expect(last.seq).toBe(2 * N + 1);
+    await until('every device has every message', () => devices.every((d) => inConversation(d, conv).some((m) => m.seq === last.seq)));
+    const views = devices.map((d) => inConversation(d, conv).filter((m) => m.seq <= 2 * N).map((m) => `${m.seq}:${m.clientMsgId}:${m.text}`));
     for (const view of views) {
       expect(view).toHaveLength(2 * N);
       expect(view).toEqual(views[0]);
     }
-    expect(inConversation(a2, conv).map((m) => m.seq)).toEqual(range(2 * N));
+    expect(inConversation(a2, conv).map((m) => m.seq)).toEqual(range(2 * N + 1));
     // Interleaved, not one sender's block after the other's (both really raced).
     const senders = inConversation(b2, conv).map((m) => m.sender);
     expect(senders.slice(0, N).includes('alice') && senders.slice(0, N).includes('bob')).toBe(true);
@@ -245,10 +264,10 @@ describe('SDK messaging against the embedded platform', () => {
       }
       if (i === 18) alice.client.dropConnection();
     }
-    await until('bob has all', () => inConversation(bob, conv).length >= N, 15_000);
-    await sleep(300);
-    expect(inConversation(bob, conv).map((m) => m.seq)).toEqual(range(N));
-    expect(texts(inConversation(bob, conv))).toEqual(range(N).map((i) => `m${i}`));
+    await alice.client.send('bob', 'last');
+    await until('bob has all', () => inConversation(bob, conv).some((m) => m.seq === N + 1), 15_000);
+    expect(inConversation(bob, conv).map((m) => m.seq)).toEqual(range(N + 1));
+    expect(texts(inConversation(bob, conv))).toEqual([...range(N).map((i) => `m${i}`), 'last']);
     expect(bob.states.filter((s) => s.state === 'online').length).toBeGreaterThanOrEqual(3);
   });
 
@@ -289,7 +308,7 @@ describe('SDK messaging against the embedded platform', () => {
     const after = await alice.client.send('bob', 'after');
     expect(after.seq).toBe(lost + 1);
     // 'after' waits behind the missing seq until the server declares it empty (grace period).
-    await until('bob gets the message after the empty slot', () => inConversation(bob, conv).length === 2, 10_000);
+    await until('bob gets the message after the empty slot', () => inConversation(bob, conv).length === 2, 20_000);
     expect(inConversation(bob, conv).map((m) => [m.seq, m.text])).toEqual([[1, 'before'], [3, 'after']]);
     expect(skipped).toEqual([{ conversation: conv, fromSeq: 2, toSeq: 2, reason: 'empty' }]);
     expect(inConversation(alice, conv).map((m) => m.seq)).toEqual([1, 3]);
@@ -306,8 +325,8 @@ describe('SDK messaging against the embedded platform', () => {
       const bob = await client(app, 'bob');
       await bob.client.send('alice', 'to all devices');
       const conv = singleConversation('alice', 'bob');
+      // A device displaced by a later sign-in would have been dropped from the routes and got nothing.
       await until('all devices got it', () => [d1, d2, d3].every((d) => inConversation(d, conv).length === 1));
-      await sleep(300);
       for (const d of [d1, d2, d3]) {
         expect(d.client.state).toBe('online');
         expect(kicked(d)).toBeUndefined();
@@ -318,8 +337,13 @@ describe('SDK messaging against the embedded platform', () => {
       const app = await newApp('per-platform');
       const web1 = await client(app, 'alice', { deviceId: 'web-1', platform: 'web' });
       const ios = await client(app, 'alice', { deviceId: 'ios-1', platform: 'ios' });
-      await sleep(100);
+      // A device the iOS sign-in displaced is dropped from the routes before that sign-in is
+      // answered: a message sent now reaches web-1 only if it was not displaced.
+      const bob = await client(app, 'bob');
+      await bob.client.send('alice', 'to web and ios');
+      await until('web-1 and ios got it', () => [web1, ios].every((d) => inConversation(d, singleConversation('alice', 'bob')).length === 1));
       expect(web1.client.state).toBe('online');
+      expect(kicked(web1)).toBeUndefined();
       const web2 = await client(app, 'alice', { deviceId: 'web-2', platform: 'web' });
       await until('web-1 kicked', () => kicked(web1) !== undefined);
       expect(kicked(web1)).toMatchObject({ willReconnect: false, kick: { reason: 'login-elsewhere', byDevice: 'web-2', byPlatform: 'web' } });
@@ -379,7 +403,7 @@ describe('SDK messaging against the embedded platform', () => {
     }
   });
 
-  it('recall works inside the window and is refused outside it and for others', async () => {
+  it('recall works inside the window and is refused for others', async () => {
     const app = await newApp();
     const alice = await client(app, 'alice');
     const bob = await client(app, 'bob');
@@ -395,11 +419,27 @@ describe('SDK messaging against the embedded platform', () => {
     expect(history.messages.find((m) => m.seq === recallAck.seq)).toMatchObject({ kind: 'recall', recallsSeq: fresh.seq });
 
     await expect(bob.client.recall(conv, (await alice.client.send('bob', 'mine')).seq)).rejects.toMatchObject({ code: 'IM_RECALL_NOT_SENDER' });
-    const old = await alice.client.send('bob', 'too late');
-    await sleep(RECALL_WINDOW_MS + 200);
-    await expect(alice.client.recall(conv, old.seq)).rejects.toMatchObject({ code: 'IM_RECALL_WINDOW_EXPIRED' });
-    // A refused recall does not block the conversation's lane.
-    await expect(alice.client.send('bob', 'still works')).resolves.toMatchObject({ seq: old.seq + 1 });
+  });
+
+  it('recall is refused once the window has passed, and the refusal does not block the conversation', async () => {
+    // A platform of its own with a short window: the main one keeps the default (2 min), so that
+    // a slow machine never lets a window pass before a recall that must get in.
+    const windowMs = 200;
+    const short = await startPlatform({ recallWindowMs: windowMs });
+    try {
+      const app = await newApp(undefined, short);
+      const alice = await client(app, 'alice', {}, true, short);
+      const conv = singleConversation('alice', 'bob');
+      const old = await alice.client.send('bob', 'too late');
+      // Past the window by the clock that stamped the message (the same machine's).
+      await until('the recall window to pass', () => Date.now() > old.ts + windowMs + 1);
+      await expect(alice.client.recall(conv, old.seq)).rejects.toMatchObject({ code: 'IM_RECALL_WINDOW_EXPIRED' });
+      // A refused recall does not block the conversation's lane.
+      await expect(alice.client.send('bob', 'still works')).resolves.toMatchObject({ seq: old.seq + 1 });
+      await Promise.all(clients.splice(0).map((c) => c.close()));
+    } finally {
+      await short.runtime.stop();
+    }
   });
 
   it('history pages by seq (both directions) and by time return every message once', async () => {

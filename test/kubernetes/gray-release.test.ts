@@ -2,8 +2,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canaryBucket, parseRoutingTable, trackFor } from '../../services/shared/routing-table.js';
 import {
-  apply, cleanupNamespace, condition, dependencySecrets, deployments, eventually, events, getImc, imcluster, kubectl, kubectlJson, newNamespace,
-  patchImc, startOperator, waitPhase,
+  apply, cleanupNamespace, componentNames, condition, dependencySecrets, deployments, eventually, getImc, imcluster, kubectl, kubectlJson,
+  newNamespace, patchImc, startOperator, waitEventReasons, waitEvents, waitPhase, waitStatus,
 } from './harness.js';
 
 let ns: string;
@@ -29,7 +29,10 @@ describe('gray release', () => {
     const stableBefore = await deployments(ns);
 
     await patchImc(ns, 'g1', { spec: { gray: { version: '1.1.0', appIds: ['acme'], gateReplicas: 1, logicReplicas: 1 } } });
-    const imc = await waitPhase(ns, 'g1', 'Ready');
+    // Ready may first be written from a cache that does not hold the new canary Deployments yet:
+    // wait for the status that counts them.
+    const imc = await waitStatus(ns, 'g1', 'Ready, counting the canary Deployments', (x) => x.status.phase === 'Ready'
+      && ['g1-gate-vip-canary', 'g1-logic-canary'].every((n) => componentNames(x).includes(n)));
     const deps = await deployments(ns);
     // acme lives in pool vip: only vip gets canary gates
     expect([...deps.keys()].filter((n) => n.endsWith('-canary')).sort()).toEqual(['g1-gate-vip-canary', 'g1-logic-canary']);
@@ -67,8 +70,14 @@ describe('gray release', () => {
     expect(promoting.status.phase).toBe('Progressing');
     expect(condition(promoting, 'Progressing')).toMatchObject({ status: 'True', reason: 'Promoting' });
     expect(promoting.status.version).toBe('1.0.0'); // the stable track has not rolled out yet
-    await new Promise((r) => setTimeout(r, 2000));
-    let held = await deployments(ns);
+    // Held: the Deployment controller has seen the stable gates' new template and started its
+    // first new pod, which stays Pending.
+    let held = await eventually('the stable rollout held at its first new pod', async () => {
+      const d = await deployments(ns);
+      const vip = d.get('g1-gate-vip');
+      return image(vip) === 'ghcr.io/imcloud/imcloud:1.1.0' && (vip.status?.observedGeneration ?? 0) >= vip.metadata.generation
+        && (vip.status?.updatedReplicas ?? 0) >= 1 ? d : undefined;
+    });
     expect([...held.keys()].filter((n) => n.endsWith('-canary')).sort()).toEqual(['g1-gate-vip-canary', 'g1-logic-canary']);
     expect(held.get('g1-gate-vip-canary').status.readyReplicas).toBe(1);
     expect(image(held.get('g1-gate-vip'))).toBe('ghcr.io/imcloud/imcloud:1.1.0');
@@ -79,10 +88,10 @@ describe('gray release', () => {
 
     // Let the rollout finish.
     await patchImc(ns, 'g1', { spec: { nodeSelector: null } });
-    const imc = await eventually('promotion complete', async () => {
-      const x = await getImc(ns, 'g1');
-      return x.status?.phase === 'Ready' && !x.status?.canary && x.status?.version === '1.1.0' ? x : undefined;
-    });
+    // The status that ends the promotion may still count the canary Deployments it deletes (the
+    // cache has not seen them go): wait for the one that no longer lists them.
+    const imc = await waitStatus(ns, 'g1', 'promotion complete, the canary Deployments no longer counted', (x) => x.status.phase === 'Ready'
+      && !x.status.canary && x.status.version === '1.1.0' && !componentNames(x).some((n) => n.endsWith('-canary')));
     const deps = await eventually('canary deployments removed', async () => {
       const d = await deployments(ns);
       return [...d.keys()].some((n) => n.endsWith('-canary')) ? undefined : d;
@@ -95,10 +104,7 @@ describe('gray release', () => {
     expect((await routing('g1')).canary).toBeUndefined();
     expect((await routing('g1')).stable.version).toBe('1.1.0');
     expect(imc.status.gatesReady).toBe('3/3');
-    const reasons = (await events(ns, 'g1')).map((e) => e.reason);
-    expect(reasons).toContain('CanaryActive');
-    expect(reasons).toContain('PromotionStarted');
-    expect(reasons).toContain('Promoted');
+    await waitEventReasons(ns, 'g1', 'CanaryActive', 'PromotionStarted', 'Promoted');
   });
 
   it('gray add → rollback: the canary AppIds return to the stable version at once and the canary goes', async () => {
@@ -125,6 +131,6 @@ describe('gray release', () => {
     deps = await deployments(ns);
     // rollback does not touch the stable track
     for (const [name, gen] of stableGenerations) expect(deps.get(name).metadata.generation, name).toBe(gen);
-    expect((await events(ns, 'g2')).some((e) => e.reason === 'RolledBack' && e.message.includes('2.0.0-rc.1'))).toBe(true);
+    await waitEvents(ns, 'g2', 'RolledBack for 2.0.0-rc.1', (list) => list.some((e) => e.reason === 'RolledBack' && e.message.includes('2.0.0-rc.1')));
   });
 });

@@ -85,6 +85,8 @@ export interface OperatorProcess {
   port: number;
   child: ChildProcess;
   logs: string[];
+  /** The JSON log lines whose msg is `msg`, parsed. */
+  logged(msg: string): Array<Record<string, unknown>>;
   exited: Promise<number | null>;
   metric(name: string, labels?: Record<string, string>): Promise<number | undefined>;
   /** SIGTERM and wait for exit. */
@@ -129,9 +131,20 @@ export async function startOperator(o: { namespace: string; id?: string; env?: R
   };
   child.stdout!.on('data', collect);
   child.stderr!.on('data', collect);
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // 'close', not 'exit': the output the process wrote last is in `logs` by then.
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
   const proc: OperatorProcess = {
     id, port, child, logs, exited,
+    logged(msg) {
+      return logs.flatMap((line) => {
+        try {
+          const o = JSON.parse(line) as Record<string, unknown>;
+          return o.msg === msg ? [o] : [];
+        } catch {
+          return [];
+        }
+      });
+    },
     async metric(name, labels = {}) {
       const res = await fetch(`http://127.0.0.1:${port}/metrics`);
       const text = await res.text();
@@ -208,12 +221,30 @@ export function condition(imc: any, type: string): any {
   return (imc.status?.conditions ?? []).find((c: any) => c.type === type);
 }
 
+/**
+ * The ImCluster once the operator has written the status of its current generation and `ok`
+ * holds for that status. Assert on what this returns, not on a second read: the operator may
+ * already have written the next status.
+ */
+export async function waitStatus(namespace: string, name: string, what: string, ok: (imc: any) => boolean, timeoutMs = 60_000): Promise<any> {
+  return eventually(`imc ${namespace}/${name}: ${what}`, async () => {
+    const imc = await getImc(namespace, name);
+    return imc.status?.observedGeneration === imc.metadata.generation && ok(imc) ? imc : undefined;
+  }, timeoutMs);
+}
+
 /** Waits until the ImCluster's status reflects its current generation with phase `phase`. */
 export async function waitPhase(namespace: string, name: string, phase: string, timeoutMs = 60_000): Promise<any> {
-  return eventually(`imc ${namespace}/${name} phase ${phase}`, async () => {
-    const imc = await getImc(namespace, name);
-    return imc.status?.phase === phase && imc.status?.observedGeneration === imc.metadata.generation ? imc : undefined;
-  }, timeoutMs);
+  return waitStatus(namespace, name, `phase ${phase}`, (imc) => imc.status?.phase === phase, timeoutMs);
+}
+
+/**
+ * The names of the workloads the status counts. A status is computed from the operator's cache,
+ * which may not yet hold a Deployment that the same reconcile created, or may still hold one it
+ * deleted: a test that asserts on counts waits for the status that lists the right workloads.
+ */
+export function componentNames(imc: any): string[] {
+  return (imc.status?.components ?? []).map((c: any) => c.name as string).sort();
 }
 
 export async function deployments(namespace: string): Promise<Map<string, any>> {
@@ -228,6 +259,24 @@ export async function patchImc(namespace: string, name: string, patch: unknown):
 export async function events(namespace: string, name: string): Promise<Array<{ reason: string; message: string; type: string }>> {
   const list = await kubectlJson<{ items: any[] }>(['get', 'events', '-n', namespace, '--field-selector', `involvedObject.kind=ImCluster,involvedObject.name=${name}`]);
   return list.items.map((e) => ({ reason: e.reason, message: e.message, type: e.type }));
+}
+
+type KubeEvent = { reason: string; message: string; type: string };
+
+/**
+ * The ImCluster's Events once `ok` holds for them. The operator records Events without waiting
+ * for them (best effort), so one may land after the status or the object change it goes with.
+ */
+export async function waitEvents(namespace: string, name: string, what: string, ok: (events: KubeEvent[]) => boolean, timeoutMs = 30_000): Promise<KubeEvent[]> {
+  return eventually(`events of imc ${namespace}/${name}: ${what}`, async () => {
+    const list = await events(namespace, name);
+    return ok(list) ? list : undefined;
+  }, timeoutMs);
+}
+
+/** Waits until the ImCluster has an Event with each of `reasons`. */
+export async function waitEventReasons(namespace: string, name: string, ...reasons: string[]): Promise<KubeEvent[]> {
+  return waitEvents(namespace, name, reasons.join(', '), (list) => reasons.every((r) => list.some((e) => e.reason === r)));
 }
 
 /**

@@ -6,8 +6,8 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testCa, type TestCa } from '../support/certificates.js';
 import {
-  apply, cleanupNamespace, condition, dependencySecrets, deployments, eventually, events, getImc, imcluster, newNamespace, patchImc,
-  startOperator, waitPhase,
+  apply, cleanupNamespace, componentNames, condition, dependencySecrets, deployments, eventually, getImc, imcluster, newNamespace, patchImc,
+  startOperator, waitEvents, waitPhase,
 } from './harness.js';
 
 let ns: string;
@@ -48,11 +48,14 @@ describe('ImCluster spec.tls', () => {
     expect(condition(waiting, 'Ready')).toMatchObject({ status: 'False', reason: 'DependenciesNotReady' });
     // The roles it does not cover are there; none that would mount the Secret was created.
     expect([...(await deployments(ns)).keys()].sort()).toEqual(PLAIN_DEPLOYMENTS);
-    expect((await events(ns, 'secure')).some((e) => e.type === 'Warning' && e.reason === 'DependencyMissing' && e.message.includes('secure-tls'))).toBe(true);
+    await waitEvents(ns, 'secure', 'a DependencyMissing Warning naming secure-tls', (list) => list.some((e) => e.type === 'Warning' && e.reason === 'DependencyMissing' && e.message.includes('secure-tls')));
 
     // No nudge: the operator looks at a missing Secret again by itself.
     await apply(ns, tlsSecret(ca.issue('first'), { keyFile: `${ca.dir}/first.key` }));
-    const imc = await waitPhase(ns, 'secure', 'Ready');
+    // The reconcile that creates the held Deployments may write Ready from a cache that does not
+    // hold them yet: wait for the status that counts all of them.
+    const all = [...TLS_DEPLOYMENTS, ...PLAIN_DEPLOYMENTS].sort();
+    const imc = await observed('Ready with every Deployment counted', (x) => x.status.phase === 'Ready' && componentNames(x).join() === all.join());
     expect(condition(imc, 'DependenciesReady')).toMatchObject({ status: 'True', reason: 'DependenciesReady' });
     expect(condition(imc, 'DependenciesReady').message).toContain('TLS Secret secure-tls holds a usable certificate and key');
 

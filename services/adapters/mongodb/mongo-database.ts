@@ -117,7 +117,10 @@ export async function upsertEach<T extends Document>(collection: Collection<T>, 
   await Promise.all(Array.from({ length: Math.min(parallel, upserts.length) }, worker));
 }
 
-/** Storage latency per command and collection (DESIGN §9), from the driver's command monitoring. */
+/**
+ * Storage latency per command and collection (docs/architecture.md §11), from the driver's command
+ * monitoring.
+ */
 function observeCommands(client: MongoClient, metrics: Metrics): void {
   const started = new Map<number, string>();
   client.on('commandStarted', (e) => {

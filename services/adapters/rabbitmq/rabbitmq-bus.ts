@@ -1,4 +1,4 @@
-// The Bus port on RabbitMQ (DESIGN §7), topology in rabbitmq-topology.ts.
+// The Bus port on RabbitMQ (docs/architecture.md §7), topology in rabbitmq-topology.ts.
 //
 // Two connections: one publishes, one consumes, so that a broker throttling publishers (flow
 // control, alarms) never holds back the acks of consumers. Each keeps itself alive

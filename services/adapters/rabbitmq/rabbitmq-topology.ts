@@ -1,5 +1,6 @@
-// The RabbitMQ topology of DESIGN §7, declared idempotently on every (re)connect with the names
-// of services/shared/topology.ts (the operator reads the store queue depth by that name).
+// The RabbitMQ topology of docs/architecture.md §7 (ADR 0010), declared idempotently on every
+// (re)connect with the names of services/shared/topology.ts (the operator reads the store queue
+// depth by that name).
 //
 //   imcloud.upstream (topic) --<track>.#--> imcloud.upstream.<track>  quorum, delivery limit, DLX,
 //                                                                     bounded, reject-publish
