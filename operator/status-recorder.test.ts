@@ -1,21 +1,28 @@
 import { describe, expect, it } from 'vitest';
 import { R, type KubeObject } from './kube/client.js';
-import { autoscaledBy, newest, plannedOrLastReported, type ReconcileOutcome } from './status-recorder.js';
+import { autoscaledBy, current, plannedOrLastReported, type ReconcileOutcome } from './status-recorder.js';
 import type { Workload } from './status.js';
 import { cluster } from './testing/fixtures.js';
 
 const workload = (name: string, resourceVersion: string, replicas = 1): Workload => ({ metadata: { name, resourceVersion }, spec: { replicas } });
 
-describe('newest', () => {
+describe('current', () => {
   it('takes what the apply answered unless the cache already holds a newer copy', () => {
     const applied = new Map<string, KubeObject>([
       ['deployments/a', workload('a', '12', 3)],
       ['deployments/b', workload('b', '5', 3)],
       ['statefulsets/c', workload('c', '99', 3)],
     ]);
-    const out = newest([workload('a', '10'), workload('b', '7'), workload('c', '1')], R.deployments, applied);
+    const out = current([workload('a', '10'), workload('b', '7'), workload('c', '1')], R.deployments, applied);
     expect(out.map((w) => [w.metadata.name, w.metadata.resourceVersion])).toEqual([['a', '12'], ['b', '7'], ['c', '1']]);
-    expect(newest([workload('a', '10')], R.deployments, undefined)[0]!.metadata.resourceVersion).toBe('10');
+    expect(current([workload('a', '10')], R.deployments, undefined)[0]!.metadata.resourceVersion).toBe('10');
+  });
+
+  it('counts what this reconcile created before the cache has it, and not what it deleted', () => {
+    const applied = new Map<string, KubeObject>([['deployments/new', workload('new', '20')], ['statefulsets/other', workload('other', '21')]]);
+    const cached = [workload('kept', '3'), workload('gone-canary', '4')];
+    const out = current(cached, R.deployments, applied, new Set(['deployments/gone-canary']));
+    expect(out.map((w) => w.metadata.name).sort()).toEqual(['kept', 'new']);
   });
 });
 

@@ -30,6 +30,8 @@ export interface ReconcileOutcome {
   dependencies?: DependencyStatus;
   /** What the applies returned, by objectKey. */
   applied?: Map<string, KubeObject>;
+  /** What the prune deleted, by objectKey. */
+  deleted?: Set<string>;
 }
 
 export interface StatusRecorderDeps {
@@ -75,14 +77,14 @@ export class StatusRecorder {
 
   private statusInput(c: Cluster, outcome: ReconcileOutcome): StatusInput {
     const key = keyOf(c);
-    const deployments = newest(this.deps.cache.deploymentsOf(c), R.deployments, outcome.applied);
+    const deployments = current(this.deps.cache.deploymentsOf(c), R.deployments, outcome.applied, outcome.deleted);
     return {
       ...plannedOrLastReported(c, outcome),
       cluster: c,
       paused: outcome.paused,
       terminating: outcome.terminating,
       deployments,
-      statefulSets: newest(this.deps.cache.statefulSetsOf(c), R.statefulsets, outcome.applied),
+      statefulSets: current(this.deps.cache.statefulSetsOf(c), R.statefulsets, outcome.applied, outcome.deleted),
       autoscaled: autoscaledBy(c, deployments, this.deps.cache.hpaTargets(c.metadata.namespace!)),
       errors: outcome.errors,
       invalidSpec: outcome.invalidSpec,
@@ -107,11 +109,23 @@ export class StatusRecorder {
 }
 
 /** Each workload as the apply answered it when that is not older than the cache's copy. */
-export function newest<T extends KubeObject>(cached: T[], resource: Resource, applied: Map<string, KubeObject> | undefined): T[] {
-  return cached.map((w) => {
+/**
+ * The objects of one kind as this reconcile left them: the cache may not have seen yet what the
+ * reconcile just did, so an object the apiserver answered an apply with counts when it is newer
+ * than the cached one or not cached at all, and an object the reconcile deleted does not count.
+ * (Computed from the cache alone, a status written right after a promotion still counted the
+ * canary Deployments it had just deleted.)
+ */
+export function current<T extends KubeObject>(cached: T[], resource: Resource, applied: Map<string, KubeObject> | undefined, deleted?: Set<string>): T[] {
+  const byKey = new Map<string, T>();
+  for (const w of cached) {
     const answer = applied?.get(objectKey(resource, w)) as T | undefined;
-    return answer && Number(answer.metadata.resourceVersion) >= Number(w.metadata.resourceVersion) ? answer : w;
-  });
+    byKey.set(objectKey(resource, w), answer && Number(answer.metadata.resourceVersion) >= Number(w.metadata.resourceVersion) ? answer : w);
+  }
+  const prefix = `${resource.plural}/`;
+  for (const [key, answer] of applied ?? []) if (key.startsWith(prefix) && !byKey.has(key)) byKey.set(key, answer as T);
+  for (const key of deleted ?? []) byKey.delete(key);
+  return [...byKey.values()];
 }
 
 /** Who sets each Deployment's replicas, for those that are not fixed: an HPA or the operator's autoscaler. */

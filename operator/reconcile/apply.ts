@@ -47,14 +47,16 @@ export async function applyDesired(deps: ApplyDeps, desired: DesiredObject[], er
   return applied;
 }
 
-/** Deletes, each with a UID precondition, the cached kinds' objects `c` owns that are not `wanted` (objectKeys) or kept. */
-export async function pruneOwned(deps: ApplyDeps, c: Cluster, wanted: Set<string>, kept: Kept, errors: string[]): Promise<void> {
+/** Deletes, each with a UID precondition, the cached kinds' objects `c` owns that are not `wanted` (objectKeys) or kept; returns the keys it deleted. */
+export async function pruneOwned(deps: ApplyDeps, c: Cluster, wanted: Set<string>, kept: Kept, errors: string[]): Promise<Set<string>> {
+  const deleted = new Set<string>();
   for (const informer of deps.cache.owned) {
     const r = informer.resource;
     for (const o of deps.cache.ownedIn(informer, c)) {
       if (wanted.has(objectKey(r, o)) || kept(r, o)) continue;
       try {
         await deps.kube.delete(r, c.metadata.namespace!, o.metadata.name, { uid: o.metadata.uid });
+        deleted.add(objectKey(r, o));
         deps.metrics.deletes.inc({ kind: r.kind });
         deps.log.info({ imcluster: keyOf(c), kind: r.kind, name: o.metadata.name }, 'deleted an object the spec no longer wants');
       } catch (err) {
@@ -62,6 +64,7 @@ export async function pruneOwned(deps: ApplyDeps, c: Cluster, wanted: Set<string
       }
     }
   }
+  return deleted;
 }
 
 /** The same for ServiceMonitors, which are not cached: listed by the cluster's label (call it only while their API is served). */

@@ -93,10 +93,10 @@ export class ClusterReconciler {
     const desired = plan.desired.filter((d) => !kept(d.resource, d.object));
     const applied = await applyDesired(this.deps, desired, errors);
     const wanted = new Set(desired.map((d) => objectKey(d.resource, d.object)));
-    await pruneOwned(this.deps, c, wanted, kept, errors);
+    const deleted = await pruneOwned(this.deps, c, wanted, kept, errors);
     if (await this.serviceMonitorApi.served()) await pruneServiceMonitors(this.deps.kube, c, wanted, kept, errors);
     await this.deps.status.write(c, {
-      paused: false, errors, canary: plan.canary.canary, routing: plan.routing, dependencies: plan.dependencies.status, applied,
+      paused: false, errors, canary: plan.canary.canary, routing: plan.routing, dependencies: plan.dependencies.status, applied, deleted,
     });
     if (errors.length) throw new Error(errors.join('; '));
   }
