@@ -173,7 +173,7 @@ export class Admin {
     const frame = encodeFrameBody({ kick: { reason: imcloud.v1.KickReason.KICK_REASON_TOKEN_REVOKED, message: 'the token was revoked' } });
     for (const r of routes) {
       const body = imcloud.internal.v1.Downstream.encode({ deliveries: [{ connIds: [r.connId], frame, closeAfter: true, appId }] }).finish();
-      await this.backends.bus.publishPush(r.gateId, body);
+      await this.backends.bus.publishDownstream(r.gateId, body);
       await this.backends.routes.remove(appId, userId, r.connId);
     }
     return routes.length;

@@ -94,7 +94,7 @@ export class Gate implements ConnectionSink {
   }
 
   async start(httpPort: number): Promise<void> {
-    this.subscription = await this.backends.bus.consumePush(this.id, async (d) => this.deliver(d.body), { prefetch: 64 });
+    this.subscription = await this.backends.bus.consumeDownstream(this.id, async (d) => this.deliver(d.body), { prefetch: 64 });
     const opts = { maxFrameBytes: this.config.gate.maxFrameBytes };
     this.wss = acceptWebSockets(this.http.server, this, { ...opts, refuseAll: () => this.draining });
     if (this.config.gate.tcpEnabled) {

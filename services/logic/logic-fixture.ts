@@ -1,5 +1,5 @@
 // A Logic on memory backends for unit tests: frames in through handle(), replies out of the
-// push bus, decoded. Used by the *.test.ts files next to it.
+// downstream bus, decoded. Used by the *.test.ts files next to it.
 import { imcloud } from '../../protocol/gen/im.js';
 import { createMemoryBackends } from '../adapters/memory/memory-backends.js';
 import { compileConfig, type ConfigInput } from '../shared/config.js';
@@ -16,10 +16,10 @@ export async function logicFixture(config: ConfigInput = {}) {
   await logic.start(new IdGenerator(1));
   await backends.apps.create({ appId: 'app1', name: 'a', secret: 's'.repeat(32), multiLogin: 'all', createdAt: Date.now() });
   const replies: imcloud.v1.Frame[] = [];
-  const publishPush = backends.bus.publishPush.bind(backends.bus);
-  backends.bus.publishPush = async (gateId, body) => {
+  const publishDownstream = backends.bus.publishDownstream.bind(backends.bus);
+  backends.bus.publishDownstream = async (gateId, body) => {
     for (const d of imcloud.internal.v1.Downstream.decode(body).deliveries) replies.push(decodeFrameBody(d.frame!) as imcloud.v1.Frame);
-    return publishPush(gateId, body);
+    return publishDownstream(gateId, body);
   };
   /** alice (connection c1 on gate g1) sends one message to bob, as if it waited `waitedMs` in the queue. */
   const send = (clientMsgId: string, waitedMs = 0) => logic.handle(imcloud.internal.v1.Upstream.encode({

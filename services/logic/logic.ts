@@ -23,7 +23,7 @@ import type { Metrics } from '../shared/metrics.js';
 import { decodeStoreRecord, emptySlot, encodeStoreRecord, toWireMessage, withSeq } from './message-codec.js';
 import { FairScheduler } from './fair-scheduler.js';
 import { MessageReader, type Slot } from './message-reader.js';
-import { PushBatcher, type DeliveryOptions } from './push-batcher.js';
+import { DownstreamBatcher, type DeliveryOptions } from './downstream-batcher.js';
 import { wireBytes, withinBytes } from './reply-size.js';
 
 type Upstream = imcloud.internal.v1.Upstream;
@@ -90,7 +90,7 @@ function stageClock(stages: StageObservers): (stage: SendStage) => void {
 
 export class Logic {
   private readonly reader: MessageReader;
-  private readonly pushes: PushBatcher;
+  private readonly pushes: DownstreamBatcher;
   // Keyed by AppIds the gates verified; bounded all the same.
   private readonly apps = new LRUCache<string, { app: App | null; until: number }>({ max: 10_000 });
   /** Reads of message pages running at once (each can hold a page of bodies in memory). */
@@ -114,7 +114,7 @@ export class Logic {
     private readonly now: () => number = Date.now,
   ) {
     this.reader = new MessageReader(backends.window, backends.store, config.logic.emptySlotGraceMs, now);
-    this.pushes = new PushBatcher(backends.bus, metrics, log);
+    this.pushes = new DownstreamBatcher(backends.bus, metrics, log);
     this.stages = Object.fromEntries(SEND_STAGES.map((stage) => [stage, metrics.sendStages.labels({ stage })])) as unknown as StageObservers;
     this.reads = pLimit(config.logic.maxConcurrentReads);
     this.scheduler = new FairScheduler<UpstreamRequest>({

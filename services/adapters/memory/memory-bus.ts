@@ -198,10 +198,11 @@ export class MemoryBus implements Bus {
     if (!q) this.upstreams.set(track, (q = this.queue(`upstream.${track}`, false, this.opts.upstreamMaxBytes ?? 0)));
     return q;
   }
-  async publishPush(gateId: string, body: Uint8Array): Promise<void> {
+  // Downstream queues are named push.<gateId>, like RabbitMQ's; "push" is also their channel label in the bus metrics.
+  async publishDownstream(gateId: string, body: Uint8Array): Promise<void> {
     this.queue(`push.${gateId}`, true).push(body);
   }
-  async consumePush(gateId: string, handler: BusHandler, opts: ConsumeOptions = {}): Promise<Subscription> {
+  async consumeDownstream(gateId: string, handler: BusHandler, opts: ConsumeOptions = {}): Promise<Subscription> {
     return this.queue(`push.${gateId}`, true).subscribe(handler, opts.prefetch ?? 256);
   }
   async publishStore(body: Uint8Array): Promise<void> {
