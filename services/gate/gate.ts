@@ -10,6 +10,7 @@ import type { WebSocketServer } from 'ws';
 import { imcloud } from '../../protocol/gen/im.js';
 import type { Backends } from '../ports/backends.js';
 import { UpstreamFullError, type Subscription } from '../ports/bus.js';
+import type { App } from '../ports/app-registry.js';
 import type { GateInfo } from '../ports/routes.js';
 import type { Config } from '../shared/config.js';
 import { ImError, toImError } from '../../protocol/errors.js';
@@ -17,10 +18,10 @@ import { decodeFrame, encodeFrame, encodeFrameBody, errorFrame, withVersion, wit
 import type { HttpServer } from '../shared/http-server.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
+import { AppDirectory } from '../shared/app-directory.js';
 import { claimedByOtherPool, routingSource, type RoutingTableSource } from '../shared/routing-table.js';
 import type { TlsFiles } from '../shared/tls-files.js';
 import { claimedAppId, verifyToken } from '../shared/tokens.js';
-import { AppDirectory } from './app-directory.js';
 import { AppQuotas } from './app-quotas.js';
 import { ClientConnection, type Transport } from './client-connection.js';
 import { acceptWebSockets, listenTcp, type ConnectionSink } from './gate-listeners.js';
@@ -55,7 +56,8 @@ export class Gate implements ConnectionSink {
   private reportTimer?: NodeJS.Timeout;
   private draining = false;
   private tcpPort = 0;
-  private readonly apps: AppDirectory;
+  /** What the gate keeps of an app: the secret that signs its tokens, and its limits. */
+  private readonly apps: AppDirectory<Pick<App, 'appId' | 'secret' | 'limits'>>;
   private readonly quotas: AppQuotas;
   private readonly ips: IpConnections;
   publicWsUrl = '';
@@ -71,7 +73,7 @@ export class Gate implements ConnectionSink {
     /** The operator's routing table (IMCLOUD_ROUTING_FILE): a default-pool gate refuses AppIds another pool claims. */
     private readonly routing: RoutingTableSource | undefined = routingSource(config.routing),
   ) {
-    this.apps = new AppDirectory(backends.apps, { maxEntries: APP_CACHE_ENTRIES, ttlMs: APP_CACHE_MS });
+    this.apps = new AppDirectory<Pick<App, 'appId' | 'secret' | 'limits'>>(backends.apps, { maxEntries: APP_CACHE_ENTRIES, ttlMs: APP_CACHE_MS }, ({ appId, secret, limits }) => ({ appId, secret, limits }));
     this.quotas = new AppQuotas(backends.rateLimiter, (err) => this.log.warn({ err: String(err) }, 'app quota lease failed; letting frames through'));
     this.ips = new IpConnections(config.gate.maxConnectionsPerIp);
   }
