@@ -89,8 +89,8 @@ export async function startRuntime(config: Config, roles: readonly Role[], opts:
         log.warn({ err: String(err) }, 'worker lease renewal failed; retrying');
       }
     };
-    logic = new Logic(config, backends, log, metrics);
-    await logic.start(ids, [config.gate.track]);
+    logic = new Logic(config, backends, ids, log, metrics);
+    await logic.start([config.gate.track]);
     stops.push(() => logic!.stop());
     log.info({ workerId: lease.workerId }, 'logic consuming upstream');
   }

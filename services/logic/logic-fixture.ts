@@ -3,7 +3,7 @@
 import { imcloud } from '../../protocol/gen/im.js';
 import { createMemoryBackends } from '../adapters/memory/memory-backends.js';
 import { compileConfig, type ConfigInput } from '../shared/config.js';
-import { decodeFrameBody, encodeFrameBody } from '../../protocol/frame-codec.js';
+import { decodeFrameBody, encodeFrameBody, type FrameInit } from '../../protocol/frame-codec.js';
 import { IdGenerator } from '../shared/ids.js';
 import { createLogger } from '../shared/logger.js';
 import { createMetrics } from '../shared/metrics.js';
@@ -12,8 +12,8 @@ import { Logic } from './logic.js';
 export async function logicFixture(config: ConfigInput = {}) {
   const backends = createMemoryBackends();
   const metrics = createMetrics();
-  const logic = new Logic(compileConfig(config), backends, createLogger('logic', 'test', 'silent'), metrics);
-  await logic.start(new IdGenerator(1));
+  const logic = new Logic(compileConfig(config), backends, new IdGenerator(1), createLogger('logic', 'test', 'silent'), metrics);
+  await logic.start();
   await backends.apps.create({ appId: 'app1', name: 'a', secret: 's'.repeat(32), multiLogin: 'all', createdAt: Date.now() });
   const replies: imcloud.v1.Frame[] = [];
   const publishDownstream = backends.bus.publishDownstream.bind(backends.bus);
@@ -21,16 +21,17 @@ export async function logicFixture(config: ConfigInput = {}) {
     for (const d of imcloud.internal.v1.Downstream.decode(body).deliveries) replies.push(decodeFrameBody(d.frame!) as imcloud.v1.Frame);
     return publishDownstream(gateId, body);
   };
-  /** alice (connection c1 on gate g1) sends one message to bob, as if it waited `waitedMs` in the queue. */
-  const send = (clientMsgId: string, waitedMs = 0) => logic.handle(imcloud.internal.v1.Upstream.encode({
+  /** alice (connection c1 on gate g1) sends one client frame, as if it waited `waitedMs` in the queue. */
+  const request = (frame: FrameInit, waitedMs = 0) => logic.handle(imcloud.internal.v1.Upstream.encode({
     kind: imcloud.internal.v1.Upstream.Kind.KIND_FRAME, appId: 'app1', userId: 'alice', deviceId: 'd1', connId: 'c1', gateId: 'g1',
-    receivedAt: Date.now() - waitedMs,
-    frame: encodeFrameBody({ reqId: replies.length + 1, send: { clientMsgId, to: 'bob', body: new Uint8Array([1]) } }),
+    receivedAt: Date.now() - waitedMs, frame: encodeFrameBody(frame),
   }).finish());
+  /** alice sends one message to bob. */
+  const send = (clientMsgId: string, waitedMs = 0) => request({ reqId: replies.length + 1, send: { clientMsgId, to: 'bob', body: new Uint8Array([1]) } }, waitedMs);
   /** The replies so far, once there are `n` of them (or after 100 turns). */
   const settled = async (n: number) => {
     for (let i = 0; i < 100 && replies.length < n; i++) await new Promise((r) => setImmediate(r));
     return replies;
   };
-  return { logic, backends, metrics, replies, send, settled };
+  return { logic, backends, metrics, replies, request, send, settled };
 }
