@@ -6,7 +6,7 @@ import type { imcloud } from '../../protocol/gen/im.js';
 import type { App, AppRegistry } from '../ports/app-registry.js';
 import { ImError } from '../../protocol/errors.js';
 import { AppDirectory } from '../shared/app-directory.js';
-import type { Config } from '../shared/config.js';
+import type { GateConfig } from '../shared/config.js';
 import { claimedByOtherPool, type RoutingTableSource } from '../shared/routing-table.js';
 import { claimedAppId, verifyToken } from '../shared/tokens.js';
 
@@ -34,7 +34,7 @@ export class Authenticator {
 
   constructor(
     private readonly registry: AppRegistry,
-    private readonly config: Pick<Config['gate'], 'pool' | 'appIds' | 'appFramesPerSec'>,
+    private readonly config: Pick<GateConfig['gate'], 'pool' | 'appIds' | 'appFramesPerSec'>,
     /** The operator's routing table: a default-pool gate refuses AppIds another pool claims. */
     private readonly routing: RoutingTableSource | undefined,
   ) {

@@ -15,7 +15,7 @@ import { imcloud } from '../../protocol/gen/im.js';
 import type { Backends } from '../ports/backends.js';
 import type { Subscription } from '../ports/bus.js';
 import type { GateInfo } from '../ports/routes.js';
-import type { Config } from '../shared/config.js';
+import type { GateConfig } from '../shared/config.js';
 import { ImError, toImError } from '../../protocol/errors.js';
 import { decodeFrame, encodeFrame, type Frame } from '../../protocol/frame-codec.js';
 import type { HttpServer } from '../shared/http-server.js';
@@ -65,7 +65,7 @@ export class Gate implements ConnectionSink {
   publicTcpAddr = '';
 
   constructor(
-    private readonly config: Config,
+    private readonly config: GateConfig,
     private readonly backends: Backends,
     private readonly http: HttpServer,
     private readonly log: Logger,
@@ -81,7 +81,7 @@ export class Gate implements ConnectionSink {
     this.authenticator = new Authenticator(backends.apps, gate, routing);
     this.limits = new FrameLimits(backends.rateLimiter, gate.floodStrikes, this.writer, refusals, metrics, log);
     this.upstream = new UpstreamForwarder(backends.bus, {
-      gateId: this.id, track: gate.track, heartbeatIntervalMs: gate.heartbeatIntervalMs, routeTtlMs: gate.idleTimeoutMs,
+      gateId: this.id, track: config.node.track, heartbeatIntervalMs: config.heartbeat.intervalMs, routeTtlMs: config.heartbeat.idleTimeoutMs,
     }, this.writer, refusals, metrics, log);
     this.downstream = new DownstreamWriter(this.connections, this.writer, metrics, log);
   }
@@ -103,14 +103,15 @@ export class Gate implements ConnectionSink {
     return this.authenticator.cachedApps;
   }
 
-  async start(httpPort: number): Promise<void> {
-    const { gate, http } = this.config;
+  /** Starts on the process's listeners: WebSocket on its HTTP server (at `listen.httpPort`), TCP on `listen.host`. */
+  async start(listen: { host: string; httpPort: number }): Promise<void> {
+    const { gate } = this.config;
     this.subscription = await this.backends.bus.consumeDownstream(this.id, (d) => this.downstream.write(d.body), { prefetch: DOWNSTREAM_PREFETCH });
     const opts = { maxFrameBytes: gate.maxFrameBytes };
     this.wss = acceptWebSockets(this.http.server, this, { ...opts, refuseAll: () => this.draining });
-    if (gate.tcpEnabled) ({ server: this.tcp, port: this.tcpPort } = await listenTcp(gate.tcpPort, http.host, this.tls, this, opts));
-    const host = advertisedHost(http.host);
-    this.publicWsUrl = gate.publicWsUrl || `${this.tls ? 'wss' : 'ws'}://${host}:${httpPort}/ws`;
+    if (gate.tcpEnabled) ({ server: this.tcp, port: this.tcpPort } = await listenTcp(gate.tcpPort, listen.host, this.tls, this, opts));
+    const host = advertisedHost(listen.host);
+    this.publicWsUrl = gate.publicWsUrl || `${this.tls ? 'wss' : 'ws'}://${host}:${listen.httpPort}/ws`;
     this.publicTcpAddr = gate.publicTcpAddr || (this.tcpPort ? `${host}:${this.tcpPort}` : '');
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_EVERY_MS);
     this.sweepTimer.unref();
@@ -147,7 +148,7 @@ export class Gate implements ConnectionSink {
   private info(): GateInfo {
     const { gate } = this.config;
     return {
-      id: this.id, pool: gate.pool, appIds: [...gate.appIds], track: gate.track,
+      id: this.id, pool: gate.pool, appIds: [...gate.appIds], track: this.config.node.track,
       wsUrl: this.publicWsUrl, tcpAddr: this.publicTcpAddr, tls: Boolean(this.tls), connections: this.connections.size, draining: this.draining,
     };
   }
@@ -272,8 +273,8 @@ export class Gate implements ConnectionSink {
   private refreshRoute(conn: ClientConnection): void {
     if (conn.state !== 'online') return;
     const now = Date.now();
-    const { heartbeatIntervalMs, idleTimeoutMs } = this.config.gate;
-    if (now - conn.lastRouteRefreshAt < heartbeatIntervalMs / 2) return;
+    const { intervalMs, idleTimeoutMs } = this.config.heartbeat;
+    if (now - conn.lastRouteRefreshAt < intervalMs / 2) return;
     conn.lastRouteRefreshAt = now;
     this.backends.routes.refresh(conn.appId, conn.userId, conn.id, idleTimeoutMs).then((alive) => {
       // The route is gone (presence store wiped, or expired during a stall): pushes can no longer
@@ -290,7 +291,8 @@ export class Gate implements ConnectionSink {
   /** Closes connections that missed their heartbeat, never authenticated, or whose token expired. */
   private sweep(): void {
     const now = Date.now();
-    const { authTimeoutMs, idleTimeoutMs } = this.config.gate;
+    const { authTimeoutMs } = this.config.gate;
+    const { idleTimeoutMs } = this.config.heartbeat;
     for (const conn of this.connections.values()) {
       if (conn.state === 'new' || conn.state === 'authenticating') {
         if (now - conn.openedAt > authTimeoutMs) this.writer.refuse(conn, new ImError('IM_AUTH_TIMEOUT'), 0);

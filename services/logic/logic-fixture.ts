@@ -2,7 +2,7 @@
 // downstream bus, decoded. Used by the *.test.ts files next to it.
 import { imcloud } from '../../protocol/gen/im.js';
 import { createMemoryBackends } from '../adapters/memory/memory-backends.js';
-import { compileConfig, type ConfigInput } from '../shared/config.js';
+import { compileConfig, roleConfig, type ConfigInput } from '../shared/config.js';
 import { decodeFrameBody, encodeFrameBody, type FrameInit } from '../../protocol/frame-codec.js';
 import { IdGenerator } from '../shared/ids.js';
 import { createLogger } from '../shared/logger.js';
@@ -12,7 +12,7 @@ import { Logic } from './logic.js';
 export async function logicFixture(config: ConfigInput = {}) {
   const backends = createMemoryBackends();
   const metrics = createMetrics();
-  const logic = new Logic(compileConfig(config), backends, new IdGenerator(1), createLogger('logic', 'test', 'silent'), metrics);
+  const logic = new Logic(roleConfig(compileConfig(config), 'logic'), backends, new IdGenerator(1), createLogger('logic', 'test', 'silent'), metrics);
   await logic.start();
   await backends.apps.create({ appId: 'app1', name: 'a', secret: 's'.repeat(32), multiLogin: 'all', createdAt: Date.now() });
   const replies: imcloud.v1.Frame[] = [];

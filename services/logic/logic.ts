@@ -8,7 +8,7 @@ import { imcloud } from '../../protocol/gen/im.js';
 import type { Backends } from '../ports/backends.js';
 import type { Subscription } from '../ports/bus.js';
 import { AppDirectory } from '../shared/app-directory.js';
-import type { Config } from '../shared/config.js';
+import type { LogicConfig } from '../shared/config.js';
 import { ImError, toImError } from '../../protocol/errors.js';
 import { decodeFrameBody, type Frame } from '../../protocol/frame-codec.js';
 import type { IdGenerator } from '../shared/ids.js';
@@ -58,7 +58,7 @@ export class Logic {
   private subscription?: Subscription;
 
   constructor(
-    private readonly config: Config,
+    private readonly config: LogicConfig,
     private readonly backends: Backends,
     ids: IdGenerator,
     private readonly log: Logger,
@@ -87,15 +87,14 @@ export class Logic {
     };
   }
 
-  async start(tracks: string[] = ['stable']): Promise<void> {
+  /** Consumes the upstream queue of this process's track. */
+  async start(): Promise<void> {
     const { maxInFlight, maxQueued } = this.config.logic;
-    for (const track of tracks) {
-      this.subscription = await this.backends.bus.consumeUpstream(track, async (delivery) => {
-        if (delivery.deliveryCount > 1) this.metrics.redeliveries.inc({ channel: 'upstream' });
-        const request = this.open(delivery.body);
-        if (request) await this.scheduler.submit(request.caller.appId, request);
-      }, { prefetch: maxInFlight + maxQueued });
-    }
+    this.subscription = await this.backends.bus.consumeUpstream(this.config.node.track, async (delivery) => {
+      if (delivery.deliveryCount > 1) this.metrics.redeliveries.inc({ channel: 'upstream' });
+      const request = this.open(delivery.body);
+      if (request) await this.scheduler.submit(request.caller.appId, request);
+    }, { prefetch: maxInFlight + maxQueued });
   }
 
   async stop(): Promise<void> {

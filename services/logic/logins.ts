@@ -22,8 +22,8 @@ export class Logins {
       return;
     }
     const mine: Route = { connId: c.connId, gateId: c.gateId, deviceId: c.deviceId, platform: c.platform, since: c.receivedAt };
-    // The gate says how long a route lives without a heartbeat; an envelope from before it did gets the gate default.
-    const all = await routes.add(c.appId, c.userId, mine, up.routeTtlMs || this.cx.config.gate.idleTimeoutMs);
+    // The gate says how long a route lives without a heartbeat; an envelope that does not say gets the shared setting.
+    const all = await routes.add(c.appId, c.userId, mine, up.routeTtlMs || this.cx.config.heartbeat.idleTimeoutMs);
     const displaced = all.filter((r) => r.connId !== c.connId && displaces(app.multiLogin, mine, r));
     const cap = app.limits?.connectionsPerUser ?? this.cx.config.logic.connectionsPerUser;
     if (all.length - displaced.length > cap) {
@@ -36,7 +36,7 @@ export class Logins {
     this.cx.replies.reply(c, {
       authOk: {
         appId: c.appId, userId: c.userId, connId: c.connId, gateId: c.gateId,
-        heartbeatIntervalMs: up.heartbeatIntervalMs || this.cx.config.gate.heartbeatIntervalMs, serverTime: this.cx.now(),
+        heartbeatIntervalMs: up.heartbeatIntervalMs || this.cx.config.heartbeat.intervalMs, serverTime: this.cx.now(),
       },
     }, { authOk: true });
   }

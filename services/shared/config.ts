@@ -3,6 +3,11 @@
 //
 // Every leaf `section.someKey` is read from env IMCLOUD_SECTION_SOME_KEY, or from the file
 // named by IMCLOUD_SECTION_SOME_KEY_FILE (how Kubernetes mounts Secrets). Env beats the file.
+//
+// A role reads its own section and the shared sections it needs, nothing else: roleConfig()
+// hands it those (ROLE_SECTIONS). A setting more than one role reads lives in a shared section
+// (node, heartbeat, bus, routing); the keys that moved there keep their old names working in
+// env, files and spec.config (MOVED_KEYS; ADR 0028).
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parse as parseYaml } from 'yaml';
@@ -20,9 +25,27 @@ const list = z.preprocess(
 const optionalUrl = z.string().url().optional();
 
 export const configSchema = z.object({
+  /** Shared: this process. */
   node: z.object({
-    /** Unique per process; names the gate's push queue. Defaults to hostname-pid. */
+    /** Unique per process; names the gate's downstream queue. Defaults to hostname-pid. */
     id: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).default(`${hostname()}-${process.pid}`.replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 64)),
+    /** The gray track this process serves: a gate publishes its clients' frames to it, logic consumes it (ADR 0102). */
+    track: z.enum(['stable', 'canary']).default('stable'),
+  }).strict(),
+  /** Shared: the heartbeat clients keep, which gates enforce and dispatch and logic announce. */
+  heartbeat: z.object({
+    /** How often clients send Ping (dispatch and AuthOk tell them). */
+    intervalMs: positiveInt.default(30_000),
+    /** A connection that sent nothing for this long is closed (> the interval); its route lives as long without a heartbeat. */
+    idleTimeoutMs: positiveInt.default(75_000),
+  }).strict(),
+  /** Shared: the message bus between roles. */
+  bus: z.object({
+    /**
+     * Messages a subscription holds unacknowledged unless its role asks for another number (the
+     * consumer takes at least this many; logic and gates ask for their own).
+     */
+    prefetch: positiveInt.default(256),
   }).strict(),
   log: z.object({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -68,11 +91,7 @@ export const configSchema = z.object({
     pool: z.string().default('default'),
     /** AppIds this gate serves; empty = the default pool (every AppId no other pool claims). */
     appIds: list.default([]),
-    track: z.enum(['stable', 'canary']).default('stable'),
     maxFrameBytes: positiveInt.default(64 * 1024),
-    heartbeatIntervalMs: positiveInt.default(30_000),
-    /** Close a connection that sent nothing for this long (> heartbeat interval). */
-    idleTimeoutMs: positiveInt.default(75_000),
     authTimeoutMs: positiveInt.default(10_000),
     /** Per-connection token bucket: sustained frames/s and burst. */
     rateLimitPerSec: positiveInt.default(100),
@@ -169,7 +188,7 @@ export const configSchema = z.object({
     demoAppSecret: z.string().default(''),
   }).strict(),
   redis: z.object({ url: optionalUrl }).strict(),
-  rabbitmq: z.object({ url: optionalUrl, prefetch: positiveInt.default(256) }).strict(),
+  rabbitmq: z.object({ url: optionalUrl }).strict(),
   mongodb: z.object({
     url: optionalUrl,
     database: z.string().default('imcloud'),
@@ -184,6 +203,7 @@ export const configSchema = z.object({
     secretKey: z.string().optional(),
     bucket: z.string().default('imcloud'),
   }).strict(),
+  /** Shared: the routing table of pools and gray tracks (gates check their pool by it, dispatch picks a track). */
   routing: z.object({
     /** The routing table the operator mounts (pools, AppIds, gray track); empty: none. */
     file: z.string().default(''),
@@ -226,8 +246,66 @@ export const configSchema = z.object({
 
 export type Config = z.infer<typeof configSchema>;
 export type ConfigInput = { [S in keyof Config]?: Partial<Record<keyof Config[S], unknown>> };
+type Section = keyof Config;
 
-const sections = Object.keys(configSchema.shape) as Array<keyof Config>;
+const sections = Object.keys(configSchema.shape) as Section[];
+
+/**
+ * The sections each role reads: its own and the shared ones it needs (ADR 0028). The process's
+ * wiring (runtime.ts, backends.ts, cli.ts) reads the whole Config: listeners, TLS, logging and
+ * the backends' sections are its own.
+ */
+export const ROLE_SECTIONS = {
+  gate: ['node', 'heartbeat', 'routing', 'gate'],
+  logic: ['node', 'heartbeat', 'logic'],
+  consumer: ['bus', 'consumer'],
+  dispatch: ['heartbeat', 'routing', 'dispatch'],
+  /** The admin API, and the web page a process that runs admin serves. */
+  admin: ['admin', 'web'],
+  /** The HTTP layer every role serves on. */
+  http: ['http'],
+} as const satisfies Record<string, readonly Section[]>;
+
+export type RoleName = keyof typeof ROLE_SECTIONS;
+export type RoleConfig<R extends RoleName> = Pick<Config, (typeof ROLE_SECTIONS)[R][number]>;
+export type GateConfig = RoleConfig<'gate'>;
+export type LogicConfig = RoleConfig<'logic'>;
+export type ConsumerConfig = RoleConfig<'consumer'>;
+export type DispatchConfig = RoleConfig<'dispatch'>;
+export type AdminConfig = RoleConfig<'admin'>;
+
+/** What `role` may read of a compiled Config: its sections, and nothing else is reachable. */
+export function roleConfig<R extends RoleName>(config: Config, role: R): RoleConfig<R> {
+  return Object.freeze(Object.fromEntries(ROLE_SECTIONS[role].map((section) => [section, config[section]]))) as RoleConfig<R>;
+}
+
+/**
+ * Keys that moved into a shared section (old `section.key` → where it is now). The old
+ * variable (IMCLOUD_GATE_TRACK…), its _FILE, and the old key in a config file or an ImCluster's
+ * spec.config keep working; giving both names different values is an error (ADR 0028).
+ */
+export const MOVED_KEYS: Readonly<Record<string, string>> = {
+  'gate.track': 'node.track',
+  'gate.heartbeatIntervalMs': 'heartbeat.intervalMs',
+  'gate.idleTimeoutMs': 'heartbeat.idleTimeoutMs',
+  'rabbitmq.prefetch': 'bus.prefetch',
+};
+
+/** A setting's key as it is now (`gate.track` → `node.track`); any other key unchanged. */
+export function currentKey(key: string): string {
+  return Object.hasOwn(MOVED_KEYS, key) ? MOVED_KEYS[key]! : key;
+}
+
+/** Whether `section.key` names a setting, by its current or its old name. */
+export function isSetting(key: string): boolean {
+  const [section = '', name = ''] = currentKey(key).split('.');
+  return Object.hasOwn(configSchema.shape, section) && Object.hasOwn((configSchema.shape[section as Section] as { shape: object }).shape, name);
+}
+
+/** The old names a setting is also read from (`node.track` → [`gate.track`]). */
+export function oldKeysOf(key: string): string[] {
+  return Object.entries(MOVED_KEYS).filter(([, now]) => now === key).map(([old]) => old);
+}
 
 function snake(key: string): string {
   return key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
@@ -238,26 +316,31 @@ export function envName(section: string, key: string): string {
   return `IMCLOUD_${snake(section)}_${snake(key)}`;
 }
 
-/** The settings `env` sets (IMCLOUD_SECTION_KEY, or its _FILE), as a config layer. */
+/** The variables a setting is read from: its own, then those of its old names. */
+export function envNamesOf(key: string): string[] {
+  return [key, ...oldKeysOf(key)].map((k) => envName(...(k.split('.') as [string, string])));
+}
+
+/** The settings `env` sets (IMCLOUD_SECTION_KEY, or its _FILE), as a config layer; old names land where they were. */
 export function configFromEnv(env: NodeJS.ProcessEnv): ConfigInput {
   const out: Record<string, Record<string, unknown>> = {};
-  for (const section of sections) {
-    const shape = configSchema.shape[section].shape as Record<string, unknown>;
-    for (const key of Object.keys(shape)) {
-      const name = envName(section, key);
-      let value: string | undefined = env[name];
-      const file = env[`${name}_FILE`];
-      if (value === undefined && file) {
-        try {
-          value = readFileSync(file, 'utf8').trim();
-        } catch (err) {
-          throw new ImError('IM_CONFIG_INVALID', `config: ${section}.${key}: cannot read ${name}_FILE=${file}: ${(err as Error).message}`);
-        }
-      }
-      if (value !== undefined && value !== '') (out[section] ??= {})[key] = value;
-    }
+  const keys = sections.flatMap((section) => Object.keys(configSchema.shape[section].shape).map((key) => [section, key]));
+  for (const [section, key] of [...keys, ...Object.keys(MOVED_KEYS).map((old) => old.split('.'))] as Array<[string, string]>) {
+    const value = fromEnv(env, section, key);
+    if (value !== undefined && value !== '') (out[section] ??= {})[key] = value;
   }
   return out as ConfigInput;
+}
+
+function fromEnv(env: NodeJS.ProcessEnv, section: string, key: string): string | undefined {
+  const name = envName(section, key);
+  const file = env[`${name}_FILE`];
+  if (env[name] !== undefined || !file) return env[name];
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    throw new ImError('IM_CONFIG_INVALID', `config: ${section}.${key}: cannot read ${name}_FILE=${file}: ${(err as Error).message}`);
+  }
 }
 
 function fromFile(path: string): ConfigInput {
@@ -274,10 +357,34 @@ function fromFile(path: string): ConfigInput {
   return parsed as ConfigInput;
 }
 
-function merge(...layers: ConfigInput[]): Record<string, Record<string, unknown>> {
+/**
+ * A layer with its moved keys in their current place. Both names with different values is a
+ * problem: which one was meant cannot be known.
+ */
+function withMovedKeys(layer: ConfigInput, problems: ConfigProblem[]): ConfigInput {
+  const sectionsOf = layer as Record<string, Record<string, unknown> | undefined>;
+  let out: Record<string, Record<string, unknown> | undefined> | undefined;
+  for (const [old, now] of Object.entries(MOVED_KEYS)) {
+    const [oldSection = '', oldName = ''] = old.split('.');
+    const from = sectionsOf[oldSection];
+    if (!from || typeof from !== 'object' || from[oldName] === undefined) continue;
+    out ??= { ...sectionsOf };
+    const [section = '', name = ''] = now.split('.');
+    const { [oldName]: value, ...rest } = out[oldSection]!;
+    out[oldSection] = rest;
+    const current = out[section]?.[name];
+    if (current !== undefined && String(current) !== String(value)) {
+      problems.push({ path: now, env: envNamesOf(now).join(' or '), message: `set both as ${now} and as ${old} (its old name), to different values; keep one` });
+    }
+    out[section] = { [name]: value, ...out[section] };
+  }
+  return (out ?? layer) as ConfigInput;
+}
+
+function merge(problems: ConfigProblem[], layers: ConfigInput[]): Record<string, Record<string, unknown>> {
   const out: Record<string, Record<string, unknown>> = {};
   for (const section of sections) out[section] = {};
-  for (const layer of layers) {
+  for (const layer of layers.map((l) => withMovedKeys(l, problems))) {
     for (const [section, values] of Object.entries(layer)) {
       if (values === undefined) continue;
       if (!(section in out)) out[section] = {}; // let .strict() name the unknown section
@@ -302,24 +409,30 @@ function problemsOf(error: z.ZodError): ConfigProblem[] {
   return error.issues.map((issue) => {
     if (issue.code === 'unrecognized_keys') return { path: issue.path.join('.') || '(top level)', message: `unknown key(s) ${issue.keys.join(', ')}` };
     const [section, key] = issue.path as string[];
-    return { path: issue.path.join('.'), ...(section && key ? { env: envName(section, key) } : {}), message: issue.message };
+    return { path: issue.path.join('.'), ...(section && key ? { env: envNamesOf(`${section}.${key}`).join(' or ') } : {}), message: issue.message };
   });
+}
+
+function parse(layers: ConfigInput[]): { config?: Config; problems: ConfigProblem[] } {
+  const problems: ConfigProblem[] = [];
+  const result = configSchema.safeParse(merge(problems, layers));
+  if (!result.success) problems.push(...problemsOf(result.error));
+  return problems.length > 0 || !result.success ? { problems } : { config: result.data, problems };
 }
 
 /** What is wrong with these layers (later ones win), every problem; empty when they compile. */
 export function configProblems(...layers: ConfigInput[]): ConfigProblem[] {
-  const result = configSchema.safeParse(merge(...layers));
-  return result.success ? [] : problemsOf(result.error);
+  return parse(layers).problems;
 }
 
 /** Validates layers (later ones win) into a frozen Config, or throws IM_CONFIG_INVALID naming every bad key. */
 export function compileConfig(...layers: ConfigInput[]): Config {
-  const result = configSchema.safeParse(merge(...layers));
-  if (!result.success) {
-    const lines = problemsOf(result.error).map((p) => `  ${p.path}${p.env ? ` (env ${p.env})` : ''}: ${p.message}`);
+  const { config, problems } = parse(layers);
+  if (!config) {
+    const lines = problems.map((p) => `  ${p.path}${p.env ? ` (env ${p.env})` : ''}: ${p.message}`);
     throw new ImError('IM_CONFIG_INVALID', `invalid configuration:\n${lines.join('\n')}`);
   }
-  return deepFreeze(result.data);
+  return deepFreeze(config);
 }
 
 /**

@@ -171,7 +171,7 @@ describe('malformed and hostile input', () => {
   });
 
   it('closes an idle connection after the idle timeout and an unauthenticated one after the auth timeout', async () => {
-    const strict = await startTestPlatform({ gate: { idleTimeoutMs: 300, heartbeatIntervalMs: 100, authTimeoutMs: 300 } });
+    const strict = await startTestPlatform({ gate: { authTimeoutMs: 300 }, heartbeat: { idleTimeoutMs: 300, intervalMs: 100 } });
     try {
       const { appId, secret } = await strict.createApp();
       const idle = await RawClient.ws(strict.wsUrl);
