@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { singleConversation } from '../../protocol/conversation-id.js';
-import { encodeStoreRecord } from './message-codec.js';
 import { logicFixture } from './logic-fixture.js';
 
 // The accept path answers each outcome of the dedupe claim (ADR 0003, 0014) its own way; a
@@ -46,17 +45,12 @@ describe('logic: each outcome of a send\'s dedupe claim', () => {
 
   it('allocated: an attempt that drew its seq and failed is finished with the same seq, id and time', async () => {
     const fx = await logicFixture();
-    const message = {
-      conversation, seq: 0, msgId: '7241849600123456789', ts: Date.now(), sender: 'alice', senderDevice: 'd1', clientMsgId: 'm-1',
-      kind: 1, contentType: 'text', body: new Uint8Array([1]), recallsSeq: 0, recalled: false,
-    };
-    const draft = encodeStoreRecord({ appId: 'app1', message, members: ['alice', 'bob'], traceId: 't' });
-    const claim = await fx.backends.dedupe.claim('app1', 'alice', 'm-1', 60_000, { conversation, draft, ttlMs: 60_000 });
-    expect(claim).toEqual({ state: 'new', seq: 1 });
-    await fx.backends.dedupe.release('app1', 'alice', 'm-1');
+    const earlier = await fx.interruptedAttempt('m-1', 0);
+    expect(earlier.seq).toBe(1);
     await fx.send('m-1');
     const [ack] = await fx.settled(1);
-    expect(ack!.sendAck).toMatchObject({ clientMsgId: 'm-1', seq: 1, msgId: message.msgId, ts: message.ts, duplicate: true });
+    expect(ack!.sendAck).toMatchObject({ clientMsgId: 'm-1', seq: 1, msgId: earlier.msgId, ts: earlier.ts, duplicate: true });
+    expect(await fx.backends.seq.current('app1', conversation)).toBe(1);
     expect(await retries(fx)).toContain('outcome="resumed"} 1');
     await fx.logic.stop();
   });

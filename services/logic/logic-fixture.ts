@@ -2,12 +2,15 @@
 // downstream bus, decoded. Used by the *.test.ts files next to it.
 import { imcloud } from '../../protocol/gen/im.js';
 import { createMemoryBackends } from '../adapters/memory/memory-backends.js';
+import type { StoredMessage } from '../ports/stored-message.js';
+import { singleConversation } from '../../protocol/conversation-id.js';
 import { compileConfig, roleConfig, type ConfigInput } from '../shared/config.js';
 import { decodeFrameBody, encodeFrameBody, type FrameInit } from '../../protocol/frame-codec.js';
 import { IdGenerator } from '../shared/ids.js';
 import { createLogger } from '../shared/logger.js';
 import { createMetrics } from '../shared/metrics.js';
 import { Logic } from './logic.js';
+import { encodeStoreRecord } from './message-codec.js';
 
 export async function logicFixture(config: ConfigInput = {}) {
   const backends = createMemoryBackends();
@@ -33,5 +36,21 @@ export async function logicFixture(config: ConfigInput = {}) {
     for (let i = 0; i < 100 && replies.length < n; i++) await new Promise((r) => setImmediate(r));
     return replies;
   };
-  return { logic, backends, metrics, replies, request, send, settled };
+  /**
+   * What an earlier attempt of alice's send `clientMsgId` to bob left when it failed after its
+   * claim: a draft with the seq it drew `ageMs` ago, and a lease that has lapsed.
+   */
+  const interruptedAttempt = async (clientMsgId: string, ageMs: number): Promise<StoredMessage> => {
+    const conversation = singleConversation('alice', 'bob');
+    const message: StoredMessage = {
+      conversation, seq: 0, msgId: '7241849600123456789', ts: Date.now() - ageMs, sender: 'alice', senderDevice: 'd1', clientMsgId,
+      kind: imcloud.v1.MessageKind.MESSAGE_KIND_NORMAL, contentType: 'text', body: new Uint8Array([1]), recallsSeq: 0, recalled: false,
+    };
+    const draft = encodeStoreRecord({ appId: 'app1', message, members: ['alice', 'bob'], traceId: 't' });
+    const claim = await backends.dedupe.claim('app1', 'alice', clientMsgId, 1, { conversation, draft, ttlMs: 60_000 });
+    if (claim.state !== 'new' || claim.seq === undefined) throw new Error(`the claim drew no seq: ${JSON.stringify(claim)}`);
+    await new Promise((r) => setTimeout(r, 5));
+    return { ...message, seq: claim.seq };
+  };
+  return { logic, backends, metrics, replies, request, send, settled, interruptedAttempt };
 }
