@@ -2,7 +2,8 @@
 // environment variables. The apiserver can only check their shape; the values are checked here
 // against the roles' own schema before anything rolls out, so a typo or a bad value shows on the
 // ImCluster instead of crash-looping every pod of the new revision.
-import { configFromEnv, configProblems, currentKey, envName, isSetting } from '../services/shared/config.js';
+import { configProblems, currentKey, envName, isSetting } from '../services/shared/config.js';
+import { configFromEnv } from '../services/shared/config-sources.js';
 
 /** One `section.key: value` of spec.config and the variable the pods read it from. */
 export interface SpecConfigEntry {

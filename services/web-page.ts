@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import type { Admin } from './admin/admin.js';
 import type { Backends } from './ports/backends.js';
-import type { AdminConfig } from './shared/config.js';
+import type { AdminConfig } from './shared/role-config.js';
 import { USER_ID } from '../protocol/conversation-id.js';
 import { ImError } from '../protocol/errors.js';
 import type { HttpServer } from './shared/http-server.js';

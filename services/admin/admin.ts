@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { imcloud } from '../../protocol/gen/im.js';
 import type { App, AppLimits, MultiLoginPolicy } from '../ports/app-registry.js';
 import type { Backends } from '../ports/backends.js';
-import type { AdminConfig } from '../shared/config.js';
+import type { AdminConfig } from '../shared/role-config.js';
 import { APP_ID, USER_ID } from '../../protocol/conversation-id.js';
 import { ImError } from '../../protocol/errors.js';
 import { encodeFrameBody } from '../../protocol/frame-codec.js';

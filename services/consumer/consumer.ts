@@ -5,7 +5,7 @@ import { imcloud } from '../../protocol/gen/im.js';
 import type { Backends } from '../ports/backends.js';
 import type { BusDelivery, Subscription } from '../ports/bus.js';
 import type { StoredMessage } from '../ports/stored-message.js';
-import type { ConsumerConfig } from '../shared/config.js';
+import type { ConsumerConfig } from '../shared/role-config.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
 import { decodeStoreRecord, type StoreRecordData } from '../logic/message-codec.js';

@@ -3,7 +3,7 @@
 // least-loaded first, with the heartbeat interval and reconnect backoff hints.
 import type { Backends } from '../ports/backends.js';
 import type { GateInfo } from '../ports/routes.js';
-import type { DispatchConfig } from '../shared/config.js';
+import type { DispatchConfig } from '../shared/role-config.js';
 import { APP_ID, USER_ID } from '../../protocol/conversation-id.js';
 import { ImError } from '../../protocol/errors.js';
 import type { HttpServer } from '../shared/http-server.js';

@@ -6,7 +6,7 @@ import type { imcloud } from '../../protocol/gen/im.js';
 import type { App, AppRegistry } from '../ports/app-registry.js';
 import { ImError } from '../../protocol/errors.js';
 import { AppDirectory } from '../shared/app-directory.js';
-import type { GateConfig } from '../shared/config.js';
+import type { GateConfig } from '../shared/role-config.js';
 import { claimedByOtherPool, type RoutingTableSource } from '../shared/routing-table.js';
 import { claimedAppId, verifyToken } from '../shared/tokens.js';
 

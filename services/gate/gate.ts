@@ -15,7 +15,7 @@ import { imcloud } from '../../protocol/gen/im.js';
 import type { Backends } from '../ports/backends.js';
 import type { Subscription } from '../ports/bus.js';
 import type { GateInfo } from '../ports/routes.js';
-import type { GateConfig } from '../shared/config.js';
+import type { GateConfig } from '../shared/role-config.js';
 import { ImError, toImError } from '../../protocol/errors.js';
 import { decodeFrame, encodeFrame, type Frame } from '../../protocol/frame-codec.js';
 import type { HttpServer } from '../shared/http-server.js';

@@ -3,7 +3,7 @@
 import type { App } from '../ports/app-registry.js';
 import type { Backends } from '../ports/backends.js';
 import type { AppDirectory } from '../shared/app-directory.js';
-import type { LogicConfig } from '../shared/config.js';
+import type { LogicConfig } from '../shared/role-config.js';
 import { ImError } from '../../protocol/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';

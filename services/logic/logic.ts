@@ -8,7 +8,7 @@ import { imcloud } from '../../protocol/gen/im.js';
 import type { Backends } from '../ports/backends.js';
 import type { Subscription } from '../ports/bus.js';
 import { AppDirectory } from '../shared/app-directory.js';
-import type { LogicConfig } from '../shared/config.js';
+import type { LogicConfig } from '../shared/role-config.js';
 import { ImError, toImError } from '../../protocol/errors.js';
 import { decodeFrameBody, type Frame } from '../../protocol/frame-codec.js';
 import type { IdGenerator } from '../shared/ids.js';

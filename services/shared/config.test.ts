@@ -2,7 +2,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { compileConfig, configProblems, envName, loadConfig, MOVED_KEYS, ROLE_SECTIONS, roleConfig } from './config.js';
+import { compileConfig, configProblems, envName, MOVED_KEYS } from './config.js';
+import { loadConfig } from './config-sources.js';
+import { ROLE_SECTIONS, roleConfig } from './role-config.js';
 import { ImError } from '../../protocol/errors.js';
 
 describe('config', () => {

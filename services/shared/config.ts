@@ -1,16 +1,15 @@
-// One validated configuration for every role: options (a YAML/JSON file named by IMCLOUD_CONFIG,
-// then environment variables) → defaults → a compiled, validated, frozen Config.
+// One validated configuration for every role: the schema, and its layers (role defaults, the
+// file named by IMCLOUD_CONFIG, environment variables: config-sources.ts) compiled into a
+// validated, frozen Config.
 //
 // Every leaf `section.someKey` is read from env IMCLOUD_SECTION_SOME_KEY, or from the file
 // named by IMCLOUD_SECTION_SOME_KEY_FILE (how Kubernetes mounts Secrets). Env beats the file.
 //
-// A role reads its own section and the shared sections it needs, nothing else: roleConfig()
-// hands it those (ROLE_SECTIONS). A setting more than one role reads lives in a shared section
-// (node, heartbeat, bus, routing); the keys that moved there keep their old names working in
-// env, files and spec.config (MOVED_KEYS; ADR 0028).
-import { readFileSync } from 'node:fs';
+// A role reads its own section and the shared sections it needs, nothing else (role-config.ts).
+// A setting more than one role reads lives in a shared section (node, heartbeat, bus, routing);
+// the keys that moved there keep their old names working in env, files and spec.config
+// (MOVED_KEYS; ADR 0028).
 import { hostname } from 'node:os';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ImError } from '../../protocol/errors.js';
 
@@ -246,38 +245,9 @@ export const configSchema = z.object({
 
 export type Config = z.infer<typeof configSchema>;
 export type ConfigInput = { [S in keyof Config]?: Partial<Record<keyof Config[S], unknown>> };
-type Section = keyof Config;
+export type Section = keyof Config;
 
-const sections = Object.keys(configSchema.shape) as Section[];
-
-/**
- * The sections each role reads: its own and the shared ones it needs (ADR 0028). The process's
- * wiring (runtime.ts, backends.ts, cli.ts) reads the whole Config: listeners, TLS, logging and
- * the backends' sections are its own.
- */
-export const ROLE_SECTIONS = {
-  gate: ['node', 'heartbeat', 'routing', 'gate'],
-  logic: ['node', 'heartbeat', 'logic'],
-  consumer: ['bus', 'consumer'],
-  dispatch: ['heartbeat', 'routing', 'dispatch'],
-  /** The admin API, and the web page a process that runs admin serves. */
-  admin: ['admin', 'web'],
-  /** The HTTP layer every role serves on. */
-  http: ['http'],
-} as const satisfies Record<string, readonly Section[]>;
-
-export type RoleName = keyof typeof ROLE_SECTIONS;
-export type RoleConfig<R extends RoleName> = Pick<Config, (typeof ROLE_SECTIONS)[R][number]>;
-export type GateConfig = RoleConfig<'gate'>;
-export type LogicConfig = RoleConfig<'logic'>;
-export type ConsumerConfig = RoleConfig<'consumer'>;
-export type DispatchConfig = RoleConfig<'dispatch'>;
-export type AdminConfig = RoleConfig<'admin'>;
-
-/** What `role` may read of a compiled Config: its sections, and nothing else is reachable. */
-export function roleConfig<R extends RoleName>(config: Config, role: R): RoleConfig<R> {
-  return Object.freeze(Object.fromEntries(ROLE_SECTIONS[role].map((section) => [section, config[section]]))) as RoleConfig<R>;
-}
+export const sections = Object.keys(configSchema.shape) as Section[];
 
 /**
  * Keys that moved into a shared section (old `section.key` → where it is now). The old
@@ -319,42 +289,6 @@ export function envName(section: string, key: string): string {
 /** The variables a setting is read from: its own, then those of its old names. */
 export function envNamesOf(key: string): string[] {
   return [key, ...oldKeysOf(key)].map((k) => envName(...(k.split('.') as [string, string])));
-}
-
-/** The settings `env` sets (IMCLOUD_SECTION_KEY, or its _FILE), as a config layer; old names land where they were. */
-export function configFromEnv(env: NodeJS.ProcessEnv): ConfigInput {
-  const out: Record<string, Record<string, unknown>> = {};
-  const keys = sections.flatMap((section) => Object.keys(configSchema.shape[section].shape).map((key) => [section, key]));
-  for (const [section, key] of [...keys, ...Object.keys(MOVED_KEYS).map((old) => old.split('.'))] as Array<[string, string]>) {
-    const value = fromEnv(env, section, key);
-    if (value !== undefined && value !== '') (out[section] ??= {})[key] = value;
-  }
-  return out as ConfigInput;
-}
-
-function fromEnv(env: NodeJS.ProcessEnv, section: string, key: string): string | undefined {
-  const name = envName(section, key);
-  const file = env[`${name}_FILE`];
-  if (env[name] !== undefined || !file) return env[name];
-  try {
-    return readFileSync(file, 'utf8').trim();
-  } catch (err) {
-    throw new ImError('IM_CONFIG_INVALID', `config: ${section}.${key}: cannot read ${name}_FILE=${file}: ${(err as Error).message}`);
-  }
-}
-
-function fromFile(path: string): ConfigInput {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new ImError('IM_CONFIG_INVALID', `config: cannot read IMCLOUD_CONFIG=${path}: ${(err as Error).message}`);
-  }
-  const parsed: unknown = parseYaml(text);
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new ImError('IM_CONFIG_INVALID', `config: ${path} must hold a mapping of sections (node, http, gate, …)`);
-  }
-  return parsed as ConfigInput;
 }
 
 /**
@@ -433,15 +367,6 @@ export function compileConfig(...layers: ConfigInput[]): Config {
     throw new ImError('IM_CONFIG_INVALID', `invalid configuration:\n${lines.join('\n')}`);
   }
   return deepFreeze(config);
-}
-
-/**
- * What every role calls at start. Layers, later wins: the role's own defaults (e.g. the embedded
- * mode turns the web page on), the file named by IMCLOUD_CONFIG, then the environment.
- */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env, roleDefaults: ConfigInput = {}): Config {
-  const file = env.IMCLOUD_CONFIG ? fromFile(env.IMCLOUD_CONFIG) : {};
-  return compileConfig(roleDefaults, file, configFromEnv(env));
 }
 
 function deepFreeze<T>(value: T): T {

@@ -1,5 +1,6 @@
 // Reference docs generated from the code itself, so they cannot drift (see docs.test.ts).
-import { configSchema, envNamesOf, oldKeysOf, ROLE_SECTIONS } from './config.js';
+import { configSchema, envNamesOf, oldKeysOf } from './config.js';
+import { ROLE_SECTIONS } from './role-config.js';
 import { errorCatalog } from '../../protocol/errors.js';
 
 export function errorsDoc(): string {
