@@ -42,6 +42,18 @@ describe('specConfigProblems', () => {
   });
 
   it('does not take inherited object properties for settings', () => {
-    expect(specConfigProblems({ 'gate.constructor': '1', 'toString.x': '1' })).toHaveLength(2);
+    expect(specConfigProblems({ 'gate.constructor': '1', 'toString.x': '1', '__proto__.x': '1', 'gate.__proto__': '1' })).toHaveLength(4);
+  });
+
+  it('takes a setting that moved to a shared section by either name, and refuses the track under both (the operator sets it)', () => {
+    const owned = operatorSettings(cluster());
+    expect(specConfigProblems({ 'gate.heartbeatIntervalMs': '20000', 'heartbeat.idleTimeoutMs': '60000', 'rabbitmq.prefetch': '128' }, owned)).toEqual([]);
+    expect(specConfigProblems({ 'gate.track': 'canary', 'node.track': 'canary' }, owned)).toEqual([
+      'gate.track: set by the operator from the gray release (spec.gray); remove it from spec.config',
+      'node.track: set by the operator from the gray release (spec.gray); remove it from spec.config',
+    ]);
+    expect(specConfigProblems({ 'gate.heartbeatIntervalMs': '20000', 'heartbeat.intervalMs': '25000' }, owned)).toEqual([
+      'heartbeat.intervalMs: set both as heartbeat.intervalMs and as gate.heartbeatIntervalMs (its old name), to different values; keep one',
+    ]);
   });
 });

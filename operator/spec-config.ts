@@ -2,9 +2,8 @@
 // environment variables. The apiserver can only check their shape; the values are checked here
 // against the roles' own schema before anything rolls out, so a typo or a bad value shows on the
 // ImCluster instead of crash-looping every pod of the new revision.
-import { configFromEnv, configProblems, configSchema, envName } from '../services/shared/config.js';
-
-const sections = configSchema.shape as Record<string, { shape: Record<string, unknown> } | undefined>;
+import { configProblems, currentKey, envName, isSetting } from '../services/shared/config.js';
+import { configFromEnv } from '../services/shared/config-sources.js';
 
 /** One `section.key: value` of spec.config and the variable the pods read it from. */
 export interface SpecConfigEntry {
@@ -30,12 +29,14 @@ export function specConfigEntries(config: Record<string, string> | undefined): S
 export function specConfigProblems(config: Record<string, string> | undefined, operatorSets: Map<string, string> = new Map()): string[] {
   const problems: string[] = [];
   const env: Record<string, string> = {};
-  for (const { key, section, name, env: variable, value } of specConfigEntries(config)) {
-    if (!Object.hasOwn(sections[section]?.shape ?? {}, name)) {
+  // A setting that moved to a shared section is the same setting under either name (ADR 0028).
+  const owned = new Map([...operatorSets].map(([key, from]) => [currentKey(key), from]));
+  for (const { key, env: variable, value } of specConfigEntries(config)) {
+    if (!isSetting(key)) {
       problems.push(`${key}: no such setting (docs/configuration.md lists them)`);
       continue;
     }
-    const from = operatorSets.get(key);
+    const from = owned.get(currentKey(key));
     if (from !== undefined) {
       problems.push(`${key}: set by the operator from ${from}; remove it from spec.config`);
       continue;

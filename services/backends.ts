@@ -13,7 +13,7 @@ export function usesRealBackends(config: Config): boolean {
 export async function createBackends(config: Config, log: Logger, metrics: Metrics): Promise<Backends> {
   if (!usesRealBackends(config)) {
     log.info('backends: in memory (embedded mode; state lives and dies with this process)');
-    return createMemoryBackends({ onDeadLetter: (channel) => metrics.deadLetters.inc({ channel }), upstreamMaxBytes: config.logic.maxQueueBytes });
+    return createMemoryBackends({ onDeadLetter: (channel) => metrics.deadLetters.inc({ channel }), upstreamMaxBytes: config.logic.maxQueueBytes, prefetch: config.bus.prefetch });
   }
   log.info('backends: redis, rabbitmq, mongodb');
   return createRealBackends(config, log, metrics);

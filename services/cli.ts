@@ -1,7 +1,8 @@
 // The one imcloud executable: `imcloud all` (every role in one process, embedded defaults, the
 // web chat page) or `imcloud <role>` for a single role. Configuration: env and IMCLOUD_CONFIG.
 import { ImError } from '../protocol/errors.js';
-import { envName, loadConfig, type Config, type ConfigInput } from './shared/config.js';
+import { envName, type Config, type ConfigInput } from './shared/config.js';
+import { loadConfig } from './shared/config-sources.js';
 import { ROLES, startRuntime, type Role } from './runtime.js';
 
 const USAGE = `usage: imcloud <command>

@@ -1,5 +1,6 @@
 // Starts roles in one process: one config, one logger, one metrics registry, one HTTP server
-// and one set of backends shared by every role the process runs.
+// and one set of backends shared by every role the process runs. Each role is handed only its
+// view of the config (roleConfig: its section and the shared ones it reads; ADR 0028).
 import { randomBytes } from 'node:crypto';
 import { Admin } from './admin/admin.js';
 import { createBackends } from './backends.js';
@@ -10,6 +11,7 @@ import { Logic } from './logic/logic.js';
 import type { Backends } from './ports/backends.js';
 import type { WorkerIdLease } from './ports/worker-ids.js';
 import type { Config } from './shared/config.js';
+import { roleConfig } from './shared/role-config.js';
 import { HttpServer, type HttpLimits } from './shared/http-server.js';
 import { TlsFiles } from './shared/tls-files.js';
 import { IdGenerator, MAX_WORKER_ID } from './shared/ids.js';
@@ -57,7 +59,7 @@ export async function startRuntime(config: Config, roles: readonly Role[], opts:
   if (opts.lastResort) installLastResortHandlers(log, (kind) => metrics.uncaught.inc({ kind }));
   const tls = config.tls.certFile ? new TlsFiles(config.tls.certFile, config.tls.keyFile, log) : undefined;
   tls?.watch(config.tls.reloadMs);
-  const http = new HttpServer(log, metrics, name, httpLimits(config), tls);
+  const http = new HttpServer(log, metrics, name, httpLimits(roleConfig(config, 'http').http), tls);
   // Health and readiness answer from the start; /readyz stays false until the backends are
   // connected and the roles run (a backend that is down at start-up is retried with backoff).
   let backends: Backends | undefined;
@@ -89,29 +91,29 @@ export async function startRuntime(config: Config, roles: readonly Role[], opts:
         log.warn({ err: String(err) }, 'worker lease renewal failed; retrying');
       }
     };
-    logic = new Logic(config, backends, log, metrics);
-    await logic.start(ids, [config.gate.track]);
+    logic = new Logic(roleConfig(config, 'logic'), backends, ids, log, metrics);
+    await logic.start();
     stops.push(() => logic!.stop());
     log.info({ workerId: lease.workerId }, 'logic consuming upstream');
   }
   if (roles.includes('consumer')) {
-    const consumer = new Consumer(config, backends, log, metrics);
+    const consumer = new Consumer(roleConfig(config, 'consumer'), backends, log, metrics);
     await consumer.start();
     stops.push(() => consumer.stop());
   }
   let admin: Admin | undefined;
   if (roles.includes('admin')) {
-    admin = new Admin(config, backends, metrics, adminToken);
+    admin = new Admin(roleConfig(config, 'admin'), backends, metrics, adminToken);
     admin.register(http);
     if (!config.admin.token) log.warn('admin.token is not set: generated a platform admin token for this process (printed at start)');
   }
-  if (roles.includes('dispatch')) new Dispatch(config, backends, metrics).register(http);
-  if (opts.web) serveWebPage(http, config, backends, admin);
+  if (roles.includes('dispatch')) new Dispatch(roleConfig(config, 'dispatch'), backends, metrics).register(http);
+  if (opts.web) serveWebPage(http, roleConfig(config, 'admin'), backends, admin);
 
   let gate: Gate | undefined;
   if (roles.includes('gate')) {
-    gate = new Gate(config, backends, http, log, metrics, tls);
-    await gate.start(httpPort);
+    gate = new Gate(roleConfig(config, 'gate'), backends, http, log, metrics, tls);
+    await gate.start({ host: config.http.host, httpPort });
     // The gate drains first so its clients move before the rest stops.
     stops.unshift(() => gate!.stop());
   }
@@ -134,7 +136,7 @@ export async function startRuntime(config: Config, roles: readonly Role[], opts:
   };
 }
 
-function httpLimits(config: Config): HttpLimits {
-  const { maxConnections, headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs, bodyLimitBytes } = config.http;
+function httpLimits(http: Config['http']): HttpLimits {
+  const { maxConnections, headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs, bodyLimitBytes } = http;
   return { maxConnections, headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs, bodyLimitBytes };
 }

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import type { Admin } from './admin/admin.js';
 import type { Backends } from './ports/backends.js';
-import type { Config } from './shared/config.js';
+import type { AdminConfig } from './shared/role-config.js';
 import { USER_ID } from '../protocol/conversation-id.js';
 import { ImError } from '../protocol/errors.js';
 import type { HttpServer } from './shared/http-server.js';
@@ -44,7 +44,8 @@ export function pageFile(root: string, rest: string): string | null {
   }
 }
 
-export function serveWebPage(http: HttpServer, config: Config, backends: Backends, admin: Admin | undefined): void {
+/** The web page is served by a process that runs admin, with admin's view of the configuration. */
+export function serveWebPage(http: HttpServer, config: AdminConfig, backends: Backends, admin: Admin | undefined): void {
   const root = webRoot();
   http.route('GET', '/v1/demo/config', () => ({ json: { appId: config.admin.demoAppId, dispatch: config.web.dispatchUrl } }));
   http.route('POST', '/v1/demo/token', async (req) => {

@@ -89,6 +89,14 @@ function deployment(c: ImCluster, name: string, role: Role, track: Track, pool: 
   };
 }
 
+/**
+ * The track a gate or logic pod serves (node.track), by its old variable IMCLOUD_GATE_TRACK: the
+ * one every image reads, those from before node.track included (ADR 0028).
+ */
+function trackEnv(track: Track): EnvVar {
+  return { name: envName('gate', 'track'), value: track };
+}
+
 /** Gate pods of one pool and track: they serve only the pool's AppIds (the default pool: all others). */
 export function gateDeployment(c: ImCluster, pool: GatePool, track: Track, o: DeploymentOpts) {
   const drainMs = c.spec.gate.drainSeconds * 1000;
@@ -97,7 +105,7 @@ export function gateDeployment(c: ImCluster, pool: GatePool, track: Track, o: De
     { name: envName('gate', 'pool'), value: pool.name },
     // No list: the default pool (every AppId no other pool claims; see the routing table).
     ...(pool.appIds.length ? [{ name: envName('gate', 'appIds'), value: pool.appIds.join(',') }] : []),
-    { name: envName('gate', 'track'), value: track },
+    trackEnv(track),
     { name: envName('gate', 'drainMs'), value: String(drainMs) },
     { name: envName('gate', 'tcpEnabled'), value: String(c.spec.gate.tcp) },
     { name: envName('gate', 'tcpPort'), value: String(TCP_PORT) },
@@ -149,8 +157,8 @@ export function gatePdb(c: ImCluster, pool: GatePool) {
 export type ServiceRole = Exclude<Role, 'gate'>;
 
 export function roleDeployment(c: ImCluster, role: ServiceRole, track: Track, o: DeploymentOpts) {
-  // logic consumes the upstream work queue of its track (imcloud.upstream.<gate.track>).
-  const env = withSpecConfig(c, [...commonEnv(c, role), ...(role === 'logic' ? [{ name: envName('gate', 'track'), value: track }] : [])]);
+  // logic consumes the upstream work queue of its track (imcloud.upstream.<node.track>).
+  const env = withSpecConfig(c, [...commonEnv(c, role), ...(role === 'logic' ? [trackEnv(track)] : [])]);
   const spec = c.spec[role];
   return deployment(c, names.role(c.metadata.name, role, track), role, track, undefined, env, {
     ...o,

@@ -105,7 +105,7 @@ describe('ConnectionLoop', () => {
     expect(gate.last.written[0].auth).toMatchObject({ token: 'token-1', deviceId: 'd1', sdkVersion: 'imcloud-ts/9.9.9' });
     expect(calls).toEqual(['authenticated demo alice', 'online']);
     expect(brief(states)).toEqual(['connecting', 'online']);
-    expect([loop.userId, loop.gateId, loop.onlineSession?.current]).toEqual(['alice', 'g1', true]);
+    expect([loop.userId, loop.gateId, loop.onlineConnection?.current]).toEqual(['alice', 'g1', true]);
     // AuthOk named no heartbeat interval, so dispatch's is used.
     await vi.advanceTimersByTimeAsync(20_000);
     expect(gate.last.written.map((f) => f.body)).toEqual(['auth', 'ping']);
@@ -148,7 +148,7 @@ describe('ConnectionLoop', () => {
     first.deliver({ reqId: readReq.reqId, readAck: { readSeq: 3 } });
     expect((await read).readAck).toMatchObject({ readSeq: 3 });
 
-    const bound = loop.request({ pull: { conversation: 's:alice:bob', fromSeq: 1, toSeq: 2 } }, { session: loop.onlineSession });
+    const bound = loop.request({ pull: { conversation: 's:alice:bob', fromSeq: 1, toSeq: 2 } }, { connection: loop.onlineConnection });
     const across = loop.request({ history: { conversation: 's:alice:bob' } }, { acrossReconnects: true });
     first.serverClose(1006, 'network');
     await expect(bound).rejects.toMatchObject({ code: 'SDK_CONNECTION_LOST' });

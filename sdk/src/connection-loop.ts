@@ -13,7 +13,7 @@ import { FrameSocket } from './frame-socket.js';
 import type { ImClientOptions, ImClientTimeouts } from './options.js';
 import { PendingRequests } from './pending-requests.js';
 import { decideConnectFailure, decideSessionEnd, type SessionEnd } from './session-end.js';
-import { Session, type Link } from './session.js';
+import { GateConnection, type Link } from './gate-connection.js';
 import type { ConnectionState, PlatformName, StateEvent } from './types.js';
 import { errorFromWire, PLATFORMS } from './wire-mapping.js';
 
@@ -50,7 +50,7 @@ export class ConnectionLoop {
   private _state: ConnectionState = 'idle';
   private _userId?: string;
   private _gateId?: string;
-  private session?: Session;
+  private connection?: GateConnection;
   private reqCounter = 0;
   /** No more reconnects (closed, logged out, kicked, or a fatal auth error). */
   private _stopped = false;
@@ -82,8 +82,8 @@ export class ConnectionLoop {
   }
 
   /** The connection while the client is online. */
-  get onlineSession(): Session | undefined {
-    return this.session && this._state === 'online' ? this.session : undefined;
+  get onlineConnection(): GateConnection | undefined {
+    return this.connection && this._state === 'online' ? this.connection : undefined;
   }
 
   /** Starts the loop (once); resolves on the first AuthOk, rejects if the client stops before. */
@@ -104,7 +104,7 @@ export class ConnectionLoop {
   /** Signs this device out; reconnects stop first, since the server closes the connection after LogoutOk. */
   async signOut(): Promise<void> {
     this._stopped = true;
-    if (this.onlineSession) {
+    if (this.onlineConnection) {
       try {
         await this.requestOnce({ logout: {} }, Date.now() + this.t.request);
       } catch {
@@ -119,8 +119,8 @@ export class ConnectionLoop {
     this.closing = true;
     this._stopped = true;
     this.wakeReconnect?.();
-    const s = this.session;
-    if (s) this.endSession(s);
+    const s = this.connection;
+    if (s) this.endConnection(s);
     await drain();
     this.failQueued(new ImClientError('SDK_CLOSED', `the client was ${reason === 'logout' ? 'logged out' : 'closed'}`));
     this.firstOnline?.reject(new ImClientError('SDK_CLOSED', reason));
@@ -133,7 +133,7 @@ export class ConnectionLoop {
   }
 
   dropConnection(): void {
-    this.session?.socket.close(4000, 'dropped by the client');
+    this.connection?.socket.close(4000, 'dropped by the client');
   }
 
   /** A connection completed its full sync: it works, so the reconnect backoff starts over. */
@@ -143,7 +143,7 @@ export class ConnectionLoop {
 
   /** The send queue's wire: a fresh reqId per attempt, or null while offline. */
   writeRequest(body: Outgoing['body']): number | null {
-    const s = this.onlineSession;
+    const s = this.onlineConnection;
     if (!s) return null;
     const reqId = this.nextReqId();
     return s.write({ reqId, ...body }) ? reqId : null;
@@ -151,13 +151,13 @@ export class ConnectionLoop {
 
   /**
    * A request with retries: after a retryable server error (waiting retry_after_ms) and, with
-   * acrossReconnects, after the connection dropped; bound to `session`, it fails once that
+   * acrossReconnects, after the connection dropped; bound to `connection`, it fails once that
    * connection has ended. Every request the SDK makes is idempotent.
    */
-  async request(body: FrameInit, opts: { acrossReconnects?: boolean; session?: Link } = {}): Promise<Frame> {
+  async request(body: FrameInit, opts: { acrossReconnects?: boolean; connection?: Link } = {}): Promise<Frame> {
     const deadline = Date.now() + this.t.request;
     for (;;) {
-      if (opts.session && this.session !== opts.session) throw new ImClientError('SDK_CONNECTION_LOST', 'the connection changed');
+      if (opts.connection && this.connection !== opts.connection) throw new ImClientError('SDK_CONNECTION_LOST', 'the connection changed');
       if (opts.acrossReconnects) await this.waitOnline(deadline);
       try {
         return await this.requestOnce(body, deadline);
@@ -178,7 +178,7 @@ export class ConnectionLoop {
       this.setState({ state: 'connecting', willReconnect: true });
       let end: SessionEnd;
       try {
-        end = await this.runSession();
+        end = await this.runConnection();
       } catch (err) {
         this.handlers.error(err);
         end = decideConnectFailure(err);
@@ -214,7 +214,7 @@ export class ConnectionLoop {
   }
 
   /** One connection attempt and, if it authenticates, its whole life. */
-  private async runSession(): Promise<SessionEnd> {
+  private async runConnection(): Promise<SessionEnd> {
     const token = await this.token();
     const socket = await this.openSocket(this.opts.gateUrl ? [this.opts.gateUrl] : await this.dispatch(token));
     if (!(socket instanceof FrameSocket)) return socket;
@@ -222,16 +222,16 @@ export class ConnectionLoop {
       socket.close(1000, 'client closed');
       return { reason: 'closed' };
     }
-    const s: Session = new Session(socket, this.opts.hooks, { frame: (frame) => this.handle(s, frame), error: (err) => this.handlers.error(err) });
-    this.session = s;
+    const s: GateConnection = new GateConnection(socket, this.opts.hooks, { frame: (frame) => this.handle(s, frame), error: (err) => this.handlers.error(err) });
+    this.connection = s;
     const notReady = await this.signIn(s, token);
     if (notReady) {
-      this.endSession(s);
+      this.endConnection(s);
       return this.sessionEnd(s, notReady);
     }
     this.goOnline(s);
     const closed = await socket.closed;
-    this.endSession(s);
+    this.endConnection(s);
     return this.sessionEnd(s, closed.reason || `connection closed (${closed.code})`);
   }
 
@@ -249,7 +249,7 @@ export class ConnectionLoop {
   }
 
   /** Auth → AuthOk, then the heartbeat and the cursors. Null when that worked, else why it did not. */
-  private async signIn(s: Session, token: string): Promise<string | null> {
+  private async signIn(s: GateConnection, token: string): Promise<string | null> {
     const authOk = await s.authenticate({
       reqId: this.nextReqId(),
       auth: { token, deviceId: this.opts.deviceId, platform: PLATFORMS[this.opts.platform], sdkVersion: `imcloud-ts/${this.opts.sdkVersion}` },
@@ -267,7 +267,7 @@ export class ConnectionLoop {
   }
 
   /** Online: hand over what arrived meanwhile, write what waits, and catch up. */
-  private goOnline(s: Session): void {
+  private goOnline(s: GateConnection): void {
     this.setState({ state: 'online', willReconnect: true });
     this.firstOnline?.resolve();
     for (const w of this.onlineWaiters.splice(0)) w();
@@ -275,14 +275,14 @@ export class ConnectionLoop {
     this.handlers.online(s);
   }
 
-  private sessionEnd(s: Session, reason: string): SessionEnd {
+  private sessionEnd(s: GateConnection, reason: string): SessionEnd {
     return decideSessionEnd(s.outcome, reason, { canRenewToken: Boolean(this.opts.getToken) });
   }
 
   /** Everything bound to a connection ends with it. */
-  private endSession(s: Session): void {
+  private endConnection(s: GateConnection): void {
     if (!s.end()) return;
-    this.session = undefined;
+    this.connection = undefined;
     this.handlers.offline();
     this.pending.rejectAll(new ImClientError('SDK_CONNECTION_LOST', 'the connection closed before the answer arrived'));
   }
@@ -326,7 +326,7 @@ export class ConnectionLoop {
     return this.reqCounter;
   }
 
-  private handle(s: Session, frame: Frame): void {
+  private handle(s: GateConnection, frame: Frame): void {
     switch (frame.body) {
       case 'push':
       case 'sendAck':
@@ -345,7 +345,7 @@ export class ConnectionLoop {
   }
 
   private requestOnce(body: FrameInit, deadline: number): Promise<Frame> {
-    const s = this.onlineSession;
+    const s = this.onlineConnection;
     if (!s) return Promise.reject(new ImClientError('SDK_CONNECTION_LOST', 'not connected'));
     const reqId = this.nextReqId();
     const answer = this.pending.wait(reqId, deadline, Object.keys(body).join(','));

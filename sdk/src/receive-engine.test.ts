@@ -6,7 +6,7 @@ import { ConversationList } from './conversation-list.js';
 import type { Outgoing } from './conversation-sender.js';
 import { MemoryCursorStore } from './cursor-store.js';
 import { ReceiveEngine } from './receive-engine.js';
-import type { Link } from './session.js';
+import type { Link } from './gate-connection.js';
 import type { ChatMessage, ImClientEvents } from './types.js';
 
 const BOB = 's:alice:bob';

@@ -10,7 +10,7 @@ import type { Outgoing, SendAck } from './conversation-sender.js';
 import { CursorKeeper } from './cursor-keeper.js';
 import type { CursorStore } from './cursor-store.js';
 import { ReceiveBuffer } from './receive-buffer.js';
-import type { Link } from './session.js';
+import type { Link } from './gate-connection.js';
 import type { ChatMessage, ImClientEvents } from './types.js';
 import { chatMessageFromWire, noticeFromWire, ownMessageFromAck, summaryFromWire } from './wire-mapping.js';
 

@@ -35,7 +35,7 @@ export async function createRealBackends(config: Config, log: Logger, metrics: M
   const bus = new RabbitmqBus({
     url: config.rabbitmq.url!,
     log,
-    prefetch: config.rabbitmq.prefetch,
+    prefetch: config.bus.prefetch,
     upstreamMaxBytes: config.logic.maxQueueBytes,
     clientName: `imcloud ${config.node.id}`,
     onDeadLetter: (kind) => metrics.deadLetters.inc({ channel: kind }),

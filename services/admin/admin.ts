@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { imcloud } from '../../protocol/gen/im.js';
 import type { App, AppLimits, MultiLoginPolicy } from '../ports/app-registry.js';
 import type { Backends } from '../ports/backends.js';
-import type { Config } from '../shared/config.js';
+import type { AdminConfig } from '../shared/role-config.js';
 import { APP_ID, USER_ID } from '../../protocol/conversation-id.js';
 import { ImError } from '../../protocol/errors.js';
 import { encodeFrameBody } from '../../protocol/frame-codec.js';
@@ -63,7 +63,7 @@ export function newSecret(): string {
 
 export class Admin {
   constructor(
-    private readonly config: Config,
+    private readonly config: AdminConfig,
     private readonly backends: Backends,
     private readonly metrics: Metrics,
     /** The platform admin token (config.admin.token, or generated at start). */
@@ -173,7 +173,7 @@ export class Admin {
     const frame = encodeFrameBody({ kick: { reason: imcloud.v1.KickReason.KICK_REASON_TOKEN_REVOKED, message: 'the token was revoked' } });
     for (const r of routes) {
       const body = imcloud.internal.v1.Downstream.encode({ deliveries: [{ connIds: [r.connId], frame, closeAfter: true, appId }] }).finish();
-      await this.backends.bus.publishPush(r.gateId, body);
+      await this.backends.bus.publishDownstream(r.gateId, body);
       await this.backends.routes.remove(appId, userId, r.connId);
     }
     return routes.length;

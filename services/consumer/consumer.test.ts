@@ -3,6 +3,7 @@ import { createMemoryBackends } from '../adapters/memory/memory-backends.js';
 import { encodeStoreRecord } from '../logic/message-codec.js';
 import type { StoredMessage } from '../ports/stored-message.js';
 import { compileConfig } from '../shared/config.js';
+import { roleConfig } from '../shared/role-config.js';
 import { createLogger } from '../shared/logger.js';
 import { createMetrics } from '../shared/metrics.js';
 import { Consumer } from './consumer.js';
@@ -25,7 +26,7 @@ async function consumerFixture(consumer: { lingerMs: number; maxBatch: number })
     batches.push(messages.length);
     return insertMany(appId, messages);
   };
-  const role = new Consumer(compileConfig({ consumer }), backends, createLogger('consumer', 'test', 'silent'), createMetrics());
+  const role = new Consumer(roleConfig(compileConfig({ consumer }), 'consumer'), backends, createLogger('consumer', 'test', 'silent'), createMetrics());
   await role.start();
   const publish = (seqs: number[]) => Promise.all(seqs.map((seq) => backends.bus.publishStore(encodeStoreRecord({ appId: 'app1', message: message(seq), members: ['alice', 'bob'], traceId: '' }))));
   // Deliveries, inserts and settlements run on setImmediate and promises, which stay real.

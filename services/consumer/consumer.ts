@@ -5,7 +5,7 @@ import { imcloud } from '../../protocol/gen/im.js';
 import type { Backends } from '../ports/backends.js';
 import type { BusDelivery, Subscription } from '../ports/bus.js';
 import type { StoredMessage } from '../ports/stored-message.js';
-import type { Config } from '../shared/config.js';
+import type { ConsumerConfig } from '../shared/role-config.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
 import { decodeStoreRecord, type StoreRecordData } from '../logic/message-codec.js';
@@ -22,14 +22,15 @@ export class Consumer {
   private writing = false;
 
   constructor(
-    private readonly config: Config,
+    private readonly config: ConsumerConfig,
     private readonly backends: Backends,
     private readonly log: Logger,
     private readonly metrics: Metrics,
   ) {}
 
   async start(): Promise<void> {
-    this.subscription = await this.backends.bus.consumeStore((d) => this.receive(d), { prefetch: Math.max(this.config.consumer.maxBatch * 2, this.config.rabbitmq.prefetch) });
+    // Room for the batch being written and the next one, or the bus's prefetch if that is more.
+    this.subscription = await this.backends.bus.consumeStore((d) => this.receive(d), { prefetch: Math.max(this.config.consumer.maxBatch * 2, this.config.bus.prefetch) });
   }
 
   async stop(): Promise<void> {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createMemoryBackends } from '../adapters/memory/memory-backends.js';
 import { compileConfig } from '../shared/config.js';
+import { roleConfig } from '../shared/role-config.js';
 import { createMetrics } from '../shared/metrics.js';
 import { canaryBucket, RoutingTableSource, serializeRoutingTable } from '../shared/routing-table.js';
 import { Dispatch } from './dispatch.js';
@@ -26,7 +27,7 @@ async function setup(canary?: { version: string; appIds?: string[]; percentage?:
   await gate('main-canary', 'main', [], 'canary');
   await gate('vip-stable', 'vip', ['acme'], 'stable');
   await gate('vip-canary', 'vip', ['acme'], 'canary');
-  const dispatch = new Dispatch(compileConfig(), backends, createMetrics(), routing);
+  const dispatch = new Dispatch(roleConfig(compileConfig(), 'dispatch'), backends, createMetrics(), routing);
   return { dispatch, routing, backends };
 }
 

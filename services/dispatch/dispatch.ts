@@ -3,7 +3,7 @@
 // least-loaded first, with the heartbeat interval and reconnect backoff hints.
 import type { Backends } from '../ports/backends.js';
 import type { GateInfo } from '../ports/routes.js';
-import type { Config } from '../shared/config.js';
+import type { DispatchConfig } from '../shared/role-config.js';
 import { APP_ID, USER_ID } from '../../protocol/conversation-id.js';
 import { ImError } from '../../protocol/errors.js';
 import type { HttpServer } from '../shared/http-server.js';
@@ -29,7 +29,7 @@ export function gatesFor(gates: GateInfo[], appId: string, now: number, staleMs:
 
 export class Dispatch {
   constructor(
-    private readonly config: Config,
+    private readonly config: DispatchConfig,
     private readonly backends: Backends,
     private readonly metrics: Metrics,
     /** The operator's routing table (IMCLOUD_ROUTING_FILE): picks the gray track of an AppId. */
@@ -60,7 +60,7 @@ export class Dispatch {
     return {
       appId,
       gates: gates.slice(0, 3).map((g) => ({ id: g.id, ws: g.wsUrl, tcp: g.tcpAddr, tls: g.tls ?? false, pool: g.pool, track: g.track, connections: g.connections })),
-      heartbeatIntervalMs: this.config.gate.heartbeatIntervalMs,
+      heartbeatIntervalMs: this.config.heartbeat.intervalMs,
       reconnect: { baseMs: this.config.dispatch.reconnectBaseMs, maxMs: this.config.dispatch.reconnectMaxMs, jitter: 'full' },
     };
   }

@@ -8,7 +8,7 @@ export interface Transport {
   /** Bytes accepted by send() but not yet handed to the kernel. */
   bufferedAmount(): number;
   close(reason: string): void;
-  /** Holds writes in memory until uncork(), so the frames of one push batch leave in one syscall. */
+  /** Holds writes in memory until uncork(), so the frames of one downstream batch leave in one syscall. */
   cork(): void;
   uncork(): void;
   /** Reads nothing from the peer for `ms` (TCP holds its frames back); a pause in progress is not extended. */
@@ -28,7 +28,7 @@ export class ClientConnection {
   /** Consecutive frames refused by the rate limit. */
   strikes = 0;
   lastRouteRefreshAt = 0;
-  /** The downstream batch being written corked this connection (see Gate.deliver). */
+  /** The downstream batch being written corked this connection (see DownstreamWriter.write). */
   corked = false;
   /** When the token it authenticated with expires (ms since epoch); the session ends then. */
   expiresAt = 0;

@@ -4,7 +4,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RawClient } from '../../test/support/raw-client.js';
 import { startTestPlatform, type TestPlatform } from '../../test/support/platform.js';
-import { IdGenerator } from '../shared/ids.js';
 
 let platform: TestPlatform;
 
@@ -40,7 +39,7 @@ describe('gate under overload: a full upstream queue', () => {
     expect(refused).toBeLessThan(n);
 
     // Logic runs again: every send the queue took is acked; each send is answered exactly once.
-    await platform.runtime.logic!.start(new IdGenerator(2));
+    await platform.runtime.logic!.start();
     const first = await Promise.all(reqIds.slice(0, -20).map(answer));
     const answers = [...first, ...last];
     const accepted = n - refused;

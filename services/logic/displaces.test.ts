@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Route } from '../ports/routes.js';
-import { displaces } from './logic.js';
+import { displaces } from './logins.js';
 
 const route = (connId: string, deviceId: string, platform: number, since: number): Route => ({ connId, gateId: 'g', deviceId, platform, since });
 

@@ -1,7 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { StoredMessage } from '../ports/stored-message.js';
 import { singleConversation } from '../../protocol/conversation-id.js';
-import { encodeStoreRecord } from './message-codec.js';
 import { logicFixture } from './logic-fixture.js';
 
 // A send that drew its seq, failed before its window append, and is retried only after half the
@@ -11,22 +9,9 @@ describe('logic: a send resumed late', () => {
   const conversation = singleConversation('alice', 'bob');
   const grace = 4_000;
 
-  /** What an earlier attempt of clientMsgId left: a draft drawn `ageMs` ago, lease lapsed. */
-  async function interruptedAttempt(fx: Awaited<ReturnType<typeof logicFixture>>, clientMsgId: string, ageMs: number) {
-    const message: StoredMessage = {
-      conversation, seq: 0, msgId: '7241849600123456789', ts: Date.now() - ageMs, sender: 'alice', senderDevice: 'd1', clientMsgId,
-      kind: 1, contentType: 'text', body: new Uint8Array([1]), recallsSeq: 0, recalled: false,
-    };
-    const draft = encodeStoreRecord({ appId: 'app1', message, members: ['alice', 'bob'], traceId: 't' });
-    const claim = await fx.backends.dedupe.claim('app1', 'alice', clientMsgId, 1, { conversation, draft, ttlMs: 60_000 });
-    expect(claim).toMatchObject({ state: 'new', seq: expect.any(Number) });
-    await new Promise((r) => setTimeout(r, 5));
-    return { ...message, seq: (claim as { seq: number }).seq };
-  }
-
   it('gives the message a new seq when its old one was never visible; the old one stays empty', async () => {
     const fx = await logicFixture({ logic: { emptySlotGraceMs: grace } });
-    const old = await interruptedAttempt(fx, 'm-1', grace);
+    const old = await fx.interruptedAttempt('m-1', grace);
     expect(old.seq).toBe(1);
     await fx.send('m-2');
     await fx.send('m-1');
@@ -44,7 +29,7 @@ describe('logic: a send resumed late', () => {
 
   it('keeps the old seq when the message is already visible under it (its window append got through)', async () => {
     const fx = await logicFixture({ logic: { emptySlotGraceMs: grace } });
-    const old = await interruptedAttempt(fx, 'm-1', grace);
+    const old = await fx.interruptedAttempt('m-1', grace);
     await fx.backends.window.append('app1', old, { size: 100, retentionMs: 60_000 });
     await fx.send('m-1');
     const [ack] = await fx.settled(1);
@@ -54,7 +39,7 @@ describe('logic: a send resumed late', () => {
 
   it('a resume within half the grace period keeps its seq', async () => {
     const fx = await logicFixture({ logic: { emptySlotGraceMs: grace } });
-    await interruptedAttempt(fx, 'm-1', grace / 4);
+    await fx.interruptedAttempt('m-1', grace / 4);
     await fx.send('m-1');
     const [ack] = await fx.settled(1);
     expect(ack!.sendAck).toMatchObject({ clientMsgId: 'm-1', seq: 1, duplicate: true });

@@ -268,15 +268,15 @@ export function busContract(name: string, make: (opts?: BusFixtureOptions) => Pr
       });
     }
 
-    it('push: a message reaches the named gate only', async () => {
+    it('downstream: a message reaches the named gate only', async () => {
       const g1 = gate();
       const g2 = gate();
       const r1 = new Recorder(run);
       const r2 = new Recorder(run);
-      await keep(bus.consumePush(g1, async (d) => void r1.record(d)));
-      await keep(bus.consumePush(g2, async (d) => void r2.record(d)));
+      await keep(bus.consumeDownstream(g1, async (d) => void r1.record(d)));
+      await keep(bus.consumeDownstream(g2, async (d) => void r2.record(d)));
 
-      for (let i = 0; i < 5; i++) await bus.publishPush(g1, body(i));
+      for (let i = 0; i < 5; i++) await bus.publishDownstream(g1, body(i));
       await waitFor(() => r1.deliveries.length >= 5, 'five pushes to g1');
       await quiet();
       expect(r1.bodies()).toEqual([0, 1, 2, 3, 4].map(tag));
@@ -284,14 +284,14 @@ export function busContract(name: string, make: (opts?: BusFixtureOptions) => Pr
       expect(r2.deliveries).toEqual([]);
     });
 
-    it('push: messages published while the gate has no consumer are dropped', async () => {
+    it('downstream: messages published while the gate has no consumer are dropped', async () => {
       const g = gate();
-      await bus.publishPush(g, body('before-anyone'));
+      await bus.publishDownstream(g, body('before-anyone'));
       await quiet();
 
       const r = new Recorder(run);
-      const sub = await keep(bus.consumePush(g, async (d) => void r.record(d)));
-      await bus.publishPush(g, body('while-consumed'));
+      const sub = await keep(bus.consumeDownstream(g, async (d) => void r.record(d)));
+      await bus.publishDownstream(g, body('while-consumed'));
       await waitFor(() => r.deliveries.length >= 1, 'the push sent while consumed');
       await quiet();
       expect(r.bodies()).toEqual([tag('while-consumed')]);
@@ -299,11 +299,11 @@ export function busContract(name: string, make: (opts?: BusFixtureOptions) => Pr
       // The queue lives and dies with its gate: once the consumer is gone, pushes are dropped
       // and a later consumer (the gate restarted) does not receive them.
       await sub.cancel();
-      await bus.publishPush(g, body('after-cancel'));
+      await bus.publishDownstream(g, body('after-cancel'));
       await quiet();
       const again = new Recorder(run);
-      await keep(bus.consumePush(g, async (d) => void again.record(d)));
-      await bus.publishPush(g, body('after-restart'));
+      await keep(bus.consumeDownstream(g, async (d) => void again.record(d)));
+      await bus.publishDownstream(g, body('after-restart'));
       await waitFor(() => again.deliveries.length >= 1, 'the push sent after the restart');
       await quiet();
       expect(again.bodies()).toEqual([tag('after-restart')]);

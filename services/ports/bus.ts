@@ -52,9 +52,13 @@ export interface Bus {
   upstreamFull?(track: string): boolean;
   consumeUpstream(track: string, handler: BusHandler, opts?: ConsumeOptions): Promise<Subscription>;
 
-  /** logic → one gate instance. Transient: the queue lives and dies with its gate (sync repairs). */
-  publishPush(gateId: string, body: Uint8Array): Promise<void>;
-  consumePush(gateId: string, handler: BusHandler, opts?: ConsumeOptions): Promise<Subscription>;
+  /**
+   * logic (and admin) → one gate instance: a Downstream batch of frames for its connections
+   * (acks, errors, AuthOk, pushes, notices, kicks). Transient: the queue lives and dies with its
+   * gate (sync repairs). Its RabbitMQ names keep the word "push" (topology.ts).
+   */
+  publishDownstream(gateId: string, body: Uint8Array): Promise<void>;
+  consumeDownstream(gateId: string, handler: BusHandler, opts?: ConsumeOptions): Promise<Subscription>;
 
   /** logic → consumer. Durable: resolves only once the broker has taken responsibility (confirm). */
   publishStore(body: Uint8Array): Promise<void>;

@@ -1,11 +1,15 @@
-// One validated configuration for every role: options (a YAML/JSON file named by IMCLOUD_CONFIG,
-// then environment variables) → defaults → a compiled, validated, frozen Config.
+// One validated configuration for every role: the schema, and its layers (role defaults, the
+// file named by IMCLOUD_CONFIG, environment variables: config-sources.ts) compiled into a
+// validated, frozen Config.
 //
 // Every leaf `section.someKey` is read from env IMCLOUD_SECTION_SOME_KEY, or from the file
 // named by IMCLOUD_SECTION_SOME_KEY_FILE (how Kubernetes mounts Secrets). Env beats the file.
-import { readFileSync } from 'node:fs';
+//
+// A role reads its own section and the shared sections it needs, nothing else (role-config.ts).
+// A setting more than one role reads lives in a shared section (node, heartbeat, bus, routing);
+// the keys that moved there keep their old names working in env, files and spec.config
+// (MOVED_KEYS; ADR 0028).
 import { hostname } from 'node:os';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ImError } from '../../protocol/errors.js';
 
@@ -20,9 +24,27 @@ const list = z.preprocess(
 const optionalUrl = z.string().url().optional();
 
 export const configSchema = z.object({
+  /** Shared: this process. */
   node: z.object({
-    /** Unique per process; names the gate's push queue. Defaults to hostname-pid. */
+    /** Unique per process; names the gate's downstream queue. Defaults to hostname-pid. */
     id: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).default(`${hostname()}-${process.pid}`.replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 64)),
+    /** The gray track this process serves: a gate publishes its clients' frames to it, logic consumes it (ADR 0102). */
+    track: z.enum(['stable', 'canary']).default('stable'),
+  }).strict(),
+  /** Shared: the heartbeat clients keep, which gates enforce and dispatch and logic announce. */
+  heartbeat: z.object({
+    /** How often clients send Ping (dispatch and AuthOk tell them). */
+    intervalMs: positiveInt.default(30_000),
+    /** A connection that sent nothing for this long is closed (> the interval); its route lives as long without a heartbeat. */
+    idleTimeoutMs: positiveInt.default(75_000),
+  }).strict(),
+  /** Shared: the message bus between roles. */
+  bus: z.object({
+    /**
+     * Messages a subscription holds unacknowledged unless its role asks for another number (the
+     * consumer takes at least this many; logic and gates ask for their own).
+     */
+    prefetch: positiveInt.default(256),
   }).strict(),
   log: z.object({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -68,11 +90,7 @@ export const configSchema = z.object({
     pool: z.string().default('default'),
     /** AppIds this gate serves; empty = the default pool (every AppId no other pool claims). */
     appIds: list.default([]),
-    track: z.enum(['stable', 'canary']).default('stable'),
     maxFrameBytes: positiveInt.default(64 * 1024),
-    heartbeatIntervalMs: positiveInt.default(30_000),
-    /** Close a connection that sent nothing for this long (> heartbeat interval). */
-    idleTimeoutMs: positiveInt.default(75_000),
     authTimeoutMs: positiveInt.default(10_000),
     /** Per-connection token bucket: sustained frames/s and burst. */
     rateLimitPerSec: positiveInt.default(100),
@@ -169,7 +187,7 @@ export const configSchema = z.object({
     demoAppSecret: z.string().default(''),
   }).strict(),
   redis: z.object({ url: optionalUrl }).strict(),
-  rabbitmq: z.object({ url: optionalUrl, prefetch: positiveInt.default(256) }).strict(),
+  rabbitmq: z.object({ url: optionalUrl }).strict(),
   mongodb: z.object({
     url: optionalUrl,
     database: z.string().default('imcloud'),
@@ -184,6 +202,7 @@ export const configSchema = z.object({
     secretKey: z.string().optional(),
     bucket: z.string().default('imcloud'),
   }).strict(),
+  /** Shared: the routing table of pools and gray tracks (gates check their pool by it, dispatch picks a track). */
   routing: z.object({
     /** The routing table the operator mounts (pools, AppIds, gray track); empty: none. */
     file: z.string().default(''),
@@ -226,8 +245,37 @@ export const configSchema = z.object({
 
 export type Config = z.infer<typeof configSchema>;
 export type ConfigInput = { [S in keyof Config]?: Partial<Record<keyof Config[S], unknown>> };
+export type Section = keyof Config;
 
-const sections = Object.keys(configSchema.shape) as Array<keyof Config>;
+export const sections = Object.keys(configSchema.shape) as Section[];
+
+/**
+ * Keys that moved into a shared section (old `section.key` → where it is now). The old
+ * variable (IMCLOUD_GATE_TRACK…), its _FILE, and the old key in a config file or an ImCluster's
+ * spec.config keep working; giving both names different values is an error (ADR 0028).
+ */
+export const MOVED_KEYS: Readonly<Record<string, string>> = {
+  'gate.track': 'node.track',
+  'gate.heartbeatIntervalMs': 'heartbeat.intervalMs',
+  'gate.idleTimeoutMs': 'heartbeat.idleTimeoutMs',
+  'rabbitmq.prefetch': 'bus.prefetch',
+};
+
+/** A setting's key as it is now (`gate.track` → `node.track`); any other key unchanged. */
+export function currentKey(key: string): string {
+  return Object.hasOwn(MOVED_KEYS, key) ? MOVED_KEYS[key]! : key;
+}
+
+/** Whether `section.key` names a setting, by its current or its old name. */
+export function isSetting(key: string): boolean {
+  const [section = '', name = ''] = currentKey(key).split('.');
+  return Object.hasOwn(configSchema.shape, section) && Object.hasOwn((configSchema.shape[section as Section] as { shape: object }).shape, name);
+}
+
+/** The old names a setting is also read from (`node.track` → [`gate.track`]). */
+export function oldKeysOf(key: string): string[] {
+  return Object.entries(MOVED_KEYS).filter(([, now]) => now === key).map(([old]) => old);
+}
 
 function snake(key: string): string {
   return key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
@@ -238,46 +286,39 @@ export function envName(section: string, key: string): string {
   return `IMCLOUD_${snake(section)}_${snake(key)}`;
 }
 
-/** The settings `env` sets (IMCLOUD_SECTION_KEY, or its _FILE), as a config layer. */
-export function configFromEnv(env: NodeJS.ProcessEnv): ConfigInput {
-  const out: Record<string, Record<string, unknown>> = {};
-  for (const section of sections) {
-    const shape = configSchema.shape[section].shape as Record<string, unknown>;
-    for (const key of Object.keys(shape)) {
-      const name = envName(section, key);
-      let value: string | undefined = env[name];
-      const file = env[`${name}_FILE`];
-      if (value === undefined && file) {
-        try {
-          value = readFileSync(file, 'utf8').trim();
-        } catch (err) {
-          throw new ImError('IM_CONFIG_INVALID', `config: ${section}.${key}: cannot read ${name}_FILE=${file}: ${(err as Error).message}`);
-        }
-      }
-      if (value !== undefined && value !== '') (out[section] ??= {})[key] = value;
+/** The variables a setting is read from: its own, then those of its old names. */
+export function envNamesOf(key: string): string[] {
+  return [key, ...oldKeysOf(key)].map((k) => envName(...(k.split('.') as [string, string])));
+}
+
+/**
+ * A layer with its moved keys in their current place. Both names with different values is a
+ * problem: which one was meant cannot be known.
+ */
+function withMovedKeys(layer: ConfigInput, problems: ConfigProblem[]): ConfigInput {
+  const sectionsOf = layer as Record<string, Record<string, unknown> | undefined>;
+  let out: Record<string, Record<string, unknown> | undefined> | undefined;
+  for (const [old, now] of Object.entries(MOVED_KEYS)) {
+    const [oldSection = '', oldName = ''] = old.split('.');
+    const from = sectionsOf[oldSection];
+    if (!from || typeof from !== 'object' || from[oldName] === undefined) continue;
+    out ??= { ...sectionsOf };
+    const [section = '', name = ''] = now.split('.');
+    const { [oldName]: value, ...rest } = out[oldSection]!;
+    out[oldSection] = rest;
+    const current = out[section]?.[name];
+    if (current !== undefined && String(current) !== String(value)) {
+      problems.push({ path: now, env: envNamesOf(now).join(' or '), message: `set both as ${now} and as ${old} (its old name), to different values; keep one` });
     }
+    out[section] = { [name]: value, ...out[section] };
   }
-  return out as ConfigInput;
+  return (out ?? layer) as ConfigInput;
 }
 
-function fromFile(path: string): ConfigInput {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new ImError('IM_CONFIG_INVALID', `config: cannot read IMCLOUD_CONFIG=${path}: ${(err as Error).message}`);
-  }
-  const parsed: unknown = parseYaml(text);
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new ImError('IM_CONFIG_INVALID', `config: ${path} must hold a mapping of sections (node, http, gate, …)`);
-  }
-  return parsed as ConfigInput;
-}
-
-function merge(...layers: ConfigInput[]): Record<string, Record<string, unknown>> {
+function merge(problems: ConfigProblem[], layers: ConfigInput[]): Record<string, Record<string, unknown>> {
   const out: Record<string, Record<string, unknown>> = {};
   for (const section of sections) out[section] = {};
-  for (const layer of layers) {
+  for (const layer of layers.map((l) => withMovedKeys(l, problems))) {
     for (const [section, values] of Object.entries(layer)) {
       if (values === undefined) continue;
       if (!(section in out)) out[section] = {}; // let .strict() name the unknown section
@@ -302,33 +343,30 @@ function problemsOf(error: z.ZodError): ConfigProblem[] {
   return error.issues.map((issue) => {
     if (issue.code === 'unrecognized_keys') return { path: issue.path.join('.') || '(top level)', message: `unknown key(s) ${issue.keys.join(', ')}` };
     const [section, key] = issue.path as string[];
-    return { path: issue.path.join('.'), ...(section && key ? { env: envName(section, key) } : {}), message: issue.message };
+    return { path: issue.path.join('.'), ...(section && key ? { env: envNamesOf(`${section}.${key}`).join(' or ') } : {}), message: issue.message };
   });
+}
+
+function parse(layers: ConfigInput[]): { config?: Config; problems: ConfigProblem[] } {
+  const problems: ConfigProblem[] = [];
+  const result = configSchema.safeParse(merge(problems, layers));
+  if (!result.success) problems.push(...problemsOf(result.error));
+  return problems.length > 0 || !result.success ? { problems } : { config: result.data, problems };
 }
 
 /** What is wrong with these layers (later ones win), every problem; empty when they compile. */
 export function configProblems(...layers: ConfigInput[]): ConfigProblem[] {
-  const result = configSchema.safeParse(merge(...layers));
-  return result.success ? [] : problemsOf(result.error);
+  return parse(layers).problems;
 }
 
 /** Validates layers (later ones win) into a frozen Config, or throws IM_CONFIG_INVALID naming every bad key. */
 export function compileConfig(...layers: ConfigInput[]): Config {
-  const result = configSchema.safeParse(merge(...layers));
-  if (!result.success) {
-    const lines = problemsOf(result.error).map((p) => `  ${p.path}${p.env ? ` (env ${p.env})` : ''}: ${p.message}`);
+  const { config, problems } = parse(layers);
+  if (!config) {
+    const lines = problems.map((p) => `  ${p.path}${p.env ? ` (env ${p.env})` : ''}: ${p.message}`);
     throw new ImError('IM_CONFIG_INVALID', `invalid configuration:\n${lines.join('\n')}`);
   }
-  return deepFreeze(result.data);
-}
-
-/**
- * What every role calls at start. Layers, later wins: the role's own defaults (e.g. the embedded
- * mode turns the web page on), the file named by IMCLOUD_CONFIG, then the environment.
- */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env, roleDefaults: ConfigInput = {}): Config {
-  const file = env.IMCLOUD_CONFIG ? fromFile(env.IMCLOUD_CONFIG) : {};
-  return compileConfig(roleDefaults, file, configFromEnv(env));
+  return deepFreeze(config);
 }
 
 function deepFreeze<T>(value: T): T {

@@ -28,7 +28,8 @@ export function createMetrics() {
     sends: new Counter({ name: 'imcloud_logic_sends_total', help: 'Messages accepted (acked) by AppId.', labelNames: ['app_id'], ...r }),
     sendRetries: new Counter({ name: 'imcloud_logic_send_retries_total', help: 'Sends that were retries of an earlier clientMsgId, by outcome.', labelNames: ['app_id', 'outcome'], ...r }),
     pushes: new Counter({ name: 'imcloud_logic_pushes_total', help: 'Messages pushed to connections, by AppId.', labelNames: ['app_id'], ...r }),
-    pushBatches: new Counter({ name: 'imcloud_logic_push_batches_total', help: 'Push batches published to gates.', ...r }),
+    // The name is from when every downstream frame was called a push; dashboards use it.
+    downstreamBatches: new Counter({ name: 'imcloud_logic_push_batches_total', help: 'Downstream batches (acks, pushes, notices, errors) published to gates.', ...r }),
     ackLatency: new Histogram({ name: 'imcloud_logic_ack_latency_seconds', help: 'From the frame entering the gate to the SendAck leaving logic.', labelNames: ['app_id'], buckets: latencyBuckets, ...r }),
     sendStages: new Histogram({ name: 'imcloud_logic_send_stage_seconds', help: 'Time a send spends in each step of the accept path (bus_in: gate to logic through the upstream queue).', labelNames: ['stage'], buckets: stageBuckets, ...r }),
     e2eLatency: new Histogram({ name: 'imcloud_gate_push_latency_seconds', help: 'From message acceptance to the push being written to the receiver connection.', labelNames: ['app_id'], buckets: latencyBuckets, ...r }),

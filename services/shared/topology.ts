@@ -6,10 +6,13 @@ export const bus = {
   upstreamExchange: 'imcloud.upstream',
   /** One quorum work queue per gray track, bound with `<track>.#`. */
   upstreamQueue: (track: string) => `imcloud.upstream.${track}`,
-  /** Direct exchange for pushes; routing key = gate id. */
-  pushExchange: 'imcloud.push',
+  /**
+   * Direct exchange for downstream batches (every frame logic sends a gate's clients); routing
+   * key = gate id. Named "push" since the first release: running clusters and the operator know it so.
+   */
+  downstreamExchange: 'imcloud.push',
   /** One auto-delete queue per gate instance. */
-  pushQueue: (gateId: string) => `imcloud.push.${gateId}`,
+  downstreamQueue: (gateId: string) => `imcloud.push.${gateId}`,
   /** Durable quorum queue the consumer drains (its depth drives consumer autoscaling). */
   storeQueue: 'imcloud.store',
   deadLetterExchange: 'imcloud.dead',

@@ -174,7 +174,7 @@ describe('malformed and hostile input', () => {
   it('closes an idle connection after the idle timeout and an unauthenticated one after the auth timeout', async () => {
     // The auth timeout is longer than the idle one: the idle client's Auth (sent as soon as its
     // connection opens, the token minted before) must get in even when the machine is busy.
-    const strict = await startTestPlatform({ gate: { idleTimeoutMs: 300, heartbeatIntervalMs: 100, authTimeoutMs: 1500 } });
+    const strict = await startTestPlatform({ gate: { authTimeoutMs: 1500 }, heartbeat: { idleTimeoutMs: 300, intervalMs: 100 } });
     try {
       const { appId, secret } = await strict.createApp();
       const { token } = await mintToken(appId, secret, 'ida', 60);

@@ -3,7 +3,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ImClient, type ChatMessage, type ImClientOptions, type RecallEvent, type SkippedEvent, type StateEvent } from '../../sdk/src/index.js';
 import { singleConversation } from '../../protocol/conversation-id.js';
-import { loadConfig } from '../../services/shared/config.js';
+import { loadConfig } from '../../services/shared/config-sources.js';
 import type { FrameInit } from '../../protocol/frame-codec.js';
 import { ROLES, startRuntime, type Runtime } from '../../services/runtime.js';
 

@@ -6,7 +6,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ImClient, type ChatMessage, type ImClientOptions, type SkippedEvent, type StateEvent } from '../../sdk/src/index.js';
 import { Gate } from '../../services/gate/gate.js';
 import { singleConversation } from '../../protocol/conversation-id.js';
-import { loadConfig, type ConfigInput } from '../../services/shared/config.js';
+import type { ConfigInput } from '../../services/shared/config.js';
+import { loadConfig } from '../../services/shared/config-sources.js';
+import { roleConfig } from '../../services/shared/role-config.js';
 import { HttpServer } from '../../services/shared/http-server.js';
 import { mintToken } from '../../services/shared/tokens.js';
 import { ROLES, startRuntime, type Runtime } from '../../services/runtime.js';
@@ -16,7 +18,8 @@ const IDLE_TIMEOUT_MS = 1000;
 
 const settings: ConfigInput = {
   http: { port: 0, host: '127.0.0.1' },
-  gate: { tcpPort: 0, heartbeatIntervalMs: HEARTBEAT_MS, idleTimeoutMs: IDLE_TIMEOUT_MS, drainMs: 600 },
+  gate: { tcpPort: 0, drainMs: 600 },
+  heartbeat: { intervalMs: HEARTBEAT_MS, idleTimeoutMs: IDLE_TIMEOUT_MS },
   log: { level: 'warn' },
   admin: { token: 'e2e-admin-token' },
   dispatch: { reconnectBaseMs: 100, reconnectMaxMs: 1000 },
@@ -39,8 +42,8 @@ beforeAll(async () => {
   const config = loadConfig({}, { ...settings, node: { id: 'second-gate' } });
   const http = new HttpServer(runtime.log, runtime.metrics, 'gate');
   const port = await http.listen(0, '127.0.0.1');
-  const gate = new Gate(config, runtime.backends, http, runtime.log, runtime.metrics);
-  await gate.start(port);
+  const gate = new Gate(roleConfig(config, 'gate'), runtime.backends, http, runtime.log, runtime.metrics);
+  await gate.start({ host: '127.0.0.1', httpPort: port });
   await http.serve();
   second = { gate, http, stopped: false };
 });

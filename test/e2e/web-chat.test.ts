@@ -30,7 +30,7 @@ declare global {
 beforeAll(async () => {
   // The page is served from dist/web: build it from the current sources first.
   execFileSync(process.execPath, [join(root, 'scripts', 'build.mjs')], { cwd: root, stdio: 'inherit' });
-  const { loadConfig } = await import('../../services/shared/config.js');
+  const { loadConfig } = await import('../../services/shared/config-sources.js');
   const { ROLES, startRuntime } = await import('../../services/runtime.js');
   const config = loadConfig({}, {
     http: { port: 0, host: '127.0.0.1' },

@@ -101,7 +101,7 @@ describe('RabbitMQ bus: what only the real broker shows', () => {
     await bus.waitReady();
     const track = `names-${randomUUID().slice(0, 8)}`;
     const gate = `gate-${randomUUID().slice(0, 8)}`;
-    const sub = await bus.consumePush(gate, async () => undefined);
+    const sub = await bus.consumeDownstream(gate, async () => undefined);
     await bus.publishUpstream(track, 'app-1', encoder.encode('hello'));
 
     const queues = await rabbit.ctl(['list_queues', '-q', '--no-table-headers', 'name', 'type', 'durable', 'auto_delete', 'arguments']);
@@ -140,7 +140,7 @@ describe('RabbitMQ bus: what only the real broker shows', () => {
     const pushes: string[] = [];
     const subs: Subscription[] = [
       await bus.consumeUpstream(track, async (d) => void upstream.push(decoder.decode(d.body))),
-      await bus.consumePush(gate, async (d) => void pushes.push(decoder.decode(d.body))),
+      await bus.consumeDownstream(gate, async (d) => void pushes.push(decoder.decode(d.body))),
     ];
 
     // Confirmed while nobody consumes the store queue.
@@ -163,7 +163,7 @@ describe('RabbitMQ bus: what only the real broker shows', () => {
 
     // The upstream and push subscriptions made before the restart were resubscribed.
     await bus.publishUpstream(track, 'app-1', encoder.encode(`${run}:after-restart`));
-    await bus.publishPush(gate, encoder.encode(`${run}:push-after-restart`));
+    await bus.publishDownstream(gate, encoder.encode(`${run}:push-after-restart`));
     await waitFor(() => upstream.includes(`${run}:after-restart`), 'the upstream message after the restart');
     await waitFor(() => pushes.includes(`${run}:push-after-restart`), 'the push after the restart');
     for (const s of subs) await s.cancel();
@@ -344,14 +344,14 @@ describe('RabbitMQ bus: what only the real broker shows', () => {
     await bus.waitReady();
     const gate = `gate-${randomUUID()}`;
     const seen: Array<[string, number]> = [];
-    const sub = await bus.consumePush(gate, async (d) => {
+    const sub = await bus.consumeDownstream(gate, async (d) => {
       const body = decoder.decode(d.body);
       seen.push([body, d.deliveryCount]);
       if (body === 'poison' || d.deliveryCount < 2) throw new Error('cannot deliver now');
     });
-    await bus.publishPush(gate, encoder.encode('flaky'));
+    await bus.publishDownstream(gate, encoder.encode('flaky'));
     await waitFor(() => seen.filter(([b]) => b === 'flaky').length === 2, 'the flaky push to succeed on its second delivery');
-    await bus.publishPush(gate, encoder.encode('poison'));
+    await bus.publishDownstream(gate, encoder.encode('poison'));
     await waitFor(async () => (await bus.deadLettered()).length === 1, 'the poison push to be dead-lettered');
     await sleep(300);
     expect(seen.filter(([b]) => b === 'flaky').map(([, n]) => n)).toEqual([1, 2]);
@@ -362,30 +362,30 @@ describe('RabbitMQ bus: what only the real broker shows', () => {
   });
 
   it('a stuck gate does not hold back pushes to another gate, and its queue stays bounded', async () => {
-    const bus = newBus({ pushQueueMaxLength: 20, cancelGraceMs: 100 });
+    const bus = newBus({ downstreamQueueMaxLength: 20, cancelGraceMs: 100 });
     await bus.waitReady();
     const stuck = `gate-${randomUUID()}`;
     const healthy = `gate-${randomUUID()}`;
     let stuckGot = 0;
     const healthyGot: string[] = [];
     const never = new Promise<void>(() => undefined);
-    const s1 = await bus.consumePush(stuck, async () => {
+    const s1 = await bus.consumeDownstream(stuck, async () => {
       stuckGot++;
       await never;
     }, { prefetch: 1 });
-    const s2 = await bus.consumePush(healthy, async (d) => void healthyGot.push(decoder.decode(d.body)), { prefetch: 8 });
+    const s2 = await bus.consumeDownstream(healthy, async (d) => void healthyGot.push(decoder.decode(d.body)), { prefetch: 8 });
 
     const n = 300;
     for (let i = 0; i < n; i++) {
-      await Promise.all([bus.publishPush(stuck, encoder.encode(`s${i}`)), bus.publishPush(healthy, encoder.encode(`h${i}`))]);
+      await Promise.all([bus.publishDownstream(stuck, encoder.encode(`s${i}`)), bus.publishDownstream(healthy, encoder.encode(`h${i}`))]);
     }
     await waitFor(() => healthyGot.length === n, `${n} pushes to the healthy gate`);
     expect(healthyGot).toEqual(Array.from({ length: n }, (_, i) => `h${i}`));
     expect(stuckGot).toBe(1);
 
-    // drop-head: the stuck gate's queue holds at most pushQueueMaxLength, the newest ones.
+    // drop-head: the stuck gate's queue holds at most downstreamQueueMaxLength, the newest ones.
     const ch = await rawChannel();
-    const depth = (await ch.checkQueue(bus.topology.pushQueue(stuck))).messageCount;
+    const depth = (await ch.checkQueue(bus.topology.downstreamQueue(stuck))).messageCount;
     expect(depth).toBe(20);
     await ch.close();
     await s1.cancel();

@@ -151,6 +151,8 @@ export interface MemoryBusOptions {
    * publishUpstream rejects with UpstreamFullError. 0 or unset: unbounded.
    */
   upstreamMaxBytes?: number;
+  /** Messages a subscription holds unacknowledged when it does not say (ConsumeOptions.prefetch). Default 256. */
+  prefetch?: number;
   /** Called when a message is given up after the delivery limit; for metrics. */
   onDeadLetter?: (channel: string, body: Uint8Array) => void;
 }
@@ -159,9 +161,11 @@ export class MemoryBus implements Bus {
   private readonly queues = new Map<string, MemoryQueue>();
   private readonly dead: Uint8Array[] = [];
   private readonly deliveryLimit: number;
+  private readonly prefetch: number;
 
   constructor(private readonly opts: MemoryBusOptions = {}) {
     this.deliveryLimit = opts.deliveryLimit ?? 5;
+    this.prefetch = opts.prefetch ?? 256;
   }
 
   private queue(name: string, transient: boolean, maxReadyBytes = 0): MemoryQueue {
@@ -182,7 +186,7 @@ export class MemoryBus implements Bus {
     return refused ? Promise.reject(refused) : Promise.resolve();
   }
   async consumeUpstream(track: string, handler: BusHandler, opts: ConsumeOptions = {}): Promise<Subscription> {
-    return this.upstream(track).subscribe(handler, opts.prefetch ?? 256);
+    return this.upstream(track).subscribe(handler, opts.prefetch ?? this.prefetch);
   }
   upstreamFull(track: string): boolean {
     // Asked for every client frame: by track, without building the queue's name.
@@ -198,17 +202,18 @@ export class MemoryBus implements Bus {
     if (!q) this.upstreams.set(track, (q = this.queue(`upstream.${track}`, false, this.opts.upstreamMaxBytes ?? 0)));
     return q;
   }
-  async publishPush(gateId: string, body: Uint8Array): Promise<void> {
+  // Downstream queues are named push.<gateId>, like RabbitMQ's; "push" is also their channel label in the bus metrics.
+  async publishDownstream(gateId: string, body: Uint8Array): Promise<void> {
     this.queue(`push.${gateId}`, true).push(body);
   }
-  async consumePush(gateId: string, handler: BusHandler, opts: ConsumeOptions = {}): Promise<Subscription> {
-    return this.queue(`push.${gateId}`, true).subscribe(handler, opts.prefetch ?? 256);
+  async consumeDownstream(gateId: string, handler: BusHandler, opts: ConsumeOptions = {}): Promise<Subscription> {
+    return this.queue(`push.${gateId}`, true).subscribe(handler, opts.prefetch ?? this.prefetch);
   }
   async publishStore(body: Uint8Array): Promise<void> {
     this.queue('store', false).push(body);
   }
   async consumeStore(handler: BusHandler, opts: ConsumeOptions = {}): Promise<Subscription> {
-    return this.queue('store', false).subscribe(handler, opts.prefetch ?? 256);
+    return this.queue('store', false).subscribe(handler, opts.prefetch ?? this.prefetch);
   }
   async deadLettered(): Promise<Uint8Array[]> {
     return [...this.dead];

@@ -27,8 +27,8 @@ export interface RabbitmqBusOptions {
   namespace?: string;
   /** Deliveries of one message before it is dead-lettered; must be the same in every process. Default 5. */
   deliveryLimit?: number;
-  /** Bound of each gate's push queue; the oldest pushes are dropped beyond it. Default 10,000. */
-  pushQueueMaxLength?: number;
+  /** Bound of each gate's downstream queue; the oldest batches are dropped beyond it. Default 10,000. */
+  downstreamQueueMaxLength?: number;
   /** Bound of the dead-letter queue (oldest dropped). Default 100,000. */
   deadLetterMaxLength?: number;
   /**
@@ -94,7 +94,7 @@ export class RabbitmqBus implements Bus {
     this.topology = new RabbitmqTopology({
       namespace: opts.namespace,
       deliveryLimit: opts.deliveryLimit ?? 5,
-      pushQueueMaxLength: opts.pushQueueMaxLength ?? 10_000,
+      downstreamQueueMaxLength: opts.downstreamQueueMaxLength ?? 10_000,
       deadLetterMaxLength: opts.deadLetterMaxLength ?? 100_000,
       upstreamMaxBytes: opts.upstreamMaxBytes ?? 0,
     });
@@ -190,9 +190,10 @@ export class RabbitmqBus implements Bus {
     return false;
   }
 
-  async publishPush(gateId: string, body: Uint8Array): Promise<void> {
-    // Transient: no queue (the gate is gone) means the push is dropped; sync repairs.
-    await this.publisher.publish(this.topology.pushExchange, gateId, body, { persistent: false, mandatory: false });
+  async publishDownstream(gateId: string, body: Uint8Array): Promise<void> {
+    // Transient: no queue (the gate is gone) means the batch is dropped; sync repairs. The
+    // exchange and queues keep their names, imcloud.push[.<gateId>] (topology.ts).
+    await this.publisher.publish(this.topology.downstreamExchange, gateId, body, { persistent: false, mandatory: false });
   }
 
   async publishStore(body: Uint8Array): Promise<void> {
@@ -267,8 +268,8 @@ export class RabbitmqBus implements Bus {
     return this.subscribe('upstream', track, (ch) => this.topology.declareUpstream(ch, track), handler, opts);
   }
 
-  consumePush(gateId: string, handler: BusHandler, opts: ConsumeOptions = {}): Promise<Subscription> {
-    return this.subscribe('push', gateId, (ch) => this.topology.declarePush(ch, gateId), handler, opts);
+  consumeDownstream(gateId: string, handler: BusHandler, opts: ConsumeOptions = {}): Promise<Subscription> {
+    return this.subscribe('push', gateId, (ch) => this.topology.declareDownstream(ch, gateId), handler, opts);
   }
 
   consumeStore(handler: BusHandler, opts: ConsumeOptions = {}): Promise<Subscription> {
@@ -297,10 +298,10 @@ export class RabbitmqBus implements Bus {
         deliveryLimit: this.topology.deliveryLimit,
         cancelGraceMs: this.cancelGraceMs,
         log: this.log,
-        republishPush: (body, headers) =>
-          this.publisher.publish(this.topology.pushExchange, label, body, { persistent: false, mandatory: false, headers }),
+        republishDownstream: (body, headers) =>
+          this.publisher.publish(this.topology.downstreamExchange, label, body, { persistent: false, mandatory: false, headers }),
         republishFrame: (exchange, routingKey, body, appId) => this.publishDurable({ exchange, routingKey, appId }, body),
-        deadLetterPush: (body, headers) =>
+        deadLetterDownstream: (body, headers) =>
           this.publisher.publish(this.topology.deadLetterExchange, label, body, { persistent: true, mandatory: false, headers }),
         onDeadLetter: this.opts.onDeadLetter,
       },
@@ -331,7 +332,7 @@ export class RabbitmqBus implements Bus {
   private attachFailed(err: unknown): void {
     this.log.error(
       { err: err instanceof Error ? err.message : String(err) },
-      'rabbitmq: a subscription could not be attached; if this says PRECONDITION_FAILED, a queue exists with other arguments (another deliveryLimit or pushQueueMaxLength): delete it or align the configuration',
+      'rabbitmq: a subscription could not be attached; if this says PRECONDITION_FAILED, a queue exists with other arguments (another deliveryLimit or downstreamQueueMaxLength): delete it or align the configuration',
     );
   }
 

@@ -194,7 +194,7 @@ export class RabbitmqConnection {
         const why = describe(err);
         const hint = wasConnected
           ? /PRECONDITION_FAILED|inequivalent/i.test(why)
-            ? 'A queue or exchange exists with other arguments (another deliveryLimit or pushQueueMaxLength than this process): delete it or give every process the same settings'
+            ? 'A queue or exchange exists with other arguments (another deliveryLimit or downstreamQueueMaxLength than this process): delete it or give every process the same settings'
             : 'Check the broker log, and that this user may configure, write and read the imcloud.* exchanges and queues'
           : 'Check that the broker is running and reachable from this pod (IMCLOUD_RABBITMQ_URL host and port), that the user, password and vhost in the URL are right, and the broker log';
         log.warn(

@@ -4,18 +4,19 @@
 //
 // Settlement: a handler that resolves acks; one that rejects nacks with requeue. On the quorum
 // queues (upstream, store) the broker counts deliveries (x-delivery-count) and dead-letters a
-// message after the delivery limit. The push queues are classic (transient, auto-delete) and
-// have no such count, so a rejected push is republished with an attempt header instead, and
-// sent to the dead-letter exchange once the limit is reached.
+// message after the delivery limit. The downstream queues (imcloud.push.<gateId>) are classic
+// (transient, auto-delete) and have no such count, so a rejected downstream batch is republished
+// with an attempt header instead, and sent to the dead-letter exchange once the limit is reached.
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import type { BusDelivery, BusHandler } from '../../ports/bus.js';
 import type { Logger } from '../../shared/logger.js';
 import { BATCH_HEADER, unpackBatch } from './publish-batch.js';
 import type { RabbitmqConnection } from './rabbitmq-connection.js';
 
+/** Which queues a subscription reads; also the `channel` label of the bus metrics ('push': the downstream queues, by their name). */
 export type BusChannelKind = 'upstream' | 'push' | 'store';
 
-/** Header carrying the earlier deliveries of a republished push (classic queues do not count). */
+/** Header carrying the earlier deliveries of a republished downstream batch (classic queues do not count). */
 export const PUSH_ATTEMPTS_HEADER = 'x-imcloud-delivery-count';
 
 export interface ConsumerSpec {
@@ -30,10 +31,10 @@ export interface ConsumerSpec {
   /** How long cancel() waits for handlers in flight before closing the channel (which returns their messages). */
   cancelGraceMs: number;
   log: Logger;
-  /** A push whose handler rejected: publish it again (confirmed) with the given headers. */
-  republishPush: (body: Uint8Array, headers: Record<string, unknown>) => Promise<void>;
-  /** A push past its delivery limit: hand it to the dead-letter exchange (confirmed). */
-  deadLetterPush: (body: Uint8Array, headers: Record<string, unknown>) => Promise<void>;
+  /** A downstream batch whose handler rejected: publish it again (confirmed) with the given headers. */
+  republishDownstream: (body: Uint8Array, headers: Record<string, unknown>) => Promise<void>;
+  /** A downstream batch past its delivery limit: hand it to the dead-letter exchange (confirmed). */
+  deadLetterDownstream: (body: Uint8Array, headers: Record<string, unknown>) => Promise<void>;
   /**
    * A batch (publish-batch.ts) whose handling failed: publish one frame again on its own
    * (confirmed) to where the batch was sent, so that each frame retries, and a poison one is
@@ -219,8 +220,8 @@ export class RabbitmqConsumer {
     }
     const headers = { ...(msg.properties.headers ?? {}), [PUSH_ATTEMPTS_HEADER]: delivery.deliveryCount };
     try {
-      if (last) await spec.deadLetterPush(msg.content, { ...headers, 'x-first-death-queue': attached.queue, 'x-first-death-reason': 'delivery_limit' });
-      else await spec.republishPush(msg.content, headers);
+      if (last) await spec.deadLetterDownstream(msg.content, { ...headers, 'x-first-death-queue': attached.queue, 'x-first-death-reason': 'delivery_limit' });
+      else await spec.republishDownstream(msg.content, headers);
       this.settle(msg, () => attached.channel.ack(msg));
     } catch {
       // Could not republish (broker gone): return it as it is; it keeps its attempt count.

@@ -22,8 +22,8 @@ export interface TopologyOptions {
   namespace?: string;
   /** Deliveries of one message before it is dead-lettered (the port's delivery limit). */
   deliveryLimit: number;
-  /** Pushes one gate queue holds before the oldest are dropped (a stuck gate must not eat the broker). */
-  pushQueueMaxLength: number;
+  /** Downstream batches one gate's queue holds before the oldest are dropped (a stuck gate must not eat the broker). */
+  downstreamQueueMaxLength: number;
   /** Dead letters kept in the dead-letter queue before the oldest are dropped. */
   deadLetterMaxLength: number;
   /**
@@ -33,12 +33,12 @@ export interface TopologyOptions {
   upstreamMaxBytes?: number;
 }
 
-/** A push queue nobody consumes (its gate died before consuming) is deleted after this. */
-const PUSH_QUEUE_EXPIRES_MS = 60_000;
+/** A downstream queue nobody consumes (its gate died before consuming) is deleted after this. */
+const DOWNSTREAM_QUEUE_EXPIRES_MS = 60_000;
 
 export class RabbitmqTopology {
   readonly upstreamExchange: string;
-  readonly pushExchange: string;
+  readonly downstreamExchange: string;
   readonly storeQueue: string;
   readonly deadLetterExchange: string;
   readonly deadLetterQueue: string;
@@ -50,7 +50,7 @@ export class RabbitmqTopology {
     }
     this.prefix = opts.namespace ? `${opts.namespace}.` : '';
     this.upstreamExchange = this.prefix + names.upstreamExchange;
-    this.pushExchange = this.prefix + names.pushExchange;
+    this.downstreamExchange = this.prefix + names.downstreamExchange;
     this.storeQueue = this.prefix + names.storeQueue;
     this.deadLetterExchange = this.prefix + names.deadLetterExchange;
     this.deadLetterQueue = this.prefix + names.deadLetterQueue;
@@ -64,8 +64,8 @@ export class RabbitmqTopology {
     return this.prefix + names.upstreamQueue(track);
   }
 
-  pushQueue(gateId: string): string {
-    return this.prefix + names.pushQueue(gateId);
+  downstreamQueue(gateId: string): string {
+    return this.prefix + names.downstreamQueue(gateId);
   }
 
   /** Routing key of an upstream message: `<track>.<appId>` (queues bind `<track>.#`). */
@@ -82,7 +82,7 @@ export class RabbitmqTopology {
     });
     await ch.bindQueue(this.deadLetterQueue, this.deadLetterExchange, '');
     await ch.assertExchange(this.upstreamExchange, 'topic', { durable: true });
-    await ch.assertExchange(this.pushExchange, 'direct', { durable: true });
+    await ch.assertExchange(this.downstreamExchange, 'direct', { durable: true });
     await ch.assertQueue(this.storeQueue, { durable: true, arguments: this.workQueueArguments() });
   }
 
@@ -99,19 +99,19 @@ export class RabbitmqTopology {
     return queue;
   }
 
-  /** The gate's transient push queue: gone with its last consumer, bounded, oldest dropped. */
-  async declarePush(ch: Channel, gateId: string): Promise<string> {
-    const queue = this.pushQueue(gateId);
+  /** The gate's transient downstream queue (imcloud.push.<gateId>): gone with its last consumer, bounded, oldest dropped. */
+  async declareDownstream(ch: Channel, gateId: string): Promise<string> {
+    const queue = this.downstreamQueue(gateId);
     await ch.assertQueue(queue, {
       durable: false,
       autoDelete: true,
       arguments: {
-        'x-max-length': this.opts.pushQueueMaxLength,
+        'x-max-length': this.opts.downstreamQueueMaxLength,
         'x-overflow': 'drop-head',
-        'x-expires': PUSH_QUEUE_EXPIRES_MS,
+        'x-expires': DOWNSTREAM_QUEUE_EXPIRES_MS,
       },
     });
-    await ch.bindQueue(queue, this.pushExchange, gateId);
+    await ch.bindQueue(queue, this.downstreamExchange, gateId);
     return queue;
   }
 

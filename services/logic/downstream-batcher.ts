@@ -1,6 +1,7 @@
-// Collects frames for gates and publishes one Downstream batch per gate (TurnBatcher: per turn,
-// and while the gate's previous batch awaits the bus, until it is through), so fan-out costs one
-// bus message per gate rather than one per user (DESIGN §4).
+// Collects every frame logic sends down to clients (acks, errors, AuthOk, pushes, notices,
+// kicks) and publishes one Downstream batch per gate (TurnBatcher: per turn, and while the
+// gate's previous batch awaits the bus, until it is through), so fan-out costs one bus message
+// per gate rather than one per user (architecture.md §2).
 import { imcloud } from '../../protocol/gen/im.js';
 import type { Bus } from '../ports/bus.js';
 import type { Logger } from '../shared/logger.js';
@@ -15,7 +16,7 @@ export interface DeliveryOptions {
   appId?: string;
 }
 
-export class PushBatcher {
+export class DownstreamBatcher {
   private readonly batcher: TurnBatcher<string, imcloud.internal.v1.Delivery.$Properties>;
 
   constructor(bus: Bus, metrics: Metrics, log: Logger, maxBatch = 512) {
@@ -23,10 +24,11 @@ export class PushBatcher {
       idOf: (gateId) => gateId,
       maxItems: maxBatch,
       send: (gateId, deliveries) => {
-        metrics.pushBatches.inc();
-        // A push that cannot be published is not lost: the receiver's sync or gap pull repairs it.
-        return bus.publishPush(gateId, imcloud.internal.v1.Downstream.encode({ deliveries }).finish()).catch((err: unknown) => {
-          log.warn({ gateId, err: String(err) }, 'push publish failed; receivers will repair by sync');
+        metrics.downstreamBatches.inc();
+        // A batch that cannot be published is not lost: the receiver's sync or gap pull repairs
+        // its pushes, and a client that gets no ack retries its request.
+        return bus.publishDownstream(gateId, imcloud.internal.v1.Downstream.encode({ deliveries }).finish()).catch((err: unknown) => {
+          log.warn({ gateId, err: String(err) }, 'downstream publish failed; receivers will repair by sync');
         });
       },
     });

@@ -3,7 +3,7 @@ import { decodeFrame, encodeFrame, type Frame, type FrameInit } from '../../prot
 import type { ImClientError } from './client-error.js';
 import { FrameSocket, type WebSocketLike } from './frame-socket.js';
 import type { ImClientHooks } from './options.js';
-import { Session } from './session.js';
+import { GateConnection } from './gate-connection.js';
 
 /** A WebSocket that opens at once and records what is written; the test plays the server. */
 class FakeWebSocket implements WebSocketLike {
@@ -43,7 +43,7 @@ class FakeWebSocket implements WebSocketLike {
 }
 
 interface Opened {
-  session: Session;
+  session: GateConnection;
   ws: FakeWebSocket;
   handed: Frame[];
   errors: ImClientError[];
@@ -53,13 +53,13 @@ async function open(hooks?: ImClientHooks): Promise<Opened> {
   const socket = await FrameSocket.open('ws://gate/ws', 1000, FakeWebSocket);
   const handed: Frame[] = [];
   const errors: ImClientError[] = [];
-  const session = new Session(socket, hooks, { frame: (f) => handed.push(f), error: (e) => errors.push(e) });
+  const session = new GateConnection(socket, hooks, { frame: (f) => handed.push(f), error: (e) => errors.push(e) });
   return { session, ws: FakeWebSocket.last, handed, errors };
 }
 
 const push = (seq: number): FrameInit => ({ push: { messages: [{ conversation: 's:a:b', seq }] } });
 
-describe('Session', () => {
+describe('GateConnection', () => {
   beforeEach(() => vi.useFakeTimers());
   afterEach(() => vi.useRealTimers());
 

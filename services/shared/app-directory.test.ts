@@ -20,7 +20,7 @@ describe('AppDirectory', () => {
     const app: App = { appId: 'acme', name: 'Acme', secret: 's', multiLogin: 'all', createdAt: 1 };
     await registry.create(app);
     const { wrapped, asked } = counting(registry);
-    const dir = new AppDirectory(wrapped, { maxEntries: 100, ttlMs: 60_000 });
+    const dir = new AppDirectory(wrapped, { maxEntries: 100, ttlMs: 60_000 }, ({ appId, secret, limits }) => ({ appId, secret, limits }));
     expect(await dir.get('x'.repeat(5_000))).toBeNull();
     expect(await dir.get('../etc')).toBeNull();
     expect(asked).toEqual([]);

@@ -1,7 +1,7 @@
-// One connection, from socket open to close: frames written and read (through the app's
-// hooks), the Auth/AuthOk exchange, the heartbeat that notices a dead path, the frames held back
-// until the client has loaded its cursors, and what the server said about why it ends (Kick,
-// ServerHint; the connection loop adds a fatal Error).
+// One connection to a gate, from socket open to close: frames written and read (through the
+// app's hooks), the Auth/AuthOk exchange, the heartbeat that notices a dead path, the frames held
+// back until the client has loaded its cursors, and what the server said about why it ends
+// (Kick, ServerHint; the connection loop adds a fatal Error).
 import type { imcloud } from '../../protocol/gen/im.js';
 import { decodeFrame, encodeFrame, type Frame, type FrameInit } from '../../protocol/frame-codec.js';
 import { ImClientError } from './client-error.js';
@@ -21,13 +21,13 @@ export interface Link {
   close(code: number, reason: string): void;
 }
 
-export interface SessionHandlers {
-  /** Every frame the session does not handle itself (errors, data, answers), in arrival order. */
+export interface GateConnectionHandlers {
+  /** Every frame the connection does not handle itself (errors, data, answers), in arrival order. */
   frame(frame: Frame): void;
   error(err: ImClientError): void;
 }
 
-export class Session implements Link {
+export class GateConnection implements Link {
   /** What the server said about why this connection ends: decides what follows (session-end.ts). */
   readonly outcome: SessionOutcome = {};
   /** Frames are held here until release(), so nothing arrives before the cursors it is checked against. */
@@ -38,7 +38,7 @@ export class Session implements Link {
   private pongTimer?: ReturnType<typeof setTimeout>;
   private ended = false;
 
-  constructor(readonly socket: FrameSocket, private readonly hooks: ImClientHooks | undefined, private readonly handlers: SessionHandlers) {
+  constructor(readonly socket: FrameSocket, private readonly hooks: ImClientHooks | undefined, private readonly handlers: GateConnectionHandlers) {
     socket.onFrame = (bytes) => this.read(bytes);
   }
 
@@ -133,7 +133,7 @@ export class Session implements Link {
       case 'pong': return;
       case 'kick':
         this.outcome.kick = kickFromWire(frame.kick as imcloud.v1.Kick);
-        // The server closes right after; closing here stops us from writing into a dead session.
+        // The server closes right after; closing here stops us from writing into a dead connection.
         this.socket.close(1000, 'kicked');
         return;
       case 'hint': {

@@ -1,0 +1,29 @@
+// Who sent an upstream frame, as the gate established it from the verified token, and where
+// the answer goes (the connection on its gate).
+import { randomUUID } from 'node:crypto';
+import type { imcloud } from '../../protocol/gen/im.js';
+import { APP_ID, USER_ID } from '../../protocol/conversation-id.js';
+
+export interface Caller {
+  appId: string;
+  userId: string;
+  deviceId: string;
+  platform: number;
+  connId: string;
+  gateId: string;
+  traceId: string;
+  /** When the gate took the frame (ms since epoch); 0 when the envelope does not say. */
+  receivedAt: number;
+}
+
+export function callerOf(up: imcloud.internal.v1.Upstream): Caller {
+  return {
+    appId: up.appId, userId: up.userId, deviceId: up.deviceId, platform: up.platform,
+    connId: up.connId, gateId: up.gateId, traceId: up.traceId || randomUUID(), receivedAt: Number(up.receivedAt),
+  };
+}
+
+/** Logic's own wall behind the gate's (ADR 0022): an authenticated app and user, and a connection to answer. */
+export function isAuthenticated(c: Caller): boolean {
+  return APP_ID.test(c.appId) && USER_ID.test(c.userId) && Boolean(c.connId) && Boolean(c.gateId);
+}

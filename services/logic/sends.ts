@@ -1,0 +1,58 @@
+// The Send and Recall frames: what each may carry, then the accept path they share
+// (SendAcceptor). A recall is a message of its own (kind RECALL, its own seq) that empties the
+// recalled one in the window and the store (ADR 0003).
+import { imcloud } from '../../protocol/gen/im.js';
+import { assertUserId, membersFor, singleConversation } from '../../protocol/conversation-id.js';
+import { ImError } from '../../protocol/errors.js';
+import type { Caller } from './caller.js';
+import type { LogicContext } from './logic-context.js';
+import type { MessageReader } from './message-reader.js';
+import type { SendAcceptor } from './send-acceptor.js';
+
+const MessageKind = imcloud.v1.MessageKind;
+const CLIENT_MSG_ID = /^[\x21-\x7e]{1,64}$/;
+const MAX_CONTENT_TYPE = 64;
+
+export class Sends {
+  constructor(
+    private readonly cx: LogicContext,
+    private readonly reader: MessageReader,
+    private readonly acceptor: SendAcceptor,
+  ) {}
+
+  async send(c: Caller, reqId: number, req: imcloud.v1.Send): Promise<void> {
+    checkClientMsgId(req.clientMsgId);
+    assertUserId(req.to, 'to');
+    const { maxBodyBytes } = this.cx.config.logic;
+    if (req.body.length > maxBodyBytes) throw new ImError('IM_BODY_TOO_LARGE', `body of ${req.body.length} bytes exceeds ${maxBodyBytes}`);
+    if (req.contentType.length > MAX_CONTENT_TYPE) throw new ImError('IM_BAD_REQUEST', `content_type is longer than ${MAX_CONTENT_TYPE} characters`);
+    const conversation = singleConversation(c.userId, req.to);
+    await this.acceptor.accept(c, reqId, req.clientMsgId, [c.userId, req.to], {
+      conversation, kind: MessageKind.MESSAGE_KIND_NORMAL, contentType: req.contentType || 'text', body: req.body, recallsSeq: 0,
+    });
+  }
+
+  async recall(c: Caller, reqId: number, req: imcloud.v1.Recall): Promise<void> {
+    checkClientMsgId(req.clientMsgId);
+    const members = membersFor(req.conversation, c.userId);
+    const target = await this.reader.get(c.appId, req.conversation, Number(req.seq));
+    if (!target) throw new ImError('IM_NOT_FOUND', `no message ${req.seq} in this conversation`);
+    if (target.kind !== MessageKind.MESSAGE_KIND_NORMAL) throw new ImError('IM_BAD_REQUEST', 'only normal messages can be recalled');
+    if (target.sender !== c.userId) throw new ImError('IM_RECALL_NOT_SENDER');
+    const age = this.cx.now() - target.ts;
+    const { recallWindowMs } = this.cx.config.logic;
+    // Once recalled, only a retry of that recall (answered by dedupe) is accepted, even after
+    // the window has passed.
+    if (!target.recalled && age > recallWindowMs) {
+      throw new ImError('IM_RECALL_WINDOW_EXPIRED', `the message is ${Math.round(age / 1000)} s old; the recall window is ${Math.round(recallWindowMs / 1000)} s`);
+    }
+    await this.acceptor.accept(c, reqId, req.clientMsgId, members, {
+      conversation: req.conversation, kind: MessageKind.MESSAGE_KIND_RECALL, contentType: 'recall', body: new Uint8Array(0), recallsSeq: target.seq,
+    }, target.recalled ? 'the message is already recalled' : undefined);
+    await this.cx.backends.window.markRecalled(c.appId, req.conversation, target.seq);
+  }
+}
+
+function checkClientMsgId(clientMsgId: string): void {
+  if (!CLIENT_MSG_ID.test(clientMsgId)) throw new ImError('IM_BAD_REQUEST', 'client_msg_id must be 1–64 printable ASCII characters');
+}
