@@ -38,7 +38,9 @@ let appB: { appId: string; secret: string };
 const envelopes: Array<{ kind: number; appId: string; userId: string }> = [];
 
 beforeAll(async () => {
-  platform = await startTestPlatform();
+  // The state machine is the subject here, not the app's frame rate: a connection over it is not
+  // read from for up to 5 s (the flood attacks cover that), which would stall these runs.
+  platform = await startTestPlatform({ gate: { appFramesPerSec: 1_000_000 } });
   appA = await platform.createApp();
   appB = await platform.createApp();
   // Records what the gate forwards; the real bus still carries it.
