@@ -10,6 +10,8 @@ import { EventRecorder } from './events.js';
 import { KubeClient } from './kube/client.js';
 import { LeaderElector } from './leader.js';
 import { LiveLoadSource, type LoadSource } from './load.js';
+import { errorCatalog } from '../protocol/errors.js';
+import { installLastResortHandlers } from '../services/shared/last-resort.js';
 import { createOperatorMetrics, type OperatorMetrics } from './metrics.js';
 
 export interface OperatorHandle {
@@ -95,7 +97,7 @@ export async function startOperator(o: OperatorOptions): Promise<OperatorHandle>
 
 /** /healthz, /readyz (200 while `readiness()` says ready, else 503) and /metrics. */
 function healthServer(metrics: OperatorMetrics, readiness: () => { ready: boolean; leader: boolean }): Server {
-  return createServer((req, res) => {
+  const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     const json = (status: number, body: unknown) => {
       res.writeHead(status, { 'content-type': 'application/json' });
@@ -113,8 +115,13 @@ function healthServer(metrics: OperatorMetrics, readiness: () => { ready: boolea
       });
       return;
     }
-    json(404, { error: 'not found' });
+    json(404, { error: { code: 'IM_ROUTE_NOT_FOUND', message: errorCatalog.IM_ROUTE_NOT_FOUND.message } });
   });
+  // Only the kubelet and Prometheus call it; a slow or broken client still gets cut off.
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+  server.on('clientError', (_err, socket) => socket.destroy());
+  return server;
 }
 
 /**
@@ -156,6 +163,7 @@ function campaign(kube: KubeClient, o: OperatorOptions, metrics: OperatorMetrics
 /** The `imcloud operator` command: runs until SIGTERM/SIGINT. */
 export async function runOperatorCommand(config: Config, log: Logger): Promise<void> {
   const handle = await startOperator({ config, log });
+  installLastResortHandlers(log, (kind) => handle.metrics.uncaught.inc({ kind }));
   let done = false;
   const shutdown = (signal: string) => {
     if (done) return;

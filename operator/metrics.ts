@@ -7,6 +7,7 @@ export function createOperatorMetrics() {
   const r = { registers: [registry] };
   return {
     registry,
+    uncaught: new Counter({ name: 'imcloud_process_uncaught_errors_total', help: 'Errors that reached the process last-resort handlers (logged; the process kept running), by kind.', labelNames: ['kind'], ...r }),
     reconciles: new Counter({ name: 'imcloud_operator_reconciles_total', help: 'ImCluster reconciles by result (success, error, paused, deleted).', labelNames: ['result'], ...r }),
     reconcileErrors: new Counter({ name: 'imcloud_operator_reconcile_errors_total', help: 'Failed reconciles (each is retried with exponential backoff).', ...r }),
     reconcileDuration: new Histogram({ name: 'imcloud_operator_reconcile_duration_seconds', help: 'Time to reconcile one ImCluster.', buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], ...r }),
