@@ -5,7 +5,7 @@ NPM ?= npm
 VITEST := node_modules/.bin/vitest
 RESULTS := .test-results
 
-.PHONY: run run-dist test test-unit test-e2e test-integration test-chaos test-kubernetes test-attack fuzz infra typecheck check-deps build bench bench-dist kind-e2e crd help clean
+.PHONY: run run-dist test test-unit test-e2e test-integration test-chaos test-kubernetes test-attack fuzz infra typecheck check-deps lint format build bench bench-dist kind-e2e crd help clean
 PROJECTS ?= unit e2e integration chaos kubernetes attack
 
 help:
@@ -32,6 +32,14 @@ typecheck: build
 
 # The import rules of .dependency-cruiser.cjs (ADR 0026): no import circle; an adapter imports only
 # its own backend's adapters; roles import ports, never an adapter or a client library.
+# Formatting and lint (Biome, biome.jsonc): fails on an unformatted file or a lint error; `make format` fixes what it can.
+lint: node_modules/.installed
+	@echo "==> format and lint (biome ci)"
+	@node_modules/.bin/biome ci --reporter=summary .
+
+format: node_modules/.installed
+	@node_modules/.bin/biome check --write .
+
 check-deps: build
 	@echo "==> dependency rules (dependency-cruiser, .dependency-cruiser.cjs)"
 	@node_modules/.bin/depcruise --config .dependency-cruiser.cjs --output-type err protocol services operator sdk web test bench scripts
@@ -42,7 +50,7 @@ infra: node_modules/.installed
 	@echo "==> test servers (cached in $${IMCLOUD_CACHE:-~/.cache/imcloud})"
 	@node_modules/.bin/tsx test/infra/cli.ts ensure
 
-test: typecheck check-deps infra
+test: typecheck check-deps lint infra
 	@rm -rf $(RESULTS) && mkdir -p $(RESULTS)
 	@status=0; \
 	for project in $(PROJECTS); do \

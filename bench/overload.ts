@@ -17,7 +17,7 @@ import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { WorkerResult, WorkerRun } from './lib/chat-worker.js';
 import { LOAD_GENERATOR_ENV, RESULTS_DIR, ROOT, bundleFacts, chatLoadFlags, cpuSecondsOf, ensureBuilt, loadAverage, machineBusySeconds, machineFacts, median, nowUs, num, parseFlags, progress, round, rssOf, sleep, startPlatform, table, waitForQuiet, writeResult } from './lib/common.js';
-import { summarizeProfile } from './lib/cpu-profile.js';
+import type { summarizeProfile } from './lib/cpu-profile.js';
 import { describeProbe, machineProbe } from './lib/machine-probe.js';
 import { modelledGoodput, overloadFigures, overloadVerdict, summarizeOverload, type OverloadFigures } from './lib/overload.js';
 import { request } from './lib/worker-ipc.js';

@@ -106,7 +106,7 @@ async function main(): Promise<void> {
     if (r.baseline) rows.push(['  bare ws RSS / heap per connection (KB); ratio', `${r.baseline.perConnectionKb.rss} / ${r.baseline.perConnectionKb.heapUsed}; ${r.ratioToBareWs}×`, '', '']);
   }
   const file = writeResult('summary', summary);
-  console.log('\nimcloud embedded-mode benchmarks' + (quick ? ' (QUICK: smoke-test settings, not the reported figures)' : ''));
+  console.log(`\nimcloud embedded-mode benchmarks${quick ? ' (QUICK: smoke-test settings, not the reported figures)' : ''}`);
   console.log(table(['figure', 'measured (median)', 'target', 'verdict'], rows));
   console.log(`summary: ${file}`);
   if (failures.length > 0) process.exit(1);

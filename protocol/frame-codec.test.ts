@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ImError } from './errors.js';
+import type { ImError } from './errors.js';
 import { decodeFrame, encodeFrame, encodeFrameBody, LengthPrefixedReader, lengthPrefixed, PROTOCOL_VERSION, withVersionAndReqId } from './frame-codec.js';
 
 describe('frame codec', () => {

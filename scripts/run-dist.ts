@@ -24,7 +24,7 @@ const created = await fetch(`${cluster.adminUrl}/v1/apps`, {
   body: JSON.stringify({ appId: 'demo', name: 'Demo app' }),
 });
 const demo = (await created.json()) as { appId: string; secret: string };
-process.stderr.write([
+process.stderr.write(`${[
   '',
   '  imcloud is running as separate processes on real servers',
   '',
@@ -38,7 +38,7 @@ process.stderr.write([
   '',
   '  Ctrl-C stops everything.',
   '',
-].join('\n') + '\n');
+].join('\n')}\n`);
 
 let stopping = false;
 const stop = async () => {

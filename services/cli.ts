@@ -34,7 +34,7 @@ async function main(argv: string[]): Promise<void> {
   const defaults: ConfigInput = embedded
     ? { http: { host: '127.0.0.1' }, web: { enabled: true }, gate: { drainMs: 1000 }, admin: { demoAppId: 'demo' } }
     : {};
-  let config;
+  let config: Config;
   try {
     config = loadConfig(process.env, defaults);
   } catch (err) {
@@ -44,7 +44,7 @@ async function main(argv: string[]): Promise<void> {
     }
     throw err;
   }
-  let runtime;
+  let runtime: Awaited<ReturnType<typeof startRuntime>>;
   try {
     runtime = await startRuntime(config, roles, { web: config.web.enabled && roles.includes('admin'), name: command, lastResort: true });
   } catch (err) {
@@ -68,7 +68,7 @@ async function main(argv: string[]): Promise<void> {
 }
 
 async function runOperator(): Promise<void> {
-  let config;
+  let config: Config;
   try {
     config = loadConfig(process.env);
   } catch (err) {
@@ -109,7 +109,7 @@ async function announceEmbedded(runtime: Awaited<ReturnType<typeof startRuntime>
     '  Ctrl-C stops it.',
     '',
   ];
-  process.stderr.write(lines.join('\n') + '\n');
+  process.stderr.write(`${lines.join('\n')}\n`);
 }
 
 /** For a port that is taken: which one, and the variable that picks another. */

@@ -86,7 +86,7 @@ export class Histogram {
   min = Infinity;
 
   record(us: number): void {
-    const v = us < 1 ? 1 : us;
+    const v = Math.max(us , 1);
     let i = Math.ceil(Math.log(v) / LOG_GROWTH);
     if (i >= BUCKETS) i = BUCKETS - 1;
     this.counts[i]! += 1;
@@ -103,7 +103,7 @@ export class Histogram {
     let seen = 0;
     for (let i = 0; i < BUCKETS; i++) {
       seen += this.counts[i]!;
-      if (seen >= rank) return Math.min(Math.pow(GROWTH, i), this.max);
+      if (seen >= rank) return Math.min(GROWTH ** i, this.max);
     }
     return this.max;
   }
@@ -188,15 +188,15 @@ export function machineFacts(): Record<string, unknown> {
 export function writeResult(name: string, data: unknown): string {
   mkdirSync(RESULTS_DIR, { recursive: true });
   const path = join(RESULTS_DIR, `${name}.json`);
-  writeFileSync(path, JSON.stringify(data, null, 2) + '\n');
+  writeFileSync(path, `${JSON.stringify(data, null, 2)}\n`);
   return path;
 }
 
 export function table(headers: string[], rows: Array<Array<string | number>>): string {
   const cells = [headers, ...rows.map((r) => r.map((c) => (typeof c === 'number' ? fmt(c) : c)))];
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => String(r[i] ?? '').length)));
-  const line = (r: Array<string | number>) => '| ' + r.map((c, i) => String(c ?? '').padEnd(widths[i]!)).join(' | ') + ' |';
-  return [line(cells[0]!), '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|', ...cells.slice(1).map(line)].join('\n');
+  const line = (r: Array<string | number>) => `| ${r.map((c, i) => String(c ?? '').padEnd(widths[i]!)).join(' | ')} |`;
+  return [line(cells[0]!), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...cells.slice(1).map(line)].join('\n');
 }
 
 function fmt(n: number): string {

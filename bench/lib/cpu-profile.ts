@@ -14,9 +14,9 @@ const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 function decodeMappings(mappings: string): Array<Array<[number, number]>> {
   const lines: Array<Array<[number, number]>> = [];
   let source = 0;
-  let origLine = 0;
-  let origCol = 0;
-  let nameIdx = 0;
+  let _origLine = 0;
+  let _origCol = 0;
+  let _nameIdx = 0;
   for (const lineText of mappings.split(';')) {
     const segs: Array<[number, number]> = [];
     let genCol = 0;
@@ -38,9 +38,9 @@ function decodeMappings(mappings: string): Array<Array<[number, number]>> {
       genCol += values[0]!;
       if (values.length >= 4) {
         source += values[1]!;
-        origLine += values[2]!;
-        origCol += values[3]!;
-        if (values.length >= 5) nameIdx += values[4]!;
+        _origLine += values[2]!;
+        _origCol += values[3]!;
+        if (values.length >= 5) _nameIdx += values[4]!;
         segs.push([genCol, source]);
       }
     }

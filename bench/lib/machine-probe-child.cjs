@@ -78,14 +78,14 @@ function ping(cpu, n) {
     const wallUs = (performance.now() - t) * 1000;
     const me = process.cpuUsage(me0);
     const pong1 = await cpuOfPong('q');
-    process.stdout.write(JSON.stringify({ roundTripUs: wallUs / n, cpuUsPerRoundTrip: (me.user + me.system + pong1 - pong0) / n }) + '\n');
+    process.stdout.write(`${JSON.stringify({ roundTripUs: wallUs / n, cpuUsPerRoundTrip: (me.user + me.system + pong1 - pong0) / n })}\n`);
   })().catch((err) => {
     process.stderr.write(`machine probe: ${err}\n`);
     process.exit(1);
   });
 }
 
-if (mode === 'core') process.stdout.write(JSON.stringify(core()) + '\n');
+if (mode === 'core') process.stdout.write(`${JSON.stringify(core())}\n`);
 else if (mode === 'pong') pong();
 else if (mode === 'ping') ping(args[0], Number(args[1]));
 else {

@@ -92,7 +92,10 @@ export class ConnectionLoop {
     if (!this.firstOnline) {
       let resolve!: () => void;
       let reject!: (e: ImClientError) => void;
-      const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
+      const promise = new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
       // Internal waiters (send before connect) share this promise; the caller still sees rejections.
       promise.catch(() => undefined);
       this.firstOnline = { promise, resolve, reject };

@@ -18,7 +18,7 @@ import { SendQueue } from './send-queue.js';
 import { TypedEmitter } from './typed-emitter.js';
 import { chatMessageFromWire, sendAckFromWire } from './wire-mapping.js';
 import type {
-  ConnectionState, ConversationInfo, HistoryPage, HistoryQuery, ImClientEvents, PlatformName, ReadResult, SendResult,
+  ConnectionState, ConversationInfo, HistoryPage, HistoryQuery, ImClientEvents, ReadResult, SendResult,
 } from './types.js';
 
 export const SDK_VERSION = '0.1.0';

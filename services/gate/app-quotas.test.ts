@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryRateLimiter } from '../adapters/memory/memory-rate-limiter.js';
-import type { RateLimiter } from '../ports/rate-limiter.js';
+import type { RateDecision, RateLimiter } from '../ports/rate-limiter.js';
 import { AppQuotas, leaseBlock } from './app-quotas.js';
 
 const turn = () => new Promise((r) => setImmediate(r));
@@ -37,7 +37,7 @@ describe('AppQuotas', () => {
   it('keeps apps apart and says when to retry', async () => {
     const now = 5_000;
     const quotas = new AppQuotas(new MemoryRateLimiter(() => now), () => undefined, () => now);
-    let refused;
+    let refused: RateDecision | undefined;
     for (let i = 0; i < 1_000 && !refused; i++) {
       const d = quotas.take('noisy', 100, 1);
       if (!d.allowed) refused = d;

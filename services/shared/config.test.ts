@@ -5,7 +5,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { compileConfig, configProblems, envName, MOVED_KEYS } from './config.js';
 import { loadConfig } from './config-sources.js';
 import { ROLE_SECTIONS, roleConfig } from './role-config.js';
-import { ImError } from '../../protocol/errors.js';
+import type { ImError } from '../../protocol/errors.js';
 
 describe('config', () => {
   it('applies defaults and freezes the result', () => {

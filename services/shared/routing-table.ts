@@ -94,7 +94,7 @@ export function serializeRoutingTable(input: RoutingTableInput): string {
     pools: table.pools.map((p) => ({ ...p, appIds: [...p.appIds].sort() })),
     ...(table.canary ? { canary: { ...table.canary, appIds: [...table.canary.appIds].sort() } } : {}),
   };
-  return JSON.stringify(sorted, null, 2) + '\n';
+  return `${JSON.stringify(sorted, null, 2)}\n`;
 }
 
 export interface RoutingLog {

@@ -42,7 +42,7 @@ export async function startWorld(name: string, logDir: string, extraEnv: Record<
   const res = await fetch(`${cluster.adminUrl}/v1/apps`, {
     method: 'POST',
     headers: { authorization: `Bearer ${cluster.adminToken}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ appId: name.toLowerCase().replace(/[^a-z0-9]/g, '') + '-app' }),
+    body: JSON.stringify({ appId: `${name.toLowerCase().replace(/[^a-z0-9]/g, '')}-app` }),
   });
   const { appId } = (await res.json()) as { appId: string };
   return {

@@ -17,7 +17,6 @@ interface Platform {
 }
 
 let runtime: Runtime;
-let base: string;
 let main: Platform;
 const clients: ImClient[] = [];
 
@@ -37,7 +36,7 @@ async function startPlatform(logic: Record<string, number>): Promise<Platform> {
 beforeAll(async () => {
   // The recall window stays at its default (2 min): the expired case has a platform of its own.
   main = await startPlatform({ emptySlotGraceMs: EMPTY_SLOT_GRACE_MS });
-  ({ runtime, base } = main);
+  ({ runtime } = main);
 });
 
 afterAll(async () => {

@@ -38,7 +38,7 @@ afterAll(async () => {
 });
 
 /** GET over https trusting `trust`; resolves with status and JSON body. */
-function get(url: string, trust: string, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
+function get(url: string, trust: string, headers: Record<string, string> = {}): Promise<{ status: number; body: Record<string, any> }> {
   return new Promise((resolve, reject) => {
     request(url, { ca: trust, headers }, (res) => {
       let text = '';

@@ -104,7 +104,7 @@ async function ensureGoBinaryUncached(spec: GoBinarySpec, out: string): Promise<
       }
     });
     // The stamp is written last: a binary without a matching stamp is never trusted.
-    await fs.writeFile(`${out}.version`, stampOf(spec) + '\n');
+    await fs.writeFile(`${out}.version`, `${stampOf(spec)}\n`);
     return out;
   });
 }
@@ -143,7 +143,7 @@ export async function wrapperModule(name: string, setup: (dir: string) => Promis
   await fs.rm(dir, { recursive: true, force: true });
   await fs.mkdir(dir, { recursive: true });
   await setup(dir);
-  await fs.writeFile(done, new Date().toISOString() + '\n');
+  await fs.writeFile(done, `${new Date().toISOString()}\n`);
   return dir;
 }
 

@@ -156,7 +156,7 @@ const OP_MSG = 2013;
  * only an answered command proves it is ready.
  */
 function pingMessage(): Buffer {
-  const cstring = (s: string) => Buffer.from(s + '\0', 'utf8');
+  const cstring = (s: string) => Buffer.from(`${s}\0`, 'utf8');
   const int32 = (n: number) => {
     const b = Buffer.alloc(4);
     b.writeInt32LE(n);

@@ -48,7 +48,7 @@ describe('test infrastructure', () => {
     const consumer = await amqp.connect(servers.rabbitmq!.url);
     try {
       const message = await (await consumer.createChannel()).get('infra-smoke', { noAck: true });
-      expect(message && message.content.toString()).toBe('hello');
+      expect(message === false ? message : message.content.toString()).toBe('hello');
     } finally {
       await consumer.close();
     }

@@ -13,6 +13,7 @@ import { run, tryRun, withLock, withProgress } from './base.js';
 let aptUpdated = false;
 
 async function isDebInstalled(pkg: string): Promise<boolean> {
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own format syntax, not a template
   const status = await tryRun('dpkg-query', ['-W', '-f=${db:Status-Abbrev}', pkg]);
   return status?.startsWith('ii') ?? false;
 }

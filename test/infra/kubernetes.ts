@@ -139,7 +139,7 @@ export async function ensureKubernetes(): Promise<KubernetesBinaries> {
 
 const NODE_NAME = 'imcloud-node-1';
 
-const STAGES = String.raw`
+const STAGES = `
 # A node kwok manages becomes Ready, with room for many pods.
 apiVersion: kwok.x-k8s.io/v1alpha1
 kind: Stage

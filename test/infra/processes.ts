@@ -273,7 +273,7 @@ function recordWatchdogGroups(): void {
   // Synchronous write keeps the file consistent with the in-memory state at every await point.
   try {
     const fd = openSync(watchdogFile, 'w');
-    writeSync(fd, lines.join('\n') + '\n');
+    writeSync(fd, `${lines.join('\n')}\n`);
     closeSync(fd);
   } catch {
     // tmp not writable: the exit handlers still work.

@@ -231,9 +231,11 @@ describe('RabbitMQ bus: what only the real broker shows', () => {
     // The broker put it in the durable dead-letter queue, saying why and from where.
     const ch = await rawChannel();
     const msg = await ch.get(bus.topology.deadLetterQueue, { noAck: true });
-    expect(msg && msg.content.toString()).toBe('poison');
-    expect(msg && msg.properties.headers?.['x-first-death-reason']).toBe('delivery_limit');
-    expect(msg && msg.properties.headers?.['x-first-death-queue']).toBe(bus.topology.upstreamQueue(track));
+    expect(msg).not.toBe(false);
+    if (msg === false) return;
+    expect(msg.content.toString()).toBe('poison');
+    expect(msg.properties.headers?.['x-first-death-reason']).toBe('delivery_limit');
+    expect(msg.properties.headers?.['x-first-death-queue']).toBe(bus.topology.upstreamQueue(track));
     await ch.close();
   });
 
@@ -312,7 +314,12 @@ describe('RabbitMQ bus: what only the real broker shows', () => {
 
       // A process started while the broker is down: not ready, logs each attempt with what to check.
       const lines: string[] = [];
-      const capture = pino({ level: 'warn' }, new Writable({ write: (chunk, _enc, cb) => void (lines.push(String(chunk)), cb()) }));
+      const capture = pino({ level: 'warn' }, new Writable({
+        write: (chunk, _enc, cb) => {
+          lines.push(String(chunk));
+          cb();
+        },
+      }));
       const late = newBus({ log: capture, reconnectMinDelayMs: 50, reconnectMaxDelayMs: 200 });
       const lateGot: string[] = [];
       await late.consumeUpstream('late', async (d) => void lateGot.push(decoder.decode(d.body)));

@@ -15,6 +15,6 @@ function failed(task: RunnerTask): boolean {
  */
 export function testLogDir(name: string): string {
   const dir = createLogDir(name);
-  afterAll(({}, suite) => finishLogDir(dir, failed(suite)));
+  afterAll((_context, suite) => finishLogDir(dir, failed(suite)));
   return dir;
 }

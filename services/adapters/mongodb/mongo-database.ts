@@ -1,7 +1,7 @@
 // The MongoDB connection (official driver) and the collections every adapter uses, with their
 // indexes. Only what FerretDB 1.x supports: unique indexes, idempotent upserts, no
 // transactions, change streams, TTL indexes or $lookup (cleanup is a job, not a TTL index).
-import { Binary, MongoClient, type Collection, type CommandFailedEvent, type CommandSucceededEvent, type Db, type Document, type Filter, type UpdateFilter } from 'mongodb';
+import { type Binary, MongoClient, type Collection, type CommandFailedEvent, type CommandSucceededEvent, type Db, type Document, type Filter, type UpdateFilter } from 'mongodb';
 import type { Metrics } from '../../shared/metrics.js';
 import type { StoredMessage } from '../../ports/stored-message.js';
 import type { Logger } from '../../shared/logger.js';

@@ -94,10 +94,10 @@ describe('PublishBatcher', () => {
     await new Promise((r) => setImmediate(r));
     const all = Array.from({ length: MAX_BATCH + 1 }, (_, i) => batcher.publish('a', bytes(String(i))));
     expect(counts).toEqual([1, MAX_BATCH]);
-    confirms.forEach((c) => c());
+    for (const c of confirms) c();
     await new Promise((r) => setImmediate(r));
     expect(counts).toEqual([1, MAX_BATCH, 1]);
-    confirms.forEach((c) => c());
+    for (const c of confirms) c();
     await Promise.all(all);
   });
 });

@@ -69,8 +69,12 @@ export class PublishBatcher<K> {
       send: (key, batch) => {
         const body = batch.length === 1 ? batch[0]!.body : packBatch(batch.map((p) => p.body));
         return send(key, body, batch.length).then(
-          () => batch.forEach((p) => p.resolve()),
-          (err: unknown) => batch.forEach((p) => p.reject(err)),
+          () => {
+            for (const p of batch) p.resolve();
+          },
+          (err: unknown) => {
+            for (const p of batch) p.reject(err);
+          },
         );
       },
     });

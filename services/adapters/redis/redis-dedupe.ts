@@ -67,7 +67,7 @@ export class RedisDedupe implements Dedupe {
   private readonly completeScript;
 
   constructor(
-    private readonly redis: Redis,
+    redis: Redis,
     /** The allocator whose counters claims with a SeqDraw draw from; without it they never draw. */
     private readonly seqs?: Pick<RedisSeqAllocator, 'drawn'>,
     private readonly now: () => number = Date.now,

@@ -1,6 +1,6 @@
 // Assertions the attacks share: refusals with their code, connections closed, memory measured.
 import { expect } from 'vitest';
-import { imcloud } from '../../../protocol/gen/im.js';
+import type { imcloud } from '../../../protocol/gen/im.js';
 import { isErrorCode, type ErrorCode } from '../../../protocol/errors.js';
 import type { AttackClient } from './client.js';
 import { rssBytes, type Target, type TargetProcess } from './target.js';

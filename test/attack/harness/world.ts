@@ -1,7 +1,7 @@
 // The tenants an attack run works with, on one target: an attacker app (A) and a bystander app
 // (B) whose users chat through every group and whose stored canaries app A must never see.
 import { expect } from 'vitest';
-import { imcloud } from '../../../protocol/gen/im.js';
+import type { imcloud } from '../../../protocol/gen/im.js';
 import { singleConversation } from '../../../protocol/conversation-id.js';
 import { mintToken } from '../../../services/shared/tokens.js';
 import { AttackClient, type Transport } from './client.js';
