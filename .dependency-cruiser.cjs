@@ -47,7 +47,10 @@ module.exports = {
         'Outside the adapters, only the wiring (services/backends.ts) imports an adapter: not the runtime, ' +
         'the command line or shared code (roles and ports have rules of their own).',
       severity: 'error',
-      from: { path: '^services/', pathNot: ['^services/adapters/', '^services/ports/', ROLES, '^services/backends\\.ts$', TESTS_AND_FIXTURES] },
+      from: {
+        path: '^services/',
+        pathNot: ['^services/adapters/', '^services/ports/', ROLES, '^services/backends\\.ts$', TESTS_AND_FIXTURES],
+      },
       to: { path: '^services/adapters/' },
     },
     {

@@ -11,7 +11,14 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['services/**/*.test.ts', 'protocol/**/*.test.ts', 'sdk/**/*.test.ts', 'operator/**/*.test.ts', 'bench/**/*.test.ts', 'test/unit/**/*.test.ts'],
+          include: [
+            'services/**/*.test.ts',
+            'protocol/**/*.test.ts',
+            'sdk/**/*.test.ts',
+            'operator/**/*.test.ts',
+            'bench/**/*.test.ts',
+            'test/unit/**/*.test.ts',
+          ],
           testTimeout: 20_000,
         },
       },

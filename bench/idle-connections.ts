@@ -9,9 +9,28 @@
 // Every process here may hold at most 20,000 open files, so the clients are spread over
 // several processes (each < 19,000 sockets) and over several source addresses (the ephemeral
 // ports, 32768–60999, are per address); above --per-gate connections, more gate processes run.
-import { fork, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, fork } from 'node:child_process';
 import { join } from 'node:path';
-import { ROOT, bundleFacts, ensureBuilt, loadAverage, machineFacts, median, metricSum, num, openFilesOf, parseFlags, progress, round, rssOf, sleep, startPlatform, table, writeResult, type PlatformProcess } from './lib/common.js';
+import {
+  bundleFacts,
+  ensureBuilt,
+  loadAverage,
+  machineFacts,
+  median,
+  metricSum,
+  num,
+  openFilesOf,
+  type PlatformProcess,
+  parseFlags,
+  progress,
+  ROOT,
+  round,
+  rssOf,
+  sleep,
+  startPlatform,
+  table,
+  writeResult,
+} from './lib/common.js';
 import type { IdleInit, IdleStats, IdleTarget } from './lib/idle-client.js';
 
 const flags = parseFlags(process.argv.slice(2));
@@ -36,7 +55,8 @@ function addressRange(spec: string): string[] {
 }
 const ADDRESSES = addressRange(String(flags.addresses ?? '127.0.0.2-127.0.0.9'));
 
-if (Math.ceil(N / CLIENTS) >= 19_000) throw new Error(`--clients ${CLIENTS} would put ${Math.ceil(N / CLIENTS)} sockets in one process (limit ~19,000)`);
+if (Math.ceil(N / CLIENTS) >= 19_000)
+  throw new Error(`--clients ${CLIENTS} would put ${Math.ceil(N / CLIENTS)} sockets in one process (limit ~19,000)`);
 if (PER_GATE > 19_500) throw new Error('--per-gate above 19,500 cannot fit one process (20,000 open files)');
 
 interface Server {
@@ -81,7 +101,10 @@ async function imcloudGate(): Promise<Server> {
   });
   const app = await p.createApp();
   return {
-    pid: p.pid, wsUrl: p.wsUrl, appId: app.appId, secret: app.secret,
+    pid: p.pid,
+    wsUrl: p.wsUrl,
+    appId: app.appId,
+    secret: app.secret,
     async collect() {
       process.kill(p.pid, 'SIGUSR2');
       await sleep(1000);
@@ -94,13 +117,17 @@ async function imcloudGate(): Promise<Server> {
 }
 
 async function bareServer(): Promise<Server> {
-  const child = fork(join(ROOT, 'bench', 'lib', 'bare-ws-server.ts'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [...process.execArgv, '--require', GC_PRELOAD] });
+  const child = fork(join(ROOT, 'bench', 'lib', 'bare-ws-server.ts'), [], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    execArgv: [...process.execArgv, '--require', GC_PRELOAD],
+  });
   const port = await new Promise<number>((resolve, reject) => {
     child.once('message', (m: { type: string; port: number }) => resolve(m.port));
     child.once('exit', (code) => reject(new Error(`bare ws server exited with ${code}`)));
   });
   return {
-    pid: child.pid!, wsUrl: `ws://127.0.0.1:${port}/`,
+    pid: child.pid!,
+    wsUrl: `ws://127.0.0.1:${port}/`,
     async collect() {
       process.kill(child.pid!, 'SIGUSR2');
       await sleep(1000);
@@ -138,7 +165,10 @@ async function measure(kind: 'imcloud' | 'bare-ws'): Promise<Side> {
       beforeSamples.push(await sampleAll(servers));
       await sleep(300);
     }
-    const before = servers.map((_, i) => ({ rss: median(beforeSamples.map((s) => s[i]!.rss)), heapUsed: median(beforeSamples.map((s) => s[i]!.heapUsed)) }));
+    const before = servers.map((_, i) => ({
+      rss: median(beforeSamples.map((s) => s[i]!.rss)),
+      heapUsed: median(beforeSamples.map((s) => s[i]!.heapUsed)),
+    }));
 
     // Split N over the servers, then over the client processes.
     const perServer = servers.map((_, i) => Math.floor(N / nServers) + (i < N % nServers ? 1 : 0));
@@ -156,23 +186,29 @@ async function measure(kind: 'imcloud' | 'bare-ws'): Promise<Side> {
       if (plan.length === 0) continue;
       const child = fork(join(ROOT, 'bench', 'lib', 'idle-client.ts'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
       clients.push(child);
-      done.push(new Promise((resolve, reject) => {
-        child.on('message', (m: IdleStats | (Omit<IdleStats, 'type'> & { type: 'progress' | 'connected' })) => {
-          latest.set(child, m as IdleStats);
-          if (m.type === 'connected') resolve();
-        });
-        child.once('exit', (code) => reject(new Error(`idle client exited with ${code}`)));
-      }));
+      done.push(
+        new Promise((resolve, reject) => {
+          child.on('message', (m: IdleStats | (Omit<IdleStats, 'type'> & { type: 'progress' | 'connected' })) => {
+            latest.set(child, m as IdleStats);
+            if (m.type === 'connected') resolve();
+          });
+          child.once('exit', (code) => reject(new Error(`idle client exited with ${code}`)));
+        }),
+      );
       child.send({ type: 'init', targets: plan, addresses: ADDRESSES, concurrency: CONCURRENCY } satisfies IdleInit);
     }
     const ticker = setInterval(() => {
       const s = [...latest.values()];
-      progress(`  [${kind}] connected ${s.reduce((a, x) => a + x.open, 0)}/${N}${kind === 'imcloud' ? `, authenticated ${s.reduce((a, x) => a + x.authenticated, 0)}` : ''}, failed ${s.reduce((a, x) => a + x.failed, 0)}`);
+      progress(
+        `  [${kind}] connected ${s.reduce((a, x) => a + x.open, 0)}/${N}${kind === 'imcloud' ? `, authenticated ${s.reduce((a, x) => a + x.authenticated, 0)}` : ''}, failed ${s.reduce((a, x) => a + x.failed, 0)}`,
+      );
     }, 3000);
     await Promise.all(done);
     clearInterval(ticker);
     const connectSeconds = (Date.now() - t0) / 1000;
-    progress(`  [${kind}] all connected in ${round(connectSeconds, 1)} s; holding ${HOLD_MS / 1000} s${kind === 'imcloud' ? ` (heartbeats every ${HEARTBEAT_MS / 1000} s)` : ''}`);
+    progress(
+      `  [${kind}] all connected in ${round(connectSeconds, 1)} s; holding ${HOLD_MS / 1000} s${kind === 'imcloud' ? ` (heartbeats every ${HEARTBEAT_MS / 1000} s)` : ''}`,
+    );
 
     const holdSamples: Array<Array<{ rss: number; heapUsed: number }>> = [];
     const holdStart = Date.now();
@@ -181,24 +217,34 @@ async function measure(kind: 'imcloud' | 'bare-ws'): Promise<Side> {
       holdSamples.push(await sampleAll(servers));
       if (holdSamples.length % 5 === 0) {
         const last = holdSamples[holdSamples.length - 1]!;
-        progress(`  [${kind}] held ${Math.round((Date.now() - holdStart) / 1000)} s: server RSS ${last.map((m) => round(m.rss / 2 ** 20, 1)).join(', ')} MB`);
+        progress(
+          `  [${kind}] held ${Math.round((Date.now() - holdStart) / 1000)} s: server RSS ${last.map((m) => round(m.rss / 2 ** 20, 1)).join(', ')} MB`,
+        );
       }
     }
     const openFiles = servers.map((s) => openFilesOf(s.pid));
-    const stats = await Promise.all(clients.map((c) => new Promise<IdleStats>((resolve) => {
-      const on = (m: IdleStats) => {
-        if (m.type === 'stats') {
-          c.off('message', on);
-          resolve(m);
-        }
-      };
-      c.on('message', on);
-      c.send({ type: 'stats' });
-    })));
+    const stats = await Promise.all(
+      clients.map(
+        (c) =>
+          new Promise<IdleStats>((resolve) => {
+            const on = (m: IdleStats) => {
+              if (m.type === 'stats') {
+                c.off('message', on);
+                resolve(m);
+              }
+            };
+            c.on('message', on);
+            c.send({ type: 'stats' });
+          }),
+      ),
+    );
     // After, as it stood during the hold (no forced GC): RSS = median of the last 3 samples,
     // heap = the minimum over the hold.
     const tail = holdSamples.slice(-3);
-    const afterRaw = servers.map((_, i) => ({ rss: median(tail.map((s) => s[i]!.rss)), heapUsed: Math.min(...holdSamples.map((s) => s[i]!.heapUsed)) }));
+    const afterRaw = servers.map((_, i) => ({
+      rss: median(tail.map((s) => s[i]!.rss)),
+      heapUsed: Math.min(...holdSamples.map((s) => s[i]!.heapUsed)),
+    }));
     // After two full GCs, every connection still open: the figures reported.
     await Promise.all(servers.map((s) => s.collect()));
     const afterSamples: Array<Array<{ rss: number; heapUsed: number }>> = [];
@@ -206,13 +252,19 @@ async function measure(kind: 'imcloud' | 'bare-ws'): Promise<Side> {
       afterSamples.push(await sampleAll(servers));
       await sleep(300);
     }
-    const after = servers.map((_, i) => ({ rss: median(afterSamples.map((s) => s[i]!.rss)), heapUsed: median(afterSamples.map((s) => s[i]!.heapUsed)) }));
+    const after = servers.map((_, i) => ({
+      rss: median(afterSamples.map((s) => s[i]!.rss)),
+      heapUsed: median(afterSamples.map((s) => s[i]!.heapUsed)),
+    }));
     const sumOf = (xs: Array<{ rss: number; heapUsed: number }>, k: 'rss' | 'heapUsed') => xs.reduce((a, x) => a + x[k], 0);
     const connections = stats.reduce((a, s) => a + s.open, 0);
     const errors: Record<string, number> = {};
     for (const s of stats) for (const [k, v] of Object.entries(s.errors)) errors[k] = (errors[k] ?? 0) + v;
     return {
-      kind, servers: nServers, connections, connectSeconds: round(connectSeconds, 1),
+      kind,
+      servers: nServers,
+      connections,
+      connectSeconds: round(connectSeconds, 1),
       before: { rssMb: round(sumOf(before, 'rss') / 2 ** 20, 1), heapUsedMb: round(sumOf(before, 'heapUsed') / 2 ** 20, 1) },
       after: { rssMb: round(sumOf(after, 'rss') / 2 ** 20, 1), heapUsedMb: round(sumOf(after, 'heapUsed') / 2 ** 20, 1) },
       perConnectionKb: {
@@ -244,14 +296,24 @@ function medianSide(runs: Side[]): Side {
   const errors: Record<string, number> = {};
   for (const r of runs) for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + v;
   return {
-    kind: runs[0]!.kind, servers: runs[0]!.servers, connections: Math.min(...runs.map((r) => r.connections)), connectSeconds: m((r) => r.connectSeconds),
+    kind: runs[0]!.kind,
+    servers: runs[0]!.servers,
+    connections: Math.min(...runs.map((r) => r.connections)),
+    connectSeconds: m((r) => r.connectSeconds),
     before: { rssMb: m((r) => r.before.rssMb), heapUsedMb: m((r) => r.before.heapUsedMb) },
     after: { rssMb: m((r) => r.after.rssMb), heapUsedMb: m((r) => r.after.heapUsedMb) },
     perConnectionKb: { rss: m((r) => r.perConnectionKb.rss), heapUsed: m((r) => r.perConnectionKb.heapUsed) },
-    withoutForcedGc: { afterRssMb: m((r) => r.withoutForcedGc.afterRssMb), rssKbPerConnection: m((r) => r.withoutForcedGc.rssKbPerConnection), heapKbPerConnection: m((r) => r.withoutForcedGc.heapKbPerConnection) },
-    pings: runs.reduce((a, r) => a + r.pings, 0), pongs: runs.reduce((a, r) => a + r.pongs, 0),
-    failed: runs.reduce((a, r) => a + r.failed, 0), unexpectedCloses: runs.reduce((a, r) => a + r.unexpectedCloses, 0),
-    serverOpenFiles: runs.flatMap((r) => r.serverOpenFiles), errors,
+    withoutForcedGc: {
+      afterRssMb: m((r) => r.withoutForcedGc.afterRssMb),
+      rssKbPerConnection: m((r) => r.withoutForcedGc.rssKbPerConnection),
+      heapKbPerConnection: m((r) => r.withoutForcedGc.heapKbPerConnection),
+    },
+    pings: runs.reduce((a, r) => a + r.pings, 0),
+    pongs: runs.reduce((a, r) => a + r.pongs, 0),
+    failed: runs.reduce((a, r) => a + r.failed, 0),
+    unexpectedCloses: runs.reduce((a, r) => a + r.unexpectedCloses, 0),
+    serverOpenFiles: runs.flatMap((r) => r.serverOpenFiles),
+    errors,
   };
 }
 
@@ -260,7 +322,9 @@ async function main(): Promise<void> {
   const bundle = bundleFacts();
   progress(`server bundle ${bundle.bundle} (sha256 ${bundle.sha256})`);
   const loadBefore = loadAverage();
-  progress(`idle-connections: ${N} connections, ${CLIENTS} client processes, source addresses ${ADDRESSES[0]}–${ADDRESSES[ADDRESSES.length - 1]}, ≤ ${PER_GATE} per gate`);
+  progress(
+    `idle-connections: ${N} connections, ${CLIENTS} client processes, source addresses ${ADDRESSES[0]}–${ADDRESSES[ADDRESSES.length - 1]}, ≤ ${PER_GATE} per gate`,
+  );
   const imcloudRuns: Side[] = [];
   const baselineRuns: Side[] = [];
   for (let run = 1; run <= RUNS; run++) {
@@ -269,24 +333,79 @@ async function main(): Promise<void> {
     if (flags['no-baseline'] !== true) baselineRuns.push(await measure('bare-ws'));
     const last = imcloudRuns[imcloudRuns.length - 1]!;
     const base = baselineRuns[baselineRuns.length - 1];
-    progress(`  run ${run}: imcloud ${last.perConnectionKb.rss} KB RSS / ${last.perConnectionKb.heapUsed} KB heap per connection${base ? `; bare ws ${base.perConnectionKb.rss} / ${base.perConnectionKb.heapUsed}` : ''}`);
+    progress(
+      `  run ${run}: imcloud ${last.perConnectionKb.rss} KB RSS / ${last.perConnectionKb.heapUsed} KB heap per connection${base ? `; bare ws ${base.perConnectionKb.rss} / ${base.perConnectionKb.heapUsed}` : ''}`,
+    );
   }
   const imcloud = medianSide(imcloudRuns);
   const baseline = baselineRuns.length > 0 ? medianSide(baselineRuns) : undefined;
   const ratio = baseline ? round(imcloud.perConnectionKb.rss / baseline.perConnectionKb.rss, 2) : undefined;
   const rows = [imcloud, ...(baseline ? [baseline] : [])].map((s) => [
-    s.kind, s.connections, s.servers, s.before.rssMb, s.after.rssMb, s.perConnectionKb.rss, s.withoutForcedGc.rssKbPerConnection, s.before.heapUsedMb, s.after.heapUsedMb, s.perConnectionKb.heapUsed, s.connectSeconds, s.kind === 'imcloud' ? `${s.pongs}/${s.pings}` : '—', s.unexpectedCloses + s.failed,
+    s.kind,
+    s.connections,
+    s.servers,
+    s.before.rssMb,
+    s.after.rssMb,
+    s.perConnectionKb.rss,
+    s.withoutForcedGc.rssKbPerConnection,
+    s.before.heapUsedMb,
+    s.after.heapUsedMb,
+    s.perConnectionKb.heapUsed,
+    s.connectSeconds,
+    s.kind === 'imcloud' ? `${s.pongs}/${s.pings}` : '—',
+    s.unexpectedCloses + s.failed,
   ]);
-  console.log(`\nidle WebSocket connections (${N}; heartbeat ${HEARTBEAT_MS / 1000} s; held ${HOLD_MS / 1000} s; before/after measured after two full GCs; medians of ${RUNS} runs)`);
-  console.log(table(['server', 'connections', 'processes', 'RSS before MB', 'RSS after MB', 'RSS KB/conn', 'RSS KB/conn (no forced GC)', 'heap before MB', 'heap after MB', 'heap KB/conn', 'connect s', 'pongs/pings', 'failed+closed'], rows));
-  const met = imcloud.perConnectionKb.rss <= TARGET_KB_PER_CONN && imcloud.failed === 0 && imcloud.unexpectedCloses === 0 && imcloud.connections === N;
-  console.log(`\ntarget ≤ ${TARGET_KB_PER_CONN} KB RSS per connection: ${met ? 'met' : 'MISSED'} (${imcloud.perConnectionKb.rss} KB)${ratio ? `; imcloud/bare ws = ${ratio}×` : ''}`);
+  console.log(
+    `\nidle WebSocket connections (${N}; heartbeat ${HEARTBEAT_MS / 1000} s; held ${HOLD_MS / 1000} s; before/after measured after two full GCs; medians of ${RUNS} runs)`,
+  );
+  console.log(
+    table(
+      [
+        'server',
+        'connections',
+        'processes',
+        'RSS before MB',
+        'RSS after MB',
+        'RSS KB/conn',
+        'RSS KB/conn (no forced GC)',
+        'heap before MB',
+        'heap after MB',
+        'heap KB/conn',
+        'connect s',
+        'pongs/pings',
+        'failed+closed',
+      ],
+      rows,
+    ),
+  );
+  const met =
+    imcloud.perConnectionKb.rss <= TARGET_KB_PER_CONN &&
+    imcloud.failed === 0 &&
+    imcloud.unexpectedCloses === 0 &&
+    imcloud.connections === N;
+  console.log(
+    `\ntarget ≤ ${TARGET_KB_PER_CONN} KB RSS per connection: ${met ? 'met' : 'MISSED'} (${imcloud.perConnectionKb.rss} KB)${ratio ? `; imcloud/bare ws = ${ratio}×` : ''}`,
+  );
   const file = writeResult('idle-connections', {
     benchmark: 'idle-connections',
     machine: { ...machineFacts(), server: bundle, loadAverageBefore: loadBefore },
-    config: { connections: N, runs: RUNS, perGate: PER_GATE, clientProcesses: CLIENTS, addresses: ADDRESSES, holdMs: HOLD_MS, heartbeatMs: HEARTBEAT_MS, concurrency: CONCURRENCY, sampleMs: SAMPLE_MS, method: 'before and after (connections still open): two full GCs in the server (SIGUSR2 → bench/lib/gc-on-signal.cjs), then the median of 3 samples; RSS from /proc/<pid>/status VmRSS, heap used from /metrics (imcloud) or process.memoryUsage (bare ws). withoutForcedGc: RSS median of the last 3 hold samples, heap minimum over the hold' },
+    config: {
+      connections: N,
+      runs: RUNS,
+      perGate: PER_GATE,
+      clientProcesses: CLIENTS,
+      addresses: ADDRESSES,
+      holdMs: HOLD_MS,
+      heartbeatMs: HEARTBEAT_MS,
+      concurrency: CONCURRENCY,
+      sampleMs: SAMPLE_MS,
+      method:
+        'before and after (connections still open): two full GCs in the server (SIGUSR2 → bench/lib/gc-on-signal.cjs), then the median of 3 samples; RSS from /proc/<pid>/status VmRSS, heap used from /metrics (imcloud) or process.memoryUsage (bare ws). withoutForcedGc: RSS median of the last 3 hold samples, heap minimum over the hold',
+    },
     target: { rssKbPerConnection: TARGET_KB_PER_CONN, actual: imcloud.perConnectionKb.rss, met },
-    imcloud, baseline, ratioToBareWs: ratio,
+    imcloud,
+    baseline,
+    ratioToBareWs: ratio,
     runs: { imcloud: imcloudRuns, baseline: baselineRuns },
   });
   console.log(`results: ${file}`);

@@ -12,14 +12,37 @@
 // fresh server is offered --factor × capacity open-loop for --duration s (latency from each
 // message's intended send time). --capacity N skips the first phase. The benchmark does not
 // retry refused sends. Results: bench/results/overload.json (with the machine probe).
-import { fork, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, fork } from 'node:child_process';
 import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { WorkerResult, WorkerRun } from './lib/chat-worker.js';
-import { LOAD_GENERATOR_ENV, RESULTS_DIR, ROOT, bundleFacts, chatLoadFlags, cpuSecondsOf, ensureBuilt, loadAverage, machineBusySeconds, machineFacts, median, nowUs, num, parseFlags, progress, round, rssOf, sleep, startPlatform, table, waitForQuiet, writeResult } from './lib/common.js';
+import {
+  bundleFacts,
+  chatLoadFlags,
+  cpuSecondsOf,
+  ensureBuilt,
+  LOAD_GENERATOR_ENV,
+  loadAverage,
+  machineBusySeconds,
+  machineFacts,
+  median,
+  nowUs,
+  num,
+  parseFlags,
+  progress,
+  RESULTS_DIR,
+  ROOT,
+  round,
+  rssOf,
+  sleep,
+  startPlatform,
+  table,
+  waitForQuiet,
+  writeResult,
+} from './lib/common.js';
 import type { summarizeProfile } from './lib/cpu-profile.js';
 import { describeProbe, machineProbe } from './lib/machine-probe.js';
-import { modelledGoodput, overloadFigures, overloadVerdict, summarizeOverload, type OverloadFigures } from './lib/overload.js';
+import { modelledGoodput, type OverloadFigures, overloadFigures, overloadVerdict, summarizeOverload } from './lib/overload.js';
 import { request } from './lib/worker-ipc.js';
 
 const flags = parseFlags(process.argv.slice(2));
@@ -32,7 +55,12 @@ const cfg = {
   profile: flags.profile === true,
   waitQuietSec: num(flags, 'wait-quiet', 0),
   /** Extra server env, e.g. --server-env IMCLOUD_LOGIC_MAX_QUEUE_BYTES=0 */
-  serverEnv: Object.fromEntries(String(flags['server-env'] ?? '').split(',').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])),
+  serverEnv: Object.fromEntries(
+    String(flags['server-env'] ?? '')
+      .split(',')
+      .filter(Boolean)
+      .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+  ),
 };
 const SERVER_ENV = { ...LOAD_GENERATOR_ENV, ...cfg.serverEnv };
 
@@ -63,7 +91,11 @@ async function phase(mode: 'saturation' | 'fixed', rate: number, durationMs: num
       if (from >= to) break;
       const child = fork(join(ROOT, 'bench', 'lib', 'chat-worker.ts'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
       workers.push(child);
-      await request(child, { type: 'init', wsUrl: platform.wsUrl, appId: app.appId, secret: app.secret, tag, pairFrom: from, pairTo: to }, 'ready');
+      await request(
+        child,
+        { type: 'init', wsUrl: platform.wsUrl, appId: app.appId, secret: app.secret, tag, pairFrom: from, pairTo: to },
+        'ready',
+      );
     }
     const startAtUs = nowUs() + 500_000;
     const windowStartUs = startAtUs + cfg.warmupMs * 1000;
@@ -79,13 +111,26 @@ async function phase(mode: 'saturation' | 'fixed', rate: number, durationMs: num
     }, 250);
     const cpuAt = async (us: number) => {
       await sleep(Math.max(0, (us - nowUs()) / 1000));
-      return { server: cpuSecondsOf(platform.pid), clients: workers.reduce((s, c) => s + cpuSecondsOf(c.pid!), 0), machine: machineBusySeconds(), at: nowUs() };
+      return {
+        server: cpuSecondsOf(platform.pid),
+        clients: workers.reduce((s, c) => s + cpuSecondsOf(c.pid!), 0),
+        machine: machineBusySeconds(),
+        at: nowUs(),
+      };
     };
     const c0p = cpuAt(windowStartUs);
     const c1p = cpuAt(windowEndUs);
     const msg: WorkerRun = {
-      type: 'run', mode, rate: rate / workers.length, window: cfg.window, startAtUs,
-      warmupMs: cfg.warmupMs, durationMs, drainMs: cfg.drainMs, ackIntervalMs: cfg.ackIntervalMs, bodyBytes: cfg.bodyBytes,
+      type: 'run',
+      mode,
+      rate: rate / workers.length,
+      window: cfg.window,
+      startAtUs,
+      warmupMs: cfg.warmupMs,
+      durationMs,
+      drainMs: cfg.drainMs,
+      ackIntervalMs: cfg.ackIntervalMs,
+      bodyBytes: cfg.bodyBytes,
     };
     const results = await Promise.all(workers.map((c) => request<WorkerResult>(c, msg, 'result')));
     const [c0, c1] = await Promise.all([c0p, c1p]);
@@ -117,7 +162,14 @@ async function phase(mode: 'saturation' | 'fixed', rate: number, durationMs: num
 
 type RunFigures = OverloadFigures & {
   run: number;
-  capacityRun?: { deliveredPerSec: number; serverCpuUsPerDelivered: number; serverCpuPct: number; clientCpuPct: number; otherCpuPct: number; serverRssMb: { start: number; peak: number; end: number } };
+  capacityRun?: {
+    deliveredPerSec: number;
+    serverCpuUsPerDelivered: number;
+    serverCpuPct: number;
+    clientCpuPct: number;
+    otherCpuPct: number;
+    serverRssMb: { start: number; peak: number; end: number };
+  };
   serverCpuPct: number;
   serverCpuUsPerDelivered: number;
   /** Server CPU per refused send, beyond what the deliveries cost at the capacity run's price (µs). */
@@ -131,11 +183,15 @@ type RunFigures = OverloadFigures & {
 async function main(): Promise<void> {
   ensureBuilt(flags['no-build'] === true);
   const bundle = bundleFacts();
-  progress(`server bundle ${bundle.bundle} (sha256 ${bundle.sha256})${Object.keys(cfg.serverEnv).length ? `, server env ${JSON.stringify(cfg.serverEnv)}` : ''}`);
+  progress(
+    `server bundle ${bundle.bundle} (sha256 ${bundle.sha256})${Object.keys(cfg.serverEnv).length ? `, server env ${JSON.stringify(cfg.serverEnv)}` : ''}`,
+  );
   const loadBefore = loadAverage();
   const probe = await machineProbe();
   progress(describeProbe(probe));
-  progress(`overload: ${cfg.runs} runs × (capacity: closed loop, window ${cfg.window}, ${cfg.capacityDurationMs / 1000} s; then ${cfg.factor}× capacity open loop, ${cfg.durationMs / 1000} s); ${cfg.pairs} pairs over ${cfg.workers} client processes`);
+  progress(
+    `overload: ${cfg.runs} runs × (capacity: closed loop, window ${cfg.window}, ${cfg.capacityDurationMs / 1000} s; then ${cfg.factor}× capacity open loop, ${cfg.durationMs / 1000} s); ${cfg.pairs} pairs over ${cfg.workers} client processes`,
+  );
   const runs: RunFigures[] = [];
   for (let run = 1; run <= cfg.runs; run++) {
     const quiet = cfg.waitQuietSec > 0 ? await waitForQuiet(cfg.waitQuietSec * 1000) : undefined;
@@ -145,8 +201,17 @@ async function main(): Promise<void> {
       progress(`overload run ${run}/${cfg.runs}: capacity (closed loop)…`);
       const c = await phase('saturation', 0, cfg.capacityDurationMs, `capacity-${run}`);
       capacity = c.results.reduce((s, r) => s + r.deliveredInWindow, 0) / (cfg.capacityDurationMs / 1000);
-      capacityRun = { deliveredPerSec: round(capacity, 0), serverCpuUsPerDelivered: c.serverCpuUsPerDelivered, serverCpuPct: c.serverCpuPct, clientCpuPct: c.clientCpuPct, otherCpuPct: c.otherCpuPct, serverRssMb: c.rssMb };
-      progress(`  capacity ${round(capacity, 0)} delivered/s (server ${c.serverCpuPct} % CPU, ${c.serverCpuUsPerDelivered} µs/msg; clients ${c.clientCpuPct} %, other processes ${c.otherCpuPct} %; server RSS peak ${c.rssMb.peak} MB)`);
+      capacityRun = {
+        deliveredPerSec: round(capacity, 0),
+        serverCpuUsPerDelivered: c.serverCpuUsPerDelivered,
+        serverCpuPct: c.serverCpuPct,
+        clientCpuPct: c.clientCpuPct,
+        otherCpuPct: c.otherCpuPct,
+        serverRssMb: c.rssMb,
+      };
+      progress(
+        `  capacity ${round(capacity, 0)} delivered/s (server ${c.serverCpuPct} % CPU, ${c.serverCpuUsPerDelivered} µs/msg; clients ${c.clientCpuPct} %, other processes ${c.otherCpuPct} %; server RSS peak ${c.rssMb.peak} MB)`,
+      );
     }
     const rate = Math.round(capacity * cfg.factor);
     progress(`overload run ${run}/${cfg.runs}: ${rate} msg/s offered (${cfg.factor}× ${round(capacity, 0)})…`);
@@ -155,18 +220,29 @@ async function main(): Promise<void> {
     // cost at the capacity run's price per message, over the refusals (robust to other load).
     const refusedTotal = o.results.reduce((n, r) => n + r.refusedInWindow, 0);
     const deliveredTotal = o.results.reduce((n, r) => n + r.deliveredInWindow, 0);
-    const serverCpuUsPerRefusal = capacityRun && refusedTotal > 0
-      ? round((o.serverCpuUsPerDelivered * deliveredTotal - capacityRun.serverCpuUsPerDelivered * deliveredTotal) / refusedTotal, 1)
-      : NaN;
+    const serverCpuUsPerRefusal =
+      capacityRun && refusedTotal > 0
+        ? round((o.serverCpuUsPerDelivered * deliveredTotal - capacityRun.serverCpuUsPerDelivered * deliveredTotal) / refusedTotal, 1)
+        : NaN;
     const f: RunFigures = {
       serverCpuUsPerRefusal,
-      run, ...overloadFigures(o.results, capacity, cfg.durationMs), capacityRun,
-      serverCpuPct: o.serverCpuPct, serverCpuUsPerDelivered: o.serverCpuUsPerDelivered, clientCpuPct: o.clientCpuPct, otherCpuPct: o.otherCpuPct, serverRssMb: o.rssMb,
+      run,
+      ...overloadFigures(o.results, capacity, cfg.durationMs),
+      capacityRun,
+      serverCpuPct: o.serverCpuPct,
+      serverCpuUsPerDelivered: o.serverCpuUsPerDelivered,
+      clientCpuPct: o.clientCpuPct,
+      otherCpuPct: o.otherCpuPct,
+      serverRssMb: o.rssMb,
       ...(quiet && { quietBefore: quiet }),
     };
     runs.push(f);
-    progress(`  delivered ${f.deliveredPerSec}/s = ${round(100 * f.goodputOfCapacity, 1)} % of capacity (offered ${f.offeredPerSec}/s); refused ${f.refusedPerSec}/s ${JSON.stringify(f.errors)}, ${round(100 * f.refusedWithRetryHint, 1)} % with a retry hint, send→refusal p50 ${f.refuse.p50} p99 ${f.refuse.p99} ms; accepted: send→ack p99 ${f.ack.p99} ms, send→delivered p50 ${f.deliver.p50} p99 ${f.deliver.p99} ms; unanswered ${f.unanswered}, lost ${f.lost}, dup ${f.duplicates}`);
-    progress(`  server ${f.serverCpuPct} % CPU (${f.serverCpuUsPerDelivered} µs per delivered message, ~${f.serverCpuUsPerRefusal} µs per refusal), clients ${f.clientCpuPct} %, other processes ${f.otherCpuPct} %; server RSS start/peak/end ${f.serverRssMb.start} / ${f.serverRssMb.peak} / ${f.serverRssMb.end} MB`);
+    progress(
+      `  delivered ${f.deliveredPerSec}/s = ${round(100 * f.goodputOfCapacity, 1)} % of capacity (offered ${f.offeredPerSec}/s); refused ${f.refusedPerSec}/s ${JSON.stringify(f.errors)}, ${round(100 * f.refusedWithRetryHint, 1)} % with a retry hint, send→refusal p50 ${f.refuse.p50} p99 ${f.refuse.p99} ms; accepted: send→ack p99 ${f.ack.p99} ms, send→delivered p50 ${f.deliver.p50} p99 ${f.deliver.p99} ms; unanswered ${f.unanswered}, lost ${f.lost}, dup ${f.duplicates}`,
+    );
+    progress(
+      `  server ${f.serverCpuPct} % CPU (${f.serverCpuUsPerDelivered} µs per delivered message, ~${f.serverCpuUsPerRefusal} µs per refusal), clients ${f.clientCpuPct} %, other processes ${f.otherCpuPct} %; server RSS start/peak/end ${f.serverRssMb.start} / ${f.serverRssMb.peak} / ${f.serverRssMb.end} MB`,
+    );
   }
   const summary = {
     ...summarizeOverload(runs),
@@ -177,7 +253,9 @@ async function main(): Promise<void> {
      * of capacity. On a machine shared with other work the server gets less CPU overloaded than it
      * had for the capacity (see serverCpuPct), and the measured share falls with it.
      */
-    modelledGoodputOfCapacity: median(runs.map((r) => modelledGoodput(r.capacityRun?.serverCpuUsPerDelivered ?? NaN, r.serverCpuUsPerRefusal, cfg.factor))),
+    modelledGoodputOfCapacity: median(
+      runs.map((r) => modelledGoodput(r.capacityRun?.serverCpuUsPerDelivered ?? NaN, r.serverCpuUsPerRefusal, cfg.factor)),
+    ),
     serverCpuPct: median(runs.map((r) => r.serverCpuPct)),
     capacityServerCpuPct: median(runs.map((r) => r.capacityRun?.serverCpuPct ?? NaN)),
     serverCpuUsPerRefusal: median(runs.map((r) => r.serverCpuUsPerRefusal)),
@@ -190,16 +268,57 @@ async function main(): Promise<void> {
     },
   };
   const targets = overloadVerdict(summary);
-  console.log(`\noverload, embedded mode (medians of ${cfg.runs} runs; ${cfg.factor}× capacity offered open-loop for ${cfg.durationMs / 1000} s)`);
-  console.log(table(['capacity/s', 'offered/s', 'delivered/s', 'of capacity', 'refused/s', 'refusal p50 / p99 ms', 'ack p99 ms', 'deliver p50 / p99 ms', 'server RSS peak MB', 'lost', 'dup'], [[
-    summary.capacityPerSec, summary.offeredPerSec, summary.deliveredPerSec, `${round(100 * summary.goodputOfCapacity, 1)} % (${summary.goodputOfCapacityRange.map((x) => round(100 * x, 1)).join('–')})`,
-    summary.refusedPerSec, `${summary.refuseP50Ms} / ${summary.refuseP99Ms}`, summary.ackP99Ms, `${summary.deliverP50Ms} / ${summary.deliverP99Ms}`, summary.serverRssMb.peak, summary.lost, summary.duplicates,
-  ]]));
-  console.log(`server CPU: ${summary.capacityServerCpuPct} % at capacity, ${summary.serverCpuPct} % overloaded (other processes ${summary.otherCpuPct} %); per delivered message ${summary.capacityServerCpuUsPerDelivered} → ${summary.serverCpuUsPerDelivered} µs, ~${summary.serverCpuUsPerRefusal} µs per refusal: with the CPU it had for the capacity it would deliver ${round(100 * summary.modelledGoodputOfCapacity, 1)} % of capacity (modelled)`);
-  console.log(table(['target', 'wanted', 'measured', 'met'], Object.entries(targets).map(([k, t]) => [k, String(t.target), String(t.actual), t.met ? 'yes' : 'NO'])));
+  console.log(
+    `\noverload, embedded mode (medians of ${cfg.runs} runs; ${cfg.factor}× capacity offered open-loop for ${cfg.durationMs / 1000} s)`,
+  );
+  console.log(
+    table(
+      [
+        'capacity/s',
+        'offered/s',
+        'delivered/s',
+        'of capacity',
+        'refused/s',
+        'refusal p50 / p99 ms',
+        'ack p99 ms',
+        'deliver p50 / p99 ms',
+        'server RSS peak MB',
+        'lost',
+        'dup',
+      ],
+      [
+        [
+          summary.capacityPerSec,
+          summary.offeredPerSec,
+          summary.deliveredPerSec,
+          `${round(100 * summary.goodputOfCapacity, 1)} % (${summary.goodputOfCapacityRange.map((x) => round(100 * x, 1)).join('–')})`,
+          summary.refusedPerSec,
+          `${summary.refuseP50Ms} / ${summary.refuseP99Ms}`,
+          summary.ackP99Ms,
+          `${summary.deliverP50Ms} / ${summary.deliverP99Ms}`,
+          summary.serverRssMb.peak,
+          summary.lost,
+          summary.duplicates,
+        ],
+      ],
+    ),
+  );
+  console.log(
+    `server CPU: ${summary.capacityServerCpuPct} % at capacity, ${summary.serverCpuPct} % overloaded (other processes ${summary.otherCpuPct} %); per delivered message ${summary.capacityServerCpuUsPerDelivered} → ${summary.serverCpuUsPerDelivered} µs, ~${summary.serverCpuUsPerRefusal} µs per refusal: with the CPU it had for the capacity it would deliver ${round(100 * summary.modelledGoodputOfCapacity, 1)} % of capacity (modelled)`,
+  );
+  console.log(
+    table(
+      ['target', 'wanted', 'measured', 'met'],
+      Object.entries(targets).map(([k, t]) => [k, String(t.target), String(t.actual), t.met ? 'yes' : 'NO']),
+    ),
+  );
   const file = writeResult(typeof flags.out === 'string' ? flags.out : 'overload', {
-    benchmark: 'overload', machine: { ...machineFacts(), server: bundle, loadAverageBefore: loadBefore, probe },
-    config: { ...cfg, serverEnv: SERVER_ENV }, targets, summary, runs,
+    benchmark: 'overload',
+    machine: { ...machineFacts(), server: bundle, loadAverageBefore: loadBefore, probe },
+    config: { ...cfg, serverEnv: SERVER_ENV },
+    targets,
+    summary,
+    runs,
   });
   console.log(`results: ${file}`);
 }

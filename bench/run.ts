@@ -8,14 +8,15 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { RESULTS_DIR, bundleFacts, ROOT, ensureBuilt, machineFacts, parseFlags, progress, table, writeResult } from './lib/common.js';
+import { bundleFacts, ensureBuilt, machineFacts, parseFlags, progress, RESULTS_DIR, ROOT, table, writeResult } from './lib/common.js';
 
 const flags = parseFlags(process.argv.slice(2));
 const quick = flags.quick === true;
 const only = String(flags.only ?? 'single-chat,overload,idle-connections').split(',');
 
 // --wait-quiet S: before each single-chat run, wait up to S seconds for other processes to go quiet.
-const waitQuiet = flags['wait-quiet'] !== undefined ? ['--wait-quiet', String(flags['wait-quiet'] === true ? 300 : flags['wait-quiet'])] : [];
+const waitQuiet =
+  flags['wait-quiet'] !== undefined ? ['--wait-quiet', String(flags['wait-quiet'] === true ? 300 : flags['wait-quiet'])] : [];
 const BENCHES: Record<string, string[]> = {
   'single-chat': [...(quick ? ['--runs', '1', '--duration', '8', '--warmup', '2'] : []), ...waitQuiet],
   overload: [...(quick ? ['--runs', '1', '--duration', '8', '--capacity-duration', '5', '--warmup', '2'] : []), ...waitQuiet],
@@ -27,7 +28,10 @@ function runBench(name: string, args: string[]): Promise<void> {
     const started = Date.now();
     progress(`▶ ${name} ${args.join(' ')}`);
     // The same tsx loader this process runs under (process.execArgv).
-    const child = spawn(process.execPath, [...process.execArgv, join(ROOT, 'bench', `${name}.ts`), '--no-build', ...args], { cwd: ROOT, stdio: 'inherit' });
+    const child = spawn(process.execPath, [...process.execArgv, join(ROOT, 'bench', `${name}.ts`), '--no-build', ...args], {
+      cwd: ROOT,
+      stdio: 'inherit',
+    });
     const ticker = setInterval(() => progress(`… ${name} still running (${Math.round((Date.now() - started) / 1000)} s)`), 60_000);
     child.once('exit', (code) => {
       clearInterval(ticker);
@@ -68,42 +72,104 @@ async function main(): Promise<void> {
     const sat = r.phases.saturation;
     summary.singleChat = { config: r.config, targets: r.targets, phases: r.phases, machineAtRun: r.machine };
     if (sat) {
-      rows.push(['single chat: delivered/s at saturation', sat.deliveredPerSec, `≥ ${r.targets.saturationDeliveredPerSec.target}`, verdict(r.targets.saturationDeliveredPerSec.met)]);
+      rows.push([
+        'single chat: delivered/s at saturation',
+        sat.deliveredPerSec,
+        `≥ ${r.targets.saturationDeliveredPerSec.target}`,
+        verdict(r.targets.saturationDeliveredPerSec.met),
+      ]);
       rows.push(['  send→ack p50 / p99 at saturation (ms)', `${sat.ackP50Ms} / ${sat.ackP99Ms}`, '', '']);
       rows.push(['  send→delivered p50 / p99 at saturation (ms)', `${sat.deliverP50Ms} / ${sat.deliverP99Ms}`, '', '']);
       rows.push(['  server CPU per message at saturation (µs)', sat.serverCpuUsPerMsg, '', '']);
     }
     if (fixed) {
-      rows.push([`single chat: send→delivered p99 at ${r.config.rate}/s offered (ms)`, fixed.deliverP99Ms, `≤ ${r.targets.fixedP99DeliverMs.target}`, verdict(r.targets.fixedP99DeliverMs.met)]);
+      rows.push([
+        `single chat: send→delivered p99 at ${r.config.rate}/s offered (ms)`,
+        fixed.deliverP99Ms,
+        `≤ ${r.targets.fixedP99DeliverMs.target}`,
+        verdict(r.targets.fixedP99DeliverMs.met),
+      ]);
       rows.push([`  send→delivered p50 at ${r.config.rate}/s (ms)`, fixed.deliverP50Ms, '', '']);
       rows.push([`  send→ack p50 / p99 at ${r.config.rate}/s (ms)`, `${fixed.ackP50Ms} / ${fixed.ackP99Ms}`, '', '']);
       rows.push([`  delivered/s at ${r.config.rate}/s offered`, fixed.deliveredPerSec, '', '']);
     }
     const phases = Object.values(r.phases as Record<string, { lost: number; duplicates: number; unacked: number }>);
     const total = (k: 'lost' | 'duplicates' | 'unacked') => phases.reduce((s, p) => s + p[k], 0);
-    rows.push(['single chat: lost / duplicated / unacked (all runs)', `${total('lost')} / ${total('duplicates')} / ${total('unacked')}`, '0 / 0 / 0', verdict(r.targets.exactlyOnce.met)]);
+    rows.push([
+      'single chat: lost / duplicated / unacked (all runs)',
+      `${total('lost')} / ${total('duplicates')} / ${total('unacked')}`,
+      '0 / 0 / 0',
+      verdict(r.targets.exactlyOnce.met),
+    ]);
     const other = Math.max(0, ...Object.values(r.phases as Record<string, { otherCpuPct: number }>).map((p) => p.otherCpuPct));
-    rows.push(['  other processes\' CPU during the runs (%, worst phase median)', other, '~0', other > 20 ? 'noisy machine' : 'quiet']);
+    rows.push(["  other processes' CPU during the runs (%, worst phase median)", other, '~0', other > 20 ? 'noisy machine' : 'quiet']);
   }
   if (only.includes('overload') && !failures.some((f) => f.includes('overload'))) {
     const r = readResult('overload');
     const s = r.summary;
     summary.overload = { config: r.config, targets: r.targets, summary: s, machineAtRun: r.machine };
     const pct = (x: number) => `${Math.round(1000 * x) / 10} %`;
-    rows.push([`overload: delivered at ${r.config.factor}× capacity offered, share of capacity (${s.capacityPerSec}/s)`, `${pct(s.goodputOfCapacity)} (${s.goodputOfCapacityRange.map(pct).join('–')})`, `≥ ${pct(r.targets.goodputOfCapacity.target)}`, verdict(r.targets.goodputOfCapacity.met)]);
-    rows.push(['  … kept with the CPU the server had for the capacity (modelled from its CPU per message and per refusal)', pct(s.modelledGoodputOfCapacity), '', '']);
-    rows.push(['  server CPU at capacity / overloaded; other processes overloaded (% of a core)', `${s.capacityServerCpuPct} / ${s.serverCpuPct}; ${s.otherCpuPct}`, '', s.otherCpuPct > 20 ? 'noisy machine' : 'quiet']);
-    rows.push(['  refused: send→refusal p50 / p99 (ms)', `${s.refuseP50Ms} / ${s.refuseP99Ms}`, `p99 ≤ ${r.targets.refuseP99Ms.target}`, verdict(r.targets.refuseP99Ms.met)]);
-    rows.push(['  refused: code, share with a retry hint', `${s.errorCodes.join(', ')}, ${pct(s.refusedWithRetryHint)}`, 'IM_UNAVAILABLE, 100 %', verdict(r.targets.refusedCode.met && r.targets.refusedWithRetryHint.met)]);
+    rows.push([
+      `overload: delivered at ${r.config.factor}× capacity offered, share of capacity (${s.capacityPerSec}/s)`,
+      `${pct(s.goodputOfCapacity)} (${s.goodputOfCapacityRange.map(pct).join('–')})`,
+      `≥ ${pct(r.targets.goodputOfCapacity.target)}`,
+      verdict(r.targets.goodputOfCapacity.met),
+    ]);
+    rows.push([
+      '  … kept with the CPU the server had for the capacity (modelled from its CPU per message and per refusal)',
+      pct(s.modelledGoodputOfCapacity),
+      '',
+      '',
+    ]);
+    rows.push([
+      '  server CPU at capacity / overloaded; other processes overloaded (% of a core)',
+      `${s.capacityServerCpuPct} / ${s.serverCpuPct}; ${s.otherCpuPct}`,
+      '',
+      s.otherCpuPct > 20 ? 'noisy machine' : 'quiet',
+    ]);
+    rows.push([
+      '  refused: send→refusal p50 / p99 (ms)',
+      `${s.refuseP50Ms} / ${s.refuseP99Ms}`,
+      `p99 ≤ ${r.targets.refuseP99Ms.target}`,
+      verdict(r.targets.refuseP99Ms.met),
+    ]);
+    rows.push([
+      '  refused: code, share with a retry hint',
+      `${s.errorCodes.join(', ')}, ${pct(s.refusedWithRetryHint)}`,
+      'IM_UNAVAILABLE, 100 %',
+      verdict(r.targets.refusedCode.met && r.targets.refusedWithRetryHint.met),
+    ]);
     rows.push(['  accepted: send→ack p99 / send→delivered p99 (ms)', `${s.ackP99Ms} / ${s.deliverP99Ms}`, '', '']);
-    rows.push(['  server RSS start / peak / end (MB, worst run)', `${s.serverRssMb.start} / ${s.serverRssMb.peak} / ${s.serverRssMb.end}`, '', '']);
+    rows.push([
+      '  server RSS start / peak / end (MB, worst run)',
+      `${s.serverRssMb.start} / ${s.serverRssMb.peak} / ${s.serverRssMb.end}`,
+      '',
+      '',
+    ]);
   }
   if (only.includes('idle-connections') && !failures.some((f) => f.includes('idle-connections'))) {
     const r = readResult('idle-connections');
-    summary.idleConnections = { config: r.config, target: r.target, imcloud: r.imcloud, baseline: r.baseline, ratioToBareWs: r.ratioToBareWs };
-    rows.push([`idle connections: gate RSS per connection (${r.imcloud.connections} conns, ${r.config.runs ?? 1} runs, KB)`, r.imcloud.perConnectionKb.rss, `≤ ${r.target.rssKbPerConnection}`, verdict(r.target.met)]);
+    summary.idleConnections = {
+      config: r.config,
+      target: r.target,
+      imcloud: r.imcloud,
+      baseline: r.baseline,
+      ratioToBareWs: r.ratioToBareWs,
+    };
+    rows.push([
+      `idle connections: gate RSS per connection (${r.imcloud.connections} conns, ${r.config.runs ?? 1} runs, KB)`,
+      r.imcloud.perConnectionKb.rss,
+      `≤ ${r.target.rssKbPerConnection}`,
+      verdict(r.target.met),
+    ]);
     rows.push(['  gate V8 heap per connection (KB)', r.imcloud.perConnectionKb.heapUsed, '', '']);
-    if (r.baseline) rows.push(['  bare ws RSS / heap per connection (KB); ratio', `${r.baseline.perConnectionKb.rss} / ${r.baseline.perConnectionKb.heapUsed}; ${r.ratioToBareWs}×`, '', '']);
+    if (r.baseline)
+      rows.push([
+        '  bare ws RSS / heap per connection (KB); ratio',
+        `${r.baseline.perConnectionKb.rss} / ${r.baseline.perConnectionKb.heapUsed}; ${r.ratioToBareWs}×`,
+        '',
+        '',
+      ]);
   }
   const file = writeResult('summary', summary);
   console.log(`\nimcloud embedded-mode benchmarks${quick ? ' (QUICK: smoke-test settings, not the reported figures)' : ''}`);

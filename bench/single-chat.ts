@@ -15,14 +15,39 @@
 // Phase "saturation": closed loop, --window unacked sends outstanding per sender.
 // Each phase runs --runs times against a fresh platform process; the report gives medians.
 // Correctness: every acked message must reach its receiver exactly once (lost = duplicated = 0).
-import { fork, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, fork } from 'node:child_process';
 import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Histogram, LOAD_GENERATOR_ENV, RESULTS_DIR, ROOT, bundleFacts, chatLoadFlags, waitForQuiet, cpuSecondsOf, ensureBuilt, loadAverage, machineBusySeconds, machineFacts, median, metricSum, nowUs, num, parseFlags, progress, round, rssOf, sleep, startPlatform, table, writeResult } from './lib/common.js';
 import type { WorkerResult, WorkerRun } from './lib/chat-worker.js';
-import { request } from './lib/worker-ipc.js';
+import {
+  bundleFacts,
+  chatLoadFlags,
+  cpuSecondsOf,
+  ensureBuilt,
+  Histogram,
+  LOAD_GENERATOR_ENV,
+  loadAverage,
+  machineBusySeconds,
+  machineFacts,
+  median,
+  metricSum,
+  nowUs,
+  num,
+  parseFlags,
+  progress,
+  RESULTS_DIR,
+  ROOT,
+  round,
+  rssOf,
+  sleep,
+  startPlatform,
+  table,
+  waitForQuiet,
+  writeResult,
+} from './lib/common.js';
 import { summarizeAllocations, summarizeProfile } from './lib/cpu-profile.js';
 import { describeProbe, machineProbe } from './lib/machine-probe.js';
+import { request } from './lib/worker-ipc.js';
 
 const flags = parseFlags(process.argv.slice(2));
 const cfg = {
@@ -34,7 +59,9 @@ const cfg = {
   /** Sample every allocation of the server (bytes per message; see bench/lib/alloc-profile.cjs). */
   allocProfile: flags['alloc-profile'] === true,
   /** Extra node flags for the server process, e.g. --server-node-args=--max-semi-space-size=64 */
-  serverNodeArgs: String(flags['server-node-args'] ?? '').split(' ').filter(Boolean),
+  serverNodeArgs: String(flags['server-node-args'] ?? '')
+    .split(' ')
+    .filter(Boolean),
   /** Append the server's stdout here (with --server-node-args=--trace-gc: every GC pause). */
   serverStdout: typeof flags['server-stdout'] === 'string' ? flags['server-stdout'] : '',
 };
@@ -106,19 +133,36 @@ async function runOnce(phase: 'fixed' | 'saturation', run: number): Promise<RunF
       if (from >= to) break;
       const child = forkWorker();
       workers.push(child);
-      await request(child, { type: 'init', wsUrl: platform.wsUrl, appId: app.appId, secret: app.secret, tag, pairFrom: from, pairTo: to }, 'ready');
+      await request(
+        child,
+        { type: 'init', wsUrl: platform.wsUrl, appId: app.appId, secret: app.secret, tag, pairFrom: from, pairTo: to },
+        'ready',
+      );
     }
     const startAtUs = nowUs() + 500_000;
     const windowStartUs = startAtUs + cfg.warmupMs * 1000;
     const windowEndUs = windowStartUs + cfg.durationMs * 1000;
     const msg: WorkerRun = {
-      type: 'run', mode: phase, rate: cfg.rate / workers.length, window: cfg.window, startAtUs,
-      warmupMs: cfg.warmupMs, durationMs: cfg.durationMs, drainMs: cfg.drainMs, ackIntervalMs: cfg.ackIntervalMs, bodyBytes: cfg.bodyBytes,
+      type: 'run',
+      mode: phase,
+      rate: cfg.rate / workers.length,
+      window: cfg.window,
+      startAtUs,
+      warmupMs: cfg.warmupMs,
+      durationMs: cfg.durationMs,
+      drainMs: cfg.drainMs,
+      ackIntervalMs: cfg.ackIntervalMs,
+      bodyBytes: cfg.bodyBytes,
     };
     // Server and client CPU over the measurement window.
     const cpuAt = async (us: number) => {
       await sleep(Math.max(0, (us - nowUs()) / 1000));
-      return { server: cpuSecondsOf(platform.pid), clients: workers.reduce((s, c) => s + cpuSecondsOf(c.pid!), 0), machine: machineBusySeconds(), at: nowUs() };
+      return {
+        server: cpuSecondsOf(platform.pid),
+        clients: workers.reduce((s, c) => s + cpuSecondsOf(c.pid!), 0),
+        machine: machineBusySeconds(),
+        at: nowUs(),
+      };
     };
     const cpuStart = cpuAt(windowStartUs);
     const cpuEnd = cpuAt(windowEndUs);
@@ -126,10 +170,19 @@ async function runOnce(phase: 'fixed' | 'saturation', run: number): Promise<RunF
     // delay histogram, so the second read covers the window only.
     const metricsStart = cpuStart.then(() => platform.metrics());
     const metricsEnd = cpuEnd.then(() => platform.metrics());
-    const memAtEnd = cpuEnd.then(async () => ({ rss: rssOf(platform.pid), heap: metricSum(await platform.metrics(), 'imcloud_process_nodejs_heap_size_used_bytes') }));
+    const memAtEnd = cpuEnd.then(async () => ({
+      rss: rssOf(platform.pid),
+      heap: metricSum(await platform.metrics(), 'imcloud_process_nodejs_heap_size_used_bytes'),
+    }));
     const results = await Promise.all(workers.map((c) => request<WorkerResult>(c, msg, 'result')));
     const [c0, c1, mem, m0, m1] = await Promise.all([cpuStart, cpuEnd, memAtEnd, metricsStart, metricsEnd]);
-    const gcMs = (kind: string) => round(1000 * ((m1[`imcloud_process_nodejs_gc_duration_seconds_sum{kind="${kind}"}`] ?? 0) - (m0[`imcloud_process_nodejs_gc_duration_seconds_sum{kind="${kind}"}`] ?? 0)), 0);
+    const gcMs = (kind: string) =>
+      round(
+        1000 *
+          ((m1[`imcloud_process_nodejs_gc_duration_seconds_sum{kind="${kind}"}`] ?? 0) -
+            (m0[`imcloud_process_nodejs_gc_duration_seconds_sum{kind="${kind}"}`] ?? 0)),
+        0,
+      );
     const serverMetrics = await platform.metrics();
 
     const ack = new Histogram();
@@ -144,14 +197,20 @@ async function runOnce(phase: 'fixed' | 'saturation', run: number): Promise<RunF
     const secs = cfg.durationMs / 1000;
     const wallSecs = (c1.at - c0.at) / 1e6;
     return {
-      phase, run,
+      phase,
+      run,
       offeredPerSec: round(sum('sentInWindow') / secs, 0),
       ackedPerSec: round(sum('ackedInWindow') / secs, 0),
       deliveredPerSec: round(sum('deliveredInWindow') / secs, 0),
       ack: ack.summaryMs(),
       deliver: deliver.summaryMs(),
-      lost: sum('lost'), duplicates: sum('duplicates'), unacked: sum('unacked'), outOfOrder: sum('outOfOrder'), errors,
-      drained: results.every((r) => r.drained), drainedMs: Math.max(...results.map((r) => r.drainedMs)),
+      lost: sum('lost'),
+      duplicates: sum('duplicates'),
+      unacked: sum('unacked'),
+      outOfOrder: sum('outOfOrder'),
+      errors,
+      drained: results.every((r) => r.drained),
+      drainedMs: Math.max(...results.map((r) => r.drainedMs)),
       pushAcksPerSec: round(sum('pushAcksSent') / (secs + cfg.warmupMs / 1000), 0),
       pushFramesPerSec: round(sum('pushFrames') / (secs + cfg.warmupMs / 1000), 0),
       serverCpuPct: round((100 * (c1.server - c0.server)) / wallSecs, 1),
@@ -159,10 +218,16 @@ async function runOnce(phase: 'fixed' | 'saturation', run: number): Promise<RunF
       clientCpuPct: round((100 * (c1.clients - c0.clients)) / wallSecs, 1),
       // Everything else on the machine (other builds or tests) competing for the 2 cores.
       // (clamped at 0: the three readings are taken a few µs apart)
-      otherCpuPct: Math.max(0, round((100 * (c1.machine - c0.machine - (c1.server - c0.server) - (c1.clients - c0.clients))) / wallSecs, 1)),
+      otherCpuPct: Math.max(
+        0,
+        round((100 * (c1.machine - c0.machine - (c1.server - c0.server) - (c1.clients - c0.clients))) / wallSecs, 1),
+      ),
       serverGcPct: round((100 * (gcMs('minor') + gcMs('major') + gcMs('incremental') + gcMs('weakcb'))) / 1000 / wallSecs, 1),
       serverGcMs: { minor: gcMs('minor'), major: gcMs('major'), incremental: gcMs('incremental') },
-      serverLoopDelayMs: { p99: round(1000 * (m1.imcloud_process_nodejs_eventloop_lag_p99_seconds ?? NaN), 1), max: round(1000 * (m1.imcloud_process_nodejs_eventloop_lag_max_seconds ?? NaN), 1) },
+      serverLoopDelayMs: {
+        p99: round(1000 * (m1.imcloud_process_nodejs_eventloop_lag_p99_seconds ?? NaN), 1),
+        max: round(1000 * (m1.imcloud_process_nodejs_eventloop_lag_max_seconds ?? NaN), 1),
+      },
       serverRssMb: round(mem.rss / 2 ** 20, 1),
       serverHeapUsedMb: round(mem.heap / 2 ** 20, 1),
       serverSends: metricSum(serverMetrics, 'imcloud_logic_sends_total'),
@@ -217,16 +282,22 @@ async function main(): Promise<void> {
   const bundle = bundleFacts();
   progress(`server bundle ${bundle.bundle} (sha256 ${bundle.sha256})`);
   const loadBefore = loadAverage();
-  if (loadBefore > 0.5) progress(`warning: load average ${loadBefore} before start: other processes compete for the CPUs (see "other CPU %")`);
+  if (loadBefore > 0.5)
+    progress(`warning: load average ${loadBefore} before start: other processes compete for the CPUs (see "other CPU %")`);
   const probe = await machineProbe();
   progress(describeProbe(probe));
-  progress(`single-chat: ${cfg.pairs} pairs over ${cfg.workers} client processes; phases ${cfg.phases.join(', ')}; ${cfg.runs} runs × (${cfg.warmupMs / 1000} s warm-up + ${cfg.durationMs / 1000} s)`);
+  progress(
+    `single-chat: ${cfg.pairs} pairs over ${cfg.workers} client processes; phases ${cfg.phases.join(', ')}; ${cfg.runs} runs × (${cfg.warmupMs / 1000} s warm-up + ${cfg.durationMs / 1000} s)`,
+  );
   const all: RunFigures[] = [];
   for (const phase of cfg.phases) {
     for (let run = 1; run <= cfg.runs; run++) {
       const quiet = cfg.waitQuietSec > 0 ? await waitForQuiet(cfg.waitQuietSec * 1000) : undefined;
-      if (quiet && !quiet.quiet) progress(`  the machine did not get quiet in ${cfg.waitQuietSec} s (${quiet.busyCores} CPUs busy); running anyway`);
-      progress(`single-chat ${phase} run ${run}/${cfg.runs}: ${phase === 'fixed' ? `${cfg.rate} msg/s offered` : `window ${cfg.window} per sender`}…`);
+      if (quiet && !quiet.quiet)
+        progress(`  the machine did not get quiet in ${cfg.waitQuietSec} s (${quiet.busyCores} CPUs busy); running anyway`);
+      progress(
+        `single-chat ${phase} run ${run}/${cfg.runs}: ${phase === 'fixed' ? `${cfg.rate} msg/s offered` : `window ${cfg.window} per sender`}…`,
+      );
       const r = await runOnce(phase, run);
       if (quiet) r.quietBefore = quiet;
       if (cfg.profile) {
@@ -235,11 +306,22 @@ async function main(): Promise<void> {
         if (file) r.profile = summarizeProfile(join(dir, file), 25);
       }
       if (cfg.allocProfile) {
-        r.allocations = summarizeAllocations(join(RESULTS_DIR, 'profiles', `single-chat-${phase}-${run}`, 'allocations.heapprofile'), r.serverSends, 25);
-        progress(`  server allocations: ${r.allocations.totalMb} MB, ${r.allocations.bytesPerMessage} bytes per accepted message; top: ${r.allocations.top.slice(0, 6).map((t) => `${t.fn} ${t.bytesPerMessage} B`).join(', ')}`);
+        r.allocations = summarizeAllocations(
+          join(RESULTS_DIR, 'profiles', `single-chat-${phase}-${run}`, 'allocations.heapprofile'),
+          r.serverSends,
+          25,
+        );
+        progress(
+          `  server allocations: ${r.allocations.totalMb} MB, ${r.allocations.bytesPerMessage} bytes per accepted message; top: ${r.allocations.top
+            .slice(0, 6)
+            .map((t) => `${t.fn} ${t.bytesPerMessage} B`)
+            .join(', ')}`,
+        );
       }
       all.push(r);
-      progress(`  delivered ${r.deliveredPerSec}/s (offered ${r.offeredPerSec}/s), send→ack p50 ${r.ack.p50} p99 ${r.ack.p99} ms, send→delivered p50 ${r.deliver.p50} p99 ${r.deliver.p99} ms, CPU: server ${r.serverCpuPct}% (${r.serverCpuUsPerMsg} µs/msg, GC ${r.serverGcPct}%, loop delay max ${r.serverLoopDelayMs.max} ms), clients ${r.clientCpuPct}%, other processes ${r.otherCpuPct}%, lost ${r.lost} dup ${r.duplicates} unacked ${r.unacked} not stored ${r.notStored}${Object.keys(r.errors).length ? ` errors ${JSON.stringify(r.errors)}` : ''}`);
+      progress(
+        `  delivered ${r.deliveredPerSec}/s (offered ${r.offeredPerSec}/s), send→ack p50 ${r.ack.p50} p99 ${r.ack.p99} ms, send→delivered p50 ${r.deliver.p50} p99 ${r.deliver.p99} ms, CPU: server ${r.serverCpuPct}% (${r.serverCpuUsPerMsg} µs/msg, GC ${r.serverGcPct}%, loop delay max ${r.serverLoopDelayMs.max} ms), clients ${r.clientCpuPct}%, other processes ${r.otherCpuPct}%, lost ${r.lost} dup ${r.duplicates} unacked ${r.unacked} not stored ${r.notStored}${Object.keys(r.errors).length ? ` errors ${JSON.stringify(r.errors)}` : ''}`,
+      );
     }
   }
   const phases: Record<string, SingleChatSummary> = {};
@@ -247,17 +329,73 @@ async function main(): Promise<void> {
 
   const rows: Array<Array<string | number>> = [];
   for (const [phase, s] of Object.entries(phases)) {
-    rows.push([phase, s.offeredPerSec, s.deliveredPerSec, s.ackP50Ms, s.ackP99Ms, s.deliverP50Ms, s.deliverP99Ms, s.serverCpuPct, s.serverCpuUsPerMsg, s.clientCpuPct, s.otherCpuPct, s.lost, s.duplicates, s.unacked]);
+    rows.push([
+      phase,
+      s.offeredPerSec,
+      s.deliveredPerSec,
+      s.ackP50Ms,
+      s.ackP99Ms,
+      s.deliverP50Ms,
+      s.deliverP99Ms,
+      s.serverCpuPct,
+      s.serverCpuUsPerMsg,
+      s.clientCpuPct,
+      s.otherCpuPct,
+      s.lost,
+      s.duplicates,
+      s.unacked,
+    ]);
   }
   console.log(`\nsingle chat, embedded mode (medians of ${cfg.runs} runs; ${cfg.pairs} pairs, ${cfg.durationMs / 1000} s each)`);
-  console.log(table(['phase', 'offered/s', 'delivered/s', 'ack p50 ms', 'ack p99 ms', 'deliver p50 ms', 'deliver p99 ms', 'server CPU %', 'server µs/msg', 'clients CPU %', 'other CPU %', 'lost', 'dup', 'unacked'], rows));
+  console.log(
+    table(
+      [
+        'phase',
+        'offered/s',
+        'delivered/s',
+        'ack p50 ms',
+        'ack p99 ms',
+        'deliver p50 ms',
+        'deliver p99 ms',
+        'server CPU %',
+        'server µs/msg',
+        'clients CPU %',
+        'other CPU %',
+        'lost',
+        'dup',
+        'unacked',
+      ],
+      rows,
+    ),
+  );
   const targets = {
-    saturationDeliveredPerSec: { target: TARGETS.saturationDeliveredPerSec, actual: phases.saturation?.deliveredPerSec, met: phases.saturation ? phases.saturation.deliveredPerSec >= TARGETS.saturationDeliveredPerSec : undefined },
-    fixedP99DeliverMs: { target: TARGETS.fixedP99DeliverMs, actual: phases.fixed?.deliverP99Ms, met: phases.fixed ? phases.fixed.deliverP99Ms <= TARGETS.fixedP99DeliverMs : undefined },
-    exactlyOnce: { target: 0, actual: Object.values(phases).reduce((s, p) => s + p.lost + p.duplicates, 0), met: Object.values(phases).every((p) => p.lost === 0 && p.duplicates === 0 && p.unacked === 0) },
+    saturationDeliveredPerSec: {
+      target: TARGETS.saturationDeliveredPerSec,
+      actual: phases.saturation?.deliveredPerSec,
+      met: phases.saturation ? phases.saturation.deliveredPerSec >= TARGETS.saturationDeliveredPerSec : undefined,
+    },
+    fixedP99DeliverMs: {
+      target: TARGETS.fixedP99DeliverMs,
+      actual: phases.fixed?.deliverP99Ms,
+      met: phases.fixed ? phases.fixed.deliverP99Ms <= TARGETS.fixedP99DeliverMs : undefined,
+    },
+    exactlyOnce: {
+      target: 0,
+      actual: Object.values(phases).reduce((s, p) => s + p.lost + p.duplicates, 0),
+      met: Object.values(phases).every((p) => p.lost === 0 && p.duplicates === 0 && p.unacked === 0),
+    },
   };
-  const file = writeResult(typeof flags.out === 'string' ? flags.out : 'single-chat', { benchmark: 'single-chat', machine: { ...machineFacts(), server: bundle, loadAverageBefore: loadBefore, probe }, config: { ...cfg, serverEnv: SERVER_ENV }, targets, phases, runs: all });
-  console.log(`\ntargets: saturation ≥ ${TARGETS.saturationDeliveredPerSec}/s: ${targets.saturationDeliveredPerSec.met ? 'met' : 'MISSED'}; p99 send→delivered at ${cfg.rate}/s ≤ ${TARGETS.fixedP99DeliverMs} ms: ${targets.fixedP99DeliverMs.met ? 'met' : 'MISSED'}; exactly once: ${targets.exactlyOnce.met ? 'met' : 'MISSED'}`);
+  const file = writeResult(typeof flags.out === 'string' ? flags.out : 'single-chat', {
+    benchmark: 'single-chat',
+    machine: { ...machineFacts(), server: bundle, loadAverageBefore: loadBefore, probe },
+    config: { ...cfg, serverEnv: SERVER_ENV },
+    targets,
+    phases,
+    runs: all,
+  });
+  console.log(
+    `\ntargets: saturation ≥ ${TARGETS.saturationDeliveredPerSec}/s: ${targets.saturationDeliveredPerSec.met ? 'met' : 'MISSED'}; p99 send→delivered at ${cfg.rate}/s ≤ ${TARGETS.fixedP99DeliverMs} ms: ${targets.fixedP99DeliverMs.met ? 'met' : 'MISSED'}; exactly once: ${targets.exactlyOnce.met ? 'met' : 'MISSED'}`,
+  );
   console.log(`results: ${file}`);
 }
 

@@ -10,16 +10,22 @@ import { bus } from '../services/shared/topology.js';
 import { ANNOTATIONS } from './api/imcluster.js';
 import type { Cluster, ClusterCache } from './cluster-cache.js';
 import type { EventRecorder } from './events.js';
-import { R, type KubeClient } from './kube/client.js';
+import { type KubeClient, R } from './kube/client.js';
 import { keyOf } from './kube/informer.js';
-import { secretValue, type Secret } from './kube/secret.js';
+import { type Secret, secretValue } from './kube/secret.js';
 import type { LoadSource } from './load.js';
 import type { OperatorMetrics } from './metrics.js';
 import type { ServiceRole } from './objects/builders.js';
 import { A, dependencySecrets, FIELD_MANAGER, names } from './objects/common.js';
 import type { PlanContext } from './objects/reconcilers.js';
 import {
-  autoscalePolicyFor, clusterGateReports, deletionCosts, poolConnections, replicasToApply, Stabilizer, totalConnections,
+  autoscalePolicyFor,
+  clusterGateReports,
+  deletionCosts,
+  poolConnections,
+  replicasToApply,
+  Stabilizer,
+  totalConnections,
 } from './scaling.js';
 import { kubeTime } from './status.js';
 
@@ -36,7 +42,10 @@ export interface AutoscalerDeps {
 }
 
 /** Backlog that drives each role: the store queue for consumers, the stable upstream queue for logic. */
-const BACKLOG_QUEUES: Array<[ServiceRole & ('logic' | 'consumer'), string]> = [['consumer', bus.storeQueue], ['logic', bus.upstreamQueue('stable')]];
+const BACKLOG_QUEUES: Array<[ServiceRole & ('logic' | 'consumer'), string]> = [
+  ['consumer', bus.storeQueue],
+  ['logic', bus.upstreamQueue('stable')],
+];
 
 /** What one pass over one cluster knows. */
 interface ScalePass {
@@ -74,11 +83,15 @@ export class Autoscaler {
 
   /** PlanContext.replicasFor for the cluster in `namespace`. */
   replicasFor(namespace: string, hpaTargets: Set<string>): PlanContext['replicasFor'] {
-    return (deployment, fixed, autoscale, fallback) => replicasToApply({
-      hpa: hpaTargets.has(deployment), fixed, autoscale, fallback,
-      decided: this.decisions.get(`${namespace}/${deployment}`),
-      live: this.deps.cache.deployment(namespace, deployment)?.spec?.replicas,
-    });
+    return (deployment, fixed, autoscale, fallback) =>
+      replicasToApply({
+        hpa: hpaTargets.has(deployment),
+        fixed,
+        autoscale,
+        fallback,
+        decided: this.decisions.get(`${namespace}/${deployment}`),
+        live: this.deps.cache.deployment(namespace, deployment)?.spec?.replicas,
+      });
   }
 
   /** The autoscaler's current decision for a Deployment. */
@@ -150,7 +163,12 @@ export class Autoscaler {
         await this.scale(pass, names.role(c.metadata.name, role), depth);
       } catch (err) {
         this.deps.metrics.scaleMetricErrors.inc({ source: 'rabbitmq' });
-        void this.deps.events.record(c, 'Warning', 'ScalingMetricsUnavailable', `cannot read the depth of ${queue} from RabbitMQ: ${String(err)}`);
+        void this.deps.events.record(
+          c,
+          'Warning',
+          'ScalingMetricsUnavailable',
+          `cannot read the depth of ${queue} from RabbitMQ: ${String(err)}`,
+        );
       }
     }
   }
@@ -167,7 +185,8 @@ export class Autoscaler {
     const decision = this.stabilizer.decide(id, current, load, autoscaled.policy, pass.now);
     this.decidedFor(keyOf(c)).add(id);
     if (decision.replicas === current) return;
-    if (autoscaled.kind === 'gate' && decision.replicas < current && pass.reports) await this.setDeletionCosts(ns, deployment, pass.reports);
+    if (autoscaled.kind === 'gate' && decision.replicas < current && pass.reports)
+      await this.setDeletionCosts(ns, deployment, pass.reports);
     this.decisions.set(id, decision.replicas);
     this.lastScale.set(keyOf(c), kubeTime(new Date(pass.now)));
     this.deps.metrics.scaleDecisions.inc({ component: autoscaled.kind, direction: decision.replicas > current ? 'up' : 'down' });
@@ -184,12 +203,19 @@ export class Autoscaler {
 
   /** Before a gate pool shrinks: its least-loaded gates are the ones the ReplicaSet controller removes. */
   private async setDeletionCosts(ns: string, deployment: string, reports: GateInfo[]): Promise<void> {
-    const live = this.deps.cache.deployment(ns, deployment) as { spec?: { selector?: { matchLabels?: Record<string, string> } } } | undefined;
+    const live = this.deps.cache.deployment(ns, deployment) as
+      | { spec?: { selector?: { matchLabels?: Record<string, string> } } }
+      | undefined;
     const matchLabels = live?.spec?.selector?.matchLabels;
     if (!matchLabels) return;
-    const pods = await this.deps.kube.list(R.pods, ns, { labelSelector: Object.entries(matchLabels).map(([k, v]) => `${k}=${v}`).join(',') });
+    const pods = await this.deps.kube.list(R.pods, ns, {
+      labelSelector: Object.entries(matchLabels)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(','),
+    });
     for (const { pod, cost } of deletionCosts(pods.items, reports)) {
-      await this.deps.kube.patch(R.pods, ns, pod, { metadata: { annotations: { [A.deletionCost]: cost } } }, { fieldManager: FIELD_MANAGER })
+      await this.deps.kube
+        .patch(R.pods, ns, pod, { metadata: { annotations: { [A.deletionCost]: cost } } }, { fieldManager: FIELD_MANAGER })
         .catch((err: unknown) => this.deps.log.warn({ pod, err: String(err) }, 'could not set pod-deletion-cost'));
     }
   }

@@ -15,16 +15,26 @@ const gray = { version: '1.1.0', appIds: ['acme'], percentage: 5, gateReplicas: 
 
 describe('planCanary', () => {
   it('follows spec.gray, and announces the active canary once per version', () => {
-    const d = planCanary({ cluster: cluster({ gray }), deployments: [deployment('demo-gate-main', 'stable', '1.0.0')], routingTable: undefined });
+    const d = planCanary({
+      cluster: cluster({ gray }),
+      deployments: [deployment('demo-gate-main', 'stable', '1.0.0')],
+      routingTable: undefined,
+    });
     expect(d.canary).toEqual({ version: '1.1.0', appIds: ['acme'], percentage: 5, promoting: false });
     expect(d.keepCanary).toBe(false);
-    expect(d.transition).toEqual({ marker: 'active:1.1.0', reason: 'CanaryActive', message: 'canary 1.1.0 for AppIds acme and 5% of AppIds' });
+    expect(d.transition).toEqual({
+      marker: 'active:1.1.0',
+      reason: 'CanaryActive',
+      message: 'canary 1.1.0 for AppIds acme and 5% of AppIds',
+    });
     const byShare = planCanary({ cluster: cluster({ gray: { ...gray, appIds: [] } }), deployments: [], routingTable: undefined });
     expect(byShare.transition?.message).toBe('canary 1.1.0 for 5% of AppIds');
   });
 
   it('has nothing to do without spec.gray and without canary Deployments', () => {
-    expect(planCanary({ cluster: cluster(), deployments: [deployment('demo-gate-main', 'stable', '1.0.0')], routingTable: undefined })).toEqual({ keepCanary: false });
+    expect(
+      planCanary({ cluster: cluster(), deployments: [deployment('demo-gate-main', 'stable', '1.0.0')], routingTable: undefined }),
+    ).toEqual({ keepCanary: false });
   });
 
   it('recognises a promotion by canary Deployments that run spec.version, and keeps the AppIds the routing table gives the canary', () => {
@@ -42,7 +52,11 @@ describe('planCanary', () => {
 
   it('promotes with no AppIds on the canary when the routing table is missing or does not parse', () => {
     for (const routing of [undefined, '{not json']) {
-      const d = planCanary({ cluster: cluster({ version: '1.1.0' }), deployments: [deployment('demo-gate-main-canary', 'canary', '1.1.0')], routingTable: routing });
+      const d = planCanary({
+        cluster: cluster({ version: '1.1.0' }),
+        deployments: [deployment('demo-gate-main-canary', 'canary', '1.1.0')],
+        routingTable: routing,
+      });
       expect(d.canary).toEqual({ version: '1.1.0', appIds: [], percentage: 0, promoting: true });
       expect(d.keepCanary).toBe(true);
     }
@@ -51,12 +65,20 @@ describe('planCanary', () => {
   it('ends a promotion once every stable Deployment runs the new version and has rolled out', () => {
     const d = planCanary({
       cluster: cluster({ version: '1.1.0' }),
-      deployments: [deployment('demo-gate-main', 'stable', '1.1.0'), deployment('demo-logic', 'stable', '1.1.0'), deployment('demo-gate-main-canary', 'canary', '1.1.0')],
+      deployments: [
+        deployment('demo-gate-main', 'stable', '1.1.0'),
+        deployment('demo-logic', 'stable', '1.1.0'),
+        deployment('demo-gate-main-canary', 'canary', '1.1.0'),
+      ],
       routingTable: undefined,
     });
     expect(d.canary).toBeUndefined();
     expect(d.keepCanary).toBe(false);
-    expect(d.transition).toEqual({ marker: 'Promoted', reason: 'Promoted', message: 'canary 1.1.0 promoted: the stable track runs it; the canary is removed' });
+    expect(d.transition).toEqual({
+      marker: 'Promoted',
+      reason: 'Promoted',
+      message: 'canary 1.1.0 promoted: the stable track runs it; the canary is removed',
+    });
   });
 
   it('reads canary Deployments of another version without spec.gray as a rollback', () => {
@@ -68,7 +90,8 @@ describe('planCanary', () => {
     expect(d.canary).toBeUndefined();
     expect(d.keepCanary).toBe(false);
     expect(d.transition).toEqual({
-      marker: 'RolledBack', reason: 'RolledBack',
+      marker: 'RolledBack',
+      reason: 'RolledBack',
       message: 'gray release of 2.0.0-rc.1 rolled back: its AppIds return to 1.0.0, the canary is removed',
     });
   });

@@ -35,7 +35,11 @@ export function planCanary({ cluster: c, deployments, routingTable }: CanaryInpu
   if (c.spec.gray) {
     const g = c.spec.gray;
     const canary = { version: g.version, appIds: g.appIds, percentage: g.percentage, promoting: false };
-    return { canary, keepCanary: false, transition: { marker: `active:${g.version}`, reason: 'CanaryActive', message: activeMessage(canary) } };
+    return {
+      canary,
+      keepCanary: false,
+      transition: { marker: `active:${g.version}`, reason: 'CanaryActive', message: activeMessage(canary) },
+    };
   }
   const existing = deployments.filter((d) => d.metadata.labels?.[L.track] === 'canary');
   if (!existing.length) return { keepCanary: false };
@@ -43,7 +47,11 @@ export function planCanary({ cluster: c, deployments, routingTable }: CanaryInpu
   if (canaryVersions.size === 1 && canaryVersions.has(c.spec.version)) return planPromotion(c, deployments, routingTable);
   return {
     keepCanary: false,
-    transition: { marker: 'RolledBack', reason: 'RolledBack', message: `gray release of ${[...canaryVersions].join(', ')} rolled back: its AppIds return to ${c.spec.version}, the canary is removed` },
+    transition: {
+      marker: 'RolledBack',
+      reason: 'RolledBack',
+      message: `gray release of ${[...canaryVersions].join(', ')} rolled back: its AppIds return to ${c.spec.version}, the canary is removed`,
+    },
   };
 }
 
@@ -55,7 +63,14 @@ function planPromotion(c: ImCluster, deployments: Workload[], routingTable: stri
   const version = c.spec.version;
   const stable = deployments.filter((d) => d.metadata.labels?.[L.track] === 'stable');
   if (stable.length > 0 && stable.every((d) => d.metadata.labels?.[L.version] === version && rolledOut(d))) {
-    return { keepCanary: false, transition: { marker: 'Promoted', reason: 'Promoted', message: `canary ${version} promoted: the stable track runs it; the canary is removed` } };
+    return {
+      keepCanary: false,
+      transition: {
+        marker: 'Promoted',
+        reason: 'Promoted',
+        message: `canary ${version} promoted: the stable track runs it; the canary is removed`,
+      },
+    };
   }
   let appIds: string[] = [];
   let percentage = 0;
@@ -70,7 +85,8 @@ function planPromotion(c: ImCluster, deployments: Workload[], routingTable: stri
     canary: { version, appIds, percentage, promoting: true },
     keepCanary: true,
     transition: {
-      marker: `promoting:${version}`, reason: 'PromotionStarted',
+      marker: `promoting:${version}`,
+      reason: 'PromotionStarted',
       message: `promoting canary ${version}: rolling the stable track to it; canary AppIds stay on the canary until that is done`,
     },
   };

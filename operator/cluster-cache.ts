@@ -2,8 +2,8 @@
 // managed-by label) and of HorizontalPodAutoscalers, and the lookups that the reconcile, the
 // status and the autoscaler make over them. Reads only: nothing here writes to the apiserver.
 import type { Logger } from 'pino';
-import { API_VERSION, KIND, type ImCluster } from './api/imcluster.js';
-import { R, type Kube, type KubeObject, type Resource } from './kube/client.js';
+import { API_VERSION, type ImCluster, KIND } from './api/imcluster.js';
+import { type Kube, type KubeObject, R, type Resource } from './kube/client.js';
 import { Informer } from './kube/informer.js';
 import type { OperatorMetrics } from './metrics.js';
 import { L, MANAGED_SELECTOR } from './objects/common.js';
@@ -35,7 +35,9 @@ export class ClusterCache {
   constructor(kube: Kube, o: { namespace: string | undefined; log: Logger; metrics: OperatorMetrics }) {
     const informer = <T extends KubeObject>(r: Resource, labelSelector?: string) =>
       new Informer<T>(kube, r, {
-        namespace: o.namespace, labelSelector, log: o.log,
+        namespace: o.namespace,
+        labelSelector,
+        log: o.log,
         onRestart: (reason) => o.metrics.watchRestarts.inc({ resource: r.plural, reason }),
       });
     this.imclusters = informer(R.imclusters);
@@ -86,7 +88,9 @@ export class ClusterCache {
 
   /** The cluster's Deployments, both tracks. */
   deploymentsOf(c: ImCluster): Workload[] {
-    return this.deployments.list((d) => d.metadata.namespace === c.metadata.namespace && d.metadata.labels?.[L.cluster] === c.metadata.name && ownedBy(d, c));
+    return this.deployments.list(
+      (d) => d.metadata.namespace === c.metadata.namespace && d.metadata.labels?.[L.cluster] === c.metadata.name && ownedBy(d, c),
+    );
   }
 
   statefulSetsOf(c: ImCluster): Workload[] {

@@ -10,7 +10,7 @@ import { Autoscaler } from './autoscaler.js';
 import { ClusterCache } from './cluster-cache.js';
 import type { EventRecorder } from './events.js';
 import type { KubeClient } from './kube/client.js';
-import { keyOf, type EventType } from './kube/informer.js';
+import { type EventType, keyOf } from './kube/informer.js';
 import type { LoadSource } from './load.js';
 import type { OperatorMetrics } from './metrics.js';
 import { L } from './objects/common.js';
@@ -34,10 +34,12 @@ export interface ControllerDeps {
 export function changesWhatWeActOn(type: EventType, obj: ImCluster, old: ImCluster | undefined): boolean {
   if (type !== 'MODIFIED' || !old) return true;
   const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
-  return old.metadata.generation !== obj.metadata.generation
-    || !same(old.metadata.annotations ?? {}, obj.metadata.annotations ?? {})
-    || old.metadata.deletionTimestamp !== obj.metadata.deletionTimestamp
-    || !same(old.metadata.finalizers ?? [], obj.metadata.finalizers ?? []);
+  return (
+    old.metadata.generation !== obj.metadata.generation ||
+    !same(old.metadata.annotations ?? {}, obj.metadata.annotations ?? {}) ||
+    old.metadata.deletionTimestamp !== obj.metadata.deletionTimestamp ||
+    !same(old.metadata.finalizers ?? [], obj.metadata.finalizers ?? [])
+  );
 }
 
 export class Controller {
@@ -56,7 +58,13 @@ export class Controller {
     const cache = new ClusterCache(deps.kube, { namespace: deps.config.namespace || undefined, log: deps.log, metrics: deps.metrics });
     const autoscaler = new Autoscaler({ ...deps, cache, requeue: (key) => this.queue.add(key) });
     const status = new StatusRecorder({ ...deps, cache, scaling: autoscaler });
-    this.reconciler = new ClusterReconciler({ ...deps, cache, status, autoscaler, requeueAfter: (key, ms) => this.queue.addAfter(key, ms) });
+    this.reconciler = new ClusterReconciler({
+      ...deps,
+      cache,
+      status,
+      autoscaler,
+      requeueAfter: (key, ms) => this.queue.addAfter(key, ms),
+    });
     this.cache = cache;
     this.autoscaler = autoscaler;
   }
@@ -74,7 +82,10 @@ export class Controller {
     this.resyncTimer = setInterval(() => this.requeueAll(), this.deps.config.resyncMs);
     this.resyncTimer.unref();
     this.scaleTimer = setInterval(() => {
-      this.scaling ??= this.autoscaler.scaleAll().catch((err: unknown) => this.deps.log.warn({ err: String(err) }, 'autoscaling pass failed')).finally(() => (this.scaling = undefined));
+      this.scaling ??= this.autoscaler
+        .scaleAll()
+        .catch((err: unknown) => this.deps.log.warn({ err: String(err) }, 'autoscaling pass failed'))
+        .finally(() => (this.scaling = undefined));
     }, this.deps.config.scaleIntervalMs);
     this.scaleTimer.unref();
     this.deps.log.info({ namespace: this.deps.config.namespace || '(all)', workers: this.deps.config.workers }, 'controller started');
@@ -140,7 +151,10 @@ export class Controller {
         const delay = this.queue.addRateLimited(key);
         this.deps.metrics.reconciles.inc({ result: 'error' });
         this.deps.metrics.reconcileErrors.inc();
-        this.deps.log.warn({ imcluster: key, err: String(err), retryInMs: delay, retries: this.queue.retries(key) }, 'reconcile failed; retrying with backoff');
+        this.deps.log.warn(
+          { imcluster: key, err: String(err), retryInMs: delay, retries: this.queue.retries(key) },
+          'reconcile failed; retrying with backoff',
+        );
       } finally {
         end();
         this.queue.done(key);

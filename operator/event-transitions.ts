@@ -28,16 +28,24 @@ export class EventTransitions {
   paused(key: string, paused: boolean): TransitionEvent[] {
     if (paused === Boolean(this.get(key).paused)) return [];
     this.update(key, { paused });
-    return [paused
-      ? { type: 'Normal', reason: 'Paused', message: 'reconciliation paused by the imcloud.dev/paused annotation: the operator changes nothing until it is removed' }
-      : { type: 'Normal', reason: 'Resumed', message: 'reconciliation resumed' }];
+    return [
+      paused
+        ? {
+            type: 'Normal',
+            reason: 'Paused',
+            message: 'reconciliation paused by the imcloud.dev/paused annotation: the operator changes nothing until it is removed',
+          }
+        : { type: 'Normal', reason: 'Resumed', message: 'reconciliation resumed' },
+    ];
   }
 
   /** `invalidSpec`: why the spec cannot be rolled out, or undefined once it can. */
   invalidSpec(key: string, invalidSpec: string | undefined): TransitionEvent[] {
     if (invalidSpec === this.get(key).invalidSpec) return [];
     this.update(key, { invalidSpec });
-    return invalidSpec ? [{ type: 'Warning', reason: 'InvalidSpec', message: `${invalidSpec}; nothing is rolled out until it is fixed` }] : [];
+    return invalidSpec
+      ? [{ type: 'Warning', reason: 'InvalidSpec', message: `${invalidSpec}; nothing is rolled out until it is fixed` }]
+      : [];
   }
 
   canary(key: string, transition: CanaryTransition | undefined): TransitionEvent[] {
@@ -50,13 +58,20 @@ export class EventTransitions {
   status(key: string, c: ImCluster, status: ImClusterStatus, paused: boolean): TransitionEvent[] {
     const out: TransitionEvent[] = [];
     if (status.phase !== this.get(key).phase) {
-      if (status.phase === 'Ready') out.push({ type: 'Normal', reason: 'Ready', message: `every component is ready (version ${status.version ?? c.spec.version})` });
-      if (status.phase === 'Degraded') out.push({ type: 'Warning', reason: 'Degraded', message: status.conditions?.find((x) => x.type === 'Degraded')?.message ?? 'degraded' });
+      if (status.phase === 'Ready')
+        out.push({ type: 'Normal', reason: 'Ready', message: `every component is ready (version ${status.version ?? c.spec.version})` });
+      if (status.phase === 'Degraded')
+        out.push({
+          type: 'Warning',
+          reason: 'Degraded',
+          message: status.conditions?.find((x) => x.type === 'Degraded')?.message ?? 'degraded',
+        });
       this.update(key, { phase: status.phase });
     }
     // Against what the status said last when this process has not seen the cluster yet: a restart announces no rollout.
     if (c.spec.version !== (this.get(key).version ?? c.status?.version) && !paused) {
-      if (c.status?.version && c.status.version !== c.spec.version) out.push({ type: 'Normal', reason: 'RollingOut', message: `rolling out version ${c.spec.version} (from ${c.status.version})` });
+      if (c.status?.version && c.status.version !== c.spec.version)
+        out.push({ type: 'Normal', reason: 'RollingOut', message: `rolling out version ${c.spec.version} (from ${c.status.version})` });
       this.update(key, { version: c.spec.version });
     }
     return out;

@@ -95,7 +95,12 @@ export class LeaderElector {
       leaseTransitions: transitions,
     });
     if (!existing) {
-      const lease: Lease = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace, labels: { 'app.kubernetes.io/name': 'imcloud-operator' } }, spec: mine(null, 0) };
+      const lease: Lease = {
+        apiVersion: 'coordination.k8s.io/v1',
+        kind: 'Lease',
+        metadata: { name, namespace, labels: { 'app.kubernetes.io/name': 'imcloud-operator' } },
+        spec: mine(null, 0),
+      };
       try {
         await this.kube.create<Lease>(R.leases, lease);
       } catch (err) {

@@ -52,10 +52,13 @@ export class LiveLoadSource implements LoadSource {
     if (!conn) {
       conn = withTimeout(amqp.connect(url), 5000, 'amqp connect');
       this.amqp.set(url, conn);
-      conn.then((c) => {
-        c.on('error', () => undefined);
-        c.on('close', () => this.amqp.delete(url));
-      }, () => this.amqp.delete(url));
+      conn.then(
+        (c) => {
+          c.on('error', () => undefined);
+          c.on('close', () => this.amqp.delete(url));
+        },
+        () => this.amqp.delete(url),
+      );
     }
     const connection = await conn;
     // A channel per check: checkQueue on a missing queue closes the channel (404).

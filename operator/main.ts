@@ -4,14 +4,14 @@
 // Lease back and exits 0.
 import { createServer, type Server } from 'node:http';
 import type { Logger } from 'pino';
+import { errorCatalog } from '../protocol/errors.js';
 import type { Config } from '../services/shared/config.js';
+import { installLastResortHandlers } from '../services/shared/last-resort.js';
 import { Controller } from './controller.js';
 import { EventRecorder } from './events.js';
 import { KubeClient } from './kube/client.js';
 import { LeaderElector } from './leader.js';
 import { LiveLoadSource, type LoadSource } from './load.js';
-import { errorCatalog } from '../protocol/errors.js';
-import { installLastResortHandlers } from '../services/shared/last-resort.js';
 import { createOperatorMetrics, type OperatorMetrics } from './metrics.js';
 
 export interface OperatorHandle {
@@ -57,7 +57,10 @@ export async function startOperator(o: OperatorOptions): Promise<OperatorHandle>
   // A standby is ready (it is waiting for the Lease); a leader once its caches are synced.
   const server = healthServer(metrics, () => ({ ready: !stopping && (!leading || Boolean(controller?.synced)), leader: leading }));
   const port = await listen(server, config.http.port, config.http.host);
-  log.info({ port, identity, namespace: oc.namespace || '(all)', leaderElection: oc.leaderElection, server: kube.server.origin }, 'operator listening');
+  log.info(
+    { port, identity, namespace: oc.namespace || '(all)', leaderElection: oc.leaderElection, server: kube.server.origin },
+    'operator listening',
+  );
 
   const startController = async () => {
     leading = true;
@@ -174,10 +177,13 @@ export async function runOperatorCommand(config: Config, log: Logger): Promise<v
       process.exit(1);
     }, 25_000);
     force.unref();
-    handle.stop().then(() => process.exit(0), (err: unknown) => {
-      log.error({ err: String(err) }, 'shutdown failed');
-      process.exit(1);
-    });
+    handle.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err: String(err) }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));

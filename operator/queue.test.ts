@@ -39,7 +39,9 @@ describe('WorkQueue', () => {
 
   it('backs off exponentially per key and resets on forget()', () => {
     const q = new WorkQueue({ backoffBaseMs: 100, backoffMaxMs: 1000 });
-    expect([q.nextBackoff('a'), q.nextBackoff('a'), q.nextBackoff('a'), q.nextBackoff('a'), q.nextBackoff('a')]).toEqual([100, 200, 400, 800, 1000]);
+    expect([q.nextBackoff('a'), q.nextBackoff('a'), q.nextBackoff('a'), q.nextBackoff('a'), q.nextBackoff('a')]).toEqual([
+      100, 200, 400, 800, 1000,
+    ]);
     expect(q.nextBackoff('b')).toBe(100);
     expect(q.retries('a')).toBe(5);
     q.forget('a');

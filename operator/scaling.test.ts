@@ -2,7 +2,15 @@ import { describe, expect, it } from 'vitest';
 import type { GateInfo } from '../services/ports/routes.js';
 import type { KubeObject } from './kube/client.js';
 import {
-  autoscalePolicyFor, clusterGateReports, deletionCosts, poolConnections, recommend, replicasToApply, Stabilizer, totalConnections, type ScalePolicy,
+  autoscalePolicyFor,
+  clusterGateReports,
+  deletionCosts,
+  poolConnections,
+  recommend,
+  replicasToApply,
+  type ScalePolicy,
+  Stabilizer,
+  totalConnections,
 } from './scaling.js';
 import { cluster } from './testing/fixtures.js';
 
@@ -71,12 +79,27 @@ describe('Stabilizer', () => {
 
 describe('autoscalePolicyFor', () => {
   it('finds the policy of an autoscaled gate pool, logic or consumer by Deployment name, and none for fixed replicas', () => {
-    const c = cluster({ logic: { autoscale: { minReplicas: 2, maxReplicas: 9, targetBacklogPerReplica: 500, stabilizationWindowSeconds: 60, maxStepUp: 2, maxStepDown: 1 } } });
+    const c = cluster({
+      logic: {
+        autoscale: {
+          minReplicas: 2,
+          maxReplicas: 9,
+          targetBacklogPerReplica: 500,
+          stabilizationWindowSeconds: 60,
+          maxStepUp: 2,
+          maxStepDown: 1,
+        },
+      },
+    });
     expect(autoscalePolicyFor(c, 'demo-gate-main')).toEqual({
-      kind: 'gate', pool: 'main',
+      kind: 'gate',
+      pool: 'main',
       policy: { minReplicas: 1, maxReplicas: 8, target: 100, stabilizationWindowSeconds: 300, maxStepUp: 4, maxStepDown: 1 },
     });
-    expect(autoscalePolicyFor(c, 'demo-logic')).toEqual({ kind: 'logic', policy: { minReplicas: 2, maxReplicas: 9, target: 500, stabilizationWindowSeconds: 60, maxStepUp: 2, maxStepDown: 1 } });
+    expect(autoscalePolicyFor(c, 'demo-logic')).toEqual({
+      kind: 'logic',
+      policy: { minReplicas: 2, maxReplicas: 9, target: 500, stabilizationWindowSeconds: 60, maxStepUp: 2, maxStepDown: 1 },
+    });
     expect(autoscalePolicyFor(c, 'demo-consumer')?.policy.target).toBe(1000);
     expect(autoscalePolicyFor(c, 'demo-gate-vip')).toBeUndefined(); // replicas: 2
     expect(autoscalePolicyFor(c, 'demo-dispatch')).toBeUndefined();
@@ -86,10 +109,19 @@ describe('autoscalePolicyFor', () => {
 
 describe('gate load', () => {
   const report = (id: string, connections: number, o: Partial<GateInfo> = {}): GateInfo => ({
-    id, pool: 'main', appIds: [], track: 'stable', wsUrl: '', tcpAddr: '', connections, draining: false, reportedAt: 1_000_000, ...o,
+    id,
+    pool: 'main',
+    appIds: [],
+    track: 'stable',
+    wsUrl: '',
+    tcpAddr: '',
+    connections,
+    draining: false,
+    reportedAt: 1_000_000,
+    ...o,
   });
 
-  it('counts only the cluster\'s own recent reports', () => {
+  it("counts only the cluster's own recent reports", () => {
     const reports = [
       report('demo-gate-main-abc', 10),
       report('demo-gate-vip-xyz', 20),
@@ -135,10 +167,16 @@ describe('replicasToApply', () => {
 });
 
 describe('deletionCosts', () => {
-  const pod = (name: string, cost?: string): KubeObject => ({ metadata: { name, annotations: cost === undefined ? {} : { 'controller.kubernetes.io/pod-deletion-cost': cost } } });
+  const pod = (name: string, cost?: string): KubeObject => ({
+    metadata: { name, annotations: cost === undefined ? {} : { 'controller.kubernetes.io/pod-deletion-cost': cost } },
+  });
 
-  it('costs each pod its gate\'s connections (0 without a report, at most int32), skipping pods that already carry their cost', () => {
-    const reports = [{ id: 'g-a', connections: 60 }, { id: 'g-b', connections: 0 }, { id: 'g-c', connections: 5_000_000_000 }];
+  it("costs each pod its gate's connections (0 without a report, at most int32), skipping pods that already carry their cost", () => {
+    const reports = [
+      { id: 'g-a', connections: 60 },
+      { id: 'g-b', connections: 0 },
+      { id: 'g-c', connections: 5_000_000_000 },
+    ];
     expect(deletionCosts([pod('g-a'), pod('g-b', '0'), pod('g-c', '7'), pod('g-d')], reports)).toEqual([
       { pod: 'g-a', cost: '60' },
       { pod: 'g-c', cost: '2147483647' },

@@ -55,23 +55,44 @@ export class Stabilizer {
     const observedWholeWindow = now - this.since.get(key)! >= windowMs;
 
     // Bounds changed under us (spec edit): go straight to them.
-    if (current < policy.minReplicas) return { replicas: policy.minReplicas, recommended, reason: `below minReplicas ${policy.minReplicas}` };
-    if (current > policy.maxReplicas) return { replicas: policy.maxReplicas, recommended, reason: `above maxReplicas ${policy.maxReplicas}` };
+    if (current < policy.minReplicas)
+      return { replicas: policy.minReplicas, recommended, reason: `below minReplicas ${policy.minReplicas}` };
+    if (current > policy.maxReplicas)
+      return { replicas: policy.maxReplicas, recommended, reason: `above maxReplicas ${policy.maxReplicas}` };
 
     if (recommended > current) {
       const replicas = Math.min(recommended, current + policy.maxStepUp);
-      return { replicas, recommended, reason: `load ${total} needs ${recommended} pods at ${policy.target} per pod${replicas < recommended ? ` (step limited to +${policy.maxStepUp})` : ''}` };
+      return {
+        replicas,
+        recommended,
+        reason: `load ${total} needs ${recommended} pods at ${policy.target} per pod${replicas < recommended ? ` (step limited to +${policy.maxStepUp})` : ''}`,
+      };
     }
     // Scale down only as far as the highest recommendation within the window allows.
     const stabilized = Math.max(...list.map((h) => h.value));
     if (!observedWholeWindow && recommended < current) {
-      return { replicas: current, recommended, reason: `holding: load observed for less than the stabilisation window (${policy.stabilizationWindowSeconds}s)` };
+      return {
+        replicas: current,
+        recommended,
+        reason: `holding: load observed for less than the stabilisation window (${policy.stabilizationWindowSeconds}s)`,
+      };
     }
     if (stabilized >= current) {
-      return { replicas: current, recommended, reason: recommended < current ? `holding: the stabilisation window (${policy.stabilizationWindowSeconds}s) saw a need for ${stabilized}` : 'at target' };
+      return {
+        replicas: current,
+        recommended,
+        reason:
+          recommended < current
+            ? `holding: the stabilisation window (${policy.stabilizationWindowSeconds}s) saw a need for ${stabilized}`
+            : 'at target',
+      };
     }
     const replicas = Math.max(stabilized, current - policy.maxStepDown);
-    return { replicas, recommended, reason: `load ${total} needs ${stabilized} pods over the last ${policy.stabilizationWindowSeconds}s${replicas > stabilized ? ` (step limited to -${policy.maxStepDown})` : ''}` };
+    return {
+      replicas,
+      recommended,
+      reason: `load ${total} needs ${stabilized} pods over the last ${policy.stabilizationWindowSeconds}s${replicas > stabilized ? ` (step limited to -${policy.maxStepDown})` : ''}`,
+    };
   }
 
   /** Drops the history of these keys (a cluster's Deployments, by exact key). */
@@ -96,11 +117,16 @@ export interface AutoscaledDeployment {
 export function autoscalePolicyFor(c: ImCluster, deployment: string): AutoscaledDeployment | undefined {
   const cname = c.metadata.name;
   const behaviour = (a: GateAutoscale | BacklogAutoscale, target: number): ScalePolicy => ({
-    minReplicas: a.minReplicas, maxReplicas: a.maxReplicas, target,
-    stabilizationWindowSeconds: a.stabilizationWindowSeconds, maxStepUp: a.maxStepUp, maxStepDown: a.maxStepDown,
+    minReplicas: a.minReplicas,
+    maxReplicas: a.maxReplicas,
+    target,
+    stabilizationWindowSeconds: a.stabilizationWindowSeconds,
+    maxStepUp: a.maxStepUp,
+    maxStepDown: a.maxStepDown,
   });
   for (const p of c.spec.gate.pools) {
-    if (p.autoscale && names.gate(cname, p.name) === deployment) return { policy: behaviour(p.autoscale, p.autoscale.targetConnectionsPerPod), kind: 'gate', pool: p.name };
+    if (p.autoscale && names.gate(cname, p.name) === deployment)
+      return { policy: behaviour(p.autoscale, p.autoscale.targetConnectionsPerPod), kind: 'gate', pool: p.name };
   }
   for (const role of ['logic', 'consumer'] as const) {
     const a = c.spec[role].autoscale;
@@ -150,7 +176,10 @@ export function replicasToApply(o: {
  * pod's connections (the ReplicaSet controller removes the lowest first, so the least-loaded
  * gates drain). Only the pods whose annotation changes.
  */
-export function deletionCosts(pods: KubeObject[], reports: Array<{ id: string; connections: number }>): Array<{ pod: string; cost: string }> {
+export function deletionCosts(
+  pods: KubeObject[],
+  reports: Array<{ id: string; connections: number }>,
+): Array<{ pod: string; cost: string }> {
   const load = new Map(reports.map((r) => [r.id, r.connections]));
   return pods.flatMap((pod) => {
     const cost = String(Math.min(2_147_483_647, load.get(pod.metadata.name) ?? 0));

@@ -6,11 +6,19 @@ import { cluster } from './testing/fixtures.js';
 describe('specConfigProblems', () => {
   it('accepts settings the roles know, with values they accept', () => {
     expect(specConfigProblems(undefined)).toEqual([]);
-    expect(specConfigProblems({ 'gate.rateLimitPerSec': '500', 'consumer.lingerMs': '100', 'gate.appIds': 'a1,b2', 'web.enabled': 'true' })).toEqual([]);
+    expect(
+      specConfigProblems({ 'gate.rateLimitPerSec': '500', 'consumer.lingerMs': '100', 'gate.appIds': 'a1,b2', 'web.enabled': 'true' }),
+    ).toEqual([]);
   });
 
   it('names every unknown setting and every bad value, by its spec.config key', () => {
-    const problems = specConfigProblems({ 'gate.rateLimitPerSec': 'lots', 'gate.nope': '1', 'nosuch.key': 'x', 'consumer.lingerMs': '600000', 'log.level': 'debug' });
+    const problems = specConfigProblems({
+      'gate.rateLimitPerSec': 'lots',
+      'gate.nope': '1',
+      'nosuch.key': 'x',
+      'consumer.lingerMs': '600000',
+      'log.level': 'debug',
+    });
     expect(problems).toHaveLength(4);
     expect(problems).toContain('gate.nope: no such setting (docs/configuration.md lists them)');
     expect(problems).toContain('nosuch.key: no such setting (docs/configuration.md lists them)');
@@ -30,7 +38,12 @@ describe('specConfigProblems', () => {
 
   it('refuses the ops port and the certificate files, with or without spec.tls: the operator sets them', () => {
     for (const c of [cluster(), cluster({ tls: { secretName: 'chat-tls', roles: ['gate'] } })]) {
-      expect(specConfigProblems({ 'http.opsPort': '9999', 'tls.certFile': '/x.crt', 'tls.keyFile': '/x.key', 'http.port': '1' }, operatorSettings(c))).toEqual([
+      expect(
+        specConfigProblems(
+          { 'http.opsPort': '9999', 'tls.certFile': '/x.crt', 'tls.keyFile': '/x.key', 'http.port': '1' },
+          operatorSettings(c),
+        ),
+      ).toEqual([
         'http.opsPort: set by the operator from the container port 9090 (ops: metrics, the admin API, probes); remove it from spec.config',
         'http.port: set by the operator from the container port 8080; remove it from spec.config',
         'tls.certFile: set by the operator from spec.tls.secretName (the Secret it mounts); remove it from spec.config',
@@ -47,7 +60,9 @@ describe('specConfigProblems', () => {
 
   it('takes a setting that moved to a shared section by either name, and refuses the track under both (the operator sets it)', () => {
     const owned = operatorSettings(cluster());
-    expect(specConfigProblems({ 'gate.heartbeatIntervalMs': '20000', 'heartbeat.idleTimeoutMs': '60000', 'rabbitmq.prefetch': '128' }, owned)).toEqual([]);
+    expect(
+      specConfigProblems({ 'gate.heartbeatIntervalMs': '20000', 'heartbeat.idleTimeoutMs': '60000', 'rabbitmq.prefetch': '128' }, owned),
+    ).toEqual([]);
     expect(specConfigProblems({ 'gate.track': 'canary', 'node.track': 'canary' }, owned)).toEqual([
       'gate.track: set by the operator from the gray release (spec.gray); remove it from spec.config',
       'node.track: set by the operator from the gray release (spec.gray); remove it from spec.config',

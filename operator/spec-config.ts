@@ -16,10 +16,12 @@ export interface SpecConfigEntry {
 
 /** spec.config's entries in key order, each with its IMCLOUD_* variable (the check and the pods read them alike). */
 export function specConfigEntries(config: Record<string, string> | undefined): SpecConfigEntry[] {
-  return Object.entries(config ?? {}).sort(([a], [b]) => a.localeCompare(b)).map(([key, value]) => {
-    const [section = '', name = ''] = key.split('.');
-    return { key, section, name, env: envName(section, name), value };
-  });
+  return Object.entries(config ?? {})
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([key, value]) => {
+      const [section = '', name = ''] = key.split('.');
+      return { key, section, name, env: envName(section, name), value };
+    });
 }
 
 /**

@@ -3,13 +3,13 @@
 // (newer from the apply's answers than from the cache), who scales each Deployment, the
 // autoscaler's readings, and what this reconcile planned or, without a plan, what was reported
 // last — and applies the status subresource only when something changed.
-import { API_VERSION, KIND, type ImCluster, type ImClusterStatus } from './api/imcluster.js';
+import { API_VERSION, type ImCluster, type ImClusterStatus, KIND } from './api/imcluster.js';
 import type { Autoscaler } from './autoscaler.js';
 import type { CanaryTransition } from './canary.js';
 import type { Cluster, ClusterCache } from './cluster-cache.js';
 import { EventTransitions, type TransitionEvent } from './event-transitions.js';
 import type { EventRecorder } from './events.js';
-import { isNotFound, R, type KubeClient, type KubeObject, type Resource } from './kube/client.js';
+import { isNotFound, type KubeClient, type KubeObject, R, type Resource } from './kube/client.js';
 import { keyOf } from './kube/informer.js';
 import type { OperatorMetrics } from './metrics.js';
 import type { CanaryPlan } from './objects/builders.js';
@@ -64,7 +64,11 @@ export class StatusRecorder {
     this.record(c, this.transitions.status(keyOf(c), c, status, outcome.paused));
     if (canonical(status) === canonical(c.status)) return;
     try {
-      await this.deps.kube.apply(R.imclusters, { apiVersion: API_VERSION, kind: KIND, metadata: { name: c.metadata.name, namespace: c.metadata.namespace }, status } as KubeObject, { fieldManager: FIELD_MANAGER, force: true, subresource: 'status' });
+      await this.deps.kube.apply(
+        R.imclusters,
+        { apiVersion: API_VERSION, kind: KIND, metadata: { name: c.metadata.name, namespace: c.metadata.namespace }, status } as KubeObject,
+        { fieldManager: FIELD_MANAGER, force: true, subresource: 'status' },
+      );
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
@@ -116,7 +120,12 @@ export class StatusRecorder {
  * (Computed from the cache alone, a status written right after a promotion still counted the
  * canary Deployments it had just deleted.)
  */
-export function current<T extends KubeObject>(cached: T[], resource: Resource, applied: Map<string, KubeObject> | undefined, deleted?: Set<string>): T[] {
+export function current<T extends KubeObject>(
+  cached: T[],
+  resource: Resource,
+  applied: Map<string, KubeObject> | undefined,
+  deleted?: Set<string>,
+): T[] {
   const byKey = new Map<string, T>();
   for (const w of cached) {
     const answer = applied?.get(objectKey(resource, w)) as T | undefined;
@@ -143,7 +152,8 @@ export function plannedOrLastReported(c: ImCluster, o: ReconcileOutcome): Pick<S
   const unplanned = o.paused || Boolean(o.invalidSpec);
   const last = c.status;
   const lastDependencies = last?.conditions?.find((x) => x.type === 'DependenciesReady');
-  const lastReason = lastDependencies?.status === 'False' && lastDependencies.reason !== 'DependenciesNotReady' ? lastDependencies.reason : undefined;
+  const lastReason =
+    lastDependencies?.status === 'False' && lastDependencies.reason !== 'DependenciesNotReady' ? lastDependencies.reason : undefined;
   return {
     dependencies: o.dependencies ?? {
       ready: lastDependencies?.status === 'True',
@@ -151,13 +161,16 @@ export function plannedOrLastReported(c: ImCluster, o: ReconcileOutcome): Pick<S
       message: lastDependencies?.message ?? (o.paused ? 'unknown (paused)' : 'unknown (the spec was not applied)'),
     },
     canary: o.canary ?? (unplanned && last?.canary ? { ...last.canary, promoting: last.canary.phase === 'Promoting' } : undefined),
-    routing: o.routing ?? (last?.routingConfigMap && last.routingHash ? { configMap: last.routingConfigMap, hash: last.routingHash } : undefined),
+    routing:
+      o.routing ?? (last?.routingConfigMap && last.routingHash ? { configMap: last.routingConfigMap, hash: last.routingHash } : undefined),
   };
 }
 
 /** JSON with sorted keys: the apiserver does not keep our key order. */
 function canonical(value: unknown): string {
-  return JSON.stringify(value, (_k, v: unknown) => (v && typeof v === 'object' && !Array.isArray(v)
-    ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)))
-    : v));
+  return JSON.stringify(value, (_k, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)))
+      : v,
+  );
 }

@@ -52,10 +52,12 @@ export interface StatusInput {
 export function rolledOut(w: Workload): boolean {
   const s = w.status ?? {};
   const want = w.spec?.replicas ?? 1;
-  return (s.observedGeneration ?? 0) >= (w.metadata.generation ?? 0)
-    && (s.updatedReplicas ?? 0) >= want
-    && (s.readyReplicas ?? 0) >= want
-    && (s.replicas ?? 0) <= want;
+  return (
+    (s.observedGeneration ?? 0) >= (w.metadata.generation ?? 0) &&
+    (s.updatedReplicas ?? 0) >= want &&
+    (s.readyReplicas ?? 0) >= want &&
+    (s.replicas ?? 0) <= want
+  );
 }
 
 function component(w: Workload, autoscaled: Map<string, 'operator' | 'hpa'>): ComponentStatus {
@@ -65,7 +67,7 @@ function component(w: Workload, autoscaled: Map<string, 'operator' | 'hpa'>): Co
     name: w.metadata.name,
     role: l[L.component] ?? 'unknown',
     track: trackLabel === 'canary' ? 'canary' : trackLabel === 'stable' ? 'stable' : 'dependency',
-    version: l[L.version] ?? (w.spec?.template?.spec?.containers?.[0]?.image?.split(':').pop() ?? ''),
+    version: l[L.version] ?? w.spec?.template?.spec?.containers?.[0]?.image?.split(':').pop() ?? '',
     replicas: w.status?.replicas ?? 0,
     readyReplicas: w.status?.readyReplicas ?? 0,
     updatedReplicas: w.status?.updatedReplicas ?? 0,
@@ -82,7 +84,15 @@ export function kubeTime(d: Date): string {
   return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
-export function condition(type: ConditionType, ok: boolean | 'Unknown', reason: string, message: string, generation: number, previous: Condition[] | undefined, now: Date): Condition {
+export function condition(
+  type: ConditionType,
+  ok: boolean | 'Unknown',
+  reason: string,
+  message: string,
+  generation: number,
+  previous: Condition[] | undefined,
+  now: Date,
+): Condition {
   const status = ok === 'Unknown' ? 'Unknown' : ok ? 'True' : 'False';
   const old = previous?.find((c) => c.type === type);
   return {
@@ -145,9 +155,15 @@ function findings(i: StatusInput): Findings {
   const notReady = i.deployments
     .filter((d) => (d.status?.readyReplicas ?? 0) < (d.spec?.replicas ?? 1))
     .map((d) => `${d.metadata.name} (${d.status?.readyReplicas ?? 0}/${d.spec?.replicas ?? 1})`);
-  const failing = i.deployments.flatMap((d) => (d.status?.conditions ?? [])
-    .filter((x) => (x.type === 'Progressing' && x.status === 'False' && x.reason === 'ProgressDeadlineExceeded') || (x.type === 'ReplicaFailure' && x.status === 'True'))
-    .map((x) => `${d.metadata.name}: ${x.reason ?? x.type}: ${x.message ?? ''}`.trim()));
+  const failing = i.deployments.flatMap((d) =>
+    (d.status?.conditions ?? [])
+      .filter(
+        (x) =>
+          (x.type === 'Progressing' && x.status === 'False' && x.reason === 'ProgressDeadlineExceeded') ||
+          (x.type === 'ReplicaFailure' && x.status === 'True'),
+      )
+      .map((x) => `${d.metadata.name}: ${x.reason ?? x.type}: ${x.message ?? ''}`.trim()),
+  );
   const degraded = [...(i.invalidSpec ? [i.invalidSpec] : []), ...i.errors, ...failing];
   const ready = i.dependencies.ready && notReady.length === 0 && i.deployments.length > 0 && degraded.length === 0;
   return { notRolledOut, notReady, degraded, ready };
@@ -162,11 +178,29 @@ function conditionsOf(i: StatusInput, f: Findings, componentCount: number): Cond
   const deps = i.dependencies;
   const degradedReason = i.invalidSpec ? 'InvalidSpec' : i.errors.length ? 'ReconcileError' : 'RolloutFailed';
   return [
-    make('DependenciesReady', deps.ready, deps.ready ? 'DependenciesReady' : deps.reason ?? 'DependenciesNotReady', deps.message),
+    make('DependenciesReady', deps.ready, deps.ready ? 'DependenciesReady' : (deps.reason ?? 'DependenciesNotReady'), deps.message),
     make('Progressing', ...progressing(i, f.notRolledOut)),
     make('Degraded', degraded.length > 0, degraded.length ? degradedReason : 'AsExpected', degraded.join('; ') || 'no errors'),
-    make('Ready', ready, ready ? 'AllComponentsReady' : !deps.ready ? 'DependenciesNotReady' : notReady.length ? 'ComponentsNotReady' : degraded.length ? 'Degraded' : 'Pending',
-      ready ? `${componentCount} components ready` : notReady.length ? `not ready: ${notReady.join(', ')}` : !deps.ready ? deps.message : degraded.join('; ') || 'no workloads yet'),
+    make(
+      'Ready',
+      ready,
+      ready
+        ? 'AllComponentsReady'
+        : !deps.ready
+          ? 'DependenciesNotReady'
+          : notReady.length
+            ? 'ComponentsNotReady'
+            : degraded.length
+              ? 'Degraded'
+              : 'Pending',
+      ready
+        ? `${componentCount} components ready`
+        : notReady.length
+          ? `not ready: ${notReady.join(', ')}`
+          : !deps.ready
+            ? deps.message
+            : degraded.join('; ') || 'no workloads yet',
+    ),
   ];
 }
 
@@ -175,7 +209,11 @@ function progressing(i: StatusInput, notRolledOut: string[]): [boolean | 'Unknow
   if (i.invalidSpec) return [false, 'InvalidSpec', `${i.invalidSpec}; the workloads keep the last valid spec until this is fixed`];
   if (i.paused) return ['Unknown', 'Paused', 'reconciliation is paused by the imcloud.dev/paused annotation; remove it to resume'];
   if (i.canary?.promoting) {
-    return [true, 'Promoting', `promoting ${i.canary.version}: rolling the stable track out; the canary stays until it is done${notRolledOut.length ? ` (waiting for ${notRolledOut.join(', ')})` : ''}`];
+    return [
+      true,
+      'Promoting',
+      `promoting ${i.canary.version}: rolling the stable track out; the canary stays until it is done${notRolledOut.length ? ` (waiting for ${notRolledOut.join(', ')})` : ''}`,
+    ];
   }
   if (notRolledOut.length) return [true, 'RollingOut', `waiting for ${notRolledOut.join(', ')}`];
   return [false, 'Complete', `version ${i.cluster.spec.version}${i.canary ? ` with canary ${i.canary.version}` : ''} is rolled out`];

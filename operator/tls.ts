@@ -11,7 +11,8 @@ export function tlsSecretProblem(name: string, secret: { data?: Record<string, s
   if (!secret) return `tls: Secret ${name} not found`;
   const data = secretData(secret);
   const missing = TLS_KEYS.filter((k) => !data[k]);
-  if (missing.length) return `tls: Secret ${name} lacks key(s) ${missing.join(', ')} (a Secret of type kubernetes.io/tls has tls.crt and tls.key)`;
+  if (missing.length)
+    return `tls: Secret ${name} lacks key(s) ${missing.join(', ')} (a Secret of type kubernetes.io/tls has tls.crt and tls.key)`;
   try {
     // What the processes check too: a key that does not match the certificate, or a file that is not PEM, fails here.
     createSecureContext({ cert: data['tls.crt'], key: data['tls.key'] });

@@ -12,14 +12,22 @@ export interface ErrorSpec {
 
 export const errorCatalog = {
   // Framing and protocol
-  IM_PROTOCOL_VERSION: { status: 400, fatal: true, message: 'Unsupported protocol version: this server speaks version 1. Upgrade the client SDK.' },
+  IM_PROTOCOL_VERSION: {
+    status: 400,
+    fatal: true,
+    message: 'Unsupported protocol version: this server speaks version 1. Upgrade the client SDK.',
+  },
   IM_FRAME_MALFORMED: { status: 400, fatal: true, message: 'The frame could not be decoded as an imcloud.v1.Frame.' },
   IM_FRAME_TOO_LARGE: { status: 413, fatal: true, message: 'The frame is larger than the gate accepts (gate.maxFrameBytes).' },
   IM_FRAME_UNKNOWN_TYPE: { status: 400, fatal: false, message: 'The frame type is unknown or not allowed from a client.' },
   IM_AUTH_REQUIRED: { status: 401, fatal: true, message: 'The first frame on a connection must be Auth.' },
   IM_AUTH_TIMEOUT: { status: 401, fatal: true, message: 'No Auth frame arrived in time after connecting.' },
   IM_ALREADY_AUTHENTICATED: { status: 400, fatal: false, message: 'This connection is already authenticated.' },
-  IM_HEARTBEAT_TIMEOUT: { status: 408, fatal: true, message: 'No frame arrived within the idle timeout; send Ping at the heartbeat interval.' },
+  IM_HEARTBEAT_TIMEOUT: {
+    status: 408,
+    fatal: true,
+    message: 'No frame arrived within the idle timeout; send Ping at the heartbeat interval.',
+  },
   // Tokens and tenancy
   IM_TOKEN_INVALID: { status: 401, fatal: true, message: 'The token is malformed, signed with another key, or not for this AppId.' },
   IM_TOKEN_EXPIRED: { status: 401, fatal: true, message: 'The token has expired; mint a new one from your backend.' },
@@ -32,7 +40,11 @@ export const errorCatalog = {
   IM_FLOODING: { status: 429, fatal: true, message: 'The connection kept exceeding its rate limit and was closed.' },
   IM_SLOW_CONSUMER: { status: 503, fatal: true, message: 'The client read too slowly and its send buffer filled up; reconnect and sync.' },
   IM_APP_RATE_LIMITED: { status: 429, fatal: false, message: 'The app exceeded its rate limit; retry after retry_after_ms.' },
-  IM_TOO_MANY_CONNECTIONS: { status: 429, fatal: true, message: 'Too many open connections for this user or address; close some, or raise the app\'s limits.' },
+  IM_TOO_MANY_CONNECTIONS: {
+    status: 429,
+    fatal: true,
+    message: "Too many open connections for this user or address; close some, or raise the app's limits.",
+  },
   // Requests
   IM_BAD_REQUEST: { status: 400, fatal: false, message: 'A field of the request is missing or invalid.' },
   IM_BODY_TOO_LARGE: { status: 413, fatal: false, message: 'The message body is larger than the app allows (logic.maxBodyBytes).' },
@@ -49,7 +61,11 @@ export const errorCatalog = {
   IM_ADMIN_INVALID: { status: 400, fatal: false, message: 'The request body is invalid.' },
   IM_ADMIN_CONFLICT: { status: 409, fatal: false, message: 'That resource already exists.' },
   IM_ROUTE_NOT_FOUND: { status: 404, fatal: false, message: 'No such HTTP endpoint.' },
-  IM_REQUEST_TOO_LARGE: { status: 413, fatal: false, message: 'The HTTP request body is larger than this endpoint accepts (http.bodyLimitBytes).' },
+  IM_REQUEST_TOO_LARGE: {
+    status: 413,
+    fatal: false,
+    message: 'The HTTP request body is larger than this endpoint accepts (http.bodyLimitBytes).',
+  },
   // Start-up
   IM_CONFIG_INVALID: { status: 500, fatal: true, message: 'The configuration is invalid.' },
 } as const satisfies Record<string, ErrorSpec>;

@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import type { ImError } from './errors.js';
-import { decodeFrame, encodeFrame, encodeFrameBody, LengthPrefixedReader, lengthPrefixed, PROTOCOL_VERSION, withVersionAndReqId } from './frame-codec.js';
+import {
+  decodeFrame,
+  encodeFrame,
+  encodeFrameBody,
+  LengthPrefixedReader,
+  lengthPrefixed,
+  PROTOCOL_VERSION,
+  withVersionAndReqId,
+} from './frame-codec.js';
 
 describe('frame codec', () => {
   it('round-trips a frame with the version byte first', () => {
@@ -60,7 +68,9 @@ describe('withVersionAndReqId: a frame encoded once, sent with many reqIds', () 
       expect(frame.reqId).toBe(reqId);
       expect(frame.body).toBe('error');
       expect(frame.error).toMatchObject({ code: 'IM_UNAVAILABLE', message: 'overloaded', retryAfterMs: 1_000 });
-      expect([...withVersionAndReqId(body, reqId)]).toEqual([...encodeFrame({ reqId, error: { code: 'IM_UNAVAILABLE', message: 'overloaded', retryAfterMs: 1_000, fatal: false } })]);
+      expect([...withVersionAndReqId(body, reqId)]).toEqual([
+        ...encodeFrame({ reqId, error: { code: 'IM_UNAVAILABLE', message: 'overloaded', retryAfterMs: 1_000, fatal: false } }),
+      ]);
     }
   });
 });

@@ -1,7 +1,8 @@
 // The client wire format: one protocol-version byte, then an imcloud.v1.Frame. TCP adds a
 // 4-byte big-endian length before each frame (see protocol/im.proto).
-import { imcloud } from './gen/im.js';
+
 import { ImError } from './errors.js';
+import { imcloud } from './gen/im.js';
 import './protobuf-fast-strings.js';
 
 export const PROTOCOL_VERSION = 1;
@@ -69,7 +70,10 @@ export function decodeFrameBody(body: Uint8Array): Frame {
 export function decodeFrame(bytes: Uint8Array): Frame {
   if (bytes.length === 0) throw new ImError('IM_FRAME_MALFORMED', 'empty frame');
   if (bytes[0] !== PROTOCOL_VERSION) {
-    throw new ImError('IM_PROTOCOL_VERSION', `protocol version ${bytes[0]} is not supported; this server speaks version ${PROTOCOL_VERSION}`);
+    throw new ImError(
+      'IM_PROTOCOL_VERSION',
+      `protocol version ${bytes[0]} is not supported; this server speaks version ${PROTOCOL_VERSION}`,
+    );
   }
   return decodeFrameBody(bytes.subarray(1));
 }

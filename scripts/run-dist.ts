@@ -2,7 +2,7 @@
 // FerretDB and MinIO (installed and cached by test/infra on first use), then consumer, logic,
 // admin (with the web page), dispatch and two gates. Ctrl-C stops everything.
 import { serverEnv, startServers } from '../test/infra/index.js';
-import { freePort, startCluster, type BackendEnv } from '../test/support/cluster.js';
+import { type BackendEnv, freePort, startCluster } from '../test/support/cluster.js';
 import { createLogDir } from '../test/support/log-dir.js';
 
 const say = (msg: string) => process.stderr.write(`run-dist: ${msg}\n`);
@@ -13,32 +13,43 @@ const env = serverEnv(servers) as BackendEnv;
 const logDir = createLogDir('dist');
 const dispatchPort = await freePort();
 say(`starting roles (logs in ${logDir})`);
-const cluster = await startCluster(env, logDir, { gate: 2, logic: 2, consumer: 2, dispatch: 1, admin: 1 }, {
-  IMCLOUD_WEB_ENABLED: 'true',
-  IMCLOUD_ADMIN_DEMO_APP_ID: 'demo',
-  IMCLOUD_WEB_DISPATCH_URL: `http://127.0.0.1:${dispatchPort}/v1/dispatch`,
-}, { dispatch: dispatchPort });
+const cluster = await startCluster(
+  env,
+  logDir,
+  { gate: 2, logic: 2, consumer: 2, dispatch: 1, admin: 1 },
+  {
+    IMCLOUD_WEB_ENABLED: 'true',
+    IMCLOUD_ADMIN_DEMO_APP_ID: 'demo',
+    IMCLOUD_WEB_DISPATCH_URL: `http://127.0.0.1:${dispatchPort}/v1/dispatch`,
+  },
+  { dispatch: dispatchPort },
+);
 const created = await fetch(`${cluster.adminUrl}/v1/apps`, {
   method: 'POST',
   headers: { authorization: `Bearer ${cluster.adminToken}`, 'content-type': 'application/json' },
   body: JSON.stringify({ appId: 'demo', name: 'Demo app' }),
 });
 const demo = (await created.json()) as { appId: string; secret: string };
-process.stderr.write(`${[
-  '',
-  '  imcloud is running as separate processes on real servers',
-  '',
-  `  web chat       ${cluster.adminUrl}/   (open it in two tabs)`,
-  `  dispatch       ${cluster.dispatchUrl}?appId=demo&userId=alice`,
-  ...cluster.byRole('gate').map((g) => `  ${g.name.padEnd(14)} ws://127.0.0.1:${g.httpPort}/ws   tcp 127.0.0.1:${g.tcpPort}`),
-  `  demo app       appId=${demo.appId}  secret=${demo.secret}`,
-  `  admin token    ${cluster.adminToken}`,
-  `  logs           ${logDir}`,
-  `  servers        ${Object.entries(env).filter(([k]) => k.endsWith('_URL')).map(([k, v]) => `${k}=${v}`).join(' ')}`,
-  '',
-  '  Ctrl-C stops everything.',
-  '',
-].join('\n')}\n`);
+process.stderr.write(
+  `${[
+    '',
+    '  imcloud is running as separate processes on real servers',
+    '',
+    `  web chat       ${cluster.adminUrl}/   (open it in two tabs)`,
+    `  dispatch       ${cluster.dispatchUrl}?appId=demo&userId=alice`,
+    ...cluster.byRole('gate').map((g) => `  ${g.name.padEnd(14)} ws://127.0.0.1:${g.httpPort}/ws   tcp 127.0.0.1:${g.tcpPort}`),
+    `  demo app       appId=${demo.appId}  secret=${demo.secret}`,
+    `  admin token    ${cluster.adminToken}`,
+    `  logs           ${logDir}`,
+    `  servers        ${Object.entries(env)
+      .filter(([k]) => k.endsWith('_URL'))
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ')}`,
+    '',
+    '  Ctrl-C stops everything.',
+    '',
+  ].join('\n')}\n`,
+);
 
 let stopping = false;
 const stop = async () => {

@@ -1,6 +1,6 @@
 // Prints one closing line for all vitest projects of `make test`: "N passed, N failed".
 // A project whose report is missing (it crashed before reporting) counts as a failure.
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const dir = process.argv[2] ?? '.test-results';
@@ -8,7 +8,11 @@ let passed = 0;
 let failed = 0;
 let skipped = 0;
 const lines = [];
-for (const file of existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.json')).sort() : []) {
+for (const file of existsSync(dir)
+  ? readdirSync(dir)
+      .filter((f) => f.endsWith('.json'))
+      .sort()
+  : []) {
   let report;
   try {
     report = JSON.parse(readFileSync(join(dir, file), 'utf8'));
@@ -21,9 +25,13 @@ for (const file of existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('
   failed += report.numFailedTests ?? 0;
   skipped += (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
   // A file that failed to load or whose hooks failed has no failed test of its own.
-  const suitesFailed = (report.testResults ?? []).filter((r) => r.status === 'failed' && (r.assertionResults ?? []).every((a) => a.status !== 'failed')).length;
+  const suitesFailed = (report.testResults ?? []).filter(
+    (r) => r.status === 'failed' && (r.assertionResults ?? []).every((a) => a.status !== 'failed'),
+  ).length;
   failed += suitesFailed;
-  lines.push(`${file.replace(/\.json$/, '')}: ${report.numPassedTests} passed, ${report.numFailedTests} failed${suitesFailed ? `, ${suitesFailed} file(s) failed to run` : ''}`);
+  lines.push(
+    `${file.replace(/\.json$/, '')}: ${report.numPassedTests} passed, ${report.numFailedTests} failed${suitesFailed ? `, ${suitesFailed} file(s) failed to run` : ''}`,
+  );
 }
 for (const line of lines) console.log(`  ${line}`);
 if (lines.length === 0) {

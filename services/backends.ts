@@ -1,8 +1,9 @@
 // Picks the adapters for this process from the config.
-import type { Backends } from './ports/backends.js';
+
 import { createMemoryBackends } from './adapters/memory/memory-backends.js';
-import type { Config } from './shared/config.js';
 import { createRealBackends } from './adapters/real-backends.js';
+import type { Backends } from './ports/backends.js';
+import type { Config } from './shared/config.js';
 import type { Logger } from './shared/logger.js';
 import type { Metrics } from './shared/metrics.js';
 
@@ -13,7 +14,11 @@ export function usesRealBackends(config: Config): boolean {
 export async function createBackends(config: Config, log: Logger, metrics: Metrics): Promise<Backends> {
   if (!usesRealBackends(config)) {
     log.info('backends: in memory (embedded mode; state lives and dies with this process)');
-    return createMemoryBackends({ onDeadLetter: (channel) => metrics.deadLetters.inc({ channel }), upstreamMaxBytes: config.logic.maxQueueBytes, prefetch: config.bus.prefetch });
+    return createMemoryBackends({
+      onDeadLetter: (channel) => metrics.deadLetters.inc({ channel }),
+      upstreamMaxBytes: config.logic.maxQueueBytes,
+      prefetch: config.bus.prefetch,
+    });
   }
   log.info('backends: redis, rabbitmq, mongodb');
   return createRealBackends(config, log, metrics);

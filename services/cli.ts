@@ -1,9 +1,9 @@
 // The one imcloud executable: `imcloud all` (every role in one process, embedded defaults, the
 // web chat page) or `imcloud <role>` for a single role. Configuration: env and IMCLOUD_CONFIG.
 import { ImError } from '../protocol/errors.js';
-import { envName, type Config, type ConfigInput } from './shared/config.js';
+import { ROLES, type Role, startRuntime } from './runtime.js';
+import { type Config, type ConfigInput, envName } from './shared/config.js';
 import { loadConfig } from './shared/config-sources.js';
-import { ROLES, startRuntime, type Role } from './runtime.js';
 
 const USAGE = `usage: imcloud <command>
 
@@ -89,7 +89,9 @@ async function announceEmbedded(runtime: Awaited<ReturnType<typeof startRuntime>
   const appId = config.admin.demoAppId;
   let secret = '';
   if (appId && admin) {
-    const app = (await runtime.backends.apps.get(appId)) ?? (await admin.createApp(appId, 'Demo app', 'all', config.admin.demoAppSecret || undefined));
+    const app =
+      (await runtime.backends.apps.get(appId)) ??
+      (await admin.createApp(appId, 'Demo app', 'all', config.admin.demoAppSecret || undefined));
     secret = app.secret;
   }
   const lines = [

@@ -11,13 +11,13 @@ import { Logic } from './logic/logic.js';
 import type { Backends } from './ports/backends.js';
 import type { WorkerIdLease } from './ports/worker-ids.js';
 import type { Config } from './shared/config.js';
-import { roleConfig } from './shared/role-config.js';
-import { HttpServer, type HttpLimits } from './shared/http-server.js';
-import { TlsFiles } from './shared/tls-files.js';
+import { type HttpLimits, HttpServer } from './shared/http-server.js';
 import { IdGenerator, MAX_WORKER_ID } from './shared/ids.js';
-import { createLogger, type Logger } from './shared/logger.js';
 import { installLastResortHandlers } from './shared/last-resort.js';
+import { createLogger, type Logger } from './shared/logger.js';
 import { createMetrics, type Metrics } from './shared/metrics.js';
+import { roleConfig } from './shared/role-config.js';
+import { TlsFiles } from './shared/tls-files.js';
 import { serveWebPage } from './web-page.js';
 
 export const ROLES = ['gate', 'dispatch', 'logic', 'consumer', 'admin'] as const;
@@ -122,7 +122,18 @@ export async function startRuntime(config: Config, roles: readonly Role[], opts:
 
   const ready: Backends = backends;
   return {
-    config, log, metrics, backends: ready, http, httpPort, opsPort, tls, gate, logic, admin, adminToken,
+    config,
+    log,
+    metrics,
+    backends: ready,
+    http,
+    httpPort,
+    opsPort,
+    tls,
+    gate,
+    logic,
+    admin,
+    adminToken,
     async stop() {
       for (const stop of stops) {
         await stop().catch((err: unknown) => log.warn({ err: String(err) }, 'stop step failed'));

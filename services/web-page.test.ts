@@ -1,4 +1,4 @@
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -11,7 +11,7 @@ mkdirSync(join(root, 'assets'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 describe('pageFile', () => {
-  it('serves the page\'s files, index.html for the root', () => {
+  it("serves the page's files, index.html for the root", () => {
     expect(pageFile(root, '')).toBe(join(root, 'index.html'));
     expect(pageFile(root, 'main.js')).toBe(join(root, 'main.js'));
   });

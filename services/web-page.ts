@@ -4,12 +4,12 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import type { Admin } from './admin/admin.js';
-import type { Backends } from './ports/backends.js';
-import type { AdminConfig } from './shared/role-config.js';
 import { USER_ID } from '../protocol/conversation-id.js';
 import { ImError } from '../protocol/errors.js';
+import type { Admin } from './admin/admin.js';
+import type { Backends } from './ports/backends.js';
 import type { HttpServer } from './shared/http-server.js';
+import type { AdminConfig } from './shared/role-config.js';
 import { mintToken } from './shared/tokens.js';
 
 const TYPES: Record<string, string> = {

@@ -4,8 +4,19 @@
 // The device id lives in localStorage and the receive cursors in IndexedDB, so a reloaded tab
 // is the same device and syncs only what it missed.
 import {
-  cursorScope, ImClient, IndexedDbCursorStore, MemoryCursorStore, newClientMsgId, newDeviceId, singleConversation,
-  type ChatMessage, type ConnectionState, type ConversationInfo, type CursorStore, type Cursors, type StateEvent,
+  type ChatMessage,
+  type ConnectionState,
+  type ConversationInfo,
+  type CursorStore,
+  type Cursors,
+  cursorScope,
+  ImClient,
+  IndexedDbCursorStore,
+  MemoryCursorStore,
+  newClientMsgId,
+  newDeviceId,
+  type StateEvent,
+  singleConversation,
 } from '../sdk/src/index.js';
 
 /** The recall window of the default server config; the server has the final word. */
@@ -124,7 +135,9 @@ async function signIn(userId: string): Promise<void> {
   const getToken = async () => {
     if (!cached || cached.expiresAt - Date.now() < 60_000) {
       cached = await fetchJson<{ token: string; expiresAt: number }>('/v1/demo/token', {
-        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ userId }),
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ userId }),
       });
     }
     return cached.token;
@@ -177,13 +190,18 @@ async function signOut(): Promise<void> {
 // ── state and conversations ──────────────────────────────────────────────────────────────────
 
 const STATE_TEXT: Record<ConnectionState, string> = {
-  idle: 'signed out', connecting: 'connecting…', online: 'online', offline: 'offline', kicked: 'signed in elsewhere',
+  idle: 'signed out',
+  connecting: 'connecting…',
+  online: 'online',
+  offline: 'offline',
+  kicked: 'signed in elsewhere',
 };
 
 function showState(e: StateEvent): void {
   ui.conn.dataset.state = e.state;
   let text = STATE_TEXT[e.state];
-  if (e.state === 'offline' && e.willReconnect && e.retryInMs !== undefined) text = `offline · retrying in ${Math.ceil(e.retryInMs / 1000)} s`;
+  if (e.state === 'offline' && e.willReconnect && e.retryInMs !== undefined)
+    text = `offline · retrying in ${Math.ceil(e.retryInMs / 1000)} s`;
   if (e.state === 'offline' && !e.willReconnect && e.reason) text = `offline (${e.reason})`;
   if (e.state === 'kicked' && e.kick) text = `signed out: ${e.kick.message || e.kick.reason}`;
   ui.connText.textContent = text;
@@ -191,28 +209,34 @@ function showState(e: StateEvent): void {
 }
 
 function renderConversations(list: ConversationInfo[]): void {
-  ui.conversations.replaceChildren(...list.map((c) => {
-    const li = document.createElement('li');
-    li.dataset.testid = 'conversation-item';
-    li.dataset.peer = c.peer;
-    li.dataset.conversation = c.conversation;
-    if (c.conversation === current?.conversation) li.setAttribute('aria-current', 'true');
-    const peer = document.createElement('span');
-    peer.className = 'peer';
-    peer.textContent = c.peer;
-    const preview = document.createElement('span');
-    preview.className = 'preview';
-    const last = c.lastMessage;
-    preview.textContent = !last ? '' : last.recalled ? 'message recalled' : `${last.own ? 'you: ' : ''}${last.text ?? `[${last.contentType}]`}`;
-    const unread = document.createElement('span');
-    unread.className = 'unread';
-    unread.dataset.testid = 'unread-count';
-    unread.textContent = String(c.unread);
-    unread.hidden = c.unread === 0;
-    li.append(peer, unread, preview);
-    li.addEventListener('click', () => void openConversation(c.peer));
-    return li;
-  }));
+  ui.conversations.replaceChildren(
+    ...list.map((c) => {
+      const li = document.createElement('li');
+      li.dataset.testid = 'conversation-item';
+      li.dataset.peer = c.peer;
+      li.dataset.conversation = c.conversation;
+      if (c.conversation === current?.conversation) li.setAttribute('aria-current', 'true');
+      const peer = document.createElement('span');
+      peer.className = 'peer';
+      peer.textContent = c.peer;
+      const preview = document.createElement('span');
+      preview.className = 'preview';
+      const last = c.lastMessage;
+      preview.textContent = !last
+        ? ''
+        : last.recalled
+          ? 'message recalled'
+          : `${last.own ? 'you: ' : ''}${last.text ?? `[${last.contentType}]`}`;
+      const unread = document.createElement('span');
+      unread.className = 'unread';
+      unread.dataset.testid = 'unread-count';
+      unread.textContent = String(c.unread);
+      unread.hidden = c.unread === 0;
+      li.append(peer, unread, preview);
+      li.addEventListener('click', () => void openConversation(c.peer));
+      return li;
+    }),
+  );
   ui.noConversations.hidden = list.length > 0;
 }
 
@@ -226,8 +250,14 @@ function thread(conversation: string): Map<string, UiMessage> {
 
 function fromChat(m: ChatMessage): UiMessage {
   return {
-    conversation: m.conversation, seq: m.seq, clientMsgId: m.clientMsgId, sender: m.sender, ts: m.ts, own: m.own,
-    recalled: m.recalled, text: m.text ?? `[${m.contentType}]`,
+    conversation: m.conversation,
+    seq: m.seq,
+    clientMsgId: m.clientMsgId,
+    sender: m.sender,
+    ts: m.ts,
+    own: m.own,
+    recalled: m.recalled,
+    text: m.text ?? `[${m.contentType}]`,
   };
 }
 
@@ -343,7 +373,11 @@ function statusOf(m: UiMessage, info: ConversationInfo | undefined): string {
 }
 
 const STATUS_MARK: Record<string, [string, string]> = {
-  sending: ['…', 'sending'], failed: ['!', 'not sent'], sent: ['·', 'sent, not delivered yet'], delivered: ['✓', 'delivered'], read: ['✓✓', 'read'],
+  sending: ['…', 'sending'],
+  failed: ['!', 'not sent'],
+  sent: ['·', 'sent, not delivered yet'],
+  delivered: ['✓', 'delivered'],
+  read: ['✓✓', 'read'],
 };
 
 function queueRender(): void {
@@ -360,45 +394,47 @@ function renderThread(): void {
   const info = client?.conversation(current.conversation);
   const list = [...thread(current.conversation).values()].sort((a, b) => (a.seq ?? Infinity) - (b.seq ?? Infinity) || a.ts - b.ts);
   const atBottom = ui.messages.scrollHeight - ui.messages.scrollTop - ui.messages.clientHeight < 40;
-  ui.messages.replaceChildren(...list.map((m) => {
-    const li = document.createElement('li');
-    li.dataset.testid = 'message';
-    if (m.seq !== undefined) li.dataset.seq = String(m.seq);
-    li.dataset.own = String(m.own);
-    li.dataset.clientMsgId = m.clientMsgId;
-    if (m.recalled) li.classList.add('recalled');
-    const text = document.createElement('div');
-    text.className = 'text';
-    text.dataset.testid = 'message-text';
-    text.textContent = m.recalled ? (m.own ? 'You recalled a message' : 'This message was recalled') : m.text;
-    const meta = document.createElement('div');
-    meta.className = 'meta';
-    const time = document.createElement('time');
-    time.textContent = new Date(m.ts).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
-    meta.append(time);
-    if (m.own) {
-      const status = statusOf(m, info);
-      li.dataset.status = status;
-      if (!m.recalled && m.seq !== undefined && Date.now() - m.ts < RECALL_HINT_MS) {
-        const button = document.createElement('button');
-        button.type = 'button';
-        button.className = 'link recall';
-        button.dataset.testid = 'message-recall';
-        button.textContent = 'recall';
-        button.addEventListener('click', () => void recall(m));
-        meta.append(button);
+  ui.messages.replaceChildren(
+    ...list.map((m) => {
+      const li = document.createElement('li');
+      li.dataset.testid = 'message';
+      if (m.seq !== undefined) li.dataset.seq = String(m.seq);
+      li.dataset.own = String(m.own);
+      li.dataset.clientMsgId = m.clientMsgId;
+      if (m.recalled) li.classList.add('recalled');
+      const text = document.createElement('div');
+      text.className = 'text';
+      text.dataset.testid = 'message-text';
+      text.textContent = m.recalled ? (m.own ? 'You recalled a message' : 'This message was recalled') : m.text;
+      const meta = document.createElement('div');
+      meta.className = 'meta';
+      const time = document.createElement('time');
+      time.textContent = new Date(m.ts).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+      meta.append(time);
+      if (m.own) {
+        const status = statusOf(m, info);
+        li.dataset.status = status;
+        if (!m.recalled && m.seq !== undefined && Date.now() - m.ts < RECALL_HINT_MS) {
+          const button = document.createElement('button');
+          button.type = 'button';
+          button.className = 'link recall';
+          button.dataset.testid = 'message-recall';
+          button.textContent = 'recall';
+          button.addEventListener('click', () => void recall(m));
+          meta.append(button);
+        }
+        const mark = document.createElement('span');
+        mark.className = 'status';
+        mark.dataset.testid = 'message-status';
+        const [glyph, title] = STATUS_MARK[status]!;
+        mark.textContent = glyph;
+        mark.title = title;
+        meta.append(mark);
       }
-      const mark = document.createElement('span');
-      mark.className = 'status';
-      mark.dataset.testid = 'message-status';
-      const [glyph, title] = STATUS_MARK[status]!;
-      mark.textContent = glyph;
-      mark.title = title;
-      meta.append(mark);
-    }
-    li.append(text, meta);
-    return li;
-  }));
+      li.append(text, meta);
+      return li;
+    }),
+  );
   if (atBottom) ui.messages.scrollTop = ui.messages.scrollHeight;
 }
 

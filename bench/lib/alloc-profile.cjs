@@ -9,7 +9,11 @@ const out = process.env.IMCLOUD_BENCH_ALLOC_PROFILE;
 const session = new inspector.Session();
 session.connect();
 session.post('HeapProfiler.enable');
-session.post('HeapProfiler.startSampling', { samplingInterval: 32768, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+session.post('HeapProfiler.startSampling', {
+  samplingInterval: 32768,
+  includeObjectsCollectedByMajorGC: true,
+  includeObjectsCollectedByMinorGC: true,
+});
 process.prependListener('SIGTERM', () => {
   session.post('HeapProfiler.stopSampling', (err, res) => {
     if (!err && out) fs.writeFileSync(out, JSON.stringify(res.profile));

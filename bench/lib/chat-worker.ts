@@ -4,8 +4,8 @@
 // checks exactly-once delivery against what the sender saw acked, and measures
 // send→delivered with the send time the sender wrote into the body (same monotonic clock).
 import WebSocket from 'ws';
-import { imcloud } from '../../protocol/gen/im.js';
 import { decodeFrame, encodeFrame, type Frame } from '../../protocol/frame-codec.js';
+import { imcloud } from '../../protocol/gen/im.js';
 import { mintToken } from '../../services/shared/tokens.js';
 import { Histogram, nowUs } from './common.js';
 
@@ -76,7 +76,10 @@ export interface WorkerResult {
 
 /** Growable typed arrays indexed by the per-sender message counter. */
 class Grow<T extends Float64Array | Uint8Array> {
-  constructor(public a: T, private readonly make: (n: number) => T) {}
+  constructor(
+    public a: T,
+    private readonly make: (n: number) => T,
+  ) {}
   at(i: number): number {
     return i < this.a.length ? this.a[i]! : 0;
   }
@@ -124,7 +127,22 @@ const ackLatency = new Histogram();
 const deliverLatency = new Histogram();
 const refuseLatency = new Histogram();
 const deliverSamples: number[] = [];
-const counters = { sent: 0, sentInWindow: 0, acked: 0, ackedInWindow: 0, delivered: 0, deliveredInWindow: 0, duplicates: 0, outOfOrder: 0, pushAcksSent: 0, deliveryNotices: 0, pushFrames: 0, refused: 0, refusedInWindow: 0, refusedWithRetryHint: 0 };
+const counters = {
+  sent: 0,
+  sentInWindow: 0,
+  acked: 0,
+  ackedInWindow: 0,
+  delivered: 0,
+  deliveredInWindow: 0,
+  duplicates: 0,
+  outOfOrder: 0,
+  pushAcksSent: 0,
+  deliveryNotices: 0,
+  pushFrames: 0,
+  refused: 0,
+  refusedInWindow: 0,
+  refusedWithRetryHint: 0,
+};
 const errors: Record<string, number> = {};
 
 function reply(msg: unknown): void {
@@ -145,7 +163,9 @@ async function connect(userId: string, url = init.wsUrl): Promise<WebSocket> {
       clearTimeout(timer);
       resolve(decodeFrame(data));
     });
-    ws.send(encodeFrame({ reqId: 1, auth: { token, deviceId: 'bench', platform: imcloud.v1.Platform.PLATFORM_SERVER, sdkVersion: 'bench' } }));
+    ws.send(
+      encodeFrame({ reqId: 1, auth: { token, deviceId: 'bench', platform: imcloud.v1.Platform.PLATFORM_SERVER, sdkVersion: 'bench' } }),
+    );
   });
   if (ok.body !== 'authOk') throw new Error(`${userId}: auth failed: ${JSON.stringify(ok.error)}`);
   const interval = ok.authOk!.heartbeatIntervalMs || 30_000;
@@ -167,7 +187,9 @@ function sendOne(p: Pair, intendedUs: number): void {
   counters.sent++;
   if (intendedUs >= windowStart && intendedUs < windowEnd) counters.sentInWindow++;
   // reqId = counter + 1: the SendAck echoes it, so no clientMsgId parsing is needed.
-  p.sender.send(encodeFrame({ reqId: counter + 1, send: { clientMsgId: `${init.tag}.${p.index}.${counter}`, to: p.to, contentType: 'text', body } }));
+  p.sender.send(
+    encodeFrame({ reqId: counter + 1, send: { clientMsgId: `${init.tag}.${p.index}.${counter}`, to: p.to, contentType: 'text', body } }),
+  );
 }
 
 function onSenderFrame(p: Pair, data: Buffer): void {
@@ -265,25 +287,37 @@ async function setup(msg: WorkerInit): Promise<void> {
   init = msg;
   const jobs: Array<Promise<void>> = [];
   for (let i = msg.pairFrom; i < msg.pairTo; i++) {
-    jobs.push((async () => {
-      const receiver = await connect(`p${i}b`, init.receiverWsUrl ?? init.wsUrl);
-      const sender = await connect(`p${i}a`);
-      const p: Pair = {
-        index: i, to: `p${i}b`, sender, receiver, next: 0,
-        sentAt: new Grow(new Float64Array(1024), (n) => new Float64Array(n)),
-        acked: new Grow(new Uint8Array(1024), (n) => new Uint8Array(n)),
-        received: new Grow(new Uint8Array(1024), (n) => new Uint8Array(n)),
-        ackedCount: 0, receivedUnique: 0, outstanding: 0, conversation: '', maxSeq: 0, ackedSeq: 0, lastSeq: 0,
-      };
-      sender.on('message', (data: Buffer) => onSenderFrame(p, data));
-      receiver.on('message', (data: Buffer) => onReceiverFrame(p, data));
-      const closed = (who: string) => () => {
-        if (!stopped) errors[`${who}-closed`] = (errors[`${who}-closed`] ?? 0) + 1;
-      };
-      sender.on('close', closed('sender'));
-      receiver.on('close', closed('receiver'));
-      pairs.push(p);
-    })());
+    jobs.push(
+      (async () => {
+        const receiver = await connect(`p${i}b`, init.receiverWsUrl ?? init.wsUrl);
+        const sender = await connect(`p${i}a`);
+        const p: Pair = {
+          index: i,
+          to: `p${i}b`,
+          sender,
+          receiver,
+          next: 0,
+          sentAt: new Grow(new Float64Array(1024), (n) => new Float64Array(n)),
+          acked: new Grow(new Uint8Array(1024), (n) => new Uint8Array(n)),
+          received: new Grow(new Uint8Array(1024), (n) => new Uint8Array(n)),
+          ackedCount: 0,
+          receivedUnique: 0,
+          outstanding: 0,
+          conversation: '',
+          maxSeq: 0,
+          ackedSeq: 0,
+          lastSeq: 0,
+        };
+        sender.on('message', (data: Buffer) => onSenderFrame(p, data));
+        receiver.on('message', (data: Buffer) => onReceiverFrame(p, data));
+        const closed = (who: string) => () => {
+          if (!stopped) errors[`${who}-closed`] = (errors[`${who}-closed`] ?? 0) + 1;
+        };
+        sender.on('close', closed('sender'));
+        receiver.on('close', closed('receiver'));
+        pairs.push(p);
+      })(),
+    );
   }
   await Promise.all(jobs);
 }
@@ -353,18 +387,34 @@ async function execute(r: WorkerRun): Promise<WorkerResult> {
   }
   const cpu = process.cpuUsage(cpu0);
   return {
-    type: 'result', ...counters, lost, unacked, errors,
-    ackLatency: ackLatency.toJSON(), deliverLatency: deliverLatency.toJSON(), refuseLatency: refuseLatency.toJSON(), deliverSamples,
-    drainedMs, drained, cpuUserMs: cpu.user / 1000, cpuSystemMs: cpu.system / 1000,
+    type: 'result',
+    ...counters,
+    lost,
+    unacked,
+    errors,
+    ackLatency: ackLatency.toJSON(),
+    deliverLatency: deliverLatency.toJSON(),
+    refuseLatency: refuseLatency.toJSON(),
+    deliverSamples,
+    drainedMs,
+    drained,
+    cpuUserMs: cpu.user / 1000,
+    cpuSystemMs: cpu.system / 1000,
   };
 }
 
 if (!process.send) throw new Error('chat-worker runs as a forked child of bench/single-chat.ts');
 process.on('message', (msg: WorkerInit | WorkerRun | { type: 'exit' }) => {
   if (msg.type === 'init') {
-    setup(msg).then(() => reply({ type: 'ready', pairs: pairs.length }), (err: Error) => reply({ type: 'failed', error: err.stack ?? String(err) }));
+    setup(msg).then(
+      () => reply({ type: 'ready', pairs: pairs.length }),
+      (err: Error) => reply({ type: 'failed', error: err.stack ?? String(err) }),
+    );
   } else if (msg.type === 'run') {
-    execute(msg).then((res) => reply(res), (err: Error) => reply({ type: 'failed', error: err.stack ?? String(err) }));
+    execute(msg).then(
+      (res) => reply(res),
+      (err: Error) => reply({ type: 'failed', error: err.stack ?? String(err) }),
+    );
   } else if (msg.type === 'exit') {
     stopped = true;
     for (const p of pairs) {

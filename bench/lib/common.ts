@@ -1,10 +1,10 @@
 // Shared pieces of the benchmarks: the platform as a separate process, free ports, a mergeable
 // latency histogram, machine facts, tables, result files and a clock shared by all processes.
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { cpus, totalmem, release, hostname } from 'node:os';
+import { cpus, hostname, release, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -60,7 +60,9 @@ export function chatLoadFlags(flags: Record<string, string | boolean>, defaults:
     bodyBytes: num(flags, 'body', 64),
     ackIntervalMs: num(flags, 'ack-interval', 100),
     drainMs: num(flags, 'drain', 30) * 1000,
-    phases: String(flags.phases ?? defaults.phases).split(',').filter(Boolean) as Array<'fixed' | 'saturation'>,
+    phases: String(flags.phases ?? defaults.phases)
+      .split(',')
+      .filter(Boolean) as Array<'fixed' | 'saturation'>,
   };
 }
 
@@ -86,7 +88,7 @@ export class Histogram {
   min = Infinity;
 
   record(us: number): void {
-    const v = Math.max(us , 1);
+    const v = Math.max(us, 1);
     let i = Math.ceil(Math.log(v) / LOG_GROWTH);
     if (i >= BUCKETS) i = BUCKETS - 1;
     this.counts[i]! += 1;
@@ -129,7 +131,15 @@ export class Histogram {
 
   summaryMs(): { count: number; p50: number; p90: number; p99: number; p999: number; max: number; mean: number } {
     const ms = (us: number) => Math.round(us) / 1000;
-    return { count: this.count, p50: ms(this.quantile(0.5)), p90: ms(this.quantile(0.9)), p99: ms(this.quantile(0.99)), p999: ms(this.quantile(0.999)), max: ms(this.max), mean: ms(this.mean) };
+    return {
+      count: this.count,
+      p50: ms(this.quantile(0.5)),
+      p90: ms(this.quantile(0.9)),
+      p99: ms(this.quantile(0.99)),
+      p999: ms(this.quantile(0.999)),
+      max: ms(this.max),
+      mean: ms(this.mean),
+    };
   }
 }
 
@@ -219,7 +229,8 @@ function newestMtime(dir: string): number {
 /** Rebuilds dist/ (npm run build) when it is missing or older than services/ or protocol/. */
 export function ensureBuilt(skip = false): void {
   const bundle = join(ROOT, 'dist', 'imcloud.js');
-  const stale = !existsSync(bundle) || statSync(bundle).mtimeMs < Math.max(newestMtime(join(ROOT, 'services')), newestMtime(join(ROOT, 'protocol')));
+  const stale =
+    !existsSync(bundle) || statSync(bundle).mtimeMs < Math.max(newestMtime(join(ROOT, 'services')), newestMtime(join(ROOT, 'protocol')));
   if (!stale) return;
   if (skip) {
     progress('warning: dist/imcloud.js is older than services/ (--no-build given; benchmarking the old bundle)');
@@ -315,7 +326,8 @@ export async function waitForQuiet(maxWaitMs: number, cores = 0.25): Promise<{ w
     busyCores = (machineBusySeconds() - b0) / 5;
     if (busyCores < cores) return { waitedMs: Date.now() - start, busyCores: round(busyCores, 2), quiet: true };
     if (Date.now() - start > maxWaitMs) return { waitedMs: Date.now() - start, busyCores: round(busyCores, 2), quiet: false };
-    if (!announced || (Date.now() - start) % 60_000 < 5000) progress(`  waiting for a quiet machine: other processes use ${round(busyCores, 2)} CPUs`);
+    if (!announced || (Date.now() - start) % 60_000 < 5000)
+      progress(`  waiting for a quiet machine: other processes use ${round(busyCores, 2)} CPUs`);
     announced = true;
   }
 }
@@ -370,7 +382,9 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
   };
   // The equivalent of `node bin/imcloud.js all`, on the bench's snapshot of dist/imcloud.js.
   const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), serverBundle(), 'all'], {
-    cwd: ROOT, env, stdio: ['ignore', opts.stdoutFile ? openSync(opts.stdoutFile, 'a') : 'ignore', 'pipe'],
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', opts.stdoutFile ? openSync(opts.stdoutFile, 'a') : 'ignore', 'pipe'],
   });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => {
@@ -378,10 +392,12 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
     if (stderr.length > 20_000) stderr = stderr.slice(-10_000);
   });
   let exited: number | null | undefined;
-  const exitPromise = new Promise<void>((resolve) => child.once('exit', (code) => {
-    exited = code;
-    resolve();
-  }));
+  const exitPromise = new Promise<void>((resolve) =>
+    child.once('exit', (code) => {
+      exited = code;
+      resolve();
+    }),
+  );
   const httpUrl = `http://127.0.0.1:${httpPort}`;
   const deadline = Date.now() + 20_000;
   for (;;) {

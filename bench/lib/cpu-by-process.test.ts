@@ -14,9 +14,19 @@ describe('processGroup', () => {
 
 describe('cpuShares', () => {
   it('sums CPU per group over the window and counts processes born inside it from zero', () => {
-    const before = new Map([[1, { group: 'logic', seconds: 10 }], [2, { group: 'logic', seconds: 5 }]]);
-    const after = new Map([[1, { group: 'logic', seconds: 12 }], [2, { group: 'logic', seconds: 6 }], [3, { group: 'redis', seconds: 1 }]]);
-    expect(cpuShares(before, after, 2)).toEqual([{ group: 'logic', cores: 1.5 }, { group: 'redis', cores: 0.5 }]);
+    const before = new Map([
+      [1, { group: 'logic', seconds: 10 }],
+      [2, { group: 'logic', seconds: 5 }],
+    ]);
+    const after = new Map([
+      [1, { group: 'logic', seconds: 12 }],
+      [2, { group: 'logic', seconds: 6 }],
+      [3, { group: 'redis', seconds: 1 }],
+    ]);
+    expect(cpuShares(before, after, 2)).toEqual([
+      { group: 'logic', cores: 1.5 },
+      { group: 'redis', cores: 0.5 },
+    ]);
   });
 
   it('reads this very process from /proc', () => {

@@ -1,7 +1,7 @@
 // Where the CPU goes during a benchmark window: every process on the machine, grouped by what
 // it is (an imcloud role, a server, a load worker), from /proc/<pid>/stat. Taken machine-wide so
 // that nothing that competes for the two cores is left out of the account.
-import { readFileSync, readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 export type CpuSnapshot = Map<number, { group: string; seconds: number }>;
 
@@ -13,8 +13,8 @@ export function processGroup(cmdline: string[]): string {
   if (/chat-worker|idle-worker/.test(joined)) return 'bench workers';
   if (/beam\.smp|erl_child_setup|epmd|inet_gethost/.test(joined)) return 'rabbitmq';
   if (/redis-server/.test(joined)) return 'redis';
-  if (/ferretdb/.test(joined)) return "ferretdb";
-  if (/postgres/.test(joined)) return "postgresql";
+  if (/ferretdb/.test(joined)) return 'ferretdb';
+  if (/postgres/.test(joined)) return 'postgresql';
   if (/minio/.test(joined)) return 'minio';
   if (/dist-chat|single-chat|bench\/run/.test(joined)) return 'bench driver';
   return 'other';

@@ -4,9 +4,24 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-interface CallFrame { functionName: string; url: string; lineNumber: number; columnNumber: number }
-interface ProfileNode { id: number; callFrame: CallFrame; children?: number[] }
-interface Profile { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[]; startTime: number; endTime: number }
+interface CallFrame {
+  functionName: string;
+  url: string;
+  lineNumber: number;
+  columnNumber: number;
+}
+interface ProfileNode {
+  id: number;
+  callFrame: CallFrame;
+  children?: number[];
+}
+interface Profile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+  startTime: number;
+  endTime: number;
+}
 
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 
@@ -111,7 +126,42 @@ export interface ProfileSummary {
 }
 
 /** Entry points whose inclusive (synchronous) time tells the split between the roles. */
-const ENTRY_POINTS = ['onFrame', 'forward', 'authenticate', 'deliver', 'write', 'handle', 'accept', 'notifyUsers', 'pushAck', 'delivered', 'reply', 'flush', 'receive', 'flushGate', 'pump', 'processTicksAndRejections', 'runMicrotasks', 'emit', 'onread', 'onStreamRead', 'encodeStoreRecord', 'decodeStoreRecord', 'encodeFrameBody', 'decodeFrame', 'decodeFrameBody', 'encodeFrame', 'send', 'writeGeneric', 'writevGeneric', 'getMessage', 'dataMessage', 'inc', 'observe', 'randomUUID']
+const ENTRY_POINTS = [
+  'onFrame',
+  'forward',
+  'authenticate',
+  'deliver',
+  'write',
+  'handle',
+  'accept',
+  'notifyUsers',
+  'pushAck',
+  'delivered',
+  'reply',
+  'flush',
+  'receive',
+  'flushGate',
+  'pump',
+  'processTicksAndRejections',
+  'runMicrotasks',
+  'emit',
+  'onread',
+  'onStreamRead',
+  'encodeStoreRecord',
+  'decodeStoreRecord',
+  'encodeFrameBody',
+  'decodeFrame',
+  'decodeFrameBody',
+  'encodeFrame',
+  'send',
+  'writeGeneric',
+  'writevGeneric',
+  'getMessage',
+  'dataMessage',
+  'inc',
+  'observe',
+  'randomUUID',
+];
 
 export function summarizeProfile(file: string, top = 20): ProfileSummary {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
@@ -158,8 +208,16 @@ export function summarizeProfile(file: string, top = 20): ProfileSummary {
     file,
     totalMs: r(totalMs),
     busyMs: r(busyMs),
-    byArea: [...areas].filter(([a]) => a !== '(idle)').sort((x, y) => y[1] - x[1]).slice(0, top).map(([a, ms]) => ({ area: a, ms: r(ms), pct: pct(ms) })),
-    topFunctions: [...fns].filter(([, f]) => f.area !== '(idle)').sort((x, y) => y[1].ms - x[1].ms).slice(0, top).map(([k, f]) => ({ fn: k.split(' ')[0]!, area: f.area, ms: r(f.ms), pct: pct(f.ms) })),
+    byArea: [...areas]
+      .filter(([a]) => a !== '(idle)')
+      .sort((x, y) => y[1] - x[1])
+      .slice(0, top)
+      .map(([a, ms]) => ({ area: a, ms: r(ms), pct: pct(ms) })),
+    topFunctions: [...fns]
+      .filter(([, f]) => f.area !== '(idle)')
+      .sort((x, y) => y[1].ms - x[1].ms)
+      .slice(0, top)
+      .map(([k, f]) => ({ fn: k.split(' ')[0]!, area: f.area, ms: r(f.ms), pct: pct(f.ms) })),
     inclusive: [...inclusive].sort((x, y) => y[1] - x[1]).map(([fn, ms]) => ({ fn, ms: r(ms), pct: pct(ms) })),
   };
 }
@@ -176,7 +234,11 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   for (const f of s.inclusive) console.log(`  ${String(f.pct).padStart(5)}%  ${String(f.ms).padStart(7)} ms  ${f.fn}`);
 }
 
-interface HeapNode { callFrame: CallFrame; selfSize: number; children?: HeapNode[] }
+interface HeapNode {
+  callFrame: CallFrame;
+  selfSize: number;
+  children?: HeapNode[];
+}
 
 export interface AllocationSummary {
   file: string;
@@ -208,8 +270,15 @@ export function summarizeAllocations(file: string, messages: number, top = 20): 
     file,
     totalMb: Math.round(total / 2 ** 20),
     bytesPerMessage: per(total),
-    top: [...byFn].sort((x, y) => y[1].bytes - x[1].bytes).slice(0, top).map(([k, f]) => ({
-      fn: k.split(' ')[0]!, area: f.area, mb: Math.round(f.bytes / 2 ** 20), pct: Math.round((1000 * f.bytes) / total) / 10, bytesPerMessage: per(f.bytes),
-    })),
+    top: [...byFn]
+      .sort((x, y) => y[1].bytes - x[1].bytes)
+      .slice(0, top)
+      .map(([k, f]) => ({
+        fn: k.split(' ')[0]!,
+        area: f.area,
+        mb: Math.round(f.bytes / 2 ** 20),
+        pct: Math.round((1000 * f.bytes) / total) / 10,
+        bytesPerMessage: per(f.bytes),
+      })),
   };
 }

@@ -1,15 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { bucketQuantile, bucketsSince, histogramBuckets, parsePrometheus } from './common.js';
 
-const scrape = (fast: number, slow: number) => parsePrometheus([
-  '# HELP x_seconds x',
-  `x_seconds_bucket{le="0.001",stage="a"} ${fast}`,
-  `x_seconds_bucket{le="0.01",stage="a"} ${fast + slow}`,
-  `x_seconds_bucket{le="+Inf",stage="a"} ${fast + slow}`,
-  `x_seconds_bucket{le="0.001",stage="b"} 0`,
-  `x_seconds_bucket{le="0.01",stage="b"} 0`,
-  `x_seconds_bucket{le="+Inf",stage="b"} 4`,
-].join('\n'));
+const scrape = (fast: number, slow: number) =>
+  parsePrometheus(
+    [
+      '# HELP x_seconds x',
+      `x_seconds_bucket{le="0.001",stage="a"} ${fast}`,
+      `x_seconds_bucket{le="0.01",stage="a"} ${fast + slow}`,
+      `x_seconds_bucket{le="+Inf",stage="a"} ${fast + slow}`,
+      `x_seconds_bucket{le="0.001",stage="b"} 0`,
+      `x_seconds_bucket{le="0.01",stage="b"} 0`,
+      `x_seconds_bucket{le="+Inf",stage="b"} 4`,
+    ].join('\n'),
+  );
 
 describe('histogram buckets from a Prometheus scrape', () => {
   it('groups by label, diffs two scrapes and estimates quantiles as histogram_quantile does', () => {

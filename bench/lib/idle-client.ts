@@ -3,8 +3,8 @@
 // address), authenticates each with raw frames and keeps it alive with heartbeats — or, for
 // the bare `ws` baseline, just holds the socket open.
 import WebSocket from 'ws';
-import { imcloud } from '../../protocol/gen/im.js';
 import { decodeFrame, encodeFrame } from '../../protocol/frame-codec.js';
+import { imcloud } from '../../protocol/gen/im.js';
 import { mintToken } from '../../services/shared/tokens.js';
 
 export interface IdleTarget {
@@ -71,7 +71,9 @@ async function open(target: IdleTarget, index: number, addresses: string[]): Pro
       if (f.body === 'authOk') resolve(f.authOk as imcloud.v1.AuthOk);
       else reject(new Error(`auth refused: ${f.error?.code ?? f.body}`));
     });
-    ws.send(encodeFrame({ reqId: 1, auth: { token, deviceId: 'idle', platform: imcloud.v1.Platform.PLATFORM_ANDROID, sdkVersion: 'bench' } }));
+    ws.send(
+      encodeFrame({ reqId: 1, auth: { token, deviceId: 'idle', platform: imcloud.v1.Platform.PLATFORM_ANDROID, sdkVersion: 'bench' } }),
+    );
   });
   stats.authenticated++;
   ws.on('message', (data: Buffer) => {

@@ -57,18 +57,20 @@ function ping(cpu, n) {
     text += d.toString('latin1');
     reply();
   });
-  const roundTrip = () => new Promise((resolve) => {
-    reply = resolve;
-    text = '';
-    child.stdin.write(one);
-  });
-  const cpuOfPong = (cmd) => new Promise((resolve) => {
-    text = '';
-    reply = () => {
-      if (text.endsWith('\n')) resolve(Number(text.trim()));
-    };
-    child.stdin.write(cmd);
-  });
+  const roundTrip = () =>
+    new Promise((resolve) => {
+      reply = resolve;
+      text = '';
+      child.stdin.write(one);
+    });
+  const cpuOfPong = (cmd) =>
+    new Promise((resolve) => {
+      text = '';
+      reply = () => {
+        if (text.endsWith('\n')) resolve(Number(text.trim()));
+      };
+      child.stdin.write(cmd);
+    });
   (async () => {
     for (let i = 0; i < Math.min(200, n); i++) await roundTrip(); // warm both event loops up
     const pong0 = await cpuOfPong('s');

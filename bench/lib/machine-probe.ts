@@ -36,14 +36,21 @@ async function childJson<T>(command: string, args: string[]): Promise<T> {
 /** Median of three pairs of processes, each timing `roundTrips` round trips. */
 async function wake(from: number, to: number, roundTrips: number): Promise<WakeFigure> {
   const tries: WakeFigure[] = [];
-  for (let i = 0; i < 3; i++) tries.push(await childJson<WakeFigure>('taskset', ['-c', String(from), process.execPath, CHILD, 'ping', String(to), String(roundTrips)]));
+  for (let i = 0; i < 3; i++)
+    tries.push(
+      await childJson<WakeFigure>('taskset', ['-c', String(from), process.execPath, CHILD, 'ping', String(to), String(roundTrips)]),
+    );
   return { roundTripUs: median(tries.map((t) => t.roundTripUs)), cpuUsPerRoundTrip: median(tries.map((t) => t.cpuUsPerRoundTrip)) };
 }
 
 /** Whether this process may pin children to CPUs 0 and 1 (taskset installed, both CPUs allowed). */
 export async function canPinTwo(): Promise<boolean> {
   if (cpus().length < 2) return false;
-  const pin = (cpu: string) => run('taskset', ['-c', cpu, 'true']).then(() => true, () => false);
+  const pin = (cpu: string) =>
+    run('taskset', ['-c', cpu, 'true']).then(
+      () => true,
+      () => false,
+    );
   return (await pin('0')) && (await pin('1'));
 }
 

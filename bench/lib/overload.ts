@@ -114,11 +114,19 @@ export type OverloadSummary = ReturnType<typeof summarizeOverload>;
 /** Whether the summary meets the overload targets: goodput, refusals at once, each with a retry hint, only IM_UNAVAILABLE. */
 export function overloadVerdict(s: OverloadSummary) {
   return {
-    goodputOfCapacity: { target: OVERLOAD_TARGETS.goodputOfCapacity, actual: s.goodputOfCapacity, met: s.goodputOfCapacity >= OVERLOAD_TARGETS.goodputOfCapacity },
+    goodputOfCapacity: {
+      target: OVERLOAD_TARGETS.goodputOfCapacity,
+      actual: s.goodputOfCapacity,
+      met: s.goodputOfCapacity >= OVERLOAD_TARGETS.goodputOfCapacity,
+    },
     refuseP99Ms: { target: OVERLOAD_TARGETS.refuseP99Ms, actual: s.refuseP99Ms, met: s.refuseP99Ms <= OVERLOAD_TARGETS.refuseP99Ms },
     refusedWithRetryHint: { target: 1, actual: s.refusedWithRetryHint, met: s.refusedWithRetryHint === 1 },
     // The senders' refusals (receivers' push acks refused under overload count apart, as receiver:CODE).
-    refusedCode: { target: 'IM_UNAVAILABLE', actual: s.errorCodes.join(', '), met: s.errorCodes.every((c) => c === 'IM_UNAVAILABLE' || c === 'receiver:IM_UNAVAILABLE') },
+    refusedCode: {
+      target: 'IM_UNAVAILABLE',
+      actual: s.errorCodes.join(', '),
+      met: s.errorCodes.every((c) => c === 'IM_UNAVAILABLE' || c === 'receiver:IM_UNAVAILABLE'),
+    },
     exactlyOnce: { target: 0, actual: s.lost + s.duplicates, met: s.lost === 0 && s.duplicates === 0 },
   };
 }

@@ -26,6 +26,11 @@ describe('tailConcentration', () => {
   });
 
   it('nothing slower than the threshold: share 0', () => {
-    expect(tailConcentration(run(1_000, 10, () => 5), 100)).toEqual({ slower: 0, shareInWorstSpan: 0, worstSpanFromMs: 0 });
+    expect(
+      tailConcentration(
+        run(1_000, 10, () => 5),
+        100,
+      ),
+    ).toEqual({ slower: 0, shareInWorstSpan: 0, worstSpanFromMs: 0 });
   });
 });

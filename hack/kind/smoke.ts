@@ -1,7 +1,7 @@
 // Chat smoke test through the SDK against a deployed imcloud (hack/kind/e2e.sh port-forwards the
 // services): create an app in the pool that claims it and one in the default pool, connect two
 // users of each through dispatch, send both ways, check delivery and order.
-import { ImClient, singleConversation, type ChatMessage } from '../../sdk/src/index.js';
+import { type ChatMessage, ImClient, singleConversation } from '../../sdk/src/index.js';
 
 const dispatch = process.env.IMCLOUD_SMOKE_DISPATCH ?? 'http://127.0.0.1:18080';
 const adminUrl = process.env.IMCLOUD_SMOKE_ADMIN ?? 'http://127.0.0.1:18081';

@@ -21,7 +21,8 @@ describe('ImCluster CRD (generated from operator/api/imcluster.ts)', () => {
     });
   }
 
-  const schema = (buildCrd() as { spec: { versions: Array<{ schema: { openAPIV3Schema: OpenApi } }> } }).spec.versions[0]!.schema.openAPIV3Schema;
+  const schema = (buildCrd() as { spec: { versions: Array<{ schema: { openAPIV3Schema: OpenApi } }> } }).spec.versions[0]!.schema
+    .openAPIV3Schema;
 
   it('is a structural schema: every node has a type (or is int-or-string / preserved), no additionalProperties next to properties', () => {
     const problems: string[] = [];
@@ -42,7 +43,14 @@ describe('ImCluster CRD (generated from operator/api/imcluster.ts)', () => {
     const crd = buildCrd() as any;
     expect(crd.spec.names.shortNames).toEqual(['imc']);
     expect(crd.spec.versions[0].subresources).toEqual({ status: {} });
-    expect(crd.spec.versions[0].additionalPrinterColumns.map((c: { name: string }) => c.name)).toEqual(['Phase', 'Version', 'Canary', 'Gates', 'Connections', 'Age']);
+    expect(crd.spec.versions[0].additionalPrinterColumns.map((c: { name: string }) => c.name)).toEqual([
+      'Phase',
+      'Version',
+      'Canary',
+      'Gates',
+      'Connections',
+      'Age',
+    ]);
   });
 
   it('puts a CEL rule on every cross-field constraint', () => {
@@ -68,7 +76,9 @@ describe('ImCluster CRD (generated from operator/api/imcluster.ts)', () => {
     expectTypeOf<NonNullable<ImClusterSpec['gray']>['percentage']>().toEqualTypeOf<number>();
     expectTypeOf<ImClusterSpec['dispatch']['replicas']>().toEqualTypeOf<number>();
     expectTypeOf<ImClusterSpec['dependencies']['redis']['managed']>().toEqualTypeOf<boolean>();
-    expectTypeOf<NonNullable<ImClusterStatus['phase']>>().toEqualTypeOf<'Pending' | 'Progressing' | 'Ready' | 'Degraded' | 'Paused' | 'Terminating'>();
+    expectTypeOf<NonNullable<ImClusterStatus['phase']>>().toEqualTypeOf<
+      'Pending' | 'Progressing' | 'Ready' | 'Degraded' | 'Paused' | 'Terminating'
+    >();
     // Required in the CRD ⇔ required (and without default) in the type:
     const spec = schema.properties!.spec!;
     expect(spec.required).toEqual(['version', 'gate', 'dependencies']);

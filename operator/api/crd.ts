@@ -2,8 +2,8 @@
 // (crds/imcluster.yaml and the chart's copy) are generated from this by operator/api/generate.ts
 // and checked against it by operator/api/crd.test.ts.
 import { stringify } from 'yaml';
-import { GROUP, KIND, PLURAL, VERSION, imClusterObject } from './imcluster.js';
 import type { OpenApi } from './dsl.js';
+import { GROUP, imClusterObject, KIND, PLURAL, VERSION } from './imcluster.js';
 
 export const CRD_NAME = `${PLURAL}.${GROUP}`;
 
@@ -17,7 +17,8 @@ export const HEADER = `# GENERATED from operator/api/imcluster.ts by \`npx tsx o
 export function buildCrd(): Record<string, unknown> {
   const root = imClusterObject.openapi;
   const schema: OpenApi = {
-    description: 'An imcloud instant-messaging cluster: gate pools per tenant, logic, consumers, dispatch, admin, gray release and dependencies.',
+    description:
+      'An imcloud instant-messaging cluster: gate pools per tenant, logic, consumers, dispatch, admin, gray release and dependencies.',
     type: 'object',
     properties: {
       apiVersion: { type: 'string' },
@@ -37,7 +38,14 @@ export function buildCrd(): Record<string, unknown> {
     },
     spec: {
       group: GROUP,
-      names: { kind: KIND, listKind: `${KIND}List`, plural: PLURAL, singular: KIND.toLowerCase(), shortNames: ['imc'], categories: ['imcloud'] },
+      names: {
+        kind: KIND,
+        listKind: `${KIND}List`,
+        plural: PLURAL,
+        singular: KIND.toLowerCase(),
+        shortNames: ['imc'],
+        categories: ['imcloud'],
+      },
       scope: 'Namespaced',
       versions: [
         {

@@ -66,10 +66,29 @@ function node<T>(openapi: OpenApi, c: Common = {}): Node<T> {
 /** Keeps a stable, readable key order in the generated YAML. */
 function order(s: OpenApi): OpenApi {
   const keys: Array<keyof OpenApi> = [
-    'description', 'type', 'format', 'enum', 'pattern', 'minLength', 'maxLength', 'minimum', 'maximum',
-    'minItems', 'maxItems', 'maxProperties', 'default', 'x-kubernetes-int-or-string', 'x-kubernetes-preserve-unknown-fields',
-    'x-kubernetes-embedded-resource', 'x-kubernetes-list-type', 'x-kubernetes-list-map-keys', 'items', 'additionalProperties',
-    'required', 'properties', 'x-kubernetes-validations',
+    'description',
+    'type',
+    'format',
+    'enum',
+    'pattern',
+    'minLength',
+    'maxLength',
+    'minimum',
+    'maximum',
+    'minItems',
+    'maxItems',
+    'maxProperties',
+    'default',
+    'x-kubernetes-int-or-string',
+    'x-kubernetes-preserve-unknown-fields',
+    'x-kubernetes-embedded-resource',
+    'x-kubernetes-list-type',
+    'x-kubernetes-list-map-keys',
+    'items',
+    'additionalProperties',
+    'required',
+    'properties',
+    'x-kubernetes-validations',
   ];
   const out: Record<string, unknown> = {};
   for (const k of keys) if (s[k] !== undefined) out[k] = s[k];
@@ -112,7 +131,10 @@ export function arr<I extends Node<unknown, boolean>>(
 }
 
 /** A map with string keys (labels, annotations, config overrides). */
-export function map<V extends Node<unknown, boolean>>(value: V, o: Common & { maxProperties?: number } = {}): Node<Record<string, Static<V>>> {
+export function map<V extends Node<unknown, boolean>>(
+  value: V,
+  o: Common & { maxProperties?: number } = {},
+): Node<Record<string, Static<V>>> {
   const out: OpenApi = { type: 'object', additionalProperties: value.openapi };
   if (o.maxProperties !== undefined) out.maxProperties = o.maxProperties;
   return node(out, o);

@@ -4,7 +4,7 @@
 //
 // Cross-field rules are CEL (x-kubernetes-validations) so that the apiserver itself rejects a bad
 // ImCluster with a clear message; the operator never has to "half apply" an invalid spec.
-import { arr, bool, dflt, dfltEmpty, freeform, int, intOrString, map, obj, opt, str, type Static } from './dsl.js';
+import { arr, bool, dflt, dfltEmpty, freeform, int, intOrString, map, obj, opt, type Static, str } from './dsl.js';
 
 export const GROUP = 'imcloud.dev';
 export const VERSION = 'v1alpha1';
@@ -27,89 +27,174 @@ const appIds = (description: string, maxItems: number) =>
   arr(str({ pattern: APP_ID_PATTERN, maxLength: 40 }), { description, maxItems, listType: 'set' });
 
 const resources = () =>
-  opt(freeform<{ requests?: Record<string, string | number>; limits?: Record<string, string | number> }>({
-    description: 'core/v1 ResourceRequirements of the role\'s container.',
-  }));
+  opt(
+    freeform<{ requests?: Record<string, string | number>; limits?: Record<string, string | number> }>({
+      description: "core/v1 ResourceRequirements of the role's container.",
+    }),
+  );
 
 const replicas = (description = 'Fixed number of pods. Leave unset to use autoscale.') =>
   opt(int({ minimum: 0, maximum: 1000, description }));
 
-const minMaxRule = { rule: 'self.minReplicas <= self.maxReplicas', message: 'autoscale.minReplicas must be less than or equal to autoscale.maxReplicas', fieldPath: '.minReplicas' };
+const minMaxRule = {
+  rule: 'self.minReplicas <= self.maxReplicas',
+  message: 'autoscale.minReplicas must be less than or equal to autoscale.maxReplicas',
+  fieldPath: '.minReplicas',
+};
 
 const scalingBehaviour = {
-  stabilizationWindowSeconds: dflt(int({ minimum: 0, maximum: 3600, description: 'Scale down only to the highest recommendation seen over this window (scale-up is immediate).' }), 300),
+  stabilizationWindowSeconds: dflt(
+    int({
+      minimum: 0,
+      maximum: 3600,
+      description: 'Scale down only to the highest recommendation seen over this window (scale-up is immediate).',
+    }),
+    300,
+  ),
   maxStepUp: dflt(int({ minimum: 1, maximum: 100, description: 'At most this many pods added per scaling decision.' }), 4),
   maxStepDown: dflt(int({ minimum: 1, maximum: 100, description: 'At most this many pods removed per scaling decision.' }), 1),
 };
 
-export const gateAutoscale = obj({
-  minReplicas: dflt(int({ minimum: 1, maximum: 1000 }), 1),
-  maxReplicas: int({ minimum: 1, maximum: 1000 }),
-  targetConnectionsPerPod: dflt(int({ minimum: 1, maximum: 1_000_000, description: 'Scale so that each pod holds about this many client connections.' }), 5000),
-  ...scalingBehaviour,
-}, { description: 'Autoscale the pool by connections per pod, read from the gates\' load reports in Redis.', rules: [minMaxRule] });
+export const gateAutoscale = obj(
+  {
+    minReplicas: dflt(int({ minimum: 1, maximum: 1000 }), 1),
+    maxReplicas: int({ minimum: 1, maximum: 1000 }),
+    targetConnectionsPerPod: dflt(
+      int({ minimum: 1, maximum: 1_000_000, description: 'Scale so that each pod holds about this many client connections.' }),
+      5000,
+    ),
+    ...scalingBehaviour,
+  },
+  { description: "Autoscale the pool by connections per pod, read from the gates' load reports in Redis.", rules: [minMaxRule] },
+);
 
-export const backlogAutoscale = obj({
-  minReplicas: dflt(int({ minimum: 1, maximum: 1000 }), 1),
-  maxReplicas: int({ minimum: 1, maximum: 1000 }),
-  targetBacklogPerReplica: dflt(int({ minimum: 1, maximum: 10_000_000, description: 'Scale so that each pod has about this many messages waiting in its queue.' }), 1000),
-  ...scalingBehaviour,
-}, { description: 'Autoscale by queue backlog read from RabbitMQ (consumer: imcloud.store; logic: imcloud.upstream.<track>).', rules: [minMaxRule] });
+export const backlogAutoscale = obj(
+  {
+    minReplicas: dflt(int({ minimum: 1, maximum: 1000 }), 1),
+    maxReplicas: int({ minimum: 1, maximum: 1000 }),
+    targetBacklogPerReplica: dflt(
+      int({ minimum: 1, maximum: 10_000_000, description: 'Scale so that each pod has about this many messages waiting in its queue.' }),
+      1000,
+    ),
+    ...scalingBehaviour,
+  },
+  {
+    description: 'Autoscale by queue backlog read from RabbitMQ (consumer: imcloud.store; logic: imcloud.upstream.<track>).',
+    rules: [minMaxRule],
+  },
+);
 
-const oneOfReplicasAutoscale = { rule: '!(has(self.replicas) && has(self.autoscale))', message: 'set either replicas or autoscale, not both' };
+const oneOfReplicasAutoscale = {
+  rule: '!(has(self.replicas) && has(self.autoscale))',
+  message: 'set either replicas or autoscale, not both',
+};
 
-export const gatePool = obj({
-  name: str({ pattern: POOL_NAME_PATTERN, maxLength: 20, description: 'Pool name: a DNS label of at most 20 characters.' }),
-  default: dflt(bool({ description: 'The default pool serves every AppId that no other pool lists. Exactly one pool may be the default.' }), false),
-  appIds: dflt(appIds('AppIds this pool\'s gates serve (and only they). Empty for the default pool.', MAX_APP_IDS_PER_POOL), []),
-  replicas: replicas(),
-  autoscale: opt(gateAutoscale),
-  service: dfltEmpty(obj({
-    type: dflt(str({ enum: ['ClusterIP', 'NodePort', 'LoadBalancer'] as const }), 'ClusterIP'),
-    annotations: opt(map(str(), { maxProperties: 64 })),
-  })),
-  publicWsUrl: opt(str({ maxLength: 256, description: 'WebSocket URL clients are given for this pool\'s gates. Default ws://<pod IP>:8080/ws (wss:// when spec.tls covers the gate).' })),
-  publicTcpAddr: opt(str({ maxLength: 256, description: 'host:port clients are given for TCP. Default <pod IP>:8090.' })),
-  maxUnavailable: dflt(intOrString({ description: 'PodDisruptionBudget maxUnavailable for the pool.' }), 1),
-  resources: resources(),
-}, {
-  rules: [
-    oneOfReplicasAutoscale,
-    { rule: 'self.default ? size(self.appIds) == 0 : size(self.appIds) > 0', message: 'a default pool lists no appIds, and every other pool lists at least one' },
-  ],
-});
+export const gatePool = obj(
+  {
+    name: str({ pattern: POOL_NAME_PATTERN, maxLength: 20, description: 'Pool name: a DNS label of at most 20 characters.' }),
+    default: dflt(
+      bool({ description: 'The default pool serves every AppId that no other pool lists. Exactly one pool may be the default.' }),
+      false,
+    ),
+    appIds: dflt(appIds("AppIds this pool's gates serve (and only they). Empty for the default pool.", MAX_APP_IDS_PER_POOL), []),
+    replicas: replicas(),
+    autoscale: opt(gateAutoscale),
+    service: dfltEmpty(
+      obj({
+        type: dflt(str({ enum: ['ClusterIP', 'NodePort', 'LoadBalancer'] as const }), 'ClusterIP'),
+        annotations: opt(map(str(), { maxProperties: 64 })),
+      }),
+    ),
+    publicWsUrl: opt(
+      str({
+        maxLength: 256,
+        description:
+          "WebSocket URL clients are given for this pool's gates. Default ws://<pod IP>:8080/ws (wss:// when spec.tls covers the gate).",
+      }),
+    ),
+    publicTcpAddr: opt(str({ maxLength: 256, description: 'host:port clients are given for TCP. Default <pod IP>:8090.' })),
+    maxUnavailable: dflt(intOrString({ description: 'PodDisruptionBudget maxUnavailable for the pool.' }), 1),
+    resources: resources(),
+  },
+  {
+    rules: [
+      oneOfReplicasAutoscale,
+      {
+        rule: 'self.default ? size(self.appIds) == 0 : size(self.appIds) > 0',
+        message: 'a default pool lists no appIds, and every other pool lists at least one',
+      },
+    ],
+  },
+);
 
 const scaledRole = (what: string) =>
-  obj({ replicas: replicas(), autoscale: opt(backlogAutoscale), resources: resources() }, { description: what, rules: [oneOfReplicasAutoscale] });
+  obj(
+    { replicas: replicas(), autoscale: opt(backlogAutoscale), resources: resources() },
+    { description: what, rules: [oneOfReplicasAutoscale] },
+  );
 
 const fixedRole = (what: string, defaultReplicas: number) =>
   obj({ replicas: dflt(int({ minimum: 0, maximum: 1000 }), defaultReplicas), resources: resources() }, { description: what });
 
-const secretRef = obj({
-  name: str({ maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' }),
-}, { description: 'A Secret in the ImCluster\'s namespace. Its keys are the config keys of the dependency (redis/rabbitmq/mongodb: url; minio: endPoint, port, accessKey, secretKey, useSSL).' });
+const secretRef = obj(
+  {
+    name: str({ maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' }),
+  },
+  {
+    description:
+      "A Secret in the ImCluster's namespace. Its keys are the config keys of the dependency (redis/rabbitmq/mongodb: url; minio: endPoint, port, accessKey, secretKey, useSSL).",
+  },
+);
 
-const dependency = (name: string, image: string) => obj({
-  managed: dflt(bool({ description: `Run a single-replica ${name} StatefulSet (${image}) in the namespace: for development only.` }), false),
-  secretRef: opt(secretRef),
-  image: opt(str({ maxLength: 256, description: `Image of the managed ${name} (default ${image}).` })),
-  storage: opt(str({ pattern: '^[0-9]+(\\.[0-9]+)?(Ki|Mi|Gi|Ti)?$', description: 'Size of the managed volume; unset: an emptyDir.' })),
-}, { rules: [{ rule: 'self.managed != has(self.secretRef)', message: `${name}: set either managed: true or secretRef (an external ${name}), exactly one` }] });
+const dependency = (name: string, image: string) =>
+  obj(
+    {
+      managed: dflt(
+        bool({ description: `Run a single-replica ${name} StatefulSet (${image}) in the namespace: for development only.` }),
+        false,
+      ),
+      secretRef: opt(secretRef),
+      image: opt(str({ maxLength: 256, description: `Image of the managed ${name} (default ${image}).` })),
+      storage: opt(str({ pattern: '^[0-9]+(\\.[0-9]+)?(Ki|Mi|Gi|Ti)?$', description: 'Size of the managed volume; unset: an emptyDir.' })),
+    },
+    {
+      rules: [
+        {
+          rule: 'self.managed != has(self.secretRef)',
+          message: `${name}: set either managed: true or secretRef (an external ${name}), exactly one`,
+        },
+      ],
+    },
+  );
 
 /** The roles that can serve TLS; by default those with a listener clients or tenants reach. */
 export const TLS_ROLES = ['gate', 'dispatch', 'admin', 'logic', 'consumer'] as const;
 export const DEFAULT_TLS_ROLES: Array<(typeof TLS_ROLES)[number]> = ['gate', 'dispatch', 'admin'];
 
-export const tlsSpec = obj({
-  secretName: str({
-    maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$',
-    description: 'A Secret of type kubernetes.io/tls (keys tls.crt and tls.key) in the ImCluster\'s namespace, e.g. one cert-manager keeps renewed. It is mounted read-only at /etc/imcloud/tls; a renewed certificate is served without restarting any pod.',
-  }),
-  roles: dflt(arr(str({ enum: TLS_ROLES }), {
-    minItems: 1, maxItems: TLS_ROLES.length, listType: 'set',
-    description: 'The roles whose listeners serve TLS: every listener of such a pod (the public port, the ops port and, for the gate, the TCP port). Default: the roles clients and tenants reach (gate: wss:// and TLS over TCP; dispatch; admin: the admin API).',
-  }), DEFAULT_TLS_ROLES),
-}, { description: 'TLS for the roles\' listeners, from a certificate Secret. While the Secret is missing or unusable, DependenciesReady is False and the Deployments that would mount it are not rolled out.' });
+export const tlsSpec = obj(
+  {
+    secretName: str({
+      maxLength: 253,
+      pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$',
+      description:
+        "A Secret of type kubernetes.io/tls (keys tls.crt and tls.key) in the ImCluster's namespace, e.g. one cert-manager keeps renewed. It is mounted read-only at /etc/imcloud/tls; a renewed certificate is served without restarting any pod.",
+    }),
+    roles: dflt(
+      arr(str({ enum: TLS_ROLES }), {
+        minItems: 1,
+        maxItems: TLS_ROLES.length,
+        listType: 'set',
+        description:
+          'The roles whose listeners serve TLS: every listener of such a pod (the public port, the ops port and, for the gate, the TCP port). Default: the roles clients and tenants reach (gate: wss:// and TLS over TCP; dispatch; admin: the admin API).',
+      }),
+      DEFAULT_TLS_ROLES,
+    ),
+  },
+  {
+    description:
+      "TLS for the roles' listeners, from a certificate Secret. While the Secret is missing or unusable, DependenciesReady is False and the Deployments that would mount it are not rolled out.",
+  },
+);
 
 export const DEPENDENCY_IMAGES = {
   redis: 'redis:7.2-alpine',
@@ -118,71 +203,124 @@ export const DEPENDENCY_IMAGES = {
   minio: 'minio/minio:RELEASE.2025-04-22T22-12-26Z',
 } as const;
 
-export const imClusterSpec = obj({
-  version: str({ pattern: VERSION_PATTERN, description: 'The imcloud version (image tag) every stable pod runs.' }),
-  image: dflt(str({ maxLength: 256, description: 'Image repository (without tag) of the imcloud image.' }), 'ghcr.io/imcloud/imcloud'),
-  imagePullPolicy: dflt(str({ enum: ['Always', 'IfNotPresent', 'Never'] as const }), 'IfNotPresent'),
-  imagePullSecrets: opt(arr(obj({ name: str() }), { maxItems: 8 })),
-  gate: obj({
-    pools: arr(gatePool, {
-      minItems: 1, maxItems: MAX_POOLS, listType: 'map', mapKeys: ['name'],
-      description: 'Gate pools. Tenants listed in a pool connect only to that pool\'s gates; every other AppId goes to the default pool.',
-      rules: [
-        { rule: 'self.filter(p, p.default).size() <= 1', message: 'at most one gate pool may be the default' },
-        {
-          rule: 'self.all(p, p.appIds.all(a, self.filter(q, a in q.appIds).size() == 1))',
-          message: 'an AppId may be listed in at most one gate pool',
-        },
-      ],
+export const imClusterSpec = obj(
+  {
+    version: str({ pattern: VERSION_PATTERN, description: 'The imcloud version (image tag) every stable pod runs.' }),
+    image: dflt(str({ maxLength: 256, description: 'Image repository (without tag) of the imcloud image.' }), 'ghcr.io/imcloud/imcloud'),
+    imagePullPolicy: dflt(str({ enum: ['Always', 'IfNotPresent', 'Never'] as const }), 'IfNotPresent'),
+    imagePullSecrets: opt(arr(obj({ name: str() }), { maxItems: 8 })),
+    gate: obj({
+      pools: arr(gatePool, {
+        minItems: 1,
+        maxItems: MAX_POOLS,
+        listType: 'map',
+        mapKeys: ['name'],
+        description: "Gate pools. Tenants listed in a pool connect only to that pool's gates; every other AppId goes to the default pool.",
+        rules: [
+          { rule: 'self.filter(p, p.default).size() <= 1', message: 'at most one gate pool may be the default' },
+          {
+            rule: 'self.all(p, p.appIds.all(a, self.filter(q, a in q.appIds).size() == 1))',
+            message: 'an AppId may be listed in at most one gate pool',
+          },
+        ],
+      }),
+      drainSeconds: dflt(
+        int({
+          minimum: 0,
+          maximum: 3600,
+          description:
+            'On scale-down or rollout a gate tells its clients to reconnect elsewhere, spread over this many seconds (terminationGracePeriodSeconds is this plus 15).',
+        }),
+        30,
+      ),
+      tcp: dflt(bool({ description: 'Also serve the TCP transport on port 8090.' }), true),
     }),
-    drainSeconds: dflt(int({ minimum: 0, maximum: 3600, description: 'On scale-down or rollout a gate tells its clients to reconnect elsewhere, spread over this many seconds (terminationGracePeriodSeconds is this plus 15).' }), 30),
-    tcp: dflt(bool({ description: 'Also serve the TCP transport on port 8090.' }), true),
-  }),
-  logic: dfltEmpty(scaledRole('Message logic (stateless, competing consumers of the upstream queue). Neither replicas nor autoscale: 2 pods.')),
-  consumer: dfltEmpty(scaledRole('Store-queue consumers (durable writes, fan-out). Neither replicas nor autoscale: 2 pods.')),
-  dispatch: dfltEmpty(fixedRole('The dispatch (LBS) HTTP service.', 2)),
-  admin: dfltEmpty(fixedRole('The admin API.', 1)),
-  adminTokenSecretRef: opt(obj({ name: str({ maxLength: 253 }), key: dflt(str(), 'token') }, {
-    description: 'Secret holding the platform admin token. Unset: the operator creates <cluster>-admin-token with a random token.',
-  })),
-  gray: opt(obj({
-    version: str({ pattern: VERSION_PATTERN, description: 'The canary version (image tag).' }),
-    image: opt(str({ maxLength: 256, description: 'Image repository of the canary (default: spec.image).' })),
-    appIds: dflt(appIds('AppIds routed to the canary.', MAX_CANARY_APP_IDS), []),
-    percentage: dflt(int({ minimum: 0, maximum: 100, description: 'Share of all AppIds routed to the canary, chosen by a stable hash (FNV-1a of the AppId, mod 100).' }), 0),
-    gateReplicas: dflt(int({ minimum: 1, maximum: 100, description: 'Canary gate pods per pool that serves a canary AppId.' }), 1),
-    logicReplicas: dflt(int({ minimum: 1, maximum: 100, description: 'Canary logic pods.' }), 1),
-  }, {
-    description: 'Gray release: canary gates and logic run gray.version for the chosen AppIds. Promote: set spec.version to gray.version and remove gray. Rollback: remove gray.',
-    rules: [{ rule: 'size(self.appIds) > 0 || self.percentage > 0', message: 'gray release needs appIds or a percentage > 0' }],
-  })),
-  dependencies: obj({
-    redis: dependency('redis', DEPENDENCY_IMAGES.redis),
-    rabbitmq: dependency('rabbitmq', DEPENDENCY_IMAGES.rabbitmq),
-    mongodb: dependency('mongodb', DEPENDENCY_IMAGES.mongodb),
-    minio: opt(dependency('minio', DEPENDENCY_IMAGES.minio)),
-  }),
-  monitoring: dfltEmpty(obj({
-    serviceMonitor: dflt(bool({ description: 'Create a ServiceMonitor (when the monitoring.coreos.com CRD is installed).' }), true),
-    interval: dflt(str({ pattern: '^[0-9]+(ms|s|m)$' }), '30s'),
-    labels: opt(map(str(), { maxProperties: 16, description: 'Extra labels on the ServiceMonitor (e.g. release: prometheus).' })),
-    tlsConfig: opt(freeform({ description: 'tlsConfig of the ServiceMonitor endpoints that scrape over https (the roles spec.tls covers), e.g. ca and serverName to verify the certificate. Unset: insecureSkipVerify, since Prometheus scrapes pod IPs, which a certificate for the public names does not cover.' })),
-  })),
-  tls: opt(tlsSpec),
-  config: opt(map(str({ maxLength: 4096 }), {
-    maxProperties: 64,
-    description: 'Extra configuration for every role, as section.key: value (see docs/configuration.md), passed as IMCLOUD_* environment variables. The operator checks keys and values against the roles\' schema: an unknown key, a setting the operator sets from another field, or a bad value sets Degraded (reason InvalidSpec) and rolls nothing out until it is fixed.',
-    rules: [{ rule: 'self.all(k, k.matches(\'^[a-z]+\\\\.[a-zA-Z]+$\'))', message: 'config keys look like section.key, e.g. gate.rateLimitPerSec' }],
-  })),
-  logLevel: dflt(str({ enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const }), 'info'),
-  nodeSelector: opt(map(str(), { maxProperties: 32 })),
-  tolerations: opt(arr(freeform(), { maxItems: 32 })),
-  podAnnotations: opt(map(str(), { maxProperties: 32 })),
-}, {
-  rules: [
-    { rule: '!has(self.gray) || self.gray.version != self.version', message: 'gray.version must differ from spec.version (to promote, set spec.version to the canary version and remove gray)', fieldPath: '.gray.version' },
-  ],
-});
+    logic: dfltEmpty(
+      scaledRole('Message logic (stateless, competing consumers of the upstream queue). Neither replicas nor autoscale: 2 pods.'),
+    ),
+    consumer: dfltEmpty(scaledRole('Store-queue consumers (durable writes, fan-out). Neither replicas nor autoscale: 2 pods.')),
+    dispatch: dfltEmpty(fixedRole('The dispatch (LBS) HTTP service.', 2)),
+    admin: dfltEmpty(fixedRole('The admin API.', 1)),
+    adminTokenSecretRef: opt(
+      obj(
+        { name: str({ maxLength: 253 }), key: dflt(str(), 'token') },
+        {
+          description: 'Secret holding the platform admin token. Unset: the operator creates <cluster>-admin-token with a random token.',
+        },
+      ),
+    ),
+    gray: opt(
+      obj(
+        {
+          version: str({ pattern: VERSION_PATTERN, description: 'The canary version (image tag).' }),
+          image: opt(str({ maxLength: 256, description: 'Image repository of the canary (default: spec.image).' })),
+          appIds: dflt(appIds('AppIds routed to the canary.', MAX_CANARY_APP_IDS), []),
+          percentage: dflt(
+            int({
+              minimum: 0,
+              maximum: 100,
+              description: 'Share of all AppIds routed to the canary, chosen by a stable hash (FNV-1a of the AppId, mod 100).',
+            }),
+            0,
+          ),
+          gateReplicas: dflt(int({ minimum: 1, maximum: 100, description: 'Canary gate pods per pool that serves a canary AppId.' }), 1),
+          logicReplicas: dflt(int({ minimum: 1, maximum: 100, description: 'Canary logic pods.' }), 1),
+        },
+        {
+          description:
+            'Gray release: canary gates and logic run gray.version for the chosen AppIds. Promote: set spec.version to gray.version and remove gray. Rollback: remove gray.',
+          rules: [{ rule: 'size(self.appIds) > 0 || self.percentage > 0', message: 'gray release needs appIds or a percentage > 0' }],
+        },
+      ),
+    ),
+    dependencies: obj({
+      redis: dependency('redis', DEPENDENCY_IMAGES.redis),
+      rabbitmq: dependency('rabbitmq', DEPENDENCY_IMAGES.rabbitmq),
+      mongodb: dependency('mongodb', DEPENDENCY_IMAGES.mongodb),
+      minio: opt(dependency('minio', DEPENDENCY_IMAGES.minio)),
+    }),
+    monitoring: dfltEmpty(
+      obj({
+        serviceMonitor: dflt(bool({ description: 'Create a ServiceMonitor (when the monitoring.coreos.com CRD is installed).' }), true),
+        interval: dflt(str({ pattern: '^[0-9]+(ms|s|m)$' }), '30s'),
+        labels: opt(map(str(), { maxProperties: 16, description: 'Extra labels on the ServiceMonitor (e.g. release: prometheus).' })),
+        tlsConfig: opt(
+          freeform({
+            description:
+              'tlsConfig of the ServiceMonitor endpoints that scrape over https (the roles spec.tls covers), e.g. ca and serverName to verify the certificate. Unset: insecureSkipVerify, since Prometheus scrapes pod IPs, which a certificate for the public names does not cover.',
+          }),
+        ),
+      }),
+    ),
+    tls: opt(tlsSpec),
+    config: opt(
+      map(str({ maxLength: 4096 }), {
+        maxProperties: 64,
+        description:
+          "Extra configuration for every role, as section.key: value (see docs/configuration.md), passed as IMCLOUD_* environment variables. The operator checks keys and values against the roles' schema: an unknown key, a setting the operator sets from another field, or a bad value sets Degraded (reason InvalidSpec) and rolls nothing out until it is fixed.",
+        rules: [
+          {
+            rule: "self.all(k, k.matches('^[a-z]+\\\\.[a-zA-Z]+$'))",
+            message: 'config keys look like section.key, e.g. gate.rateLimitPerSec',
+          },
+        ],
+      }),
+    ),
+    logLevel: dflt(str({ enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const }), 'info'),
+    nodeSelector: opt(map(str(), { maxProperties: 32 })),
+    tolerations: opt(arr(freeform(), { maxItems: 32 })),
+    podAnnotations: opt(map(str(), { maxProperties: 32 })),
+  },
+  {
+    rules: [
+      {
+        rule: '!has(self.gray) || self.gray.version != self.version',
+        message: 'gray.version must differ from spec.version (to promote, set spec.version to the canary version and remove gray)',
+        fieldPath: '.gray.version',
+      },
+    ],
+  },
+);
 
 const condition = obj({
   type: str({ maxLength: 316 }),
@@ -210,13 +348,15 @@ export const imClusterStatus = obj({
   phase: opt(str({ enum: ['Pending', 'Progressing', 'Ready', 'Degraded', 'Paused', 'Terminating'] as const })),
   observedGeneration: opt(int()),
   version: opt(str()),
-  canary: opt(obj({
-    version: str(),
-    phase: str({ enum: ['Active', 'Promoting'] as const }),
-    appIds: arr(str()),
-    percentage: int(),
-    gatesReady: str(),
-  })),
+  canary: opt(
+    obj({
+      version: str(),
+      phase: str({ enum: ['Active', 'Promoting'] as const }),
+      appIds: arr(str()),
+      percentage: int(),
+      gatesReady: str(),
+    }),
+  ),
   gatesReady: opt(str({ description: 'ready/desired gate pods, all pools and tracks.' })),
   connections: opt(int({ description: 'Client connections reported by the gates.' })),
   routingConfigMap: opt(str()),
@@ -226,12 +366,20 @@ export const imClusterStatus = obj({
   components: opt(arr(componentStatus, { listType: 'map', mapKeys: ['name'] })),
 });
 
-export const imClusterObject = obj({
-  spec: imClusterSpec,
-  status: opt(imClusterStatus),
-}, {
-  rules: [{ rule: `self.metadata.name.size() <= ${MAX_CLUSTER_NAME}`, message: `ImCluster names are at most ${MAX_CLUSTER_NAME} characters (object names are derived from them)` }],
-});
+export const imClusterObject = obj(
+  {
+    spec: imClusterSpec,
+    status: opt(imClusterStatus),
+  },
+  {
+    rules: [
+      {
+        rule: `self.metadata.name.size() <= ${MAX_CLUSTER_NAME}`,
+        message: `ImCluster names are at most ${MAX_CLUSTER_NAME} characters (object names are derived from them)`,
+      },
+    ],
+  },
+);
 
 export type ImClusterSpec = Static<typeof imClusterSpec>;
 export type ImClusterStatus = Static<typeof imClusterStatus>;

@@ -2,8 +2,9 @@
 // configuration (KUBECONFIG, ~/.kube/config or in-cluster service account) and supplies the
 // credentials; requests, streaming watches and server-side apply are done here so that every
 // content type, query parameter and status code is under our control.
+
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { Agent, request as httpsRequest, type RequestOptions } from 'node:https';
-import { request as httpRequest, Agent as HttpAgent } from 'node:http';
 import { KubeConfig } from '@kubernetes/client-node';
 
 export interface Resource {
@@ -14,7 +15,13 @@ export interface Resource {
   namespaced: boolean;
 }
 
-const res = (group: string, version: string, plural: string, kind: string, namespaced = true): Resource => ({ group, version, plural, kind, namespaced });
+const res = (group: string, version: string, plural: string, kind: string, namespaced = true): Resource => ({
+  group,
+  version,
+  plural,
+  kind,
+  namespaced,
+});
 
 export const R = {
   imclusters: res('imcloud.dev', 'v1alpha1', 'imclusters', 'ImCluster'),
@@ -112,8 +119,17 @@ export interface WatchOpts {
 /** The operations the operator needs; the informer and leader election take this interface. */
 export interface Kube {
   get<T extends KubeObject>(r: Resource, namespace: string | undefined, name: string): Promise<T | null>;
-  list<T extends KubeObject>(r: Resource, namespace?: string, opts?: { labelSelector?: string; fieldSelector?: string }): Promise<ListResult<T>>;
-  watch<T extends KubeObject>(r: Resource, namespace: string | undefined, opts: WatchOpts, onEvent: (e: WatchEvent<T>) => void): Promise<void>;
+  list<T extends KubeObject>(
+    r: Resource,
+    namespace?: string,
+    opts?: { labelSelector?: string; fieldSelector?: string },
+  ): Promise<ListResult<T>>;
+  watch<T extends KubeObject>(
+    r: Resource,
+    namespace: string | undefined,
+    opts: WatchOpts,
+    onEvent: (e: WatchEvent<T>) => void,
+  ): Promise<void>;
 }
 
 export class KubeClient implements Kube {
@@ -127,9 +143,10 @@ export class KubeClient implements Kube {
     const cluster = config.getCurrentCluster();
     if (!cluster) throw new Error('kubernetes: no current cluster in the configuration');
     this.server = new URL(cluster.server);
-    this.agent = this.server.protocol === 'https:'
-      ? new Agent({ keepAlive: true, maxSockets: 64, ...tls })
-      : new HttpAgent({ keepAlive: true, maxSockets: 64 });
+    this.agent =
+      this.server.protocol === 'https:'
+        ? new Agent({ keepAlive: true, maxSockets: 64, ...tls })
+        : new HttpAgent({ keepAlive: true, maxSockets: 64 });
   }
 
   /** KUBECONFIG (or `kubeconfigPath`), ~/.kube/config, or the in-cluster service account. */
@@ -139,7 +156,9 @@ export class KubeClient implements Kube {
     else config.loadFromDefault();
     const cluster = config.getCurrentCluster();
     if (!cluster || (!kubeconfigPath && cluster.name === 'cluster' && cluster.server === 'http://localhost:8080')) {
-      throw new Error('kubernetes: no configuration found: set KUBECONFIG (or operator.kubeconfig), create ~/.kube/config, or run in a pod with a service account');
+      throw new Error(
+        'kubernetes: no configuration found: set KUBECONFIG (or operator.kubeconfig), create ~/.kube/config, or run in a pod with a service account',
+      );
     }
     const probe: RequestOptions = {};
     try {
@@ -147,7 +166,13 @@ export class KubeClient implements Kube {
     } catch (err) {
       throw new Error(`kubernetes: cannot use the configuration for ${cluster.server}: ${(err as Error).message}`);
     }
-    return new KubeClient(config, { ca: probe.ca, cert: probe.cert, key: probe.key, rejectUnauthorized: probe.rejectUnauthorized, servername: probe.servername });
+    return new KubeClient(config, {
+      ca: probe.ca,
+      cert: probe.cert,
+      key: probe.key,
+      rejectUnauthorized: probe.rejectUnauthorized,
+      servername: probe.servername,
+    });
   }
 
   /** Fresh credentials headers (tokens can rotate: in-cluster tokens, exec plugins). */
@@ -178,7 +203,10 @@ export class KubeClient implements Kube {
     const doRequest = url.protocol === 'https:' ? httpsRequest : httpRequest;
     return new Promise((resolve, reject) => {
       const req = doRequest(url, { method, headers, agent: this.agent, signal: opts.signal }, resolve);
-      if (opts.timeoutMs) req.setTimeout(opts.timeoutMs, () => req.destroy(new Error(`kubernetes: ${method} ${url.pathname} timed out after ${opts.timeoutMs} ms`)));
+      if (opts.timeoutMs)
+        req.setTimeout(opts.timeoutMs, () =>
+          req.destroy(new Error(`kubernetes: ${method} ${url.pathname} timed out after ${opts.timeoutMs} ms`)),
+        );
       req.on('error', reject);
       req.end(payload);
     });
@@ -203,14 +231,22 @@ export class KubeClient implements Kube {
     }
   }
 
-  async list<T extends KubeObject>(r: Resource, namespace?: string, opts: { labelSelector?: string; fieldSelector?: string } = {}): Promise<ListResult<T>> {
+  async list<T extends KubeObject>(
+    r: Resource,
+    namespace?: string,
+    opts: { labelSelector?: string; fieldSelector?: string } = {},
+  ): Promise<ListResult<T>> {
     const items: T[] = [];
     let cont: string | undefined;
     let resourceVersion = '';
     do {
-      const page = await this.request<{ items: T[]; metadata: { resourceVersion: string; continue?: string } }>('GET', resourcePath(r, namespace), {
-        query: { labelSelector: opts.labelSelector, fieldSelector: opts.fieldSelector, limit: 500, continue: cont },
-      });
+      const page = await this.request<{ items: T[]; metadata: { resourceVersion: string; continue?: string } }>(
+        'GET',
+        resourcePath(r, namespace),
+        {
+          query: { labelSelector: opts.labelSelector, fieldSelector: opts.fieldSelector, limit: 500, continue: cont },
+        },
+      );
       for (const item of page.items) {
         // List items carry no apiVersion/kind; add them so that objects look the same everywhere.
         item.apiVersion ??= apiVersionOf(r);
@@ -228,11 +264,20 @@ export class KubeClient implements Kube {
    * or the connection fails (rejects). An HTTP 410 rejects with a KubeApiError (status 410); an
    * in-stream ERROR event is passed to onEvent for the caller to judge.
    */
-  async watch<T extends KubeObject>(r: Resource, namespace: string | undefined, opts: WatchOpts, onEvent: (e: WatchEvent<T>) => void): Promise<void> {
+  async watch<T extends KubeObject>(
+    r: Resource,
+    namespace: string | undefined,
+    opts: WatchOpts,
+    onEvent: (e: WatchEvent<T>) => void,
+  ): Promise<void> {
     const res = await this.open('GET', resourcePath(r, namespace), {
       query: {
-        watch: 1, allowWatchBookmarks: true, resourceVersion: opts.resourceVersion,
-        labelSelector: opts.labelSelector, fieldSelector: opts.fieldSelector, timeoutSeconds: opts.timeoutSeconds,
+        watch: 1,
+        allowWatchBookmarks: true,
+        resourceVersion: opts.resourceVersion,
+        labelSelector: opts.labelSelector,
+        fieldSelector: opts.fieldSelector,
+        timeoutSeconds: opts.timeoutSeconds,
       },
       signal: opts.signal,
     });
@@ -273,7 +318,11 @@ export class KubeClient implements Kube {
    * names; fields it applied before and omits now are released (and removed if nobody else
    * owns them).
    */
-  apply<T extends KubeObject>(r: Resource, obj: KubeObject, opts: { fieldManager: string; force?: boolean; subresource?: string; dryRun?: boolean }): Promise<T> {
+  apply<T extends KubeObject>(
+    r: Resource,
+    obj: KubeObject,
+    opts: { fieldManager: string; force?: boolean; subresource?: string; dryRun?: boolean },
+  ): Promise<T> {
     return this.request<T>('PATCH', resourcePath(r, obj.metadata.namespace, obj.metadata.name, opts.subresource), {
       body: obj,
       contentType: 'application/apply-patch+yaml',
@@ -281,17 +330,37 @@ export class KubeClient implements Kube {
     });
   }
 
-  patch<T extends KubeObject>(r: Resource, namespace: string | undefined, name: string, patch: unknown, opts: { type?: 'merge' | 'json' | 'strategic'; fieldManager?: string; subresource?: string } = {}): Promise<T> {
-    const contentType = { merge: 'application/merge-patch+json', json: 'application/json-patch+json', strategic: 'application/strategic-merge-patch+json' }[opts.type ?? 'merge'];
-    return this.request<T>('PATCH', resourcePath(r, namespace, name, opts.subresource), { body: patch, contentType, query: { fieldManager: opts.fieldManager } });
+  patch<T extends KubeObject>(
+    r: Resource,
+    namespace: string | undefined,
+    name: string,
+    patch: unknown,
+    opts: { type?: 'merge' | 'json' | 'strategic'; fieldManager?: string; subresource?: string } = {},
+  ): Promise<T> {
+    const contentType = {
+      merge: 'application/merge-patch+json',
+      json: 'application/json-patch+json',
+      strategic: 'application/strategic-merge-patch+json',
+    }[opts.type ?? 'merge'];
+    return this.request<T>('PATCH', resourcePath(r, namespace, name, opts.subresource), {
+      body: patch,
+      contentType,
+      query: { fieldManager: opts.fieldManager },
+    });
   }
 
   /** Deletes; a missing object is not an error. Returns false when it was already gone. */
-  async delete(r: Resource, namespace: string | undefined, name: string, opts: { propagationPolicy?: 'Foreground' | 'Background' | 'Orphan'; uid?: string } = {}): Promise<boolean> {
+  async delete(
+    r: Resource,
+    namespace: string | undefined,
+    name: string,
+    opts: { propagationPolicy?: 'Foreground' | 'Background' | 'Orphan'; uid?: string } = {},
+  ): Promise<boolean> {
     try {
       await this.request('DELETE', resourcePath(r, namespace, name), {
         body: {
-          apiVersion: 'v1', kind: 'DeleteOptions',
+          apiVersion: 'v1',
+          kind: 'DeleteOptions',
           propagationPolicy: opts.propagationPolicy ?? 'Background',
           ...(opts.uid ? { preconditions: { uid: opts.uid } } : {}),
         },

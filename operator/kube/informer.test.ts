@@ -1,14 +1,12 @@
 // The informer's resume and relist logic against a scripted transport. (The real apiserver path
 // is exercised by test/kubernetes/.)
 import { describe, expect, it } from 'vitest';
-import { KubeApiError, type Kube, type KubeObject, type WatchEvent, type WatchOpts } from './client.js';
+import { type Kube, KubeApiError, type KubeObject, type WatchEvent, type WatchOpts } from './client.js';
 import { Informer } from './informer.js';
 
 const obj = (name: string, rv: string): KubeObject => ({ metadata: { name, namespace: 'ns', resourceVersion: rv } });
 
-type Step =
-  | { list: KubeObject[]; rv: string }
-  | { watch: Array<WatchEvent>; end?: 'close' | 'error' | 'gone-status' | 'hang' };
+type Step = { list: KubeObject[]; rv: string } | { watch: Array<WatchEvent>; end?: 'close' | 'error' | 'gone-status' | 'hang' };
 
 /** Answers list and watch calls from a script; records what was asked. */
 class ScriptedKube implements Kube {
@@ -34,7 +32,8 @@ class ScriptedKube implements Kube {
     if (step.end === 'gone-status') throw new KubeApiError(410, 'Expired', 'too old resource version');
     for (const e of step.watch) onEvent(e as WatchEvent<T>);
     if (step.end === 'error') throw new Error('connection reset');
-    if (step.end === 'hang' && !opts.signal?.aborted) await new Promise<void>((resolve) => opts.signal?.addEventListener('abort', () => resolve()));
+    if (step.end === 'hang' && !opts.signal?.aborted)
+      await new Promise<void>((resolve) => opts.signal?.addEventListener('abort', () => resolve()));
   }
 }
 
@@ -54,7 +53,13 @@ describe('Informer', () => {
       { list: [obj('a', '10')], rv: '11' },
       { watch: [{ type: 'ADDED', object: obj('b', '12') }], end: 'close' }, // server timeout
       { watch: [{ type: 'BOOKMARK', object: obj('', '15') }], end: 'error' }, // connection drop
-      { watch: [{ type: 'MODIFIED', object: obj('a', '16') }, { type: 'DELETED', object: obj('b', '17') }], end: 'hang' },
+      {
+        watch: [
+          { type: 'MODIFIED', object: obj('a', '16') },
+          { type: 'DELETED', object: obj('b', '17') },
+        ],
+        end: 'hang',
+      },
     ]);
     const restarts: string[] = [];
     const events: string[] = [];

@@ -101,7 +101,9 @@ export class Informer<T extends KubeObject> {
   }
 
   private async relist(): Promise<void> {
-    const { items, resourceVersion } = await this.kube.list<T>(this.resource, this.opts.namespace, { labelSelector: this.opts.labelSelector });
+    const { items, resourceVersion } = await this.kube.list<T>(this.resource, this.opts.namespace, {
+      labelSelector: this.opts.labelSelector,
+    });
     const seen = new Set<string>();
     for (const item of items) {
       const key = keyOf(item);
@@ -142,7 +144,14 @@ export class Informer<T extends KubeObject> {
   private async sleep(ms: number): Promise<void> {
     await new Promise<void>((resolve) => {
       const t = setTimeout(resolve, ms);
-      this.abort.signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
+      this.abort.signal.addEventListener(
+        'abort',
+        () => {
+          clearTimeout(t);
+          resolve();
+        },
+        { once: true },
+      );
     });
   }
 
@@ -158,20 +167,32 @@ export class Informer<T extends KubeObject> {
         if (signal.aborted) break;
         const timeoutSeconds = this.opts.watchTimeoutSeconds ?? 240 + Math.floor(Math.random() * 60);
         let gone = false;
-        await this.kube.watch<T>(this.resource, this.opts.namespace, {
-          resourceVersion: this.resourceVersion, labelSelector: this.opts.labelSelector, timeoutSeconds, signal,
-        }, (event) => {
-          if (gone) return;
-          if (event.type === 'ERROR') {
-            const status = event.object as unknown as { code?: number; reason?: string; message?: string };
-            if (status.code === 410 || status.reason === 'Expired' || status.reason === 'Gone') {
-              gone = true;
-              return;
+        await this.kube.watch<T>(
+          this.resource,
+          this.opts.namespace,
+          {
+            resourceVersion: this.resourceVersion,
+            labelSelector: this.opts.labelSelector,
+            timeoutSeconds,
+            signal,
+          },
+          (event) => {
+            if (gone) return;
+            if (event.type === 'ERROR') {
+              const status = event.object as unknown as { code?: number; reason?: string; message?: string };
+              if (status.code === 410 || status.reason === 'Expired' || status.reason === 'Gone') {
+                gone = true;
+                return;
+              }
+              throw new KubeApiError(
+                status.code ?? 500,
+                status.reason ?? '',
+                `watch ${this.resource.plural}: ${status.message ?? 'error event'}`,
+              );
             }
-            throw new KubeApiError(status.code ?? 500, status.reason ?? '', `watch ${this.resource.plural}: ${status.message ?? 'error event'}`);
-          }
-          this.apply(event);
-        });
+            this.apply(event);
+          },
+        );
         this.failures = 0;
         if (gone) {
           this.opts.log?.debug({ resource: this.resource.plural, resourceVersion: this.resourceVersion }, 'watch expired (410); relisting');
@@ -191,7 +212,10 @@ export class Informer<T extends KubeObject> {
         this.failures++;
         const base = this.opts.backoffBaseMs ?? 500;
         const delay = Math.min(this.opts.backoffMaxMs ?? 30_000, base * 2 ** Math.min(this.failures - 1, 16));
-        this.opts.log?.warn({ resource: this.resource.plural, err: String(err), retryInMs: delay, failures: this.failures }, 'list/watch failed; resuming after backoff');
+        this.opts.log?.warn(
+          { resource: this.resource.plural, err: String(err), retryInMs: delay, failures: this.failures },
+          'list/watch failed; resuming after backoff',
+        );
         this.opts.onRestart?.('error');
         await this.sleep(delay * (0.8 + Math.random() * 0.4));
       }

@@ -3,8 +3,18 @@ import { envName } from '../../services/shared/config.js';
 import { canaryBucket, parseRoutingTable, ROUTING_KEY, trackFor } from '../../services/shared/routing-table.js';
 import { cluster } from '../testing/fixtures.js';
 import {
-  canaryPools, dependencySecret, dependencyStatefulSet, gateDeployment, gatePdb, gateService, metricsService, roleDeployment, roleService,
-  routingConfigMap, routingTable, serviceMonitor,
+  canaryPools,
+  dependencySecret,
+  dependencyStatefulSet,
+  gateDeployment,
+  gatePdb,
+  gateService,
+  metricsService,
+  roleDeployment,
+  roleService,
+  routingConfigMap,
+  routingTable,
+  serviceMonitor,
 } from './builders.js';
 import { commonEnv, L, operatorSettings, RESTRICTED_CONTAINER } from './common.js';
 
@@ -17,9 +27,18 @@ describe('gate pool objects', () => {
   it('a pool Deployment serves only its AppIds, on its track, and drains within the grace period', () => {
     const d: any = gateDeployment(c, vip, 'stable', { replicas: 2, dependenciesHash: 'h' });
     expect(d.metadata.name).toBe('demo-gate-vip');
-    expect(d.metadata.ownerReferences).toEqual([{ apiVersion: 'imcloud.dev/v1alpha1', kind: 'ImCluster', name: 'demo', uid: 'uid-1', controller: true, blockOwnerDeletion: true }]);
+    expect(d.metadata.ownerReferences).toEqual([
+      { apiVersion: 'imcloud.dev/v1alpha1', kind: 'ImCluster', name: 'demo', uid: 'uid-1', controller: true, blockOwnerDeletion: true },
+    ]);
     expect(d.spec.replicas).toBe(2);
-    expect(d.spec.selector.matchLabels).toEqual({ 'app.kubernetes.io/name': 'imcloud', 'app.kubernetes.io/instance': 'demo', 'app.kubernetes.io/component': 'gate', 'imcloud.dev/cluster': 'demo', 'imcloud.dev/pool': 'vip', 'imcloud.dev/track': 'stable' });
+    expect(d.spec.selector.matchLabels).toEqual({
+      'app.kubernetes.io/name': 'imcloud',
+      'app.kubernetes.io/instance': 'demo',
+      'app.kubernetes.io/component': 'gate',
+      'imcloud.dev/cluster': 'demo',
+      'imcloud.dev/pool': 'vip',
+      'imcloud.dev/track': 'stable',
+    });
     const e = env(d);
     expect(e.IMCLOUD_GATE_POOL).toBe('vip');
     expect(e.IMCLOUD_GATE_APP_IDS).toBe('acme,globex');
@@ -36,7 +55,11 @@ describe('gate pool objects', () => {
     expect(d.spec.strategy.rollingUpdate).toEqual({ maxSurge: '25%', maxUnavailable: 0 });
     expect(pod.containers[0].image).toBe('ghcr.io/imcloud/imcloud:1.0.0');
     expect(pod.containers[0].args).toEqual(['gate']);
-    expect(pod.containers[0].ports.map((p: any) => [p.name, p.containerPort])).toEqual([['http', 8080], ['tcp', 8090], ['ops', 9090]]);
+    expect(pod.containers[0].ports.map((p: any) => [p.name, p.containerPort])).toEqual([
+      ['http', 8080],
+      ['tcp', 8090],
+      ['ops', 9090],
+    ]);
     expect(pod.containers[0].readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'ops', scheme: 'HTTP' });
     expect(pod.containers[0].livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'ops', scheme: 'HTTP' });
     expect(pod.containers[0].startupProbe.httpGet).toEqual({ path: '/healthz', port: 'ops', scheme: 'HTTP' });
@@ -71,8 +94,13 @@ describe('gate pool objects', () => {
     const s: any = gateService(c, main);
     expect(s.spec.type).toBe('LoadBalancer');
     expect(s.spec.selector[L.track]).toBeUndefined();
-    expect(s.spec.ports.map((p: any) => [p.name, p.port, p.targetPort])).toEqual([['http', 8080, 'http'], ['tcp', 8090, 'tcp']]);
-    expect((gateService(cluster({ gate: { ...c.spec.gate, tcp: false } }), main) as any).spec.ports.map((p: any) => p.name)).toEqual(['http']);
+    expect(s.spec.ports.map((p: any) => [p.name, p.port, p.targetPort])).toEqual([
+      ['http', 8080, 'http'],
+      ['tcp', 8090, 'tcp'],
+    ]);
+    expect((gateService(cluster({ gate: { ...c.spec.gate, tcp: false } }), main) as any).spec.ports.map((p: any) => p.name)).toEqual([
+      'http',
+    ]);
     const p: any = gatePdb(c, main);
     expect(p.spec.maxUnavailable).toBe('25%');
     expect(p.spec.selector.matchLabels[L.pool]).toBe('main');
@@ -100,13 +128,24 @@ describe('the ops listener', () => {
   const c = cluster();
 
   it('every role pod has the ops port, its probes on it, and the label the metrics Service selects', () => {
-    const all = [gateDeployment(c, c.spec.gate.pools[0]!, 'stable', { replicas: 1, dependenciesHash: 'h' }),
-      ...(['logic', 'consumer', 'dispatch', 'admin'] as const).map((role) => roleDeployment(c, role, 'stable', { replicas: 1, dependenciesHash: 'h' }))];
+    const all = [
+      gateDeployment(c, c.spec.gate.pools[0]!, 'stable', { replicas: 1, dependenciesHash: 'h' }),
+      ...(['logic', 'consumer', 'dispatch', 'admin'] as const).map((role) =>
+        roleDeployment(c, role, 'stable', { replicas: 1, dependenciesHash: 'h' }),
+      ),
+    ];
     for (const d of all as any[]) {
       const container = d.spec.template.spec.containers[0];
-      expect(container.ports.find((p: any) => p.name === 'ops'), d.metadata.name).toEqual({ name: 'ops', containerPort: 9090, protocol: 'TCP' });
-      expect(container.ports.find((p: any) => p.name === 'http'), d.metadata.name).toEqual({ name: 'http', containerPort: 8080, protocol: 'TCP' });
-      for (const probe of ['startupProbe', 'livenessProbe', 'readinessProbe']) expect(container[probe].httpGet.port, `${d.metadata.name} ${probe}`).toBe('ops');
+      expect(
+        container.ports.find((p: any) => p.name === 'ops'),
+        d.metadata.name,
+      ).toEqual({ name: 'ops', containerPort: 9090, protocol: 'TCP' });
+      expect(
+        container.ports.find((p: any) => p.name === 'http'),
+        d.metadata.name,
+      ).toEqual({ name: 'http', containerPort: 8080, protocol: 'TCP' });
+      for (const probe of ['startupProbe', 'livenessProbe', 'readinessProbe'])
+        expect(container[probe].httpGet.port, `${d.metadata.name} ${probe}`).toBe('ops');
       expect(env(d).IMCLOUD_HTTP_OPS_PORT).toBe('9090');
       expect(d.spec.template.metadata.labels[L.metricsPort]).toBe('ops');
       // not in the selector: Deployments made before it keep theirs
@@ -114,8 +153,9 @@ describe('the ops listener', () => {
     }
   });
 
-  it('dispatch\'s Service is its public port; admin\'s is the admin API on the ops port; logic\'s and consumer\'s the ops port', () => {
-    const ports = (role: 'dispatch' | 'admin' | 'logic' | 'consumer') => (roleService(c, role) as any).spec.ports.map((p: any) => [p.name, p.port, p.targetPort]);
+  it("dispatch's Service is its public port; admin's is the admin API on the ops port; logic's and consumer's the ops port", () => {
+    const ports = (role: 'dispatch' | 'admin' | 'logic' | 'consumer') =>
+      (roleService(c, role) as any).spec.ports.map((p: any) => [p.name, p.port, p.targetPort]);
     expect(ports('dispatch')).toEqual([['http', 8080, 'http']]);
     expect(ports('admin')).toEqual([['admin', 9090, 'ops']]);
     expect(ports('logic')).toEqual([['ops', 9090, 'ops']]);
@@ -131,10 +171,22 @@ describe('the ops listener', () => {
     expect(s.spec.ports).toEqual([{ name: 'ops', port: 9090, targetPort: 'ops', protocol: 'TCP' }]);
     const selects = (podLabels: Record<string, string>) => Object.entries(s.spec.selector).every(([k, v]) => podLabels[k] === v);
     const gray = cluster({ gray: { version: '1.1.0', appIds: ['acme'], percentage: 0, gateReplicas: 1, logicReplicas: 1 } });
-    expect(selects((gateDeployment(gray, gray.spec.gate.pools[0]!, 'canary', { replicas: 1, dependenciesHash: 'h' }) as any).spec.template.metadata.labels)).toBe(true);
-    expect(selects((roleDeployment(c, 'consumer', 'stable', { replicas: 1, dependenciesHash: 'h' }) as any).spec.template.metadata.labels)).toBe(true);
+    expect(
+      selects(
+        (gateDeployment(gray, gray.spec.gate.pools[0]!, 'canary', { replicas: 1, dependenciesHash: 'h' }) as any).spec.template.metadata
+          .labels,
+      ),
+    ).toBe(true);
+    expect(
+      selects((roleDeployment(c, 'consumer', 'stable', { replicas: 1, dependenciesHash: 'h' }) as any).spec.template.metadata.labels),
+    ).toBe(true);
     expect(selects((dependencyStatefulSet(c, 'mongodb') as any).spec.template.metadata.labels)).toBe(false);
-    expect(selects((gateDeployment(cluster({}, 'other'), c.spec.gate.pools[0]!, 'stable', { replicas: 1, dependenciesHash: 'h' }) as any).spec.template.metadata.labels)).toBe(false);
+    expect(
+      selects(
+        (gateDeployment(cluster({}, 'other'), c.spec.gate.pools[0]!, 'stable', { replicas: 1, dependenciesHash: 'h' }) as any).spec.template
+          .metadata.labels,
+      ),
+    ).toBe(false);
   });
 });
 
@@ -145,17 +197,31 @@ describe('TLS (spec.tls)', () => {
 
   it('the roles it covers mount the Secret read-only, read the files from it, probe over HTTPS and advertise wss://', () => {
     const gate: any = gateDeployment(c, vip, 'stable', { replicas: 1, dependenciesHash: 'h' });
-    for (const d of [gate, roleDeployment(c, 'dispatch', 'stable', { replicas: 1, dependenciesHash: 'h' }), roleDeployment(c, 'admin', 'stable', { replicas: 1, dependenciesHash: 'h' })] as any[]) {
+    for (const d of [
+      gate,
+      roleDeployment(c, 'dispatch', 'stable', { replicas: 1, dependenciesHash: 'h' }),
+      roleDeployment(c, 'admin', 'stable', { replicas: 1, dependenciesHash: 'h' }),
+    ] as any[]) {
       const container = pod(d).containers[0];
-      expect(pod(d).volumes.find((v: any) => v.name === 'tls'), d.metadata.name).toEqual({ name: 'tls', secret: { secretName: 'chat-tls', defaultMode: 0o440 } });
-      expect(container.volumeMounts.find((m: any) => m.name === 'tls'), d.metadata.name).toEqual({ name: 'tls', mountPath: '/etc/imcloud/tls', readOnly: true });
+      expect(
+        pod(d).volumes.find((v: any) => v.name === 'tls'),
+        d.metadata.name,
+      ).toEqual({ name: 'tls', secret: { secretName: 'chat-tls', defaultMode: 0o440 } });
+      expect(
+        container.volumeMounts.find((m: any) => m.name === 'tls'),
+        d.metadata.name,
+      ).toEqual({ name: 'tls', mountPath: '/etc/imcloud/tls', readOnly: true });
       expect(env(d)).toMatchObject({ IMCLOUD_TLS_CERT_FILE: '/etc/imcloud/tls/tls.crt', IMCLOUD_TLS_KEY_FILE: '/etc/imcloud/tls/tls.key' });
-      for (const probe of ['startupProbe', 'livenessProbe', 'readinessProbe']) expect(container[probe].httpGet, `${d.metadata.name} ${probe}`).toMatchObject({ port: 'ops', scheme: 'HTTPS' });
+      for (const probe of ['startupProbe', 'livenessProbe', 'readinessProbe'])
+        expect(container[probe].httpGet, `${d.metadata.name} ${probe}`).toMatchObject({ port: 'ops', scheme: 'HTTPS' });
     }
     expect(env(gate).IMCLOUD_GATE_PUBLIC_WS_URL).toBe('wss://$(POD_IP):8080/ws');
     expect(env(gate).IMCLOUD_GATE_PUBLIC_TCP_ADDR).toBe('$(POD_IP):8090');
     // The pool's own URL (a load balancer's name the certificate covers) is kept as given.
-    expect(env(gateDeployment(c, { ...vip, publicWsUrl: 'wss://chat.example.com/ws' }, 'stable', { replicas: 1, dependenciesHash: 'h' })).IMCLOUD_GATE_PUBLIC_WS_URL).toBe('wss://chat.example.com/ws');
+    expect(
+      env(gateDeployment(c, { ...vip, publicWsUrl: 'wss://chat.example.com/ws' }, 'stable', { replicas: 1, dependenciesHash: 'h' }))
+        .IMCLOUD_GATE_PUBLIC_WS_URL,
+    ).toBe('wss://chat.example.com/ws');
   });
 
   it('roles it does not cover stay plain: no mount, no files, HTTP probes', () => {
@@ -166,8 +232,12 @@ describe('TLS (spec.tls)', () => {
       expect(pod(d).containers[0].readinessProbe.httpGet.scheme).toBe('HTTP');
     }
     const logicToo = cluster({ tls: { secretName: 'chat-tls', roles: ['logic'] } });
-    expect(env(roleDeployment(logicToo, 'logic', 'stable', { replicas: 1, dependenciesHash: 'h' })).IMCLOUD_TLS_KEY_FILE).toBe('/etc/imcloud/tls/tls.key');
-    expect(env(gateDeployment(logicToo, vip, 'stable', { replicas: 1, dependenciesHash: 'h' })).IMCLOUD_GATE_PUBLIC_WS_URL).toBe('ws://$(POD_IP):8080/ws');
+    expect(env(roleDeployment(logicToo, 'logic', 'stable', { replicas: 1, dependenciesHash: 'h' })).IMCLOUD_TLS_KEY_FILE).toBe(
+      '/etc/imcloud/tls/tls.key',
+    );
+    expect(env(gateDeployment(logicToo, vip, 'stable', { replicas: 1, dependenciesHash: 'h' })).IMCLOUD_GATE_PUBLIC_WS_URL).toBe(
+      'ws://$(POD_IP):8080/ws',
+    );
   });
 
   it('the pod template names the Secret, with no annotation that follows its content (a renewed certificate rolls nothing out)', () => {
@@ -178,22 +248,36 @@ describe('TLS (spec.tls)', () => {
 
 describe('settings the operator sets itself', () => {
   // TLS on: the certificate settings are among those the pods get.
-  const c = cluster({ gray: { version: '1.1.0', appIds: ['acme'], percentage: 0, gateReplicas: 1, logicReplicas: 1 }, tls: { secretName: 'chat-tls', roles: ['gate', 'dispatch', 'admin'] } });
+  const c = cluster({
+    gray: { version: '1.1.0', appIds: ['acme'], percentage: 0, gateReplicas: 1, logicReplicas: 1 },
+    tls: { secretName: 'chat-tls', roles: ['gate', 'dispatch', 'admin'] },
+  });
   const [vip, main] = c.spec.gate.pools as [any, any];
   const workloads = [
-    ...[vip, main].flatMap((pool) => (['stable', 'canary'] as const).map((track) => gateDeployment(c, pool, track, { replicas: 1, dependenciesHash: 'h' }))),
-    ...(['logic', 'consumer', 'dispatch', 'admin'] as const).flatMap((role) => (['stable', 'canary'] as const).map((track) => roleDeployment(c, role, track, { replicas: 1, dependenciesHash: 'h' }))),
+    ...[vip, main].flatMap((pool) =>
+      (['stable', 'canary'] as const).map((track) => gateDeployment(c, pool, track, { replicas: 1, dependenciesHash: 'h' })),
+    ),
+    ...(['logic', 'consumer', 'dispatch', 'admin'] as const).flatMap((role) =>
+      (['stable', 'canary'] as const).map((track) => roleDeployment(c, role, track, { replicas: 1, dependenciesHash: 'h' })),
+    ),
   ];
 
   it('are exactly those operatorSettings lists, so the check of spec.config can refuse them', () => {
     const listed = new Set([...operatorSettings(c).keys()].map((k) => envName(...(k.split('.') as [string, string]))));
-    const set = new Set(workloads.flatMap((d: any) => d.spec.template.spec.containers[0].env.map((e: any) => e.name as string)).filter((n) => n.startsWith('IMCLOUD_')));
+    const set = new Set(
+      workloads
+        .flatMap((d: any) => d.spec.template.spec.containers[0].env.map((e: any) => e.name as string))
+        .filter((n) => n.startsWith('IMCLOUD_')),
+    );
     expect([...set].filter((n) => !listed.has(n))).toEqual([]);
     expect([...listed].filter((n) => !set.has(n))).toEqual([]);
   });
 
   it('win over spec.config, which adds each of its variables once, after them', () => {
-    const d: any = gateDeployment(cluster({ config: { 'gate.drainMs': '1', 'gate.rateLimitPerSec': '50' } }), vip, 'stable', { replicas: 1, dependenciesHash: 'h' });
+    const d: any = gateDeployment(cluster({ config: { 'gate.drainMs': '1', 'gate.rateLimitPerSec': '50' } }), vip, 'stable', {
+      replicas: 1,
+      dependenciesHash: 'h',
+    });
     const names = d.spec.template.spec.containers[0].env.map((e: any) => e.name);
     expect(names.filter((n: string) => n === 'IMCLOUD_GATE_DRAIN_MS')).toHaveLength(1);
     expect(env(d).IMCLOUD_GATE_DRAIN_MS).toBe('30000');
@@ -207,8 +291,10 @@ describe('gray release', () => {
     expect(canaryPools(c, undefined)).toEqual([]);
     expect(canaryPools(c, { version: '2', appIds: ['acme'], percentage: 0, promoting: false }).map((p) => p.name)).toEqual(['vip']);
     expect(canaryPools(c, { version: '2', appIds: ['someone'], percentage: 0, promoting: false }).map((p) => p.name)).toEqual(['main']);
-    expect(canaryPools(c, { version: '2', appIds: [], percentage: 10, promoting: false }).map((p) => p.name))
-      .toEqual([...(['acme', 'globex'].some((a) => canaryBucket(a) < 10) ? ['vip'] : []), 'main']);
+    expect(canaryPools(c, { version: '2', appIds: [], percentage: 10, promoting: false }).map((p) => p.name)).toEqual([
+      ...(['acme', 'globex'].some((a) => canaryBucket(a) < 10) ? ['vip'] : []),
+      'main',
+    ]);
   });
 
   it('the routing table ConfigMap carries pools and the canary, and readers route by it', () => {
@@ -216,7 +302,10 @@ describe('gray release', () => {
     const cm: any = routingConfigMap(c, routingTable(c, { version: '1.1.0', appIds: ['globex'], percentage: 5, promoting: false }));
     expect(cm.metadata.name).toBe('demo-routing');
     const table = parseRoutingTable(cm.data[ROUTING_KEY]);
-    expect(table.pools).toEqual([{ name: 'vip', default: false, appIds: ['acme', 'globex'] }, { name: 'main', default: true, appIds: [] }]);
+    expect(table.pools).toEqual([
+      { name: 'vip', default: false, appIds: ['acme', 'globex'] },
+      { name: 'main', default: true, appIds: [] },
+    ]);
     expect(table.stable.version).toBe('1.0.0');
     expect(trackFor(table, 'globex')).toBe('canary');
     expect(trackFor(table, 'acme')).toBe(canaryBucket('acme') < 5 ? 'canary' : 'stable');
@@ -231,7 +320,10 @@ describe('dependencies and monitoring', () => {
     expect(s.spec.replicas).toBe(1);
     expect(s.spec.template.spec.containers[0].image).toBe('mongo:7.0');
     expect(s.spec.template.spec.volumes).toEqual([{ name: 'data', emptyDir: {} }]);
-    const withStorage: any = dependencyStatefulSet(cluster({ dependencies: { ...c.spec.dependencies, mongodb: { managed: true, storage: '5Gi' } } }), 'mongodb');
+    const withStorage: any = dependencyStatefulSet(
+      cluster({ dependencies: { ...c.spec.dependencies, mongodb: { managed: true, storage: '5Gi' } } }),
+      'mongodb',
+    );
     expect(withStorage.spec.volumeClaimTemplates[0].spec.resources.requests.storage).toBe('5Gi');
     const secret: any = dependencySecret(c, 'rabbitmq', 'p@ss');
     expect(Buffer.from(secret.data.url, 'base64').toString()).toBe('amqp://imcloud:p%40ss@demo-rabbitmq.chat.svc:5672');
@@ -240,7 +332,13 @@ describe('dependencies and monitoring', () => {
   it('the ServiceMonitor scrapes the ops port of every role pod through <cluster>-metrics', () => {
     const sm: any = serviceMonitor(cluster({ monitoring: { serviceMonitor: true, interval: '15s', labels: { release: 'prom' } } }));
     expect(sm.metadata.labels.release).toBe('prom');
-    expect(sm.spec.selector).toEqual({ matchLabels: { 'imcloud.dev/cluster': 'demo', 'app.kubernetes.io/managed-by': 'imcloud-operator', 'app.kubernetes.io/component': 'metrics' } });
+    expect(sm.spec.selector).toEqual({
+      matchLabels: {
+        'imcloud.dev/cluster': 'demo',
+        'app.kubernetes.io/managed-by': 'imcloud-operator',
+        'app.kubernetes.io/component': 'metrics',
+      },
+    });
     const svc: any = metricsService(cluster());
     expect(Object.entries(sm.spec.selector.matchLabels).every(([k, v]) => svc.metadata.labels[k] === v)).toBe(true);
     expect(sm.spec.podTargetLabels).toEqual(['app.kubernetes.io/component', 'imcloud.dev/pool', 'imcloud.dev/track']);
@@ -251,15 +349,40 @@ describe('dependencies and monitoring', () => {
     const meta = '__meta_kubernetes_pod_label_app_kubernetes_io_component';
     const mixed: any = serviceMonitor(cluster({ tls: { secretName: 't', roles: ['gate', 'dispatch', 'admin'] } }));
     expect(mixed.spec.endpoints).toEqual([
-      { port: 'ops', path: '/metrics', interval: '30s', scheme: 'http', relabelings: [{ sourceLabels: [meta], regex: 'gate|dispatch|admin', action: 'drop' }] },
-      { port: 'ops', path: '/metrics', interval: '30s', scheme: 'https', tlsConfig: { insecureSkipVerify: true }, relabelings: [{ sourceLabels: [meta], regex: 'gate|dispatch|admin', action: 'keep' }] },
+      {
+        port: 'ops',
+        path: '/metrics',
+        interval: '30s',
+        scheme: 'http',
+        relabelings: [{ sourceLabels: [meta], regex: 'gate|dispatch|admin', action: 'drop' }],
+      },
+      {
+        port: 'ops',
+        path: '/metrics',
+        interval: '30s',
+        scheme: 'https',
+        tlsConfig: { insecureSkipVerify: true },
+        relabelings: [{ sourceLabels: [meta], regex: 'gate|dispatch|admin', action: 'keep' }],
+      },
     ]);
-    const all: any = serviceMonitor(cluster({
-      tls: { secretName: 't', roles: ['consumer', 'gate', 'logic', 'admin', 'dispatch'] },
-      monitoring: { serviceMonitor: true, interval: '30s', tlsConfig: { ca: { secret: { name: 'ca', key: 'ca.crt' } }, serverName: 'metrics.chat.example.com' } },
-    }));
+    const all: any = serviceMonitor(
+      cluster({
+        tls: { secretName: 't', roles: ['consumer', 'gate', 'logic', 'admin', 'dispatch'] },
+        monitoring: {
+          serviceMonitor: true,
+          interval: '30s',
+          tlsConfig: { ca: { secret: { name: 'ca', key: 'ca.crt' } }, serverName: 'metrics.chat.example.com' },
+        },
+      }),
+    );
     expect(all.spec.endpoints).toEqual([
-      { port: 'ops', path: '/metrics', interval: '30s', scheme: 'https', tlsConfig: { ca: { secret: { name: 'ca', key: 'ca.crt' } }, serverName: 'metrics.chat.example.com' } },
+      {
+        port: 'ops',
+        path: '/metrics',
+        interval: '30s',
+        scheme: 'https',
+        tlsConfig: { ca: { secret: { name: 'ca', key: 'ca.crt' } }, serverName: 'metrics.chat.example.com' },
+      },
     ]);
   });
 });

@@ -2,11 +2,28 @@
 // operator applies with server-side apply). Nothing here talks to the apiserver, so every rule
 // about object shape is unit tested in builders.test.ts.
 import { envName } from '../../services/shared/config.js';
-import { inCanary, ROUTING_KEY, serializeRoutingTable, type RoutingTableInput } from '../../services/shared/routing-table.js';
+import { inCanary, ROUTING_KEY, type RoutingTableInput, serializeRoutingTable } from '../../services/shared/routing-table.js';
 import { DEPENDENCY_IMAGES, type DependencyName, type GatePool, type ImCluster } from '../api/imcluster.js';
 import {
-  A, commonEnv, HTTP_PORT, imageOf, L, labels, MANAGED_BY, meta, names, OPS_PORT, podTemplate, selectorLabels, servesTls, TCP_PORT, tlsRoles,
-  withSpecConfig, type EnvVar, type Role, type Track,
+  A,
+  commonEnv,
+  type EnvVar,
+  HTTP_PORT,
+  imageOf,
+  L,
+  labels,
+  MANAGED_BY,
+  meta,
+  names,
+  OPS_PORT,
+  podTemplate,
+  type Role,
+  selectorLabels,
+  servesTls,
+  TCP_PORT,
+  type Track,
+  tlsRoles,
+  withSpecConfig,
 } from './common.js';
 
 export interface CanaryPlan {
@@ -63,12 +80,20 @@ export interface DeploymentOpts {
   override?: { image: string; version: string };
 }
 
-function deployment(c: ImCluster, name: string, role: Role, track: Track, pool: string | undefined, env: EnvVar[], o: DeploymentOpts & {
-  ports: Array<{ name: string; containerPort: number }>;
-  resources?: unknown;
-  grace: number;
-  strategy: Record<string, unknown>;
-}) {
+function deployment(
+  c: ImCluster,
+  name: string,
+  role: Role,
+  track: Track,
+  pool: string | undefined,
+  env: EnvVar[],
+  o: DeploymentOpts & {
+    ports: Array<{ name: string; containerPort: number }>;
+    resources?: unknown;
+    grace: number;
+    strategy: Record<string, unknown>;
+  },
+) {
   const version = o.override?.version ?? trackVersion(c, track);
   const image = o.override?.image ?? imageOf(c, track);
   const podLabels = labels(c, role, { pool, track, version });
@@ -82,8 +107,14 @@ function deployment(c: ImCluster, name: string, role: Role, track: Track, pool: 
       selector: { matchLabels: selectorLabels(c, role, { pool, track }) },
       strategy: o.strategy,
       template: podTemplate(c, {
-        role, image, env, labels: podLabels, ports: o.ports, resources: o.resources,
-        terminationGracePeriodSeconds: o.grace, dependenciesHash: o.dependenciesHash,
+        role,
+        image,
+        env,
+        labels: podLabels,
+        ports: o.ports,
+        resources: o.resources,
+        terminationGracePeriodSeconds: o.grace,
+        dependenciesHash: o.dependenciesHash,
       }),
     },
   };
@@ -109,7 +140,10 @@ export function gateDeployment(c: ImCluster, pool: GatePool, track: Track, o: De
     { name: envName('gate', 'drainMs'), value: String(drainMs) },
     { name: envName('gate', 'tcpEnabled'), value: String(c.spec.gate.tcp) },
     { name: envName('gate', 'tcpPort'), value: String(TCP_PORT) },
-    { name: envName('gate', 'publicWsUrl'), value: pool.publicWsUrl ?? `${servesTls(c, 'gate') ? 'wss' : 'ws'}://$(POD_IP):${HTTP_PORT}/ws` },
+    {
+      name: envName('gate', 'publicWsUrl'),
+      value: pool.publicWsUrl ?? `${servesTls(c, 'gate') ? 'wss' : 'ws'}://$(POD_IP):${HTTP_PORT}/ws`,
+    },
     ...(c.spec.gate.tcp ? [{ name: envName('gate', 'publicTcpAddr'), value: pool.publicTcpAddr ?? `$(POD_IP):${TCP_PORT}` }] : []),
   ]);
   const ports = [{ name: 'http', containerPort: HTTP_PORT }, ...(c.spec.gate.tcp ? [{ name: 'tcp', containerPort: TCP_PORT }] : [])];
@@ -166,12 +200,22 @@ export function roleDeployment(c: ImCluster, role: ServiceRole, track: Track, o:
     ports: [{ name: 'http', containerPort: HTTP_PORT }],
     resources: spec.resources,
     grace: 30,
-    strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: '25%', maxUnavailable: role === 'dispatch' || role === 'admin' ? 0 : '25%' } },
+    strategy: {
+      type: 'RollingUpdate',
+      rollingUpdate: { maxSurge: '25%', maxUnavailable: role === 'dispatch' || role === 'admin' ? 0 : '25%' },
+    },
   });
 }
 
 /** A ClusterIP Service named `name` in front of `component`'s pods, on one port (`targetPort`: a container port name). */
-function clusterIpService(c: ImCluster, name: string, component: ServiceRole | DependencyName, portName: string, port: number, targetPort = portName) {
+function clusterIpService(
+  c: ImCluster,
+  name: string,
+  component: ServiceRole | DependencyName,
+  portName: string,
+  port: number,
+  targetPort = portName,
+) {
   return {
     apiVersion: 'v1',
     kind: 'Service',
@@ -228,12 +272,18 @@ interface DependencyShape {
 
 const DEP: Record<DependencyName, DependencyShape> = {
   redis: {
-    port: 6379, portName: 'redis', dataPath: '/data', uid: 999,
+    port: 6379,
+    portName: 'redis',
+    dataPath: '/data',
+    uid: 999,
     args: ['redis-server', '--save', '', '--appendonly', 'yes', '--dir', '/data'],
     readiness: { exec: { command: ['redis-cli', 'ping'] } },
   },
   rabbitmq: {
-    port: 5672, portName: 'amqp', dataPath: '/var/lib/rabbitmq', uid: 999,
+    port: 5672,
+    portName: 'amqp',
+    dataPath: '/var/lib/rabbitmq',
+    uid: 999,
     env: (secret) => [
       { name: 'RABBITMQ_DEFAULT_USER', valueFrom: { secretKeyRef: { name: secret, key: 'username' } } },
       { name: 'RABBITMQ_DEFAULT_PASS', valueFrom: { secretKeyRef: { name: secret, key: 'password' } } },
@@ -241,11 +291,17 @@ const DEP: Record<DependencyName, DependencyShape> = {
     readiness: { exec: { command: ['rabbitmq-diagnostics', '-q', 'check_port_connectivity'] } },
   },
   mongodb: {
-    port: 27017, portName: 'mongodb', dataPath: '/data/db', uid: 999,
+    port: 27017,
+    portName: 'mongodb',
+    dataPath: '/data/db',
+    uid: 999,
     readiness: { exec: { command: ['mongosh', '--quiet', '--eval', 'db.adminCommand("ping").ok'] } },
   },
   minio: {
-    port: 9000, portName: 'minio', dataPath: '/data', uid: 1000,
+    port: 9000,
+    portName: 'minio',
+    dataPath: '/data',
+    uid: 1000,
     args: ['server', '/data', '--address', ':9000'],
     env: (secret) => [
       { name: 'MINIO_ROOT_USER', valueFrom: { secretKeyRef: { name: secret, key: 'accessKey' } } },
@@ -275,28 +331,45 @@ export function dependencyStatefulSet(c: ImCluster, dep: DependencyName) {
         spec: {
           automountServiceAccountToken: false,
           enableServiceLinks: false,
-          securityContext: { runAsNonRoot: true, runAsUser: shape.uid, runAsGroup: shape.uid, fsGroup: shape.uid, seccompProfile: { type: 'RuntimeDefault' } },
-          containers: [{
-            name: dep,
-            image: spec.image ?? DEPENDENCY_IMAGES[dep],
-            ...(shape.args ? { args: shape.args } : {}),
-            ports: [{ name: shape.portName, containerPort: shape.port, protocol: 'TCP' }],
-            ...(shape.env ? { env: shape.env(name) } : {}),
-            readinessProbe: { ...shape.readiness, periodSeconds: 10, timeoutSeconds: 5 },
-            resources: { requests: { cpu: '100m', memory: '256Mi' } },
-            securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } },
-            volumeMounts: [{ name: 'data', mountPath: shape.dataPath }],
-          }],
+          securityContext: {
+            runAsNonRoot: true,
+            runAsUser: shape.uid,
+            runAsGroup: shape.uid,
+            fsGroup: shape.uid,
+            seccompProfile: { type: 'RuntimeDefault' },
+          },
+          containers: [
+            {
+              name: dep,
+              image: spec.image ?? DEPENDENCY_IMAGES[dep],
+              ...(shape.args ? { args: shape.args } : {}),
+              ports: [{ name: shape.portName, containerPort: shape.port, protocol: 'TCP' }],
+              ...(shape.env ? { env: shape.env(name) } : {}),
+              readinessProbe: { ...shape.readiness, periodSeconds: 10, timeoutSeconds: 5 },
+              resources: { requests: { cpu: '100m', memory: '256Mi' } },
+              securityContext: {
+                allowPrivilegeEscalation: false,
+                capabilities: { drop: ['ALL'] },
+                seccompProfile: { type: 'RuntimeDefault' },
+              },
+              volumeMounts: [{ name: 'data', mountPath: shape.dataPath }],
+            },
+          ],
           ...(storage ? {} : { volumes: [{ name: 'data', emptyDir: {} }] }),
         },
       },
-      ...(storage ? {
-        volumeClaimTemplates: [{
-          apiVersion: 'v1', kind: 'PersistentVolumeClaim',
-          metadata: { name: 'data', labels: lbls },
-          spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage } } },
-        }],
-      } : {}),
+      ...(storage
+        ? {
+            volumeClaimTemplates: [
+              {
+                apiVersion: 'v1',
+                kind: 'PersistentVolumeClaim',
+                metadata: { name: 'data', labels: lbls },
+                spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage } } },
+              },
+            ],
+          }
+        : {}),
     },
   };
 }
@@ -361,12 +434,15 @@ export function serviceMonitor(c: ImCluster) {
   const https = { ...base, scheme: 'https', tlsConfig: c.spec.monitoring.tlsConfig ?? { insecureSkipVerify: true } };
   const http = { ...base, scheme: 'http' };
   const regex = ROLES.filter((r) => tls.has(r)).join('|');
-  const endpoints = tls.size === 0 ? [http]
-    : ROLES.every((r) => tls.has(r)) ? [https]
-      : [
-        { ...http, relabelings: [{ sourceLabels: [COMPONENT_META], regex, action: 'drop' }] },
-        { ...https, relabelings: [{ sourceLabels: [COMPONENT_META], regex, action: 'keep' }] },
-      ];
+  const endpoints =
+    tls.size === 0
+      ? [http]
+      : ROLES.every((r) => tls.has(r))
+        ? [https]
+        : [
+            { ...http, relabelings: [{ sourceLabels: [COMPONENT_META], regex, action: 'drop' }] },
+            { ...https, relabelings: [{ sourceLabels: [COMPONENT_META], regex, action: 'keep' }] },
+          ];
   return {
     apiVersion: 'monitoring.coreos.com/v1',
     kind: 'ServiceMonitor',

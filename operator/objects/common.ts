@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { envName } from '../../services/shared/config.js';
 import { ROUTING_FILE_ENV, ROUTING_KEY } from '../../services/shared/routing-table.js';
-import { API_VERSION, KIND, type DependencyName, type ImCluster } from '../api/imcluster.js';
+import { API_VERSION, type DependencyName, type ImCluster, KIND } from '../api/imcluster.js';
 import { specConfigEntries } from '../spec-config.js';
 
 export const FIELD_MANAGER = 'imcloud-operator';
@@ -67,13 +67,22 @@ export function ownerRef(c: ImCluster) {
 
 /** Labels that select a component's pods (immutable once a Deployment exists). */
 export function selectorLabels(c: ImCluster, component: string, extra: { pool?: string; track?: Track } = {}): Record<string, string> {
-  const out: Record<string, string> = { [L.name]: 'imcloud', [L.instance]: c.metadata.name, [L.component]: component, [L.cluster]: c.metadata.name };
+  const out: Record<string, string> = {
+    [L.name]: 'imcloud',
+    [L.instance]: c.metadata.name,
+    [L.component]: component,
+    [L.cluster]: c.metadata.name,
+  };
   if (extra.pool) out[L.pool] = extra.pool;
   if (extra.track) out[L.track] = extra.track;
   return out;
 }
 
-export function labels(c: ImCluster, component: string, extra: { pool?: string; track?: Track; version?: string } = {}): Record<string, string> {
+export function labels(
+  c: ImCluster,
+  component: string,
+  extra: { pool?: string; track?: Track; version?: string } = {},
+): Record<string, string> {
   const out: Record<string, string> = { ...selectorLabels(c, component, extra), [L.managedBy]: MANAGED_BY, [L.partOf]: 'imcloud' };
   if (extra.version) out[L.version] = extra.version.slice(0, 63);
   return out;
@@ -90,7 +99,10 @@ export function meta(c: ImCluster, name: string, lbls: Record<string, string>, a
 }
 
 export function hash(value: unknown): string {
-  return createHash('sha256').update(typeof value === 'string' ? value : JSON.stringify(value)).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(typeof value === 'string' ? value : JSON.stringify(value))
+    .digest('hex')
+    .slice(0, 16);
 }
 
 /** Which Secret and keys carry each dependency's connection settings. */
@@ -137,21 +149,29 @@ export function commonEnv(c: ImCluster, role: Role): EnvVar[] {
     { name: envName('node', 'id'), valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
     { name: envName('http', 'port'), value: String(HTTP_PORT) },
     { name: envName('http', 'opsPort'), value: String(OPS_PORT) },
-    ...(servesTls(c, role) ? [
-      { name: envName('tls', 'certFile'), value: `${TLS_DIR}/tls.crt` },
-      { name: envName('tls', 'keyFile'), value: `${TLS_DIR}/tls.key` },
-    ] : []),
+    ...(servesTls(c, role)
+      ? [
+          { name: envName('tls', 'certFile'), value: `${TLS_DIR}/tls.crt` },
+          { name: envName('tls', 'keyFile'), value: `${TLS_DIR}/tls.key` },
+        ]
+      : []),
     { name: envName('log', 'level'), value: c.spec.logLevel },
     { name: ROUTING_FILE_ENV, value: `${ROUTING_DIR}/${ROUTING_KEY}` },
   ];
   for (const { dep, secret } of dependencySecrets(c)) {
     for (const k of DEPENDENCY_KEYS[dep]) {
-      env.push({ name: envName(k.section, k.configKey), valueFrom: { secretKeyRef: { name: secret, key: k.key, ...(k.optional ? { optional: true } : {}) } } });
+      env.push({
+        name: envName(k.section, k.configKey),
+        valueFrom: { secretKeyRef: { name: secret, key: k.key, ...(k.optional ? { optional: true } : {}) } },
+      });
     }
   }
   if (role === 'admin') {
     const ref = c.spec.adminTokenSecretRef;
-    env.push({ name: envName('admin', 'token'), valueFrom: { secretKeyRef: { name: ref?.name ?? names.adminToken(c.metadata.name), key: ref?.key ?? 'token' } } });
+    env.push({
+      name: envName('admin', 'token'),
+      valueFrom: { secretKeyRef: { name: ref?.name ?? names.adminToken(c.metadata.name), key: ref?.key ?? 'token' } },
+    });
   }
   return env;
 }
@@ -249,30 +269,34 @@ export function podTemplate(c: ImCluster, o: PodOpts) {
       ...(c.spec.imagePullSecrets?.length ? { imagePullSecrets: c.spec.imagePullSecrets } : {}),
       ...(c.spec.nodeSelector ? { nodeSelector: c.spec.nodeSelector } : {}),
       ...(c.spec.tolerations ? { tolerations: c.spec.tolerations } : {}),
-      topologySpreadConstraints: [{
-        maxSkew: 1,
-        topologyKey: 'kubernetes.io/hostname',
-        whenUnsatisfiable: 'ScheduleAnyway',
-        labelSelector: { matchLabels: pickSelector(o.labels) },
-      }],
-      containers: [{
-        name: o.role,
-        image: o.image,
-        imagePullPolicy: c.spec.imagePullPolicy,
-        args: [o.role],
-        ports: [...o.ports, { name: 'ops', containerPort: OPS_PORT }].map((p) => ({ ...p, protocol: 'TCP' })),
-        env: o.env,
-        ...(o.resources ? { resources: o.resources } : { resources: { requests: { cpu: '100m', memory: '128Mi' } } }),
-        startupProbe: { ...probe('/healthz'), periodSeconds: 2, failureThreshold: 60 },
-        livenessProbe: { ...probe('/healthz'), periodSeconds: 10, timeoutSeconds: 2, failureThreshold: 3 },
-        readinessProbe: { ...probe('/readyz'), periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 2 },
-        securityContext: RESTRICTED_CONTAINER,
-        volumeMounts: [
-          { name: 'routing', mountPath: ROUTING_DIR, readOnly: true },
-          ...(tls ? [{ name: 'tls', mountPath: TLS_DIR, readOnly: true }] : []),
-          { name: 'tmp', mountPath: '/tmp' },
-        ],
-      }],
+      topologySpreadConstraints: [
+        {
+          maxSkew: 1,
+          topologyKey: 'kubernetes.io/hostname',
+          whenUnsatisfiable: 'ScheduleAnyway',
+          labelSelector: { matchLabels: pickSelector(o.labels) },
+        },
+      ],
+      containers: [
+        {
+          name: o.role,
+          image: o.image,
+          imagePullPolicy: c.spec.imagePullPolicy,
+          args: [o.role],
+          ports: [...o.ports, { name: 'ops', containerPort: OPS_PORT }].map((p) => ({ ...p, protocol: 'TCP' })),
+          env: o.env,
+          ...(o.resources ? { resources: o.resources } : { resources: { requests: { cpu: '100m', memory: '128Mi' } } }),
+          startupProbe: { ...probe('/healthz'), periodSeconds: 2, failureThreshold: 60 },
+          livenessProbe: { ...probe('/healthz'), periodSeconds: 10, timeoutSeconds: 2, failureThreshold: 3 },
+          readinessProbe: { ...probe('/readyz'), periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 2 },
+          securityContext: RESTRICTED_CONTAINER,
+          volumeMounts: [
+            { name: 'routing', mountPath: ROUTING_DIR, readOnly: true },
+            ...(tls ? [{ name: 'tls', mountPath: TLS_DIR, readOnly: true }] : []),
+            { name: 'tmp', mountPath: '/tmp' },
+          ],
+        },
+      ],
       volumes: [
         { name: 'routing', configMap: { name: names.routing(c.metadata.name) } },
         // The whole Secret, not subPath: the kubelet then swaps renewed files in place.

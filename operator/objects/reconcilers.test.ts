@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ImClusterSpec } from '../api/imcluster.js';
-import { cluster } from '../testing/fixtures.js';
 import { R } from '../kube/client.js';
+import { cluster } from '../testing/fixtures.js';
 import { desiredObjects, followsTlsSecret, type PlanContext } from './reconcilers.js';
 
 function ctx(spec: Partial<ImClusterSpec> = {}, o: Partial<PlanContext> = {}): PlanContext {
@@ -23,14 +23,23 @@ const gray = { version: '1.1.0', appIds: ['acme'], percentage: 0, gateReplicas: 
 describe('desiredObjects', () => {
   it('one Deployment, Service and PDB per pool; Deployment and Service per role; the routing ConfigMap; managed dependencies', () => {
     expect(list(ctx())).toEqual([
-      'StatefulSet/demo-mongodb', 'Service/demo-mongodb',
+      'StatefulSet/demo-mongodb',
+      'Service/demo-mongodb',
       'ConfigMap/demo-routing',
-      'Deployment/demo-gate-vip', 'Service/demo-gate-vip', 'PodDisruptionBudget/demo-gate-vip',
-      'Deployment/demo-gate-main', 'Service/demo-gate-main', 'PodDisruptionBudget/demo-gate-main',
-      'Deployment/demo-logic', 'Service/demo-logic',
-      'Deployment/demo-consumer', 'Service/demo-consumer',
-      'Deployment/demo-dispatch', 'Service/demo-dispatch',
-      'Deployment/demo-admin', 'Service/demo-admin',
+      'Deployment/demo-gate-vip',
+      'Service/demo-gate-vip',
+      'PodDisruptionBudget/demo-gate-vip',
+      'Deployment/demo-gate-main',
+      'Service/demo-gate-main',
+      'PodDisruptionBudget/demo-gate-main',
+      'Deployment/demo-logic',
+      'Service/demo-logic',
+      'Deployment/demo-consumer',
+      'Service/demo-consumer',
+      'Deployment/demo-dispatch',
+      'Service/demo-dispatch',
+      'Deployment/demo-admin',
+      'Service/demo-admin',
       'Service/demo-metrics',
     ]);
   });
@@ -47,8 +56,18 @@ describe('desiredObjects', () => {
   });
 
   it('omits spec.replicas of a Deployment an HPA owns; uses the autoscaler decision otherwise', () => {
-    const x = ctx({}, { replicasFor: (d, fixed, autoscale, fallback) => (d === 'demo-logic' ? undefined : d === 'demo-gate-main' ? 7 : fixed ?? autoscale?.minReplicas ?? fallback) });
-    const byName = new Map(desiredObjects(x).filter((d) => d.object.kind === 'Deployment').map((d) => [d.object.metadata.name, d.object as any]));
+    const x = ctx(
+      {},
+      {
+        replicasFor: (d, fixed, autoscale, fallback) =>
+          d === 'demo-logic' ? undefined : d === 'demo-gate-main' ? 7 : (fixed ?? autoscale?.minReplicas ?? fallback),
+      },
+    );
+    const byName = new Map(
+      desiredObjects(x)
+        .filter((d) => d.object.kind === 'Deployment')
+        .map((d) => [d.object.metadata.name, d.object as any]),
+    );
     expect('replicas' in byName.get('demo-logic').spec).toBe(false);
     expect(byName.get('demo-gate-main').spec.replicas).toBe(7);
     expect(byName.get('demo-consumer').spec.replicas).toBe(1);
@@ -56,27 +75,41 @@ describe('desiredObjects', () => {
 
   it('declares the ServiceMonitor only when asked for and served', () => {
     expect(list(ctx({}, { serviceMonitors: true }))).toContain('ServiceMonitor/demo');
-    expect(list(ctx({ monitoring: { serviceMonitor: false, interval: '30s' } }, { serviceMonitors: true }))).not.toContain('ServiceMonitor/demo');
+    expect(list(ctx({ monitoring: { serviceMonitor: false, interval: '30s' } }, { serviceMonitors: true }))).not.toContain(
+      'ServiceMonitor/demo',
+    );
     expect(list(ctx())).not.toContain('ServiceMonitor/demo');
   });
 
   it('every declared object carries the cluster ownerReference', () => {
     for (const d of desiredObjects(ctx({ gray }, { serviceMonitors: true }))) {
-      expect(d.object.metadata.ownerReferences, d.object.metadata.name).toEqual([expect.objectContaining({ kind: 'ImCluster', uid: 'uid-1', controller: true })]);
+      expect(d.object.metadata.ownerReferences, d.object.metadata.name).toEqual([
+        expect.objectContaining({ kind: 'ImCluster', uid: 'uid-1', controller: true }),
+      ]);
     }
   });
 
   it('with spec.tls, the Deployments of the roles it covers and the ServiceMonitor follow the TLS Secret; nothing else does', () => {
     const x = ctx({ tls: { secretName: 'chat-tls', roles: ['gate', 'dispatch', 'admin'] }, gray }, { serviceMonitors: true });
-    const following = desiredObjects(x).filter((d) => followsTlsSecret(x.cluster, d.resource, d.object)).map((d) => `${d.object.kind}/${d.object.metadata.name}`);
+    const following = desiredObjects(x)
+      .filter((d) => followsTlsSecret(x.cluster, d.resource, d.object))
+      .map((d) => `${d.object.kind}/${d.object.metadata.name}`);
     expect(following).toEqual([
-      'Deployment/demo-gate-vip', 'Deployment/demo-gate-main', 'Deployment/demo-gate-vip-canary',
-      'Deployment/demo-dispatch', 'Deployment/demo-admin', 'ServiceMonitor/demo',
+      'Deployment/demo-gate-vip',
+      'Deployment/demo-gate-main',
+      'Deployment/demo-gate-vip-canary',
+      'Deployment/demo-dispatch',
+      'Deployment/demo-admin',
+      'ServiceMonitor/demo',
     ]);
     const plain = ctx({ gray }, { serviceMonitors: true });
     expect(desiredObjects(plain).filter((d) => followsTlsSecret(plain.cluster, d.resource, d.object))).toEqual([]);
     // A live object is judged by its labels, the way the controller keeps it.
-    expect(followsTlsSecret(x.cluster, R.deployments, { metadata: { name: 'x', labels: { 'app.kubernetes.io/component': 'logic' } } })).toBe(false);
-    expect(followsTlsSecret(x.cluster, R.deployments, { metadata: { name: 'x', labels: { 'app.kubernetes.io/component': 'gate' } } })).toBe(true);
+    expect(
+      followsTlsSecret(x.cluster, R.deployments, { metadata: { name: 'x', labels: { 'app.kubernetes.io/component': 'logic' } } }),
+    ).toBe(false);
+    expect(followsTlsSecret(x.cluster, R.deployments, { metadata: { name: 'x', labels: { 'app.kubernetes.io/component': 'gate' } } })).toBe(
+      true,
+    );
   });
 });

@@ -3,12 +3,24 @@
 // the cluster's objects that no function wants any more). Pure: everything they need from the
 // cluster (replica decisions, dependency hash, canary state) comes in the PlanContext.
 import type { BacklogAutoscale, DependencyName, GateAutoscale, GatePool, ImCluster } from '../api/imcluster.js';
-import { R, type KubeObject, type Resource } from '../kube/client.js';
+import { type KubeObject, R, type Resource } from '../kube/client.js';
 import {
-  canaryPools, dependencyService, dependencyStatefulSet, gateDeployment, gatePdb, gateService, metricsService, roleDeployment, roleService,
-  routingConfigMap, routingTable, serviceMonitor, type CanaryPlan, type ServiceRole,
+  type CanaryPlan,
+  canaryPools,
+  dependencyService,
+  dependencyStatefulSet,
+  gateDeployment,
+  gatePdb,
+  gateService,
+  metricsService,
+  roleDeployment,
+  roleService,
+  routingConfigMap,
+  routingTable,
+  type ServiceRole,
+  serviceMonitor,
 } from './builders.js';
-import { L, names, tlsRoles, type Role } from './common.js';
+import { L, names, type Role, tlsRoles } from './common.js';
 
 export interface DesiredObject {
   resource: Resource;
@@ -20,7 +32,12 @@ export interface PlanContext {
   dependenciesHash: string;
   canary: CanaryPlan | undefined;
   /** Replicas for a Deployment: fixed, the autoscaler's decision, or undefined while an HPA owns it. */
-  replicasFor(deployment: string, fixed: number | undefined, autoscale: GateAutoscale | BacklogAutoscale | undefined, fallback: number): number | undefined;
+  replicasFor(
+    deployment: string,
+    fixed: number | undefined,
+    autoscale: GateAutoscale | BacklogAutoscale | undefined,
+    fallback: number,
+  ): number | undefined;
   /** The monitoring.coreos.com ServiceMonitor API is served. */
   serviceMonitors: boolean;
 }
@@ -52,10 +69,15 @@ export function reconcileGatePool(x: PlanContext, pool: GatePool): DesiredObject
 export function reconcileCanaryGates(x: PlanContext): DesiredObject[] {
   const c = x.cluster;
   if (!x.canary || x.canary.promoting || !c.spec.gray) return [];
-  return canaryPools(c, x.canary).map((pool) => obj(R.deployments, gateDeployment(c, pool, 'canary', {
-    replicas: x.replicasFor(names.gate(c.metadata.name, pool.name, 'canary'), c.spec.gray!.gateReplicas, undefined, 1),
-    dependenciesHash: x.dependenciesHash,
-  })));
+  return canaryPools(c, x.canary).map((pool) =>
+    obj(
+      R.deployments,
+      gateDeployment(c, pool, 'canary', {
+        replicas: x.replicasFor(names.gate(c.metadata.name, pool.name, 'canary'), c.spec.gray!.gateReplicas, undefined, 1),
+        dependenciesHash: x.dependenciesHash,
+      }),
+    ),
+  );
 }
 
 /** A role's stable Deployment and Service (logic, consumer, dispatch, admin). */
@@ -73,10 +95,15 @@ export function reconcileRole(x: PlanContext, role: ServiceRole): DesiredObject[
 export function reconcileCanaryLogic(x: PlanContext): DesiredObject[] {
   const c = x.cluster;
   if (!x.canary || x.canary.promoting || !c.spec.gray) return [];
-  return [obj(R.deployments, roleDeployment(c, 'logic', 'canary', {
-    replicas: x.replicasFor(names.role(c.metadata.name, 'logic', 'canary'), c.spec.gray.logicReplicas, undefined, 1),
-    dependenciesHash: x.dependenciesHash,
-  }))];
+  return [
+    obj(
+      R.deployments,
+      roleDeployment(c, 'logic', 'canary', {
+        replicas: x.replicasFor(names.role(c.metadata.name, 'logic', 'canary'), c.spec.gray.logicReplicas, undefined, 1),
+        dependenciesHash: x.dependenciesHash,
+      }),
+    ),
+  ];
 }
 
 /** A managed (development) dependency: StatefulSet and Service (its Secret is made by the controller). */

@@ -5,12 +5,12 @@
 // at a time, each on its own: a failure goes into `errors` and the others still go ahead.
 import type { Logger } from 'pino';
 import type { ImCluster } from '../api/imcluster.js';
-import { ownedBy, type Cluster, type ClusterCache } from '../cluster-cache.js';
-import { KubeApiError, R, type KubeClient, type KubeObject, type Resource } from '../kube/client.js';
+import { type Cluster, type ClusterCache, ownedBy } from '../cluster-cache.js';
+import { KubeApiError, type KubeClient, type KubeObject, R, type Resource } from '../kube/client.js';
 import { keyOf } from '../kube/informer.js';
 import type { OperatorMetrics } from '../metrics.js';
 import { FIELD_MANAGER, L, MANAGED_SELECTOR } from '../objects/common.js';
-import { followsTlsSecret, objectKey, type DesiredObject } from '../objects/reconcilers.js';
+import { type DesiredObject, followsTlsSecret, objectKey } from '../objects/reconcilers.js';
 
 export interface ApplyDeps {
   kube: KubeClient;
@@ -28,8 +28,9 @@ export type Kept = (resource: Resource, o: KubeObject) => boolean;
  * stable track, the canary Deployments (they keep serving the canary AppIds until it is done).
  */
 export function keptAsIs(c: ImCluster, o: { holdTls: boolean; keepCanary: boolean }): Kept {
-  return (resource, obj) => (o.holdTls && followsTlsSecret(c, resource, obj))
-    || (o.keepCanary && resource.plural === R.deployments.plural && obj.metadata.labels?.[L.track] === 'canary');
+  return (resource, obj) =>
+    (o.holdTls && followsTlsSecret(c, resource, obj)) ||
+    (o.keepCanary && resource.plural === R.deployments.plural && obj.metadata.labels?.[L.track] === 'canary');
 }
 
 /** Applies each object; returns what the apiserver answered, by objectKey. */
@@ -73,7 +74,8 @@ export async function pruneServiceMonitors(kube: KubeClient, c: Cluster, wanted:
   try {
     const sms = await kube.list(R.servicemonitors, ns, { labelSelector: `${L.cluster}=${c.metadata.name},${MANAGED_SELECTOR}` });
     for (const sm of sms.items) {
-      if (ownedBy(sm, c) && !wanted.has(objectKey(R.servicemonitors, sm)) && !kept(R.servicemonitors, sm)) await kube.delete(R.servicemonitors, ns, sm.metadata.name);
+      if (ownedBy(sm, c) && !wanted.has(objectKey(R.servicemonitors, sm)) && !kept(R.servicemonitors, sm))
+        await kube.delete(R.servicemonitors, ns, sm.metadata.name);
     }
   } catch (err) {
     errors.push(`servicemonitors: ${String(err)}`);

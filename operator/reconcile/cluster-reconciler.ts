@@ -8,22 +8,22 @@ import type { Logger } from 'pino';
 import { ROUTING_KEY, serializeRoutingTable } from '../../services/shared/routing-table.js';
 import { ANNOTATIONS } from '../api/imcluster.js';
 import type { Autoscaler } from '../autoscaler.js';
-import { planCanary, type CanaryDecision } from '../canary.js';
+import { type CanaryDecision, planCanary } from '../canary.js';
 import type { Cluster, ClusterCache } from '../cluster-cache.js';
 import type { EventRecorder } from '../events.js';
-import { R, type KubeClient } from '../kube/client.js';
+import { type KubeClient, R } from '../kube/client.js';
 import { keyOf } from '../kube/informer.js';
 import { ServedApi } from '../kube/served-api.js';
 import type { OperatorMetrics } from '../metrics.js';
 import { routingTable } from '../objects/builders.js';
 import { hash, names, operatorSettings } from '../objects/common.js';
-import { desiredObjects, objectKey, type DesiredObject } from '../objects/reconcilers.js';
+import { type DesiredObject, desiredObjects, objectKey } from '../objects/reconcilers.js';
 import { specConfigProblems } from '../spec-config.js';
 import type { StatusRecorder } from '../status-recorder.js';
 import { applyDesired, keptAsIs, pruneOwned, pruneServiceMonitors } from './apply.js';
 import { addFinalizer, FINALIZER_RECHECK_MS, runFinalizer } from './finalizer.js';
 import { handOverReplicas } from './hpa-handover.js';
-import { reconcileAdminToken, reconcileDependencySecrets, SECRET_RECHECK_MS, type DependencyPlan } from './secrets.js';
+import { type DependencyPlan, reconcileAdminToken, reconcileDependencySecrets, SECRET_RECHECK_MS } from './secrets.js';
 
 export type ReconcileResult = 'success' | 'paused' | 'deleted' | 'gone';
 
@@ -61,8 +61,9 @@ export class ClusterReconciler {
     }
     if (c.metadata.deletionTimestamp) {
       // While the finalizer runs (the dependencies' volumes can take a while), kubectl shows why the cluster lingers.
-      if (c.metadata.finalizers?.length) await this.deps.status.write(c, { paused: false, terminating: true, errors: [], canary: undefined, routing: undefined });
-      if (await runFinalizer(this.deps, c) === 'waiting') this.deps.requeueAfter(key, FINALIZER_RECHECK_MS);
+      if (c.metadata.finalizers?.length)
+        await this.deps.status.write(c, { paused: false, terminating: true, errors: [], canary: undefined, routing: undefined });
+      if ((await runFinalizer(this.deps, c)) === 'waiting') this.deps.requeueAfter(key, FINALIZER_RECHECK_MS);
       else this.forget(key);
       return 'deleted';
     }
@@ -96,7 +97,13 @@ export class ClusterReconciler {
     const deleted = await pruneOwned(this.deps, c, wanted, kept, errors);
     if (await this.serviceMonitorApi.served()) await pruneServiceMonitors(this.deps.kube, c, wanted, kept, errors);
     await this.deps.status.write(c, {
-      paused: false, errors, canary: plan.canary.canary, routing: plan.routing, dependencies: plan.dependencies.status, applied, deleted,
+      paused: false,
+      errors,
+      canary: plan.canary.canary,
+      routing: plan.routing,
+      dependencies: plan.dependencies.status,
+      applied,
+      deleted,
     });
     if (errors.length) throw new Error(errors.join('; '));
   }
@@ -109,18 +116,30 @@ export class ClusterReconciler {
     if (dependencies.problems.length) void this.deps.events.record(c, 'Warning', 'DependencyMissing', dependencies.problems.join('; '));
     await reconcileAdminToken(kube, c);
     const routingConfigMap = names.routing(c.metadata.name);
-    const canary = planCanary({ cluster: c, deployments: cache.deploymentsOf(c), routingTable: cache.configMap(ns, routingConfigMap)?.data?.[ROUTING_KEY] });
+    const canary = planCanary({
+      cluster: c,
+      deployments: cache.deploymentsOf(c),
+      routingTable: cache.configMap(ns, routingConfigMap)?.data?.[ROUTING_KEY],
+    });
     this.deps.status.noteCanary(c, canary.transition);
     const hpaTargets = cache.hpaTargets(ns);
-    const desired = [...dependencies.secrets, ...desiredObjects({
-      cluster: c,
-      dependenciesHash: dependencies.hash,
-      canary: canary.canary,
-      serviceMonitors: c.spec.monitoring.serviceMonitor && (await this.serviceMonitorApi.served()),
-      replicasFor: this.deps.autoscaler.replicasFor(ns, hpaTargets),
-    })];
+    const desired = [
+      ...dependencies.secrets,
+      ...desiredObjects({
+        cluster: c,
+        dependenciesHash: dependencies.hash,
+        canary: canary.canary,
+        serviceMonitors: c.spec.monitoring.serviceMonitor && (await this.serviceMonitorApi.served()),
+        replicasFor: this.deps.autoscaler.replicasFor(ns, hpaTargets),
+      }),
+    ];
     await handOverReplicas(this.deps, ns, hpaTargets, errors);
-    return { desired, dependencies, canary, routing: { configMap: routingConfigMap, hash: hash(serializeRoutingTable(routingTable(c, canary.canary))) } };
+    return {
+      desired,
+      dependencies,
+      canary,
+      routing: { configMap: routingConfigMap, hash: hash(serializeRoutingTable(routingTable(c, canary.canary))) },
+    };
   }
 
   private forget(key: string): void {

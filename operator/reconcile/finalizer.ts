@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { API_VERSION, FINALIZER, KIND } from '../api/imcluster.js';
 import type { Cluster, ClusterCache } from '../cluster-cache.js';
 import type { EventRecorder } from '../events.js';
-import { isNotFound, R, type KubeClient } from '../kube/client.js';
+import { isNotFound, type KubeClient, R } from '../kube/client.js';
 import { keyOf } from '../kube/informer.js';
 import { dependencySecrets, FIELD_MANAGER, L } from '../objects/common.js';
 
@@ -30,15 +30,19 @@ export async function addFinalizer(kube: KubeClient, c: Cluster): Promise<void> 
 /** Runs the finalizer of a cluster being deleted: 'waiting' while StatefulSets are still going, then 'done'. */
 export async function runFinalizer(deps: FinalizerDeps, c: Cluster): Promise<'waiting' | 'done'> {
   if (!c.metadata.finalizers?.includes(FINALIZER)) return 'done';
-  void deps.events.record(c, 'Normal', 'Deleting', 'draining gates, deleting managed dependencies and then their volumes; owned objects follow through garbage collection');
+  void deps.events.record(
+    c,
+    'Normal',
+    'Deleting',
+    'draining gates, deleting managed dependencies and then their volumes; owned objects follow through garbage collection',
+  );
   for (const d of deps.cache.deploymentsOf(c).filter((x) => x.metadata.labels?.[L.component] === 'gate')) {
     await deps.kube.delete(R.deployments, c.metadata.namespace!, d.metadata.name, { propagationPolicy: 'Background' });
   }
-  if (await deleteManagedDependencies(deps.kube, c) === 'waiting') return 'waiting';
-  await deps.kube.apply(R.imclusters, withFinalizers(c, []), { fieldManager: FIELD_MANAGER, force: true })
-    .catch((err: unknown) => {
-      if (!isNotFound(err)) throw err;
-    });
+  if ((await deleteManagedDependencies(deps.kube, c)) === 'waiting') return 'waiting';
+  await deps.kube.apply(R.imclusters, withFinalizers(c, []), { fieldManager: FIELD_MANAGER, force: true }).catch((err: unknown) => {
+    if (!isNotFound(err)) throw err;
+  });
   deps.log.info({ imcluster: keyOf(c) }, 'finalizer done: owned objects are left to the garbage collector');
   return 'done';
 }

@@ -13,9 +13,13 @@ describe('ownsReplicas', () => {
 
   it('is false once another manager holds it, for a scale through the subresource, an update, or other fields', () => {
     expect(ownsReplicas(deployment({ manager: 'imcloud-operator-hpa-handover', operation: 'Apply', fieldsV1: replicas }))).toBe(false);
-    expect(ownsReplicas(deployment({ manager: 'imcloud-operator', operation: 'Apply', subresource: 'scale', fieldsV1: replicas }))).toBe(false);
+    expect(ownsReplicas(deployment({ manager: 'imcloud-operator', operation: 'Apply', subresource: 'scale', fieldsV1: replicas }))).toBe(
+      false,
+    );
     expect(ownsReplicas(deployment({ manager: 'imcloud-operator', operation: 'Update', fieldsV1: replicas }))).toBe(false);
-    expect(ownsReplicas(deployment({ manager: 'imcloud-operator', operation: 'Apply', fieldsV1: { 'f:spec': { 'f:template': {} } } }))).toBe(false);
+    expect(
+      ownsReplicas(deployment({ manager: 'imcloud-operator', operation: 'Apply', fieldsV1: { 'f:spec': { 'f:template': {} } } })),
+    ).toBe(false);
     expect(ownsReplicas(deployment())).toBe(false);
   });
 });

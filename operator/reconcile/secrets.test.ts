@@ -3,10 +3,13 @@ import { cluster } from '../testing/fixtures.js';
 import { dependencyStatus, managedPassword, missingKeys } from './secrets.js';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
-const secret = (data: Record<string, string>) => ({ metadata: { name: 's' }, data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, b64(v)])) });
+const secret = (data: Record<string, string>) => ({
+  metadata: { name: 's' },
+  data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, b64(v)])),
+});
 
 describe('managedPassword', () => {
-  it('keeps the password a managed dependency\'s Secret holds (minio\'s secretKey), else makes a new one each time', () => {
+  it("keeps the password a managed dependency's Secret holds (minio's secretKey), else makes a new one each time", () => {
     expect(managedPassword(secret({ password: 'p1', secretKey: 'k1' }))).toBe('p1');
     expect(managedPassword(secret({ secretKey: 'k1' }))).toBe('k1');
     const fresh = managedPassword(null);
@@ -25,14 +28,24 @@ describe('missingKeys', () => {
 
 describe('dependencyStatus', () => {
   it('is ready when nothing is missing and the managed dependencies run, and says what it checked', () => {
-    expect(dependencyStatus(cluster(), [], [], false)).toEqual({ ready: true, reason: undefined, message: 'every dependency is configured and the managed ones are ready' });
+    expect(dependencyStatus(cluster(), [], [], false)).toEqual({
+      ready: true,
+      reason: undefined,
+      message: 'every dependency is configured and the managed ones are ready',
+    });
     const tls = cluster({ tls: { secretName: 'chat-tls', roles: ['gate'] } });
-    expect(dependencyStatus(tls, [], [], false).message).toBe('every dependency is configured and the managed ones are ready; TLS Secret chat-tls holds a usable certificate and key');
+    expect(dependencyStatus(tls, [], [], false).message).toBe(
+      'every dependency is configured and the managed ones are ready; TLS Secret chat-tls holds a usable certificate and key',
+    );
   });
 
   it('names every problem, external Secrets first, then the managed dependencies not ready', () => {
     const s = dependencyStatus(cluster(), ['redis: Secret r not found'], ['mongodb (managed StatefulSet demo-mongodb not ready)'], false);
-    expect(s).toEqual({ ready: false, reason: undefined, message: 'redis: Secret r not found; mongodb (managed StatefulSet demo-mongodb not ready)' });
+    expect(s).toEqual({
+      ready: false,
+      reason: undefined,
+      message: 'redis: Secret r not found; mongodb (managed StatefulSet demo-mongodb not ready)',
+    });
   });
 
   it('gives TLSSecretNotReady as the reason only when the TLS Secret is the one thing wrong', () => {

@@ -7,10 +7,10 @@
 import { randomBytes } from 'node:crypto';
 import type { DependencyName, ImCluster } from '../api/imcluster.js';
 import type { Cluster, ClusterCache } from '../cluster-cache.js';
-import { R, type KubeClient, type KubeObject } from '../kube/client.js';
-import { secretData, secretValue, type Secret } from '../kube/secret.js';
+import { type KubeClient, type KubeObject, R } from '../kube/client.js';
+import { type Secret, secretData, secretValue } from '../kube/secret.js';
 import { adminTokenSecret, dependencySecret } from '../objects/builders.js';
-import { dependencySecrets, DEPENDENCY_KEYS, hash, names, tlsRoles } from '../objects/common.js';
+import { DEPENDENCY_KEYS, dependencySecrets, hash, names, tlsRoles } from '../objects/common.js';
 import type { DesiredObject } from '../objects/reconcilers.js';
 import type { DependencyStatus } from '../status.js';
 import { tlsSecretProblem } from '../tls.js';
@@ -43,7 +43,8 @@ export async function reconcileDependencySecrets(kube: KubeClient, cache: Cluste
       const { plain, ...object } = dependencySecret(c, dep, managedPassword(existing));
       secrets.push({ resource: R.secrets, object: object as KubeObject });
       settings[secret] = plain;
-      if ((cache.statefulSet(ns, secret)?.status?.readyReplicas ?? 0) < 1) managedNotReady.push(`${dep} (managed StatefulSet ${secret} not ready)`);
+      if ((cache.statefulSet(ns, secret)?.status?.readyReplicas ?? 0) < 1)
+        managedNotReady.push(`${dep} (managed StatefulSet ${secret} not ready)`);
     } else if (!existing) {
       problems.push(`${dep}: Secret ${secret} not found`);
     } else {
@@ -53,13 +54,22 @@ export async function reconcileDependencySecrets(kube: KubeClient, cache: Cluste
       settings[secret] = data;
     }
   }
-  const tlsProblem = c.spec.tls ? tlsSecretProblem(c.spec.tls.secretName, await kube.get<Secret>(R.secrets, ns, c.spec.tls.secretName)) : undefined;
-  if (tlsProblem) problems.push(`${tlsProblem}; the ${[...tlsRoles(c)].join(', ')} Deployments are not rolled out until it is fixed (running pods keep serving)`);
+  const tlsProblem = c.spec.tls
+    ? tlsSecretProblem(c.spec.tls.secretName, await kube.get<Secret>(R.secrets, ns, c.spec.tls.secretName))
+    : undefined;
+  if (tlsProblem)
+    problems.push(
+      `${tlsProblem}; the ${[...tlsRoles(c)].join(', ')} Deployments are not rolled out until it is fixed (running pods keep serving)`,
+    );
   return {
     secrets,
     // Only the dependencies' settings: the TLS Secret's content is read by the running processes
     // (a renewed certificate never restarts a pod).
-    hash: hash(Object.keys(settings).sort().map((k) => [k, settings[k]])),
+    hash: hash(
+      Object.keys(settings)
+        .sort()
+        .map((k) => [k, settings[k]]),
+    ),
     status: dependencyStatus(c, problems, managedNotReady.sort(), tlsProblem !== undefined),
     problems,
     holdTls: tlsProblem !== undefined,
@@ -88,9 +98,10 @@ export function missingKeys(dep: DependencyName, data: Record<string, string>): 
  * TLS Secret when that is the one thing wrong (`problems` then holds only its message).
  */
 export function dependencyStatus(c: ImCluster, problems: string[], managedNotReady: string[], tlsProblem: boolean): DependencyStatus {
-  const configured = 'every dependency is configured'
-    + (dependencySecrets(c).some((d) => d.managed) ? ' and the managed ones are ready' : '')
-    + (c.spec.tls ? `; TLS Secret ${c.spec.tls.secretName} holds a usable certificate and key` : '');
+  const configured =
+    'every dependency is configured' +
+    (dependencySecrets(c).some((d) => d.managed) ? ' and the managed ones are ready' : '') +
+    (c.spec.tls ? `; TLS Secret ${c.spec.tls.secretName} holds a usable certificate and key` : '');
   return {
     ready: problems.length === 0 && managedNotReady.length === 0,
     reason: tlsProblem && problems.length === 1 && managedNotReady.length === 0 ? 'TLSSecretNotReady' : undefined,

@@ -13,13 +13,36 @@ export function cluster(spec: Partial<ImClusterSpec> = {}, name = 'demo'): ImClu
       gate: {
         pools: [
           { name: 'vip', default: false, appIds: ['acme', 'globex'], replicas: 2, service: { type: 'ClusterIP' }, maxUnavailable: 1 },
-          { name: 'main', default: true, appIds: [], autoscale: { minReplicas: 1, maxReplicas: 8, targetConnectionsPerPod: 100, stabilizationWindowSeconds: 300, maxStepUp: 4, maxStepDown: 1 }, service: { type: 'LoadBalancer' }, maxUnavailable: '25%' },
+          {
+            name: 'main',
+            default: true,
+            appIds: [],
+            autoscale: {
+              minReplicas: 1,
+              maxReplicas: 8,
+              targetConnectionsPerPod: 100,
+              stabilizationWindowSeconds: 300,
+              maxStepUp: 4,
+              maxStepDown: 1,
+            },
+            service: { type: 'LoadBalancer' },
+            maxUnavailable: '25%',
+          },
         ],
         drainSeconds: 30,
         tcp: true,
       },
       logic: {},
-      consumer: { autoscale: { minReplicas: 1, maxReplicas: 5, targetBacklogPerReplica: 1000, stabilizationWindowSeconds: 300, maxStepUp: 4, maxStepDown: 1 } },
+      consumer: {
+        autoscale: {
+          minReplicas: 1,
+          maxReplicas: 5,
+          targetBacklogPerReplica: 1000,
+          stabilizationWindowSeconds: 300,
+          maxStepUp: 4,
+          maxStepDown: 1,
+        },
+      },
       dispatch: { replicas: 2 },
       admin: { replicas: 1 },
       dependencies: {

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { decodeFrame, encodeFrame, type Frame, type FrameInit } from '../../protocol/frame-codec.js';
 import type { ImClientError } from './client-error.js';
-import { ConnectionLoop, type ConnectionHandlers, type ConnectionOptions } from './connection-loop.js';
+import { type ConnectionHandlers, ConnectionLoop, type ConnectionOptions } from './connection-loop.js';
 import type { WebSocketConstructor, WebSocketLike } from './frame-socket.js';
 import type { StateEvent } from './types.js';
 
@@ -16,7 +16,10 @@ class GateSocket implements WebSocketLike {
   onclose: ((ev: { code: number; reason: string }) => void) | null = null;
   onerror: ((ev: unknown) => void) | null = null;
 
-  constructor(readonly url: string, private readonly gate: FakeGate) {
+  constructor(
+    readonly url: string,
+    private readonly gate: FakeGate,
+  ) {
     gate.sockets.push(this);
     queueMicrotask(() => {
       this.readyState = 1;
@@ -78,11 +81,21 @@ function setup(options: Partial<ConnectionOptions> = {}) {
     frame: (f) => void calls.push(`frame ${f.body}`),
     errorFrame: (reqId, err) => void calls.push(`errorFrame ${reqId} ${err.code}`),
   };
-  const loop = new ConnectionLoop({
-    appId: 'demo', gateUrl: 'ws://gate/ws', token: 'token-1', deviceId: 'd1', platform: 'server', sdkVersion: '9.9.9',
-    timeouts: { connect: 1000, request: 1000, ack: 500, send: 0, pong: 1000, gapGrace: 100, dispatch: 1000 },
-    reconnect: { baseMs: 100, maxMs: 100 }, webSocket: gate.webSocket, ...options,
-  }, handlers);
+  const loop = new ConnectionLoop(
+    {
+      appId: 'demo',
+      gateUrl: 'ws://gate/ws',
+      token: 'token-1',
+      deviceId: 'd1',
+      platform: 'server',
+      sdkVersion: '9.9.9',
+      timeouts: { connect: 1000, request: 1000, ack: 500, send: 0, pong: 1000, gapGrace: 100, dispatch: 1000 },
+      reconnect: { baseMs: 100, maxMs: 100 },
+      webSocket: gate.webSocket,
+      ...options,
+    },
+    handlers,
+  );
   return { loop, gate, states, calls, stoppedWith };
 }
 

@@ -3,21 +3,25 @@
 // (full-jitter backoff, a server's hint) and connect again, or stop for good (a kick, a fatal
 // auth error; see session-end.ts). It also carries requests over whichever connection is up.
 // What the connection brings in (messages, acks, notices) goes to the handlers.
-import type { imcloud } from '../../protocol/gen/im.js';
+
 import type { Frame, FrameInit } from '../../protocol/frame-codec.js';
+import type { imcloud } from '../../protocol/gen/im.js';
 import { Backoff } from './backoff.js';
 import { ImClientError, RETRYABLE_CODES } from './client-error.js';
 import type { Outgoing } from './conversation-sender.js';
 import { askDispatch, gateUrls } from './dispatch.js';
 import { FrameSocket } from './frame-socket.js';
+import { GateConnection, type Link } from './gate-connection.js';
 import type { ImClientOptions, ImClientTimeouts } from './options.js';
 import { PendingRequests } from './pending-requests.js';
 import { decideConnectFailure, decideSessionEnd, type SessionEnd } from './session-end.js';
-import { GateConnection, type Link } from './gate-connection.js';
 import type { ConnectionState, PlatformName, StateEvent } from './types.js';
 import { errorFromWire, PLATFORMS } from './wire-mapping.js';
 
-export type ConnectionOptions = Pick<ImClientOptions, 'appId' | 'dispatchUrl' | 'gateUrl' | 'token' | 'getToken' | 'reconnect' | 'hooks' | 'webSocket' | 'fetch'> & {
+export type ConnectionOptions = Pick<
+  ImClientOptions,
+  'appId' | 'dispatchUrl' | 'gateUrl' | 'token' | 'getToken' | 'reconnect' | 'hooks' | 'webSocket' | 'fetch'
+> & {
   deviceId: string;
   platform: PlatformName;
   timeouts: ImClientTimeouts;
@@ -60,7 +64,10 @@ export class ConnectionLoop {
   private wakeReconnect?: () => void;
   private heartbeatMs = 30_000;
 
-  constructor(private readonly opts: ConnectionOptions, private readonly handlers: ConnectionHandlers) {
+  constructor(
+    private readonly opts: ConnectionOptions,
+    private readonly handlers: ConnectionHandlers,
+  ) {
     this.t = opts.timeouts;
     this.backoff = new Backoff({ baseMs: opts.reconnect?.baseMs ?? 500, maxMs: opts.reconnect?.maxMs ?? 30_000 });
   }
@@ -225,7 +232,10 @@ export class ConnectionLoop {
       socket.close(1000, 'client closed');
       return { reason: 'closed' };
     }
-    const s: GateConnection = new GateConnection(socket, this.opts.hooks, { frame: (frame) => this.handle(s, frame), error: (err) => this.handlers.error(err) });
+    const s: GateConnection = new GateConnection(socket, this.opts.hooks, {
+      frame: (frame) => this.handle(s, frame),
+      error: (err) => this.handlers.error(err),
+    });
     this.connection = s;
     const notReady = await this.signIn(s, token);
     if (notReady) {
@@ -253,10 +263,18 @@ export class ConnectionLoop {
 
   /** Auth → AuthOk, then the heartbeat and the cursors. Null when that worked, else why it did not. */
   private async signIn(s: GateConnection, token: string): Promise<string | null> {
-    const authOk = await s.authenticate({
-      reqId: this.nextReqId(),
-      auth: { token, deviceId: this.opts.deviceId, platform: PLATFORMS[this.opts.platform], sdkVersion: `imcloud-ts/${this.opts.sdkVersion}` },
-    }, this.t.connect);
+    const authOk = await s.authenticate(
+      {
+        reqId: this.nextReqId(),
+        auth: {
+          token,
+          deviceId: this.opts.deviceId,
+          platform: PLATFORMS[this.opts.platform],
+          sdkVersion: `imcloud-ts/${this.opts.sdkVersion}`,
+        },
+      },
+      this.t.connect,
+    );
     if (!authOk) {
       s.socket.close(4001, 'no AuthOk');
       return 'authentication did not complete';
@@ -295,7 +313,9 @@ export class ConnectionLoop {
       try {
         return await this.opts.getToken();
       } catch (err) {
-        throw new ImClientError('SDK_DISPATCH_FAILED', `getToken failed: ${(err as Error)?.message ?? String(err)}`, 0, false, { cause: err });
+        throw new ImClientError('SDK_DISPATCH_FAILED', `getToken failed: ${(err as Error)?.message ?? String(err)}`, 0, false, {
+          cause: err,
+        });
       }
     }
     return this.opts.token!;
@@ -304,7 +324,12 @@ export class ConnectionLoop {
   /** Asks dispatch for gates; adopts its heartbeat and backoff hints. */
   private async dispatch(token: string): Promise<string[]> {
     const answer = await askDispatch({
-      dispatchUrl: this.opts.dispatchUrl!, appId: this.opts.appId, userId: this._userId, token, timeoutMs: this.t.dispatch, fetch: this.opts.fetch,
+      dispatchUrl: this.opts.dispatchUrl!,
+      appId: this.opts.appId,
+      userId: this._userId,
+      token,
+      timeoutMs: this.t.dispatch,
+      fetch: this.opts.fetch,
     });
     if (answer.reconnect?.baseMs && answer.reconnect.maxMs) this.backoff.setLimits(answer.reconnect.baseMs, answer.reconnect.maxMs);
     if (answer.heartbeatIntervalMs) this.heartbeatMs = answer.heartbeatIntervalMs;
@@ -365,10 +390,13 @@ export class ConnectionLoop {
         if (this._state === 'online') resolve();
         else reject(new ImClientError('SDK_CLOSED', 'the client is closed'));
       };
-      const timer = setTimeout(() => {
-        this.onlineWaiters = this.onlineWaiters.filter((w) => w !== waiter);
-        reject(new ImClientError('SDK_TIMEOUT', 'offline: no connection in time'));
-      }, Math.max(0, deadline - Date.now()));
+      const timer = setTimeout(
+        () => {
+          this.onlineWaiters = this.onlineWaiters.filter((w) => w !== waiter);
+          reject(new ImClientError('SDK_TIMEOUT', 'offline: no connection in time'));
+        },
+        Math.max(0, deadline - Date.now()),
+      );
       this.onlineWaiters.push(waiter);
     });
   }

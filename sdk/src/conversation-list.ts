@@ -30,13 +30,24 @@ export class ConversationList {
 
   /** Newest activity first. */
   list(): ConversationInfo[] {
-    return [...this.items.values()].map((c) => ({ ...c })).sort((a, b) => b.lastTs - a.lastTs || a.conversation.localeCompare(b.conversation));
+    return [...this.items.values()]
+      .map((c) => ({ ...c }))
+      .sort((a, b) => b.lastTs - a.lastTs || a.conversation.localeCompare(b.conversation));
   }
 
   private entry(conversation: string): ConversationInfo {
     let c = this.items.get(conversation);
     if (!c) {
-      c = { conversation, peer: this.peerOf(conversation), maxSeq: 0, readSeq: 0, unread: 0, peerReadSeq: 0, peerDeliveredSeq: 0, lastTs: 0 };
+      c = {
+        conversation,
+        peer: this.peerOf(conversation),
+        maxSeq: 0,
+        readSeq: 0,
+        unread: 0,
+        peerReadSeq: 0,
+        peerDeliveredSeq: 0,
+        lastTs: 0,
+      };
       this.items.set(conversation, c);
     }
     return c;
@@ -75,7 +86,8 @@ export class ConversationList {
   /** The last message was recalled: keep the preview honest. */
   onRecall(conversation: string, seq: number): void {
     const c = this.items.get(conversation);
-    if (c?.lastMessage && c.lastMessage.seq === seq) c.lastMessage = { ...c.lastMessage, recalled: true, body: new Uint8Array(0), text: undefined };
+    if (c?.lastMessage && c.lastMessage.seq === seq)
+      c.lastMessage = { ...c.lastMessage, recalled: true, body: new Uint8Array(0), text: undefined };
   }
 
   /** Own read cursor moved (ReadAck, or a ReadNotice from another device of this user). */

@@ -119,10 +119,13 @@ export class ConversationSender {
     if (RETRYABLE_CODES.has(failure.code)) {
       // Same clientMsgId again, after the wait the server asked for.
       this.state = 'retry';
-      this.timer = setTimeout(() => {
-        this.state = 'idle';
-        this.pump();
-      }, Math.max(failure.retryAfterMs, this.timeouts.minRetryDelayMs));
+      this.timer = setTimeout(
+        () => {
+          this.state = 'idle';
+          this.pump();
+        },
+        Math.max(failure.retryAfterMs, this.timeouts.minRetryDelayMs),
+      );
       return true;
     }
     this.finishHead();
@@ -179,7 +182,10 @@ export class ConversationSender {
   private expire(entry: Entry): void {
     const i = this.queue.indexOf(entry);
     if (i < 0) return;
-    const err = new ImClientError('SDK_TIMEOUT', `no ack for message ${entry.out.clientMsgId} within ${this.timeouts.deadlineMs} ms (${entry.attempts} attempts); send it again with the same clientMsgId to be safe from duplicates`);
+    const err = new ImClientError(
+      'SDK_TIMEOUT',
+      `no ack for message ${entry.out.clientMsgId} within ${this.timeouts.deadlineMs} ms (${entry.attempts} attempts); send it again with the same clientMsgId to be safe from duplicates`,
+    );
     if (i === 0) {
       this.finishHead();
       entry.reject(err);

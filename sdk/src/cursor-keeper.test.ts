@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { FrameInit } from '../../protocol/frame-codec.js';
 import { CursorKeeper } from './cursor-keeper.js';
-import { MemoryCursorStore, type Cursors } from './cursor-store.js';
+import { type Cursors, MemoryCursorStore } from './cursor-store.js';
 
 /** A store and a connection that log, in one list, what happened in which order. */
 function setup(opts: { online?: boolean; failSave?: boolean } = {}) {
@@ -22,7 +22,11 @@ function setup(opts: { online?: boolean; failSave?: boolean } = {}) {
   };
   const errors: unknown[] = [];
   const keeper = new CursorKeeper({
-    store, batchMs: 50, cursorOf: (c) => cursors.get(c) ?? 0, online: () => (opts.online === false ? undefined : link), report: (e) => errors.push(e),
+    store,
+    batchMs: 50,
+    cursorOf: (c) => cursors.get(c) ?? 0,
+    online: () => (opts.online === false ? undefined : link),
+    report: (e) => errors.push(e),
   });
   const move = (conversation: string, seq: number) => {
     cursors.set(conversation, seq);

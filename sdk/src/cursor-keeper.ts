@@ -3,7 +3,7 @@
 // with a cumulative PushAck, both batched over a few ms. Saving first means a restarted app
 // never holds a cursor behind what the server was told this device has.
 import type { FrameInit } from '../../protocol/frame-codec.js';
-import { cursorScope, type Cursors, type CursorStore } from './cursor-store.js';
+import { type CursorStore, type Cursors, cursorScope } from './cursor-store.js';
 
 const PUSH_ACK_MAX_CURSORS = 100; // logic reads at most 100 cursors per PushAck
 

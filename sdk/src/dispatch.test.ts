@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ImClientError } from './client-error.js';
-import { askDispatch, gateUrls, tokenSubject, type DispatchFetch } from './dispatch.js';
+import { askDispatch, type DispatchFetch, gateUrls, tokenSubject } from './dispatch.js';
 
 const base64url = (s: string) => Buffer.from(s).toString('base64url');
 const jwt = (claims: object) => `${base64url('{"alg":"HS256"}')}.${base64url(JSON.stringify(claims))}.signature`;
@@ -10,13 +10,20 @@ function fakeDispatch(status: number, body: unknown): { fetch: DispatchFetch; as
   const asked: URL[] = [];
   const fetch: DispatchFetch = async (url) => {
     asked.push(url);
-    return new Response(typeof body === 'string' ? body : JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
+    return new Response(typeof body === 'string' ? body : JSON.stringify(body), {
+      status,
+      headers: { 'content-type': 'application/json' },
+    });
   };
   return { fetch, asked };
 }
 
 const request = { dispatchUrl: 'https://im.example.com/v1/dispatch', appId: 'demo', token: jwt({ sub: 'alice' }), timeoutMs: 1000 };
-const gates = { gates: [{ ws: 'wss://g1/ws' }, { ws: '', tcp: 'g2:7000' }, { ws: 'wss://g3/ws' }], heartbeatIntervalMs: 25_000, reconnect: { baseMs: 100, maxMs: 900 } };
+const gates = {
+  gates: [{ ws: 'wss://g1/ws' }, { ws: '', tcp: 'g2:7000' }, { ws: 'wss://g3/ws' }],
+  heartbeatIntervalMs: 25_000,
+  reconnect: { baseMs: 100, maxMs: 900 },
+};
 
 async function refusal(status: number, body: unknown): Promise<ImClientError> {
   const err = await askDispatch({ ...request, fetch: fakeDispatch(status, body).fetch }).catch((e: unknown) => e);
@@ -50,14 +57,21 @@ describe('askDispatch', () => {
   });
 
   it('fails with SDK_DISPATCH_FAILED on an answer without gates or a body that is not JSON', async () => {
-    expect(await refusal(200, { something: 'else' })).toMatchObject({ code: 'SDK_DISPATCH_FAILED', message: 'dispatch answered 200: no gates' });
+    expect(await refusal(200, { something: 'else' })).toMatchObject({
+      code: 'SDK_DISPATCH_FAILED',
+      message: 'dispatch answered 200: no gates',
+    });
     expect((await refusal(502, '<html>bad gateway</html>')).code).toBe('SDK_DISPATCH_FAILED');
   });
 
   it('fails with SDK_DISPATCH_FAILED, keeping the cause, when dispatch cannot be reached', async () => {
     const down = new TypeError('fetch failed');
     const err = await askDispatch({ ...request, fetch: () => Promise.reject(down) }).catch((e: unknown) => e as ImClientError);
-    expect(err).toMatchObject({ code: 'SDK_DISPATCH_FAILED', message: 'dispatch https://im.example.com unreachable: fetch failed', cause: down });
+    expect(err).toMatchObject({
+      code: 'SDK_DISPATCH_FAILED',
+      message: 'dispatch https://im.example.com unreachable: fetch failed',
+      cause: down,
+    });
   });
 });
 

@@ -36,13 +36,23 @@ export async function askDispatch(req: DispatchRequest): Promise<DispatchAnswer>
   try {
     res = await (req.fetch ?? fetch)(url, { signal: AbortSignal.timeout(req.timeoutMs) });
   } catch (err) {
-    throw new ImClientError('SDK_DISPATCH_FAILED', `dispatch ${url.origin} unreachable: ${(err as Error)?.message ?? String(err)}`, 0, false, { cause: err });
+    throw new ImClientError(
+      'SDK_DISPATCH_FAILED',
+      `dispatch ${url.origin} unreachable: ${(err as Error)?.message ?? String(err)}`,
+      0,
+      false,
+      { cause: err },
+    );
   }
   const answer = (await res.json().catch(() => null)) as DispatchAnswer | DispatchRefusal | null;
   if (!res.ok || !answer || !('gates' in answer)) {
     const e = answer && 'error' in answer ? answer.error : undefined;
     const hint = res.status === 404 ? `; is dispatchUrl right? (${req.dispatchUrl} should be the dispatch role's /v1/dispatch)` : '';
-    throw new ImClientError(e?.code ?? 'SDK_DISPATCH_FAILED', `dispatch answered ${res.status}: ${e?.message ?? 'no gates'}${hint}`, e?.retryAfterMs ?? 0);
+    throw new ImClientError(
+      e?.code ?? 'SDK_DISPATCH_FAILED',
+      `dispatch answered ${res.status}: ${e?.message ?? 'no gates'}${hint}`,
+      e?.retryAfterMs ?? 0,
+    );
   }
   return answer;
 }
@@ -58,7 +68,12 @@ export function gateUrls(answer: DispatchAnswer): string[] {
 export function tokenSubject(token: string): string | undefined {
   try {
     const payload = token.split('.')[1] ?? '';
-    const json = atob(payload.replace(/-/g, '+').replace(/_/g, '/').padEnd(Math.ceil(payload.length / 4) * 4, '='));
+    const json = atob(
+      payload
+        .replace(/-/g, '+')
+        .replace(/_/g, '/')
+        .padEnd(Math.ceil(payload.length / 4) * 4, '='),
+    );
     const sub = (JSON.parse(json) as { sub?: unknown }).sub;
     return typeof sub === 'string' && USER_ID.test(sub) ? sub : undefined;
   } catch {

@@ -25,11 +25,13 @@ async function webSocketClass(): Promise<WebSocketConstructor> {
   if (typeof native === 'function') return native;
   // A variable specifier: esbuild, webpack and vite leave it alone instead of bundling `ws`.
   const specifier = 'ws';
-  nodeWebSocket ??= import(/* @vite-ignore */ specifier).then((mod: { WebSocket?: WebSocketConstructor; default?: WebSocketConstructor }) => {
-    const ctor = mod.WebSocket ?? mod.default;
-    if (!ctor) throw new Error('the "ws" package did not export WebSocket');
-    return ctor;
-  });
+  nodeWebSocket ??= import(/* @vite-ignore */ specifier).then(
+    (mod: { WebSocket?: WebSocketConstructor; default?: WebSocketConstructor }) => {
+      const ctor = mod.WebSocket ?? mod.default;
+      if (!ctor) throw new Error('the "ws" package did not export WebSocket');
+      return ctor;
+    },
+  );
   return nodeWebSocket;
 }
 

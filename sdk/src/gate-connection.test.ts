@@ -2,8 +2,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { decodeFrame, encodeFrame, type Frame, type FrameInit } from '../../protocol/frame-codec.js';
 import type { ImClientError } from './client-error.js';
 import { FrameSocket, type WebSocketLike } from './frame-socket.js';
-import type { ImClientHooks } from './options.js';
 import { GateConnection } from './gate-connection.js';
+import type { ImClientHooks } from './options.js';
 
 /** A WebSocket that opens at once and records what is written; the test plays the server. */
 class FakeWebSocket implements WebSocketLike {
@@ -71,7 +71,7 @@ describe('GateConnection', () => {
     expect(handed.map((f) => f.body)).toEqual(['error']);
     session.release();
     ws.deliver(push(3));
-    expect(handed.map((f) => f.body === 'push' ? Number(f.push?.messages?.[0]?.seq) : f.body)).toEqual(['error', 1, 2, 3]);
+    expect(handed.map((f) => (f.body === 'push' ? Number(f.push?.messages?.[0]?.seq) : f.body))).toEqual(['error', 1, 2, 3]);
   });
 
   it('authenticates: writes Auth and resolves with AuthOk, or null when no AuthOk comes in time', async () => {

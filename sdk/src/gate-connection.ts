@@ -2,8 +2,9 @@
 // app's hooks), the Auth/AuthOk exchange, the heartbeat that notices a dead path, the frames held
 // back until the client has loaded its cursors, and what the server said about why it ends
 // (Kick, ServerHint; the connection loop adds a fatal Error).
-import type { imcloud } from '../../protocol/gen/im.js';
+
 import { decodeFrame, encodeFrame, type Frame, type FrameInit } from '../../protocol/frame-codec.js';
+import type { imcloud } from '../../protocol/gen/im.js';
 import { ImClientError } from './client-error.js';
 import type { FrameSocket } from './frame-socket.js';
 import type { ImClientHooks } from './options.js';
@@ -38,7 +39,11 @@ export class GateConnection implements Link {
   private pongTimer?: ReturnType<typeof setTimeout>;
   private ended = false;
 
-  constructor(readonly socket: FrameSocket, private readonly hooks: ImClientHooks | undefined, private readonly handlers: GateConnectionHandlers) {
+  constructor(
+    readonly socket: FrameSocket,
+    private readonly hooks: ImClientHooks | undefined,
+    private readonly handlers: GateConnectionHandlers,
+  ) {
     socket.onFrame = (bytes) => this.read(bytes);
   }
 
@@ -129,8 +134,10 @@ export class GateConnection implements Link {
 
   private handle(frame: Frame): void {
     switch (frame.body) {
-      case 'authOk': return this.authOk?.(frame.authOk as imcloud.v1.AuthOk);
-      case 'pong': return;
+      case 'authOk':
+        return this.authOk?.(frame.authOk as imcloud.v1.AuthOk);
+      case 'pong':
+        return;
       case 'kick':
         this.outcome.kick = kickFromWire(frame.kick as imcloud.v1.Kick);
         // The server closes right after; closing here stops us from writing into a dead connection.

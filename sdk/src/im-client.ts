@@ -4,9 +4,10 @@
 // alive and reconnects; the SendQueue sends through per-conversation lanes that retry under the
 // same clientMsgId; the ReceiveEngine delivers what arrives exactly once and in seq order per
 // conversation. Protocol semantics: protocol/im.proto; the message path: docs/architecture.md §2.
-import type { imcloud } from '../../protocol/gen/im.js';
+
 import { conversationMembers, singleConversation, USER_ID } from '../../protocol/conversation-id.js';
 import type { Frame } from '../../protocol/frame-codec.js';
+import type { imcloud } from '../../protocol/gen/im.js';
 import { ImClientError } from './client-error.js';
 import { ConnectionLoop } from './connection-loop.js';
 import { ConversationList } from './conversation-list.js';
@@ -16,10 +17,8 @@ import { DEFAULT_TIMEOUTS, type ImClientOptions, type ImClientTimeouts, type Sen
 import { ReceiveEngine } from './receive-engine.js';
 import { SendQueue } from './send-queue.js';
 import { TypedEmitter } from './typed-emitter.js';
+import type { ConnectionState, ConversationInfo, HistoryPage, HistoryQuery, ImClientEvents, ReadResult, SendResult } from './types.js';
 import { chatMessageFromWire, sendAckFromWire } from './wire-mapping.js';
-import type {
-  ConnectionState, ConversationInfo, HistoryPage, HistoryQuery, ImClientEvents, ReadResult, SendResult,
-} from './types.js';
 
 export const SDK_VERSION = '0.1.0';
 
@@ -42,30 +41,37 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
     this.deviceId = options.deviceId ?? newDeviceId();
     const platform = options.platform ?? (typeof document !== 'undefined' ? 'web' : 'server');
     this.list = new ConversationList((c) => this.peerOf(c));
-    this.connection = new ConnectionLoop({ ...options, deviceId: this.deviceId, platform, timeouts: t, sdkVersion: SDK_VERSION }, {
-      state: (e) => this.emit('state', e),
-      error: (err) => this.report(err),
-      authenticated: (appId, userId) => this.receiver.loadCursors(appId, userId),
-      online: (link) => {
-        this.sends.online();
-        void this.receiver.sync(link);
+    this.connection = new ConnectionLoop(
+      { ...options, deviceId: this.deviceId, platform, timeouts: t, sdkVersion: SDK_VERSION },
+      {
+        state: (e) => this.emit('state', e),
+        error: (err) => this.report(err),
+        authenticated: (appId, userId) => this.receiver.loadCursors(appId, userId),
+        online: (link) => {
+          this.sends.online();
+          void this.receiver.sync(link);
+        },
+        offline: () => {
+          this.sends.offline();
+          this.receiver.connectionLost();
+        },
+        stopped: (err) => this.sends.close(err),
+        frame: (frame) => this.onServerFrame(frame),
+        errorFrame: (reqId, err) => this.onErrorFrame(reqId, err),
       },
-      offline: () => {
-        this.sends.offline();
-        this.receiver.connectionLost();
-      },
-      stopped: (err) => this.sends.close(err),
-      frame: (frame) => this.onServerFrame(frame),
-      errorFrame: (reqId, err) => this.onErrorFrame(reqId, err),
-    });
+    );
     this.sends = new SendQueue(
       { write: (body) => this.connection.writeRequest(body) },
       { ackTimeoutMs: t.ack, deadlineMs: t.send, minRetryDelayMs: 200 },
       (out, ack) => this.receiver.ownMessageAcked(out, ack),
     );
     this.receiver = new ReceiveEngine({
-      deviceId: this.deviceId, list: this.list, cursorStore: options.cursorStore ?? new MemoryCursorStore(), gapGraceMs: t.gapGrace,
-      syncPageSize: options.syncPageSize ?? 200, ackBatchMs: options.ackBatchMs ?? 50,
+      deviceId: this.deviceId,
+      list: this.list,
+      cursorStore: options.cursorStore ?? new MemoryCursorStore(),
+      gapGraceMs: t.gapGrace,
+      syncPageSize: options.syncPageSize ?? 200,
+      ackBatchMs: options.ackBatchMs ?? 50,
       userId: () => this.connection.userId,
       online: () => this.connection.onlineConnection,
       request: (body, link) => this.connection.request(body, { connection: link }),
@@ -126,7 +132,9 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
     const contentType = options.contentType ?? (typeof body === 'string' ? 'text' : 'application/octet-stream');
     const clientMsgId = options.clientMsgId ?? newClientMsgId();
     return this.sends.enqueue({
-      clientMsgId, conversation: singleConversation(me, to), body: { send: { clientMsgId, to, contentType, body: bytes } },
+      clientMsgId,
+      conversation: singleConversation(me, to),
+      body: { send: { clientMsgId, to, contentType, body: bytes } },
     });
   }
 
@@ -150,12 +158,20 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
 
   /** One page of history, by seq or by time (ascending). */
   async history(conversation: string, query: HistoryQuery = {}): Promise<HistoryPage> {
-    const frame = await this.connection.request({
-      history: {
-        conversation, fromSeq: query.fromSeq ?? 0, toSeq: query.toSeq ?? 0, fromTs: query.fromTs ?? 0, toTs: query.toTs ?? 0,
-        limit: query.limit ?? 50, newestFirst: query.newestFirst ?? false,
+    const frame = await this.connection.request(
+      {
+        history: {
+          conversation,
+          fromSeq: query.fromSeq ?? 0,
+          toSeq: query.toSeq ?? 0,
+          fromTs: query.fromTs ?? 0,
+          toTs: query.toTs ?? 0,
+          limit: query.limit ?? 50,
+          newestFirst: query.newestFirst ?? false,
+        },
       },
-    }, { acrossReconnects: true });
+      { acrossReconnects: true },
+    );
     const r = frame.historyResult as imcloud.v1.HistoryResult;
     return { conversation, messages: r.messages.map((m) => chatMessageFromWire(m, this.userId)), hasMore: r.hasMore };
   }
@@ -211,7 +227,8 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
   }
 
   private assertRunning(): void {
-    if (this.connection.stopped) throw new ImClientError('SDK_CLOSED', `the client is ${this.state === 'kicked' ? 'kicked' : 'closed'}; create a new one`);
+    if (this.connection.stopped)
+      throw new ImClientError('SDK_CLOSED', `the client is ${this.state === 'kicked' ? 'kicked' : 'closed'}; create a new one`);
   }
 
   private whoAmI(): Promise<string> {
@@ -236,13 +253,21 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
   }
 
   private report(err: unknown): void {
-    const e = err instanceof ImClientError ? err : new ImClientError('SDK_PROTOCOL', (err as Error)?.message ?? String(err), 0, false, { cause: err });
+    const e =
+      err instanceof ImClientError
+        ? err
+        : new ImClientError('SDK_PROTOCOL', (err as Error)?.message ?? String(err), 0, false, { cause: err });
     this.emit('error', e);
   }
 
   protected override onListenerError(event: keyof ImClientEvents, err: unknown): void {
     if (event === 'error') return; // never recurse
-    this.emit('error', new ImClientError('SDK_LISTENER', `a "${String(event)}" listener threw: ${(err as Error)?.message ?? String(err)}`, 0, false, { cause: err }));
+    this.emit(
+      'error',
+      new ImClientError('SDK_LISTENER', `a "${String(event)}" listener threw: ${(err as Error)?.message ?? String(err)}`, 0, false, {
+        cause: err,
+      }),
+    );
   }
 
   private peerOf(conversation: string): string {

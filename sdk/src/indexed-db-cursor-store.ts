@@ -88,7 +88,10 @@ export class IndexedDbCursorStore implements CursorStore {
   }
 
   close(): void {
-    void this.db?.then((db) => db.close(), () => undefined);
+    void this.db?.then(
+      (db) => db.close(),
+      () => undefined,
+    );
     this.db = undefined;
   }
 }

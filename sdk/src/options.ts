@@ -22,7 +22,13 @@ export interface ImClientTimeouts {
 }
 
 export const DEFAULT_TIMEOUTS: ImClientTimeouts = {
-  connect: 10_000, request: 10_000, ack: 5_000, send: 120_000, pong: 10_000, gapGrace: 300, dispatch: 10_000,
+  connect: 10_000,
+  request: 10_000,
+  ack: 5_000,
+  send: 120_000,
+  pong: 10_000,
+  gapGrace: 300,
+  dispatch: 10_000,
 };
 
 /** Frame-level hooks for tests and diagnostics: observe or drop traffic. */

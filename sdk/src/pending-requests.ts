@@ -18,10 +18,13 @@ export class PendingRequests<T> {
   /** Waits for the answer to `reqId` until `deadline` (ms since epoch); `what` names the request in the timeout error. */
   wait(reqId: number, deadline: number, what: string): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiting.delete(reqId);
-        reject(new ImClientError('SDK_TIMEOUT', `no answer to ${what} in time`));
-      }, Math.max(0, deadline - Date.now()));
+      const timer = setTimeout(
+        () => {
+          this.waiting.delete(reqId);
+          reject(new ImClientError('SDK_TIMEOUT', `no answer to ${what} in time`));
+        },
+        Math.max(0, deadline - Date.now()),
+      );
       this.waiting.set(reqId, { resolve, reject, timer });
     });
   }

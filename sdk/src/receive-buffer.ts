@@ -25,7 +25,10 @@ export class ReceiveBuffer<T extends Sequenced> {
    * @param cursor the highest seq already held (0: nothing yet).
    * @param onEmpty told of each empty slot as the cursor passes it.
    */
-  constructor(cursor = 0, private readonly onEmpty?: (item: T) => void) {
+  constructor(
+    cursor = 0,
+    private readonly onEmpty?: (item: T) => void,
+  ) {
     this._cursor = cursor;
   }
 

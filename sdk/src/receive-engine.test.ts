@@ -1,12 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { imcloud } from '../../protocol/gen/im.js';
 import { decodeFrame, encodeFrame, type Frame, type FrameInit } from '../../protocol/frame-codec.js';
+import type { imcloud } from '../../protocol/gen/im.js';
 import { ImClientError } from './client-error.js';
 import { ConversationList } from './conversation-list.js';
 import type { Outgoing } from './conversation-sender.js';
 import { MemoryCursorStore } from './cursor-store.js';
-import { ReceiveEngine } from './receive-engine.js';
 import type { Link } from './gate-connection.js';
+import { ReceiveEngine } from './receive-engine.js';
 import type { ChatMessage, ImClientEvents } from './types.js';
 
 const BOB = 's:alice:bob';
@@ -15,7 +15,12 @@ const CAROL = 's:alice:carol';
 /** A frame as the decoder hands it out (defaults filled in). */
 const frame = (init: FrameInit): Frame => decodeFrame(encodeFrame(init));
 const msg = (conversation: string, seq: number, text = `${conversation.split(':')[2]}${seq}`): imcloud.v1.IMessage => ({
-  conversation, seq, msgId: String(seq), sender: conversation.split(':')[2], contentType: 'text', body: new TextEncoder().encode(text),
+  conversation,
+  seq,
+  msgId: String(seq),
+  sender: conversation.split(':')[2],
+  contentType: 'text',
+  body: new TextEncoder().encode(text),
 });
 const push = (...messages: imcloud.v1.IMessage[]) => frame({ push: { messages } });
 
@@ -49,10 +54,16 @@ function setup() {
   const errors: unknown[] = [];
   const state = { link: new FakeLink() as FakeLink | undefined, syncsCompleted: 0 };
   const engine = new ReceiveEngine({
-    deviceId: 'alice-dev', list, cursorStore: store, gapGraceMs: 300, syncPageSize: 2, ackBatchMs: 50,
+    deviceId: 'alice-dev',
+    list,
+    cursorStore: store,
+    gapGraceMs: 300,
+    syncPageSize: 2,
+    ackBatchMs: 50,
     userId: () => 'alice',
     online: () => state.link,
-    request: (body, link) => new Promise<Frame>((resolve, reject) => asked.push({ body, link, answer: (init) => resolve(frame(init)), fail: reject })),
+    request: (body, link) =>
+      new Promise<Frame>((resolve, reject) => asked.push({ body, link, answer: (init) => resolve(frame(init)), fail: reject })),
     emit: (event, payload) => void events.push({ event, payload }),
     conversationsChanged: () => undefined,
     report: (err) => void errors.push(err),
@@ -81,7 +92,10 @@ describe('ReceiveEngine', () => {
     await vi.advanceTimersByTimeAsync(50);
     expect(texts()).toEqual(['bob1', 'bob2', 'bob3']);
     // Cursor 1 was acknowledged in the batch after the first push, cursor 3 after the pull.
-    expect(link.written.map((f) => f.pushAck)).toEqual([{ cursors: [{ conversation: BOB, seq: 1 }] }, { cursors: [{ conversation: BOB, seq: 3 }] }]);
+    expect(link.written.map((f) => f.pushAck)).toEqual([
+      { cursors: [{ conversation: BOB, seq: 1 }] },
+      { cursors: [{ conversation: BOB, seq: 3 }] },
+    ]);
   });
 
   it('does not pull a gap that a late push fills within the grace', async () => {
@@ -103,7 +117,11 @@ describe('ReceiveEngine', () => {
 
   it('delivers an acknowledged own send as an own message; its push later is a duplicate', () => {
     const { engine, of } = setup();
-    const out: Outgoing = { clientMsgId: 'c1', conversation: BOB, body: { send: { clientMsgId: 'c1', to: 'bob', contentType: 'text', body: new TextEncoder().encode('hi') } } };
+    const out: Outgoing = {
+      clientMsgId: 'c1',
+      conversation: BOB,
+      body: { send: { clientMsgId: 'c1', to: 'bob', contentType: 'text', body: new TextEncoder().encode('hi') } },
+    };
     engine.ownMessageAcked(out, { clientMsgId: 'c1', conversation: BOB, seq: 1, msgId: '1', ts: 5, duplicate: false });
     engine.handle(push({ ...msg(BOB, 1, 'hi'), sender: 'alice' }));
     expect(of('message')).toMatchObject([{ seq: 1, text: 'hi', own: true, sender: 'alice', senderDevice: 'alice-dev' }]);
@@ -117,13 +135,20 @@ describe('ReceiveEngine', () => {
     expect(asked[0].body.sync).toEqual({ cursors: [{ conversation: BOB, seq: 5 }], pageSize: 2 });
     asked[0].answer({
       syncPage: {
-        conversations: [{ conversation: BOB, peer: 'bob', maxSeq: 7 }, { conversation: CAROL, peer: 'carol', minSeq: 8, maxSeq: 9 }],
-        messages: [msg(BOB, 6), msg(BOB, 7), msg(CAROL, 8)], hasMore: true,
+        conversations: [
+          { conversation: BOB, peer: 'bob', maxSeq: 7 },
+          { conversation: CAROL, peer: 'carol', minSeq: 8, maxSeq: 9 },
+        ],
+        messages: [msg(BOB, 6), msg(BOB, 7), msg(CAROL, 8)],
+        hasMore: true,
       },
     });
     await vi.advanceTimersByTimeAsync(0);
     // The next request carries the advanced cursors: that acknowledges the first page.
-    expect(asked[1].body.sync?.cursors).toEqual([{ conversation: BOB, seq: 7 }, { conversation: CAROL, seq: 8 }]);
+    expect(asked[1].body.sync?.cursors).toEqual([
+      { conversation: BOB, seq: 7 },
+      { conversation: CAROL, seq: 8 },
+    ]);
     asked[1].answer({ syncPage: { messages: [msg(CAROL, 9)], hasMore: false } });
     await syncing;
     expect(texts()).toEqual(['bob6', 'bob7', 'carol8', 'carol9']);
@@ -174,6 +199,9 @@ describe('ReceiveEngine', () => {
     engine.handle(frame({ readNotice: { conversation: BOB, user: 'alice', seq: 2 } }));
     expect(list.get(BOB)).toMatchObject({ peerDeliveredSeq: 4, peerReadSeq: 3, readSeq: 2 });
     expect(of('delivered')).toEqual([{ conversation: BOB, user: 'bob', seq: 4 }]);
-    expect(of('read')).toEqual([{ conversation: BOB, user: 'bob', seq: 3 }, { conversation: BOB, user: 'alice', seq: 2 }]);
+    expect(of('read')).toEqual([
+      { conversation: BOB, user: 'bob', seq: 3 },
+      { conversation: BOB, user: 'alice', seq: 2 },
+    ]);
   });
 });

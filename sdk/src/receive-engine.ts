@@ -3,14 +3,15 @@
 // app once and in seq order. A seq gap is pulled after a short grace (a late push may still
 // fill it), every connection starts with a full sync from the device's cursors, page by page,
 // and moved cursors are saved and acknowledged (CursorKeeper). Notices update the conversation list.
-import type { imcloud } from '../../protocol/gen/im.js';
+
 import type { Frame, FrameInit } from '../../protocol/frame-codec.js';
+import type { imcloud } from '../../protocol/gen/im.js';
 import type { ConversationList } from './conversation-list.js';
 import type { Outgoing, SendAck } from './conversation-sender.js';
 import { CursorKeeper } from './cursor-keeper.js';
 import type { CursorStore } from './cursor-store.js';
-import { ReceiveBuffer } from './receive-buffer.js';
 import type { Link } from './gate-connection.js';
+import { ReceiveBuffer } from './receive-buffer.js';
 import type { ChatMessage, ImClientEvents } from './types.js';
 import { chatMessageFromWire, noticeFromWire, ownMessageFromAck, summaryFromWire } from './wire-mapping.js';
 
@@ -64,7 +65,10 @@ export class ReceiveEngine {
 
   constructor(private readonly ctx: ReceiveContext) {
     this.cursors = new CursorKeeper({
-      store: ctx.cursorStore, batchMs: ctx.ackBatchMs, online: () => ctx.online(), report: (err) => ctx.report(err),
+      store: ctx.cursorStore,
+      batchMs: ctx.ackBatchMs,
+      online: () => ctx.online(),
+      report: (err) => ctx.report(err),
       cursorOf: (conversation) => this.inboxes.get(conversation)?.buffer.cursor ?? 0,
     });
   }
@@ -73,7 +77,8 @@ export class ReceiveEngine {
   handle(frame: Frame): void {
     const { list } = this.ctx;
     switch (frame.body) {
-      case 'push': return this.ingest((frame.push as imcloud.v1.Push).messages);
+      case 'push':
+        return this.ingest((frame.push as imcloud.v1.Push).messages);
       case 'deliveryNotice': {
         const e = noticeFromWire(frame.deliveryNotice as imcloud.v1.DeliveryNotice);
         if (e.user !== this.ctx.userId()) list.onPeerDelivered(e.conversation, e.seq);
@@ -167,7 +172,9 @@ export class ReceiveEngine {
       if (!conversation) continue;
       let slots = byConversation.get(conversation);
       if (!slots) byConversation.set(conversation, (slots = []));
-      slots.push(m.empty ? { seq: Number(m.seq), empty: true } : { seq: Number(m.seq), message: chatMessageFromWire(m, this.ctx.userId()) });
+      slots.push(
+        m.empty ? { seq: Number(m.seq), empty: true } : { seq: Number(m.seq), message: chatMessageFromWire(m, this.ctx.userId()) },
+      );
     }
     for (const [conversation, slots] of byConversation) this.receive(conversation, slots);
   }
@@ -200,10 +207,13 @@ export class ReceiveEngine {
     const link = this.ctx.online();
     // A sync in progress fills gaps itself; gaps are checked again when it ends.
     if (this.syncing || !link || this.gapTimers.has(conversation) || this.pulling.has(conversation)) return;
-    this.gapTimers.set(conversation, setTimeout(() => {
-      this.gapTimers.delete(conversation);
-      if (link.current) void this.pullGap(link, conversation);
-    }, delay));
+    this.gapTimers.set(
+      conversation,
+      setTimeout(() => {
+        this.gapTimers.delete(conversation);
+        if (link.current) void this.pullGap(link, conversation);
+      }, delay),
+    );
   }
 
   private async pullGap(link: Link, conversation: string): Promise<void> {
@@ -259,7 +269,8 @@ export class ReceiveEngine {
   private startView(conversation: string, inbox: Inbox, minSeq: number): void {
     const before = inbox.buffer.cursor;
     const viewStartsAfter = Math.max(0, minSeq - 1);
-    if (viewStartsAfter > before) this.ctx.emit('skipped', { conversation, fromSeq: before + 1, toSeq: viewStartsAfter, reason: 'history' });
+    if (viewStartsAfter > before)
+      this.ctx.emit('skipped', { conversation, fromSeq: before + 1, toSeq: viewStartsAfter, reason: 'history' });
     this.deliver(conversation, inbox.buffer.skipTo(viewStartsAfter));
     if (inbox.buffer.cursor !== before) this.cursors.cursorMoved(conversation);
     inbox.anchored = true;

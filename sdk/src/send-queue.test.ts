@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { Outgoing, SendAck } from './conversation-sender.js';
 import { ImClientError } from './client-error.js';
+import type { Outgoing, SendAck } from './conversation-sender.js';
 import { SendQueue } from './send-queue.js';
 
 /** A fake connection that records every write. */
@@ -22,7 +22,9 @@ class FakeWire {
 }
 
 const msg = (to: string, clientMsgId: string): Outgoing => ({
-  clientMsgId, conversation: `s:me:${to}`, body: { send: { clientMsgId, to, contentType: 'text', body: new Uint8Array([1]) } },
+  clientMsgId,
+  conversation: `s:me:${to}`,
+  body: { send: { clientMsgId, to, contentType: 'text', body: new Uint8Array([1]) } },
 });
 let seqs = new Map<string, number>();
 const ackOf = (out: Outgoing, duplicate = false): SendAck => {

@@ -1,8 +1,16 @@
 // All outgoing lanes of a client: one ConversationSender per conversation with something to
 // send, created on demand and dropped when empty. Routes acks by conversation and Error frames
 // by the reqId of the attempt they answer.
-import { ConversationSender, type Outgoing, type SendAck, type SendFailure, type SendTimeouts, type SendWire } from './conversation-sender.js';
+
 import type { ImClientError } from './client-error.js';
+import {
+  ConversationSender,
+  type Outgoing,
+  type SendAck,
+  type SendFailure,
+  type SendTimeouts,
+  type SendWire,
+} from './conversation-sender.js';
 
 export class SendQueue {
   private readonly lanes = new Map<string, ConversationSender>();

@@ -6,7 +6,11 @@ import type { KickInfo } from './types.js';
 
 /** Errors after which reconnecting cannot help: the app has to act (new token, other app, upgrade). */
 export const STOP_CODES: ReadonlySet<string> = new Set([
-  'IM_TOKEN_INVALID', 'IM_TOKEN_REVOKED', 'IM_APP_NOT_FOUND', 'IM_PROTOCOL_VERSION', 'IM_AUTH_REQUIRED',
+  'IM_TOKEN_INVALID',
+  'IM_TOKEN_REVOKED',
+  'IM_APP_NOT_FOUND',
+  'IM_PROTOCOL_VERSION',
+  'IM_AUTH_REQUIRED',
 ]);
 
 export interface SessionEnd {

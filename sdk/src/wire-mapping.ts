@@ -21,9 +21,18 @@ export function chatMessageFromWire(m: imcloud.v1.IMessage, userId: string | und
   // A plain Uint8Array view everywhere (protobufjs hands out Buffers in Node).
   const body = m.body instanceof Uint8Array ? new Uint8Array(m.body.buffer, m.body.byteOffset, m.body.byteLength) : new Uint8Array(0);
   const message: ChatMessage = {
-    conversation: m.conversation ?? '', seq: Number(m.seq ?? 0), msgId: m.msgId ?? '', sender: m.sender ?? '',
-    senderDevice: m.senderDevice ?? '', clientMsgId: m.clientMsgId ?? '', ts: Number(m.ts ?? 0), kind: KINDS[m.kind ?? 0] ?? 'normal',
-    contentType: m.contentType ?? '', body, recalled: m.recalled ?? false, recallsSeq: Number(m.recallsSeq ?? 0),
+    conversation: m.conversation ?? '',
+    seq: Number(m.seq ?? 0),
+    msgId: m.msgId ?? '',
+    sender: m.sender ?? '',
+    senderDevice: m.senderDevice ?? '',
+    clientMsgId: m.clientMsgId ?? '',
+    ts: Number(m.ts ?? 0),
+    kind: KINDS[m.kind ?? 0] ?? 'normal',
+    contentType: m.contentType ?? '',
+    body,
+    recalled: m.recalled ?? false,
+    recallsSeq: Number(m.recallsSeq ?? 0),
     own: m.sender === userId,
   };
   if (message.contentType === 'text' && !message.recalled) message.text = new TextDecoder().decode(body);
@@ -38,16 +47,33 @@ export function ownMessageFromAck(out: Outgoing, ack: SendAck, userId: string | 
   const send = out.body.send;
   const recall = out.body.recall;
   const message: ChatMessage = {
-    conversation: ack.conversation, seq: ack.seq, msgId: ack.msgId, sender: userId ?? '', senderDevice: deviceId,
-    clientMsgId: ack.clientMsgId, ts: ack.ts, kind: recall ? 'recall' : 'normal', contentType: recall ? 'recall' : send?.contentType ?? 'text',
-    body: send?.body ?? new Uint8Array(0), recalled: false, recallsSeq: recall ? Number(recall.seq) : 0, own: true,
+    conversation: ack.conversation,
+    seq: ack.seq,
+    msgId: ack.msgId,
+    sender: userId ?? '',
+    senderDevice: deviceId,
+    clientMsgId: ack.clientMsgId,
+    ts: ack.ts,
+    kind: recall ? 'recall' : 'normal',
+    contentType: recall ? 'recall' : (send?.contentType ?? 'text'),
+    body: send?.body ?? new Uint8Array(0),
+    recalled: false,
+    recallsSeq: recall ? Number(recall.seq) : 0,
+    own: true,
   };
   if (message.contentType === 'text') message.text = new TextDecoder().decode(message.body);
   return message;
 }
 
 export function sendAckFromWire(a: imcloud.v1.SendAck): SendAck {
-  return { clientMsgId: a.clientMsgId, conversation: a.conversation, seq: Number(a.seq), msgId: a.msgId, ts: Number(a.ts), duplicate: a.duplicate };
+  return {
+    clientMsgId: a.clientMsgId,
+    conversation: a.conversation,
+    seq: Number(a.seq),
+    msgId: a.msgId,
+    ts: Number(a.ts),
+    duplicate: a.duplicate,
+  };
 }
 
 /** A DeliveryNotice or a ReadNotice: `user` holds (or has read) the conversation up to `seq`. */
@@ -57,14 +83,21 @@ export function noticeFromWire(n: imcloud.v1.DeliveryNotice | imcloud.v1.ReadNot
 
 export function summaryFromWire(c: imcloud.v1.ConversationSummary): SummaryInput {
   return {
-    conversation: c.conversation, peer: c.peer, maxSeq: Number(c.maxSeq), readSeq: Number(c.readSeq),
-    peerReadSeq: Number(c.peerReadSeq), peerDeliveredSeq: Number(c.peerDeliveredSeq), lastTs: Number(c.lastTs),
+    conversation: c.conversation,
+    peer: c.peer,
+    maxSeq: Number(c.maxSeq),
+    readSeq: Number(c.readSeq),
+    peerReadSeq: Number(c.peerReadSeq),
+    peerDeliveredSeq: Number(c.peerDeliveredSeq),
+    lastTs: Number(c.lastTs),
   };
 }
 
 export function kickFromWire(k: imcloud.v1.Kick): KickInfo {
   return {
-    reason: KICK_REASONS[k.reason] ?? 'unspecified', message: k.message, byDevice: k.byDevice,
+    reason: KICK_REASONS[k.reason] ?? 'unspecified',
+    message: k.message,
+    byDevice: k.byDevice,
     byPlatform: (Object.keys(PLATFORMS) as PlatformName[]).find((p) => PLATFORMS[p] === k.byPlatform) ?? 'unspecified',
   };
 }

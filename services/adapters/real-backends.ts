@@ -2,9 +2,10 @@
 // state, worker ids, rate limits), RabbitMQ (the bus) and MongoDB (messages, apps, durable
 // conversation state, seq high-water marks). Connections that are down at start-up are retried
 // with backoff; /readyz stays false until all are up.
+
+import { ImError } from '../../protocol/errors.js';
 import type { Backends } from '../ports/backends.js';
 import type { Config } from '../shared/config.js';
-import { ImError } from '../../protocol/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
 import { MongoAppRegistry } from './mongodb/mongo-app-registry.js';
@@ -29,7 +30,10 @@ export async function createRealBackends(config: Config, log: Logger, metrics: M
     ['mongodb.url', 'IMCLOUD_MONGODB_URL', config.mongodb.url],
   ].filter(([, , v]) => !v);
   if (missing.length > 0) {
-    throw new ImError('IM_CONFIG_INVALID', `real backends need all of redis, rabbitmq and mongodb; missing: ${missing.map(([k, env]) => `${k} (${env})`).join(', ')}. Unset all three for the embedded in-memory mode.`);
+    throw new ImError(
+      'IM_CONFIG_INVALID',
+      `real backends need all of redis, rabbitmq and mongodb; missing: ${missing.map(([k, env]) => `${k} (${env})`).join(', ')}. Unset all three for the embedded in-memory mode.`,
+    );
   }
   const redis = createRedis(config.redis.url!, log);
   const bus = new RabbitmqBus({

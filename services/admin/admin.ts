@@ -2,44 +2,61 @@
 // Credentials: the platform admin token (every app), or HTTP Basic appId:secret (that app only).
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
-import { imcloud } from '../../protocol/gen/im.js';
-import type { App, AppLimits, MultiLoginPolicy } from '../ports/app-registry.js';
-import type { Backends } from '../ports/backends.js';
-import type { AdminConfig } from '../shared/role-config.js';
 import { APP_ID, USER_ID } from '../../protocol/conversation-id.js';
 import { ImError } from '../../protocol/errors.js';
 import { encodeFrameBody } from '../../protocol/frame-codec.js';
+import { imcloud } from '../../protocol/gen/im.js';
+import type { App, AppLimits, MultiLoginPolicy } from '../ports/app-registry.js';
+import type { Backends } from '../ports/backends.js';
 import type { HttpRequest, HttpRequestHead, HttpServer } from '../shared/http-server.js';
 import type { Metrics } from '../shared/metrics.js';
+import type { AdminConfig } from '../shared/role-config.js';
 import { mintToken } from '../shared/tokens.js';
 
 const policy = z.enum(['all', 'per-platform', 'single']);
 /** Overrides of the platform's per-app defaults (ADR 0024). */
-const limits = z.object({
-  framesPerSec: z.number().int().positive().max(10_000_000).optional(),
-  connectionsPerUser: z.number().int().positive().max(10_000).optional(),
-}).strict();
-const createAppBody = z.object({
-  appId: z.string().regex(APP_ID, `appId must match ${APP_ID.source}`).optional(),
-  name: z.string().min(1).max(100).optional(),
-  multiLogin: policy.optional(),
-  limits: limits.optional(),
-}).strict();
-const patchAppBody = z.object({ name: z.string().min(1).max(100).optional(), multiLogin: policy.optional(), limits: limits.optional() }).strict();
-const tokenBody = z.object({
-  userId: z.string().regex(USER_ID, `userId must match ${USER_ID.source}`),
-  ttlSec: z.number().int().positive().max(30 * 24 * 3600).optional(),
-}).strict();
-const revokeBody = z.object({
-  userId: z.string().regex(USER_ID).optional(),
-  jti: z.string().min(1).max(64).optional(),
-  /** For a jti: when the token would expire anyway (ms); default now + 30 days. */
-  expiresAt: z.number().int().positive().optional(),
-}).strict().refine((b) => b.userId || b.jti, 'give userId (every token of the user) or jti (one token)');
+const limits = z
+  .object({
+    framesPerSec: z.number().int().positive().max(10_000_000).optional(),
+    connectionsPerUser: z.number().int().positive().max(10_000).optional(),
+  })
+  .strict();
+const createAppBody = z
+  .object({
+    appId: z.string().regex(APP_ID, `appId must match ${APP_ID.source}`).optional(),
+    name: z.string().min(1).max(100).optional(),
+    multiLogin: policy.optional(),
+    limits: limits.optional(),
+  })
+  .strict();
+const patchAppBody = z
+  .object({ name: z.string().min(1).max(100).optional(), multiLogin: policy.optional(), limits: limits.optional() })
+  .strict();
+const tokenBody = z
+  .object({
+    userId: z.string().regex(USER_ID, `userId must match ${USER_ID.source}`),
+    ttlSec: z
+      .number()
+      .int()
+      .positive()
+      .max(30 * 24 * 3600)
+      .optional(),
+  })
+  .strict();
+const revokeBody = z
+  .object({
+    userId: z.string().regex(USER_ID).optional(),
+    jti: z.string().min(1).max(64).optional(),
+    /** For a jti: when the token would expire anyway (ms); default now + 30 days. */
+    expiresAt: z.number().int().positive().optional(),
+  })
+  .strict()
+  .refine((b) => b.userId || b.jti, 'give userId (every token of the user) or jti (one token)');
 
 function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   const r = schema.safeParse(body ?? {});
-  if (!r.success) throw new ImError('IM_ADMIN_INVALID', r.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
+  if (!r.success)
+    throw new ImError('IM_ADMIN_INVALID', r.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
   return r.data;
 }
 
@@ -87,7 +104,8 @@ export class Admin {
   private async authorize(req: HttpRequestHead, scope: 'platform' | 'app'): Promise<Caller> {
     const who = await this.caller(req);
     if (who === 'platform') return who;
-    if (scope === 'platform' || who.appId !== req.params.appId) throw new ImError('IM_ADMIN_FORBIDDEN', 'an app secret can only act on its own app');
+    if (scope === 'platform' || who.appId !== req.params.appId)
+      throw new ImError('IM_ADMIN_FORBIDDEN', 'an app secret can only act on its own app');
     return who;
   }
 
@@ -101,42 +119,65 @@ export class Admin {
    * One admin endpoint on the ops listener: credentials are checked before the body is read, and
    * every answer, refusals included, is counted by route and status.
    */
-  private endpoint(http: HttpServer, method: string, path: string, route: string, scope: 'platform' | 'app', fn: (req: HttpRequest<Caller>) => Promise<{ status?: number; json: unknown }>): void {
+  private endpoint(
+    http: HttpServer,
+    method: string,
+    path: string,
+    route: string,
+    scope: 'platform' | 'app',
+    fn: (req: HttpRequest<Caller>) => Promise<{ status?: number; json: unknown }>,
+  ): void {
     const count = (status: number) => this.metrics.adminRequests.inc({ route, status: String(status) });
-    http.route<Caller>(method, path, async (req) => {
-      try {
-        const reply = await fn(req);
-        count(reply.status ?? 200);
-        return reply;
-      } catch (err) {
-        count(err instanceof ImError ? err.status : 500);
-        throw err;
-      }
-    }, {
-      listener: 'ops',
-      authorize: async (req) => {
+    http.route<Caller>(
+      method,
+      path,
+      async (req) => {
         try {
-          return await this.authorize(req, scope);
+          const reply = await fn(req);
+          count(reply.status ?? 200);
+          return reply;
         } catch (err) {
           count(err instanceof ImError ? err.status : 500);
           throw err;
         }
       },
-    });
+      {
+        listener: 'ops',
+        authorize: async (req) => {
+          try {
+            return await this.authorize(req, scope);
+          } catch (err) {
+            count(err instanceof ImError ? err.status : 500);
+            throw err;
+          }
+        },
+      },
+    );
   }
 
   register(http: HttpServer): void {
     this.endpoint(http, 'POST', '/v1/apps', 'create-app', 'platform', async (req) => {
       const body = parse(createAppBody, req.body);
-      const app = await this.createApp(body.appId ?? `app-${randomBytes(4).toString('hex')}`, body.name, body.multiLogin, undefined, body.limits);
+      const app = await this.createApp(
+        body.appId ?? `app-${randomBytes(4).toString('hex')}`,
+        body.name,
+        body.multiLogin,
+        undefined,
+        body.limits,
+      );
       return { status: 201, json: app };
     });
-    this.endpoint(http, 'GET', '/v1/apps', 'list-apps', 'platform', async () => ({ json: { apps: (await this.backends.apps.list()).map(publicApp) } }));
-    this.endpoint(http, 'GET', '/v1/apps/:appId', 'get-app', 'app', async (req) => ({ json: publicApp(await this.appOr404(req.params.appId!)) }));
+    this.endpoint(http, 'GET', '/v1/apps', 'list-apps', 'platform', async () => ({
+      json: { apps: (await this.backends.apps.list()).map(publicApp) },
+    }));
+    this.endpoint(http, 'GET', '/v1/apps/:appId', 'get-app', 'app', async (req) => ({
+      json: publicApp(await this.appOr404(req.params.appId!)),
+    }));
     this.endpoint(http, 'PATCH', '/v1/apps/:appId', 'update-app', 'app', async (req) => {
       const patch = parse(patchAppBody, req.body);
       // Limits protect the other tenants: only the platform sets them.
-      if (patch.limits && req.auth !== 'platform') throw new ImError('IM_ADMIN_FORBIDDEN', 'only the platform admin token may change an app\'s limits');
+      if (patch.limits && req.auth !== 'platform')
+        throw new ImError('IM_ADMIN_FORBIDDEN', "only the platform admin token may change an app's limits");
       const app = await this.backends.apps.update(req.params.appId!, patch);
       if (!app) throw new ImError('IM_APP_NOT_FOUND', `no app ${req.params.appId}`);
       return { json: publicApp(app) };
@@ -161,7 +202,13 @@ export class Admin {
     });
   }
 
-  async createApp(appId: string, name?: string, multiLogin: MultiLoginPolicy = 'all', secret = newSecret(), limits?: AppLimits): Promise<App> {
+  async createApp(
+    appId: string,
+    name?: string,
+    multiLogin: MultiLoginPolicy = 'all',
+    secret = newSecret(),
+    limits?: AppLimits,
+  ): Promise<App> {
     const app: App = { appId, name: name ?? appId, secret, multiLogin, createdAt: Date.now(), ...(limits && { limits }) };
     await this.backends.apps.create(app);
     return app;
@@ -172,7 +219,9 @@ export class Admin {
     const routes = await this.backends.routes.list(appId, userId);
     const frame = encodeFrameBody({ kick: { reason: imcloud.v1.KickReason.KICK_REASON_TOKEN_REVOKED, message: 'the token was revoked' } });
     for (const r of routes) {
-      const body = imcloud.internal.v1.Downstream.encode({ deliveries: [{ connIds: [r.connId], frame, closeAfter: true, appId }] }).finish();
+      const body = imcloud.internal.v1.Downstream.encode({
+        deliveries: [{ connIds: [r.connId], frame, closeAfter: true, appId }],
+      }).finish();
       await this.backends.bus.publishDownstream(r.gateId, body);
       await this.backends.routes.remove(appId, userId, r.connId);
     }

@@ -3,17 +3,27 @@ import { createMemoryBackends } from '../adapters/memory/memory-backends.js';
 import { encodeStoreRecord } from '../logic/message-codec.js';
 import type { StoredMessage } from '../ports/stored-message.js';
 import { compileConfig } from '../shared/config.js';
-import { roleConfig } from '../shared/role-config.js';
 import { createLogger } from '../shared/logger.js';
 import { createMetrics } from '../shared/metrics.js';
+import { roleConfig } from '../shared/role-config.js';
 import { Consumer } from './consumer.js';
 
 const CONVERSATION = 'alice:bob';
 
 function message(seq: number): StoredMessage {
   return {
-    conversation: CONVERSATION, seq, msgId: String(1000 + seq), sender: 'alice', senderDevice: 'd1', clientMsgId: `m${seq}`,
-    ts: Date.now(), kind: 0, contentType: 'text/plain', body: new Uint8Array([seq]), recallsSeq: 0, recalled: false,
+    conversation: CONVERSATION,
+    seq,
+    msgId: String(1000 + seq),
+    sender: 'alice',
+    senderDevice: 'd1',
+    clientMsgId: `m${seq}`,
+    ts: Date.now(),
+    kind: 0,
+    contentType: 'text/plain',
+    body: new Uint8Array([seq]),
+    recallsSeq: 0,
+    recalled: false,
   };
 }
 
@@ -26,9 +36,19 @@ async function consumerFixture(consumer: { lingerMs: number; maxBatch: number })
     batches.push(messages.length);
     return insertMany(appId, messages);
   };
-  const role = new Consumer(roleConfig(compileConfig({ consumer }), 'consumer'), backends, createLogger('consumer', 'test', 'silent'), createMetrics());
+  const role = new Consumer(
+    roleConfig(compileConfig({ consumer }), 'consumer'),
+    backends,
+    createLogger('consumer', 'test', 'silent'),
+    createMetrics(),
+  );
   await role.start();
-  const publish = (seqs: number[]) => Promise.all(seqs.map((seq) => backends.bus.publishStore(encodeStoreRecord({ appId: 'app1', message: message(seq), members: ['alice', 'bob'], traceId: '' }))));
+  const publish = (seqs: number[]) =>
+    Promise.all(
+      seqs.map((seq) =>
+        backends.bus.publishStore(encodeStoreRecord({ appId: 'app1', message: message(seq), members: ['alice', 'bob'], traceId: '' })),
+      ),
+    );
   // Deliveries, inserts and settlements run on setImmediate and promises, which stay real.
   const turns = async (n = 20) => {
     for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));

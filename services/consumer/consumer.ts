@@ -2,13 +2,13 @@
 // Writes are idempotent (unique appId+conversation+seq), so a redelivered record is harmless;
 // a record is acknowledged only after its batch is written, so a crash loses nothing.
 import { imcloud } from '../../protocol/gen/im.js';
+import { decodeStoreRecord, type StoreRecordData } from '../logic/message-codec.js';
 import type { Backends } from '../ports/backends.js';
 import type { BusDelivery, Subscription } from '../ports/bus.js';
 import type { StoredMessage } from '../ports/stored-message.js';
-import type { ConsumerConfig } from '../shared/role-config.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
-import { decodeStoreRecord, type StoreRecordData } from '../logic/message-codec.js';
+import type { ConsumerConfig } from '../shared/role-config.js';
 
 interface Waiting {
   record: StoreRecordData;
@@ -30,7 +30,9 @@ export class Consumer {
 
   async start(): Promise<void> {
     // Room for the batch being written and the next one, or the bus's prefetch if that is more.
-    this.subscription = await this.backends.bus.consumeStore((d) => this.receive(d), { prefetch: Math.max(this.config.consumer.maxBatch * 2, this.config.bus.prefetch) });
+    this.subscription = await this.backends.bus.consumeStore((d) => this.receive(d), {
+      prefetch: Math.max(this.config.consumer.maxBatch * 2, this.config.bus.prefetch),
+    });
   }
 
   async stop(): Promise<void> {
@@ -43,7 +45,8 @@ export class Consumer {
     let record: StoreRecordData;
     try {
       record = decodeStoreRecord(delivery.body);
-      if (!record.appId || !record.message.conversation || record.message.seq < 1) throw new Error('store record without appId, conversation or seq');
+      if (!record.appId || !record.message.conversation || record.message.seq < 1)
+        throw new Error('store record without appId, conversation or seq');
     } catch (err) {
       // Rejecting sends it round again until the delivery limit dead-letters it.
       return Promise.reject(err);
@@ -82,12 +85,21 @@ export class Consumer {
       }
       for (const [appId, messages] of byApp) {
         const inserted = await this.backends.store.insertMany(appId, messages);
-        await this.backends.conversations.persist(appId, batch.filter((w) => w.record.appId === appId).map(({ record }) => ({
-          conversation: record.message.conversation, members: record.members, seq: record.message.seq, ts: record.message.ts,
-        })));
+        await this.backends.conversations.persist(
+          appId,
+          batch
+            .filter((w) => w.record.appId === appId)
+            .map(({ record }) => ({
+              conversation: record.message.conversation,
+              members: record.members,
+              seq: record.message.seq,
+              ts: record.message.ts,
+            })),
+        );
         this.metrics.stored.inc({ app_id: appId }, inserted);
         for (const m of messages) {
-          if (m.kind === imcloud.v1.MessageKind.MESSAGE_KIND_RECALL) await this.backends.store.markRecalled(appId, m.conversation, m.recallsSeq);
+          if (m.kind === imcloud.v1.MessageKind.MESSAGE_KIND_RECALL)
+            await this.backends.store.markRecalled(appId, m.conversation, m.recallsSeq);
         }
       }
       const now = Date.now();

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createMemoryBackends } from '../adapters/memory/memory-backends.js';
 import { compileConfig } from '../shared/config.js';
-import { roleConfig } from '../shared/role-config.js';
 import { createMetrics } from '../shared/metrics.js';
+import { roleConfig } from '../shared/role-config.js';
 import { canaryBucket, RoutingTableSource, serializeRoutingTable } from '../shared/routing-table.js';
 import { Dispatch } from './dispatch.js';
 
@@ -15,10 +15,18 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 async function setup(canary?: { version: string; appIds?: string[]; percentage?: number }) {
   const file = join(dir, `routing-${Math.random()}.json`);
-  writeFileSync(file, serializeRoutingTable({
-    format: 1, stable: { version: '1.0.0' }, canary,
-    pools: [{ name: 'vip', appIds: ['acme'] }, { name: 'main', default: true }],
-  }));
+  writeFileSync(
+    file,
+    serializeRoutingTable({
+      format: 1,
+      stable: { version: '1.0.0' },
+      canary,
+      pools: [
+        { name: 'vip', appIds: ['acme'] },
+        { name: 'main', default: true },
+      ],
+    }),
+  );
   const routing = await new RoutingTableSource(file, { pollMs: 60_000 }).start();
   const backends = createMemoryBackends();
   const gate = (id: string, pool: string, appIds: string[], track: string, connections = 0) =>

@@ -3,7 +3,16 @@ import type { GateInfo } from '../ports/routes.js';
 import { gatesFor } from './dispatch.js';
 
 const gate = (id: string, extra: Partial<GateInfo> = {}): GateInfo => ({
-  id, pool: 'default', appIds: [], track: 'stable', wsUrl: `ws://${id}/ws`, tcpAddr: '', connections: 0, draining: false, reportedAt: 1000, ...extra,
+  id,
+  pool: 'default',
+  appIds: [],
+  track: 'stable',
+  wsUrl: `ws://${id}/ws`,
+  tcpAddr: '',
+  connections: 0,
+  draining: false,
+  reportedAt: 1000,
+  ...extra,
 });
 
 describe('gatesFor', () => {

@@ -1,14 +1,15 @@
 // The dispatch (LBS) role: tells a client which gates to connect to. Only gates that serve the
 // AppId are ever returned (the AppId's own pool, or the default pool when no pool claims it),
 // least-loaded first, with the heartbeat interval and reconnect backoff hints.
-import type { Backends } from '../ports/backends.js';
-import type { GateInfo } from '../ports/routes.js';
-import type { DispatchConfig } from '../shared/role-config.js';
+
 import { APP_ID, USER_ID } from '../../protocol/conversation-id.js';
 import { ImError } from '../../protocol/errors.js';
+import type { Backends } from '../ports/backends.js';
+import type { GateInfo } from '../ports/routes.js';
 import type { HttpServer } from '../shared/http-server.js';
 import type { Metrics } from '../shared/metrics.js';
-import { routingSource, trackFor, type RoutingTableSource } from '../shared/routing-table.js';
+import type { DispatchConfig } from '../shared/role-config.js';
+import { type RoutingTableSource, routingSource, trackFor } from '../shared/routing-table.js';
 
 export interface DispatchAnswer {
   appId: string;
@@ -56,10 +57,19 @@ export class Dispatch {
     if (userId && !USER_ID.test(userId)) throw new ImError('IM_BAD_REQUEST', `userId must match ${USER_ID.source}`);
     const track = trackFor(this.routing?.current(), appId);
     const gates = gatesFor(await this.backends.routes.listGates(), appId, Date.now(), this.config.dispatch.gateStaleMs, track);
-    if (gates.length === 0) throw new ImError('IM_NO_GATE', `no ready gate serves app ${appId}; retry with backoff`, { retryAfterMs: 2_000 });
+    if (gates.length === 0)
+      throw new ImError('IM_NO_GATE', `no ready gate serves app ${appId}; retry with backoff`, { retryAfterMs: 2_000 });
     return {
       appId,
-      gates: gates.slice(0, 3).map((g) => ({ id: g.id, ws: g.wsUrl, tcp: g.tcpAddr, tls: g.tls ?? false, pool: g.pool, track: g.track, connections: g.connections })),
+      gates: gates.slice(0, 3).map((g) => ({
+        id: g.id,
+        ws: g.wsUrl,
+        tcp: g.tcpAddr,
+        tls: g.tls ?? false,
+        pool: g.pool,
+        track: g.track,
+        connections: g.connections,
+      })),
       heartbeatIntervalMs: this.config.heartbeat.intervalMs,
       reconnect: { baseMs: this.config.dispatch.reconnectBaseMs, maxMs: this.config.dispatch.reconnectMaxMs, jitter: 'full' },
     };

@@ -9,7 +9,18 @@ describe('AppQuotas', () => {
   it('lets two gates together through about the app rate, with a burst of 100 ms of it, not each its own', async () => {
     let now = 1_000_000;
     const shared = new MemoryRateLimiter(() => now);
-    const gates = [new AppQuotas(shared, () => undefined, () => now), new AppQuotas(shared, () => undefined, () => now)];
+    const gates = [
+      new AppQuotas(
+        shared,
+        () => undefined,
+        () => now,
+      ),
+      new AppQuotas(
+        shared,
+        () => undefined,
+        () => now,
+      ),
+    ];
     const rate = 200;
     const burst = Math.max(2 * leaseBlock(rate), rate / 10);
     const flood = async () => {
@@ -36,7 +47,11 @@ describe('AppQuotas', () => {
 
   it('keeps apps apart and says when to retry', async () => {
     const now = 5_000;
-    const quotas = new AppQuotas(new MemoryRateLimiter(() => now), () => undefined, () => now);
+    const quotas = new AppQuotas(
+      new MemoryRateLimiter(() => now),
+      () => undefined,
+      () => now,
+    );
     let refused: RateDecision | undefined;
     for (let i = 0; i < 1_000 && !refused; i++) {
       const d = quotas.take('noisy', 100, 1);

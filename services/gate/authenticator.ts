@@ -2,9 +2,10 @@
 // verified with its app's secret before anything about the app is revealed (an unknown AppId
 // and a bad signature both answer IM_TOKEN_INVALID), then the gate's pool, revocation and the
 // device id. Logic then registers the route and answers AuthOk.
+
+import { ImError } from '../../protocol/errors.js';
 import type { imcloud } from '../../protocol/gen/im.js';
 import type { App, AppRegistry } from '../ports/app-registry.js';
-import { ImError } from '../../protocol/errors.js';
 import { AppDirectory } from '../shared/app-directory.js';
 import type { GateConfig } from '../shared/role-config.js';
 import { claimedByOtherPool, type RoutingTableSource } from '../shared/routing-table.js';
@@ -38,7 +39,11 @@ export class Authenticator {
     /** The operator's routing table: a default-pool gate refuses AppIds another pool claims. */
     private readonly routing: RoutingTableSource | undefined,
   ) {
-    this.apps = new AppDirectory<AppSecret>(registry, { maxEntries: APP_CACHE_ENTRIES, ttlMs: APP_CACHE_MS }, ({ appId, secret, limits }) => ({ appId, secret, limits }));
+    this.apps = new AppDirectory<AppSecret>(
+      registry,
+      { maxEntries: APP_CACHE_ENTRIES, ttlMs: APP_CACHE_MS },
+      ({ appId, secret, limits }) => ({ appId, secret, limits }),
+    );
   }
 
   /** Apps whose secret the gate holds now. */
@@ -56,7 +61,11 @@ export class Authenticator {
     if (await this.registry.isRevoked(appId, claims.userId, claims.jti, claims.issuedAt)) throw new ImError('IM_TOKEN_REVOKED');
     if (!DEVICE_ID.test(auth.deviceId)) throw new ImError('IM_BAD_REQUEST', 'device_id must be 1–128 printable ASCII characters');
     return {
-      appId, userId: claims.userId, deviceId: auth.deviceId, platform: auth.platform, expiresAt: claims.expiresAt,
+      appId,
+      userId: claims.userId,
+      deviceId: auth.deviceId,
+      platform: auth.platform,
+      expiresAt: claims.expiresAt,
       appFramesPerSec: app.limits?.framesPerSec ?? this.config.appFramesPerSec,
     };
   }
@@ -64,7 +73,9 @@ export class Authenticator {
   /** Pools are checked only for a valid token, so that they reveal nothing about an app. */
   private checkServed(appId: string): void {
     const { appIds: served, pool } = this.config;
-    if (served.length > 0 && !served.includes(appId)) throw new ImError('IM_APP_NOT_SERVED', `this gate (pool ${pool}) does not serve app ${appId}; ask dispatch for a gate`);
-    if (served.length === 0 && claimedByOtherPool(this.routing?.current(), appId, pool)) throw new ImError('IM_APP_NOT_SERVED', `app ${appId} is served by its own gate pool, not by pool ${pool}; ask dispatch for a gate`);
+    if (served.length > 0 && !served.includes(appId))
+      throw new ImError('IM_APP_NOT_SERVED', `this gate (pool ${pool}) does not serve app ${appId}; ask dispatch for a gate`);
+    if (served.length === 0 && claimedByOtherPool(this.routing?.current(), appId, pool))
+      throw new ImError('IM_APP_NOT_SERVED', `app ${appId} is served by its own gate pool, not by pool ${pool}; ask dispatch for a gate`);
   }
 }

@@ -1,9 +1,10 @@
 // Writes the downstream batches logic sends this gate (Bus.consumeDownstream) to the client
 // connections they name: acks, errors, pushes, notices, kicks, and the AuthOk that puts a
 // connection online (ADR 0022).
-import { imcloud } from '../../protocol/gen/im.js';
+
 import { toImError } from '../../protocol/errors.js';
 import { withVersion } from '../../protocol/frame-codec.js';
+import { imcloud } from '../../protocol/gen/im.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
 import type { ClientConnection } from './client-connection.js';
@@ -55,7 +56,13 @@ export class DownstreamWriter {
     }
   }
 
-  private deliverTo(conn: ClientConnection, d: imcloud.internal.v1.Delivery, frame: Uint8Array, now: number, corked: ClientConnection[]): void {
+  private deliverTo(
+    conn: ClientConnection,
+    d: imcloud.internal.v1.Delivery,
+    frame: Uint8Array,
+    now: number,
+    corked: ClientConnection[],
+  ): void {
     if (!conn.corked) {
       conn.corked = true;
       conn.transport.cork();

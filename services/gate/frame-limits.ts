@@ -2,9 +2,10 @@
 // connection's own token bucket (refused in a row gate.floodStrikes times: closed), and its
 // app's frame rate across every gate, whose refusals are cheap and batched and hold the
 // connection back from reading.
-import type { RateLimiter } from '../ports/rate-limiter.js';
+
 import { ImError } from '../../protocol/errors.js';
 import { encodeFrame, errorFrame } from '../../protocol/frame-codec.js';
+import type { RateLimiter } from '../ports/rate-limiter.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
 import { AppQuotas } from './app-quotas.js';
@@ -50,7 +51,8 @@ export class FrameLimits {
     conn.strikes += 1;
     if (conn.strikes >= this.floodStrikes) this.writer.refuse(conn, new ImError('IM_FLOODING'), 0);
     // One error per burst of refusals, not one per frame.
-    else if (conn.strikes === 1) this.writer.sendError(conn, new ImError('IM_RATE_LIMITED', undefined, { retryAfterMs: allowed.retryAfterMs }), reqId);
+    else if (conn.strikes === 1)
+      this.writer.sendError(conn, new ImError('IM_RATE_LIMITED', undefined, { retryAfterMs: allowed.retryAfterMs }), reqId);
     return false;
   }
 

@@ -2,11 +2,12 @@
 // length-prefixed TCP, each over TLS when certificates are configured. Both hand the same
 // frames to the gate through a ConnectionSink; neither lets a socket error or a malformed
 // request reach the process (every socket has an error listener from its first moment).
-import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
-import { createServer as createTlsServer } from 'node:tls';
-import type { IncomingMessage, Server as HttpNodeServer } from 'node:http';
+
+import type { Server as HttpNodeServer, IncomingMessage } from 'node:http';
+import { createServer as createTcpServer, type Socket, type Server as TcpServer } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { createServer as createTlsServer } from 'node:tls';
+import { type WebSocket, WebSocketServer } from 'ws';
 import { ImError, toImError } from '../../protocol/errors.js';
 import { encodeFrame, errorFrame, LengthPrefixedReader, lengthPrefixed } from '../../protocol/frame-codec.js';
 import type { TlsFiles } from '../shared/tls-files.js';
@@ -34,7 +35,11 @@ export interface ListenerOptions {
 }
 
 /** Takes WebSocket upgrades for /ws from the public HTTP listener. */
-export function acceptWebSockets(server: HttpNodeServer, sink: ConnectionSink, opts: ListenerOptions & { refuseAll: () => boolean }): WebSocketServer {
+export function acceptWebSockets(
+  server: HttpNodeServer,
+  sink: ConnectionSink,
+  opts: ListenerOptions & { refuseAll: () => boolean },
+): WebSocketServer {
   // ws closes (1009) past maxPayload by itself; frames between the limit and that get the
   // gate's IM_FRAME_TOO_LARGE error frame first.
   const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxFrameBytes * 4, perMessageDeflate: false, clientTracking: false });
@@ -89,7 +94,13 @@ function wireWebSocket(ws: WebSocket, socket: Duplex, sink: ConnectionSink, ip: 
 }
 
 /** The TCP listener (TLS when `tls` is given); resolves with the port it listens on. */
-export async function listenTcp(port: number, host: string, tls: TlsFiles | undefined, sink: ConnectionSink, opts: ListenerOptions): Promise<{ server: TcpServer; port: number }> {
+export async function listenTcp(
+  port: number,
+  host: string,
+  tls: TlsFiles | undefined,
+  sink: ConnectionSink,
+  opts: ListenerOptions,
+): Promise<{ server: TcpServer; port: number }> {
   const onSocket = (socket: Socket) => wireTcp(socket, sink, opts);
   let server: TcpServer;
   if (tls) {

@@ -2,8 +2,8 @@
 // waiting for logic, the gate answers further frames at once with IM_UNAVAILABLE, a retry hint
 // and the reqId of the request it refuses; what the queue took is handled once logic takes it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RawClient } from '../../test/support/raw-client.js';
 import { startTestPlatform, type TestPlatform } from '../../test/support/platform.js';
+import { RawClient } from '../../test/support/raw-client.js';
 
 let platform: TestPlatform;
 
@@ -34,7 +34,8 @@ describe('gate under overload: a full upstream queue', () => {
       expect(f.body).toBe('error');
       expect(f.error).toMatchObject({ code: 'IM_UNAVAILABLE', retryAfterMs: 1_000, fatal: false });
     }
-    const refused = (await platform.runtime.metrics.registry.getSingleMetric('imcloud_gate_upstream_refused_total')!.get()).values[0]!.value;
+    const refused = (await platform.runtime.metrics.registry.getSingleMetric('imcloud_gate_upstream_refused_total')!.get()).values[0]!
+      .value;
     expect(refused).toBeGreaterThanOrEqual(20);
     expect(refused).toBeLessThan(n);
 

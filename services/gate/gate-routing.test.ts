@@ -4,8 +4,8 @@ import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RawClient } from '../../test/support/raw-client.js';
 import { startTestPlatform, type TestPlatform } from '../../test/support/platform.js';
+import { RawClient } from '../../test/support/raw-client.js';
 import { routingSource, serializeRoutingTable } from '../shared/routing-table.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gate-routing-'));
@@ -15,10 +15,17 @@ let claimed: { appId: string; secret: string };
 let free: { appId: string; secret: string };
 
 function writeTable(vipAppIds: string[]) {
-  writeFileSync(`${file}.tmp`, serializeRoutingTable({
-    format: 1, stable: { version: 'test' },
-    pools: [{ name: 'vip', appIds: vipAppIds }, { name: 'default', default: true }],
-  }));
+  writeFileSync(
+    `${file}.tmp`,
+    serializeRoutingTable({
+      format: 1,
+      stable: { version: 'test' },
+      pools: [
+        { name: 'vip', appIds: vipAppIds },
+        { name: 'default', default: true },
+      ],
+    }),
+  );
   renameSync(`${file}.tmp`, file);
 }
 

@@ -11,24 +11,24 @@
 import { randomUUID } from 'node:crypto';
 import type { Server as TcpServer } from 'node:net';
 import type { WebSocketServer } from 'ws';
+import { ImError, toImError } from '../../protocol/errors.js';
+import { decodeFrame, encodeFrame, type Frame } from '../../protocol/frame-codec.js';
 import { imcloud } from '../../protocol/gen/im.js';
 import type { Backends } from '../ports/backends.js';
 import type { Subscription } from '../ports/bus.js';
 import type { GateInfo } from '../ports/routes.js';
-import type { GateConfig } from '../shared/role-config.js';
-import { ImError, toImError } from '../../protocol/errors.js';
-import { decodeFrame, encodeFrame, type Frame } from '../../protocol/frame-codec.js';
 import type { HttpServer } from '../shared/http-server.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
-import { routingSource, type RoutingTableSource } from '../shared/routing-table.js';
+import type { GateConfig } from '../shared/role-config.js';
+import { type RoutingTableSource, routingSource } from '../shared/routing-table.js';
 import type { TlsFiles } from '../shared/tls-files.js';
 import { Authenticator } from './authenticator.js';
 import { ClientConnection, type Transport } from './client-connection.js';
 import { ClientWriter } from './client-writer.js';
 import { DownstreamWriter } from './downstream-writer.js';
 import { FrameLimits } from './frame-limits.js';
-import { acceptWebSockets, listenTcp, type ConnectionSink } from './gate-listeners.js';
+import { acceptWebSockets, type ConnectionSink, listenTcp } from './gate-listeners.js';
 import { IpConnections } from './ip-connections.js';
 import { RefusalWriter } from './refusal-writer.js';
 import { UpstreamForwarder } from './upstream-forwarder.js';
@@ -80,9 +80,19 @@ export class Gate implements ConnectionSink {
     const refusals = new RefusalWriter(REFUSAL_FLUSH_MS, (conn, frame) => this.writer.write(conn, frame));
     this.authenticator = new Authenticator(backends.apps, gate, routing);
     this.limits = new FrameLimits(backends.rateLimiter, gate.floodStrikes, this.writer, refusals, metrics, log);
-    this.upstream = new UpstreamForwarder(backends.bus, {
-      gateId: this.id, track: config.node.track, heartbeatIntervalMs: config.heartbeat.intervalMs, routeTtlMs: config.heartbeat.idleTimeoutMs,
-    }, this.writer, refusals, metrics, log);
+    this.upstream = new UpstreamForwarder(
+      backends.bus,
+      {
+        gateId: this.id,
+        track: config.node.track,
+        heartbeatIntervalMs: config.heartbeat.intervalMs,
+        routeTtlMs: config.heartbeat.idleTimeoutMs,
+      },
+      this.writer,
+      refusals,
+      metrics,
+      log,
+    );
     this.downstream = new DownstreamWriter(this.connections, this.writer, metrics, log);
   }
 
@@ -106,7 +116,9 @@ export class Gate implements ConnectionSink {
   /** Starts on the process's listeners: WebSocket on its HTTP server (at `listen.httpPort`), TCP on `listen.host`. */
   async start(listen: { host: string; httpPort: number }): Promise<void> {
     const { gate } = this.config;
-    this.subscription = await this.backends.bus.consumeDownstream(this.id, (d) => this.downstream.write(d.body), { prefetch: DOWNSTREAM_PREFETCH });
+    this.subscription = await this.backends.bus.consumeDownstream(this.id, (d) => this.downstream.write(d.body), {
+      prefetch: DOWNSTREAM_PREFETCH,
+    });
     const opts = { maxFrameBytes: gate.maxFrameBytes };
     this.wss = acceptWebSockets(this.http.server, this, { ...opts, refuseAll: () => this.draining });
     if (gate.tcpEnabled) ({ server: this.tcp, port: this.tcpPort } = await listenTcp(gate.tcpPort, listen.host, this.tls, this, opts));
@@ -118,7 +130,10 @@ export class Gate implements ConnectionSink {
     await this.report();
     this.reportTimer = setInterval(() => void this.report(), REPORT_EVERY_MS);
     this.reportTimer.unref();
-    this.log.info({ ws: this.publicWsUrl, tcp: this.publicTcpAddr, tls: Boolean(this.tls), pool: gate.pool, appIds: gate.appIds }, 'gate listening');
+    this.log.info(
+      { ws: this.publicWsUrl, tcp: this.publicTcpAddr, tls: Boolean(this.tls), pool: gate.pool, appIds: gate.appIds },
+      'gate listening',
+    );
   }
 
   /**
@@ -148,8 +163,15 @@ export class Gate implements ConnectionSink {
   private info(): GateInfo {
     const { gate } = this.config;
     return {
-      id: this.id, pool: gate.pool, appIds: [...gate.appIds], track: this.config.node.track,
-      wsUrl: this.publicWsUrl, tcpAddr: this.publicTcpAddr, tls: Boolean(this.tls), connections: this.connections.size, draining: this.draining,
+      id: this.id,
+      pool: gate.pool,
+      appIds: [...gate.appIds],
+      track: this.config.node.track,
+      wsUrl: this.publicWsUrl,
+      tcpAddr: this.publicTcpAddr,
+      tls: Boolean(this.tls),
+      connections: this.connections.size,
+      draining: this.draining,
     };
   }
 
@@ -168,13 +190,23 @@ export class Gate implements ConnectionSink {
     if (this.draining) return new ImError('IM_DRAINING');
     if (!this.ips.acquire(ip)) {
       this.metrics.connectionsRefused.inc({ reason: 'IM_TOO_MANY_CONNECTIONS' });
-      return new ImError('IM_TOO_MANY_CONNECTIONS', `this address holds ${this.config.gate.maxConnectionsPerIp} connections to this gate already`);
+      return new ImError(
+        'IM_TOO_MANY_CONNECTIONS',
+        `this address holds ${this.config.gate.maxConnectionsPerIp} connections to this gate already`,
+      );
     }
     return null;
   }
 
   open(transport: Transport, ip: string): ClientConnection {
-    const conn = new ClientConnection(randomUUID(), transport, this.config.gate.rateLimitPerSec, this.config.gate.rateLimitBurst, Date.now(), ip);
+    const conn = new ClientConnection(
+      randomUUID(),
+      transport,
+      this.config.gate.rateLimitPerSec,
+      this.config.gate.rateLimitBurst,
+      Date.now(),
+      ip,
+    );
     this.connections.set(conn.id, conn);
     this.metrics.connections.inc({ transport: transport.kind });
     return conn;
@@ -225,7 +257,8 @@ export class Gate implements ConnectionSink {
     conn.lastSeenAt = Date.now();
     this.metrics.bytesIn.inc(bytes.length);
     const { maxFrameBytes } = this.config.gate;
-    if (bytes.length > maxFrameBytes + 1) return this.writer.refuse(conn, new ImError('IM_FRAME_TOO_LARGE', `frame of ${bytes.length} bytes exceeds ${maxFrameBytes}`), 0);
+    if (bytes.length > maxFrameBytes + 1)
+      return this.writer.refuse(conn, new ImError('IM_FRAME_TOO_LARGE', `frame of ${bytes.length} bytes exceeds ${maxFrameBytes}`), 0);
     if (!this.limits.takeConnectionTokens(conn, 1)) return;
     let frame: Frame;
     try {
@@ -240,11 +273,20 @@ export class Gate implements ConnectionSink {
     if (conn.state !== 'online') {
       if (conn.state === 'new' && type === 'auth') return void this.authenticate(conn, frame);
       // Nothing is forwarded for a connection that logic has not answered with AuthOk.
-      return this.writer.refuse(conn, new ImError('IM_AUTH_REQUIRED', conn.state === 'new' ? undefined : 'wait for AuthOk before sending other frames'), frame.reqId);
+      return this.writer.refuse(
+        conn,
+        new ImError('IM_AUTH_REQUIRED', conn.state === 'new' ? undefined : 'wait for AuthOk before sending other frames'),
+        frame.reqId,
+      );
     }
     if (type === 'auth') return this.writer.sendError(conn, new ImError('IM_ALREADY_AUTHENTICATED'), frame.reqId);
     const cost = this.limits.costOf(type);
-    if (cost === undefined) return this.writer.sendError(conn, new ImError('IM_FRAME_UNKNOWN_TYPE', `frame type "${type}" is not accepted from clients`), frame.reqId);
+    if (cost === undefined)
+      return this.writer.sendError(
+        conn,
+        new ImError('IM_FRAME_UNKNOWN_TYPE', `frame type "${type}" is not accepted from clients`),
+        frame.reqId,
+      );
     if (cost > 1 && !this.limits.takeConnectionTokens(conn, cost - 1, frame.reqId)) return;
     if (!this.limits.takeAppTokens(conn, cost, frame.reqId)) return;
     this.upstream.forward(conn, Kind.KIND_FRAME, bytes.subarray(1), frame.reqId);
@@ -276,16 +318,21 @@ export class Gate implements ConnectionSink {
     const { intervalMs, idleTimeoutMs } = this.config.heartbeat;
     if (now - conn.lastRouteRefreshAt < intervalMs / 2) return;
     conn.lastRouteRefreshAt = now;
-    this.backends.routes.refresh(conn.appId, conn.userId, conn.id, idleTimeoutMs).then((alive) => {
-      // The route is gone (presence store wiped, or expired during a stall): pushes can no longer
-      // find this connection, so the client reconnects and syncs instead of waiting forever.
-      if (!alive && conn.state === 'online') {
-        conn.transport.send(encodeFrame({ hint: { reconnectAfterMs: Math.floor(Math.random() * ROUTE_LOST_RECONNECT_MS), reason: 'route lost' } }));
-        this.writer.close(conn, null);
-      }
-    }, (err: unknown) => {
-      this.log.warn({ conn: conn.id, err: String(err) }, 'route refresh failed');
-    });
+    this.backends.routes.refresh(conn.appId, conn.userId, conn.id, idleTimeoutMs).then(
+      (alive) => {
+        // The route is gone (presence store wiped, or expired during a stall): pushes can no longer
+        // find this connection, so the client reconnects and syncs instead of waiting forever.
+        if (!alive && conn.state === 'online') {
+          conn.transport.send(
+            encodeFrame({ hint: { reconnectAfterMs: Math.floor(Math.random() * ROUTE_LOST_RECONNECT_MS), reason: 'route lost' } }),
+          );
+          this.writer.close(conn, null);
+        }
+      },
+      (err: unknown) => {
+        this.log.warn({ conn: conn.id, err: String(err) }, 'route refresh failed');
+      },
+    );
   }
 
   /** Closes connections that missed their heartbeat, never authenticated, or whose token expired. */
@@ -307,7 +354,11 @@ export class Gate implements ConnectionSink {
   /** A session lives as long as its token: then a Kick says why, and the client reconnects with a new one. */
   private kickExpired(conn: ClientConnection): void {
     this.metrics.sessionsExpired.inc({ app_id: conn.appId });
-    conn.transport.send(encodeFrame({ kick: { reason: imcloud.v1.KickReason.KICK_REASON_TOKEN_EXPIRED, message: 'the token expired; sign in again with a new token' } }));
+    conn.transport.send(
+      encodeFrame({
+        kick: { reason: imcloud.v1.KickReason.KICK_REASON_TOKEN_EXPIRED, message: 'the token expired; sign in again with a new token' },
+      }),
+    );
     this.writer.close(conn, null);
   }
 }

@@ -3,10 +3,10 @@
 // frame is refused at once, before the envelope is built, and refusals cost far less than serving
 // (ADR 0021).
 import { randomUUID } from 'node:crypto';
-import { imcloud } from '../../protocol/gen/im.js';
-import { UpstreamFullError, type Bus } from '../ports/bus.js';
 import { ImError } from '../../protocol/errors.js';
 import { encodeFrameBody, errorFrame, withVersionAndReqId } from '../../protocol/frame-codec.js';
+import { imcloud } from '../../protocol/gen/im.js';
+import { type Bus, UpstreamFullError } from '../ports/bus.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
 import type { ClientConnection } from './client-connection.js';
@@ -47,8 +47,18 @@ export class UpstreamForwarder {
     const { gateId, track, heartbeatIntervalMs, routeTtlMs } = this.settings;
     if (this.bus.upstreamFull?.(track)) return this.refuseOverloaded(conn, kind, reqId, this.upstreamFull);
     const envelope = imcloud.internal.v1.Upstream.encode({
-      kind, appId: conn.appId, userId: conn.userId, deviceId: conn.deviceId, platform: conn.platform, connId: conn.id,
-      gateId, traceId: randomUUID(), receivedAt: Date.now(), frame, heartbeatIntervalMs, routeTtlMs,
+      kind,
+      appId: conn.appId,
+      userId: conn.userId,
+      deviceId: conn.deviceId,
+      platform: conn.platform,
+      connId: conn.id,
+      gateId,
+      traceId: randomUUID(),
+      receivedAt: Date.now(),
+      frame,
+      heartbeatIntervalMs,
+      routeTtlMs,
     }).finish();
     this.bus.publishUpstream(track, conn.appId, envelope).catch((err: unknown) => {
       if (err instanceof UpstreamFullError) return this.refuseOverloaded(conn, kind, reqId, err);

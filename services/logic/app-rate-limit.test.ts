@@ -41,7 +41,10 @@ describe('logic: the app rate limit', () => {
     const { logic, backends, send, settled } = await logicFixture({ logic: { appRateLimitPerSec: 3 } }, { now: clock().now });
     await Promise.all(Array.from({ length: 8 }, (_, i) => send(`b-${i}`)));
     let replies = await settled(8);
-    const first = replies.filter((r) => r.body === 'sendAck').map((r) => Number(r.sendAck!.seq)).sort((a, b) => a - b);
+    const first = replies
+      .filter((r) => r.body === 'sendAck')
+      .map((r) => Number(r.sendAck!.seq))
+      .sort((a, b) => a - b);
     // All 8 drew their seq before any limit answer came back: they all go through, gap-free.
     expect(first).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     for (let i = 0; i < 4; i++) await send(`c-${i}`);

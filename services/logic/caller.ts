@@ -1,8 +1,8 @@
 // Who sent an upstream frame, as the gate established it from the verified token, and where
 // the answer goes (the connection on its gate).
 import { randomUUID } from 'node:crypto';
-import type { imcloud } from '../../protocol/gen/im.js';
 import { APP_ID, USER_ID } from '../../protocol/conversation-id.js';
+import type { imcloud } from '../../protocol/gen/im.js';
 
 export interface Caller {
   appId: string;
@@ -18,8 +18,14 @@ export interface Caller {
 
 export function callerOf(up: imcloud.internal.v1.Upstream): Caller {
   return {
-    appId: up.appId, userId: up.userId, deviceId: up.deviceId, platform: up.platform,
-    connId: up.connId, gateId: up.gateId, traceId: up.traceId || randomUUID(), receivedAt: Number(up.receivedAt),
+    appId: up.appId,
+    userId: up.userId,
+    deviceId: up.deviceId,
+    platform: up.platform,
+    connId: up.connId,
+    gateId: up.gateId,
+    traceId: up.traceId || randomUUID(),
+    receivedAt: Number(up.receivedAt),
   };
 }
 

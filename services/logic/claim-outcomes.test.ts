@@ -4,9 +4,10 @@ import { logicFixture } from './logic-fixture.js';
 
 // The accept path answers each outcome of the dedupe claim (ADR 0003, 0014) its own way; a
 // resumed send taken too late is in late-resume.test.ts, the rate limit in app-rate-limit.test.ts.
-describe('logic: each outcome of a send\'s dedupe claim', () => {
+describe("logic: each outcome of a send's dedupe claim", () => {
   const conversation = singleConversation('alice', 'bob');
-  const retries = async (fx: Awaited<ReturnType<typeof logicFixture>>) => fx.metrics.registry.getSingleMetricAsString('imcloud_logic_send_retries_total');
+  const retries = async (fx: Awaited<ReturnType<typeof logicFixture>>) =>
+    fx.metrics.registry.getSingleMetricAsString('imcloud_logic_send_retries_total');
 
   it('new, with the seq drawn by the claim: acked, in the window, and a retry is answered as done', async () => {
     const fx = await logicFixture();
@@ -55,7 +56,7 @@ describe('logic: each outcome of a send\'s dedupe claim', () => {
     await fx.logic.stop();
   });
 
-  it('new, without a seq (none drawn): the allocator\'s next; a failure there gives the lease back at once', async () => {
+  it("new, without a seq (none drawn): the allocator's next; a failure there gives the lease back at once", async () => {
     const fx = await logicFixture();
     const claim = fx.backends.dedupe.claim.bind(fx.backends.dedupe);
     fx.backends.dedupe.claim = (appId, sender, clientMsgId, leaseMs) => claim(appId, sender, clientMsgId, leaseMs);

@@ -1,8 +1,9 @@
 // Delivered and read cursors (architecture.md §2, step 7): a device's cumulative PushAck moves
 // its user's delivered cursor and tells the peer (DeliveryNotice); a ReadReceipt moves the read
 // cursor, answers ReadAck and tells the peer and the reader's other devices (ReadNotice).
-import type { imcloud } from '../../protocol/gen/im.js';
+
 import { membersFor, peerOf } from '../../protocol/conversation-id.js';
+import type { imcloud } from '../../protocol/gen/im.js';
 import type { Caller } from './caller.js';
 import type { LogicContext } from './logic-context.js';
 

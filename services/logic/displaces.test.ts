@@ -2,7 +2,13 @@ import { describe, expect, it } from 'vitest';
 import type { Route } from '../ports/routes.js';
 import { displaces } from './logins.js';
 
-const route = (connId: string, deviceId: string, platform: number, since: number): Route => ({ connId, gateId: 'g', deviceId, platform, since });
+const route = (connId: string, deviceId: string, platform: number, since: number): Route => ({
+  connId,
+  gateId: 'g',
+  deviceId,
+  platform,
+  since,
+});
 
 describe('multi-login policy', () => {
   const oldWeb = route('c1', 'd-web', 1, 100);

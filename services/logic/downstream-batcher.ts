@@ -36,6 +36,14 @@ export class DownstreamBatcher {
 
   add(gateId: string, connIds: string[], frame: Uint8Array, opts: DeliveryOptions = {}): void {
     if (connIds.length === 0) return;
-    this.batcher.add(gateId, { connIds, frame, closeAfter: opts.closeAfter ?? false, authOk: opts.authOk ?? false, traceId: opts.traceId ?? '', sentAt: opts.sentAt ?? 0, appId: opts.appId ?? '' });
+    this.batcher.add(gateId, {
+      connIds,
+      frame,
+      closeAfter: opts.closeAfter ?? false,
+      authOk: opts.authOk ?? false,
+      traceId: opts.traceId ?? '',
+      sentAt: opts.sentAt ?? 0,
+      appId: opts.appId ?? '',
+    });
   }
 }

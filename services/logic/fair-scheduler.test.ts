@@ -9,10 +9,11 @@ function harness(opts: { maxInFlight: number; maxQueued: number; minPerApp?: num
   const scheduler = new FairScheduler<string>({
     ...opts,
     minPerApp: opts.minPerApp ?? 1,
-    run: (item) => new Promise<void>((resolve, reject) => {
-      started.push(item);
-      finishers.set(item, (err) => (err ? reject(err) : resolve()));
-    }),
+    run: (item) =>
+      new Promise<void>((resolve, reject) => {
+        started.push(item);
+        finishers.set(item, (err) => (err ? reject(err) : resolve()));
+      }),
     refuse: (item) => refused.push(item),
   });
   const finish = async (item: string, err?: Error) => {
@@ -36,7 +37,7 @@ describe('FairScheduler', () => {
     expect(h.started).toEqual(['n0', 'n1', 'q1', 'n2', 'q2']);
   });
 
-  it('refuses at once what does not fit in an app\'s share of the waiting room, and the others still get in', async () => {
+  it("refuses at once what does not fit in an app's share of the waiting room, and the others still get in", async () => {
     const h = harness({ maxInFlight: 1, maxQueued: 6 });
     void h.scheduler.submit('noisy', 'n0');
     for (let i = 1; i <= 6; i++) void h.scheduler.submit('noisy', `n${i}`);

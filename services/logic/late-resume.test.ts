@@ -16,7 +16,10 @@ describe('logic: a send resumed late', () => {
     await fx.send('m-2');
     await fx.send('m-1');
     const acks = (await fx.settled(2)).map((r) => r.sendAck);
-    expect(acks.map((a) => [a?.clientMsgId, Number(a?.seq)])).toEqual([['m-2', 2], ['m-1', 3]]);
+    expect(acks.map((a) => [a?.clientMsgId, Number(a?.seq)])).toEqual([
+      ['m-2', 2],
+      ['m-1', 3],
+    ]);
     expect(acks[1]!.msgId).toBe(old.msgId);
     expect(await fx.backends.window.range('app1', conversation, 1, 1)).toEqual([]);
     expect((await fx.backends.window.range('app1', conversation, 3, 3))[0]).toMatchObject({ clientMsgId: 'm-1', seq: 3 });

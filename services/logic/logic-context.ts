@@ -1,12 +1,13 @@
 // What the parts of logic (logins, sends, cursors, pages) share: the role's configuration, its
 // ports, the way down to clients, the apps it knows, its clock and its instruments.
+
+import { ImError } from '../../protocol/errors.js';
 import type { App } from '../ports/app-registry.js';
 import type { Backends } from '../ports/backends.js';
 import type { AppDirectory } from '../shared/app-directory.js';
-import type { LogicConfig } from '../shared/role-config.js';
-import { ImError } from '../../protocol/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
+import type { LogicConfig } from '../shared/role-config.js';
 import type { Replies } from './replies.js';
 
 /** What logic keeps of an app. */

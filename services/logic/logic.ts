@@ -4,21 +4,22 @@
 // so any instance can handle any frame. This file keeps what every frame goes through: the
 // envelope and who sent it (ADR 0022), fair service among apps (ADR 0024), shedding what waited
 // too long (ADR 0012), and the frame dispatch.
+
+import { ImError, toImError } from '../../protocol/errors.js';
+import { decodeFrameBody, type Frame } from '../../protocol/frame-codec.js';
 import { imcloud } from '../../protocol/gen/im.js';
 import type { Backends } from '../ports/backends.js';
 import type { Subscription } from '../ports/bus.js';
 import { AppDirectory } from '../shared/app-directory.js';
-import type { LogicConfig } from '../shared/role-config.js';
-import { ImError, toImError } from '../../protocol/errors.js';
-import { decodeFrameBody, type Frame } from '../../protocol/frame-codec.js';
 import type { IdGenerator } from '../shared/ids.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
-import { callerOf, isAuthenticated, type Caller } from './caller.js';
+import type { LogicConfig } from '../shared/role-config.js';
+import { type Caller, callerOf, isAuthenticated } from './caller.js';
 import { Cursors } from './cursors.js';
 import { DownstreamBatcher } from './downstream-batcher.js';
 import { FairScheduler } from './fair-scheduler.js';
-import { appOf, type AppPolicy, type LogicContext } from './logic-context.js';
+import { type AppPolicy, appOf, type LogicContext } from './logic-context.js';
 import { Logins } from './logins.js';
 import { MessageReader } from './message-reader.js';
 import { Pages } from './pages.js';
@@ -66,7 +67,11 @@ export class Logic {
     now: () => number = Date.now,
   ) {
     const replies = new Replies(new DownstreamBatcher(backends.bus, metrics, log), backends.routes, metrics);
-    const apps = new AppDirectory<AppPolicy>(backends.apps, { maxEntries: APP_CACHE_ENTRIES, ttlMs: APP_CACHE_MS }, ({ multiLogin, limits }) => ({ multiLogin, limits }));
+    const apps = new AppDirectory<AppPolicy>(
+      backends.apps,
+      { maxEntries: APP_CACHE_ENTRIES, ttlMs: APP_CACHE_MS },
+      ({ multiLogin, limits }) => ({ multiLogin, limits }),
+    );
     this.cx = { config, backends, replies, apps, metrics, log, now };
     const reader = new MessageReader(backends.window, backends.store, config.logic.emptySlotGraceMs, now);
     this.logins = new Logins(this.cx);
@@ -74,7 +79,9 @@ export class Logic {
     this.cursors = new Cursors(this.cx);
     this.pages = new Pages(this.cx, reader, this.cursors);
     this.scheduler = new FairScheduler<UpstreamRequest>({
-      maxInFlight: config.logic.maxInFlight, maxQueued: config.logic.maxQueued, minPerApp: MIN_QUEUED_PER_APP,
+      maxInFlight: config.logic.maxInFlight,
+      maxQueued: config.logic.maxQueued,
+      minPerApp: MIN_QUEUED_PER_APP,
       run: (r) => this.serve(r),
       refuse: (r) => this.refuseBusy(r),
     });
@@ -90,11 +97,15 @@ export class Logic {
   /** Consumes the upstream queue of this process's track. */
   async start(): Promise<void> {
     const { maxInFlight, maxQueued } = this.config.logic;
-    this.subscription = await this.backends.bus.consumeUpstream(this.config.node.track, async (delivery) => {
-      if (delivery.deliveryCount > 1) this.metrics.redeliveries.inc({ channel: 'upstream' });
-      const request = this.open(delivery.body);
-      if (request) await this.scheduler.submit(request.caller.appId, request);
-    }, { prefetch: maxInFlight + maxQueued });
+    this.subscription = await this.backends.bus.consumeUpstream(
+      this.config.node.track,
+      async (delivery) => {
+        if (delivery.deliveryCount > 1) this.metrics.redeliveries.inc({ channel: 'upstream' });
+        const request = this.open(delivery.body);
+        if (request) await this.scheduler.submit(request.caller.appId, request);
+      },
+      { prefetch: maxInFlight + maxQueued },
+    );
   }
 
   async stop(): Promise<void> {
@@ -121,7 +132,8 @@ export class Logic {
     // A second wall behind the gate's: nothing acts without an authenticated app and user.
     if (!isAuthenticated(caller)) {
       this.metrics.upstreamHandled.inc({ type: Kind[up.kind] ?? 'unknown', result: 'IM_AUTH_REQUIRED' });
-      if (caller.connId && caller.gateId) this.cx.replies.error(caller, 0, new ImError('IM_AUTH_REQUIRED', 'this connection is not authenticated'));
+      if (caller.connId && caller.gateId)
+        this.cx.replies.error(caller, 0, new ImError('IM_AUTH_REQUIRED', 'this connection is not authenticated'));
       return null;
     }
     if (up.kind !== Kind.KIND_FRAME) return { up, caller };
@@ -136,7 +148,9 @@ export class Logic {
   /** Its app had no room left among the requests waiting here: refused at once, before any work. */
   private refuseBusy(r: UpstreamRequest): void {
     this.metrics.shed.inc({ type: r.frame?.body ?? Kind[r.up.kind] ?? 'unknown' });
-    const err = new ImError('IM_UNAVAILABLE', 'overloaded: too many requests of this app are waiting; retry', { retryAfterMs: SHED_RETRY_AFTER_MS });
+    const err = new ImError('IM_UNAVAILABLE', 'overloaded: too many requests of this app are waiting; retry', {
+      retryAfterMs: SHED_RETRY_AFTER_MS,
+    });
     // A login refused closes its connection: the client reconnects after the hint.
     this.cx.replies.error(r.caller, r.frame?.reqId ?? 0, err, { closeAfter: r.up.kind === Kind.KIND_LOGIN });
   }
@@ -154,9 +168,14 @@ export class Logic {
     } catch (err) {
       const e = toImError(err);
       this.metrics.upstreamHandled.inc({ type, result: e.code });
-      if (e.code === 'IM_INTERNAL') this.log.error({ traceId: caller.traceId, type, err: (err as Error)?.stack ?? String(err) }, 'frame failed');
+      if (e.code === 'IM_INTERNAL')
+        this.log.error({ traceId: caller.traceId, type, err: (err as Error)?.stack ?? String(err) }, 'frame failed');
       // Backend trouble on a send: answer retryable; the client retries with the same clientMsgId.
-      this.cx.replies.error(caller, frame.reqId, e.code === 'IM_INTERNAL' ? new ImError('IM_UNAVAILABLE', undefined, { retryAfterMs: BACKEND_RETRY_AFTER_MS }) : e);
+      this.cx.replies.error(
+        caller,
+        frame.reqId,
+        e.code === 'IM_INTERNAL' ? new ImError('IM_UNAVAILABLE', undefined, { retryAfterMs: BACKEND_RETRY_AFTER_MS }) : e,
+      );
     }
   }
 
@@ -169,22 +188,37 @@ export class Logic {
     const waited = this.cx.now() - caller.receivedAt;
     if (waited <= this.config.logic.maxQueueDelayMs) return false;
     this.metrics.shed.inc({ type });
-    this.cx.replies.error(caller, frame.reqId, new ImError('IM_UNAVAILABLE', `overloaded: this request waited ${waited} ms for a logic process; retry`, { retryAfterMs: SHED_RETRY_AFTER_MS }));
+    this.cx.replies.error(
+      caller,
+      frame.reqId,
+      new ImError('IM_UNAVAILABLE', `overloaded: this request waited ${waited} ms for a logic process; retry`, {
+        retryAfterMs: SHED_RETRY_AFTER_MS,
+      }),
+    );
     return true;
   }
 
   /** Hands a client frame to the part of logic that answers it. */
   private async handleFrame(c: Caller, frame: Frame): Promise<void> {
     switch (frame.body) {
-      case 'send': return this.sends.send(c, frame.reqId, frame.send as imcloud.v1.Send);
-      case 'recall': return this.sends.recall(c, frame.reqId, frame.recall as imcloud.v1.Recall);
-      case 'pushAck': return this.cursors.pushAck(c, frame.pushAck as imcloud.v1.PushAck);
-      case 'read': return this.cursors.read(c, frame.reqId, frame.read as imcloud.v1.ReadReceipt);
-      case 'sync': return this.pages.sync(c, frame.reqId, frame.sync as imcloud.v1.SyncRequest);
-      case 'pull': return this.pages.pull(c, frame.reqId, frame.pull as imcloud.v1.PullRequest);
-      case 'history': return this.pages.history(c, frame.reqId, frame.history as imcloud.v1.HistoryRequest);
-      case 'logout': return this.logins.logout(c, frame.reqId);
-      default: throw new ImError('IM_FRAME_UNKNOWN_TYPE', `frame type "${frame.body}" is not accepted from clients`);
+      case 'send':
+        return this.sends.send(c, frame.reqId, frame.send as imcloud.v1.Send);
+      case 'recall':
+        return this.sends.recall(c, frame.reqId, frame.recall as imcloud.v1.Recall);
+      case 'pushAck':
+        return this.cursors.pushAck(c, frame.pushAck as imcloud.v1.PushAck);
+      case 'read':
+        return this.cursors.read(c, frame.reqId, frame.read as imcloud.v1.ReadReceipt);
+      case 'sync':
+        return this.pages.sync(c, frame.reqId, frame.sync as imcloud.v1.SyncRequest);
+      case 'pull':
+        return this.pages.pull(c, frame.reqId, frame.pull as imcloud.v1.PullRequest);
+      case 'history':
+        return this.pages.history(c, frame.reqId, frame.history as imcloud.v1.HistoryRequest);
+      case 'logout':
+        return this.logins.logout(c, frame.reqId);
+      default:
+        throw new ImError('IM_FRAME_UNKNOWN_TYPE', `frame type "${frame.body}" is not accepted from clients`);
     }
   }
 }

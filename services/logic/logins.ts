@@ -1,13 +1,14 @@
 // Login and logout (architecture.md §4): the route of a connection that the gate authenticated,
 // the app's multi-login policy (older logins are kicked; ADR 0006), the per-user connection cap
 // (ADR 0024), and AuthOk, which puts the connection online at its gate (ADR 0022).
+
+import { ImError, toImError } from '../../protocol/errors.js';
+import { encodeFrameBody } from '../../protocol/frame-codec.js';
 import { imcloud } from '../../protocol/gen/im.js';
 import type { MultiLoginPolicy } from '../ports/app-registry.js';
 import type { Route } from '../ports/routes.js';
-import { ImError, toImError } from '../../protocol/errors.js';
-import { encodeFrameBody } from '../../protocol/frame-codec.js';
 import type { Caller } from './caller.js';
-import { appOf, type AppPolicy, type LogicContext } from './logic-context.js';
+import { type AppPolicy, appOf, type LogicContext } from './logic-context.js';
 
 export class Logins {
   constructor(private readonly cx: LogicContext) {}
@@ -33,12 +34,20 @@ export class Logins {
     }
     // Only older logins are displaced; a newer one displaces this one when it is handled.
     for (const r of displaced) await this.kick(c, app.multiLogin, r);
-    this.cx.replies.reply(c, {
-      authOk: {
-        appId: c.appId, userId: c.userId, connId: c.connId, gateId: c.gateId,
-        heartbeatIntervalMs: up.heartbeatIntervalMs || this.cx.config.heartbeat.intervalMs, serverTime: this.cx.now(),
+    this.cx.replies.reply(
+      c,
+      {
+        authOk: {
+          appId: c.appId,
+          userId: c.userId,
+          connId: c.connId,
+          gateId: c.gateId,
+          heartbeatIntervalMs: up.heartbeatIntervalMs || this.cx.config.heartbeat.intervalMs,
+          serverTime: this.cx.now(),
+        },
       },
-    }, { authOk: true });
+      { authOk: true },
+    );
   }
 
   async logout(c: Caller, reqId: number): Promise<void> {
@@ -49,7 +58,12 @@ export class Logins {
   /** Closes a login that the caller's displaces, saying why, and forgets its route. */
   private async kick(c: Caller, policy: MultiLoginPolicy, displaced: Route): Promise<void> {
     const kick = encodeFrameBody({
-      kick: { reason: imcloud.v1.KickReason.KICK_REASON_LOGIN_ELSEWHERE, message: `signed in on another device (${policy} policy)`, byDevice: c.deviceId, byPlatform: c.platform },
+      kick: {
+        reason: imcloud.v1.KickReason.KICK_REASON_LOGIN_ELSEWHERE,
+        message: `signed in on another device (${policy} policy)`,
+        byDevice: c.deviceId,
+        byPlatform: c.platform,
+      },
     });
     this.cx.replies.toConnection(c, displaced, kick, { closeAfter: true });
     await this.cx.backends.routes.remove(c.appId, c.userId, displaced.connId);
@@ -61,8 +75,11 @@ export function displaces(policy: MultiLoginPolicy, mine: Route, other: Route): 
   const older = other.since < mine.since || (other.since === mine.since && other.connId < mine.connId);
   if (!older) return false;
   switch (policy) {
-    case 'single': return true;
-    case 'per-platform': return other.platform === mine.platform || other.deviceId === mine.deviceId;
-    case 'all': return other.deviceId === mine.deviceId;
+    case 'single':
+      return true;
+    case 'per-platform':
+      return other.platform === mine.platform || other.deviceId === mine.deviceId;
+    case 'all':
+      return other.deviceId === mine.deviceId;
   }
 }

@@ -4,8 +4,18 @@ import { decodeStoreRecord, encodeStoreRecord, withSeq } from './message-codec.j
 
 describe('store records drafted before their seq (withSeq)', () => {
   const message = (seq: number): StoredMessage => ({
-    conversation: 's:alice:bob', seq, msgId: '7241849600123456789', ts: 1_700_000_000_456, sender: 'alice', senderDevice: 'd1',
-    clientMsgId: 'c-1', kind: 1, contentType: 'text', body: new Uint8Array([1, 2, 3]), recallsSeq: 0, recalled: false,
+    conversation: 's:alice:bob',
+    seq,
+    msgId: '7241849600123456789',
+    ts: 1_700_000_000_456,
+    sender: 'alice',
+    senderDevice: 'd1',
+    clientMsgId: 'c-1',
+    kind: 1,
+    contentType: 'text',
+    body: new Uint8Array([1, 2, 3]),
+    recallsSeq: 0,
+    recalled: false,
   });
   const record = (seq: number) => ({ appId: 'app1', message: message(seq), members: ['alice', 'bob'], traceId: 't-1' });
 

@@ -11,8 +11,18 @@ const limits = { size: 100, retentionMs: 60_000 };
 
 function message(seq: number, ts: number): StoredMessage {
   return {
-    conversation: CONV, seq, msgId: `m${seq}`, sender: 'a', senderDevice: 'a-1', clientMsgId: `c${seq}`, ts, kind: 0,
-    contentType: 'text', body: new Uint8Array([seq]), recallsSeq: 0, recalled: false,
+    conversation: CONV,
+    seq,
+    msgId: `m${seq}`,
+    sender: 'a',
+    senderDevice: 'a-1',
+    clientMsgId: `c${seq}`,
+    ts,
+    kind: 0,
+    contentType: 'text',
+    body: new Uint8Array([seq]),
+    recallsSeq: 0,
+    recalled: false,
   };
 }
 

@@ -99,7 +99,12 @@ export class MessageReader {
     const byTs = (m: StoredMessage) => (q.fromTs === undefined || m.ts >= q.fromTs) && (q.toTs === undefined || m.ts <= q.toTs);
     const merged = new Map<number, StoredMessage>();
     const stored = await this.store.query(appId, conversation, {
-      fromSeq: q.fromSeq, toSeq: q.toSeq, fromTs: q.fromTs, toTs: q.toTs, limit: q.limit + 1, newestFirst: q.newestFirst,
+      fromSeq: q.fromSeq,
+      toSeq: q.toSeq,
+      fromTs: q.fromTs,
+      toTs: q.toTs,
+      limit: q.limit + 1,
+      newestFirst: q.newestFirst,
     });
     for (const m of stored) merged.set(m.seq, m);
     for (const m of await this.window.range(appId, conversation, q.fromSeq, q.toSeq)) {

@@ -3,10 +3,10 @@
 // window, then the store; empty slots per ADR 0004). Page reads run a bounded number at a time
 // and are skipped when the connection that asked is gone by their turn (ADR 0024).
 import pLimit, { type LimitFunction } from 'p-limit';
-import type { imcloud } from '../../protocol/gen/im.js';
-import type { ConversationEntry } from '../ports/conversation-state.js';
 import { membersFor, peerOf } from '../../protocol/conversation-id.js';
 import type { FrameInit } from '../../protocol/frame-codec.js';
+import type { imcloud } from '../../protocol/gen/im.js';
+import type { ConversationEntry } from '../ports/conversation-state.js';
 import type { Caller } from './caller.js';
 import type { Cursors } from './cursors.js';
 import type { LogicContext } from './logic-context.js';
@@ -94,7 +94,12 @@ export class Pages {
   }
 
   /** A summary of every conversation of the user, and the messages after each cursor, within the page's count and bytes. */
-  private async syncPage(c: Caller, entries: ConversationEntry[], cursors: Map<string, number>, pageSize: number): Promise<imcloud.v1.SyncPage.$Properties> {
+  private async syncPage(
+    c: Caller,
+    entries: ConversationEntry[],
+    cursors: Map<string, number>,
+    pageSize: number,
+  ): Promise<imcloud.v1.SyncPage.$Properties> {
     let budget = pageSize;
     let bytes = this.cx.config.logic.maxReplyBytes;
     const summaries: imcloud.v1.ConversationSummary.$Properties[] = [];
@@ -125,12 +130,24 @@ export class Pages {
   }
 
   /** One conversation as the sync page sums it up, with the peer's cursors; minSeq when the device starts it from `from`. */
-  private async summary(c: Caller, e: ConversationEntry, known: number | undefined, from: number): Promise<imcloud.v1.ConversationSummary.$Properties> {
+  private async summary(
+    c: Caller,
+    e: ConversationEntry,
+    known: number | undefined,
+    from: number,
+  ): Promise<imcloud.v1.ConversationSummary.$Properties> {
     const peer = peerOf(e.conversation, c.userId);
     const peerEntry = peer === c.userId ? null : await this.cx.backends.conversations.get(c.appId, peer, e.conversation);
     return {
-      conversation: e.conversation, maxSeq: e.maxSeq, readSeq: e.readSeq, unread: Math.max(0, e.maxSeq - e.readSeq),
-      peerReadSeq: peerEntry?.readSeq ?? 0, peerDeliveredSeq: peerEntry?.deliveredSeq ?? 0, lastTs: e.lastTs, peer, minSeq: known !== undefined ? 0 : from,
+      conversation: e.conversation,
+      maxSeq: e.maxSeq,
+      readSeq: e.readSeq,
+      unread: Math.max(0, e.maxSeq - e.readSeq),
+      peerReadSeq: peerEntry?.readSeq ?? 0,
+      peerDeliveredSeq: peerEntry?.deliveredSeq ?? 0,
+      lastTs: e.lastTs,
+      peer,
+      minSeq: known !== undefined ? 0 : from,
     };
   }
 }

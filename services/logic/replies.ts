@@ -1,8 +1,9 @@
 // Everything logic sends down to clients goes through here: answers to the caller, notices and
 // pushes to every route of a set of users, one downstream batch per gate (DownstreamBatcher).
-import type { Routes, Route } from '../ports/routes.js';
+
 import type { ImError } from '../../protocol/errors.js';
 import { encodeFrameBody, errorFrame, type FrameInit } from '../../protocol/frame-codec.js';
+import type { Route, Routes } from '../ports/routes.js';
 import type { Metrics } from '../shared/metrics.js';
 import type { Caller } from './caller.js';
 import type { DeliveryOptions, DownstreamBatcher } from './downstream-batcher.js';

@@ -3,7 +3,9 @@
 import type { StoredMessage } from '../ports/stored-message.js';
 
 /** A message's share of a reply: its body and the fields around it (a generous estimate). */
-export function wireBytes(m: Pick<StoredMessage, 'body' | 'conversation' | 'sender' | 'senderDevice' | 'clientMsgId' | 'contentType'>): number {
+export function wireBytes(
+  m: Pick<StoredMessage, 'body' | 'conversation' | 'sender' | 'senderDevice' | 'clientMsgId' | 'contentType'>,
+): number {
   return m.body.length + m.conversation.length + m.sender.length + m.senderDevice.length + m.clientMsgId.length + m.contentType.length + 48;
 }
 

@@ -3,17 +3,18 @@
 // app's rate limit; then one function per claim outcome; a seq taken too long ago given up for a
 // new one (ADR 0004); the recent window and the conversation index; the durable store queue
 // (confirmed); then the ack and the push, while the dedupe record is marked done.
+
+import { ImError } from '../../protocol/errors.js';
 import type { DedupeClaim, SendAckRecord, SeqDraw } from '../ports/dedupe.js';
 import type { Route } from '../ports/routes.js';
 import type { StoredMessage } from '../ports/stored-message.js';
-import { ImError } from '../../protocol/errors.js';
 import type { IdGenerator } from '../shared/ids.js';
 import type { Caller } from './caller.js';
 import type { LogicContext } from './logic-context.js';
 import { decodeStoreRecord, encodeStoreRecord, toWireMessage, withSeq } from './message-codec.js';
 import type { MessageReader } from './message-reader.js';
 import { RateLimitHold } from './rate-limit-hold.js';
-import { stageClock, stageObservers, type SendStage, type StageObservers } from './send-stages.js';
+import { type SendStage, type StageObservers, stageClock, stageObservers } from './send-stages.js';
 
 /** How long a send's dedupe lease lasts before a retry may take it over. */
 const SEND_LEASE_MS = 10_000;
@@ -61,7 +62,14 @@ export class SendAcceptor {
     this.stages = stageObservers(cx.metrics);
   }
 
-  async accept(caller: Caller, reqId: number, clientMsgId: string, members: string[], content: MessageContent, onlyRetry?: string): Promise<void> {
+  async accept(
+    caller: Caller,
+    reqId: number,
+    clientMsgId: string,
+    members: string[],
+    content: MessageContent,
+    onlyRetry?: string,
+  ): Promise<void> {
     if (caller.receivedAt > 0) this.stages.bus_in.observe(Math.max(0, this.cx.now() - caller.receivedAt) / 1000);
     const attempt: SendAttempt = { caller, reqId, clientMsgId, members, onlyRetry, stage: stageClock(this.stages) };
     const message = this.newMessage(attempt, content);
@@ -69,14 +77,17 @@ export class SendAcceptor {
     const claim = await this.claim(attempt, draw);
     let allocation: Allocation;
     switch (claim.state) {
-      case 'done': return this.answerAckedBefore(attempt, claim.ack);
-      case 'busy': return this.refuseBusy(attempt);
+      case 'done':
+        return this.answerAckedBefore(attempt, claim.ack);
+      case 'busy':
+        return this.refuseBusy(attempt);
       case 'allocated':
         allocation = this.resume(attempt, claim);
         break;
       case 'new':
         if (attempt.onlyRetry) return this.refuseNew(attempt);
-        allocation = claim.seq !== undefined ? this.takeDrawnSeq(attempt, message, draw!, claim.seq) : await this.allocateNew(attempt, message);
+        allocation =
+          claim.seq !== undefined ? this.takeDrawnSeq(attempt, message, draw!, claim.seq) : await this.allocateNew(attempt, message);
         break;
     }
     allocation = await this.reallocateIfLate(attempt, allocation);
@@ -86,7 +97,14 @@ export class SendAcceptor {
 
   private newMessage(a: SendAttempt, content: MessageContent): StoredMessage {
     return {
-      ...content, seq: 0, msgId: this.ids.next(), ts: this.cx.now(), sender: a.caller.userId, senderDevice: a.caller.deviceId, clientMsgId: a.clientMsgId, recalled: false,
+      ...content,
+      seq: 0,
+      msgId: this.ids.next(),
+      ts: this.cx.now(),
+      sender: a.caller.userId,
+      senderDevice: a.caller.deviceId,
+      clientMsgId: a.clientMsgId,
+      recalled: false,
     };
   }
 
@@ -178,7 +196,10 @@ export class SendAcceptor {
     if (visible) return allocation;
     this.cx.metrics.sendRetries.inc({ app_id: a.caller.appId, outcome: 'reallocated' });
     const moved = await this.releasingOnFailure(a, () => this.allocateNewSeq(a, message));
-    this.cx.log.warn({ traceId: a.caller.traceId, conversation: message.conversation, oldSeq: message.seq, seq: moved.message.seq }, 'send resumed late: its old seq stays an empty slot, the message takes a new one');
+    this.cx.log.warn(
+      { traceId: a.caller.traceId, conversation: message.conversation, oldSeq: message.seq, seq: moved.message.seq },
+      'send resumed late: its old seq stays an empty slot, the message takes a new one',
+    );
     return moved;
   }
 
@@ -207,13 +228,20 @@ export class SendAcceptor {
   /** The ack to the sender, the push to every other connection of both members; the dedupe record is marked done meanwhile. */
   private answer(a: SendAttempt, { message }: Allocation, routes: Map<string, Route[]>, resumed: boolean): void {
     const { caller: c } = a;
-    const ack: SendAckRecord = { clientMsgId: a.clientMsgId, conversation: message.conversation, seq: message.seq, msgId: message.msgId, ts: message.ts };
+    const ack: SendAckRecord = {
+      clientMsgId: a.clientMsgId,
+      conversation: message.conversation,
+      seq: message.seq,
+      msgId: message.msgId,
+      ts: message.ts,
+    };
     // The ack does not wait for the record to say 'done' (ADR 0014). Until it does, a retry finds
     // the send allocated and resumes it: same seq and id, the same ack; the store and the
     // devices drop the repeated copy (unique seq).
     this.cx.backends.dedupe.complete(c.appId, c.userId, a.clientMsgId, ack, this.cx.config.logic.dedupeTtlMs).then(
       () => a.stage('complete'),
-      (err: unknown) => this.cx.log.warn({ traceId: c.traceId, err: String(err) }, 'dedupe record not marked done; a retry of this send will resume it'),
+      (err: unknown) =>
+        this.cx.log.warn({ traceId: c.traceId, err: String(err) }, 'dedupe record not marked done; a retry of this send will resume it'),
     );
     this.cx.replies.reply(c, { reqId: a.reqId, sendAck: { ...ack, duplicate: resumed } });
     const perApp = this.metricsOf(c.appId);

@@ -1,9 +1,10 @@
 // The Send and Recall frames: what each may carry, then the accept path they share
 // (SendAcceptor). A recall is a message of its own (kind RECALL, its own seq) that empties the
 // recalled one in the window and the store (ADR 0003).
-import { imcloud } from '../../protocol/gen/im.js';
+
 import { assertUserId, membersFor, singleConversation } from '../../protocol/conversation-id.js';
 import { ImError } from '../../protocol/errors.js';
+import { imcloud } from '../../protocol/gen/im.js';
 import type { Caller } from './caller.js';
 import type { LogicContext } from './logic-context.js';
 import type { MessageReader } from './message-reader.js';
@@ -25,10 +26,15 @@ export class Sends {
     assertUserId(req.to, 'to');
     const { maxBodyBytes } = this.cx.config.logic;
     if (req.body.length > maxBodyBytes) throw new ImError('IM_BODY_TOO_LARGE', `body of ${req.body.length} bytes exceeds ${maxBodyBytes}`);
-    if (req.contentType.length > MAX_CONTENT_TYPE) throw new ImError('IM_BAD_REQUEST', `content_type is longer than ${MAX_CONTENT_TYPE} characters`);
+    if (req.contentType.length > MAX_CONTENT_TYPE)
+      throw new ImError('IM_BAD_REQUEST', `content_type is longer than ${MAX_CONTENT_TYPE} characters`);
     const conversation = singleConversation(c.userId, req.to);
     await this.acceptor.accept(c, reqId, req.clientMsgId, [c.userId, req.to], {
-      conversation, kind: MessageKind.MESSAGE_KIND_NORMAL, contentType: req.contentType || 'text', body: req.body, recallsSeq: 0,
+      conversation,
+      kind: MessageKind.MESSAGE_KIND_NORMAL,
+      contentType: req.contentType || 'text',
+      body: req.body,
+      recallsSeq: 0,
     });
   }
 
@@ -44,11 +50,25 @@ export class Sends {
     // Once recalled, only a retry of that recall (answered by dedupe) is accepted, even after
     // the window has passed.
     if (!target.recalled && age > recallWindowMs) {
-      throw new ImError('IM_RECALL_WINDOW_EXPIRED', `the message is ${Math.round(age / 1000)} s old; the recall window is ${Math.round(recallWindowMs / 1000)} s`);
+      throw new ImError(
+        'IM_RECALL_WINDOW_EXPIRED',
+        `the message is ${Math.round(age / 1000)} s old; the recall window is ${Math.round(recallWindowMs / 1000)} s`,
+      );
     }
-    await this.acceptor.accept(c, reqId, req.clientMsgId, members, {
-      conversation: req.conversation, kind: MessageKind.MESSAGE_KIND_RECALL, contentType: 'recall', body: new Uint8Array(0), recallsSeq: target.seq,
-    }, target.recalled ? 'the message is already recalled' : undefined);
+    await this.acceptor.accept(
+      c,
+      reqId,
+      req.clientMsgId,
+      members,
+      {
+        conversation: req.conversation,
+        kind: MessageKind.MESSAGE_KIND_RECALL,
+        contentType: 'recall',
+        body: new Uint8Array(0),
+        recallsSeq: target.seq,
+      },
+      target.recalled ? 'the message is already recalled' : undefined,
+    );
     await this.cx.backends.window.markRecalled(c.appId, req.conversation, target.seq);
   }
 }

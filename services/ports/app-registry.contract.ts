@@ -36,7 +36,10 @@ export function appRegistryContract(name: string, make: () => Promise<AppRegistr
       ...overrides,
     });
     async function expectConflict(p: Promise<unknown>): Promise<void> {
-      const err = await p.then(() => undefined, (e: unknown) => e);
+      const err = await p.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(ImError);
       expect((err as ImError).code).toBe('IM_ADMIN_CONFLICT');
     }

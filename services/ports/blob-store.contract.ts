@@ -5,7 +5,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ImError } from '../../protocol/errors.js';
-import { blobKeys, type BlobStore } from './blob-store.js';
+import { type BlobStore, blobKeys } from './blob-store.js';
 
 export interface BlobStoreFixture {
   store: BlobStore;
@@ -76,7 +76,11 @@ export function blobStoreContract(name: string, make: () => Promise<BlobStoreFix
       const a = app();
       const data = randomBytes(300 * 1024 + 17);
       const key = blobKeys.file(md5(data));
-      const put = await store.put(a, key, chunked(data), { size: data.length, contentType: 'application/pdf', md5: md5(data).toUpperCase() });
+      const put = await store.put(a, key, chunked(data), {
+        size: data.length,
+        contentType: 'application/pdf',
+        md5: md5(data).toUpperCase(),
+      });
       expect(put.md5).toBe(md5(data));
       expect((await store.stat(a, key))?.size).toBe(data.length);
       expect((await readAll(await store.get(a, key))).equals(data)).toBe(true);
@@ -107,7 +111,9 @@ export function blobStoreContract(name: string, make: () => Promise<BlobStoreFix
       }
       // Without a length: to the end. A length past the end: clipped.
       expect((await readAll(await store.get(a, key, { offset: 11 * MiB }))).equals(data.subarray(11 * MiB))).toBe(true);
-      expect((await readAll(await store.get(a, key, { offset: 12 * MiB - 10, length: 1000 }))).equals(data.subarray(12 * MiB - 10))).toBe(true);
+      expect((await readAll(await store.get(a, key, { offset: 12 * MiB - 10, length: 1000 }))).equals(data.subarray(12 * MiB - 10))).toBe(
+        true,
+      );
     });
 
     it('ranges outside the object are refused', async () => {
@@ -199,7 +205,9 @@ export function blobStoreContract(name: string, make: () => Promise<BlobStoreFix
         expect(await code(store.get(a, k)), `get ${JSON.stringify(k)}`).toBe('IM_BAD_REQUEST');
         expect(await code(store.stat(a, k)), `stat ${JSON.stringify(k)}`).toBe('IM_BAD_REQUEST');
         expect(await code(store.remove(a, k)), `remove ${JSON.stringify(k)}`).toBe('IM_BAD_REQUEST');
-        expect(await code(store.put(a, k, Buffer.from('x'), { size: 1, contentType: 'text/plain' })), `put ${JSON.stringify(k)}`).toBe('IM_BAD_REQUEST');
+        expect(await code(store.put(a, k, Buffer.from('x'), { size: 1, contentType: 'text/plain' })), `put ${JSON.stringify(k)}`).toBe(
+          'IM_BAD_REQUEST',
+        );
       }
       for (const badApp of [`${a}/${b}`, '..', '', 'UPPER', `${b}/..`]) {
         expect(await code(store.get(badApp, key)), `app ${JSON.stringify(badApp)}`).toBe('IM_BAD_REQUEST');

@@ -84,7 +84,8 @@ export const blobKeys = {
     return `${blobKeys.uploadPrefix(uploadId)}${String(partNumber).padStart(5, '0')}`;
   },
   thumbnail(md5: string, width: number): string {
-    if (!Number.isInteger(width) || width < 1 || width > 10_000) throw new ImError('IM_BAD_REQUEST', 'thumbnail width must be an integer from 1 to 10000');
+    if (!Number.isInteger(width) || width < 1 || width > 10_000)
+      throw new ImError('IM_BAD_REQUEST', 'thumbnail width must be an integer from 1 to 10000');
     return `thumbs/${blobKeys.file(md5)}/${width}`;
   },
 } as const;
@@ -128,7 +129,8 @@ export function checkPutOptions(opts: PutOptions): string | undefined {
 /** Checks a range against an object's size. */
 export function checkRange(range: ByteRange | undefined, size: number): void {
   if (!range) return;
-  if (!Number.isSafeInteger(range.offset) || range.offset < 0) throw new ImError('IM_BAD_REQUEST', 'range offset must be a non-negative integer');
+  if (!Number.isSafeInteger(range.offset) || range.offset < 0)
+    throw new ImError('IM_BAD_REQUEST', 'range offset must be a non-negative integer');
   if (range.length !== undefined && (!Number.isSafeInteger(range.length) || range.length < 1)) {
     throw new ImError('IM_BAD_REQUEST', 'range length must be a positive integer');
   }

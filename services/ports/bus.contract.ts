@@ -9,7 +9,7 @@
 // messages left over from earlier tests are ignored.
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { UpstreamFullError, type Bus, type BusDelivery, type BusHandler, type Subscription } from './bus.js';
+import { type Bus, type BusDelivery, type BusHandler, type Subscription, UpstreamFullError } from './bus.js';
 
 export interface BusFixture {
   bus: Bus;
@@ -101,10 +101,12 @@ export function busContract(name: string, make: (opts?: BusFixtureOptions) => Pr
       const t = track();
       const a = new Recorder(run);
       const b = new Recorder(run);
-      const handler = (r: Recorder): BusHandler => async (d) => {
-        r.record(d);
-        await sleep(2);
-      };
+      const handler =
+        (r: Recorder): BusHandler =>
+        async (d) => {
+          r.record(d);
+          await sleep(2);
+        };
       await keep(bus.consumeUpstream(t, handler(a), { prefetch: 1 }));
       await keep(bus.consumeUpstream(t, handler(b), { prefetch: 1 }));
 
@@ -127,15 +129,17 @@ export function busContract(name: string, make: (opts?: BusFixtureOptions) => Pr
       const a = app();
       const r = new Recorder(run);
       let failed = false;
-      await keep(bus.consumeUpstream(t, async (d) => {
-        if (!r.record(d)) return;
-        // One frame fails once: the adapter may hand the frames that travelled with it to the
-        // handler again (handlers are idempotent); none may be lost.
-        if (!failed && text(d) === tag(7)) {
-          failed = true;
-          throw new Error('transient failure');
-        }
-      }));
+      await keep(
+        bus.consumeUpstream(t, async (d) => {
+          if (!r.record(d)) return;
+          // One frame fails once: the adapter may hand the frames that travelled with it to the
+          // handler again (handlers are idempotent); none may be lost.
+          if (!failed && text(d) === tag(7)) {
+            failed = true;
+            throw new Error('transient failure');
+          }
+        }),
+      );
 
       const n = 30;
       await Promise.all(Array.from({ length: n }, (_, i) => bus.publishUpstream(t, a, body(i))));
@@ -226,11 +230,13 @@ export function busContract(name: string, make: (opts?: BusFixtureOptions) => Pr
       const t = track();
       const r = new Recorder(run);
       let handled = 0;
-      await keep(bus.consumeUpstream(t, async (d) => {
-        if (!r.record(d)) return;
-        if (d.deliveryCount < 3) throw new Error('transient failure');
-        handled++;
-      }));
+      await keep(
+        bus.consumeUpstream(t, async (d) => {
+          if (!r.record(d)) return;
+          if (d.deliveryCount < 3) throw new Error('transient failure');
+          handled++;
+        }),
+      );
 
       await bus.publishUpstream(t, app(), body('flaky'));
       await waitFor(() => handled === 1, 'the third delivery to succeed');
@@ -252,8 +258,7 @@ export function busContract(name: string, make: (opts?: BusFixtureOptions) => Pr
         };
         if (queue === 'upstream') await keep(bus.consumeUpstream(t, handler));
         else await keep(bus.consumeStore(handler));
-        const publish = (b: Uint8Array): Promise<void> =>
-          queue === 'upstream' ? bus.publishUpstream(t, app(), b) : bus.publishStore(b);
+        const publish = (b: Uint8Array): Promise<void> => (queue === 'upstream' ? bus.publishUpstream(t, app(), b) : bus.publishStore(b));
 
         await publish(body('poison'));
         await publish(body('healthy'));
@@ -335,15 +340,21 @@ export function busContract(name: string, make: (opts?: BusFixtureOptions) => Pr
       let done = 0;
       let open = false;
       const waiting: Array<() => void> = [];
-      await keep(bus.consumeUpstream(t, async (d) => {
-        if (!text(d).startsWith(run)) return;
-        started++;
-        inFlight++;
-        maxInFlight = Math.max(maxInFlight, inFlight);
-        if (!open) await new Promise<void>((resolve) => waiting.push(resolve));
-        inFlight--;
-        done++;
-      }, { prefetch }));
+      await keep(
+        bus.consumeUpstream(
+          t,
+          async (d) => {
+            if (!text(d).startsWith(run)) return;
+            started++;
+            inFlight++;
+            maxInFlight = Math.max(maxInFlight, inFlight);
+            if (!open) await new Promise<void>((resolve) => waiting.push(resolve));
+            inFlight--;
+            done++;
+          },
+          { prefetch },
+        ),
+      );
 
       const n = 10;
       for (let i = 0; i < n; i++) await bus.publishUpstream(t, app(), body(i));
@@ -384,10 +395,16 @@ export function busContract(name: string, make: (opts?: BusFixtureOptions) => Pr
       const t = track();
       const first = new Recorder(run);
       let fail!: (err: Error) => void;
-      const sub = await keep(bus.consumeUpstream(t, async (d) => {
-        if (!first.record(d)) return;
-        await new Promise<void>((_, reject) => (fail = reject));
-      }, { prefetch: 1 }));
+      const sub = await keep(
+        bus.consumeUpstream(
+          t,
+          async (d) => {
+            if (!first.record(d)) return;
+            await new Promise<void>((_, reject) => (fail = reject));
+          },
+          { prefetch: 1 },
+        ),
+      );
       await bus.publishUpstream(t, app(), body('in-flight'));
       await waitFor(() => first.deliveries.length === 1, 'the message to be in flight');
 

@@ -29,7 +29,12 @@ export function conversationArchiveContract(name: string, make: () => Promise<Co
 
     const id = (kind: string): string => `${kind}-${randomUUID()}`;
     const cursors = (conversation: string, readSeq = 0, deliveredSeq = 0): ArchivedCursors => ({ conversation, readSeq, deliveredSeq });
-    const touch = (conversation: string, members: string[], seq: number): ConversationTouch => ({ conversation, members, seq, ts: T0 + seq });
+    const touch = (conversation: string, members: string[], seq: number): ConversationTouch => ({
+      conversation,
+      members,
+      seq,
+      ts: T0 + seq,
+    });
     /** What the consumer does: store the messages, then persist their touches. */
     const stored = async (appId: string, touches: ConversationTouch[]) => {
       await fx.store(appId, touches);

@@ -12,8 +12,7 @@ export interface ConversationStateFixture {
 }
 
 const T0 = 1_700_000_000_000;
-const byConv = (list: ConversationEntry[]): ConversationEntry[] =>
-  [...list].sort((a, b) => a.conversation.localeCompare(b.conversation));
+const byConv = (list: ConversationEntry[]): ConversationEntry[] => [...list].sort((a, b) => a.conversation.localeCompare(b.conversation));
 
 export function conversationStateContract(name: string, make: () => Promise<ConversationStateFixture>): void {
   describe(`ConversationState contract: ${name}`, () => {
@@ -25,8 +24,13 @@ export function conversationStateContract(name: string, make: () => Promise<Conv
     let bob: string;
 
     const id = (kind: string): string => `${kind}-${randomUUID()}`;
-    const entry = (conversation: string, maxSeq: number, lastTs: number, readSeq = 0, deliveredSeq = 0): ConversationEntry =>
-      ({ conversation, maxSeq, lastTs, readSeq, deliveredSeq });
+    const entry = (conversation: string, maxSeq: number, lastTs: number, readSeq = 0, deliveredSeq = 0): ConversationEntry => ({
+      conversation,
+      maxSeq,
+      lastTs,
+      readSeq,
+      deliveredSeq,
+    });
 
     beforeEach(async () => {
       fx = await make();

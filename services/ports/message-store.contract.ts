@@ -77,7 +77,13 @@ export function messageStoreContract(name: string, make: () => Promise<MessageSt
     });
 
     it('get returns every field, or null', async () => {
-      const m = msg(3, { kind: 4, contentType: 'application/json', recallsSeq: 2, senderDevice: 'web-7', body: new Uint8Array([0, 1, 254, 255]) });
+      const m = msg(3, {
+        kind: 4,
+        contentType: 'application/json',
+        recallsSeq: 2,
+        senderDevice: 'web-7',
+        body: new Uint8Array([0, 1, 254, 255]),
+      });
       await store.insertMany(app, [m]);
       expect(plain((await store.get(app, conv, 3))!)).toEqual(plain(m));
       expect(await store.get(app, conv, 4)).toBeNull();

@@ -39,7 +39,10 @@ export function workerIdsContract(name: string, make: () => Promise<WorkerIdsFix
       return l;
     }
     async function expectUnavailable(p: Promise<unknown>): Promise<void> {
-      const err = await p.then(() => undefined, (e: unknown) => e);
+      const err = await p.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(ImError);
       expect((err as ImError).code).toBe('IM_UNAVAILABLE');
     }

@@ -3,8 +3,8 @@
 // so the cache is bounded in entries and time, unknown AppIds are cached too (probing costs no
 // lookups), and only well-formed AppIds are ever looked up or kept.
 import { LRUCache } from 'lru-cache';
-import type { App, AppRegistry } from '../ports/app-registry.js';
 import { APP_ID } from '../../protocol/conversation-id.js';
+import type { App, AppRegistry } from '../ports/app-registry.js';
 
 export class AppDirectory<T> {
   private readonly cache: LRUCache<string, { app: T | null }>;

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { ImError } from '../../protocol/errors.js';
-import { compileConfig, configSchema, envName, MOVED_KEYS, sections, type Config, type ConfigInput } from './config.js';
+import { type Config, type ConfigInput, compileConfig, configSchema, envName, MOVED_KEYS, sections } from './config.js';
 
 /** The settings `env` sets (IMCLOUD_SECTION_KEY, or its _FILE), as a config layer; old names land where they were. */
 export function configFromEnv(env: NodeJS.ProcessEnv): ConfigInput {

@@ -2,10 +2,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
+import type { ImError } from '../../protocol/errors.js';
 import { compileConfig, configProblems, envName, MOVED_KEYS } from './config.js';
 import { loadConfig } from './config-sources.js';
 import { ROLE_SECTIONS, roleConfig } from './role-config.js';
-import type { ImError } from '../../protocol/errors.js';
 
 describe('config', () => {
   it('applies defaults and freezes the result', () => {
@@ -55,7 +55,9 @@ describe('config', () => {
 
   it('bounds the consumer linger so that a record reaches the store while the recent window still holds it', () => {
     expect(loadConfig({ IMCLOUD_CONSUMER_LINGER_MS: '10000' }).consumer.lingerMs).toBe(10_000);
-    expect(() => loadConfig({ IMCLOUD_CONSUMER_LINGER_MS: '10001' })).toThrow(/consumer\.lingerMs \(env IMCLOUD_CONSUMER_LINGER_MS\).*<=10000/);
+    expect(() => loadConfig({ IMCLOUD_CONSUMER_LINGER_MS: '10001' })).toThrow(
+      /consumer\.lingerMs \(env IMCLOUD_CONSUMER_LINGER_MS\).*<=10000/,
+    );
     expect(() => loadConfig({ IMCLOUD_CONSUMER_LINGER_MS: '-1' })).toThrow(/consumer\.lingerMs/);
   });
 
@@ -64,20 +66,32 @@ describe('config', () => {
     onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     writeFileSync(join(dir, 'prefetch'), '64\n');
     writeFileSync(join(dir, 'config.yaml'), 'gate:\n  heartbeatIntervalMs: 5000\n  idleTimeoutMs: 12000\n');
-    const c = loadConfig({ IMCLOUD_GATE_TRACK: 'canary', IMCLOUD_RABBITMQ_PREFETCH_FILE: join(dir, 'prefetch'), IMCLOUD_CONFIG: join(dir, 'config.yaml') });
+    const c = loadConfig({
+      IMCLOUD_GATE_TRACK: 'canary',
+      IMCLOUD_RABBITMQ_PREFETCH_FILE: join(dir, 'prefetch'),
+      IMCLOUD_CONFIG: join(dir, 'config.yaml'),
+    });
     expect([c.node.track, c.bus.prefetch, c.heartbeat.intervalMs, c.heartbeat.idleTimeoutMs]).toEqual(['canary', 64, 5000, 12_000]);
     // Later layers win whichever name they use; the new name alone works as well.
     expect(loadConfig({ IMCLOUD_CONFIG: join(dir, 'config.yaml'), IMCLOUD_HEARTBEAT_INTERVAL_MS: '7000' }).heartbeat.intervalMs).toBe(7000);
-    expect(compileConfig({ heartbeat: { intervalMs: 9000 } }, { gate: { heartbeatIntervalMs: 8000 } } as never).heartbeat.intervalMs).toBe(8000);
+    expect(compileConfig({ heartbeat: { intervalMs: 9000 } }, { gate: { heartbeatIntervalMs: 8000 } } as never).heartbeat.intervalMs).toBe(
+      8000,
+    );
     expect(Object.keys(MOVED_KEYS).sort()).toEqual(['gate.heartbeatIntervalMs', 'gate.idleTimeoutMs', 'gate.track', 'rabbitmq.prefetch']);
   });
 
   it('refuses a moved setting given both names with different values, and takes the same value twice', () => {
     expect(loadConfig({ IMCLOUD_GATE_TRACK: 'canary', IMCLOUD_NODE_TRACK: 'canary' }).node.track).toBe('canary');
-    expect(configProblems({ node: { track: 'stable' }, gate: { track: 'canary' } } as never)).toEqual([{
-      path: 'node.track', env: 'IMCLOUD_NODE_TRACK or IMCLOUD_GATE_TRACK', message: 'set both as node.track and as gate.track (its old name), to different values; keep one',
-    }]);
-    expect(() => loadConfig({ IMCLOUD_GATE_IDLE_TIMEOUT_MS: '1000', IMCLOUD_HEARTBEAT_IDLE_TIMEOUT_MS: '2000' })).toThrow(/heartbeat\.idleTimeoutMs.*gate\.idleTimeoutMs \(its old name\)/);
+    expect(configProblems({ node: { track: 'stable' }, gate: { track: 'canary' } } as never)).toEqual([
+      {
+        path: 'node.track',
+        env: 'IMCLOUD_NODE_TRACK or IMCLOUD_GATE_TRACK',
+        message: 'set both as node.track and as gate.track (its old name), to different values; keep one',
+      },
+    ]);
+    expect(() => loadConfig({ IMCLOUD_GATE_IDLE_TIMEOUT_MS: '1000', IMCLOUD_HEARTBEAT_IDLE_TIMEOUT_MS: '2000' })).toThrow(
+      /heartbeat\.idleTimeoutMs.*gate\.idleTimeoutMs \(its old name\)/,
+    );
   });
 
   it('gives each role its own section and the shared ones it reads, and nothing else', () => {
@@ -92,8 +106,10 @@ describe('config', () => {
     // No role reads another role's section or a backend's.
     const roles = ['gate', 'logic', 'consumer', 'dispatch', 'admin'];
     for (const [role, sections] of Object.entries(ROLE_SECTIONS)) {
-      expect(sections.filter((s) => s !== role && (roles.includes(s) || ['redis', 'rabbitmq', 'mongodb', 'minio'].includes(s))), role).toEqual([]);
+      expect(
+        sections.filter((s) => s !== role && (roles.includes(s) || ['redis', 'rabbitmq', 'mongodb', 'minio'].includes(s))),
+        role,
+      ).toEqual([]);
     }
   });
 });
-

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { configurationDoc, errorsDoc } from './docs.js';
 import { errorCatalog } from '../../protocol/errors.js';
+import { configurationDoc, errorsDoc } from './docs.js';
 
 const read = (name: string) => readFileSync(new URL(`../../docs/${name}`, import.meta.url), 'utf8');
 

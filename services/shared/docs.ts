@@ -1,7 +1,8 @@
 // Reference docs generated from the code itself, so they cannot drift (see docs.test.ts).
+
+import { errorCatalog } from '../../protocol/errors.js';
 import { configSchema, envNamesOf, oldKeysOf } from './config.js';
 import { ROLE_SECTIONS } from './role-config.js';
-import { errorCatalog } from '../../protocol/errors.js';
 
 export function errorsDoc(): string {
   const rows = Object.entries(errorCatalog).map(
@@ -49,13 +50,13 @@ export function configurationDoc(): string {
     'Generated from `services/shared/config.ts` by `npx tsx scripts/gen-docs.ts`; do not edit by hand.',
     '',
     'Every process compiles one configuration; each role reads only its own section and the shared',
-    'sections it needs (ADR 0028), as each section says below. Sources, later wins: the role\'s own',
+    "sections it needs (ADR 0028), as each section says below. Sources, later wins: the role's own",
     'defaults (the embedded `imcloud all` binds 127.0.0.1, serves the web page and creates the `demo`',
     'app), the YAML or JSON file named by `IMCLOUD_CONFIG` (sections as below), then environment',
     'variables. Every key `section.key` is read from `IMCLOUD_SECTION_KEY`, or from the file named by',
     '`IMCLOUD_SECTION_KEY_FILE` (how Kubernetes mounts Secrets). Lists are comma-separated in env.',
     'A setting that moved to a shared section is still read by its old name (in env, in the file and',
-    'in an ImCluster\'s `spec.config`); setting both names to different values is an error. An',
+    "in an ImCluster's `spec.config`); setting both names to different values is an error. An",
     'invalid value stops the process at start with `IM_CONFIG_INVALID`, naming the key and the',
     'variable.',
     '',
@@ -66,7 +67,9 @@ export function configurationDoc(): string {
       const { type, def } = describeLeaf(leaf);
       const shownDefault = section === 'node' && key === 'id' ? 'hostname-pid' : def || '(none)';
       const [env, ...old] = envNamesOf(`${section}.${key}`);
-      const formerly = oldKeysOf(`${section}.${key}`).map((k, i) => ` (formerly \`${k}\`, \`${old[i]}\`, still read)`).join('');
+      const formerly = oldKeysOf(`${section}.${key}`)
+        .map((k, i) => ` (formerly \`${k}\`, \`${old[i]}\`, still read)`)
+        .join('');
       lines.push(`| \`${section}.${key}\`${formerly} | \`${env}\` | ${type} | ${shownDefault.replace(/\|/g, '\\|')} |`);
     }
     lines.push('');
@@ -79,11 +82,12 @@ const PROCESS_READS: Readonly<Record<string, string>> = {
   node: '`node.id` names its logs, its worker-id lease and its broker connection',
   bus: 'its bus adapter takes `bus.prefetch` as its default',
   log: 'its logger',
-  http: 'its listeners (the gate\'s TCP listener binds `http.host` too)',
+  http: "its listeners (the gate's TCP listener binds `http.host` too)",
   tls: 'its listeners',
   gate: '`gate.tcpPort`, to name the variable when the port is taken',
-  logic: 'its bus adapter bounds the upstream queue by `logic.maxQueueBytes` (in gates too), its conversation state writes cursors behind by `logic.cursorPersistMs`',
-  admin: '`admin.token` (generated when empty) and the embedded mode\'s demo app',
+  logic:
+    'its bus adapter bounds the upstream queue by `logic.maxQueueBytes` (in gates too), its conversation state writes cursors behind by `logic.cursorPersistMs`',
+  admin: "`admin.token` (generated when empty) and the embedded mode's demo app",
   redis: 'its backends',
   rabbitmq: 'its backends',
   mongodb: 'its backends',
@@ -94,7 +98,9 @@ const ROLE_NAMES: Readonly<Record<string, string>> = { http: 'the HTTP layer of 
 /** Which roles read a section (its own role, or several: a shared section), and what the process reads of it. */
 function readBy(section: string): string {
   if (section === 'operator') return 'Read by the operator (`imcloud operator`).';
-  const roles = Object.entries(ROLE_SECTIONS).filter(([, sections]) => (sections as readonly string[]).includes(section)).map(([role]) => ROLE_NAMES[role] ?? role);
+  const roles = Object.entries(ROLE_SECTIONS)
+    .filter(([, sections]) => (sections as readonly string[]).includes(section))
+    .map(([role]) => ROLE_NAMES[role] ?? role);
   const process = PROCESS_READS[section];
   if (roles.length === 0) return `Read by the process itself, not by a role: ${process ?? 'its setup'}.`;
   const who = `${roles.length > 1 ? 'Shared: read' : 'Read'} by ${roles.join(', ')}`;

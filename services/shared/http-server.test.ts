@@ -1,7 +1,7 @@
 import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ImError } from '../../protocol/errors.js';
-import { DEFAULT_HTTP_LIMITS, HttpServer, type HttpLimits } from './http-server.js';
+import { DEFAULT_HTTP_LIMITS, type HttpLimits, HttpServer } from './http-server.js';
 import { createLogger } from './logger.js';
 import { createMetrics } from './metrics.js';
 
@@ -55,15 +55,26 @@ describe('HttpServer', () => {
   it('refuses a caller before reading its body: a 401 comes back while the announced body never arrives', async () => {
     const http = server();
     let handled = 0;
-    http.route('POST', '/v1/apps', () => {
-      handled += 1;
-      return { json: {} };
-    }, { authorize: (req) => {
-      if (req.headers.authorization !== 'Bearer good') throw new ImError('IM_ADMIN_UNAUTHORIZED');
-    } });
+    http.route(
+      'POST',
+      '/v1/apps',
+      () => {
+        handled += 1;
+        return { json: {} };
+      },
+      {
+        authorize: (req) => {
+          if (req.headers.authorization !== 'Bearer good') throw new ImError('IM_ADMIN_UNAUTHORIZED');
+        },
+      },
+    );
     const port = await http.listen(0, '127.0.0.1');
     await http.serve();
-    const answer = await raw(port, 'POST /v1/apps HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 1000000\r\n\r\n[[[[', 2_000);
+    const answer = await raw(
+      port,
+      'POST /v1/apps HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 1000000\r\n\r\n[[[[',
+      2_000,
+    );
     expect(statusOf(answer)).toBe(401);
     expect(bodyOf(answer).error?.code).toBe('IM_ADMIN_UNAUTHORIZED');
     expect(handled).toBe(0);
@@ -74,7 +85,8 @@ describe('HttpServer', () => {
     http.route('POST', '/echo', (req) => ({ json: req.body }));
     const port = await http.listen(0, '127.0.0.1');
     await http.serve();
-    const post = (body: string) => fetch(`http://127.0.0.1:${port}/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const post = (body: string) =>
+      fetch(`http://127.0.0.1:${port}/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
     const big = await post(JSON.stringify({ x: 'y'.repeat(2_000) }));
     expect(big.status).toBe(413);
     expect(((await big.json()) as { error: { code: string } }).error.code).toBe('IM_REQUEST_TOO_LARGE');

@@ -13,7 +13,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { ImError, toImError, type ErrorCode } from '../../protocol/errors.js';
+import { type ErrorCode, ImError, toImError } from '../../protocol/errors.js';
 import type { Metrics } from './metrics.js';
 import type { TlsFiles } from './tls-files.js';
 
@@ -106,11 +106,21 @@ export class HttpServer {
     private readonly tls?: TlsFiles,
   ) {
     this.route('GET', '/healthz', () => ({ json: { ok: true } }), { listener: 'public' });
-    this.route('GET', '/readyz', () => {
-      const ready = this.ready();
-      return { status: ready ? 200 : 503, json: { ready } };
-    }, { listener: 'public' });
-    this.route('GET', '/metrics', async () => ({ text: await this.metrics.registry.metrics(), contentType: this.metrics.registry.contentType }), { listener: 'ops' });
+    this.route(
+      'GET',
+      '/readyz',
+      () => {
+        const ready = this.ready();
+        return { status: ready ? 200 : 503, json: { ready } };
+      },
+      { listener: 'public' },
+    );
+    this.route(
+      'GET',
+      '/metrics',
+      async () => ({ text: await this.metrics.registry.metrics(), contentType: this.metrics.registry.contentType }),
+      { listener: 'ops' },
+    );
   }
 
   /** The public listener's node server (the gate takes WebSocket upgrades from it). */
@@ -152,10 +162,15 @@ export class HttpServer {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.endpoints.values()].map((e) => new Promise<void>((resolve) => {
-      e.server.close(() => resolve());
-      e.server.closeAllConnections();
-    })));
+    await Promise.all(
+      [...this.endpoints.values()].map(
+        (e) =>
+          new Promise<void>((resolve) => {
+            e.server.close(() => resolve());
+            e.server.closeAllConnections();
+          }),
+      ),
+    );
     await Promise.all([...this.endpoints.values()].map((e) => e.app?.close()));
   }
 
@@ -214,7 +229,12 @@ export class HttpServer {
       socket.destroy();
       return;
     }
-    const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+    const status =
+      err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? '408 Request Timeout'
+        : err.code === 'HPE_HEADER_OVERFLOW'
+          ? '431 Request Header Fields Too Large'
+          : '400 Bad Request';
     socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
   }
 
@@ -235,7 +255,9 @@ export class HttpServer {
     // Any content type is read as JSON (within the body limit), as curl users send it.
     app.addContentTypeParser('*', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
     app.setErrorHandler((err, req, reply) => this.sendError(reply, req, err));
-    app.setNotFoundHandler((req, reply) => this.sendError(reply, req, new ImError('IM_ROUTE_NOT_FOUND', `no endpoint ${req.method} ${pathOf(req.url)}`)));
+    app.setNotFoundHandler((req, reply) =>
+      this.sendError(reply, req, new ImError('IM_ROUTE_NOT_FOUND', `no endpoint ${req.method} ${pathOf(req.url)}`)),
+    );
     app.addHook('onSend', async (_req, reply, payload) => {
       reply.header('cache-control', 'no-store');
       return payload;
@@ -272,13 +294,17 @@ export class HttpServer {
     if (out.headers) reply.headers(out.headers);
     if (out.json !== undefined) return reply.type('application/json; charset=utf-8').send(JSON.stringify(out.json));
     if (out.text !== undefined) return reply.type(out.contentType ?? 'text/plain; charset=utf-8').send(out.text);
-    if (out.bytes !== undefined) return reply.type(out.contentType ?? 'application/octet-stream').send(Buffer.from(out.bytes.buffer, out.bytes.byteOffset, out.bytes.byteLength));
+    if (out.bytes !== undefined)
+      return reply
+        .type(out.contentType ?? 'application/octet-stream')
+        .send(Buffer.from(out.bytes.buffer, out.bytes.byteOffset, out.bytes.byteLength));
     return reply.send('');
   }
 
   private sendError(reply: FastifyReply, req: FastifyRequest, err: unknown): void {
     const e = httpError(err);
-    if (e.code === 'IM_INTERNAL') this.log.error({ err: (err as Error)?.stack ?? String(err), method: req.method, path: pathOf(req.url) }, 'http handler failed');
+    if (e.code === 'IM_INTERNAL')
+      this.log.error({ err: (err as Error)?.stack ?? String(err), method: req.method, path: pathOf(req.url) }, 'http handler failed');
     this.metrics.errors.inc({ code: e.code, role: this.role });
     reply.code(e.status).type('application/json; charset=utf-8');
     // A refused caller may have a body on its way that nobody will read: do not keep the connection.
@@ -295,7 +321,14 @@ function head(req: FastifyRequest): HttpRequestHead {
   const params = (req.params ?? {}) as Record<string, string>;
   const named: Record<string, string> = {};
   for (const [k, v] of Object.entries(params)) named[k === '*' ? 'rest' : k] = v;
-  return { method: req.method, path: q < 0 ? url : url.slice(0, q), params: named, query: new URLSearchParams(q < 0 ? '' : url.slice(q + 1)), headers: req.headers, raw };
+  return {
+    method: req.method,
+    path: q < 0 ? url : url.slice(0, q),
+    params: named,
+    query: new URLSearchParams(q < 0 ? '' : url.slice(q + 1)),
+    headers: req.headers,
+    raw,
+  };
 }
 
 function pathOf(url: string): string {
@@ -321,7 +354,11 @@ export function httpError(err: unknown): ImError {
   if (mapped) return new ImError(mapped, mapped === 'IM_ADMIN_INVALID' ? 'the request body is not valid JSON' : f!.message, { cause: err });
   // A JSON syntax error from the body parser, or another client mistake fastify reports.
   if (f?.statusCode !== undefined && f.statusCode >= 400 && f.statusCode < 500) {
-    return new ImError(err instanceof SyntaxError ? 'IM_ADMIN_INVALID' : 'IM_BAD_REQUEST', err instanceof SyntaxError ? 'the request body is not valid JSON' : f.message, { cause: err });
+    return new ImError(
+      err instanceof SyntaxError ? 'IM_ADMIN_INVALID' : 'IM_BAD_REQUEST',
+      err instanceof SyntaxError ? 'the request body is not valid JSON' : f.message,
+      { cause: err },
+    );
   }
   return toImError(err);
 }
@@ -332,6 +369,10 @@ function errorBody(e: ImError) {
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const payload = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(payload) });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'cache-control': 'no-store',
+    'content-length': Buffer.byteLength(payload),
+  });
   res.end(payload);
 }

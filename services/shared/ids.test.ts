@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeId, IdGenerator, ID_EPOCH_MS } from './ids.js';
+import { decodeId, ID_EPOCH_MS, IdGenerator } from './ids.js';
 
 describe('IdGenerator', () => {
   it('makes unique, increasing ids that carry time and worker id', () => {

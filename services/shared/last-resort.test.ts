@@ -6,7 +6,11 @@ describe('last-resort handlers', () => {
   it('count and keep running on a stray exception or rejection, and exit when they keep coming', () => {
     const kinds: string[] = [];
     const exits: number[] = [];
-    const uninstall = installLastResortHandlers(createLogger('test', 'test', 'silent'), (k) => kinds.push(k), { maxExceptions: 3, windowMs: 60_000, exit: (c) => exits.push(c) });
+    const uninstall = installLastResortHandlers(createLogger('test', 'test', 'silent'), (k) => kinds.push(k), {
+      maxExceptions: 3,
+      windowMs: 60_000,
+      exit: (c) => exits.push(c),
+    });
     // Emitted the way Node emits them, without letting a real one escape the test.
     const emit = process.emit.bind(process) as (event: string, ...args: unknown[]) => boolean;
     try {

@@ -13,7 +13,11 @@ export interface LastResortOptions {
   exit: (code: number) => void;
 }
 
-export function installLastResortHandlers(log: Logger, count: (kind: string) => void, opts: LastResortOptions = { maxExceptions: 50, windowMs: 60_000, exit: (c) => process.exit(c) }): () => void {
+export function installLastResortHandlers(
+  log: Logger,
+  count: (kind: string) => void,
+  opts: LastResortOptions = { maxExceptions: 50, windowMs: 60_000, exit: (c) => process.exit(c) },
+): () => void {
   const recent: number[] = [];
   const onRejection = (reason: unknown) => {
     count('unhandledRejection');
@@ -26,7 +30,10 @@ export function installLastResortHandlers(log: Logger, count: (kind: string) => 
     recent.push(now);
     while (recent.length > 0 && recent[0]! < now - opts.windowMs) recent.shift();
     if (recent.length > opts.maxExceptions) {
-      log.fatal({ exceptions: recent.length, windowMs: opts.windowMs }, 'too many uncaught exceptions; exiting so that the process is restarted');
+      log.fatal(
+        { exceptions: recent.length, windowMs: opts.windowMs },
+        'too many uncaught exceptions; exiting so that the process is restarted',
+      );
       opts.exit(70);
     }
   };

@@ -1,6 +1,6 @@
 // Structured JSON logs (pino). Every role logs with its role and node id; message handling
 // logs carry the trace id that follows a message across roles.
-import { pino, type Logger } from 'pino';
+import { type Logger, pino } from 'pino';
 
 export type { Logger };
 

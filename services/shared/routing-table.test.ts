@@ -1,18 +1,32 @@
-import { mkdtempSync, renameSync, rmSync, symlinkSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
-  canaryBucket, claimedByOtherPool, fnv1a32, inCanary, parseRoutingTable, poolFor, RoutingTableSource,
-  serializeRoutingTable, trackFor, type RoutingTableInput,
+  canaryBucket,
+  claimedByOtherPool,
+  fnv1a32,
+  inCanary,
+  parseRoutingTable,
+  poolFor,
+  type RoutingTableInput,
+  RoutingTableSource,
+  serializeRoutingTable,
+  trackFor,
 } from './routing-table.js';
 
-const table = (over: Partial<RoutingTableInput> = {}) => parseRoutingTable(serializeRoutingTable({
-  format: 1,
-  pools: [{ name: 'vip', appIds: ['acme', 'globex'] }, { name: 'main', default: true }],
-  stable: { version: '1.0.0' },
-  ...over,
-}));
+const table = (over: Partial<RoutingTableInput> = {}) =>
+  parseRoutingTable(
+    serializeRoutingTable({
+      format: 1,
+      pools: [
+        { name: 'vip', appIds: ['acme', 'globex'] },
+        { name: 'main', default: true },
+      ],
+      stable: { version: '1.0.0' },
+      ...over,
+    }),
+  );
 
 describe('fnv1a32 and buckets', () => {
   it('matches the published FNV-1a 32-bit test vectors', () => {
@@ -72,7 +86,9 @@ describe('routing decisions', () => {
 
   it('rejects malformed tables with a clear message', () => {
     expect(() => parseRoutingTable('{"format":2}')).toThrow(/format/);
-    expect(() => parseRoutingTable('{"format":1,"stable":{"version":"1"},"canary":{"version":"2","percentage":101}}')).toThrow(/canary.percentage/);
+    expect(() => parseRoutingTable('{"format":1,"stable":{"version":"1"},"canary":{"version":"2","percentage":101}}')).toThrow(
+      /canary.percentage/,
+    );
   });
 
   it('serializes canonically (sorted AppIds)', () => {
@@ -112,7 +128,9 @@ describe('RoutingTableSource', () => {
     sources.push(source);
     expect(source.current()?.generation).toBe(1);
     const changed = new Promise((resolve) => source.onChange(resolve));
-    cm.write(serializeRoutingTable({ format: 1, generation: 2, stable: { version: '1.0.0' }, canary: { version: '1.1.0', appIds: ['acme'] } }));
+    cm.write(
+      serializeRoutingTable({ format: 1, generation: 2, stable: { version: '1.0.0' }, canary: { version: '1.1.0', appIds: ['acme'] } }),
+    );
     await changed;
     expect(source.current()?.generation).toBe(2);
     expect(trackFor(source.current(), 'acme')).toBe('canary');
@@ -138,7 +156,10 @@ describe('RoutingTableSource', () => {
   it('keeps the last good table when the file becomes invalid', async () => {
     const cm = configMapDir(serializeRoutingTable({ format: 1, generation: 7, stable: { version: '1' } }));
     const warnings: string[] = [];
-    const source = await new RoutingTableSource(cm.path, { pollMs: 50, log: { info: () => undefined, warn: (_o, m) => warnings.push(m) } }).start();
+    const source = await new RoutingTableSource(cm.path, {
+      pollMs: 50,
+      log: { info: () => undefined, warn: (_o, m) => warnings.push(m) },
+    }).start();
     sources.push(source);
     cm.write('{ not json');
     // The poll that met the bad file warned, and kept the table.

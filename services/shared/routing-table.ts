@@ -7,8 +7,9 @@
 // Canary selection is deterministic and shared by every reader: an AppId is on the canary when
 // it is listed in canary.appIds, or when fnv1a32(appId) % 100 < canary.percentage. Raising the
 // percentage only ever adds AppIds to the canary.
+
+import { type FSWatcher, readFileSync, watch } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
-import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { dirname } from 'node:path';
 import { z } from 'zod';
 
@@ -25,17 +26,23 @@ export const routingTableSchema = z.object({
   /** ImCluster name and generation the table was computed from (informational). */
   cluster: z.string().optional(),
   generation: z.number().int().optional(),
-  pools: z.array(z.object({
-    name: z.string().min(1),
-    default: z.boolean().default(false),
-    appIds: z.array(appId).default([]),
-  })).default([]),
+  pools: z
+    .array(
+      z.object({
+        name: z.string().min(1),
+        default: z.boolean().default(false),
+        appIds: z.array(appId).default([]),
+      }),
+    )
+    .default([]),
   stable: z.object({ version: z.string() }),
-  canary: z.object({
-    version: z.string(),
-    appIds: z.array(appId).default([]),
-    percentage: z.number().int().min(0).max(100).default(0),
-  }).optional(),
+  canary: z
+    .object({
+      version: z.string(),
+      appIds: z.array(appId).default([]),
+      percentage: z.number().int().min(0).max(100).default(0),
+    })
+    .optional(),
 });
 
 export type RoutingTable = z.infer<typeof routingTableSchema>;

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -12,7 +12,27 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 function selfSigned(name: string): { cert: string; key: string } {
   const cert = join(dir, `${name}.crt`);
   const key = join(dir, `${name}.key`);
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', `/CN=${name}`, '-keyout', key, '-out', cert], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      `/CN=${name}`,
+      '-keyout',
+      key,
+      '-out',
+      cert,
+    ],
+    { stdio: 'ignore' },
+  );
   return { cert: readFileSync(cert, 'utf8'), key: readFileSync(key, 'utf8') };
 }
 
@@ -39,6 +59,8 @@ describe('TlsFiles', () => {
   });
 
   it('refuses to start on files it cannot read, naming them', () => {
-    expect(() => new TlsFiles(join(dir, 'missing.crt'), join(dir, 'missing.key'), createLogger('test', 'test', 'silent'))).toThrow(/missing\.crt/);
+    expect(() => new TlsFiles(join(dir, 'missing.crt'), join(dir, 'missing.key'), createLogger('test', 'test', 'silent'))).toThrow(
+      /missing\.crt/,
+    );
   });
 });

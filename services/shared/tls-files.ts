@@ -65,13 +65,19 @@ export class TlsFiles {
     try {
       m = { cert: readFileSync(this.certFile, 'utf8'), key: readFileSync(this.keyFile, 'utf8') };
     } catch (err) {
-      throw new ImError('IM_CONFIG_INVALID', `tls: cannot read ${(err as NodeJS.ErrnoException).path ?? 'the certificate or key'}: ${(err as Error).message}`);
+      throw new ImError(
+        'IM_CONFIG_INVALID',
+        `tls: cannot read ${(err as NodeJS.ErrnoException).path ?? 'the certificate or key'}: ${(err as Error).message}`,
+      );
     }
     try {
       // Fails on a key that does not match the certificate, or on a half-written file.
       createSecureContext(m);
     } catch (err) {
-      throw new ImError('IM_CONFIG_INVALID', `tls: ${this.certFile} and ${this.keyFile} are not a usable certificate and key: ${(err as Error).message}`);
+      throw new ImError(
+        'IM_CONFIG_INVALID',
+        `tls: ${this.certFile} and ${this.keyFile} are not a usable certificate and key: ${(err as Error).message}`,
+      );
     }
     return m;
   }

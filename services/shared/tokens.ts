@@ -2,7 +2,7 @@
 // aud = "imcloud", jti for revocation, iat/exp. A token is only ever verified with the secret of
 // the app it names, so a token of app A is useless in app B.
 import { randomUUID } from 'node:crypto';
-import { SignJWT, decodeJwt, errors as joseErrors, jwtVerify } from 'jose';
+import { decodeJwt, errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import { USER_ID } from '../../protocol/conversation-id.js';
 import { ImError } from '../../protocol/errors.js';
 
@@ -20,7 +20,13 @@ export interface TokenClaims {
 
 const key = (secret: string) => new TextEncoder().encode(secret);
 
-export async function mintToken(appId: string, secret: string, userId: string, ttlSec: number, now = Date.now()): Promise<{ token: string; claims: TokenClaims }> {
+export async function mintToken(
+  appId: string,
+  secret: string,
+  userId: string,
+  ttlSec: number,
+  now = Date.now(),
+): Promise<{ token: string; claims: TokenClaims }> {
   const jti = randomUUID();
   const iat = Math.floor(now / 1000);
   // iat has second precision; iat_ms lets "revoke every token issued before now" be exact.
@@ -53,7 +59,8 @@ export async function verifyToken(token: string, appId: string, secret: string):
       throw new ImError('IM_TOKEN_INVALID');
     }
     // The same rule as every user id the admin API takes: a signed token is no excuse for `*` or `a:b`.
-    if (typeof payload.sub !== 'string' || !USER_ID.test(payload.sub)) throw new ImError('IM_TOKEN_INVALID', `the token's subject is not a user id (${USER_ID.source})`);
+    if (typeof payload.sub !== 'string' || !USER_ID.test(payload.sub))
+      throw new ImError('IM_TOKEN_INVALID', `the token's subject is not a user id (${USER_ID.source})`);
     const issuedAt = typeof payload.iat_ms === 'number' ? payload.iat_ms : payload.iat * 1000;
     return { appId, userId: payload.sub, jti: payload.jti, issuedAt, expiresAt: payload.exp * 1000 };
   } catch (err) {

@@ -27,7 +27,9 @@ describe('TurnBatcher', () => {
     const sent: number[][] = [];
     const done: Array<() => void> = [];
     const batcher = new TurnBatcher<string, number>({
-      idOf: (k) => k, maxItems: 10, maxInFlight: 2,
+      idOf: (k) => k,
+      maxItems: 10,
+      maxInFlight: 2,
       send: (_key, items) => {
         sent.push(items);
         return new Promise<void>((resolve) => done.push(resolve));
@@ -48,7 +50,10 @@ describe('TurnBatcher', () => {
   it("with turnEnd 'nextTick', sends a turn's items before the next I/O turn, together with its promise continuations", async () => {
     const sent: number[][] = [];
     const batcher = new TurnBatcher<string, number>({
-      idOf: (k) => k, maxItems: 10, maxInFlight: Infinity, turnEnd: 'nextTick',
+      idOf: (k) => k,
+      maxItems: 10,
+      maxInFlight: Infinity,
+      turnEnd: 'nextTick',
       send: (_key, items) => {
         sent.push(items);
         return Promise.resolve();

@@ -49,7 +49,8 @@ export class TurnBatcher<K, T> {
     let state = this.keys.get(id);
     if (!state) this.keys.set(id, (state = { key, items: [], bytes: 0, inFlight: 0 }));
     const size = this.opts.sizeOf?.(item) ?? 0;
-    if (state.items.length > 0 && (state.items.length >= this.opts.maxItems || state.bytes + size > this.maxBytes)) this.sendBatch(id, state);
+    if (state.items.length > 0 && (state.items.length >= this.opts.maxItems || state.bytes + size > this.maxBytes))
+      this.sendBatch(id, state);
     state.items.push(item);
     state.bytes += size;
     if (state.items.length >= this.opts.maxItems) this.sendBatch(id, state);

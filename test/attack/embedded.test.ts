@@ -1,5 +1,6 @@
 // Every attack against the embedded mode: `imcloud all` as an OS process of its own.
-import { attackSuite } from './harness/suite.js';
+
 import { groups } from './attacks/index.js';
+import { attackSuite } from './harness/suite.js';
 
 attackSuite('embedded', groups);

@@ -29,7 +29,9 @@ export default async function attackSetup(project: TestProject): Promise<() => P
     for (const line of summary.notHeld) process.stderr.write(`attack not held: ${line}\n`);
     console.log(summaryLine(summary));
     if (summary.held !== summary.tried || summary.crashed > 0 || summary.leaked > 0) {
-      throw new Error(`${summary.tried - summary.held} of ${summary.tried} attacks did not hold (crashed=${summary.crashed}, leaked=${summary.leaked})`);
+      throw new Error(
+        `${summary.tried - summary.held} of ${summary.tried} attacks did not hold (crashed=${summary.crashed}, leaked=${summary.leaked})`,
+      );
     }
   };
 }

@@ -3,8 +3,8 @@
 import { MongoClient } from 'mongodb';
 import { ImClient } from '../../sdk/src/index.js';
 import type { ChatMessage, SkippedEvent } from '../../sdk/src/types.js';
-import { serverEnv, startServers, type Servers } from '../infra/index.js';
-import { startCluster, type BackendEnv, type Cluster } from '../support/cluster.js';
+import { type Servers, serverEnv, startServers } from '../infra/index.js';
+import { type BackendEnv, type Cluster, startCluster } from '../support/cluster.js';
 
 export interface Sent {
   conversation: string;
@@ -32,13 +32,18 @@ export async function startWorld(name: string, logDir: string, extraEnv: Record<
   const database = `${name}_${Date.now()}`;
   const backend = { ...serverEnv(servers), IMCLOUD_MONGODB_DATABASE: database } as unknown as BackendEnv;
   log(`role logs in ${logDir}`);
-  const cluster = await startCluster(backend, logDir, {}, {
-    IMCLOUD_LOGIC_EMPTY_SLOT_GRACE_MS: '2000',
-    IMCLOUD_GATE_HEARTBEAT_INTERVAL_MS: '2000',
-    IMCLOUD_GATE_IDLE_TIMEOUT_MS: '8000',
-    IMCLOUD_LOG_LEVEL: 'warn',
-    ...extraEnv,
-  });
+  const cluster = await startCluster(
+    backend,
+    logDir,
+    {},
+    {
+      IMCLOUD_LOGIC_EMPTY_SLOT_GRACE_MS: '2000',
+      IMCLOUD_GATE_HEARTBEAT_INTERVAL_MS: '2000',
+      IMCLOUD_GATE_IDLE_TIMEOUT_MS: '8000',
+      IMCLOUD_LOG_LEVEL: 'warn',
+      ...extraEnv,
+    },
+  );
   const res = await fetch(`${cluster.adminUrl}/v1/apps`, {
     method: 'POST',
     headers: { authorization: `Bearer ${cluster.adminToken}`, 'content-type': 'application/json' },
@@ -46,7 +51,11 @@ export async function startWorld(name: string, logDir: string, extraEnv: Record<
   });
   const { appId } = (await res.json()) as { appId: string };
   return {
-    servers, cluster, appId, database, log,
+    servers,
+    cluster,
+    appId,
+    database,
+    log,
     async stop() {
       await cluster.stop();
       await servers.stop();
@@ -61,7 +70,11 @@ export class Device {
   readonly skipped: SkippedEvent[] = [];
   readonly client: ImClient;
 
-  constructor(world: ChaosWorld, readonly userId: string, readonly deviceId: string) {
+  constructor(
+    world: ChaosWorld,
+    readonly userId: string,
+    readonly deviceId: string,
+  ) {
     this.client = new ImClient({
       appId: world.appId,
       dispatchUrl: world.cluster.dispatchUrl,
@@ -91,7 +104,10 @@ export class ChatLoad {
   private running = false;
   private loops: Promise<void>[] = [];
 
-  constructor(private readonly world: ChaosWorld, readonly pairs: number) {
+  constructor(
+    private readonly world: ChaosWorld,
+    readonly pairs: number,
+  ) {
     for (let p = 0; p < pairs; p++) {
       for (const side of ['x', 'y']) {
         for (const d of ['a', 'b']) this.devices.push(new Device(world, `u${p}${side}`, `u${p}${side}-${d}`));
@@ -111,22 +127,31 @@ export class ChatLoad {
   start(intervalMs: number): void {
     this.running = true;
     for (const d of this.devices.filter((x) => x.deviceId.endsWith('-a'))) {
-      this.loops.push((async () => {
-        let n = 0;
-        while (this.running) {
-          const to = this.partnerOf(d.userId);
-          this.attempts++;
-          const body = `${d.deviceId}#${n++}`;
-          try {
-            const ack = await d.client.send(to, body);
-            this.sent.push({ conversation: ack.conversation, seq: ack.seq, clientMsgId: ack.clientMsgId, sender: d.userId, to, senderDevice: d.deviceId });
-          } catch (err) {
-            this.failures++;
-            this.world.log(`send by ${d.deviceId} failed for good: ${(err as Error).message}`);
+      this.loops.push(
+        (async () => {
+          let n = 0;
+          while (this.running) {
+            const to = this.partnerOf(d.userId);
+            this.attempts++;
+            const body = `${d.deviceId}#${n++}`;
+            try {
+              const ack = await d.client.send(to, body);
+              this.sent.push({
+                conversation: ack.conversation,
+                seq: ack.seq,
+                clientMsgId: ack.clientMsgId,
+                sender: d.userId,
+                to,
+                senderDevice: d.deviceId,
+              });
+            } catch (err) {
+              this.failures++;
+              this.world.log(`send by ${d.deviceId} failed for good: ${(err as Error).message}`);
+            }
+            await new Promise((r) => setTimeout(r, intervalMs));
           }
-          await new Promise((r) => setTimeout(r, intervalMs));
-        }
-      })());
+        })(),
+      );
     }
   }
 
@@ -144,10 +169,14 @@ export class ChatLoad {
   async progress(acks: number, what: string, timeoutMs = 120_000): Promise<void> {
     const from = this.acksBy();
     const senders = this.devices.filter((d) => d.deviceId.endsWith('-a')).map((d) => d.deviceId);
-    await waitUntil(() => {
-      const now = this.acksBy();
-      return senders.every((d) => (now.get(d) ?? 0) - (from.get(d) ?? 0) >= acks);
-    }, timeoutMs, `${acks} more acks for every sender: ${what}`);
+    await waitUntil(
+      () => {
+        const now = this.acksBy();
+        return senders.every((d) => (now.get(d) ?? 0) - (from.get(d) ?? 0) >= acks);
+      },
+      timeoutMs,
+      `${acks} more acks for every sender: ${what}`,
+    );
   }
 
   async stopSending(): Promise<void> {
@@ -157,12 +186,13 @@ export class ChatLoad {
 
   /** Devices that must hold a message: both devices of the recipient, and the sender's other device. */
   targets(s: Sent): Device[] {
-    return this.devices.filter((d) => (d.userId === s.to) || (d.userId === s.sender && d.deviceId !== s.senderDevice));
+    return this.devices.filter((d) => d.userId === s.to || (d.userId === s.sender && d.deviceId !== s.senderDevice));
   }
 
   delivered(): number {
     let n = 0;
-    for (const s of this.sent) for (const d of this.targets(s)) if (d.received.some((m) => m.conversation === s.conversation && m.seq === s.seq)) n++;
+    for (const s of this.sent)
+      for (const d of this.targets(s)) if (d.received.some((m) => m.conversation === s.conversation && m.seq === s.seq)) n++;
     return n;
   }
 
@@ -187,8 +217,11 @@ export interface Accounting {
 export async function account(world: ChaosWorld, load: ChatLoad): Promise<Accounting> {
   const mongo = new MongoClient(world.servers.mongodb!.url);
   await mongo.connect();
-  const rows = await mongo.db(world.database).collection('messages')
-    .find({ appId: world.appId, kind: 0 }, { projection: { conversation: 1, seq: 1, clientMsgId: 1, sender: 1 } }).toArray();
+  const rows = await mongo
+    .db(world.database)
+    .collection('messages')
+    .find({ appId: world.appId, kind: 0 }, { projection: { conversation: 1, seq: 1, clientMsgId: 1, sender: 1 } })
+    .toArray();
   await mongo.close();
   const details: string[] = [];
   const stored = new Map<string, number>();
@@ -211,7 +244,9 @@ export async function account(world: ChaosWorld, load: ChatLoad): Promise<Accoun
       if (!d.received.some((m) => m.conversation === s.conversation && m.seq === s.seq && m.clientMsgId === s.clientMsgId)) {
         lost++;
         const told = d.skipped.find((e) => e.conversation === s.conversation && e.fromSeq <= s.seq && s.seq <= e.toSeq);
-        details.push(`not delivered to ${d.deviceId}: ${s.conversation}#${s.seq}${told ? ` (skipped as ${told.reason} ${told.fromSeq}..${told.toSeq})` : ''}`);
+        details.push(
+          `not delivered to ${d.deviceId}: ${s.conversation}#${s.seq}${told ? ` (skipped as ${told.reason} ${told.fromSeq}..${told.toSeq})` : ''}`,
+        );
       }
     }
   }

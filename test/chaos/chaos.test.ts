@@ -3,7 +3,7 @@
 // prove that nothing acked was lost, duplicated or reordered (issue: distributed mode).
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { testLogDir } from '../support/test-log-dir.js';
-import { ChatLoad, settledAccount, startWorld, waitUntil, type ChaosWorld } from './chaos-fixture.js';
+import { type ChaosWorld, ChatLoad, settledAccount, startWorld, waitUntil } from './chaos-fixture.js';
 
 const logDir = testLogDir('chaos');
 let world: ChaosWorld;
@@ -50,7 +50,9 @@ it('loses, duplicates and reorders nothing while roles are killed and servers re
 
   await load.stopSending();
   log(`stopped sending: ${load.attempts} sent, ${load.sent.length} acked, ${load.failures} failed; waiting for deliveries`);
-  await waitUntil(() => load.delivered() >= load.expectedDeliveries(), 90_000, 'every acked message to reach every device').catch((err: Error) => log(err.message));
+  await waitUntil(() => load.delivered() >= load.expectedDeliveries(), 90_000, 'every acked message to reach every device').catch(
+    (err: Error) => log(err.message),
+  );
 
   // Stored rows: the consumers catch up from the durable queue.
   const result = await settledAccount(world, load, 60_000);

@@ -3,7 +3,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { testLogDir } from '../support/test-log-dir.js';
-import { ChatLoad, settledAccount, startWorld, waitUntil, type ChaosWorld } from './chaos-fixture.js';
+import { type ChaosWorld, ChatLoad, settledAccount, startWorld, waitUntil } from './chaos-fixture.js';
 
 const logDir = testLogDir('wipe');
 let world: ChaosWorld;
@@ -30,7 +30,9 @@ it('never reissues a seq and loses nothing when Redis is wiped', async () => {
   redis.disconnect();
   await load.progress(40, 'after the wipe');
   await load.stopSending();
-  await waitUntil(() => load.delivered() >= load.expectedDeliveries(), 60_000, 'every acked message to reach every device').catch((err: Error) => world.log(err.message));
+  await waitUntil(() => load.delivered() >= load.expectedDeliveries(), 60_000, 'every acked message to reach every device').catch(
+    (err: Error) => world.log(err.message),
+  );
 
   // No (conversation, seq) was acked for two different messages.
   const owners = new Map<string, string>();

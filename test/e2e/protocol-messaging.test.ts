@@ -2,10 +2,10 @@
 // racing senders, resync, read receipts, recall and history: the guarantees of
 // docs/architecture.md §2.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { imcloud } from '../../protocol/gen/im.js';
 import { singleConversation } from '../../protocol/conversation-id.js';
-import { RawClient } from '../support/raw-client.js';
+import { imcloud } from '../../protocol/gen/im.js';
 import { startTestPlatform, type TestPlatform } from '../support/platform.js';
+import { RawClient } from '../support/raw-client.js';
 
 const text = (s: string) => new TextEncoder().encode(s);
 const str = (b: Uint8Array | null | undefined) => new TextDecoder().decode(b ?? new Uint8Array());
@@ -22,7 +22,13 @@ afterAll(async () => {
   await platform?.stop();
 });
 
-async function online(appId: string, userId: string, deviceId = `${userId}-d1`, transport: 'ws' | 'tcp' = 'ws', on: TestPlatform = platform): Promise<RawClient> {
+async function online(
+  appId: string,
+  userId: string,
+  deviceId = `${userId}-d1`,
+  transport: 'ws' | 'tcp' = 'ws',
+  on: TestPlatform = platform,
+): Promise<RawClient> {
   const token = await on.token(appId, userId);
   const client = transport === 'ws' ? await RawClient.ws(on.wsUrl) : await RawClient.tcp(on.tcpPort);
   const ok = await client.auth(token, deviceId);
@@ -68,7 +74,7 @@ describe('single chat', () => {
     bob.close();
   });
 
-  it('delivers to every device of the receiver and to the sender\'s other devices', async () => {
+  it("delivers to every device of the receiver and to the sender's other devices", async () => {
     const { appId } = await platform.createApp('all');
     const alice1 = await online(appId, 'alice', 'a-phone');
     const alice2 = await online(appId, 'alice', 'a-laptop');
@@ -114,7 +120,9 @@ describe('single chat', () => {
     const seen: number[] = [];
     let cursor: number | undefined;
     for (let pages = 0; pages < 10; pages++) {
-      const page = await dave.request({ sync: { cursors: cursor === undefined ? [] : [{ conversation: conv, seq: cursor }], pageSize: 10 } });
+      const page = await dave.request({
+        sync: { cursors: cursor === undefined ? [] : [{ conversation: conv, seq: cursor }], pageSize: 10 },
+      });
       for (const m of page.syncPage!.messages!) seen.push(Number(m.seq));
       if (seen.length > 0) cursor = seen[seen.length - 1];
       if (!page.syncPage!.hasMore) break;
@@ -173,8 +181,10 @@ describe('single chat', () => {
   it('gives two racing senders and all their devices one identical order', async () => {
     const { appId } = await platform.createApp('all');
     const devices = [
-      await online(appId, 'ann', 'ann-1'), await online(appId, 'ann', 'ann-2'),
-      await online(appId, 'ben', 'ben-1'), await online(appId, 'ben', 'ben-2', 'tcp'),
+      await online(appId, 'ann', 'ann-1'),
+      await online(appId, 'ann', 'ann-2'),
+      await online(appId, 'ben', 'ben-1'),
+      await online(appId, 'ben', 'ben-2', 'tcp'),
     ];
     const [ann1, , ben1] = devices;
     const conv = singleConversation('ann', 'ben');
@@ -337,7 +347,11 @@ describe('single chat', () => {
       await new Promise((r) => setTimeout(r, Number(late.pullResult!.retryAfterMs)));
       late = await bob.request({ pull: { conversation: conv, fromSeq: 1, toSeq: 3 } });
     }
-    expect(late.pullResult!.messages!.map((m) => [Number(m.seq), Boolean(m.empty)])).toEqual([[1, false], [2, true], [3, false]]);
+    expect(late.pullResult!.messages!.map((m) => [Number(m.seq), Boolean(m.empty)])).toEqual([
+      [1, false],
+      [2, true],
+      [3, false],
+    ]);
     expect(late.pullResult!.retryAfterMs).toBe(0);
     // A range that ends inside the gap is judged by the first message after it.
     const inside = await bob.request({ pull: { conversation: conv, fromSeq: 2, toSeq: 2 } });

@@ -2,12 +2,12 @@
 // refusal carries a stable code and no other session is harmed (docs/architecture.md §5,
 // docs/security.md).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { imcloud } from '../../protocol/gen/im.js';
 import { singleConversation } from '../../protocol/conversation-id.js';
 import { encodeFrame } from '../../protocol/frame-codec.js';
+import { imcloud } from '../../protocol/gen/im.js';
 import { mintToken } from '../../services/shared/tokens.js';
-import { RawClient } from '../support/raw-client.js';
 import { startTestPlatform, type TestPlatform } from '../support/platform.js';
+import { RawClient } from '../support/raw-client.js';
 
 const Platform = imcloud.v1.Platform;
 const text = (s: string) => new TextEncoder().encode(s);
@@ -108,7 +108,9 @@ describe('malformed and hostile input', () => {
     expect((await c.request({ send: { clientMsgId: 'a', to: 'bad:id', body: text('a') } })).error!.code).toBe('IM_BAD_REQUEST');
     expect((await c.request({ send: { clientMsgId: 'b', to: 'wes', body: new Uint8Array(3000) } })).error!.code).toBe('IM_BODY_TOO_LARGE');
     expect((await c.request({ history: { conversation: 'nonsense' } })).error!.code).toBe('IM_BAD_REQUEST');
-    expect((await c.request({ recall: { clientMsgId: 'r', conversation: singleConversation('vic', 'wes'), seq: 99 } })).error!.code).toBe('IM_NOT_FOUND');
+    expect((await c.request({ recall: { clientMsgId: 'r', conversation: singleConversation('vic', 'wes'), seq: 99 } })).error!.code).toBe(
+      'IM_NOT_FOUND',
+    );
     c.close();
   });
 
@@ -128,7 +130,10 @@ describe('malformed and hostile input', () => {
 
   it('closes a reader whose send buffer overflows, without blocking anyone else', async () => {
     // The upstream queue may hold the whole 30 MB burst below: this is about a slow reader, not overload (ADR 0021).
-    const roomy = await startTestPlatform({ gate: { maxBufferedBytes: 64 * 1024, rateLimitPerSec: 10_000, rateLimitBurst: 10_000 }, logic: { maxQueueBytes: 0 } });
+    const roomy = await startTestPlatform({
+      gate: { maxBufferedBytes: 64 * 1024, rateLimitPerSec: 10_000, rateLimitBurst: 10_000 },
+      logic: { maxQueueBytes: 0 },
+    });
     try {
       const { appId } = await roomy.createApp();
       const connect = async (user: string) => {
@@ -146,7 +151,8 @@ describe('malformed and hostile input', () => {
       const body = new Uint8Array(30_000).fill(65);
       const n = 1000;
       for (let i = 0; i < n; i++) sender.send({ send: { clientMsgId: `big-${i}`, to: 'sloth', body } });
-      const slowClosed = () => roomy.runtime.metrics.gateDisconnects.get().then((m) => m.values.some((v) => v.labels.reason === 'IM_SLOW_CONSUMER'));
+      const slowClosed = () =>
+        roomy.runtime.metrics.gateDisconnects.get().then((m) => m.values.some((v) => v.labels.reason === 'IM_SLOW_CONSUMER'));
       await expect.poll(slowClosed, { timeout: 20_000 }).toBe(true);
       const calm = await calmA.request({ send: { clientMsgId: 'calm-1', to: 'calm-b', body: text('still here') } });
       expect(calm.body).toBe('sendAck');
@@ -246,7 +252,9 @@ describe('tokens and tenancy', () => {
     const c = await RawClient.ws(platform.wsUrl);
     expect((await c.auth(token, 'rex-1')).body).toBe('authOk');
     const res = await fetch(`${platform.httpUrl}/v1/apps/${appId}/revocations`, {
-      method: 'POST', headers: { authorization: 'Bearer test-admin-token', 'content-type': 'application/json' }, body: JSON.stringify({ userId: 'rex' }),
+      method: 'POST',
+      headers: { authorization: 'Bearer test-admin-token', 'content-type': 'application/json' },
+      body: JSON.stringify({ userId: 'rex' }),
     });
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ revoked: true, kicked: 1 });
@@ -274,7 +282,11 @@ describe('multi-login policies', () => {
     const web = await online(appId, 'sue', 'sue-web', Platform.PLATFORM_WEB);
     const phone = await online(appId, 'sue', 'sue-phone', Platform.PLATFORM_IOS);
     const kick = await web.nextOf('kick');
-    expect(kick.kick).toMatchObject({ reason: imcloud.v1.KickReason.KICK_REASON_LOGIN_ELSEWHERE, byDevice: 'sue-phone', byPlatform: Platform.PLATFORM_IOS });
+    expect(kick.kick).toMatchObject({
+      reason: imcloud.v1.KickReason.KICK_REASON_LOGIN_ELSEWHERE,
+      byDevice: 'sue-phone',
+      byPlatform: Platform.PLATFORM_IOS,
+    });
     await web.closed();
     expect(phone.isClosed).toBe(false);
     phone.close();
@@ -321,18 +333,33 @@ describe('HTTP APIs', () => {
   const admin = { authorization: 'Bearer test-admin-token', 'content-type': 'application/json' };
 
   it('creates an app, mints tokens with the app secret, and refuses wrong credentials', async () => {
-    const created = await fetch(`${platform.httpUrl}/v1/apps`, { method: 'POST', headers: admin, body: JSON.stringify({ appId: 'acme-chat', multiLogin: 'single' }) });
+    const created = await fetch(`${platform.httpUrl}/v1/apps`, {
+      method: 'POST',
+      headers: admin,
+      body: JSON.stringify({ appId: 'acme-chat', multiLogin: 'single' }),
+    });
     expect(created.status).toBe(201);
     const app = (await created.json()) as { appId: string; secret: string; multiLogin: string };
     expect(app).toMatchObject({ appId: 'acme-chat', multiLogin: 'single' });
     expect(app.secret.length).toBeGreaterThan(20);
 
-    const conflict = await fetch(`${platform.httpUrl}/v1/apps`, { method: 'POST', headers: admin, body: JSON.stringify({ appId: 'acme-chat' }) });
+    const conflict = await fetch(`${platform.httpUrl}/v1/apps`, {
+      method: 'POST',
+      headers: admin,
+      body: JSON.stringify({ appId: 'acme-chat' }),
+    });
     expect(conflict.status).toBe(409);
     expect(((await conflict.json()) as { error: { code: string } }).error.code).toBe('IM_ADMIN_CONFLICT');
 
-    const basic = { authorization: `Basic ${Buffer.from(`acme-chat:${app.secret}`).toString('base64')}`, 'content-type': 'application/json' };
-    const minted = await fetch(`${platform.httpUrl}/v1/apps/acme-chat/tokens`, { method: 'POST', headers: basic, body: JSON.stringify({ userId: 'zoe', ttlSec: 60 }) });
+    const basic = {
+      authorization: `Basic ${Buffer.from(`acme-chat:${app.secret}`).toString('base64')}`,
+      'content-type': 'application/json',
+    };
+    const minted = await fetch(`${platform.httpUrl}/v1/apps/acme-chat/tokens`, {
+      method: 'POST',
+      headers: basic,
+      body: JSON.stringify({ userId: 'zoe', ttlSec: 60 }),
+    });
     expect(minted.status).toBe(201);
     const { token } = (await minted.json()) as { token: string };
     const c = await RawClient.ws(platform.wsUrl);
@@ -342,31 +369,59 @@ describe('HTTP APIs', () => {
     const wrong = { authorization: `Basic ${Buffer.from('acme-chat:nope').toString('base64')}` };
     expect((await fetch(`${platform.httpUrl}/v1/apps/acme-chat`, { headers: wrong })).status).toBe(401);
     const other = await platform.createApp();
-    const cross = await fetch(`${platform.httpUrl}/v1/apps/${other.appId}/tokens`, { method: 'POST', headers: basic, body: JSON.stringify({ userId: 'zoe' }) });
+    const cross = await fetch(`${platform.httpUrl}/v1/apps/${other.appId}/tokens`, {
+      method: 'POST',
+      headers: basic,
+      body: JSON.stringify({ userId: 'zoe' }),
+    });
     expect(cross.status).toBe(403);
-    const invalid = await fetch(`${platform.httpUrl}/v1/apps/acme-chat/tokens`, { method: 'POST', headers: admin, body: JSON.stringify({ userId: 'no:colons' }) });
+    const invalid = await fetch(`${platform.httpUrl}/v1/apps/acme-chat/tokens`, {
+      method: 'POST',
+      headers: admin,
+      body: JSON.stringify({ userId: 'no:colons' }),
+    });
     expect(invalid.status).toBe(400);
     expect(((await invalid.json()) as { error: { code: string } }).error.code).toBe('IM_ADMIN_INVALID');
     const listed = await fetch(`${platform.httpUrl}/v1/apps`, { headers: admin });
     expect(JSON.stringify(await listed.json())).not.toContain(app.secret);
 
-    const patched = await fetch(`${platform.httpUrl}/v1/apps/acme-chat`, { method: 'PATCH', headers: basic, body: JSON.stringify({ multiLogin: 'per-platform' }) });
+    const patched = await fetch(`${platform.httpUrl}/v1/apps/acme-chat`, {
+      method: 'PATCH',
+      headers: basic,
+      body: JSON.stringify({ multiLogin: 'per-platform' }),
+    });
     expect(((await patched.json()) as { multiLogin: string }).multiLogin).toBe('per-platform');
   });
 
-  it('lets only the platform set an app\'s limits, and the gates hold the app to its frame rate across connections', async () => {
-    const created = await fetch(`${platform.httpUrl}/v1/apps`, { method: 'POST', headers: admin, body: JSON.stringify({ appId: 'small-app', limits: { framesPerSec: 20 } }) });
+  it("lets only the platform set an app's limits, and the gates hold the app to its frame rate across connections", async () => {
+    const created = await fetch(`${platform.httpUrl}/v1/apps`, {
+      method: 'POST',
+      headers: admin,
+      body: JSON.stringify({ appId: 'small-app', limits: { framesPerSec: 20 } }),
+    });
     const app = (await created.json()) as { secret: string; limits: unknown };
     expect(app.limits).toEqual({ framesPerSec: 20 });
-    const basic = { authorization: `Basic ${Buffer.from(`small-app:${app.secret}`).toString('base64')}`, 'content-type': 'application/json' };
-    const raise = await fetch(`${platform.httpUrl}/v1/apps/small-app`, { method: 'PATCH', headers: basic, body: JSON.stringify({ limits: { framesPerSec: 1_000_000 } }) });
+    const basic = {
+      authorization: `Basic ${Buffer.from(`small-app:${app.secret}`).toString('base64')}`,
+      'content-type': 'application/json',
+    };
+    const raise = await fetch(`${platform.httpUrl}/v1/apps/small-app`, {
+      method: 'PATCH',
+      headers: basic,
+      body: JSON.stringify({ limits: { framesPerSec: 1_000_000 } }),
+    });
     expect(raise.status).toBe(403);
     expect(((await raise.json()) as { error: { code: string } }).error.code).toBe('IM_ADMIN_FORBIDDEN');
-    const byPlatform = await fetch(`${platform.httpUrl}/v1/apps/small-app`, { method: 'PATCH', headers: admin, body: JSON.stringify({ limits: { framesPerSec: 20, connectionsPerUser: 4 } }) });
+    const byPlatform = await fetch(`${platform.httpUrl}/v1/apps/small-app`, {
+      method: 'PATCH',
+      headers: admin,
+      body: JSON.stringify({ limits: { framesPerSec: 20, connectionsPerUser: 4 } }),
+    });
     expect(((await byPlatform.json()) as { limits: unknown }).limits).toEqual({ framesPerSec: 20, connectionsPerUser: 4 });
     // Three connections, each well within its own limit, together over the app's 20 frames/s.
     const clients = await Promise.all(['u1', 'u2', 'u3'].map((u) => online('small-app', u)));
-    for (let i = 0; i < 15; i++) for (const [k, c] of clients.entries()) c.send({ send: { clientMsgId: `m${k}-${i}`, to: 'u9', body: text('x') } });
+    for (let i = 0; i < 15; i++)
+      for (const [k, c] of clients.entries()) c.send({ send: { clientMsgId: `m${k}-${i}`, to: 'u9', body: text('x') } });
     const limited = await clients[2]!.next((f) => f.body === 'error' && f.error!.code === 'IM_APP_RATE_LIMITED');
     expect(limited.error!.retryAfterMs).toBeGreaterThan(0);
     for (const c of clients) c.close();
@@ -376,7 +431,11 @@ describe('HTTP APIs', () => {
     const { appId } = await platform.createApp();
     const res = await fetch(`${platform.httpUrl}/v1/dispatch?appId=${appId}&userId=alice`);
     expect(res.status).toBe(200);
-    const body = (await res.json()) as { gates: Array<{ ws: string }>; heartbeatIntervalMs: number; reconnect: { baseMs: number; maxMs: number } };
+    const body = (await res.json()) as {
+      gates: Array<{ ws: string }>;
+      heartbeatIntervalMs: number;
+      reconnect: { baseMs: number; maxMs: number };
+    };
     expect(body.gates[0]!.ws).toBe(platform.wsUrl);
     expect(body.heartbeatIntervalMs).toBeGreaterThan(0);
     expect(body.reconnect.maxMs).toBeGreaterThan(body.reconnect.baseMs);

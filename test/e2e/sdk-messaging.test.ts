@@ -1,11 +1,18 @@
 // The SDK against a whole in-process platform (every role, in-memory backends) over real WebSocket
 // connections on loopback: the guarantees of docs/architecture.md §2 seen from the client side.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ImClient, type ChatMessage, type ImClientOptions, type RecallEvent, type SkippedEvent, type StateEvent } from '../../sdk/src/index.js';
 import { singleConversation } from '../../protocol/conversation-id.js';
-import { loadConfig } from '../../services/shared/config-sources.js';
 import type { FrameInit } from '../../protocol/frame-codec.js';
-import { ROLES, startRuntime, type Runtime } from '../../services/runtime.js';
+import {
+  type ChatMessage,
+  ImClient,
+  type ImClientOptions,
+  type RecallEvent,
+  type SkippedEvent,
+  type StateEvent,
+} from '../../sdk/src/index.js';
+import { ROLES, type Runtime, startRuntime } from '../../services/runtime.js';
+import { loadConfig } from '../../services/shared/config-sources.js';
 
 // Long enough that no send here is slow enough to count as resumed late (logic gives the send of
 // a seq taken more than half of it ago a new seq), short enough for the empty-slot test to wait.
@@ -21,14 +28,17 @@ let main: Platform;
 const clients: ImClient[] = [];
 
 async function startPlatform(logic: Record<string, number>): Promise<Platform> {
-  const config = loadConfig({}, {
-    http: { port: 0, host: '127.0.0.1' },
-    gate: { tcpPort: 0, drainMs: 200 },
-    log: { level: 'warn' },
-    admin: { token: 'e2e-admin-token' },
-    logic,
-    dispatch: { reconnectBaseMs: 100, reconnectMaxMs: 1000 },
-  });
+  const config = loadConfig(
+    {},
+    {
+      http: { port: 0, host: '127.0.0.1' },
+      gate: { tcpPort: 0, drainMs: 200 },
+      log: { level: 'warn' },
+      admin: { token: 'e2e-admin-token' },
+      logic,
+      dispatch: { reconnectBaseMs: 100, reconnectMaxMs: 1000 },
+    },
+  );
   const rt = await startRuntime(config, ROLES);
   return { runtime: rt, base: `http://127.0.0.1:${rt.httpPort}` };
 }
@@ -53,7 +63,9 @@ let appCounter = 0;
 
 async function admin(method: string, path: string, body?: unknown, at: Platform = main): Promise<Record<string, unknown>> {
   const res = await fetch(`${at.base}${path}`, {
-    method, headers: { authorization: `Bearer ${at.runtime.adminToken}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body),
+    method,
+    headers: { authorization: `Bearer ${at.runtime.adminToken}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
   });
   const json = (await res.json()) as Record<string, unknown>;
   if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
@@ -80,11 +92,21 @@ interface Probe {
   states: StateEvent[];
 }
 
-async function client(appId: string, userId: string, opts: Partial<ImClientOptions> = {}, connect = true, at: Platform = main): Promise<Probe> {
+async function client(
+  appId: string,
+  userId: string,
+  opts: Partial<ImClientOptions> = {},
+  connect = true,
+  at: Platform = main,
+): Promise<Probe> {
   const tok = await token(appId, userId, at);
   const c = new ImClient({
-    appId, dispatchUrl: `${at.base}/v1/dispatch`, getToken: () => tok, deviceId: `${userId}-device`,
-    timeouts: { ack: 2000, request: 5000 }, ...opts,
+    appId,
+    dispatchUrl: `${at.base}/v1/dispatch`,
+    getToken: () => tok,
+    deviceId: `${userId}-device`,
+    timeouts: { ack: 2000, request: 5000 },
+    ...opts,
   });
   clients.push(c);
   const probe: Probe = { client: c, messages: [], recalls: [], states: [] };
@@ -167,7 +189,10 @@ describe('SDK messaging against the embedded platform', () => {
     const later = await alice.client.send('bob', 'later');
     await until('bob has the later message', () => inConversation(bob, conv).some((m) => m.seq === later.seq));
     const got = inConversation(bob, conv);
-    expect(got.map((m) => [m.seq, m.msgId, m.clientMsgId, m.text])).toEqual([[ack.seq, ack.msgId, ack.clientMsgId, 'sent once'], [later.seq, later.msgId, later.clientMsgId, 'later']]);
+    expect(got.map((m) => [m.seq, m.msgId, m.clientMsgId, m.text])).toEqual([
+      [ack.seq, ack.msgId, ack.clientMsgId, 'sent once'],
+      [later.seq, later.msgId, later.clientMsgId, 'later'],
+    ]);
     expect(later.seq).toBe(ack.seq + 1);
     const history = await bob.client.history(conv, { limit: 50 });
     expect(history.messages.filter((m) => m.clientMsgId === ack.clientMsgId)).toHaveLength(1);
@@ -213,7 +238,10 @@ describe('SDK messaging against the embedded platform', () => {
     const conv = singleConversation('alice', 'bob');
     const later = await alice.client.send('bob', 'later');
     await until('bob has the later message', () => inConversation(bob, conv).some((m) => m.seq === later.seq));
-    expect(inConversation(bob, conv).map((m) => [m.seq, m.text])).toEqual([[first.seq, 'same id'], [first.seq + 1, 'later']]);
+    expect(inConversation(bob, conv).map((m) => [m.seq, m.text])).toEqual([
+      [first.seq, 'same id'],
+      [first.seq + 1, 'later'],
+    ]);
   });
 
   it('two users racing in one conversation: every device of both sees one identical order', async () => {
@@ -237,7 +265,11 @@ describe('SDK messaging against the embedded platform', () => {
     const last = await a1.client.send('bob', 'last');
     expect(last.seq).toBe(2 * N + 1);
     await until('every device has every message', () => devices.every((d) => inConversation(d, conv).some((m) => m.seq === last.seq)));
-    const views = devices.map((d) => inConversation(d, conv).filter((m) => m.seq <= 2 * N).map((m) => `${m.seq}:${m.clientMsgId}:${m.text}`));
+    const views = devices.map((d) =>
+      inConversation(d, conv)
+        .filter((m) => m.seq <= 2 * N)
+        .map((m) => `${m.seq}:${m.clientMsgId}:${m.text}`),
+    );
     for (const view of views) {
       expect(view).toHaveLength(2 * N);
       expect(view).toEqual(views[0]);
@@ -308,7 +340,10 @@ describe('SDK messaging against the embedded platform', () => {
     expect(after.seq).toBe(lost + 1);
     // 'after' waits behind the missing seq until the server declares it empty (grace period).
     await until('bob gets the message after the empty slot', () => inConversation(bob, conv).length === 2, 20_000);
-    expect(inConversation(bob, conv).map((m) => [m.seq, m.text])).toEqual([[1, 'before'], [3, 'after']]);
+    expect(inConversation(bob, conv).map((m) => [m.seq, m.text])).toEqual([
+      [1, 'before'],
+      [3, 'after'],
+    ]);
     expect(skipped).toEqual([{ conversation: conv, fromSeq: 2, toSeq: 2, reason: 'empty' }]);
     expect(inConversation(alice, conv).map((m) => m.seq)).toEqual([1, 3]);
   });
@@ -340,12 +375,17 @@ describe('SDK messaging against the embedded platform', () => {
       // answered: a message sent now reaches web-1 only if it was not displaced.
       const bob = await client(app, 'bob');
       await bob.client.send('alice', 'to web and ios');
-      await until('web-1 and ios got it', () => [web1, ios].every((d) => inConversation(d, singleConversation('alice', 'bob')).length === 1));
+      await until('web-1 and ios got it', () =>
+        [web1, ios].every((d) => inConversation(d, singleConversation('alice', 'bob')).length === 1),
+      );
       expect(web1.client.state).toBe('online');
       expect(kicked(web1)).toBeUndefined();
       const web2 = await client(app, 'alice', { deviceId: 'web-2', platform: 'web' });
       await until('web-1 kicked', () => kicked(web1) !== undefined);
-      expect(kicked(web1)).toMatchObject({ willReconnect: false, kick: { reason: 'login-elsewhere', byDevice: 'web-2', byPlatform: 'web' } });
+      expect(kicked(web1)).toMatchObject({
+        willReconnect: false,
+        kick: { reason: 'login-elsewhere', byDevice: 'web-2', byPlatform: 'web' },
+      });
       await sleep(600); // it must not come back by itself
       expect(web1.client.state).toBe('kicked');
       expect(ios.client.state).toBe('online');
@@ -417,7 +457,9 @@ describe('SDK messaging against the embedded platform', () => {
     expect(history.messages.find((m) => m.seq === fresh.seq)).toMatchObject({ recalled: true, body: new Uint8Array(0) });
     expect(history.messages.find((m) => m.seq === recallAck.seq)).toMatchObject({ kind: 'recall', recallsSeq: fresh.seq });
 
-    await expect(bob.client.recall(conv, (await alice.client.send('bob', 'mine')).seq)).rejects.toMatchObject({ code: 'IM_RECALL_NOT_SENDER' });
+    await expect(bob.client.recall(conv, (await alice.client.send('bob', 'mine')).seq)).rejects.toMatchObject({
+      code: 'IM_RECALL_NOT_SENDER',
+    });
   });
 
   it('recall is refused once the window has passed, and the refusal does not block the conversation', async () => {
@@ -449,7 +491,7 @@ describe('SDK messaging against the embedded platform', () => {
     for (let i = 1; i <= 23; i++) acks.push(await alice.client.send('bob', `h${i}`));
 
     const forward: number[] = [];
-    for (let from = 1, more = true; more;) {
+    for (let from = 1, more = true; more; ) {
       const page = await alice.client.history(conv, { fromSeq: from, limit: 5 });
       forward.push(...page.messages.map((m) => m.seq));
       more = page.hasMore;
@@ -458,7 +500,7 @@ describe('SDK messaging against the embedded platform', () => {
     expect(forward).toEqual(range(23));
 
     const backward: number[][] = [];
-    for (let to = 0, more = true; more;) {
+    for (let to = 0, more = true; more; ) {
       const page = await alice.client.history(conv, { toSeq: to, limit: 6, newestFirst: true });
       backward.push(page.messages.map((m) => m.seq));
       more = page.hasMore;

@@ -3,15 +3,15 @@
 // moves clients to another gate without losing messages, and an expired token is refreshed
 // through getToken.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ImClient, type ChatMessage, type ImClientOptions, type SkippedEvent, type StateEvent } from '../../sdk/src/index.js';
-import { Gate } from '../../services/gate/gate.js';
 import { singleConversation } from '../../protocol/conversation-id.js';
+import { type ChatMessage, ImClient, type ImClientOptions, type SkippedEvent, type StateEvent } from '../../sdk/src/index.js';
+import { Gate } from '../../services/gate/gate.js';
+import { ROLES, type Runtime, startRuntime } from '../../services/runtime.js';
 import type { ConfigInput } from '../../services/shared/config.js';
 import { loadConfig } from '../../services/shared/config-sources.js';
-import { roleConfig } from '../../services/shared/role-config.js';
 import { HttpServer } from '../../services/shared/http-server.js';
+import { roleConfig } from '../../services/shared/role-config.js';
 import { mintToken } from '../../services/shared/tokens.js';
-import { ROLES, startRuntime, type Runtime } from '../../services/runtime.js';
 
 const HEARTBEAT_MS = 300;
 const IDLE_TIMEOUT_MS = 1000;
@@ -62,7 +62,13 @@ async function client(userId: string, opts: Partial<ImClientOptions> = {}) {
   const { token } = await mintToken(APP, secret, userId, 3600);
   const c = new ImClient({ appId: APP, dispatchUrl: `${base}/v1/dispatch`, token, deviceId: `${userId}-dev`, ...opts });
   clients.push(c);
-  const probe = { client: c, states: [] as StateEvent[], messages: [] as ChatMessage[], errors: [] as string[], skipped: [] as SkippedEvent[] };
+  const probe = {
+    client: c,
+    states: [] as StateEvent[],
+    messages: [] as ChatMessage[],
+    errors: [] as string[],
+    skipped: [] as SkippedEvent[],
+  };
   c.on('state', (s) => probe.states.push(s));
   c.on('skipped', (e) => probe.skipped.push(e));
   c.on('message', (m) => probe.messages.push(m));
@@ -166,7 +172,9 @@ describe('SDK connection management', () => {
     // One more after the drain: it reaches bob after anything still on its way.
     await alice.client.send('bob', 'd31');
     await until('bob has every message', () => bob.messages.some((m) => m.conversation === conv && m.text === 'd31'), 10_000);
-    expect(bob.messages.filter((m) => m.conversation === conv).map((m) => m.text)).toEqual(Array.from({ length: 31 }, (_, i) => `d${i + 1}`));
+    expect(bob.messages.filter((m) => m.conversation === conv).map((m) => m.text)).toEqual(
+      Array.from({ length: 31 }, (_, i) => `d${i + 1}`),
+    );
   });
 
   it('connects straight to a gate URL without dispatch', async () => {
@@ -187,7 +195,10 @@ describe('SDK connection management', () => {
     clients.push(c);
     const states: StateEvent[] = [];
     c.on('state', (s) => states.push(s));
-    const err = await c.connect().then(() => null, (e: unknown) => e as { code?: string; message?: string });
+    const err = await c.connect().then(
+      () => null,
+      (e: unknown) => e as { code?: string; message?: string },
+    );
     expect(err?.code).toBe('IM_ROUTE_NOT_FOUND');
     expect(err?.message).toMatch(/dispatch answered 404: .*is dispatchUrl right\?/);
     expect(states.at(-1)).toMatchObject({ state: 'offline', willReconnect: false, reason: 'IM_ROUTE_NOT_FOUND' });

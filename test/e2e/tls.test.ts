@@ -5,12 +5,12 @@ import { copyFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join } from 'node:path';
 import { connect, type PeerCertificate } from 'node:tls';
-import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ImClient, type ChatMessage, type WebSocketConstructor } from '../../sdk/src/index.js';
-import { testCa, type TestCa } from '../support/certificates.js';
-import { RawClient } from '../support/raw-client.js';
+import WebSocket from 'ws';
+import { type ChatMessage, ImClient, type WebSocketConstructor } from '../../sdk/src/index.js';
+import { type TestCa, testCa } from '../support/certificates.js';
 import { startTestPlatform, type TestPlatform } from '../support/platform.js';
+import { RawClient } from '../support/raw-client.js';
 
 let ca: TestCa;
 let renewedCa: TestCa;
@@ -44,7 +44,9 @@ function get(url: string, trust: string, headers: Record<string, string> = {}): 
       let text = '';
       res.on('data', (d) => (text += d));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : undefined }));
-    }).on('error', reject).end();
+    })
+      .on('error', reject)
+      .end();
   });
 }
 
@@ -79,17 +81,25 @@ describe('TLS', () => {
     const answer = await get(`${base}/v1/dispatch?appId=${appId}`, ca.ca);
     expect(answer.body.gates[0]).toMatchObject({ tls: true });
     expect(answer.body.gates[0].ws).toMatch(/^wss:\/\/127\.0\.0\.1:\d+\/ws$/);
-    const plain = await fetch(`http://127.0.0.1:${platform.runtime.httpPort}/healthz`).then((r) => r.status, (e: Error) => e.message);
+    const plain = await fetch(`http://127.0.0.1:${platform.runtime.httpPort}/healthz`).then(
+      (r) => r.status,
+      (e: Error) => e.message,
+    );
     expect(plain).not.toBe(200);
   });
 
   it('two SDK clients chat through dispatch over https and the gate over wss://', async () => {
     const { appId } = await platform.createApp();
     const messages: ChatMessage[] = [];
-    const make = async (userId: string) => new ImClient({
-      appId, dispatchUrl: `${base}/v1/dispatch`, token: await platform.token(appId, userId), deviceId: `${userId}-d`,
-      webSocket: wsTrusting(ca.ca), fetch: fetchTrusting(ca.ca),
-    });
+    const make = async (userId: string) =>
+      new ImClient({
+        appId,
+        dispatchUrl: `${base}/v1/dispatch`,
+        token: await platform.token(appId, userId),
+        deviceId: `${userId}-d`,
+        webSocket: wsTrusting(ca.ca),
+        fetch: fetchTrusting(ca.ca),
+      });
     const alice = await make('alice');
     const bob = await make('bob');
     bob.on('message', (m) => messages.push(m));
@@ -120,7 +130,10 @@ describe('TLS', () => {
     let seen: string | undefined;
     for (let i = 0; i < 100 && seen !== 'renewed'; i++) {
       await new Promise((r) => setTimeout(r, 100));
-      seen = await peerCertificate(platform.runtime.httpPort, renewedCa.ca).then((c) => String(c.subject.CN), () => undefined);
+      seen = await peerCertificate(platform.runtime.httpPort, renewedCa.ca).then(
+        (c) => String(c.subject.CN),
+        () => undefined,
+      );
     }
     expect(seen).toBe('renewed');
     // The TCP listener took it too.

@@ -32,13 +32,16 @@ beforeAll(async () => {
   execFileSync(process.execPath, [join(root, 'scripts', 'build.mjs')], { cwd: root, stdio: 'inherit' });
   const { loadConfig } = await import('../../services/shared/config-sources.js');
   const { ROLES, startRuntime } = await import('../../services/runtime.js');
-  const config = loadConfig({}, {
-    http: { port: 0, host: '127.0.0.1' },
-    gate: { tcpPort: 0, drainMs: 200 },
-    admin: { demoAppId: 'demo', token: 'e2e-admin-token' },
-    web: { enabled: true },
-    log: { level: 'warn' },
-  });
+  const config = loadConfig(
+    {},
+    {
+      http: { port: 0, host: '127.0.0.1' },
+      gate: { tcpPort: 0, drainMs: 200 },
+      admin: { demoAppId: 'demo', token: 'e2e-admin-token' },
+      web: { enabled: true },
+      log: { level: 'warn' },
+    },
+  );
   runtime = await startRuntime(config, ROLES, { web: true });
   // What `imcloud all` does at start (services/cli.ts announceEmbedded).
   await runtime.admin!.createApp('demo', 'Demo app', 'all');
@@ -120,7 +123,7 @@ describe('web chat page', () => {
 
     // This device has persisted how far it holds the conversation (so a reload resumes there).
     const conversation = 's:alice:bob';
-    await until('bob\'s cursor is stored', async () => (await bob.evaluate(() => window.imcloudDebug.storedCursors()))[conversation] === 2);
+    await until("bob's cursor is stored", async () => (await bob.evaluate(() => window.imcloudDebug.storedCursors()))[conversation] === 2);
     const deviceId = await bob.evaluate(() => window.imcloudDebug.client!.deviceId);
 
     // Bob goes offline; Alice writes on.
@@ -143,10 +146,15 @@ describe('web chat page', () => {
 
     // The SDK delivered exactly the missed messages, once each, in order, and nothing older. It
     // delivers in seq order, so once seq 5 is there anything at or below it has been delivered.
-    await until('bob received the last missed message', async () => (await bob.evaluate(() => window.imcloudDebug.received.some((m) => m.seq === 5))));
+    await until(
+      'bob received the last missed message',
+      async () => await bob.evaluate(() => window.imcloudDebug.received.some((m) => m.seq === 5)),
+    );
     const received = await bob.evaluate(() => window.imcloudDebug.received);
     expect(received.map((m) => [m.conversation, m.seq, m.text])).toEqual([
-      [conversation, 3, 'missed one'], [conversation, 4, 'missed two'], [conversation, 5, 'missed three'],
+      [conversation, 3, 'missed one'],
+      [conversation, 4, 'missed two'],
+      [conversation, 5, 'missed three'],
     ]);
 
     // Bob's device acknowledged them: ✓ for Alice, before Bob has even opened the conversation.
@@ -160,7 +168,12 @@ describe('web chat page', () => {
     const expected = ['hello bob', 'hi alice', ...missed];
     // Each once: a late duplicate would still show in the thread checked after the recall below.
     await until('bob sees the whole conversation', async () => (await thread(bob)).join('|') === expected.join('|'));
-    await expect(bob.getByTestId('message-list').getByTestId('message').evaluateAll((els) => els.map((e) => e.getAttribute('data-seq')))).resolves.toEqual(['1', '2', '3', '4', '5']);
+    await expect(
+      bob
+        .getByTestId('message-list')
+        .getByTestId('message')
+        .evaluateAll((els) => els.map((e) => e.getAttribute('data-seq'))),
+    ).resolves.toEqual(['1', '2', '3', '4', '5']);
 
     // Alice learns that Bob's device got them and that he read them.
     for (const text of missed) {
@@ -208,11 +221,16 @@ describe('web chat page', () => {
     await carol.exposeFunction('recordState', (s: string) => states.push(s));
     await carol.evaluate(() => {
       const el = document.querySelector('[data-testid="connection-state"]')!;
-      new MutationObserver(() => (window as unknown as { recordState(s: string): void }).recordState(el.getAttribute('data-state') ?? '')).observe(el, { attributes: true });
+      new MutationObserver(() =>
+        (window as unknown as { recordState(s: string): void }).recordState(el.getAttribute('data-state') ?? ''),
+      ).observe(el, { attributes: true });
     });
     // Drop the socket as a network blip would; the page shows offline/connecting, then online.
     await carol.evaluate(() => (window.imcloudDebug.client as unknown as { dropConnection(): void }).dropConnection());
-    await until('carol back online', async () => states.includes('offline') && (await carol.getByTestId('connection-state').getAttribute('data-state')) === 'online');
+    await until(
+      'carol back online',
+      async () => states.includes('offline') && (await carol.getByTestId('connection-state').getAttribute('data-state')) === 'online',
+    );
     expect(states).toContain('connecting');
     await context.close();
   });

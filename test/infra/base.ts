@@ -5,7 +5,7 @@
 // Only Node built-ins are used in test/infra so that it works from vitest globalSetup, from
 // `npx tsx test/infra/cli.ts`, and before anything else of the project has been built.
 
-import { spawn, execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -161,7 +161,10 @@ async function withFileLock<T>(name: string, purpose: string, task: () => Promis
     } catch {
       // Being written right now, or corrupt: judge by age below.
     }
-    const ageMs = await fs.stat(file).then((s) => Date.now() - s.mtimeMs, () => 0);
+    const ageMs = await fs.stat(file).then(
+      (s) => Date.now() - s.mtimeMs,
+      () => 0,
+    );
     if (owner.pid ? !isAlive(owner.pid) : ageMs > 10_000) {
       log(`taking over stale lock ${file} (owner ${owner.pid ?? 'unknown'} is gone)`);
       await fs.rm(file, { force: true });

@@ -159,4 +159,3 @@ export async function goInstall(go: GoRunner, pkgAtVersion: string, out: string,
     await fs.rm(gobin, { recursive: true, force: true });
   }
 }
-

@@ -6,8 +6,8 @@
 //
 // Names: redis rabbitmq mongodb minio kubernetes (and helm for `ensure`).
 
-import { BUILD_NAMES, SERVER_NAMES, ensureBuilt, ensureHelm, serverEnv, startServers, type BuildName, type ServerName } from './index.js';
 import { log } from './base.js';
+import { BUILD_NAMES, type BuildName, ensureBuilt, ensureHelm, SERVER_NAMES, type ServerName, serverEnv, startServers } from './index.js';
 import { BENCH_NODE_VERSION, ensureNode } from './node.js';
 
 const USAGE = `usage:

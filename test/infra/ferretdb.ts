@@ -9,9 +9,9 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { ensureGoBinary, wrapperModule } from './build.js';
+import { startPostgresql } from './postgresql.js';
 import { freePort, spawnServer } from './processes.js';
 import { tcpProbe, waitForReady } from './readiness.js';
-import { startPostgresql } from './postgresql.js';
 
 export const FERRETDB_MODULE = 'github.com/FerretDB/FerretDB';
 export const FERRETDB_VERSION = 'v1.24.2';
@@ -164,8 +164,13 @@ function pingMessage(): Buffer {
   };
   const db = 'admin';
   const elements = Buffer.concat([
-    Buffer.from([0x10]), cstring('ping'), int32(1), // int32 field
-    Buffer.from([0x02]), cstring('$db'), int32(Buffer.byteLength(db) + 1), cstring(db), // string field
+    Buffer.from([0x10]),
+    cstring('ping'),
+    int32(1), // int32 field
+    Buffer.from([0x02]),
+    cstring('$db'),
+    int32(Buffer.byteLength(db) + 1),
+    cstring(db), // string field
   ]);
   const doc = Buffer.concat([int32(4 + elements.length + 1), elements, Buffer.from([0])]);
   const body = Buffer.concat([int32(0) /* flagBits */, Buffer.from([0]) /* section kind 0 */, doc]);

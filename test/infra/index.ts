@@ -5,15 +5,15 @@
 //   try { … servers.redis!.url … } finally { await servers.stop(); }
 
 import * as path from 'node:path';
-import { ensureFerretdb, startFerretdb, type FerretdbServer } from './ferretdb.js';
-import { ensurePostgresql } from './postgresql.js';
-import { ensureHelm } from './helm.js';
-import { ensureKubernetes, startKubernetes, type KubernetesCluster } from './kubernetes.js';
 import { log, seconds } from './base.js';
+import { ensureFerretdb, type FerretdbServer, startFerretdb } from './ferretdb.js';
+import { ensureHelm } from './helm.js';
+import { ensureKubernetes, type KubernetesCluster, startKubernetes } from './kubernetes.js';
+import { ensureMinio, type MinioServer, startMinio } from './minio.js';
+import { ensurePostgresql } from './postgresql.js';
 import { createRunDir, removeRunDir, watchRunDir } from './processes.js';
-import { ensureMinio, startMinio, type MinioServer } from './minio.js';
-import { ensureRabbitmq, startRabbitmq, type RabbitmqServer } from './rabbitmq.js';
-import { ensureRedis, startRedis, type RedisServer } from './redis.js';
+import { ensureRabbitmq, type RabbitmqServer, startRabbitmq } from './rabbitmq.js';
+import { ensureRedis, type RedisServer, startRedis } from './redis.js';
 
 export type { FerretdbServer, KubernetesCluster, MinioServer, RabbitmqServer, RedisServer };
 export { ensureHelm };

@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import { Client as MinioClient } from 'minio';
 import { MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServers, type Servers } from './index.js';
+import { type Servers, startServers } from './index.js';
 
 const exec = promisify(execFile);
 let servers: Servers;

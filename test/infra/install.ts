@@ -34,8 +34,7 @@ export async function ensureDebPackages(packages: string[], estimate = '~10 s'):
     if (todo.length === 0) return;
     const sudo = await privilegePrefix(todo);
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    const aptGet = (args: string[]) =>
-      run(sudo[0] ?? 'apt-get', [...sudo.slice(1), ...(sudo.length ? ['apt-get'] : []), ...args], { env });
+    const aptGet = (args: string[]) => run(sudo[0] ?? 'apt-get', [...sudo.slice(1), ...(sudo.length ? ['apt-get'] : []), ...args], { env });
     await withProgress(`installing ${todo.join(' ')} (Debian packages)`, estimate, async () => {
       if (!aptUpdated) {
         await aptGet(['-o', 'DPkg::Lock::Timeout=300', 'update', '-q']);
@@ -66,7 +65,10 @@ async function privilegePrefix(todo: string[]): Promise<string[]> {
 export async function fetchNpmFile(pkgAtVersion: string, file: string, dest: string): Promise<void> {
   const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'imcloud-npm-'));
   try {
-    const packed = await run('npm', ['pack', pkgAtVersion, '--loglevel=error', '--pack-destination', tmp], { cwd: tmp, timeoutMs: 300_000 });
+    const packed = await run('npm', ['pack', pkgAtVersion, '--loglevel=error', '--pack-destination', tmp], {
+      cwd: tmp,
+      timeoutMs: 300_000,
+    });
     const tarball = packed.trim().split('\n').pop()!;
     await run('tar', ['-xzf', path.join(tmp, tarball), '-C', tmp, `package/${file}`]);
     await fs.mkdir(path.dirname(dest), { recursive: true });

@@ -12,9 +12,9 @@ import { readFileSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { log, run, seconds } from './base.js';
-import { ensureGoBinary, goInstall, wrapperModule, type GoRunner } from './build.js';
+import { ensureGoBinary, type GoRunner, goInstall, wrapperModule } from './build.js';
 import { ensureDebPackages } from './install.js';
-import { freePort, spawnServer, type ServerProcess } from './processes.js';
+import { freePort, type ServerProcess, spawnServer } from './processes.js';
 import { httpRequest, waitForReady } from './readiness.js';
 
 export const KUBERNETES_VERSION = 'v1.37.2';
@@ -77,7 +77,9 @@ function ensureKubeCommand(name: KubeCommand): Promise<string> {
         : { args: ['--version'], expect: `Kubernetes ${KUBERNETES_VERSION}` },
     async build(out, go) {
       const dir = await kubernetesWrapper(go);
-      await go(['build', '-mod=mod', '-trimpath', `-ldflags=${kubeVersionLdflags()}`, '-o', out, `k8s.io/kubernetes/cmd/${name}`], { cwd: dir });
+      await go(['build', '-mod=mod', '-trimpath', `-ldflags=${kubeVersionLdflags()}`, '-o', out, `k8s.io/kubernetes/cmd/${name}`], {
+        cwd: dir,
+      });
     },
   });
 }
@@ -372,12 +374,27 @@ async function createCertificates(dir: string): Promise<Certificates> {
   const newKeyAndCsr = (name: string, subject: string) =>
     openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`), '-subj', subject]);
   const sign = (name: string, extensions: string) =>
-    fs.writeFile(f(`${name}.ext`), extensions).then(() =>
-      openssl([
-        'x509', '-req', '-in', f(`${name}.csr`), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial',
-        '-out', f(`${name}.crt`), '-days', '3650', '-extfile', f(`${name}.ext`),
-      ]),
-    );
+    fs
+      .writeFile(f(`${name}.ext`), extensions)
+      .then(() =>
+        openssl([
+          'x509',
+          '-req',
+          '-in',
+          f(`${name}.csr`),
+          '-CA',
+          f('ca.crt'),
+          '-CAkey',
+          f('ca.key'),
+          '-CAcreateserial',
+          '-out',
+          f(`${name}.crt`),
+          '-days',
+          '3650',
+          '-extfile',
+          f(`${name}.ext`),
+        ]),
+      );
 
   // Our own config for the CA, so the result does not depend on the system's openssl.cnf.
   await fs.writeFile(
@@ -386,7 +403,23 @@ async function createCertificates(dir: string): Promise<Certificates> {
       '[v3_ca]\nbasicConstraints = critical,CA:TRUE\nkeyUsage = critical,keyCertSign,cRLSign,digitalSignature\nsubjectKeyIdentifier = hash\n',
   );
   await Promise.all([
-    openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.crt'), '-days', '3650', '-config', f('ca.cnf'), '-extensions', 'v3_ca']),
+    openssl([
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      f('ca.key'),
+      '-out',
+      f('ca.crt'),
+      '-days',
+      '3650',
+      '-config',
+      f('ca.cnf'),
+      '-extensions',
+      'v3_ca',
+    ]),
     newKeyAndCsr('apiserver', '/CN=kube-apiserver'),
     newKeyAndCsr('admin', '/O=system:masters/CN=admin'),
     openssl(['genrsa', '-out', f('sa.key'), '2048']).then(() => openssl(['rsa', '-in', f('sa.key'), '-pubout', '-out', f('sa.pub')])),
@@ -489,9 +522,13 @@ export async function startKubernetes(opts: KubernetesOptions): Promise<Kubernet
       name: 'etcd',
       command: bins.etcd,
       args: [
-        '--name=default', `--data-dir=${path.join(opts.dir, 'etcd')}`,
-        `--listen-client-urls=${etcdUrl}`, `--advertise-client-urls=${etcdUrl}`,
-        `--listen-peer-urls=${peerUrl}`, `--initial-advertise-peer-urls=${peerUrl}`, `--initial-cluster=default=${peerUrl}`,
+        '--name=default',
+        `--data-dir=${path.join(opts.dir, 'etcd')}`,
+        `--listen-client-urls=${etcdUrl}`,
+        `--advertise-client-urls=${etcdUrl}`,
+        `--listen-peer-urls=${peerUrl}`,
+        `--initial-advertise-peer-urls=${peerUrl}`,
+        `--initial-cluster=default=${peerUrl}`,
         '--unsafe-no-fsync', // throwaway data: durability only costs time
         '--log-level=warn',
       ],
@@ -512,12 +549,18 @@ export async function startKubernetes(opts: KubernetesOptions): Promise<Kubernet
       command: bins.apiserver,
       args: [
         `--etcd-servers=${etcdUrl}`,
-        '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1', `--secure-port=${apiPort}`,
-        `--tls-cert-file=${certs.servingCert}`, `--tls-private-key-file=${certs.servingKey}`,
+        '--bind-address=127.0.0.1',
+        '--advertise-address=127.0.0.1',
+        `--secure-port=${apiPort}`,
+        `--tls-cert-file=${certs.servingCert}`,
+        `--tls-private-key-file=${certs.servingKey}`,
         `--client-ca-file=${certs.caCert}`,
         '--service-account-issuer=https://kubernetes.default.svc',
-        `--service-account-key-file=${certs.saPub}`, `--service-account-signing-key-file=${certs.saKey}`,
-        '--authorization-mode=RBAC', `--service-cluster-ip-range=${SERVICE_CIDR}`, '--allow-privileged=true',
+        `--service-account-key-file=${certs.saPub}`,
+        `--service-account-signing-key-file=${certs.saKey}`,
+        '--authorization-mode=RBAC',
+        `--service-cluster-ip-range=${SERVICE_CIDR}`,
+        '--allow-privileged=true',
         // The default reconciler refuses a loopback advertise address.
         '--endpoint-reconciler-type=none',
         '--profiling=false',
@@ -555,7 +598,8 @@ export async function startKubernetes(opts: KubernetesOptions): Promise<Kubernet
         what: `CRDs in ${crd} Established`,
         probe: async () => {
           const got = JSON.parse(await kubectlRun(['get', '-f', crd, '-o', 'json']));
-          const crds: Array<{ status?: { conditions?: Array<{ type: string; status: string }> } }> = got.kind === 'List' ? got.items : [got];
+          const crds: Array<{ status?: { conditions?: Array<{ type: string; status: string }> } }> =
+            got.kind === 'List' ? got.items : [got];
           return crds.every((c) => c.status?.conditions?.some((x) => x.type === 'Established' && x.status === 'True'));
         },
         timeoutMs: 60_000,
@@ -570,8 +614,12 @@ export async function startKubernetes(opts: KubernetesOptions): Promise<Kubernet
         name: 'kube-controller-manager',
         command: bins.controllerManager,
         args: [
-          `--kubeconfig=${kubeconfig}`, '--bind-address=127.0.0.1', '--secure-port=0', '--leader-elect=false',
-          `--service-account-private-key-file=${certs.saKey}`, `--root-ca-file=${certs.caCert}`,
+          `--kubeconfig=${kubeconfig}`,
+          '--bind-address=127.0.0.1',
+          '--secure-port=0',
+          '--leader-elect=false',
+          `--service-account-private-key-file=${certs.saKey}`,
+          `--root-ca-file=${certs.caCert}`,
           // nodelifecycle would taint and evict from our node whenever kwok's status looks stale
           // under load (no real kubelet heartbeats); the node's taints are managed below instead.
           '--controllers=*,-nodeipam,-nodelifecycle',
@@ -588,8 +636,11 @@ export async function startKubernetes(opts: KubernetesOptions): Promise<Kubernet
         name: 'kwok',
         command: bins.kwok,
         args: [
-          `--kubeconfig=${kubeconfig}`, `--config=${stagesFile}`, '--manage-all-nodes=true',
-          '--node-ip=127.0.0.1', '--cidr=10.244.0.0/16',
+          `--kubeconfig=${kubeconfig}`,
+          `--config=${stagesFile}`,
+          '--manage-all-nodes=true',
+          '--node-ip=127.0.0.1',
+          '--cidr=10.244.0.0/16',
           // Renew a node Lease like a kubelet does, so the node looks alive to anyone who checks.
           '--node-lease-duration-seconds=40',
         ],
@@ -624,8 +675,15 @@ export async function startKubernetes(opts: KubernetesOptions): Promise<Kubernet
       timeoutMs: 30_000,
     });
     const node = (await api('GET', `/api/v1/nodes/${NODE_NAME}`)).json();
-    const taints: Array<{ key: string }> = (node.spec?.taints ?? []).filter((t: { key: string }) => t.key !== 'node.kubernetes.io/not-ready');
-    const patched = await api('PATCH', `/api/v1/nodes/${NODE_NAME}`, { spec: { taints: taints.length ? taints : null } }, 'application/merge-patch+json');
+    const taints: Array<{ key: string }> = (node.spec?.taints ?? []).filter(
+      (t: { key: string }) => t.key !== 'node.kubernetes.io/not-ready',
+    );
+    const patched = await api(
+      'PATCH',
+      `/api/v1/nodes/${NODE_NAME}`,
+      { spec: { taints: taints.length ? taints : null } },
+      'application/merge-patch+json',
+    );
     if (patched.status !== 200) throw new Error(`infra: removing the not-ready taint failed: HTTP ${patched.status}`);
 
     // 6. Ready for tests when the controller manager has created the default ServiceAccount

@@ -23,7 +23,7 @@ describe('ensureNode', () => {
     await rm(cache, { recursive: true, force: true });
   });
 
-  it('fetches the benchmarks\' Node release once, then reuses the cached binary', async () => {
+  it("fetches the benchmarks' Node release once, then reuses the cached binary", async () => {
     const dir = await ensureNode();
     expect(dir.startsWith(cache)).toBe(true);
     const node = join(dir, 'node');

@@ -20,15 +20,21 @@ export async function ensureNode(version: string = BENCH_NODE_VERSION): Promise<
   if (await reports(dir, version)) return dir;
   const arch = process.arch;
   if (process.platform !== 'linux' || !ARCHES.has(arch)) {
-    throw new Error(`infra: no Node ${version} binary for ${process.platform}-${process.arch} in the npm registry; install Node ${version} yourself and run with BENCH_NODE=system`);
+    throw new Error(
+      `infra: no Node ${version} binary for ${process.platform}-${process.arch} in the npm registry; install Node ${version} yourself and run with BENCH_NODE=system`,
+    );
   }
   const pkg = `node-linux-${arch}@${version}`;
   return withLock(`node-v${version}`, `fetching ${pkg}`, async () => {
     if (await reports(dir, version)) return dir;
     try {
-      await withProgress(`fetching Node ${version} (${pkg} from the npm registry)`, '~10 s', () => fetchNpmFile(pkg, 'bin/node', path.join(dir, 'node')));
+      await withProgress(`fetching Node ${version} (${pkg} from the npm registry)`, '~10 s', () =>
+        fetchNpmFile(pkg, 'bin/node', path.join(dir, 'node')),
+      );
     } catch (err) {
-      throw new Error(`${(err as Error).message}\ninfra: could not fetch Node ${version}; check that the npm registry is reachable, or run with BENCH_NODE=system (this machine's node)`);
+      throw new Error(
+        `${(err as Error).message}\ninfra: could not fetch Node ${version}; check that the npm registry is reachable, or run with BENCH_NODE=system (this machine's node)`,
+      );
     }
     if (!(await reports(dir, version))) throw new Error(`infra: ${path.join(dir, 'node')} does not report v${version}`);
     return dir;

@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { run } from './base.js';
 import { ensureDebPackages } from './install.js';
-import { freePort, spawnServer, type ServerProcess } from './processes.js';
+import { freePort, type ServerProcess, spawnServer } from './processes.js';
 import { waitForReady } from './readiness.js';
 
 export interface PostgresqlOptions {
@@ -31,9 +31,17 @@ export async function ensurePostgresql(): Promise<string> {
   const versions = (await fs.readdir(root)).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a));
   for (const v of versions) {
     const bin = path.join(root, v, 'bin');
-    if (await fs.access(path.join(bin, 'initdb')).then(() => true, () => false)) return bin;
+    if (
+      await fs.access(path.join(bin, 'initdb')).then(
+        () => true,
+        () => false,
+      )
+    )
+      return bin;
   }
-  throw new Error(`infra: no initdb under ${root}/*/bin although the postgresql package is installed; try: apt-get install --reinstall postgresql`);
+  throw new Error(
+    `infra: no initdb under ${root}/*/bin although the postgresql package is installed; try: apt-get install --reinstall postgresql`,
+  );
 }
 
 /** Runs as the postgres user when we are root (PostgreSQL will not run as root). */
@@ -55,19 +63,37 @@ export async function startPostgresql(opts: PostgresqlOptions): Promise<Postgres
       await fs.chmod(d, (mode & 0o7777) | 0o011);
     }
   }
-  const [initdb, initArgs] = asOwner(path.join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync', '--no-instructions']);
+  const [initdb, initArgs] = asOwner(path.join(bin, 'initdb'), [
+    '-D',
+    data,
+    '-U',
+    'postgres',
+    '--auth=trust',
+    '-E',
+    'UTF8',
+    '--no-sync',
+    '--no-instructions',
+  ]);
   // cwd: the postgres user may not be allowed into the caller's directory.
   await run(initdb, initArgs, { cwd: opts.dir, logFile: path.join(opts.dir, 'postgresql.log') });
   const [command, args] = asOwner(path.join(bin, 'postgres'), [
-    '-D', data,
-    '-p', String(port),
-    '-c', 'listen_addresses=127.0.0.1',
-    '-c', `unix_socket_directories=${opts.dir}`,
+    '-D',
+    data,
+    '-p',
+    String(port),
+    '-c',
+    'listen_addresses=127.0.0.1',
+    '-c',
+    `unix_socket_directories=${opts.dir}`,
     // A throw-away test cluster: no waiting for the disk on commit.
-    '-c', 'fsync=off',
-    '-c', 'synchronous_commit=off',
-    '-c', 'full_page_writes=off',
-    '-c', 'max_connections=200',
+    '-c',
+    'fsync=off',
+    '-c',
+    'synchronous_commit=off',
+    '-c',
+    'full_page_writes=off',
+    '-c',
+    'max_connections=200',
   ]);
   const proc = await spawnServer({ name: 'postgresql', command, args, cwd: opts.dir, logFile: path.join(opts.dir, 'postgresql.log') });
   await waitForReady({

@@ -3,7 +3,7 @@
 // teardown that happens even when the test process is interrupted or killed (exit and signal
 // handlers, then a watchdog shell). Readiness waits are in readiness.ts.
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as net from 'node:net';
@@ -279,4 +279,3 @@ function recordWatchdogGroups(): void {
     // tmp not writable: the exit handlers still work.
   }
 }
-

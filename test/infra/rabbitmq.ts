@@ -10,7 +10,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { run } from './base.js';
 import { ensureDebPackages } from './install.js';
-import { freePort, spawnServer, type ServerProcess } from './processes.js';
+import { freePort, type ServerProcess, spawnServer } from './processes.js';
 import { tcpProbe, waitForReady } from './readiness.js';
 
 const RABBIT_BIN = '/usr/lib/rabbitmq/bin';

@@ -2,7 +2,7 @@
 
 import * as path from 'node:path';
 import { ensureDebPackages } from './install.js';
-import { freePort, spawnServer, type ServerProcess } from './processes.js';
+import { freePort, type ServerProcess, spawnServer } from './processes.js';
 import { tcpProbe, waitForReady } from './readiness.js';
 
 export interface RedisOptions {
@@ -33,16 +33,24 @@ export async function startRedis(opts: RedisOptions): Promise<RedisServer> {
   const port = await freePort();
   const logFile = path.join(opts.dir, 'redis.log');
   const args = [
-    '--port', String(port),
-    '--bind', '127.0.0.1',
-    '--dir', opts.dir,
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    opts.dir,
     // No RDB snapshots: tests never want a background fork writing dumps.
-    '--save', '',
-    '--appendonly', opts.appendonly ? 'yes' : 'no',
-    '--appendfsync', 'everysec',
+    '--save',
+    '',
+    '--appendonly',
+    opts.appendonly ? 'yes' : 'no',
+    '--appendfsync',
+    'everysec',
     // Foreground, so that this library owns the process and can always kill it.
-    '--daemonize', 'no',
-    '--logfile', '',
+    '--daemonize',
+    'no',
+    '--logfile',
+    '',
   ];
 
   let proc: ServerProcess;

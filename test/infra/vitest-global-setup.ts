@@ -10,7 +10,7 @@
 // themselves, since restart() cannot cross into the worker processes.
 
 import type { TestProject } from 'vitest/node';
-import { SERVER_NAMES, serverEnv, startServers, type ServerName } from './index.js';
+import { SERVER_NAMES, type ServerName, serverEnv, startServers } from './index.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -19,7 +19,9 @@ declare module 'vitest' {
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const requested = process.env.IMCLOUD_SERVERS?.split(',').map((s) => s.trim()).filter(Boolean);
+  const requested = process.env.IMCLOUD_SERVERS?.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const servers = await startServers((requested ?? SERVER_NAMES) as ServerName[]);
   const env = serverEnv(servers);
   Object.assign(process.env, env);

@@ -1,6 +1,6 @@
 // Bad days: a backend that is down at start-up (clear log line, retries, readyz false until
 // connected), and a poison message that ends in the dead-letter queue, counted in a metric.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import amqp from 'amqplib';
@@ -18,21 +18,36 @@ afterAll(async () => {
 
 async function role(role: 'logic' | 'consumer', env: Record<string, string>): Promise<RoleProcess> {
   const port = await freePort();
-  const p = new RoleProcess(role, `${role}-${port}`, port, 0, {
-    PATH: process.env.PATH, HOME: process.env.HOME,
-    IMCLOUD_REDIS_URL: requireEnv('IMCLOUD_REDIS_URL'),
-    IMCLOUD_RABBITMQ_URL: requireEnv('IMCLOUD_RABBITMQ_URL'),
-    IMCLOUD_MONGODB_URL: requireEnv('IMCLOUD_MONGODB_URL'),
-    IMCLOUD_NODE_ID: `${role}-${port}`, IMCLOUD_HTTP_HOST: '127.0.0.1', IMCLOUD_HTTP_PORT: String(port), IMCLOUD_LOG_LEVEL: 'info',
-    ...env,
-  }, logDir);
+  const p = new RoleProcess(
+    role,
+    `${role}-${port}`,
+    port,
+    0,
+    {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      IMCLOUD_REDIS_URL: requireEnv('IMCLOUD_REDIS_URL'),
+      IMCLOUD_RABBITMQ_URL: requireEnv('IMCLOUD_RABBITMQ_URL'),
+      IMCLOUD_MONGODB_URL: requireEnv('IMCLOUD_MONGODB_URL'),
+      IMCLOUD_NODE_ID: `${role}-${port}`,
+      IMCLOUD_HTTP_HOST: '127.0.0.1',
+      IMCLOUD_HTTP_PORT: String(port),
+      IMCLOUD_LOG_LEVEL: 'info',
+      ...env,
+    },
+    logDir,
+  );
   cleanup.push(() => p.stop());
   return p;
 }
 
 /** A private redis-server on `port` (killed after the file), for tests that start or stop Redis. */
 function startRedis(port: number): ChildProcess {
-  const redis = spawn('/usr/bin/redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', logDir], { stdio: 'ignore' });
+  const redis = spawn(
+    '/usr/bin/redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', logDir],
+    { stdio: 'ignore' },
+  );
   cleanup.push(() => void redis.kill('SIGKILL'));
   return redis;
 }
@@ -60,7 +75,9 @@ describe('bad days', () => {
     void consumer.start().catch(() => undefined);
     await expect.poll(() => status(`${consumer.url}/healthz`), { timeout: 20_000 }).toBe(200);
     expect(await status(`${consumer.url}/readyz`)).toBe(503);
-    await expect.poll(() => logOf(consumer), { timeout: 20_000 }).toMatch(/mongodb: cannot reach mongodb:\/\/127\.0\.0\.1:\d+\/; retrying \(is it running, and are the URL and credentials right\?\)/);
+    await expect
+      .poll(() => logOf(consumer), { timeout: 20_000 })
+      .toMatch(/mongodb: cannot reach mongodb:\/\/127\.0\.0\.1:\d+\/; retrying \(is it running, and are the URL and credentials right\?\)/);
   });
 
   it('dead-letters a poison store record after the delivery limit and counts it', async () => {

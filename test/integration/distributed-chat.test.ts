@@ -1,9 +1,9 @@
 // Every role as its own OS process (2 gates, 2 logic, 2 consumers, dispatch, admin) on real
 // Redis, RabbitMQ and FerretDB, with users spread over both gates using every feature.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { imcloud } from '../../protocol/gen/im.js';
 import { singleConversation } from '../../protocol/conversation-id.js';
-import { startCluster, type BackendEnv, type Cluster } from '../support/cluster.js';
+import { imcloud } from '../../protocol/gen/im.js';
+import { type BackendEnv, type Cluster, startCluster } from '../support/cluster.js';
 import { RawClient } from '../support/raw-client.js';
 import { testLogDir } from '../support/test-log-dir.js';
 import { requireEnv } from './real-clients.js';
@@ -47,7 +47,13 @@ async function newApp(multiLogin = 'all'): Promise<string> {
   return json.appId as string;
 }
 
-async function online(appId: string, userId: string, gate: 0 | 1, deviceId = `${userId}-g${gate}`, platform = imcloud.v1.Platform.PLATFORM_WEB) {
+async function online(
+  appId: string,
+  userId: string,
+  gate: 0 | 1,
+  deviceId = `${userId}-g${gate}`,
+  platform = imcloud.v1.Platform.PLATFORM_WEB,
+) {
   const { json } = await admin(`/v1/apps/${appId}/tokens`, { userId });
   const client = await RawClient.ws(gateUrls[gate]!);
   const ok = await client.auth(json.token as string, deviceId, platform);
@@ -115,7 +121,12 @@ describe('distributed: roles as processes on real servers', () => {
 
   it('gives racing senders on different gates, and all their devices, one order', async () => {
     const appId = await newApp();
-    const devices = [await online(appId, 'ann', 0, 'ann-a'), await online(appId, 'ann', 1, 'ann-b'), await online(appId, 'ben', 1, 'ben-a'), await online(appId, 'ben', 0, 'ben-b')];
+    const devices = [
+      await online(appId, 'ann', 0, 'ann-a'),
+      await online(appId, 'ann', 1, 'ann-b'),
+      await online(appId, 'ben', 1, 'ben-a'),
+      await online(appId, 'ben', 0, 'ben-b'),
+    ];
     const conv = singleConversation('ann', 'ben');
     const n = 25;
     const acks = await Promise.all([
@@ -168,7 +179,9 @@ describe('distributed: roles as processes on real servers', () => {
     for (let i = 0; i < 60; i++) await send(alice, 'bob', `h${i}`);
     const recall = await alice.request({ recall: { clientMsgId: 'rc', conversation: conv, seq: target.seq } });
     expect(recall.body).toBe('sendAck');
-    await expect.poll(() => bob.pushed(conv).some((m) => m.kind === imcloud.v1.MessageKind.MESSAGE_KIND_RECALL), { timeout: 10_000 }).toBe(true);
+    await expect
+      .poll(() => bob.pushed(conv).some((m) => m.kind === imcloud.v1.MessageKind.MESSAGE_KIND_RECALL), { timeout: 10_000 })
+      .toBe(true);
     await expect.poll(async () => (await historyOf(bob, conv)).length, { timeout: 15_000 }).toBe(62);
     const history = await historyOf(bob, conv);
     expect(history.map((m) => Number(m.seq))).toEqual(Array.from({ length: 62 }, (_, i) => i + 1));

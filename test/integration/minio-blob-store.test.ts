@@ -3,12 +3,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Client } from 'minio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ImError } from '../../protocol/errors.js';
 import { MinioBlobStore } from '../../services/adapters/minio/minio-blob-store.js';
 import { blobStoreContract } from '../../services/ports/blob-store.contract.js';
 import { blobKeys } from '../../services/ports/blob-store.js';
-import { ImError } from '../../protocol/errors.js';
+import { type MinioServer, type Servers, startServers } from '../infra/index.js';
 import { freePort } from '../infra/processes.js';
-import { startServers, type MinioServer, type Servers } from '../infra/index.js';
 
 let servers: Servers;
 let minio: MinioServer;
@@ -44,7 +44,13 @@ describe('MinIO blob store: what only the real server shows', () => {
     await store.put('app-layout', blobKeys.file(md5), data, { size: data.length, contentType: 'image/gif' });
     await store.put('app-layout', blobKeys.uploadPart('up1', 2), data, { size: data.length, contentType: 'application/octet-stream' });
 
-    const s3 = new Client({ endPoint: minio.endPoint, port: minio.port, useSSL: false, accessKey: minio.accessKey, secretKey: minio.secretKey });
+    const s3 = new Client({
+      endPoint: minio.endPoint,
+      port: minio.port,
+      useSSL: false,
+      accessKey: minio.accessKey,
+      secretKey: minio.secretKey,
+    });
     const stat = await s3.statObject(bucket, `app-layout/${md5}`);
     expect(stat.size).toBe(2048);
     expect(stat.metaData['content-type']).toBe('image/gif');

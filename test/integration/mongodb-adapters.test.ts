@@ -30,7 +30,10 @@ afterAll(async () => {
 const none = async () => {};
 
 messageStoreContract('mongodb', async () => ({ store: new MongoMessageStore(mongo.messages), cleanup: none }));
-appRegistryContract('mongodb', async () => ({ apps: new MongoAppRegistry(mongo.apps, mongo.revokedTokens, mongo.revokedUsers), cleanup: none }));
+appRegistryContract('mongodb', async () => ({
+  apps: new MongoAppRegistry(mongo.apps, mongo.revokedTokens, mongo.revokedUsers),
+  cleanup: none,
+}));
 seqHighWaterContract('mongodb', async () => ({
   highWater: new MongoSeqHighWater(mongo.seqHighWater, mongo.seqBlocks),
   peer: new MongoSeqHighWater(peer.seqHighWater, peer.seqBlocks),
@@ -64,7 +67,10 @@ conversationArchiveContract('mongodb', async () => {
     archive: archiveOf(mongo),
     peer: archiveOf(peer),
     store: async (appId, touches) => {
-      await store.insertMany(appId, touches.map(({ conversation, seq, ts }) => storedMessage(conversation, seq, ts)));
+      await store.insertMany(
+        appId,
+        touches.map(({ conversation, seq, ts }) => storedMessage(conversation, seq, ts)),
+      );
     },
     cleanup: none,
   };
@@ -72,7 +78,17 @@ conversationArchiveContract('mongodb', async () => {
 
 function storedMessage(conversation: string, seq: number, ts: number): StoredMessage {
   return {
-    conversation, seq, ts, msgId: `m-${seq}`, sender: 'sender', senderDevice: 'device', clientMsgId: randomUUID(),
-    kind: 1, contentType: 'text/plain', body: new Uint8Array([seq]), recallsSeq: 0, recalled: false,
+    conversation,
+    seq,
+    ts,
+    msgId: `m-${seq}`,
+    sender: 'sender',
+    senderDevice: 'device',
+    clientMsgId: randomUUID(),
+    kind: 1,
+    contentType: 'text/plain',
+    body: new Uint8Array([seq]),
+    recallsSeq: 0,
+    recalled: false,
   };
 }

@@ -4,14 +4,14 @@
 // operator relies on.
 import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
-import { connect, type Channel, type ChannelModel } from 'amqplib';
+import { type Channel, type ChannelModel, connect } from 'amqplib';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RabbitmqBus, type RabbitmqBusOptions } from '../../services/adapters/rabbitmq/rabbitmq-bus.js';
-import type { BusDelivery, Subscription } from '../../services/ports/bus.js';
-import { busContract } from '../../services/ports/bus.contract.js';
 import { ImError } from '../../protocol/errors.js';
-import { startServers, type RabbitmqServer, type Servers } from '../infra/index.js';
+import { RabbitmqBus, type RabbitmqBusOptions } from '../../services/adapters/rabbitmq/rabbitmq-bus.js';
+import { busContract } from '../../services/ports/bus.contract.js';
+import type { BusDelivery, Subscription } from '../../services/ports/bus.js';
+import { type RabbitmqServer, type Servers, startServers } from '../infra/index.js';
 
 const log = pino({ level: process.env.IMCLOUD_TEST_LOG_LEVEL ?? 'silent' });
 const encoder = new TextEncoder();
@@ -189,7 +189,10 @@ describe('RabbitMQ bus: what only the real broker shows', () => {
     const producer = async (): Promise<void> => {
       while (!stop) {
         const body = `${run}:${next++}`;
-        await publishWithRetry(() => bus.publishStore(encoder.encode(body)), (err) => retries.push(err));
+        await publishWithRetry(
+          () => bus.publishStore(encoder.encode(body)),
+          (err) => retries.push(err),
+        );
         confirmed.add(body);
         await sleep(2);
       }
@@ -213,7 +216,11 @@ describe('RabbitMQ bus: what only the real broker shows', () => {
   it('a poison message ends in the dead-letter queue after the delivery limit, counted once', async () => {
     const namespace = `t-${randomUUID()}`;
     const deadLetters: Array<{ kind: string; body: string }> = [];
-    const bus = newBus({ namespace, deliveryLimit: 3, onDeadLetter: (kind, body) => deadLetters.push({ kind, body: decoder.decode(body) }) });
+    const bus = newBus({
+      namespace,
+      deliveryLimit: 3,
+      onDeadLetter: (kind, body) => deadLetters.push({ kind, body: decoder.decode(body) }),
+    });
     await bus.waitReady();
     const track = `track-${randomUUID()}`;
     const deliveries: BusDelivery[] = [];
@@ -241,7 +248,11 @@ describe('RabbitMQ bus: what only the real broker shows', () => {
 
   it('upstream frames of one app published together travel as one message; a failing one is split off and dead-lettered alone', async () => {
     const deadLetters: string[] = [];
-    const bus = newBus({ namespace: `t-${randomUUID()}`, deliveryLimit: 2, onDeadLetter: (_kind, body) => deadLetters.push(decoder.decode(body)) });
+    const bus = newBus({
+      namespace: `t-${randomUUID()}`,
+      deliveryLimit: 2,
+      onDeadLetter: (_kind, body) => deadLetters.push(decoder.decode(body)),
+    });
     await bus.waitReady();
     const track = `track-${randomUUID()}`;
     const deliveries: Array<{ body: string; deliveryCount: number }> = [];
@@ -254,7 +265,10 @@ describe('RabbitMQ bus: what only the real broker shows', () => {
     await Promise.all(frames.map((f) => bus.publishUpstream(track, 'app-1', encoder.encode(f))));
     await waitFor(async () => (await bus.deadLettered()).length === 1, 'the dead letter');
     // The other frames' single deliveries may still come after f3 is dead-lettered.
-    await waitFor(() => frames.every((f) => deliveries.filter((d) => d.body === f && d.deliveryCount === 1).length >= 2), 'every frame delivered alone once');
+    await waitFor(
+      () => frames.every((f) => deliveries.filter((d) => d.body === f && d.deliveryCount === 1).length >= 2),
+      'every frame delivered alone once',
+    );
     await sleep(300);
     // First as one batch, then (f3 failed) each frame on its own; f3 alone used up its deliveries.
     for (const f of frames) expect(deliveries.filter((d) => d.body === f && d.deliveryCount === 1)).toHaveLength(2);
@@ -304,7 +318,10 @@ describe('RabbitMQ bus: what only the real broker shows', () => {
 
       // Short timeout: refused with IM_UNAVAILABLE, not silently dropped, while the long one
       // below still waits (the test's own timeout bounds how long "short" may take).
-      const refused = await fast.publishStore(encoder.encode(`${run}:refused`)).then(() => undefined, (e: unknown) => e);
+      const refused = await fast.publishStore(encoder.encode(`${run}:refused`)).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(refused).toBeInstanceOf(ImError);
       expect((refused as ImError).code).toBe('IM_UNAVAILABLE');
 
@@ -314,12 +331,15 @@ describe('RabbitMQ bus: what only the real broker shows', () => {
 
       // A process started while the broker is down: not ready, logs each attempt with what to check.
       const lines: string[] = [];
-      const capture = pino({ level: 'warn' }, new Writable({
-        write: (chunk, _enc, cb) => {
-          lines.push(String(chunk));
-          cb();
-        },
-      }));
+      const capture = pino(
+        { level: 'warn' },
+        new Writable({
+          write: (chunk, _enc, cb) => {
+            lines.push(String(chunk));
+            cb();
+          },
+        }),
+      );
       const late = newBus({ log: capture, reconnectMinDelayMs: 50, reconnectMaxDelayMs: 200 });
       const lateGot: string[] = [];
       await late.consumeUpstream('late', async (d) => void lateGot.push(decoder.decode(d.body)));
@@ -376,10 +396,14 @@ describe('RabbitMQ bus: what only the real broker shows', () => {
     let stuckGot = 0;
     const healthyGot: string[] = [];
     const never = new Promise<void>(() => undefined);
-    const s1 = await bus.consumeDownstream(stuck, async () => {
-      stuckGot++;
-      await never;
-    }, { prefetch: 1 });
+    const s1 = await bus.consumeDownstream(
+      stuck,
+      async () => {
+        stuckGot++;
+        await never;
+      },
+      { prefetch: 1 },
+    );
     const s2 = await bus.consumeDownstream(healthy, async (d) => void healthyGot.push(decoder.decode(d.body)), { prefetch: 8 });
 
     const n = 300;

@@ -9,7 +9,8 @@ export const silentLog = pino({ level: 'silent' });
 
 export function requireEnv(name: string): string {
   const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set: run this suite through the vitest project "integration" (its globalSetup starts the servers)`);
+  if (!value)
+    throw new Error(`${name} is not set: run this suite through the vitest project "integration" (its globalSetup starts the servers)`);
   return value;
 }
 

@@ -2,6 +2,11 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MemoryConversationArchive } from '../../services/adapters/memory/memory-conversation-archive.js';
+import { MemorySeqHighWater } from '../../services/adapters/memory/memory-seq-high-water.js';
+import { MongoConversationArchive } from '../../services/adapters/mongodb/mongo-conversation-archive.js';
+import type { MongoDatabase } from '../../services/adapters/mongodb/mongo-database.js';
+import { MongoSeqHighWater } from '../../services/adapters/mongodb/mongo-seq-high-water.js';
 import { RedisConversationState } from '../../services/adapters/redis/redis-conversation-state.js';
 import { RedisDedupe } from '../../services/adapters/redis/redis-dedupe.js';
 import { RedisRateLimiter } from '../../services/adapters/redis/redis-rate-limiter.js';
@@ -9,12 +14,6 @@ import { RedisRecentWindow } from '../../services/adapters/redis/redis-recent-wi
 import { RedisRoutes } from '../../services/adapters/redis/redis-routes.js';
 import { RedisSeqAllocator } from '../../services/adapters/redis/redis-seq-allocator.js';
 import { RedisWorkerIds } from '../../services/adapters/redis/redis-worker-ids.js';
-import { redisKeys } from '../../services/shared/topology.js';
-import { MemoryConversationArchive } from '../../services/adapters/memory/memory-conversation-archive.js';
-import { MemorySeqHighWater } from '../../services/adapters/memory/memory-seq-high-water.js';
-import { MongoConversationArchive } from '../../services/adapters/mongodb/mongo-conversation-archive.js';
-import type { MongoDatabase } from '../../services/adapters/mongodb/mongo-database.js';
-import { MongoSeqHighWater } from '../../services/adapters/mongodb/mongo-seq-high-water.js';
 import { conversationStateContract } from '../../services/ports/conversation-state.contract.js';
 import { dedupeContract } from '../../services/ports/dedupe.contract.js';
 import { rateLimiterContract } from '../../services/ports/rate-limiter.contract.js';
@@ -22,6 +21,7 @@ import { recentWindowContract } from '../../services/ports/recent-window.contrac
 import { routesContract } from '../../services/ports/routes.contract.js';
 import { seqAllocatorContract } from '../../services/ports/seq-allocator.contract.js';
 import { workerIdsContract } from '../../services/ports/worker-ids.contract.js';
+import { redisKeys } from '../../services/shared/topology.js';
 import { connectMongo, connectRedis, requireEnv, silentLog } from './real-clients.js';
 
 let redis: Redis;
@@ -54,9 +54,15 @@ function withMethod<T extends object>(target: T, method: string, wrap: (original
 }
 
 routesContract('redis', async () => ({ routes: new RedisRoutes(redis), peer: new RedisRoutes(redis), cleanup: none }));
-seqAllocatorContract('redis + mongodb high-water mark', async () => ({ seq: new RedisSeqAllocator(redis, new MongoSeqHighWater(mongo.seqHighWater, mongo.seqBlocks), 100), cleanup: none }));
+seqAllocatorContract('redis + mongodb high-water mark', async () => ({
+  seq: new RedisSeqAllocator(redis, new MongoSeqHighWater(mongo.seqHighWater, mongo.seqBlocks), 100),
+  cleanup: none,
+}));
 // The Redis allocator needs no MongoDB: its durable half is a port.
-seqAllocatorContract('redis + in-memory high-water mark', async () => ({ seq: new RedisSeqAllocator(redis, new MemorySeqHighWater(), 100), cleanup: none }));
+seqAllocatorContract('redis + in-memory high-water mark', async () => ({
+  seq: new RedisSeqAllocator(redis, new MemorySeqHighWater(), 100),
+  cleanup: none,
+}));
 dedupeContract('redis (seqs: redis + mongodb high-water mark)', async () => {
   const seq = new RedisSeqAllocator(redis, new MongoSeqHighWater(mongo.seqHighWater, mongo.seqBlocks), 100);
   return { dedupe: new RedisDedupe(redis, seq), seq, cleanup: none };
@@ -203,7 +209,8 @@ describe('Redis conversation state: cursor write-behind', () => {
     });
     return { archive, calls };
   }
-  const stored = async (app: string, user: string, conversation: string) => mongo.userConversations.findOne({ _id: `${app}/${user}/${conversation}` });
+  const stored = async (app: string, user: string, conversation: string) =>
+    mongo.userConversations.findOne({ _id: `${app}/${user}/${conversation}` });
 
   it('writes a cursor that several processes move once, with its highest value', async () => {
     const { archive, calls } = counted();
@@ -224,7 +231,10 @@ describe('Redis conversation state: cursor write-behind', () => {
       await state.touch(app, 's:u:v', ['u', 'v'], 7, 1, 'u');
       await state.advance(app, 'v', 's:u:v', 'read', 5);
       const deadline = Date.now() + 10_000;
-      while (!((await stored(app, 'v', 's:u:v'))?.readSeq === 5 && (await stored(app, 'u', 's:u:v'))?.readSeq === 7) && Date.now() < deadline) {
+      while (
+        !((await stored(app, 'v', 's:u:v'))?.readSeq === 5 && (await stored(app, 'u', 's:u:v'))?.readSeq === 7) &&
+        Date.now() < deadline
+      ) {
         await new Promise((r) => setTimeout(r, 50));
       }
       expect(await stored(app, 'u', 's:u:v')).toMatchObject({ readSeq: 7 });
@@ -248,9 +258,17 @@ describe('Redis conversation state: cursor write-behind', () => {
         ends.push(performance.now());
       }
     });
-    const gaps = () => starts.slice(1).map((t, i) => t - starts[i]!).sort((a, b) => a - b);
+    const gaps = () =>
+      starts
+        .slice(1)
+        .map((t, i) => t - starts[i]!)
+        .sort((a, b) => a - b);
     /** From the end of one write to the start of the next: the time the writer chose to wait. */
-    const idle = () => starts.slice(1).map((t, i) => t - ends[i]!).sort((a, b) => a - b);
+    const idle = () =>
+      starts
+        .slice(1)
+        .map((t, i) => t - ends[i]!)
+        .sort((a, b) => a - b);
     const allStored = async (users: string[], conversation: (u: string) => string) =>
       (await Promise.all(users.map((u) => stored(app, u, conversation(u))))).every((d) => d?.readSeq === 3);
 
@@ -281,4 +299,3 @@ describe('Redis conversation state: cursor write-behind', () => {
     expect(idle()[Math.floor(idle().length / 2)]).toBeLessThan(15);
   });
 });
-

@@ -3,7 +3,7 @@
 // really is one script call per turn.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { script, type Redis } from '../../services/adapters/redis/redis-client.js';
+import { type Redis, script } from '../../services/adapters/redis/redis-client.js';
 import { connectRedis } from './real-clients.js';
 
 // Adds ARGV[1] to a counter and returns {new value, the key's tag}; fails (WRONGTYPE) on a key
@@ -78,7 +78,10 @@ describe('batched Lua scripts on Redis', () => {
     const add = script(redis, `imcloudTestAdd${randomUUID().slice(0, 8)}`, 1, ADD, { batch: true });
     const app = randomUUID().slice(0, 8);
     const alone = (await add.runBuffer([`imcloud:{${app}}:b0`], [1])) as [number, Buffer];
-    const together = (await Promise.all([add.runBuffer([`imcloud:{${app}}:b1`], [2]), add.runBuffer([`imcloud:{${app}}:b2`], [3])])) as Array<[number, Buffer]>;
+    const together = (await Promise.all([
+      add.runBuffer([`imcloud:{${app}}:b1`], [2]),
+      add.runBuffer([`imcloud:{${app}}:b2`], [3]),
+    ])) as Array<[number, Buffer]>;
     for (const [value, k] of [alone, ...together]) {
       expect(Buffer.isBuffer(k)).toBe(true);
       expect(typeof value).toBe('number');

@@ -2,8 +2,24 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canaryBucket, parseRoutingTable, trackFor } from '../../services/shared/routing-table.js';
 import {
-  apply, cleanupNamespace, componentNames, condition, dependencySecrets, deployments, eventually, getImc, imcluster, kubectl, kubectlJson,
-  newNamespace, patchImc, startOperator, waitEventReasons, waitEvents, waitPhase, waitStatus,
+  apply,
+  cleanupNamespace,
+  componentNames,
+  condition,
+  dependencySecrets,
+  deployments,
+  eventually,
+  getImc,
+  imcluster,
+  kubectl,
+  kubectlJson,
+  newNamespace,
+  patchImc,
+  startOperator,
+  waitEventReasons,
+  waitEvents,
+  waitPhase,
+  waitStatus,
 } from './harness.js';
 
 let ns: string;
@@ -18,7 +34,8 @@ afterAll(async () => {
   await cleanupNamespace(ns);
 });
 
-const routing = async (name: string) => parseRoutingTable((await kubectlJson(['get', 'configmap', `${name}-routing`, '-n', ns])).data['routing.json']);
+const routing = async (name: string) =>
+  parseRoutingTable((await kubectlJson(['get', 'configmap', `${name}-routing`, '-n', ns])).data['routing.json']);
 const env = (d: any) => Object.fromEntries(d.spec.template.spec.containers[0].env.map((e: any) => [e.name, e.value ?? e.valueFrom]));
 const image = (d: any) => d.spec.template.spec.containers[0].image;
 
@@ -31,8 +48,12 @@ describe('gray release', () => {
     await patchImc(ns, 'g1', { spec: { gray: { version: '1.1.0', appIds: ['acme'], gateReplicas: 1, logicReplicas: 1 } } });
     // Ready may first be written from a cache that does not hold the new canary Deployments yet:
     // wait for the status that counts them.
-    const imc = await waitStatus(ns, 'g1', 'Ready, counting the canary Deployments', (x) => x.status.phase === 'Ready'
-      && ['g1-gate-vip-canary', 'g1-logic-canary'].every((n) => componentNames(x).includes(n)));
+    const imc = await waitStatus(
+      ns,
+      'g1',
+      'Ready, counting the canary Deployments',
+      (x) => x.status.phase === 'Ready' && ['g1-gate-vip-canary', 'g1-logic-canary'].every((n) => componentNames(x).includes(n)),
+    );
     const deps = await deployments(ns);
     // acme lives in pool vip: only vip gets canary gates
     expect([...deps.keys()].filter((n) => n.endsWith('-canary')).sort()).toEqual(['g1-gate-vip-canary', 'g1-logic-canary']);
@@ -53,7 +74,11 @@ describe('gray release', () => {
     expect(imc.status.version).toBe('1.0.0');
     expect(imc.status.canary).toEqual({ version: '1.1.0', phase: 'Active', appIds: ['acme'], percentage: 0, gatesReady: '1/1' });
     expect(imc.status.gatesReady).toBe('4/4');
-    expect(imc.status.components.find((c: any) => c.name === 'g1-gate-vip-canary')).toMatchObject({ track: 'canary', version: '1.1.0', pool: 'vip' });
+    expect(imc.status.components.find((c: any) => c.name === 'g1-gate-vip-canary')).toMatchObject({
+      track: 'canary',
+      version: '1.1.0',
+      pool: 'vip',
+    });
     const row = (await kubectl(['get', 'imc', 'g1', '-n', ns, '--no-headers'])).trim().split(/\s+/);
     expect(row.slice(0, 5)).toEqual(['g1', 'Ready', '1.0.0', '1.1.0', '4/4']);
   });
@@ -75,8 +100,11 @@ describe('gray release', () => {
     let held = await eventually('the stable rollout held at its first new pod', async () => {
       const d = await deployments(ns);
       const vip = d.get('g1-gate-vip');
-      return image(vip) === 'ghcr.io/imcloud/imcloud:1.1.0' && (vip.status?.observedGeneration ?? 0) >= vip.metadata.generation
-        && (vip.status?.updatedReplicas ?? 0) >= 1 ? d : undefined;
+      return image(vip) === 'ghcr.io/imcloud/imcloud:1.1.0' &&
+        (vip.status?.observedGeneration ?? 0) >= vip.metadata.generation &&
+        (vip.status?.updatedReplicas ?? 0) >= 1
+        ? d
+        : undefined;
     });
     expect([...held.keys()].filter((n) => n.endsWith('-canary')).sort()).toEqual(['g1-gate-vip-canary', 'g1-logic-canary']);
     expect(held.get('g1-gate-vip-canary').status.readyReplicas).toBe(1);
@@ -90,8 +118,16 @@ describe('gray release', () => {
     await patchImc(ns, 'g1', { spec: { nodeSelector: null } });
     // The status that ends the promotion may still count the canary Deployments it deletes (the
     // cache has not seen them go): wait for the one that no longer lists them.
-    const imc = await waitStatus(ns, 'g1', 'promotion complete, the canary Deployments no longer counted', (x) => x.status.phase === 'Ready'
-      && !x.status.canary && x.status.version === '1.1.0' && !componentNames(x).some((n) => n.endsWith('-canary')));
+    const imc = await waitStatus(
+      ns,
+      'g1',
+      'promotion complete, the canary Deployments no longer counted',
+      (x) =>
+        x.status.phase === 'Ready' &&
+        !x.status.canary &&
+        x.status.version === '1.1.0' &&
+        !componentNames(x).some((n) => n.endsWith('-canary')),
+    );
     const deps = await eventually('canary deployments removed', async () => {
       const d = await deployments(ns);
       return [...d.keys()].some((n) => n.endsWith('-canary')) ? undefined : d;
@@ -114,10 +150,16 @@ describe('gray release', () => {
     await patchImc(ns, 'g2', { spec: { gray: { version: '2.0.0-rc.1', percentage: 30 } } });
     await waitPhase(ns, 'g2', 'Ready');
     let deps = await deployments(ns);
-    const expected = ['g2-gate-main-canary', 'g2-logic-canary', ...(['acme', 'globex'].some((a) => canaryBucket(a) < 30) ? ['g2-gate-vip-canary'] : [])].sort();
+    const expected = [
+      'g2-gate-main-canary',
+      'g2-logic-canary',
+      ...(['acme', 'globex'].some((a) => canaryBucket(a) < 30) ? ['g2-gate-vip-canary'] : []),
+    ].sort();
     expect([...deps.keys()].filter((n) => n.startsWith('g2-') && n.endsWith('-canary')).sort()).toEqual(expected);
     expect((await routing('g2')).canary).toEqual({ version: '2.0.0-rc.1', appIds: [], percentage: 30 });
-    const stableGenerations = new Map([...deps].filter(([n]) => n.startsWith('g2-') && !n.endsWith('-canary')).map(([n, d]) => [n, d.metadata.generation]));
+    const stableGenerations = new Map(
+      [...deps].filter(([n]) => n.startsWith('g2-') && !n.endsWith('-canary')).map(([n, d]) => [n, d.metadata.generation]),
+    );
 
     await patchImc(ns, 'g2', { spec: { gray: null } });
     await eventually('canary gone after rollback', async () => {
@@ -131,6 +173,8 @@ describe('gray release', () => {
     deps = await deployments(ns);
     // rollback does not touch the stable track
     for (const [name, gen] of stableGenerations) expect(deps.get(name).metadata.generation, name).toBe(gen);
-    await waitEvents(ns, 'g2', 'RolledBack for 2.0.0-rc.1', (list) => list.some((e) => e.reason === 'RolledBack' && e.message.includes('2.0.0-rc.1')));
+    await waitEvents(ns, 'g2', 'RolledBack for 2.0.0-rc.1', (list) =>
+      list.some((e) => e.reason === 'RolledBack' && e.message.includes('2.0.0-rc.1')),
+    );
   });
 });

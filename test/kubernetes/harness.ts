@@ -1,16 +1,17 @@
 // Helpers for the operator and chart tests: kubectl/helm against the test control plane, operator
 // processes (`imcloud operator`, run from source with tsx), namespaces, and polling.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { freePort } from '../infra/processes.js';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { parse as parseYaml, stringify } from 'yaml';
 import { KubeClient } from '../../operator/kube/client.js';
+import { freePort } from '../infra/processes.js';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
 
 export function env(name: string): string {
   const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set: run these tests through the vitest project "kubernetes" (its globalSetup starts the servers)`);
+  if (!v)
+    throw new Error(`${name} is not set: run these tests through the vitest project "kubernetes" (its globalSetup starts the servers)`);
   return v;
 }
 
@@ -19,23 +20,42 @@ export const redisUrl = () => env('IMCLOUD_TEST_REDIS_URL');
 export const rabbitmqUrl = () => env('IMCLOUD_TEST_RABBITMQ_URL');
 
 export class CommandError extends Error {
-  constructor(message: string, readonly stdout: string, readonly stderr: string, readonly code: number | string | undefined) {
+  constructor(
+    message: string,
+    readonly stdout: string,
+    readonly stderr: string,
+    readonly code: number | string | undefined,
+  ) {
     super(message);
   }
 }
 
 async function run(bin: string, args: string[], input?: string, timeoutMs = 120_000): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = execFile(bin, args, { maxBuffer: 64 * 1024 * 1024, timeout: timeoutMs, env: { ...process.env, KUBECONFIG: kubeconfig() } }, (err, stdout, stderr) => {
-      if (err) reject(new CommandError(`${bin.split('/').pop()} ${args.join(' ')} failed: ${stderr || err.message}`, stdout, stderr, (err as { code?: number }).code));
-      else resolve(stdout);
-    });
+    const child = execFile(
+      bin,
+      args,
+      { maxBuffer: 64 * 1024 * 1024, timeout: timeoutMs, env: { ...process.env, KUBECONFIG: kubeconfig() } },
+      (err, stdout, stderr) => {
+        if (err)
+          reject(
+            new CommandError(
+              `${bin.split('/').pop()} ${args.join(' ')} failed: ${stderr || err.message}`,
+              stdout,
+              stderr,
+              (err as { code?: number }).code,
+            ),
+          );
+        else resolve(stdout);
+      },
+    );
     if (input !== undefined) child.stdin!.end(input);
   });
 }
 
 export const kubectl = (args: string[], input?: string) => run(env('IMCLOUD_KUBECTL'), [`--kubeconfig=${kubeconfig()}`, ...args], input);
-export const helm = (args: string[], timeoutMs?: number) => run(env('IMCLOUD_HELM'), [`--kubeconfig=${kubeconfig()}`, ...args], undefined, timeoutMs);
+export const helm = (args: string[], timeoutMs?: number) =>
+  run(env('IMCLOUD_HELM'), [`--kubeconfig=${kubeconfig()}`, ...args], undefined, timeoutMs);
 
 export async function kubectlJson<T = any>(args: string[]): Promise<T> {
   return JSON.parse(await kubectl([...args, '-o', 'json'])) as T;
@@ -48,7 +68,10 @@ export async function apply(namespace: string, ...objects: unknown[]): Promise<s
 }
 
 export function yamlDocs(text: string): any[] {
-  return text.split(/^---\s*$/m).map((d) => parseYaml(d)).filter((d) => d && typeof d === 'object');
+  return text
+    .split(/^---\s*$/m)
+    .map((d) => parseYaml(d))
+    .filter((d) => d && typeof d === 'object');
 }
 
 let nsCounter = 0;
@@ -62,7 +85,12 @@ export async function kube(): Promise<KubeClient> {
   return KubeClient.load(kubeconfig());
 }
 
-export async function eventually<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 60_000, intervalMs = 250): Promise<T> {
+export async function eventually<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 60_000,
+  intervalMs = 250,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -73,7 +101,10 @@ export async function eventually<T>(what: string, fn: () => Promise<T | undefine
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}${last instanceof Error ? ` (last error: ${last.message})` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for: ${what}${last instanceof Error ? ` (last error: ${last.message})` : ''}`,
+      );
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
@@ -98,7 +129,13 @@ export interface OperatorProcess {
 const running = new Set<OperatorProcess>();
 
 /** Starts `imcloud operator` (from source) watching `namespace`. */
-export async function startOperator(o: { namespace: string; id?: string; env?: Record<string, string>; leaseNamespace?: string; kubeconfigPath?: string }): Promise<OperatorProcess> {
+export async function startOperator(o: {
+  namespace: string;
+  id?: string;
+  env?: Record<string, string>;
+  leaseNamespace?: string;
+  kubeconfigPath?: string;
+}): Promise<OperatorProcess> {
   const port = await freePort();
   const id = o.id ?? `op-${port}`;
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'services', 'cli.ts'), 'operator'], {
@@ -134,7 +171,11 @@ export async function startOperator(o: { namespace: string; id?: string; env?: R
   // 'close', not 'exit': the output the process wrote last is in `logs` by then.
   const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
   const proc: OperatorProcess = {
-    id, port, child, logs, exited,
+    id,
+    port,
+    child,
+    logs,
+    exited,
     logged(msg) {
       return logs.flatMap((line) => {
         try {
@@ -170,10 +211,15 @@ export async function startOperator(o: { namespace: string; id?: string; env?: R
     },
   };
   running.add(proc);
-  await eventually(`operator ${id} to serve /healthz on ${port}`, async () => {
-    if (child.exitCode !== null) throw new Error(`operator exited with ${child.exitCode}:\n${logs.slice(-20).join('\n')}`);
-    return (await fetch(`http://127.0.0.1:${port}/healthz`)).ok;
-  }, 60_000, 200);
+  await eventually(
+    `operator ${id} to serve /healthz on ${port}`,
+    async () => {
+      if (child.exitCode !== null) throw new Error(`operator exited with ${child.exitCode}:\n${logs.slice(-20).join('\n')}`);
+      return (await fetch(`http://127.0.0.1:${port}/healthz`)).ok;
+    },
+    60_000,
+    200,
+  );
   return proc;
 }
 
@@ -184,10 +230,16 @@ export async function stopAllOperators(): Promise<void> {
 
 /** Connection Secrets for external Redis and RabbitMQ (the test servers). */
 export async function dependencySecrets(namespace: string): Promise<void> {
-  await apply(namespace,
+  await apply(
+    namespace,
     { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'redis-conn' }, stringData: { url: redisUrl() } },
     { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'amqp-conn' }, stringData: { url: rabbitmqUrl() } },
-    { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'mongo-conn' }, stringData: { url: 'mongodb://mongo.example:27017', database: 'imcloud' } },
+    {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'mongo-conn' },
+      stringData: { url: 'mongodb://mongo.example:27017', database: 'imcloud' },
+    },
   );
 }
 
@@ -199,7 +251,13 @@ export function imcluster(name: string, spec: Record<string, unknown> = {}): any
     metadata: { name },
     spec: {
       version: '1.0.0',
-      gate: { pools: [{ name: 'vip', appIds: ['acme', 'globex'], replicas: 2 }, { name: 'main', default: true, replicas: 1 }], drainSeconds: 5 },
+      gate: {
+        pools: [
+          { name: 'vip', appIds: ['acme', 'globex'], replicas: 2 },
+          { name: 'main', default: true, replicas: 1 },
+        ],
+        drainSeconds: 5,
+      },
       logic: { replicas: 2 },
       consumer: { replicas: 1 },
       dispatch: { replicas: 1 },
@@ -226,11 +284,21 @@ export function condition(imc: any, type: string): any {
  * holds for that status. Assert on what this returns, not on a second read: the operator may
  * already have written the next status.
  */
-export async function waitStatus(namespace: string, name: string, what: string, ok: (imc: any) => boolean, timeoutMs = 60_000): Promise<any> {
-  return eventually(`imc ${namespace}/${name}: ${what}`, async () => {
-    const imc = await getImc(namespace, name);
-    return imc.status?.observedGeneration === imc.metadata.generation && ok(imc) ? imc : undefined;
-  }, timeoutMs);
+export async function waitStatus(
+  namespace: string,
+  name: string,
+  what: string,
+  ok: (imc: any) => boolean,
+  timeoutMs = 60_000,
+): Promise<any> {
+  return eventually(
+    `imc ${namespace}/${name}: ${what}`,
+    async () => {
+      const imc = await getImc(namespace, name);
+      return imc.status?.observedGeneration === imc.metadata.generation && ok(imc) ? imc : undefined;
+    },
+    timeoutMs,
+  );
 }
 
 /** Waits until the ImCluster's status reflects its current generation with phase `phase`. */
@@ -257,7 +325,14 @@ export async function patchImc(namespace: string, name: string, patch: unknown):
 }
 
 export async function events(namespace: string, name: string): Promise<Array<{ reason: string; message: string; type: string }>> {
-  const list = await kubectlJson<{ items: any[] }>(['get', 'events', '-n', namespace, '--field-selector', `involvedObject.kind=ImCluster,involvedObject.name=${name}`]);
+  const list = await kubectlJson<{ items: any[] }>([
+    'get',
+    'events',
+    '-n',
+    namespace,
+    '--field-selector',
+    `involvedObject.kind=ImCluster,involvedObject.name=${name}`,
+  ]);
   return list.items.map((e) => ({ reason: e.reason, message: e.message, type: e.type }));
 }
 
@@ -267,11 +342,21 @@ type KubeEvent = { reason: string; message: string; type: string };
  * The ImCluster's Events once `ok` holds for them. The operator records Events without waiting
  * for them (best effort), so one may land after the status or the object change it goes with.
  */
-export async function waitEvents(namespace: string, name: string, what: string, ok: (events: KubeEvent[]) => boolean, timeoutMs = 30_000): Promise<KubeEvent[]> {
-  return eventually(`events of imc ${namespace}/${name}: ${what}`, async () => {
-    const list = await events(namespace, name);
-    return ok(list) ? list : undefined;
-  }, timeoutMs);
+export async function waitEvents(
+  namespace: string,
+  name: string,
+  what: string,
+  ok: (events: KubeEvent[]) => boolean,
+  timeoutMs = 30_000,
+): Promise<KubeEvent[]> {
+  return eventually(
+    `events of imc ${namespace}/${name}: ${what}`,
+    async () => {
+      const list = await events(namespace, name);
+      return ok(list) ? list : undefined;
+    },
+    timeoutMs,
+  );
 }
 
 /** Waits until the ImCluster has an Event with each of `reasons`. */
@@ -289,7 +374,9 @@ export async function cleanupNamespace(namespace: string): Promise<void> {
   // Anything left with a finalizer (operator gone) must not block the namespace's deletion.
   const left = await kubectlJson<{ items: any[] }>(['get', 'imc', '-n', namespace]).catch(() => ({ items: [] }));
   for (const imc of left.items) {
-    await kubectl(['patch', 'imc', imc.metadata.name, '-n', namespace, '--type', 'merge', '-p', '{"metadata":{"finalizers":null}}']).catch(() => undefined);
+    await kubectl(['patch', 'imc', imc.metadata.name, '-n', namespace, '--type', 'merge', '-p', '{"metadata":{"finalizers":null}}']).catch(
+      () => undefined,
+    );
   }
   await kubectl(['delete', 'namespace', namespace, '--wait=false']).catch(() => undefined);
 }

@@ -6,17 +6,20 @@ import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { parse as parseYaml } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { BENCH_NODE_VERSION } from '../infra/node.js';
+import { parse as parseYaml } from 'yaml';
 import { desiredObjects } from '../../operator/objects/reconcilers.js';
+import { BENCH_NODE_VERSION } from '../infra/node.js';
 import { kubectl, newNamespace, ROOT } from './harness.js';
 
 const exec = promisify(execFile);
 const read = (p: string) => readFileSync(join(ROOT, p), 'utf8');
 
 async function hasCommand(cmd: string): Promise<boolean> {
-  return exec('sh', ['-c', `command -v ${cmd}`]).then(() => true, () => false);
+  return exec('sh', ['-c', `command -v ${cmd}`]).then(
+    () => true,
+    () => false,
+  );
 }
 
 describe('kind e2e (static checks; the real run needs Docker)', () => {
@@ -32,11 +35,18 @@ describe('kind e2e (static checks; the real run needs Docker)', () => {
       const out = await kubectl(['apply', '--dry-run=server', '-n', ns, '-f', join(ROOT, 'hack/kind/imcluster.yaml')]);
       expect(out).toContain('imcluster.imcloud.dev/chat created (server dry run)');
       // The Services the operator makes for it (from the object as the apiserver defaults it).
-      const imc = JSON.parse(await kubectl(['create', '--dry-run=server', '-n', ns, '-o', 'json', '-f', join(ROOT, 'hack/kind/imcluster.yaml')]));
+      const imc = JSON.parse(
+        await kubectl(['create', '--dry-run=server', '-n', ns, '-o', 'json', '-f', join(ROOT, 'hack/kind/imcluster.yaml')]),
+      );
       imc.metadata.uid = 'uid';
-      const services = new Map(desiredObjects({ cluster: imc, dependenciesHash: 'h', canary: undefined, serviceMonitors: false, replicasFor: () => 1 })
-        .filter((d) => d.object.kind === 'Service').map((d) => [d.object.metadata.name, (d.object as any).spec.ports.map((p: any) => p.port as number)]));
-      const forwards = [...read('hack/kind/e2e.sh').matchAll(/^port_forward svc\/(\S+) \d+:(\d+)$/gm)].map((m) => [m[1]!, Number(m[2])] as const);
+      const services = new Map(
+        desiredObjects({ cluster: imc, dependenciesHash: 'h', canary: undefined, serviceMonitors: false, replicasFor: () => 1 })
+          .filter((d) => d.object.kind === 'Service')
+          .map((d) => [d.object.metadata.name, (d.object as any).spec.ports.map((p: any) => p.port as number)]),
+      );
+      const forwards = [...read('hack/kind/e2e.sh').matchAll(/^port_forward svc\/(\S+) \d+:(\d+)$/gm)].map(
+        (m) => [m[1]!, Number(m[2])] as const,
+      );
       expect(forwards.map(([svc]) => svc).sort()).toEqual(['chat-admin', 'chat-dispatch', 'chat-gate-main', 'chat-gate-smoke']);
       for (const [svc, port] of forwards) expect(services.get(svc), `svc/${svc}`).toContain(port);
     } finally {
@@ -52,19 +62,51 @@ describe('kind e2e (static checks; the real run needs Docker)', () => {
     const { stdout } = await exec('sh', ['-c', `test -x "${script}" && echo executable`]);
     expect(stdout.trim()).toBe('executable');
     const text = read('hack/kind/e2e.sh');
-    for (const step of ['kind create cluster', 'docker build', 'kind load docker-image', 'helm install', 'helm test', 'kubectl wait', 'hack/kind/smoke.ts', 'kind delete cluster']) {
+    for (const step of [
+      'kind create cluster',
+      'docker build',
+      'kind load docker-image',
+      'helm install',
+      'helm test',
+      'kubectl wait',
+      'hack/kind/smoke.ts',
+      'kind delete cluster',
+    ]) {
       expect(text).toContain(step);
     }
   });
 
   it('the SDK smoke test type-checks', async () => {
-    await exec(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext',
-      '--target', 'es2022', '--lib', 'es2023,dom', '--skipLibCheck', '--types', 'node', '--resolveJsonModule', join(ROOT, 'hack/kind/smoke.ts')], { cwd: ROOT });
+    await exec(
+      process.execPath,
+      [
+        join(ROOT, 'node_modules/typescript/bin/tsc'),
+        '--noEmit',
+        '--strict',
+        '--module',
+        'nodenext',
+        '--moduleResolution',
+        'nodenext',
+        '--target',
+        'es2022',
+        '--lib',
+        'es2023,dom',
+        '--skipLibCheck',
+        '--types',
+        'node',
+        '--resolveJsonModule',
+        join(ROOT, 'hack/kind/smoke.ts'),
+      ],
+      { cwd: ROOT },
+    );
   }, 120_000);
 
   it('the Dockerfile is multi-stage, runs as a numeric non-root user, and copies only what exists', () => {
     const text = read('Dockerfile');
-    const lines = text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+    const lines = text
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith('#'));
     const froms = lines.filter((l) => /^FROM\s/i.test(l));
     expect(froms.length).toBeGreaterThanOrEqual(2);
     expect(text).not.toMatch(/:latest\b/);
@@ -84,9 +126,12 @@ describe('kind e2e (static checks; the real run needs Docker)', () => {
     expect(text).toMatch(/npm run build/);
     expect(text).toMatch(/npm prune --omit=dev/);
     for (const m of text.matchAll(/^COPY (?!--from)(.+) \S+$/gm)) {
-      for (const src of m[1]!.split(/\s+/).filter((s) => !s.startsWith('--') && s !== '.')) expect(existsSync(join(ROOT, src)), src).toBe(true);
+      for (const src of m[1]!.split(/\s+/).filter((s) => !s.startsWith('--') && s !== '.'))
+        expect(existsSync(join(ROOT, src)), src).toBe(true);
     }
-    const ignored = read('.dockerignore').split('\n').map((l) => l.trim());
+    const ignored = read('.dockerignore')
+      .split('\n')
+      .map((l) => l.trim());
     for (const entry of ['.git', 'node_modules', 'dist']) expect(ignored).toContain(entry);
     // The build needs these, so they must not be ignored.
     for (const needed of ['services', 'protocol', 'scripts', 'bin', 'operator', 'web', 'sdk']) expect(ignored).not.toContain(needed);

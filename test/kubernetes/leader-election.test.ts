@@ -4,8 +4,18 @@
 // Lease and in their logs says which happened; how long the test took to notice does not.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  apply, cleanupNamespace, dependencySecrets, deployments, eventually, imcluster, kubectlJson, newNamespace, patchImc, startOperator,
-  waitPhase, type OperatorProcess,
+  apply,
+  cleanupNamespace,
+  dependencySecrets,
+  deployments,
+  eventually,
+  imcluster,
+  kubectlJson,
+  newNamespace,
+  type OperatorProcess,
+  patchImc,
+  startOperator,
+  waitPhase,
 } from './harness.js';
 
 const LEASE_MS = 6000; // harness: leaseDuration 6 s, renewDeadline 4 s, retryPeriod 1 s
@@ -26,9 +36,11 @@ const lease = async () => kubectlJson(['get', 'lease', 'imcloud-operator', '-n',
 /** A Lease MicroTime (RFC 3339 with microseconds) in ms. */
 const microTime = (t: string) => Date.parse(t.replace(/(\.\d{3})\d*Z$/, '$1Z'));
 /** Waits until `op` has looked at the Lease and found another operator holding it. */
-const standingBy = (op: OperatorProcess) => eventually(`${op.id} to stand by`, () => op.logged('another operator leads; standing by').length > 0 || undefined);
+const standingBy = (op: OperatorProcess) =>
+  eventually(`${op.id} to stand by`, () => op.logged('another operator leads; standing by').length > 0 || undefined);
 /** The holder `op` found when it acquired the Lease (null: released), once it has. */
-const acquiredFrom = async (op: OperatorProcess) => (await eventually(`${op.id} to log its acquisition`, () => op.logged('leader election: acquired the lease')[0]))!.previous;
+const acquiredFrom = async (op: OperatorProcess) =>
+  (await eventually(`${op.id} to log its acquisition`, () => op.logged('leader election: acquired the lease')[0]))!.previous;
 
 describe('leader election', () => {
   let a: OperatorProcess;
@@ -68,7 +80,11 @@ describe('leader election', () => {
     expect(microTime(after.spec.acquireTime) - microTime(before.spec.renewTime)).toBeGreaterThanOrEqual(LEASE_MS - 2 * RETRY_MS);
 
     await patchImc(ns, 'le', { spec: { dispatch: { replicas: 3 } } });
-    await eventually('b reconciles the change', async () => (await deployments(ns)).get('le-dispatch').spec.replicas === 3 || undefined, 30_000);
+    await eventually(
+      'b reconciles the change',
+      async () => (await deployments(ns)).get('le-dispatch').spec.replicas === 3 || undefined,
+      30_000,
+    );
     await eventually('b counts its reconciles', async () => (await reconciles(b)) > 0 || undefined);
   });
 

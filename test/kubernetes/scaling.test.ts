@@ -5,8 +5,23 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bus, redisKeys } from '../../services/shared/topology.js';
 import {
-  apply, cleanupNamespace, dependencySecrets, deployments, eventually, events, getImc, imcluster, kubectl, kubectlJson, newNamespace,
-  rabbitmqUrl, redisUrl, startOperator, waitPhase, waitStatus, type OperatorProcess,
+  apply,
+  cleanupNamespace,
+  dependencySecrets,
+  deployments,
+  events,
+  eventually,
+  getImc,
+  imcluster,
+  kubectl,
+  kubectlJson,
+  newNamespace,
+  type OperatorProcess,
+  rabbitmqUrl,
+  redisUrl,
+  startOperator,
+  waitPhase,
+  waitStatus,
 } from './harness.js';
 
 let ns: string;
@@ -26,17 +41,29 @@ beforeAll(async () => {
   await channel.assertQueue(bus.storeQueue, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
   await channel.purgeQueue(bus.storeQueue);
   operator = await startOperator({ namespace: ns });
-  await apply(ns, imcluster('s1', {
-    gate: {
-      pools: [
-        { name: 'vip', appIds: ['acme'], replicas: 1 },
-        { name: 'main', default: true, autoscale: { minReplicas: 1, maxReplicas: 6, targetConnectionsPerPod: 100, ...behaviour } },
-      ],
-      drainSeconds: 5,
-    },
-    consumer: { autoscale: { minReplicas: 1, maxReplicas: 4, targetBacklogPerReplica: 50, stabilizationWindowSeconds: 3, maxStepUp: 4, maxStepDown: 2 } },
-    logic: { replicas: 2 },
-  }));
+  await apply(
+    ns,
+    imcluster('s1', {
+      gate: {
+        pools: [
+          { name: 'vip', appIds: ['acme'], replicas: 1 },
+          { name: 'main', default: true, autoscale: { minReplicas: 1, maxReplicas: 6, targetConnectionsPerPod: 100, ...behaviour } },
+        ],
+        drainSeconds: 5,
+      },
+      consumer: {
+        autoscale: {
+          minReplicas: 1,
+          maxReplicas: 4,
+          targetBacklogPerReplica: 50,
+          stabilizationWindowSeconds: 3,
+          maxStepUp: 4,
+          maxStepDown: 2,
+        },
+      },
+      logic: { replicas: 2 },
+    }),
+  );
   await waitPhase(ns, 's1', 'Ready');
 });
 
@@ -49,17 +76,39 @@ afterAll(async () => {
 });
 
 async function gatePods(deployment: string): Promise<string[]> {
-  const pods = await kubectlJson(['get', 'pods', '-n', ns, '-l', `imcloud.dev/cluster=s1,imcloud.dev/pool=${deployment.replace('s1-gate-', '')},imcloud.dev/track=stable`]);
-  return pods.items.filter((p: any) => !p.metadata.deletionTimestamp).map((p: any) => p.metadata.name).sort();
+  const pods = await kubectlJson([
+    'get',
+    'pods',
+    '-n',
+    ns,
+    '-l',
+    `imcloud.dev/cluster=s1,imcloud.dev/pool=${deployment.replace('s1-gate-', '')},imcloud.dev/track=stable`,
+  ]);
+  return pods.items
+    .filter((p: any) => !p.metadata.deletionTimestamp)
+    .map((p: any) => p.metadata.name)
+    .sort();
 }
 
 /** Writes load reports exactly as gates do (HSET imcloud:gates <pod name> <GateInfo JSON>). */
 async function report(load: Record<string, number>, pool = 'main'): Promise<void> {
   await redis.del(redisKeys.gates);
   for (const [id, connections] of Object.entries(load)) {
-    await redis.hset(redisKeys.gates, id, JSON.stringify({
-      id, pool, appIds: [], track: 'stable', wsUrl: `ws://${id}:8080/ws`, tcpAddr: `${id}:8090`, connections, draining: false, reportedAt: Date.now(),
-    }));
+    await redis.hset(
+      redisKeys.gates,
+      id,
+      JSON.stringify({
+        id,
+        pool,
+        appIds: [],
+        track: 'stable',
+        wsUrl: `ws://${id}:8080/ws`,
+        tcpAddr: `${id}:8090`,
+        connections,
+        draining: false,
+        reportedAt: Date.now(),
+      }),
+    );
   }
 }
 
@@ -69,10 +118,15 @@ const scaledEvents = async () => (await events(ns, 's1')).filter((e) => e.reason
  * The Scaled Event messages once `ok` holds for them: the operator records an Event without
  * waiting for it, so the one for a step may land after the Deployment already shows the step.
  */
-const scaledEventsWhen = (what: string, ok: (messages: string[]) => boolean) => eventually(`Scaled events: ${what}`, async () => {
-  const messages = await scaledEvents();
-  return ok(messages) ? messages : undefined;
-}, 30_000);
+const scaledEventsWhen = (what: string, ok: (messages: string[]) => boolean) =>
+  eventually(
+    `Scaled events: ${what}`,
+    async () => {
+      const messages = await scaledEvents();
+      return ok(messages) ? messages : undefined;
+    },
+    30_000,
+  );
 
 describe('autoscaling', () => {
   it('scales a gate pool up by connections per pod, at most maxStepUp pods per decision', async () => {
@@ -84,13 +138,21 @@ describe('autoscaling', () => {
     expect(messages.some((m) => m.startsWith('s1-gate-main: 3 → 5 pods'))).toBe(true);
     // The status follows the Deployment: its next write shows the 5 pods (the test may read the
     // one written with the 1 → 3 decision first).
-    const imc = await eventually('the status shows 5 desired and 5 ready gate pods', async () => {
-      const current = await waitPhase(ns, 's1', 'Ready');
-      const gate = current.status.components.find((c: any) => c.name === 's1-gate-main');
-      return gate?.desiredReplicas === 5 && gate?.readyReplicas === 5 ? current : undefined;
-    }, 30_000);
+    const imc = await eventually(
+      'the status shows 5 desired and 5 ready gate pods',
+      async () => {
+        const current = await waitPhase(ns, 's1', 'Ready');
+        const gate = current.status.components.find((c: any) => c.name === 's1-gate-main');
+        return gate?.desiredReplicas === 5 && gate?.readyReplicas === 5 ? current : undefined;
+      },
+      30_000,
+    );
     expect(imc.status.connections).toBe(450);
-    expect(imc.status.components.find((c: any) => c.name === 's1-gate-main')).toMatchObject({ autoscaled: 'operator', desiredReplicas: 5, readyReplicas: 5 });
+    expect(imc.status.components.find((c: any) => c.name === 's1-gate-main')).toMatchObject({
+      autoscaled: 'operator',
+      desiredReplicas: 5,
+      readyReplicas: 5,
+    });
     expect(imc.status.lastScaleTime).toBeTruthy();
     // other clusters' and pools' gates are not counted; fixed pools are never autoscaled
     expect(await replicas('s1-gate-vip')).toBe(1);
@@ -110,20 +172,45 @@ describe('autoscaling', () => {
     // unit-tested with a clock in operator/scaling.test.ts; here the Event names the window.)
     await eventually('first scale-down', async () => (await replicas('s1-gate-main')) < 5 || undefined, 30_000, 100);
     const first = await scaledEventsWhen('the first step down', (m) => m.some((x) => x.startsWith('s1-gate-main: 5 → ')));
-    expect(first.filter((x) => x.startsWith('s1-gate-main: 5 → '))).toEqual(['s1-gate-main: 5 → 4 pods (load 60 needs 1 pods over the last 3s (step limited to -1))']);
+    expect(first.filter((x) => x.startsWith('s1-gate-main: 5 → '))).toEqual([
+      's1-gate-main: 5 → 4 pods (load 60 needs 1 pods over the last 3s (step limited to -1))',
+    ]);
     // Before shrinking, the operator set pod-deletion-cost from each gate's connections.
-    const costs = Object.fromEntries((await kubectlJson(['get', 'pods', '-n', ns, '-l', 'imcloud.dev/cluster=s1,imcloud.dev/pool=main'])).items
-      .map((p: any) => [p.metadata.name, p.metadata.annotations?.['controller.kubernetes.io/pod-deletion-cost']]));
+    const costs = Object.fromEntries(
+      (await kubectlJson(['get', 'pods', '-n', ns, '-l', 'imcloud.dev/cluster=s1,imcloud.dev/pool=main'])).items.map((p: any) => [
+        p.metadata.name,
+        p.metadata.annotations?.['controller.kubernetes.io/pod-deletion-cost'],
+      ]),
+    );
     expect(costs[busiest]).toBe('60');
     await eventually('down to 1 pod', async () => (await replicas('s1-gate-main')) === 1 || undefined, 30_000);
-    const down = (messages: string[]) => messages.filter((m) => / → \d pods/.test(m) && m.startsWith('s1-gate-main: ') && /: (\d) → (\d)/.exec(m)!.slice(1).map(Number).reduce((a, b) => a - b) > 0);
+    const down = (messages: string[]) =>
+      messages.filter(
+        (m) =>
+          / → \d pods/.test(m) &&
+          m.startsWith('s1-gate-main: ') &&
+          /: (\d) → (\d)/
+            .exec(m)!
+            .slice(1)
+            .map(Number)
+            .reduce((a, b) => a - b) > 0,
+      );
     const steps = down(await scaledEventsWhen('the step to 1 pod', (m) => m.some((x) => x.startsWith('s1-gate-main: 2 → 1 pods'))));
-    expect(steps.map((m) => /: (\d → \d)/.exec(m)![1]).sort().reverse()).toEqual(['5 → 4', '4 → 3', '3 → 2', '2 → 1']); // one pod per decision
+    expect(
+      steps
+        .map((m) => /: (\d → \d)/.exec(m)![1])
+        .sort()
+        .reverse(),
+    ).toEqual(['5 → 4', '4 → 3', '3 → 2', '2 → 1']); // one pod per decision
     // The ReplicaSet controller honoured the deletion cost: the busiest gate is the one left.
-    await eventually('only the busiest pod is left', async () => {
-      const left = await gatePods('s1-gate-main');
-      return left.length === 1 && left[0] === busiest ? true : undefined;
-    }, 30_000);
+    await eventually(
+      'only the busiest pod is left',
+      async () => {
+        const left = await gatePods('s1-gate-main');
+        return left.length === 1 && left[0] === busiest ? true : undefined;
+      },
+      30_000,
+    );
   });
 
   it('scales consumers by the backlog of the real imcloud.store quorum queue, and back down when it drains', async () => {
@@ -132,27 +219,40 @@ describe('autoscaling', () => {
     await eventually('4 consumers for 180 messages at 50 each', async () => (await replicas('s1-consumer')) === 4 || undefined, 30_000);
     await channel.purgeQueue(bus.storeQueue);
     await eventually('back to 1 consumer', async () => (await replicas('s1-consumer')) === 1 || undefined, 30_000);
-    const messages = (await scaledEventsWhen('the consumers\' last step down', (m) => m.some((x) => /^s1-consumer: \d → 1 pods/.test(x)))).filter((m) => m.startsWith('s1-consumer: '));
+    const messages = (
+      await scaledEventsWhen("the consumers' last step down", (m) => m.some((x) => /^s1-consumer: \d → 1 pods/.test(x)))
+    ).filter((m) => m.startsWith('s1-consumer: '));
     // The operator may sample the queue while the 180 are still arriving, and then it gets to
     // 4 pods in two decisions; the one that reaches 4 has seen the whole backlog.
     expect(messages.filter((m) => /^s1-consumer: [1-3] → 4 pods \(load 180 needs 4 pods at 50 per pod\)$/.test(m))).toHaveLength(1);
     expect(messages.some((m) => m.startsWith('s1-consumer: 4 → 2 pods'))).toBe(true); // maxStepDown 2
-    expect(await operator.metric('imcloud_operator_scale_decisions_total', { component: 'consumer', direction: 'up' })).toBeGreaterThanOrEqual(1);
+    expect(
+      await operator.metric('imcloud_operator_scale_decisions_total', { component: 'consumer', direction: 'up' }),
+    ).toBeGreaterThanOrEqual(1);
   });
 
   it('leaves alone a Deployment that a HorizontalPodAutoscaler targets, and takes it back when the HPA goes', async () => {
     expect(await replicas('s1-logic')).toBe(2);
     await apply(ns, {
-      apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', metadata: { name: 'logic' },
+      apiVersion: 'autoscaling/v2',
+      kind: 'HorizontalPodAutoscaler',
+      metadata: { name: 'logic' },
       spec: {
-        scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 's1-logic' }, minReplicas: 2, maxReplicas: 10,
+        scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 's1-logic' },
+        minReplicas: 2,
+        maxReplicas: 10,
         metrics: [{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 70 } } }],
       },
     });
-    await eventually('status says hpa', async () => (await getImc(ns, 's1')).status.components.find((c: any) => c.name === 's1-logic')?.autoscaled === 'hpa' || undefined);
+    await eventually(
+      'status says hpa',
+      async () => (await getImc(ns, 's1')).status.components.find((c: any) => c.name === 's1-logic')?.autoscaled === 'hpa' || undefined,
+    );
     // The operator handed spec.replicas over without resetting it…
-    const owners = async () => ((await kubectlJson(['get', 'deployment', 's1-logic', '-n', ns, '--show-managed-fields'])).metadata.managedFields as any[])
-      .filter((m) => m.fieldsV1?.['f:spec']?.['f:replicas']).map((m) => m.manager);
+    const owners = async () =>
+      ((await kubectlJson(['get', 'deployment', 's1-logic', '-n', ns, '--show-managed-fields'])).metadata.managedFields as any[])
+        .filter((m) => m.fieldsV1?.['f:spec']?.['f:replicas'])
+        .map((m) => m.manager);
     await eventually('imcloud-operator released spec.replicas', async () => !(await owners()).includes('imcloud-operator') || undefined);
     expect(await replicas('s1-logic')).toBe(2);
     // …and does not fight what the HPA (here: a scale through the same subresource) decides.
@@ -169,6 +269,9 @@ describe('autoscaling', () => {
 
     await kubectl(['delete', 'hpa', 'logic', '-n', ns]);
     await eventually('operator takes replicas back', async () => (await replicas('s1-logic')) === 2 || undefined, 30_000);
-    await eventually('status no longer says hpa', async () => (await getImc(ns, 's1')).status.components.find((c: any) => c.name === 's1-logic')?.autoscaled === undefined || undefined);
+    await eventually(
+      'status no longer says hpa',
+      async () => (await getImc(ns, 's1')).status.components.find((c: any) => c.name === 's1-logic')?.autoscaled === undefined || undefined,
+    );
   });
 });

@@ -17,15 +17,73 @@ const openssl = (args: string[], cwd: string) => execFileSync('openssl', args, {
 
 export function testCa(): TestCa {
   const dir = mkdtempSync(join(tmpdir(), 'imcloud-ca-'));
-  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', '/CN=imcloud test CA', '-keyout', 'ca.key', '-out', 'ca.crt'], dir);
+  openssl(
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=imcloud test CA',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.crt',
+    ],
+    dir,
+  );
   return {
     ca: readFileSync(join(dir, 'ca.crt'), 'utf8'),
     dir,
     issue(name) {
       writeFileSync(join(dir, `${name}.ext`), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-      openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', `/CN=${name}`, '-keyout', `${name}.key`, '-out', `${name}.csr`], dir);
-      openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-extfile', `${name}.ext`, '-out', `${name}.crt`], dir);
-      return { certFile: join(dir, `${name}.crt`), keyFile: join(dir, `${name}.key`), cert: readFileSync(join(dir, `${name}.crt`), 'utf8') };
+      openssl(
+        [
+          'req',
+          '-newkey',
+          'ec',
+          '-pkeyopt',
+          'ec_paramgen_curve:prime256v1',
+          '-nodes',
+          '-subj',
+          `/CN=${name}`,
+          '-keyout',
+          `${name}.key`,
+          '-out',
+          `${name}.csr`,
+        ],
+        dir,
+      );
+      openssl(
+        [
+          'x509',
+          '-req',
+          '-in',
+          `${name}.csr`,
+          '-CA',
+          'ca.crt',
+          '-CAkey',
+          'ca.key',
+          '-CAcreateserial',
+          '-days',
+          '2',
+          '-extfile',
+          `${name}.ext`,
+          '-out',
+          `${name}.crt`,
+        ],
+        dir,
+      );
+      return {
+        certFile: join(dir, `${name}.crt`),
+        keyFile: join(dir, `${name}.key`),
+        cert: readFileSync(join(dir, `${name}.crt`), 'utf8'),
+      };
     },
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };

@@ -3,7 +3,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, spawnServer, type ServerProcess } from '../infra/processes.js';
+import { freePort, type ServerProcess, spawnServer } from '../infra/processes.js';
 
 const BIN = fileURLToPath(new URL('../../bin/imcloud.js', import.meta.url));
 
@@ -55,7 +55,13 @@ export class RoleProcess {
   }
 
   async start(): Promise<void> {
-    const server = await spawnServer({ name: this.name, command: process.execPath, args: [...this.nodeArgs, BIN, this.role], env: this.env, logFile: join(this.logDir, `${this.name}.log`) });
+    const server = await spawnServer({
+      name: this.name,
+      command: process.execPath,
+      args: [...this.nodeArgs, BIN, this.role],
+      env: this.env,
+      logFile: join(this.logDir, `${this.name}.log`),
+    });
     this.server = server;
     this.exited = server.exited.then((e) => e.code);
     await this.waitReady();
@@ -66,7 +72,8 @@ export class RoleProcess {
     let exitCode: number | null | undefined;
     void this.exited?.then((c) => (exitCode = c));
     while (Date.now() < deadline) {
-      if (exitCode !== undefined) throw new Error(`${this.name} exited with ${exitCode} while starting; see ${join(this.logDir, `${this.name}.log`)}`);
+      if (exitCode !== undefined)
+        throw new Error(`${this.name} exited with ${exitCode} while starting; see ${join(this.logDir, `${this.name}.log`)}`);
       try {
         const res = await fetch(`${this.url}/readyz`);
         if (res.status === 200) return;

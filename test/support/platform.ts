@@ -1,8 +1,8 @@
 // An in-process imcloud (every role, in-memory backends, free ports) for protocol tests.
 import { randomUUID } from 'node:crypto';
 import type { MultiLoginPolicy } from '../../services/ports/app-registry.js';
-import { startRuntime, ROLES, type Runtime } from '../../services/runtime.js';
-import { compileConfig, type ConfigInput } from '../../services/shared/config.js';
+import { ROLES, type Runtime, startRuntime } from '../../services/runtime.js';
+import { type ConfigInput, compileConfig } from '../../services/shared/config.js';
 import { mintToken } from '../../services/shared/tokens.js';
 
 export interface TestPlatform {

@@ -1,10 +1,10 @@
 // A client that speaks raw protocol frames over WebSocket or TCP, for protocol-level tests:
 // no SDK logic (no retries, no ordering), so tests see exactly what the server sends.
-import { connect as tcpConnect, type Socket } from 'node:net';
+import { type Socket, connect as tcpConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import WebSocket from 'ws';
+import { decodeFrame, encodeFrame, type Frame, type FrameInit, LengthPrefixedReader, lengthPrefixed } from '../../protocol/frame-codec.js';
 import { imcloud } from '../../protocol/gen/im.js';
-import { decodeFrame, encodeFrame, LengthPrefixedReader, lengthPrefixed, type Frame, type FrameInit } from '../../protocol/frame-codec.js';
 
 type Waiter = { match: (f: Frame) => boolean; resolve: (f: Frame) => void; reject: (e: Error) => void; timer: NodeJS.Timeout };
 
@@ -43,7 +43,11 @@ export class RawClient {
   static async tcp(port: number, host = '127.0.0.1', tls?: { ca: string }): Promise<RawClient> {
     const socket: Socket = tls ? tlsConnect({ port, host, ca: tls.ca }) : tcpConnect(port, host);
     const reader = new LengthPrefixedReader(16 * 1024 * 1024);
-    const client = new RawClient({ send: (b) => socket.write(lengthPrefixed(b)), close: () => socket.destroy(), pause: () => socket.pause() });
+    const client = new RawClient({
+      send: (b) => socket.write(lengthPrefixed(b)),
+      close: () => socket.destroy(),
+      pause: () => socket.pause(),
+    });
     socket.on('data', (chunk) => {
       for (const f of reader.push(new Uint8Array(chunk))) client.receive(f);
     });

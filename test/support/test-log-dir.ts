@@ -1,6 +1,7 @@
 // The vitest side of log-dir.ts: a log directory that lives as long as one test file.
-import { afterAll } from 'vitest';
+
 import type { RunnerTask } from 'vitest';
+import { afterAll } from 'vitest';
 import { createLogDir, finishLogDir } from './log-dir.js';
 
 function failed(task: RunnerTask): boolean {

@@ -26,7 +26,9 @@ function expressions(): Array<{ where: string; expr: string }> {
   const out: Array<{ where: string; expr: string }> = [];
   const dir = join(CHART, 'files', 'dashboards');
   for (const file of readdirSync(dir).filter((f) => f.endsWith('.json'))) {
-    const dashboard = JSON.parse(readFileSync(join(dir, file), 'utf8')) as { panels: Array<{ title: string; targets?: Array<{ expr: string }> }> };
+    const dashboard = JSON.parse(readFileSync(join(dir, file), 'utf8')) as {
+      panels: Array<{ title: string; targets?: Array<{ expr: string }> }>;
+    };
     for (const p of dashboard.panels) for (const t of p.targets ?? []) out.push({ where: `${file}: ${p.title}`, expr: t.expr });
   }
   const rules = readFileSync(join(CHART, 'templates', 'prometheusrule.yaml'), 'utf8');
@@ -62,7 +64,9 @@ describe('dashboards and alerts', () => {
       const used = [
         ...[...expr.matchAll(/\b(?:by|without)\s*\(([^)]*)\)/g)].flatMap((m) => m[1]!.split(',')),
         ...[...expr.matchAll(/\{([^}]*)\}/g)].flatMap((m) => [...m[1]!.matchAll(/(\w+)\s*(?:=~|!~|!=|=)/g)].map((x) => x[1]!)),
-      ].map((l) => l.trim()).filter(Boolean);
+      ]
+        .map((l) => l.trim())
+        .filter(Boolean);
       for (const label of used) if (!carried.has(label)) wrong.push(`${where}: ${label} in ${expr}`);
     }
     expect(wrong).toEqual([]);

@@ -16,14 +16,21 @@ const exec = promisify(execFile);
 const TREE: Record<string, string> = {
   'services/ports/thing.ts': 'export interface Thing { x: number }\n',
   'services/ports/bad-port.ts': "export { MemoryThing } from '../adapters/memory/memory-thing.js';\n",
-  'services/adapters/memory/memory-thing.ts': "import type { Thing } from '../../ports/thing.js';\nexport class MemoryThing implements Thing { x = 1; }\n",
-  'services/adapters/mongodb/mongo-thing.ts': "import { MongoClient } from 'mongodb';\nexport type ThingDoc = { _id: string };\nexport const client = MongoClient;\n",
+  'services/adapters/memory/memory-thing.ts':
+    "import type { Thing } from '../../ports/thing.js';\nexport class MemoryThing implements Thing { x = 1; }\n",
+  'services/adapters/mongodb/mongo-thing.ts':
+    "import { MongoClient } from 'mongodb';\nexport type ThingDoc = { _id: string };\nexport const client = MongoClient;\n",
   // A type-only import counts as much as any other.
-  'services/adapters/redis/redis-thing.ts': "import { Redis } from 'ioredis';\nimport type { ThingDoc } from '../mongodb/mongo-thing.js';\nexport const make = (d: ThingDoc) => [Redis, d];\n",
-  'services/adapters/real-backends.ts': "import { MemoryThing } from './memory/memory-thing.js';\nimport { make } from './redis/redis-thing.js';\nexport const all = [MemoryThing, make];\n",
-  'services/backends.ts': "import { all } from './adapters/real-backends.js';\nimport { MemoryThing } from './adapters/memory/memory-thing.js';\nexport const backends = [all, MemoryThing];\n",
-  'services/runtime.ts': "import { backends } from './backends.js';\nimport { MemoryThing } from './adapters/memory/memory-thing.js';\nexport const run = [backends, MemoryThing];\n",
-  'services/logic/logic.ts': "import type { Thing } from '../ports/thing.js';\nimport { MemoryThing } from '../adapters/memory/memory-thing.js';\nimport { MongoClient } from 'mongodb';\nexport const logic = (t: Thing) => [t, MemoryThing, MongoClient];\n",
+  'services/adapters/redis/redis-thing.ts':
+    "import { Redis } from 'ioredis';\nimport type { ThingDoc } from '../mongodb/mongo-thing.js';\nexport const make = (d: ThingDoc) => [Redis, d];\n",
+  'services/adapters/real-backends.ts':
+    "import { MemoryThing } from './memory/memory-thing.js';\nimport { make } from './redis/redis-thing.js';\nexport const all = [MemoryThing, make];\n",
+  'services/backends.ts':
+    "import { all } from './adapters/real-backends.js';\nimport { MemoryThing } from './adapters/memory/memory-thing.js';\nexport const backends = [all, MemoryThing];\n",
+  'services/runtime.ts':
+    "import { backends } from './backends.js';\nimport { MemoryThing } from './adapters/memory/memory-thing.js';\nexport const run = [backends, MemoryThing];\n",
+  'services/logic/logic.ts':
+    "import type { Thing } from '../ports/thing.js';\nimport { MemoryThing } from '../adapters/memory/memory-thing.js';\nimport { MongoClient } from 'mongodb';\nexport const logic = (t: Thing) => [t, MemoryThing, MongoClient];\n",
   'services/logic/logic.test.ts': "import { MemoryThing } from '../adapters/memory/memory-thing.js';\nexport const t = MemoryThing;\n",
   'services/logic/logic-fixture.ts': "import { MemoryThing } from '../adapters/memory/memory-thing.js';\nexport const f = MemoryThing;\n",
   'services/gate/gate.ts': "import { backends } from '../backends.js';\nexport const gate = backends;\n",
@@ -32,8 +39,10 @@ const TREE: Record<string, string> = {
   'services/shared/c.ts': "import { Redis } from 'ioredis';\nimport { gone } from './missing.js';\nexport const c = [Redis, gone];\n",
   'protocol/codec.ts': "import { run } from '../services/runtime.js';\nexport const codec = run;\n",
   'protocol/errors.ts': "export const codes = ['IM_X'];\n",
-  'sdk/src/client.ts': "import { codes } from '../../protocol/errors.js';\nimport { logic } from '../../services/logic/logic.js';\nexport const client = [codes, logic];\n",
-  'web/main.ts': "import { client } from '../sdk/src/client.js';\nimport { codes } from '../protocol/errors.js';\nimport { gate } from '../services/gate/gate.js';\nexport const page = [client, codes, gate];\n",
+  'sdk/src/client.ts':
+    "import { codes } from '../../protocol/errors.js';\nimport { logic } from '../../services/logic/logic.js';\nexport const client = [codes, logic];\n",
+  'web/main.ts':
+    "import { client } from '../sdk/src/client.js';\nimport { codes } from '../protocol/errors.js';\nimport { gate } from '../services/gate/gate.js';\nexport const page = [client, codes, gate];\n",
 };
 
 interface Violation {
@@ -62,7 +71,11 @@ describe('the dependency rules', () => {
   it('report each forbidden import under its rule, and no allowed one', async () => {
     const depcruise = join(ROOT, 'node_modules', '.bin', 'depcruise');
     // Exit code 1 with violations: the report is on stdout either way.
-    const { stdout } = await exec(depcruise, ['--config', join(ROOT, '.dependency-cruiser.cjs'), '--output-type', 'json', 'protocol', 'services', 'sdk', 'web'], { cwd: dir }).catch((err: { stdout: string }) => err);
+    const { stdout } = await exec(
+      depcruise,
+      ['--config', join(ROOT, '.dependency-cruiser.cjs'), '--output-type', 'json', 'protocol', 'services', 'sdk', 'web'],
+      { cwd: dir },
+    ).catch((err: { stdout: string }) => err);
     const report = JSON.parse(stdout) as { summary: { violations: Violation[]; error: number } };
     const found = report.summary.violations.map((v) => `${v.rule.name}: ${v.from} → ${short(v.to)}`).sort();
     expect(found).toEqual([

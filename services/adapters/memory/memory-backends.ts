@@ -11,7 +11,9 @@ import { MemorySeqAllocator } from './memory-seq-allocator.js';
 import { MemoryWorkerIds } from './memory-worker-ids.js';
 
 /** Every port in memory: the embedded mode and fast unit tests. One process only. */
-export function createMemoryBackends(opts: { onDeadLetter?: (channel: string) => void; upstreamMaxBytes?: number; prefetch?: number } = {}): Backends {
+export function createMemoryBackends(
+  opts: { onDeadLetter?: (channel: string) => void; upstreamMaxBytes?: number; prefetch?: number } = {},
+): Backends {
   const bus = new MemoryBus({ onDeadLetter: opts.onDeadLetter, upstreamMaxBytes: opts.upstreamMaxBytes, prefetch: opts.prefetch });
   const seq = new MemorySeqAllocator();
   return {

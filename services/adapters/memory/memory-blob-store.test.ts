@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { ImError } from '../../../protocol/errors.js';
 import { blobStoreContract } from '../../ports/blob-store.contract.js';
 import { blobKeys, objectName } from '../../ports/blob-store.js';
-import { ImError } from '../../../protocol/errors.js';
 import { MemoryBlobStore } from './memory-blob-store.js';
 
 blobStoreContract('memory', async () => ({ store: new MemoryBlobStore(), cleanup: async () => {} }));

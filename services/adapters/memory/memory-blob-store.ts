@@ -1,19 +1,19 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { ImError } from '../../../protocol/errors.js';
 import {
-  checkPutOptions,
-  checkRange,
-  objectName,
-  objectPrefix,
   type BlobEntry,
   type BlobInfo,
   type BlobStore,
   type ByteRange,
+  checkPutOptions,
+  checkRange,
+  objectName,
+  objectPrefix,
   type PutOptions,
   type PutResult,
 } from '../../ports/blob-store.js';
 import { asBuffer } from '../../shared/bytes.js';
-import { ImError } from '../../../protocol/errors.js';
 
 interface StoredObject {
   data: Buffer;
@@ -54,7 +54,8 @@ export class MemoryBlobStore implements BlobStore {
     }
     if (received !== opts.size) throw new ImError('IM_BAD_REQUEST', `the body has ${received} bytes, not the declared ${opts.size}`);
     const md5 = hash.digest('hex');
-    if (expectedMd5 && md5 !== expectedMd5) throw new ImError('IM_BAD_REQUEST', `md5 mismatch: the body hashes to ${md5}, not ${expectedMd5}`);
+    if (expectedMd5 && md5 !== expectedMd5)
+      throw new ImError('IM_BAD_REQUEST', `md5 mismatch: the body hashes to ${md5}, not ${expectedMd5}`);
     this.objects.set(name, { data: Buffer.concat(chunks, received), contentType: opts.contentType, lastModified: new Date() });
     return { key, size: received, md5 };
   }

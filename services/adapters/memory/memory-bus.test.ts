@@ -11,12 +11,18 @@ describe('MemoryBus upstream bound', () => {
   it('takes a burst that its consumers have room for, even past the byte bound, and refuses beyond that room', async () => {
     const bus = new MemoryBus({ upstreamMaxBytes: 1_000 });
     const taken: number[] = [];
-    await bus.consumeUpstream('stable', async (d) => {
-      taken.push(d.body[0]!);
-      await new Promise(() => undefined); // never settles: the consumer's room is its prefetch
-    }, { prefetch: 20 });
+    await bus.consumeUpstream(
+      'stable',
+      async (d) => {
+        taken.push(d.body[0]!);
+        await new Promise(() => undefined); // never settles: the consumer's room is its prefetch
+      },
+      { prefetch: 20 },
+    );
     // 20 frames of 100 bytes in one turn: 2,000 bytes, all within the consumer's room.
-    const outcomes = await Promise.allSettled(Array.from({ length: 30 }, (_, i) => bus.publishUpstream('stable', 'app', new Uint8Array(100).fill(i))));
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 30 }, (_, i) => bus.publishUpstream('stable', 'app', new Uint8Array(100).fill(i))),
+    );
     const refused = outcomes.filter((o) => o.status === 'rejected').length;
     // Room for 20, then 1,000 bytes (10 frames) may wait: nothing refused yet.
     expect(refused).toBe(0);

@@ -1,5 +1,5 @@
 import Denque from 'denque';
-import { UpstreamFullError, type Bus, type BusDelivery, type BusHandler, type ConsumeOptions, type Subscription } from '../../ports/bus.js';
+import { type Bus, type BusDelivery, type BusHandler, type ConsumeOptions, type Subscription, UpstreamFullError } from '../../ports/bus.js';
 
 interface Pending {
   body: Uint8Array;
@@ -172,10 +172,15 @@ export class MemoryBus implements Bus {
     let q = this.queues.get(name);
     if (!q) {
       const channel = name.split('.')[0]!;
-      q = new MemoryQueue(this.deliveryLimit, (body) => {
-        this.dead.push(body);
-        this.opts.onDeadLetter?.(channel, body);
-      }, transient, maxReadyBytes);
+      q = new MemoryQueue(
+        this.deliveryLimit,
+        (body) => {
+          this.dead.push(body);
+          this.opts.onDeadLetter?.(channel, body);
+        },
+        transient,
+        maxReadyBytes,
+      );
       this.queues.set(name, q);
     }
     return q;

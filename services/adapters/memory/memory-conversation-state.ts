@@ -63,7 +63,13 @@ export class MemoryConversationState implements ConversationState {
     return c ? this.entry(appId, conversation, c) : null;
   }
 
-  async advance(appId: string, userId: string, conversation: string, kind: CursorKind, seq: number): Promise<{ value: number; moved: boolean }> {
+  async advance(
+    appId: string,
+    userId: string,
+    conversation: string,
+    kind: CursorKind,
+    seq: number,
+  ): Promise<{ value: number; moved: boolean }> {
     const c = this.userConvs(appId, userId).get(conversation);
     if (!c) return { value: 0, moved: false };
     const max = this.metaOf(appId, conversation)?.maxSeq ?? 0;

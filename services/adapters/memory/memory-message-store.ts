@@ -36,11 +36,13 @@ export class MemoryMessageStore implements MessageStore {
 
   async query(appId: string, conversation: string, q: MessageQuery): Promise<StoredMessage[]> {
     const all = [...this.conv(appId, conversation).values()]
-      .filter((m) =>
-        (q.fromSeq === undefined || m.seq >= q.fromSeq) &&
-        (q.toSeq === undefined || m.seq <= q.toSeq) &&
-        (q.fromTs === undefined || m.ts >= q.fromTs) &&
-        (q.toTs === undefined || m.ts <= q.toTs))
+      .filter(
+        (m) =>
+          (q.fromSeq === undefined || m.seq >= q.fromSeq) &&
+          (q.toSeq === undefined || m.seq <= q.toSeq) &&
+          (q.fromTs === undefined || m.ts >= q.fromTs) &&
+          (q.toTs === undefined || m.ts <= q.toTs),
+      )
       .sort((a, b) => a.seq - b.seq);
     const page = q.newestFirst ? all.slice(Math.max(0, all.length - q.limit)) : all.slice(0, q.limit);
     return page.map((m) => ({ ...m }));

@@ -4,21 +4,21 @@
 // so an object of the wrong size or hash is removed again and reported as IM_BAD_REQUEST.
 import { createHash } from 'node:crypto';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
-import { Client, type BucketItem } from 'minio';
+import { type BucketItem, Client } from 'minio';
+import { ImError } from '../../../protocol/errors.js';
 import {
-  checkPutOptions,
-  checkRange,
-  objectName,
-  objectPrefix,
   type BlobEntry,
   type BlobInfo,
   type BlobStore,
   type ByteRange,
+  checkPutOptions,
+  checkRange,
+  objectName,
+  objectPrefix,
   type PutOptions,
   type PutResult,
 } from '../../ports/blob-store.js';
 import { asBuffer } from '../../shared/bytes.js';
-import { ImError } from '../../../protocol/errors.js';
 
 export interface MinioBlobStoreOptions {
   endPoint: string;
@@ -82,10 +82,18 @@ export class MinioBlobStore implements BlobStore {
     if (code && NOT_FOUND.has(code)) return new ImError('IM_NOT_FOUND', `${what}: no such object`, { cause: err });
     if (code === 'InvalidRange') return new ImError('IM_BAD_REQUEST', `${what}: range not satisfiable`, { cause: err });
     if (code === 'NoSuchBucket') {
-      return new ImError('IM_UNAVAILABLE', `${what}: bucket ${this.bucket} does not exist at ${this.where}; ensureBucket() at start-up creates it`, { cause: err });
+      return new ImError(
+        'IM_UNAVAILABLE',
+        `${what}: bucket ${this.bucket} does not exist at ${this.where}; ensureBucket() at start-up creates it`,
+        { cause: err },
+      );
     }
     if (code && NETWORK.has(code)) {
-      return new ImError('IM_UNAVAILABLE', `${what}: cannot reach MinIO at ${this.where} (${code}); check minio.endPoint/port and that the server is up`, { cause: err });
+      return new ImError(
+        'IM_UNAVAILABLE',
+        `${what}: cannot reach MinIO at ${this.where} (${code}); check minio.endPoint/port and that the server is up`,
+        { cause: err },
+      );
     }
     return new ImError('IM_UNAVAILABLE', `${what}: ${message}`, { cause: err });
   }
@@ -113,7 +121,8 @@ export class MinioBlobStore implements BlobStore {
         size = body.byteLength;
         if (size !== opts.size) throw new ImError('IM_BAD_REQUEST', `the body has ${size} bytes, not the declared ${opts.size}`);
         md5 = createHash('md5').update(body).digest('hex');
-        if (expectedMd5 && md5 !== expectedMd5) throw new ImError('IM_BAD_REQUEST', `md5 mismatch: the body hashes to ${md5}, not ${expectedMd5}`);
+        if (expectedMd5 && md5 !== expectedMd5)
+          throw new ImError('IM_BAD_REQUEST', `md5 mismatch: the body hashes to ${md5}, not ${expectedMd5}`);
         await this.client.putObject(this.bucket, name, asBuffer(body), size, meta);
       } else {
         const counter = new CountingHash(opts.size);

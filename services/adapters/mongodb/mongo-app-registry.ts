@@ -1,11 +1,17 @@
-import { MongoServerError, type Collection } from 'mongodb';
-import type { App, AppRegistry, MultiLoginPolicy } from '../../ports/app-registry.js';
+import { type Collection, MongoServerError } from 'mongodb';
 import { ImError } from '../../../protocol/errors.js';
-import { DUPLICATE_KEY, docId, ONE_BATCH, type AppDoc, type RevokedTokenDoc, type RevokedUserDoc } from './mongo-database.js';
-
+import type { App, AppRegistry, MultiLoginPolicy } from '../../ports/app-registry.js';
+import { type AppDoc, DUPLICATE_KEY, docId, ONE_BATCH, type RevokedTokenDoc, type RevokedUserDoc } from './mongo-database.js';
 
 function fromDoc(d: AppDoc): App {
-  return { appId: d._id, name: d.name, secret: d.secret, multiLogin: d.multiLogin as MultiLoginPolicy, createdAt: d.createdAt, ...(d.limits && { limits: d.limits }) };
+  return {
+    appId: d._id,
+    name: d.name,
+    secret: d.secret,
+    multiLogin: d.multiLogin as MultiLoginPolicy,
+    createdAt: d.createdAt,
+    ...(d.limits && { limits: d.limits }),
+  };
 }
 
 export class MongoAppRegistry implements AppRegistry {
@@ -18,9 +24,17 @@ export class MongoAppRegistry implements AppRegistry {
 
   async create(app: App): Promise<void> {
     try {
-      await this.apps.insertOne({ _id: app.appId, name: app.name, secret: app.secret, multiLogin: app.multiLogin, createdAt: app.createdAt, ...(app.limits && { limits: app.limits }) });
+      await this.apps.insertOne({
+        _id: app.appId,
+        name: app.name,
+        secret: app.secret,
+        multiLogin: app.multiLogin,
+        createdAt: app.createdAt,
+        ...(app.limits && { limits: app.limits }),
+      });
     } catch (err) {
-      if (err instanceof MongoServerError && err.code === DUPLICATE_KEY) throw new ImError('IM_ADMIN_CONFLICT', `app ${app.appId} already exists`);
+      if (err instanceof MongoServerError && err.code === DUPLICATE_KEY)
+        throw new ImError('IM_ADMIN_CONFLICT', `app ${app.appId} already exists`);
       throw err;
     }
   }

@@ -1,7 +1,7 @@
 import type { Collection } from 'mongodb';
 import type { ArchivedConversation, ArchivedCursors, ConversationArchive } from '../../ports/conversation-archive.js';
 import type { ConversationTouch } from '../../ports/conversation-state.js';
-import { docId, ONE_BATCH, upsertEach, type ConversationDoc, type MessageDoc, type UserConversationDoc } from './mongo-database.js';
+import { type ConversationDoc, docId, type MessageDoc, ONE_BATCH, type UserConversationDoc, upsertEach } from './mongo-database.js';
 
 /** Conversations remembered as recorded by this process (then forgotten all at once). */
 const RECORDED_MEMORY = 100_000;
@@ -29,7 +29,8 @@ export class MongoConversationArchive implements ConversationArchive {
       const prev = firsts.get(t.conversation);
       if (!prev || t.seq > prev.seq) firsts.set(t.conversation, t);
     }
-    await upsertEach(this.conversations,
+    await upsertEach(
+      this.conversations,
       [...firsts.values()].map((t) => ({
         filter: { _id: docId(appId, t.conversation) },
         update: { $max: { maxSeq: t.seq, lastTs: t.ts }, $setOnInsert: { appId, conversation: t.conversation } },
@@ -37,7 +38,8 @@ export class MongoConversationArchive implements ConversationArchive {
     );
     const members = new Set<string>();
     for (const t of firsts.values()) for (const m of t.members) members.add(`${m}\u0000${t.conversation}`);
-    await upsertEach(this.userConversations,
+    await upsertEach(
+      this.userConversations,
       [...members].map((key) => {
         const [userId, conversation] = key.split('\u0000') as [string, string];
         return {
@@ -66,9 +68,15 @@ export class MongoConversationArchive implements ConversationArchive {
 
   async saveCursors(appId: string, userId: string, cursors: ArchivedCursors): Promise<void> {
     const { conversation, readSeq, deliveredSeq } = cursors;
-    await upsertEach(this.userConversations, [{
-      filter: { _id: docId(appId, userId, conversation) },
-      update: { $max: { readSeq, deliveredSeq }, $setOnInsert: { appId, userId, conversation } },
-    }], 1);
+    await upsertEach(
+      this.userConversations,
+      [
+        {
+          filter: { _id: docId(appId, userId, conversation) },
+          update: { $max: { readSeq, deliveredSeq }, $setOnInsert: { appId, userId, conversation } },
+        },
+      ],
+      1,
+    );
   }
 }

@@ -1,10 +1,20 @@
 // The MongoDB connection (official driver) and the collections every adapter uses, with their
 // indexes. Only what FerretDB 1.x supports: unique indexes, idempotent upserts, no
 // transactions, change streams, TTL indexes or $lookup (cleanup is a job, not a TTL index).
-import { type Binary, MongoClient, type Collection, type CommandFailedEvent, type CommandSucceededEvent, type Db, type Document, type Filter, type UpdateFilter } from 'mongodb';
-import type { Metrics } from '../../shared/metrics.js';
+import {
+  type Binary,
+  type Collection,
+  type CommandFailedEvent,
+  type CommandSucceededEvent,
+  type Db,
+  type Document,
+  type Filter,
+  MongoClient,
+  type UpdateFilter,
+} from 'mongodb';
 import type { StoredMessage } from '../../ports/stored-message.js';
 import type { Logger } from '../../shared/logger.js';
+import type { Metrics } from '../../shared/metrics.js';
 import { redactUrl } from '../../shared/redact-url.js';
 
 /** A stored message as a document: the StoredMessage fields, its AppId, and the body as BSON binary. */
@@ -141,12 +151,20 @@ export class MongoDatabase {
   readonly db: Db;
   private connected = false;
 
-  private constructor(readonly client: MongoClient, database: string) {
+  private constructor(
+    readonly client: MongoClient,
+    database: string,
+  ) {
     this.db = client.db(database);
   }
 
   /** Connects, retrying with backoff (readyz stays false meanwhile), and ensures indexes. */
-  static async connect(url: string, database: string, log: Logger, opts: { metrics?: Metrics; maxPoolSize?: number; signal?: AbortSignal } = {}): Promise<MongoDatabase> {
+  static async connect(
+    url: string,
+    database: string,
+    log: Logger,
+    opts: { metrics?: Metrics; maxPoolSize?: number; signal?: AbortSignal } = {},
+  ): Promise<MongoDatabase> {
     const { metrics, maxPoolSize = 10, signal } = opts;
     const client = new MongoClient(url, { serverSelectionTimeoutMS: 5_000, maxPoolSize, monitorCommands: metrics !== undefined });
     if (metrics) observeCommands(client, metrics);
@@ -161,7 +179,10 @@ export class MongoDatabase {
       } catch (err) {
         if (signal?.aborted) throw err;
         const delay = Math.min(500 * 2 ** Math.min(attempt, 5), 10_000);
-        log.warn({ attempt, delayMs: delay, err: (err as Error).message }, `mongodb: cannot reach ${redactUrl(url)}; retrying (is it running, and are the URL and credentials right?)`);
+        log.warn(
+          { attempt, delayMs: delay, err: (err as Error).message },
+          `mongodb: cannot reach ${redactUrl(url)}; retrying (is it running, and are the URL and credentials right?)`,
+        );
         await new Promise((r) => setTimeout(r, delay));
       }
     }

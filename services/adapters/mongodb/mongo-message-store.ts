@@ -1,4 +1,4 @@
-import { Binary, MongoBulkWriteError, type Collection, type Filter } from 'mongodb';
+import { Binary, type Collection, type Filter, MongoBulkWriteError } from 'mongodb';
 import type { MessageQuery, MessageStore } from '../../ports/message-store.js';
 import type { StoredMessage } from '../../ports/stored-message.js';
 import { DUPLICATE_KEY, type MessageDoc } from './mongo-database.js';
@@ -9,9 +9,18 @@ function toDoc(appId: string, m: StoredMessage): MessageDoc {
 
 function fromDoc(d: MessageDoc): StoredMessage {
   return {
-    conversation: d.conversation, seq: d.seq, msgId: d.msgId, sender: d.sender, senderDevice: d.senderDevice,
-    clientMsgId: d.clientMsgId, ts: d.ts, kind: d.kind, contentType: d.contentType,
-    body: new Uint8Array(d.body.buffer), recallsSeq: d.recallsSeq, recalled: d.recalled,
+    conversation: d.conversation,
+    seq: d.seq,
+    msgId: d.msgId,
+    sender: d.sender,
+    senderDevice: d.senderDevice,
+    clientMsgId: d.clientMsgId,
+    ts: d.ts,
+    kind: d.kind,
+    contentType: d.contentType,
+    body: new Uint8Array(d.body.buffer),
+    recallsSeq: d.recallsSeq,
+    recalled: d.recalled,
   };
 }
 
@@ -23,7 +32,10 @@ export class MongoMessageStore implements MessageStore {
   async insertMany(appId: string, messages: StoredMessage[]): Promise<number> {
     if (messages.length === 0) return 0;
     try {
-      const r = await this.messages.insertMany(messages.map((m) => toDoc(appId, m)), { ordered: false });
+      const r = await this.messages.insertMany(
+        messages.map((m) => toDoc(appId, m)),
+        { ordered: false },
+      );
       return r.insertedCount;
     } catch (err) {
       // Unordered: every non-duplicate was inserted; duplicates are redeliveries, not errors.

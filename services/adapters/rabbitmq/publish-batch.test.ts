@@ -20,37 +20,53 @@ describe('packBatch / unpackBatch', () => {
 describe('PublishBatcher', () => {
   it('sends what one turn published for a key as one batch and settles every caller with it', async () => {
     const sent: Array<{ key: string; frames: string[] }> = [];
-    const batcher = new PublishBatcher<string>((k) => k, async (key, body, count) => {
-      sent.push({ key, frames: count === 1 ? [Buffer.from(body).toString()] : unpackBatch(Buffer.from(body), count).map(String) });
-    });
+    const batcher = new PublishBatcher<string>(
+      (k) => k,
+      async (key, body, count) => {
+        sent.push({ key, frames: count === 1 ? [Buffer.from(body).toString()] : unpackBatch(Buffer.from(body), count).map(String) });
+      },
+    );
     await Promise.all([batcher.publish('a', bytes('1')), batcher.publish('b', bytes('2')), batcher.publish('a', bytes('3'))]);
     await batcher.publish('a', bytes('4'));
-    expect(sent).toEqual([{ key: 'a', frames: ['1', '3'] }, { key: 'b', frames: ['2'] }, { key: 'a', frames: ['4'] }]);
+    expect(sent).toEqual([
+      { key: 'a', frames: ['1', '3'] },
+      { key: 'b', frames: ['2'] },
+      { key: 'a', frames: ['4'] },
+    ]);
   });
 
   it('rejects every caller of a batch whose publish failed', async () => {
-    const batcher = new PublishBatcher<string>((k) => k, async () => {
-      throw new Error('broker gone');
-    });
+    const batcher = new PublishBatcher<string>(
+      (k) => k,
+      async () => {
+        throw new Error('broker gone');
+      },
+    );
     const results = await Promise.allSettled([batcher.publish('a', bytes('1')), batcher.publish('a', bytes('2'))]);
     expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
   });
 
   it(`starts a new batch after ${MAX_BATCH} frames`, async () => {
     const counts: number[] = [];
-    const batcher = new PublishBatcher<string>((k) => k, async (_key, _body, count) => {
-      counts.push(count);
-    });
+    const batcher = new PublishBatcher<string>(
+      (k) => k,
+      async (_key, _body, count) => {
+        counts.push(count);
+      },
+    );
     await Promise.all(Array.from({ length: MAX_BATCH + 1 }, (_, i) => batcher.publish('a', bytes(String(i)))));
     expect(counts).toEqual([MAX_BATCH, 1]);
   });
 
   it(`keeps a batch under ${MAX_BATCH_BYTES} bytes; a larger frame goes alone`, async () => {
     const counts: number[] = [];
-    const batcher = new PublishBatcher<string>((k) => k, async (_key, body, count) => {
-      counts.push(count);
-      if (count > 1) expect(body.length).toBeLessThanOrEqual(MAX_BATCH_BYTES);
-    });
+    const batcher = new PublishBatcher<string>(
+      (k) => k,
+      async (_key, body, count) => {
+        counts.push(count);
+        if (count > 1) expect(body.length).toBeLessThanOrEqual(MAX_BATCH_BYTES);
+      },
+    );
     const third = new Uint8Array(Math.floor(MAX_BATCH_BYTES / 3));
     await Promise.all([third, third, third, third, new Uint8Array(MAX_BATCH_BYTES * 2), third].map((b) => batcher.publish('a', b)));
     expect(counts).toEqual([2, 2, 1, 1]);
@@ -59,10 +75,14 @@ describe('PublishBatcher', () => {
   it('collects while a batch of the key awaits its confirm, and sends the rest once it is confirmed', async () => {
     const sent: string[][] = [];
     const confirms: Array<() => void> = [];
-    const batcher = new PublishBatcher<string>((k) => k, (_key, body, count) => {
-      sent.push(count === 1 ? [Buffer.from(body).toString()] : unpackBatch(Buffer.from(body), count).map(String));
-      return new Promise<void>((resolve) => confirms.push(resolve));
-    }, 1);
+    const batcher = new PublishBatcher<string>(
+      (k) => k,
+      (_key, body, count) => {
+        sent.push(count === 1 ? [Buffer.from(body).toString()] : unpackBatch(Buffer.from(body), count).map(String));
+        return new Promise<void>((resolve) => confirms.push(resolve));
+      },
+      1,
+    );
     const turn = () => new Promise((r) => setImmediate(r));
     const first = batcher.publish('a', bytes('1'));
     await turn();
@@ -86,10 +106,14 @@ describe('PublishBatcher', () => {
   it('sends a full batch even while the key is at its in-flight limit', async () => {
     const counts: number[] = [];
     const confirms: Array<() => void> = [];
-    const batcher = new PublishBatcher<string>((k) => k, (_key, _body, count) => {
-      counts.push(count);
-      return new Promise<void>((resolve) => confirms.push(resolve));
-    }, 1);
+    const batcher = new PublishBatcher<string>(
+      (k) => k,
+      (_key, _body, count) => {
+        counts.push(count);
+        return new Promise<void>((resolve) => confirms.push(resolve));
+      },
+      1,
+    );
     void batcher.publish('a', bytes('first'));
     await new Promise((r) => setImmediate(r));
     const all = Array.from({ length: MAX_BATCH + 1 }, (_, i) => batcher.publish('a', bytes(String(i))));

@@ -55,11 +55,7 @@ interface Publish {
 export class PublishBatcher<K> {
   private readonly batcher: TurnBatcher<K, Publish>;
 
-  constructor(
-    keyOf: (key: K) => string,
-    send: (key: K, body: Uint8Array, count: number) => Promise<void>,
-    maxInFlight = 1,
-  ) {
+  constructor(keyOf: (key: K) => string, send: (key: K, body: Uint8Array, count: number) => Promise<void>, maxInFlight = 1) {
     this.batcher = new TurnBatcher<K, Publish>({
       idOf: keyOf,
       maxItems: MAX_BATCH,

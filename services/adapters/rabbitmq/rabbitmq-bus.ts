@@ -10,13 +10,13 @@
 // queue keeps every dead letter for operators either way.
 import { randomUUID } from 'node:crypto';
 import type { Channel, ChannelModel } from 'amqplib';
-import { UpstreamFullError, type Bus, type BusHandler, type ConsumeOptions, type Subscription } from '../../ports/bus.js';
 import { ImError } from '../../../protocol/errors.js';
+import { type Bus, type BusHandler, type ConsumeOptions, type Subscription, UpstreamFullError } from '../../ports/bus.js';
 import type { Logger } from '../../shared/logger.js';
 import { BATCH_HEADER, PublishBatcher } from './publish-batch.js';
 import { RabbitmqConnection } from './rabbitmq-connection.js';
-import { RabbitmqConsumer, type BusChannelKind } from './rabbitmq-consumer.js';
-import { PublishNackedError, RabbitmqPublisher, type PublisherStats } from './rabbitmq-publisher.js';
+import { type BusChannelKind, RabbitmqConsumer } from './rabbitmq-consumer.js';
+import { type PublisherStats, PublishNackedError, RabbitmqPublisher } from './rabbitmq-publisher.js';
 import { RabbitmqTopology } from './rabbitmq-topology.js';
 
 export interface RabbitmqBusOptions {
@@ -167,10 +167,17 @@ export class RabbitmqBus implements Bus {
       await this.ensureUpstreamDeclared(track);
     } catch (err) {
       if (err instanceof ImError) throw err;
-      throw new ImError('IM_UNAVAILABLE', `rabbitmq: could not declare the queue of track ${track}: ${(err as Error).message}; retry with backoff`, { cause: err });
+      throw new ImError(
+        'IM_UNAVAILABLE',
+        `rabbitmq: could not declare the queue of track ${track}: ${(err as Error).message}; retry with backoff`,
+        { cause: err },
+      );
     }
     try {
-      await this.durableBatches.publish({ exchange: this.topology.upstreamExchange, routingKey: this.topology.upstreamRoutingKey(track, appId), appId }, body);
+      await this.durableBatches.publish(
+        { exchange: this.topology.upstreamExchange, routingKey: this.topology.upstreamRoutingKey(track, appId), appId },
+        body,
+      );
     } catch (err) {
       if (!(err instanceof PublishNackedError)) throw err;
       // The queue is full (x-overflow reject-publish): overload, refused at once.

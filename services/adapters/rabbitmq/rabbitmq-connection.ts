@@ -2,7 +2,7 @@
 // (re)connect (declare topology, re-subscribe consumers, open the publishing channel), and only
 // then reports ready. A lost connection (broker restart, network, heartbeat timeout) is logged
 // and re-established the same way until close().
-import { connect, type ChannelModel } from 'amqplib';
+import { type ChannelModel, connect } from 'amqplib';
 import { ImError } from '../../../protocol/errors.js';
 import type { Logger } from '../../shared/logger.js';
 
@@ -75,7 +75,10 @@ export class RabbitmqConnection {
       if (model) return model;
       const left = deadline - Date.now();
       if (left <= 0) {
-        throw new ImError('IM_UNAVAILABLE', `rabbitmq (${this.opts.purpose}): not connected to ${this.where} after waiting ${timeoutMs} ms; retry with backoff`);
+        throw new ImError(
+          'IM_UNAVAILABLE',
+          `rabbitmq (${this.opts.purpose}): not connected to ${this.where} after waiting ${timeoutMs} ms; retry with backoff`,
+        );
       }
       await new Promise<void>((resolve) => {
         const done = (): void => {
@@ -162,7 +165,10 @@ export class RabbitmqConnection {
         // 'error' precedes 'close'; without a listener it would crash the process.
         model.on('error', (err: Error) => log.warn({ err: describe(err), purpose }, `rabbitmq (${purpose}): connection error`));
         model.on('blocked', (reason: string) =>
-          log.warn({ reason, purpose }, `rabbitmq (${purpose}): the broker blocked publishing (${reason}); check its memory and disk alarms (rabbitmq-diagnostics alarms)`),
+          log.warn(
+            { reason, purpose },
+            `rabbitmq (${purpose}): the broker blocked publishing (${reason}); check its memory and disk alarms (rabbitmq-diagnostics alarms)`,
+          ),
         );
         model.on('unblocked', () => log.info({ purpose }, `rabbitmq (${purpose}): the broker unblocked publishing`));
         this.model = model;

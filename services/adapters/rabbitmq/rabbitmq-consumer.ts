@@ -87,7 +87,9 @@ export class RabbitmqConsumer {
     const { spec } = this;
     const channel = await model.createChannel();
     const attached: Attached = { model, channel, queue: '', consumerTag: undefined };
-    channel.on('error', (err: Error) => spec.log.warn({ err: err.message, kind: spec.kind, label: spec.label }, `rabbitmq: ${spec.kind} consumer channel error`));
+    channel.on('error', (err: Error) =>
+      spec.log.warn({ err: err.message, kind: spec.kind, label: spec.label }, `rabbitmq: ${spec.kind} consumer channel error`),
+    );
     channel.on('close', () => {
       if (this.attached !== attached) return;
       this.attached = undefined;
@@ -106,7 +108,10 @@ export class RabbitmqConsumer {
       const reply = await channel.consume(queue, (msg) => {
         if (msg === null) {
           // The broker cancelled us (queue deleted or failed over): subscribe again.
-          spec.log.warn({ kind: spec.kind, label: spec.label, queue }, `rabbitmq: the broker cancelled the ${spec.kind} consumer of ${queue}; resubscribing`);
+          spec.log.warn(
+            { kind: spec.kind, label: spec.label, queue },
+            `rabbitmq: the broker cancelled the ${spec.kind} consumer of ${queue}; resubscribing`,
+          );
           if (this.attached === attached) {
             this.attached = undefined;
             channel.close().catch(() => undefined);
@@ -188,7 +193,10 @@ export class RabbitmqConsumer {
       op();
     } catch {
       // The channel closed under us: the broker requeued the message, it will come again.
-      this.spec.log.debug({ kind: this.spec.kind, tag: msg.fields.deliveryTag }, 'rabbitmq: settle on a closed channel ignored (the message is redelivered)');
+      this.spec.log.debug(
+        { kind: this.spec.kind, tag: msg.fields.deliveryTag },
+        'rabbitmq: settle on a closed channel ignored (the message is redelivered)',
+      );
     }
   }
 
@@ -198,7 +206,8 @@ export class RabbitmqConsumer {
       // Split the batch: its frames go back one by one (the good ones are handled again, which
       // handlers tolerate), then the batch is acked. If that fails it is returned whole.
       try {
-        for (const frame of frames) await spec.republishFrame(msg.fields.exchange, msg.fields.routingKey, frame, msg.properties.appId as string | undefined);
+        for (const frame of frames)
+          await spec.republishFrame(msg.fields.exchange, msg.fields.routingKey, frame, msg.properties.appId as string | undefined);
         this.settle(msg, () => attached.channel.ack(msg));
       } catch {
         this.settle(msg, () => attached.channel.nack(msg, false, true));
@@ -208,7 +217,12 @@ export class RabbitmqConsumer {
     const last = delivery.deliveryCount >= spec.deliveryLimit;
     if (last) {
       spec.log.warn(
-        { kind: spec.kind, label: spec.label, deliveryCount: delivery.deliveryCount, err: err instanceof Error ? err.message : String(err) },
+        {
+          kind: spec.kind,
+          label: spec.label,
+          deliveryCount: delivery.deliveryCount,
+          err: err instanceof Error ? err.message : String(err),
+        },
         `rabbitmq: a ${spec.kind} message failed ${delivery.deliveryCount} times; it goes to the dead-letter queue`,
       );
       for (const frame of frames) spec.onDeadLetter?.(spec.kind, frame);
@@ -220,7 +234,12 @@ export class RabbitmqConsumer {
     }
     const headers = { ...(msg.properties.headers ?? {}), [PUSH_ATTEMPTS_HEADER]: delivery.deliveryCount };
     try {
-      if (last) await spec.deadLetterDownstream(msg.content, { ...headers, 'x-first-death-queue': attached.queue, 'x-first-death-reason': 'delivery_limit' });
+      if (last)
+        await spec.deadLetterDownstream(msg.content, {
+          ...headers,
+          'x-first-death-queue': attached.queue,
+          'x-first-death-reason': 'delivery_limit',
+        });
       else await spec.republishDownstream(msg.content, headers);
       this.settle(msg, () => attached.channel.ack(msg));
     } catch {

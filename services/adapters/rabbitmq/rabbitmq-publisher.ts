@@ -10,8 +10,8 @@
 // - While disconnected, a publish waits for the reconnect, but never longer than
 //   `publishTimeoutMs` in total; then it rejects with IM_UNAVAILABLE.
 import type { ChannelModel, ConfirmChannel, Message } from 'amqplib';
-import { asBuffer } from '../../shared/bytes.js';
 import { ImError } from '../../../protocol/errors.js';
+import { asBuffer } from '../../shared/bytes.js';
 import type { Logger } from '../../shared/logger.js';
 import type { RabbitmqConnection } from './rabbitmq-connection.js';
 
@@ -54,7 +54,11 @@ const unavailable = (why: string, cause?: unknown): ImError =>
 /** The broker refused the message (basic.nack): a full queue with x-overflow reject-publish, or the broker's own trouble. */
 export class PublishNackedError extends ImError {
   constructor(cause?: unknown) {
-    super('IM_UNAVAILABLE', 'rabbitmq: publish failed: the broker refused the message (nack: a full queue, or a broker error); retry with backoff', { cause });
+    super(
+      'IM_UNAVAILABLE',
+      'rabbitmq: publish failed: the broker refused the message (nack: a full queue, or a broker error); retry with backoff',
+      { cause },
+    );
   }
 }
 
@@ -76,7 +80,9 @@ export class RabbitmqPublisher {
 
   /** Opens the confirm channel on a fresh connection (part of the connection's setup). */
   async attach(model: ChannelModel): Promise<void> {
-    const channel = await model.createConfirmChannel(this.opts.channelHighWaterMark ? { highWaterMark: this.opts.channelHighWaterMark } : undefined);
+    const channel = await model.createConfirmChannel(
+      this.opts.channelHighWaterMark ? { highWaterMark: this.opts.channelHighWaterMark } : undefined,
+    );
     const live: Live = { model, channel, writable: true, drainWaiters: new Set(), pending: new Map(), closed: false };
     channel.on('error', (err: Error) => this.opts.log.warn({ err: err.message }, 'rabbitmq (publish): channel error'));
     channel.on('drain', () => {
@@ -93,7 +99,8 @@ export class RabbitmqPublisher {
       if (this.live === live) this.live = undefined;
       for (const wake of [...live.drainWaiters]) wake();
       // amqplib fails the confirm callbacks too; this makes sure nobody is left hanging.
-      for (const p of [...live.pending.values()]) p.settle(unavailable('the connection to the broker closed before the broker confirmed the message'));
+      for (const p of [...live.pending.values()])
+        p.settle(unavailable('the connection to the broker closed before the broker confirmed the message'));
     });
     this.live = live;
   }
@@ -241,11 +248,14 @@ export class RabbitmqPublisher {
       }
       if (!ok) live.writable = false;
       const left = deadline - Date.now();
-      timer = setTimeout(() => {
-        if (done) return;
-        done = true;
-        reject(unavailable(`no confirm from the broker within ${this.opts.publishTimeoutMs} ms`));
-      }, Math.max(left, 0));
+      timer = setTimeout(
+        () => {
+          if (done) return;
+          done = true;
+          reject(unavailable(`no confirm from the broker within ${this.opts.publishTimeoutMs} ms`));
+        },
+        Math.max(left, 0),
+      );
     });
   }
 }

@@ -45,8 +45,10 @@ export function script(redis: Redis, name: string, numberOfKeys: number | undefi
   if (!(name in redis)) redis.defineCommand(name, numberOfKeys === undefined ? { lua } : { numberOfKeys, lua });
   const commands = redis as unknown as Record<string, (...a: unknown[]) => Promise<ScriptResult>>;
   // Scripts with any number of keys are called with the count first.
-  const call = (variant: string, anyKeys = numberOfKeys === undefined): ScriptRun => (keys, args) =>
-    anyKeys ? commands[variant]!.call(redis, keys.length, ...keys, ...args) : commands[variant]!.call(redis, ...keys, ...args);
+  const call =
+    (variant: string, anyKeys = numberOfKeys === undefined): ScriptRun =>
+    (keys, args) =>
+      anyKeys ? commands[variant]!.call(redis, keys.length, ...keys, ...args) : commands[variant]!.call(redis, ...keys, ...args);
   if (!opts.batch) return { run: call(name), runBuffer: call(`${name}Buffer`) };
   const batchName = `${name}Batch`;
   if (!(batchName in redis)) redis.defineCommand(batchName, { lua: batchedLua(lua) });

@@ -2,7 +2,7 @@ import type { ConversationArchive } from '../../ports/conversation-archive.js';
 import type { ConversationEntry, ConversationState, ConversationTouch, CursorKind } from '../../ports/conversation-state.js';
 import type { Logger } from '../../shared/logger.js';
 import { redisKeys } from '../../shared/topology.js';
-import { script, type Redis } from './redis-client.js';
+import { type Redis, script } from './redis-client.js';
 
 // The hot copy lives in Redis: per conversation a hash {maxSeq, lastTs}; per user a hash with
 // fields r:<conv> (read cursor) and d:<conv> (delivered cursor) and a marker __hydrated. The
@@ -110,9 +110,20 @@ export class RedisConversationState implements ConversationState {
   }
 
   async touch(appId: string, conversation: string, members: string[], seq: number, ts: number, readBy?: string): Promise<void> {
-    const keys = [redisKeys.conversation(appId, conversation), redisKeys.dirtyCursors(appId), ...members.map((m) => redisKeys.userConversations(appId, m))];
+    const keys = [
+      redisKeys.conversation(appId, conversation),
+      redisKeys.dirtyCursors(appId),
+      ...members.map((m) => redisKeys.userConversations(appId, m)),
+    ];
     const reader = readBy === undefined ? -1 : members.indexOf(readBy);
-    const moved = await this.touchScript.run(keys, [seq, ts, conversation, reader >= 0 ? reader + 3 : 0, this.now(), dirtyEntry(readBy ?? '', conversation)]);
+    const moved = await this.touchScript.run(keys, [
+      seq,
+      ts,
+      conversation,
+      reader >= 0 ? reader + 3 : 0,
+      this.now(),
+      dirtyEntry(readBy ?? '', conversation),
+    ]);
     if (moved === 1) this.markedDirty(appId);
   }
 
@@ -129,7 +140,9 @@ export class RedisConversationState implements ConversationState {
   async list(appId: string, userId: string): Promise<ConversationEntry[]> {
     await this.ensureUserHydrated(appId, userId);
     const hash = await this.redis.hgetall(redisKeys.userConversations(appId, userId));
-    const convs = Object.keys(hash).filter((f) => f.startsWith('r:')).map((f) => f.slice(2));
+    const convs = Object.keys(hash)
+      .filter((f) => f.startsWith('r:'))
+      .map((f) => f.slice(2));
     return this.entries(appId, convs, hash);
   }
 
@@ -141,11 +154,20 @@ export class RedisConversationState implements ConversationState {
     return entry ?? null;
   }
 
-  async advance(appId: string, userId: string, conversation: string, kind: CursorKind, seq: number): Promise<{ value: number; moved: boolean }> {
+  async advance(
+    appId: string,
+    userId: string,
+    conversation: string,
+    kind: CursorKind,
+    seq: number,
+  ): Promise<{ value: number; moved: boolean }> {
     const field = `${kind === 'read' ? 'r' : 'd'}:${conversation}`;
     const keys = [redisKeys.conversation(appId, conversation), redisKeys.userConversations(appId, userId), redisKeys.dirtyCursors(appId)];
     for (let attempt = 0; attempt < 3; attempt++) {
-      const [value, moved] = (await this.advanceScript.run(keys, [field, seq, this.now(), dirtyEntry(userId, conversation)])) as [number, number];
+      const [value, moved] = (await this.advanceScript.run(keys, [field, seq, this.now(), dirtyEntry(userId, conversation)])) as [
+        number,
+        number,
+      ];
       if (value === -2) await this.ensureUserHydrated(appId, userId);
       else if (value === -3) {
         if (!(await this.hydrateConversation(appId, conversation))) return { value: 0, moved: false };
@@ -182,7 +204,13 @@ export class RedisConversationState implements ConversationState {
         maxSeq = doc?.maxSeq ?? 0;
         lastTs = doc?.lastTs ?? 0;
       }
-      out.push({ conversation, maxSeq, lastTs, readSeq: Number(userHash[`r:${conversation}`] ?? 0), deliveredSeq: Number(userHash[`d:${conversation}`] ?? 0) });
+      out.push({
+        conversation,
+        maxSeq,
+        lastTs,
+        readSeq: Number(userHash[`r:${conversation}`] ?? 0),
+        deliveredSeq: Number(userHash[`d:${conversation}`] ?? 0),
+      });
     }
     return out;
   }
@@ -257,11 +285,17 @@ export class RedisConversationState implements ConversationState {
 
   private async writeCursors(appId: string, dirtyKey: string, entries: string[], spacingMs: number): Promise<void> {
     try {
-      const cursors = await Promise.all(entries.map(async (entry) => {
-        const [userId, conversation] = JSON.parse(entry) as [string, string];
-        const [read, delivered] = await this.redis.hmget(redisKeys.userConversations(appId, userId), `r:${conversation}`, `d:${conversation}`);
-        return { userId, conversation, readSeq: Number(read ?? 0), deliveredSeq: Number(delivered ?? 0) };
-      }));
+      const cursors = await Promise.all(
+        entries.map(async (entry) => {
+          const [userId, conversation] = JSON.parse(entry) as [string, string];
+          const [read, delivered] = await this.redis.hmget(
+            redisKeys.userConversations(appId, userId),
+            `r:${conversation}`,
+            `d:${conversation}`,
+          );
+          return { userId, conversation, readSeq: Number(read ?? 0), deliveredSeq: Number(delivered ?? 0) };
+        }),
+      );
       // One at a time, spacingMs apart: a background trickle, never a burst that the send path
       // would queue behind. Closing stops the pacing, so that shutdown is not held up.
       for (const { userId, ...c } of cursors) {

@@ -1,8 +1,8 @@
 import type { Dedupe, DedupeClaim, SendAckRecord, SeqDraw } from '../../ports/dedupe.js';
 import { asBuffer } from '../../shared/bytes.js';
 import { redisKeys } from '../../shared/topology.js';
-import { script, type Redis } from './redis-client.js';
-import { SEQ_NEXT_LUA, type RedisSeqAllocator } from './redis-seq-allocator.js';
+import { type Redis, script } from './redis-client.js';
+import { type RedisSeqAllocator, SEQ_NEXT_LUA } from './redis-seq-allocator.js';
 
 // One hash per (app, sender, clientMsgId): lease (ms), msg (the encoded store record, or a
 // draft with seq 0 and its seq in 'seq'), ack (JSON).
@@ -81,16 +81,27 @@ export class RedisDedupe implements Dedupe {
 
   async claim(appId: string, sender: string, clientMsgId: string, leaseMs: number, draw?: SeqDraw): Promise<DedupeClaim> {
     const key = redisKeys.dedupe(appId, sender, clientMsgId);
-    const reply = (draw && this.seqs
-      ? await this.claimDrawScript.runBuffer([key, redisKeys.seq(appId, draw.conversation)], [this.now(), leaseMs, asBuffer(draw.draft), draw.ttlMs])
-      : await this.claimScript.runBuffer([key], [this.now(), leaseMs])) as [Buffer, Buffer, (Buffer | number)?, number?];
+    const reply = (
+      draw && this.seqs
+        ? await this.claimDrawScript.runBuffer(
+            [key, redisKeys.seq(appId, draw.conversation)],
+            [this.now(), leaseMs, asBuffer(draw.draft), draw.ttlMs],
+          )
+        : await this.claimScript.runBuffer([key], [this.now(), leaseMs])
+    ) as [Buffer, Buffer, (Buffer | number)?, number?];
     const [state, payload, seq, max] = reply;
     switch (state.toString()) {
-      case 'done': return { state: 'done', ack: JSON.parse(payload.toString()) as SendAckRecord };
-      case 'busy': return { state: 'busy' };
+      case 'done':
+        return { state: 'done', ack: JSON.parse(payload.toString()) as SendAckRecord };
+      case 'busy':
+        return { state: 'busy' };
       case 'allocated':
         // 'seq' is empty unless the message is a draft recorded with its seq.
-        return { state: 'allocated', message: new Uint8Array(payload), seq: Buffer.isBuffer(seq) && seq.length > 0 ? Number(seq.toString()) : undefined };
+        return {
+          state: 'allocated',
+          message: new Uint8Array(payload),
+          seq: Buffer.isBuffer(seq) && seq.length > 0 ? Number(seq.toString()) : undefined,
+        };
       default:
         if (typeof seq !== 'number') return { state: 'new' };
         this.seqs!.drawn(appId, draw!.conversation, seq, max!);

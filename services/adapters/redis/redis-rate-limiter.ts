@@ -1,6 +1,6 @@
 import type { RateDecision, RateLimiter } from '../../ports/rate-limiter.js';
 import { redisKeys } from '../../shared/topology.js';
-import { script, type Redis } from './redis-client.js';
+import { type Redis, script } from './redis-client.js';
 
 // A token bucket in one hash {tokens, at}, refilled and taken atomically.
 const TAKE = `
@@ -26,7 +26,10 @@ return {allowed, retry}`;
 export class RedisRateLimiter implements RateLimiter {
   private readonly takeScript;
 
-  constructor(redis: Redis, private readonly now: () => number = Date.now) {
+  constructor(
+    redis: Redis,
+    private readonly now: () => number = Date.now,
+  ) {
     this.takeScript = script(redis, 'imcloudRateTake', 1, TAKE, { batch: true });
   }
 

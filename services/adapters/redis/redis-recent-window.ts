@@ -1,9 +1,9 @@
 import { imcloud } from '../../../protocol/gen/im.js';
+import { fromWireMessage, toWireMessage } from '../../logic/message-codec.js';
 import type { RecentWindow, RecentWindowLimits } from '../../ports/recent-window.js';
 import type { StoredMessage } from '../../ports/stored-message.js';
-import { fromWireMessage, toWireMessage } from '../../logic/message-codec.js';
 import { redisKeys } from '../../shared/topology.js';
-import { execOrThrow, script, type Redis } from './redis-client.js';
+import { execOrThrow, type Redis, script } from './redis-client.js';
 
 // A sorted set per conversation, score = seq. Each member is the message's timestamp (8-byte
 // big-endian double, readable from Lua) followed by the encoded imcloud.v1.Message, so trimming
@@ -44,14 +44,18 @@ function decodeMember(member: Buffer): StoredMessage {
 export class RedisRecentWindow implements RecentWindow {
   private readonly appendScript;
 
-  constructor(private readonly redis: Redis, private readonly now: () => number = Date.now) {
+  constructor(
+    private readonly redis: Redis,
+    private readonly now: () => number = Date.now,
+  ) {
     this.appendScript = script(redis, 'imcloudWindowAppend', 1, APPEND, { batch: true });
   }
 
   async append(appId: string, message: StoredMessage, limits: RecentWindowLimits): Promise<void> {
-    await this.appendScript.run([redisKeys.window(appId, message.conversation)], [
-      message.seq, encodeMember(message), limits.size, this.now() - limits.retentionMs, IDLE_EXPIRY_MS,
-    ]);
+    await this.appendScript.run(
+      [redisKeys.window(appId, message.conversation)],
+      [message.seq, encodeMember(message), limits.size, this.now() - limits.retentionMs, IDLE_EXPIRY_MS],
+    );
   }
 
   async range(appId: string, conversation: string, fromSeq: number, toSeq: number): Promise<StoredMessage[]> {

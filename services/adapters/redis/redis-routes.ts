@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { GateInfo, Route, Routes } from '../../ports/routes.js';
 import { redisKeys } from '../../shared/topology.js';
-import { script, type Redis } from './redis-client.js';
+import { type Redis, script } from './redis-client.js';
 
 // A user's routes are one hash, connId → JSON {route, expiresAt}. Redis 7.0 has no per-field
 // TTL, so each entry carries its own expiry, readers skip and purge expired ones, and the key
@@ -90,7 +90,10 @@ export class RedisRoutes implements Routes {
   private readonly tokenPrefix = randomBytes(9).toString('base64url');
   private tokens = 0;
 
-  constructor(private readonly redis: Redis, private readonly now: () => number = Date.now) {
+  constructor(
+    private readonly redis: Redis,
+    private readonly now: () => number = Date.now,
+  ) {
     this.addScript = script(redis, 'imcloudRoutesAdd', 1, ADD);
     this.refreshScript = script(redis, 'imcloudRoutesRefresh', 1, REFRESH);
     this.removeScript = script(redis, 'imcloudRoutesRemove', 1, REMOVE);
@@ -105,7 +108,10 @@ export class RedisRoutes implements Routes {
   async add(appId: string, userId: string, route: Route, ttlMs: number): Promise<Route[]> {
     const now = this.now();
     const entry: Entry<Route> = { value: route, expiresAt: now + ttlMs };
-    const raw = (await this.addScript.run([redisKeys.routes(appId, userId)], [now, route.connId, JSON.stringify(entry), ttlMs, this.token()])) as string[];
+    const raw = (await this.addScript.run(
+      [redisKeys.routes(appId, userId)],
+      [now, route.connId, JSON.stringify(entry), ttlMs, this.token()],
+    )) as string[];
     return raw.map((r) => (JSON.parse(r) as Entry<Route>).value);
   }
 
@@ -126,7 +132,10 @@ export class RedisRoutes implements Routes {
     if (userIds.length === 0) return out;
     const keys = userIds.map((u) => redisKeys.routes(appId, u));
     const held = keys.map((k) => this.cache.get(k));
-    const replies = (await this.listChangedScript.run(keys, held.map((h) => h?.version ?? ''))) as string[][];
+    const replies = (await this.listChangedScript.run(
+      keys,
+      held.map((h) => h?.version ?? ''),
+    )) as string[][];
     const now = this.now();
     replies.forEach(([version = '', ...raw], i) => {
       let entries: Array<Entry<Route>>;

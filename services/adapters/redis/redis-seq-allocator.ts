@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { SeqAllocator } from '../../ports/seq-allocator.js';
 import type { SeqHighWater } from '../../ports/seq-high-water.js';
 import { redisKeys } from '../../shared/topology.js';
-import { script, type Redis } from './redis-client.js';
+import { type Redis, script } from './redis-client.js';
 
 // Seqs come from Redis (fast), in blocks reserved against a durable high-water mark (the
 // SeqHighWater port: MongoDB in real-backends.ts). Every seq ever issued is ≤ the high-water
@@ -119,7 +119,8 @@ export class RedisSeqAllocator implements SeqAllocator {
    * every send on a small machine (ADR 0018).
    */
   private issued(key: string, appId: string, conversation: string, seq: number, max: number): void {
-    if (max - seq < (this.sizing.get(key)?.size ?? this.blockSize) * reserveAt(key)) this.reserve(key, appId, conversation, seq).catch(() => undefined);
+    if (max - seq < (this.sizing.get(key)?.size ?? this.blockSize) * reserveAt(key))
+      this.reserve(key, appId, conversation, seq).catch(() => undefined);
   }
 
   /** The next block's size: the conversation's recent rate (seen from here) times BLOCK_TARGET_MS. */

@@ -1,7 +1,7 @@
 import { ImError } from '../../../protocol/errors.js';
-import { redisKeys } from '../../shared/topology.js';
 import type { WorkerIdLease, WorkerIds } from '../../ports/worker-ids.js';
-import { script, type Redis } from './redis-client.js';
+import { redisKeys } from '../../shared/topology.js';
+import { type Redis, script } from './redis-client.js';
 
 // A lease is a key SET NX PX with a random token; renew and release act only while the token
 // is still ours, so a process that lost its lease can never extend or free someone else's.

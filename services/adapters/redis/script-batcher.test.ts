@@ -54,10 +54,12 @@ describe('ScriptBatcher', () => {
     ]);
     expect(results).toEqual(['imcloud:{a}:x=1+p', 'imcloud:{a}:y+imcloud:{a}:z=', 'imcloud:{a}:w=3']);
     expect(r.singles).toEqual([]);
-    expect(r.batches).toEqual([{
-      keys: ['imcloud:{a}:x', 'imcloud:{a}:y', 'imcloud:{a}:z', 'imcloud:{a}:w'],
-      args: [3, 1, 2, 1, 'p', 2, 0, 1, 1, 3],
-    }]);
+    expect(r.batches).toEqual([
+      {
+        keys: ['imcloud:{a}:x', 'imcloud:{a}:y', 'imcloud:{a}:z', 'imcloud:{a}:w'],
+        args: [3, 1, 2, 1, 'p', 2, 0, 1, 1, 3],
+      },
+    ]);
   });
 
   it('keeps keys of different hash slots in different batches', async () => {
@@ -80,11 +82,17 @@ describe('ScriptBatcher', () => {
   });
 
   it('rejects every caller of a batch that Redis refused as a whole', async () => {
-    const batcher = new ScriptBatcher(async () => 'single', async () => {
-      throw new Error('Connection is closed.');
-    });
+    const batcher = new ScriptBatcher(
+      async () => 'single',
+      async () => {
+        throw new Error('Connection is closed.');
+      },
+    );
     const results = await Promise.allSettled([batcher.run(['{a}:1'], []), batcher.run(['{a}:2'], [])]);
-    expect(results.map((s) => s.status === 'rejected' && (s.reason as Error).message)).toEqual(['Connection is closed.', 'Connection is closed.']);
+    expect(results.map((s) => s.status === 'rejected' && (s.reason as Error).message)).toEqual([
+      'Connection is closed.',
+      'Connection is closed.',
+    ]);
   });
 
   it('sends a full batch at once and starts the next one', async () => {

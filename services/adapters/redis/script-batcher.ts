@@ -68,7 +68,13 @@ export class ScriptBatcher {
     maxCalls = 128,
   ) {
     // No pacing (Redis answers fast): every turn's calls go at the end of the turn.
-    this.batcher = new TurnBatcher<string, Call>({ idOf: (tag) => tag, maxItems: maxCalls, maxInFlight: Infinity, turnEnd: 'nextTick', send: (_tag, calls) => this.send(calls) });
+    this.batcher = new TurnBatcher<string, Call>({
+      idOf: (tag) => tag,
+      maxItems: maxCalls,
+      maxInFlight: Infinity,
+      turnEnd: 'nextTick',
+      send: (_tag, calls) => this.send(calls),
+    });
   }
 
   run(keys: string[], args: Array<string | number | Buffer>): Promise<unknown> {

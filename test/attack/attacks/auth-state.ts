@@ -2,14 +2,14 @@
 // AppIds, AppId enumeration, subjects that are no user id, sessions that outlive their token.
 import { SignJWT } from 'jose';
 import { expect } from 'vitest';
-import { imcloud } from '../../../protocol/gen/im.js';
 import type { FrameInit } from '../../../protocol/frame-codec.js';
+import { imcloud } from '../../../protocol/gen/im.js';
 import { mintToken } from '../../../services/shared/tokens.js';
-import { INTENDED } from '../intended.js';
-import { AttackClient, type Transport } from '../harness/client.js';
 import { canary, UNAUTHENTICATED } from '../harness/canary.js';
 import { expectRefused, mb, pool, processesOf, settledRss } from '../harness/checks.js';
+import { AttackClient, type Transport } from '../harness/client.js';
 import type { Group } from '../harness/suite.js';
+import { INTENDED } from '../intended.js';
 
 /** Frames that only an authenticated session may get an answer to. */
 const ANSWERS = new Set(['sendAck', 'syncPage', 'historyResult', 'pullResult', 'readAck', 'logoutOk']);
@@ -21,7 +21,13 @@ function unsigned(payload: Record<string, unknown>): string {
 }
 
 /** Pipelines `frames` right behind Auth in one write; waits for the close; returns the client. */
-async function pipelined(transport: Transport, at: { wsUrl: string; tcpPort: number }, tenant: string, token: string, frames: FrameInit[]): Promise<AttackClient> {
+async function pipelined(
+  transport: Transport,
+  at: { wsUrl: string; tcpPort: number },
+  tenant: string,
+  token: string,
+  frames: FrameInit[],
+): Promise<AttackClient> {
   const c = await AttackClient.open(transport, at, tenant);
   c.sendMany([c.frame({ auth: { token, deviceId: `pipe-${transport}` } }), ...frames.map((f) => c.frame(f))]);
   await c.closesWithin(3_000);
@@ -61,7 +67,9 @@ export const authState: Group = {
             problems.push(...refusalProblems(attacker, `attacker, ${what}`));
             // A user of another app pipelines a sync the same way: it must not read what the
             // attacker may have stored under app "" (the canary scan reports it if it does).
-            const reader = await pipelined(transport, gate, readerApp.appId, await world.token(readerApp, 'carol'), [{ sync: { cursors: [], pageSize: 500 } }]);
+            const reader = await pipelined(transport, gate, readerApp.appId, await world.token(readerApp, 'carol'), [
+              { sync: { cursors: [], pageSize: 500 } },
+            ]);
             problems.push(...refusalProblems(reader, `reader of another app, ${what}`));
           }
         }
@@ -74,7 +82,7 @@ export const authState: Group = {
       },
     },
     {
-      name: 'Auth frames that each claim a new 40 KB AppId without a valid signature: the gate\'s memory stays bounded',
+      name: "Auth frames that each claim a new 40 KB AppId without a valid signature: the gate's memory stays bounded",
       // Hardening issue 4. Before its fix: IM_APP_NOT_FOUND, and every claimed AppId stayed cached
       // (measured: +204 MB for 5,000 on the embedded process, +90 MB for 2,000 on a gate).
       fresh: ['gate'],
@@ -84,20 +92,27 @@ export const authState: Group = {
         const n = target.kind === 'embedded' ? 5_000 : 2_000;
         const pad = 'a'.repeat(40_000);
         const codes = new Map<string, number>();
-        const flood = (count: number, appId: (i: number) => string) => pool(Array.from({ length: count }, (_, i) => i), 64, async (i) => {
-          const c = await AttackClient.tcp(gate.tcpPort, '');
-          c.send({ auth: { token: unsigned({ app: appId(i) }), deviceId: 'flood' } });
-          const err = await c.nextError(20_000);
-          codes.set(err.code, (codes.get(err.code) ?? 0) + 1);
-          await c.closed(10_000);
-        });
+        const flood = (count: number, appId: (i: number) => string) =>
+          pool(
+            Array.from({ length: count }, (_, i) => i),
+            64,
+            async (i) => {
+              const c = await AttackClient.tcp(gate.tcpPort, '');
+              c.send({ auth: { token: unsigned({ app: appId(i) }), deviceId: 'flood' } });
+              const err = await c.nextError(20_000);
+              codes.set(err.code, (codes.get(err.code) ?? 0) + 1);
+              await c.closed(10_000);
+            },
+          );
         // Warm-up with one AppId (nothing new to remember), so the baseline has met this traffic before.
         await flood(300, () => `warm-${pad}`);
         codes.clear();
         const before = await settledRss(gateProcess);
         await flood(n, (i) => `${i}-${Date.now()}-${pad}`);
         const after = await settledRss(gateProcess, 2_000);
-        note(`${n} Auth frames with 40 KB AppIds: ${gateProcess.name} RSS ${mb(before)} → ${mb(after)} (+${mb(after - before)}); codes ${JSON.stringify(Object.fromEntries(codes))}`);
+        note(
+          `${n} Auth frames with 40 KB AppIds: ${gateProcess.name} RSS ${mb(before)} → ${mb(after)} (+${mb(after - before)}); codes ${JSON.stringify(Object.fromEntries(codes))}`,
+        );
         expect(Object.fromEntries(codes)).toEqual({ [INTENDED.malformedAppIdClaim]: n });
         expect(after - before, `RSS growth of ${gateProcess.name}`).toBeLessThan(INTENDED.appIdFloodMaxRssGrowth);
       },
@@ -128,12 +143,21 @@ export const authState: Group = {
       async run({ world, gate }) {
         const app = world.attacker;
         for (const sub of ['*', 'a:b', '../../x', '', 'u'.repeat(20_000)]) {
-          const token = await new SignJWT({ app: app.appId, iat_ms: Date.now() }).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setSubject(sub)
-            .setAudience('imcloud').setJti(`j-${sub.length}`).setIssuedAt().setExpirationTime('10m').sign(new TextEncoder().encode(app.secret));
+          const token = await new SignJWT({ app: app.appId, iat_ms: Date.now() })
+            .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+            .setSubject(sub)
+            .setAudience('imcloud')
+            .setJti(`j-${sub.length}`)
+            .setIssuedAt()
+            .setExpirationTime('10m')
+            .sign(new TextEncoder().encode(app.secret));
           for (const transport of ['ws', 'tcp'] as const) {
             const c = await AttackClient.open(transport, gate, app.appId);
             c.send({ auth: { token, deviceId: 'sub' } });
-            await expectRefused(c, INTENDED.badSubject, { timeoutMs: 3_000, what: `subject ${JSON.stringify(sub.slice(0, 12))}${sub.length > 12 ? '…' : ''} over ${transport}` });
+            await expectRefused(c, INTENDED.badSubject, {
+              timeoutMs: 3_000,
+              what: `subject ${JSON.stringify(sub.slice(0, 12))}${sub.length > 12 ? '…' : ''} over ${transport}`,
+            });
           }
         }
       },
@@ -143,25 +167,35 @@ export const authState: Group = {
       // Hardening issue 8. Before its fix the session went on after its token expired.
       timeoutMs: 30_000,
       async run({ world, gate }) {
-        const sessions = await Promise.all((['ws', 'tcp'] as const).map(async (transport) => {
-          const { token, claims } = await mintToken(world.attacker.appId, world.attacker.secret, `brief-${transport}`, 2);
-          const c = await AttackClient.open(transport, gate, world.attacker.appId);
-          expect((await c.auth(token, `brief-${transport}`)).body).toBe('authOk');
-          return { c, expiresAt: claims.expiresAt, transport };
-        }));
+        const sessions = await Promise.all(
+          (['ws', 'tcp'] as const).map(async (transport) => {
+            const { token, claims } = await mintToken(world.attacker.appId, world.attacker.secret, `brief-${transport}`, 2);
+            const c = await AttackClient.open(transport, gate, world.attacker.appId);
+            expect((await c.auth(token, `brief-${transport}`)).body).toBe('authOk');
+            return { c, expiresAt: claims.expiresAt, transport };
+          }),
+        );
         const expiredKick = (imcloud.v1.KickReason as unknown as Record<string, number>)[INTENDED.tokenExpiredKickReason];
-        await Promise.all(sessions.map(async ({ c, expiresAt, transport }) => {
-          const within = Math.max(0, expiresAt - Date.now()) + INTENDED.tokenExpiryKickWithinMs;
-          // Keep the session busy meanwhile: pings must not keep it alive past its token.
-          const pinger = setInterval(() => !c.isClosed && c.send({ ping: {} }), 500);
-          try {
-            const end = await c.next((f) => (f.body === 'kick' && expiredKick !== undefined && f.kick!.reason === expiredKick) || f.error?.code === INTENDED.tokenExpiredCode, within, `Kick(${INTENDED.tokenExpiredKickReason}) or Error(${INTENDED.tokenExpiredCode}) over ${transport}`);
-            expect(end).toBeDefined();
-            await c.closed(5_000);
-          } finally {
-            clearInterval(pinger);
-          }
-        }));
+        await Promise.all(
+          sessions.map(async ({ c, expiresAt, transport }) => {
+            const within = Math.max(0, expiresAt - Date.now()) + INTENDED.tokenExpiryKickWithinMs;
+            // Keep the session busy meanwhile: pings must not keep it alive past its token.
+            const pinger = setInterval(() => !c.isClosed && c.send({ ping: {} }), 500);
+            try {
+              const end = await c.next(
+                (f) =>
+                  (f.body === 'kick' && expiredKick !== undefined && f.kick!.reason === expiredKick) ||
+                  f.error?.code === INTENDED.tokenExpiredCode,
+                within,
+                `Kick(${INTENDED.tokenExpiredKickReason}) or Error(${INTENDED.tokenExpiredCode}) over ${transport}`,
+              );
+              expect(end).toBeDefined();
+              await c.closed(5_000);
+            } finally {
+              clearInterval(pinger);
+            }
+          }),
+        );
       },
     },
   ],

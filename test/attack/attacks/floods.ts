@@ -1,8 +1,8 @@
 // Per-connection floods: IM_RATE_LIMITED first, then IM_FLOODING and a close.
 import { expect } from 'vitest';
 import { singleConversation } from '../../../protocol/conversation-id.js';
-import { AttackClient } from '../harness/client.js';
 import { canary } from '../harness/canary.js';
+import { AttackClient } from '../harness/client.js';
 import type { Group } from '../harness/suite.js';
 
 export const floods: Group = {
@@ -13,7 +13,9 @@ export const floods: Group = {
       async run({ world, gate }) {
         for (const transport of ['ws', 'tcp'] as const) {
           for (const authenticated of [false, true]) {
-            const c = authenticated ? await world.online(world.attacker, 'flo', { transport }) : await AttackClient.open(transport, gate, '');
+            const c = authenticated
+              ? await world.online(world.attacker, 'flo', { transport })
+              : await AttackClient.open(transport, gate, '');
             c.sendMany(Array.from({ length: 600 }, () => c.frame({ ping: {} })));
             const limited = await c.next((f) => f.error?.code === 'IM_RATE_LIMITED', 10_000, 'IM_RATE_LIMITED');
             expect(limited.error!.retryAfterMs).toBeGreaterThan(0);
@@ -33,7 +35,11 @@ export const floods: Group = {
       async run({ world }) {
         const app = await world.createApp();
         const c = await world.online(app, 'spammer', { transport: 'tcp' });
-        c.sendMany(Array.from({ length: 600 }, (_, i) => c.frame({ send: { clientMsgId: `s${i}`, to: 'victim', body: canary(app.appId, `spam ${i}`) } })));
+        c.sendMany(
+          Array.from({ length: 600 }, (_, i) =>
+            c.frame({ send: { clientMsgId: `s${i}`, to: 'victim', body: canary(app.appId, `spam ${i}`) } }),
+          ),
+        );
         await c.next((f) => f.error?.code === 'IM_FLOODING', 10_000, 'IM_FLOODING');
         await c.closed(10_000);
         const victim = await world.online(app, 'victim');

@@ -2,9 +2,9 @@
 // body-less frames, frame types only a server sends, frames before Auth.
 import { expect } from 'vitest';
 import { encodeFrame } from '../../../protocol/frame-codec.js';
-import { AttackClient, type Transport } from '../harness/client.js';
 import { canary, UNAUTHENTICATED } from '../harness/canary.js';
 import { expectRefused } from '../harness/checks.js';
+import { AttackClient, type Transport } from '../harness/client.js';
 import type { Group } from '../harness/suite.js';
 
 const transports: Transport[] = ['ws', 'tcp'];
@@ -117,7 +117,14 @@ export const framing: Group = {
           const c = await world.online(world.attacker, 'uma', { transport });
           c.sendBytes(new Uint8Array([1, 0x08, 0x07]));
           await expectRefused(c, 'IM_FRAME_UNKNOWN_TYPE', { fatal: false, what: 'no body' });
-          for (const frame of [{ sendAck: { clientMsgId: 'x' } }, { push: { messages: [{ conversation: 's:a:b', body: canary(UNAUTHENTICATED, 'pushed by a client') }] } }, { kick: {} }, { authOk: { appId: 'x', userId: 'root' } }, { error: { code: 'IM_INTERNAL' } }, { hint: { reconnectAfterMs: 1 } }]) {
+          for (const frame of [
+            { sendAck: { clientMsgId: 'x' } },
+            { push: { messages: [{ conversation: 's:a:b', body: canary(UNAUTHENTICATED, 'pushed by a client') }] } },
+            { kick: {} },
+            { authOk: { appId: 'x', userId: 'root' } },
+            { error: { code: 'IM_INTERNAL' } },
+            { hint: { reconnectAfterMs: 1 } },
+          ]) {
             const reply = await c.request(frame);
             expect(reply.error?.code, `${Object.keys(frame)[0]} from a client`).toBe('IM_FRAME_UNKNOWN_TYPE');
           }
@@ -133,9 +140,13 @@ export const framing: Group = {
       async run({ world, gate }) {
         const frames = [
           { send: { clientMsgId: 'pre-1', to: 'bob', body: canary(UNAUTHENTICATED, 'before auth') } },
-          { sync: { cursors: [] } }, { history: { conversation: 's:alice:bob' } }, { pull: { conversation: 's:alice:bob', fromSeq: 1 } },
-          { read: { conversation: 's:alice:bob', seq: 1 } }, { recall: { clientMsgId: 'r', conversation: 's:alice:bob', seq: 1 } },
-          { pushAck: { cursors: [{ conversation: 's:alice:bob', seq: 1 }] } }, { logout: {} },
+          { sync: { cursors: [] } },
+          { history: { conversation: 's:alice:bob' } },
+          { pull: { conversation: 's:alice:bob', fromSeq: 1 } },
+          { read: { conversation: 's:alice:bob', seq: 1 } },
+          { recall: { clientMsgId: 'r', conversation: 's:alice:bob', seq: 1 } },
+          { pushAck: { cursors: [{ conversation: 's:alice:bob', seq: 1 }] } },
+          { logout: {} },
         ];
         for (const transport of transports) {
           for (const frame of frames) {

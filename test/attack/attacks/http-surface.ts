@@ -2,10 +2,10 @@
 // vanish at once, malformed percent-encoding, admin bodies, slow and idle clients.
 import { expect } from 'vitest';
 import WebSocket from 'ws';
-import { INTENDED } from '../intended.js';
 import { pool, sleep } from '../harness/checks.js';
 import { errorCode, openSocket, rawRequest, requestText } from '../harness/http.js';
 import type { Group } from '../harness/suite.js';
+import { INTENDED } from '../intended.js';
 
 const upgrade = (path: string) =>
   `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`;
@@ -30,7 +30,10 @@ export const httpSurface: Group = {
         for (const url of httpUrls) {
           for (const t of targets) {
             const answer = await rawRequest(url, requestText('GET', t), { timeoutMs: 5_000 });
-            expect(answer.status, `${url}: GET ${t} → ${answer.error ?? (answer.text.split('\r\n')[0] || 'no answer')}`).toBeGreaterThanOrEqual(400);
+            expect(
+              answer.status,
+              `${url}: GET ${t} → ${answer.error ?? (answer.text.split('\r\n')[0] || 'no answer')}`,
+            ).toBeGreaterThanOrEqual(400);
             expect(answer.status, `${url}: GET ${t}`).toBeLessThan(500);
           }
         }
@@ -83,7 +86,14 @@ export const httpSurface: Group = {
       name: 'the web page route: dot segments and encoded traversal never leave its directory',
       targets: ['embedded'],
       async run({ target }) {
-        for (const path of ['/%2e%2e/%2e%2e/etc/passwd', '/..%2F..%2Fpackage.json', '/%2E%2E%2F%2E%2E%2Fpackage.json', '/a/../../../../etc/passwd', '/%2e%2e%5c%2e%2e%5cpackage.json', '/....//....//package.json']) {
+        for (const path of [
+          '/%2e%2e/%2e%2e/etc/passwd',
+          '/..%2F..%2Fpackage.json',
+          '/%2E%2E%2F%2E%2E%2Fpackage.json',
+          '/a/../../../../etc/passwd',
+          '/%2e%2e%5c%2e%2e%5cpackage.json',
+          '/....//....//package.json',
+        ]) {
           const answer = await rawRequest(target.adminUrl, requestText('GET', path), { timeoutMs: 5_000 });
           expect(answer.status, `GET ${path}`).toBe(404);
           expect(answer.body).not.toContain('"name": "imcloud"');
@@ -110,7 +120,12 @@ export const httpSurface: Group = {
         for (let round = 0; round < 3; round++) {
           const started = performance.now();
           // Each wait is bounded (an AbortSignal); how fast they answer is noted, not asserted.
-          const post = fetch(`${target.adminUrl}/v1/apps`, { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: AbortSignal.timeout(10_000) });
+          const post = fetch(`${target.adminUrl}/v1/apps`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body,
+            signal: AbortSignal.timeout(10_000),
+          });
           const healthMs = await healthzWithin(target.adminUrl, INTENDED.bystanderHttpWithinMs);
           const res = await post;
           const text = await res.text();
@@ -125,9 +140,22 @@ export const httpSurface: Group = {
       name: 'credentials are checked before the body is read: a POST /v1/apps announcing 1 MB, sending 1 KB, gets its 401 at once',
       // Hardening issue 7. Before its fix no answer came until the whole body had arrived.
       async run({ target }) {
-        for (const auth of [{}, { authorization: 'Bearer wrong-token' }, { authorization: `Basic ${Buffer.from('no-such-app:x').toString('base64')}` }] as Array<Record<string, string>>) {
-          const head = [`POST /v1/apps HTTP/1.1`, 'Host: 127.0.0.1', 'Content-Type: application/json', 'Content-Length: 1000000', ...Object.entries(auth).map(([k, v]) => `${k}: ${v}`)].join('\r\n');
-          const answer = await rawRequest(target.adminUrl, `${head}\r\n\r\n${'['.repeat(1024)}`, { timeoutMs: INTENDED.unauthenticatedBodyAnsweredWithinMs, stopAtResponse: true });
+        for (const auth of [
+          {},
+          { authorization: 'Bearer wrong-token' },
+          { authorization: `Basic ${Buffer.from('no-such-app:x').toString('base64')}` },
+        ] as Array<Record<string, string>>) {
+          const head = [
+            `POST /v1/apps HTTP/1.1`,
+            'Host: 127.0.0.1',
+            'Content-Type: application/json',
+            'Content-Length: 1000000',
+            ...Object.entries(auth).map(([k, v]) => `${k}: ${v}`),
+          ].join('\r\n');
+          const answer = await rawRequest(target.adminUrl, `${head}\r\n\r\n${'['.repeat(1024)}`, {
+            timeoutMs: INTENDED.unauthenticatedBodyAnsweredWithinMs,
+            stopAtResponse: true,
+          });
           expect(answer.status, `answer to an unauthenticated POST whose body is still coming (${JSON.stringify(auth)})`).toBe(401);
         }
       },
@@ -137,12 +165,23 @@ export const httpSurface: Group = {
       // Found by this suite: before the move to fastify the next request on that connection went unanswered.
       async run({ target, world }) {
         const big = JSON.stringify({ userId: 'u', pad: 'x'.repeat(2 * 1024 * 1024) });
-        const post = [`POST /v1/apps/${world.attacker.appId}/tokens HTTP/1.1`, 'Host: 127.0.0.1', `Authorization: Bearer ${target.adminToken}`, 'Content-Type: application/json', `Content-Length: ${Buffer.byteLength(big)}`].join('\r\n');
-        const answer = await rawRequest(target.adminUrl, `${post}\r\n\r\n${big}GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`, { timeoutMs: 5_000 });
+        const post = [
+          `POST /v1/apps/${world.attacker.appId}/tokens HTTP/1.1`,
+          'Host: 127.0.0.1',
+          `Authorization: Bearer ${target.adminToken}`,
+          'Content-Type: application/json',
+          `Content-Length: ${Buffer.byteLength(big)}`,
+        ].join('\r\n');
+        const answer = await rawRequest(target.adminUrl, `${post}\r\n\r\n${big}GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`, {
+          timeoutMs: 5_000,
+        });
         const statuses = [...answer.text.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => Number(m[1]));
         expect(statuses[0], 'the oversize POST').toBeGreaterThanOrEqual(400);
         expect(statuses[0], 'the oversize POST').toBeLessThan(500);
-        expect(answer.closed || statuses[1] === 200, `the GET /healthz behind it: answered ${statuses[1] ?? 'nothing'}, connection ${answer.closed ? 'closed' : 'left open and silent for 5 s'}`).toBe(true);
+        expect(
+          answer.closed || statuses[1] === 200,
+          `the GET /healthz behind it: answered ${statuses[1] ?? 'nothing'}, connection ${answer.closed ? 'closed' : 'left open and silent for 5 s'}`,
+        ).toBe(true);
       },
     },
     {
@@ -152,19 +191,31 @@ export const httpSurface: Group = {
       async run({ httpUrls }) {
         const trickles: Array<{ url: string; closed: Promise<boolean>; stop(): void }> = [];
         for (const url of httpUrls) {
-          await pool(Array.from({ length: 150 / httpUrls.length + 10 }, (_, i) => i), 50, async (i) => {
-            const s = await openSocket(url);
-            s.resume(); // read (and drop) the answer, so that the server's FIN is seen
-            const kind = i % 3;
-            if (kind === 1) s.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n');
-            if (kind === 2) s.write('POST /v1/apps HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n[');
-            const timer = kind === 0 ? undefined : setInterval(() => s.write(kind === 1 ? 'x' : '['), 500);
-            const closed = new Promise<boolean>((resolve) => {
-              s.once('close', () => resolve(true));
-              setTimeout(() => resolve(false), INTENDED.slowRequestCutOffWithinMs).unref();
-            });
-            trickles.push({ url, closed, stop: () => { clearInterval(timer); s.destroy(); } });
-          });
+          await pool(
+            Array.from({ length: 150 / httpUrls.length + 10 }, (_, i) => i),
+            50,
+            async (i) => {
+              const s = await openSocket(url);
+              s.resume(); // read (and drop) the answer, so that the server's FIN is seen
+              const kind = i % 3;
+              if (kind === 1) s.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n');
+              if (kind === 2)
+                s.write('POST /v1/apps HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n[');
+              const timer = kind === 0 ? undefined : setInterval(() => s.write(kind === 1 ? 'x' : '['), 500);
+              const closed = new Promise<boolean>((resolve) => {
+                s.once('close', () => resolve(true));
+                setTimeout(() => resolve(false), INTENDED.slowRequestCutOffWithinMs).unref();
+              });
+              trickles.push({
+                url,
+                closed,
+                stop: () => {
+                  clearInterval(timer);
+                  s.destroy();
+                },
+              });
+            },
+          );
         }
         try {
           // Others are served while the slow ones hang on.
@@ -177,7 +228,9 @@ export const httpSurface: Group = {
           }
           const results = await Promise.all(trickles.map((t) => t.closed));
           const open = trickles.filter((_, i) => !results[i]).length;
-          expect(open, `slow or idle connections still open after ${INTENDED.slowRequestCutOffWithinMs} ms (of ${trickles.length})`).toBe(0);
+          expect(open, `slow or idle connections still open after ${INTENDED.slowRequestCutOffWithinMs} ms (of ${trickles.length})`).toBe(
+            0,
+          );
         } finally {
           for (const t of trickles) t.stop();
         }

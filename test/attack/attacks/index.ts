@@ -1,6 +1,8 @@
 // Every group of attacks, in the order they run against each target. Groups whose attacks may
 // take a process down (the open ones of the hardening issue) come last, so that the held ones
 // run on a target nothing has restarted.
+
+import type { Group } from '../harness/suite.js';
 import { authState } from './auth-state.js';
 import { churn } from './churn.js';
 import { floods } from './floods.js';
@@ -10,6 +12,5 @@ import { limits } from './limits.js';
 import { overload } from './overload.js';
 import { tenancy } from './tenancy.js';
 import { tokens } from './tokens.js';
-import type { Group } from '../harness/suite.js';
 
 export const groups: Group[] = [tenancy, tokens, framing, limits, churn, floods, overload, authState, httpSurface];

@@ -2,9 +2,9 @@
 import { expect } from 'vitest';
 import { singleConversation } from '../../../protocol/conversation-id.js';
 import { encodeFrame } from '../../../protocol/frame-codec.js';
-import { AttackClient } from '../harness/client.js';
 import { canary } from '../harness/canary.js';
 import { expectRefused, expectRequestRefused } from '../harness/checks.js';
+import { AttackClient } from '../harness/client.js';
 import { errorCode, rawRequest, requestText } from '../harness/http.js';
 import type { Group } from '../harness/suite.js';
 
@@ -36,13 +36,33 @@ export const limits: Group = {
       async run({ world }) {
         const c = await world.online(world.attacker, 'fiona', { transport: 'tcp' });
         const body = canary(world.attacker.appId, 'limits');
-        await expectRequestRefused(c, { send: { clientMsgId: 'big-body', to: 'bob', body: new Uint8Array(40 * 1024) } }, 'IM_BODY_TOO_LARGE', 'body of 40 KB');
+        await expectRequestRefused(
+          c,
+          { send: { clientMsgId: 'big-body', to: 'bob', body: new Uint8Array(40 * 1024) } },
+          'IM_BODY_TOO_LARGE',
+          'body of 40 KB',
+        );
         await expectRequestRefused(c, { send: { clientMsgId: 'x'.repeat(65), to: 'bob', body } }, 'IM_BAD_REQUEST', 'client_msg_id of 65');
         await expectRequestRefused(c, { send: { clientMsgId: '', to: 'bob', body } }, 'IM_BAD_REQUEST', 'empty client_msg_id');
-        await expectRequestRefused(c, { send: { clientMsgId: 'tab\there', to: 'bob', body } }, 'IM_BAD_REQUEST', 'client_msg_id with a tab');
+        await expectRequestRefused(
+          c,
+          { send: { clientMsgId: 'tab\there', to: 'bob', body } },
+          'IM_BAD_REQUEST',
+          'client_msg_id with a tab',
+        );
         await expectRequestRefused(c, { send: { clientMsgId: 'ünicode', to: 'bob', body } }, 'IM_BAD_REQUEST', 'client_msg_id not ASCII');
-        await expectRequestRefused(c, { send: { clientMsgId: 'ct', to: 'bob', contentType: 'x'.repeat(65), body } }, 'IM_BAD_REQUEST', 'content_type of 65');
-        await expectRequestRefused(c, { recall: { clientMsgId: 'y'.repeat(65), conversation: singleConversation('fiona', 'bob'), seq: 1 } }, 'IM_BAD_REQUEST', 'recall client_msg_id of 65');
+        await expectRequestRefused(
+          c,
+          { send: { clientMsgId: 'ct', to: 'bob', contentType: 'x'.repeat(65), body } },
+          'IM_BAD_REQUEST',
+          'content_type of 65',
+        );
+        await expectRequestRefused(
+          c,
+          { recall: { clientMsgId: 'y'.repeat(65), conversation: singleConversation('fiona', 'bob'), seq: 1 } },
+          'IM_BAD_REQUEST',
+          'recall client_msg_id of 65',
+        );
         // None of those was stored.
         const history = await c.request({ history: { conversation: singleConversation('fiona', 'bob') } });
         expect(history.historyResult?.messages ?? []).toHaveLength(0);
@@ -53,7 +73,18 @@ export const limits: Group = {
       async run({ world }) {
         const c = await world.online(world.attacker, 'bob', { transport: 'ws' });
         const body = canary(world.attacker.appId, 'bad ids');
-        const badConversations = ['nonsense', 's:bob', 's:bob:alice', 's:alice:bob:x', 's:bob:', 's::bob', 'g:alice:bob', `s:alice:${'b'.repeat(5000)}`, 's:alice:bob\u0000', ''];
+        const badConversations = [
+          'nonsense',
+          's:bob',
+          's:bob:alice',
+          's:alice:bob:x',
+          's:bob:',
+          's::bob',
+          'g:alice:bob',
+          `s:alice:${'b'.repeat(5000)}`,
+          's:alice:bob\u0000',
+          '',
+        ];
         for (const conversation of badConversations) {
           const what = JSON.stringify(conversation.slice(0, 30));
           await expectRequestRefused(c, { history: { conversation } }, 'IM_BAD_REQUEST', `history ${what}`);
@@ -62,7 +93,12 @@ export const limits: Group = {
           await expectRequestRefused(c, { recall: { clientMsgId: 'r', conversation, seq: 1 } }, 'IM_BAD_REQUEST', `recall ${what}`);
         }
         for (const to of ['', 'a:b', '../../x', 'x'.repeat(65), 'with space', '*', 'ü']) {
-          await expectRequestRefused(c, { send: { clientMsgId: `to-${to.length}-${to.charCodeAt(0) || 0}`, to, body } }, 'IM_BAD_REQUEST', `send to ${JSON.stringify(to.slice(0, 20))}`);
+          await expectRequestRefused(
+            c,
+            { send: { clientMsgId: `to-${to.length}-${to.charCodeAt(0) || 0}`, to, body } },
+            'IM_BAD_REQUEST',
+            `send to ${JSON.stringify(to.slice(0, 20))}`,
+          );
         }
         expect(c.isClosed).toBe(false);
       },
@@ -71,7 +107,9 @@ export const limits: Group = {
       name: 'huge numbers and lists: pageSize and limit 2^32-1, seq 2^53, 2,000 push-ack cursors',
       async run({ world }) {
         const c = await world.online(world.attacker, 'nina', { transport: 'tcp' });
-        expect((await c.request({ send: { clientMsgId: 'n1', to: 'bob', body: canary(world.attacker.appId, 'numbers') } })).body).toBe('sendAck');
+        expect((await c.request({ send: { clientMsgId: 'n1', to: 'bob', body: canary(world.attacker.appId, 'numbers') } })).body).toBe(
+          'sendAck',
+        );
         const conversation = singleConversation('nina', 'bob');
         const page = await c.request({ sync: { cursors: [], pageSize: 2 ** 32 - 1 } });
         expect(page.body).toBe('syncPage');
@@ -93,7 +131,9 @@ export const limits: Group = {
           const c = await AttackClient.open('ws', gate, '');
           c.send({ auth: { token: await world.token(world.attacker, 'dora'), deviceId } });
           const err = await c.nextError();
-          expect(['IM_TOKEN_INVALID', 'IM_BAD_REQUEST'], `device id ${JSON.stringify(deviceId.slice(0, 10))}: ${err.code}`).toContain(err.code);
+          expect(['IM_TOKEN_INVALID', 'IM_BAD_REQUEST'], `device id ${JSON.stringify(deviceId.slice(0, 10))}: ${err.code}`).toContain(
+            err.code,
+          );
           expect(err.fatal).toBe(true);
           await c.closed();
           expect(c.all.some((f) => f.body === 'authOk')).toBe(false);
@@ -105,7 +145,16 @@ export const limits: Group = {
       async run({ world, target, httpUrls }) {
         // On a connection of its own (see 'http surface' for what it does to a kept-alive one).
         const big = JSON.stringify({ userId: 'u', pad: 'x'.repeat(2 * 1024 * 1024) });
-        const answer = await rawRequest(target.adminUrl, requestText('POST', `/v1/apps/${world.attacker.appId}/tokens`, { authorization: `Bearer ${target.adminToken}`, 'content-type': 'application/json' }, big), { timeoutMs: 10_000 });
+        const answer = await rawRequest(
+          target.adminUrl,
+          requestText(
+            'POST',
+            `/v1/apps/${world.attacker.appId}/tokens`,
+            { authorization: `Bearer ${target.adminToken}`, 'content-type': 'application/json' },
+            big,
+          ),
+          { timeoutMs: 10_000 },
+        );
         expect([400, 413], `status for a 2 MB body: ${answer.text.split('\r\n')[0] || answer.error}`).toContain(answer.status);
         expect(errorCode(answer.body)).toMatch(/^IM_/);
         for (const url of httpUrls) {

@@ -2,11 +2,11 @@
 // small history requests that ask for huge pages on a connection that does not read.
 import { expect } from 'vitest';
 import { singleConversation } from '../../../protocol/conversation-id.js';
-import { INTENDED } from '../intended.js';
 import { canary } from '../harness/canary.js';
 import { mb, pool, processesOf, sampleRss, sleep } from '../harness/checks.js';
 import { metricSum } from '../harness/http.js';
 import type { Group } from '../harness/suite.js';
+import { INTENDED } from '../intended.js';
 
 export const overload: Group = {
   name: 'overload',
@@ -22,7 +22,11 @@ export const overload: Group = {
       async run({ world, note }) {
         const flooder = await world.createApp();
         const calm = await world.createApp();
-        const conns = await pool(Array.from({ length: 20 }, (_, i) => i), 10, (i) => world.online(flooder, `f${i}`, { transport: i % 2 ? 'tcp' : 'ws', gate: i }));
+        const conns = await pool(
+          Array.from({ length: 20 }, (_, i) => i),
+          10,
+          (i) => world.online(flooder, `f${i}`, { transport: i % 2 ? 'tcp' : 'ws', gate: i }),
+        );
         const alice = await world.online(calm, 'alice', { gate: 0 });
         const bob = await world.online(calm, 'bob', { gate: -1 });
         let flooding = true;
@@ -42,7 +46,10 @@ export const overload: Group = {
           for (let k = 0; k < 10; k++) {
             const started = performance.now();
             // As the SDK does: a send shed under overload (IM_UNAVAILABLE) is retried after its hint, same clientMsgId.
-            let reply = await alice.request({ send: { clientMsgId: `calm-${k}`, to: 'bob', body: canary(calm.appId, `calm ${k}`) } }, 20_000);
+            let reply = await alice.request(
+              { send: { clientMsgId: `calm-${k}`, to: 'bob', body: canary(calm.appId, `calm ${k}`) } },
+              20_000,
+            );
             while (reply.error?.code === 'IM_UNAVAILABLE' && performance.now() - started < 20_000) {
               shed += 1;
               await sleep(Math.max(100, reply.error.retryAfterMs ?? 500));
@@ -58,9 +65,12 @@ export const overload: Group = {
           await Promise.all(floods);
         }
         const codes = new Map<string, number>();
-        for (const c of conns) for (const f of c.all) if (f.body === 'error') codes.set(f.error!.code ?? '', (codes.get(f.error!.code ?? '') ?? 0) + 1);
+        for (const c of conns)
+          for (const f of c.all) if (f.body === 'error') codes.set(f.error!.code ?? '', (codes.get(f.error!.code ?? '') ?? 0) + 1);
         const acks = conns.reduce((n, c) => n + c.all.filter((f) => f.body === 'sendAck').length, 0);
-        note(`bystander ack ms: ${latencies.map((l) => Math.round(l)).join(' ')} (${shed} shed and retried); flooder acks ${acks}, errors ${JSON.stringify(Object.fromEntries(codes))}`);
+        note(
+          `bystander ack ms: ${latencies.map((l) => Math.round(l)).join(' ')} (${shed} shed and retried); flooder acks ${acks}, errors ${JSON.stringify(Object.fromEntries(codes))}`,
+        );
         expect(codes.get('IM_RATE_LIMITED') ?? 0, 'IM_RATE_LIMITED seen by the flooder').toBeGreaterThan(0);
         expect(codes.get('IM_APP_RATE_LIMITED') ?? 0, 'IM_APP_RATE_LIMITED seen by the flooder').toBeGreaterThan(0);
         expect(latencies, 'every bystander send acked').toHaveLength(10);
@@ -79,17 +89,32 @@ export const overload: Group = {
         const pad = 'x'.repeat(32 * 1024 - 100);
         for (let round = 0; round < 4; round++) {
           const ids = Array.from({ length: 50 }, (_, k) => `h${round}-${k}`);
-          writer.sendMany(ids.map((id) => writer.frame({ send: { clientMsgId: id, to: 'peer', body: new TextEncoder().encode(`canary|${app.appId}|${id}|${pad}`) } })));
+          writer.sendMany(
+            ids.map((id) =>
+              writer.frame({ send: { clientMsgId: id, to: 'peer', body: new TextEncoder().encode(`canary|${app.appId}|${id}|${pad}`) } }),
+            ),
+          );
           for (const id of ids) {
-            const ack = await writer.next((f) => f.body === 'sendAck' && f.sendAck!.clientMsgId === id || f.body === 'error', 30_000, `ack of ${id}`);
+            const ack = await writer.next(
+              (f) => (f.body === 'sendAck' && f.sendAck!.clientMsgId === id) || f.body === 'error',
+              30_000,
+              `ack of ${id}`,
+            );
             expect(ack.body, JSON.stringify(ack.error)).toBe('sendAck');
           }
         }
         writer.close();
         const logic = processesOf(target, 'logic');
-        const handled = async () => (await Promise.all(logic.map((p) => metricSum(p.url, 'imcloud_logic_upstream_total', { type: 'history' })))).reduce((a, b) => a + b, 0);
+        const handled = async () =>
+          (await Promise.all(logic.map((p) => metricSum(p.url, 'imcloud_logic_upstream_total', { type: 'history' })))).reduce(
+            (a, b) => a + b,
+            0,
+          );
         const gates = processesOf(target, 'gate');
-        const slowClosed = async () => (await Promise.all(gates.map((p) => metricSum(p.url, 'imcloud_gate_disconnects_total', { reason: INTENDED.slowConsumer })))).reduce((a, b) => a + b, 0);
+        const slowClosed = async () =>
+          (
+            await Promise.all(gates.map((p) => metricSum(p.url, 'imcloud_gate_disconnects_total', { reason: INTENDED.slowConsumer })))
+          ).reduce((a, b) => a + b, 0);
         const slowBefore = await slowClosed();
         const before = (await handled()) + 1;
         // One such request read normally first: the baseline has met a reply of this size before.
@@ -115,7 +140,9 @@ export const overload: Group = {
         // The Error frame may be lost with the unread bytes when the gate resets the socket, so the
         // gate's own count of slow-consumer closes says it too.
         const slowConsumer = reader.all.some((f) => f.error?.code === INTENDED.slowConsumer) || (await slowClosed()) > slowBefore;
-        note(`reader: ${results.length} history results (largest ${mb(Math.max(0, ...results.map((r) => r.size)))}), ${slowConsumer ? INTENDED.slowConsumer : 'no slow-consumer error'}, ${closed ? 'closed' : 'still open'}`);
+        note(
+          `reader: ${results.length} history results (largest ${mb(Math.max(0, ...results.map((r) => r.size)))}), ${slowConsumer ? INTENDED.slowConsumer : 'no slow-consumer error'}, ${closed ? 'closed' : 'still open'}`,
+        );
         if (!(slowConsumer && closed)) {
           for (const r of results) expect(r.size, 'bytes of one history reply').toBeLessThanOrEqual(INTENDED.historyReplyMaxBytes);
         }

@@ -3,9 +3,9 @@ import { UnsecuredJWT } from 'jose';
 import { expect } from 'vitest';
 import { singleConversation } from '../../../protocol/conversation-id.js';
 import { mintToken } from '../../../services/shared/tokens.js';
-import { AttackClient } from '../harness/client.js';
 import { canary, canaryTenant } from '../harness/canary.js';
 import { expectRefused, expectRequestRefused } from '../harness/checks.js';
+import { AttackClient } from '../harness/client.js';
 import { errorCode } from '../harness/http.js';
 import type { Group } from '../harness/suite.js';
 
@@ -26,14 +26,17 @@ export const tenancy: Group = {
       name: "app A's token reads nothing of app B's conversation with the same user ids (sync, history, pull, read)",
       async run({ world }) {
         const b = await world.online(world.bystander, 'alice', { gate: 0 });
-        const ack = await b.request({ send: { clientMsgId: `b-${Date.now()}`, to: 'bob', body: canary(world.bystander.appId, 'tenancy read') } });
+        const ack = await b.request({
+          send: { clientMsgId: `b-${Date.now()}`, to: 'bob', body: canary(world.bystander.appId, 'tenancy read') },
+        });
         expect(ack.body).toBe('sendAck');
         for (const transport of ['ws', 'tcp'] as const) {
           const a = await world.online(world.attacker, 'bob', { transport, gate: -1 });
           const seen = [
             ...((await a.request({ sync: { cursors: [{ conversation: conv, seq: 0 }], pageSize: 500 } })).syncPage!.messages ?? []),
             ...((await a.request({ history: { conversation: conv, limit: 200, newestFirst: true } })).historyResult!.messages ?? []),
-            ...((await a.request({ pull: { conversation: conv, fromSeq: 1, toSeq: Number(ack.sendAck!.seq) + 5 } })).pullResult!.messages ?? []),
+            ...((await a.request({ pull: { conversation: conv, fromSeq: 1, toSeq: Number(ack.sendAck!.seq) + 5 } })).pullResult!.messages ??
+              []),
           ];
           expect(seen.filter((m) => canaryTenant(m.body) === world.bystander.appId)).toHaveLength(0);
           // A read receipt in A moves nothing in B.
@@ -52,12 +55,16 @@ export const tenancy: Group = {
       async run({ world }) {
         const bobB = await world.online(world.bystander, 'bob', { gate: -1, transport: 'tcp' });
         const aliceA = await world.online(world.attacker, 'alice', { gate: 0 });
-        const a = await aliceA.request({ send: { clientMsgId: `a-${Date.now()}`, to: 'bob', body: canary(world.attacker.appId, 'sent in A') } });
+        const a = await aliceA.request({
+          send: { clientMsgId: `a-${Date.now()}`, to: 'bob', body: canary(world.attacker.appId, 'sent in A') },
+        });
         expect(a.body).toBe('sendAck');
         // A later message in B reaches bob of B; nothing of A came first (the canary scan sees every frame bob got).
         const aliceB = await world.online(world.bystander, 'alice', { gate: 0 });
         const idB = `b-${Date.now()}`;
-        expect((await aliceB.request({ send: { clientMsgId: idB, to: 'bob', body: canary(world.bystander.appId, 'sent in B') } })).body).toBe('sendAck');
+        expect(
+          (await aliceB.request({ send: { clientMsgId: idB, to: 'bob', body: canary(world.bystander.appId, 'sent in B') } })).body,
+        ).toBe('sendAck');
         await bobB.next((f) => f.body === 'push' && f.push!.messages!.some((m) => m.clientMsgId === idB), 10_000);
         const history = await bobB.request({ history: { conversation: conv, limit: 200 } });
         expect(history.historyResult!.messages!.filter((m) => canaryTenant(m.body) !== world.bystander.appId)).toHaveLength(0);
@@ -102,7 +109,13 @@ export const tenancy: Group = {
       name: 'unsigned tokens (alg "none") claiming either app',
       async run({ world, gate }) {
         for (const app of [world.attacker, world.bystander]) {
-          const token = new UnsecuredJWT({ app: app.appId, iat_ms: Date.now() }).setSubject('alice').setAudience('imcloud').setJti('j1').setIssuedAt().setExpirationTime('1h').encode();
+          const token = new UnsecuredJWT({ app: app.appId, iat_ms: Date.now() })
+            .setSubject('alice')
+            .setAudience('imcloud')
+            .setJti('j1')
+            .setIssuedAt()
+            .setExpirationTime('1h')
+            .encode();
           const c = await AttackClient.open('ws', gate, '');
           c.send({ auth: { token, deviceId: 'none-1' } });
           await expectRefused(c, 'IM_TOKEN_INVALID', { what: 'alg none' });
@@ -112,7 +125,10 @@ export const tenancy: Group = {
     {
       name: "an app's secret acts on that app only in the admin API (mint, revoke, read, list other apps)",
       async run({ world, target }) {
-        const basic = { authorization: `Basic ${Buffer.from(`${world.attacker.appId}:${world.attacker.secret}`).toString('base64')}`, 'content-type': 'application/json' };
+        const basic = {
+          authorization: `Basic ${Buffer.from(`${world.attacker.appId}:${world.attacker.secret}`).toString('base64')}`,
+          'content-type': 'application/json',
+        };
         const b = world.bystander.appId;
         const tries: Array<[string, string, unknown]> = [
           ['POST', `/v1/apps/${b}/tokens`, { userId: 'alice' }],
@@ -123,7 +139,12 @@ export const tenancy: Group = {
           ['POST', '/v1/apps', { appId: 'stolen-app' }],
         ];
         for (const [method, path, body] of tries) {
-          const res = await fetch(`${target.adminUrl}${path}`, { method, headers: basic, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(10_000) });
+          const res = await fetch(`${target.adminUrl}${path}`, {
+            method,
+            headers: basic,
+            body: body === undefined ? undefined : JSON.stringify(body),
+            signal: AbortSignal.timeout(10_000),
+          });
           const text = await res.text();
           expect(res.status, `${method} ${path} with app A's secret`).toBe(403);
           expect(errorCode(text)).toBe('IM_ADMIN_FORBIDDEN');

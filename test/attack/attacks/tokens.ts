@@ -3,14 +3,18 @@ import { SignJWT } from 'jose';
 import { expect } from 'vitest';
 import { imcloud } from '../../../protocol/gen/im.js';
 import { mintToken } from '../../../services/shared/tokens.js';
-import { AttackClient } from '../harness/client.js';
 import { expectRefused } from '../harness/checks.js';
+import { AttackClient } from '../harness/client.js';
 import type { Group } from '../harness/suite.js';
 import type { World } from '../harness/world.js';
 
 const key = (s: string) => new TextEncoder().encode(s);
 
-async function signed(world: World, claims: Record<string, unknown>, opts: { alg?: string; secret?: string; sub?: string; aud?: string; exp?: number } = {}): Promise<string> {
+async function signed(
+  world: World,
+  claims: Record<string, unknown>,
+  opts: { alg?: string; secret?: string; sub?: string; aud?: string; exp?: number } = {},
+): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
   return new SignJWT({ app: world.attacker.appId, iat_ms: Date.now(), ...claims })
     .setProtectedHeader({ alg: opts.alg ?? 'HS256', typ: 'JWT' })
@@ -50,9 +54,21 @@ export const tokens: Group = {
       async run({ world }) {
         const expired = await mintToken(world.attacker.appId, world.attacker.secret, 'alice', 1, Date.now() - 60_000);
         await refusedAt(world, expired.token, 'IM_TOKEN_EXPIRED', 'expired');
-        const noExp = await new SignJWT({ app: world.attacker.appId }).setProtectedHeader({ alg: 'HS256' }).setSubject('alice').setAudience('imcloud').setJti('j').setIssuedAt().sign(key(world.attacker.secret));
+        const noExp = await new SignJWT({ app: world.attacker.appId })
+          .setProtectedHeader({ alg: 'HS256' })
+          .setSubject('alice')
+          .setAudience('imcloud')
+          .setJti('j')
+          .setIssuedAt()
+          .sign(key(world.attacker.secret));
         await refusedAt(world, noExp, 'IM_TOKEN_INVALID', 'no exp');
-        const noJti = await new SignJWT({ app: world.attacker.appId }).setProtectedHeader({ alg: 'HS256' }).setSubject('alice').setAudience('imcloud').setIssuedAt().setExpirationTime('1h').sign(key(world.attacker.secret));
+        const noJti = await new SignJWT({ app: world.attacker.appId })
+          .setProtectedHeader({ alg: 'HS256' })
+          .setSubject('alice')
+          .setAudience('imcloud')
+          .setIssuedAt()
+          .setExpirationTime('1h')
+          .sign(key(world.attacker.secret));
         await refusedAt(world, noJti, 'IM_TOKEN_INVALID', 'no jti');
       },
     },
@@ -61,9 +77,16 @@ export const tokens: Group = {
       async run({ world }) {
         const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
         const garbage = [
-          '', 'not.a.jwt', 'a.b.c', '%%%.%%%.%%%', `${b64({ alg: 'HS256' })}.${b64([1, 2, 3])}.sig`,
-          `${b64({ alg: 'HS256' })}.${b64({ sub: 'alice' })}.sig`, `${b64({ alg: 'HS256' })}.${b64({ app: 42 })}.sig`,
-          '.'.repeat(50_000), '\u0000\u0001\u0002', 'é'.repeat(1000),
+          '',
+          'not.a.jwt',
+          'a.b.c',
+          '%%%.%%%.%%%',
+          `${b64({ alg: 'HS256' })}.${b64([1, 2, 3])}.sig`,
+          `${b64({ alg: 'HS256' })}.${b64({ sub: 'alice' })}.sig`,
+          `${b64({ alg: 'HS256' })}.${b64({ app: 42 })}.sig`,
+          '.'.repeat(50_000),
+          '\u0000\u0001\u0002',
+          'é'.repeat(1000),
         ];
         for (const token of garbage) await refusedAt(world, token, 'IM_TOKEN_INVALID', `garbage ${JSON.stringify(token.slice(0, 20))}`);
       },
@@ -80,7 +103,9 @@ export const tokens: Group = {
           devices.push(c);
         }
         const res = await fetch(`${target.adminUrl}/v1/apps/${app.appId}/revocations`, {
-          method: 'POST', headers: { authorization: `Bearer ${target.adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ userId: 'rex' }),
+          method: 'POST',
+          headers: { authorization: `Bearer ${target.adminToken}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ userId: 'rex' }),
         });
         expect(res.status).toBe(200);
         expect(await res.json()).toMatchObject({ revoked: true, kicked: 2 });
@@ -95,7 +120,9 @@ export const tokens: Group = {
         const one = await mintToken(app.appId, app.secret, 'rex', 600);
         const two = await world.token(app, 'rex');
         const jti = await fetch(`${target.adminUrl}/v1/apps/${app.appId}/revocations`, {
-          method: 'POST', headers: { authorization: `Bearer ${target.adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ jti: one.claims.jti }),
+          method: 'POST',
+          headers: { authorization: `Bearer ${target.adminToken}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ jti: one.claims.jti }),
         });
         expect(jti.status).toBe(200);
         const refused = await AttackClient.open('tcp', world.gate(0), '');

@@ -33,7 +33,13 @@ function fieldValue(field: protobuf.Field, depth: number): fc.Arbitrary<unknown>
   let one: fc.Arbitrary<unknown>;
   if (field.resolvedType instanceof protobuf.Enum) one = fc.constantFrom(...Object.values(field.resolvedType.values));
   else if (field.resolvedType instanceof protobuf.Type) one = messageOf(field.resolvedType, depth + 1);
-  else one = (scalar[field.type] ?? (() => { throw new Error(`no arbitrary for proto type ${field.type}`); }))();
+  else
+    one = (
+      scalar[field.type] ??
+      (() => {
+        throw new Error(`no arbitrary for proto type ${field.type}`);
+      })
+    )();
   return field.repeated ? fc.array(one, { maxLength: depth > 1 ? 2 : 4 }) : one;
 }
 
@@ -43,8 +49,12 @@ export function messageOf(type: protobuf.Type, depth = 0): fc.Arbitrary<Record<s
   const inOneof = new Set(type.oneofsArray.flatMap((o) => o.fieldsArray.map((f) => f.name)));
   const plain: Record<string, fc.Arbitrary<unknown>> = {};
   for (const field of type.fieldsArray) if (!inOneof.has(field.name)) plain[field.name] = fieldValue(field, depth);
-  const oneofs = type.oneofsArray.map((o) => fc.option(fc.oneof(...o.fieldsArray.map((f) => fieldValue(f, depth).map((v) => ({ [f.name]: v })))), { nil: {} }));
-  return fc.tuple(fc.record(plain, { requiredKeys: [] }), ...oneofs).map(([base, ...picked]) => Object.assign({}, base, ...picked) as Record<string, unknown>);
+  const oneofs = type.oneofsArray.map((o) =>
+    fc.option(fc.oneof(...o.fieldsArray.map((f) => fieldValue(f, depth).map((v) => ({ [f.name]: v })))), { nil: {} }),
+  );
+  return fc
+    .tuple(fc.record(plain, { requiredKeys: [] }), ...oneofs)
+    .map(([base, ...picked]) => Object.assign({}, base, ...picked) as Record<string, unknown>);
 }
 
 /** The names of the Frame body members (auth, authOk, ping, …). */
@@ -53,6 +63,7 @@ export const BODY_KINDS = FrameType.oneofs.body!.fieldsArray.map((f) => f.name);
 /** A Frame with exactly one body (optionally one of `kinds`), and any reqId. */
 export function frameArbitrary(kinds: readonly string[] = BODY_KINDS): fc.Arbitrary<FrameInit> {
   const members = FrameType.oneofs.body!.fieldsArray.filter((f) => kinds.includes(f.name));
-  return fc.tuple(fc.nat({ max: 2 ** 32 - 1 }), fc.oneof(...members.map((f) => fieldValue(f, 0).map((v) => ({ [f.name]: v })))))
+  return fc
+    .tuple(fc.nat({ max: 2 ** 32 - 1 }), fc.oneof(...members.map((f) => fieldValue(f, 0).map((v) => ({ [f.name]: v })))))
     .map(([reqId, body]) => ({ reqId, ...body }) as FrameInit);
 }

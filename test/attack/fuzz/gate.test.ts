@@ -8,14 +8,15 @@
 //     bus: the real bus, with a recorder in front of publishUpstream);
 //   - a first request that is not Auth is refused with IM_AUTH_REQUIRED and the connection closed;
 //   - the platform keeps answering /healthz.
-import { afterAll, beforeAll, describe, expect } from 'vitest';
+
 import { fc, test } from '@fast-check/vitest';
-import { imcloud } from '../../../protocol/gen/im.js';
+import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { encodeFrame, type FrameInit } from '../../../protocol/frame-codec.js';
+import { imcloud } from '../../../protocol/gen/im.js';
 import { mintToken } from '../../../services/shared/tokens.js';
 import { startTestPlatform, type TestPlatform } from '../../support/platform.js';
-import { AttackClient, type Transport } from '../harness/client.js';
 import { takeTracked } from '../harness/canary.js';
+import { AttackClient, type Transport } from '../harness/client.js';
 import { budget, testTimeout } from './budget.js';
 import { frameArbitrary } from './frame-arbitrary.js';
 
@@ -57,12 +58,17 @@ beforeAll(async () => {
 const seen = { runs: 0, signedIn: 0, answered: 0, forwarded: 0, codes: new Map<string, number>() };
 
 afterAll(async () => {
-  console.log(`gate fuzz: ${seen.runs} runs, ${seen.signedIn} signed in, ${seen.forwarded} frames forwarded to logic, ${seen.answered} requests answered; errors ${JSON.stringify(Object.fromEntries([...seen.codes].sort()))}`);
+  console.log(
+    `gate fuzz: ${seen.runs} runs, ${seen.signedIn} signed in, ${seen.forwarded} frames forwarded to logic, ${seen.answered} requests answered; errors ${JSON.stringify(Object.fromEntries([...seen.codes].sort()))}`,
+  );
   for (const c of takeTracked()) c.close();
   await platform?.stop();
 });
 
-const conversation = fc.oneof(fc.constantFrom('s:alice:bob', 's:alice:carol', 's:bob:carol', 's:alice:alice', 'nonsense', '', 's::alice'), fc.string({ maxLength: 20 }));
+const conversation = fc.oneof(
+  fc.constantFrom('s:alice:bob', 's:alice:carol', 's:bob:carol', 's:alice:alice', 'nonsense', '', 's::alice'),
+  fc.string({ maxLength: 20 }),
+);
 const user = fc.oneof(fc.constantFrom('bob', 'alice', 'carol', 'a:b', '', '../x'), fc.string({ maxLength: 10 }));
 const msgId = fc.oneof(fc.constantFrom('m1', 'm2', 'm3'), fc.string({ maxLength: 70 }));
 const seq = fc.oneof(fc.nat({ max: 5 }), fc.maxSafeNat());
@@ -71,8 +77,12 @@ const body = fc.uint8Array({ maxLength: 40 });
 /** Client requests with plausible values (so that logic's paths are reached), and anything at all. */
 const clientFrame: fc.Arbitrary<FrameInit> = fc.oneof(
   fc.record({ send: fc.record({ clientMsgId: msgId, to: user, contentType: fc.constantFrom('text', '', 'x'.repeat(70)), body }) }),
-  fc.record({ sync: fc.record({ cursors: fc.array(fc.record({ conversation, seq }), { maxLength: 3 }), pageSize: fc.nat({ max: 2 ** 32 - 1 }) }) }),
-  fc.record({ history: fc.record({ conversation, fromSeq: seq, toSeq: seq, limit: fc.nat({ max: 2 ** 32 - 1 }), newestFirst: fc.boolean() }) }),
+  fc.record({
+    sync: fc.record({ cursors: fc.array(fc.record({ conversation, seq }), { maxLength: 3 }), pageSize: fc.nat({ max: 2 ** 32 - 1 }) }),
+  }),
+  fc.record({
+    history: fc.record({ conversation, fromSeq: seq, toSeq: seq, limit: fc.nat({ max: 2 ** 32 - 1 }), newestFirst: fc.boolean() }),
+  }),
   fc.record({ pull: fc.record({ conversation, fromSeq: seq, toSeq: seq }) }),
   fc.record({ read: fc.record({ conversation, seq }) }),
   fc.record({ recall: fc.record({ clientMsgId: msgId, conversation, seq }) }),
@@ -82,28 +92,50 @@ const clientFrame: fc.Arbitrary<FrameInit> = fc.oneof(
 );
 
 const step: fc.Arbitrary<Step> = fc.oneof(
-  { weight: 3, arbitrary: fc.record({ t: fc.constant('auth' as const), token: fc.constantFrom<TokenKind>('valid', 'valid', 'otherApp', 'forged', 'expired', 'garbage', 'badSubject'), deviceId: fc.oneof(fc.constantFrom('d1', 'd2'), fc.string({ maxLength: 130 })), garbage: fc.string({ maxLength: 60 }) }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      t: fc.constant('auth' as const),
+      token: fc.constantFrom<TokenKind>('valid', 'valid', 'otherApp', 'forged', 'expired', 'garbage', 'badSubject'),
+      deviceId: fc.oneof(fc.constantFrom('d1', 'd2'), fc.string({ maxLength: 130 })),
+      garbage: fc.string({ maxLength: 60 }),
+    }),
+  },
   { weight: 12, arbitrary: fc.record({ t: fc.constant('frame' as const), frame: clientFrame }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('bytes' as const), bytes: fc.uint8Array({ maxLength: 80 }) }) },
-  { weight: 1, arbitrary: fc.record({ t: fc.constant('version' as const), version: fc.nat({ max: 255 }).filter((v) => v !== 1), frame: clientFrame }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ t: fc.constant('version' as const), version: fc.nat({ max: 255 }).filter((v) => v !== 1), frame: clientFrame }),
+  },
   { weight: 1, arbitrary: fc.constant({ t: 'ping' as const }) },
   { weight: 4, arbitrary: fc.constant({ t: 'wait' as const }) },
 );
 
 /** Most sequences start signed in (so that what follows reaches logic); the rest start anywhere. */
-const sequence: fc.Arbitrary<Step[]> = fc.tuple(
-  fc.oneof({ weight: 3, arbitrary: fc.constant<Step[]>([{ t: 'auth', token: 'valid', deviceId: 'd1', garbage: '' }, { t: 'wait' }]) }, { weight: 1, arbitrary: fc.constant<Step[]>([]) }),
-  fc.array(step, { minLength: 1, maxLength: 14 }),
-).map(([start, rest]) => [...start, ...rest]);
+const sequence: fc.Arbitrary<Step[]> = fc
+  .tuple(
+    fc.oneof(
+      { weight: 3, arbitrary: fc.constant<Step[]>([{ t: 'auth', token: 'valid', deviceId: 'd1', garbage: '' }, { t: 'wait' }]) },
+      { weight: 1, arbitrary: fc.constant<Step[]>([]) },
+    ),
+    fc.array(step, { minLength: 1, maxLength: 14 }),
+  )
+  .map(([start, rest]) => [...start, ...rest]);
 
 async function token(kind: TokenKind, garbage: string): Promise<string> {
   switch (kind) {
-    case 'valid': return platform.token(appA.appId, 'alice');
-    case 'otherApp': return platform.token(appB.appId, 'alice');
-    case 'forged': return (await mintToken(appA.appId, 'not-the-secret', 'alice', 600)).token;
-    case 'expired': return (await mintToken(appA.appId, appA.secret, 'alice', 1, Date.now() - 600_000)).token;
-    case 'badSubject': return (await mintToken(appA.appId, appA.secret, 'a:b', 600)).token;
-    case 'garbage': return garbage;
+    case 'valid':
+      return platform.token(appA.appId, 'alice');
+    case 'otherApp':
+      return platform.token(appB.appId, 'alice');
+    case 'forged':
+      return (await mintToken(appA.appId, 'not-the-secret', 'alice', 600)).token;
+    case 'expired':
+      return (await mintToken(appA.appId, appA.secret, 'alice', 1, Date.now() - 600_000)).token;
+    case 'badSubject':
+      return (await mintToken(appA.appId, appA.secret, 'a:b', 600)).token;
+    case 'garbage':
+      return garbage;
   }
 }
 
@@ -115,8 +147,14 @@ function until(c: AttackClient, match: Parameters<AttackClient['next']>[0], ms: 
       if (!done) resolve(r);
       done = true;
     };
-    c.next(match, ms).then(() => finish('matched'), () => finish('timeout'));
-    c.closed(ms).then(() => finish('closed'), () => finish('timeout'));
+    c.next(match, ms).then(
+      () => finish('matched'),
+      () => finish('timeout'),
+    );
+    c.closed(ms).then(
+      () => finish('closed'),
+      () => finish('timeout'),
+    );
   });
 }
 
@@ -160,7 +198,12 @@ async function play(transport: Transport, steps: Step[]): Promise<AttackClient> 
     }
     if (s.t === 'auth') {
       const reqId = c.reqId();
-      batch.push(encodeFrame({ reqId, auth: { token: await token(s.token, s.garbage), deviceId: s.deviceId, platform: imcloud.v1.Platform.PLATFORM_WEB } }));
+      batch.push(
+        encodeFrame({
+          reqId,
+          auth: { token: await token(s.token, s.garbage), deviceId: s.deviceId, platform: imcloud.v1.Platform.PLATFORM_WEB },
+        }),
+      );
       auth = { reqId, answered: false };
       continue;
     }
@@ -183,36 +226,55 @@ function check(c: AttackClient, steps: Step[]): void {
   // Catalog codes; nothing but errors after a fatal one.
   const fatalAt = frames.findIndex((f) => f.body === 'error' && f.error!.fatal);
   for (const f of frames) if (f.body === 'error') expect(f.error!.code, 'error code').toMatch(/^IM_[A-Z_]+$/);
-  if (fatalAt >= 0) expect(frames.slice(fatalAt + 1).filter((f) => f.body !== 'error').map((f) => f.body), `frames after the fatal ${frames[fatalAt]!.error!.code}`).toEqual([]);
+  if (fatalAt >= 0)
+    expect(
+      frames
+        .slice(fatalAt + 1)
+        .filter((f) => f.body !== 'error')
+        .map((f) => f.body),
+      `frames after the fatal ${frames[fatalAt]!.error!.code}`,
+    ).toEqual([]);
   // No answer before AuthOk.
   const authOkAt = frames.findIndex((f) => f.body === 'authOk');
   const before = (authOkAt < 0 ? frames : frames.slice(0, authOkAt)).filter((f) => ANSWERS.has(String(f.body)));
-  expect(before.map((f) => f.body), `answers before AuthOk (received: ${c.summary()})`).toEqual([]);
+  expect(
+    before.map((f) => f.body),
+    `answers before AuthOk (received: ${c.summary()})`,
+  ).toEqual([]);
   // A first request that is not Auth: IM_AUTH_REQUIRED.
   const first = steps.find((s) => s.t !== 'wait' && s.t !== 'ping');
   if (first?.t === 'frame' && FORWARDED.includes(Object.keys(first.frame).find((k) => k !== 'reqId')!)) {
     const firstError = frames.find((f) => f.body === 'error');
-    expect(firstError?.error?.code, `answer to a first ${Object.keys(first.frame).join('/')} (received: ${c.summary()})`).toBe('IM_AUTH_REQUIRED');
+    expect(firstError?.error?.code, `answer to a first ${Object.keys(first.frame).join('/')} (received: ${c.summary()})`).toBe(
+      'IM_AUTH_REQUIRED',
+    );
   }
 }
 
 describe('gate connection state machine', () => {
-  test.prop([fc.constantFrom<Transport>('ws', 'tcp'), sequence], budget(1_500, 20))('arbitrary frame sequences: catalog codes, nothing answered or forwarded before AuthOk, the platform stays up', async (transport, steps) => {
-    envelopes.length = 0;
-    const c = await play(transport, steps);
-    seen.runs += 1;
-    if (c.all.some((f) => f.body === 'authOk')) seen.signedIn += 1;
-    seen.answered += c.all.filter((f) => ANSWERS.has(String(f.body))).length;
-    seen.forwarded += envelopes.filter((e) => e.kind === Kind.KIND_FRAME).length;
-    for (const f of c.all) if (f.body === 'error') seen.codes.set(f.error!.code ?? '', (seen.codes.get(f.error!.code ?? '') ?? 0) + 1);
-    try {
-      check(c, steps);
-      const anonymous = envelopes.filter((e) => e.kind === Kind.KIND_FRAME && (e.appId === '' || e.userId === ''));
-      expect(anonymous.length, `frames forwarded to logic without an authenticated identity (steps: ${steps.map((s) => s.t).join(' ')})`).toBe(0);
-    } finally {
-      for (const t of takeTracked()) t.close();
-    }
-    const health = await fetch(`${platform.httpUrl}/healthz`);
-    expect(health.status).toBe(200);
-  }, testTimeout(20));
+  test.prop([fc.constantFrom<Transport>('ws', 'tcp'), sequence], budget(1_500, 20))(
+    'arbitrary frame sequences: catalog codes, nothing answered or forwarded before AuthOk, the platform stays up',
+    async (transport, steps) => {
+      envelopes.length = 0;
+      const c = await play(transport, steps);
+      seen.runs += 1;
+      if (c.all.some((f) => f.body === 'authOk')) seen.signedIn += 1;
+      seen.answered += c.all.filter((f) => ANSWERS.has(String(f.body))).length;
+      seen.forwarded += envelopes.filter((e) => e.kind === Kind.KIND_FRAME).length;
+      for (const f of c.all) if (f.body === 'error') seen.codes.set(f.error!.code ?? '', (seen.codes.get(f.error!.code ?? '') ?? 0) + 1);
+      try {
+        check(c, steps);
+        const anonymous = envelopes.filter((e) => e.kind === Kind.KIND_FRAME && (e.appId === '' || e.userId === ''));
+        expect(
+          anonymous.length,
+          `frames forwarded to logic without an authenticated identity (steps: ${steps.map((s) => s.t).join(' ')})`,
+        ).toBe(0);
+      } finally {
+        for (const t of takeTracked()) t.close();
+      }
+      const health = await fetch(`${platform.httpUrl}/healthz`);
+      expect(health.status).toBe(200);
+    },
+    testTimeout(20),
+  );
 });

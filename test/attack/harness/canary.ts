@@ -72,15 +72,24 @@ export function leaksSeenBy(client: TrackedClient): Leak[] {
     // no identity: only a frame forwarded before authentication can do that.
     const anonymous = !m.empty && (sender === '' || conversation.startsWith('s::') || conversation.endsWith(':'));
     if (anonymous || tag === UNAUTHENTICATED || (tag !== undefined && tag !== client.tenant)) {
-      out.push({ tenant: client.tenant, saw: bodyText(m.body).slice(0, 120), conversation: conversation.slice(0, 120), sender: sender.slice(0, 64) });
+      out.push({
+        tenant: client.tenant,
+        saw: bodyText(m.body).slice(0, 120),
+        conversation: conversation.slice(0, 120),
+        sender: sender.slice(0, 64),
+      });
     }
   }
   return out;
 }
 
 export function describeLeaks(leaks: Leak[]): string {
-  return leaks
-    .slice(0, 5)
-    .map((l) => `a client of tenant "${l.tenant || '(none)'}" received "${l.saw}" (conversation "${l.conversation}", sender "${l.sender}")`)
-    .join('; ') + (leaks.length > 5 ? ` … and ${leaks.length - 5} more` : '');
+  return (
+    leaks
+      .slice(0, 5)
+      .map(
+        (l) => `a client of tenant "${l.tenant || '(none)'}" received "${l.saw}" (conversation "${l.conversation}", sender "${l.sender}")`,
+      )
+      .join('; ') + (leaks.length > 5 ? ` … and ${leaks.length - 5} more` : '')
+  );
 }

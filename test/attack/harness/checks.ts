@@ -1,12 +1,16 @@
 // Assertions the attacks share: refusals with their code, connections closed, memory measured.
 import { expect } from 'vitest';
+import { type ErrorCode, isErrorCode } from '../../../protocol/errors.js';
 import type { imcloud } from '../../../protocol/gen/im.js';
-import { isErrorCode, type ErrorCode } from '../../../protocol/errors.js';
 import type { AttackClient } from './client.js';
 import { rssBytes, type Target, type TargetProcess } from './target.js';
 
 /** The next Error frame carries `code` (one of `code` when a list); when fatal, the connection then closes. */
-export async function expectRefused(client: AttackClient, code: ErrorCode | ErrorCode[], opts: { fatal?: boolean; timeoutMs?: number; what?: string } = {}): Promise<imcloud.v1.Error> {
+export async function expectRefused(
+  client: AttackClient,
+  code: ErrorCode | ErrorCode[],
+  opts: { fatal?: boolean; timeoutMs?: number; what?: string } = {},
+): Promise<imcloud.v1.Error> {
   const codes = Array.isArray(code) ? code : [code];
   const err = await client.nextError(opts.timeoutMs ?? 10_000);
   expect(codes, `${opts.what ?? 'refusal'}: got ${err.code} (${err.message}); received: ${client.summary()}`).toContain(err.code);
@@ -18,7 +22,12 @@ export async function expectRefused(client: AttackClient, code: ErrorCode | Erro
 }
 
 /** A request answered with an Error of `code` (non-fatal: the connection stays). */
-export async function expectRequestRefused(client: AttackClient, frame: Parameters<AttackClient['request']>[0], code: ErrorCode, what: string): Promise<void> {
+export async function expectRequestRefused(
+  client: AttackClient,
+  frame: Parameters<AttackClient['request']>[0],
+  code: ErrorCode,
+  what: string,
+): Promise<void> {
   const reply = await client.request(frame);
   expect(reply.body === 'error' ? reply.error!.code : reply.body, what).toBe(code);
 }
@@ -26,7 +35,8 @@ export async function expectRequestRefused(client: AttackClient, frame: Paramete
 /** Every Error frame any of these clients received carries a catalog code. */
 export function expectCatalogCodes(clients: AttackClient[]): void {
   for (const c of clients) {
-    for (const f of c.all) if (f.body === 'error') expect(isErrorCode(f.error!.code ?? ''), `error code ${f.error!.code} is in the catalog`).toBe(true);
+    for (const f of c.all)
+      if (f.body === 'error') expect(isErrorCode(f.error!.code ?? ''), `error code ${f.error!.code} is in the catalog`).toBe(true);
   }
 }
 
@@ -79,13 +89,15 @@ export function processesOf(target: Target, role: string): TargetProcess[] {
 export async function pool<T, R>(items: T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array(items.length);
   let next = 0;
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
-    for (;;) {
-      const i = next++;
-      if (i >= items.length) return;
-      out[i] = await fn(items[i]!, i);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      for (;;) {
+        const i = next++;
+        if (i >= items.length) return;
+        out[i] = await fn(items[i]!, i);
+      }
+    }),
+  );
   return out;
 }
 

@@ -3,10 +3,17 @@
 // (pipelining), reading paused, a reset instead of a close. It records every frame it received
 // and which tenant it speaks for, so the harness can scan everything any attacker or bystander
 // saw for another tenant's canary (see canary.ts).
-import { connect as tcpConnect, type Socket } from 'node:net';
+import { type Socket, connect as tcpConnect } from 'node:net';
 import WebSocket from 'ws';
+import {
+  decodeFrame,
+  encodeFrame,
+  type Frame,
+  type FrameInit,
+  LengthPrefixedReader,
+  lengthPrefixed,
+} from '../../../protocol/frame-codec.js';
 import { imcloud } from '../../../protocol/gen/im.js';
-import { decodeFrame, encodeFrame, LengthPrefixedReader, lengthPrefixed, type Frame, type FrameInit } from '../../../protocol/frame-codec.js';
 import { track } from './canary.js';
 
 type Waiter = { match: (f: Frame) => boolean; resolve: (f: Frame) => void; reject: (e: Error) => void; timer: NodeJS.Timeout };
@@ -41,7 +48,16 @@ export class AttackClient {
   private constructor(
     readonly transport: Transport,
     public tenant: string,
-    private readonly io: { write(b: Uint8Array): void; text(s: string): void; writeMany(frames: Uint8Array[]): void; close(): void; reset(): void; pause(): void; resume(): void; end(): void },
+    private readonly io: {
+      write(b: Uint8Array): void;
+      text(s: string): void;
+      writeMany(frames: Uint8Array[]): void;
+      close(): void;
+      reset(): void;
+      pause(): void;
+      resume(): void;
+      end(): void;
+    },
   ) {
     track(this);
   }
@@ -185,7 +201,10 @@ export class AttackClient {
   closed(timeoutMs = 5_000): Promise<{ code: number; reason: string }> {
     if (this.closeInfo) return Promise.resolve(this.closeInfo);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`the server did not close the connection within ${timeoutMs} ms; received: ${this.summary()}`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`the server did not close the connection within ${timeoutMs} ms; received: ${this.summary()}`)),
+        timeoutMs,
+      );
       this.closeWaiters.push(() => {
         clearTimeout(timer);
         resolve(this.closeInfo!);
@@ -195,7 +214,10 @@ export class AttackClient {
 
   /** Whether the connection closes within timeoutMs (never rejects). */
   async closesWithin(timeoutMs: number): Promise<boolean> {
-    return this.closed(timeoutMs).then(() => true, () => false);
+    return this.closed(timeoutMs).then(
+      () => true,
+      () => false,
+    );
   }
 
   /** The first received frame (past or future) that matches and was not taken yet. */
@@ -240,7 +262,13 @@ export class AttackClient {
   /** Frame kinds received so far, with error codes: for failure messages. */
   summary(): string {
     if (this.all.length === 0) return 'nothing';
-    const kinds = this.all.map((f) => (f.body === 'error' ? `error(${f.error!.code})` : f.body === 'kick' ? `kick(${imcloud.v1.KickReason[f.kick!.reason ?? 0]})` : String(f.body)));
+    const kinds = this.all.map((f) =>
+      f.body === 'error'
+        ? `error(${f.error!.code})`
+        : f.body === 'kick'
+          ? `kick(${imcloud.v1.KickReason[f.kick!.reason ?? 0]})`
+          : String(f.body),
+    );
     return kinds.length > 12 ? `${kinds.slice(0, 12).join(', ')} … (${kinds.length} frames)` : kinds.join(', ');
   }
 
@@ -279,10 +307,15 @@ export class AttackClient {
 
 export function messagesIn(f: Frame): imcloud.v1.IMessage[] {
   switch (f.body) {
-    case 'push': return (f.push!.messages ?? []) as imcloud.v1.IMessage[];
-    case 'syncPage': return (f.syncPage!.messages ?? []) as imcloud.v1.IMessage[];
-    case 'pullResult': return (f.pullResult!.messages ?? []) as imcloud.v1.IMessage[];
-    case 'historyResult': return (f.historyResult!.messages ?? []) as imcloud.v1.IMessage[];
-    default: return [];
+    case 'push':
+      return (f.push!.messages ?? []) as imcloud.v1.IMessage[];
+    case 'syncPage':
+      return (f.syncPage!.messages ?? []) as imcloud.v1.IMessage[];
+    case 'pullResult':
+      return (f.pullResult!.messages ?? []) as imcloud.v1.IMessage[];
+    case 'historyResult':
+      return (f.historyResult!.messages ?? []) as imcloud.v1.IMessage[];
+    default:
+      return [];
   }
 }

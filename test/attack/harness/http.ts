@@ -39,7 +39,11 @@ export function openSocket(url: string): Promise<Socket> {
  * or `timeoutMs` passes (then the socket is destroyed). With `stopAtResponse`, stops as soon as
  * a whole status line and headers arrived (for requests whose body is never finished).
  */
-export async function rawRequest(url: string, request: string | Uint8Array, opts: { timeoutMs?: number; stopAtResponse?: boolean } = {}): Promise<RawResponse> {
+export async function rawRequest(
+  url: string,
+  request: string | Uint8Array,
+  opts: { timeoutMs?: number; stopAtResponse?: boolean } = {},
+): Promise<RawResponse> {
   const timeoutMs = opts.timeoutMs ?? 5_000;
   let socket: Socket;
   try {
@@ -65,7 +69,14 @@ export async function rawRequest(url: string, request: string | Uint8Array, opts
       const head = split >= 0 ? text.slice(0, split) : text;
       let body = split >= 0 ? text.slice(split + 4) : '';
       if (/^transfer-encoding:\s*chunked/im.test(head)) body = dechunk(body);
-      resolve({ status: m ? Number(m[1]) : undefined, text, body: Buffer.from(body, 'latin1').toString('utf8'), closed, firstByteMs, ...(error && { error }) });
+      resolve({
+        status: m ? Number(m[1]) : undefined,
+        text,
+        body: Buffer.from(body, 'latin1').toString('utf8'),
+        closed,
+        firstByteMs,
+        ...(error && { error }),
+      });
     };
     const timer = setTimeout(() => finish(false), timeoutMs);
     socket.on('data', (chunk: Buffer) => {

@@ -4,8 +4,8 @@
 // still cannot read app B). Results go to the tally (tally.ts).
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { testLogDir } from '../../support/test-log-dir.js';
+import { describeLeaks, type Leak, leaksSeenBy, takeTracked } from './canary.js';
 import type { Endpoint } from './client.js';
-import { describeLeaks, leaksSeenBy, takeTracked, type Leak } from './canary.js';
 import { record } from './tally.js';
 import { health, revive, startEmbedded, startMultiProcess, type Target, type TargetKind } from './target.js';
 import { World } from './world.js';
@@ -99,40 +99,56 @@ export function attackSuite(kind: TargetKind, groups: Group[]): void {
       for (const attack of attacks) {
         record({ kind: 'plan', target: kind, group: group.name, attack: attack.name, open: attack.open !== undefined });
         const title = attack.open ? `${attack.name} [open: ${attack.open}]` : attack.name;
-        it(title, async () => {
-          if (!target || !world) throw new Error('the target did not start');
-          closeAll();
-          if (attack.fresh) {
-            for (const p of target.processes) if (p.role === 'all' || attack.fresh.includes(p.role)) await p.restart();
-            if (target.volatile) await world.init();
+        it(
+          title,
+          async () => {
+            if (!target || !world) throw new Error('the target did not start');
             closeAll();
-          }
-          const notes: string[] = [];
-          const ctx: AttackContext = {
-            target, world, gate: target.gates[0]!, httpUrls: target.processes.map((p) => p.url),
-            note: (text) => {
-              notes.push(text);
-              console.log(`[${kind}] ${attack.name}: ${text}`);
-            },
-          };
-          let failure: unknown;
-          try {
-            await attack.run(ctx);
-          } catch (err) {
-            failure = err;
-          }
-          const leaks = closeAll();
-          const { problems } = await settle();
-          const crashed = problems.length > 0;
-          const errors = [
-            ...(crashed ? [`the target broke: ${problems.join('; ')}`] : []),
-            ...(leaks.length ? [`cross-tenant data seen: ${describeLeaks(leaks)}`] : []),
-            ...(failure !== undefined ? [message(failure)] : []),
-          ];
-          record({ kind: 'attack', target: kind, group: group.name, attack: attack.name, passed: failure === undefined, crashed, leaked: leaks.length > 0, ...(errors.length && { error: errors.join(' | ') }) });
-          if (failure !== undefined && !crashed && !leaks.length) throw failure;
-          if (errors.length) throw new Error(errors.join('\n'));
-        }, attack.timeoutMs ?? 60_000);
+            if (attack.fresh) {
+              for (const p of target.processes) if (p.role === 'all' || attack.fresh.includes(p.role)) await p.restart();
+              if (target.volatile) await world.init();
+              closeAll();
+            }
+            const notes: string[] = [];
+            const ctx: AttackContext = {
+              target,
+              world,
+              gate: target.gates[0]!,
+              httpUrls: target.processes.map((p) => p.url),
+              note: (text) => {
+                notes.push(text);
+                console.log(`[${kind}] ${attack.name}: ${text}`);
+              },
+            };
+            let failure: unknown;
+            try {
+              await attack.run(ctx);
+            } catch (err) {
+              failure = err;
+            }
+            const leaks = closeAll();
+            const { problems } = await settle();
+            const crashed = problems.length > 0;
+            const errors = [
+              ...(crashed ? [`the target broke: ${problems.join('; ')}`] : []),
+              ...(leaks.length ? [`cross-tenant data seen: ${describeLeaks(leaks)}`] : []),
+              ...(failure !== undefined ? [message(failure)] : []),
+            ];
+            record({
+              kind: 'attack',
+              target: kind,
+              group: group.name,
+              attack: attack.name,
+              passed: failure === undefined,
+              crashed,
+              leaked: leaks.length > 0,
+              ...(errors.length && { error: errors.join(' | ') }),
+            });
+            if (failure !== undefined && !crashed && !leaks.length) throw failure;
+            if (errors.length) throw new Error(errors.join('\n'));
+          },
+          attack.timeoutMs ?? 60_000,
+        );
       }
 
       it('afterwards: every process alive and ready, the bystanders of another app chat, no tenant crossed', async () => {
@@ -150,7 +166,15 @@ export function attackSuite(kind: TargetKind, groups: Group[]): void {
           ...(leaks.length ? [`cross-tenant data seen: ${describeLeaks(leaks)}`] : []),
           ...(failure !== undefined ? [`bystanders: ${message(failure)}`] : []),
         ];
-        record({ kind: 'group', target: kind, group: group.name, healthy: errors.length === 0, crashed: problems.length > 0, leaked: leaks.length > 0, ...(errors.length && { error: errors.join(' | ') }) });
+        record({
+          kind: 'group',
+          target: kind,
+          group: group.name,
+          healthy: errors.length === 0,
+          crashed: problems.length > 0,
+          leaked: leaks.length > 0,
+          ...(errors.length && { error: errors.join(' | ') }),
+        });
         if (errors.length) throw new Error(errors.join('\n'));
       }, 60_000);
     });

@@ -51,13 +51,19 @@ export function summarise(dir: string): Summary {
     const g = groups.get(key(plan));
     if (r?.crashed) s.crashed += 1;
     if (r?.leaked) s.leaked += 1;
-    const why = !r ? 'did not run'
-      : r.crashed ? `a process died or stopped answering${r.error ? `: ${r.error}` : ''}`
-      : r.leaked ? `cross-tenant data seen${r.error ? `: ${r.error}` : ''}`
-      : !r.passed ? (r.error ?? 'failed')
-      : !g ? 'its group check did not run'
-      : !g.healthy ? `its group check failed: ${g.error ?? ''}`
-      : undefined;
+    const why = !r
+      ? 'did not run'
+      : r.crashed
+        ? `a process died or stopped answering${r.error ? `: ${r.error}` : ''}`
+        : r.leaked
+          ? `cross-tenant data seen${r.error ? `: ${r.error}` : ''}`
+          : !r.passed
+            ? (r.error ?? 'failed')
+            : !g
+              ? 'its group check did not run'
+              : !g.healthy
+                ? `its group check failed: ${g.error ?? ''}`
+                : undefined;
     if (why === undefined) s.held += 1;
     else s.notHeld.push(`${name}${plan.open ? ' [open]' : ''}: ${why.split('\n')[0]!.slice(0, 300)}`);
   }

@@ -7,11 +7,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isAlive } from '../../infra/base.js';
-import { freePort, spawnServer, type ServerProcess } from '../../infra/processes.js';
-import { startCluster, type BackendEnv } from '../../support/cluster.js';
+import { freePort, type ServerProcess, spawnServer } from '../../infra/processes.js';
+import { type BackendEnv, startCluster } from '../../support/cluster.js';
+import { TARGET_ENV } from '../intended.js';
 import type { Endpoint } from './client.js';
 import { rawRequest } from './http.js';
-import { TARGET_ENV } from '../intended.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/imcloud.js', import.meta.url));
 
@@ -60,17 +60,19 @@ async function status(url: string, timeoutMs: number): Promise<number | string> 
 export async function health(target: Target, timeoutMs = 5_000): Promise<Health> {
   const problems: string[] = [];
   const dead: string[] = [];
-  await Promise.all(target.processes.map(async (p) => {
-    const pid = p.pid();
-    if (pid === undefined || !isAlive(pid)) {
-      problems.push(`${p.name}: process is gone`);
-      dead.push(p.name);
-      return;
-    }
-    const [h, r] = await Promise.all([status(`${p.url}/healthz`, timeoutMs), status(`${p.url}/readyz`, timeoutMs)]);
-    if (h !== 200) problems.push(`${p.name} (pid ${pid}): /healthz ${h}`);
-    if (r !== 200) problems.push(`${p.name} (pid ${pid}): /readyz ${r}`);
-  }));
+  await Promise.all(
+    target.processes.map(async (p) => {
+      const pid = p.pid();
+      if (pid === undefined || !isAlive(pid)) {
+        problems.push(`${p.name}: process is gone`);
+        dead.push(p.name);
+        return;
+      }
+      const [h, r] = await Promise.all([status(`${p.url}/healthz`, timeoutMs), status(`${p.url}/readyz`, timeoutMs)]);
+      if (h !== 200) problems.push(`${p.name} (pid ${pid}): /healthz ${h}`);
+      if (r !== 200) problems.push(`${p.name} (pid ${pid}): /readyz ${r}`);
+    }),
+  );
   return { ok: problems.length === 0, problems, dead };
 }
 
@@ -121,7 +123,13 @@ export async function startEmbedded(logDir: string, extraEnv: Record<string, str
   const url = `http://127.0.0.1:${httpPort}`;
   let server: ServerProcess | undefined;
   const start = async () => {
-    server = await spawnServer({ name: 'imcloud-all', command: process.execPath, args: [BIN, 'all'], env, logFile: join(logDir, 'embedded.log') });
+    server = await spawnServer({
+      name: 'imcloud-all',
+      command: process.execPath,
+      args: [BIN, 'all'],
+      env,
+      logFile: join(logDir, 'embedded.log'),
+    });
     const s = server;
     await waitReady(url, () => !s.isRunning(), `the embedded process (log: ${join(logDir, 'embedded.log')})`);
   };
@@ -154,7 +162,10 @@ export async function startEmbedded(logDir: string, extraEnv: Record<string, str
 export async function startMultiProcess(logDir: string, extraEnv: Record<string, string> = {}): Promise<Target> {
   const need = (name: string) => {
     const v = process.env[name];
-    if (!v) throw new Error(`${name} is not set: run the attack suite through its vitest project (its globalSetup starts Redis, RabbitMQ and FerretDB)`);
+    if (!v)
+      throw new Error(
+        `${name} is not set: run the attack suite through its vitest project (its globalSetup starts Redis, RabbitMQ and FerretDB)`,
+      );
     return v;
   };
   const backend: BackendEnv = {

@@ -1,11 +1,11 @@
 // The tenants an attack run works with, on one target: an attacker app (A) and a bystander app
 // (B) whose users chat through every group and whose stored canaries app A must never see.
 import { expect } from 'vitest';
-import type { imcloud } from '../../../protocol/gen/im.js';
 import { singleConversation } from '../../../protocol/conversation-id.js';
+import type { imcloud } from '../../../protocol/gen/im.js';
 import { mintToken } from '../../../services/shared/tokens.js';
-import { AttackClient, type Transport } from './client.js';
 import { canary, canaryTenant } from './canary.js';
+import { AttackClient, type Transport } from './client.js';
 import type { Target } from './target.js';
 
 export interface App {
@@ -34,7 +34,11 @@ export class World {
     await this.bystanderCheck('seed');
   }
 
-  async admin(path: string, body?: unknown, method = body === undefined ? 'GET' : 'POST'): Promise<{ status: number; json: Record<string, unknown> }> {
+  async admin(
+    path: string,
+    body?: unknown,
+    method = body === undefined ? 'GET' : 'POST',
+  ): Promise<{ status: number; json: Record<string, unknown> }> {
     const res = await fetch(`${this.target.adminUrl}${path}`, {
       method,
       headers: { authorization: `Bearer ${this.target.adminToken}`, 'content-type': 'application/json' },
@@ -63,7 +67,11 @@ export class World {
   /** An authenticated connection of `userId` in `app`; fails the attack when it is refused. */
   async online(app: App, userId: string, opts: OnlineOptions = {}): Promise<AttackClient> {
     const client = await AttackClient.open(opts.transport ?? 'ws', this.gate(opts.gate), app.appId);
-    const ok = await client.auth(await this.token(app, userId), opts.deviceId ?? `${userId}-${client.transport}-${Math.random().toString(36).slice(2, 8)}`, opts.platform);
+    const ok = await client.auth(
+      await this.token(app, userId),
+      opts.deviceId ?? `${userId}-${client.transport}-${Math.random().toString(36).slice(2, 8)}`,
+      opts.platform,
+    );
     if (ok.body !== 'authOk') {
       client.close();
       throw new Error(`${userId} of ${app.appId} could not sign in: ${JSON.stringify(ok.error)}`);
@@ -85,10 +93,17 @@ export class World {
     try {
       const clientMsgId = `check-${this.checks}-${Date.now()}`;
       const started = performance.now();
-      const reply = await alice.request({ send: { clientMsgId, to: 'bob', contentType: 'text', body: canary(b.appId, `check ${label}`) } }, ackWithinMs);
+      const reply = await alice.request(
+        { send: { clientMsgId, to: 'bob', contentType: 'text', body: canary(b.appId, `check ${label}`) } },
+        ackWithinMs,
+      );
       const ackMs = performance.now() - started;
       expect(reply.body, `bystander send after ${label}: ${JSON.stringify(reply.error)}`).toBe('sendAck');
-      await bob.next((f) => f.body === 'push' && f.push!.messages!.some((m) => m.clientMsgId === clientMsgId), 10_000, `push of ${clientMsgId} to the bystander`);
+      await bob.next(
+        (f) => f.body === 'push' && f.push!.messages!.some((m) => m.clientMsgId === clientMsgId),
+        10_000,
+        `push of ${clientMsgId} to the bystander`,
+      );
       // The same user ids in the attacker's app see nothing of app B.
       const conv = singleConversation('alice', 'bob');
       const spy = await this.online(this.attacker, 'alice', { gate: 0 });
