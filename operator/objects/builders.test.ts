@@ -4,8 +4,6 @@ import { canaryBucket, parseRoutingTable, ROUTING_KEY, trackFor } from '../../se
 import { cluster } from '../testing/fixtures.js';
 import {
   canaryPools,
-  dependencySecret,
-  dependencyStatefulSet,
   gateDeployment,
   gatePdb,
   gateService,
@@ -17,6 +15,7 @@ import {
   serviceMonitor,
 } from './builders.js';
 import { commonEnv, L, operatorSettings, RESTRICTED_CONTAINER } from './common.js';
+import { dependencySecret, dependencyStatefulSet } from './dependencies.js';
 
 const env = (d: any) => Object.fromEntries(d.spec.template.spec.containers[0].env.map((e: any) => [e.name, e.value ?? e.valueFrom]));
 

@@ -313,3 +313,24 @@ function pickSelector(lbls: Record<string, string>): Record<string, string> {
   for (const k of [L.name, L.instance, L.component, L.cluster, L.pool, L.track]) if (lbls[k] !== undefined) out[k] = lbls[k]!;
   return out;
 }
+
+/** A ClusterIP Service named `name` in front of `component`'s pods, on one port (`targetPort`: a container port name). */
+export function clusterIpService(
+  c: ImCluster,
+  name: string,
+  component: Exclude<Role, 'gate'> | DependencyName,
+  portName: string,
+  port: number,
+  targetPort = portName,
+) {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: meta(c, name, labels(c, component)),
+    spec: {
+      type: 'ClusterIP',
+      selector: selectorLabels(c, component),
+      ports: [{ name: portName, port, targetPort, protocol: 'TCP' }],
+    },
+  };
+}

@@ -7,8 +7,6 @@ import { type KubeObject, R, type Resource } from '../kube/client.js';
 import {
   type CanaryPlan,
   canaryPools,
-  dependencyService,
-  dependencyStatefulSet,
   gateDeployment,
   gatePdb,
   gateService,
@@ -21,6 +19,7 @@ import {
   serviceMonitor,
 } from './builders.js';
 import { L, names, type Role, tlsRoles } from './common.js';
+import { dependencyService, dependencyStatefulSet } from './dependencies.js';
 
 export interface DesiredObject {
   resource: Resource;
