@@ -16,6 +16,7 @@ function failed(task: RunnerTask): boolean {
  */
 export function testLogDir(name: string): string {
   const dir = createLogDir(name);
-  afterAll((_context, suite) => finishLogDir(dir, failed(suite)));
+  // biome-ignore lint/correctness/noEmptyPattern: vitest reads its hooks' first argument as a destructured fixture list
+  afterAll(({}, suite) => finishLogDir(dir, failed(suite)));
   return dir;
 }
