@@ -171,12 +171,14 @@ export async function runOperatorCommand(config: Config, log: Logger): Promise<v
   const shutdown = (signal: string) => {
     if (done) return;
     done = true;
-    log.info({ signal }, 'shutting down');
-    const force = setTimeout(() => {
-      log.error('graceful shutdown took too long; exiting');
-      process.exit(1);
-    }, 25_000);
+    // Armed before anything is logged: a log line that cannot be written (stdout gone) must not stop the stop.
+    const force = setTimeout(() => process.exit(1), 25_000);
     force.unref();
+    try {
+      log.info({ signal }, 'shutting down');
+    } catch {
+      // stdout is gone; stop all the same
+    }
     handle.stop().then(
       () => process.exit(0),
       (err: unknown) => {

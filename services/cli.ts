@@ -18,6 +18,9 @@ Configuration: every key section.key is read from IMCLOUD_SECTION_KEY (or the fi
 IMCLOUD_SECTION_KEY_FILE), or from the YAML/JSON file named by IMCLOUD_CONFIG.
 See docs/configuration.md.`;
 
+/** What stopping may take beyond the gate's drain before the process exits anyway. */
+const SHUTDOWN_GRACE_MS = 20_000;
+
 async function main(argv: string[]): Promise<void> {
   const command = argv[0] ?? 'help';
   if (command === 'help' || command === '--help' || command === '-h') {
@@ -59,7 +62,13 @@ async function main(argv: string[]): Promise<void> {
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    runtime.log.info({ signal }, 'shutting down');
+    // Armed first: neither a stop step that hangs nor a log line that cannot be written keeps the process.
+    setTimeout(() => process.exit(1), config.gate.drainMs + SHUTDOWN_GRACE_MS).unref();
+    try {
+      runtime.log.info({ signal }, 'shutting down');
+    } catch {
+      // stdout is gone; stop all the same
+    }
     await runtime.stop();
     process.exit(0);
   };

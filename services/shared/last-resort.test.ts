@@ -24,4 +24,26 @@ describe('last-resort handlers', () => {
       uninstall();
     }
   });
+
+  it("ends the process when it cannot even write the log line (its stdout's reader is gone)", () => {
+    const exits: number[] = [];
+    const broken = {
+      error: () => {
+        throw Object.assign(new Error('write EPIPE'), { code: 'EPIPE' });
+      },
+      fatal: () => undefined,
+    } as unknown as Parameters<typeof installLastResortHandlers>[0];
+    const uninstall = installLastResortHandlers(broken, () => undefined, {
+      maxExceptions: 50,
+      windowMs: 60_000,
+      exit: (c) => exits.push(c),
+    });
+    const emit = process.emit.bind(process) as (event: string, ...args: unknown[]) => boolean;
+    try {
+      emit('uncaughtException', new Error('write EPIPE'), 'uncaughtException');
+      expect(exits).toEqual([70]);
+    } finally {
+      uninstall();
+    }
+  });
 });

@@ -19,20 +19,33 @@ export function installLastResortHandlers(
   opts: LastResortOptions = { maxExceptions: 50, windowMs: 60_000, exit: (c) => process.exit(c) },
 ): () => void {
   const recent: number[] = [];
+  // A process that cannot even write its log (its stdout's reader is gone: whoever ran it died)
+  // has nobody left to serve or to tell: it ends instead of running on unseen.
+  const write = (line: () => void) => {
+    try {
+      line();
+    } catch {
+      opts.exit(70);
+    }
+  };
   const onRejection = (reason: unknown) => {
     count('unhandledRejection');
-    log.error({ err: (reason as Error)?.stack ?? String(reason) }, 'unhandled promise rejection (a bug: please report it)');
+    write(() => log.error({ err: (reason as Error)?.stack ?? String(reason) }, 'unhandled promise rejection (a bug: please report it)'));
   };
   const onException = (err: Error, origin: string) => {
     count('uncaughtException');
-    log.error({ err: err?.stack ?? String(err), origin }, 'uncaught exception (a bug: please report it); the process keeps running');
+    write(() =>
+      log.error({ err: err?.stack ?? String(err), origin }, 'uncaught exception (a bug: please report it); the process keeps running'),
+    );
     const now = Date.now();
     recent.push(now);
     while (recent.length > 0 && recent[0]! < now - opts.windowMs) recent.shift();
     if (recent.length > opts.maxExceptions) {
-      log.fatal(
-        { exceptions: recent.length, windowMs: opts.windowMs },
-        'too many uncaught exceptions; exiting so that the process is restarted',
+      write(() =>
+        log.fatal(
+          { exceptions: recent.length, windowMs: opts.windowMs },
+          'too many uncaught exceptions; exiting so that the process is restarted',
+        ),
       );
       opts.exit(70);
     }
