@@ -11,6 +11,7 @@ import type { Metrics } from '../shared/metrics.js';
 import { MongoAppRegistry } from './mongodb/mongo-app-registry.js';
 import { MongoConversationArchive } from './mongodb/mongo-conversation-archive.js';
 import { MongoDatabase } from './mongodb/mongo-database.js';
+import { MongoGroupDirectory } from './mongodb/mongo-group-directory.js';
 import { MongoMessageStore } from './mongodb/mongo-message-store.js';
 import { MongoSeqHighWater } from './mongodb/mongo-seq-high-water.js';
 import { RabbitmqBus } from './rabbitmq/rabbitmq-bus.js';
@@ -72,6 +73,7 @@ export async function createRealBackends(config: Config, log: Logger, metrics: M
     store: new MongoMessageStore(mongo.messages),
     conversations,
     apps: new MongoAppRegistry(mongo.apps, mongo.revokedTokens, mongo.revokedUsers),
+    groups: new MongoGroupDirectory(mongo.groups, mongo.groupMembers),
     workerIds: new RedisWorkerIds(redis),
     rateLimiter: new RedisRateLimiter(redis),
     ready: () => redis.status === 'ready' && bus.ready() && mongo.ready,

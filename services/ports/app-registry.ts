@@ -8,6 +8,8 @@ export interface AppLimits {
   framesPerSec?: number;
   /** Live connections one user may hold, across every gate. */
   connectionsPerUser?: number;
+  /** Current members one group may have (logic.groupMaxMembers). */
+  groupMaxMembers?: number;
 }
 
 export interface App {

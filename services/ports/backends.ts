@@ -4,6 +4,7 @@ import type { AppRegistry } from './app-registry.js';
 import type { Bus } from './bus.js';
 import type { ConversationState } from './conversation-state.js';
 import type { Dedupe } from './dedupe.js';
+import type { GroupDirectory } from './group-directory.js';
 import type { MessageStore } from './message-store.js';
 import type { RateLimiter } from './rate-limiter.js';
 import type { RecentWindow } from './recent-window.js';
@@ -20,6 +21,7 @@ export interface Backends {
   store: MessageStore;
   conversations: ConversationState;
   apps: AppRegistry;
+  groups: GroupDirectory;
   workerIds: WorkerIds;
   rateLimiter: RateLimiter;
   /** Names the backend kind in logs and /readyz, e.g. "memory". */

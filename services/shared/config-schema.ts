@@ -140,6 +140,10 @@ export const configSchema = z
         newDeviceSyncDepth: positiveInt.default(200),
         dedupeTtlMs: positiveInt.default(24 * 3600_000),
         historyPageMax: positiveInt.default(200),
+        /** Current members a group may have (per app: App.limits.groupMaxMembers). */
+        groupMaxMembers: positiveInt.default(10_000),
+        /** Users one group change (create, add, remove) may name. */
+        groupChangeMaxUsers: positiveInt.default(500),
         /** Sync, pull and history replies stop adding messages past this many bytes (has_more then says so). */
         maxReplyBytes: positiveInt.default(1024 * 1024),
         /** Requests one logic process handles at once. */

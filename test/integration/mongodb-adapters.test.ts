@@ -4,10 +4,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MongoAppRegistry } from '../../services/adapters/mongodb/mongo-app-registry.js';
 import { MongoConversationArchive } from '../../services/adapters/mongodb/mongo-conversation-archive.js';
 import { docId, type MongoDatabase } from '../../services/adapters/mongodb/mongo-database.js';
+import { MongoGroupDirectory } from '../../services/adapters/mongodb/mongo-group-directory.js';
 import { MongoMessageStore } from '../../services/adapters/mongodb/mongo-message-store.js';
 import { MongoSeqHighWater } from '../../services/adapters/mongodb/mongo-seq-high-water.js';
 import { appRegistryContract } from '../../services/ports/app-registry.contract.js';
 import { conversationArchiveContract } from '../../services/ports/conversation-archive.contract.js';
+import { groupDirectoryContract } from '../../services/ports/group-directory.contract.js';
 import { messageStoreContract } from '../../services/ports/message-store.contract.js';
 import { seqHighWaterContract } from '../../services/ports/seq-high-water.contract.js';
 import type { StoredMessage } from '../../services/ports/stored-message.js';
@@ -32,6 +34,10 @@ const none = async () => {};
 messageStoreContract('mongodb', async () => ({ store: new MongoMessageStore(mongo.messages), cleanup: none }));
 appRegistryContract('mongodb', async () => ({
   apps: new MongoAppRegistry(mongo.apps, mongo.revokedTokens, mongo.revokedUsers),
+  cleanup: none,
+}));
+groupDirectoryContract('mongodb', async () => ({
+  groups: new MongoGroupDirectory(mongo.groups, mongo.groupMembers),
   cleanup: none,
 }));
 seqHighWaterContract('mongodb', async () => ({

@@ -3,6 +3,7 @@ import { MemoryAppRegistry } from './memory-app-registry.js';
 import { MemoryBus } from './memory-bus.js';
 import { MemoryConversationState } from './memory-conversation-state.js';
 import { MemoryDedupe } from './memory-dedupe.js';
+import { MemoryGroupDirectory } from './memory-group-directory.js';
 import { MemoryMessageStore } from './memory-message-store.js';
 import { MemoryRateLimiter } from './memory-rate-limiter.js';
 import { MemoryRecentWindow } from './memory-recent-window.js';
@@ -26,6 +27,7 @@ export function createMemoryBackends(
     store: new MemoryMessageStore(),
     conversations: new MemoryConversationState(),
     apps: new MemoryAppRegistry(),
+    groups: new MemoryGroupDirectory(),
     workerIds: new MemoryWorkerIds(),
     rateLimiter: new MemoryRateLimiter(),
     ready: () => true,

@@ -26,7 +26,7 @@ export interface AppDoc {
   secret: string;
   multiLogin: string;
   createdAt: number;
-  limits?: { framesPerSec?: number; connectionsPerUser?: number };
+  limits?: { framesPerSec?: number; connectionsPerUser?: number; groupMaxMembers?: number };
 }
 
 export interface RevokedTokenDoc {
@@ -69,6 +69,30 @@ export interface SeqBlockDoc {
   conversation: string;
   start: number;
   end: number;
+}
+
+/** A group of an app; `_id` = appId + '/' + groupId. */
+export interface GroupDoc {
+  _id: string;
+  appId: string;
+  groupId: string;
+  name: string;
+  owner: string;
+  createdAt: number;
+  muteAll: boolean;
+  dissolvedSeq: number;
+}
+
+/** One user's membership of one group; `_id` = appId + '/' + groupId + '/' + userId. */
+export interface GroupMemberDoc {
+  _id: string;
+  appId: string;
+  groupId: string;
+  userId: string;
+  role: string;
+  joinedSeq: number;
+  leftSeq: number;
+  muted: boolean;
 }
 
 export interface RevokedUserDoc {
@@ -217,10 +241,19 @@ export class MongoDatabase {
     return this.db.collection<UserConversationDoc>('user_conversations');
   }
 
+  get groups(): Collection<GroupDoc> {
+    return this.db.collection<GroupDoc>('groups');
+  }
+  get groupMembers(): Collection<GroupMemberDoc> {
+    return this.db.collection<GroupMemberDoc>('group_members');
+  }
+
   private async ensureIndexes(): Promise<void> {
     await this.messages.createIndex({ appId: 1, conversation: 1, seq: 1 }, { unique: true, name: 'app_conv_seq' });
     await this.messages.createIndex({ appId: 1, conversation: 1, ts: 1 }, { name: 'app_conv_ts' });
     await this.userConversations.createIndex({ appId: 1, userId: 1 }, { name: 'app_user' });
+    await this.groupMembers.createIndex({ appId: 1, groupId: 1, userId: 1 }, { name: 'app_group_user' });
+    await this.groupMembers.createIndex({ appId: 1, userId: 1 }, { name: 'app_user' });
   }
 
   async close(): Promise<void> {

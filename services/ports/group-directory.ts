@@ -1,0 +1,56 @@
+// Groups per app and their members (architecture.md §2a). Membership is kept per member with the
+// seqs of the group's conversation that bound it: a member reads from the seq of the event that
+// made them a member (joinedSeq) up to the seq of the event that ended it (leftSeq), so every
+// member agrees on who was a member at each seq. Former members are kept, with their leftSeq.
+
+export type GroupRole = 'owner' | 'admin' | 'member';
+
+export interface Group {
+  groupId: string;
+  name: string;
+  owner: string;
+  createdAt: number;
+  /** Only the owner and admins may send. */
+  muteAll: boolean;
+  /** The seq of the event that dissolved the group; 0 while it lives. */
+  dissolvedSeq: number;
+}
+
+export interface GroupMember {
+  userId: string;
+  role: GroupRole;
+  /** Reads start at this seq of the group's conversation. */
+  joinedSeq: number;
+  /** 0 while a member; else the last seq this user may read. */
+  leftSeq: number;
+  muted: boolean;
+}
+
+/** A user's membership of one group (current or former). */
+export interface Membership extends GroupMember {
+  groupId: string;
+}
+
+export interface GroupPageOptions {
+  /** Members whose user id sorts after this one. */
+  after?: string;
+  limit: number;
+  /** Only current members (leftSeq 0). */
+  current?: boolean;
+}
+
+export interface GroupDirectory {
+  /** Stores a new group; false (and nothing written) if the app has a group with that id. */
+  create(appId: string, group: Group): Promise<boolean>;
+  get(appId: string, groupId: string): Promise<Group | null>;
+  update(appId: string, groupId: string, patch: Partial<Pick<Group, 'name' | 'muteAll' | 'dissolvedSeq'>>): Promise<void>;
+  /** Writes these member records, replacing any of the same users. */
+  putMembers(appId: string, groupId: string, members: GroupMember[]): Promise<void>;
+  member(appId: string, groupId: string, userId: string): Promise<GroupMember | null>;
+  /** A page of members in user id order. */
+  members(appId: string, groupId: string, page: GroupPageOptions): Promise<GroupMember[]>;
+  /** How many current members the group has. */
+  count(appId: string, groupId: string): Promise<number>;
+  /** Every group the user is or was a member of (at most `limit`). */
+  membershipsOf(appId: string, userId: string, limit: number): Promise<Membership[]>;
+}
