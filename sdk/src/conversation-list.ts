@@ -2,6 +2,7 @@
 // sides, and the last message. Fed by sync summaries (the server's numbers win where they are
 // newer), by delivered messages, and by read/delivery notices. Mirrors the server's rule that a
 // user's own message marks everything before it as read, and never lets unread go negative.
+import { groupOf } from '../../protocol/conversation-id.js';
 import type { ChatMessage, ConversationInfo } from './types.js';
 
 export interface SummaryInput {
@@ -48,6 +49,8 @@ export class ConversationList {
         peerDeliveredSeq: 0,
         lastTs: 0,
       };
+      const group = groupOf(conversation);
+      if (group !== null) c.group = group;
       this.items.set(conversation, c);
     }
     return c;

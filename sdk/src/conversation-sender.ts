@@ -21,7 +21,7 @@ export interface Outgoing {
   clientMsgId: string;
   conversation: string;
   /** The request; every attempt is written with a fresh reqId. */
-  body: Pick<FrameInit, 'send' | 'recall'>;
+  body: Pick<FrameInit, 'send' | 'recall' | 'groupCreate' | 'groupChange'>;
 }
 
 export interface SendWire {

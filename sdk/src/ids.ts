@@ -18,3 +18,8 @@ export function newClientMsgId(): string {
 export function newDeviceId(): string {
   return `dev-${randomHex(12)}`;
 }
+
+/** A group id for a group the app creates without naming one: 96 random bits. */
+export function newGroupId(): string {
+  return `grp-${randomHex(12)}`;
+}

@@ -5,20 +5,30 @@
 // same clientMsgId; the ReceiveEngine delivers what arrives exactly once and in seq order per
 // conversation. Protocol semantics: protocol/im.proto; the message path: docs/architecture.md §2.
 
-import { conversationMembers, singleConversation, USER_ID } from '../../protocol/conversation-id.js';
+import { conversationMembers, GROUP_ID, groupConversation, singleConversation, USER_ID } from '../../protocol/conversation-id.js';
 import type { Frame } from '../../protocol/frame-codec.js';
 import type { imcloud } from '../../protocol/gen/im.js';
 import { ImClientError } from './client-error.js';
 import { ConnectionLoop } from './connection-loop.js';
 import { ConversationList } from './conversation-list.js';
 import { MemoryCursorStore } from './cursor-store.js';
-import { newClientMsgId, newDeviceId } from './ids.js';
+import { newClientMsgId, newDeviceId, newGroupId } from './ids.js';
 import { DEFAULT_TIMEOUTS, type ImClientOptions, type ImClientTimeouts, type SendOptions } from './options.js';
 import { ReceiveEngine } from './receive-engine.js';
 import { SendQueue } from './send-queue.js';
 import { TypedEmitter } from './typed-emitter.js';
-import type { ConnectionState, ConversationInfo, HistoryPage, HistoryQuery, ImClientEvents, ReadResult, SendResult } from './types.js';
-import { chatMessageFromWire, sendAckFromWire } from './wire-mapping.js';
+import type {
+  ConnectionState,
+  ConversationInfo,
+  CreatedGroup,
+  GroupMembersPage,
+  HistoryPage,
+  HistoryQuery,
+  ImClientEvents,
+  ReadResult,
+  SendResult,
+} from './types.js';
+import { chatMessageFromWire, GROUP_ROLES, sendAckFromWire } from './wire-mapping.js';
 
 export const SDK_VERSION = '0.1.0';
 
@@ -135,6 +145,98 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
       clientMsgId,
       conversation: singleConversation(me, to),
       body: { send: { clientMsgId, to, contentType, body: bytes } },
+    });
+  }
+
+  /**
+   * Creates a group with this user as its owner and `members` in it. Resolves once the group's
+   * "created" event is stored; a retry (same clientMsgId) creates nothing new. Without
+   * `groupId` one is made up (random).
+   */
+  async createGroup(group: { name: string; members: string[]; groupId?: string; clientMsgId?: string }): Promise<CreatedGroup> {
+    const groupId = group.groupId ?? newGroupId();
+    checkGroupId(groupId);
+    this.assertRunning();
+    await this.whoAmI();
+    const clientMsgId = group.clientMsgId ?? newClientMsgId();
+    const conversation = groupConversation(groupId);
+    const body = { groupCreate: { clientMsgId, groupId, name: group.name, members: group.members } };
+    const ack = await this.sends.enqueue({ clientMsgId, conversation, body });
+    return { groupId, conversation, seq: ack.seq };
+  }
+
+  /** Sends a message to a group this user is a member of; the same ack as send(). */
+  async sendToGroup(groupId: string, body: string | Uint8Array, options: SendOptions = {}): Promise<SendResult> {
+    checkGroupId(groupId);
+    this.assertRunning();
+    await this.whoAmI();
+    const bytes = typeof body === 'string' ? new TextEncoder().encode(body) : body;
+    const contentType = options.contentType ?? (typeof body === 'string' ? 'text' : 'application/octet-stream');
+    const clientMsgId = options.clientMsgId ?? newClientMsgId();
+    return this.sends.enqueue({
+      clientMsgId,
+      conversation: groupConversation(groupId),
+      body: { send: { clientMsgId, groupId, contentType, body: bytes } },
+    });
+  }
+
+  /** Adds users to a group (owner and admins). Resolves with the ack of the "joined" event. */
+  addMembers(groupId: string, userIds: string[], options: { clientMsgId?: string } = {}): Promise<SendResult> {
+    return this.changeGroup(groupId, { add: { userIds } }, options.clientMsgId);
+  }
+
+  /** Removes members from a group (owner and admins). Resolves with the ack of the "removed" event. */
+  removeMembers(groupId: string, userIds: string[], options: { clientMsgId?: string } = {}): Promise<SendResult> {
+    return this.changeGroup(groupId, { remove: { userIds } }, options.clientMsgId);
+  }
+
+  /** Leaves a group; its messages up to the "left" event stay readable. */
+  leaveGroup(groupId: string, options: { clientMsgId?: string } = {}): Promise<SendResult> {
+    return this.changeGroup(groupId, { leave: {} }, options.clientMsgId);
+  }
+
+  /** Dissolves a group (owner only); its history stays readable to its members. */
+  dissolveGroup(groupId: string, options: { clientMsgId?: string } = {}): Promise<SendResult> {
+    return this.changeGroup(groupId, { dissolve: {} }, options.clientMsgId);
+  }
+
+  /** A page of a group's current members, in user id order. */
+  async groupMembers(groupId: string, page: { after?: string; limit?: number } = {}): Promise<GroupMembersPage> {
+    checkGroupId(groupId);
+    const frame = await this.connection.request(
+      { groupMembers: { groupId, after: page.after ?? '', limit: page.limit ?? 100 } },
+      { acrossReconnects: true },
+    );
+    const p = frame.groupMembersPage as imcloud.v1.GroupMembersPage;
+    return {
+      groupId: p.groupId,
+      name: p.name,
+      owner: p.owner,
+      memberCount: p.memberCount,
+      muteAll: p.muteAll,
+      members: (p.members as imcloud.v1.GroupMember[]).map((m) => ({
+        userId: m.userId,
+        role: GROUP_ROLES[m.role] ?? 'member',
+        joinedSeq: Number(m.joinedSeq),
+        muted: m.muted,
+      })),
+      ...(p.nextAfter && { next: p.nextAfter }),
+    };
+  }
+
+  private async changeGroup(
+    groupId: string,
+    change: Omit<imcloud.v1.IGroupChange, 'clientMsgId' | 'groupId'>,
+    clientMsgId = newClientMsgId(),
+  ): Promise<SendResult> {
+    checkGroupId(groupId);
+    this.assertRunning();
+    await this.whoAmI();
+    // In the group's lane: changes and messages of one group go out in call order.
+    return this.sends.enqueue({
+      clientMsgId,
+      conversation: groupConversation(groupId),
+      body: { groupChange: { clientMsgId, groupId, ...change } },
     });
   }
 
@@ -271,8 +373,13 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
   }
 
   private peerOf(conversation: string): string {
-    const members = conversationMembers(conversation) ?? [];
+    const members = conversationMembers(conversation);
+    if (!members) return ''; // a group
     const userId = this.userId;
     return members.find((m) => m !== userId) ?? userId ?? '';
   }
+}
+
+function checkGroupId(groupId: string): void {
+  if (!GROUP_ID.test(groupId)) throw new ImClientError('IM_BAD_REQUEST', `group id must match ${GROUP_ID.source}`);
 }

@@ -1,6 +1,6 @@
 // imcloud client SDK: browser and Node 20+. See ImClient for the protocol behaviour.
 
-export { singleConversation } from '../../protocol/conversation-id.js';
+export { groupConversation, singleConversation } from '../../protocol/conversation-id.js';
 export type { ClientErrorCode, SdkErrorCode } from './client-error.js';
 export { ImClientError, RETRYABLE_CODES } from './client-error.js';
 export type { SendAck } from './conversation-sender.js';

@@ -97,7 +97,35 @@ export class ReceiveEngine {
 
   /** Own sends are not pushed back to the sending connection: the ack stands in for the push. */
   ownMessageAcked(out: Outgoing, ack: SendAck): void {
-    this.receive(ack.conversation, [{ seq: ack.seq, message: ownMessageFromAck(out, ack, this.ctx.userId(), this.ctx.deviceId) }]);
+    if (out.body.send || out.body.recall) {
+      this.receive(ack.conversation, [{ seq: ack.seq, message: ownMessageFromAck(out, ack, this.ctx.userId(), this.ctx.deviceId) }]);
+      return;
+    }
+    // A group change: the server wrote its event; fetched like a gap (a later sync or pull
+    // finds it if this fails).
+    const link = this.ctx.online();
+    if (link) void this.fetch(link, ack.conversation, ack.seq);
+  }
+
+  private async fetch(link: Link, conversation: string, seq: number): Promise<void> {
+    try {
+      const frame = await this.ctx.request({ pull: { conversation, fromSeq: seq, toSeq: seq } }, link);
+      this.takePull(conversation, frame.pullResult as imcloud.v1.PullResult);
+    } catch (err) {
+      if (link.current) this.ctx.report(err);
+    }
+  }
+
+  /** A pull's messages; seqs below its min_seq (a group joined later) will never come. */
+  private takePull(conversation: string, result: imcloud.v1.PullResult): void {
+    const minSeq = Number(result.minSeq);
+    const inbox = this.inbox(conversation);
+    if (minSeq > inbox.buffer.cursor + 1) {
+      this.ctx.emit('skipped', { conversation, fromSeq: inbox.buffer.cursor + 1, toSeq: minSeq - 1, reason: 'not-member' });
+      this.deliver(conversation, inbox.buffer.skipTo(minSeq - 1));
+      this.cursors.cursorMoved(conversation);
+    }
+    this.ingest(result.messages);
   }
 
   /** Signed in: the buffers start at this device's stored cursors (once per user). */
@@ -228,7 +256,7 @@ export class ReceiveEngine {
       // age by the next message present in the range, and only then can it call the seq empty.
       const frame = await this.ctx.request({ pull: { conversation, fromSeq: gap.from, toSeq: gap.to + 1 } }, link);
       const result = frame.pullResult as imcloud.v1.PullResult;
-      this.ingest(result.messages);
+      this.takePull(conversation, result);
       if (inbox.buffer.gap()) {
         // In flight: ask when the server says; progress: keep going; neither: back off.
         again = result.retryAfterMs > 0 ? result.retryAfterMs : inbox.buffer.cursor > before ? 0 : 1000;

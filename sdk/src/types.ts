@@ -29,6 +29,51 @@ export interface ChatMessage {
   recallsSeq: number;
   /** Sent by the signed-in user (from this or another device). */
   own: boolean;
+  /** For kind "system" in a group: the membership or settings change it records. */
+  groupEvent?: GroupEvent;
+}
+
+export type GroupRoleName = 'owner' | 'admin' | 'member';
+export type GroupEventName = 'created' | 'joined' | 'left' | 'removed' | 'role' | 'muted' | 'unmuted' | 'renamed' | 'dissolved';
+
+/** A change of a group, as every member sees it at its seq. */
+export interface GroupEvent {
+  type: GroupEventName;
+  actor: string;
+  users: string[];
+  /** created, renamed */
+  name?: string;
+  /** role */
+  role?: GroupRoleName;
+  /** muted / unmuted: the whole group (only owner and admins may send). */
+  all?: boolean;
+}
+
+export interface GroupMemberInfo {
+  userId: string;
+  role: GroupRoleName;
+  /** The member reads the group's messages from this seq on. */
+  joinedSeq: number;
+  muted: boolean;
+}
+
+export interface GroupMembersPage {
+  groupId: string;
+  name: string;
+  owner: string;
+  memberCount: number;
+  muteAll: boolean;
+  members: GroupMemberInfo[];
+  /** Pass as `after` for the next page; undefined on the last page. */
+  next?: string;
+}
+
+export interface CreatedGroup {
+  groupId: string;
+  /** "g:<groupId>" */
+  conversation: string;
+  /** The seq of the "created" event. */
+  seq: number;
 }
 
 export interface RecallEvent {
@@ -57,7 +102,10 @@ export interface ReadEvent {
 
 export interface ConversationInfo {
   conversation: string;
+  /** Single chat: the other user; "" in a group. */
   peer: string;
+  /** Group chat: the group id. */
+  group?: string;
   maxSeq: number;
   readSeq: number;
   /** maxSeq - readSeq, never negative. */
@@ -104,7 +152,7 @@ export interface SkippedEvent {
   conversation: string;
   fromSeq: number;
   toSeq: number;
-  reason: 'empty' | 'history';
+  reason: 'empty' | 'history' | 'not-member';
 }
 
 export interface HistoryQuery {

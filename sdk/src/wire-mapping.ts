@@ -4,7 +4,17 @@ import { imcloud } from '../../protocol/gen/im.js';
 import { ImClientError } from './client-error.js';
 import type { SummaryInput } from './conversation-list.js';
 import type { Outgoing, SendAck } from './conversation-sender.js';
-import type { ChatMessage, DeliveredEvent, KickInfo, KickReasonName, MessageKindName, PlatformName } from './types.js';
+import type {
+  ChatMessage,
+  DeliveredEvent,
+  GroupEvent,
+  GroupEventName,
+  GroupRoleName,
+  KickInfo,
+  KickReasonName,
+  MessageKindName,
+  PlatformName,
+} from './types.js';
 
 export const PLATFORMS: Record<PlatformName, imcloud.v1.Platform> = {
   web: imcloud.v1.Platform.PLATFORM_WEB,
@@ -14,6 +24,18 @@ export const PLATFORMS: Record<PlatformName, imcloud.v1.Platform> = {
   server: imcloud.v1.Platform.PLATFORM_SERVER,
 };
 const KINDS: Record<number, MessageKindName> = { 0: 'normal', 1: 'recall', 2: 'system' };
+const GROUP_EVENTS: Record<number, GroupEventName> = {
+  1: 'created',
+  2: 'joined',
+  3: 'left',
+  4: 'removed',
+  5: 'role',
+  6: 'muted',
+  7: 'unmuted',
+  8: 'renamed',
+  9: 'dissolved',
+};
+export const GROUP_ROLES: Record<number, GroupRoleName> = { 0: 'member', 1: 'admin', 2: 'owner' };
 const KICK_REASONS: Record<number, KickReasonName> = { 1: 'login-elsewhere', 2: 'token-revoked', 3: 'admin', 4: 'token-expired' };
 
 /** A received message; `own` when `userId` (the signed-in user) sent it. */
@@ -36,7 +58,24 @@ export function chatMessageFromWire(m: imcloud.v1.IMessage, userId: string | und
     own: m.sender === userId,
   };
   if (message.contentType === 'text' && !message.recalled) message.text = new TextDecoder().decode(body);
+  if (message.kind === 'system' && message.contentType === 'group-event') message.groupEvent = groupEventFromBody(body);
   return message;
+}
+
+/** A group's system message body; undefined when it cannot be read (a newer server's event). */
+function groupEventFromBody(body: Uint8Array): GroupEvent | undefined {
+  try {
+    const e = imcloud.v1.GroupEvent.decode(body);
+    const type = GROUP_EVENTS[e.type];
+    if (!type) return undefined;
+    const event: GroupEvent = { type, actor: e.actor, users: e.users };
+    if (e.name) event.name = e.name;
+    if (type === 'role') event.role = GROUP_ROLES[e.role] ?? 'member';
+    if (e.all) event.all = true;
+    return event;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

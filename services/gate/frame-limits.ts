@@ -17,7 +17,20 @@ import type { RefusalWriter } from './refusal-writer.js';
  * The frame types a client may send once online, with what each costs of the connection's and
  * the app's rate limits: reads that can return pages of messages weigh more than a send.
  */
-const FRAME_COST: Readonly<Record<string, number>> = { send: 1, recall: 1, pushAck: 1, read: 1, logout: 1, sync: 4, pull: 4, history: 4 };
+const FRAME_COST: Readonly<Record<string, number>> = {
+  send: 1,
+  recall: 1,
+  pushAck: 1,
+  read: 1,
+  logout: 1,
+  sync: 4,
+  pull: 4,
+  history: 4,
+  // A change writes member records besides its event; a members page reads up to 500 of them.
+  groupCreate: 4,
+  groupChange: 4,
+  groupMembers: 4,
+};
 /** A connection over its app's rate is not read from for this long (its retry hint says so too), doubling while it keeps being refused. */
 const APP_RATE_PAUSE_MS = 250;
 const MAX_APP_RATE_PAUSE_MS = 5_000;

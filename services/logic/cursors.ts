@@ -2,16 +2,20 @@
 // its user's delivered cursor and tells the peer (DeliveryNotice); a ReadReceipt moves the read
 // cursor, answers ReadAck and tells the peer and the reader's other devices (ReadNotice).
 
-import { membersFor, peerOf } from '../../protocol/conversation-id.js';
+import { groupOf, peerOf } from '../../protocol/conversation-id.js';
 import type { imcloud } from '../../protocol/gen/im.js';
 import type { Caller } from './caller.js';
+import type { ConversationAccess } from './conversation-access.js';
 import type { LogicContext } from './logic-context.js';
 
 /** Conversations one PushAck may move; more are ignored. */
 const MAX_PUSH_ACK_CURSORS = 100;
 
 export class Cursors {
-  constructor(private readonly cx: LogicContext) {}
+  constructor(
+    private readonly cx: LogicContext,
+    private readonly access: ConversationAccess,
+  ) {}
 
   async pushAck(c: Caller, req: imcloud.v1.PushAck): Promise<void> {
     for (const cursor of req.cursors.slice(0, MAX_PUSH_ACK_CURSORS)) await this.delivered(c, cursor.conversation ?? '', Number(cursor.seq));
@@ -19,23 +23,32 @@ export class Cursors {
 
   /** Advances the delivered cursor and tells the peer (its every device) how far it reached. */
   async delivered(c: Caller, conversation: string, seq: number): Promise<void> {
-    membersFor(conversation, c.userId);
-    const { value, moved } = await this.cx.backends.conversations.advance(c.appId, c.userId, conversation, 'delivered', seq);
-    if (!moved) return;
+    const readable = await this.access.readable(c, conversation);
+    const { value, moved } = await this.cx.backends.conversations.advance(
+      c.appId,
+      c.userId,
+      conversation,
+      'delivered',
+      Math.min(seq, readable.to),
+    );
+    // A group's members are not told of each other's deliveries (one notice per member per message).
+    if (!moved || groupOf(conversation) !== null) return;
     const peer = peerOf(conversation, c.userId);
     if (peer === c.userId) return;
     await this.cx.replies.toUsers(c, [peer], { deliveryNotice: { conversation, user: c.userId, seq: value } });
   }
 
   async read(c: Caller, reqId: number, req: imcloud.v1.ReadReceipt): Promise<void> {
-    membersFor(req.conversation, c.userId);
+    const readable = await this.access.readable(c, req.conversation);
     const { conversations } = this.cx.backends;
-    const { value, moved } = await conversations.advance(c.appId, c.userId, req.conversation, 'read', Number(req.seq));
-    const maxSeq = await conversations.maxSeq(c.appId, req.conversation);
+    const seq = Math.min(Number(req.seq), readable.to);
+    const { value, moved } = await conversations.advance(c.appId, c.userId, req.conversation, 'read', seq);
+    const maxSeq = Math.min(await conversations.maxSeq(c.appId, req.conversation), readable.to);
     this.cx.replies.reply(c, { reqId, readAck: { conversation: req.conversation, readSeq: value, unread: Math.max(0, maxSeq - value) } });
     if (moved) {
       // The peer sees the read state; the reader's other devices clear their unread count.
-      const users = [...new Set([peerOf(req.conversation, c.userId), c.userId])];
+      const group = groupOf(req.conversation) !== null;
+      const users = group ? [c.userId] : [...new Set([peerOf(req.conversation, c.userId), c.userId])];
       await this.cx.replies.toUsers(c, users, { readNotice: { conversation: req.conversation, user: c.userId, seq: value } });
     }
   }

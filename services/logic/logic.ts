@@ -16,9 +16,11 @@ import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
 import type { LogicConfig } from '../shared/role-config.js';
 import { type Caller, callerOf, isAuthenticated } from './caller.js';
+import { ConversationAccess } from './conversation-access.js';
 import { Cursors } from './cursors.js';
 import { DownstreamBatcher } from './downstream-batcher.js';
 import { FairScheduler } from './fair-scheduler.js';
+import { GroupChanges } from './group-changes.js';
 import { type AppPolicy, appOf, type LogicContext } from './logic-context.js';
 import { Logins } from './logins.js';
 import { MessageReader } from './message-reader.js';
@@ -41,7 +43,7 @@ const APP_CACHE_MS = 5_000;
 // Keyed by AppIds the gates verified; bounded all the same.
 const APP_CACHE_ENTRIES = 10_000;
 /** Frames refused when they waited too long (logic.maxQueueDelayMs): the ones that create messages. */
-const SHEDDABLE = new Set(['send', 'recall']);
+const SHEDDABLE = new Set(['send', 'recall', 'groupCreate', 'groupChange']);
 const SHED_RETRY_AFTER_MS = 1_000;
 /** A frame that failed on a backend is answered retryable after this. */
 const BACKEND_RETRY_AFTER_MS = 500;
@@ -54,6 +56,7 @@ export class Logic {
   private readonly sends: Sends;
   private readonly cursors: Cursors;
   private readonly pages: Pages;
+  private readonly groups: GroupChanges;
   /** Upstream requests, served app by app in turn. */
   private readonly scheduler: FairScheduler<UpstreamRequest>;
   private subscription?: Subscription;
@@ -74,10 +77,13 @@ export class Logic {
     );
     this.cx = { config, backends, replies, apps, metrics, log, now };
     const reader = new MessageReader(backends.window, backends.store, config.logic.emptySlotGraceMs, now);
+    const access = new ConversationAccess(this.cx);
+    const acceptor = new SendAcceptor(this.cx, reader, ids);
     this.logins = new Logins(this.cx);
-    this.sends = new Sends(this.cx, reader, new SendAcceptor(this.cx, reader, ids));
-    this.cursors = new Cursors(this.cx);
-    this.pages = new Pages(this.cx, reader, this.cursors);
+    this.sends = new Sends(this.cx, reader, acceptor, access);
+    this.cursors = new Cursors(this.cx, access);
+    this.pages = new Pages(this.cx, reader, this.cursors, access);
+    this.groups = new GroupChanges(this.cx, access, acceptor);
     this.scheduler = new FairScheduler<UpstreamRequest>({
       maxInFlight: config.logic.maxInFlight,
       maxQueued: config.logic.maxQueued,
@@ -215,6 +221,12 @@ export class Logic {
         return this.pages.pull(c, frame.reqId, frame.pull as imcloud.v1.PullRequest);
       case 'history':
         return this.pages.history(c, frame.reqId, frame.history as imcloud.v1.HistoryRequest);
+      case 'groupCreate':
+        return this.groups.create(c, frame.reqId, frame.groupCreate as imcloud.v1.GroupCreate);
+      case 'groupChange':
+        return this.groups.change(c, frame.reqId, frame.groupChange as imcloud.v1.GroupChange);
+      case 'groupMembers':
+        return this.groups.members(c, frame.reqId, frame.groupMembers as imcloud.v1.GroupMembersRequest);
       case 'logout':
         return this.logins.logout(c, frame.reqId);
       default:

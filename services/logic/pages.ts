@@ -3,11 +3,13 @@
 // window, then the store; empty slots per ADR 0004). Page reads run a bounded number at a time
 // and are skipped when the connection that asked is gone by their turn (ADR 0024).
 import pLimit, { type LimitFunction } from 'p-limit';
-import { membersFor, peerOf } from '../../protocol/conversation-id.js';
+import { groupOf, peerOf } from '../../protocol/conversation-id.js';
 import type { FrameInit } from '../../protocol/frame-codec.js';
 import type { imcloud } from '../../protocol/gen/im.js';
 import type { ConversationEntry } from '../ports/conversation-state.js';
+import type { Membership } from '../ports/group-directory.js';
 import type { Caller } from './caller.js';
+import { type ConversationAccess, lastReadable } from './conversation-access.js';
 import type { Cursors } from './cursors.js';
 import type { LogicContext } from './logic-context.js';
 import { emptySlot, toWireMessage } from './message-codec.js';
@@ -26,6 +28,7 @@ export class Pages {
     private readonly cx: LogicContext,
     private readonly reader: MessageReader,
     private readonly cursors: Cursors,
+    private readonly access: ConversationAccess,
   ) {
     this.reads = pLimit(cx.config.logic.maxConcurrentReads);
   }
@@ -33,7 +36,8 @@ export class Pages {
   async sync(c: Caller, reqId: number, req: imcloud.v1.SyncRequest): Promise<void> {
     const cursors = new Map<string, number>();
     for (const cursor of req.cursors.slice(0, MAX_CURSORS)) cursors.set(cursor.conversation ?? '', Number(cursor.seq));
-    const entries = await this.cx.backends.conversations.list(c.appId, c.userId);
+    const [all, memberships] = await Promise.all([this.cx.backends.conversations.list(c.appId, c.userId), this.access.memberships(c)]);
+    const entries = readableEntries(all, memberships);
     // Asking for the next page acknowledges what the previous one delivered.
     for (const e of entries) {
       const held = cursors.get(e.conversation);
@@ -44,27 +48,30 @@ export class Pages {
   }
 
   async pull(c: Caller, reqId: number, req: imcloud.v1.PullRequest): Promise<void> {
-    membersFor(req.conversation, c.userId);
+    const readable = await this.access.readable(c, req.conversation);
     const { logic } = this.cx.config;
     await this.page(c, async () => {
-      const maxSeq = await this.cx.backends.conversations.maxSeq(c.appId, req.conversation);
-      const from = Math.max(1, Number(req.fromSeq));
+      const maxSeq = Math.min(await this.cx.backends.conversations.maxSeq(c.appId, req.conversation), readable.to);
+      const from = Math.max(readable.from, Number(req.fromSeq));
       const to = Math.min(Number(req.toSeq) || maxSeq, maxSeq, from + logic.historyPageMax - 1);
       const range = await this.reader.range(c.appId, req.conversation, from, to);
       // A reply cut short by size leaves the rest of the gap; the client pulls it next.
       const slots = withinBytes(range.slots, logic.maxReplyBytes, slotBytes);
       const messages = slots.map((slot) => ('message' in slot ? toWireMessage(slot.message) : emptySlot(req.conversation, slot.seq)));
-      return { reqId, pullResult: { conversation: req.conversation, messages, retryAfterMs: range.retryAfterMs } };
+      return {
+        reqId,
+        pullResult: { conversation: req.conversation, messages, retryAfterMs: range.retryAfterMs, minSeq: readable.from },
+      };
     });
   }
 
   async history(c: Caller, reqId: number, req: imcloud.v1.HistoryRequest): Promise<void> {
-    membersFor(req.conversation, c.userId);
+    const readable = await this.access.readable(c, req.conversation);
     const { logic } = this.cx.config;
     await this.page(c, async () => {
-      const maxSeq = await this.cx.backends.conversations.maxSeq(c.appId, req.conversation);
+      const maxSeq = Math.min(await this.cx.backends.conversations.maxSeq(c.appId, req.conversation), readable.to);
       const result = await this.reader.history(c.appId, req.conversation, {
-        fromSeq: Math.max(1, Number(req.fromSeq)),
+        fromSeq: Math.max(readable.from, Number(req.fromSeq)),
         toSeq: Math.min(Number(req.toSeq) || maxSeq, maxSeq),
         fromTs: Number(req.fromTs) || undefined,
         toTs: Number(req.toTs) || undefined,
@@ -96,7 +103,7 @@ export class Pages {
   /** A summary of every conversation of the user, and the messages after each cursor, within the page's count and bytes. */
   private async syncPage(
     c: Caller,
-    entries: ConversationEntry[],
+    entries: ReadableEntry[],
     cursors: Map<string, number>,
     pageSize: number,
   ): Promise<imcloud.v1.SyncPage.$Properties> {
@@ -109,7 +116,8 @@ export class Pages {
     entries.sort((a, b) => b.lastTs - a.lastTs);
     for (const e of entries) {
       const known = cursors.get(e.conversation);
-      const from = known !== undefined ? known + 1 : Math.max(1, e.maxSeq - this.cx.config.logic.newDeviceSyncDepth + 1);
+      const first = known !== undefined ? known + 1 : Math.max(1, e.maxSeq - this.cx.config.logic.newDeviceSyncDepth + 1);
+      const from = Math.max(first, e.firstSeq);
       summaries.push(await this.summary(c, e, known, from));
       if (from > e.maxSeq) continue;
       if (budget === 0 || bytes <= 0) {
@@ -132,12 +140,12 @@ export class Pages {
   /** One conversation as the sync page sums it up, with the peer's cursors; minSeq when the device starts it from `from`. */
   private async summary(
     c: Caller,
-    e: ConversationEntry,
+    e: ReadableEntry,
     known: number | undefined,
     from: number,
   ): Promise<imcloud.v1.ConversationSummary.$Properties> {
-    const peer = peerOf(e.conversation, c.userId);
-    const peerEntry = peer === c.userId ? null : await this.cx.backends.conversations.get(c.appId, peer, e.conversation);
+    const peer = groupOf(e.conversation) === null ? peerOf(e.conversation, c.userId) : '';
+    const peerEntry = peer === c.userId || peer === '' ? null : await this.cx.backends.conversations.get(c.appId, peer, e.conversation);
     return {
       conversation: e.conversation,
       maxSeq: e.maxSeq,
@@ -150,4 +158,26 @@ export class Pages {
       minSeq: known !== undefined ? 0 : from,
     };
   }
+}
+
+/** A conversation entry cut to the seqs its user may read: firstSeq … maxSeq. */
+interface ReadableEntry extends ConversationEntry {
+  firstSeq: number;
+}
+
+/** The user's conversations as they may read them: a group from joining to leaving; groups without a membership left out. */
+function readableEntries(entries: ConversationEntry[], memberships: Map<string, Membership>): ReadableEntry[] {
+  const out: ReadableEntry[] = [];
+  for (const e of entries) {
+    const groupId = groupOf(e.conversation);
+    if (groupId === null) {
+      out.push({ ...e, firstSeq: 1 });
+      continue;
+    }
+    const m = memberships.get(groupId);
+    if (!m) continue;
+    const maxSeq = Math.min(e.maxSeq, lastReadable(m));
+    out.push({ ...e, maxSeq, readSeq: Math.min(e.readSeq, maxSeq), firstSeq: m.joinedSeq });
+  }
+  return out;
 }

@@ -24,15 +24,25 @@ const BUSY_RETRY_AFTER_MS = 500;
 /** What a Send or Recall frame asks to store, before it is a message. */
 export type MessageContent = Pick<StoredMessage, 'conversation' | 'kind' | 'contentType' | 'body' | 'recallsSeq'>;
 
+export interface AcceptOptions {
+  /** Set when only a retry of an earlier request is acceptable: why a new one is refused. */
+  onlyRetry?: string;
+  /**
+   * Pushes the stored message to its audience; how many connections it went to. Default: every
+   * route of `members` (single chat). A group pages through its members (group-fan-out.ts).
+   */
+  fanOut?: (message: StoredMessage) => Promise<number>;
+}
+
 /** One send on its way through the accept path. */
 interface SendAttempt {
   caller: Caller;
   reqId: number;
   clientMsgId: string;
-  /** The conversation's members: they get the push, and their conversation index is touched. */
+  /** Their conversation index is touched, and, unless fanOut says otherwise, they get the push. */
   members: string[];
-  /** Set when only a retry of an earlier request is acceptable: why a new one is refused. */
   onlyRetry: string | undefined;
+  fanOut: AcceptOptions['fanOut'];
   stage: (stage: SendStage) => void;
 }
 
@@ -62,16 +72,18 @@ export class SendAcceptor {
     this.stages = stageObservers(cx.metrics);
   }
 
+  /** Accepts one message (or answers a retry of one); the ack the sender got. */
   async accept(
     caller: Caller,
     reqId: number,
     clientMsgId: string,
     members: string[],
     content: MessageContent,
-    onlyRetry?: string,
-  ): Promise<void> {
+    opts: AcceptOptions = {},
+  ): Promise<SendAckRecord> {
     if (caller.receivedAt > 0) this.stages.bus_in.observe(Math.max(0, this.cx.now() - caller.receivedAt) / 1000);
-    const attempt: SendAttempt = { caller, reqId, clientMsgId, members, onlyRetry, stage: stageClock(this.stages) };
+    const { onlyRetry, fanOut } = opts;
+    const attempt: SendAttempt = { caller, reqId, clientMsgId, members, onlyRetry, fanOut, stage: stageClock(this.stages) };
     const message = this.newMessage(attempt, content);
     const draw = this.seqDraw(attempt, message);
     const claim = await this.claim(attempt, draw);
@@ -92,7 +104,7 @@ export class SendAcceptor {
     }
     allocation = await this.reallocateIfLate(attempt, allocation);
     const routes = await this.store(attempt, allocation);
-    this.answer(attempt, allocation, routes, claim.state === 'allocated');
+    return this.answer(attempt, allocation, routes, claim.state === 'allocated');
   }
 
   private newMessage(a: SendAttempt, content: MessageContent): StoredMessage {
@@ -143,9 +155,10 @@ export class SendAcceptor {
   // ── one function per claim outcome ─────────────────────────────────────────────────────
 
   /** 'done': acked before; the same ack again, nothing stored or pushed. */
-  private answerAckedBefore(a: SendAttempt, ack: SendAckRecord): void {
+  private answerAckedBefore(a: SendAttempt, ack: SendAckRecord): SendAckRecord {
     this.cx.metrics.sendRetries.inc({ app_id: a.caller.appId, outcome: 'acked-before' });
     this.cx.replies.reply(a.caller, { reqId: a.reqId, sendAck: { ...ack, duplicate: true } });
+    return ack;
   }
 
   /** 'busy': another logic process holds the lease; the client retries with the same clientMsgId. */
@@ -163,7 +176,7 @@ export class SendAcceptor {
   }
 
   /** 'new' where only a retry is acceptable (a recall of what is already recalled): nothing to resume. */
-  private async refuseNew(a: SendAttempt): Promise<void> {
+  private async refuseNew(a: SendAttempt): Promise<never> {
     await this.cx.backends.dedupe.release(a.caller.appId, a.caller.userId, a.clientMsgId);
     throw new ImError('IM_BAD_REQUEST', a.onlyRetry);
   }
@@ -218,15 +231,17 @@ export class SendAcceptor {
       ]);
       a.stage('window');
       // Routes are read after the window append (a device that logs in later finds the message
-      // when it syncs) and while the store confirm is awaited, which takes longer.
-      const [found] = await Promise.all([backends.routes.listMany(c.appId, members), backends.bus.publishStore(record)]);
+      // when it syncs) and while the store confirm is awaited, which takes longer. A fan-out of
+      // its own reads them after the confirm.
+      const routes = a.fanOut ? Promise.resolve(new Map<string, Route[]>()) : backends.routes.listMany(c.appId, members);
+      const [found] = await Promise.all([routes, backends.bus.publishStore(record)]);
       a.stage('store_confirm');
       return found;
     });
   }
 
   /** The ack to the sender, the push to every other connection of both members; the dedupe record is marked done meanwhile. */
-  private answer(a: SendAttempt, { message }: Allocation, routes: Map<string, Route[]>, resumed: boolean): void {
+  private answer(a: SendAttempt, { message }: Allocation, routes: Map<string, Route[]>, resumed: boolean): SendAckRecord {
     const { caller: c } = a;
     const ack: SendAckRecord = {
       clientMsgId: a.clientMsgId,
@@ -247,7 +262,17 @@ export class SendAcceptor {
     const perApp = this.metricsOf(c.appId);
     perApp.sends.inc();
     if (c.receivedAt > 0) perApp.ackLatency.observe((this.cx.now() - c.receivedAt) / 1000);
-    perApp.pushes.inc(this.cx.replies.toRoutes(c, routes, { push: { messages: [toWireMessage(message)] } }, { sentAt: message.ts }));
+    if (!a.fanOut) {
+      perApp.pushes.inc(this.cx.replies.toRoutes(c, routes, { push: { messages: [toWireMessage(message)] } }, { sentAt: message.ts }));
+      return ack;
+    }
+    // The message is stored and acked: a push that fails here is repaired by sync.
+    a.fanOut(message).then(
+      (n) => perApp.pushes.inc(n),
+      (err: unknown) =>
+        this.cx.log.warn({ traceId: c.traceId, err: String(err) }, 'group fan-out failed; members find the message by sync'),
+    );
+    return ack;
   }
 
   // ── helpers ────────────────────────────────────────────────────────────────────────────

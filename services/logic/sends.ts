@@ -2,10 +2,12 @@
 // (SendAcceptor). A recall is a message of its own (kind RECALL, its own seq) that empties the
 // recalled one in the window and the store (ADR 0003).
 
-import { assertUserId, membersFor, singleConversation } from '../../protocol/conversation-id.js';
+import { assertGroupId, assertUserId, groupConversation, groupOf, membersFor, singleConversation } from '../../protocol/conversation-id.js';
 import { ImError } from '../../protocol/errors.js';
 import { imcloud } from '../../protocol/gen/im.js';
 import type { Caller } from './caller.js';
+import type { ConversationAccess } from './conversation-access.js';
+import { fanOutToGroup } from './group-fan-out.js';
 import type { LogicContext } from './logic-context.js';
 import type { MessageReader } from './message-reader.js';
 import type { SendAcceptor } from './send-acceptor.js';
@@ -19,15 +21,17 @@ export class Sends {
     private readonly cx: LogicContext,
     private readonly reader: MessageReader,
     private readonly acceptor: SendAcceptor,
+    private readonly access: ConversationAccess,
   ) {}
 
   async send(c: Caller, reqId: number, req: imcloud.v1.Send): Promise<void> {
     checkClientMsgId(req.clientMsgId);
-    assertUserId(req.to, 'to');
     const { maxBodyBytes } = this.cx.config.logic;
     if (req.body.length > maxBodyBytes) throw new ImError('IM_BODY_TOO_LARGE', `body of ${req.body.length} bytes exceeds ${maxBodyBytes}`);
     if (req.contentType.length > MAX_CONTENT_TYPE)
       throw new ImError('IM_BAD_REQUEST', `content_type is longer than ${MAX_CONTENT_TYPE} characters`);
+    if (req.groupId) return this.sendToGroup(c, reqId, req);
+    assertUserId(req.to, 'to');
     const conversation = singleConversation(c.userId, req.to);
     await this.acceptor.accept(c, reqId, req.clientMsgId, [c.userId, req.to], {
       conversation,
@@ -38,18 +42,43 @@ export class Sends {
     });
   }
 
+  /** A group message: from a current member who may speak; pushed to the members page by page. */
+  private async sendToGroup(c: Caller, reqId: number, req: imcloud.v1.Send): Promise<void> {
+    assertGroupId(req.groupId);
+    const { group, member } = await this.access.currentSeat(c, req.groupId);
+    if (member.muted || (group.muteAll && member.role === 'member'))
+      throw new ImError('IM_GROUP_MUTED', member.muted ? 'you are muted in this group' : 'only the owner and admins may send here');
+    await this.acceptor.accept(
+      c,
+      reqId,
+      req.clientMsgId,
+      [c.userId],
+      {
+        conversation: groupConversation(req.groupId),
+        kind: MessageKind.MESSAGE_KIND_NORMAL,
+        contentType: req.contentType || 'text',
+        body: req.body,
+        recallsSeq: 0,
+      },
+      { fanOut: (m) => fanOutToGroup(this.cx, c, req.groupId, m) },
+    );
+  }
+
   async recall(c: Caller, reqId: number, req: imcloud.v1.Recall): Promise<void> {
     checkClientMsgId(req.clientMsgId);
-    const members = membersFor(req.conversation, c.userId);
+    const groupId = groupOf(req.conversation);
+    const members = groupId === null ? membersFor(req.conversation, c.userId) : [c.userId];
+    // In a group the owner and admins may recall anyone's message, at any time.
+    const moderator = groupId !== null && (await this.access.currentSeat(c, groupId)).member.role !== 'member';
     const target = await this.reader.get(c.appId, req.conversation, Number(req.seq));
     if (!target) throw new ImError('IM_NOT_FOUND', `no message ${req.seq} in this conversation`);
     if (target.kind !== MessageKind.MESSAGE_KIND_NORMAL) throw new ImError('IM_BAD_REQUEST', 'only normal messages can be recalled');
-    if (target.sender !== c.userId) throw new ImError('IM_RECALL_NOT_SENDER');
+    if (target.sender !== c.userId && !moderator) throw new ImError('IM_RECALL_NOT_SENDER');
     const age = this.cx.now() - target.ts;
     const { recallWindowMs } = this.cx.config.logic;
     // Once recalled, only a retry of that recall (answered by dedupe) is accepted, even after
     // the window has passed.
-    if (!target.recalled && age > recallWindowMs) {
+    if (!target.recalled && !moderator && age > recallWindowMs) {
       throw new ImError(
         'IM_RECALL_WINDOW_EXPIRED',
         `the message is ${Math.round(age / 1000)} s old; the recall window is ${Math.round(recallWindowMs / 1000)} s`,
@@ -67,12 +96,15 @@ export class Sends {
         body: new Uint8Array(0),
         recallsSeq: target.seq,
       },
-      target.recalled ? 'the message is already recalled' : undefined,
+      {
+        onlyRetry: target.recalled ? 'the message is already recalled' : undefined,
+        ...(groupId !== null && { fanOut: (m) => fanOutToGroup(this.cx, c, groupId, m) }),
+      },
     );
     await this.cx.backends.window.markRecalled(c.appId, req.conversation, target.seq);
   }
 }
 
-function checkClientMsgId(clientMsgId: string): void {
+export function checkClientMsgId(clientMsgId: string): void {
   if (!CLIENT_MSG_ID.test(clientMsgId)) throw new ImError('IM_BAD_REQUEST', 'client_msg_id must be 1–64 printable ASCII characters');
 }

@@ -3,45 +3,18 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { singleConversation } from '../../protocol/conversation-id.js';
 import type { FrameInit } from '../../protocol/frame-codec.js';
-import {
-  type ChatMessage,
-  ImClient,
-  type ImClientOptions,
-  type RecallEvent,
-  type SkippedEvent,
-  type StateEvent,
-} from '../../sdk/src/index.js';
-import { ROLES, type Runtime, startRuntime } from '../../services/runtime.js';
-import { loadConfig } from '../../services/shared/config-sources.js';
+import type { ImClient, ImClientOptions, SkippedEvent } from '../../sdk/src/index.js';
+import type { Runtime } from '../../services/runtime.js';
+import * as fixture from './sdk-fixture.js';
+import { inConversation, type Platform, type Probe, range, startPlatform, texts, until } from './sdk-fixture.js';
 
 // Long enough that no send here is slow enough to count as resumed late (logic gives the send of
 // a seq taken more than half of it ago a new seq), short enough for the empty-slot test to wait.
 const EMPTY_SLOT_GRACE_MS = 3000;
 
-interface Platform {
-  runtime: Runtime;
-  base: string;
-}
-
 let runtime: Runtime;
 let main: Platform;
 const clients: ImClient[] = [];
-
-async function startPlatform(logic: Record<string, number>): Promise<Platform> {
-  const config = loadConfig(
-    {},
-    {
-      http: { port: 0, host: '127.0.0.1' },
-      gate: { tcpPort: 0, drainMs: 200 },
-      log: { level: 'warn' },
-      admin: { token: 'e2e-admin-token' },
-      logic,
-      dispatch: { reconnectBaseMs: 100, reconnectMaxMs: 1000 },
-    },
-  );
-  const rt = await startRuntime(config, ROLES);
-  return { runtime: rt, base: `http://127.0.0.1:${rt.httpPort}` };
-}
 
 beforeAll(async () => {
   // The recall window stays at its default (2 min): the expired case has a platform of its own.
@@ -57,40 +30,11 @@ afterEach(async () => {
   await Promise.all(clients.splice(0).map((c) => c.close()));
 });
 
-// ── helpers ──────────────────────────────────────────────────────────────────────────────────
+// ── helpers (sdk-fixture.ts, on the main platform unless told) ────────────────────────────────
 
-let appCounter = 0;
-
-async function admin(method: string, path: string, body?: unknown, at: Platform = main): Promise<Record<string, unknown>> {
-  const res = await fetch(`${at.base}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${at.runtime.adminToken}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const json = (await res.json()) as Record<string, unknown>;
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
-  return json;
-}
-
-/** A fresh app per test, so that tests never see each other's conversations. */
-async function newApp(multiLogin?: 'all' | 'per-platform' | 'single', at: Platform = main): Promise<string> {
-  const appId = `sdk-e2e-${++appCounter}`;
-  await admin('POST', '/v1/apps', { appId, name: appId }, at);
-  // The policy goes through the admin API, as a tenant would set it.
-  if (multiLogin) await admin('PATCH', `/v1/apps/${appId}`, { multiLogin }, at);
-  return appId;
-}
-
-async function token(appId: string, userId: string, at: Platform = main): Promise<string> {
-  return (await admin('POST', `/v1/apps/${appId}/tokens`, { userId }, at)).token as string;
-}
-
-interface Probe {
-  client: ImClient;
-  messages: ChatMessage[];
-  recalls: RecallEvent[];
-  states: StateEvent[];
-}
+const admin = (method: string, path: string, body?: unknown, at: Platform = main) => fixture.admin(at, method, path, body);
+const newApp = (multiLogin?: 'all' | 'per-platform' | 'single', at: Platform = main) => fixture.newApp(at, 'sdk-e2e', multiLogin);
+const token = (appId: string, userId: string, at: Platform = main) => fixture.token(at, appId, userId);
 
 async function client(
   appId: string,
@@ -99,40 +43,11 @@ async function client(
   connect = true,
   at: Platform = main,
 ): Promise<Probe> {
-  const tok = await token(appId, userId, at);
-  const c = new ImClient({
-    appId,
-    dispatchUrl: `${at.base}/v1/dispatch`,
-    getToken: () => tok,
-    deviceId: `${userId}-device`,
-    timeouts: { ack: 2000, request: 5000 },
-    ...opts,
-  });
-  clients.push(c);
-  const probe: Probe = { client: c, messages: [], recalls: [], states: [] };
-  c.on('message', (m) => probe.messages.push(m));
-  c.on('recall', (r) => probe.recalls.push(r));
-  c.on('state', (s) => probe.states.push(s));
-  if (connect) {
-    const synced = c.once('synced');
-    await c.connect();
-    await synced;
-  }
-  return probe;
-}
-
-async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  // Closed after each test, connected or not.
+  return fixture.client(at, appId, userId, opts, connect, (c) => clients.push(c));
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const inConversation = (p: Probe, conversation: string) => p.messages.filter((m) => m.conversation === conversation);
-const texts = (ms: ChatMessage[]) => ms.map((m) => m.text);
-const range = (n: number, from = 1) => Array.from({ length: n }, (_, i) => i + from);
 
 // ── tests ────────────────────────────────────────────────────────────────────────────────────
 

@@ -1,0 +1,279 @@
+// Group membership and settings (architecture.md §2a). Every change is a system message in the
+// group's own seq, accepted like any message (dedupe by client_msg_id, ack after the store's
+// confirm), so a retry gets the first ack and every member agrees on who was a member at each
+// seq. Member records are written around the event so that nobody reads or receives a seq they
+// may not: a joiner is recorded (from the next seq) before the event and moved to its seq after;
+// a leaver is closed at the current max seq before the event and moved to its seq after.
+
+import { createHash } from 'node:crypto';
+import { assertGroupId, assertUserId, groupConversation } from '../../protocol/conversation-id.js';
+import { ImError } from '../../protocol/errors.js';
+import { imcloud } from '../../protocol/gen/im.js';
+import type { SendAckRecord } from '../ports/dedupe.js';
+import type { Group, GroupMember, GroupRole } from '../ports/group-directory.js';
+import type { Caller } from './caller.js';
+import type { ConversationAccess, GroupSeat } from './conversation-access.js';
+import { fanOutToGroup } from './group-fan-out.js';
+import type { LogicContext } from './logic-context.js';
+import type { SendAcceptor } from './send-acceptor.js';
+import { checkClientMsgId } from './sends.js';
+
+const EventType = imcloud.v1.GroupEventType;
+const MAX_NAME = 100;
+const MEMBERS_PAGE_MAX = 500;
+
+export const ROLE_OF: Record<number, GroupRole> = { 0: 'member', 1: 'admin', 2: 'owner' };
+export const WIRE_ROLE: Record<GroupRole, imcloud.v1.GroupRole> = { member: 0, admin: 1, owner: 2 };
+
+/** One change: the event to store, the users it touches, and the member records to write before and after. */
+interface Change {
+  event: imcloud.v1.IGroupEvent;
+  /** Their conversation index lists the group (and the actor's read cursor moves). */
+  touch: string[];
+  /** Users no longer members who still get this event. */
+  alsoTo?: string[];
+  before?: GroupMember[];
+  after?: (seq: number) => GroupMember[];
+  /** Only a retry is acceptable (the change is already in effect): why a new one is refused. */
+  onlyRetry?: string;
+}
+
+export class GroupChanges {
+  constructor(
+    private readonly cx: LogicContext,
+    private readonly access: ConversationAccess,
+    private readonly acceptor: SendAcceptor,
+  ) {}
+
+  async create(c: Caller, reqId: number, req: imcloud.v1.GroupCreate): Promise<void> {
+    checkClientMsgId(req.clientMsgId);
+    const groupId = req.groupId || derivedGroupId(c.userId, req.clientMsgId);
+    assertGroupId(groupId);
+    const name = checkName(req.name || groupId);
+    const invited = this.users(req.members, c.userId);
+    await this.checkCapacity(c, invited.length + 1, 0);
+    const group: Group = { groupId, name, owner: c.userId, createdAt: this.cx.now(), muteAll: false, dissolvedSeq: 0 };
+    const { groups } = this.cx.backends;
+    if (!(await groups.create(c.appId, group))) {
+      const existing = await groups.get(c.appId, groupId);
+      // The owner's retry of this very create goes on, and dedupe answers it.
+      if (existing?.owner !== c.userId) throw new ImError('IM_GROUP_EXISTS', `group "${groupId}" exists already`);
+    }
+    const members = [{ userId: c.userId, role: 'owner' as const }, ...invited.map((userId) => ({ userId, role: 'member' as const }))];
+    const fresh = await this.unrecorded(
+      c,
+      groupId,
+      members.map((m) => m.userId),
+    );
+    const records = (seq: number) => members.filter((m) => fresh.has(m.userId)).map((m) => seatAt(m.userId, m.role, seq));
+    await this.apply(c, reqId, req.clientMsgId, groupId, {
+      event: { type: EventType.GROUP_EVENT_CREATED, actor: c.userId, users: invited, name },
+      touch: members.map((m) => m.userId),
+      before: records(1),
+      after: records,
+    });
+  }
+
+  async change(c: Caller, reqId: number, req: imcloud.v1.GroupChange): Promise<void> {
+    checkClientMsgId(req.clientMsgId);
+    assertGroupId(req.groupId);
+    const seat = await this.access.currentSeat(c, req.groupId);
+    const change = await this.plan(c, seat, req);
+    await this.apply(c, reqId, req.clientMsgId, req.groupId, change);
+    if (req.change === 'rename') await this.cx.backends.groups.update(c.appId, req.groupId, { name: change.event.name ?? '' });
+  }
+
+  /** A page of the group's current members, for a current or former member. */
+  async members(c: Caller, reqId: number, req: imcloud.v1.GroupMembersRequest): Promise<void> {
+    assertGroupId(req.groupId);
+    const { group } = await this.access.seat(c, req.groupId);
+    const limit = Math.min(req.limit || 100, MEMBERS_PAGE_MAX);
+    const { groups } = this.cx.backends;
+    const [page, count] = await Promise.all([
+      groups.members(c.appId, req.groupId, { after: req.after || undefined, limit, current: true }),
+      groups.count(c.appId, req.groupId),
+    ]);
+    this.cx.replies.reply(c, {
+      reqId,
+      groupMembersPage: {
+        groupId: group.groupId,
+        name: group.name,
+        owner: group.owner,
+        memberCount: count,
+        muteAll: group.muteAll,
+        members: page.map((m) => ({ userId: m.userId, role: WIRE_ROLE[m.role], joinedSeq: m.joinedSeq, muted: m.muted })),
+        nextAfter: page.length === limit ? page[page.length - 1]!.userId : '',
+      },
+    });
+  }
+
+  /** What one GroupChange does, after checking that the caller's role allows it. */
+  private async plan(c: Caller, seat: GroupSeat, req: imcloud.v1.GroupChange): Promise<Change> {
+    const actor = c.userId;
+    const manager = seat.member.role !== 'member';
+    const must = (allowed: boolean, what: string) => {
+      if (!allowed) throw new ImError('IM_GROUP_FORBIDDEN', `a group ${seat.member.role} may not ${what}`);
+    };
+    switch (req.change) {
+      case 'add':
+        must(manager, 'add members');
+        return this.planAdd(c, seat, this.users(req.add?.userIds ?? [], actor));
+      case 'remove':
+        must(manager, 'remove members');
+        return this.planRemove(c, seat, this.users(req.remove?.userIds ?? [], actor), EventType.GROUP_EVENT_REMOVED);
+      case 'leave':
+        if (seat.member.role === 'owner') throw new ImError('IM_GROUP_FORBIDDEN', 'the owner cannot leave; dissolve the group instead');
+        return this.planRemove(c, seat, [actor], EventType.GROUP_EVENT_LEFT);
+      case 'role':
+        must(seat.member.role === 'owner', 'change roles');
+        return this.planRole(c, seat, req.role as imcloud.v1.GroupRoleChange);
+      case 'mute':
+        must(manager, 'mute');
+        return this.planMute(c, seat, req.mute as imcloud.v1.GroupMute);
+      case 'rename':
+        must(manager, 'rename the group');
+        return { event: { type: EventType.GROUP_EVENT_RENAMED, actor, name: checkName(req.rename?.name ?? '') }, touch: [actor] };
+      case 'dissolve':
+        must(seat.member.role === 'owner', 'dissolve the group');
+        return {
+          event: { type: EventType.GROUP_EVENT_DISSOLVED, actor },
+          touch: [actor],
+          after: () => [],
+        };
+      default:
+        throw new ImError('IM_BAD_REQUEST', 'a GroupChange must name one change');
+    }
+  }
+
+  private async planAdd(c: Caller, seat: GroupSeat, users: string[]): Promise<Change> {
+    const { groupId } = seat.group;
+    const current = await this.currentOf(c, groupId, users);
+    const joining = users.filter((u) => !current.has(u));
+    await this.checkCapacity(c, joining.length, await this.cx.backends.groups.count(c.appId, groupId));
+    const from = (await this.cx.backends.conversations.maxSeq(c.appId, groupConversation(groupId))) + 1;
+    return {
+      event: { type: EventType.GROUP_EVENT_JOINED, actor: c.userId, users: joining },
+      touch: [c.userId, ...joining],
+      before: joining.map((u) => seatAt(u, 'member', from)),
+      after: (seq) => joining.map((u) => seatAt(u, 'member', seq)),
+      onlyRetry: joining.length === 0 ? 'every user named is a member already' : undefined,
+    };
+  }
+
+  private async planRemove(c: Caller, seat: GroupSeat, users: string[], type: imcloud.v1.GroupEventType): Promise<Change> {
+    const { groupId } = seat.group;
+    const current = await this.currentOf(c, groupId, users);
+    const leaving = users.filter((u) => current.has(u));
+    for (const u of leaving) {
+      const role = current.get(u)!.role;
+      if (role === 'owner' || (role === 'admin' && seat.member.role !== 'owner'))
+        throw new ImError('IM_GROUP_FORBIDDEN', `a group ${seat.member.role} may not remove the group's ${role} ${u}`);
+    }
+    const maxSeq = await this.cx.backends.conversations.maxSeq(c.appId, groupConversation(groupId));
+    const closeAt = (seq: number) => leaving.map((u) => ({ ...current.get(u)!, leftSeq: seq }));
+    return {
+      event: { type, actor: c.userId, users: leaving },
+      touch: [c.userId],
+      alsoTo: leaving,
+      // Out of every fan-out from now on; they read up to the event once it has its seq.
+      before: closeAt(Math.max(1, maxSeq)),
+      after: closeAt,
+      onlyRetry: leaving.length === 0 ? 'none of the users named is a member' : undefined,
+    };
+  }
+
+  private async planRole(c: Caller, seat: GroupSeat, req: imcloud.v1.GroupRoleChange): Promise<Change> {
+    const role = ROLE_OF[req.role];
+    if (role === undefined || role === 'owner') throw new ImError('IM_BAD_REQUEST', 'role must be GROUP_ROLE_MEMBER or GROUP_ROLE_ADMIN');
+    const target = (await this.currentOf(c, seat.group.groupId, [req.userId])).get(req.userId);
+    if (!target) throw new ImError('IM_GROUP_NOT_MEMBER', `${req.userId} is not a member of this group`);
+    if (target.role === 'owner') throw new ImError('IM_GROUP_FORBIDDEN', "the owner's role does not change");
+    return {
+      event: { type: EventType.GROUP_EVENT_ROLE, actor: c.userId, users: [req.userId], role: req.role },
+      touch: [c.userId],
+      after: () => [{ ...target, role }],
+    };
+  }
+
+  private async planMute(c: Caller, seat: GroupSeat, req: imcloud.v1.GroupMute): Promise<Change> {
+    const type = req.muted ? EventType.GROUP_EVENT_MUTED : EventType.GROUP_EVENT_UNMUTED;
+    if (req.all) return { event: { type, actor: c.userId, all: true }, touch: [c.userId] };
+    const users = this.users(req.userIds, '');
+    const current = await this.currentOf(c, seat.group.groupId, users);
+    const targets = users.filter((u) => current.has(u) && current.get(u)!.role === 'member');
+    return {
+      event: { type, actor: c.userId, users: targets },
+      touch: [c.userId],
+      after: () => targets.map((u) => ({ ...current.get(u)!, muted: req.muted })),
+      onlyRetry: targets.length === 0 ? 'none of the users named is a plain member' : undefined,
+    };
+  }
+
+  /** Stores the change's event in the group's seq, writing member records before and after it. */
+  private async apply(c: Caller, reqId: number, clientMsgId: string, groupId: string, change: Change): Promise<SendAckRecord> {
+    const { groups } = this.cx.backends;
+    if (change.before && !change.onlyRetry) await groups.putMembers(c.appId, groupId, change.before);
+    const ack = await this.acceptor.accept(
+      c,
+      reqId,
+      clientMsgId,
+      change.touch,
+      {
+        conversation: groupConversation(groupId),
+        kind: imcloud.v1.MessageKind.MESSAGE_KIND_SYSTEM,
+        contentType: 'group-event',
+        body: imcloud.v1.GroupEvent.encode(change.event).finish(),
+        recallsSeq: 0,
+      },
+      { onlyRetry: change.onlyRetry, fanOut: (m) => fanOutToGroup(this.cx, c, groupId, m, change.alsoTo) },
+    );
+    // Also on a retry: the records then say what the first attempt's event said.
+    const records = change.after?.(ack.seq) ?? [];
+    if (records.length > 0) await groups.putMembers(c.appId, groupId, records);
+    if (change.event.type === EventType.GROUP_EVENT_DISSOLVED) await groups.update(c.appId, groupId, { dissolvedSeq: ack.seq });
+    if (change.event.all) await groups.update(c.appId, groupId, { muteAll: change.event.type === EventType.GROUP_EVENT_MUTED });
+    return ack;
+  }
+
+  /** User ids of a change: checked, without repeats, without `except`, and not too many. */
+  private users(ids: string[], except: string): string[] {
+    const max = this.cx.config.logic.groupChangeMaxUsers;
+    if (ids.length > max) throw new ImError('IM_BAD_REQUEST', `one change may name at most ${max} users`);
+    for (const id of ids) assertUserId(id, 'member');
+    return [...new Set(ids)].filter((id) => id !== except);
+  }
+
+  /** Which of `users` are current members, with their records. */
+  private async currentOf(c: Caller, groupId: string, users: string[]): Promise<Map<string, GroupMember>> {
+    const { groups } = this.cx.backends;
+    const records = await Promise.all(users.map((u) => groups.member(c.appId, groupId, u)));
+    return new Map(records.filter((m): m is GroupMember => m !== null && m.leftSeq === 0).map((m) => [m.userId, m]));
+  }
+
+  /** Of `users`, those without any member record in the group. */
+  private async unrecorded(c: Caller, groupId: string, users: string[]): Promise<Set<string>> {
+    const { groups } = this.cx.backends;
+    const records = await Promise.all(users.map((u) => groups.member(c.appId, groupId, u)));
+    return new Set(users.filter((_, i) => records[i] === null));
+  }
+
+  private async checkCapacity(c: Caller, adding: number, current: number): Promise<void> {
+    const app = await this.cx.apps.get(c.appId);
+    const max = app?.limits?.groupMaxMembers ?? this.cx.config.logic.groupMaxMembers;
+    if (current + adding > max) throw new ImError('IM_GROUP_FULL', `the group would have ${current + adding} members; at most ${max}`);
+  }
+}
+
+function seatAt(userId: string, role: GroupRole, seq: number): GroupMember {
+  return { userId, role, joinedSeq: seq, leftSeq: 0, muted: false };
+}
+
+function checkName(name: string): string {
+  if (name.length === 0 || name.length > MAX_NAME) throw new ImError('IM_BAD_REQUEST', `a group name has 1–${MAX_NAME} characters`);
+  return name;
+}
+
+/** A group id for a create without one: the same for the creator's retries of it. */
+export function derivedGroupId(userId: string, clientMsgId: string): string {
+  return `g${createHash('sha256').update(`${userId}\n${clientMsgId}`).digest('base64url').slice(0, 22)}`;
+}

@@ -1,0 +1,38 @@
+// A group message's push (architecture.md §2a): the current members are read a page at a time,
+// never all at once, and each page's routes get one downstream batch per gate, the frame
+// encoded once per page. Members whose membership starts after the message do not get it.
+
+import type { StoredMessage } from '../ports/stored-message.js';
+import type { Caller } from './caller.js';
+import type { LogicContext } from './logic-context.js';
+import { toWireMessage } from './message-codec.js';
+
+/** Members read (and routes looked up) per step of a fan-out. */
+export const FAN_OUT_PAGE = 1_000;
+
+/**
+ * Pushes `message` to every connection of the group's current members (and of `alsoTo`: the
+ * users a change removes still get the event that removes them), except the sender's own
+ * connection. Returns how many connections it went to.
+ */
+export async function fanOutToGroup(
+  cx: LogicContext,
+  c: Caller,
+  groupId: string,
+  message: StoredMessage,
+  alsoTo: string[] = [],
+): Promise<number> {
+  const frame = { push: { messages: [toWireMessage(message)] } };
+  const opts = { sentAt: message.ts };
+  const { groups, routes } = cx.backends;
+  let pushed = 0;
+  for (let after: string | undefined; ; ) {
+    const page = await groups.members(c.appId, groupId, { after, limit: FAN_OUT_PAGE, current: true });
+    const users = page.filter((m) => m.joinedSeq <= message.seq).map((m) => m.userId);
+    if (users.length > 0) pushed += cx.replies.toRoutes(c, await routes.listMany(c.appId, users), frame, opts);
+    if (page.length < FAN_OUT_PAGE) break;
+    after = page[page.length - 1]!.userId;
+  }
+  if (alsoTo.length > 0) pushed += await cx.replies.toUsers(c, alsoTo, frame, opts);
+  return pushed;
+}

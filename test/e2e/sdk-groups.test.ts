@@ -1,0 +1,143 @@
+// Group chat through the SDK against the embedded platform (docs/architecture.md §2a): one order
+// for every member, exactly once, on every device; membership bounded by the seqs of its events;
+// nobody outside the group (in its app or another) reads or writes it.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { ImClient, ImClientError } from '../../sdk/src/index.js';
+import { client, inConversation, newApp, type Platform, type Probe, range, startPlatform, texts, until } from './sdk-fixture.js';
+
+let platform: Platform;
+const clients: ImClient[] = [];
+
+beforeAll(async () => {
+  platform = await startPlatform();
+});
+afterAll(async () => {
+  await platform?.runtime.stop();
+});
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close()));
+});
+
+function user(app: string, userId: string, connect = true): Promise<Probe> {
+  return client(platform, app, userId, {}, connect, (c) => clients.push(c));
+}
+
+async function codeOf(p: Promise<unknown>): Promise<string> {
+  const err = await p.then(
+    () => null,
+    (e: unknown) => e as ImClientError,
+  );
+  return err?.code ?? 'resolved';
+}
+
+const normal = (p: Probe, conversation: string) => inConversation(p, conversation).filter((m) => m.kind === 'normal');
+
+describe('group chat through the SDK', () => {
+  it('every member, on every device, gets the same messages in the same order, once; the events say who did what', async () => {
+    const app = await newApp(platform, 'groups');
+    const [alice, bob, carol] = [await user(app, 'alice'), await user(app, 'bob'), await user(app, 'carol')];
+    const group = await alice.client.createGroup({ name: 'Cats', members: ['bob', 'carol'] });
+    expect(group).toMatchObject({ conversation: `g:${group.groupId}`, seq: 1 });
+    // Three senders at once: the server's seq is the one order.
+    const sends = await Promise.all(
+      [alice, bob, carol].flatMap((p) => range(5).map((i) => p.client.sendToGroup(group.groupId, `${p.client.userId} ${i}`))),
+    );
+    const last = Math.max(...sends.map((a) => a.seq));
+    expect(new Set(sends.map((a) => a.seq)).size).toBe(15);
+    for (const p of [alice, bob, carol])
+      await until(`${p.client.userId} has seq ${last}`, () => inConversation(p, group.conversation).some((m) => m.seq === last));
+    const seen = [alice, bob, carol].map((p) => inConversation(p, group.conversation).map((m) => [m.seq, m.msgId]));
+    expect(seen[1]).toEqual(seen[0]);
+    expect(seen[2]).toEqual(seen[0]);
+    expect(seen[0]!.map(([seq]) => seq)).toEqual(range(16));
+    const created = inConversation(bob, group.conversation)[0]!;
+    expect(created).toMatchObject({ kind: 'system', seq: 1, sender: 'alice' });
+    expect(created.groupEvent).toEqual({ type: 'created', actor: 'alice', users: ['bob', 'carol'], name: 'Cats' });
+    expect(bob.client.conversation(group.conversation)).toMatchObject({ group: group.groupId, peer: '', maxSeq: 16 });
+
+    const page = await carol.client.groupMembers(group.groupId);
+    expect(page).toMatchObject({ name: 'Cats', owner: 'alice', memberCount: 3 });
+    expect(page.members.map((m) => [m.userId, m.role, m.joinedSeq])).toEqual([
+      ['alice', 'owner', 1],
+      ['bob', 'member', 1],
+      ['carol', 'member', 1],
+    ]);
+  });
+
+  it('a member offline while the group talked gets everything on connect; a create retried with its clientMsgId creates nothing new', async () => {
+    const app = await newApp(platform, 'groups');
+    const alice = await user(app, 'alice');
+    const first = await alice.client.createGroup({ name: 'Dogs', members: ['dave'], clientMsgId: 'create-1', groupId: 'dogs' });
+    const again = await alice.client.createGroup({ name: 'Dogs', members: ['dave'], clientMsgId: 'create-1', groupId: 'dogs' });
+    expect(again.seq).toBe(first.seq);
+    for (const i of range(7)) await alice.client.sendToGroup('dogs', `woof ${i}`);
+    const dave = await user(app, 'dave');
+    expect(texts(normal(dave, 'g:dogs'))).toEqual(range(7).map((i) => `woof ${i}`));
+    expect(dave.client.conversation('g:dogs')).toMatchObject({ maxSeq: 8, unread: 8 });
+  });
+
+  it('a member added later reads from the event that added them; a removed one gets that event and nothing after it', async () => {
+    const app = await newApp(platform, 'groups');
+    const [alice, bob, erin] = [await user(app, 'alice'), await user(app, 'bob'), await user(app, 'erin')];
+    await alice.client.createGroup({ name: 'Birds', members: ['bob'], groupId: 'birds' });
+    await alice.client.sendToGroup('birds', 'before erin');
+    const joined = await alice.client.addMembers('birds', ['erin']);
+    const welcome = await alice.client.sendToGroup('birds', 'welcome erin');
+    await until('erin has the welcome', () => inConversation(erin, 'g:birds').some((m) => m.seq === welcome.seq));
+    expect(inConversation(erin, 'g:birds').map((m) => m.seq)).toEqual([joined.seq, welcome.seq]);
+    const history = await erin.client.history('g:birds', { fromSeq: 1 });
+    expect(history.messages.map((m) => m.seq)).toEqual([joined.seq, welcome.seq]);
+
+    const removed = await alice.client.removeMembers('birds', ['bob']);
+    const after = await alice.client.sendToGroup('birds', 'bob is gone');
+    await until('erin has the message after the removal', () => inConversation(erin, 'g:birds').some((m) => m.seq === after.seq));
+    await until('bob has the removal', () => inConversation(bob, 'g:birds').some((m) => m.seq === removed.seq));
+    expect(inConversation(bob, 'g:birds').at(-1)?.groupEvent).toEqual({ type: 'removed', actor: 'alice', users: ['bob'] });
+    const bobsHistory = await bob.client.history('g:birds', { fromSeq: 1, limit: 100 });
+    expect(bobsHistory.messages.at(-1)?.seq).toBe(removed.seq);
+    expect(await codeOf(bob.client.sendToGroup('birds', 'still here?'))).toBe('IM_GROUP_NOT_MEMBER');
+    // A new device of bob's syncs up to the removal, not past it.
+    await bob.client.close();
+    const bobAgain = await user(app, 'bob');
+    expect(inConversation(bobAgain, 'g:birds').every((m) => m.seq <= removed.seq)).toBe(true);
+    expect(bobAgain.client.conversation('g:birds')?.maxSeq).toBe(removed.seq);
+    expect(inConversation(bob, 'g:birds').some((m) => m.seq === after.seq)).toBe(false);
+  });
+
+  it('nobody outside the group reads or writes it, in its app or from another', async () => {
+    const app = await newApp(platform, 'groups');
+    const other = await newApp(platform, 'groups');
+    const alice = await user(app, 'alice');
+    await alice.client.createGroup({ name: 'Secret', members: [], groupId: 'secret' });
+    await alice.client.sendToGroup('secret', 'for members only');
+    const mallory = await user(app, 'mallory');
+    const outsider = await user(other, 'alice');
+    expect(await codeOf(mallory.client.sendToGroup('secret', 'let me in'))).toBe('IM_GROUP_NOT_MEMBER');
+    expect(await codeOf(mallory.client.history('g:secret'))).toBe('IM_GROUP_NOT_MEMBER');
+    expect(await codeOf(mallory.client.groupMembers('secret'))).toBe('IM_GROUP_NOT_MEMBER');
+    expect(await codeOf(mallory.client.addMembers('secret', ['mallory']))).toBe('IM_GROUP_NOT_MEMBER');
+    expect(await codeOf(outsider.client.sendToGroup('secret', 'same user id, other app'))).toBe('IM_GROUP_NOT_FOUND');
+    expect(await codeOf(outsider.client.history('g:secret'))).toBe('IM_GROUP_NOT_FOUND');
+    expect(mallory.client.conversation('g:secret')).toBeUndefined();
+    expect(outsider.messages).toEqual([]);
+  });
+
+  it('roles: members cannot manage the group; the owner and admins can, and may recall anyone’s message', async () => {
+    const app = await newApp(platform, 'groups');
+    const [alice, bob] = [await user(app, 'alice'), await user(app, 'bob')];
+    await alice.client.createGroup({ name: 'Club', members: ['bob', 'carol'], groupId: 'club' });
+    expect(await codeOf(bob.client.addMembers('club', ['zed']))).toBe('IM_GROUP_FORBIDDEN');
+    expect(await codeOf(bob.client.removeMembers('club', ['carol']))).toBe('IM_GROUP_FORBIDDEN');
+    expect(await codeOf(bob.client.dissolveGroup('club'))).toBe('IM_GROUP_FORBIDDEN');
+    expect(await codeOf(alice.client.leaveGroup('club'))).toBe('IM_GROUP_FORBIDDEN');
+    const bobs = await bob.client.sendToGroup('club', 'oops');
+    expect(await codeOf(bob.client.recall('g:club', bobs.seq - 1))).toBe('IM_BAD_REQUEST');
+    const recall = await alice.client.recall('g:club', bobs.seq);
+    await until('bob sees the recall', () => bob.recalls.some((r) => r.eventSeq === recall.seq));
+    expect(bob.recalls.find((r) => r.eventSeq === recall.seq)).toMatchObject({ seq: bobs.seq, by: 'alice' });
+    await bob.client.leaveGroup('club');
+    expect(await codeOf(bob.client.sendToGroup('club', 'gone'))).toBe('IM_GROUP_NOT_MEMBER');
+    await alice.client.dissolveGroup('club');
+    expect(await codeOf(alice.client.sendToGroup('club', 'anyone?'))).toBe('IM_GROUP_DISSOLVED');
+  });
+});
