@@ -105,6 +105,9 @@ export async function startRuntime(config: Config, roles: readonly Role[], opts:
   if (roles.includes('admin')) {
     admin = new Admin(roleConfig(config, 'admin'), backends, metrics, adminToken);
     admin.register(http);
+    await admin.start();
+    const started = admin;
+    stops.push(() => started.stop());
     if (!config.admin.token) log.warn('admin.token is not set: generated a platform admin token for this process (printed at start)');
   }
   if (roles.includes('dispatch')) new Dispatch(roleConfig(config, 'dispatch'), backends, metrics).register(http);

@@ -12,6 +12,8 @@ import type { HttpRequest, HttpRequestHead, HttpServer } from '../shared/http-se
 import type { Metrics } from '../shared/metrics.js';
 import type { AdminConfig } from '../shared/role-config.js';
 import { mintToken } from '../shared/tokens.js';
+import { registerGroupRoutes } from './group-routes.js';
+import { LogicLink } from './logic-link.js';
 
 const policy = z.enum(['all', 'per-platform', 'single']);
 /** Overrides of the platform's per-app defaults (ADR 0024). */
@@ -54,7 +56,7 @@ const revokeBody = z
   .strict()
   .refine((b) => b.userId || b.jti, 'give userId (every token of the user) or jti (one token)');
 
-function parse<T>(schema: z.ZodType<T>, body: unknown): T {
+export function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   const r = schema.safeParse(body ?? {});
   if (!r.success)
     throw new ImError('IM_ADMIN_INVALID', r.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
@@ -80,13 +82,27 @@ export function newSecret(): string {
 }
 
 export class Admin {
+  /** Group changes go through logic, as a client's would. */
+  private readonly logic: LogicLink;
+
   constructor(
     private readonly config: AdminConfig,
     private readonly backends: Backends,
     private readonly metrics: Metrics,
     /** The platform admin token (config.admin.token, or generated at start). */
     private readonly adminToken: string,
-  ) {}
+  ) {
+    this.logic = new LogicLink(backends.bus, config.node);
+  }
+
+  /** Takes logic's answers to the group changes this process sends. */
+  start(): Promise<void> {
+    return this.logic.start();
+  }
+
+  stop(): Promise<void> {
+    return this.logic.stop();
+  }
 
   /** 'platform', or the AppId whose secret was presented. */
   private async caller(req: HttpRequestHead): Promise<Caller> {
@@ -201,6 +217,12 @@ export class Admin {
       }
       return { json: { revoked: true, kicked } };
     });
+    registerGroupRoutes(
+      (method, path, route, fn) => this.endpoint(http, method, path, route, 'app', fn),
+      parse,
+      this.backends.groups,
+      this.logic,
+    );
   }
 
   async createApp(

@@ -96,6 +96,16 @@ describe('HttpServer', () => {
     expect(await (await post('{"a":1}')).json()).toEqual({ a: 1 });
   });
 
+  it('takes an empty body with a JSON content type as no body (a DELETE from a client that always sends the header)', async () => {
+    const http = server();
+    http.route('DELETE', '/thing', (req) => ({ json: { body: req.body ?? null } }));
+    const port = await http.listen(0, '127.0.0.1');
+    await http.serve();
+    const res = await fetch(`http://127.0.0.1:${port}/thing`, { method: 'DELETE', headers: { 'content-type': 'application/json' } });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ body: null });
+  });
+
   it('serves ops routes (metrics, admin) only on the ops listener when there is one', async () => {
     const http = server();
     http.route('GET', '/v1/apps', () => ({ json: { apps: [] } }), { listener: 'ops' });

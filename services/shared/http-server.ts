@@ -252,8 +252,13 @@ export class HttpServer {
       routerOptions: { maxParamLength: 200 },
       frameworkErrors: (err, req, reply) => void this.sendError(reply, req, err),
     });
-    // Any content type is read as JSON (within the body limit), as curl users send it.
-    app.addContentTypeParser('*', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
+    // Any content type is read as JSON (within the body limit), as curl users send it; an empty
+    // body is no body (a DELETE sent with a JSON content type), not a syntax error.
+    const json = app.getDefaultJsonParser('error', 'error');
+    const jsonOrNothing: typeof json = (req, body, done) => (body === '' ? done(null, undefined) : json(req, body, done));
+    app.removeContentTypeParser('application/json');
+    app.addContentTypeParser('application/json', { parseAs: 'string' }, jsonOrNothing);
+    app.addContentTypeParser('*', { parseAs: 'string' }, jsonOrNothing);
     app.setErrorHandler((err, req, reply) => this.sendError(reply, req, err));
     app.setNotFoundHandler((req, reply) =>
       this.sendError(reply, req, new ImError('IM_ROUTE_NOT_FOUND', `no endpoint ${req.method} ${pathOf(req.url)}`)),

@@ -12,8 +12,8 @@ export const ROLE_SECTIONS = {
   logic: ['node', 'heartbeat', 'logic'],
   consumer: ['bus', 'consumer'],
   dispatch: ['heartbeat', 'routing', 'dispatch'],
-  /** The admin API, and the web page a process that runs admin serves. */
-  admin: ['admin', 'web'],
+  /** The admin API, and the web page a process that runs admin serves; `node` names its downstream queue and track (group changes go through logic). */
+  admin: ['node', 'admin', 'web'],
   /** The HTTP layer every role serves on. */
   http: ['http'],
 } as const satisfies Record<string, readonly Section[]>;

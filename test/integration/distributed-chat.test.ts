@@ -226,4 +226,41 @@ describe('distributed: roles as processes on real servers', () => {
     tcp.close();
     bob.close();
   });
+
+  it('groups across gates: one order for every member, joiners read from their event, the admin API changes them through logic', async () => {
+    const appId = await newApp();
+    const [owner, m1, m2] = [await online(appId, 'gia', 0), await online(appId, 'hal', 1), await online(appId, 'ivy', 0)];
+    const created = await owner.request(
+      { groupCreate: { clientMsgId: 'g-create', groupId: 'crew', name: 'Crew', members: ['hal', 'ivy'] } },
+      10_000,
+    );
+    expect(created.sendAck, JSON.stringify(created.error)).toMatchObject({ conversation: 'g:crew', seq: 1 });
+    const sends = await Promise.all(
+      [owner, m1, m2].flatMap((c, i) =>
+        [1, 2, 3].map((n) =>
+          c.request({ send: { clientMsgId: `gs-${i}-${n}`, groupId: 'crew', contentType: 'text', body: text(`${i}.${n}`) } }, 10_000),
+        ),
+      ),
+    );
+    expect(sends.every((r) => r.body === 'sendAck')).toBe(true);
+    const seqs = (c: RawClient) => historyOf(c, 'g:crew').then((ms) => ms.map((m) => [Number(m.seq), m.msgId]));
+    await expect.poll(async () => (await seqs(m1)).length, { timeout: 15_000 }).toBe(10);
+    expect(await seqs(m2)).toEqual(await seqs(m1));
+    expect(await seqs(owner)).toEqual(await seqs(m1));
+
+    // The tenant's backend adds a member through the admin process; logic records the event.
+    const added = await admin(`/v1/apps/${appId}/groups/crew/members`, { userIds: ['jo'] });
+    expect(added.json, JSON.stringify(added.json)).toMatchObject({ conversation: 'g:crew', seq: 11 });
+    const jo = await online(appId, 'jo', 1);
+    const synced = await jo.request({ sync: { cursors: [] } });
+    expect(synced.syncPage!.messages!.map((m) => Number(m.seq))).toEqual([11]);
+    expect(synced.syncPage!.conversations!.find((c) => c.conversation === 'g:crew')).toMatchObject({ maxSeq: 11, minSeq: 11 });
+    const early = await jo.request({ pull: { conversation: 'g:crew', fromSeq: 1, toSeq: 11 } });
+    expect(early.pullResult).toMatchObject({ minSeq: 11 });
+    expect(early.pullResult!.messages!.map((m) => Number(m.seq))).toEqual([11]);
+    const outsider = await online(appId, 'kim', 0);
+    const refused = await outsider.request({ send: { clientMsgId: 'k1', groupId: 'crew', contentType: 'text', body: text('hi') } });
+    expect(refused.error!.code).toBe('IM_GROUP_NOT_MEMBER');
+    for (const c of [owner, m1, m2, jo, outsider]) c.close();
+  });
 });
