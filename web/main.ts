@@ -1,6 +1,7 @@
 // The demo web chat: plain DOM on top of the SDK. Signs in as a user of the embedded demo app
 // (token from POST /v1/demo/token), lists conversations with unread counts, sends, shows
 // delivery (✓) and read (✓✓) state of own messages, recalls, and shows the connection state.
+// Groups: create one with members, add members, chat in it; membership events show in the thread.
 // The device id lives in localStorage and the receive cursors in IndexedDB, so a reloaded tab
 // is the same device and syncs only what it missed.
 import {
@@ -10,6 +11,7 @@ import {
   type CursorStore,
   type Cursors,
   cursorScope,
+  type GroupEvent,
   ImClient,
   IndexedDbCursorStore,
   MemoryCursorStore,
@@ -35,6 +37,8 @@ interface UiMessage {
   own: boolean;
   recalled: boolean;
   failed?: boolean;
+  /** A group's membership or settings change, as a line of text. */
+  event?: string;
 }
 
 interface DemoConfig {
@@ -56,6 +60,11 @@ const ui = {
   chatView: $('chat-view'),
   newChat: $<HTMLFormElement>('new-chat'),
   newChatPeer: $<HTMLInputElement>('new-chat-peer'),
+  newGroup: $<HTMLFormElement>('new-group'),
+  newGroupName: $<HTMLInputElement>('new-group-name'),
+  newGroupMembers: $<HTMLInputElement>('new-group-members'),
+  groupAdd: $<HTMLFormElement>('group-add'),
+  groupAddUser: $<HTMLInputElement>('group-add-user'),
   conversations: $<HTMLUListElement>('conversations'),
   noConversations: $('no-conversations'),
   threadPeer: $('thread-peer'),
@@ -81,7 +90,9 @@ const debug = {
 const cursorStore: CursorStore = IndexedDbCursorStore.available() ? new IndexedDbCursorStore() : new MemoryCursorStore();
 let client: ImClient | undefined;
 let me = '';
-let current: { conversation: string; peer: string } | undefined;
+let current: { conversation: string; peer: string; groupId?: string } | undefined;
+/** groupId → its name, from the events seen (created, renamed). */
+const groupNames = new Map<string, string>();
 /** conversation → key → message; key is the seq once acknowledged, else "pending:<clientMsgId>". */
 const threads = new Map<string, Map<string, UiMessage>>();
 let readTimer: ReturnType<typeof setTimeout> | undefined;
@@ -215,10 +226,11 @@ function renderConversations(list: ConversationInfo[]): void {
       li.dataset.testid = 'conversation-item';
       li.dataset.peer = c.peer;
       li.dataset.conversation = c.conversation;
+      if (c.group) li.dataset.group = c.group;
       if (c.conversation === current?.conversation) li.setAttribute('aria-current', 'true');
       const peer = document.createElement('span');
       peer.className = 'peer';
-      peer.textContent = c.peer;
+      peer.textContent = titleOf(c);
       const preview = document.createElement('span');
       preview.className = 'preview';
       const last = c.lastMessage;
@@ -233,7 +245,7 @@ function renderConversations(list: ConversationInfo[]): void {
       unread.textContent = String(c.unread);
       unread.hidden = c.unread === 0;
       li.append(peer, unread, preview);
-      li.addEventListener('click', () => void openConversation(c.peer));
+      li.addEventListener('click', () => void openConversation(c.conversation));
       return li;
     }),
   );
@@ -248,8 +260,27 @@ function thread(conversation: string): Map<string, UiMessage> {
   return t;
 }
 
+function titleOf(c: Pick<ConversationInfo, 'group' | 'peer'>): string {
+  return c.group ? `# ${groupNames.get(c.group) ?? c.group}` : c.peer;
+}
+
+const EVENT_TEXT: Record<GroupEvent['type'], (e: GroupEvent) => string> = {
+  created: (e) => `${e.actor} created the group "${e.name}"${e.users.length ? ` with ${e.users.join(', ')}` : ''}`,
+  joined: (e) => `${e.actor} added ${e.users.join(', ')}`,
+  left: (e) => `${e.actor} left`,
+  removed: (e) => `${e.actor} removed ${e.users.join(', ')}`,
+  role: (e) => `${e.actor} made ${e.users.join(', ')} ${e.role === 'admin' ? 'an admin' : 'a member'}`,
+  muted: (e) => (e.all ? `${e.actor} muted the group` : `${e.actor} muted ${e.users.join(', ')}`),
+  unmuted: (e) => (e.all ? `${e.actor} unmuted the group` : `${e.actor} unmuted ${e.users.join(', ')}`),
+  renamed: (e) => `${e.actor} renamed the group to "${e.name}"`,
+  dissolved: (e) => `${e.actor} dissolved the group`,
+};
+
 function fromChat(m: ChatMessage): UiMessage {
+  const e = m.groupEvent;
+  if (e?.name) groupNames.set(m.conversation.slice(2), e.name);
   return {
+    ...(e && { event: EVENT_TEXT[e.type](e) }),
     conversation: m.conversation,
     seq: m.seq,
     clientMsgId: m.clientMsgId,
@@ -283,14 +314,58 @@ function onMessage(m: ChatMessage): void {
   }
 }
 
-async function openConversation(peer: string): Promise<void> {
+function openChat(peer: string): Promise<void> {
   if (!client || !USER_ID.test(peer) || peer === me) {
     toast(peer === me ? 'Pick someone else to chat with.' : `"${peer}" is not a valid user id.`);
-    return;
+    return Promise.resolve();
   }
-  const conversation = singleConversation(me, peer);
-  current = { conversation, peer };
-  ui.threadPeer.textContent = peer;
+  return openConversation(singleConversation(me, peer));
+}
+
+async function createGroup(name: string, members: string[]): Promise<void> {
+  if (!client) return;
+  const bad = members.find((u) => !USER_ID.test(u));
+  if (bad !== undefined) return toast(`"${bad}" is not a valid user id.`);
+  try {
+    const group = await client.createGroup({ name, members: members.filter((u) => u !== me) });
+    groupNames.set(group.groupId, name);
+    await openConversation(group.conversation);
+  } catch (err) {
+    toast(`Could not create the group: ${(err as Error).message}`);
+  }
+}
+
+async function addToGroup(userId: string): Promise<void> {
+  if (!client || !current?.groupId) return;
+  try {
+    await client.addMembers(current.groupId, [userId]);
+  } catch (err) {
+    toast(`Could not add ${userId}: ${(err as Error).message}`);
+  }
+}
+
+/** Learns a group's name (a member who joined later saw no "created" event). */
+async function nameGroup(groupId: string): Promise<void> {
+  const page = await client?.groupMembers(groupId, { limit: 1 }).catch(() => undefined);
+  if (!page || !client) return;
+  groupNames.set(groupId, page.name);
+  if (current?.groupId === groupId) ui.threadPeer.textContent = titleOf({ group: groupId, peer: '' });
+  renderConversations(client.conversations());
+}
+
+async function openConversation(conversation: string): Promise<void> {
+  if (!client) return;
+  const groupId = conversation.startsWith('g:') ? conversation.slice(2) : undefined;
+  const peer = groupId
+    ? ''
+    : (conversation
+        .slice(2)
+        .split(':')
+        .find((u) => u !== me) ?? me);
+  current = { conversation, peer, ...(groupId && { groupId }) };
+  ui.threadPeer.textContent = titleOf({ group: groupId, peer });
+  ui.groupAdd.hidden = groupId === undefined;
+  if (groupId && !groupNames.has(groupId)) void nameGroup(groupId);
   ui.composer.hidden = false;
   ui.composerInput.focus();
   renderConversations(client.conversations());
@@ -331,14 +406,15 @@ async function sendCurrent(): Promise<void> {
   const text = ui.composerInput.value.trim();
   if (!client || !current || !text) return;
   ui.composerInput.value = '';
-  const { conversation, peer } = current;
+  const { conversation, peer, groupId } = current;
   const clientMsgId = newClientMsgId();
   const pending: UiMessage = { conversation, clientMsgId, sender: me, text, ts: Date.now(), own: true, recalled: false };
   thread(conversation).set(`pending:${clientMsgId}`, pending);
   queueRender();
   try {
     await readBeforeWriting(conversation);
-    await client.send(peer, text, { clientMsgId });
+    if (groupId) await client.sendToGroup(groupId, text, { clientMsgId });
+    else await client.send(peer, text, { clientMsgId });
   } catch (err) {
     pending.failed = true;
     toast(`Not sent: ${(err as Error).message}`);
@@ -367,6 +443,8 @@ async function recall(m: UiMessage): Promise<void> {
 
 function statusOf(m: UiMessage, info: ConversationInfo | undefined): string {
   if (m.seq === undefined) return m.failed ? 'failed' : 'sending';
+  // A group's members do not report each other's deliveries and reads.
+  if (info?.group) return 'sent';
   if (info && m.seq <= info.peerReadSeq) return 'read';
   if (info && m.seq <= info.peerDeliveredSeq) return 'delivered';
   return 'sent';
@@ -396,6 +474,7 @@ function renderThread(): void {
   const atBottom = ui.messages.scrollHeight - ui.messages.scrollTop - ui.messages.clientHeight < 40;
   ui.messages.replaceChildren(
     ...list.map((m) => {
+      if (m.event !== undefined) return eventItem(m);
       const li = document.createElement('li');
       li.dataset.testid = 'message';
       if (m.seq !== undefined) li.dataset.seq = String(m.seq);
@@ -431,11 +510,27 @@ function renderThread(): void {
         mark.title = title;
         meta.append(mark);
       }
+      if (info?.group && !m.own) {
+        const sender = document.createElement('div');
+        sender.className = 'sender';
+        sender.dataset.testid = 'message-sender';
+        sender.textContent = m.sender;
+        li.append(sender);
+      }
       li.append(text, meta);
       return li;
     }),
   );
   if (atBottom) ui.messages.scrollTop = ui.messages.scrollHeight;
+}
+
+function eventItem(m: UiMessage): HTMLLIElement {
+  const li = document.createElement('li');
+  li.className = 'event';
+  li.dataset.testid = 'group-event';
+  if (m.seq !== undefined) li.dataset.seq = String(m.seq);
+  li.textContent = m.event ?? '';
+  return li;
 }
 
 function toast(text: string): void {
@@ -460,7 +555,24 @@ ui.newChat.addEventListener('submit', (e) => {
   e.preventDefault();
   const peer = ui.newChatPeer.value.trim();
   ui.newChatPeer.value = '';
-  void openConversation(peer);
+  void openChat(peer);
+});
+ui.newGroup.addEventListener('submit', (e) => {
+  e.preventDefault();
+  const name = ui.newGroupName.value.trim();
+  const members = ui.newGroupMembers.value
+    .split(',')
+    .map((u) => u.trim())
+    .filter(Boolean);
+  ui.newGroupName.value = '';
+  ui.newGroupMembers.value = '';
+  void createGroup(name, members);
+});
+ui.groupAdd.addEventListener('submit', (e) => {
+  e.preventDefault();
+  const userId = ui.groupAddUser.value.trim();
+  ui.groupAddUser.value = '';
+  void addToGroup(userId);
 });
 ui.composer.addEventListener('submit', (e) => {
   e.preventDefault();

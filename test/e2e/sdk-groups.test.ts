@@ -3,7 +3,7 @@
 // nobody outside the group (in its app or another) reads or writes it.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ImClient, ImClientError } from '../../sdk/src/index.js';
-import { client, inConversation, newApp, type Platform, type Probe, range, startPlatform, texts, until } from './sdk-fixture.js';
+import { admin, client, inConversation, newApp, type Platform, type Probe, range, startPlatform, texts, until } from './sdk-fixture.js';
 
 let platform: Platform;
 const clients: ImClient[] = [];
@@ -139,5 +139,51 @@ describe('group chat through the SDK', () => {
     expect(await codeOf(bob.client.sendToGroup('club', 'gone'))).toBe('IM_GROUP_NOT_MEMBER');
     await alice.client.dissolveGroup('club');
     expect(await codeOf(alice.client.sendToGroup('club', 'anyone?'))).toBe('IM_GROUP_DISSOLVED');
+  });
+
+  it("a tenant's backend manages groups over the admin API: its changes are events in the group's seq, and retries with an Idempotency-Key count once", async () => {
+    const app = await newApp(platform, 'groups');
+    const [alice, bob] = [await user(app, 'alice'), await user(app, 'bob')];
+    const call = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
+      fetch(`${platform.base}/v1/apps/${app}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${platform.runtime.adminToken}`, 'content-type': 'application/json', ...headers },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      }).then(async (r) => ({ status: r.status, json: (await r.json()) as Record<string, unknown> }));
+
+    const created = await call('POST', '/groups', { groupId: 'ops', name: 'Ops', owner: 'alice', members: ['bob'] });
+    expect(created).toMatchObject({ status: 201, json: { groupId: 'ops', conversation: 'g:ops', seq: 1 } });
+    const add = () => call('POST', '/groups/ops/members', { userIds: ['carol'] }, { 'idempotency-key': 'add-carol-1' });
+    const [first, retry] = [await add(), await add()];
+    expect(first.json).toMatchObject({ seq: 2, duplicate: false });
+    expect(retry.json).toMatchObject({ seq: 2, duplicate: true });
+    await until('bob has the join', () => inConversation(bob, 'g:ops').some((m) => m.seq === 2));
+    expect(inConversation(bob, 'g:ops').map((m) => m.groupEvent?.type)).toEqual(['created', 'joined']);
+    expect(inConversation(alice, 'g:ops').find((m) => m.seq === 2)?.groupEvent).toEqual({
+      type: 'joined',
+      actor: 'alice',
+      users: ['carol'],
+    });
+
+    expect((await call('GET', '/groups/ops')).json).toMatchObject({ name: 'Ops', owner: 'alice', memberCount: 3 });
+    const members = (await call('GET', '/groups/ops/members?limit=2')).json;
+    expect(members).toMatchObject({ members: [{ userId: 'alice', role: 'owner' }, { userId: 'bob' }], next: 'bob' });
+    expect((await call('GET', '/users/bob/groups')).json).toEqual({
+      groups: [{ groupId: 'ops', role: 'member', joinedSeq: 1, muted: false }],
+    });
+    expect((await call('PATCH', '/groups/ops/members/bob', { muted: true })).json).toMatchObject({ seq: 3 });
+    expect(await codeOf(bob.client.sendToGroup('ops', 'muted?'))).toBe('IM_GROUP_MUTED');
+    expect((await call('DELETE', '/groups/ops/members/bob')).json).toMatchObject({ seq: 4 });
+    expect((await call('GET', '/users/bob/groups')).json).toEqual({ groups: [] });
+
+    // Errors from the one catalog; an app's secret acts on its own app only.
+    expect(await call('GET', '/groups/nope')).toMatchObject({ status: 404, json: { error: { code: 'IM_GROUP_NOT_FOUND' } } });
+    expect(await call('POST', '/groups/ops/members', { userIds: ['bad id'] })).toMatchObject({ status: 400 });
+    const other = (await admin(platform, 'POST', '/v1/apps', { name: 'other tenant' })) as { appId: string; secret: string };
+    const foreign = await fetch(`${platform.base}/v1/apps/${app}/groups/ops`, {
+      headers: { authorization: `Basic ${Buffer.from(`${other.appId}:${other.secret}`).toString('base64')}` },
+    });
+    expect(foreign.status).toBe(403);
+    expect(((await foreign.json()) as { error: { code: string } }).error.code).toBe('IM_ADMIN_FORBIDDEN');
   });
 });

@@ -192,6 +192,44 @@ describe('web chat page', () => {
     await contextB.close();
   });
 
+  it('three users in a group: created from the page, members added, everyone sees the same thread and unread badges', async () => {
+    const contexts = await Promise.all([browser.newContext(), browser.newContext(), browser.newContext()]);
+    const [erin, frank, gina] = await Promise.all([
+      signIn(contexts[0]!, 'erin'),
+      signIn(contexts[1]!, 'frank'),
+      signIn(contexts[2]!, 'gina'),
+    ]);
+
+    await erin.getByTestId('new-group-name').fill('Hikers');
+    await erin.getByTestId('new-group-members').fill('frank');
+    await erin.getByTestId('new-group-create').click();
+    await expect(erin.getByTestId('thread-peer').textContent()).resolves.toBe('# Hikers');
+    await send(erin, 'trail at 9?');
+
+    const groupItem = (page: Page) => page.locator('[data-testid="conversation-item"][data-group]');
+    await groupItem(frank).getByTestId('unread-count').filter({ hasText: '2' }).waitFor();
+    await expect(groupItem(frank).locator('.peer').textContent()).resolves.toBe('# Hikers');
+    await groupItem(frank).click();
+    await until('frank sees the message', async () => (await thread(frank)).join('|') === 'trail at 9?');
+    await expect(frank.getByTestId('group-event').first().textContent()).resolves.toBe('erin created the group "Hikers" with frank');
+    await send(frank, 'yes');
+
+    // Gina joins later: she sees what came after she was added, not before.
+    await erin.getByTestId('group-add-user').fill('gina');
+    await erin.getByTestId('group-add-submit').click();
+    await groupItem(gina).waitFor();
+    await groupItem(gina).click();
+    await send(gina, 'hi all');
+    for (const page of [erin, frank])
+      await until('everyone sees gina', async () => (await thread(page)).join('|') === 'trail at 9?|yes|hi all');
+    await until('gina sees her own message', async () => (await thread(gina)).join('|') === 'hi all');
+    await expect(gina.getByTestId('group-event').allTextContents()).resolves.toEqual(['erin added gina']);
+    await expect(
+      erin.locator('[data-testid="message"][data-own="false"]').getByTestId('message-sender').allTextContents(),
+    ).resolves.toEqual(['frank', 'gina']);
+    await Promise.all(contexts.map((c) => c.close()));
+  });
+
   it('two tabs of one user in one browser both stay signed in and both get messages', async () => {
     const context = await browser.newContext();
     const tab1 = await signIn(context, 'dave');
