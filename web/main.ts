@@ -93,6 +93,9 @@ let me = '';
 let current: { conversation: string; peer: string; groupId?: string } | undefined;
 /** groupId → its name, from the events seen (created, renamed). */
 const groupNames = new Map<string, string>();
+/** The open group's last own message: how many have read it, asked again every few seconds. */
+let readBy: { conversation: string; seq: number; text: string; askedAt: number } | undefined;
+const READ_BY_REFRESH_MS = 2_000;
 /** conversation → key → message; key is the seq once acknowledged, else "pending:<clientMsgId>". */
 const threads = new Map<string, Map<string, UiMessage>>();
 let readTimer: ReturnType<typeof setTimeout> | undefined;
@@ -244,6 +247,10 @@ function renderConversations(list: ConversationInfo[]): void {
       unread.dataset.testid = 'unread-count';
       unread.textContent = String(c.unread);
       unread.hidden = c.unread === 0;
+      if (c.mentioned) {
+        li.dataset.mentioned = 'true';
+        unread.textContent = `@ ${c.unread}`;
+      }
       li.append(peer, unread, preview);
       li.addEventListener('click', () => void openConversation(c.conversation));
       return li;
@@ -490,6 +497,7 @@ function renderThread(): void {
       const time = document.createElement('time');
       time.textContent = new Date(m.ts).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
       meta.append(time);
+      if (m.own && info?.group && m.seq !== undefined && m === lastOwn(list)) meta.append(readByLabel(m));
       if (m.own) {
         const status = statusOf(m, info);
         li.dataset.status = status;
@@ -522,6 +530,35 @@ function renderThread(): void {
     }),
   );
   if (atBottom) ui.messages.scrollTop = ui.messages.scrollHeight;
+}
+
+function lastOwn(list: UiMessage[]): UiMessage | undefined {
+  for (let i = list.length - 1; i >= 0; i--) if (list[i]!.own && list[i]!.seq !== undefined && !list[i]!.event) return list[i];
+  return undefined;
+}
+
+/** "read by N of M" under the open group's last own message; asked again when it is older than the refresh interval. */
+function readByLabel(m: UiMessage): HTMLElement {
+  const label = document.createElement('span');
+  label.className = 'read-by';
+  label.dataset.testid = 'read-by';
+  const known = readBy && readBy.conversation === m.conversation && readBy.seq === m.seq ? readBy : undefined;
+  label.textContent = known?.text ?? '';
+  if (!known || Date.now() - known.askedAt > READ_BY_REFRESH_MS) void askReaders(m.conversation, m.seq!);
+  return label;
+}
+
+async function askReaders(conversation: string, seq: number): Promise<void> {
+  if (!client) return;
+  readBy = { conversation, seq, text: readBy?.seq === seq ? readBy.text : '', askedAt: Date.now() };
+  try {
+    const r = await client.readers(conversation, seq);
+    const names = r.readers?.length ? `: ${r.readers.join(', ')}` : '';
+    readBy = { conversation, seq, text: `read by ${r.readCount} of ${r.memberCount}${names}`, askedAt: Date.now() };
+    if (current?.conversation === conversation) queueRender();
+  } catch (err) {
+    console.warn('readers failed', err);
+  }
 }
 
 function eventItem(m: UiMessage): HTMLLIElement {
@@ -581,6 +618,8 @@ ui.composer.addEventListener('submit', (e) => {
 ui.logout.addEventListener('click', () => void signOut());
 // The browser knows before the backoff does when the network returns.
 window.addEventListener('online', () => client?.reconnectNow());
+// An open group's "read by" is asked again while the thread is open.
+setInterval(() => current?.groupId && queueRender(), READ_BY_REFRESH_MS);
 document.addEventListener('visibilitychange', () => {
   if (document.visibilityState === 'visible' && current) scheduleRead();
 });

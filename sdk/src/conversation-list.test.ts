@@ -20,16 +20,51 @@ describe('ConversationList', () => {
 
   it('never lets unread go negative or the read cursor pass the max seq', () => {
     const list = new ConversationList(peerOf);
-    list.applySummary({ conversation: 's:bob:me', peer: 'bob', maxSeq: 5, readSeq: 9, peerReadSeq: 0, peerDeliveredSeq: 0, lastTs: 1 });
+    list.applySummary({
+      conversation: 's:bob:me',
+      peer: 'bob',
+      maxSeq: 5,
+      readSeq: 9,
+      peerReadSeq: 0,
+      peerDeliveredSeq: 0,
+      lastTs: 1,
+      mentionedSeq: 0,
+    });
     expect(list.get('s:bob:me')).toMatchObject({ readSeq: 5, unread: 0 });
   });
 
   it('only moves cursors forward and treats a peer read as delivery', () => {
     const list = new ConversationList(peerOf);
     const conv = 's:bob:me';
-    list.applySummary({ conversation: conv, peer: 'bob', maxSeq: 8, readSeq: 6, peerReadSeq: 4, peerDeliveredSeq: 0, lastTs: 100 });
-    list.applySummary({ conversation: conv, peer: 'bob', maxSeq: 7, readSeq: 2, peerReadSeq: 1, peerDeliveredSeq: 6, lastTs: 50 });
-    expect(list.get(conv)).toMatchObject({ maxSeq: 8, readSeq: 6, unread: 2, peerReadSeq: 4, peerDeliveredSeq: 6, lastTs: 100 });
+    list.applySummary({
+      conversation: conv,
+      peer: 'bob',
+      maxSeq: 8,
+      readSeq: 6,
+      peerReadSeq: 4,
+      peerDeliveredSeq: 0,
+      lastTs: 100,
+      mentionedSeq: 0,
+    });
+    list.applySummary({
+      conversation: conv,
+      peer: 'bob',
+      maxSeq: 7,
+      readSeq: 2,
+      peerReadSeq: 1,
+      peerDeliveredSeq: 6,
+      lastTs: 50,
+      mentionedSeq: 0,
+    });
+    expect(list.get(conv)).toMatchObject({
+      maxSeq: 8,
+      readSeq: 6,
+      unread: 2,
+      peerReadSeq: 4,
+      peerDeliveredSeq: 6,
+      lastTs: 100,
+      mentionedSeq: 0,
+    });
     list.onPeerDelivered(conv, 7);
     list.onPeerRead(conv, 5);
     expect(list.get(conv)).toMatchObject({ peerDeliveredSeq: 7, peerReadSeq: 5 });
@@ -50,5 +85,26 @@ describe('ConversationList', () => {
     expect(list.list().map((c) => c.peer)).toEqual(['carol', 'bob']);
     list.onMessage({ conversation: 's:bob:me', seq: 2, ts: 30, own: false });
     expect(list.list().map((c) => c.peer)).toEqual(['bob', 'carol']);
+  });
+
+  it('a group conversation is mentioned while a message that @mentions this user is unread', () => {
+    const list = new ConversationList(peerOf);
+    const conv = 'g:club';
+    list.onMessage({ conversation: conv, seq: 3, ts: 10, own: false, mentionsMe: true });
+    list.onMessage({ conversation: conv, seq: 4, ts: 11, own: false });
+    expect(list.get(conv)).toMatchObject({ group: 'club', mentionedSeq: 3, mentioned: true, unread: 4 });
+    list.onOwnRead(conv, 3);
+    expect(list.get(conv)).toMatchObject({ mentioned: false, unread: 1 });
+    list.applySummary({
+      conversation: conv,
+      peer: '',
+      maxSeq: 9,
+      readSeq: 3,
+      peerReadSeq: 0,
+      peerDeliveredSeq: 0,
+      lastTs: 20,
+      mentionedSeq: 8,
+    });
+    expect(list.get(conv)).toMatchObject({ mentionedSeq: 8, mentioned: true });
   });
 });

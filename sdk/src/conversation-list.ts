@@ -13,6 +13,8 @@ export interface SummaryInput {
   peerReadSeq: number;
   peerDeliveredSeq: number;
   lastTs: number;
+  /** The last seq that @mentions this user while unread, else 0. */
+  mentionedSeq: number;
 }
 
 export class ConversationList {
@@ -48,6 +50,8 @@ export class ConversationList {
         peerReadSeq: 0,
         peerDeliveredSeq: 0,
         lastTs: 0,
+        mentionedSeq: 0,
+        mentioned: false,
       };
       const group = groupOf(conversation);
       if (group !== null) c.group = group;
@@ -59,6 +63,7 @@ export class ConversationList {
   private recount(c: ConversationInfo): void {
     if (c.readSeq > c.maxSeq) c.readSeq = c.maxSeq;
     c.unread = Math.max(0, c.maxSeq - c.readSeq);
+    c.mentioned = c.mentionedSeq > c.readSeq;
     // Reading implies holding.
     if (c.peerReadSeq > c.peerDeliveredSeq) c.peerDeliveredSeq = c.peerReadSeq;
   }
@@ -71,12 +76,14 @@ export class ConversationList {
     c.peerReadSeq = Math.max(c.peerReadSeq, s.peerReadSeq);
     c.peerDeliveredSeq = Math.max(c.peerDeliveredSeq, s.peerDeliveredSeq);
     c.lastTs = Math.max(c.lastTs, s.lastTs);
+    c.mentionedSeq = Math.max(c.mentionedSeq, s.mentionedSeq);
     this.recount(c);
   }
 
   /** A message (or recall event) was delivered to the app in order. */
-  onMessage(m: Pick<ChatMessage, 'conversation' | 'seq' | 'ts' | 'own'>, message?: ChatMessage): void {
+  onMessage(m: Pick<ChatMessage, 'conversation' | 'seq' | 'ts' | 'own' | 'mentionsMe'>, message?: ChatMessage): void {
     const c = this.entry(m.conversation);
+    if (m.mentionsMe) c.mentionedSeq = Math.max(c.mentionedSeq, m.seq);
     c.maxSeq = Math.max(c.maxSeq, m.seq);
     c.lastTs = Math.max(c.lastTs, m.ts);
     // A sender has read everything up to its own message (the server moves its read cursor).

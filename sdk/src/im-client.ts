@@ -25,12 +25,16 @@ import type {
   HistoryPage,
   HistoryQuery,
   ImClientEvents,
+  ReadersResult,
   ReadResult,
   SendResult,
 } from './types.js';
-import { chatMessageFromWire, GROUP_ROLES, sendAckFromWire } from './wire-mapping.js';
+import { chatMessageFromWire, groupMembersFromWire, readersFromWire, sendAckFromWire } from './wire-mapping.js';
 
 export const SDK_VERSION = '0.1.0';
+
+/** What sendToGroup sends: text, bytes, or a body with its content type and @mentions. */
+export type GroupMessage = string | Uint8Array | { body: string | Uint8Array; contentType?: string; mentions?: string[] };
 
 export class ImClient extends TypedEmitter<ImClientEvents> {
   readonly deviceId: string;
@@ -165,19 +169,30 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
     return { groupId, conversation, seq: ack.seq };
   }
 
-  /** Sends a message to a group this user is a member of; the same ack as send(). */
-  async sendToGroup(groupId: string, body: string | Uint8Array, options: SendOptions = {}): Promise<SendResult> {
+  /**
+   * Sends a message to a group this user is a member of; the same ack as send(). `message` is
+   * text, bytes, or `{ body, contentType?, mentions? }` (mentions: member ids to @mention).
+   */
+  async sendToGroup(groupId: string, message: GroupMessage, options: SendOptions = {}): Promise<SendResult> {
     checkGroupId(groupId);
     this.assertRunning();
     await this.whoAmI();
+    const { body, mentions = [] } = typeof message === 'string' || message instanceof Uint8Array ? { body: message } : message;
     const bytes = typeof body === 'string' ? new TextEncoder().encode(body) : body;
-    const contentType = options.contentType ?? (typeof body === 'string' ? 'text' : 'application/octet-stream');
+    const explicit = typeof message === 'object' && !(message instanceof Uint8Array) ? message.contentType : undefined;
+    const contentType = options.contentType ?? explicit ?? (typeof body === 'string' ? 'text' : 'application/octet-stream');
     const clientMsgId = options.clientMsgId ?? newClientMsgId();
     return this.sends.enqueue({
       clientMsgId,
       conversation: groupConversation(groupId),
-      body: { send: { clientMsgId, groupId, contentType, body: bytes } },
+      body: { send: { clientMsgId, groupId, contentType, body: bytes, mentions } },
     });
+  }
+
+  /** Who of a group has read its message `seq` (names only in groups up to the app's threshold). */
+  async readers(conversation: string, seq: number): Promise<ReadersResult> {
+    const frame = await this.connection.request({ readers: { conversation, seq } }, { acrossReconnects: true });
+    return readersFromWire(frame.readersResult as imcloud.v1.ReadersResult);
   }
 
   /** Adds users to a group (owner and admins). Resolves with the ack of the "joined" event. */
@@ -207,21 +222,7 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
       { groupMembers: { groupId, after: page.after ?? '', limit: page.limit ?? 100 } },
       { acrossReconnects: true },
     );
-    const p = frame.groupMembersPage as imcloud.v1.GroupMembersPage;
-    return {
-      groupId: p.groupId,
-      name: p.name,
-      owner: p.owner,
-      memberCount: p.memberCount,
-      muteAll: p.muteAll,
-      members: (p.members as imcloud.v1.GroupMember[]).map((m) => ({
-        userId: m.userId,
-        role: GROUP_ROLES[m.role] ?? 'member',
-        joinedSeq: Number(m.joinedSeq),
-        muted: m.muted,
-      })),
-      ...(p.nextAfter && { next: p.nextAfter }),
-    };
+    return groupMembersFromWire(frame.groupMembersPage as imcloud.v1.GroupMembersPage);
   }
 
   private async changeGroup(

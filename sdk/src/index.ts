@@ -8,7 +8,7 @@ export type { CursorStore, Cursors } from './cursor-store.js';
 export { cursorScope, MemoryCursorStore } from './cursor-store.js';
 export type { WebSocketConstructor, WebSocketLike } from './frame-socket.js';
 export { newClientMsgId, newDeviceId } from './ids.js';
-export { ImClient, SDK_VERSION } from './im-client.js';
+export { type GroupMessage, ImClient, SDK_VERSION } from './im-client.js';
 export { IndexedDbCursorStore } from './indexed-db-cursor-store.js';
 export type { ImClientHooks, ImClientOptions, ImClientTimeouts, SendOptions } from './options.js';
 export type * from './types.js';

@@ -31,6 +31,21 @@ export interface ChatMessage {
   own: boolean;
   /** For kind "system" in a group: the membership or settings change it records. */
   groupEvent?: GroupEvent;
+  /** Group chat: the members this message @mentions. */
+  mentions?: string[];
+  /** It @mentions the signed-in user. */
+  mentionsMe?: boolean;
+}
+
+/** Who of a group has read one of its messages. */
+export interface ReadersResult {
+  conversation: string;
+  seq: number;
+  readCount: number;
+  /** Members at that seq, besides the asker. */
+  memberCount: number;
+  /** Who read it; absent for a group above the app's threshold (counts only). */
+  readers?: string[];
 }
 
 export type GroupRoleName = 'owner' | 'admin' | 'member';
@@ -113,6 +128,9 @@ export interface ConversationInfo {
   peerReadSeq: number;
   peerDeliveredSeq: number;
   lastTs: number;
+  /** Group chat: the last seq that @mentions this user, and whether it is still unread. */
+  mentionedSeq: number;
+  mentioned: boolean;
   lastMessage?: ChatMessage;
 }
 

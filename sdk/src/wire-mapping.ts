@@ -9,11 +9,13 @@ import type {
   DeliveredEvent,
   GroupEvent,
   GroupEventName,
+  GroupMembersPage,
   GroupRoleName,
   KickInfo,
   KickReasonName,
   MessageKindName,
   PlatformName,
+  ReadersResult,
 } from './types.js';
 
 export const PLATFORMS: Record<PlatformName, imcloud.v1.Platform> = {
@@ -59,6 +61,10 @@ export function chatMessageFromWire(m: imcloud.v1.IMessage, userId: string | und
   };
   if (message.contentType === 'text' && !message.recalled) message.text = new TextDecoder().decode(body);
   if (message.kind === 'system' && message.contentType === 'group-event') message.groupEvent = groupEventFromBody(body);
+  if (m.mentions?.length) {
+    message.mentions = m.mentions;
+    if (userId !== undefined && m.mentions.includes(userId)) message.mentionsMe = true;
+  }
   return message;
 }
 
@@ -101,6 +107,7 @@ export function ownMessageFromAck(out: Outgoing, ack: SendAck, userId: string | 
     own: true,
   };
   if (message.contentType === 'text') message.text = new TextDecoder().decode(message.body);
+  if (send?.mentions?.length) message.mentions = send.mentions;
   return message;
 }
 
@@ -129,6 +136,7 @@ export function summaryFromWire(c: imcloud.v1.ConversationSummary): SummaryInput
     peerReadSeq: Number(c.peerReadSeq),
     peerDeliveredSeq: Number(c.peerDeliveredSeq),
     lastTs: Number(c.lastTs),
+    mentionedSeq: Number(c.mentionedSeq),
   };
 }
 
@@ -143,4 +151,31 @@ export function kickFromWire(k: imcloud.v1.Kick): KickInfo {
 
 export function errorFromWire(e: imcloud.v1.Error): ImClientError {
   return new ImClientError(e.code, e.message, e.retryAfterMs, e.fatal);
+}
+
+export function groupMembersFromWire(p: imcloud.v1.GroupMembersPage): GroupMembersPage {
+  return {
+    groupId: p.groupId,
+    name: p.name,
+    owner: p.owner,
+    memberCount: p.memberCount,
+    muteAll: p.muteAll,
+    members: (p.members as imcloud.v1.GroupMember[]).map((m) => ({
+      userId: m.userId,
+      role: GROUP_ROLES[m.role] ?? 'member',
+      joinedSeq: Number(m.joinedSeq),
+      muted: m.muted,
+    })),
+    ...(p.nextAfter && { next: p.nextAfter }),
+  };
+}
+
+export function readersFromWire(r: imcloud.v1.ReadersResult): ReadersResult {
+  return {
+    conversation: r.conversation,
+    seq: Number(r.seq),
+    readCount: r.readCount,
+    memberCount: r.memberCount,
+    ...(!r.countedOnly && { readers: r.readers }),
+  };
 }

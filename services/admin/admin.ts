@@ -22,6 +22,7 @@ const limits = z
     framesPerSec: z.number().int().positive().max(10_000_000).optional(),
     connectionsPerUser: z.number().int().positive().max(10_000).optional(),
     groupMaxMembers: z.number().int().positive().max(1_000_000).optional(),
+    groupWriteDiffusionMax: z.number().int().positive().max(100_000).optional(),
   })
   .strict();
 const createAppBody = z

@@ -30,6 +30,7 @@ const FRAME_COST: Readonly<Record<string, number>> = {
   groupCreate: 4,
   groupChange: 4,
   groupMembers: 4,
+  readers: 4,
 };
 /** A connection over its app's rate is not read from for this long (its retry hint says so too), doubling while it keeps being refused. */
 const APP_RATE_PAUSE_MS = 250;

@@ -3,9 +3,11 @@
 // cursor, answers ReadAck and tells the peer and the reader's other devices (ReadNotice).
 
 import { groupOf, peerOf } from '../../protocol/conversation-id.js';
+import { ImError } from '../../protocol/errors.js';
 import type { imcloud } from '../../protocol/gen/im.js';
 import type { Caller } from './caller.js';
 import type { ConversationAccess } from './conversation-access.js';
+import { FAN_OUT_PAGE } from './group-fan-out.js';
 import type { LogicContext } from './logic-context.js';
 
 /** Conversations one PushAck may move; more are ignored. */
@@ -36,6 +38,48 @@ export class Cursors {
     const peer = peerOf(conversation, c.userId);
     if (peer === c.userId) return;
     await this.cx.replies.toUsers(c, [peer], { deliveryNotice: { conversation, user: c.userId, seq: value } });
+  }
+
+  /**
+   * Who of a group has read `seq`: the members at that seq besides the caller whose read cursor
+   * reached it, counted a page of members at a time; named only up to the app's
+   * write-diffusion threshold.
+   */
+  async readers(c: Caller, reqId: number, req: imcloud.v1.ReadersRequest): Promise<void> {
+    const groupId = groupOf(req.conversation);
+    if (groupId === null) throw new ImError('IM_BAD_REQUEST', 'readers are counted for group conversations; single chat has read notices');
+    const seq = Number(req.seq);
+    const readable = await this.access.readable(c, req.conversation);
+    if (seq < readable.from || seq > readable.to) throw new ImError('IM_GROUP_NOT_MEMBER', `seq ${seq} is not readable to ${c.userId}`);
+    const app = await this.cx.apps.get(c.appId);
+    const nameUpTo = app?.limits?.groupWriteDiffusionMax ?? this.cx.config.logic.groupWriteDiffusionMax;
+    const { groups, conversations } = this.cx.backends;
+    const readers: string[] = [];
+    let memberCount = 0;
+    for (let after: string | undefined; ; ) {
+      const page = await groups.members(c.appId, groupId, { after, limit: FAN_OUT_PAGE });
+      // Members then: joined at or before seq, and not gone before it.
+      const then = page
+        .filter((m) => m.userId !== c.userId && m.joinedSeq <= seq && (m.leftSeq === 0 || seq <= m.leftSeq))
+        .map((m) => m.userId);
+      const cursors = await conversations.readCursors(c.appId, req.conversation, then);
+      memberCount += then.length;
+      readers.push(...then.filter((_, i) => cursors[i]! >= seq));
+      if (page.length < FAN_OUT_PAGE) break;
+      after = page[page.length - 1]!.userId;
+    }
+    const countedOnly = memberCount > nameUpTo;
+    this.cx.replies.reply(c, {
+      reqId,
+      readersResult: {
+        conversation: req.conversation,
+        seq,
+        readCount: readers.length,
+        memberCount,
+        readers: countedOnly ? [] : readers,
+        countedOnly,
+      },
+    });
   }
 
   async read(c: Caller, reqId: number, req: imcloud.v1.ReadReceipt): Promise<void> {

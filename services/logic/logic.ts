@@ -215,6 +215,8 @@ export class Logic {
         return this.cursors.pushAck(c, frame.pushAck as imcloud.v1.PushAck);
       case 'read':
         return this.cursors.read(c, frame.reqId, frame.read as imcloud.v1.ReadReceipt);
+      case 'readers':
+        return this.cursors.readers(c, frame.reqId, frame.readers as imcloud.v1.ReadersRequest);
       case 'sync':
         return this.pages.sync(c, frame.reqId, frame.sync as imcloud.v1.SyncRequest);
       case 'pull':

@@ -17,6 +17,7 @@ export function toWireMessage(m: StoredMessage): imcloud.v1.Message.$Properties 
     body: m.recalled ? new Uint8Array(0) : m.body,
     recallsSeq: m.recallsSeq,
     recalled: m.recalled,
+    ...(m.mentions && { mentions: m.mentions }),
   };
 }
 
@@ -34,6 +35,7 @@ export function fromWireMessage(m: imcloud.v1.Message.$Properties): StoredMessag
     body: m.body ?? new Uint8Array(0),
     recallsSeq: Number(m.recallsSeq ?? 0),
     recalled: m.recalled ?? false,
+    ...(m.mentions?.length && { mentions: m.mentions }),
   };
 }
 

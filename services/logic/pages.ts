@@ -156,6 +156,7 @@ export class Pages {
       lastTs: e.lastTs,
       peer,
       minSeq: known !== undefined ? 0 : from,
+      mentionedSeq: e.mentionSeq > e.readSeq ? e.mentionSeq : 0,
     };
   }
 }

@@ -22,7 +22,7 @@ const SEND_LEASE_MS = 10_000;
 const BUSY_RETRY_AFTER_MS = 500;
 
 /** What a Send or Recall frame asks to store, before it is a message. */
-export type MessageContent = Pick<StoredMessage, 'conversation' | 'kind' | 'contentType' | 'body' | 'recallsSeq'>;
+export type MessageContent = Pick<StoredMessage, 'conversation' | 'kind' | 'contentType' | 'body' | 'recallsSeq' | 'mentions'>;
 
 export interface AcceptOptions {
   /** Set when only a retry of an earlier request is acceptable: why a new one is refused. */

@@ -15,6 +15,7 @@ import type { SendAcceptor } from './send-acceptor.js';
 const MessageKind = imcloud.v1.MessageKind;
 const CLIENT_MSG_ID = /^[\x21-\x7e]{1,64}$/;
 const MAX_CONTENT_TYPE = 64;
+const MAX_MENTIONS = 100;
 
 export class Sends {
   constructor(
@@ -42,13 +43,17 @@ export class Sends {
     });
   }
 
-  /** A group message: from a current member who may speak; pushed to the members page by page. */
+  /**
+   * A group message: from a current member who may speak; pushed to the members page by page.
+   * Each member it @mentions who was a member at its seq has their mention cursor moved to it.
+   */
   private async sendToGroup(c: Caller, reqId: number, req: imcloud.v1.Send): Promise<void> {
     assertGroupId(req.groupId);
+    const mentions = checkMentions(req.mentions, c.userId);
     const { group, member } = await this.access.currentSeat(c, req.groupId);
     if (member.muted || (group.muteAll && member.role === 'member'))
       throw new ImError('IM_GROUP_MUTED', member.muted ? 'you are muted in this group' : 'only the owner and admins may send here');
-    await this.acceptor.accept(
+    const ack = await this.acceptor.accept(
       c,
       reqId,
       req.clientMsgId,
@@ -59,9 +64,23 @@ export class Sends {
         contentType: req.contentType || 'text',
         body: req.body,
         recallsSeq: 0,
+        ...(mentions.length > 0 && { mentions }),
       },
       { fanOut: (m) => fanOutToGroup(this.cx, c, req.groupId, m) },
     );
+    if (mentions.length > 0) await this.markMentions(c, req.groupId, mentions, ack.seq);
+  }
+
+  /** Moves the mention cursor of every mentioned member who was one at `seq` (a retry moves nothing further). */
+  private async markMentions(c: Caller, groupId: string, users: string[], seq: number): Promise<void> {
+    const { groups, conversations } = this.cx.backends;
+    const conversation = groupConversation(groupId);
+    const records = await Promise.all(users.map((u) => groups.member(c.appId, groupId, u)));
+    const mentioned = users.filter((_, i) => {
+      const m = records[i];
+      return m && m.joinedSeq <= seq && (m.leftSeq === 0 || seq <= m.leftSeq);
+    });
+    await Promise.all(mentioned.map((u) => conversations.advance(c.appId, u, conversation, 'mention', seq)));
   }
 
   async recall(c: Caller, reqId: number, req: imcloud.v1.Recall): Promise<void> {
@@ -103,6 +122,12 @@ export class Sends {
     );
     await this.cx.backends.window.markRecalled(c.appId, req.conversation, target.seq);
   }
+}
+
+function checkMentions(mentions: string[], sender: string): string[] {
+  if (mentions.length > MAX_MENTIONS) throw new ImError('IM_BAD_REQUEST', `a message may mention at most ${MAX_MENTIONS} members`);
+  for (const u of mentions) assertUserId(u, 'mention');
+  return [...new Set(mentions)].filter((u) => u !== sender);
 }
 
 export function checkClientMsgId(clientMsgId: string): void {

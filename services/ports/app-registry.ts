@@ -10,6 +10,8 @@ export interface AppLimits {
   connectionsPerUser?: number;
   /** Current members one group may have (logic.groupMaxMembers). */
   groupMaxMembers?: number;
+  /** Groups up to this size use write diffusion and name their readers (logic.groupWriteDiffusionMax). */
+  groupWriteDiffusionMax?: number;
 }
 
 export interface App {

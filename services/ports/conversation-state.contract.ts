@@ -24,12 +24,20 @@ export function conversationStateContract(name: string, make: () => Promise<Conv
     let bob: string;
 
     const id = (kind: string): string => `${kind}-${randomUUID()}`;
-    const entry = (conversation: string, maxSeq: number, lastTs: number, readSeq = 0, deliveredSeq = 0): ConversationEntry => ({
+    const entry = (
+      conversation: string,
+      maxSeq: number,
+      lastTs: number,
+      readSeq = 0,
+      deliveredSeq = 0,
+      mentionSeq = 0,
+    ): ConversationEntry => ({
       conversation,
       maxSeq,
       lastTs,
       readSeq,
       deliveredSeq,
+      mentionSeq,
     });
 
     beforeEach(async () => {
@@ -172,6 +180,25 @@ export function conversationStateContract(name: string, make: () => Promise<Conv
       expect(await cs.get(app, alice, conv)).toEqual(entry(conv, 6, T0 + 6, 6, 0));
       expect(await cs.maxSeq(app, conv)).toBe(6);
       expect(await cs.list(other, bob)).toEqual([]);
+    });
+
+    it('a mention cursor starts at 0 for a member, moves like the others and stays apart from them; none for a non-member', async () => {
+      await cs.touch(app, conv, [alice, bob], 5, T0 + 5);
+      expect(await cs.advance(app, bob, conv, 'mention', 4)).toEqual({ value: 4, moved: true });
+      expect(await cs.advance(app, bob, conv, 'mention', 3)).toEqual({ value: 4, moved: false });
+      expect(await cs.get(app, bob, conv)).toEqual(entry(conv, 5, T0 + 5, 0, 0, 4));
+      expect((await cs.list(app, bob))[0]).toEqual(entry(conv, 5, T0 + 5, 0, 0, 4));
+      expect(await cs.advance(app, id('user'), conv, 'mention', 4)).toEqual({ value: 0, moved: false });
+    });
+
+    it('readCursors gives the read cursors of many users at once, 0 for users not in the conversation', async () => {
+      const carol = id('carol');
+      await cs.touch(app, conv, [alice, bob, carol], 9, T0 + 9);
+      await cs.advance(app, alice, conv, 'read', 7);
+      await cs.advance(app, carol, conv, 'read', 2);
+      await cs.advance(app, bob, conv, 'delivered', 9);
+      expect(await cs.readCursors(app, conv, [carol, id('nobody'), alice, bob])).toEqual([2, 0, 7, 0]);
+      expect(await cs.readCursors(app, conv, [])).toEqual([]);
     });
   });
 }

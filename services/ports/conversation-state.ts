@@ -7,9 +7,11 @@ export interface ConversationEntry {
   lastTs: number;
   readSeq: number;
   deliveredSeq: number;
+  /** The last seq that @mentions the user (0: none). Kept in the fast copy only: a Redis loss forgets it. */
+  mentionSeq: number;
 }
 
-export type CursorKind = 'read' | 'delivered';
+export type CursorKind = 'read' | 'delivered' | 'mention';
 
 export interface ConversationTouch {
   conversation: string;
@@ -46,4 +48,6 @@ export interface ConversationState {
    * whether it moved.
    */
   advance(appId: string, userId: string, conversation: string, kind: CursorKind, seq: number): Promise<{ value: number; moved: boolean }>;
+  /** The read cursors of `users` in `conversation`, in their order (0 where a user has none). */
+  readCursors(appId: string, conversation: string, users: string[]): Promise<number[]>;
 }

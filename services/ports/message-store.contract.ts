@@ -83,9 +83,12 @@ export function messageStoreContract(name: string, make: () => Promise<MessageSt
         recallsSeq: 2,
         senderDevice: 'web-7',
         body: new Uint8Array([0, 1, 254, 255]),
+        mentions: ['bob', 'carol'],
       });
-      await store.insertMany(app, [m]);
+      await store.insertMany(app, [m, msg(5)]);
       expect(plain((await store.get(app, conv, 3))!)).toEqual(plain(m));
+      // A message without mentions reads back without the field.
+      expect((await store.get(app, conv, 5))!.mentions).toBeUndefined();
       expect(await store.get(app, conv, 4)).toBeNull();
       expect(await store.get(app, `c:${id('conv')}`, 3)).toBeNull();
     });

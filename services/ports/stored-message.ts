@@ -14,4 +14,6 @@ export interface StoredMessage {
   body: Uint8Array;
   recallsSeq: number;
   recalled: boolean;
+  /** Group chat: the members it @mentions (absent when none). */
+  mentions?: string[];
 }

@@ -142,6 +142,12 @@ export const configSchema = z
         historyPageMax: positiveInt.default(200),
         /** Current members a group may have (per app: App.limits.groupMaxMembers). */
         groupMaxMembers: positiveInt.default(10_000),
+        /**
+         * Groups up to this many members use write diffusion (every member's conversation index
+         * touched per message) and name who read a message; larger ones read diffusion and counts
+         * only (per app: App.limits.groupWriteDiffusionMax; ADR 0030).
+         */
+        groupWriteDiffusionMax: positiveInt.default(500),
         /** Users one group change (create, add, remove) may name. */
         groupChangeMaxUsers: positiveInt.default(500),
         /** Sync, pull and history replies stop adding messages past this many bytes (has_more then says so). */

@@ -186,4 +186,42 @@ describe('group chat through the SDK', () => {
     expect(foreign.status).toBe(403);
     expect(((await foreign.json()) as { error: { code: string } }).error.code).toBe('IM_ADMIN_FORBIDDEN');
   });
+
+  it('@mentions mark the mentioned member’s conversation until read; the sender asks who has read a message', async () => {
+    const app = await newApp(platform, 'groups');
+    const [alice, bob, carol] = [await user(app, 'alice'), await user(app, 'bob'), await user(app, 'carol')];
+    await alice.client.createGroup({ name: 'Team', members: ['bob', 'carol'], groupId: 'team' });
+    const ping = await alice.client.sendToGroup('team', { body: 'bob, look', mentions: ['bob', 'nobody-here'] });
+    for (const p of [bob, carol]) await until('the mention arrives', () => inConversation(p, 'g:team').some((m) => m.seq === ping.seq));
+    expect(inConversation(bob, 'g:team').at(-1)).toMatchObject({ text: 'bob, look', mentions: ['bob', 'nobody-here'], mentionsMe: true });
+    expect(bob.client.conversation('g:team')).toMatchObject({ mentioned: true, mentionedSeq: ping.seq });
+    expect(carol.client.conversation('g:team')).toMatchObject({ mentioned: false });
+    // A device that syncs later learns of the mention from the server.
+    await bob.client.close();
+    const bobLater = await user(app, 'bob');
+    expect(bobLater.client.conversation('g:team')).toMatchObject({ mentioned: true, mentionedSeq: ping.seq });
+
+    expect(await alice.client.readers('g:team', ping.seq)).toEqual({
+      conversation: 'g:team',
+      seq: ping.seq,
+      readCount: 0,
+      memberCount: 2,
+      readers: [],
+    });
+    await bobLater.client.markRead('g:team', ping.seq);
+    expect(bobLater.client.conversation('g:team')).toMatchObject({ mentioned: false });
+    expect(await alice.client.readers('g:team', ping.seq)).toEqual({
+      conversation: 'g:team',
+      seq: ping.seq,
+      readCount: 1,
+      memberCount: 2,
+      readers: ['bob'],
+    });
+    expect(await codeOf(alice.client.readers(alice.client.conversationWith('bob'), 1))).toBe('IM_BAD_REQUEST');
+
+    // Above the app's threshold the count comes without names.
+    await admin(platform, 'PATCH', `/v1/apps/${app}`, { limits: { groupWriteDiffusionMax: 1 } });
+    await new Promise((r) => setTimeout(r, 5_100)); // logic caches an app's settings for 5 s
+    expect(await alice.client.readers('g:team', ping.seq)).toEqual({ conversation: 'g:team', seq: ping.seq, readCount: 1, memberCount: 2 });
+  });
 });

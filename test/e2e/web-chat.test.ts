@@ -227,6 +227,9 @@ describe('web chat page', () => {
     await expect(
       erin.locator('[data-testid="message"][data-own="false"]').getByTestId('message-sender').allTextContents(),
     ).resolves.toEqual(['frank', 'gina']);
+    // Frank's and Gina's threads are open, so their pages read what arrives: Erin's last message says so.
+    await send(erin, 'see you there');
+    await until('read by 2 of 2', async () => ((await erin.getByTestId('read-by').textContent()) ?? '').startsWith('read by 2 of 2'));
     await Promise.all(contexts.map((c) => c.close()));
   });
 

@@ -5,17 +5,23 @@ interface ConversationMeta {
   lastTs: number;
 }
 
+interface Cursors {
+  read: number;
+  delivered: number;
+  mention: number;
+}
+
 export class MemoryConversationState implements ConversationState {
   private readonly meta = new Map<string, ConversationMeta>();
   /** appId\0user → conversation → cursors */
-  private readonly users = new Map<string, Map<string, { read: number; delivered: number }>>();
+  private readonly users = new Map<string, Map<string, Cursors>>();
 
   private metaOf(appId: string, conversation: string): ConversationMeta | undefined {
     return this.meta.get(`${appId}\u0000${conversation}`);
   }
 
   /** The user's conversations; reads for an unknown user create nothing. */
-  private userConvs(appId: string, userId: string, create = false): Map<string, { read: number; delivered: number }> {
+  private userConvs(appId: string, userId: string, create = false): Map<string, Cursors> {
     const key = `${appId}\u0000${userId}`;
     let m = this.users.get(key);
     if (!m) {
@@ -35,7 +41,7 @@ export class MemoryConversationState implements ConversationState {
     }
     for (const user of members) {
       const convs = this.userConvs(appId, user, true);
-      if (!convs.has(conversation)) convs.set(conversation, { read: 0, delivered: 0 });
+      if (!convs.has(conversation)) convs.set(conversation, { read: 0, delivered: 0, mention: 0 });
     }
     if (readBy !== undefined && members.includes(readBy)) await this.advance(appId, readBy, conversation, 'read', seq);
   }
@@ -49,9 +55,13 @@ export class MemoryConversationState implements ConversationState {
     return this.metaOf(appId, conversation)?.maxSeq ?? 0;
   }
 
-  private entry(appId: string, conversation: string, c: { read: number; delivered: number }): ConversationEntry {
+  private entry(appId: string, conversation: string, c: Cursors): ConversationEntry {
     const m = this.metaOf(appId, conversation) ?? { maxSeq: 0, lastTs: 0 };
-    return { conversation, maxSeq: m.maxSeq, lastTs: m.lastTs, readSeq: c.read, deliveredSeq: c.delivered };
+    return { conversation, maxSeq: m.maxSeq, lastTs: m.lastTs, readSeq: c.read, deliveredSeq: c.delivered, mentionSeq: c.mention };
+  }
+
+  async readCursors(appId: string, conversation: string, users: string[]): Promise<number[]> {
+    return users.map((u) => this.userConvs(appId, u).get(conversation)?.read ?? 0);
   }
 
   async list(appId: string, userId: string): Promise<ConversationEntry[]> {
@@ -74,7 +84,7 @@ export class MemoryConversationState implements ConversationState {
     if (!c) return { value: 0, moved: false };
     const max = this.metaOf(appId, conversation)?.maxSeq ?? 0;
     const target = Math.min(seq, max);
-    const field = kind === 'read' ? 'read' : 'delivered';
+    const field = kind;
     if (target <= c[field]) return { value: c[field], moved: false };
     c[field] = target;
     return { value: target, moved: true };

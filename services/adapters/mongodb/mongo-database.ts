@@ -26,7 +26,7 @@ export interface AppDoc {
   secret: string;
   multiLogin: string;
   createdAt: number;
-  limits?: { framesPerSec?: number; connectionsPerUser?: number; groupMaxMembers?: number };
+  limits?: { framesPerSec?: number; connectionsPerUser?: number; groupMaxMembers?: number; groupWriteDiffusionMax?: number };
 }
 
 export interface RevokedTokenDoc {

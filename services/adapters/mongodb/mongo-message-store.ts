@@ -21,6 +21,7 @@ function fromDoc(d: MessageDoc): StoredMessage {
     body: new Uint8Array(d.body.buffer),
     recallsSeq: d.recallsSeq,
     recalled: d.recalled,
+    ...(d.mentions?.length && { mentions: d.mentions }),
   };
 }
 

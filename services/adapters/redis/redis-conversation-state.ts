@@ -5,7 +5,8 @@ import { redisKeys } from '../../shared/topology.js';
 import { type Redis, script } from './redis-client.js';
 
 // The hot copy lives in Redis: per conversation a hash {maxSeq, lastTs}; per user a hash with
-// fields r:<conv> (read cursor) and d:<conv> (delivered cursor) and a marker __hydrated. The
+// fields r:<conv> (read cursor), d:<conv> (delivered cursor), m:<conv> (the last seq that
+// @mentions the user; Redis only) and a marker __hydrated. The
 // durable copy lives in a ConversationArchive (MongoDB in real-backends.ts): the consumer
 // persists touches once messages are stored, and cursor moves are written behind: a move marks
 // [user, conversation] in the app's dirty set (scored by when it was first marked, kept by later
@@ -37,13 +38,16 @@ if reader > 0 and tonumber(redis.call('HGET', KEYS[reader], 'r:' .. conv)) < seq
 end
 return 0`;
 
-// KEYS: conv meta, user hash, the app's dirty set. ARGV: field, seq, now, the dirty-set entry.
-// Returns {value, moved} or {-2} (the cursor is missing from a user hash not yet hydrated),
-// {-3} (conversation meta missing), {-4} (not a member). A cursor present in Redis moves even
+// KEYS: conv meta, user hash, the app's dirty set. ARGV: field, seq, now, the dirty-set entry,
+// the field that says the user is in the conversation (r:<conv>). Returns {value, moved} or {-2}
+// (the cursor is missing from a user hash not yet hydrated), {-3} (conversation meta missing),
+// {-4} (not a member). A mention cursor starts at 0 (only read and delivered ones are created by
+// touch); it is not written behind. A cursor present in Redis moves even
 // before the user's hash is hydrated: hydration merges max-wise, so the move survives it, and the
 // send path never waits for MongoDB.
 const ADVANCE = `
 local cur = redis.call('HGET', KEYS[2], ARGV[1])
+if not cur and redis.call('HEXISTS', KEYS[2], ARGV[5]) == 1 then cur = '0' end
 if not cur then
   if redis.call('HEXISTS', KEYS[2], '${HYDRATED}') == 0 then return {-2, 0} end
   return {-4, 0}
@@ -54,7 +58,7 @@ cur = tonumber(cur)
 local target = math.min(tonumber(ARGV[2]), tonumber(max))
 if target > cur then
   redis.call('HSET', KEYS[2], ARGV[1], target)
-  redis.call('ZADD', KEYS[3], 'NX', ARGV[3], ARGV[4])
+  if ARGV[1] ~= ('m' .. string.sub(ARGV[5], 2)) then redis.call('ZADD', KEYS[3], 'NX', ARGV[3], ARGV[4]) end
   return {target, 1}
 end
 return {cur, 0}`;
@@ -148,10 +152,30 @@ export class RedisConversationState implements ConversationState {
 
   async get(appId: string, userId: string, conversation: string): Promise<ConversationEntry | null> {
     await this.ensureUserHydrated(appId, userId);
-    const [read, delivered] = await this.redis.hmget(redisKeys.userConversations(appId, userId), `r:${conversation}`, `d:${conversation}`);
-    if (read === null) return null;
-    const [entry] = await this.entries(appId, [conversation], { [`r:${conversation}`]: read, [`d:${conversation}`]: delivered ?? '0' });
+    const fields = [`r:${conversation}`, `d:${conversation}`, `m:${conversation}`];
+    const values = await this.redis.hmget(redisKeys.userConversations(appId, userId), ...fields);
+    if (values[0] === null) return null;
+    const [entry] = await this.entries(appId, [conversation], Object.fromEntries(fields.map((f, i) => [f, values[i] ?? '0'])));
     return entry ?? null;
+  }
+
+  async readCursors(appId: string, conversation: string, users: string[]): Promise<number[]> {
+    const read = async () => {
+      const pipeline = this.redis.pipeline();
+      for (const u of users) pipeline.hmget(redisKeys.userConversations(appId, u), `r:${conversation}`, HYDRATED);
+      return ((await pipeline.exec()) ?? []).map(([err, v]) => {
+        if (err) throw err;
+        return v as [string | null, string | null];
+      });
+    };
+    let found = await read();
+    const cold = users.filter((_, i) => found[i]![1] === null);
+    if (cold.length > 0) {
+      // Users whose hash Redis lost (or never had): their archived cursors first.
+      await Promise.all(cold.map((u) => this.ensureUserHydrated(appId, u)));
+      found = await read();
+    }
+    return found.map(([r]) => Number(r ?? 0));
   }
 
   async advance(
@@ -161,13 +185,11 @@ export class RedisConversationState implements ConversationState {
     kind: CursorKind,
     seq: number,
   ): Promise<{ value: number; moved: boolean }> {
-    const field = `${kind === 'read' ? 'r' : 'd'}:${conversation}`;
+    const field = `${kind[0]}:${conversation}`;
     const keys = [redisKeys.conversation(appId, conversation), redisKeys.userConversations(appId, userId), redisKeys.dirtyCursors(appId)];
     for (let attempt = 0; attempt < 3; attempt++) {
-      const [value, moved] = (await this.advanceScript.run(keys, [field, seq, this.now(), dirtyEntry(userId, conversation)])) as [
-        number,
-        number,
-      ];
+      const args = [field, seq, this.now(), dirtyEntry(userId, conversation), `r:${conversation}`];
+      const [value, moved] = (await this.advanceScript.run(keys, args)) as [number, number];
       if (value === -2) await this.ensureUserHydrated(appId, userId);
       else if (value === -3) {
         if (!(await this.hydrateConversation(appId, conversation))) return { value: 0, moved: false };
@@ -210,6 +232,7 @@ export class RedisConversationState implements ConversationState {
         lastTs,
         readSeq: Number(userHash[`r:${conversation}`] ?? 0),
         deliveredSeq: Number(userHash[`d:${conversation}`] ?? 0),
+        mentionSeq: Number(userHash[`m:${conversation}`] ?? 0),
       });
     }
     return out;
