@@ -7,6 +7,7 @@ import { ImError } from '../../protocol/errors.js';
 import type { imcloud } from '../../protocol/gen/im.js';
 import type { Caller } from './caller.js';
 import type { ConversationAccess } from './conversation-access.js';
+import { writeDiffusionMax } from './diffusion.js';
 import { FAN_OUT_PAGE } from './group-fan-out.js';
 import type { LogicContext } from './logic-context.js';
 
@@ -51,8 +52,7 @@ export class Cursors {
     const seq = Number(req.seq);
     const readable = await this.access.readable(c, req.conversation);
     if (seq < readable.from || seq > readable.to) throw new ImError('IM_GROUP_NOT_MEMBER', `seq ${seq} is not readable to ${c.userId}`);
-    const app = await this.cx.apps.get(c.appId);
-    const nameUpTo = app?.limits?.groupWriteDiffusionMax ?? this.cx.config.logic.groupWriteDiffusionMax;
+    const nameUpTo = await writeDiffusionMax(this.cx, c.appId);
     const { groups, conversations } = this.cx.backends;
     const readers: string[] = [];
     let memberCount = 0;

@@ -13,12 +13,15 @@ import type { SendAckRecord } from '../ports/dedupe.js';
 import type { Group, GroupMember, GroupRole } from '../ports/group-directory.js';
 import type { Caller } from './caller.js';
 import type { ConversationAccess, GroupSeat } from './conversation-access.js';
+import { nextDiffusion, writeDiffusionMax } from './diffusion.js';
 import { fanOutToGroup } from './group-fan-out.js';
 import type { LogicContext } from './logic-context.js';
 import type { SendAcceptor } from './send-acceptor.js';
 import { checkClientMsgId } from './sends.js';
 
 const EventType = imcloud.v1.GroupEventType;
+/** Events that change a group's size. */
+const RESIZING = new Set<number>([EventType.GROUP_EVENT_JOINED, EventType.GROUP_EVENT_LEFT, EventType.GROUP_EVENT_REMOVED]);
 const MAX_NAME = 100;
 const MEMBERS_PAGE_MAX = 500;
 
@@ -52,7 +55,8 @@ export class GroupChanges {
     const name = checkName(req.name || groupId);
     const invited = this.users(req.members, c.userId);
     await this.checkCapacity(c, invited.length + 1, 0);
-    const group: Group = { groupId, name, owner: c.userId, createdAt: this.cx.now(), muteAll: false, dissolvedSeq: 0 };
+    const diffusion = nextDiffusion('write', invited.length + 1, await writeDiffusionMax(this.cx, c.appId));
+    const group: Group = { groupId, name, owner: c.userId, createdAt: this.cx.now(), muteAll: false, dissolvedSeq: 0, diffusion };
     const { groups } = this.cx.backends;
     if (!(await groups.create(c.appId, group))) {
       const existing = await groups.get(c.appId, groupId);
@@ -232,7 +236,24 @@ export class GroupChanges {
     if (records.length > 0) await groups.putMembers(c.appId, groupId, records);
     if (change.event.type === EventType.GROUP_EVENT_DISSOLVED) await groups.update(c.appId, groupId, { dissolvedSeq: ack.seq });
     if (change.event.all) await groups.update(c.appId, groupId, { muteAll: change.event.type === EventType.GROUP_EVENT_MUTED });
+    if (RESIZING.has(change.event.type ?? 0)) await this.rediffuse(c, groupId);
     return ack;
+  }
+
+  /** After a change of size: the group's diffusion for its new member count (ADR 0030). */
+  private async rediffuse(c: Caller, groupId: string): Promise<void> {
+    const { groups } = this.cx.backends;
+    const [group, count, threshold] = await Promise.all([
+      groups.get(c.appId, groupId),
+      groups.count(c.appId, groupId),
+      writeDiffusionMax(this.cx, c.appId),
+    ]);
+    if (!group) return;
+    const diffusion = nextDiffusion(group.diffusion, count, threshold);
+    if (diffusion === group.diffusion) return;
+    await groups.update(c.appId, groupId, { diffusion });
+    this.cx.metrics.groupDiffusionSwitches.inc({ to: diffusion });
+    this.cx.log.info({ appId: c.appId, groupId, members: count, threshold, diffusion }, 'group diffusion switched');
   }
 
   /** User ids of a change: checked, without repeats, without `except`, and not too many. */

@@ -5,8 +5,10 @@
 import { assertGroupId, assertUserId, groupConversation, groupOf, membersFor, singleConversation } from '../../protocol/conversation-id.js';
 import { ImError } from '../../protocol/errors.js';
 import { imcloud } from '../../protocol/gen/im.js';
+import type { Group } from '../ports/group-directory.js';
 import type { Caller } from './caller.js';
 import type { ConversationAccess } from './conversation-access.js';
+import { writeDiffusionMax } from './diffusion.js';
 import { fanOutToGroup } from './group-fan-out.js';
 import type { LogicContext } from './logic-context.js';
 import type { MessageReader } from './message-reader.js';
@@ -57,7 +59,7 @@ export class Sends {
       c,
       reqId,
       req.clientMsgId,
-      [c.userId],
+      await this.indexedBy(c, group),
       {
         conversation: groupConversation(req.groupId),
         kind: MessageKind.MESSAGE_KIND_NORMAL,
@@ -69,6 +71,18 @@ export class Sends {
       { fanOut: (m) => fanOutToGroup(this.cx, c, req.groupId, m) },
     );
     if (mentions.length > 0) await this.markMentions(c, req.groupId, mentions, ack.seq);
+  }
+
+  /**
+   * Whose conversation index a group message touches: in write diffusion every current member's
+   * (read up to twice the threshold, in case a switch is on its way), in read diffusion the
+   * sender's only (ADR 0030).
+   */
+  private async indexedBy(c: Caller, group: Group): Promise<string[]> {
+    if (group.diffusion === 'read') return [c.userId];
+    const limit = 2 * (await writeDiffusionMax(this.cx, c.appId));
+    const members = await this.cx.backends.groups.members(c.appId, group.groupId, { limit, current: true });
+    return [c.userId, ...members.map((m) => m.userId).filter((u) => u !== c.userId)];
   }
 
   /** Moves the mention cursor of every mentioned member who was one at `seq` (a retry moves nothing further). */

@@ -31,6 +31,7 @@ export function groupDirectoryContract(name: string, make: () => Promise<GroupDi
       createdAt: 1_700_000_000_123,
       muteAll: false,
       dissolvedSeq: 0,
+      diffusion: 'write',
       ...overrides,
     });
 
@@ -70,7 +71,8 @@ export function groupDirectoryContract(name: string, make: () => Promise<GroupDi
       await groups.update(app, g.groupId, { muteAll: true });
       await groups.update(app, g.groupId, { name: 'Big cats' });
       await groups.update(app, g.groupId, { dissolvedSeq: 42 });
-      expect(await groups.get(app, g.groupId)).toEqual({ ...g, name: 'Big cats', muteAll: true, dissolvedSeq: 42 });
+      await groups.update(app, g.groupId, { diffusion: 'read' });
+      expect(await groups.get(app, g.groupId)).toEqual({ ...g, name: 'Big cats', muteAll: true, dissolvedSeq: 42, diffusion: 'read' });
     });
 
     it('putMembers writes and replaces member records; member reads one back', async () => {

@@ -4,6 +4,8 @@
 // member agrees on who was a member at each seq. Former members are kept, with their leftSeq.
 
 export type GroupRole = 'owner' | 'admin' | 'member';
+/** How a group's messages reach its members' conversation indexes (ADR 0030). */
+export type Diffusion = 'write' | 'read';
 
 export interface Group {
   groupId: string;
@@ -14,6 +16,8 @@ export interface Group {
   muteAll: boolean;
   /** The seq of the event that dissolved the group; 0 while it lives. */
   dissolvedSeq: number;
+  /** write: every message touches every member's index; read: only the sender's (by size, ADR 0030). */
+  diffusion: Diffusion;
 }
 
 export interface GroupMember {
@@ -39,11 +43,13 @@ export interface GroupPageOptions {
   current?: boolean;
 }
 
+export type GroupPatch = Partial<Pick<Group, 'name' | 'muteAll' | 'dissolvedSeq' | 'diffusion'>>;
+
 export interface GroupDirectory {
   /** Stores a new group; false (and nothing written) if the app has a group with that id. */
   create(appId: string, group: Group): Promise<boolean>;
   get(appId: string, groupId: string): Promise<Group | null>;
-  update(appId: string, groupId: string, patch: Partial<Pick<Group, 'name' | 'muteAll' | 'dissolvedSeq'>>): Promise<void>;
+  update(appId: string, groupId: string, patch: GroupPatch): Promise<void>;
   /** Writes these member records, replacing any of the same users. */
   putMembers(appId: string, groupId: string, members: GroupMember[]): Promise<void>;
   member(appId: string, groupId: string, userId: string): Promise<GroupMember | null>;

@@ -87,6 +87,12 @@ export function createMetrics() {
       labelNames: ['app_id', 'outcome'],
       ...r,
     }),
+    groupDiffusionSwitches: new Counter({
+      name: 'imcloud_logic_group_diffusion_switches_total',
+      help: 'Groups that switched between write and read diffusion (ADR 0030), by the mode they switched to.',
+      labelNames: ['to'],
+      ...r,
+    }),
     pushes: new Counter({
       name: 'imcloud_logic_pushes_total',
       help: 'Messages pushed to connections, by AppId.',

@@ -224,4 +224,47 @@ describe('group chat through the SDK', () => {
     await new Promise((r) => setTimeout(r, 5_100)); // logic caches an app's settings for 5 s
     expect(await alice.client.readers('g:team', ping.seq)).toEqual({ conversation: 'g:team', seq: ping.seq, readCount: 1, memberCount: 2 });
   });
+
+  it('a group switches between write and read diffusion as it grows and shrinks, while messages flow: nobody loses, repeats or reorders one', async () => {
+    // A platform whose write-diffusion threshold is 4 members (back to write at 3).
+    const small = await startPlatform({ groupWriteDiffusionMax: 4 });
+    try {
+      const app = await newApp(small, 'groups');
+      const member = (userId: string) => client(small, app, userId, {}, true, (c) => clients.push(c));
+      const [alice, bob, carol] = [await member('alice'), await member('bob'), await member('carol')];
+      const modeOf = async () => (await admin(small, 'GET', `/v1/apps/${app}/groups/flux`)).diffusion;
+      await alice.client.createGroup({ name: 'Flux', members: ['bob', 'carol'], groupId: 'flux' });
+      const modes = [await modeOf()];
+      const flow = Promise.all(
+        [alice, bob].map(async (p) => {
+          for (const i of range(30)) await p.client.sendToGroup('flux', `${p.client.userId} ${i}`);
+        }),
+      );
+      const dave = await member('dave');
+      const joined = await alice.client.addMembers('flux', ['dave', 'erin']);
+      modes.push(await modeOf());
+      await alice.client.addMembers('flux', ['frank']);
+      modes.push(await modeOf());
+      await alice.client.removeMembers('flux', ['erin', 'frank']);
+      modes.push(await modeOf());
+      const removed = await alice.client.removeMembers('flux', ['dave']);
+      modes.push(await modeOf());
+      await flow;
+      expect(modes).toEqual(['write', 'read', 'read', 'read', 'write']);
+
+      const last = await alice.client.sendToGroup('flux', 'the end');
+      await until('carol has everything', () => inConversation(carol, 'g:flux').some((m) => m.seq === last.seq));
+      // Carol was a member throughout: every seq once, in order, and every message sent.
+      expect(inConversation(carol, 'g:flux').map((m) => m.seq)).toEqual(range(last.seq));
+      const sent = normal(carol, 'g:flux').map((m) => m.text);
+      expect(new Set(sent).size).toBe(61);
+      for (const who of ['alice', 'bob']) expect(sent.filter((t) => t?.startsWith(`${who} `))).toEqual(range(30).map((i) => `${who} ${i}`));
+      // Dave: from the event that added him to the one that removed him, nothing after.
+      await until('dave has his removal', () => inConversation(dave, 'g:flux').some((m) => m.seq === removed.seq));
+      expect(inConversation(dave, 'g:flux').map((m) => m.seq)).toEqual(range(removed.seq - joined.seq + 1, joined.seq));
+    } finally {
+      await Promise.all(clients.splice(0).map((c) => c.close()));
+      await small.runtime.stop();
+    }
+  });
 });

@@ -1,4 +1,4 @@
-import type { Group, GroupDirectory, GroupMember, GroupPageOptions, Membership } from '../../ports/group-directory.js';
+import type { Group, GroupDirectory, GroupMember, GroupPageOptions, GroupPatch, Membership } from '../../ports/group-directory.js';
 
 /** Groups in memory, for the embedded mode and unit tests. Returns copies: callers cannot change what is stored. */
 export class MemoryGroupDirectory implements GroupDirectory {
@@ -8,6 +8,8 @@ export class MemoryGroupDirectory implements GroupDirectory {
   private readonly memberships = new Map<string, Map<string, GroupMember>>();
   /** appId\0userId → groupIds */
   private readonly byUser = new Map<string, Set<string>>();
+  /** appId\0groupId → its user ids in order (members are never deleted, so the size tells when it is stale). */
+  private readonly sorted = new Map<string, string[]>();
 
   async create(appId: string, group: Group): Promise<boolean> {
     const key = `${appId}\u0000${group.groupId}`;
@@ -22,7 +24,7 @@ export class MemoryGroupDirectory implements GroupDirectory {
     return g ? { ...g } : null;
   }
 
-  async update(appId: string, groupId: string, patch: Partial<Pick<Group, 'name' | 'muteAll' | 'dissolvedSeq'>>): Promise<void> {
+  async update(appId: string, groupId: string, patch: GroupPatch): Promise<void> {
     const g = this.groups.get(`${appId}\u0000${groupId}`);
     if (g) Object.assign(g, Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)));
   }
@@ -46,12 +48,27 @@ export class MemoryGroupDirectory implements GroupDirectory {
   }
 
   async members(appId: string, groupId: string, page: GroupPageOptions): Promise<GroupMember[]> {
-    const all = [...(this.memberships.get(`${appId}\u0000${groupId}`)?.values() ?? [])];
-    return all
-      .filter((m) => (page.after === undefined || m.userId > page.after) && (!page.current || m.leftSeq === 0))
-      .sort((a, b) => (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0))
-      .slice(0, page.limit)
-      .map((m) => ({ ...m }));
+    const key = `${appId}\u0000${groupId}`;
+    const group = this.memberships.get(key);
+    if (!group) return [];
+    const ids = this.sortedIds(key, group);
+    const out: GroupMember[] = [];
+    // A page starts by binary search, not by sorting the group: a fan-out reads every page.
+    for (let i = page.after === undefined ? 0 : upperBound(ids, page.after); i < ids.length && out.length < page.limit; i++) {
+      const m = group.get(ids[i]!)!;
+      if (!page.current || m.leftSeq === 0) out.push({ ...m });
+    }
+    return out;
+  }
+
+  /** The group's user ids in order, sorted again only after the membership changed. */
+  private sortedIds(key: string, group: Map<string, GroupMember>): string[] {
+    let ids = this.sorted.get(key);
+    if (!ids || ids.length !== group.size) {
+      ids = [...group.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      this.sorted.set(key, ids);
+    }
+    return ids;
   }
 
   async count(appId: string, groupId: string): Promise<number> {
@@ -69,4 +86,16 @@ export class MemoryGroupDirectory implements GroupDirectory {
     }
     return out;
   }
+}
+
+/** The index of the first id greater than `after`. */
+function upperBound(ids: string[], after: string): number {
+  let lo = 0;
+  let hi = ids.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (ids[mid]! <= after) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }

@@ -81,6 +81,7 @@ export interface GroupDoc {
   createdAt: number;
   muteAll: boolean;
   dissolvedSeq: number;
+  diffusion: string;
 }
 
 /** One user's membership of one group; `_id` = appId + '/' + groupId + '/' + userId. */

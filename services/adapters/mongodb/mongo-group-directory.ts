@@ -1,9 +1,25 @@
 import type { Collection } from 'mongodb';
-import type { Group, GroupDirectory, GroupMember, GroupPageOptions, GroupRole, Membership } from '../../ports/group-directory.js';
+import type {
+  Group,
+  GroupDirectory,
+  GroupMember,
+  GroupPageOptions,
+  GroupPatch,
+  GroupRole,
+  Membership,
+} from '../../ports/group-directory.js';
 import { DUPLICATE_KEY, docId, type GroupDoc, type GroupMemberDoc, ONE_BATCH, upsertEach } from './mongo-database.js';
 
 function toGroup(d: GroupDoc): Group {
-  return { groupId: d.groupId, name: d.name, owner: d.owner, createdAt: d.createdAt, muteAll: d.muteAll, dissolvedSeq: d.dissolvedSeq };
+  return {
+    groupId: d.groupId,
+    name: d.name,
+    owner: d.owner,
+    createdAt: d.createdAt,
+    muteAll: d.muteAll,
+    dissolvedSeq: d.dissolvedSeq,
+    diffusion: d.diffusion === 'read' ? 'read' : 'write',
+  };
 }
 
 function toMember(d: GroupMemberDoc): GroupMember {
@@ -32,7 +48,7 @@ export class MongoGroupDirectory implements GroupDirectory {
     return d ? toGroup(d) : null;
   }
 
-  async update(appId: string, groupId: string, patch: Partial<Pick<Group, 'name' | 'muteAll' | 'dissolvedSeq'>>): Promise<void> {
+  async update(appId: string, groupId: string, patch: GroupPatch): Promise<void> {
     const set = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
     if (Object.keys(set).length > 0) await this.groups.updateOne({ _id: docId(appId, groupId) }, { $set: set });
   }
