@@ -1,10 +1,32 @@
 // One client long connection, over WebSocket or TCP: the same frames either way.
 import { TokenBucket } from '../shared/token-bucket.js';
 
+/**
+ * One frame on its way to many connections: framed for each transport kind at most once, then
+ * the same bytes are written to every connection of that kind (a server's WebSocket frames are
+ * not masked, so one framing serves them all).
+ */
+export class SharedFrame {
+  private readonly framed: Partial<Record<Transport['kind'], Buffer>> = {};
+
+  constructor(
+    /** The frame, version byte included. */
+    readonly frame: Uint8Array,
+  ) {}
+
+  for(kind: Transport['kind'], frameIt: (frame: Uint8Array) => Buffer): Buffer {
+    let bytes = this.framed[kind];
+    if (!bytes) this.framed[kind] = bytes = frameIt(this.frame);
+    return bytes;
+  }
+}
+
 export interface Transport {
   readonly kind: 'ws' | 'tcp';
   /** Writes one frame (version byte included). */
   send(frame: Uint8Array): void;
+  /** Writes a frame that many connections get (framed once per transport kind). */
+  sendShared(frame: SharedFrame): void;
   /** Bytes accepted by send() but not yet handed to the kernel. */
   bufferedAmount(): number;
   close(reason: string): void;

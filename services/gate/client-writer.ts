@@ -4,7 +4,7 @@
 import { ImError } from '../../protocol/errors.js';
 import { encodeFrame, errorFrame } from '../../protocol/frame-codec.js';
 import type { Metrics } from '../shared/metrics.js';
-import type { ClientConnection } from './client-connection.js';
+import type { ClientConnection, SharedFrame } from './client-connection.js';
 
 export class ClientWriter {
   constructor(
@@ -16,13 +16,24 @@ export class ClientWriter {
 
   /** One encoded frame (version byte included). */
   write(conn: ClientConnection, frame: Uint8Array): void {
-    if (conn.state === 'closed') return;
-    if (conn.transport.bufferedAmount() > this.maxBufferedBytes) {
-      this.close(conn, new ImError('IM_SLOW_CONSUMER'));
-      return;
-    }
+    if (!this.writable(conn)) return;
     conn.transport.send(frame);
     this.metrics.framesOut.inc();
+  }
+
+  /** A frame many connections get, framed once (DownstreamWriter). */
+  writeShared(conn: ClientConnection, frame: SharedFrame): void {
+    if (!this.writable(conn)) return;
+    conn.transport.sendShared(frame);
+    this.metrics.framesOut.inc();
+  }
+
+  /** Open and keeping up; a slow reader is closed here. */
+  private writable(conn: ClientConnection): boolean {
+    if (conn.state === 'closed') return false;
+    if (conn.transport.bufferedAmount() <= this.maxBufferedBytes) return true;
+    this.close(conn, new ImError('IM_SLOW_CONSUMER'));
+    return false;
   }
 
   /** An Error frame; the connection stays open. */

@@ -7,7 +7,8 @@ import type { Server as HttpNodeServer, IncomingMessage } from 'node:http';
 import { createServer as createTcpServer, type Socket, type Server as TcpServer } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer } from 'node:tls';
-import { type WebSocket, WebSocketServer } from 'ws';
+import * as ws from 'ws';
+import { WebSocket, WebSocketServer } from 'ws';
 import { ImError, toImError } from '../../protocol/errors.js';
 import { encodeFrame, errorFrame, LengthPrefixedReader, lengthPrefixed } from '../../protocol/frame-codec.js';
 import type { TlsFiles } from '../shared/tls-files.js';
@@ -70,10 +71,27 @@ function endHttp(socket: Duplex, status: string): void {
   setTimeout(() => socket.destroy(), HARD_CLOSE_MS).unref();
 }
 
+/** ws's own framing (a named export of its ES module and a property of its CommonJS one; its typings leave it out). */
+const { Sender } = ws as unknown as {
+  Sender: { frame(data: Buffer, options: { fin: boolean; rsv1: boolean; opcode: number; mask: boolean; readOnly: boolean }): Buffer[] };
+};
+const WS_BINARY = { fin: true, rsv1: false, opcode: 2, mask: false, readOnly: true };
+
+/** A binary WebSocket message as a server sends it (unmasked, one frame). */
+function wsFrame(payload: Uint8Array): Buffer {
+  return Buffer.concat(Sender.frame(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), WS_BINARY));
+}
+
 function wireWebSocket(ws: WebSocket, socket: Duplex, sink: ConnectionSink, ip: string): void {
   const transport: Transport = {
     kind: 'ws',
     send: (frame) => ws.send(frame, { binary: true }),
+    // Straight to the socket, framed once for every connection: ws itself would frame it again
+    // per connection and write header and payload apart. Safe without permessage-deflate, where
+    // ws queues nothing and writes every frame to the socket at once as well.
+    sendShared: (shared) => {
+      if (ws.readyState === WebSocket.OPEN) socket.write(shared.for('ws', wsFrame));
+    },
     bufferedAmount: () => ws.bufferedAmount,
     cork: () => socket.cork(),
     uncork: () => socket.uncork(),
@@ -131,6 +149,7 @@ function wireTcp(socket: Socket, sink: ConnectionSink, opts: ListenerOptions): v
   const transport: Transport = {
     kind: 'tcp',
     send: (frame) => void socket.write(lengthPrefixed(frame)),
+    sendShared: (shared) => void socket.write(shared.for('tcp', (f) => Buffer.from(lengthPrefixed(f)))),
     bufferedAmount: () => socket.writableLength,
     cork: () => socket.cork(),
     uncork: () => socket.uncork(),

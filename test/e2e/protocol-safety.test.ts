@@ -129,9 +129,10 @@ describe('malformed and hostile input', () => {
   });
 
   it('closes a reader whose send buffer overflows, without blocking anyone else', async () => {
-    // The upstream queue may hold the whole 30 MB burst below: this is about a slow reader, not overload (ADR 0021).
+    // The upstream queue may hold the whole 30 MB burst below, and the app's frame rate lets it
+    // through: this is about a slow reader, not overload (ADR 0021) or rate limits (ADR 0024).
     const roomy = await startTestPlatform({
-      gate: { maxBufferedBytes: 64 * 1024, rateLimitPerSec: 10_000, rateLimitBurst: 10_000 },
+      gate: { maxBufferedBytes: 64 * 1024, rateLimitPerSec: 10_000, rateLimitBurst: 10_000, appFramesPerSec: 100_000 },
       logic: { maxQueueBytes: 0 },
     });
     try {
