@@ -75,6 +75,17 @@ export function conversationArchiveContract(name: string, make: () => Promise<Co
       expect(await fx.peer.conversation(app, conv)).toEqual({ maxSeq: 7, lastTs: T0 + 7 });
     });
 
+    it('a member who comes to a conversation later (a group joiner) is listed too, in a later batch', async () => {
+      const group = `g:${id('group')}`;
+      const erin = id('erin');
+      await stored(app, [touch(group, [alice, bob], 1)]);
+      await stored(app, [touch(group, [alice], 2)]);
+      await stored(app, [touch(group, [erin], 3)]);
+      expect(await archive.cursors(app, erin)).toEqual([cursors(group)]);
+      expect(await fx.peer.cursors(app, erin)).toEqual([cursors(group)]);
+      expect(await archive.conversation(app, group)).toEqual({ maxSeq: 3, lastTs: T0 + 3 });
+    });
+
     it('saveCursors raises each cursor on its own, never lowers one, and only for that user', async () => {
       await stored(app, [touch(conv, [alice, bob], 9)]);
       await archive.saveCursors(app, alice, cursors(conv, 3, 5));

@@ -3,17 +3,19 @@ import type { ArchivedConversation, ArchivedCursors, ConversationArchive } from 
 import type { ConversationTouch } from '../../ports/conversation-state.js';
 import { type ConversationDoc, docId, type MessageDoc, ONE_BATCH, type UserConversationDoc, upsertEach } from './mongo-database.js';
 
-/** Conversations remembered as recorded by this process (then forgotten all at once). */
+/** Conversations, and members of conversations, remembered as recorded by this process (then forgotten all at once). */
 const RECORDED_MEMORY = 100_000;
 
 /**
  * The conversation archive (ADR 0009) in `conversations` (per conversation) and
  * `user_conversations` (per user and conversation: the cursors). Upserts are the slow writes of
- * a MongoDB-wire store (ADR 0011), so a conversation's first appearance (its members) is written
- * once per process, and its highest seq is read back from the newest stored message.
+ * a MongoDB-wire store (ADR 0011), so a conversation's first appearance and each member's first
+ * appearance in it (a group gains members later) are written once per process, and its highest
+ * seq is read back from the newest stored message.
  */
 export class MongoConversationArchive implements ConversationArchive {
   private readonly recorded = new Set<string>();
+  private readonly recordedMembers = new Set<string>();
 
   constructor(
     private readonly conversations: Collection<ConversationDoc>,
@@ -37,7 +39,10 @@ export class MongoConversationArchive implements ConversationArchive {
       })),
     );
     const members = new Set<string>();
-    for (const t of firsts.values()) for (const m of t.members) members.add(`${m}\u0000${t.conversation}`);
+    for (const t of touches) {
+      for (const m of t.members)
+        if (!this.recordedMembers.has(`${appId}\u0000${m}\u0000${t.conversation}`)) members.add(`${m}\u0000${t.conversation}`);
+    }
     await upsertEach(
       this.userConversations,
       [...members].map((key) => {
@@ -49,7 +54,9 @@ export class MongoConversationArchive implements ConversationArchive {
       }),
     );
     if (this.recorded.size > RECORDED_MEMORY) this.recorded.clear();
+    if (this.recordedMembers.size > RECORDED_MEMORY) this.recordedMembers.clear();
     for (const conversation of firsts.keys()) this.recorded.add(`${appId}\u0000${conversation}`);
+    for (const key of members) this.recordedMembers.add(`${appId}\u0000${key}`);
   }
 
   async conversation(appId: string, conversation: string): Promise<ArchivedConversation | null> {
