@@ -2,7 +2,7 @@
 // process, printing progress as it goes), then writes bench/results/summary.json and prints one
 // table of the figures against their targets.
 //
-//   npx tsx bench/run.ts [--quick] [--only single-chat,overload,idle-connections] [--wait-quiet 300]
+//   npx tsx bench/run.ts [--quick] [--only single-chat,overload,idle-connections,group-fanout] [--wait-quiet 300]
 //
 // --quick: 1 run of 8 s per phase and 5,000 idle connections (a smoke test, not the figures).
 import { spawn } from 'node:child_process';
@@ -12,7 +12,7 @@ import { bundleFacts, ensureBuilt, machineFacts, parseFlags, progress, RESULTS_D
 
 const flags = parseFlags(process.argv.slice(2));
 const quick = flags.quick === true;
-const only = String(flags.only ?? 'single-chat,overload,idle-connections').split(',');
+const only = String(flags.only ?? 'single-chat,overload,idle-connections,group-fanout').split(',');
 
 // --wait-quiet S: before each single-chat run, wait up to S seconds for other processes to go quiet.
 const waitQuiet =
@@ -21,6 +21,7 @@ const BENCHES: Record<string, string[]> = {
   'single-chat': [...(quick ? ['--runs', '1', '--duration', '8', '--warmup', '2'] : []), ...waitQuiet],
   overload: [...(quick ? ['--runs', '1', '--duration', '8', '--capacity-duration', '5', '--warmup', '2'] : []), ...waitQuiet],
   'idle-connections': quick ? ['--n', '5000', '--hold', '10', '--heartbeat', '5000', '--runs', '1'] : [],
+  'group-fanout': quick ? ['--members', '1000', '--runs', '1', '--duration', '5', '--warmup', '1'] : [],
 };
 
 function runBench(name: string, args: string[]): Promise<void> {
@@ -171,11 +172,49 @@ async function main(): Promise<void> {
         '',
       ]);
   }
+  if (only.includes('group-fanout') && !failures.some((f) => f.includes('group-fanout')))
+    groupRows(readResult('group-fanout'), rows, summary, verdict);
   const file = writeResult('summary', summary);
   console.log(`\nimcloud embedded-mode benchmarks${quick ? ' (QUICK: smoke-test settings, not the reported figures)' : ''}`);
   console.log(table(['figure', 'measured (median)', 'target', 'verdict'], rows));
   console.log(`summary: ${file}`);
   if (failures.length > 0) process.exit(1);
+}
+
+/** The group fan-out figures (bench/group-fanout.ts). */
+function groupRows(
+  r: any,
+  rows: Array<Array<string | number>>,
+  summary: Record<string, unknown>,
+  verdict: (met: boolean | undefined) => string,
+): void {
+  const { saturation: sat, fixed } = r.phases;
+  summary.groupFanout = { config: r.config, targets: r.targets, phases: r.phases, machineAtRun: r.machine };
+  const members = r.config.members;
+  if (sat) {
+    rows.push([
+      `group of ${members}: deliveries/s at saturation (${sat.diffusion} diffusion)`,
+      `${sat.deliveriesPerSec} (${sat.deliveriesPerSecRange.join('–')})`,
+      `≥ ${r.targets.saturationDeliveriesPerSec.target}`,
+      verdict(r.targets.saturationDeliveriesPerSec.met),
+    ]);
+    rows.push(['  server CPU per delivery at saturation (µs)', sat.serverCpuUsPerDelivery, '', '']);
+  }
+  if (fixed) {
+    rows.push([
+      `group of ${members}: send → last member p99 at ${r.config.rate} msg/s (ms)`,
+      `${fixed.lastMemberP99Ms} (${fixed.lastMemberP99RangeMs.join('–')})`,
+      `≤ ${r.targets.fixedP99LastMemberMs.target}`,
+      verdict(r.targets.fixedP99LastMemberMs.met),
+    ]);
+    rows.push(['  server RSS per member connection (KB)', fixed.serverRssPerConnectionKb, '', '']);
+  }
+  rows.push([
+    `group of ${members}: lost / duplicated (all runs)`,
+    `${r.targets.lost.actual} / ${r.targets.duplicated.actual}`,
+    '0 / 0',
+    '',
+  ]);
 }
 
 main().catch((err: unknown) => {

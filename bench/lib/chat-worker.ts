@@ -4,10 +4,10 @@
 // checks exactly-once delivery against what the sender saw acked, and measures
 // send→delivered with the send time the sender wrote into the body (same monotonic clock).
 import WebSocket from 'ws';
-import { decodeFrame, encodeFrame, type Frame } from '../../protocol/frame-codec.js';
-import { imcloud } from '../../protocol/gen/im.js';
-import { mintToken } from '../../services/shared/tokens.js';
+import { decodeFrame, encodeFrame } from '../../protocol/frame-codec.js';
+import type { imcloud } from '../../protocol/gen/im.js';
 import { Histogram, nowUs } from './common.js';
+import { connectAndAuth } from './ws-client.js';
 
 export interface WorkerInit {
   type: 'init';
@@ -149,32 +149,8 @@ function reply(msg: unknown): void {
   process.send!(msg as object);
 }
 
-async function connect(userId: string, url = init.wsUrl): Promise<WebSocket> {
-  const { token } = await mintToken(init.appId, init.secret, userId, 3600);
-  const ws = new WebSocket(url, { perMessageDeflate: false, localAddress: init.localAddress });
-  ws.binaryType = 'nodebuffer';
-  await new Promise<void>((resolve, reject) => {
-    ws.once('open', resolve);
-    ws.once('error', reject);
-  });
-  const ok = await new Promise<Frame>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${userId}: no AuthOk in 10 s`)), 10_000);
-    ws.once('message', (data: Buffer) => {
-      clearTimeout(timer);
-      resolve(decodeFrame(data));
-    });
-    ws.send(
-      encodeFrame({ reqId: 1, auth: { token, deviceId: 'bench', platform: imcloud.v1.Platform.PLATFORM_SERVER, sdkVersion: 'bench' } }),
-    );
-  });
-  if (ok.body !== 'authOk') throw new Error(`${userId}: auth failed: ${JSON.stringify(ok.error)}`);
-  const interval = ok.authOk!.heartbeatIntervalMs || 30_000;
-  const ping = setInterval(() => {
-    if (ws.readyState === WebSocket.OPEN) ws.send(encodeFrame({ ping: { clientTime: Date.now() } }));
-  }, interval);
-  ping.unref();
-  ws.on('close', () => clearInterval(ping));
-  return ws;
+function connect(userId: string, url = init.wsUrl): Promise<WebSocket> {
+  return connectAndAuth({ wsUrl: url, appId: init.appId, secret: init.secret, userId, localAddress: init.localAddress });
 }
 
 function sendOne(p: Pair, intendedUs: number): void {
