@@ -95,7 +95,13 @@ export class Device {
   }
 }
 
-/** Users in pairs, two devices each; device "a" of each user sends to the partner. */
+/** The group every user of the load is in (architecture.md §2a). */
+export const CHAOS_GROUP = 'chaos-group';
+
+/**
+ * Users in pairs, two devices each; device "a" of each user sends to the partner, and device "a"
+ * of each "x" user sends to the group of every user as well.
+ */
 export class ChatLoad {
   readonly devices: Device[] = [];
   readonly sent: Sent[] = [];
@@ -121,6 +127,8 @@ export class ChatLoad {
 
   async connect(): Promise<void> {
     await Promise.all(this.devices.map((d) => d.client.connect()));
+    const users = [...new Set(this.devices.map((d) => d.userId))];
+    await this.devices[0]!.client.createGroup({ groupId: CHAOS_GROUP, name: 'chaos', members: users.slice(1) });
   }
 
   /** Each sending device sends one message every `intervalMs`, one at a time (as the SDK does per conversation). */
@@ -131,27 +139,31 @@ export class ChatLoad {
         (async () => {
           let n = 0;
           while (this.running) {
-            const to = this.partnerOf(d.userId);
-            this.attempts++;
-            const body = `${d.deviceId}#${n++}`;
-            try {
-              const ack = await d.client.send(to, body);
-              this.sent.push({
-                conversation: ack.conversation,
-                seq: ack.seq,
-                clientMsgId: ack.clientMsgId,
-                sender: d.userId,
-                to,
-                senderDevice: d.deviceId,
-              });
-            } catch (err) {
-              this.failures++;
-              this.world.log(`send by ${d.deviceId} failed for good: ${(err as Error).message}`);
-            }
+            await this.sendOne(d, this.partnerOf(d.userId), `${d.deviceId}#${n++}`);
+            if (d.userId.endsWith('x')) await this.sendOne(d, CHAOS_GROUP, `${d.deviceId}#${n++}`);
             await new Promise((r) => setTimeout(r, intervalMs));
           }
         })(),
       );
+    }
+  }
+
+  /** One message to a user, or to the group (to = CHAOS_GROUP); recorded once acked. */
+  private async sendOne(d: Device, to: string, body: string): Promise<void> {
+    this.attempts++;
+    try {
+      const ack = to === CHAOS_GROUP ? await d.client.sendToGroup(to, body) : await d.client.send(to, body);
+      this.sent.push({
+        conversation: ack.conversation,
+        seq: ack.seq,
+        clientMsgId: ack.clientMsgId,
+        sender: d.userId,
+        to,
+        senderDevice: d.deviceId,
+      });
+    } catch (err) {
+      this.failures++;
+      this.world.log(`send by ${d.deviceId} to ${to} failed for good: ${(err as Error).message}`);
     }
   }
 
@@ -184,9 +196,22 @@ export class ChatLoad {
     await Promise.all(this.loops);
   }
 
-  /** Devices that must hold a message: both devices of the recipient, and the sender's other device. */
+  /**
+   * Devices that must hold a message: both devices of the recipient (every member's, in the
+   * group), and the sender's other device.
+   */
   targets(s: Sent): Device[] {
+    if (s.to === CHAOS_GROUP) return this.devices.filter((d) => d.deviceId !== s.senderDevice);
     return this.devices.filter((d) => d.userId === s.to || (d.userId === s.sender && d.deviceId !== s.senderDevice));
+  }
+
+  /** Group messages acked, and their deliveries to member devices so far. */
+  groupCounts(): { acked: number; delivered: number } {
+    const group = this.sent.filter((s) => s.to === CHAOS_GROUP);
+    let delivered = 0;
+    for (const s of group)
+      for (const d of this.targets(s)) if (d.received.some((m) => m.conversation === s.conversation && m.seq === s.seq)) delivered++;
+    return { acked: group.length, delivered };
   }
 
   delivered(): number {
@@ -273,7 +298,10 @@ export async function account(world: ChaosWorld, load: ChatLoad): Promise<Accoun
       last.set(m.conversation, Math.max(last.get(m.conversation) ?? 0, m.seq));
     }
   }
-  const line = `sent=${load.attempts} acked=${load.sent.length} delivered=${load.delivered()} stored=${rows.length} lost=${lost} duplicated=${duplicated} reordered=${reordered}`;
+  const group = load.groupCounts();
+  const line =
+    `sent=${load.attempts} acked=${load.sent.length} delivered=${load.delivered()} stored=${rows.length} ` +
+    `group-acked=${group.acked} group-delivered=${group.delivered} lost=${lost} duplicated=${duplicated} reordered=${reordered}`;
   return { line, lost, duplicated, reordered, details };
 }
 
