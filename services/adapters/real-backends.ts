@@ -18,6 +18,7 @@ import { RabbitmqBus } from './rabbitmq/rabbitmq-bus.js';
 import { createRedis, redisReady } from './redis/redis-client.js';
 import { RedisConversationState } from './redis/redis-conversation-state.js';
 import { RedisDedupe } from './redis/redis-dedupe.js';
+import { RedisGroupCache } from './redis/redis-group-cache.js';
 import { RedisRateLimiter } from './redis/redis-rate-limiter.js';
 import { RedisRecentWindow } from './redis/redis-recent-window.js';
 import { RedisRoutes } from './redis/redis-routes.js';
@@ -73,7 +74,7 @@ export async function createRealBackends(config: Config, log: Logger, metrics: M
     store: new MongoMessageStore(mongo.messages),
     conversations,
     apps: new MongoAppRegistry(mongo.apps, mongo.revokedTokens, mongo.revokedUsers),
-    groups: new MongoGroupDirectory(mongo.groups, mongo.groupMembers),
+    groups: new RedisGroupCache(redis, new MongoGroupDirectory(mongo.groups, mongo.groupMembers)),
     workerIds: new RedisWorkerIds(redis),
     rateLimiter: new RedisRateLimiter(redis),
     ready: () => redis.status === 'ready' && bus.ready() && mongo.ready,

@@ -32,6 +32,12 @@ export const redisKeys = {
   userConversations: (appId: string, userId: string) => `imcloud:{${appId}}:convs:${userId}`,
   /** Sorted set: [userId, conversation] whose cursors moved, scored by when they first did (write-behind). */
   dirtyCursors: (appId: string) => `imcloud:{${appId}}:cursors-dirty`,
+  /** Hash: a group (`g`) and its member records (`m:<user>`), cached from MongoDB (RedisGroupCache). */
+  group: (appId: string, groupId: string) => `imcloud:{${appId}}:group:${groupId}`,
+  /** Sorted set (by id): the group's current members, cached beside the group. */
+  groupMembers: (appId: string, groupId: string) => `imcloud:{${appId}}:group-members:${groupId}`,
+  /** Counter: bumped by every write to the group, so a load that raced a write is not installed. */
+  groupVersion: (appId: string, groupId: string) => `imcloud:{${appId}}:group-version:${groupId}`,
   rate: (key: string) => `imcloud:rate:${key}`,
   workerId: (id: number) => `imcloud:worker:${id}`,
 } as const;

@@ -3,12 +3,15 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryConversationArchive } from '../../services/adapters/memory/memory-conversation-archive.js';
+import { MemoryGroupDirectory } from '../../services/adapters/memory/memory-group-directory.js';
 import { MemorySeqHighWater } from '../../services/adapters/memory/memory-seq-high-water.js';
 import { MongoConversationArchive } from '../../services/adapters/mongodb/mongo-conversation-archive.js';
 import type { MongoDatabase } from '../../services/adapters/mongodb/mongo-database.js';
+import { MongoGroupDirectory } from '../../services/adapters/mongodb/mongo-group-directory.js';
 import { MongoSeqHighWater } from '../../services/adapters/mongodb/mongo-seq-high-water.js';
 import { RedisConversationState } from '../../services/adapters/redis/redis-conversation-state.js';
 import { RedisDedupe } from '../../services/adapters/redis/redis-dedupe.js';
+import { RedisGroupCache } from '../../services/adapters/redis/redis-group-cache.js';
 import { RedisRateLimiter } from '../../services/adapters/redis/redis-rate-limiter.js';
 import { RedisRecentWindow } from '../../services/adapters/redis/redis-recent-window.js';
 import { RedisRoutes } from '../../services/adapters/redis/redis-routes.js';
@@ -16,6 +19,8 @@ import { RedisSeqAllocator } from '../../services/adapters/redis/redis-seq-alloc
 import { RedisWorkerIds } from '../../services/adapters/redis/redis-worker-ids.js';
 import { conversationStateContract } from '../../services/ports/conversation-state.contract.js';
 import { dedupeContract } from '../../services/ports/dedupe.contract.js';
+import { groupDirectoryContract } from '../../services/ports/group-directory.contract.js';
+import type { Group, GroupMember } from '../../services/ports/group-directory.js';
 import { rateLimiterContract } from '../../services/ports/rate-limiter.contract.js';
 import { recentWindowContract } from '../../services/ports/recent-window.contract.js';
 import { routesContract } from '../../services/ports/routes.contract.js';
@@ -80,6 +85,80 @@ conversationStateContract('redis + in-memory archive', async () => {
   return { conversations: state, cleanup: () => state.close() };
 });
 rateLimiterContract('redis', async () => ({ rateLimiter: new RedisRateLimiter(redis), cleanup: none }));
+groupDirectoryContract('redis cache + mongodb', async () => ({
+  groups: new RedisGroupCache(redis, new MongoGroupDirectory(mongo.groups, mongo.groupMembers)),
+  cleanup: none,
+}));
+// The cache needs no MongoDB: the durable directory is a port.
+groupDirectoryContract('redis cache + in-memory directory', async () => ({
+  groups: new RedisGroupCache(redis, new MemoryGroupDirectory()),
+  cleanup: none,
+}));
+
+describe('RedisGroupCache: every process sees every write at once; losing Redis loses nothing', () => {
+  const group = (groupId: string): Group => ({
+    groupId,
+    name: 'G',
+    owner: 'ann',
+    createdAt: 1,
+    muteAll: false,
+    dissolvedSeq: 0,
+    diffusion: 'write',
+  });
+  const member = (userId: string, leftSeq = 0): GroupMember => ({ userId, role: 'member', joinedSeq: 1, leftSeq, muted: false });
+  const ids = (ms: GroupMember[]) => ms.map((m) => m.userId);
+
+  it('a write through one process is seen by another that had the group cached', async () => {
+    const durable = new MemoryGroupDirectory();
+    const [a, b] = [new RedisGroupCache(redis, durable), new RedisGroupCache(redis, durable)];
+    const [app, g] = [`app-${randomUUID()}`, `g-${randomUUID()}`];
+    await a.create(app, group(g));
+    await a.putMembers(app, g, [member('ann'), member('bob')]);
+    expect(ids(await b.members(app, g, { limit: 10, current: true }))).toEqual(['ann', 'bob']);
+    expect(await redis.exists(redisKeys.group(app, g))).toBe(1); // b's read filled the cache
+    await a.putMembers(app, g, [member('bob', 7), member('cat')]);
+    expect(ids(await b.members(app, g, { limit: 10, current: true }))).toEqual(['ann', 'cat']);
+    expect(await b.member(app, g, 'bob')).toEqual(member('bob', 7));
+    expect(await b.count(app, g)).toBe(2);
+    await a.update(app, g, { diffusion: 'read' });
+    expect((await b.get(app, g))?.diffusion).toBe('read');
+  });
+
+  it('a copy loaded while a write happened is not installed over it', async () => {
+    const durable = new MemoryGroupDirectory();
+    const writer = new RedisGroupCache(redis, durable);
+    const [app, g] = [`app-${randomUUID()}`, `g-${randomUUID()}`];
+    await writer.create(app, group(g));
+    await writer.putMembers(app, g, [member('ann')]);
+    // A reader whose load reads the old members, then a write lands before it installs its copy.
+    let raced = false;
+    const racing = new RedisGroupCache(
+      redis,
+      withMethod(durable, 'members', (original) => async (...args: unknown[]) => {
+        const page = await original(...args);
+        if (!raced) await writer.putMembers(app, g, [member('dan')]);
+        raced = true;
+        return page;
+      }),
+    );
+    expect(ids(await racing.members(app, g, { limit: 10, current: true }))).toEqual(['ann', 'dan']);
+    expect(ids(await new RedisGroupCache(redis, durable).members(app, g, { limit: 10, current: true }))).toEqual(['ann', 'dan']);
+  });
+
+  it('reads come from the durable directory when Redis lost the cache and its version', async () => {
+    const durable = new MemoryGroupDirectory();
+    const cache = new RedisGroupCache(redis, durable);
+    const [app, g] = [`app-${randomUUID()}`, `g-${randomUUID()}`];
+    await cache.create(app, group(g));
+    await cache.putMembers(app, g, [member('ann'), member('eve', 3)]);
+    expect(await cache.count(app, g)).toBe(1);
+    await redis.del(redisKeys.group(app, g), redisKeys.groupMembers(app, g), redisKeys.groupVersion(app, g));
+    expect(await cache.member(app, g, 'eve')).toEqual(member('eve', 3));
+    await redis.del(redisKeys.group(app, g), redisKeys.groupMembers(app, g));
+    expect(ids(await cache.members(app, g, { limit: 10, current: true }))).toEqual(['ann']);
+    expect(await cache.get(app, g)).toEqual(group(g));
+  });
+});
 // Worker ids are one global space: each test gets its own key prefix.
 workerIdsContract('redis', async () => {
   const prefixed = new Redis(requireEnv('IMCLOUD_REDIS_URL'), { keyPrefix: `t-${randomUUID()}:` });
