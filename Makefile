@@ -113,6 +113,7 @@ crd: node_modules/.installed
 # The distributed mode on real servers: roles as processes; figures in bench/results/dist-chat.json.
 bench-dist: build infra
 	@$(bench_node) node_modules/.bin/tsx bench/dist-chat.ts
+	@$(bench_node) node_modules/.bin/tsx bench/group-fanout.ts --dist --members 1000 --phases saturation --no-build --out dist-group
 
 clean:
 	rm -rf dist protocol/gen $(RESULTS)

@@ -1,10 +1,11 @@
-// Group fan-out benchmark of the embedded mode: one group of --members members, all online over
-// WebSocket from forked member processes (bench/lib/group-worker.ts), one sender; every message
-// is stored and seq-ordered like any other. `node bin/imcloud.js all` in its own process.
+// Group fan-out benchmark: one group of --members members, all online over WebSocket from forked
+// member processes (bench/lib/group-worker.ts), one sender; every message is stored and
+// seq-ordered like any other. The embedded mode (`node bin/imcloud.js all` in its own process),
+// or with --dist the layout of `make run-dist` with the members spread over both gates.
 //
 //   npx tsx bench/group-fanout.ts [--members 5000] [--workers 2] [--rate 10] [--window 4]
 //        [--duration 20] [--warmup 3] [--runs 3] [--phases fixed,saturation] [--ack-interval 1000]
-//        [--diffusion-max N] [--drain 30] [--out group-fanout] [--profile] [--no-build]
+//        [--diffusion-max N] [--drain 30] [--dist] [--out group-fanout] [--profile] [--no-build]
 //
 // Phase "fixed": --rate messages/s offered; latency is from a message's send to the LAST member's
 // receipt. Phase "saturation": --window unacknowledged sends outstanding. Deliveries are member
@@ -26,19 +27,17 @@ import {
   median,
   nowUs,
   num,
-  type PlatformProcess,
   parseFlags,
   progress,
   RESULTS_DIR,
   ROOT,
   round,
-  rssOf,
   sleep,
-  startPlatform,
   table,
   writeResult,
 } from './lib/common.js';
 import { summarizeProfile } from './lib/cpu-profile.js';
+import { distributedTarget, embeddedTarget, type GroupTarget, rssOfAll } from './lib/group-target.js';
 import type { GroupWorkerInit, GroupWorkerResult } from './lib/group-worker.js';
 import { describeProbe, machineProbe } from './lib/machine-probe.js';
 import { request } from './lib/worker-ipc.js';
@@ -61,6 +60,8 @@ const cfg = {
   out: String(flags.out ?? 'group-fanout'),
   /** A CPU profile of the server per run, summarized into the result (bench/lib/cpu-profile.ts). */
   profile: flags.profile === true,
+  /** The distributed layout instead of the embedded mode. */
+  dist: flags.dist === true,
 };
 /** Anchor (Centrifugo, pure fan-out, same machine) and targets: issue text, bench/README.md. */
 export const TARGETS = { saturationDeliveriesPerSec: 131_000, fixedP99LastMemberMs: 250 };
@@ -74,8 +75,8 @@ interface Sender {
   onAck?: () => void;
 }
 
-async function admin(p: PlatformProcess, method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
-  const res = await fetch(`${p.httpUrl}${path}`, {
+async function admin(p: GroupTarget, method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
+  const res = await fetch(`${p.adminUrl}${path}`, {
     method,
     headers: { authorization: `Bearer ${p.adminToken}`, 'content-type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),
@@ -86,7 +87,7 @@ async function admin(p: PlatformProcess, method: string, path: string, body?: un
 }
 
 /** The group, owned by "sender", with m0 … m<members-1>, 500 users a change (the default cap). */
-async function createGroup(p: PlatformProcess, appId: string): Promise<string> {
+async function createGroup(p: GroupTarget, appId: string): Promise<string> {
   const ids = Array.from({ length: cfg.members }, (_, i) => `m${i}`);
   await admin(p, 'POST', `/v1/apps/${appId}/groups`, { groupId: GROUP, name: 'bench', owner: 'sender', members: ids.slice(0, 499) });
   for (let i = 499; i < ids.length; i += 500)
@@ -134,6 +135,8 @@ interface RunFigures {
   run: number;
   diffusion: string;
   messagesPerSec: number;
+  /** Group messages the consumers stored per second over the window. */
+  persistedPerSec: number;
   deliveriesPerSec: number;
   lastMember: ReturnType<Histogram['summaryMs']>;
   lost: number;
@@ -172,7 +175,7 @@ function merge(results: GroupWorkerResult[]): Map<number, { count: number; lastA
   return bySeq;
 }
 
-async function startMembers(platform: PlatformProcess, app: { appId: string; secret: string }): Promise<ChildProcess[]> {
+async function startMembers(platform: GroupTarget, app: { appId: string; secret: string }): Promise<ChildProcess[]> {
   const workers: ChildProcess[] = [];
   const per = Math.ceil(cfg.members / cfg.workers);
   for (let w = 0; w < cfg.workers; w++) {
@@ -180,7 +183,7 @@ async function startMembers(platform: PlatformProcess, app: { appId: string; sec
     workers.push(child);
     const init: GroupWorkerInit = {
       type: 'init',
-      wsUrl: platform.wsUrl,
+      wsUrl: platform.wsUrls[w % platform.wsUrls.length]!,
       appId: app.appId,
       secret: app.secret,
       from: w * per,
@@ -200,24 +203,24 @@ async function runOnce(phase: 'fixed' | 'saturation', run: number): Promise<RunF
     rmSync(profileDir, { recursive: true, force: true });
     mkdirSync(profileDir, { recursive: true });
   }
-  const platform = await startPlatform({
-    nodeArgs: cfg.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
-    env: {
-      ...LOAD_GENERATOR_ENV,
-      IMCLOUD_GATE_MAX_CONNECTIONS_PER_IP: '1000000',
-      IMCLOUD_LOGIC_GROUP_MAX_MEMBERS: String(cfg.members + 10),
-      ...(cfg.diffusionMax !== undefined && { IMCLOUD_LOGIC_GROUP_WRITE_DIFFUSION_MAX: String(cfg.diffusionMax) }),
-    },
-  });
+  const env = {
+    ...LOAD_GENERATOR_ENV,
+    IMCLOUD_LOG_LEVEL: 'warn',
+    IMCLOUD_GATE_MAX_CONNECTIONS_PER_IP: '1000000',
+    IMCLOUD_LOGIC_GROUP_MAX_MEMBERS: String(cfg.members + 10),
+    ...(cfg.diffusionMax !== undefined && { IMCLOUD_LOGIC_GROUP_WRITE_DIFFUSION_MAX: String(cfg.diffusionMax) }),
+  };
+  const nodeArgs = cfg.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+  const platform = await (cfg.dist ? distributedTarget(env, nodeArgs) : embeddedTarget(env, nodeArgs));
   let workers: ChildProcess[] = [];
   let sender: WebSocket | undefined;
   try {
     const app = await platform.createApp();
     const diffusion = await createGroup(platform, app.appId);
-    const rssBefore = rssOf(platform.pid);
+    const rssBefore = rssOfAll(platform.gatePids);
     workers = await startMembers(platform, app);
-    const rssPerConnection = (rssOf(platform.pid) - rssBefore) / cfg.members;
-    sender = await connectAndAuth({ wsUrl: platform.wsUrl, appId: app.appId, secret: app.secret, userId: 'sender' });
+    const rssPerConnection = (rssOfAll(platform.gatePids) - rssBefore) / cfg.members;
+    sender = await connectAndAuth({ wsUrl: platform.wsUrls[0]!, appId: app.appId, secret: app.secret, userId: 'sender' });
     const s: Sender = { ws: sender, acked: 0, outstanding: 0 };
     const errors: Record<string, number> = {};
     sender.on('message', (data: Buffer) => {
@@ -235,7 +238,12 @@ async function runOnce(phase: 'fixed' | 'saturation', run: number): Promise<RunF
     const windowEndUs = windowStartUs + cfg.durationMs * 1000;
     const cpuAt = async (us: number) => {
       await sleep(Math.max(0, (us - nowUs()) / 1000));
-      return { server: cpuSecondsOf(platform.pid), clients: workers.reduce((t, c) => t + cpuSecondsOf(c.pid!), 0), at: nowUs() };
+      return {
+        server: platform.pids.reduce((t, pid) => t + cpuSecondsOf(pid), 0),
+        clients: workers.reduce((t, c) => t + cpuSecondsOf(c.pid!), 0),
+        stored: await platform.stored(),
+        at: nowUs(),
+      };
     };
     const [c0, c1] = [cpuAt(windowStartUs), cpuAt(windowEndUs)];
     progress(`group-fanout: ${phase} run ${run}: ${diffusion} diffusion, ${cfg.warmupMs / 1000} s warm-up + ${cfg.durationMs / 1000} s`);
@@ -254,6 +262,7 @@ async function runOnce(phase: 'fixed' | 'saturation', run: number): Promise<RunF
       run,
       diffusion,
       messagesPerSec: round(inWindow.length / secs, 1),
+      persistedPerSec: round((cpu1.stored - cpu0.stored) / secs, 1),
       deliveriesPerSec: round(deliveries / secs, 0),
       lastMember: last.summaryMs(),
       lost: inWindow.length * cfg.members - deliveries,
@@ -279,6 +288,7 @@ function summarize(runs: RunFigures[]) {
     runs: runs.length,
     diffusion: runs[0]?.diffusion,
     messagesPerSec: m((r) => r.messagesPerSec),
+    persistedPerSec: m((r) => r.persistedPerSec),
     deliveriesPerSec: m((r) => r.deliveriesPerSec),
     deliveriesPerSecRange: [Math.min(...runs.map((r) => r.deliveriesPerSec)), Math.max(...runs.map((r) => r.deliveriesPerSec))],
     lastMemberP50Ms: m((r) => r.lastMember.p50),
@@ -332,11 +342,18 @@ async function main(): Promise<void> {
     lost: { target: 0, actual: Object.values(phases).reduce((n, p) => n + p.lost, 0) },
     duplicated: { target: 0, actual: Object.values(phases).reduce((n, p) => n + p.duplicates, 0) },
   };
-  const file = writeResult(cfg.out, { machine: { ...machineFacts(), probe, server: bundleFacts() }, config: cfg, targets, phases });
+  const layout = cfg.dist ? 'gate×2 logic×2 consumer×2 dispatch admin' : 'embedded';
+  const file = writeResult(cfg.out, {
+    machine: { ...machineFacts(), probe, server: bundleFacts() },
+    config: { ...cfg, layout },
+    targets,
+    phases,
+  });
   const rows = Object.entries(phases).map(([name, p]) => [
     name,
     p.diffusion ?? '',
     p.messagesPerSec,
+    p.persistedPerSec,
     p.deliveriesPerSec,
     p.lastMemberP99Ms,
     p.lost,
@@ -346,7 +363,18 @@ async function main(): Promise<void> {
   ]);
   console.log(
     table(
-      ['phase', 'diffusion', 'msg/s', 'deliveries/s', 'p99 last member ms', 'lost', 'dup', 'server µs/delivery', 'server KB/conn'],
+      [
+        'phase',
+        'diffusion',
+        'msg/s',
+        'persisted/s',
+        'deliveries/s',
+        'p99 last member ms',
+        'lost',
+        'dup',
+        'server µs/delivery',
+        'server KB/conn',
+      ],
       rows,
     ),
   );

@@ -36,6 +36,9 @@ export interface GroupWorkerResult {
 
 interface Member {
   ws: WebSocket;
+  /** seq → 1 once received (pushes of concurrent sends may arrive out of seq order on a raw socket). */
+  seen: Uint8Array;
+  /** The highest seq received; the PushAck says it (a bench member does not pull gaps, as the SDK would). */
   lastSeq: number;
   ackedSeq: number;
 }
@@ -55,12 +58,18 @@ function onFrame(m: Member, data: Buffer): void {
   for (const msg of f.push!.messages!) {
     if (msg.conversation !== init.conversation || msg.kind !== 0) continue;
     const seq = Number(msg.seq);
-    if (seq <= m.lastSeq) {
-      duplicates += seq === m.lastSeq ? 1 : 0;
-      outOfOrder += seq < m.lastSeq ? 1 : 0;
+    if (seq >= m.seen.length) {
+      const grown = new Uint8Array(Math.max(seq + 1, m.seen.length * 2));
+      grown.set(m.seen);
+      m.seen = grown;
+    }
+    if (m.seen[seq]) {
+      duplicates++;
       continue;
     }
-    m.lastSeq = seq;
+    m.seen[seq] = 1;
+    if (seq < m.lastSeq) outOfOrder++;
+    m.lastSeq = Math.max(m.lastSeq, seq);
     let s = bySeq.get(seq);
     const body = msg.body as Buffer;
     if (!s) bySeq.set(seq, (s = { count: 0, lastAtUs: 0, sentAtUs: body.length >= 8 ? body.readDoubleLE(0) : 0 }));
@@ -81,7 +90,7 @@ async function connectAll(): Promise<void> {
         ),
     );
     for (const ws of batch) {
-      const m: Member = { ws, lastSeq: 0, ackedSeq: 0 };
+      const m: Member = { ws, seen: new Uint8Array(1024), lastSeq: 0, ackedSeq: 0 };
       ws.on('message', (data: Buffer) => onFrame(m, data));
       members.push(m);
     }

@@ -9,14 +9,13 @@ import { createHash } from 'node:crypto';
 import { assertGroupId, assertUserId, groupConversation } from '../../protocol/conversation-id.js';
 import { ImError } from '../../protocol/errors.js';
 import { imcloud } from '../../protocol/gen/im.js';
-import type { SendAckRecord } from '../ports/dedupe.js';
 import type { Group, GroupMember, GroupRole } from '../ports/group-directory.js';
 import type { Caller } from './caller.js';
 import type { ConversationAccess, GroupSeat } from './conversation-access.js';
 import { nextDiffusion, writeDiffusionMax } from './diffusion.js';
 import { fanOutToGroup } from './group-fan-out.js';
 import type { LogicContext } from './logic-context.js';
-import type { SendAcceptor } from './send-acceptor.js';
+import type { Ack, SendAcceptor } from './send-acceptor.js';
 import { checkClientMsgId } from './sends.js';
 
 const EventType = imcloud.v1.GroupEventType;
@@ -84,7 +83,6 @@ export class GroupChanges {
     const seat = await this.access.currentSeat(c, req.groupId);
     const change = await this.plan(c, seat, req);
     await this.apply(c, reqId, req.clientMsgId, req.groupId, change);
-    if (req.change === 'rename') await this.cx.backends.groups.update(c.appId, req.groupId, { name: change.event.name ?? '' });
   }
 
   /** A page of the group's current members, for a current or former member. */
@@ -214,7 +212,7 @@ export class GroupChanges {
   }
 
   /** Stores the change's event in the group's seq, writing member records before and after it. */
-  private async apply(c: Caller, reqId: number, clientMsgId: string, groupId: string, change: Change): Promise<SendAckRecord> {
+  private async apply(c: Caller, reqId: number, clientMsgId: string, groupId: string, change: Change): Promise<Ack> {
     const { groups } = this.cx.backends;
     if (change.before && !change.onlyRetry) await groups.putMembers(c.appId, groupId, change.before);
     const ack = await this.acceptor.accept(
@@ -229,14 +227,21 @@ export class GroupChanges {
         body: imcloud.v1.GroupEvent.encode(change.event).finish(),
         recallsSeq: 0,
       },
-      { onlyRetry: change.onlyRetry, fanOut: (m) => fanOutToGroup(this.cx, c, groupId, m, change.alsoTo) },
+      {
+        onlyRetry: change.onlyRetry,
+        fanOut: (m) => fanOutToGroup(this.cx, c, groupId, m, change.alsoTo),
+        // Answered below, once the member records and the group say what the event says.
+        callerAnswers: true,
+      },
     );
     // Also on a retry: the records then say what the first attempt's event said.
     const records = change.after?.(ack.seq) ?? [];
     if (records.length > 0) await groups.putMembers(c.appId, groupId, records);
     if (change.event.type === EventType.GROUP_EVENT_DISSOLVED) await groups.update(c.appId, groupId, { dissolvedSeq: ack.seq });
+    if (change.event.type === EventType.GROUP_EVENT_RENAMED) await groups.update(c.appId, groupId, { name: change.event.name ?? '' });
     if (change.event.all) await groups.update(c.appId, groupId, { muteAll: change.event.type === EventType.GROUP_EVENT_MUTED });
     if (RESIZING.has(change.event.type ?? 0)) await this.rediffuse(c, groupId);
+    this.cx.replies.reply(c, { reqId, sendAck: ack });
     return ack;
   }
 

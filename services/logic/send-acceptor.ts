@@ -24,6 +24,9 @@ const BUSY_RETRY_AFTER_MS = 500;
 /** What a Send or Recall frame asks to store, before it is a message. */
 export type MessageContent = Pick<StoredMessage, 'conversation' | 'kind' | 'contentType' | 'body' | 'recallsSeq' | 'mentions'>;
 
+/** The ack a send got: a retry of one acked before says duplicate. */
+export type Ack = SendAckRecord & { duplicate: boolean };
+
 export interface AcceptOptions {
   /** Set when only a retry of an earlier request is acceptable: why a new one is refused. */
   onlyRetry?: string;
@@ -32,6 +35,8 @@ export interface AcceptOptions {
    * route of `members` (single chat). A group pages through its members (group-fan-out.ts).
    */
   fanOut?: (message: StoredMessage) => Promise<number>;
+  /** The caller answers the sender itself, with the ack accept() returns (a group change: after its records are written). */
+  callerAnswers?: boolean;
 }
 
 /** One send on its way through the accept path. */
@@ -43,6 +48,7 @@ interface SendAttempt {
   members: string[];
   onlyRetry: string | undefined;
   fanOut: AcceptOptions['fanOut'];
+  callerAnswers: boolean;
   stage: (stage: SendStage) => void;
 }
 
@@ -80,10 +86,10 @@ export class SendAcceptor {
     members: string[],
     content: MessageContent,
     opts: AcceptOptions = {},
-  ): Promise<SendAckRecord> {
+  ): Promise<Ack> {
     if (caller.receivedAt > 0) this.stages.bus_in.observe(Math.max(0, this.cx.now() - caller.receivedAt) / 1000);
-    const { onlyRetry, fanOut } = opts;
-    const attempt: SendAttempt = { caller, reqId, clientMsgId, members, onlyRetry, fanOut, stage: stageClock(this.stages) };
+    const { onlyRetry, fanOut, callerAnswers = false } = opts;
+    const attempt: SendAttempt = { caller, reqId, clientMsgId, members, onlyRetry, fanOut, callerAnswers, stage: stageClock(this.stages) };
     const message = this.newMessage(attempt, content);
     const draw = this.seqDraw(attempt, message);
     const claim = await this.claim(attempt, draw);
@@ -155,10 +161,11 @@ export class SendAcceptor {
   // ── one function per claim outcome ─────────────────────────────────────────────────────
 
   /** 'done': acked before; the same ack again, nothing stored or pushed. */
-  private answerAckedBefore(a: SendAttempt, ack: SendAckRecord): SendAckRecord {
+  private answerAckedBefore(a: SendAttempt, ack: SendAckRecord): Ack {
     this.cx.metrics.sendRetries.inc({ app_id: a.caller.appId, outcome: 'acked-before' });
-    this.cx.replies.reply(a.caller, { reqId: a.reqId, sendAck: { ...ack, duplicate: true } });
-    return ack;
+    const duplicate = { ...ack, duplicate: true };
+    if (!a.callerAnswers) this.cx.replies.reply(a.caller, { reqId: a.reqId, sendAck: duplicate });
+    return duplicate;
   }
 
   /** 'busy': another logic process holds the lease; the client retries with the same clientMsgId. */
@@ -241,7 +248,7 @@ export class SendAcceptor {
   }
 
   /** The ack to the sender, the push to every other connection of both members; the dedupe record is marked done meanwhile. */
-  private answer(a: SendAttempt, { message }: Allocation, routes: Map<string, Route[]>, resumed: boolean): SendAckRecord {
+  private answer(a: SendAttempt, { message }: Allocation, routes: Map<string, Route[]>, resumed: boolean): Ack {
     const { caller: c } = a;
     const ack: SendAckRecord = {
       clientMsgId: a.clientMsgId,
@@ -258,13 +265,13 @@ export class SendAcceptor {
       (err: unknown) =>
         this.cx.log.warn({ traceId: c.traceId, err: String(err) }, 'dedupe record not marked done; a retry of this send will resume it'),
     );
-    this.cx.replies.reply(c, { reqId: a.reqId, sendAck: { ...ack, duplicate: resumed } });
+    if (!a.callerAnswers) this.cx.replies.reply(c, { reqId: a.reqId, sendAck: { ...ack, duplicate: resumed } });
     const perApp = this.metricsOf(c.appId);
     perApp.sends.inc();
     if (c.receivedAt > 0) perApp.ackLatency.observe((this.cx.now() - c.receivedAt) / 1000);
     if (!a.fanOut) {
       perApp.pushes.inc(this.cx.replies.toRoutes(c, routes, { push: { messages: [toWireMessage(message)] } }, { sentAt: message.ts }));
-      return ack;
+      return { ...ack, duplicate: resumed };
     }
     // The message is stored and acked: a push that fails here is repaired by sync.
     a.fanOut(message).then(
@@ -272,7 +279,7 @@ export class SendAcceptor {
       (err: unknown) =>
         this.cx.log.warn({ traceId: c.traceId, err: String(err) }, 'group fan-out failed; members find the message by sync'),
     );
-    return ack;
+    return { ...ack, duplicate: resumed };
   }
 
   // ── helpers ────────────────────────────────────────────────────────────────────────────
