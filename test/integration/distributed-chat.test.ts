@@ -263,4 +263,39 @@ describe('distributed: roles as processes on real servers', () => {
     expect(refused.error!.code).toBe('IM_GROUP_NOT_MEMBER');
     for (const c of [owner, m1, m2, jo, outsider]) c.close();
   });
+
+  it('groups across gates: a removed member gets nothing after the removal; the owner recalls; mentions and who-read counts', async () => {
+    const appId = await newApp();
+    const [owner, kept, gone] = [await online(appId, 'ola', 0), await online(appId, 'pia', 1), await online(appId, 'quin', 1)];
+    const g = 'g:club';
+    const created = await owner.request(
+      { groupCreate: { clientMsgId: 'c', groupId: 'club', name: 'Club', members: ['pia', 'quin'] } },
+      10_000,
+    );
+    expect(created.body, JSON.stringify(created.error)).toBe('sendAck');
+    const sendAs = (c: RawClient, id: string, body: string, mentions: string[] = []) =>
+      c.request({ send: { clientMsgId: id, groupId: 'club', contentType: 'text', body: text(body), mentions } }, 10_000);
+    const hi = await sendAs(gone, 'q1', 'hi from quin');
+    const removed = await owner.request({ groupChange: { clientMsgId: 'r', groupId: 'club', remove: { userIds: ['quin'] } } }, 10_000);
+    expect(removed.sendAck, JSON.stringify(removed.error)).toBeTruthy();
+    const removedSeq = Number(removed.sendAck!.seq);
+    const after = await sendAs(kept, 'p1', '@ola after quin left', ['ola']);
+    // quin on gate 1 gets the removal and nothing after it; reads stop there too.
+    const push = await gone.next((f) => f.body === 'push' && Number(f.push!.messages![0]!.seq) === removedSeq, 10_000);
+    expect(push.push!.messages![0]!.kind).toBe(imcloud.v1.MessageKind.MESSAGE_KIND_SYSTEM);
+    expect((await historyOf(gone, g)).map((m) => Number(m.seq)).at(-1)).toBe(removedSeq);
+    expect((await sendAs(gone, 'q2', 'still here?')).error!.code).toBe('IM_GROUP_NOT_MEMBER');
+    expect(gone.all.some((f) => f.body === 'push' && Number(f.push!.messages![0]!.seq) === Number(after.sendAck!.seq))).toBe(false);
+    // The mention reaches ola's summary (she has not read past it); the owner (gate 0) recalls
+    // quin's message (which moves her read cursor past it); pia's read is counted.
+    const summary = (await owner.request({ sync: { cursors: [] } })).syncPage!.conversations!.find((c) => c.conversation === g);
+    expect(Number(summary!.mentionedSeq)).toBe(Number(after.sendAck!.seq));
+    const recall = await owner.request({ recall: { clientMsgId: 'rc', conversation: g, seq: hi.sendAck!.seq } }, 10_000);
+    expect(recall.body, JSON.stringify(recall.error)).toBe('sendAck');
+    await expect.poll(async () => (await historyOf(kept, g)).find((m) => m.clientMsgId === 'q1')?.recalled, { timeout: 15_000 }).toBe(true);
+    await kept.request({ read: { conversation: g, seq: Number(recall.sendAck!.seq) } });
+    const readers = await owner.request({ readers: { conversation: g, seq: Number(after.sendAck!.seq) } });
+    expect(readers.readersResult).toMatchObject({ readCount: 1, memberCount: 1, readers: ['pia'] });
+    for (const c of [owner, kept, gone]) c.close();
+  });
 });
