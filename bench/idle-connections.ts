@@ -97,6 +97,9 @@ async function imcloudGate(): Promise<Server> {
       IMCLOUD_GATE_HEARTBEAT_INTERVAL_MS: String(HEARTBEAT_MS),
       IMCLOUD_GATE_IDLE_TIMEOUT_MS: String(Math.round(HEARTBEAT_MS * 2.5)),
       IMCLOUD_GATE_AUTH_TIMEOUT_MS: '30000',
+      // The listener's cap (http.maxConnections, 18,000 by default) sized for this gate's share,
+      // with room for the benchmark's own /metrics requests.
+      IMCLOUD_HTTP_MAX_CONNECTIONS: String(PER_GATE + 1_000),
     },
   });
   const app = await p.createApp();
