@@ -298,4 +298,44 @@ describe('distributed: roles as processes on real servers', () => {
     expect(readers.readersResult).toMatchObject({ readCount: 1, memberCount: 1, readers: ['pia'] });
     for (const c of [owner, kept, gone]) c.close();
   });
+
+  it('groups across gates: a group switches diffusion both ways while members on both gates send; nobody loses, repeats or reorders', async () => {
+    // An app whose groups leave write diffusion above 4 members (and come back at 3).
+    const { status, json } = await admin('/v1/apps', { limits: { groupWriteDiffusionMax: 4 } });
+    expect(status).toBe(201);
+    const appId = json.appId as string;
+    const [ana, ben, cy] = [await online(appId, 'ana', 0), await online(appId, 'ben', 1), await online(appId, 'cy', 1)];
+    const modeOf = async () => (await admin(`/v1/apps/${appId}/groups/wave`)).json.diffusion;
+    expect(
+      (await ana.request({ groupCreate: { clientMsgId: 'w0', groupId: 'wave', name: 'W', members: ['ben', 'cy'] } }, 10_000)).body,
+    ).toBe('sendAck');
+    const modes = [await modeOf()];
+    const flow = Promise.all(
+      [ana, ben].map(async (c, i) => {
+        for (let n = 1; n <= 15; n++) {
+          const r = await c.request(
+            { send: { clientMsgId: `wave-${i}-${n}`, groupId: 'wave', contentType: 'text', body: text(`${i}.${n}`) } },
+            10_000,
+          );
+          expect(r.body, JSON.stringify(r.error)).toBe('sendAck');
+        }
+      }),
+    );
+    await admin(`/v1/apps/${appId}/groups/wave/members`, { userIds: ['dee', 'eli'] });
+    modes.push(await modeOf());
+    await admin(`/v1/apps/${appId}/groups/wave/members/dee`, undefined, 'DELETE');
+    await admin(`/v1/apps/${appId}/groups/wave/members/eli`, undefined, 'DELETE');
+    modes.push(await modeOf());
+    await flow;
+    expect(modes).toEqual(['write', 'read', 'write']);
+    // cy was a member throughout: every seq once and in order, every message sent.
+    await expect.poll(async () => (await historyOf(cy, 'g:wave')).length, { timeout: 15_000 }).toBe(34);
+    const seen = await historyOf(cy, 'g:wave');
+    expect(seen.map((m) => Number(m.seq))).toEqual(Array.from({ length: 34 }, (_, i) => i + 1));
+    for (const i of [0, 1]) {
+      const mine = seen.filter((m) => m.clientMsgId?.startsWith(`wave-${i}-`)).map((m) => m.clientMsgId);
+      expect(mine).toEqual(Array.from({ length: 15 }, (_, n) => `wave-${i}-${n + 1}`));
+    }
+    for (const c of [ana, ben, cy]) c.close();
+  });
 });

@@ -71,6 +71,41 @@ export const tenancy: Group = {
       },
     },
     {
+      name: "groups: a user of app A reaches nothing of app B's group of the same id, nor a non-member of B its own app's group, on every request type",
+      async run({ world }) {
+        const owner = await world.online(world.bystander, 'alice', { gate: 0 });
+        const groupId = `grp-${Date.now()}`;
+        const conversation = `g:${groupId}`;
+        const created = await owner.request({ groupCreate: { clientMsgId: `gc-${groupId}`, groupId, name: 'B', members: ['bob'] } });
+        expect(created.body).toBe('sendAck');
+        const sent = await owner.request({
+          send: { clientMsgId: `gs-${groupId}`, groupId, body: canary(world.bystander.appId, 'group of B') },
+        });
+        expect(sent.body).toBe('sendAck');
+        const frames = (tag: string): Array<[Parameters<AttackClient['request']>[0], string]> => [
+          [{ send: { clientMsgId: `x-${tag}`, groupId, body: canary(world.attacker.appId, 'into B') } }, 'send'],
+          [{ history: { conversation, limit: 50 } }, 'history'],
+          [{ pull: { conversation, fromSeq: 1, toSeq: 10 } }, 'pull'],
+          [{ read: { conversation, seq: 1 } }, 'read'],
+          [{ readers: { conversation, seq: 1 } }, 'readers'],
+          [{ recall: { clientMsgId: `r-${tag}`, conversation, seq: Number(sent.sendAck!.seq) } }, 'recall'],
+          [{ groupMembers: { groupId } }, 'members'],
+          [{ groupChange: { clientMsgId: `c-${tag}`, groupId, add: { userIds: ['mallory'] } } }, 'add'],
+          [{ groupChange: { clientMsgId: `d-${tag}`, groupId, dissolve: {} } }, 'dissolve'],
+        ];
+        // "bob" of app A: the same user id as a member of B's group.
+        const outsider = await world.online(world.attacker, 'bob', { gate: -1 });
+        for (const [frame, what] of frames('a')) await expectRequestRefused(outsider, frame, 'IM_GROUP_NOT_FOUND', `app A: ${what}`);
+        const page = await outsider.request({ sync: { cursors: [{ conversation, seq: 0 }], pageSize: 500 } });
+        expect(page.syncPage!.messages!.filter((m) => canaryTenant(m.body) === world.bystander.appId)).toHaveLength(0);
+        const stranger = await world.online(world.bystander, 'mallory', { gate: -1, transport: 'tcp' });
+        for (const [frame, what] of frames('b')) await expectRequestRefused(stranger, frame, 'IM_GROUP_NOT_MEMBER', `non-member: ${what}`);
+        // Nothing of theirs landed in the group.
+        const history = await owner.request({ history: { conversation, limit: 50 } });
+        expect(history.historyResult!.messages!.map((m) => m.sender)).toEqual(['alice', 'alice']);
+      },
+    },
+    {
       name: 'conversations of other members (in the same app) are refused on every request type',
       async run({ world }) {
         const c = await world.online(world.attacker, 'mallory', { gate: 0 });
