@@ -37,7 +37,7 @@ interface Change {
   before?: GroupMember[];
   after?: (seq: number) => GroupMember[];
   /** Only a retry is acceptable (the change is already in effect): why a new one is refused. */
-  onlyRetry?: string;
+  onlyRetry?: string | ImError;
 }
 
 export class GroupChanges {
@@ -57,11 +57,9 @@ export class GroupChanges {
     const diffusion = nextDiffusion('write', invited.length + 1, await writeDiffusionMax(this.cx, c.appId));
     const group: Group = { groupId, name, owner: c.userId, createdAt: this.cx.now(), muteAll: false, dissolvedSeq: 0, diffusion };
     const { groups } = this.cx.backends;
-    if (!(await groups.create(c.appId, group))) {
-      const existing = await groups.get(c.appId, groupId);
-      // The owner's retry of this very create goes on, and dedupe answers it.
-      if (existing?.owner !== c.userId) throw new ImError('IM_GROUP_EXISTS', `group "${groupId}" exists already`);
-    }
+    const exists = new ImError('IM_GROUP_EXISTS', `group "${groupId}" exists already`);
+    const created = await groups.create(c.appId, group);
+    if (!created && (await groups.get(c.appId, groupId))?.owner !== c.userId) throw exists;
     const members = [{ userId: c.userId, role: 'owner' as const }, ...invited.map((userId) => ({ userId, role: 'member' as const }))];
     const fresh = await this.unrecorded(
       c,
@@ -74,6 +72,10 @@ export class GroupChanges {
       touch: members.map((m) => m.userId),
       before: records(1),
       after: records,
+      // A group of this owner that exists with its owner recorded: only a retry of the create
+      // that made it is answered (with its ack); a new create of the same id is refused. One
+      // whose first create stopped before recording anyone is completed.
+      onlyRetry: !created && !fresh.has(c.userId) ? exists : undefined,
     });
   }
 

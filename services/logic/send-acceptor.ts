@@ -28,8 +28,8 @@ export type MessageContent = Pick<StoredMessage, 'conversation' | 'kind' | 'cont
 export type Ack = SendAckRecord & { duplicate: boolean };
 
 export interface AcceptOptions {
-  /** Set when only a retry of an earlier request is acceptable: why a new one is refused. */
-  onlyRetry?: string;
+  /** Set when only a retry of an earlier request is acceptable: why a new one is refused (IM_BAD_REQUEST), or the error to refuse it with. */
+  onlyRetry?: string | ImError;
   /**
    * Pushes the stored message to its audience; how many connections it went to. Default: every
    * route of `members` (single chat). A group pages through its members (group-fan-out.ts).
@@ -46,7 +46,7 @@ interface SendAttempt {
   clientMsgId: string;
   /** Their conversation index is touched, and, unless fanOut says otherwise, they get the push. */
   members: string[];
-  onlyRetry: string | undefined;
+  onlyRetry: string | ImError | undefined;
   fanOut: AcceptOptions['fanOut'];
   callerAnswers: boolean;
   stage: (stage: SendStage) => void;
@@ -185,7 +185,7 @@ export class SendAcceptor {
   /** 'new' where only a retry is acceptable (a recall of what is already recalled): nothing to resume. */
   private async refuseNew(a: SendAttempt): Promise<never> {
     await this.cx.backends.dedupe.release(a.caller.appId, a.caller.userId, a.clientMsgId);
-    throw new ImError('IM_BAD_REQUEST', a.onlyRetry);
+    throw a.onlyRetry instanceof ImError ? a.onlyRetry : new ImError('IM_BAD_REQUEST', a.onlyRetry);
   }
 
   /** 'new' with a seq: the claim drew it and recorded the draft with it. */

@@ -70,6 +70,9 @@ describe('group chat through the SDK', () => {
     const first = await alice.client.createGroup({ name: 'Dogs', members: ['dave'], clientMsgId: 'create-1', groupId: 'dogs' });
     const again = await alice.client.createGroup({ name: 'Dogs', members: ['dave'], clientMsgId: 'create-1', groupId: 'dogs' });
     expect(again.seq).toBe(first.seq);
+    // A new create of the same id, even by its owner, is refused: it would add members unasked.
+    expect(await codeOf(alice.client.createGroup({ name: 'Dogs 2', members: ['mallory'], groupId: 'dogs' }))).toBe('IM_GROUP_EXISTS');
+    expect((await alice.client.groupMembers('dogs')).members.map((m) => m.userId)).toEqual(['alice', 'dave']);
     for (const i of range(7)) await alice.client.sendToGroup('dogs', `woof ${i}`);
     const dave = await user(app, 'dave');
     expect(texts(normal(dave, 'g:dogs'))).toEqual(range(7).map((i) => `woof ${i}`));
