@@ -74,7 +74,9 @@ export function registerGroupRoutes(route: Route, parse: Parse, groups: GroupDir
     const { appId, groupId } = params(req);
     await groupOf(appId, groupId);
     const limit = Math.min(Math.max(1, Number(req.query.get('limit')) || 100), MEMBERS_PAGE_MAX);
-    const members = await groups.members(appId, groupId, { after: req.query.get('after') || undefined, limit, current: true });
+    const after = req.query.get('after') || undefined;
+    if (after !== undefined) parse(userId, after);
+    const members = await groups.members(appId, groupId, { after, limit, current: true });
     return { json: { members, next: members.length === limit ? members[members.length - 1]!.userId : null } };
   });
   route('GET', '/v1/apps/:appId/users/:userId/groups', 'list-user-groups', async (req) => {

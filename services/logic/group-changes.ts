@@ -90,6 +90,7 @@ export class GroupChanges {
   /** A page of the group's current members, for a current or former member. */
   async members(c: Caller, reqId: number, req: imcloud.v1.GroupMembersRequest): Promise<void> {
     assertGroupId(req.groupId);
+    if (req.after) assertUserId(req.after, 'after');
     const { group } = await this.access.seat(c, req.groupId);
     const limit = Math.min(req.limit || 100, MEMBERS_PAGE_MAX);
     const { groups } = this.cx.backends;
@@ -187,6 +188,7 @@ export class GroupChanges {
   }
 
   private async planRole(c: Caller, seat: GroupSeat, req: imcloud.v1.GroupRoleChange): Promise<Change> {
+    assertUserId(req.userId, 'user_id');
     const role = ROLE_OF[req.role];
     if (role === undefined || role === 'owner') throw new ImError('IM_BAD_REQUEST', 'role must be GROUP_ROLE_MEMBER or GROUP_ROLE_ADMIN');
     const target = (await this.currentOf(c, seat.group.groupId, [req.userId])).get(req.userId);

@@ -132,6 +132,7 @@ describe('group chat through the SDK', () => {
     expect(await codeOf(bob.client.addMembers('club', ['zed']))).toBe('IM_GROUP_FORBIDDEN');
     expect(await codeOf(bob.client.removeMembers('club', ['carol']))).toBe('IM_GROUP_FORBIDDEN');
     expect(await codeOf(bob.client.dissolveGroup('club'))).toBe('IM_GROUP_FORBIDDEN');
+    expect(await codeOf(bob.client.groupMembers('club', { after: 'not an id' }))).toBe('IM_BAD_REQUEST');
     expect(await codeOf(alice.client.leaveGroup('club'))).toBe('IM_GROUP_FORBIDDEN');
     const bobs = await bob.client.sendToGroup('club', 'oops');
     expect(await codeOf(bob.client.recall('g:club', bobs.seq - 1))).toBe('IM_BAD_REQUEST');
