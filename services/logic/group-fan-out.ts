@@ -1,7 +1,8 @@
 // A group message's push (architecture.md §2a): the current members are read a page at a time,
-// never all at once, and each page's routes get one downstream batch per gate, the frame
-// encoded once per page. Members whose membership starts after the message do not get it.
+// never all at once, and each page's routes get one downstream batch per gate; the frame is
+// encoded once per message. Members whose membership starts after the message do not get it.
 
+import { encodeFrameBody } from '../../protocol/frame-codec.js';
 import type { StoredMessage } from '../ports/stored-message.js';
 import type { Caller } from './caller.js';
 import type { LogicContext } from './logic-context.js';
@@ -22,7 +23,7 @@ export async function fanOutToGroup(
   message: StoredMessage,
   alsoTo: string[] = [],
 ): Promise<number> {
-  const frame = { push: { messages: [toWireMessage(message)] } };
+  const frame = encodeFrameBody({ push: { messages: [toWireMessage(message)] } });
   const opts = { sentAt: message.ts };
   const { groups, routes } = cx.backends;
   let pushed = 0;
@@ -33,6 +34,6 @@ export async function fanOutToGroup(
     if (page.length < FAN_OUT_PAGE) break;
     after = page[page.length - 1]!.userId;
   }
-  if (alsoTo.length > 0) pushed += await cx.replies.toUsers(c, alsoTo, frame, opts);
+  if (alsoTo.length > 0) pushed += cx.replies.toRoutes(c, await routes.listMany(c.appId, alsoTo), frame, opts);
   return pushed;
 }

@@ -37,8 +37,9 @@ export class Replies {
   }
 
   /** One frame to every route found for a set of users, except the caller's connection. */
-  toRoutes(c: Caller, routes: Map<string, Route[]>, frame: FrameInit, opts: DeliveryOptions = {}): number {
-    const bytes = encodeFrameBody(frame);
+  toRoutes(c: Caller, routes: Map<string, Route[]>, frame: FrameInit | Uint8Array, opts: DeliveryOptions = {}): number {
+    // An encoded frame is passed on as it is (a group's fan-out encodes its push once for every page).
+    const bytes = frame instanceof Uint8Array ? frame : encodeFrameBody(frame);
     const byGate = new Map<string, string[]>();
     for (const list of routes.values()) {
       for (const r of list) {
