@@ -161,7 +161,7 @@ describe('group chat through the SDK', () => {
     const [first, retry] = [await add(), await add()];
     expect(first.json).toMatchObject({ seq: 2, duplicate: false });
     expect(retry.json).toMatchObject({ seq: 2, duplicate: true });
-    await until('bob has the join', () => inConversation(bob, 'g:ops').some((m) => m.seq === 2));
+    for (const p of [alice, bob]) await until('the join arrives', () => inConversation(p, 'g:ops').some((m) => m.seq === 2));
     expect(inConversation(bob, 'g:ops').map((m) => m.groupEvent?.type)).toEqual(['created', 'joined']);
     expect(inConversation(alice, 'g:ops').find((m) => m.seq === 2)?.groupEvent).toEqual({
       type: 'joined',

@@ -203,15 +203,20 @@ describe('web chat page', () => {
     await erin.getByTestId('new-group-name').fill('Hikers');
     await erin.getByTestId('new-group-members').fill('frank');
     await erin.getByTestId('new-group-create').click();
-    await expect(erin.getByTestId('thread-peer').textContent()).resolves.toBe('# Hikers');
+    // The thread opens once the server has acknowledged the group.
+    const text = async (page: Page, testId: string) => (await page.getByTestId(testId).first().textContent()) ?? '';
+    await until('erin is in the new group', async () => (await text(erin, 'thread-peer')) === '# Hikers');
     await send(erin, 'trail at 9?');
 
     const groupItem = (page: Page) => page.locator('[data-testid="conversation-item"][data-group]');
     await groupItem(frank).getByTestId('unread-count').filter({ hasText: '2' }).waitFor();
-    await expect(groupItem(frank).locator('.peer').textContent()).resolves.toBe('# Hikers');
+    await until("frank's list names the group", async () => (await groupItem(frank).locator('.peer').textContent()) === '# Hikers');
     await groupItem(frank).click();
     await until('frank sees the message', async () => (await thread(frank)).join('|') === 'trail at 9?');
-    await expect(frank.getByTestId('group-event').first().textContent()).resolves.toBe('erin created the group "Hikers" with frank');
+    await until(
+      'frank sees who created the group',
+      async () => (await text(frank, 'group-event')) === 'erin created the group "Hikers" with frank',
+    );
     await send(frank, 'yes');
 
     // Gina joins later: she sees what came after she was added, not before.
@@ -223,7 +228,10 @@ describe('web chat page', () => {
     for (const page of [erin, frank])
       await until('everyone sees gina', async () => (await thread(page)).join('|') === 'trail at 9?|yes|hi all');
     await until('gina sees her own message', async () => (await thread(gina)).join('|') === 'hi all');
-    await expect(gina.getByTestId('group-event').allTextContents()).resolves.toEqual(['erin added gina']);
+    await until(
+      'gina sees that she was added',
+      async () => (await gina.getByTestId('group-event').allTextContents()).join('|') === 'erin added gina',
+    );
     await expect(
       erin.locator('[data-testid="message"][data-own="false"]').getByTestId('message-sender').allTextContents(),
     ).resolves.toEqual(['frank', 'gina']);
