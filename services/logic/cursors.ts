@@ -5,10 +5,10 @@
 import { groupOf, peerOf } from '../../protocol/conversation-id.js';
 import { ImError } from '../../protocol/errors.js';
 import type { imcloud } from '../../protocol/gen/im.js';
+import { memberAt, memberPages } from '../ports/group-directory.js';
 import type { Caller } from './caller.js';
 import type { ConversationAccess } from './conversation-access.js';
 import { writeDiffusionMax } from './diffusion.js';
-import { FAN_OUT_PAGE } from './group-fan-out.js';
 import type { LogicContext } from './logic-context.js';
 
 /** Conversations one PushAck may move; more are ignored. */
@@ -56,17 +56,11 @@ export class Cursors {
     const { groups, conversations } = this.cx.backends;
     const readers: string[] = [];
     let memberCount = 0;
-    for (let after: string | undefined; ; ) {
-      const page = await groups.members(c.appId, groupId, { after, limit: FAN_OUT_PAGE });
-      // Members then: joined at or before seq, and not gone before it.
-      const then = page
-        .filter((m) => m.userId !== c.userId && m.joinedSeq <= seq && (m.leftSeq === 0 || seq <= m.leftSeq))
-        .map((m) => m.userId);
+    for await (const page of memberPages(groups, c.appId, groupId)) {
+      const then = page.filter((m) => m.userId !== c.userId && memberAt(m, seq)).map((m) => m.userId);
       const cursors = await conversations.readCursors(c.appId, req.conversation, then);
       memberCount += then.length;
       readers.push(...then.filter((_, i) => cursors[i]! >= seq));
-      if (page.length < FAN_OUT_PAGE) break;
-      after = page[page.length - 1]!.userId;
     }
     const countedOnly = memberCount > nameUpTo;
     this.cx.replies.reply(c, {

@@ -275,16 +275,20 @@ export class GroupChanges {
 
   /** Which of `users` are current members, with their records. */
   private async currentOf(c: Caller, groupId: string, users: string[]): Promise<Map<string, GroupMember>> {
-    const { groups } = this.cx.backends;
-    const records = await Promise.all(users.map((u) => groups.member(c.appId, groupId, u)));
+    const records = await this.recordsOf(c, groupId, users);
     return new Map(records.filter((m): m is GroupMember => m !== null && m.leftSeq === 0).map((m) => [m.userId, m]));
   }
 
   /** Of `users`, those without any member record in the group. */
   private async unrecorded(c: Caller, groupId: string, users: string[]): Promise<Set<string>> {
-    const { groups } = this.cx.backends;
-    const records = await Promise.all(users.map((u) => groups.member(c.appId, groupId, u)));
+    const records = await this.recordsOf(c, groupId, users);
     return new Set(users.filter((_, i) => records[i] === null));
+  }
+
+  /** The member records of `users` (null where a user has none), in their order. */
+  private recordsOf(c: Caller, groupId: string, users: string[]): Promise<Array<GroupMember | null>> {
+    const { groups } = this.cx.backends;
+    return Promise.all(users.map((u) => groups.member(c.appId, groupId, u)));
   }
 
   private async checkCapacity(c: Caller, adding: number, current: number): Promise<void> {

@@ -3,13 +3,11 @@
 // encoded once per message. Members whose membership starts after the message do not get it.
 
 import { encodeFrameBody } from '../../protocol/frame-codec.js';
+import { memberPages } from '../ports/group-directory.js';
 import type { StoredMessage } from '../ports/stored-message.js';
 import type { Caller } from './caller.js';
 import type { LogicContext } from './logic-context.js';
 import { toWireMessage } from './message-codec.js';
-
-/** Members read (and routes looked up) per step of a fan-out. */
-export const FAN_OUT_PAGE = 1_000;
 
 /**
  * Pushes `message` to every connection of the group's current members (and of `alsoTo`: the
@@ -27,12 +25,9 @@ export async function fanOutToGroup(
   const opts = { sentAt: message.ts };
   const { groups, routes } = cx.backends;
   let pushed = 0;
-  for (let after: string | undefined; ; ) {
-    const page = await groups.members(c.appId, groupId, { after, limit: FAN_OUT_PAGE, current: true });
+  for await (const page of memberPages(groups, c.appId, groupId, { current: true })) {
     const users = page.filter((m) => m.joinedSeq <= message.seq).map((m) => m.userId);
     if (users.length > 0) pushed += cx.replies.toRoutes(c, await routes.listMany(c.appId, users), frame, opts);
-    if (page.length < FAN_OUT_PAGE) break;
-    after = page[page.length - 1]!.userId;
   }
   if (alsoTo.length > 0) pushed += cx.replies.toRoutes(c, await routes.listMany(c.appId, alsoTo), frame, opts);
   return pushed;

@@ -5,7 +5,7 @@
 import { assertGroupId, assertUserId, groupConversation, groupOf, membersFor, singleConversation } from '../../protocol/conversation-id.js';
 import { ImError } from '../../protocol/errors.js';
 import { imcloud } from '../../protocol/gen/im.js';
-import type { Group } from '../ports/group-directory.js';
+import { type Group, memberAt } from '../ports/group-directory.js';
 import type { Caller } from './caller.js';
 import type { ConversationAccess } from './conversation-access.js';
 import { writeDiffusionMax } from './diffusion.js';
@@ -90,10 +90,7 @@ export class Sends {
     const { groups, conversations } = this.cx.backends;
     const conversation = groupConversation(groupId);
     const records = await Promise.all(users.map((u) => groups.member(c.appId, groupId, u)));
-    const mentioned = users.filter((_, i) => {
-      const m = records[i];
-      return m && m.joinedSeq <= seq && (m.leftSeq === 0 || seq <= m.leftSeq);
-    });
+    const mentioned = users.filter((_, i) => records[i] && memberAt(records[i], seq));
     await Promise.all(mentioned.map((u) => conversations.advance(c.appId, u, conversation, 'mention', seq)));
   }
 

@@ -60,3 +60,26 @@ export interface GroupDirectory {
   /** Every group the user is or was a member of (at most `limit`). */
   membershipsOf(appId: string, userId: string, limit: number): Promise<Membership[]>;
 }
+
+/** Members read per page when a whole group is walked (memberPages). */
+export const MEMBER_PAGE = 1_000;
+
+/** Every member of a group (current only with `current`), a page at a time, in user id order. */
+export async function* memberPages(
+  groups: Pick<GroupDirectory, 'members'>,
+  appId: string,
+  groupId: string,
+  opts: { current?: boolean } = {},
+): AsyncGenerator<GroupMember[]> {
+  for (let after: string | undefined; ; ) {
+    const page = await groups.members(appId, groupId, { after, limit: MEMBER_PAGE, current: opts.current });
+    if (page.length > 0) yield page;
+    if (page.length < MEMBER_PAGE) return;
+    after = page[page.length - 1]!.userId;
+  }
+}
+
+/** Whether `member` was a member at `seq` of the group's conversation (joined at or before it, not gone before it). */
+export function memberAt(member: Pick<GroupMember, 'joinedSeq' | 'leftSeq'>, seq: number): boolean {
+  return member.joinedSeq <= seq && (member.leftSeq === 0 || seq <= member.leftSeq);
+}

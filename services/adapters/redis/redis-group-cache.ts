@@ -11,14 +11,20 @@
 // version has not moved since it started reading, so a copy read before a write is never
 // installed after it.
 
-import type { Group, GroupDirectory, GroupMember, GroupPageOptions, GroupPatch, Membership } from '../../ports/group-directory.js';
+import {
+  type Group,
+  type GroupDirectory,
+  type GroupMember,
+  type GroupPageOptions,
+  type GroupPatch,
+  type Membership,
+  memberPages,
+} from '../../ports/group-directory.js';
 import { redisKeys } from '../../shared/topology.js';
 import { type Redis, script } from './redis-client.js';
 
 /** A cached group lives this long after it was loaded (a bound on memory, not on staleness). */
 const TTL_SEC = 300;
-/** Member records read per durable page while loading a group. */
-const LOAD_PAGE = 1_000;
 
 // KEYS: hash, ids, version. ARGV: the version read before loading, ttl, group JSON, then
 // (userId, record JSON, current 0/1) triples. Installs the copy only if the version is unchanged.
@@ -124,12 +130,7 @@ export class RedisGroupCache implements GroupDirectory {
     const group = await this.durable.get(appId, groupId);
     const members = new Map<string, GroupMember>();
     if (!group) return { group, members };
-    for (let after: string | undefined; ; ) {
-      const page = await this.durable.members(appId, groupId, { after, limit: LOAD_PAGE });
-      for (const m of page) members.set(m.userId, m);
-      if (page.length < LOAD_PAGE) break;
-      after = page[page.length - 1]!.userId;
-    }
+    for await (const page of memberPages(this.durable, appId, groupId)) for (const m of page) members.set(m.userId, m);
     const args: Array<string | number> = [version, TTL_SEC, JSON.stringify(group)];
     for (const m of members.values()) args.push(m.userId, JSON.stringify(m), m.leftSeq === 0 ? '1' : '0');
     const keys = [redisKeys.group(appId, groupId), redisKeys.groupMembers(appId, groupId), redisKeys.groupVersion(appId, groupId)];
