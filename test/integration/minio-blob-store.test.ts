@@ -42,7 +42,7 @@ describe('MinIO blob store: what only the real server shows', () => {
     const data = randomBytes(2048);
     const md5 = createHash('md5').update(data).digest('hex');
     await store.put('app-layout', blobKeys.file(md5), data, { size: data.length, contentType: 'image/gif' });
-    await store.put('app-layout', blobKeys.uploadPart('up1', 2), data, { size: data.length, contentType: 'application/octet-stream' });
+    await store.put('app-layout', blobKeys.thumbnail(md5, 128), data, { size: data.length, contentType: 'image/webp' });
 
     const s3 = new Client({
       endPoint: minio.endPoint,
@@ -56,7 +56,48 @@ describe('MinIO blob store: what only the real server shows', () => {
     expect(stat.metaData['content-type']).toBe('image/gif');
     const names: string[] = [];
     for await (const item of s3.listObjectsV2(bucket, 'app-layout/', true)) names.push((item as { name: string }).name);
-    expect(names.sort()).toEqual([`app-layout/${md5}`, 'app-layout/uploads/up1/00002']);
+    expect(names.sort()).toEqual([`app-layout/${md5}`, `app-layout/thumbs/${md5}/128`]);
+  });
+
+  it('a multipart upload is an S3 multipart upload of <appId>/<key>, checked by the server, gone once complete', async () => {
+    const store = newStore();
+    await store.ensureBucket();
+    const appId = `app-mp-${randomBytes(3).toString('hex')}`;
+    const parts = [randomBytes(5 * 1024 * 1024), randomBytes(100)];
+    const data = Buffer.concat(parts);
+    const md5 = createHash('md5').update(data).digest('hex');
+    const key = blobKeys.file(md5);
+    const ref = await store.startMultipart(appId, key, { contentType: 'image/png' });
+
+    const s3 = new Client({
+      endPoint: minio.endPoint,
+      port: minio.port,
+      useSSL: false,
+      accessKey: minio.accessKey,
+      secretKey: minio.secretKey,
+    });
+    const open = await s3.listIncompleteUploadsQuery(bucket, `${appId}/${key}`, '', '', '');
+    expect(open.uploads.map((u) => [u.key, u.uploadId])).toEqual([[`${appId}/${key}`, ref]]);
+
+    // The part's etag is the server's (the MD5 of the part for unencrypted objects).
+    const p1 = await store.putPart(appId, key, ref, 1, parts[0]!);
+    expect(p1.etag).toBe(createHash('md5').update(parts[0]!).digest('hex'));
+    const p2 = await store.putPart(appId, key, ref, 2, parts[1]!);
+    // On S3 every part but the last is at least 5 MiB: a small one first is refused at complete.
+    const ref2 = await store.startMultipart(appId, blobKeys.thumbnail(md5, 64), { contentType: 'image/webp' });
+    const small = await store.putPart(appId, blobKeys.thumbnail(md5, 64), ref2, 1, Buffer.from('tiny'));
+    const last = await store.putPart(appId, blobKeys.thumbnail(md5, 64), ref2, 2, Buffer.from('end'));
+    const err = await store.completeMultipart(appId, blobKeys.thumbnail(md5, 64), ref2, [small, last]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ImError);
+    expect((err as ImError).code).toBe('IM_BAD_REQUEST');
+    await store.abortMultipart(appId, blobKeys.thumbnail(md5, 64), ref2);
+
+    expect(await store.completeMultipart(appId, key, ref, [p1, p2])).toEqual({ key, size: data.length });
+    const stat = await s3.statObject(bucket, `${appId}/${key}`);
+    expect(stat.etag).toMatch(/-2$/);
+    expect(stat.metaData['content-type']).toBe('image/png');
+    const after = await s3.listIncompleteUploadsQuery(bucket, `${appId}/${key}`, '', '', '');
+    expect(after.uploads).toEqual([]);
   });
 
   it('a fresh bucket is created by ensureBucket(); without it, calls fail with IM_UNAVAILABLE', async () => {

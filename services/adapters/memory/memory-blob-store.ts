@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { ImError } from '../../../protocol/errors.js';
 import {
@@ -6,12 +6,20 @@ import {
   type BlobInfo,
   type BlobStore,
   type ByteRange,
+  bareEtag,
+  checkContentType,
+  checkPartMd5,
+  checkPartNumber,
+  checkParts,
   checkPutOptions,
   checkRange,
+  checkUploadRef,
+  type MultipartPart,
   objectName,
   objectPrefix,
   type PutOptions,
   type PutResult,
+  type StaleMultipart,
 } from '../../ports/blob-store.js';
 import { asBuffer } from '../../shared/bytes.js';
 
@@ -21,9 +29,21 @@ interface StoredObject {
   lastModified: Date;
 }
 
-/** The BlobStore in process memory (embedded mode and unit tests). */
+interface OpenUpload {
+  /** The target's full name `<appId>/<key>`. */
+  name: string;
+  appId: string;
+  key: string;
+  contentType: string;
+  initiated: Date;
+  /** Part number → its bytes (a copy) and etag (their MD5). */
+  parts: Map<number, { data: Buffer; etag: string }>;
+}
+
+/** The BlobStore in process memory (embedded mode and unit tests). Multipart parts are buffers. */
 export class MemoryBlobStore implements BlobStore {
   private readonly objects = new Map<string, StoredObject>();
+  private readonly uploads = new Map<string, OpenUpload>();
   private bucketReady = false;
 
   async ensureBucket(): Promise<void> {
@@ -92,5 +112,72 @@ export class MemoryBlobStore implements BlobStore {
       .filter(([name]) => name.startsWith(full))
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
       .map(([name, o]) => ({ key: name.slice(appPrefix.length), size: o.data.length, lastModified: o.lastModified }));
+  }
+
+  async startMultipart(appId: string, key: string, opts: { contentType: string }): Promise<string> {
+    const name = objectName(appId, key);
+    checkContentType(opts.contentType);
+    this.requireBucket();
+    const uploadRef = randomUUID();
+    this.uploads.set(uploadRef, { name, appId, key, contentType: opts.contentType, initiated: new Date(), parts: new Map() });
+    return uploadRef;
+  }
+
+  /** The open upload `uploadRef` aimed at exactly this (appId, key); IM_NOT_FOUND otherwise. */
+  private upload(appId: string, key: string, uploadRef: string): OpenUpload {
+    const name = objectName(appId, key);
+    checkUploadRef(uploadRef);
+    this.requireBucket();
+    const u = this.uploads.get(uploadRef);
+    if (!u || u.name !== name) throw new ImError('IM_NOT_FOUND', `no multipart upload ${uploadRef} of ${key} in this app`);
+    return u;
+  }
+
+  async putPart(appId: string, key: string, uploadRef: string, partNumber: number, body: Uint8Array, md5?: string): Promise<MultipartPart> {
+    objectName(appId, key);
+    checkUploadRef(uploadRef);
+    checkPartNumber(partNumber);
+    const expected = checkPartMd5(md5);
+    const u = this.upload(appId, key, uploadRef);
+    const etag = createHash('md5').update(body).digest('hex');
+    if (expected && etag !== expected)
+      throw new ImError('IM_BAD_REQUEST', `md5 mismatch: part ${partNumber} hashes to ${etag}, not ${expected}`);
+    // A copy: the caller may reuse its buffer.
+    u.parts.set(partNumber, { data: Buffer.from(body), etag });
+    return { partNumber, etag };
+  }
+
+  async completeMultipart(appId: string, key: string, uploadRef: string, parts: MultipartPart[]): Promise<{ key: string; size: number }> {
+    objectName(appId, key);
+    checkUploadRef(uploadRef);
+    checkParts(parts);
+    const u = this.upload(appId, key, uploadRef);
+    const buffers: Buffer[] = [];
+    for (const p of parts) {
+      const held = u.parts.get(p.partNumber);
+      if (!held || held.etag !== bareEtag(p.etag).toLowerCase()) {
+        throw new ImError('IM_BAD_REQUEST', `part ${p.partNumber} of the upload is missing or has another etag`);
+      }
+      buffers.push(held.data);
+    }
+    const data = Buffer.concat(buffers);
+    this.objects.set(u.name, { data, contentType: u.contentType, lastModified: new Date() });
+    this.uploads.delete(uploadRef);
+    return { key, size: data.length };
+  }
+
+  async abortMultipart(appId: string, key: string, uploadRef: string): Promise<void> {
+    const name = objectName(appId, key);
+    checkUploadRef(uploadRef);
+    this.requireBucket();
+    // Only an upload aimed at this very object: another app's reference is left alone.
+    if (this.uploads.get(uploadRef)?.name === name) this.uploads.delete(uploadRef);
+  }
+
+  async staleMultiparts(before: Date): Promise<StaleMultipart[]> {
+    this.requireBucket();
+    return [...this.uploads.entries()]
+      .filter(([, u]) => u.initiated.getTime() < before.getTime())
+      .map(([uploadRef, u]) => ({ appId: u.appId, key: u.key, uploadRef, initiated: u.initiated }));
   }
 }

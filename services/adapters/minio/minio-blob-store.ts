@@ -2,6 +2,8 @@
 // under `<appId>/<key>` (services/ports/blob-store.ts). Bodies are streamed through a transform
 // that counts and hashes them (MD5 verified on the server side, whatever the multipart layout),
 // so an object of the wrong size or hash is removed again and reported as IM_BAD_REQUEST.
+// Multipart uploads are S3 multipart uploads aimed at the final object name (their reference is
+// the S3 upload id): each part is sent with its Content-MD5, so the server checks it too.
 import { createHash } from 'node:crypto';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { type BucketItem, Client } from 'minio';
@@ -11,12 +13,21 @@ import {
   type BlobInfo,
   type BlobStore,
   type ByteRange,
+  bareEtag,
+  checkAppId,
+  checkContentType,
+  checkPartMd5,
+  checkPartNumber,
+  checkParts,
   checkPutOptions,
   checkRange,
+  checkUploadRef,
+  type MultipartPart,
   objectName,
   objectPrefix,
   type PutOptions,
   type PutResult,
+  type StaleMultipart,
 } from '../../ports/blob-store.js';
 import { asBuffer } from '../../shared/bytes.js';
 
@@ -32,6 +43,8 @@ export interface MinioBlobStoreOptions {
 }
 
 const NOT_FOUND = new Set(['NoSuchKey', 'NotFound', 'NoSuchObject']);
+/** What S3 answers to a part or a part list it refuses (a wrong digest, a part or etag it does not hold, a part too small). */
+const BAD_MULTIPART = new Set(['BadDigest', 'InvalidDigest', 'InvalidPart', 'InvalidPartOrder', 'EntityTooSmall', 'MalformedXML']);
 const NETWORK = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE', 'EAI_AGAIN']);
 
 const codeOf = (err: unknown): string | undefined => (err as { code?: string } | undefined)?.code;
@@ -80,6 +93,8 @@ export class MinioBlobStore implements BlobStore {
     const code = codeOf(err);
     const message = err instanceof Error ? err.message : String(err);
     if (code && NOT_FOUND.has(code)) return new ImError('IM_NOT_FOUND', `${what}: no such object`, { cause: err });
+    if (code === 'NoSuchUpload') return new ImError('IM_NOT_FOUND', `${what}: no such multipart upload`, { cause: err });
+    if (code && BAD_MULTIPART.has(code)) return new ImError('IM_BAD_REQUEST', `${what}: ${code}: ${message}`, { cause: err });
     if (code === 'InvalidRange') return new ImError('IM_BAD_REQUEST', `${what}: range not satisfiable`, { cause: err });
     if (code === 'NoSuchBucket') {
       return new ImError(
@@ -209,4 +224,109 @@ export class MinioBlobStore implements BlobStore {
     }
     return entries.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
+
+  async startMultipart(appId: string, key: string, opts: { contentType: string }): Promise<string> {
+    const name = objectName(appId, key);
+    checkContentType(opts.contentType);
+    try {
+      return await this.client.initiateNewMultipartUpload(this.bucket, name, { 'Content-Type': opts.contentType });
+    } catch (err) {
+      throw this.fail(`startMultipart ${key}`, err);
+    }
+  }
+
+  async putPart(appId: string, key: string, uploadRef: string, partNumber: number, body: Uint8Array, md5?: string): Promise<MultipartPart> {
+    const name = objectName(appId, key);
+    checkUploadRef(uploadRef);
+    checkPartNumber(partNumber);
+    const expected = checkPartMd5(md5);
+    // The server checks the bytes against Content-MD5 (BadDigest): the caller's MD5 when given,
+    // else ours, which still catches bytes damaged on the way.
+    const digest = expected ? Buffer.from(expected, 'hex') : createHash('md5').update(body).digest();
+    try {
+      const res = await this.client.uploadPart(
+        {
+          bucketName: this.bucket,
+          objectName: name,
+          uploadID: uploadRef,
+          partNumber,
+          headers: { 'Content-MD5': digest.toString('base64') },
+        },
+        asBuffer(body),
+      );
+      return { partNumber, etag: bareEtag(res.etag) };
+    } catch (err) {
+      throw this.fail(`putPart ${partNumber} of ${key}`, err);
+    }
+  }
+
+  async completeMultipart(appId: string, key: string, uploadRef: string, parts: MultipartPart[]): Promise<{ key: string; size: number }> {
+    const name = objectName(appId, key);
+    checkUploadRef(uploadRef);
+    checkParts(parts);
+    try {
+      await this.client.completeMultipartUpload(
+        this.bucket,
+        name,
+        uploadRef,
+        parts.map((p) => ({ part: p.partNumber, etag: bareEtag(p.etag) })),
+      );
+      const s = await this.client.statObject(this.bucket, name);
+      return { key, size: s.size };
+    } catch (err) {
+      throw this.fail(`completeMultipart ${key}`, err);
+    }
+  }
+
+  async abortMultipart(appId: string, key: string, uploadRef: string): Promise<void> {
+    const name = objectName(appId, key);
+    checkUploadRef(uploadRef);
+    try {
+      await this.client.abortMultipartUpload(this.bucket, name, uploadRef);
+    } catch (err) {
+      const e = this.fail(`abortMultipart ${key}`, err);
+      if (e.code !== 'IM_NOT_FOUND') throw e;
+    }
+  }
+
+  async staleMultiparts(before: Date): Promise<StaleMultipart[]> {
+    const out: StaleMultipart[] = [];
+    let keyMarker = '';
+    let uploadIdMarker = '';
+    try {
+      // The whole bucket (MinIO lists multipart uploads under an exact object name or all of them,
+      // not under a folder-like prefix), a page of up to 1000 at a time.
+      for (;;) {
+        const page = await this.client.listIncompleteUploadsQuery(this.bucket, '', keyMarker, uploadIdMarker, '');
+        for (const u of page.uploads) {
+          const stale = staleEntry(u.key, u.uploadId, u.initiated);
+          if (stale && stale.initiated.getTime() < before.getTime()) out.push(stale);
+        }
+        const last = page.uploads.at(-1);
+        // The client drops NextUploadIdMarker; the last upload of the page is the same marker.
+        if (!page.isTruncated || !last || (last.key === keyMarker && last.uploadId === uploadIdMarker)) break;
+        keyMarker = page.nextKeyMarker || last.key;
+        uploadIdMarker = page.nextUploadIdMarker || last.uploadId;
+      }
+    } catch (err) {
+      throw this.fail('staleMultiparts', err);
+    }
+    return out;
+  }
+}
+
+/** An upload of the bucket as the port names it; undefined for a name no app could have made. */
+function staleEntry(name: string, uploadRef: string, initiated: Date): StaleMultipart | undefined {
+  const slash = name.indexOf('/');
+  if (slash < 0) return undefined;
+  const appId = name.slice(0, slash);
+  const key = name.slice(slash + 1);
+  try {
+    checkAppId(appId);
+    objectName(appId, key);
+    checkUploadRef(uploadRef);
+  } catch {
+    return undefined;
+  }
+  return { appId, key, uploadRef, initiated: initiated instanceof Date ? initiated : new Date(initiated) };
 }
