@@ -4,11 +4,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MongoAppRegistry } from '../../services/adapters/mongodb/mongo-app-registry.js';
 import { MongoConversationArchive } from '../../services/adapters/mongodb/mongo-conversation-archive.js';
 import { docId, type MongoDatabase } from '../../services/adapters/mongodb/mongo-database.js';
+import { MongoFileCatalog } from '../../services/adapters/mongodb/mongo-file-catalog.js';
 import { MongoGroupDirectory } from '../../services/adapters/mongodb/mongo-group-directory.js';
 import { MongoMessageStore } from '../../services/adapters/mongodb/mongo-message-store.js';
 import { MongoSeqHighWater } from '../../services/adapters/mongodb/mongo-seq-high-water.js';
 import { appRegistryContract } from '../../services/ports/app-registry.contract.js';
 import { conversationArchiveContract } from '../../services/ports/conversation-archive.contract.js';
+import { fileCatalogContract } from '../../services/ports/file-catalog.contract.js';
 import { groupDirectoryContract } from '../../services/ports/group-directory.contract.js';
 import { messageStoreContract } from '../../services/ports/message-store.contract.js';
 import { seqHighWaterContract } from '../../services/ports/seq-high-water.contract.js';
@@ -38,6 +40,11 @@ appRegistryContract('mongodb', async () => ({
 }));
 groupDirectoryContract('mongodb', async () => ({
   groups: new MongoGroupDirectory(mongo.groups, mongo.groupMembers),
+  cleanup: none,
+}));
+fileCatalogContract('mongodb', async () => ({
+  catalog: new MongoFileCatalog(mongo),
+  peer: new MongoFileCatalog(peer),
   cleanup: none,
 }));
 seqHighWaterContract('mongodb', async () => ({

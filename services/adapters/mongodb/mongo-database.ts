@@ -96,6 +96,96 @@ export interface GroupMemberDoc {
   muted: boolean;
 }
 
+/** A file record (ADR 0031); `_id` = appId + '/' + fileId. width and height only when known. */
+export interface FileDoc {
+  _id: string;
+  appId: string;
+  fileId: string;
+  md5: string;
+  size: number;
+  name: string;
+  contentType: string;
+  uploader: string;
+  createdAt: number;
+  width?: number;
+  height?: number;
+  thumbnail: boolean;
+}
+
+/**
+ * An upload in progress as created (ADR 0031); `_id` = appId + '/' + uploadId. The chunks that
+ * arrive later are inserted documents of `upload_chunks` (atomic on FerretDB), not updates of
+ * this one; `updatedAt` is raised after each chunk as a hint for the cleanup's query. `gen` names
+ * this upload's chunks, so chunks left behind by an earlier upload of the same id never count.
+ */
+export interface UploadDoc {
+  _id: string;
+  appId: string;
+  uploadId: string;
+  gen: string;
+  userId: string;
+  md5: string;
+  size: number;
+  name: string;
+  contentType: string;
+  chunkBytes: number;
+  blobUploadRef: string;
+  chunksHeld: number;
+  partMd5s: string[];
+  partEtags: string[];
+  hashState: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** One chunk appended to an upload; `_id` = appId + '/' + uploadId + '/' + gen + '/' + index. */
+export interface UploadChunkDoc {
+  _id: string;
+  appId: string;
+  uploadId: string;
+  gen: string;
+  index: number;
+  partMd5: string;
+  partEtag: string;
+  hashState: string;
+  updatedAt: number;
+}
+
+/** A flash upload's single-use challenge; `_id` = appId + '/' + challengeId. */
+export interface FileChallengeDoc {
+  _id: string;
+  appId: string;
+  challengeId: string;
+  userId: string;
+  md5: string;
+  size: number;
+  name: string;
+  contentType: string;
+  nonce: string;
+  ranges: Array<{ offset: number; length: number }>;
+  expiresAt: number;
+}
+
+/** A file was sent in a conversation; `_id` = appId + '/' + fileId + '/' + conversation. */
+export interface FileGrantDoc {
+  _id: string;
+  appId: string;
+  fileId: string;
+  conversation: string;
+}
+
+/**
+ * An app's stored bytes as a chain of inserted totals (`_id` = appId + '/' + version, version
+ * 1, 2, …), because `$inc` is not atomic on FerretDB 1.x (ADR 0026); plus `_id` = appId +
+ * '/latest', a hint of the newest version and its total, where a reader starts walking.
+ */
+export interface FileUsageDoc {
+  _id: string;
+  appId: string;
+  version: number;
+  total: number;
+}
+
 export interface RevokedUserDoc {
   _id: string;
   appId: string;
@@ -249,12 +339,38 @@ export class MongoDatabase {
     return this.db.collection<GroupMemberDoc>('group_members');
   }
 
+  get files(): Collection<FileDoc> {
+    return this.db.collection<FileDoc>('files');
+  }
+  get uploads(): Collection<UploadDoc> {
+    return this.db.collection<UploadDoc>('uploads');
+  }
+  get uploadChunks(): Collection<UploadChunkDoc> {
+    return this.db.collection<UploadChunkDoc>('upload_chunks');
+  }
+  get fileChallenges(): Collection<FileChallengeDoc> {
+    return this.db.collection<FileChallengeDoc>('file_challenges');
+  }
+  get fileGrants(): Collection<FileGrantDoc> {
+    return this.db.collection<FileGrantDoc>('file_grants');
+  }
+  get fileUsage(): Collection<FileUsageDoc> {
+    return this.db.collection<FileUsageDoc>('file_usage');
+  }
+
   private async ensureIndexes(): Promise<void> {
     await this.messages.createIndex({ appId: 1, conversation: 1, seq: 1 }, { unique: true, name: 'app_conv_seq' });
     await this.messages.createIndex({ appId: 1, conversation: 1, ts: 1 }, { name: 'app_conv_ts' });
     await this.userConversations.createIndex({ appId: 1, userId: 1 }, { name: 'app_user' });
     await this.groupMembers.createIndex({ appId: 1, groupId: 1, userId: 1 }, { name: 'app_group_user' });
     await this.groupMembers.createIndex({ appId: 1, userId: 1 }, { name: 'app_user' });
+    await this.files.createIndex({ appId: 1, fileId: 1 }, { unique: true, name: 'app_file' });
+    await this.files.createIndex({ appId: 1, md5: 1, size: 1 }, { name: 'app_md5_size' });
+    await this.uploads.createIndex({ appId: 1, uploadId: 1 }, { unique: true, name: 'app_upload' });
+    await this.uploads.createIndex({ appId: 1, userId: 1, md5: 1, size: 1 }, { name: 'app_user_md5_size' });
+    await this.uploads.createIndex({ updatedAt: 1 }, { name: 'updated_at' });
+    await this.uploadChunks.createIndex({ gen: 1, index: 1 }, { unique: true, name: 'gen_index' });
+    await this.fileGrants.createIndex({ appId: 1, fileId: 1, conversation: 1 }, { unique: true, name: 'app_file_conv' });
   }
 
   async close(): Promise<void> {
