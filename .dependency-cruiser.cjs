@@ -3,14 +3,14 @@
 //
 //   node_modules/.bin/depcruise --config .dependency-cruiser.cjs protocol services operator sdk web test bench scripts
 //
-// Paths are relative to the repository root. Roles are services/{gate,logic,consumer,dispatch,admin};
+// Paths are relative to the repository root. Roles are services/{gate,logic,consumer,dispatch,admin,file};
 // ports are services/ports (interfaces and their contract suites); a backend is a folder of
 // services/adapters (memory, redis, mongodb, rabbitmq, minio).
 
 /** The client libraries of the real backends: only their adapters use them. */
 const CLIENT_LIBRARIES = 'node_modules/(ioredis|mongodb|bson|amqplib|minio)/';
 /** The roles: they see the platform through ports only. */
-const ROLES = '^services/(gate|logic|consumer|dispatch|admin)/';
+const ROLES = '^services/(gate|logic|consumer|dispatch|admin|file)/';
 /** Unit tests and test fixtures next to a role wire in-memory adapters, as the wiring does. */
 const TESTS_AND_FIXTURES = '(\\.test|-fixture)\\.ts$';
 

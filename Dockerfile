@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# The single imcloud image: every role (`imcloud gate|dispatch|logic|consumer|admin|all`) and the
+# The single imcloud image: every role (`imcloud gate|dispatch|logic|consumer|admin|file|all`) and the
 # operator (`imcloud operator`). Multi-stage: the build stage has the dev tool chain (esbuild,
 # protobufjs-cli); the runtime stage has only production dependencies and runs as a non-root
 # numeric user (Kubernetes can then verify runAsNonRoot), with a read-only root filesystem.

@@ -59,6 +59,60 @@ export const errorCatalog = {
   IM_GROUP_MUTED: { status: 403, fatal: false, message: 'The sender is muted in this group, or the group is muted for members.' },
   IM_GROUP_DISSOLVED: { status: 410, fatal: false, message: 'The group was dissolved; its history stays readable to its members.' },
   IM_GROUP_EXISTS: { status: 409, fatal: false, message: 'A group with this id exists already; pick another id.' },
+  // Files (docs/adr/0031-files.md)
+  IM_FILE_NOT_FOUND: { status: 404, fatal: false, message: 'No such file in this app.' },
+  IM_FILE_TOO_LARGE: {
+    status: 413,
+    fatal: false,
+    message: 'The file is larger than the app allows (limits.maxFileBytes, file.maxFileBytes).',
+  },
+  IM_FILE_TYPE_NOT_ALLOWED: {
+    status: 415,
+    fatal: false,
+    message: 'The app does not accept files of this content type (limits.fileContentTypes).',
+  },
+  IM_FILE_QUOTA_EXCEEDED: {
+    status: 413,
+    fatal: false,
+    message: "The app's stored files would exceed its quota (limits.fileQuotaBytes); delete files or raise it.",
+  },
+  IM_FILE_PROOF_FAILED: {
+    status: 403,
+    fatal: false,
+    message: 'The proof of possession does not match the stored file; upload the file instead.',
+  },
+  IM_FILE_CHALLENGE_INVALID: {
+    status: 410,
+    fatal: false,
+    message: 'The challenge is unknown, already answered or expired; call prepare again.',
+  },
+  IM_FILE_CHUNK_CORRUPT: {
+    status: 400,
+    fatal: false,
+    message: "The chunk's bytes do not match its Content-MD5 or expected length; send it again.",
+  },
+  IM_FILE_CHUNK_ORDER: {
+    status: 409,
+    fatal: false,
+    message: 'Chunks are taken in order; send the chunk the upload expects next (GET the upload).',
+  },
+  IM_FILE_MD5_MISMATCH: {
+    status: 422,
+    fatal: false,
+    message: 'The uploaded bytes do not hash to the declared MD5 or size; nothing was stored. Upload again.',
+  },
+  IM_UPLOAD_NOT_FOUND: {
+    status: 404,
+    fatal: false,
+    message: 'No such upload for this user (finished, abandoned and removed, or never started); call prepare.',
+  },
+  IM_FILE_URL_INVALID: {
+    status: 403,
+    fatal: false,
+    message: 'The file URL is malformed, expired or not signed by this app; ask fileUrl() for a new one.',
+  },
+  IM_RANGE_NOT_SATISFIABLE: { status: 416, fatal: false, message: 'The Range header asks for bytes outside the file.' },
+  IM_FILE_NO_THUMBNAIL: { status: 404, fatal: false, message: 'This file has no thumbnail (not an image sharp could read).' },
   IM_UNAVAILABLE: { status: 503, fatal: false, message: 'A backend is unavailable; retry with backoff.' },
   IM_INTERNAL: { status: 500, fatal: false, message: 'Internal error; retry, and report it with the trace id if it persists.' },
   IM_DRAINING: { status: 503, fatal: true, message: 'The gate is shutting down; reconnect through dispatch.' },

@@ -9,7 +9,7 @@ const USAGE = `usage: imcloud <command>
 
 commands:
   all                       every role in one process (embedded mode, web chat page)
-  gate | dispatch | logic | consumer | admin
+  gate | dispatch | logic | consumer | admin | file
                             one role; configure it with IMCLOUD_* environment variables
   operator                  the Kubernetes operator (reconciles ImClusters; see docs/operator.md)
   help                      this text
@@ -110,6 +110,7 @@ async function announceEmbedded(runtime: Awaited<ReturnType<typeof startRuntime>
     `  web chat       ${base}/   (open it in two tabs, sign in as two users)`,
     `  dispatch       ${base}/v1/dispatch?appId=${appId || '<appId>'}&userId=alice`,
     `  websocket      ${runtime.gate?.publicWsUrl ?? ''}   tcp ${runtime.gate?.publicTcpAddr ?? ''}`,
+    `  files          ${runtime.filesAt ?? ''}   (uploads stay there after Ctrl-C)`,
     `  demo app       appId=${appId}  secret=${secret}`,
     `  admin token    ${adminToken}`,
     '',

@@ -3,9 +3,10 @@
 // view of the config (roleConfig: its section and the shared ones it reads; ADR 0028).
 import { randomBytes } from 'node:crypto';
 import { Admin } from './admin/admin.js';
-import { createBackends } from './backends.js';
+import { createBackends, createBlobStore } from './backends.js';
 import { Consumer } from './consumer/consumer.js';
 import { Dispatch } from './dispatch/dispatch.js';
+import { FileService } from './file/file-service.js';
 import { Gate } from './gate/gate.js';
 import { Logic } from './logic/logic.js';
 import type { Backends } from './ports/backends.js';
@@ -20,7 +21,7 @@ import { roleConfig } from './shared/role-config.js';
 import { TlsFiles } from './shared/tls-files.js';
 import { serveWebPage } from './web-page.js';
 
-export const ROLES = ['gate', 'dispatch', 'logic', 'consumer', 'admin'] as const;
+export const ROLES = ['gate', 'dispatch', 'logic', 'consumer', 'admin', 'file'] as const;
 export type Role = (typeof ROLES)[number];
 
 export interface Runtime {
@@ -37,6 +38,9 @@ export interface Runtime {
   gate?: Gate;
   logic?: Logic;
   admin?: Admin;
+  file?: FileService;
+  /** Where the file role keeps bytes (a folder, or MinIO's endpoint and bucket). */
+  filesAt?: string;
   adminToken: string;
   stop(): Promise<void>;
 }
@@ -110,6 +114,19 @@ export async function startRuntime(config: Config, roles: readonly Role[], opts:
     stops.push(() => started.stop());
     if (!config.admin.token) log.warn('admin.token is not set: generated a platform admin token for this process (printed at start)');
   }
+  let file: FileService | undefined;
+  let filesAt: string | undefined;
+  if (roles.includes('file')) {
+    const blobs = createBlobStore(config);
+    filesAt = blobs.where;
+    const { files, apps, groups } = backends;
+    file = new FileService(roleConfig(config, 'file'), { files, blobs: blobs.store, apps, groups }, metrics, log);
+    file.register(http);
+    const started = file;
+    http.readyWhen(() => started.ready);
+    await file.start();
+    stops.push(() => started.stop());
+  }
   if (roles.includes('dispatch')) new Dispatch(roleConfig(config, 'dispatch'), backends, metrics).register(http);
   if (opts.web) serveWebPage(http, roleConfig(config, 'admin'), backends, admin);
 
@@ -136,6 +153,8 @@ export async function startRuntime(config: Config, roles: readonly Role[], opts:
     gate,
     logic,
     admin,
+    file,
+    filesAt,
     adminToken,
     async stop() {
       for (const stop of stops) {

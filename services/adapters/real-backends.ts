@@ -1,6 +1,6 @@
 // Every port on real servers: Redis (presence, seqs, dedupe, recent window, hot conversation
 // state, worker ids, rate limits), RabbitMQ (the bus) and MongoDB (messages, apps, durable
-// conversation state, seq high-water marks). Connections that are down at start-up are retried
+// conversation state, seq high-water marks, file records). Connections that are down at start-up are retried
 // with backoff; /readyz stays false until all are up.
 
 import { ImError } from '../../protocol/errors.js';
@@ -11,6 +11,7 @@ import type { Metrics } from '../shared/metrics.js';
 import { MongoAppRegistry } from './mongodb/mongo-app-registry.js';
 import { MongoConversationArchive } from './mongodb/mongo-conversation-archive.js';
 import { MongoDatabase } from './mongodb/mongo-database.js';
+import { MongoFileCatalog } from './mongodb/mongo-file-catalog.js';
 import { MongoGroupDirectory } from './mongodb/mongo-group-directory.js';
 import { MongoMessageStore } from './mongodb/mongo-message-store.js';
 import { MongoSeqHighWater } from './mongodb/mongo-seq-high-water.js';
@@ -75,6 +76,7 @@ export async function createRealBackends(config: Config, log: Logger, metrics: M
     conversations,
     apps: new MongoAppRegistry(mongo.apps, mongo.revokedTokens, mongo.revokedUsers),
     groups: new RedisGroupCache(redis, new MongoGroupDirectory(mongo.groups, mongo.groupMembers)),
+    files: new MongoFileCatalog(mongo),
     workerIds: new RedisWorkerIds(redis),
     rateLimiter: new RedisRateLimiter(redis),
     ready: () => redis.status === 'ready' && bus.ready() && mongo.ready,

@@ -23,6 +23,17 @@ const limits = z
     connectionsPerUser: z.number().int().positive().max(10_000).optional(),
     groupMaxMembers: z.number().int().positive().max(1_000_000).optional(),
     groupWriteDiffusionMax: z.number().int().positive().max(100_000).optional(),
+    maxFileBytes: z
+      .number()
+      .int()
+      .positive()
+      .max(5 * 1024 ** 4)
+      .optional(),
+    fileContentTypes: z
+      .array(z.string().regex(/^[a-z0-9.+-]+\/(\*|[a-z0-9.+-]+)$/i, 'a content type such as image/png or image/*'))
+      .max(100)
+      .optional(),
+    fileQuotaBytes: z.number().int().positive().optional(),
   })
   .strict();
 const createAppBody = z

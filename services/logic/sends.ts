@@ -6,9 +6,11 @@ import { assertGroupId, assertUserId, groupConversation, groupOf, membersFor, si
 import { ImError } from '../../protocol/errors.js';
 import { imcloud } from '../../protocol/gen/im.js';
 import { type Group, memberAt } from '../ports/group-directory.js';
+import { FileAccess } from '../shared/file-access.js';
 import type { Caller } from './caller.js';
 import type { ConversationAccess } from './conversation-access.js';
 import { writeDiffusionMax } from './diffusion.js';
+import { FILE_CONTENT_TYPES, fileMessage } from './file-messages.js';
 import { fanOutToGroup } from './group-fan-out.js';
 import type { LogicContext } from './logic-context.js';
 import type { MessageReader } from './message-reader.js';
@@ -20,12 +22,16 @@ const MAX_CONTENT_TYPE = 64;
 const MAX_MENTIONS = 100;
 
 export class Sends {
+  private readonly files: FileAccess;
+
   constructor(
     private readonly cx: LogicContext,
     private readonly reader: MessageReader,
     private readonly acceptor: SendAcceptor,
     private readonly access: ConversationAccess,
-  ) {}
+  ) {
+    this.files = new FileAccess(cx.backends.files, cx.backends.groups);
+  }
 
   async send(c: Caller, reqId: number, req: imcloud.v1.Send): Promise<void> {
     checkClientMsgId(req.clientMsgId);
@@ -39,10 +45,15 @@ export class Sends {
     await this.acceptor.accept(c, reqId, req.clientMsgId, [c.userId, req.to], {
       conversation,
       kind: MessageKind.MESSAGE_KIND_NORMAL,
-      contentType: req.contentType || 'text',
-      body: req.body,
+      ...(await this.content(c, conversation, req)),
       recallsSeq: 0,
     });
+  }
+
+  /** The message's content type and body; a file message's body is rebuilt from the file's record. */
+  private async content(c: Caller, conversation: string, req: imcloud.v1.Send): Promise<{ contentType: string; body: Uint8Array }> {
+    if (FILE_CONTENT_TYPES.has(req.contentType)) return fileMessage(this.cx, this.files, c, conversation, req.body);
+    return { contentType: req.contentType || 'text', body: req.body };
   }
 
   /**
@@ -63,8 +74,7 @@ export class Sends {
       {
         conversation: groupConversation(req.groupId),
         kind: MessageKind.MESSAGE_KIND_NORMAL,
-        contentType: req.contentType || 'text',
-        body: req.body,
+        ...(await this.content(c, groupConversation(req.groupId), req)),
         recallsSeq: 0,
         ...(mentions.length > 0 && { mentions }),
       },

@@ -12,6 +12,12 @@ export interface AppLimits {
   groupMaxMembers?: number;
   /** Groups up to this size use write diffusion and name their readers (logic.groupWriteDiffusionMax). */
   groupWriteDiffusionMax?: number;
+  /** Largest file a user may upload (file.maxFileBytes). */
+  maxFileBytes?: number;
+  /** Content types the app accepts for files, e.g. ["image/*", "application/pdf"]; none: any. */
+  fileContentTypes?: string[];
+  /** Bytes of stored files the app may hold (each distinct file counted once); none: no quota. */
+  fileQuotaBytes?: number;
 }
 
 export interface App {

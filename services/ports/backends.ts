@@ -4,6 +4,7 @@ import type { AppRegistry } from './app-registry.js';
 import type { Bus } from './bus.js';
 import type { ConversationState } from './conversation-state.js';
 import type { Dedupe } from './dedupe.js';
+import type { FileCatalog } from './file-catalog.js';
 import type { GroupDirectory } from './group-directory.js';
 import type { MessageStore } from './message-store.js';
 import type { RateLimiter } from './rate-limiter.js';
@@ -22,6 +23,8 @@ export interface Backends {
   conversations: ConversationState;
   apps: AppRegistry;
   groups: GroupDirectory;
+  /** File records (the bytes are in a BlobStore, which only the file role opens). */
+  files: FileCatalog;
   workerIds: WorkerIds;
   rateLimiter: RateLimiter;
   /** Names the backend kind in logs and /readyz, e.g. "memory". */

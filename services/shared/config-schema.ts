@@ -219,6 +219,39 @@ export const configSchema = z
         demoAppSecret: z.string().default(''),
       })
       .strict(),
+    /** The file role: uploads, proofs of possession, thumbnails and downloads (docs/adr/0031-files.md). */
+    file: z
+      .object({
+        /** Embedded mode: the folder files are kept in (empty: imcloud-files under the system's temporary folder). A cluster keeps them in MinIO. */
+        dir: z.string().default(''),
+        /** Bytes per chunk of a resumable upload (all chunks but the last; S3's smallest part is 5 MiB). */
+        chunkBytes: positiveInt
+          .min(64 * 1024)
+          .max(64 * 1024 * 1024)
+          .default(5 * 1024 * 1024),
+        /** Largest file (per app: limits.maxFileBytes). */
+        maxFileBytes: positiveInt.default(100 * 1024 * 1024),
+        /** Chunk requests one process reads at once (each is held in memory up to chunkBytes); more wait with IM_UNAVAILABLE. */
+        maxConcurrentChunks: positiveInt.default(16),
+        /** An upload not touched for this long is removed by the cleanup job. */
+        uploadTtlMs: positiveInt.default(24 * 3600_000),
+        /** How often each file process looks for abandoned uploads. */
+        cleanupIntervalMs: positiveInt.default(10 * 60_000),
+        /** A flash upload's challenge is valid for this long, and for one answer. */
+        challengeTtlMs: positiveInt.default(60_000),
+        /** Byte ranges a challenge asks for, and the length of each (shorter for small files). */
+        challengeRanges: positiveInt.max(16).default(4),
+        challengeRangeBytes: positiveInt.max(1024 * 1024).default(4096),
+        /** A download URL (fileUrl) is valid for this long. */
+        urlTtlMs: positiveInt.default(5 * 60_000),
+        /** Longest side of a thumbnail, in pixels. */
+        thumbnailPx: positiveInt.max(2048).default(256),
+        /** Images larger than this get no thumbnail (sharp reads the whole input into memory). */
+        thumbnailMaxBytes: positiveInt.default(32 * 1024 * 1024),
+        /** Images of more pixels than this are refused by sharp (decompression bombs): stored as plain files. */
+        maxImagePixels: positiveInt.default(50_000_000),
+      })
+      .strict(),
     redis: z.object({ url: optionalUrl }).strict(),
     rabbitmq: z.object({ url: optionalUrl }).strict(),
     mongodb: z

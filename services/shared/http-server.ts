@@ -11,6 +11,7 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { type ErrorCode, ImError, toImError } from '../../protocol/errors.js';
@@ -41,6 +42,8 @@ export interface HttpReply {
   json?: unknown;
   text?: string;
   bytes?: Uint8Array;
+  /** Streamed with backpressure (a download); destroyed if the client goes away. */
+  stream?: Readable;
   contentType?: string;
   headers?: Record<string, string>;
 }
@@ -54,6 +57,11 @@ export interface RouteOptions<Auth = unknown> {
   authorize?: (req: HttpRequestHead) => Promise<Auth> | Auth;
   /** Largest accepted body in bytes (default: the server's bodyLimitBytes). */
   bodyLimit?: number;
+  /**
+   * The body is not parsed: `body` is the request stream, read by the handler (which bounds it;
+   * bodyLimit does not apply). For uploads.
+   */
+  rawBody?: boolean;
 }
 
 export interface HttpLimits {
@@ -264,14 +272,23 @@ export class HttpServer {
       this.sendError(reply, req, new ImError('IM_ROUTE_NOT_FOUND', `no endpoint ${req.method} ${pathOf(req.url)}`)),
     );
     app.addHook('onSend', async (_req, reply, payload) => {
-      reply.header('cache-control', 'no-store');
+      if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
       return payload;
     });
     const hasOps = this.endpoints.has('ops');
     for (const r of this.routes) {
       const where = r.opts.listener ?? 'public';
       const here = where === listener || (where === 'ops' && !hasOps) || r.path === '/healthz' || r.path === '/readyz';
-      if (here) this.register(app, r);
+      if (here && !r.opts.rawBody) this.register(app, r);
+    }
+    const raw = this.routes.filter((r) => r.opts.rawBody && (r.opts.listener ?? 'public') === listener);
+    if (raw.length > 0) {
+      // Routes that read their own body: in their own context, every content type passes through unread.
+      app.register(async (child) => {
+        child.removeAllContentTypeParsers();
+        child.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
+        for (const r of raw) this.register(child, r);
+      });
     }
     return app;
   }
@@ -303,6 +320,7 @@ export class HttpServer {
       return reply
         .type(out.contentType ?? 'application/octet-stream')
         .send(Buffer.from(out.bytes.buffer, out.bytes.byteOffset, out.bytes.byteLength));
+    if (out.stream !== undefined) return reply.type(out.contentType ?? 'application/octet-stream').send(out.stream);
     return reply.send('');
   }
 

@@ -197,6 +197,47 @@ export function createMetrics() {
       labelNames: ['result'],
       ...r,
     }),
+    fileUploads: new Counter({
+      name: 'imcloud_file_uploads_total',
+      help: 'File uploads by AppId and stage: started (prepare), completed (a full upload stored), deduplicated (a flash upload proved), failed.',
+      labelNames: ['app_id', 'stage'],
+      ...r,
+    }),
+    fileFailures: new Counter({
+      name: 'imcloud_file_failures_total',
+      help: 'File requests refused or failed, by AppId and error code.',
+      labelNames: ['app_id', 'reason'],
+      ...r,
+    }),
+    fileProofFailures: new Counter({
+      name: 'imcloud_file_proof_failures_total',
+      help: 'Flash uploads whose proof of possession was wrong, by AppId.',
+      labelNames: ['app_id'],
+      ...r,
+    }),
+    fileBytesIn: new Counter({
+      name: 'imcloud_file_bytes_in_total',
+      help: 'Bytes of accepted upload chunks, by AppId.',
+      labelNames: ['app_id'],
+      ...r,
+    }),
+    fileBytesOut: new Counter({
+      name: 'imcloud_file_bytes_out_total',
+      help: 'Bytes of files and thumbnails sent to clients, by AppId.',
+      labelNames: ['app_id'],
+      ...r,
+    }),
+    fileThumbnails: new Counter({
+      name: 'imcloud_file_thumbnails_total',
+      help: 'Thumbnails by result: made, refused (not an image sharp reads, or over its limits), skipped (too large).',
+      labelNames: ['result'],
+      ...r,
+    }),
+    fileCleanups: new Counter({
+      name: 'imcloud_file_abandoned_uploads_removed_total',
+      help: 'Abandoned uploads removed by the cleanup job (their multipart uploads aborted).',
+      ...r,
+    }),
     adminRequests: new Counter({
       name: 'imcloud_admin_requests_total',
       help: 'Admin API requests by route and status.',

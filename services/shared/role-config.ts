@@ -14,6 +14,8 @@ export const ROLE_SECTIONS = {
   dispatch: ['heartbeat', 'routing', 'dispatch'],
   /** The admin API, and the web page a process that runs admin serves; `node` names its downstream queue and track (group changes go through logic). */
   admin: ['node', 'admin', 'web'],
+  /** The file API (uploads, proofs, downloads); its bytes' store is wired from `minio` or `file.dir` by the process. */
+  file: ['file'],
   /** The HTTP layer every role serves on. */
   http: ['http'],
 } as const satisfies Record<string, readonly Section[]>;
@@ -25,6 +27,7 @@ export type LogicConfig = RoleConfig<'logic'>;
 export type ConsumerConfig = RoleConfig<'consumer'>;
 export type DispatchConfig = RoleConfig<'dispatch'>;
 export type AdminConfig = RoleConfig<'admin'>;
+export type FileConfig = RoleConfig<'file'>;
 
 /** What `role` may read of a compiled Config: its sections, and nothing else is reachable. */
 export function roleConfig<R extends RoleName>(config: Config, role: R): RoleConfig<R> {

@@ -1,5 +1,9 @@
 // An embedded platform (every role, in-memory backends) for SDK tests, with the steps each test
 // needs: a fresh app, tokens through the admin API, connected clients that record what they get.
+
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { type ChatMessage, ImClient, type ImClientOptions, type RecallEvent, type StateEvent } from '../../sdk/src/index.js';
 import { ROLES, type Runtime, startRuntime } from '../../services/runtime.js';
 import { loadConfig } from '../../services/shared/config-sources.js';
@@ -26,6 +30,8 @@ export async function startPlatform(logic: Record<string, number> = {}): Promise
       admin: { token: 'e2e-admin-token' },
       logic,
       dispatch: { reconnectBaseMs: 100, reconnectMaxMs: 1000 },
+      // Each platform keeps its files apart (the folder outlives the process, as under `make run`).
+      file: { dir: mkdtempSync(join(tmpdir(), 'imcloud-e2e-files-')) },
     },
   );
   const rt = await startRuntime(config, ROLES);

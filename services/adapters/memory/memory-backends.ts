@@ -3,6 +3,7 @@ import { MemoryAppRegistry } from './memory-app-registry.js';
 import { MemoryBus } from './memory-bus.js';
 import { MemoryConversationState } from './memory-conversation-state.js';
 import { MemoryDedupe } from './memory-dedupe.js';
+import { MemoryFileCatalog } from './memory-file-catalog.js';
 import { MemoryGroupDirectory } from './memory-group-directory.js';
 import { MemoryMessageStore } from './memory-message-store.js';
 import { MemoryRateLimiter } from './memory-rate-limiter.js';
@@ -28,6 +29,7 @@ export function createMemoryBackends(
     conversations: new MemoryConversationState(),
     apps: new MemoryAppRegistry(),
     groups: new MemoryGroupDirectory(),
+    files: new MemoryFileCatalog(),
     workerIds: new MemoryWorkerIds(),
     rateLimiter: new MemoryRateLimiter(),
     ready: () => true,
