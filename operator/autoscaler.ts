@@ -16,12 +16,14 @@ import { type Secret, secretValue } from './kube/secret.js';
 import type { LoadSource } from './load.js';
 import type { OperatorMetrics } from './metrics.js';
 import type { ServiceRole } from './objects/builders.js';
-import { A, dependencySecrets, FIELD_MANAGER, names } from './objects/common.js';
+import { A, dependencySecrets, FIELD_MANAGER, fileDeployed, names, selectorLabels } from './objects/common.js';
 import type { PlanContext } from './objects/reconcilers.js';
 import {
   autoscalePolicyFor,
   clusterGateReports,
   deletionCosts,
+  type PodMetrics,
+  podsCpuMillicores,
   poolConnections,
   replicasToApply,
   Stabilizer,
@@ -135,6 +137,7 @@ export class Autoscaler {
       }
     }
     await this.scaleByBacklog(pass, secrets.get('rabbitmq'));
+    await this.scaleFileByCpu(pass);
     if (pass.changed) this.deps.requeue(key);
   }
 
@@ -171,6 +174,35 @@ export class Autoscaler {
         );
       }
     }
+  }
+
+  /**
+   * The file role by the CPU its pods use (ADR 0108), from the resource metrics API: PodMetrics
+   * listed by the file Deployment's pod selector. Not served, or failing: the replicas stay.
+   */
+  private async scaleFileByCpu(pass: ScalePass): Promise<void> {
+    const c = pass.cluster;
+    if (!c.spec.file?.autoscale || !fileDeployed(c)) return;
+    const deployment = names.role(c.metadata.name, 'file');
+    if (!this.deps.cache.deployment(c.metadata.namespace!, deployment) || pass.hpaTargets.has(deployment)) return;
+    const selector = Object.entries(selectorLabels(c, 'file', { track: 'stable' }))
+      .map(([k, v]) => `${k}=${v}`)
+      .join(',');
+    let millicores: number;
+    try {
+      const list = await this.deps.kube.list(R.podmetrics, c.metadata.namespace!, { labelSelector: selector });
+      millicores = podsCpuMillicores(list.items as unknown as PodMetrics[]);
+    } catch (err) {
+      this.deps.metrics.scaleMetricErrors.inc({ source: 'metrics.k8s.io' });
+      void this.deps.events.record(
+        c,
+        'Warning',
+        'ScalingMetricsUnavailable',
+        `cannot read the CPU of ${deployment}'s pods from the resource metrics API (metrics.k8s.io; is metrics-server installed?): ${String(err)}`,
+      );
+      return;
+    }
+    await this.scale(pass, deployment, millicores);
   }
 
   /** Decides one Deployment's replicas for `load`; leaves alone one without a policy, not there yet, or an HPA's. */

@@ -58,7 +58,7 @@ export function createOperatorMetrics() {
     }),
     scaleMetricErrors: new Counter({
       name: 'imcloud_operator_scale_metric_errors_total',
-      help: 'Failed reads of gate load (redis) or queue depth (rabbitmq).',
+      help: "Failed reads of gate load (redis), queue depth (rabbitmq) or the file role's CPU (metrics.k8s.io).",
       labelNames: ['source'],
       ...r,
     }),

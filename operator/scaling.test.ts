@@ -4,7 +4,9 @@ import type { KubeObject } from './kube/client.js';
 import {
   autoscalePolicyFor,
   clusterGateReports,
+  cpuMillicores,
   deletionCosts,
+  podsCpuMillicores,
   poolConnections,
   recommend,
   replicasToApply,
@@ -104,6 +106,55 @@ describe('autoscalePolicyFor', () => {
     expect(autoscalePolicyFor(c, 'demo-gate-vip')).toBeUndefined(); // replicas: 2
     expect(autoscalePolicyFor(c, 'demo-dispatch')).toBeUndefined();
     expect(autoscalePolicyFor(c, 'demo-gate-main-canary')).toBeUndefined(); // canaries have fixed replicas
+  });
+
+  it("finds the file role's CPU policy, only while the role is deployed (it needs MinIO)", () => {
+    const autoscale = {
+      minReplicas: 2,
+      maxReplicas: 6,
+      targetCpuMillicoresPerPod: 400,
+      stabilizationWindowSeconds: 120,
+      maxStepUp: 2,
+      maxStepDown: 1,
+    };
+    const deps = cluster().spec.dependencies;
+    const withMinio = cluster({ file: { autoscale }, dependencies: { ...deps, minio: { managed: true } } });
+    expect(autoscalePolicyFor(withMinio, 'demo-file')).toEqual({
+      kind: 'file',
+      policy: { minReplicas: 2, maxReplicas: 6, target: 400, stabilizationWindowSeconds: 120, maxStepUp: 2, maxStepDown: 1 },
+    });
+    expect(autoscalePolicyFor(cluster({ file: { autoscale } }), 'demo-file')).toBeUndefined();
+    expect(
+      autoscalePolicyFor(cluster({ file: { replicas: 3 }, dependencies: { ...deps, minio: { managed: true } } }), 'demo-file'),
+    ).toBeUndefined();
+  });
+});
+
+describe('file role CPU', () => {
+  it('reads CPU quantities as millicores', () => {
+    expect(cpuMillicores('250m')).toBe(250);
+    expect(cpuMillicores('1')).toBe(1000);
+    expect(cpuMillicores('1.5')).toBe(1500);
+    expect(cpuMillicores('12345678n')).toBeCloseTo(12.345678);
+    expect(cpuMillicores('300u')).toBeCloseTo(0.3);
+    expect(cpuMillicores('lots')).toBeNaN();
+  });
+
+  it('sums every container of every pod listed, a pod without a sample or with a bad one counting 0', () => {
+    const pods = [
+      { metadata: { name: 'demo-file-a' }, containers: [{ name: 'file', usage: { cpu: '350000000n' } }] },
+      {
+        metadata: { name: 'demo-file-b' },
+        containers: [
+          { name: 'file', usage: { cpu: '120m' } },
+          { name: 'x', usage: { cpu: '?' } },
+        ],
+      },
+      { metadata: { name: 'demo-file-c' } },
+    ];
+    expect(podsCpuMillicores(pods)).toBe(470);
+    // 470 m at 200 m per pod: 3 pods
+    expect(recommend(podsCpuMillicores(pods), { ...policy, target: 200, minReplicas: 1, maxReplicas: 10 })).toBe(3);
   });
 });
 

@@ -5,9 +5,9 @@
 // them, what autoscales and the load that drives it: each Deployment's policy, gate load per
 // pool, the replicas a plan applies, the deletion costs before a gate pool shrinks.
 import type { GateInfo } from '../services/ports/routes.js';
-import type { BacklogAutoscale, GateAutoscale, ImCluster } from './api/imcluster.js';
+import type { BacklogAutoscale, CpuAutoscale, GateAutoscale, ImCluster } from './api/imcluster.js';
 import type { KubeObject } from './kube/client.js';
-import { A, names } from './objects/common.js';
+import { A, fileDeployed, names } from './objects/common.js';
 
 export interface ScalePolicy {
   minReplicas: number;
@@ -109,14 +109,14 @@ export class Stabilizer {
 /** How a Deployment autoscales: its policy, what kind of load drives it, and its gate pool. */
 export interface AutoscaledDeployment {
   policy: ScalePolicy;
-  kind: 'gate' | 'logic' | 'consumer';
+  kind: 'gate' | 'logic' | 'consumer' | 'file';
   pool?: string;
 }
 
 /** The autoscale policy of the cluster's Deployment `deployment`, if the spec has one. */
 export function autoscalePolicyFor(c: ImCluster, deployment: string): AutoscaledDeployment | undefined {
   const cname = c.metadata.name;
-  const behaviour = (a: GateAutoscale | BacklogAutoscale, target: number): ScalePolicy => ({
+  const behaviour = (a: GateAutoscale | BacklogAutoscale | CpuAutoscale, target: number): ScalePolicy => ({
     minReplicas: a.minReplicas,
     maxReplicas: a.maxReplicas,
     target,
@@ -132,7 +132,40 @@ export function autoscalePolicyFor(c: ImCluster, deployment: string): Autoscaled
     const a = c.spec[role].autoscale;
     if (a && names.role(cname, role) === deployment) return { policy: behaviour(a, a.targetBacklogPerReplica), kind: role };
   }
+  const file = c.spec.file?.autoscale;
+  if (file && fileDeployed(c) && names.role(cname, 'file') === deployment)
+    return { policy: behaviour(file, file.targetCpuMillicoresPerPod), kind: 'file' };
   return undefined;
+}
+
+// ── CPU of the file role's pods (metrics.k8s.io PodMetrics) ────────────────────────────────────
+
+/** A CPU quantity (`250m`, `1`, `1.5`, `12345678n`, `300u`) in millicores; NaN when it is not one. */
+export function cpuMillicores(quantity: string): number {
+  const m = /^([0-9]+(?:\.[0-9]+)?)(n|u|m|k|M|G)?$/.exec(quantity.trim());
+  if (!m) return Number.NaN;
+  const factor = { n: 1e-6, u: 1e-3, m: 1, '': 1000, k: 1e6, M: 1e9, G: 1e12 }[m[2] ?? '']!;
+  return Number(m[1]) * factor;
+}
+
+export interface PodMetrics {
+  metadata: { name: string };
+  containers?: Array<{ name: string; usage?: { cpu?: string } }>;
+}
+
+/**
+ * Millicores used by `items` (PodMetrics listed by the Deployment's pod selector), every container
+ * summed. A pod with no sample yet counts 0: the stabilisation window keeps that from scaling down.
+ */
+export function podsCpuMillicores(items: PodMetrics[]): number {
+  let total = 0;
+  for (const pod of items) {
+    for (const c of pod.containers ?? []) {
+      const m = cpuMillicores(c.usage?.cpu ?? '0');
+      if (Number.isFinite(m)) total += m;
+    }
+  }
+  return Math.round(total);
 }
 
 /**

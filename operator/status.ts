@@ -24,7 +24,7 @@ export type ConditionType = 'Ready' | 'Progressing' | 'Degraded' | 'Dependencies
 export interface DependencyStatus {
   ready: boolean;
   message: string;
-  /** Why not ready when it is one specific thing (TLSSecretNotReady); default DependenciesNotReady. */
+  /** Why not ready when it is one specific thing (TLSSecretNotReady, MinioNotConfigured); default DependenciesNotReady. */
   reason?: string;
 }
 

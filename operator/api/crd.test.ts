@@ -75,6 +75,8 @@ describe('ImCluster CRD (generated from operator/api/imcluster.ts)', () => {
     expectTypeOf<NonNullable<GatePool['autoscale']>['targetConnectionsPerPod']>().toEqualTypeOf<number>();
     expectTypeOf<NonNullable<ImClusterSpec['gray']>['percentage']>().toEqualTypeOf<number>();
     expectTypeOf<ImClusterSpec['dispatch']['replicas']>().toEqualTypeOf<number>();
+    expectTypeOf<NonNullable<ImClusterSpec['file']>['replicas']>().toEqualTypeOf<number | undefined>();
+    expectTypeOf<NonNullable<NonNullable<ImClusterSpec['file']>['autoscale']>['targetCpuMillicoresPerPod']>().toEqualTypeOf<number>();
     expectTypeOf<ImClusterSpec['dependencies']['redis']['managed']>().toEqualTypeOf<boolean>();
     expectTypeOf<NonNullable<ImClusterStatus['phase']>>().toEqualTypeOf<
       'Pending' | 'Progressing' | 'Ready' | 'Degraded' | 'Paused' | 'Terminating'

@@ -84,6 +84,28 @@ export const backlogAutoscale = obj(
   },
 );
 
+export const cpuAutoscale = obj(
+  {
+    minReplicas: dflt(int({ minimum: 1, maximum: 1000 }), 1),
+    maxReplicas: int({ minimum: 1, maximum: 1000 }),
+    targetCpuMillicoresPerPod: dflt(
+      int({
+        minimum: 10,
+        maximum: 64_000,
+        description:
+          "Scale so that each pod uses about this much CPU, in millicores (1000 = one core), summed over the role's pods from the resource metrics API (metrics.k8s.io, e.g. metrics-server).",
+      }),
+      500,
+    ),
+    ...scalingBehaviour,
+  },
+  {
+    description:
+      'Autoscale by CPU used, read from the resource metrics API (metrics.k8s.io): hashing uploads, streaming downloads and making thumbnails is CPU work. Without that API the replicas stay where they are (a ScalingMetricsUnavailable Event says why).',
+    rules: [minMaxRule],
+  },
+);
+
 const oneOfReplicasAutoscale = {
   rule: '!(has(self.replicas) && has(self.autoscale))',
   message: 'set either replicas or autoscale, not both',
@@ -133,6 +155,15 @@ const scaledRole = (what: string) =>
     { description: what, rules: [oneOfReplicasAutoscale] },
   );
 
+const fileRole = obj(
+  { replicas: replicas(), autoscale: opt(cpuAutoscale), resources: resources() },
+  {
+    description:
+      'The file role (uploads, downloads, thumbnails; Service <cluster>-file, port http 8080). Needs spec.dependencies.minio: without it the role is not deployed and DependenciesReady is False (reason MinioNotConfigured). The bucket is the minio.bucket setting (spec.config; default imcloud), which the role creates at start. Neither replicas nor autoscale: 2 pods.',
+    rules: [oneOfReplicasAutoscale],
+  },
+);
+
 const fixedRole = (what: string, defaultReplicas: number) =>
   obj({ replicas: dflt(int({ minimum: 0, maximum: 1000 }), defaultReplicas), resources: resources() }, { description: what });
 
@@ -168,8 +199,8 @@ const dependency = (name: string, image: string) =>
   );
 
 /** The roles that can serve TLS; by default those with a listener clients or tenants reach. */
-export const TLS_ROLES = ['gate', 'dispatch', 'admin', 'logic', 'consumer'] as const;
-export const DEFAULT_TLS_ROLES: Array<(typeof TLS_ROLES)[number]> = ['gate', 'dispatch', 'admin'];
+export const TLS_ROLES = ['gate', 'dispatch', 'admin', 'file', 'logic', 'consumer'] as const;
+export const DEFAULT_TLS_ROLES: Array<(typeof TLS_ROLES)[number]> = ['gate', 'dispatch', 'admin', 'file'];
 
 export const tlsSpec = obj(
   {
@@ -185,7 +216,7 @@ export const tlsSpec = obj(
         maxItems: TLS_ROLES.length,
         listType: 'set',
         description:
-          'The roles whose listeners serve TLS: every listener of such a pod (the public port, the ops port and, for the gate, the TCP port). Default: the roles clients and tenants reach (gate: wss:// and TLS over TCP; dispatch; admin: the admin API).',
+          'The roles whose listeners serve TLS: every listener of such a pod (the public port, the ops port and, for the gate, the TCP port). Default: the roles clients and tenants reach (gate: wss:// and TLS over TCP; dispatch; admin: the admin API; file: uploads and downloads).',
       }),
       DEFAULT_TLS_ROLES,
     ),
@@ -239,6 +270,7 @@ export const imClusterSpec = obj(
       scaledRole('Message logic (stateless, competing consumers of the upstream queue). Neither replicas nor autoscale: 2 pods.'),
     ),
     consumer: dfltEmpty(scaledRole('Store-queue consumers (durable writes, fan-out). Neither replicas nor autoscale: 2 pods.')),
+    file: opt(fileRole),
     dispatch: dfltEmpty(fixedRole('The dispatch (LBS) HTTP service.', 2)),
     admin: dfltEmpty(fixedRole('The admin API.', 1)),
     adminTokenSecretRef: opt(
@@ -386,6 +418,8 @@ export type ImClusterStatus = Static<typeof imClusterStatus>;
 export type GatePool = Static<typeof gatePool>;
 export type GateAutoscale = Static<typeof gateAutoscale>;
 export type BacklogAutoscale = Static<typeof backlogAutoscale>;
+export type CpuAutoscale = Static<typeof cpuAutoscale>;
+export type FileSpec = NonNullable<ImClusterSpec['file']>;
 export type ComponentStatus = Static<typeof componentStatus>;
 export type Condition = ImClusterStatus extends { conditions?: Array<infer C> } ? C : never;
 export type DependencyName = keyof typeof DEPENDENCY_IMAGES;

@@ -35,6 +35,8 @@ export const R = {
   events: res('', 'v1', 'events', 'Event'),
   pdbs: res('policy', 'v1', 'poddisruptionbudgets', 'PodDisruptionBudget'),
   hpas: res('autoscaling', 'v2', 'horizontalpodautoscalers', 'HorizontalPodAutoscaler'),
+  /** The resource metrics API (metrics-server): CPU of the file role's pods, for its autoscaling. */
+  podmetrics: res('metrics.k8s.io', 'v1beta1', 'pods', 'PodMetrics'),
   leases: res('coordination.k8s.io', 'v1', 'leases', 'Lease'),
   servicemonitors: res('monitoring.coreos.com', 'v1', 'servicemonitors', 'ServiceMonitor'),
   crds: res('apiextensions.k8s.io', 'v1', 'customresourcedefinitions', 'CustomResourceDefinition', false),

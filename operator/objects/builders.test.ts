@@ -245,6 +245,64 @@ describe('TLS (spec.tls)', () => {
   });
 });
 
+describe('the file role (ADR 0108)', () => {
+  const c = cluster({
+    file: { replicas: 3 },
+    dependencies: { ...cluster().spec.dependencies, minio: { managed: false, secretRef: { name: 'minio-conn' } } },
+  });
+
+  it('its Deployment runs `imcloud file` with the MinIO settings from the minio Secret, probes /readyz, and surges on rollouts', () => {
+    const d: any = roleDeployment(c, 'file', 'stable', { replicas: 3, dependenciesHash: 'h' });
+    expect(d.metadata.name).toBe('demo-file');
+    expect(d.spec.replicas).toBe(3);
+    expect(d.spec.selector.matchLabels).toMatchObject({ 'app.kubernetes.io/component': 'file', 'imcloud.dev/track': 'stable' });
+    const container = d.spec.template.spec.containers[0];
+    expect(container.args).toEqual(['file']);
+    expect(container.ports.map((p: any) => [p.name, p.containerPort])).toEqual([
+      ['http', 8080],
+      ['ops', 9090],
+    ]);
+    expect(container.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'ops', scheme: 'HTTP' });
+    expect(container.resources).toEqual({ requests: { cpu: '250m', memory: '512Mi' } });
+    expect(d.spec.strategy.rollingUpdate).toEqual({ maxSurge: '25%', maxUnavailable: 0 });
+    const e = env(d);
+    expect(e.IMCLOUD_MINIO_END_POINT).toEqual({ secretKeyRef: { name: 'minio-conn', key: 'endPoint' } });
+    expect(e.IMCLOUD_MINIO_PORT).toEqual({ secretKeyRef: { name: 'minio-conn', key: 'port', optional: true } });
+    expect(e.IMCLOUD_MINIO_ACCESS_KEY).toEqual({ secretKeyRef: { name: 'minio-conn', key: 'accessKey' } });
+    expect(e.IMCLOUD_MINIO_SECRET_KEY).toEqual({ secretKeyRef: { name: 'minio-conn', key: 'secretKey' } });
+    expect(e.IMCLOUD_MINIO_USE_SSL).toEqual({ secretKeyRef: { name: 'minio-conn', key: 'useSSL', optional: true } });
+    expect(e.IMCLOUD_MONGODB_URL).toEqual({ secretKeyRef: { name: 'demo-mongodb', key: 'url' } });
+    expect(e.IMCLOUD_HTTP_PORT).toBe('8080');
+    // the bucket is minio.bucket: the role's default, or spec.config for every role alike
+    expect(e.IMCLOUD_MINIO_BUCKET).toBeUndefined();
+    const withBucket: any = roleDeployment({ ...c, spec: { ...c.spec, config: { 'minio.bucket': 'chat-files' } } }, 'file', 'stable', {
+      replicas: 3,
+      dependenciesHash: 'h',
+    });
+    expect(env(withBucket).IMCLOUD_MINIO_BUCKET).toBe('chat-files');
+    const sized: any = roleDeployment({ ...c, spec: { ...c.spec, file: { resources: { requests: { cpu: '1' } } } } }, 'file', 'stable', {
+      replicas: 1,
+      dependenciesHash: 'h',
+    });
+    expect(sized.spec.template.spec.containers[0].resources).toEqual({ requests: { cpu: '1' } });
+  });
+
+  it('its Service is the public file API, port http 8080; no ops port', () => {
+    const svc: any = roleService(c, 'file');
+    expect(svc.metadata.name).toBe('demo-file');
+    expect(svc.spec.type).toBe('ClusterIP');
+    expect(svc.spec.selector).toMatchObject({ 'app.kubernetes.io/component': 'file' });
+    expect(svc.spec.ports).toEqual([{ name: 'http', port: 8080, targetPort: 'http', protocol: 'TCP' }]);
+  });
+
+  it('serves TLS when spec.tls covers it (by default it does: clients upload and download through it)', () => {
+    const tls = { ...c, spec: { ...c.spec, tls: { secretName: 'chat-tls', roles: ['gate', 'dispatch', 'admin', 'file'] as any } } };
+    const d: any = roleDeployment(tls, 'file', 'stable', { replicas: 1, dependenciesHash: 'h' });
+    expect(env(d).IMCLOUD_TLS_CERT_FILE).toBe('/etc/imcloud/tls/tls.crt');
+    expect(d.spec.template.spec.containers[0].readinessProbe.httpGet.scheme).toBe('HTTPS');
+  });
+});
+
 describe('settings the operator sets itself', () => {
   // TLS on: the certificate settings are among those the pods get.
   const c = cluster({
@@ -363,6 +421,30 @@ describe('dependencies and monitoring', () => {
         tlsConfig: { insecureSkipVerify: true },
         relabelings: [{ sourceLabels: [meta], regex: 'gate|dispatch|admin', action: 'keep' }],
       },
+    ]);
+    // The file role counts once it runs (spec.file and MinIO).
+    const minio = { managed: true, secretRef: undefined };
+    const withFile: any = serviceMonitor(
+      cluster({
+        file: {},
+        dependencies: { ...cluster().spec.dependencies, minio },
+        tls: { secretName: 't', roles: ['gate', 'dispatch', 'admin', 'file'] },
+      }),
+    );
+    expect(withFile.spec.endpoints.map((e: any) => e.relabelings[0].regex)).toEqual([
+      'gate|dispatch|admin|file',
+      'gate|dispatch|admin|file',
+    ]);
+    const fileNotCovered: any = serviceMonitor(
+      cluster({
+        file: {},
+        dependencies: { ...cluster().spec.dependencies, minio },
+        tls: { secretName: 't', roles: ['consumer', 'gate', 'logic', 'admin', 'dispatch'] },
+      }),
+    );
+    expect(fileNotCovered.spec.endpoints.map((e: any) => [e.scheme, e.relabelings[0].action])).toEqual([
+      ['http', 'drop'],
+      ['https', 'keep'],
     ]);
     const all: any = serviceMonitor(
       cluster({

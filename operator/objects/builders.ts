@@ -9,6 +9,7 @@ import {
   clusterIpService,
   commonEnv,
   type EnvVar,
+  fileDeployed,
   HTTP_PORT,
   imageOf,
   L,
@@ -191,31 +192,38 @@ export function gatePdb(c: ImCluster, pool: GatePool) {
 
 export type ServiceRole = Exclude<Role, 'gate'>;
 
+/**
+ * Requests of a file pod when spec.file.resources says nothing: its chunk buffers
+ * (file.maxConcurrentChunks × file.chunkBytes, 80 MiB by default) and sharp decoding an image of
+ * up to file.maxImagePixels need more than the other roles' 128 MiB.
+ */
+export const FILE_DEFAULT_RESOURCES = { requests: { cpu: '250m', memory: '512Mi' } };
+
 export function roleDeployment(c: ImCluster, role: ServiceRole, track: Track, o: DeploymentOpts) {
   // logic consumes the upstream work queue of its track (imcloud.upstream.<node.track>).
   const env = withSpecConfig(c, [...commonEnv(c, role), ...(role === 'logic' ? [trackEnv(track)] : [])]);
-  const spec = c.spec[role];
+  const resources = role === 'file' ? (c.spec.file?.resources ?? FILE_DEFAULT_RESOURCES) : c.spec[role].resources;
+  // Roles clients reach never drop capacity during a rollout: surge first.
+  const clientFacing = role === 'dispatch' || role === 'admin' || role === 'file';
   return deployment(c, names.role(c.metadata.name, role, track), role, track, undefined, env, {
     ...o,
-    // Every role has the public listener (health; dispatch; the web page when admin serves it).
+    // Every role has the public listener (health; dispatch; the file API; the web page when admin serves it).
     ports: [{ name: 'http', containerPort: HTTP_PORT }],
-    resources: spec.resources,
+    resources,
     grace: 30,
-    strategy: {
-      type: 'RollingUpdate',
-      rollingUpdate: { maxSurge: '25%', maxUnavailable: role === 'dispatch' || role === 'admin' ? 0 : '25%' },
-    },
+    strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: '25%', maxUnavailable: clientFacing ? 0 : '25%' } },
   });
 }
 
 /**
- * <cluster>-<role>. dispatch: its public port (what clients ask for a gate). admin: the admin API,
+ * <cluster>-<role>. dispatch and file: their public port (what clients ask for a gate; the file
+ * HTTP API: uploads, downloads; MinIO itself is never exposed). admin: the admin API,
  * which the role serves on its ops listener, as port `admin` 9090. logic and consumer reach no
  * client: their Service is their ops port (metrics and health).
  */
 export function roleService(c: ImCluster, role: ServiceRole) {
   const name = names.role(c.metadata.name, role);
-  if (role === 'dispatch') return clusterIpService(c, name, role, 'http', HTTP_PORT);
+  if (role === 'dispatch' || role === 'file') return clusterIpService(c, name, role, 'http', HTTP_PORT);
   if (role === 'admin') return clusterIpService(c, name, role, 'admin', OPS_PORT, 'ops');
   return clusterIpService(c, name, role, 'ops', OPS_PORT);
 }
@@ -238,7 +246,7 @@ export function metricsService(c: ImCluster) {
   };
 }
 
-const ROLES: Role[] = ['gate', 'logic', 'consumer', 'dispatch', 'admin'];
+const ROLES: Role[] = ['gate', 'logic', 'consumer', 'dispatch', 'admin', 'file'];
 /** The pod label Prometheus sees the component in (service discovery meta label). */
 const COMPONENT_META = `__meta_kubernetes_pod_label_${L.component.replace(/[^a-zA-Z0-9_]/g, '_')}`;
 
@@ -251,14 +259,16 @@ const COMPONENT_META = `__meta_kubernetes_pod_label_${L.component.replace(/[^a-z
  */
 export function serviceMonitor(c: ImCluster) {
   const tls = tlsRoles(c);
+  // The roles this cluster runs (the file role only with spec.file and MinIO).
+  const roles = ROLES.filter((r) => r !== 'file' || fileDeployed(c));
   const base = { port: 'ops', path: '/metrics', interval: c.spec.monitoring.interval };
   const https = { ...base, scheme: 'https', tlsConfig: c.spec.monitoring.tlsConfig ?? { insecureSkipVerify: true } };
   const http = { ...base, scheme: 'http' };
-  const regex = ROLES.filter((r) => tls.has(r)).join('|');
+  const regex = roles.filter((r) => tls.has(r)).join('|');
   const endpoints =
     tls.size === 0
       ? [http]
-      : ROLES.every((r) => tls.has(r))
+      : roles.every((r) => tls.has(r))
         ? [https]
         : [
             { ...http, relabelings: [{ sourceLabels: [COMPONENT_META], regex, action: 'drop' }] },

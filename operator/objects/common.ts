@@ -39,7 +39,7 @@ export const A = {
 export const MANAGED_SELECTOR = `${L.managedBy}=${MANAGED_BY}`;
 
 export type Track = 'stable' | 'canary';
-export type Role = 'gate' | 'logic' | 'consumer' | 'dispatch' | 'admin';
+export type Role = 'gate' | 'logic' | 'consumer' | 'dispatch' | 'admin' | 'file';
 
 export const names = {
   gate: (c: string, pool: string, track: Track = 'stable') => `${c}-gate-${pool}${track === 'canary' ? '-canary' : ''}`,
@@ -50,6 +50,18 @@ export const names = {
   monitor: (c: string) => `${c}`,
   metrics: (c: string) => `${c}-metrics`,
 };
+
+/**
+ * The file role runs when spec.file asks for it and the cluster has MinIO (spec.dependencies.minio):
+ * without MinIO it could not store a byte, so it is not deployed (DependenciesReady says why).
+ */
+export function fileWanted(c: ImCluster): boolean {
+  return c.spec.file !== undefined;
+}
+
+export function fileDeployed(c: ImCluster): boolean {
+  return fileWanted(c) && c.spec.dependencies.minio !== undefined;
+}
 
 /** The roles whose listeners serve TLS from spec.tls (none without it). */
 export function tlsRoles(c: ImCluster): Set<Role> {

@@ -73,6 +73,34 @@ describe('desiredObjects', () => {
     expect(byName.get('demo-consumer').spec.replicas).toBe(1);
   });
 
+  it('spec.file with MinIO: the file Deployment (replicas per spec) and its Service; without MinIO neither', () => {
+    const minio = { managed: false, secretRef: { name: 'minio-conn' } };
+    const deps = cluster().spec.dependencies;
+    const x = ctx({ file: { replicas: 3 }, dependencies: { ...deps, minio } });
+    expect(list(x).filter((n) => n.includes('-file'))).toEqual(['Deployment/demo-file', 'Service/demo-file']);
+    const d: any = desiredObjects(x).find((o) => o.object.metadata.name === 'demo-file' && o.object.kind === 'Deployment')!.object;
+    expect(d.spec.replicas).toBe(3);
+    // autoscale: the autoscaler's decision (here the fixture's minReplicas); neither: 2 pods
+    const autoscale = {
+      minReplicas: 4,
+      maxReplicas: 8,
+      targetCpuMillicoresPerPod: 500,
+      stabilizationWindowSeconds: 300,
+      maxStepUp: 4,
+      maxStepDown: 1,
+    };
+    const scaled: any = desiredObjects(ctx({ file: { autoscale }, dependencies: { ...deps, minio } })).find(
+      (o) => o.object.metadata.name === 'demo-file' && o.object.kind === 'Deployment',
+    )!.object;
+    expect(scaled.spec.replicas).toBe(4);
+    const plain: any = desiredObjects(ctx({ file: {}, dependencies: { ...deps, minio } })).find(
+      (o) => o.object.metadata.name === 'demo-file' && o.object.kind === 'Deployment',
+    )!.object;
+    expect(plain.spec.replicas).toBe(2);
+    expect(list(ctx({ file: { replicas: 3 } })).filter((n) => n.includes('-file'))).toEqual([]);
+    expect(list(ctx({ dependencies: { ...deps, minio } })).filter((n) => n.includes('-file'))).toEqual([]);
+  });
+
   it('declares the ServiceMonitor only when asked for and served', () => {
     expect(list(ctx({}, { serviceMonitors: true }))).toContain('ServiceMonitor/demo');
     expect(list(ctx({ monitoring: { serviceMonitor: false, interval: '30s' } }, { serviceMonitors: true }))).not.toContain(

@@ -2,7 +2,7 @@
 // objects it is responsible for (the controller applies them with server-side apply and deletes
 // the cluster's objects that no function wants any more). Pure: everything they need from the
 // cluster (replica decisions, dependency hash, canary state) comes in the PlanContext.
-import type { BacklogAutoscale, DependencyName, GateAutoscale, GatePool, ImCluster } from '../api/imcluster.js';
+import type { BacklogAutoscale, CpuAutoscale, DependencyName, GateAutoscale, GatePool, ImCluster } from '../api/imcluster.js';
 import { type KubeObject, R, type Resource } from '../kube/client.js';
 import {
   type CanaryPlan,
@@ -18,7 +18,7 @@ import {
   type ServiceRole,
   serviceMonitor,
 } from './builders.js';
-import { L, names, type Role, tlsRoles } from './common.js';
+import { fileDeployed, L, names, type Role, tlsRoles } from './common.js';
 import { dependencyService, dependencyStatefulSet } from './dependencies.js';
 
 export interface DesiredObject {
@@ -34,7 +34,7 @@ export interface PlanContext {
   replicasFor(
     deployment: string,
     fixed: number | undefined,
-    autoscale: GateAutoscale | BacklogAutoscale | undefined,
+    autoscale: GateAutoscale | BacklogAutoscale | CpuAutoscale | undefined,
     fallback: number,
   ): number | undefined;
   /** The monitoring.coreos.com ServiceMonitor API is served. */
@@ -80,7 +80,7 @@ export function reconcileCanaryGates(x: PlanContext): DesiredObject[] {
 }
 
 /** A role's stable Deployment and Service (logic, consumer, dispatch, admin). */
-export function reconcileRole(x: PlanContext, role: ServiceRole): DesiredObject[] {
+export function reconcileRole(x: PlanContext, role: Exclude<ServiceRole, 'file'>): DesiredObject[] {
   const c = x.cluster;
   const spec = c.spec[role] as { replicas?: number; autoscale?: BacklogAutoscale };
   const replicas = x.replicasFor(names.role(c.metadata.name, role), spec.replicas, spec.autoscale, 2);
@@ -88,6 +88,26 @@ export function reconcileRole(x: PlanContext, role: ServiceRole): DesiredObject[
     obj(R.deployments, roleDeployment(c, role, 'stable', { replicas, dependenciesHash: x.dependenciesHash })),
     obj(R.services, roleService(c, role)),
   ];
+}
+
+/**
+ * <cluster>-file: the file role's Deployment, with the cluster's MinIO settings (from the minio
+ * Secret, like every role) and the bucket of minio.bucket (spec.config; the role creates it at
+ * start and is not ready until MinIO answers and the bucket exists). None without spec.file, or
+ * without MinIO: the role could not store a byte (DependenciesReady says MinioNotConfigured).
+ * One track: a gray release is for gates and logic; the file role follows spec.version.
+ */
+export function reconcileFileDeployment(x: PlanContext): DesiredObject[] {
+  const c = x.cluster;
+  if (!fileDeployed(c)) return [];
+  const spec = c.spec.file!;
+  const replicas = x.replicasFor(names.role(c.metadata.name, 'file'), spec.replicas, spec.autoscale, 2);
+  return [obj(R.deployments, roleDeployment(c, 'file', 'stable', { replicas, dependenciesHash: x.dependenciesHash }))];
+}
+
+/** <cluster>-file: the file HTTP API (port http 8080), in front of the file pods; none when the role is not deployed. */
+export function reconcileFileService(x: PlanContext): DesiredObject[] {
+  return fileDeployed(x.cluster) ? [obj(R.services, roleService(x.cluster, 'file'))] : [];
 }
 
 /** Canary logic: consumes imcloud.upstream.canary. */
@@ -129,8 +149,10 @@ export function desiredObjects(x: PlanContext): DesiredObject[] {
     ...reconcileRoutingTable(x),
     ...c.spec.gate.pools.flatMap((pool) => reconcileGatePool(x, pool)),
     ...reconcileCanaryGates(x),
-    ...(['logic', 'consumer', 'dispatch', 'admin'] as ServiceRole[]).flatMap((role) => reconcileRole(x, role)),
+    ...(['logic', 'consumer', 'dispatch', 'admin'] as const).flatMap((role) => reconcileRole(x, role)),
     ...reconcileCanaryLogic(x),
+    ...reconcileFileDeployment(x),
+    ...reconcileFileService(x),
     ...reconcileMetricsService(x),
     ...reconcileServiceMonitor(x),
   ];

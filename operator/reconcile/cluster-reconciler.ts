@@ -89,7 +89,7 @@ export class ClusterReconciler {
   private async converge(c: Cluster): Promise<void> {
     const errors: string[] = [];
     const plan = await this.plan(c, errors);
-    if (plan.dependencies.problems.length) this.deps.requeueAfter(keyOf(c), SECRET_RECHECK_MS);
+    if (plan.dependencies.recheck) this.deps.requeueAfter(keyOf(c), SECRET_RECHECK_MS);
     const kept = keptAsIs(c, { holdTls: plan.dependencies.holdTls, keepCanary: plan.canary.keepCanary });
     const desired = plan.desired.filter((d) => !kept(d.resource, d.object));
     const applied = await applyDesired(this.deps, desired, errors);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { cluster } from '../testing/fixtures.js';
-import { dependencyStatus, managedPassword, missingKeys } from './secrets.js';
+import { dependencyStatus, fileMinioProblem, managedPassword, missingKeys } from './secrets.js';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 const secret = (data: Record<string, string>) => ({
@@ -53,5 +53,27 @@ describe('dependencyStatus', () => {
     expect(dependencyStatus(c, ['tls: Secret chat-tls not found; …'], [], true).reason).toBe('TLSSecretNotReady');
     expect(dependencyStatus(c, ['redis: Secret r not found', 'tls: Secret chat-tls not found; …'], [], true).reason).toBeUndefined();
     expect(dependencyStatus(c, ['tls: Secret chat-tls not found; …'], ['mongodb (…)'], true).reason).toBeUndefined();
+  });
+});
+
+describe('the file role without MinIO (ADR 0108)', () => {
+  const minio = { managed: false, secretRef: { name: 'minio-conn' } };
+  const withDeps = (deps: object) => cluster({ dependencies: { ...cluster().spec.dependencies, ...deps } });
+
+  it('is a problem only when spec.file is set and spec.dependencies.minio is not', () => {
+    expect(fileMinioProblem(cluster())).toBeUndefined();
+    expect(fileMinioProblem(withDeps({ minio }))).toBeUndefined();
+    expect(fileMinioProblem(cluster({ file: { replicas: 2 } }))).toBe(
+      'minio: spec.file needs spec.dependencies.minio (secretRef, or managed: true); the file role is not deployed until it is set',
+    );
+    expect(fileMinioProblem({ ...withDeps({ minio }), spec: { ...withDeps({ minio }).spec, file: { replicas: 1 } } })).toBeUndefined();
+  });
+
+  it('gives MinioNotConfigured as the reason only when it is the one thing wrong', () => {
+    const c = cluster({ file: { replicas: 2 } });
+    const problem = fileMinioProblem(c)!;
+    expect(dependencyStatus(c, [problem], [], false, true)).toEqual({ ready: false, reason: 'MinioNotConfigured', message: problem });
+    expect(dependencyStatus(c, ['redis: Secret r not found', problem], [], false, true).reason).toBeUndefined();
+    expect(dependencyStatus(c, [problem], ['mongodb (…)'], false, true).reason).toBeUndefined();
   });
 });

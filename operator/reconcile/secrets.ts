@@ -9,7 +9,7 @@ import type { DependencyName, ImCluster } from '../api/imcluster.js';
 import type { Cluster, ClusterCache } from '../cluster-cache.js';
 import { type KubeClient, type KubeObject, R } from '../kube/client.js';
 import { type Secret, secretData, secretValue } from '../kube/secret.js';
-import { DEPENDENCY_KEYS, dependencySecrets, hash, names, tlsRoles } from '../objects/common.js';
+import { DEPENDENCY_KEYS, dependencySecrets, fileDeployed, fileWanted, hash, names, tlsRoles } from '../objects/common.js';
 import { adminTokenSecret, dependencySecret } from '../objects/dependencies.js';
 import type { DesiredObject } from '../objects/reconcilers.js';
 import type { DependencyStatus } from '../status.js';
@@ -27,6 +27,8 @@ export interface DependencyPlan {
   status: DependencyStatus;
   /** What is missing or unusable (the DependencyMissing Event). */
   problems: string[];
+  /** A Secret is missing or unusable: look again in SECRET_RECHECK_MS (Secrets are not watched; a spec change is). */
+  recheck: boolean;
   /** The spec.tls Secret is missing or unusable: what mounts it is held as it is (followsTlsSecret). */
   holdTls: boolean;
 }
@@ -59,8 +61,11 @@ export async function reconcileDependencySecrets(kube: KubeClient, cache: Cluste
     : undefined;
   if (tlsProblem)
     problems.push(
-      `${tlsProblem}; the ${[...tlsRoles(c)].join(', ')} Deployments are not rolled out until it is fixed (running pods keep serving)`,
+      `${tlsProblem}; the ${[...tlsRoles(c)].filter((r) => r !== 'file' || fileDeployed(c)).join(', ')} Deployments are not rolled out until it is fixed (running pods keep serving)`,
     );
+  const recheck = problems.length > 0;
+  const minioProblem = fileMinioProblem(c);
+  if (minioProblem) problems.push(minioProblem);
   return {
     secrets,
     // Only the dependencies' settings: the TLS Secret's content is read by the running processes
@@ -70,8 +75,9 @@ export async function reconcileDependencySecrets(kube: KubeClient, cache: Cluste
         .sort()
         .map((k) => [k, settings[k]]),
     ),
-    status: dependencyStatus(c, problems, managedNotReady.sort(), tlsProblem !== undefined),
+    status: dependencyStatus(c, problems, managedNotReady.sort(), tlsProblem !== undefined, minioProblem !== undefined),
     problems,
+    recheck,
     holdTls: tlsProblem !== undefined,
   };
 }
@@ -94,17 +100,34 @@ export function missingKeys(dep: DependencyName, data: Record<string, string>): 
 }
 
 /**
- * DependenciesReady: nothing missing and every managed dependency running. Its reason names the
- * TLS Secret when that is the one thing wrong (`problems` then holds only its message).
+ * spec.file without spec.dependencies.minio: the file role is not deployed (it would have nowhere
+ * to store a byte), and DependenciesReady says so (ADR 0108).
  */
-export function dependencyStatus(c: ImCluster, problems: string[], managedNotReady: string[], tlsProblem: boolean): DependencyStatus {
+export function fileMinioProblem(c: ImCluster): string | undefined {
+  if (!fileWanted(c) || fileDeployed(c)) return undefined;
+  return 'minio: spec.file needs spec.dependencies.minio (secretRef, or managed: true); the file role is not deployed until it is set';
+}
+
+/**
+ * DependenciesReady: nothing missing and every managed dependency running. Its reason names the
+ * one thing wrong when it is the TLS Secret (TLSSecretNotReady) or MinIO for the file role
+ * (MinioNotConfigured); `problems` then holds only its message.
+ */
+export function dependencyStatus(
+  c: ImCluster,
+  problems: string[],
+  managedNotReady: string[],
+  tlsProblem: boolean,
+  minioProblem = false,
+): DependencyStatus {
   const configured =
     'every dependency is configured' +
     (dependencySecrets(c).some((d) => d.managed) ? ' and the managed ones are ready' : '') +
     (c.spec.tls ? `; TLS Secret ${c.spec.tls.secretName} holds a usable certificate and key` : '');
+  const one = problems.length === 1 && managedNotReady.length === 0;
   return {
     ready: problems.length === 0 && managedNotReady.length === 0,
-    reason: tlsProblem && problems.length === 1 && managedNotReady.length === 0 ? 'TLSSecretNotReady' : undefined,
+    reason: one && tlsProblem ? 'TLSSecretNotReady' : one && minioProblem ? 'MinioNotConfigured' : undefined,
     message: [...problems, ...managedNotReady].join('; ') || configured,
   };
 }

@@ -187,6 +187,10 @@ describe('chart charts/imcloud', () => {
     const role = docs.find((d) => d.kind === 'ClusterRole');
     expect(JSON.stringify(role.rules)).not.toContain('*');
     expect(role.rules.find((r: any) => r.resources.includes('secrets')).verbs).toEqual(['get', 'create', 'patch']);
+    // the file role's CPU (spec.file.autoscale): read-only, and only pod metrics
+    expect(role.rules.filter((r: any) => r.apiGroups.includes('metrics.k8s.io'))).toEqual([
+      { apiGroups: ['metrics.k8s.io'], resources: ['pods'], verbs: ['list'] },
+    ]);
   });
 
   it('helm template with every documented value set (and the Prometheus operator present): every manifest passes a server-side dry-run', async () => {
@@ -217,8 +221,11 @@ describe('chart charts/imcloud', () => {
     expect(docs.find((d) => d.kind === 'ImCluster').spec.gate.pools[0].appIds).toEqual(['acme', 'globex']);
     expect(docs.find((d) => d.kind === 'ImCluster').spec.tls).toEqual({
       secretName: 'example-tls',
-      roles: ['gate', 'dispatch', 'admin', 'logic'],
+      roles: ['gate', 'dispatch', 'admin', 'file', 'logic'],
     });
+    // example.file: the file role with a managed MinIO, which it needs
+    expect(docs.find((d) => d.kind === 'ImCluster').spec.file).toEqual({ replicas: 2 });
+    expect(docs.find((d) => d.kind === 'ImCluster').spec.dependencies.minio).toEqual({ managed: true });
   });
 
   it("the example ImCluster carries spec.tls only when example.tls.secretName is set (roles: the CRD's default unless given)", async () => {
@@ -231,7 +238,10 @@ describe('chart charts/imcloud', () => {
     const created = JSON.parse(
       await kubectl(['create', '--dry-run=server', '-n', releaseNs, '-o', 'json', '-f', '-'], JSON.stringify(withTls)),
     );
-    expect(created.spec.tls).toEqual({ secretName: 'demo-tls', roles: ['gate', 'dispatch', 'admin'] });
+    expect(created.spec.tls).toEqual({ secretName: 'demo-tls', roles: ['gate', 'dispatch', 'admin', 'file'] });
+    // Without example.file: no file role and no MinIO.
+    expect(created.spec.file).toBeUndefined();
+    expect(created.spec.dependencies.minio).toBeUndefined();
   });
 
   it("helm install: the operator Deployment becomes Ready, helm test passes, and the operator works with exactly the chart's RBAC", async () => {

@@ -29,6 +29,21 @@ const pools = (...p: unknown[]) => ({ gate: { pools: p } });
 
 const cases: Array<[string, unknown, RegExp[]]> = [
   [
+    'file replicas and autoscale together',
+    withSpec({ file: { replicas: 2, autoscale: { maxReplicas: 3 } } }),
+    [/spec\.file: Invalid value: .*set either replicas or autoscale, not both/],
+  ],
+  [
+    'file autoscale minReplicas > maxReplicas',
+    withSpec({ file: { autoscale: { minReplicas: 4, maxReplicas: 2 } } }),
+    [/spec\.file\.autoscale\.minReplicas: Invalid value: .*autoscale\.minReplicas must be less than or equal to autoscale\.maxReplicas/],
+  ],
+  [
+    'a file CPU target below 10 millicores',
+    withSpec({ file: { autoscale: { maxReplicas: 2, targetCpuMillicoresPerPod: 1 } } }),
+    [/spec\.file\.autoscale\.targetCpuMillicoresPerPod: Invalid value: 1: .*greater than or equal to 10/],
+  ],
+  [
     'minReplicas > maxReplicas',
     withSpec(pools({ name: 'main', default: true, autoscale: { minReplicas: 5, maxReplicas: 2 } })),
     [
@@ -116,7 +131,7 @@ const cases: Array<[string, unknown, RegExp[]]> = [
   [
     'spec.tls for a role that does not exist',
     withSpec({ tls: { secretName: 'chat-tls', roles: ['gate', 'web'] } }),
-    [/spec\.tls\.roles\[1\]: Unsupported value: "web": supported values: "gate", "dispatch", "admin", "logic", "consumer"/],
+    [/spec\.tls\.roles\[1\]: Unsupported value: "web": supported values: "gate", "dispatch", "admin", "file", "logic", "consumer"/],
   ],
   [
     'spec.tls naming a role twice',
@@ -151,7 +166,25 @@ describe('the apiserver rejects invalid ImClusters with clear messages', () => {
         stringify(withSpec({ tls: { secretName: 'chat-tls' } })),
       ),
     );
-    expect(withTls.spec.tls).toEqual({ secretName: 'chat-tls', roles: ['gate', 'dispatch', 'admin'] });
+    expect(withTls.spec.tls).toEqual({ secretName: 'chat-tls', roles: ['gate', 'dispatch', 'admin', 'file'] });
+    // spec.file: absent unless asked for; its autoscale gets the same behaviour defaults as the others
+    expect(created.spec.file).toBeUndefined();
+    const withFile = JSON.parse(
+      await kubectl(
+        ['create', '--dry-run=server', '-n', ns, '-o', 'json', '-f', '-'],
+        stringify(withSpec({ file: { autoscale: { maxReplicas: 6 } } })),
+      ),
+    );
+    expect(withFile.spec.file).toEqual({
+      autoscale: {
+        minReplicas: 1,
+        maxReplicas: 6,
+        targetCpuMillicoresPerPod: 500,
+        stabilizationWindowSeconds: 300,
+        maxStepUp: 4,
+        maxStepDown: 1,
+      },
+    });
   });
 
   for (const [what, obj, messages] of cases) {
