@@ -1,6 +1,6 @@
 // `make run-dist`: the platform as separate processes on real servers — Redis, RabbitMQ,
 // FerretDB and MinIO (installed and cached by test/infra on first use), then consumer, logic,
-// admin (with the web page), dispatch and two gates. Ctrl-C stops everything.
+// admin (with the web page), two file processes, dispatch and two gates. Ctrl-C stops everything.
 import { serverEnv, startServers } from '../test/infra/index.js';
 import { type BackendEnv, freePort, startCluster } from '../test/support/cluster.js';
 import { createLogDir } from '../test/support/log-dir.js';
@@ -12,17 +12,19 @@ const env = serverEnv(servers) as BackendEnv;
 // Kept after Ctrl-C: an interactive session's logs are there to be read.
 const logDir = createLogDir('dist');
 const dispatchPort = await freePort();
+const filePort = await freePort();
 say(`starting roles (logs in ${logDir})`);
 const cluster = await startCluster(
   env,
   logDir,
-  { gate: 2, logic: 2, consumer: 2, dispatch: 1, admin: 1 },
+  { gate: 2, logic: 2, consumer: 2, dispatch: 1, admin: 1, file: 2 },
   {
     IMCLOUD_WEB_ENABLED: 'true',
     IMCLOUD_ADMIN_DEMO_APP_ID: 'demo',
     IMCLOUD_WEB_DISPATCH_URL: `http://127.0.0.1:${dispatchPort}/v1/dispatch`,
+    IMCLOUD_WEB_FILES_URL: `http://127.0.0.1:${filePort}`,
   },
-  { dispatch: dispatchPort },
+  { dispatch: dispatchPort, file: filePort },
 );
 const created = await fetch(`${cluster.adminUrl}/v1/apps`, {
   method: 'POST',
@@ -38,6 +40,9 @@ process.stderr.write(
     `  web chat       ${cluster.adminUrl}/   (open it in two tabs)`,
     `  dispatch       ${cluster.dispatchUrl}?appId=demo&userId=alice`,
     ...cluster.byRole('gate').map((g) => `  ${g.name.padEnd(14)} ws://127.0.0.1:${g.httpPort}/ws   tcp 127.0.0.1:${g.tcpPort}`),
+    ...cluster
+      .byRole('file')
+      .map((f) => `  ${f.name.padEnd(14)} ${f.url}/v1/files   (bytes in MinIO ${env.IMCLOUD_MINIO_END_POINT}:${env.IMCLOUD_MINIO_PORT})`),
     `  demo app       appId=${demo.appId}  secret=${demo.secret}`,
     `  admin token    ${cluster.adminToken}`,
     `  logs           ${logDir}`,

@@ -47,7 +47,9 @@ export function pageFile(root: string, rest: string): string | null {
 /** The web page is served by a process that runs admin, with admin's view of the configuration. */
 export function serveWebPage(http: HttpServer, config: AdminConfig, backends: Backends, admin: Admin | undefined): void {
   const root = webRoot();
-  http.route('GET', '/v1/demo/config', () => ({ json: { appId: config.admin.demoAppId, dispatch: config.web.dispatchUrl } }));
+  http.route('GET', '/v1/demo/config', () => ({
+    json: { appId: config.admin.demoAppId, dispatch: config.web.dispatchUrl, files: config.web.filesUrl },
+  }));
   http.route('POST', '/v1/demo/token', async (req) => {
     const appId = config.admin.demoAppId;
     if (!appId || !admin) throw new ImError('IM_ROUTE_NOT_FOUND', 'demo tokens exist only in the embedded mode with a demo app');

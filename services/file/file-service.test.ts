@@ -164,6 +164,21 @@ describe('file role over HTTP (memory adapters)', () => {
     expect((await fx.call('PUT', '/v1/files/uploads/uAAAAAAAAAAAAAAAAAAAAAA/chunks/0', undefined, randomBytes(10))).status).toBe(401);
   });
 
+  it('answers pages of other origins: preflight, answers and errors allow any origin (credentials are headers, never cookies)', async () => {
+    const pre = await fetch(`${fx.base}/v1/files/uploads/uAAAAAAAAAAAAAAAAAAAAAA/chunks/0`, {
+      method: 'OPTIONS',
+      headers: { origin: 'http://elsewhere', 'access-control-request-method': 'PUT' },
+    });
+    expect(pre.status).toBe(204);
+    expect(pre.headers.get('access-control-allow-headers')).toContain('content-md5');
+    const refused = await fetch(`${fx.base}/v1/files/prepare`, { method: 'POST', headers: { origin: 'http://elsewhere' } });
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get('access-control-allow-origin')).toBe('*');
+    const done = await fx.upload(alice, randomBytes(100));
+    const url = await fetch(`${fx.base}/v1/files/${done.json.fileId}/url`, { headers: { authorization: `Bearer ${alice}` } });
+    expect(url.headers.get('access-control-allow-origin')).toBe('*');
+  });
+
   it("the app's limits: size, content types, quota", async () => {
     await fx.addApp('small', { maxFileBytes: 1_000, fileContentTypes: ['image/*', 'text/plain'], fileQuotaBytes: 1_500 });
     const t = await fx.tokenOf('small', 'u');

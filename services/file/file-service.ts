@@ -98,6 +98,7 @@ export class FileService {
     const route = <T>(method: string, path: string, handler: (req: HttpRequest<FileCaller>) => Promise<T>, raw = false) =>
       http.route<FileCaller>(method, path, async (req) => ({ json: await this.counted(req.auth, handler(req)) }), {
         authorize,
+        cors: true,
         ...(raw && { rawBody: true }),
       });
     route('POST', '/v1/files/prepare', (req) => this.prepare(req.auth, req.body));
@@ -128,7 +129,7 @@ export class FileService {
         conversationOf(req),
       ),
     );
-    http.route('GET', '/v1/files/content/:appId/:fileId', (req) => this.downloads.content(req));
+    http.route('GET', '/v1/files/content/:appId/:fileId', (req) => this.downloads.content(req), { cors: true });
   }
 
   /** A flash upload's challenge when the app holds these bytes, else an upload (new or resumed). */

@@ -287,6 +287,8 @@ export const configSchema = z
         enabled: bool.default(false),
         /** Where the page asks for a gate; another origin when dispatch runs in its own process. */
         dispatchUrl: z.string().default('/v1/dispatch'),
+        /** Where the page uploads and downloads files (the file role); empty: this page's own origin. */
+        filesUrl: z.string().default(''),
       })
       .strict(),
     /** The Kubernetes operator (`imcloud operator`); see docs/operator.md. */

@@ -62,6 +62,12 @@ export interface RouteOptions<Auth = unknown> {
    * bodyLimit does not apply). For uploads.
    */
   rawBody?: boolean;
+  /**
+   * Callable from any origin (a page served elsewhere): answers and errors carry
+   * Access-Control-Allow-Origin: *, and the path answers preflight requests. Only for routes
+   * whose credentials travel in headers or signed URLs, never in cookies.
+   */
+  cors?: boolean;
 }
 
 export interface HttpLimits {
@@ -295,10 +301,12 @@ export class HttpServer {
 
   private register(app: FastifyInstance, r: RouteEntry): void {
     const url = r.path.endsWith('*') ? `${r.path.slice(0, -1)}*` : r.path;
+    if (r.opts.cors) this.preflight(app, url);
     app.route({
       method: r.method as 'GET',
       url,
       ...(r.opts.bodyLimit !== undefined && { bodyLimit: r.opts.bodyLimit }),
+      ...(r.opts.cors && { onSend: allowAnyOrigin }),
       ...(r.opts.authorize && {
         onRequest: async (req: FastifyRequest) => {
           (req as Head).imcloudAuth = await r.opts.authorize!(head(req));
@@ -308,6 +316,25 @@ export class HttpServer {
         const out = await r.handler({ ...head(req), body: req.body ?? undefined, auth: (req as Head).imcloudAuth });
         return this.sendReply(reply, out);
       },
+    });
+  }
+
+  /** One OPTIONS answer per path, however many methods it has. */
+  private preflight(app: FastifyInstance, url: string): void {
+    if (app.hasRoute({ method: 'OPTIONS', url })) return;
+    app.route({
+      method: 'OPTIONS',
+      url,
+      handler: async (_req, reply) =>
+        reply
+          .code(204)
+          .headers({
+            'access-control-allow-origin': '*',
+            'access-control-allow-methods': 'GET, POST, PUT, DELETE',
+            'access-control-allow-headers': 'authorization, content-type, content-md5, range',
+            'access-control-max-age': '600',
+          })
+          .send(),
     });
   }
 
@@ -352,6 +379,12 @@ function head(req: FastifyRequest): HttpRequestHead {
     headers: req.headers,
     raw,
   };
+}
+
+async function allowAnyOrigin(_req: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
+  reply.header('access-control-allow-origin', '*');
+  reply.header('access-control-expose-headers', 'content-range, content-length, retry-after');
+  return payload;
 }
 
 function pathOf(url: string): string {

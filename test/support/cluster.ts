@@ -7,7 +7,7 @@ import { freePort, type ServerProcess, spawnServer } from '../infra/processes.js
 
 const BIN = fileURLToPath(new URL('../../bin/imcloud.js', import.meta.url));
 
-export type RoleName = 'gate' | 'dispatch' | 'logic' | 'consumer' | 'admin';
+export type RoleName = 'gate' | 'dispatch' | 'logic' | 'consumer' | 'admin' | 'file';
 
 export interface BackendEnv {
   IMCLOUD_REDIS_URL: string;
@@ -22,6 +22,8 @@ export interface Layout {
   consumer?: number;
   dispatch?: number;
   admin?: number;
+  /** File processes (default none; they need IMCLOUD_MINIO_* in the backend env). */
+  file?: number;
 }
 
 export { freePort };
@@ -117,10 +119,10 @@ export async function startCluster(
   nodeArgs: string[] = [],
 ): Promise<Cluster> {
   mkdirSync(logDir, { recursive: true });
-  const counts: Required<Layout> = { gate: 2, logic: 2, consumer: 2, dispatch: 1, admin: 1, ...layout };
+  const counts: Required<Layout> = { gate: 2, logic: 2, consumer: 2, dispatch: 1, admin: 1, file: 0, ...layout };
   const adminToken = `admin-${Math.random().toString(36).slice(2)}`;
   const processes: RoleProcess[] = [];
-  for (const role of ['consumer', 'logic', 'admin', 'dispatch', 'gate'] as RoleName[]) {
+  for (const role of ['consumer', 'logic', 'admin', 'file', 'dispatch', 'gate'] as RoleName[]) {
     for (let i = 1; i <= counts[role]; i++) {
       const name = `${role}-${i}`;
       const httpPort = (i === 1 ? ports[role] : undefined) ?? (await freePort());
