@@ -60,7 +60,6 @@ afterAll(async () => {
 
 interface Answer {
   status: number;
-  // biome-ignore lint/suspicious/noExplicitAny: answers are read field by field
   json: any;
 }
 
