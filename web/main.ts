@@ -2,6 +2,7 @@
 // (token from POST /v1/demo/token), lists conversations with unread counts, sends, shows
 // delivery (✓) and read (✓✓) state of own messages, recalls, and shows the connection state.
 // Groups: create one with members, add members, chat in it; membership events show in the thread.
+// Files (file-ui.ts): attach one, watch it upload, images show as thumbnails in the thread.
 // The device id lives in localStorage and the receive cursors in IndexedDB, so a reloaded tab
 // is the same device and syncs only what it missed.
 import {
@@ -11,15 +12,17 @@ import {
   type CursorStore,
   type Cursors,
   cursorScope,
-  type GroupEvent,
+  type FileInfo,
   ImClient,
   IndexedDbCursorStore,
   MemoryCursorStore,
   newClientMsgId,
-  newDeviceId,
   type StateEvent,
   singleConversation,
 } from '../sdk/src/index.js';
+import { deviceIdFor, fetchJson } from './demo-session.js';
+import { FileUi } from './file-ui.js';
+import { EVENT_TEXT } from './group-event-text.js';
 
 /** The recall window of the default server config; the server has the final word. */
 const RECALL_HINT_MS = 2 * 60_000;
@@ -39,11 +42,15 @@ interface UiMessage {
   failed?: boolean;
   /** A group's membership or settings change, as a line of text. */
   event?: string;
+  /** A file message's file. */
+  file?: FileInfo;
 }
 
 interface DemoConfig {
   appId: string;
   dispatch: string;
+  /** The file role's base URL; empty: this page's origin. */
+  files: string;
 }
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -74,8 +81,16 @@ const ui = {
   toast: $('toast'),
 };
 
-/** For tests and curious developers: the client and every message event, in delivery order. */
+const files = new FileUi({
+  client: () => client,
+  target: () => current,
+  beforeSend: (conversation) => readBeforeWriting(conversation),
+  toast,
+});
+
+/** For tests and curious developers: the client, every message event in delivery order, the uploads. */
 const debug = {
+  uploads: files.uploads,
   client: undefined as ImClient | undefined,
   received: [] as Array<{ conversation: string; seq: number; clientMsgId: string; text?: string }>,
   /** What this device has persisted as its receive cursors. */
@@ -104,43 +119,6 @@ let toastTimer: ReturnType<typeof setTimeout> | undefined;
 
 // ── sign in / out ────────────────────────────────────────────────────────────────────────────
 
-async function fetchJson<T>(url: string, init?: RequestInit): Promise<T> {
-  const res = await fetch(url, init);
-  const body = (await res.json().catch(() => ({}))) as T & { error?: { code: string; message: string } };
-  if (!res.ok) throw new Error(body.error ? `${body.error.code}: ${body.error.message}` : `HTTP ${res.status}`);
-  return body;
-}
-
-/**
- * The browser profile is one device: its id lives in localStorage, so a reloaded tab resumes
- * from its stored cursors. Only one tab at a time may use it (a Web Lock held for the tab's
- * life); a second tab of the same user gets an id of its own, because two connections with one
- * device id displace each other.
- */
-async function deviceIdFor(userId: string): Promise<string> {
-  const key = `imcloud.demo.device.${userId}`;
-  let id = localStorage.getItem(key);
-  if (!id) {
-    id = newDeviceId();
-    localStorage.setItem(key, id);
-  }
-  if (!navigator.locks) return id;
-  const held = await new Promise<boolean>((resolve) => {
-    void navigator.locks.request(`imcloud-device:${id}`, { ifAvailable: true }, (lock) => {
-      resolve(lock !== null);
-      // Hold it until the tab goes away.
-      return lock ? new Promise<void>(() => undefined) : undefined;
-    });
-  });
-  if (held) return id;
-  let tabId = sessionStorage.getItem(key);
-  if (!tabId) {
-    tabId = newDeviceId();
-    sessionStorage.setItem(key, tabId);
-  }
-  return tabId;
-}
-
 async function signIn(userId: string): Promise<void> {
   ui.loginError.textContent = '';
   const config = await fetchJson<DemoConfig>('/v1/demo/config');
@@ -162,6 +140,7 @@ async function signIn(userId: string): Promise<void> {
   const c = new ImClient({
     appId: config.appId,
     dispatchUrl: config.dispatch,
+    ...(config.files && { filesUrl: config.files }),
     getToken,
     deviceId: await deviceIdFor(userId),
     platform: 'web',
@@ -219,7 +198,7 @@ function showState(e: StateEvent): void {
   if (e.state === 'offline' && !e.willReconnect && e.reason) text = `offline (${e.reason})`;
   if (e.state === 'kicked' && e.kick) text = `signed out: ${e.kick.message || e.kick.reason}`;
   ui.connText.textContent = text;
-  ui.composer.querySelector('button')!.disabled = e.state === 'kicked';
+  for (const b of ui.composer.querySelectorAll('button')) b.disabled = e.state === 'kicked';
 }
 
 function renderConversations(list: ConversationInfo[]): void {
@@ -241,7 +220,7 @@ function renderConversations(list: ConversationInfo[]): void {
         ? ''
         : last.recalled
           ? 'message recalled'
-          : `${last.own ? 'you: ' : ''}${last.text ?? `[${last.contentType}]`}`;
+          : `${last.own ? 'you: ' : ''}${last.text ?? (last.file ? `📎 ${last.file.name}` : `[${last.contentType}]`)}`;
       const unread = document.createElement('span');
       unread.className = 'unread';
       unread.dataset.testid = 'unread-count';
@@ -271,23 +250,12 @@ function titleOf(c: Pick<ConversationInfo, 'group' | 'peer'>): string {
   return c.group ? `# ${groupNames.get(c.group) ?? c.group}` : c.peer;
 }
 
-const EVENT_TEXT: Record<GroupEvent['type'], (e: GroupEvent) => string> = {
-  created: (e) => `${e.actor} created the group "${e.name}"${e.users.length ? ` with ${e.users.join(', ')}` : ''}`,
-  joined: (e) => `${e.actor} added ${e.users.join(', ')}`,
-  left: (e) => `${e.actor} left`,
-  removed: (e) => `${e.actor} removed ${e.users.join(', ')}`,
-  role: (e) => `${e.actor} made ${e.users.join(', ')} ${e.role === 'admin' ? 'an admin' : 'a member'}`,
-  muted: (e) => (e.all ? `${e.actor} muted the group` : `${e.actor} muted ${e.users.join(', ')}`),
-  unmuted: (e) => (e.all ? `${e.actor} unmuted the group` : `${e.actor} unmuted ${e.users.join(', ')}`),
-  renamed: (e) => `${e.actor} renamed the group to "${e.name}"`,
-  dissolved: (e) => `${e.actor} dissolved the group`,
-};
-
 function fromChat(m: ChatMessage): UiMessage {
   const e = m.groupEvent;
   if (e?.name) groupNames.set(m.conversation.slice(2), e.name);
   return {
     ...(e && { event: EVENT_TEXT[e.type](e) }),
+    ...(m.file && { file: m.file }),
     conversation: m.conversation,
     seq: m.seq,
     clientMsgId: m.clientMsgId,
@@ -491,7 +459,9 @@ function renderThread(): void {
       const text = document.createElement('div');
       text.className = 'text';
       text.dataset.testid = 'message-text';
-      text.textContent = m.recalled ? (m.own ? 'You recalled a message' : 'This message was recalled') : m.text;
+      if (m.recalled) text.textContent = m.own ? 'You recalled a message' : 'This message was recalled';
+      else if (m.file) text.append(files.view(`${m.conversation}\n${m.clientMsgId}`, m.conversation, m.file));
+      else text.textContent = m.text;
       const meta = document.createElement('div');
       meta.className = 'meta';
       const time = document.createElement('time');

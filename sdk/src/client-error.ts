@@ -11,6 +11,8 @@ export type SdkErrorCode =
   | 'SDK_CONNECTION_LOST'
   /** Dispatch could not be reached or answered with an error. */
   | 'SDK_DISPATCH_FAILED'
+  /** An HTTP request (the file service) got no answer: the network failed. */
+  | 'SDK_NETWORK'
   /** The server sent something the SDK could not understand. */
   | 'SDK_PROTOCOL'
   /** A listener threw; the SDK caught it so that delivery continues. */

@@ -89,7 +89,7 @@ function setup(options: Partial<ConnectionOptions> = {}) {
       deviceId: 'd1',
       platform: 'server',
       sdkVersion: '9.9.9',
-      timeouts: { connect: 1000, request: 1000, ack: 500, send: 0, pong: 1000, gapGrace: 100, dispatch: 1000 },
+      timeouts: { connect: 1000, request: 1000, ack: 500, send: 0, pong: 1000, gapGrace: 100, dispatch: 1000, uploadChunk: 1000 },
       reconnect: { baseMs: 100, maxMs: 100 },
       webSocket: gate.webSocket,
       ...options,

@@ -22,6 +22,11 @@ export interface Outgoing {
   conversation: string;
   /** The request; every attempt is written with a fresh reqId. */
   body: Pick<FrameInit, 'send' | 'recall' | 'groupCreate' | 'groupChange'>;
+  /**
+   * What the own message shows once acknowledged, when the server stores something else than
+   * was sent (a file message: the sender names the file id, the server fills in the rest).
+   */
+  ownView?: { contentType: string; body: Uint8Array };
 }
 
 export interface SendWire {

@@ -3,7 +3,8 @@
 // parts: the ConnectionLoop finds a gate through dispatch, authenticates, keeps the connection
 // alive and reconnects; the SendQueue sends through per-conversation lanes that retry under the
 // same clientMsgId; the ReceiveEngine delivers what arrives exactly once and in seq order per
-// conversation. Protocol semantics: protocol/im.proto; the message path: docs/architecture.md §2.
+// conversation. Files: FileUploader (upload), FileUrls (fileUrl) over FileHttp; a file message is a
+// send whose body is a FileRef (docs/adr/0031-files.md). Protocol semantics: protocol/im.proto; the message path: docs/architecture.md §2.
 
 import { conversationMembers, GROUP_ID, groupConversation, singleConversation, USER_ID } from '../../protocol/conversation-id.js';
 import type { Frame } from '../../protocol/frame-codec.js';
@@ -12,15 +13,24 @@ import { ImClientError } from './client-error.js';
 import { ConnectionLoop } from './connection-loop.js';
 import { ConversationList } from './conversation-list.js';
 import { MemoryCursorStore } from './cursor-store.js';
+import { FileConversations } from './file-conversations.js';
+import { FileHttp, filesBaseUrl } from './file-http.js';
+import { fileRefBody, fullFileRefBody } from './file-ref.js';
+import type { FileSource } from './file-source.js';
+import { FileUploader } from './file-uploader.js';
+import { FileUrls } from './file-urls.js';
 import { newClientMsgId, newDeviceId, newGroupId } from './ids.js';
 import { DEFAULT_TIMEOUTS, type ImClientOptions, type ImClientTimeouts, type SendOptions } from './options.js';
 import { ReceiveEngine } from './receive-engine.js';
 import { SendQueue } from './send-queue.js';
 import { TypedEmitter } from './typed-emitter.js';
 import type {
+  ChatMessage,
   ConnectionState,
   ConversationInfo,
   CreatedGroup,
+  FileInfo,
+  FileUrlOptions,
   GroupMembersPage,
   HistoryPage,
   HistoryQuery,
@@ -28,6 +38,8 @@ import type {
   ReadersResult,
   ReadResult,
   SendResult,
+  UploadedFile,
+  UploadOptions,
 } from './types.js';
 import { chatMessageFromWire, groupMembersFromWire, readersFromWire, sendAckFromWire } from './wire-mapping.js';
 
@@ -44,6 +56,9 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
   private readonly sends: SendQueue;
   private readonly list: ConversationList;
   private conversationsQueued = false;
+  private readonly fileConversations = new FileConversations();
+  private readonly uploader: FileUploader;
+  private readonly fileUrls: FileUrls;
 
   constructor(options: ImClientOptions) {
     super();
@@ -89,11 +104,25 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
       userId: () => this.connection.userId,
       online: () => this.connection.onlineConnection,
       request: (body, link) => this.connection.request(body, { connection: link }),
-      emit: (event, payload) => this.emit(event, payload),
+      emit: (event, payload) => {
+        if (event === 'message') this.noteFile(payload as ChatMessage);
+        this.emit(event, payload);
+      },
       conversationsChanged: () => this.conversationsChanged(),
       report: (err) => this.report(err),
       syncCompleted: () => this.connection.resetBackoff(),
     });
+    let token: string | undefined;
+    const http = new FileHttp({
+      baseUrl: filesBaseUrl(options),
+      // The token the last request used, until the server calls it expired.
+      token: async (fresh) =>
+        token !== undefined && !fresh ? token : (token = options.getToken ? await options.getToken() : options.token!),
+      timeoutMs: t.request,
+      fetch: options.fetch,
+    });
+    this.uploader = new FileUploader(http, { chunkTimeoutMs: t.uploadChunk });
+    this.fileUrls = new FileUrls(http, this.fileConversations);
   }
 
   get appId(): string {
@@ -189,6 +218,61 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
     });
   }
 
+  /**
+   * Uploads a file (a Blob, e.g. a browser File, or bytes) to the file service and resolves with
+   * its record, for sendFile(). Bytes the app already holds are not sent again: the server asks
+   * for a proof of possession and the upload is instant (`deduplicated: true`). Otherwise chunks
+   * go in order, each retried with backoff after a dropped connection; an upload stopped by
+   * `signal` (or a reload) resumes where it stopped on the next upload() of the same bytes.
+   * Does not need a connection, only a token.
+   */
+  upload(data: Blob | Uint8Array, options: UploadOptions): Promise<UploadedFile> {
+    return this.uploader.upload(data as FileSource, options);
+  }
+
+  /**
+   * Sends a file message (contentType "file"; the server makes it "image" when the file has a
+   * thumbnail) to a user or a group; resolves like send(). `file` is what upload() resolved
+   * with, or a received message's `file`.
+   */
+  async sendFile(
+    to: string | { group: string },
+    file: FileInfo,
+    options: { clientMsgId?: string; mentions?: string[] } = {},
+  ): Promise<SendResult> {
+    if (!file?.fileId) throw new ImClientError('IM_BAD_REQUEST', 'sendFile: give the file upload() resolved with');
+    const group = typeof to === 'string' ? undefined : to.group;
+    if (group !== undefined) checkGroupId(group);
+    else if (!USER_ID.test(to as string)) throw new ImClientError('IM_BAD_REQUEST', `recipient must match ${USER_ID.source}`);
+    this.assertRunning();
+    const me = await this.whoAmI();
+    const conversation = group !== undefined ? groupConversation(group) : singleConversation(me, to as string);
+    const clientMsgId = options.clientMsgId ?? newClientMsgId();
+    const body = fileRefBody(file.fileId);
+    this.fileConversations.remember(file.fileId, conversation);
+    return this.sends.enqueue({
+      clientMsgId,
+      conversation,
+      body: {
+        send:
+          group !== undefined
+            ? { clientMsgId, groupId: group, contentType: 'file', body, mentions: options.mentions ?? [] }
+            : { clientMsgId, to: to as string, contentType: 'file', body },
+      },
+      ...(file.name && { ownView: { contentType: file.thumbnail ? 'image' : 'file', body: fullFileRefBody(file) } }),
+    });
+  }
+
+  /**
+   * A short-lived absolute URL (minutes) of a file, or of its thumbnail: works as an `<img src>`
+   * or a plain GET. The server lets the uploader and whoever may read a conversation the file was
+   * sent in have it; `conversation` defaults to where this client last saw the file
+   * (IM_FORBIDDEN otherwise, IM_FILE_NOT_FOUND for no such file).
+   */
+  fileUrl(fileId: string, options: FileUrlOptions = {}): Promise<string> {
+    return this.fileUrls.url(fileId, options);
+  }
+
   /** Who of a group has read its message `seq` (names only in groups up to the app's threshold). */
   async readers(conversation: string, seq: number): Promise<ReadersResult> {
     const frame = await this.connection.request({ readers: { conversation, seq } }, { acrossReconnects: true });
@@ -276,7 +360,9 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
       { acrossReconnects: true },
     );
     const r = frame.historyResult as imcloud.v1.HistoryResult;
-    return { conversation, messages: r.messages.map((m) => chatMessageFromWire(m, this.userId)), hasMore: r.hasMore };
+    const messages = r.messages.map((m) => chatMessageFromWire(m, this.userId));
+    for (const m of messages) this.noteFile(m);
+    return { conversation, messages, hasMore: r.hasMore };
   }
 
   /** Conversations with unread counts, newest activity first. */
@@ -344,6 +430,11 @@ export class ImClient extends TypedEmitter<ImClientEvents> {
     const userId = this.userId;
     if (!userId) throw new ImClientError('SDK_CLOSED', 'not signed in yet: await connect() first');
     return userId;
+  }
+
+  /** A file message: where fileUrl() finds the grant for its file. */
+  private noteFile(m: ChatMessage): void {
+    if (m.file) this.fileConversations.remember(m.file.fileId, m.conversation);
   }
 
   private conversationsChanged(): void {

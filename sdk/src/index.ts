@@ -6,6 +6,7 @@ export { ImClientError, RETRYABLE_CODES } from './client-error.js';
 export type { SendAck } from './conversation-sender.js';
 export type { CursorStore, Cursors } from './cursor-store.js';
 export { cursorScope, MemoryCursorStore } from './cursor-store.js';
+export { FILE_CONTENT_TYPES, fileFromBody } from './file-ref.js';
 export type { WebSocketConstructor, WebSocketLike } from './frame-socket.js';
 export { newClientMsgId, newDeviceId } from './ids.js';
 export { type GroupMessage, ImClient, SDK_VERSION } from './im-client.js';

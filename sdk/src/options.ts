@@ -19,6 +19,8 @@ export interface ImClientTimeouts {
   gapGrace: number;
   /** Fetching the dispatch answer. */
   dispatch: number;
+  /** One chunk of an upload (PUT): no answer by then → sent again. */
+  uploadChunk: number;
 }
 
 export const DEFAULT_TIMEOUTS: ImClientTimeouts = {
@@ -29,6 +31,7 @@ export const DEFAULT_TIMEOUTS: ImClientTimeouts = {
   pong: 10_000,
   gapGrace: 300,
   dispatch: 10_000,
+  uploadChunk: 120_000,
 };
 
 /** Frame-level hooks for tests and diagnostics: observe or drop traffic. */
@@ -70,8 +73,16 @@ export interface ImClientOptions {
    * e.g. in Node a `ws` subclass that trusts a private CA for wss:// gates.
    */
   webSocket?: WebSocketConstructor;
-  /** The fetch used to ask dispatch (default: globalThis.fetch), e.g. one that trusts a private CA. */
-  fetch?: (url: URL, init: { signal: AbortSignal }) => Promise<Response>;
+  /**
+   * The fetch used to ask dispatch and the file service (default: globalThis.fetch), e.g. one
+   * that trusts a private CA.
+   */
+  fetch?: (url: URL, init: RequestInit & { signal: AbortSignal }) => Promise<Response>;
+  /**
+   * The base URL of the file service (upload, fileUrl), e.g. "https://im.example.com/". Default:
+   * the base of dispatchUrl (its part before "v1/dispatch"), else the gate's host over http(s).
+   */
+  filesUrl?: string;
 }
 
 export interface SendOptions {

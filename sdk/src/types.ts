@@ -35,6 +35,51 @@ export interface ChatMessage {
   mentions?: string[];
   /** It @mentions the signed-in user. */
   mentionsMe?: boolean;
+  /** contentType "file" or "image": the file it carries, as the server recorded it. */
+  file?: FileInfo;
+}
+
+/** A stored file, as a file message carries it (ChatMessage.file). */
+export interface FileInfo {
+  fileId: string;
+  name: string;
+  size: number;
+  /** Hex MD5 of the whole file. */
+  md5: string;
+  /** The file's own MIME type, e.g. "image/png". */
+  contentType: string;
+  /** Images: pixels. */
+  width?: number;
+  height?: number;
+  /** A thumbnail exists: fileUrl(fileId, { thumbnail: true }). */
+  thumbnail: boolean;
+}
+
+/** What upload() resolves with: the file's record, ready for sendFile(). */
+export interface UploadedFile extends FileInfo {
+  /** The app held these bytes already: nothing was sent but the proof of possession. */
+  deduplicated: boolean;
+}
+
+export interface UploadOptions {
+  /** The file name the receivers see. */
+  name: string;
+  /** The file's MIME type, e.g. "image/png" ("application/octet-stream" when unknown). */
+  contentType: string;
+  /** Bytes the server holds of `total`, after each accepted chunk (and at the start of a resumed upload). */
+  onProgress?(sent: number, total: number): void;
+  /** Stops the upload (it rejects with the signal's reason, an AbortError); what was sent stays for a later upload() to resume. */
+  signal?: AbortSignal;
+}
+
+export interface FileUrlOptions {
+  /** The thumbnail (a WebP image) instead of the original. */
+  thumbnail?: boolean;
+  /**
+   * A conversation the file was sent in, where the server finds the caller's grant. Default:
+   * the conversation of the last file message with this file that this client saw.
+   */
+  conversation?: string;
 }
 
 /** Who of a group has read one of its messages. */

@@ -4,6 +4,7 @@ import { imcloud } from '../../protocol/gen/im.js';
 import { ImClientError } from './client-error.js';
 import type { SummaryInput } from './conversation-list.js';
 import type { Outgoing, SendAck } from './conversation-sender.js';
+import { FILE_CONTENT_TYPES, fileFromBody } from './file-ref.js';
 import type {
   ChatMessage,
   DeliveredEvent,
@@ -60,12 +61,20 @@ export function chatMessageFromWire(m: imcloud.v1.IMessage, userId: string | und
     own: m.sender === userId,
   };
   if (message.contentType === 'text' && !message.recalled) message.text = new TextDecoder().decode(body);
+  addFile(message);
   if (message.kind === 'system' && message.contentType === 'group-event') message.groupEvent = groupEventFromBody(body);
   if (m.mentions?.length) {
     message.mentions = m.mentions;
     if (userId !== undefined && m.mentions.includes(userId)) message.mentionsMe = true;
   }
   return message;
+}
+
+/** A file message (contentType "file" or "image") names its file in a FileRef body. */
+function addFile(message: ChatMessage): void {
+  if (message.kind !== 'normal' || message.recalled || !FILE_CONTENT_TYPES.has(message.contentType)) return;
+  const file = fileFromBody(message.body);
+  if (file) message.file = file;
 }
 
 /** A group's system message body; undefined when it cannot be read (a newer server's event). */
@@ -100,13 +109,14 @@ export function ownMessageFromAck(out: Outgoing, ack: SendAck, userId: string | 
     clientMsgId: ack.clientMsgId,
     ts: ack.ts,
     kind: recall ? 'recall' : 'normal',
-    contentType: recall ? 'recall' : (send?.contentType ?? 'text'),
-    body: send?.body ?? new Uint8Array(0),
+    contentType: recall ? 'recall' : (out.ownView?.contentType ?? send?.contentType ?? 'text'),
+    body: out.ownView?.body ?? send?.body ?? new Uint8Array(0),
     recalled: false,
     recallsSeq: recall ? Number(recall.seq) : 0,
     own: true,
   };
   if (message.contentType === 'text') message.text = new TextDecoder().decode(message.body);
+  addFile(message);
   if (send?.mentions?.length) message.mentions = send.mentions;
   return message;
 }
