@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { singleConversation } from '../../protocol/conversation-id.js';
 import { imcloud } from '../../protocol/gen/im.js';
+import { type ChatMessage, ImClient, type ImClientOptions } from '../../sdk/src/index.js';
 import { MinioBlobStore } from '../../services/adapters/minio/minio-blob-store.js';
 import { envName } from '../../services/shared/config.js';
 import { type BackendEnv, type Cluster, type RoleProcess, startCluster } from '../support/cluster.js';
@@ -263,6 +264,78 @@ describe('file role on MinIO and FerretDB, two replicas', () => {
     );
     expect(growth).toBeLessThan(64 * MiB);
   }, 300_000);
+
+  it('the SDK: an upload whose file process is killed resumes through the other; the receiver downloads it; the same bytes again are instant', async () => {
+    const appId = await newApp();
+    const [first, second] = files as [RoleProcess, RoleProcess];
+    const puts: string[] = [];
+    // Alice's client talks to file-1 until, before her third chunk, it is killed: that chunk
+    // finds no server, and what the SDK sends after its retry goes to file-2.
+    let via = first;
+    const fetchVia: NonNullable<ImClientOptions['fetch']> = async (url, init) => {
+      if (!url.pathname.startsWith('/v1/files/')) return fetch(url, init);
+      const at = via;
+      if (init.method === 'PUT') {
+        puts.push(`${at.name} ${url.pathname.split('/').pop()}`);
+        if (puts.length === 3) {
+          await first.kill9();
+          via = second;
+        }
+      }
+      return fetch(new URL(url.pathname + url.search, at.url), init);
+    };
+    const sdkUser = async (userId: string, filesUrl: string, fetchWith?: ImClientOptions['fetch']) => {
+      const token = await tokenOf(appId, userId);
+      const c = new ImClient({
+        appId,
+        dispatchUrl: cluster.dispatchUrl,
+        filesUrl,
+        getToken: () => token,
+        deviceId: `${userId}-sdk`,
+        ...(fetchWith && { fetch: fetchWith }),
+      });
+      const got: ChatMessage[] = [];
+      c.on('message', (m) => got.push(m));
+      const synced = c.once('synced');
+      await c.connect();
+      await synced;
+      return { c, got };
+    };
+    const bobPuts: string[] = [];
+    const alice = await sdkUser('alice', first.url, fetchVia);
+    const bob = await sdkUser('bob', second.url, (url, init) => {
+      if (init.method === 'PUT') bobPuts.push(url.pathname);
+      return fetch(url, init);
+    });
+    try {
+      const file = bigFile(4);
+      const bytes = new Uint8Array(Buffer.concat([0, 1, 2, 3].map((i) => file.chunk(i))));
+      const sent = await alice.c.upload(bytes, { name: 'clip.mp4', contentType: 'video/mp4' });
+      expect(sent).toMatchObject({ md5: file.md5, size: file.size, deduplicated: false });
+      expect(puts).toEqual(['file-1 0', 'file-1 1', 'file-1 2', 'file-2 2', 'file-2 3']);
+
+      await alice.c.sendFile('bob', sent);
+      const deadline = Date.now() + 15_000;
+      while (!bob.got.some((m) => m.file) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      const received = bob.got.find((m) => m.file);
+      expect(received?.file).toMatchObject({ fileId: sent.fileId, md5: file.md5, size: file.size });
+      const res = await fetch(await bob.c.fileUrl(sent.fileId));
+      expect(
+        createHash('md5')
+          .update(Buffer.from(await res.arrayBuffer()))
+          .digest('hex'),
+      ).toBe(file.md5);
+
+      const again = await bob.c.upload(bytes, { name: 'copy.mp4', contentType: 'video/mp4' });
+      expect(again).toMatchObject({ md5: file.md5, deduplicated: true });
+      expect(again.fileId).not.toBe(sent.fileId);
+      expect(bobPuts).toEqual([]);
+    } finally {
+      await alice.c.close();
+      await bob.c.close();
+      if (!first.pid) await first.start();
+    }
+  }, 180_000);
 
   it('an upload abandoned for the TTL is removed and its MinIO multipart upload aborted', async () => {
     const appId = await newApp();
