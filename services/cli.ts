@@ -110,7 +110,7 @@ async function announceEmbedded(runtime: Awaited<ReturnType<typeof startRuntime>
     `  web chat       ${base}/   (open it in two tabs, sign in as two users)`,
     `  dispatch       ${base}/v1/dispatch?appId=${appId || '<appId>'}&userId=alice`,
     `  websocket      ${runtime.gate?.publicWsUrl ?? ''}   tcp ${runtime.gate?.publicTcpAddr ?? ''}`,
-    `  files          ${runtime.filesAt ?? ''}   (uploads stay there after Ctrl-C)`,
+    `  files          ${runtime.filesAt ?? ''}   (their bytes; the records, like messages, live in memory)`,
     `  demo app       appId=${appId}  secret=${secret}`,
     `  admin token    ${adminToken}`,
     '',
