@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { request } from 'node:http';
 import sharp from 'sharp';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { blobKeys } from '../ports/blob-store.js';
@@ -7,6 +8,45 @@ import { type FileFixture, fileFixture, md5Hex } from './file-fixture.js';
 const counter = async (fx: FileFixture, name: string, labels: Record<string, string>) =>
   (await fx.metrics.registry.getSingleMetric(name)!.get()).values.find((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l))
     ?.value ?? 0;
+
+describe('file role: chunk slots', () => {
+  it("one app's chunks in flight cannot take every slot: its excess waits with IM_UNAVAILABLE, another app's chunk is taken", async () => {
+    const fx = await fileFixture({ maxConcurrentChunks: 4, maxConcurrentChunksPerApp: 2 });
+    await fx.addApp('busy');
+    await fx.addApp('calm');
+    const busy = await fx.tokenOf('busy', 'u');
+    const calm = await fx.tokenOf('calm', 'u');
+    const uploads = await Promise.all([1, 2, 3].map(() => fx.prepare(busy, randomBytes(100_000))));
+    // Two chunks of 'busy' that send half their bytes and then wait.
+    const stalled = uploads.slice(0, 2).map(({ json }) => {
+      const req = request(`${fx.base}/v1/files/uploads/${json.uploadId}/chunks/0`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${busy}`, 'content-md5': 'A'.repeat(22) + '==', 'content-length': 65_536 },
+      });
+      req.on('error', () => undefined);
+      req.write(randomBytes(30_000));
+      return req;
+    });
+    try {
+      // The stalled requests reach the role in their own time: wait until both hold their slots.
+      const inFlight = fx.metrics.registry.getSingleMetric('imcloud_file_chunks_in_flight')!;
+      const deadline = Date.now() + 10_000;
+      let held = 0;
+      while (held < 2 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 10));
+        held = (await inFlight.get()).values[0]?.value ?? 0;
+      }
+      expect(held).toBe(2);
+      const third = await fx.putChunk(busy, uploads[2]!.json.uploadId, 0, randomBytes(65_536));
+      expect([third.status, third.json.error?.code]).toEqual([503, 'IM_UNAVAILABLE']);
+      const data = randomBytes(1_000);
+      expect((await fx.upload(calm, data)).status).toBe(200);
+    } finally {
+      for (const r of stalled) r.destroy();
+      await fx.close();
+    }
+  });
+});
 
 describe('file role over HTTP (memory adapters)', () => {
   let fx: FileFixture;

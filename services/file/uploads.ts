@@ -24,8 +24,9 @@ export interface UploadView {
 }
 
 export class Uploads {
-  /** Chunk bodies being read now in this process (each up to chunkBytes in memory). */
+  /** Chunk bodies being read now in this process (each up to chunkBytes in memory), in all and per app. */
   private chunksInFlight = 0;
+  private readonly appChunksInFlight = new Map<string, number>();
 
   constructor(
     private readonly cx: FileContext,
@@ -79,9 +80,12 @@ export class Uploads {
       );
     }
     if (index > upload.chunksHeld) throw new ImError('IM_FILE_CHUNK_ORDER', `the upload expects chunk ${upload.chunksHeld}, not ${index}`);
-    if (this.chunksInFlight >= this.cx.config.maxConcurrentChunks)
+    const appInFlight = this.appChunksInFlight.get(caller.appId) ?? 0;
+    if (this.chunksInFlight >= this.cx.config.maxConcurrentChunks || appInFlight >= this.cx.config.maxConcurrentChunksPerApp)
       throw new ImError('IM_UNAVAILABLE', 'this file server is busy with other chunks; retry shortly', { retryAfterMs: 1_000 });
     this.chunksInFlight++;
+    this.appChunksInFlight.set(caller.appId, appInFlight + 1);
+    this.cx.metrics.fileChunksInFlight.set(this.chunksInFlight);
     try {
       const bytes = await readChunk(body, chunkLength(upload, index), md5);
       const part = await this.cx.blobs.putPart(caller.appId, blobKeys.file(upload.md5), upload.blobUploadRef, index + 1, bytes, md5);
@@ -94,6 +98,10 @@ export class Uploads {
       return { chunksHeld: next.chunksHeld };
     } finally {
       this.chunksInFlight--;
+      this.cx.metrics.fileChunksInFlight.set(this.chunksInFlight);
+      const left = (this.appChunksInFlight.get(caller.appId) ?? 1) - 1;
+      if (left > 0) this.appChunksInFlight.set(caller.appId, left);
+      else this.appChunksInFlight.delete(caller.appId);
     }
   }
 

@@ -233,6 +233,8 @@ export const configSchema = z
         maxFileBytes: positiveInt.default(100 * 1024 * 1024),
         /** Chunk requests one process reads at once (each is held in memory up to chunkBytes); more wait with IM_UNAVAILABLE. */
         maxConcurrentChunks: positiveInt.default(16),
+        /** Of those, one app may read at most this many at once, so that one tenant's uploads cannot take every slot. */
+        maxConcurrentChunksPerApp: positiveInt.default(8),
         /** An upload not touched for this long is removed by the cleanup job. */
         uploadTtlMs: positiveInt.default(24 * 3600_000),
         /** How often each file process looks for abandoned uploads. */

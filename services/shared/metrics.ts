@@ -233,6 +233,11 @@ export function createMetrics() {
       labelNames: ['result'],
       ...r,
     }),
+    fileChunksInFlight: new Gauge({
+      name: 'imcloud_file_chunks_in_flight',
+      help: 'Chunk bodies this file process is reading now (each held in memory up to file.chunkBytes).',
+      ...r,
+    }),
     fileCleanups: new Counter({
       name: 'imcloud_file_abandoned_uploads_removed_total',
       help: 'Abandoned uploads removed by the cleanup job (their multipart uploads aborted).',
