@@ -12,6 +12,7 @@ import {
   MongoClient,
   type UpdateFilter,
 } from 'mongodb';
+import type { ChallengeRecord, FileGrant, FileRecord, UploadAdvance, UploadRecord } from '../../ports/file-catalog.js';
 import type { StoredMessage } from '../../ports/stored-message.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Metrics } from '../../shared/metrics.js';
@@ -97,19 +98,8 @@ export interface GroupMemberDoc {
 }
 
 /** A file record (ADR 0031); `_id` = appId + '/' + fileId. width and height only when known. */
-export interface FileDoc {
+export interface FileDoc extends FileRecord {
   _id: string;
-  appId: string;
-  fileId: string;
-  md5: string;
-  size: number;
-  name: string;
-  contentType: string;
-  uploader: string;
-  createdAt: number;
-  width?: number;
-  height?: number;
-  thumbnail: boolean;
 }
 
 /**
@@ -118,60 +108,28 @@ export interface FileDoc {
  * this one; `updatedAt` is raised after each chunk as a hint for the cleanup's query. `gen` names
  * this upload's chunks, so chunks left behind by an earlier upload of the same id never count.
  */
-export interface UploadDoc {
+export interface UploadDoc extends UploadRecord {
   _id: string;
-  appId: string;
-  uploadId: string;
   gen: string;
-  userId: string;
-  md5: string;
-  size: number;
-  name: string;
-  contentType: string;
-  chunkBytes: number;
-  blobUploadRef: string;
-  chunksHeld: number;
-  partMd5s: string[];
-  partEtags: string[];
-  hashState: string;
-  createdAt: number;
-  updatedAt: number;
 }
 
 /** One chunk appended to an upload; `_id` = appId + '/' + uploadId + '/' + gen + '/' + index. */
-export interface UploadChunkDoc {
+export interface UploadChunkDoc extends UploadAdvance {
   _id: string;
   appId: string;
   uploadId: string;
   gen: string;
   index: number;
-  partMd5: string;
-  partEtag: string;
-  hashState: string;
-  updatedAt: number;
 }
 
 /** A flash upload's single-use challenge; `_id` = appId + '/' + challengeId. */
-export interface FileChallengeDoc {
+export interface FileChallengeDoc extends ChallengeRecord {
   _id: string;
-  appId: string;
-  challengeId: string;
-  userId: string;
-  md5: string;
-  size: number;
-  name: string;
-  contentType: string;
-  nonce: string;
-  ranges: Array<{ offset: number; length: number }>;
-  expiresAt: number;
 }
 
 /** A file was sent in a conversation; `_id` = appId + '/' + fileId + '/' + conversation. */
-export interface FileGrantDoc {
+export interface FileGrantDoc extends FileGrant {
   _id: string;
-  appId: string;
-  fileId: string;
-  conversation: string;
 }
 
 /**
