@@ -1,6 +1,6 @@
 // A chunk's body: exactly the length the upload expects at that index, read into memory (bounded
-// by file.chunkBytes) and checked against its Content-MD5 before anything is stored.
-import { createHash } from 'node:crypto';
+// by file.chunkBytes) into a buffer the caller lends. Its Content-MD5 is checked by the store's
+// putPart (once, where the bytes are hashed anyway), before anything is kept.
 import type { IncomingMessage } from 'node:http';
 import { ImError } from '../../protocol/errors.js';
 
@@ -14,23 +14,38 @@ export function contentMd5(req: IncomingMessage): string {
   return Buffer.from(header, 'base64').toString('hex');
 }
 
-/** Reads exactly `expected` bytes whose MD5 is `md5`; anything else is IM_FILE_CHUNK_CORRUPT. */
-export async function readChunk(req: IncomingMessage, expected: number, md5: string): Promise<Buffer> {
+/**
+ * Reads exactly `expected` bytes into `into` (at least that long); any other length is
+ * IM_FILE_CHUNK_CORRUPT. On too many bytes it stops reading (the stream is paused, not
+ * destroyed, so the refusal is still answered; the answer closes the connection).
+ */
+export function readChunk(req: IncomingMessage, expected: number, into: Buffer): Promise<Buffer> {
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) !== expected)
-    throw new ImError('IM_FILE_CHUNK_CORRUPT', `this chunk must be ${expected} bytes; Content-Length says ${declared}`);
-  const body = Buffer.allocUnsafe(expected);
+    return Promise.reject(new ImError('IM_FILE_CHUNK_CORRUPT', `this chunk must be ${expected} bytes; Content-Length says ${declared}`));
+  const body = into.subarray(0, expected);
   let received = 0;
-  for await (const piece of req as AsyncIterable<Buffer>) {
-    if (received + piece.length > expected) {
-      req.destroy();
-      throw new ImError('IM_FILE_CHUNK_CORRUPT', `this chunk must be ${expected} bytes; more arrived`);
-    }
-    piece.copy(body, received);
-    received += piece.length;
-  }
-  if (received !== expected) throw new ImError('IM_FILE_CHUNK_CORRUPT', `this chunk must be ${expected} bytes; ${received} arrived`);
-  const got = createHash('md5').update(body).digest('hex');
-  if (got !== md5) throw new ImError('IM_FILE_CHUNK_CORRUPT', `the chunk hashes to ${got}, not its Content-MD5 ${md5}`);
-  return body;
+  return new Promise((resolve, reject) => {
+    const stop = (err: ImError | null) => {
+      req.off('data', onData).off('end', onEnd).off('error', onError).off('aborted', onAborted);
+      if (err) {
+        req.pause();
+        reject(err);
+      } else resolve(body);
+    };
+    const onData = (piece: Buffer) => {
+      if (received + piece.length > expected)
+        return stop(new ImError('IM_FILE_CHUNK_CORRUPT', `this chunk must be ${expected} bytes; more arrived`));
+      piece.copy(body, received);
+      received += piece.length;
+    };
+    const onEnd = () =>
+      stop(
+        received === expected ? null : new ImError('IM_FILE_CHUNK_CORRUPT', `this chunk must be ${expected} bytes; ${received} arrived`),
+      );
+    // The client went away mid-chunk: its own doing, not the server's error.
+    const onError = () => stop(new ImError('IM_FILE_CHUNK_CORRUPT', `the chunk was cut off after ${received} of ${expected} bytes`));
+    const onAborted = onError;
+    req.on('data', onData).on('end', onEnd).on('error', onError).on('aborted', onAborted);
+  });
 }

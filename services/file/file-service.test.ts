@@ -78,6 +78,13 @@ describe('file role over HTTP (memory adapters)', () => {
     expect(Buffer.from(await part.arrayBuffer()).equals(data.subarray(70_000, 70_100))).toBe(true);
     const outside = await fetch(fx.base + url.json.url, { headers: { range: 'bytes=300000-' } });
     expect(outside.status).toBe(416);
+    // Bytes out are counted once each stream closes: wait for both, then the count is exact.
+    let out = 0;
+    for (const deadline = Date.now() + 5_000; out < 200_100 && Date.now() < deadline; ) {
+      await new Promise((r) => setTimeout(r, 10));
+      out = await counter(fx, 'imcloud_file_bytes_out_total', { app_id: 'app1' });
+    }
+    expect(out).toBe(200_100);
     expect(await counter(fx, 'imcloud_file_uploads_total', { app_id: 'app1', stage: 'completed' })).toBe(1);
   });
 

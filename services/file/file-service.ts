@@ -1,6 +1,7 @@
 // The file role (docs/adr/0031-files.md): the HTTP API for uploads (prepare, chunks, complete),
 // flash uploads with proof of possession, file records and signed downloads, and the cleanup of
 // abandoned uploads. Ready once its blob store answers.
+import { conversationMembers, groupOf } from '../../protocol/conversation-id.js';
 import { ImError } from '../../protocol/errors.js';
 import type { AppRegistry } from '../ports/app-registry.js';
 import { type BlobStore, blobKeys } from '../ports/blob-store.js';
@@ -153,9 +154,13 @@ export class FileService {
   }
 }
 
+/** The conversation the caller saw the file in, if it names one; it must be a conversation id. */
 function conversationOf(req: HttpRequest<FileCaller>): string | undefined {
   const c = req.query.get('conversation');
-  return c && c.length <= 200 ? c : undefined;
+  if (!c) return undefined;
+  if (conversationMembers(c) === null && groupOf(c) === null)
+    throw new ImError('IM_BAD_REQUEST', 'conversation must be a conversation id (s:<user>:<user> or g:<group>)');
+  return c;
 }
 
 export function fileView(file: FileRecord, deduplicated: boolean) {

@@ -13,6 +13,9 @@ import { appendToMd5, emptyMd5State, md5Of } from './running-md5.js';
 import type { Thumbnails } from './thumbnails.js';
 import type { FileCaller } from './user-auth.js';
 
+/** Chunk buffers kept between chunks (more in flight at once are made and dropped). */
+const KEPT_BUFFERS = 4;
+
 export interface UploadView {
   kind: 'upload';
   uploadId: string;
@@ -27,6 +30,11 @@ export class Uploads {
   /** Chunk bodies being read now in this process (each up to chunkBytes in memory), in all and per app. */
   private chunksInFlight = 0;
   private readonly appChunksInFlight = new Map<string, number>();
+  /**
+   * Chunk buffers kept for the next chunks: a new 5 MiB buffer per chunk made the collector run
+   * a full mark-compact about once per chunk (bench/RESULTS.md, files).
+   */
+  private readonly buffers: Buffer[] = [];
 
   constructor(
     private readonly cx: FileContext,
@@ -86,9 +94,10 @@ export class Uploads {
     this.chunksInFlight++;
     this.appChunksInFlight.set(caller.appId, appInFlight + 1);
     this.cx.metrics.fileChunksInFlight.set(this.chunksInFlight);
+    const buffer = this.buffers.pop() ?? Buffer.allocUnsafe(this.cx.config.chunkBytes);
     try {
-      const bytes = await readChunk(body, chunkLength(upload, index), md5);
-      const part = await this.cx.blobs.putPart(caller.appId, blobKeys.file(upload.md5), upload.blobUploadRef, index + 1, bytes, md5);
+      const bytes = await readChunk(body, chunkLength(upload, index), buffer);
+      const part = await this.putPart(upload, index, bytes, md5);
       const hashState = await appendToMd5(upload.hashState, bytes);
       const advance = { partMd5: md5, partEtag: part.etag, hashState, updatedAt: this.cx.now() };
       const next = await this.cx.files.advanceUpload(caller.appId, uploadId, index, advance);
@@ -97,11 +106,23 @@ export class Uploads {
       this.cx.metrics.fileBytesIn.inc({ app_id: caller.appId }, bytes.length);
       return { chunksHeld: next.chunksHeld };
     } finally {
+      if (this.buffers.length < KEPT_BUFFERS) this.buffers.push(buffer);
       this.chunksInFlight--;
       this.cx.metrics.fileChunksInFlight.set(this.chunksInFlight);
       const left = (this.appChunksInFlight.get(caller.appId) ?? 1) - 1;
       if (left > 0) this.appChunksInFlight.set(caller.appId, left);
       else this.appChunksInFlight.delete(caller.appId);
+    }
+  }
+
+  /** The store checks the chunk's MD5 as it hashes the bytes anyway; its refusal is the chunk's. */
+  private async putPart(upload: UploadRecord, index: number, bytes: Buffer, md5: string) {
+    try {
+      return await this.cx.blobs.putPart(upload.appId, blobKeys.file(upload.md5), upload.blobUploadRef, index + 1, bytes, md5);
+    } catch (err) {
+      if (err instanceof ImError && err.code === 'IM_BAD_REQUEST')
+        throw new ImError('IM_FILE_CHUNK_CORRUPT', `the chunk does not match its Content-MD5 ${md5}: ${err.message}`);
+      throw err;
     }
   }
 

@@ -357,8 +357,10 @@ export class HttpServer {
       this.log.error({ err: (err as Error)?.stack ?? String(err), method: req.method, path: pathOf(req.url) }, 'http handler failed');
     this.metrics.errors.inc({ code: e.code, role: this.role });
     reply.code(e.status).type('application/json; charset=utf-8');
-    // A refused caller may have a body on its way that nobody will read: do not keep the connection.
-    if (e.status === 400 || e.status === 401 || e.status === 403 || e.status === 413) reply.header('connection', 'close');
+    // A refused caller may have a body on its way that nobody will read (and Node would read to
+    // its end to keep the connection): do not keep the connection.
+    if (e.status === 400 || e.status === 401 || e.status === 403 || e.status === 413 || !req.raw.complete)
+      reply.header('connection', 'close');
     if (e.retryAfterMs > 0) reply.header('retry-after', String(Math.ceil(e.retryAfterMs / 1000)));
     void reply.send(JSON.stringify(errorBody(e)));
   }
