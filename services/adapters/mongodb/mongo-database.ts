@@ -137,6 +137,16 @@ export interface FileGrantDoc extends FileGrant {
  * 1, 2, …), because `$inc` is not atomic on FerretDB 1.x (ADR 0026); plus `_id` = appId +
  * '/latest', a hint of the newest version and its total, where a reader starts walking.
  */
+/**
+ * The first file record of each stored object: `_id` = appId + '/' + md5 + '/' + size. A flash
+ * upload's lookup is one read by primary key, however many records share the bytes (a filter on
+ * the files themselves reads every such record on FerretDB).
+ */
+export interface FileContentDoc {
+  _id: string;
+  fileId: string;
+}
+
 export interface FileUsageDoc {
   _id: string;
   appId: string;
@@ -312,6 +322,9 @@ export class MongoDatabase {
   get fileGrants(): Collection<FileGrantDoc> {
     return this.db.collection<FileGrantDoc>('file_grants');
   }
+  get fileContents(): Collection<FileContentDoc> {
+    return this.db.collection<FileContentDoc>('file_contents');
+  }
   get fileUsage(): Collection<FileUsageDoc> {
     return this.db.collection<FileUsageDoc>('file_usage');
   }
@@ -323,7 +336,6 @@ export class MongoDatabase {
     await this.groupMembers.createIndex({ appId: 1, groupId: 1, userId: 1 }, { name: 'app_group_user' });
     await this.groupMembers.createIndex({ appId: 1, userId: 1 }, { name: 'app_user' });
     await this.files.createIndex({ appId: 1, fileId: 1 }, { unique: true, name: 'app_file' });
-    await this.files.createIndex({ appId: 1, md5: 1, size: 1 }, { name: 'app_md5_size' });
     await this.uploads.createIndex({ appId: 1, uploadId: 1 }, { unique: true, name: 'app_upload' });
     await this.uploads.createIndex({ appId: 1, userId: 1, md5: 1, size: 1 }, { name: 'app_user_md5_size' });
     await this.uploads.createIndex({ updatedAt: 1 }, { name: 'updated_at' });

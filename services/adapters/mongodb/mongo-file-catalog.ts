@@ -5,6 +5,7 @@ import type { ChallengeRecord, FileCatalog, FileGrant, FileRecord, UploadAdvance
 import {
   docId,
   type FileChallengeDoc,
+  type FileContentDoc,
   type FileDoc,
   type FileGrantDoc,
   type FileUsageDoc,
@@ -22,6 +23,7 @@ export interface FileCatalogCollections {
   fileChallenges: Collection<FileChallengeDoc>;
   fileGrants: Collection<FileGrantDoc>;
   fileUsage: Collection<FileUsageDoc>;
+  fileContents: Collection<FileContentDoc>;
 }
 
 /** More usage versions past the hint than this means something else is wrong; give up loudly. */
@@ -108,6 +110,7 @@ export class MongoFileCatalog implements FileCatalog {
   private readonly challenges: Collection<FileChallengeDoc>;
   private readonly grants: Collection<FileGrantDoc>;
   private readonly usages: Collection<FileUsageDoc>;
+  private readonly contents: Collection<FileContentDoc>;
 
   constructor(collections: FileCatalogCollections) {
     this.files = collections.files;
@@ -116,6 +119,7 @@ export class MongoFileCatalog implements FileCatalog {
     this.challenges = collections.fileChallenges;
     this.grants = collections.fileGrants;
     this.usages = collections.fileUsage;
+    this.contents = collections.fileContents;
   }
 
   async addFile(file: FileRecord): Promise<void> {
@@ -132,6 +136,10 @@ export class MongoFileCatalog implements FileCatalog {
       if (isDuplicateKey(err)) throw new ImError('IM_ADMIN_CONFLICT', `file ${file.fileId} exists`, { cause: err });
       throw err;
     }
+    // The first record of these bytes names them for findByContent; later ones find it there.
+    await this.contents.insertOne({ _id: docId(file.appId, file.md5, String(file.size)), fileId: file.fileId }).catch((err: unknown) => {
+      if (!isDuplicateKey(err)) throw err;
+    });
   }
 
   async getFile(appId: string, fileId: string): Promise<FileRecord | null> {
@@ -140,8 +148,8 @@ export class MongoFileCatalog implements FileCatalog {
   }
 
   async findByContent(appId: string, md5: string, size: number): Promise<FileRecord | null> {
-    const d = await this.files.findOne({ appId, md5, size });
-    return d ? toFile(d) : null;
+    const content = await this.contents.findOne({ _id: docId(appId, md5, String(size)) });
+    return content ? this.getFile(appId, content.fileId) : null;
   }
 
   async createUpload(upload: UploadRecord): Promise<void> {
