@@ -1,5 +1,5 @@
 // globalSetup of the `attack` project: the real servers the multi-process target runs on (Redis,
-// RabbitMQ, FerretDB; addresses exported through process.env, see test/infra/README.md), and the
+// RabbitMQ, FerretDB, and MinIO for its file process; addresses exported through process.env, see test/infra/README.md), and the
 // tally of attacks, printed at the end as one line:
 //   attacks: tried=N held=N crashed=N leaked=N
 // The run fails unless held = tried, crashed = 0 and leaked = 0 (each attack is also a test
@@ -18,7 +18,7 @@ export default async function attackSetup(project: TestProject): Promise<() => P
   const targets = (process.env.IMCLOUD_ATTACK_TARGETS ?? 'embedded,multi-process').split(',').map((s) => s.trim());
   let stopServers: (() => Promise<void>) | undefined;
   if (targets.includes('multi-process')) {
-    process.env.IMCLOUD_SERVERS = 'redis,rabbitmq,mongodb';
+    process.env.IMCLOUD_SERVERS = 'redis,rabbitmq,mongodb,minio';
     stopServers = await setupServers(project);
   }
   return async () => {

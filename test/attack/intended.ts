@@ -14,6 +14,8 @@ export const TARGET_ENV: Record<string, string> = {
   // take to send its request headers, and its whole request; the slowloris attack waits for them.
   IMCLOUD_HTTP_HEADERS_TIMEOUT_MS: '2000',
   IMCLOUD_HTTP_REQUEST_TIMEOUT_MS: '4000',
+  // file.challengeTtlMs (default 60 s): the proof attacks wait for a challenge to expire.
+  IMCLOUD_FILE_CHALLENGE_TTL_MS: '3000',
 };
 
 export const INTENDED = {
@@ -57,4 +59,16 @@ export const INTENDED = {
    * defaults that kept them open before the fix (60 s for headers, 300 s for a request).
    */
   slowRequestCutOffWithinMs: 15_000,
+  /** File role (ADR 0031): file.challengeTtlMs as TARGET_ENV sets it. */
+  fileChallengeTtlMs: 3_000,
+  /** file.maxConcurrentChunks (its default): chunk bodies one file process reads at once; beyond, IM_UNAVAILABLE with a retry-after. */
+  fileMaxConcurrentChunks: 16,
+  /** file.maxConcurrentChunksPerApp (its default): of those, one app's at most. */
+  fileMaxConcurrentChunksPerApp: 8,
+  /** file.chunkBytes (its default, 5 MiB). */
+  fileChunkBytes: 5 * 1024 * 1024,
+  /** A 50 MB chunk PUT without a valid token: the file process's RSS may grow at most this much (well under the body: it is never read). */
+  unauthenticatedChunkMaxRssGrowth: 24 * 1024 * 1024,
+  /** A decompression bomb, a truncated JPEG and random bytes labelled image/png: the file process's RSS may grow at most this much. */
+  badImagesMaxRssGrowth: 100 * 1024 * 1024,
 } as const;

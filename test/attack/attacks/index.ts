@@ -5,6 +5,8 @@
 import type { Group } from '../harness/suite.js';
 import { authState } from './auth-state.js';
 import { churn } from './churn.js';
+import { fileAccess } from './file-access.js';
+import { fileInput } from './file-input.js';
 import { floods } from './floods.js';
 import { framing } from './framing.js';
 import { httpSurface } from './http-surface.js';
@@ -13,4 +15,4 @@ import { overload } from './overload.js';
 import { tenancy } from './tenancy.js';
 import { tokens } from './tokens.js';
 
-export const groups: Group[] = [tenancy, tokens, framing, limits, churn, floods, overload, authState, httpSurface];
+export const groups: Group[] = [tenancy, tokens, framing, limits, churn, floods, overload, fileAccess, fileInput, authState, httpSurface];

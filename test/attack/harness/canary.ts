@@ -37,6 +37,8 @@ export function bodyText(body: Uint8Array | null | undefined): string {
 export interface TrackedClient {
   readonly tenant: string;
   messages(): imcloud.v1.IMessage[];
+  /** Leaks found in what it received other than messages (an HTTP client's answers: files.ts). */
+  otherLeaks?(): Leak[];
   close(): void;
 }
 
@@ -63,7 +65,7 @@ export interface Leak {
 
 /** What `client` received that its tenant must never see. */
 export function leaksSeenBy(client: TrackedClient): Leak[] {
-  const out: Leak[] = [];
+  const out: Leak[] = [...(client.otherLeaks?.() ?? [])];
   for (const m of client.messages()) {
     const tag = canaryTenant(m.body);
     const conversation = m.conversation ?? '';
@@ -79,6 +81,17 @@ export function leaksSeenBy(client: TrackedClient): Leak[] {
         sender: sender.slice(0, 64),
       });
     }
+  }
+  return out;
+}
+
+/** The tenants of every canary in some bytes (an HTTP answer, a downloaded file). */
+export function canaryTenantsIn(bytes: Uint8Array): string[] {
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+  const out: string[] = [];
+  for (let at = text.indexOf(PREFIX); at >= 0; at = text.indexOf(PREFIX, at + PREFIX.length)) {
+    const end = text.indexOf('|', at + PREFIX.length);
+    if (end > at) out.push(text.slice(at + PREFIX.length, end));
   }
   return out;
 }

@@ -1,9 +1,11 @@
 // What the attacks run against, always as OS processes of their own, so that an attack that
 // kills a process is SEEN as a crash instead of taking vitest down with it:
 //   - embedded: `node bin/imcloud.js all` (every role in one process, in-memory backends);
-//   - multi-process: every role as its own process on real Redis, RabbitMQ and FerretDB
-//     (test/support/cluster.ts; the servers come from the attack project's globalSetup).
-import { readFileSync } from 'node:fs';
+//   - multi-process: every role as its own process on real Redis, RabbitMQ and FerretDB, and a
+//     file process on MinIO (test/support/cluster.ts; the servers come from the attack
+//     project's globalSetup).
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isAlive } from '../../infra/base.js';
@@ -35,6 +37,8 @@ export interface Target {
   adminUrl: string;
   adminToken: string;
   dispatchUrl: string;
+  /** The HTTP base URLs of the file role's processes (embedded: the one process). */
+  fileUrls: string[];
   /** Whether a restart loses every app and message (in-memory backends). */
   volatile: boolean;
   stop(): Promise<void>;
@@ -108,6 +112,8 @@ export async function startEmbedded(logDir: string, extraEnv: Record<string, str
   const httpPort = await freePort();
   const tcpPort = await freePort();
   const adminToken = `attack-admin-${Math.random().toString(36).slice(2)}`;
+  // The file role's folder: this target's own, removed when it stops.
+  const filesDir = mkdtempSync(join(tmpdir(), 'imcloud-attack-files-'));
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
@@ -117,6 +123,7 @@ export async function startEmbedded(logDir: string, extraEnv: Record<string, str
     IMCLOUD_GATE_TCP_PORT: String(tcpPort),
     IMCLOUD_ADMIN_TOKEN: adminToken,
     IMCLOUD_LOG_LEVEL: 'warn',
+    IMCLOUD_FILE_DIR: filesDir,
     ...TARGET_ENV,
     ...extraEnv,
   };
@@ -151,20 +158,22 @@ export async function startEmbedded(logDir: string, extraEnv: Record<string, str
     adminUrl: url,
     adminToken,
     dispatchUrl: `${url}/v1/dispatch`,
+    fileUrls: [url],
     volatile: true,
     stop: async () => {
       await server?.stop(5_000);
+      rmSync(filesDir, { recursive: true, force: true });
     },
   };
 }
 
-/** Two gates, two logic, two consumers, dispatch and admin on the real servers in process.env. */
+/** Two gates, two logic, two consumers, dispatch, admin and a file process on the real servers in process.env. */
 export async function startMultiProcess(logDir: string, extraEnv: Record<string, string> = {}): Promise<Target> {
   const need = (name: string) => {
     const v = process.env[name];
     if (!v)
       throw new Error(
-        `${name} is not set: run the attack suite through its vitest project (its globalSetup starts Redis, RabbitMQ and FerretDB)`,
+        `${name} is not set: run the attack suite through its vitest project (its globalSetup starts Redis, RabbitMQ, FerretDB and MinIO)`,
       );
     return v;
   };
@@ -174,7 +183,15 @@ export async function startMultiProcess(logDir: string, extraEnv: Record<string,
     IMCLOUD_MONGODB_URL: need('IMCLOUD_MONGODB_URL'),
     IMCLOUD_MONGODB_DATABASE: `attack_${Date.now()}`,
   };
-  const cluster = await startCluster(backend, logDir, {}, { IMCLOUD_LOG_LEVEL: 'warn', ...TARGET_ENV, ...extraEnv });
+  const minio = Object.fromEntries(
+    ['END_POINT', 'PORT', 'ACCESS_KEY', 'SECRET_KEY', 'USE_SSL'].map((k) => [`IMCLOUD_MINIO_${k}`, need(`IMCLOUD_MINIO_${k}`)]),
+  );
+  const cluster = await startCluster(
+    backend,
+    logDir,
+    { file: 1 },
+    { IMCLOUD_LOG_LEVEL: 'warn', ...minio, IMCLOUD_MINIO_BUCKET: `attack-${Date.now()}`, ...TARGET_ENV, ...extraEnv },
+  );
   const processes: TargetProcess[] = cluster.processes.map((p) => ({
     name: p.name,
     role: p.role,
@@ -192,6 +209,7 @@ export async function startMultiProcess(logDir: string, extraEnv: Record<string,
     adminUrl: cluster.adminUrl,
     adminToken: cluster.adminToken,
     dispatchUrl: cluster.dispatchUrl,
+    fileUrls: cluster.byRole('file').map((p) => p.url),
     volatile: false,
     stop: () => cluster.stop(),
   };
