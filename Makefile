@@ -110,10 +110,12 @@ kind-e2e: build
 crd: node_modules/.installed
 	node_modules/.bin/tsx operator/api/generate.ts
 
-# The distributed mode on real servers: roles as processes; figures in bench/results/dist-chat.json.
+# The distributed mode on real servers: roles as processes; figures in bench/results/dist-chat.json,
+# dist-group.json and dist-files.json.
 bench-dist: build infra
 	@$(bench_node) node_modules/.bin/tsx bench/dist-chat.ts
 	@$(bench_node) node_modules/.bin/tsx bench/group-fanout.ts --dist --members 1000 --phases saturation --no-build --out dist-group
+	@$(bench_node) node_modules/.bin/tsx bench/files.ts --dist --no-build --out dist-files
 
 clean:
 	rm -rf dist protocol/gen $(RESULTS)

@@ -57,7 +57,7 @@ export default defineConfig({
         test: {
           name: 'attack',
           include: ['test/attack/**/*.test.ts'],
-          // Redis, RabbitMQ and FerretDB for the multi-process target, and the tally of attacks
+          // Redis, RabbitMQ, FerretDB and MinIO for the multi-process target, and the tally of attacks
           // (one closing line: attacks: tried=N held=N crashed=N leaked=N).
           globalSetup: ['test/attack/global-setup.ts'],
           fileParallelism: false,

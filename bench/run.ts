@@ -2,19 +2,20 @@
 // process, printing progress as it goes), then writes bench/results/summary.json and prints one
 // table of the figures against their targets.
 //
-//   npx tsx bench/run.ts [--quick] [--only single-chat,overload,idle-connections,group-fanout] [--wait-quiet 300]
+//   npx tsx bench/run.ts [--quick] [--only single-chat,overload,idle-connections,group-fanout,files] [--wait-quiet 300]
 //
-// --quick: 1 run of 8 s per phase and 5,000 idle connections (a smoke test, not the figures).
+// --quick: 1 run of 8 s per phase, 5,000 idle connections and a 20 MiB file (a smoke test, not the figures).
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bundleFacts, ensureBuilt, machineFacts, parseFlags, progress, RESULTS_DIR, ROOT, table, writeResult } from './lib/common.js';
+import { fileRows } from './lib/file-report.js';
 
 const flags = parseFlags(process.argv.slice(2));
 const quick = flags.quick === true;
-const only = String(flags.only ?? 'single-chat,overload,idle-connections,group-fanout').split(',');
+const only = String(flags.only ?? 'single-chat,overload,idle-connections,group-fanout,files').split(',');
 
-// --wait-quiet S: before each single-chat run, wait up to S seconds for other processes to go quiet.
+// --wait-quiet S: before each single-chat, overload and files run, wait up to S seconds for other processes to go quiet.
 const waitQuiet =
   flags['wait-quiet'] !== undefined ? ['--wait-quiet', String(flags['wait-quiet'] === true ? 300 : flags['wait-quiet'])] : [];
 const BENCHES: Record<string, string[]> = {
@@ -22,6 +23,7 @@ const BENCHES: Record<string, string[]> = {
   overload: [...(quick ? ['--runs', '1', '--duration', '8', '--capacity-duration', '5', '--warmup', '2'] : []), ...waitQuiet],
   'idle-connections': quick ? ['--n', '5000', '--hold', '10', '--heartbeat', '5000', '--runs', '1'] : [],
   'group-fanout': quick ? ['--members', '1000', '--runs', '1', '--duration', '5', '--warmup', '1'] : [],
+  files: [...(quick ? ['--size', '20', '--runs', '1', '--flash-n', '100'] : []), ...waitQuiet],
 };
 
 function runBench(name: string, args: string[]): Promise<void> {
@@ -174,6 +176,11 @@ async function main(): Promise<void> {
   }
   if (only.includes('group-fanout') && !failures.some((f) => f.includes('group-fanout')))
     groupRows(readResult('group-fanout'), rows, summary, verdict);
+  if (only.includes('files') && !failures.some((f) => f.includes('files'))) {
+    const r = readResult('files');
+    summary.files = { config: r.config, targets: r.targets, transfer: r.transfer, flash: r.flash, machineAtRun: r.machine };
+    rows.push(...fileRows(r));
+  }
   const file = writeResult('summary', summary);
   console.log(`\nimcloud embedded-mode benchmarks${quick ? ' (QUICK: smoke-test settings, not the reported figures)' : ''}`);
   console.log(table(['figure', 'measured (median)', 'target', 'verdict'], rows));

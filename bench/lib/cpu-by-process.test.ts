@@ -8,6 +8,7 @@ describe('processGroup', () => {
     expect(processGroup(['redis-server 127.0.0.1:6379'])).toBe('redis');
     expect(processGroup(['/root/.cache/imcloud/bin/ferretdb-v1.24.2'])).toBe('ferretdb');
     expect(processGroup(['node', '--import', 'tsx', '/x/bench/lib/chat-worker.ts'])).toBe('bench workers');
+    expect(processGroup(['node', '/x/bin/imcloud.js', 'file'])).toBe('file');
     expect(processGroup(['bash'])).toBe('other');
   });
 });

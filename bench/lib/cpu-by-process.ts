@@ -8,7 +8,7 @@ export type CpuSnapshot = Map<number, { group: string; seconds: number }>;
 /** The group a process belongs to, from its command line. */
 export function processGroup(cmdline: string[]): string {
   const joined = cmdline.join(' ');
-  const role = /imcloud\.js\s+(gate|dispatch|logic|consumer|admin|all|operator)\b/.exec(joined);
+  const role = /imcloud\.js\s+(gate|dispatch|logic|consumer|admin|file|all|operator)\b/.exec(joined);
   if (role) return role[1]!;
   if (/chat-worker|idle-worker/.test(joined)) return 'bench workers';
   if (/beam\.smp|erl_child_setup|epmd|inet_gethost/.test(joined)) return 'rabbitmq';
@@ -16,7 +16,7 @@ export function processGroup(cmdline: string[]): string {
   if (/ferretdb/.test(joined)) return 'ferretdb';
   if (/postgres/.test(joined)) return 'postgresql';
   if (/minio/.test(joined)) return 'minio';
-  if (/dist-chat|single-chat|bench\/run/.test(joined)) return 'bench driver';
+  if (/dist-chat|single-chat|bench\/files|bench\/run/.test(joined)) return 'bench driver';
   return 'other';
 }
 
