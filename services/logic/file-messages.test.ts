@@ -57,6 +57,8 @@ describe('logic: file messages', () => {
     await sendFile(fx, 'm-3', new Uint8Array([0xff, 0xff, 0xff]));
     const replies = await fx.settled(3);
     expect(replies.map((r) => r.error?.code)).toEqual(['IM_FORBIDDEN', 'IM_FILE_NOT_FOUND', 'IM_BAD_REQUEST']);
+    const errors = await fx.metrics.registry.getSingleMetricAsString('imcloud_logic_send_errors_total');
+    expect(errors).toContain('imcloud_logic_send_errors_total{app_id="app1",code="IM_FORBIDDEN"} 1');
     expect(await fx.backends.seq.current('app1', conversation)).toBe(0);
     expect(await fx.backends.files.hasGrant('app1', ids.carols, conversation)).toBe(false);
     await fx.logic.stop();

@@ -177,11 +177,9 @@ export class Logic {
       if (e.code === 'IM_INTERNAL')
         this.log.error({ traceId: caller.traceId, type, err: (err as Error)?.stack ?? String(err) }, 'frame failed');
       // Backend trouble on a send: answer retryable; the client retries with the same clientMsgId.
-      this.cx.replies.error(
-        caller,
-        frame.reqId,
-        e.code === 'IM_INTERNAL' ? new ImError('IM_UNAVAILABLE', undefined, { retryAfterMs: BACKEND_RETRY_AFTER_MS }) : e,
-      );
+      const answer = e.code === 'IM_INTERNAL' ? new ImError('IM_UNAVAILABLE', undefined, { retryAfterMs: BACKEND_RETRY_AFTER_MS }) : e;
+      if (type === 'send') this.metrics.sendErrors.inc({ app_id: caller.appId, code: answer.code });
+      this.cx.replies.error(caller, frame.reqId, answer);
     }
   }
 
@@ -194,6 +192,7 @@ export class Logic {
     const waited = this.cx.now() - caller.receivedAt;
     if (waited <= this.config.logic.maxQueueDelayMs) return false;
     this.metrics.shed.inc({ type });
+    if (type === 'send') this.metrics.sendErrors.inc({ app_id: caller.appId, code: 'IM_UNAVAILABLE' });
     this.cx.replies.error(
       caller,
       frame.reqId,

@@ -17,6 +17,9 @@ describe('logic under overload: sends that waited too long in the upstream queue
     expect(await backends.dedupe.claim('app1', 'alice', 'late-1', 1)).toMatchObject({ state: 'new' });
     await backends.dedupe.release('app1', 'alice', 'late-1');
     expect(await metrics.registry.getSingleMetricAsString('imcloud_logic_shed_total')).toContain('imcloud_logic_shed_total{type="send"} 1');
+    expect(await metrics.registry.getSingleMetricAsString('imcloud_logic_send_errors_total')).toContain(
+      'imcloud_logic_send_errors_total{app_id="app1",code="IM_UNAVAILABLE"} 1',
+    );
 
     await send('late-1', 10);
     const [, accepted] = await settled(2);

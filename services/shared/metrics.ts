@@ -81,6 +81,12 @@ export function createMetrics() {
       ...r,
     }),
     sends: new Counter({ name: 'imcloud_logic_sends_total', help: 'Messages accepted (acked) by AppId.', labelNames: ['app_id'], ...r }),
+    sendErrors: new Counter({
+      name: 'imcloud_logic_send_errors_total',
+      help: 'Sends refused, by AppId and the code answered: IM_UNAVAILABLE (backend trouble or overload, shed included) is the server failing the send-success SLO; the other codes are the client\'s.',
+      labelNames: ['app_id', 'code'],
+      ...r,
+    }),
     sendRetries: new Counter({
       name: 'imcloud_logic_send_retries_total',
       help: 'Sends that were retries of an earlier clientMsgId, by outcome.',
