@@ -1,7 +1,7 @@
 // The import rules of the code base, checked by `make test` (target check-deps, right after the
 // typecheck) with dependency-cruiser; any violation fails the run. Why these rules: ADR 0026.
 //
-//   node_modules/.bin/depcruise --config .dependency-cruiser.cjs protocol services operator sdk web test bench scripts
+//   node_modules/.bin/depcruise --config .dependency-cruiser.cjs protocol services operator sdk web test bench scripts monitoring
 //
 // Paths are relative to the repository root. Roles are services/{gate,logic,consumer,dispatch,admin,file};
 // ports are services/ports (interfaces and their contract suites); a backend is a folder of

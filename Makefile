@@ -42,7 +42,7 @@ format: node_modules/.installed
 
 check-deps: build
 	@echo "==> dependency rules (dependency-cruiser, .dependency-cruiser.cjs)"
-	@node_modules/.bin/depcruise --config .dependency-cruiser.cjs --output-type err protocol services operator sdk web test bench scripts
+	@node_modules/.bin/depcruise --config .dependency-cruiser.cjs --output-type err protocol services operator sdk web test bench scripts monitoring
 
 # Real servers for the integration, chaos and kubernetes suites: installed from Debian or built
 # from the Go module proxy once, cached in ~/.cache/imcloud (first run ~15 min on 2 cores).
