@@ -4,7 +4,8 @@
 //   npx tsx test/infra/cli.ts up [names…]       start servers, print `export …` lines, run until Ctrl-C
 //   npx tsx test/infra/cli.ts node-bin [x.y.z]  fetch a Node release (default: the benchmarks'), print its bin directory
 //
-// Names: redis rabbitmq mongodb minio kubernetes (and helm for `ensure`).
+// Names: redis rabbitmq mongodb minio kubernetes prometheus (and helm for `ensure`); prometheus
+// also starts the exporters of the other servers named (see index.ts).
 
 import { log } from './base.js';
 import { BUILD_NAMES, type BuildName, ensureBuilt, ensureHelm, SERVER_NAMES, type ServerName, serverEnv, startServers } from './index.js';

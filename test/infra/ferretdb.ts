@@ -112,6 +112,8 @@ export interface FerretdbServer {
   /** mongodb://127.0.0.1:PORT/ */
   url: string;
   port: number;
+  /** The PostgreSQL backend: postgres://postgres@127.0.0.1:PORT/postgres (its exporter connects here). */
+  postgresqlUrl: string;
   stop(): Promise<void>;
 }
 
@@ -136,6 +138,7 @@ export async function startFerretdb(opts: FerretdbOptions): Promise<FerretdbServ
     return {
       url: `mongodb://127.0.0.1:${port}/`,
       port,
+      postgresqlUrl: postgresql.url,
       // FerretDB first: PostgreSQL's shutdown waits for its clients.
       stop: async () => {
         await proc.stop();

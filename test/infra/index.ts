@@ -3,22 +3,31 @@
 //
 //   const servers = await startServers(['redis', 'mongodb']);
 //   try { … servers.redis!.url … } finally { await servers.stop(); }
+//
+// With 'prometheus' among the names, every other server started gets its exporter (Redis:
+// prometheus-redis-exporter, RabbitMQ: its rabbitmq_prometheus plugin, mongodb: a
+// prometheus-postgres-exporter on FerretDB's PostgreSQL) and Prometheus scrapes them as the jobs
+// redis, rabbitmq and postgresql; servers.prometheus.setTargets() adds more (role processes).
 
 import * as path from 'node:path';
 import { log, seconds } from './base.js';
+import { type Exporter, ensureExporters, startPostgresExporter, startRedisExporter } from './exporters.js';
 import { ensureFerretdb, type FerretdbServer, startFerretdb } from './ferretdb.js';
 import { ensureHelm } from './helm.js';
 import { ensureKubernetes, type KubernetesCluster, startKubernetes } from './kubernetes.js';
 import { ensureMinio, type MinioServer, startMinio } from './minio.js';
 import { ensurePostgresql } from './postgresql.js';
 import { createRunDir, removeRunDir, watchRunDir } from './processes.js';
+import { ensurePrometheus, type PrometheusServer, type ScrapeJob, startPrometheus } from './prometheus.js';
 import { ensureRabbitmq, type RabbitmqServer, startRabbitmq } from './rabbitmq.js';
 import { ensureRedis, type RedisServer, startRedis } from './redis.js';
 
-export type { FerretdbServer, KubernetesCluster, MinioServer, RabbitmqServer, RedisServer };
+export type { PrometheusClient, PrometheusSample, PrometheusTarget } from './prometheus.js';
+export { connectPrometheus, ensurePrometheus } from './prometheus.js';
+export type { Exporter, FerretdbServer, KubernetesCluster, MinioServer, PrometheusServer, RabbitmqServer, RedisServer, ScrapeJob };
 export { ensureHelm };
 
-export const SERVER_NAMES = ['redis', 'rabbitmq', 'mongodb', 'minio', 'kubernetes'] as const;
+export const SERVER_NAMES = ['redis', 'rabbitmq', 'mongodb', 'minio', 'kubernetes', 'prometheus'] as const;
 export type ServerName = (typeof SERVER_NAMES)[number];
 /** Everything `ensureBuilt` can prepare: the servers plus client tools. */
 export const BUILD_NAMES = [...SERVER_NAMES, 'helm'] as const;
@@ -33,7 +42,17 @@ export interface StartOptions {
     /** CRD manifests applied before the controllers start (see KubernetesOptions.crds). */
     crds?: string[];
   };
+  prometheus?: {
+    /** More scrape jobs besides the exporters' (setTargets() adds jobs later). */
+    scrape?: ScrapeJob[];
+    /** Default 1000 ms (scrape and rule evaluation). */
+    scrapeIntervalMs?: number;
+    ruleFiles?: string[];
+  };
 }
+
+/** The exporters' scrape jobs, by job name (started with 'prometheus'). */
+export type ExporterJob = 'redis' | 'rabbitmq' | 'postgresql';
 
 export interface Servers {
   /** Per-run directory holding every server's data and log (removed by stop()). */
@@ -43,6 +62,9 @@ export interface Servers {
   mongodb?: FerretdbServer;
   minio?: MinioServer;
   kubernetes?: KubernetesCluster;
+  prometheus?: PrometheusServer;
+  /** The exporters' metrics URLs (http://127.0.0.1:PORT/metrics), by job; only with 'prometheus'. */
+  exporters?: Partial<Record<ExporterJob, string>>;
   /** Stops every server and removes the run directory. Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -54,6 +76,7 @@ const ENSURE: Record<BuildName, () => Promise<unknown>> = {
   minio: ensureMinio,
   kubernetes: ensureKubernetes,
   helm: ensureHelm,
+  prometheus: () => Promise.all([ensurePrometheus(), ensureExporters()]),
 };
 
 function checkNames<T extends string>(names: readonly string[], allowed: readonly T[]): T[] {
@@ -84,25 +107,81 @@ export async function startServers(names: readonly ServerName[], opts: StartOpti
   watchRunDir(runDir, true);
   const dir = (name: string) => path.join(runDir, name);
 
+  const monitoring = wanted.includes('prometheus');
   const servers: Omit<Servers, 'stop' | 'runDir'> = {};
+  const exporters: Partial<Record<ExporterJob, Exporter | { url: string }>> = {};
   const stoppers: Array<() => Promise<void>> = [];
-  const starters: Record<ServerName, () => Promise<{ stop(): Promise<void> }>> = {
-    redis: async () => (servers.redis = await startRedis({ dir: dir('redis'), appendonly: opts.redis?.appendonly })),
-    rabbitmq: async () => (servers.rabbitmq = await startRabbitmq({ dir: dir('rabbitmq') })),
-    mongodb: async () => (servers.mongodb = await startFerretdb({ dir: dir('mongodb') })),
+  /** Starts an exporter beside its server; it stops before the server (PostgreSQL waits for its clients). */
+  const withExporter = async <S extends { stop(): Promise<void> }>(
+    server: S,
+    job: ExporterJob,
+    start: () => Promise<Exporter>,
+  ): Promise<{ stop(): Promise<void> }> => {
+    if (!monitoring) return server;
+    let exporter: Exporter;
+    try {
+      exporter = await start();
+    } catch (err) {
+      await server.stop();
+      throw err;
+    }
+    exporters[job] = exporter;
+    return {
+      stop: async () => {
+        await exporter.stop();
+        await server.stop();
+      },
+    };
+  };
+  const starters: Record<Exclude<ServerName, 'prometheus'>, () => Promise<{ stop(): Promise<void> }>> = {
+    redis: async () => {
+      const redis = (servers.redis = await startRedis({ dir: dir('redis'), appendonly: opts.redis?.appendonly }));
+      return withExporter(redis, 'redis', () => startRedisExporter({ dir: dir('redis-exporter'), redisUrl: redis.url }));
+    },
+    rabbitmq: async () => {
+      const rabbitmq = (servers.rabbitmq = await startRabbitmq({ dir: dir('rabbitmq'), prometheus: monitoring }));
+      if (rabbitmq.metricsUrl) exporters.rabbitmq = { url: rabbitmq.metricsUrl };
+      return rabbitmq;
+    },
+    mongodb: async () => {
+      const mongodb = (servers.mongodb = await startFerretdb({ dir: dir('mongodb') }));
+      return withExporter(mongodb, 'postgresql', () =>
+        startPostgresExporter({ dir: dir('postgres-exporter'), postgresqlUrl: mongodb.postgresqlUrl }),
+      );
+    },
     minio: async () => (servers.minio = await startMinio({ dir: dir('minio') })),
     kubernetes: async () => (servers.kubernetes = await startKubernetes({ dir: dir('kubernetes'), crds: opts.kubernetes?.crds })),
   };
 
   const outcomes = await Promise.allSettled(
-    wanted.map(async (name) => {
-      const server = await starters[name]();
-      stoppers.push(() => server.stop());
-    }),
+    wanted
+      .filter((name) => name !== 'prometheus')
+      .map(async (name) => {
+        const server = await starters[name as Exclude<ServerName, 'prometheus'>]();
+        stoppers.push(() => server.stop());
+      }),
   );
+  // Prometheus last, once the exporters it scrapes are known.
+  let prometheusFailure: PromiseRejectedResult | undefined;
+  if (monitoring && !outcomes.some((o) => o.status === 'rejected')) {
+    const scrape: ScrapeJob[] = Object.entries(exporters).map(([job, e]) => ({ job, targets: [new URL(e.url).host] }));
+    try {
+      const prometheus = (servers.prometheus = await startPrometheus({
+        dir: dir('prometheus'),
+        scrape: [...scrape, ...(opts.prometheus?.scrape ?? [])],
+        scrapeIntervalMs: opts.prometheus?.scrapeIntervalMs,
+        ruleFiles: opts.prometheus?.ruleFiles,
+      }));
+      stoppers.push(() => prometheus.stop());
+    } catch (reason) {
+      prometheusFailure = { status: 'rejected', reason };
+    }
+  }
   const stopAll = () => Promise.all(stoppers.map((stop) => stop().catch(() => undefined)));
+  if (monitoring) servers.exporters = Object.fromEntries(Object.entries(exporters).map(([job, e]) => [job, e.url]));
 
   const failures = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected');
+  if (prometheusFailure) failures.push(prometheusFailure);
   if (failures.length) {
     await stopAll();
     // Keep the run directory: the error messages point at the logs inside it.
@@ -149,5 +228,16 @@ export function serverEnv(servers: Omit<Servers, 'stop'>): Record<string, string
     env.IMCLOUD_KUBECONFIG = servers.kubernetes.kubeconfig;
     env.IMCLOUD_KUBECTL = servers.kubernetes.kubectl;
   }
+  if (servers.prometheus) {
+    env.IMCLOUD_PROMETHEUS_URL = servers.prometheus.url;
+    // With the URL, enough for connectPrometheus() in another process (setTargets, queries).
+    env.IMCLOUD_PROMETHEUS_CONFIG = servers.prometheus.configFile;
+  }
+  const exporterEnv: Record<ExporterJob, string> = {
+    redis: 'IMCLOUD_REDIS_EXPORTER_URL',
+    rabbitmq: 'IMCLOUD_RABBITMQ_EXPORTER_URL',
+    postgresql: 'IMCLOUD_POSTGRESQL_EXPORTER_URL',
+  };
+  for (const [job, url] of Object.entries(servers.exporters ?? {})) env[exporterEnv[job as ExporterJob]] = url;
   return env;
 }

@@ -11,13 +11,19 @@ import * as path from 'node:path';
 import { run } from './base.js';
 import { ensureDebPackages } from './install.js';
 import { freePort, type ServerProcess, spawnServer } from './processes.js';
-import { tcpProbe, waitForReady } from './readiness.js';
+import { httpRequest, tcpProbe, waitForReady } from './readiness.js';
 
 const RABBIT_BIN = '/usr/lib/rabbitmq/bin';
 
 export interface RabbitmqOptions {
   /** Directory owned by this server (mnesia, logs, config, HOME). */
   dir: string;
+  /**
+   * Enables the bundled rabbitmq_prometheus plugin on a free port on 127.0.0.1 (metricsUrl), with
+   * per-queue metrics on /metrics (prometheus.return_per_object_metrics). Off by default: the
+   * plugin and its web listener add boot time.
+   */
+  prometheus?: boolean;
 }
 
 export interface RabbitmqServer {
@@ -25,6 +31,8 @@ export interface RabbitmqServer {
   url: string;
   port: number;
   nodeName: string;
+  /** http://127.0.0.1:PORT/metrics of the rabbitmq_prometheus plugin, when started with `prometheus: true`. */
+  metricsUrl?: string;
   /** Stops the node and starts it again with the same name and data: durable/quorum queues survive. */
   restart(): Promise<void>;
   /** Runs rabbitmqctl against this node, e.g. ['list_queues', 'name', 'messages']. */
@@ -39,7 +47,7 @@ export async function ensureRabbitmq(): Promise<string> {
 
 export async function startRabbitmq(opts: RabbitmqOptions): Promise<RabbitmqServer> {
   const bin = await ensureRabbitmq();
-  const [port, distPort] = await Promise.all([freePort(), freePort()]);
+  const [port, distPort, metricsPort] = await Promise.all([freePort(), freePort(), opts.prometheus ? freePort() : 0]);
   const nodeName = `imcloud-${randomBytes(4).toString('hex')}@localhost`;
   const home = path.join(opts.dir, 'home');
   await fs.mkdir(home, { recursive: true });
@@ -55,11 +63,20 @@ export async function startRabbitmq(opts: RabbitmqOptions): Promise<RabbitmqServ
       'log.file = false',
       // Small test disks must not block publishers.
       'disk_free_limit.absolute = 10MB',
+      ...(opts.prometheus
+        ? [
+            `prometheus.tcp.port = ${metricsPort}`,
+            'prometheus.tcp.ip = 127.0.0.1',
+            // Queue depth, rates and consumers per queue on /metrics (the aggregate is the default).
+            'prometheus.return_per_object_metrics = true',
+          ]
+        : []),
       '',
     ].join('\n'),
   );
-  // No plugins: the management UI is not needed and costs boot time.
-  await fs.writeFile(path.join(opts.dir, 'enabled_plugins'), '[].\n');
+  // No management UI (not needed, costs boot time); the Prometheus endpoint only when asked for.
+  await fs.writeFile(path.join(opts.dir, 'enabled_plugins'), opts.prometheus ? '[rabbitmq_prometheus].\n' : '[].\n');
+  const metricsUrl = opts.prometheus ? `http://127.0.0.1:${metricsPort}/metrics` : undefined;
 
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -90,7 +107,9 @@ export async function startRabbitmq(opts: RabbitmqOptions): Promise<RabbitmqServ
       what: `AMQP handshake on 127.0.0.1:${port}`,
       // The AMQP listener opens last in the boot sequence, so a Connection.Start
       // frame (type 1) means the broker is fully up; cheaper than `rabbitmqctl wait`.
-      probe: () => tcpProbe(port, Buffer.from('AMQP\x00\x00\x09\x01', 'latin1'), (b) => (b.length ? b[0] === 1 : undefined)),
+      probe: async () =>
+        (await tcpProbe(port, Buffer.from('AMQP\x00\x00\x09\x01', 'latin1'), (b) => (b.length ? b[0] === 1 : undefined))) &&
+        (!metricsUrl || (await httpRequest(metricsUrl, { timeoutMs: 10_000 })).status === 200),
       timeoutMs: 90_000,
       hint:
         'RabbitMQ needs Erlang and epmd on 127.0.0.1:4369; look for "epmd" or "eaddrinuse" above. ' +
@@ -103,6 +122,7 @@ export async function startRabbitmq(opts: RabbitmqOptions): Promise<RabbitmqServ
     url: `amqp://guest:guest@127.0.0.1:${port}`,
     port,
     nodeName,
+    ...(metricsUrl ? { metricsUrl } : {}),
     async restart() {
       await proc.stop(30_000);
       await start();

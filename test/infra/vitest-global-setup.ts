@@ -5,7 +5,7 @@
 // Starts the servers named in IMCLOUD_SERVERS (comma-separated, default: all),
 // once per vitest run, and tears them down afterwards. Tests read the addresses
 // from process.env (IMCLOUD_REDIS_URL, IMCLOUD_RABBITMQ_URL, IMCLOUD_MONGODB_URL,
-// IMCLOUD_MINIO_*, KUBECONFIG…; vitest's worker processes inherit them) or from
+// IMCLOUD_MINIO_*, KUBECONFIG, IMCLOUD_PROMETHEUS_URL…; vitest's worker processes inherit them) or from
 // `inject('imcloudEnv')`. Tests that restart a server call startServers()
 // themselves, since restart() cannot cross into the worker processes.
 

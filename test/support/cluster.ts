@@ -4,6 +4,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, type ServerProcess, spawnServer } from '../infra/processes.js';
+import type { ScrapeJob } from '../infra/prometheus.js';
 
 const BIN = fileURLToPath(new URL('../../bin/imcloud.js', import.meta.url));
 
@@ -155,4 +156,16 @@ export async function startCluster(
       await Promise.all(processes.map((p) => p.stop()));
     },
   };
+}
+
+/**
+ * Prometheus scrape jobs for role processes (PrometheusServer.setTargets): one job per role,
+ * named after it (gate, logic, …), each process's http port, /metrics.
+ */
+export function roleScrapeJobs(processes: RoleProcess[]): ScrapeJob[] {
+  const roles = [...new Set(processes.map((p) => p.role))];
+  return roles.map((role) => ({
+    job: role,
+    targets: processes.filter((p) => p.role === role).map((p) => `127.0.0.1:${p.httpPort}`),
+  }));
 }
