@@ -5,8 +5,8 @@ NPM ?= npm
 VITEST := node_modules/.bin/vitest
 RESULTS := .test-results
 
-.PHONY: run run-dist test test-unit test-e2e test-integration test-chaos test-kubernetes test-attack fuzz infra typecheck check-deps lint format build bench bench-dist kind-e2e crd help clean
-PROJECTS ?= unit e2e integration chaos kubernetes attack
+.PHONY: run run-dist test test-unit test-e2e test-integration test-chaos test-kubernetes test-monitoring test-attack fuzz infra typecheck check-deps lint format build bench bench-dist kind-e2e crd help clean
+PROJECTS ?= unit e2e integration chaos kubernetes monitoring attack
 
 help:
 	@echo "make run     start every role in one process (embedded mode) with the web chat page"
@@ -74,6 +74,11 @@ test-chaos: build infra
 
 test-kubernetes: build infra
 	$(VITEST) run --project kubernetes
+
+# The alert rules (monitoring/alerts, docs/slo.md): promtool check rules on the rendered
+# PrometheusRule and the promtool unit tests of every alert.
+test-monitoring: build infra
+	$(VITEST) run --project monitoring
 
 # The attack suite (test/attack): every attack against the embedded mode and the multi-process
 # layout, and the property-based fuzzers for a bounded time; ends with

@@ -4,7 +4,8 @@ import { defineConfig } from 'vitest/config';
 // FerretDB, MinIO started by test/infra), `chaos` (role processes killed and servers restarted
 // under load; each file starts its own servers), `e2e` (the embedded platform, browser),
 // `kubernetes` (a real control plane started by test/infra), `attack` (the attack and fuzzing
-// suite of test/attack: embedded and multi-process targets as OS processes, property tests).
+// suite of test/attack: embedded and multi-process targets as OS processes, property tests),
+// `monitoring` (the alert rules through promtool).
 export default defineConfig({
   test: {
     projects: [
@@ -75,6 +76,17 @@ export default defineConfig({
           globalSetup: ['test/kubernetes/global-setup.ts'],
           fileParallelism: false,
           testTimeout: 240_000,
+          hookTimeout: 600_000,
+        },
+      },
+      {
+        test: {
+          name: 'monitoring',
+          include: ['test/monitoring/**/*.test.ts'],
+          // Prometheus's promtool (Debian's prometheus package) and helm, installed or built on first
+          // use by test/infra: `promtool check rules` and `promtool test rules` on the alert rules.
+          globalSetup: ['test/monitoring/global-setup.ts'],
+          testTimeout: 120_000,
           hookTimeout: 600_000,
         },
       },

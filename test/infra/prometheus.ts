@@ -21,6 +21,8 @@ export interface ScrapeJob {
   targets: string[];
   /** Extra labels on every series of these targets (an `instance` label replaces host:port). */
   labels?: Record<string, string>;
+  /** Labels of one target only (e.g. the `pod` a role process stands for), by host:port. */
+  targetLabels?: Record<string, Record<string, string>>;
   /** Default /metrics. */
   metricsPath?: string;
 }
@@ -108,7 +110,9 @@ function scrapeConfig(job: ScrapeJob): PromConfig['scrape_configs'][number] {
   return {
     job_name: job.job,
     metrics_path: job.metricsPath ?? '/metrics',
-    static_configs: [{ targets: job.targets, ...(job.labels && Object.keys(job.labels).length ? { labels: job.labels } : {}) }],
+    static_configs: job.targetLabels
+      ? job.targets.map((t) => ({ targets: [t], labels: { ...job.labels, ...job.targetLabels?.[t] } }))
+      : [{ targets: job.targets, ...(job.labels && Object.keys(job.labels).length ? { labels: job.labels } : {}) }],
   };
 }
 

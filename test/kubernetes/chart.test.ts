@@ -150,6 +150,8 @@ describe('chart charts/imcloud', () => {
       'ClusterRoleBinding',
       'ConfigMap',
       'ConfigMap',
+      'ConfigMap',
+      'ConfigMap',
       'CustomResourceDefinition',
       'Deployment',
       'Pod',
@@ -172,11 +174,21 @@ describe('chart charts/imcloud', () => {
       seccompProfile: { type: 'RuntimeDefault' },
     });
     expect(pod.containers[0].args).toEqual(['operator']);
+    // One ConfigMap per dashboard (generated from monitoring/dashboards/), with the Grafana
+    // sidecar's label and folder annotation, holding exactly the chart's generated JSON.
     const dashboards = docs.filter((d) => d.kind === 'ConfigMap');
-    expect(dashboards.flatMap((d) => Object.keys(d.data)).sort()).toEqual(['messaging.json', 'operator.json']);
+    expect(dashboards.flatMap((d) => Object.keys(d.data)).sort()).toEqual([
+      'bus-and-storage.json',
+      'operator.json',
+      'overview.json',
+      'tenant.json',
+    ]);
     for (const d of dashboards) {
       expect(d.metadata.labels.grafana_dashboard).toBe('1');
-      for (const json of Object.values(d.data as Record<string, string>)) expect(() => JSON.parse(json)).not.toThrow();
+      expect(d.metadata.annotations).toEqual({ grafana_folder: 'imcloud' });
+      for (const [file, json] of Object.entries(d.data as Record<string, string>)) {
+        expect(JSON.parse(json)).toEqual(JSON.parse(readFileSync(join(CHART, 'files', 'dashboards', file), 'utf8')));
+      }
     }
     // the chart's CRD is the generated one
     const crd = docs.find((d) => d.kind === 'CustomResourceDefinition');
@@ -212,6 +224,16 @@ describe('chart charts/imcloud', () => {
       IMCLOUD_OPERATOR_LEASE_DURATION_MS: '20000',
       IMCLOUD_OPERATOR_GATE_REPORT_MAX_AGE_MS: '45000',
     });
+    // The operator's own ServiceMonitor selects its Service by label and gives its series the
+    // role label the roles' series carry (app.kubernetes.io/component).
+    const sm = docs.find((d) => d.kind === 'ServiceMonitor');
+    expect(sm.spec.selector.matchLabels).toEqual({
+      'app.kubernetes.io/name': 'im',
+      'app.kubernetes.io/instance': 'imc',
+      'app.kubernetes.io/component': 'operator',
+    });
+    expect(sm.spec.podTargetLabels).toEqual(['app.kubernetes.io/component']);
+    expect(sm.metadata.labels.release).toBe('prometheus');
     const role = docs.find((d) => d.kind === 'Role' && d.rules.some((r: any) => r.resources.includes('imclusters')));
     expect(role.metadata.namespace).toBe('imcloud-watched');
     expect(docs.find((d) => d.kind === 'ConfigMap').metadata).toMatchObject({
@@ -346,6 +368,15 @@ describe('chart charts/imcloud', () => {
     ]);
     const metrics = await kubectlJson(['get', 'service', 'rbac-metrics', '-n', watchedNs]);
     expect(Object.entries(sm.spec.selector.matchLabels).every(([k, v]) => metrics.metadata.labels[k] === v)).toBe(true);
+    // Every role pod by label, not by role or pool: new pools and the file role are scraped
+    // without a change; their role, pool and track become labels of their series.
+    expect(Object.keys(metrics.spec.selector).sort()).toEqual([
+      'app.kubernetes.io/instance',
+      'app.kubernetes.io/name',
+      'imcloud.dev/cluster',
+      'imcloud.dev/metrics-port',
+    ]);
+    expect(sm.spec.podTargetLabels).toEqual(['app.kubernetes.io/component', 'imcloud.dev/pool', 'imcloud.dev/track']);
     expect(op.logs.filter((l) => /forbidden/i.test(l))).toEqual([]);
     await kubectl(['delete', 'imc', 'rbac', '-n', watchedNs, '--wait=true', '--timeout=60s']);
     await op.stop();

@@ -160,12 +160,19 @@ export async function startCluster(
 
 /**
  * Prometheus scrape jobs for role processes (PrometheusServer.setTargets): one job per role,
- * named after it (gate, logic, …), each process's http port, /metrics.
+ * named after it (gate, logic, …), each process's http port, /metrics; labelled as Kubernetes
+ * labels them (the role as `app_kubernetes_io_component`, the process as `pod`), so the chart's
+ * dashboards group these series as they do a cluster's.
  */
 export function roleScrapeJobs(processes: RoleProcess[]): ScrapeJob[] {
   const roles = [...new Set(processes.map((p) => p.role))];
-  return roles.map((role) => ({
-    job: role,
-    targets: processes.filter((p) => p.role === role).map((p) => `127.0.0.1:${p.httpPort}`),
-  }));
+  return roles.map((role) => {
+    const mine = processes.filter((p) => p.role === role);
+    return {
+      job: role,
+      targets: mine.map((p) => `127.0.0.1:${p.httpPort}`),
+      labels: { app_kubernetes_io_component: role },
+      targetLabels: Object.fromEntries(mine.map((p) => [`127.0.0.1:${p.httpPort}`, { pod: p.name }])),
+    };
+  });
 }
