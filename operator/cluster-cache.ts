@@ -33,13 +33,17 @@ export class ClusterCache {
   readonly hpas: Informer<Hpa>;
 
   constructor(kube: Kube, o: { namespace: string | undefined; log: Logger; metrics: OperatorMetrics }) {
-    const informer = <T extends KubeObject>(r: Resource, labelSelector?: string) =>
-      new Informer<T>(kube, r, {
+    const informer = <T extends KubeObject>(r: Resource, labelSelector?: string) => {
+      // Every resource's restarts and deletes start at 0 (a dashboard sees 0, not no series).
+      for (const reason of ['timeout', 'error', 'gone']) o.metrics.watchRestarts.inc({ resource: r.plural, reason }, 0);
+      if (labelSelector === MANAGED_SELECTOR) o.metrics.deletes.inc({ kind: r.kind }, 0);
+      return new Informer<T>(kube, r, {
         namespace: o.namespace,
         labelSelector,
         log: o.log,
         onRestart: (reason) => o.metrics.watchRestarts.inc({ resource: r.plural, reason }),
       });
+    };
     this.imclusters = informer(R.imclusters);
     this.deployments = informer(R.deployments, MANAGED_SELECTOR);
     this.statefulsets = informer(R.statefulsets, MANAGED_SELECTOR);

@@ -2,6 +2,16 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 export function createOperatorMetrics() {
+  const metrics = defineOperatorMetrics();
+  // Counters of a fixed set of label values start at 0 for each (a dashboard sees 0, not no series).
+  for (const kind of ['uncaughtException', 'unhandledRejection']) metrics.uncaught.inc({ kind }, 0);
+  for (const source of ['redis', 'rabbitmq', 'metrics.k8s.io']) metrics.scaleMetricErrors.inc({ source }, 0);
+  for (const component of ['gate', 'logic', 'consumer', 'file'])
+    for (const direction of ['up', 'down']) metrics.scaleDecisions.inc({ component, direction }, 0);
+  return metrics;
+}
+
+function defineOperatorMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'imcloud_operator_process_' });
   const r = { registers: [registry] };

@@ -234,11 +234,12 @@ function imcloudSide(d: DashboardBuilder): void {
     .withPanel(
       timeseries({
         title: 'MongoDB commands failed / s by command',
-        description: `MongoDB commands that failed, by command and collection, per second over ${RATE} (imcloud_mongodb_command_seconds_count with outcome="error").`,
+        description: `MongoDB commands that failed, by command and collection, per second over ${RATE} (imcloud_mongodb_command_seconds_count with outcome="error"); 0 for each command that ran without failing.`,
         unit: units.OpsPerSecond,
         targets: [
           {
-            expr: `sum by (command, collection) (${rate('imcloud_mongodb_command_seconds_count', 'outcome="error"')})`,
+            // A command that never failed has no error series: it shows as 0 through the ones that ran.
+            expr: `sum by (command, collection) (${rate('imcloud_mongodb_command_seconds_count', 'outcome="error"')}) or sum by (command, collection) (${rate('imcloud_mongodb_command_seconds_count')}) * 0`,
             legend: '{{command}} {{collection}}',
           },
         ],

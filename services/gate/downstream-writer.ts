@@ -6,7 +6,7 @@ import { toImError } from '../../protocol/errors.js';
 import { withVersion } from '../../protocol/frame-codec.js';
 import { imcloud } from '../../protocol/gen/im.js';
 import type { Logger } from '../shared/logger.js';
-import type { Metrics } from '../shared/metrics.js';
+import { initializeAppSeries, type Metrics } from '../shared/metrics.js';
 import { type ClientConnection, SharedFrame } from './client-connection.js';
 import type { ClientWriter } from './client-writer.js';
 
@@ -79,6 +79,7 @@ export class DownstreamWriter {
       conn.state = 'online';
       conn.lastRouteRefreshAt = now;
       this.metrics.authenticated.inc({ app_id: conn.appId });
+      initializeAppSeries(this.metrics, conn.appId, 'gate');
     }
     this.writer.writeShared(conn, frame);
     if (d.closeAfter) this.writer.close(conn, null);

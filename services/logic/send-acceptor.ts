@@ -9,6 +9,7 @@ import type { DedupeClaim, SendAckRecord, SeqDraw } from '../ports/dedupe.js';
 import type { Route } from '../ports/routes.js';
 import type { StoredMessage } from '../ports/stored-message.js';
 import type { IdGenerator } from '../shared/ids.js';
+import { initializeAppSeries } from '../shared/metrics.js';
 import type { Caller } from './caller.js';
 import type { LogicContext } from './logic-context.js';
 import { decodeStoreRecord, encodeStoreRecord, toWireMessage, withSeq } from './message-codec.js';
@@ -313,6 +314,7 @@ export class SendAcceptor {
       const labels = { app_id: appId };
       const { metrics } = this.cx;
       m = { sends: metrics.sends.labels(labels), ackLatency: metrics.ackLatency.labels(labels), pushes: metrics.pushes.labels(labels) };
+      initializeAppSeries(metrics, appId, 'logic');
       this.appMetrics.set(appId, m);
     }
     return m;

@@ -7,6 +7,45 @@ const latencyBuckets = [0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 
 const stageBuckets = [0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
 export function createMetrics() {
+  const metrics = defineMetrics();
+  initializeSeries(metrics);
+  return metrics;
+}
+
+/**
+ * Counters whose label values form a fixed set start at 0 for each, so a dashboard or an alert
+ * sees 0 rather than no series before the first event (Prometheus's advice: initialize your
+ * metrics). Per-app series start when a role first serves the app.
+ */
+function initializeSeries(m: ReturnType<typeof defineMetrics>): void {
+  for (const kind of ['uncaughtException', 'unhandledRejection']) m.uncaught.inc({ kind }, 0);
+  for (const type of ['send', 'recall', 'groupCreate', 'groupChange']) m.shed.inc({ type }, 0);
+  for (const to of ['write', 'read']) m.groupDiffusionSwitches.inc({ to }, 0);
+  for (const channel of ['upstream', 'push', 'store']) {
+    m.redeliveries.inc({ channel }, 0);
+    m.deadLetters.inc({ channel }, 0);
+  }
+  m.connectionsRefused.inc({ reason: 'IM_TOO_MANY_CONNECTIONS' }, 0);
+  m.dispatchRequests.inc({ result: 'ok' }, 0);
+  for (const result of ['made', 'refused', 'skipped']) m.fileThumbnails.inc({ result }, 0);
+}
+
+/**
+ * A role's per-app counters start at 0 when it first serves the app (a login on a gate, a send
+ * in logic), so the app's error ratios and refusal rates read 0, not no data.
+ */
+export function initializeAppSeries(m: Metrics, appId: string, role: 'gate' | 'logic'): void {
+  const app_id = appId;
+  if (role === 'gate') {
+    m.appRateLimited.inc({ app_id }, 0);
+    m.sessionsExpired.inc({ app_id }, 0);
+    return;
+  }
+  m.sendErrors.inc({ app_id, code: 'IM_UNAVAILABLE' }, 0);
+  for (const outcome of ['acked-before', 'busy', 'resumed', 'reallocated']) m.sendRetries.inc({ app_id, outcome }, 0);
+}
+
+function defineMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'imcloud_process_' });
   const r = { registers: [registry] };
@@ -83,7 +122,7 @@ export function createMetrics() {
     sends: new Counter({ name: 'imcloud_logic_sends_total', help: 'Messages accepted (acked) by AppId.', labelNames: ['app_id'], ...r }),
     sendErrors: new Counter({
       name: 'imcloud_logic_send_errors_total',
-      help: 'Sends refused, by AppId and the code answered: IM_UNAVAILABLE (backend trouble or overload, shed included) is the server failing the send-success SLO; the other codes are the client\'s.',
+      help: "Sends refused, by AppId and the code answered: IM_UNAVAILABLE (backend trouble or overload, shed included) is the server failing the send-success SLO; the other codes are the client's.",
       labelNames: ['app_id', 'code'],
       ...r,
     }),
