@@ -203,6 +203,7 @@ async function load(): Promise<string> {
   await gates[1]!.kill9();
   await gates[1]!.start();
   await socketReset(gates[0]!.tcpPort);
+  await badHttpRequest(gates[0]!.httpPort);
   expect((await fetch(`${cluster.dispatchUrl}?appId=${app}&userId=alice`)).status).toBe(200);
   const alice = await online(app, 'alice', 0);
   const bob = await online(app, 'bob', 1);
@@ -231,6 +232,18 @@ async function socketReset(port: number): Promise<void> {
   socket.write(Buffer.from([0, 0, 1, 0, 1, 2]));
   await new Promise((r) => setTimeout(r, 100));
   socket.resetAndDestroy();
+}
+
+/** A request line HTTP cannot parse: a client error counted by the HTTP layer. */
+async function badHttpRequest(port: number): Promise<void> {
+  const socket = connect(port, '127.0.0.1');
+  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  const answer = new Promise<string>((resolve) => {
+    let text = '';
+    socket.on('data', (d) => (text += d.toString())).once('close', () => resolve(text));
+  });
+  socket.end('NOT HTTP AT ALL\r\n\r\n');
+  expect(await answer).toContain('400 Bad Request');
 }
 
 /** An upload, a file message, a download, a flash upload with a wrong proof and then a right one. */
