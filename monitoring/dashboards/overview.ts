@@ -6,10 +6,11 @@ import * as units from '@grafana/grafana-foundation-sdk/units';
 import { OVERVIEW } from './shared/catalogue.js';
 import { imcloudDashboard } from './shared/dashboard.js';
 import { APP, quantile, RATE, ROLE, rate } from './shared/labels.js';
+import { ackLatencyPanel, deliveryLatencyPanel } from './shared/latency.js';
 import { tenantLink } from './shared/links.js';
 import { row, stat, timeseries } from './shared/panels.js';
 import { SERVER_FAILED_SENDS } from './shared/queries.js';
-import { ACK_LATENCY_ALERT_SECONDS, DELIVERY_SLO_SECONDS, SEND_ERROR_BUDGET, STORE_LAG_ALERT_SECONDS } from './shared/thresholds.js';
+import { DELIVERY_SLO_SECONDS, SEND_ERROR_BUDGET, STORE_LAG_ALERT_SECONDS } from './shared/thresholds.js';
 
 function atAGlance(d: DashboardBuilder): void {
   d.withRow(row('At a glance'))
@@ -178,32 +179,8 @@ function errors(d: DashboardBuilder): void {
 
 function latency(d: DashboardBuilder): void {
   d.withRow(row('Latency'))
-    .withPanel(
-      timeseries({
-        title: 'Delivery latency p50 / p99 (gate)',
-        description: `From message acceptance to the push written to the receiver's connection, for the selected AppIds (imcloud_gate_push_latency_seconds). SLO: 99 % within ${DELIVERY_SLO_SECONDS * 1000} ms (dashed line).`,
-        unit: units.Seconds,
-        width: 12,
-        threshold: DELIVERY_SLO_SECONDS,
-        targets: [
-          { expr: quantile(0.5, 'imcloud_gate_push_latency_seconds', { matchers: APP }), legend: 'p50' },
-          { expr: quantile(0.99, 'imcloud_gate_push_latency_seconds', { matchers: APP }), legend: 'p99' },
-        ],
-      }),
-    )
-    .withPanel(
-      timeseries({
-        title: 'Send → ack latency p50 / p99 (logic)',
-        description: `From the send frame entering the gate to the SendAck leaving logic, for the selected AppIds (imcloud_logic_ack_latency_seconds). The ImcloudAckLatencyHigh alert fires when p99 stays above ${ACK_LATENCY_ALERT_SECONDS} s (dashed line).`,
-        unit: units.Seconds,
-        width: 12,
-        threshold: ACK_LATENCY_ALERT_SECONDS,
-        targets: [
-          { expr: quantile(0.5, 'imcloud_logic_ack_latency_seconds', { matchers: APP }), legend: 'p50' },
-          { expr: quantile(0.99, 'imcloud_logic_ack_latency_seconds', { matchers: APP }), legend: 'p99' },
-        ],
-      }),
-    )
+    .withPanel(deliveryLatencyPanel('Delivery latency p50 / p99 (gate)', ', for the selected AppIds'))
+    .withPanel(ackLatencyPanel('Send → ack latency p50 / p99 (logic)', ', for the selected AppIds'))
     .withPanel(
       timeseries({
         title: 'Where a send spends its time: p99 by step (logic)',

@@ -5,14 +5,10 @@ import * as units from '@grafana/grafana-foundation-sdk/units';
 import { TENANT } from './shared/catalogue.js';
 import { imcloudDashboard } from './shared/dashboard.js';
 import { APP, quantile, RATE, rate } from './shared/labels.js';
+import { ackLatencyPanel, deliveryLatencyPanel } from './shared/latency.js';
 import { row, stat, timeseries } from './shared/panels.js';
 import { SERVER_FAILED_SENDS } from './shared/queries.js';
-import {
-  ACK_LATENCY_ALERT_SECONDS,
-  APP_RATE_LIMITED_ALERT_PER_SECOND,
-  DELIVERY_SLO_SECONDS,
-  SEND_ERROR_BUDGET,
-} from './shared/thresholds.js';
+import { APP_RATE_LIMITED_ALERT_PER_SECOND, DELIVERY_SLO_SECONDS, SEND_ERROR_BUDGET } from './shared/thresholds.js';
 
 function atAGlance(d: DashboardBuilder): void {
   d.withRow(row('At a glance'))
@@ -96,32 +92,8 @@ function messages(d: DashboardBuilder): void {
         targets: [{ expr: `sum by (outcome) (${rate('imcloud_logic_send_retries_total', APP)})`, legend: '{{outcome}}' }],
       }),
     )
-    .withPanel(
-      timeseries({
-        title: 'End-to-end delivery latency p50 / p99',
-        description: `From acceptance to the push written to the receiver's connection (imcloud_gate_push_latency_seconds). SLO: 99 % within ${DELIVERY_SLO_SECONDS * 1000} ms (dashed line).`,
-        unit: units.Seconds,
-        width: 12,
-        threshold: DELIVERY_SLO_SECONDS,
-        targets: [
-          { expr: quantile(0.5, 'imcloud_gate_push_latency_seconds', { matchers: APP }), legend: 'p50' },
-          { expr: quantile(0.99, 'imcloud_gate_push_latency_seconds', { matchers: APP }), legend: 'p99' },
-        ],
-      }),
-    )
-    .withPanel(
-      timeseries({
-        title: 'Send → ack latency p50 / p99',
-        description: `From the send frame entering the gate to the SendAck leaving logic (imcloud_logic_ack_latency_seconds). The ImcloudAckLatencyHigh alert (all apps) fires when p99 stays above ${ACK_LATENCY_ALERT_SECONDS} s (dashed line).`,
-        unit: units.Seconds,
-        width: 12,
-        threshold: ACK_LATENCY_ALERT_SECONDS,
-        targets: [
-          { expr: quantile(0.5, 'imcloud_logic_ack_latency_seconds', { matchers: APP }), legend: 'p50' },
-          { expr: quantile(0.99, 'imcloud_logic_ack_latency_seconds', { matchers: APP }), legend: 'p99' },
-        ],
-      }),
-    );
+    .withPanel(deliveryLatencyPanel('End-to-end delivery latency p50 / p99', ''))
+    .withPanel(ackLatencyPanel('Send → ack latency p50 / p99', '', ' (all apps)'));
 }
 
 function refusals(d: DashboardBuilder): void {

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { request } from 'node:http';
 import sharp from 'sharp';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { claimingSize } from '../../test/support/png-claiming-size.js';
 import { blobKeys } from '../ports/blob-store.js';
 import { type FileFixture, fileFixture, md5Hex } from './file-fixture.js';
 
@@ -287,21 +288,3 @@ describe('file role over HTTP (memory adapters)', () => {
     expect(await counter(fx, 'imcloud_file_abandoned_uploads_removed_total', {})).toBe(2);
   });
 });
-
-/** The PNG with its header (IHDR) rewritten to claim another size, its CRC made right again. */
-function claimingSize(png: Buffer, width: number, height: number): Buffer {
-  const out = Buffer.from(png);
-  out.writeUInt32BE(width, 16);
-  out.writeUInt32BE(height, 20);
-  out.writeUInt32BE(crc32(out.subarray(12, 29)), 29);
-  return out;
-}
-
-function crc32(bytes: Uint8Array): number {
-  let c = 0xffffffff;
-  for (const b of bytes) {
-    c ^= b;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  }
-  return (c ^ 0xffffffff) >>> 0;
-}
