@@ -22,7 +22,7 @@ describe('file role: chunk slots', () => {
     const stalled = uploads.slice(0, 2).map(({ json }) => {
       const req = request(`${fx.base}/v1/files/uploads/${json.uploadId}/chunks/0`, {
         method: 'PUT',
-        headers: { authorization: `Bearer ${busy}`, 'content-md5': 'A'.repeat(22) + '==', 'content-length': 65_536 },
+        headers: { authorization: `Bearer ${busy}`, 'content-md5': `${'A'.repeat(22)}==`, 'content-length': 65_536 },
       });
       req.on('error', () => undefined);
       req.write(randomBytes(30_000));
