@@ -145,7 +145,11 @@ export class Uploads {
     }
     const existing = await files.findByContent(caller.appId, upload.md5, upload.size);
     const parts = upload.partEtags.map((etag, i) => ({ partNumber: i + 1, etag }));
-    await blobs.completeMultipart(caller.appId, key, upload.blobUploadRef, parts);
+    await blobs.completeMultipart(caller.appId, key, upload.blobUploadRef, parts).catch((err: unknown) => {
+      // Completed meanwhile by a retry of this same complete, or aborted by the cleanup job.
+      if (err instanceof ImError && err.code === 'IM_NOT_FOUND') throw new ImError('IM_UPLOAD_NOT_FOUND', undefined, { cause: err });
+      throw err;
+    });
     if (!existing) await files.addUsage(caller.appId, upload.size);
     const image = existing ? pickImage(existing) : await this.thumbnails.make(caller.appId, upload.md5, upload.size, upload.contentType);
     const file: FileRecord = {
