@@ -5,7 +5,7 @@ NPM ?= npm
 VITEST := node_modules/.bin/vitest
 RESULTS := .test-results
 
-.PHONY: run run-dist test test-unit test-e2e test-integration test-chaos test-kubernetes test-monitoring test-attack fuzz infra typecheck check-deps lint format build bench bench-dist kind-e2e crd help clean
+.PHONY: run run-dist test test-unit test-e2e test-integration test-chaos test-kubernetes test-monitoring test-attack fuzz image infra typecheck check-deps lint format build bench bench-dist kind-e2e crd help clean
 PROJECTS ?= unit e2e integration chaos kubernetes monitoring attack
 
 help:
@@ -13,6 +13,7 @@ help:
 	@echo "make test    install, build and run every test suite (installs and builds the test servers once)"
 	@echo "make run-dist  every role as its own process on real Redis, RabbitMQ, FerretDB and MinIO"
 	@echo "make bench   benchmarks of the embedded mode (writes bench/results/)"
+	@echo "make image   the imcloud image without Docker: dist/image/imcloud-<version>.oci.tar (TAGS=... for more tags)"
 
 # Dependencies are installed once per package-lock.json; `npm ci` also builds (prepare).
 node_modules/.installed: package.json package-lock.json
@@ -110,6 +111,13 @@ bench: build
 # teardown (KEEP_CLUSTER=1 keeps the cluster). Our CI machines have no Docker engine.
 kind-e2e: build
 	hack/kind/e2e.sh
+
+# The imcloud image without Docker (ADR 0033): the Dockerfile's runtime stage assembled by
+# scripts/build-image.ts as an OCI layout tar, dist/image/imcloud-<version>.oci.tar, for
+# `ctr -n k8s.io images import`. TAGS="0.1.1-canary" adds more tags of the same build (gray release).
+TAGS ?=
+image: build
+	@node_modules/.bin/tsx scripts/build-image.ts $(foreach t,$(TAGS),--tag $(t))
 
 # Regenerates crds/imcluster.yaml and charts/imcloud/crds/imcluster.yaml from operator/api/imcluster.ts.
 crd: node_modules/.installed
