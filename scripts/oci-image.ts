@@ -375,9 +375,9 @@ export async function readJson<T = unknown>(file: string): Promise<T> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The shape test/infra/oci.ts's packOciImage has (its callers can import this one instead)
+// A simpler way in: layers as lists of entries with files named by path (test images, e.g. test/infra/real-node.ts)
 
-/** A layer entry as test/infra/oci.ts spells it: `file` for a file from disk (owners are always 0:0 here). */
+/** A layer entry: `file` for a file from disk (owners are always 0:0). */
 export type SimpleLayerEntry =
   | { path: string; type?: 'file'; file: string; mode?: number }
   | { path: string; type?: 'file'; content: Buffer | string; mode?: number }
@@ -394,7 +394,7 @@ export interface OciImageSpec {
   architecture?: string;
 }
 
-/** buildOciImage for callers of test/infra/oci.ts's packOciImage. */
+/** buildOciImage with the simpler entries. */
 export async function packOciImage(spec: OciImageSpec): Promise<{
   out: string;
   names: string[];

@@ -22,8 +22,15 @@ import { ensurePrometheus, type PrometheusServer, type ScrapeJob, startPrometheu
 import { ensureRabbitmq, type RabbitmqServer, startRabbitmq } from './rabbitmq.js';
 import { ensureRedis, type RedisServer, startRedis } from './redis.js';
 
+// The real node (kubelet + containerd + runc in a private namespace) is started on its own, not
+// through startServers: it needs root, takes its own network namespace and must not start
+// wherever "all servers" are asked for (see README.md, "A real node").
+export type { OciImageSpec } from '../../scripts/oci-image.js';
+export { packOciImage } from '../../scripts/oci-image.js';
 export type { PrometheusClient, PrometheusSample, PrometheusTarget } from './prometheus.js';
 export { connectPrometheus, ensurePrometheus } from './prometheus.js';
+export type { RealNode, RealNodeBinaries, RealNodeOptions } from './real-node.js';
+export { buildGoProgram, ensureRealNode, NODE_IP, nodeLeftovers, packBinaryImage, startNode } from './real-node.js';
 export type { Exporter, FerretdbServer, KubernetesCluster, MinioServer, PrometheusServer, RabbitmqServer, RedisServer, ScrapeJob };
 export { ensureHelm };
 

@@ -38,7 +38,7 @@ const KUBE_ESTIMATES: Record<KubeCommand, string> = {
 // ---------------------------------------------------------------------------
 // Binaries
 
-function kubernetesWrapper(go: GoRunner): Promise<string> {
+export function kubernetesWrapper(go: GoRunner): Promise<string> {
   return wrapperModule(`kubernetes-${KUBERNETES_VERSION}`, async (dir) => {
     await go(['mod', 'init', 'imcloud.local/kubernetes'], { cwd: dir });
     await go(['mod', 'edit', `-require=k8s.io/kubernetes@${KUBERNETES_VERSION}`], { cwd: dir });
@@ -51,7 +51,7 @@ function kubernetesWrapper(go: GoRunner): Promise<string> {
   });
 }
 
-function kubeVersionLdflags(): string {
+export function kubeVersionLdflags(): string {
   const flags = ['-s', '-w'];
   // Both packages are read by different components (kubectl, /version, compatibility checks).
   for (const pkg of ['k8s.io/component-base/version', 'k8s.io/client-go/pkg/version']) {
@@ -348,7 +348,7 @@ spec:
 // ---------------------------------------------------------------------------
 // Certificates
 
-interface Certificates {
+export interface Certificates {
   caCert: string;
   servingCert: string;
   servingKey: string;
@@ -358,16 +358,16 @@ interface Certificates {
   saPub: string;
 }
 
-const SERVICE_CIDR = '10.96.0.0/16';
+export const SERVICE_CIDR = '10.96.0.0/16';
 /** The first address of the service range: the in-cluster `kubernetes` Service. */
-const KUBERNETES_SERVICE_IP = '10.96.0.1';
+export const KUBERNETES_SERVICE_IP = '10.96.0.1';
 
 /**
  * One throwaway CA signs everything: the API server's serving certificate (so
  * the kubeconfig and the kube-root-ca.crt ConfigMaps carry a real CA) and the
  * admin client certificate (system:masters). Plus a service-account key pair.
  */
-async function createCertificates(dir: string): Promise<Certificates> {
+export async function createCertificates(dir: string): Promise<Certificates> {
   await fs.mkdir(dir, { recursive: true });
   const f = (name: string) => path.join(dir, name);
   const openssl = (args: string[]) => run('openssl', args, { cwd: dir });
