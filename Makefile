@@ -5,8 +5,8 @@ NPM ?= npm
 VITEST := node_modules/.bin/vitest
 RESULTS := .test-results
 
-.PHONY: run run-dist test test-unit test-e2e test-integration test-chaos test-kubernetes test-monitoring test-attack fuzz image infra typecheck check-deps lint format build bench bench-dist kind-e2e crd help clean
-PROJECTS ?= unit e2e integration chaos kubernetes monitoring attack
+.PHONY: run run-dist test test-unit test-e2e test-integration test-chaos test-kubernetes test-node test-monitoring test-attack fuzz image infra typecheck check-deps lint format build bench bench-dist kind-e2e crd help clean
+PROJECTS ?= unit e2e integration chaos kubernetes node monitoring attack
 
 help:
 	@echo "make run     start every role in one process (embedded mode) with the web chat page"
@@ -75,6 +75,11 @@ test-chaos: build infra
 
 test-kubernetes: build infra
 	$(VITEST) run --project kubernetes
+
+# The whole platform on a real Kubernetes node (root; test/infra/real-node.ts): the image built
+# without Docker, helm install, an ImCluster, chats through its Services from inside the node.
+test-node: build infra
+	$(VITEST) run --project node
 
 # The alert rules (monitoring/alerts, docs/slo.md): promtool check rules on the rendered
 # PrometheusRule and the promtool unit tests of every alert.

@@ -5,7 +5,8 @@ import { defineConfig } from 'vitest/config';
 // under load; each file starts its own servers), `e2e` (the embedded platform, browser),
 // `kubernetes` (a real control plane started by test/infra), `attack` (the attack and fuzzing
 // suite of test/attack: embedded and multi-process targets as OS processes, property tests),
-// `monitoring` (the alert rules through promtool).
+// `monitoring` (the alert rules through promtool), `node` (the chart, an ImCluster and chats on a
+// real Kubernetes node).
 export default defineConfig({
   test: {
     projects: [
@@ -77,6 +78,20 @@ export default defineConfig({
           fileParallelism: false,
           testTimeout: 240_000,
           hookTimeout: 600_000,
+        },
+      },
+      {
+        test: {
+          name: 'node',
+          include: ['test/node/**/*.test.ts'],
+          // The whole platform on a real Kubernetes node (kubelet, containerd, runc in a private
+          // namespace; test/infra/real-node.ts): the imcloud image built without Docker and imported,
+          // Redis, RabbitMQ, FerretDB and MinIO inside the node's namespace (ADR 0034). Pods start
+          // slowly on 2 cores: generous timeouts.
+          globalSetup: ['test/node/global-setup.ts'],
+          fileParallelism: false,
+          testTimeout: 600_000,
+          hookTimeout: 900_000,
         },
       },
       {

@@ -106,6 +106,11 @@ export function ensureFerretdb(): Promise<string> {
 export interface FerretdbOptions {
   /** Directory owned by this server (its PostgreSQL cluster + logs). */
   dir: string;
+  /**
+   * Address to listen on and to name in the URL (default 127.0.0.1), e.g. the real node's address
+   * when the server runs inside the node's network namespace (startServersInNode), where pods reach it.
+   */
+  host?: string;
 }
 
 export interface FerretdbServer {
@@ -121,22 +126,23 @@ export async function startFerretdb(opts: FerretdbOptions): Promise<FerretdbServ
   const bin = await ensureFerretdb();
   const postgresql = await startPostgresql({ dir: path.join(opts.dir, 'postgresql') });
   const port = await freePort();
+  const host = opts.host ?? '127.0.0.1';
   try {
     const proc = await spawnServer({
       name: 'mongodb',
       command: bin,
-      args: [`--listen-addr=127.0.0.1:${port}`, `--postgresql-url=${postgresql.url}`],
+      args: [`--listen-addr=${host}:${port}`, `--postgresql-url=${postgresql.url}`],
       logFile: path.join(opts.dir, 'ferretdb.log'),
     });
     await waitForReady({
       server: proc,
       companions: [postgresql.server],
-      what: `OP_MSG ping on 127.0.0.1:${port}`,
-      probe: () => tcpProbe(port, pingMessage(), (b) => (b.length >= 16 ? b.readInt32LE(12) === OP_MSG : undefined)),
+      what: `OP_MSG ping on ${host}:${port}`,
+      probe: () => tcpProbe(port, pingMessage(), (b) => (b.length >= 16 ? b.readInt32LE(12) === OP_MSG : undefined), 2_000, host),
       timeoutMs: 30_000,
     });
     return {
-      url: `mongodb://127.0.0.1:${port}/`,
+      url: `mongodb://${host}:${port}/`,
       port,
       postgresqlUrl: postgresql.url,
       // FerretDB first: PostgreSQL's shutdown waits for its clients.

@@ -41,6 +41,11 @@ export const BUILD_NAMES = [...SERVER_NAMES, 'helm'] as const;
 export type BuildName = (typeof BUILD_NAMES)[number];
 
 export interface StartOptions {
+  /**
+   * Address redis, rabbitmq, mongodb and minio listen on and their URLs name (default 127.0.0.1):
+   * the real node's address when they run inside its network namespace (startServersInNode).
+   */
+  host?: string;
   redis?: {
     /** Append-only persistence, so that data survives `redis.restart()`. */
     appendonly?: boolean;
@@ -142,21 +147,21 @@ export async function startServers(names: readonly ServerName[], opts: StartOpti
   };
   const starters: Record<Exclude<ServerName, 'prometheus'>, () => Promise<{ stop(): Promise<void> }>> = {
     redis: async () => {
-      const redis = (servers.redis = await startRedis({ dir: dir('redis'), appendonly: opts.redis?.appendonly }));
+      const redis = (servers.redis = await startRedis({ dir: dir('redis'), appendonly: opts.redis?.appendonly, host: opts.host }));
       return withExporter(redis, 'redis', () => startRedisExporter({ dir: dir('redis-exporter'), redisUrl: redis.url }));
     },
     rabbitmq: async () => {
-      const rabbitmq = (servers.rabbitmq = await startRabbitmq({ dir: dir('rabbitmq'), prometheus: monitoring }));
+      const rabbitmq = (servers.rabbitmq = await startRabbitmq({ dir: dir('rabbitmq'), prometheus: monitoring, host: opts.host }));
       if (rabbitmq.metricsUrl) exporters.rabbitmq = { url: rabbitmq.metricsUrl };
       return rabbitmq;
     },
     mongodb: async () => {
-      const mongodb = (servers.mongodb = await startFerretdb({ dir: dir('mongodb') }));
+      const mongodb = (servers.mongodb = await startFerretdb({ dir: dir('mongodb'), host: opts.host }));
       return withExporter(mongodb, 'postgresql', () =>
         startPostgresExporter({ dir: dir('postgres-exporter'), postgresqlUrl: mongodb.postgresqlUrl }),
       );
     },
-    minio: async () => (servers.minio = await startMinio({ dir: dir('minio') })),
+    minio: async () => (servers.minio = await startMinio({ dir: dir('minio'), host: opts.host })),
     kubernetes: async () => (servers.kubernetes = await startKubernetes({ dir: dir('kubernetes'), crds: opts.kubernetes?.crds })),
   };
 

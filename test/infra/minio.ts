@@ -36,6 +36,11 @@ export function ensureMinio(): Promise<string> {
 export interface MinioOptions {
   /** Directory owned by this server (objects + log). */
   dir: string;
+  /**
+   * Address to listen on and to name in the URL (default 127.0.0.1), e.g. the real node's address
+   * when the server runs inside the node's network namespace (startServersInNode), where pods reach it.
+   */
+  host?: string;
 }
 
 export interface MinioServer {
@@ -51,13 +56,14 @@ export async function startMinio(opts: MinioOptions): Promise<MinioServer> {
   const bin = await ensureMinio();
   const [port, consolePort] = await Promise.all([freePort(), freePort()]);
   const dataDir = path.join(opts.dir, 'data');
+  const host = opts.host ?? '127.0.0.1';
   await fs.mkdir(dataDir, { recursive: true });
   const accessKey = 'imcloud-test';
   const secretKey = randomBytes(12).toString('hex'); // MinIO wants 8+ characters
   const proc = await spawnServer({
     name: 'minio',
     command: bin,
-    args: ['server', dataDir, '--address', `127.0.0.1:${port}`, '--console-address', `127.0.0.1:${consolePort}`, '--quiet'],
+    args: ['server', dataDir, '--address', `${host}:${port}`, '--console-address', `${host}:${consolePort}`, '--quiet'],
     env: {
       ...process.env,
       MINIO_ROOT_USER: accessKey,
@@ -71,9 +77,9 @@ export async function startMinio(opts: MinioOptions): Promise<MinioServer> {
   });
   await waitForReady({
     server: proc,
-    what: `GET http://127.0.0.1:${port}/minio/health/live`,
-    probe: async () => (await httpRequest(`http://127.0.0.1:${port}/minio/health/live`, { timeoutMs: 2_000 })).status === 200,
+    what: `GET http://${host}:${port}/minio/health/live`,
+    probe: async () => (await httpRequest(`http://${host}:${port}/minio/health/live`, { timeoutMs: 2_000 })).status === 200,
     timeoutMs: 60_000,
   });
-  return { endPoint: '127.0.0.1', port, accessKey, secretKey, useSSL: false, stop: () => proc.stop() };
+  return { endPoint: host, port, accessKey, secretKey, useSSL: false, stop: () => proc.stop() };
 }

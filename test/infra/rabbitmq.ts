@@ -24,6 +24,11 @@ export interface RabbitmqOptions {
    * plugin and its web listener add boot time.
    */
   prometheus?: boolean;
+  /**
+   * Address to listen on and to name in the URL (default 127.0.0.1), e.g. the real node's address
+   * when the server runs inside the node's network namespace (startServersInNode), where pods reach it.
+   */
+  host?: string;
 }
 
 export interface RabbitmqServer {
@@ -48,6 +53,7 @@ export async function ensureRabbitmq(): Promise<string> {
 export async function startRabbitmq(opts: RabbitmqOptions): Promise<RabbitmqServer> {
   const bin = await ensureRabbitmq();
   const [port, distPort, metricsPort] = await Promise.all([freePort(), freePort(), opts.prometheus ? freePort() : 0]);
+  const host = opts.host ?? '127.0.0.1';
   const nodeName = `imcloud-${randomBytes(4).toString('hex')}@localhost`;
   const home = path.join(opts.dir, 'home');
   await fs.mkdir(home, { recursive: true });
@@ -56,7 +62,10 @@ export async function startRabbitmq(opts: RabbitmqOptions): Promise<RabbitmqServ
   await fs.writeFile(
     path.join(opts.dir, 'rabbitmq.conf'),
     [
-      `listeners.tcp.default = 127.0.0.1:${port}`,
+      `listeners.tcp.default = ${host}:${port}`,
+      // guest may log in only over loopback, unless told otherwise (on another address: the real
+      // node's, in its private namespace, where pods connect).
+      ...(host === '127.0.0.1' ? [] : ['loopback_users = none']),
       // Log to stdout, which goes to our log file.
       'log.console = true',
       'log.console.level = info',
@@ -82,7 +91,7 @@ export async function startRabbitmq(opts: RabbitmqOptions): Promise<RabbitmqServ
     ...process.env,
     HOME: home, // the Erlang cookie is created here
     RABBITMQ_NODENAME: nodeName,
-    RABBITMQ_NODE_IP_ADDRESS: '127.0.0.1',
+    RABBITMQ_NODE_IP_ADDRESS: host,
     RABBITMQ_NODE_PORT: String(port),
     RABBITMQ_DIST_PORT: String(distPort),
     RABBITMQ_MNESIA_BASE: path.join(opts.dir, 'mnesia'),
@@ -104,11 +113,11 @@ export async function startRabbitmq(opts: RabbitmqOptions): Promise<RabbitmqServ
     proc = await spawnServer({ name: 'rabbitmq', command: bin, args: [], env, logFile });
     await waitForReady({
       server: proc,
-      what: `AMQP handshake on 127.0.0.1:${port}`,
+      what: `AMQP handshake on ${host}:${port}`,
       // The AMQP listener opens last in the boot sequence, so a Connection.Start
       // frame (type 1) means the broker is fully up; cheaper than `rabbitmqctl wait`.
       probe: async () =>
-        (await tcpProbe(port, Buffer.from('AMQP\x00\x00\x09\x01', 'latin1'), (b) => (b.length ? b[0] === 1 : undefined))) &&
+        (await tcpProbe(port, Buffer.from('AMQP\x00\x00\x09\x01', 'latin1'), (b) => (b.length ? b[0] === 1 : undefined), 2_000, host)) &&
         (!metricsUrl || (await httpRequest(metricsUrl, { timeoutMs: 10_000 })).status === 200),
       timeoutMs: 90_000,
       hint:
@@ -119,7 +128,7 @@ export async function startRabbitmq(opts: RabbitmqOptions): Promise<RabbitmqServ
   await start();
 
   return {
-    url: `amqp://guest:guest@127.0.0.1:${port}`,
+    url: `amqp://guest:guest@${host}:${port}`,
     port,
     nodeName,
     ...(metricsUrl ? { metricsUrl } : {}),

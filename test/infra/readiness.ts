@@ -84,9 +84,10 @@ export function tcpProbe(
   request: Buffer | string,
   accept: (received: Buffer) => boolean | undefined,
   timeoutMs = 2_000,
+  host = '127.0.0.1',
 ): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
+    const socket = net.connect({ host, port });
     let received = Buffer.alloc(0);
     const done = (ok: boolean) => {
       socket.destroy();

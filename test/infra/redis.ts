@@ -13,6 +13,11 @@ export interface RedisOptions {
    * for tests of behaviour across a Redis restart. Off by default: faster.
    */
   appendonly?: boolean;
+  /**
+   * Address to listen on and to name in the URL (default 127.0.0.1), e.g. the real node's address
+   * when the server runs inside the node's network namespace (startServersInNode), where pods reach it.
+   */
+  host?: string;
 }
 
 export interface RedisServer {
@@ -31,12 +36,17 @@ export async function ensureRedis(): Promise<string> {
 export async function startRedis(opts: RedisOptions): Promise<RedisServer> {
   const bin = await ensureRedis();
   const port = await freePort();
+  const host = opts.host ?? '127.0.0.1';
   const logFile = path.join(opts.dir, 'redis.log');
   const args = [
     '--port',
     String(port),
     '--bind',
-    '127.0.0.1',
+    host,
+    // Protected mode refuses every client but loopback ones when there is no password: off only
+    // for another address (the real node's, in its private namespace).
+    '--protected-mode',
+    host === '127.0.0.1' ? 'yes' : 'no',
     '--dir',
     opts.dir,
     // No RDB snapshots: tests never want a background fork writing dumps.
@@ -58,9 +68,9 @@ export async function startRedis(opts: RedisOptions): Promise<RedisServer> {
     proc = await spawnServer({ name: 'redis', command: bin, args, logFile });
     await waitForReady({
       server: proc,
-      what: `PING on 127.0.0.1:${port}`,
+      what: `PING on ${host}:${port}`,
       // +PONG only once Redis has loaded its data (it answers -LOADING before).
-      probe: () => tcpProbe(port, 'PING\r\n', (b) => (b.includes('\r\n') ? b.toString().startsWith('+PONG') : undefined)),
+      probe: () => tcpProbe(port, 'PING\r\n', (b) => (b.includes('\r\n') ? b.toString().startsWith('+PONG') : undefined), 2_000, host),
       timeoutMs: 30_000,
       hint: 'Check that `redis-server --version` works (Debian package redis-server).',
     });
@@ -68,7 +78,7 @@ export async function startRedis(opts: RedisOptions): Promise<RedisServer> {
   await start();
 
   return {
-    url: `redis://127.0.0.1:${port}`,
+    url: `redis://${host}:${port}`,
     port,
     async restart() {
       // SIGTERM makes Redis flush the append-only file before it exits.

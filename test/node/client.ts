@@ -1,0 +1,142 @@
+// A chat client that runs INSIDE the real node's namespace (platform.test.ts starts it with
+// `nsenter -t HOLDER -n -m -- node --import tsx test/node/client.ts '<json>'`): pod and Service
+// addresses exist only in there (shared/INFRA.md). It uses the SDK as an app would: the admin API
+// (through the cluster's admin Service) creates the app and mints tokens, the clients ask the
+// dispatch Service where to connect and chat through the gate it names.
+//
+// Scenario "chat": alice sends one message to bob, bob receives it; then offline sync: bob
+// disconnects, alice sends 3, bob reconnects (same device, same cursors) and syncs them in order.
+// Prints progress on stderr and one JSON line on stdout: what was sent and received, and which
+// gates dispatch named.
+import { type ChatMessage, ImClient, MemoryCursorStore, singleConversation } from '../../sdk/src/index.js';
+
+interface Args {
+  /** chat: the scenario above; where: only ask dispatch where alice would connect. */
+  scenario: 'chat' | 'where';
+  dispatchUrl: string;
+  adminUrl: string;
+  adminToken: string;
+  appId: string;
+  /** A tag for the message texts (default the appId). */
+  tag?: string;
+  /** Appended to the user ids (alice<suffix>, bob<suffix>): a fresh conversation per run. */
+  userSuffix?: string;
+}
+
+const args = JSON.parse(process.argv[2] ?? '{}') as Args;
+const say = (m: string) => process.stderr.write(`client[${args.appId}]: ${m}\n`);
+
+async function admin(method: string, path: string, body?: unknown): Promise<any> {
+  const res = await fetch(`${args.adminUrl}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${args.adminToken}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const json = await res.json().catch(() => ({}));
+  if (!res.ok && res.status !== 409) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+async function until(what: string, check: () => boolean, ms = 60_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const gatesSeen: Record<string, string[]> = {};
+
+async function user(name: 'alice' | 'bob', cursorStore = new MemoryCursorStore()) {
+  const userId = `${name}${args.userSuffix ?? ''}`;
+  const { token } = await admin('POST', `/v1/apps/${args.appId}/tokens`, { userId });
+  const messages: ChatMessage[] = [];
+  const client = new ImClient({
+    appId: args.appId,
+    dispatchUrl: args.dispatchUrl,
+    token,
+    deviceId: `${userId}-node-e2e`,
+    cursorStore,
+    timeouts: { connect: 30_000, dispatch: 30_000 },
+    // Records where dispatch sends this user.
+    fetch: async (url, init) => {
+      const res = await fetch(url, init);
+      if (url.pathname.endsWith('/v1/dispatch')) {
+        const answer = (await res
+          .clone()
+          .json()
+          .catch(() => null)) as { gates?: Array<{ ws: string }> } | null;
+        for (const g of answer?.gates ?? []) (gatesSeen[name] ??= []).push(g.ws);
+      }
+      return res;
+    },
+  });
+  client.on('message', (m) => messages.push(m));
+  const synced = client.once('synced');
+  await client.connect();
+  await synced;
+  say(`${userId} connected (dispatch named ${(gatesSeen[name] ?? []).join(', ')})`);
+  return { client, messages, cursorStore };
+}
+
+async function chat() {
+  const tag = args.tag ?? args.appId;
+  await admin('POST', '/v1/apps', { appId: args.appId, name: args.appId });
+  const alice = await user('alice');
+  let bob = await user('bob');
+  const [a, b] = ['alice', 'bob'].map((n) => `${n}${args.userSuffix ?? ''}`);
+  const conv = singleConversation(a!, b!);
+  const fromAlice = (msgs: ChatMessage[]) => msgs.filter((m) => m.conversation === conv && m.sender === a).map((m) => m.text ?? '');
+
+  // Single chat.
+  const first = `${tag}: hello bob`;
+  const ack = await alice.client.send(b!, first);
+  say(`alice sent "${first}" (seq ${ack.seq})`);
+  await until('bob receives the first message', () => fromAlice(bob.messages).includes(first));
+  const online = fromAlice(bob.messages);
+  say(`bob received ${JSON.stringify(online)}`);
+
+  // Offline sync: bob goes away, alice sends 3, bob comes back on the same device and cursors.
+  await bob.client.close();
+  say('bob disconnected');
+  const offline = [1, 2, 3].map((i) => `${tag}: offline ${i}`);
+  const offlineSeqs: number[] = [];
+  for (const text of offline) offlineSeqs.push((await alice.client.send(b!, text)).seq);
+  say(`alice sent ${JSON.stringify(offline)} (seqs ${offlineSeqs.join(',')}) while bob was offline`);
+  bob = await user('bob', bob.cursorStore);
+  await until('bob syncs the 3 offline messages', () => fromAlice(bob.messages).length >= 3);
+  const synced = bob.messages.filter((m) => m.conversation === conv && m.sender === a);
+  say(`bob synced ${JSON.stringify(synced.map((m) => `${m.seq}:${m.text}`))}`);
+
+  await alice.client.close();
+  await bob.client.close();
+  return {
+    sent: [first, ...offline],
+    receivedOnline: online,
+    receivedAfterSync: synced.map((m) => m.text ?? ''),
+    syncedSeqs: synced.map((m) => m.seq),
+    offlineSeqs,
+    gates: gatesSeen,
+  };
+}
+
+/** Asks dispatch (as alice, with a token) where to connect, without connecting. */
+async function where() {
+  await admin('POST', '/v1/apps', { appId: args.appId, name: args.appId });
+  const { token } = await admin('POST', `/v1/apps/${args.appId}/tokens`, { userId: 'alice' });
+  const url = new URL(args.dispatchUrl);
+  url.searchParams.set('appId', args.appId);
+  url.searchParams.set('userId', 'alice');
+  const res = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+  const answer = (await res.json()) as { gates?: Array<{ ws: string }> };
+  return { gates: { alice: (answer.gates ?? []).map((g) => g.ws) } };
+}
+
+try {
+  const result = args.scenario === 'where' ? await where() : await chat();
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+  process.exit(0);
+} catch (err) {
+  say(`failed: ${(err as Error).stack ?? String(err)}`);
+  process.exit(1);
+}
