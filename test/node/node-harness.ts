@@ -2,9 +2,10 @@
 // pods and Services run only there: shared/INFRA.md), the chat client, the README's ImCluster,
 // and what to print when something fails. kubectl and helm (from the host, through the node's API
 // proxy) come from test/kubernetes/harness.ts, which reads the same environment.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { parse as parseYaml } from 'yaml';
 import { env, kubectl, ROOT } from '../kubernetes/harness.js';
 
@@ -103,4 +104,90 @@ export async function diagnostics(namespace: string, operatorNamespace: string):
     '--prefix',
   ]);
   return parts.join('\n');
+}
+
+export type { StreamResult } from './stream-client.js';
+
+import type { StreamResult } from './stream-client.js';
+
+export interface Stream {
+  /** The latest acks per sending device. */
+  acks(): Record<string, number>;
+  /** Waits until every sending device has had `n` more sends acked than when called. */
+  progress(n: number, what: string, timeoutMs?: number): Promise<void>;
+  /** Stops sending; resolves with the client's accounting. */
+  stop(): Promise<StreamResult>;
+}
+
+/**
+ * test/node/stream-client.ts inside the node: a steady stream of sends by SDK clients that
+ * reconnect through dispatch, until stop().
+ */
+export function startStream(args: {
+  dispatchUrl: string;
+  adminUrl: string;
+  adminToken: string;
+  appId: string;
+  pairs?: number;
+  intervalMs?: number;
+  userSuffix: string;
+}): Stream {
+  const childEnv = { ...process.env };
+  delete childEnv.NODE_OPTIONS;
+  const child = spawn(
+    'nsenter',
+    [
+      '-t',
+      env('IMCLOUD_NODE_PID'),
+      '-n',
+      '-m',
+      `--wd=${ROOT}`,
+      '--',
+      process.execPath,
+      '--import',
+      'tsx',
+      join(ROOT, 'test', 'node', 'stream-client.ts'),
+      JSON.stringify({ pairs: 3, intervalMs: 200, ...args }),
+    ],
+    { cwd: ROOT, env: childEnv, stdio: ['pipe', 'pipe', 'pipe'] },
+  );
+  let acks: Record<string, number> = {};
+  let result: StreamResult | undefined;
+  let stderrTail = '';
+  child.stderr.on('data', (b: Buffer) => {
+    process.stdout.write(b);
+    stderrTail = (stderrTail + b.toString()).slice(-4000);
+  });
+  const lines = createInterface({ input: child.stdout });
+  lines.on('line', (line) => {
+    if (line.startsWith('progress ')) acks = JSON.parse(line.slice(9)).acks;
+    else if (line.startsWith('result ')) result = JSON.parse(line.slice(7));
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  let exitCode: number | null | undefined;
+  void exited.then((c) => (exitCode = c));
+  return {
+    acks: () => acks,
+    async progress(n, what, timeoutMs = 180_000) {
+      const from = { ...acks };
+      const end = Date.now() + timeoutMs;
+      for (;;) {
+        if (exitCode !== undefined) throw new Error(`the stream client exited (${exitCode}) ${what}:\n${stderrTail}`);
+        const now = acks;
+        const names = Object.keys(now);
+        if (names.length && names.every((d) => (now[d] ?? 0) - (from[d] ?? 0) >= n)) return;
+        if (Date.now() > end)
+          throw new Error(
+            `timed out waiting for ${n} more acks per sender ${what}: from ${JSON.stringify(from)} to ${JSON.stringify(now)}`,
+          );
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    },
+    async stop() {
+      child.stdin.end('stop\n');
+      const code = await exited;
+      if (code !== 0 || !result) throw new Error(`the stream client exited with ${code}:\n${stderrTail}`);
+      return result;
+    },
+  };
 }

@@ -1,0 +1,269 @@
+// A steady stream of sends that runs INSIDE the real node's namespace (started by
+// node-harness.ts's startStream through nsenter): pod and Service addresses exist only in there
+// (shared/INFRA.md). Users in pairs, two devices each, every one an SDK client that asks the
+// dispatch Service where to connect and reconnects through it when its gate goes away (a rolling
+// upgrade, a killed pod, a promoted canary). Device "a" of each user sends to its partner, one
+// message at a time, every `intervalMs`.
+//
+// Counted like the chaos test (test/chaos/chaos-fixture.ts): sent (attempts), acked, delivered
+// (each acked message on both devices of the recipient and on the sender's other device), stored
+// (read back through history once the stream stops), lost (acked but not stored, or not on a
+// device that must hold it), duplicated (stored twice by seq or by clientMsgId, or seen twice by
+// a device), reordered (a device saw a seq after a higher one of the same conversation).
+//
+// Protocol: stdout carries `progress {json}` lines (acks per sending device) every second and one
+// `result {json}` line at the end; the stream stops when stdin gets a line `stop` (or closes).
+// Progress and reconnects go to stderr.
+import { createInterface } from 'node:readline';
+import { type ChatMessage, ImClient } from '../../sdk/src/index.js';
+
+interface Args {
+  dispatchUrl: string;
+  adminUrl: string;
+  adminToken: string;
+  appId: string;
+  pairs: number;
+  intervalMs: number;
+  /** Appended to the user ids: a fresh set of conversations per stream. */
+  userSuffix: string;
+  /** How long to wait after `stop` for every acked message to reach every device. */
+  settleMs?: number;
+}
+
+export interface StreamResult {
+  appId: string;
+  sent: number;
+  acked: number;
+  failures: number;
+  delivered: number;
+  expectedDeliveries: number;
+  stored: number;
+  lost: number;
+  duplicated: number;
+  reordered: number;
+  /** Reconnects of the clients through dispatch. */
+  reconnects: number;
+  /** Every gate URL dispatch named, with how many times. */
+  gates: Record<string, number>;
+  details: string[];
+}
+
+const args = JSON.parse(process.argv[2] ?? '{}') as Args;
+const started = Date.now();
+const say = (m: string) => process.stderr.write(`stream[${args.appId}] ${((Date.now() - started) / 1000).toFixed(1)}s: ${m}\n`);
+
+async function admin(method: string, path: string, body?: unknown): Promise<any> {
+  const res = await fetch(`${args.adminUrl}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${args.adminToken}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const json = await res.json().catch(() => ({}));
+  if (!res.ok && res.status !== 409) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+const gates: Record<string, number> = {};
+let reconnects = 0;
+
+interface Sent {
+  conversation: string;
+  seq: number;
+  clientMsgId: string;
+  sender: string;
+  to: string;
+  senderDevice: string;
+}
+
+class Device {
+  readonly received: ChatMessage[] = [];
+  readonly client: ImClient;
+  private connects = 0;
+
+  constructor(
+    readonly userId: string,
+    readonly deviceId: string,
+  ) {
+    this.client = new ImClient({
+      appId: args.appId,
+      dispatchUrl: args.dispatchUrl,
+      deviceId,
+      getToken: async () => (await admin('POST', `/v1/apps/${args.appId}/tokens`, { userId })).token,
+      timeouts: { send: 120_000, connect: 30_000, dispatch: 30_000 },
+      reconnect: { baseMs: 200, maxMs: 3000 },
+      fetch: async (url, init) => {
+        const res = await fetch(url, init);
+        if (url.pathname.endsWith('/v1/dispatch')) {
+          if (this.connects++ > 0) reconnects++;
+          const answer = (await res
+            .clone()
+            .json()
+            .catch(() => null)) as { gates?: Array<{ ws: string }> } | null;
+          const first = answer?.gates?.[0]?.ws;
+          if (first) gates[first] = (gates[first] ?? 0) + 1;
+        }
+        return res;
+      },
+    });
+    this.client.on('message', (m) => this.received.push(m));
+  }
+}
+
+const devices: Device[] = [];
+for (let p = 0; p < args.pairs; p++)
+  for (const side of ['x', 'y'])
+    for (const d of ['a', 'b']) devices.push(new Device(`s${p}${side}${args.userSuffix}`, `s${p}${side}${args.userSuffix}-${d}`));
+const senders = devices.filter((d) => d.deviceId.endsWith('-a'));
+const partnerOf = (u: string) => u.replace(/^(s\d+)([xy])/, (_, p, s) => `${p}${s === 'x' ? 'y' : 'x'}`);
+const targets = (s: Sent) => devices.filter((d) => d.userId === s.to || (d.userId === s.sender && d.deviceId !== s.senderDevice));
+
+const sent: Sent[] = [];
+let attempts = 0;
+let failures = 0;
+let running = true;
+
+async function sendLoop(d: Device): Promise<void> {
+  let n = 0;
+  const to = partnerOf(d.userId);
+  while (running) {
+    attempts++;
+    try {
+      const ack = await d.client.send(to, `${d.deviceId}#${n++}`);
+      sent.push({
+        conversation: ack.conversation,
+        seq: ack.seq,
+        clientMsgId: ack.clientMsgId,
+        sender: d.userId,
+        to,
+        senderDevice: d.deviceId,
+      });
+    } catch (err) {
+      failures++;
+      say(`send by ${d.deviceId} failed for good: ${(err as Error).message}`);
+    }
+    await new Promise((r) => setTimeout(r, args.intervalMs));
+  }
+}
+
+const isOn = (d: Device, s: Sent) =>
+  d.received.some((m) => m.conversation === s.conversation && m.seq === s.seq && m.clientMsgId === s.clientMsgId);
+const delivered = () => sent.reduce((n, s) => n + targets(s).filter((d) => isOn(d, s)).length, 0);
+const expectedDeliveries = () => sent.reduce((n, s) => n + targets(s).length, 0);
+
+async function storedRows(): Promise<ChatMessage[]> {
+  const rows: ChatMessage[] = [];
+  const conversations = new Map<string, Device>();
+  for (const s of sent) conversations.set(s.conversation, devices.find((d) => d.deviceId === s.senderDevice.replace(/-a$/, '-b'))!);
+  for (const [conversation, reader] of conversations) {
+    let fromSeq = 1;
+    for (;;) {
+      const page = await reader.client.history(conversation, { fromSeq, limit: 100 });
+      rows.push(...page.messages.filter((m) => m.kind === 'normal'));
+      if (!page.hasMore || !page.messages.length) break;
+      fromSeq = page.messages[page.messages.length - 1]!.seq + 1;
+    }
+  }
+  return rows;
+}
+
+async function main(): Promise<StreamResult> {
+  await admin('POST', '/v1/apps', { appId: args.appId, name: args.appId });
+  await Promise.all(devices.map((d) => d.client.connect()));
+  say(`${devices.length} devices connected (gates ${JSON.stringify(gates)})`);
+  const loops = senders.map((d) => sendLoop(d));
+  const ticker = setInterval(() => {
+    const acks: Record<string, number> = {};
+    for (const d of senders) acks[d.deviceId] = 0;
+    for (const s of sent) acks[s.senderDevice]!++;
+    process.stdout.write(`progress ${JSON.stringify({ acked: sent.length, attempts, failures, reconnects, acks })}\n`);
+  }, 1000);
+  await new Promise<void>((resolve) => {
+    const rl = createInterface({ input: process.stdin });
+    rl.on('line', (line) => line.trim() === 'stop' && resolve());
+    rl.on('close', resolve);
+  });
+  running = false;
+  await Promise.all(loops);
+  clearInterval(ticker);
+  say(`stopped: ${attempts} sent, ${sent.length} acked, ${failures} failed, ${reconnects} reconnects; waiting for deliveries`);
+  const settleEnd = Date.now() + (args.settleMs ?? 90_000);
+  while (delivered() < expectedDeliveries() && Date.now() < settleEnd) await new Promise((r) => setTimeout(r, 250));
+
+  // Stored: read back through history; the consumers write behind the pushes, so wait a while
+  // for rows still on their way.
+  const details: string[] = [];
+  let rows = await storedRows();
+  const storeEnd = Date.now() + 60_000;
+  const isStored = (rs: ChatMessage[], s: Sent) => rs.some((r) => r.conversation === s.conversation && r.seq === s.seq);
+  while (sent.some((s) => !isStored(rows, s)) && Date.now() < storeEnd) {
+    await new Promise((r) => setTimeout(r, 1000));
+    rows = await storedRows();
+  }
+  let lost = 0;
+  let duplicated = 0;
+  let reordered = 0;
+  for (const s of sent) {
+    if (!isStored(rows, s)) {
+      lost++;
+      details.push(`not stored: ${s.conversation}#${s.seq} (${s.clientMsgId})`);
+    }
+    for (const d of targets(s))
+      if (!isOn(d, s)) {
+        lost++;
+        details.push(`not delivered to ${d.deviceId}: ${s.conversation}#${s.seq}`);
+      }
+  }
+  const bySeq = new Map<string, number>();
+  const byId = new Map<string, number>();
+  for (const r of rows) {
+    bySeq.set(`${r.conversation}#${r.seq}`, (bySeq.get(`${r.conversation}#${r.seq}`) ?? 0) + 1);
+    byId.set(`${r.sender}#${r.clientMsgId}`, (byId.get(`${r.sender}#${r.clientMsgId}`) ?? 0) + 1);
+  }
+  for (const [key, n] of [...bySeq, ...byId])
+    if (n > 1) {
+      duplicated += n - 1;
+      details.push(`stored ${n} times: ${key}`);
+    }
+  for (const d of devices) {
+    const seen = new Set<string>();
+    const last = new Map<string, number>();
+    for (const m of d.received) {
+      const key = `${m.conversation}#${m.seq}`;
+      if (seen.has(key)) {
+        duplicated++;
+        details.push(`${d.deviceId} saw ${key} twice`);
+      }
+      seen.add(key);
+      if ((last.get(m.conversation) ?? 0) >= m.seq) {
+        reordered++;
+        details.push(`${d.deviceId} saw ${key} after seq ${last.get(m.conversation)}`);
+      }
+      last.set(m.conversation, Math.max(last.get(m.conversation) ?? 0, m.seq));
+    }
+  }
+  await Promise.all(devices.map((d) => d.client.close()));
+  return {
+    appId: args.appId,
+    sent: attempts,
+    acked: sent.length,
+    failures,
+    delivered: delivered(),
+    expectedDeliveries: expectedDeliveries(),
+    stored: rows.length,
+    lost,
+    duplicated,
+    reordered,
+    reconnects,
+    gates,
+    details: details.slice(0, 30),
+  };
+}
+
+try {
+  const result = await main();
+  process.stdout.write(`result ${JSON.stringify(result)}\n`);
+  process.exit(0);
+} catch (err) {
+  say(`failed: ${(err as Error).stack ?? String(err)}`);
+  process.exit(1);
+}
