@@ -40,9 +40,7 @@ export async function runFinalizer(deps: FinalizerDeps, c: Cluster): Promise<'wa
     await deps.kube.delete(R.deployments, c.metadata.namespace!, d.metadata.name, { propagationPolicy: 'Background' });
   }
   if ((await deleteManagedDependencies(deps.kube, c)) === 'waiting') return 'waiting';
-  await deps.kube.apply(R.imclusters, withFinalizers(c, []), { fieldManager: FIELD_MANAGER, force: true }).catch((err: unknown) => {
-    if (!isNotFound(err)) throw err;
-  });
+  await releaseFinalizer(deps.kube, c);
   deps.log.info({ imcluster: keyOf(c) }, 'finalizer done: owned objects are left to the garbage collector');
   return 'done';
 }
@@ -74,6 +72,20 @@ async function deleteManagedDependencies(kube: KubeClient, c: Cluster): Promise<
 }
 
 /** An apply configuration of the ImCluster that declares only our finalizers. */
+/**
+ * Drops our finalizer from the live object. The cache may still show a cluster whose finalizer
+ * was released a moment ago and which is gone now: an apply to it would try to create it (and
+ * fail validation), so the live object is read first, and a failure is ignored when it is gone.
+ */
+async function releaseFinalizer(kube: KubeClient, c: Cluster): Promise<void> {
+  const live = await kube.get<Cluster>(R.imclusters, c.metadata.namespace, c.metadata.name);
+  if (!live?.metadata.finalizers?.includes(FINALIZER)) return;
+  await kube.apply(R.imclusters, withFinalizers(c, []), { fieldManager: FIELD_MANAGER, force: true }).catch(async (err: unknown) => {
+    if (isNotFound(err) || !(await kube.get(R.imclusters, c.metadata.namespace, c.metadata.name))) return;
+    throw err;
+  });
+}
+
 function withFinalizers(c: Cluster, finalizers: string[]) {
   return { apiVersion: API_VERSION, kind: KIND, metadata: { name: c.metadata.name, namespace: c.metadata.namespace, finalizers } };
 }

@@ -451,5 +451,13 @@ describe('ImCluster lifecycle', () => {
       'a reconcile counted as deleted',
       async () => ((await operator.metric('imcloud_operator_reconciles_total', { result: 'deleted' })) ?? 0) >= 1 || undefined,
     );
+    // Once the operator's cache has lost the cluster (a reconcile finds it gone), nothing more is
+    // done to it: until then no reconcile of it may have failed (an apply to a cluster already gone
+    // once tried to create it, and was refused with 422).
+    await eventually(
+      'a reconcile that finds the cluster gone',
+      async () => ((await operator.metric('imcloud_operator_reconciles_total', { result: 'gone' })) ?? 0) >= 1 || undefined,
+    );
+    expect(operator.logged('reconcile failed; retrying with backoff').filter((o) => o.imcluster === `${ns}/gone`)).toEqual([]);
   });
 });
