@@ -362,6 +362,22 @@ export const SERVICE_CIDR = '10.96.0.0/16';
 /** The first address of the service range: the in-cluster `kubernetes` Service. */
 export const KUBERNETES_SERVICE_IP = '10.96.0.1';
 
+/** A new RSA key and a certificate request for `subject`: `<dir>/<name>.key`, `.csr`. */
+export function newKeyAndCsrIn(dir: string, name: string, subject: string): Promise<unknown> {
+  const f = (n: string) => path.join(dir, n);
+  return run('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`), '-subj', subject], {
+    cwd: dir,
+  });
+}
+
+/** Signs `<dir>/<name>.csr` with the CA in `dir` (`ca.crt`, `ca.key`) and these X.509 extensions: `<name>.crt`. */
+export async function signWithCa(dir: string, name: string, extensions: string): Promise<void> {
+  const f = (n: string) => path.join(dir, n);
+  await fs.writeFile(f(`${name}.ext`), extensions);
+  const args = ['x509', '-req', '-in', f(`${name}.csr`), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial'];
+  await run('openssl', [...args, '-out', f(`${name}.crt`), '-days', '3650', '-extfile', f(`${name}.ext`)], { cwd: dir });
+}
+
 /**
  * One throwaway CA signs everything: the API server's serving certificate (so
  * the kubeconfig and the kube-root-ca.crt ConfigMaps carry a real CA) and the
@@ -371,30 +387,8 @@ export async function createCertificates(dir: string): Promise<Certificates> {
   await fs.mkdir(dir, { recursive: true });
   const f = (name: string) => path.join(dir, name);
   const openssl = (args: string[]) => run('openssl', args, { cwd: dir });
-  const newKeyAndCsr = (name: string, subject: string) =>
-    openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`), '-subj', subject]);
-  const sign = (name: string, extensions: string) =>
-    fs
-      .writeFile(f(`${name}.ext`), extensions)
-      .then(() =>
-        openssl([
-          'x509',
-          '-req',
-          '-in',
-          f(`${name}.csr`),
-          '-CA',
-          f('ca.crt'),
-          '-CAkey',
-          f('ca.key'),
-          '-CAcreateserial',
-          '-out',
-          f(`${name}.crt`),
-          '-days',
-          '3650',
-          '-extfile',
-          f(`${name}.ext`),
-        ]),
-      );
+  const newKeyAndCsr = (name: string, subject: string) => newKeyAndCsrIn(dir, name, subject);
+  const sign = (name: string, extensions: string) => signWithCa(dir, name, extensions);
 
   // Our own config for the CA, so the result does not depend on the system's openssl.cnf.
   await fs.writeFile(

@@ -38,7 +38,9 @@ import {
   KUBERNETES_VERSION,
   kubernetesWrapper,
   kubeVersionLdflags,
+  newKeyAndCsrIn,
   SERVICE_CIDR,
+  signWithCa,
 } from './kubernetes.js';
 import { type ServerProcess, spawnServer } from './processes.js';
 import { httpRequest, lastLines, waitForReady } from './readiness.js';
@@ -244,28 +246,9 @@ async function sweepStaleCgroups(): Promise<void> {
 // Certificates and configuration files
 
 async function signClientCert(pki: string, name: string, subject: string, extensions: string): Promise<{ cert: string; key: string }> {
-  const f = (n: string) => path.join(pki, n);
-  const openssl = (args: string[]) => run('openssl', args, { cwd: pki });
-  await openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`), '-subj', subject]);
-  await fs.writeFile(f(`${name}.ext`), extensions);
-  await openssl([
-    'x509',
-    '-req',
-    '-in',
-    f(`${name}.csr`),
-    '-CA',
-    f('ca.crt'),
-    '-CAkey',
-    f('ca.key'),
-    '-CAcreateserial',
-    '-out',
-    f(`${name}.crt`),
-    '-days',
-    '3650',
-    '-extfile',
-    f(`${name}.ext`),
-  ]);
-  return { cert: f(`${name}.crt`), key: f(`${name}.key`) };
+  await newKeyAndCsrIn(pki, name, subject);
+  await signWithCa(pki, name, extensions);
+  return { cert: path.join(pki, `${name}.crt`), key: path.join(pki, `${name}.key`) };
 }
 
 interface NodeCertificates extends Certificates {
