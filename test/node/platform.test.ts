@@ -79,6 +79,20 @@ describe('the platform on a real Kubernetes node: helm install, the README ImClu
       throw err;
     }
   };
+  /** A gray release of `version` for the vip AppId (one canary gate, one canary logic), until its canary is Active. */
+  const grayRelease = async (version: string) => {
+    const gray = { spec: { gray: { version, appIds: [vipAppId], gateReplicas: 1, logicReplicas: 1 } } };
+    await kubectl(['-n', NS, 'patch', 'imc', CLUSTER, '--type=merge', '-p', JSON.stringify(gray)]);
+    await guard('waiting for the canary', () =>
+      waitStatus(
+        NS,
+        CLUSTER,
+        'canary Active, its gates ready',
+        (x) => x.status?.phase === 'Ready' && x.status?.canary?.phase === 'Active' && x.status.canary.gatesReady === '1/1',
+        READY_MS,
+      ),
+    );
+  };
 
   beforeAll(async () => {
     const t = Date.now();
@@ -273,17 +287,7 @@ describe('the platform on a real Kubernetes node: helm install, the README ImClu
     expect(adminToken, 'the ImCluster is Ready').not.toBe('');
     const canary = env('IMCLOUD_NODE_CANARY_VERSION');
     const t = Date.now();
-    const gray = { spec: { gray: { version: canary, appIds: [vipAppId], gateReplicas: 1, logicReplicas: 1 } } };
-    await kubectl(['-n', NS, 'patch', 'imc', CLUSTER, '--type=merge', '-p', JSON.stringify(gray)]);
-    await guard('waiting for the canary', () =>
-      waitStatus(
-        NS,
-        CLUSTER,
-        'canary Active, its gates ready',
-        (x) => x.status?.phase === 'Ready' && x.status?.canary?.phase === 'Active' && x.status.canary.gatesReady === '1/1',
-        READY_MS,
-      ),
-    );
+    await grayRelease(canary);
     const deployments = (await kubectlJson(['-n', NS, 'get', 'deployments'])).items;
     const canaryDeployments = deployments.filter((d: any) => d.metadata.name.endsWith('-canary'));
     console.log(
@@ -420,17 +424,7 @@ describe('the platform on a real Kubernetes node: helm install, the README ImClu
     const all: Stream[] = startStreams('rollback');
     await progress(all, 10, 'before the gray release');
     let t = Date.now();
-    const gray = { spec: { gray: { version: other, appIds: [vipAppId], gateReplicas: 1, logicReplicas: 1 } } };
-    await kubectl(['-n', NS, 'patch', 'imc', CLUSTER, '--type=merge', '-p', JSON.stringify(gray)]);
-    await guard('waiting for the canary', () =>
-      waitStatus(
-        NS,
-        CLUSTER,
-        'canary Active, its gates ready',
-        (x) => x.status?.phase === 'Ready' && x.status?.canary?.phase === 'Active' && x.status.canary.gatesReady === '1/1',
-        READY_MS,
-      ),
-    );
+    await grayRelease(other);
     await dispatchRoutes(vipAppId, 'canary', t, other);
     console.log(`node e2e: canary ${other} for ${vipAppId} Active and routed in ${since(t)}`);
     // New connections of the vip AppId land on the canary: a stream that the rollback moves back.
