@@ -181,12 +181,14 @@ export async function ensureRealNode(): Promise<RealNodeBinaries> {
 
 /**
  * $1: (watchdog only) pid to outlive; $2 $3: the node's net and mnt namespace ids
- * ("net:[4026…]"); $4: the node's cgroup name. Kills every process in either namespace or in
- * the cgroup until none is left, then removes the cgroup directories bottom-up.
+ * ("net:[4026…]"); $4: the node's cgroup name. Thaws what a test froze (a frozen task of the v1
+ * freezer dies only once thawed), kills every process in either namespace or in the cgroup until
+ * none is left, then removes the cgroup directories bottom-up.
  */
 const CLEANUP_SCRIPT = `
 netns=$2; mntns=$3; cg=$4
 [ -n "$netns" ] && [ -n "$mntns" ] && [ -n "$cg" ] || exit 2
+for f in $(find /sys/fs/cgroup/freezer/"$cg" -name freezer.state 2>/dev/null); do echo THAWED > "$f" 2>/dev/null; done
 members() {
   for p in /proc/[0-9]*; do
     n=$(readlink "$p/ns/net" 2>/dev/null) || continue

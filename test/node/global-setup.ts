@@ -67,6 +67,7 @@ export default async function setup(): Promise<() => Promise<void>> {
       IMCLOUD_NODE_PID: String(n.holderPid),
       IMCLOUD_NODE_IP: n.nodeIP,
       IMCLOUD_NODE_DIR: n.dir,
+      IMCLOUD_NODE_CGROUP: n.cgroupName,
       IMCLOUD_NODE_IMAGE_REPOSITORY: DEFAULT_REPOSITORY,
       IMCLOUD_NODE_IMAGE_DIGEST: image.digest,
       IMCLOUD_NODE_VERSION: pkg.version,

@@ -42,16 +42,35 @@ export interface ChatResult {
   gates: Record<string, string[]>;
 }
 
+/** What the "groups-files" scenario of test/node/client.ts saw. */
+export interface GroupsFilesResult {
+  groupSent: string[];
+  receivedOnline: { bob: string[]; carol: string[] };
+  carolSynced: string[];
+  file: {
+    md5: string;
+    uploadedMd5: string;
+    receivedContentType: string;
+    receivedThumbnail: boolean;
+    downloadedMd5: string;
+    thumbnailHead: string;
+    flashUpload: boolean;
+    flashUploadMd5: string;
+  };
+  gates: Record<string, string[]>;
+}
+
 /** test/node/client.ts inside the node (the repo's tsx), printing its progress. */
-export async function runChatClient(args: {
-  scenario?: 'chat' | 'where';
+export async function runChatClient<T = ChatResult>(args: {
+  scenario?: 'chat' | 'groups-files' | 'where';
   dispatchUrl: string;
+  filesUrl?: string;
   adminUrl: string;
   adminToken: string;
   appId: string;
   tag?: string;
   userSuffix?: string;
-}): Promise<ChatResult> {
+}): Promise<T> {
   const { stdout, stderr } = await nodeExec(process.execPath, [
     '--import',
     'tsx',
@@ -60,7 +79,7 @@ export async function runChatClient(args: {
   ]);
   process.stdout.write(stderr);
   const line = stdout.trim().split('\n').pop() ?? '';
-  return JSON.parse(line) as ChatResult;
+  return JSON.parse(line) as T;
 }
 
 /** The ImCluster of the README's "Deploy on Kubernetes" section, as an object. */

@@ -5,7 +5,8 @@
 // pool), Ready; every Deployment's pods run the expected image and version. Then chats through
 // the cluster's own Services from a client INSIDE the node's namespace (test/node/client.ts):
 // admin Service → app and tokens, dispatch Service → a gate of the right pool, alice → bob, and
-// offline sync (bob away, 3 sent, bob back on the same device syncs them in order).
+// offline sync (bob away, 3 sent, bob back on the same device syncs them in order); a group with
+// offline sync, and an image through the file Service (MinIO) with its thumbnail and a flash upload.
 //
 // Then, in order, on the same cluster, with steady streams of sends from SDK clients inside the
 // namespace (test/node/stream-client.ts, counted like the chaos test) running through each step:
@@ -14,15 +15,20 @@
 // the previous version rolled back (the canary pods go, the AppId returns to stable gates); a
 // rolling upgrade of every role back to the package version, then a force-killed gate pod and
 // logic pod (one `node-e2e:` line: lost, duplicated and reordered 0); autoscaling of the default
-// pool by connections (up past its target, down again); deleting the ImCluster removes everything
-// it owns; `helm uninstall` leaves the chart's namespace clean.
+// pool by connections (up past its target, down again, the removed gates draining live
+// connections); autoscaling of the consumers by the store queue's backlog (its one consumer
+// frozen); deleting the ImCluster removes everything it owns; `helm uninstall` leaves the chart's
+// namespace clean.
 import { spawn } from 'node:child_process';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { env, helm, kubectl, kubectlJson, ROOT, waitStatus } from '../kubernetes/harness.js';
 import {
   type ChatResult,
   diagnostics,
+  type GroupsFilesResult,
   readmeImCluster,
   runChatClient,
   type Stream,
@@ -69,6 +75,7 @@ describe('the platform on a real Kubernetes node: helm install, the README ImClu
   let adminToken = '';
   let dispatchUrl = '';
   let adminUrl = '';
+  let filesUrl = '';
 
   const guard = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
     try {
@@ -79,10 +86,13 @@ describe('the platform on a real Kubernetes node: helm install, the README ImClu
       throw err;
     }
   };
+  /** Patches the ImCluster: a JSON merge patch, or a JSON patch (a list of operations). */
+  const patchImc = (patch: unknown, type: 'merge' | 'json' = 'merge') =>
+    kubectl(['-n', NS, 'patch', 'imc', CLUSTER, `--type=${type}`, '-p', JSON.stringify(patch)]);
   /** A gray release of `version` for the vip AppId (one canary gate, one canary logic), until its canary is Active. */
   const grayRelease = async (version: string) => {
     const gray = { spec: { gray: { version, appIds: [vipAppId], gateReplicas: 1, logicReplicas: 1 } } };
-    await kubectl(['-n', NS, 'patch', 'imc', CLUSTER, '--type=merge', '-p', JSON.stringify(gray)]);
+    await patchImc(gray);
     await guard('waiting for the canary', () =>
       waitStatus(
         NS,
@@ -111,6 +121,9 @@ describe('the platform on a real Kubernetes node: helm install, the README ImClu
           `image.tag=${version()}`,
           '--set',
           'image.pullPolicy=Never',
+          // Autoscaling reads load every 5 s instead of 15: the scaling tests wait less for it.
+          '--set',
+          'operator.scaleIntervalMs=5000',
           '--wait',
           '--timeout',
           '10m',
@@ -191,7 +204,8 @@ describe('the platform on a real Kubernetes node: helm install, the README ImClu
     adminToken = Buffer.from((await kubectlJson(['-n', NS, 'get', 'secret', `${CLUSTER}-admin-token`])).data.token, 'base64').toString();
     dispatchUrl = `http://${await serviceAddress(NS, `${CLUSTER}-dispatch`, 8080)}/v1/dispatch`;
     adminUrl = `http://${await serviceAddress(NS, `${CLUSTER}-admin`, 9090)}`;
-    console.log(`node e2e: dispatch ${dispatchUrl}, admin ${adminUrl} (inside the node only)`);
+    filesUrl = `http://${await serviceAddress(NS, `${CLUSTER}-file`, 8080)}`;
+    console.log(`node e2e: dispatch ${dispatchUrl}, admin ${adminUrl}, files ${filesUrl} (inside the node only)`);
   });
 
   interface GatePod {
@@ -281,6 +295,31 @@ describe('the platform on a real Kubernetes node: helm install, the README ImClu
 
   it('chats through dispatch → the default pool for any other AppId: single chat and offline sync', async () => {
     await chatOn('node-e2e-default', { pool: 'main' });
+  });
+
+  it('groups and files through the Services: a group chat with offline sync, an image through the file role (MinIO), its thumbnail, a flash upload', async () => {
+    expect(adminToken, 'the ImCluster is Ready').not.toBe('');
+    const t = Date.now();
+    const appId = 'node-e2e-groups';
+    const r = await guard('groups and files', () =>
+      runChatClient<GroupsFilesResult>({ scenario: 'groups-files', dispatchUrl, adminUrl, adminToken, appId, filesUrl }),
+    );
+    console.log(`node e2e: ${appId}: group sent ${JSON.stringify(r.groupSent)}; carol synced ${JSON.stringify(r.carolSynced)}`);
+    console.log(`node e2e: ${appId}: file ${JSON.stringify(r.file)}`);
+    const [online, offline] = [r.groupSent.slice(0, 3), r.groupSent.slice(3)];
+    expect(r.receivedOnline.bob.slice(0, 3)).toEqual(online);
+    expect(r.receivedOnline.carol).toEqual(online);
+    // Back on the same device and cursors, carol syncs exactly the group messages she missed, in order.
+    expect(r.carolSynced).toEqual(offline);
+    expect(r.file.uploadedMd5).toBe(r.file.md5);
+    expect(r.file.downloadedMd5, 'the downloaded bytes are the uploaded ones').toBe(r.file.md5);
+    expect(r.file.receivedContentType, 'an image with a thumbnail arrives as an image message').toBe('image');
+    expect(r.file.receivedThumbnail).toBe(true);
+    expect(r.file.thumbnailHead.slice(0, 4) + r.file.thumbnailHead.slice(8, 12), 'the thumbnail is a WebP image').toBe('RIFFWEBP');
+    expect(r.file.flashUpload, 'the same bytes again: a flash upload').toBe(true);
+    expect(r.file.flashUploadMd5).toBe(r.file.md5);
+    for (const { user, gate } of await gatesOf(r)) expect(gate?.pool, `${user}'s gate`).toBe('main');
+    console.log(`node e2e: ${appId}: groups and files in ${((Date.now() - t) / 1000).toFixed(1)} s`);
   });
 
   it('gray release: spec.gray for the vip AppId → its new connections land on canary gates running the canary tag; others stay stable', async () => {
@@ -394,19 +433,13 @@ describe('the platform on a real Kubernetes node: helm install, the README ImClu
     const all = startStreams('promote');
     await progress(all, 10, 'before the promotion');
     const t = Date.now();
-    await kubectl([
-      '-n',
-      NS,
-      'patch',
-      'imc',
-      CLUSTER,
-      '--type=json',
-      '-p',
-      JSON.stringify([
+    await patchImc(
+      [
         { op: 'replace', path: '/spec/version', value: canary },
         { op: 'remove', path: '/spec/gray' },
-      ]),
-    ]);
+      ],
+      'json',
+    );
     await settledOn(canary);
     console.log(`node e2e: promoted ${canary} in ${since(t)}: ${await podVersions()}`);
     await dispatchRoutes(vipAppId, 'stable', t, canary);
@@ -434,7 +467,7 @@ describe('the platform on a real Kubernetes node: helm install, the README ImClu
     await progress(all, 10, 'with the canary active');
 
     t = Date.now();
-    await kubectl(['-n', NS, 'patch', 'imc', CLUSTER, '--type=json', '-p', JSON.stringify([{ op: 'remove', path: '/spec/gray' }])]);
+    await patchImc([{ op: 'remove', path: '/spec/gray' }], 'json');
     await settledOn(stable);
     console.log(`node e2e: rolled back in ${since(t)}: ${await podVersions()}`);
     await dispatchRoutes(vipAppId, 'stable', t, stable);
@@ -455,7 +488,7 @@ describe('the platform on a real Kubernetes node: helm install, the README ImClu
     const all = startStreams('upgrade');
     await progress(all, 10, 'before the rolling upgrade');
     let t = Date.now();
-    await kubectl(['-n', NS, 'patch', 'imc', CLUSTER, '--type=merge', '-p', JSON.stringify({ spec: { version: to } })]);
+    await patchImc({ spec: { version: to } });
     await settledOn(to);
     console.log(`node e2e: rolling upgrade ${from} → ${to} of every role in ${since(t)}: ${await podVersions()}`);
     await progress(all, 10, 'after the rolling upgrade');
@@ -492,23 +525,16 @@ describe('the platform on a real Kubernetes node: helm install, the README ImClu
     expect(sum('delivered')).toBe(sum('expectedDeliveries'));
   });
 
-  it("autoscaling: connections past the default pool's target scale its gates up; fewer scale them down again while a steady stream loses nothing", async () => {
+  it("autoscaling: connections past the default pool's target scale its gates up; fewer scale them down, draining gates with live connections; nothing lost", async () => {
     const t = Date.now();
     const pools = (await kubectlJson(['-n', NS, 'get', 'imc', CLUSTER])).spec.gate.pools as any[];
     const main = pools.findIndex((p) => p.name === 'main');
     expect(main).toBeGreaterThanOrEqual(0);
-    const autoscale = { minReplicas: 1, maxReplicas: 3, targetConnectionsPerPod: 10, stabilizationWindowSeconds: 15 };
-    await kubectl([
-      '-n',
-      NS,
-      'patch',
-      'imc',
-      CLUSTER,
-      '--type=json',
-      '-p',
-      JSON.stringify([{ op: 'replace', path: `/spec/gate/pools/${main}/autoscale`, value: autoscale }]),
-    ]);
+    const autoscale = { minReplicas: 1, maxReplicas: 3, targetConnectionsPerPod: 10, stabilizationWindowSeconds: 10, maxStepDown: 2 };
+    await patchImc([{ op: 'replace', path: `/spec/gate/pools/${main}/autoscale`, value: autoscale }], 'json');
     const gateMain = async () => kubectlJson(['-n', NS, 'get', 'deployment', `${CLUSTER}-gate-main`]);
+    const mainPods = async () =>
+      (await kubectlJson(['-n', NS, 'get', 'pods', '-l', 'app.kubernetes.io/component=gate,imcloud.dev/pool=main'])).items as any[];
     const replicasOf = (d: any) => `${d.spec.replicas} wanted, ${d.status.readyReplicas ?? 0} ready`;
     console.log(`node e2e: autoscale of pool main: ${JSON.stringify(autoscale)}; gate-main ${replicasOf(await gateMain())}`);
     // A small stream that stays through the scale-down, and a big one that brings the pool past its target.
@@ -522,20 +548,96 @@ describe('the platform on a real Kubernetes node: helm install, the README ImClu
     });
     const up = await gateMain();
     console.log(`node e2e: 28 connections at a target of 10 per pod: gate-main scaled up to ${replicasOf(up)} in ${since(t)}`);
-    await progress([steady, burst], 3, 'after the scale-up');
+    // Dispatch names the least-loaded gates: this stream's connections go to the new, empty pods,
+    // which are the ones the scale-down removes (their pod-deletion-cost is their connections).
+    const late = startStream({ dispatchUrl, adminUrl, adminToken, appId, pairs: 1, intervalMs: 300, userSuffix: '-late' });
+    await progress([steady, burst, late], 3, 'after the scale-up');
+    const before = new Map((await mainPods()).map((p) => [p.status.podIP as string, p.metadata.name as string]));
     const burstResult = await stopStreams([burst], 'autoscale burst');
     expectEverySendAckedAndDelivered(burstResult);
     const t2 = Date.now();
     await until('gate-main scaled back down to 1 ready pod', async () => {
       const d = await gateMain();
-      const pods = (await kubectlJson(['-n', NS, 'get', 'pods', '-l', 'app.kubernetes.io/component=gate,imcloud.dev/pool=main'])).items;
+      const pods = await mainPods();
       return d.spec.replicas === 1 && d.status.readyReplicas === 1 && pods.length === 1 ? '' : `${replicasOf(d)}, ${pods.length} pods`;
     });
-    console.log(`node e2e: 4 connections left: gate-main scaled down to 1 pod in ${since(t2)}`);
-    await progress([steady], 5, 'after the scale-down');
-    const [steadyResult] = await stopStreams([steady], 'autoscale steady');
-    expectEverySendAckedAndDelivered([steadyResult!]);
+    const kept = new Set((await mainPods()).map((p) => p.status.podIP as string));
+    const removed = [...before].filter(([ip]) => !kept.has(ip));
+    console.log(
+      `node e2e: 8 connections left: gate-main scaled down to 1 pod in ${since(t2)}; removed ${removed.map(([, n]) => n).join(', ')}`,
+    );
+    await progress([steady, late], 5, 'after the scale-down');
+    const results = await stopStreams([steady, late], 'autoscale steady and late');
+    expectEverySendAckedAndDelivered(results);
+    // Live connections were on the removed pods, and their gates drained them: the SDK left on the
+    // gate's hint ("server hint") and reconnected through dispatch; nothing was lost.
+    const onRemoved = results
+      .flatMap((r) => Object.entries(r.gates))
+      .filter(([url]) => removed.some(([ip]) => new URL(url).hostname === ip))
+      .reduce((n, [, connections]) => n + connections, 0);
+    const drained = results.reduce((n, r) => n + (r.offlineReasons['server hint'] ?? 0), 0);
+    console.log(
+      `node e2e: scale-down: connections made to the removed pods ${onRemoved}, devices drained by hint ${drained}, offline reasons ${JSON.stringify(results.map((r) => r.offlineReasons))}`,
+    );
+    expect(removed).toHaveLength(2);
+    expect(onRemoved, 'devices were connected to the pods the scale-down removed').toBeGreaterThan(0);
+    expect(drained, 'the removed gates drained their connections with a reconnect hint').toBeGreaterThan(0);
   });
+
+  it('autoscaling: a backlog in the store queue (its one consumer frozen, as a hung process) scales the consumers up; they drain it and scale back down; nothing lost', async () => {
+    const consumer = {
+      autoscale: { minReplicas: 1, maxReplicas: 3, targetBacklogPerReplica: 50, stabilizationWindowSeconds: 10, maxStepDown: 2 },
+    };
+    await patchImc({ spec: { consumer: { replicas: null, ...consumer } } });
+    const deployment = async () => kubectlJson(['-n', NS, 'get', 'deployment', `${CLUSTER}-consumer`]);
+    const consumerPods = async () =>
+      (await kubectlJson(['-n', NS, 'get', 'pods', '-l', 'app.kubernetes.io/component=consumer'])).items.filter(
+        (p: any) => !p.metadata.deletionTimestamp,
+      ) as any[];
+    const replicasOf = (d: any) => `${d.spec.replicas} wanted, ${d.status.readyReplicas ?? 0} ready`;
+    const stream = startStream({
+      dispatchUrl,
+      adminUrl,
+      adminToken,
+      appId: 'node-e2e-backlog',
+      pairs: 3,
+      intervalMs: 20,
+      userSuffix: '-backlog',
+    });
+    await progress([stream], 5, 'before the consumer is frozen');
+    const [frozen, ...others] = await consumerPods();
+    expect(others, 'one consumer before the backlog').toHaveLength(0);
+    const t = Date.now();
+    await freezePod(frozen, 'FROZEN');
+    try {
+      console.log(`node e2e: consumer pod ${frozen.metadata.name} frozen; sends go on into the store queue`);
+      await until('the consumers scaled up by the backlog', async () => {
+        const d = await deployment();
+        return d.spec.replicas > 1 ? '' : replicasOf(d);
+      });
+      console.log(`node e2e: consumers scaled up to ${replicasOf(await deployment())} in ${since(t)}: ${await scaledEvents('consumer')}`);
+    } finally {
+      await freezePod(frozen, 'THAWED');
+    }
+    await progress([stream], 5, 'after the scale-up');
+    const t2 = Date.now();
+    await until('the consumers back to 1 once the backlog is gone', async () => {
+      const d = await deployment();
+      const pods = await consumerPods();
+      return d.spec.replicas === 1 && pods.length === 1 ? '' : `${replicasOf(d)}, ${pods.length} pods`;
+    });
+    console.log(`node e2e: backlog drained: consumers back to 1 in ${since(t2)}: ${await scaledEvents('consumer')}`);
+    const [result] = await stopStreams([stream], 'consumer backlog');
+    expectEverySendAckedAndDelivered([result!]);
+    expect(result!.stored, 'every acked message stored').toBe(result!.acked);
+  });
+
+  /** The operator's "Scaled" events for a role's Deployment, oldest first. */
+  const scaledEvents = async (role: string) =>
+    (await kubectlJson(['-n', NS, 'get', 'events', '--field-selector', 'reason=Scaled'])).items
+      .filter((e: any) => String(e.message).startsWith(`${CLUSTER}-${role}:`))
+      .map((e: any) => e.message)
+      .join('; ');
 
   const OWNED_KINDS =
     'deployments,replicasets,pods,services,configmaps,secrets,poddisruptionbudgets,horizontalpodautoscalers,serviceaccounts,roles,rolebindings,networkpolicies';
@@ -586,6 +688,27 @@ describe('the platform on a real Kubernetes node: helm install, the README ImClu
     await kubectl(['get', 'crd', 'imclusters.imcloud.dev']);
   });
 });
+
+/**
+ * Freezes (or thaws) every process of a pod through the node's cgroup v1 freezer: a frozen
+ * process neither reads its socket nor answers a probe, as a hung one would. The node's tear-down
+ * thaws whatever a failed test left frozen.
+ */
+async function freezePod(pod: any, state: 'FROZEN' | 'THAWED'): Promise<void> {
+  const root = join('/sys/fs/cgroup/freezer', env('IMCLOUD_NODE_CGROUP'));
+  const name = `pod${pod.metadata.uid}`;
+  const found = (await readdir(root, { recursive: true })).find((p) => basename(p) === name);
+  if (!found) throw new Error(`no freezer cgroup ${name} under ${root}`);
+  const file = join(root, found, 'freezer.state');
+  await writeFile(file, state);
+  const end = Date.now() + 30_000;
+  for (;;) {
+    const now = (await readFile(file, 'utf8')).trim();
+    if (now === state) return;
+    if (Date.now() > end) throw new Error(`${file}: ${now}, not ${state}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
 
 /** What every namespace has without the chart: the default ServiceAccount and the root CA ConfigMap. */
 function isDefault(o: any): boolean {

@@ -43,6 +43,8 @@ export interface StreamResult {
   reordered: number;
   /** Reconnects of the clients through dispatch. */
   reconnects: number;
+  /** Why devices went offline (the SDK's reason: "server hint" is a draining gate's), with how many times. */
+  offlineReasons: Record<string, number>;
   /** Every gate URL dispatch named, with how many times. */
   gates: Record<string, number>;
   details: string[];
@@ -64,6 +66,7 @@ async function admin(method: string, path: string, body?: unknown): Promise<any>
 }
 
 const gates: Record<string, number> = {};
+const offlineReasons: Record<string, number> = {};
 let reconnects = 0;
 
 interface Sent {
@@ -106,6 +109,9 @@ class Device {
       },
     });
     this.client.on('message', (m) => this.received.push(m));
+    this.client.on('state', (e) => {
+      if (e.state === 'offline' && e.willReconnect) offlineReasons[e.reason ?? ''] = (offlineReasons[e.reason ?? ''] ?? 0) + 1;
+    });
   }
 }
 
@@ -254,6 +260,7 @@ async function main(): Promise<StreamResult> {
     duplicated,
     reordered,
     reconnects,
+    offlineReasons,
     gates,
     details: details.slice(0, 30),
   };
