@@ -6,6 +6,11 @@ import { ImError } from './errors.js';
 export const USER_ID = /^[A-Za-z0-9_.@-]{1,64}$/;
 export const APP_ID = /^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$/;
 export const GROUP_ID = /^[A-Za-z0-9_.@-]{1,64}$/;
+/**
+ * The system sender: the app's backend sending as the platform (ADR 0035). A well-formed user id,
+ * so that its conversations with users are ordinary single chats, but reserved: no client acts as it.
+ */
+export const SYSTEM_SENDER = '@system';
 
 export function assertUserId(userId: string, field = 'user id'): void {
   if (!USER_ID.test(userId)) throw new ImError('IM_BAD_REQUEST', `${field} must match ${USER_ID.source}`);

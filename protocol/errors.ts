@@ -48,6 +48,12 @@ export const errorCatalog = {
   // Requests
   IM_BAD_REQUEST: { status: 400, fatal: false, message: 'A field of the request is missing or invalid.' },
   IM_BODY_TOO_LARGE: { status: 413, fatal: false, message: 'The message body is larger than the app allows (logic.maxBodyBytes).' },
+  IM_SYSTEM_SENDER_RESERVED: {
+    status: 403,
+    fatal: false,
+    message:
+      "Only the app's backend, through the admin API, sends as the system sender; a client may not mark a message system or send to it.",
+  },
   IM_NOT_FOUND: { status: 404, fatal: false, message: 'No such message or conversation.' },
   IM_RECALL_WINDOW_EXPIRED: { status: 409, fatal: false, message: 'The message is older than the recall window.' },
   IM_RECALL_NOT_SENDER: { status: 403, fatal: false, message: 'Only the sender may recall a message.' },

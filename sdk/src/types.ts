@@ -29,6 +29,8 @@ export interface ChatMessage {
   recallsSeq: number;
   /** Sent by the signed-in user (from this or another device). */
   own: boolean;
+  /** Sent by the app's backend as the system sender (sender "@system"), never by a user: show it as the app's own notice. */
+  system?: true;
   /** For kind "system" in a group: the membership or settings change it records. */
   groupEvent?: GroupEvent;
   /** Group chat: the members this message @mentions. */

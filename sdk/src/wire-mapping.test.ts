@@ -46,6 +46,11 @@ describe('chatMessageFromWire', () => {
     expect(chatMessageFromWire({ seq: 3, kind: 2 }, 'a').kind).toBe('system');
     expect(chatMessageFromWire({ seq: 4, kind: 9 as imcloud.v1.MessageKind }, 'a').kind).toBe('normal');
   });
+
+  it("marks the system sender's messages system, and only those", () => {
+    expect(chatMessageFromWire({ seq: 1, sender: '@system', system: true }, 'a')).toMatchObject({ system: true, kind: 'normal' });
+    expect(chatMessageFromWire({ seq: 2, sender: 'b' }, 'a').system).toBeUndefined();
+  });
 });
 
 describe('ownMessageFromAck', () => {

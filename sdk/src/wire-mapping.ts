@@ -60,6 +60,7 @@ export function chatMessageFromWire(m: imcloud.v1.IMessage, userId: string | und
     recallsSeq: Number(m.recallsSeq ?? 0),
     own: m.sender === userId,
   };
+  if (m.system) message.system = true;
   if (message.contentType === 'text' && !message.recalled) message.text = new TextDecoder().decode(body);
   addFile(message);
   if (message.kind === 'system' && message.contentType === 'group-event') message.groupEvent = groupEventFromBody(body);

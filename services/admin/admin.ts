@@ -2,7 +2,7 @@
 // Credentials: the platform admin token (every app), or HTTP Basic appId:secret (that app only).
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
-import { APP_ID, USER_ID } from '../../protocol/conversation-id.js';
+import { APP_ID, SYSTEM_SENDER, USER_ID } from '../../protocol/conversation-id.js';
 import { ImError } from '../../protocol/errors.js';
 import { encodeFrameBody } from '../../protocol/frame-codec.js';
 import { imcloud } from '../../protocol/gen/im.js';
@@ -14,6 +14,7 @@ import type { AdminConfig } from '../shared/role-config.js';
 import { mintToken } from '../shared/tokens.js';
 import { registerGroupRoutes } from './group-routes.js';
 import { LogicLink } from './logic-link.js';
+import { registerMessageRoutes } from './message-routes.js';
 
 const policy = z.enum(['all', 'per-platform', 'single']);
 /** Overrides of the platform's per-app defaults (ADR 0024). */
@@ -49,7 +50,10 @@ const patchAppBody = z
   .strict();
 const tokenBody = z
   .object({
-    userId: z.string().regex(USER_ID, `userId must match ${USER_ID.source}`),
+    userId: z
+      .string()
+      .regex(USER_ID, `userId must match ${USER_ID.source}`)
+      .refine((u) => u !== SYSTEM_SENDER, `${SYSTEM_SENDER} is the system sender (ADR 0035), not a user`),
     ttlSec: z
       .number()
       .int()
@@ -235,6 +239,7 @@ export class Admin {
       this.backends.groups,
       this.logic,
     );
+    registerMessageRoutes((method, path, route, fn) => this.endpoint(http, method, path, route, 'app', fn), parse, this.logic);
   }
 
   async createApp(

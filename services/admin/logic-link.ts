@@ -65,6 +65,8 @@ export class LogicLink {
       traceId: randomUUID(),
       receivedAt: Date.now(),
       frame: encodeFrameBody({ ...frame, reqId: 1 }),
+      // The app's backend: logic lets it act as the system sender (ADR 0035).
+      admin: true,
     }).finish();
     return new Promise<Frame>((resolve, reject) => {
       const timer = setTimeout(() => {

@@ -1,7 +1,7 @@
 // Who sent an upstream frame, as the gate established it from the verified token, and where
 // the answer goes (the connection on its gate).
 import { randomUUID } from 'node:crypto';
-import { APP_ID, USER_ID } from '../../protocol/conversation-id.js';
+import { APP_ID, SYSTEM_SENDER, USER_ID } from '../../protocol/conversation-id.js';
 import type { imcloud } from '../../protocol/gen/im.js';
 
 export interface Caller {
@@ -14,6 +14,8 @@ export interface Caller {
   traceId: string;
   /** When the gate took the frame (ms since epoch); 0 when the envelope does not say. */
   receivedAt: number;
+  /** The admin role sent the frame (the app's backend): it may act as the system sender. */
+  admin: boolean;
 }
 
 export function callerOf(up: imcloud.internal.v1.Upstream): Caller {
@@ -26,10 +28,15 @@ export function callerOf(up: imcloud.internal.v1.Upstream): Caller {
     gateId: up.gateId,
     traceId: up.traceId || randomUUID(),
     receivedAt: Number(up.receivedAt),
+    admin: up.admin,
   };
 }
 
-/** Logic's own wall behind the gate's (ADR 0022): an authenticated app and user, and a connection to answer. */
+/**
+ * Logic's own wall behind the gate's (ADR 0022): an authenticated app and user, and a connection
+ * to answer. Only the admin role acts as the system sender (ADR 0035), whatever token a client holds.
+ */
 export function isAuthenticated(c: Caller): boolean {
-  return APP_ID.test(c.appId) && USER_ID.test(c.userId) && Boolean(c.connId) && Boolean(c.gateId);
+  const user = USER_ID.test(c.userId) && (c.userId !== SYSTEM_SENDER || c.admin);
+  return APP_ID.test(c.appId) && user && Boolean(c.connId) && Boolean(c.gateId);
 }

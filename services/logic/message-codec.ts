@@ -1,4 +1,5 @@
 // StoredMessage ↔ the wire Message, and StoreRecord bodies on the bus.
+import { SYSTEM_SENDER } from '../../protocol/conversation-id.js';
 import { imcloud } from '../../protocol/gen/im.js';
 import type { StoredMessage } from '../ports/stored-message.js';
 import '../../protocol/protobuf-fast-strings.js';
@@ -18,6 +19,8 @@ export function toWireMessage(m: StoredMessage): imcloud.v1.Message.$Properties 
     recallsSeq: m.recallsSeq,
     recalled: m.recalled,
     ...(m.mentions && { mentions: m.mentions }),
+    // Only the admin role sends as the system sender (caller.ts), so the sender is the mark (ADR 0035).
+    ...(m.sender === SYSTEM_SENDER && { system: true }),
   };
 }
 

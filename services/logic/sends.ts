@@ -15,6 +15,7 @@ import { fanOutToGroup } from './group-fan-out.js';
 import type { LogicContext } from './logic-context.js';
 import type { MessageReader } from './message-reader.js';
 import type { SendAcceptor } from './send-acceptor.js';
+import { isSystemSend, SystemSends } from './system-sends.js';
 
 const MessageKind = imcloud.v1.MessageKind;
 const CLIENT_MSG_ID = /^[\x21-\x7e]{1,64}$/;
@@ -23,6 +24,7 @@ const MAX_MENTIONS = 100;
 
 export class Sends {
   private readonly files: FileAccess;
+  private readonly systemSends: SystemSends;
 
   constructor(
     private readonly cx: LogicContext,
@@ -31,6 +33,7 @@ export class Sends {
     private readonly access: ConversationAccess,
   ) {
     this.files = new FileAccess(cx.backends.files, cx.backends.groups);
+    this.systemSends = new SystemSends(cx, acceptor);
   }
 
   async send(c: Caller, reqId: number, req: imcloud.v1.Send): Promise<void> {
@@ -39,6 +42,7 @@ export class Sends {
     if (req.body.length > maxBodyBytes) throw new ImError('IM_BODY_TOO_LARGE', `body of ${req.body.length} bytes exceeds ${maxBodyBytes}`);
     if (req.contentType.length > MAX_CONTENT_TYPE)
       throw new ImError('IM_BAD_REQUEST', `content_type is longer than ${MAX_CONTENT_TYPE} characters`);
+    if (isSystemSend(c, req)) return this.systemSends.send(c, reqId, req);
     if (req.groupId) return this.sendToGroup(c, reqId, req);
     assertUserId(req.to, 'to');
     const conversation = singleConversation(c.userId, req.to);
