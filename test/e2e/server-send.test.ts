@@ -137,6 +137,25 @@ describe('send from the backend over HTTP', () => {
     expect(nowhere).toMatchObject({ status: 404, json: { error: { code: 'IM_GROUP_NOT_FOUND' } } });
   });
 
+  it('to a group in read diffusion: members online and one who syncs later all get it marked system', async () => {
+    const t = await tenant();
+    await admin(platform, 'PATCH', `/v1/apps/${t.appId}`, { limits: { groupWriteDiffusionMax: 1 } });
+    const alice = await user(t, 'alice');
+    const create = await fetch(`${platform.base}/v1/apps/${t.appId}/groups`, {
+      method: 'POST',
+      headers: { authorization: basic(t), 'content-type': 'application/json' },
+      body: JSON.stringify({ groupId: 'big', name: 'Big', owner: 'alice', members: ['bob', 'carol'] }),
+    });
+    expect(create.status).toBe(201);
+    await expect(platform.runtime.backends.groups.get(t.appId, 'big')).resolves.toMatchObject({ diffusion: 'read' });
+    const sys = await post(t, '', { system: true, group: 'big', body: 'read me', clientMsgId: 'rd-1' });
+    expect(sys.json).toMatchObject({ conversation: 'g:big', seq: 2 });
+    const bob = await user(t, 'bob');
+    for (const p of [alice, bob]) await until('it arrives', () => inConversation(p, 'g:big').some((m) => m.seq === 2));
+    for (const p of [alice, bob])
+      expect(inConversation(p, 'g:big').find((m) => m.seq === 2)).toMatchObject({ sender: SYSTEM_SENDER, system: true, text: 'read me' });
+  });
+
   it('refuses wrong credentials, another app, bad input and a body over the limit with catalog codes', async () => {
     const [t, other] = [await tenant(), await tenant()];
     const ok = { from: 'alice', to: 'bob', body: 'x', clientMsgId: 'c-1' };
