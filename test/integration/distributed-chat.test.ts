@@ -1,7 +1,7 @@
 // Every role as its own OS process (2 gates, 2 logic, 2 consumers, dispatch, admin) on real
 // Redis, RabbitMQ and FerretDB, with users spread over both gates using every feature.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { singleConversation } from '../../protocol/conversation-id.js';
+import { SYSTEM_SENDER, singleConversation } from '../../protocol/conversation-id.js';
 import { imcloud } from '../../protocol/gen/im.js';
 import { type BackendEnv, type Cluster, startCluster } from '../support/cluster.js';
 import { RawClient } from '../support/raw-client.js';
@@ -337,5 +337,43 @@ describe('distributed: roles as processes on real servers', () => {
       expect(mine).toEqual(Array.from({ length: 15 }, (_, n) => `wave-${i}-${n + 1}`));
     }
     for (const c of [ana, ben, cy]) c.close();
+  });
+
+  it("the app's backend sends over HTTP through the admin process: as a user and as the system, to users on both gates and one who syncs later, stored with the mark, a retry deduped", async () => {
+    const { json: app } = await admin('/v1/apps', {});
+    const secret = `Basic ${Buffer.from(`${app.appId}:${app.secret}`).toString('base64')}`;
+    const appId = app.appId as string;
+    const post = async (path: string, body: unknown) => {
+      const res = await fetch(`${cluster.adminUrl}/v1/apps/${appId}/messages${path}`, {
+        method: 'POST',
+        headers: { authorization: secret, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+    };
+    const bob = await online(appId, 'bob', 1);
+    const asAlice = await post('', { from: 'alice', to: 'bob', body: 'from the backend', clientMsgId: 'hs-1' });
+    expect(asAlice).toMatchObject({ status: 200, json: { conversation: singleConversation('alice', 'bob'), seq: 1, duplicate: false } });
+    expect((await bob.nextOf('push', 10_000)).push!.messages![0]).toMatchObject({ sender: 'alice', system: false, seq: 1 });
+    expect((await post('', { from: 'alice', to: 'bob', body: 'from the backend', clientMsgId: 'hs-1' })).json).toEqual({
+      ...asAlice.json,
+      duplicate: true,
+    });
+
+    const batch = await post('/batch', { system: true, to: ['bob', 'carol'], body: 'system notice', clientMsgId: 'hs-2' });
+    const results = batch.json.results as Array<Record<string, unknown>>;
+    expect(results.map((r) => [r.to, r.conversation, r.seq])).toEqual([
+      ['bob', singleConversation(SYSTEM_SENDER, 'bob'), 1],
+      ['carol', singleConversation(SYSTEM_SENDER, 'carol'), 1],
+    ]);
+    expect((await bob.nextOf('push', 10_000)).push!.messages![0]).toMatchObject({ sender: SYSTEM_SENDER, system: true });
+    const carol = await online(appId, 'carol', 0);
+    const page = await carol.request({ sync: { cursors: [] } });
+    expect(page.syncPage!.messages!.map((m) => [m.sender, m.system, str(m.body)])).toEqual([[SYSTEM_SENDER, true, 'system notice']]);
+    // The durable copy (FerretDB, by the consumers) carries the mark too.
+    const conv = singleConversation(SYSTEM_SENDER, 'carol');
+    await expect.poll(async () => (await historyOf(carol, conv)).map((m) => m.system), { timeout: 15_000 }).toEqual([true]);
+    bob.close();
+    carol.close();
   });
 });
