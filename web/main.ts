@@ -23,6 +23,7 @@ import {
 import { deviceIdFor, fetchJson } from './demo-session.js';
 import { FileUi } from './file-ui.js';
 import { EVENT_TEXT } from './group-event-text.js';
+import { peerTitle, systemItem } from './system-message.js';
 
 /** The recall window of the default server config; the server has the final word. */
 const RECALL_HINT_MS = 2 * 60_000;
@@ -44,6 +45,8 @@ interface UiMessage {
   event?: string;
   /** A file message's file. */
   file?: FileInfo;
+  /** Sent by the app itself (ChatMessage.system). */
+  system?: boolean;
 }
 
 interface DemoConfig {
@@ -247,7 +250,7 @@ function thread(conversation: string): Map<string, UiMessage> {
 }
 
 function titleOf(c: Pick<ConversationInfo, 'group' | 'peer'>): string {
-  return c.group ? `# ${groupNames.get(c.group) ?? c.group}` : c.peer;
+  return c.group ? `# ${groupNames.get(c.group) ?? c.group}` : peerTitle(c.peer);
 }
 
 function fromChat(m: ChatMessage): UiMessage {
@@ -256,6 +259,7 @@ function fromChat(m: ChatMessage): UiMessage {
   return {
     ...(e && { event: EVENT_TEXT[e.type](e) }),
     ...(m.file && { file: m.file }),
+    ...(m.system && { system: true }),
     conversation: m.conversation,
     seq: m.seq,
     clientMsgId: m.clientMsgId,
@@ -450,6 +454,7 @@ function renderThread(): void {
   ui.messages.replaceChildren(
     ...list.map((m) => {
       if (m.event !== undefined) return eventItem(m);
+      if (m.system) return systemItem(m);
       const li = document.createElement('li');
       li.dataset.testid = 'message';
       if (m.seq !== undefined) li.dataset.seq = String(m.seq);

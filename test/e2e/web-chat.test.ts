@@ -241,6 +241,32 @@ describe('web chat page', () => {
     await Promise.all(contexts.map((c) => c.close()));
   });
 
+  it("a system message from the app's backend shows as the app's notice in a conversation named System, apart from users' messages", async () => {
+    const context = await browser.newContext();
+    const hana = await signIn(context, 'hana');
+    const post = (body: object) =>
+      fetch(`${base}v1/apps/demo/messages`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer e2e-admin-token', 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    expect((await post({ system: true, to: 'hana', body: 'Maintenance tonight at 2', clientMsgId: 'web-sys-1' })).status).toBe(200);
+    expect((await post({ from: 'ivan', to: 'hana', body: 'not a notice', clientMsgId: 'web-user-1' })).status).toBe(200);
+
+    const systemItem = hana.locator('[data-testid="conversation-item"][data-peer="@system"]');
+    await until('the System conversation is listed', async () => (await systemItem.locator('.peer').textContent()) === 'System');
+    await systemItem.click();
+    const notice = hana.getByTestId('system-message');
+    await until('the notice shows', async () => (await notice.getByTestId('message-text').textContent()) === 'Maintenance tonight at 2');
+    await expect(notice.getAttribute('class')).resolves.toBe('system');
+    await expect(hana.getByTestId('message-list').getByTestId('message').count()).resolves.toBe(0);
+
+    await hana.locator('[data-testid="conversation-item"][data-peer="ivan"]').click();
+    await until('ivan’s message is a message', async () => (await thread(hana)).join('|') === 'not a notice');
+    await expect(hana.getByTestId('system-message').count()).resolves.toBe(0);
+    await context.close();
+  });
+
   it('two tabs of one user in one browser both stay signed in and both get messages', async () => {
     const context = await browser.newContext();
     const tab1 = await signIn(context, 'dave');

@@ -12,7 +12,21 @@ import { framing } from './framing.js';
 import { httpSurface } from './http-surface.js';
 import { limits } from './limits.js';
 import { overload } from './overload.js';
+import { serverSend } from './server-send.js';
 import { tenancy } from './tenancy.js';
 import { tokens } from './tokens.js';
 
-export const groups: Group[] = [tenancy, tokens, framing, limits, churn, floods, overload, fileAccess, fileInput, authState, httpSurface];
+export const groups: Group[] = [
+  tenancy,
+  tokens,
+  framing,
+  limits,
+  churn,
+  floods,
+  overload,
+  fileAccess,
+  fileInput,
+  serverSend,
+  authState,
+  httpSurface,
+];
