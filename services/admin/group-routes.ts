@@ -6,7 +6,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { GROUP_ID, groupConversation, USER_ID } from '../../protocol/conversation-id.js';
+import { GROUP_ID, groupConversation, SYSTEM_SENDER, USER_ID } from '../../protocol/conversation-id.js';
 import { ImError } from '../../protocol/errors.js';
 import type { FrameInit } from '../../protocol/frame-codec.js';
 import type { imcloud } from '../../protocol/gen/im.js';
@@ -14,7 +14,10 @@ import type { GroupDirectory } from '../ports/group-directory.js';
 import type { HttpRequest } from '../shared/http-server.js';
 import type { LogicLink } from './logic-link.js';
 
-const userId = z.string().regex(USER_ID, `user ids match ${USER_ID.source}`);
+const userId = z
+  .string()
+  .regex(USER_ID, `user ids match ${USER_ID.source}`)
+  .refine((u) => u !== SYSTEM_SENDER, `${SYSTEM_SENDER} is the system sender (ADR 0035), not a member`);
 const users = z.array(userId).max(500);
 const createBody = z
   .object({

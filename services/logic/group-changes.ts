@@ -6,7 +6,7 @@
 // a leaver is closed at the current max seq before the event and moved to its seq after.
 
 import { createHash } from 'node:crypto';
-import { assertGroupId, assertUserId, groupConversation } from '../../protocol/conversation-id.js';
+import { assertGroupId, assertUserId, groupConversation, SYSTEM_SENDER } from '../../protocol/conversation-id.js';
 import { ImError } from '../../protocol/errors.js';
 import { imcloud } from '../../protocol/gen/im.js';
 import type { Group, GroupMember, GroupRole } from '../ports/group-directory.js';
@@ -270,6 +270,8 @@ export class GroupChanges {
     const max = this.cx.config.logic.groupChangeMaxUsers;
     if (ids.length > max) throw new ImError('IM_BAD_REQUEST', `one change may name at most ${max} users`);
     for (const id of ids) assertUserId(id, 'member');
+    // It keeps no conversation index, and no client acts as it (ADR 0035).
+    if (ids.includes(SYSTEM_SENDER)) throw new ImError('IM_SYSTEM_SENDER_RESERVED', 'the system sender is no member of a group');
     return [...new Set(ids)].filter((id) => id !== except);
   }
 

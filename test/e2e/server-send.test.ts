@@ -135,6 +135,18 @@ describe('send from the backend over HTTP', () => {
     expect(stranger).toMatchObject({ status: 403, json: { error: { code: 'IM_GROUP_NOT_MEMBER' } } });
     const nowhere = await post(t, '', { system: true, group: 'nope', body: 'x', clientMsgId: 'g-4' });
     expect(nowhere).toMatchObject({ status: 404, json: { error: { code: 'IM_GROUP_NOT_FOUND' } } });
+    // The system sender is nobody's fellow member: the group routes refuse it as owner or member.
+    for (const [path, body] of [
+      ['', { groupId: 'sys', name: 'Sys', owner: SYSTEM_SENDER }],
+      ['/team/members', { userIds: [SYSTEM_SENDER] }],
+    ] as const) {
+      const res = await fetch(`${platform.base}/v1/apps/${t.appId}/groups${path}`, {
+        method: 'POST',
+        headers: { authorization: basic(t), 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      expect(res.status, path).toBe(400);
+    }
   });
 
   it('to a group in read diffusion: members online and one who syncs later all get it marked system', async () => {
@@ -193,6 +205,8 @@ describe('send from the backend over HTTP', () => {
     expect(claims.error).toMatchObject({ code: 'IM_SYSTEM_SENDER_RESERVED', fatal: false });
     const toSystem = await mallory.request({ send: { clientMsgId: 'fake-2', to: SYSTEM_SENDER, body } });
     expect(toSystem.error).toMatchObject({ code: 'IM_SYSTEM_SENDER_RESERVED' });
+    const withSystem = await mallory.request({ groupCreate: { clientMsgId: 'fake-3', groupId: 'g', name: 'G', members: [SYSTEM_SENDER] } });
+    expect(withSystem.error).toMatchObject({ code: 'IM_SYSTEM_SENDER_RESERVED' });
     // Nor can it sign in as the system sender: tokens are not minted for it.
     const mint = await fetch(`${platform.base}/v1/apps/${t.appId}/tokens`, {
       method: 'POST',
