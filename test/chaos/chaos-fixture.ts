@@ -5,6 +5,7 @@ import { ImClient } from '../../sdk/src/index.js';
 import type { ChatMessage, SkippedEvent } from '../../sdk/src/types.js';
 import { type Servers, serverEnv, startServers } from '../infra/index.js';
 import { type BackendEnv, type Cluster, startCluster } from '../support/cluster.js';
+import { countDeliveries } from '../support/delivery-count.js';
 
 export interface Sent {
   conversation: string;
@@ -248,56 +249,16 @@ export async function account(world: ChaosWorld, load: ChatLoad): Promise<Accoun
     .find({ appId: world.appId, kind: 0 }, { projection: { conversation: 1, seq: 1, clientMsgId: 1, sender: 1 } })
     .toArray();
   await mongo.close();
-  const details: string[] = [];
-  const stored = new Map<string, number>();
-  const bySenderMsg = new Map<string, number>();
-  for (const r of rows) {
-    const key = `${r.conversation}#${r.seq}`;
-    stored.set(key, (stored.get(key) ?? 0) + 1);
-    const idKey = `${r.sender}#${r.clientMsgId}`;
-    bySenderMsg.set(idKey, (bySenderMsg.get(idKey) ?? 0) + 1);
-  }
-  let lost = 0;
-  let duplicated = 0;
-  let reordered = 0;
-  for (const s of load.sent) {
-    if (!stored.has(`${s.conversation}#${s.seq}`)) {
-      lost++;
-      details.push(`not stored: ${s.conversation}#${s.seq} (${s.clientMsgId})`);
-    }
-    for (const d of load.targets(s)) {
-      if (!d.received.some((m) => m.conversation === s.conversation && m.seq === s.seq && m.clientMsgId === s.clientMsgId)) {
-        lost++;
-        const told = d.skipped.find((e) => e.conversation === s.conversation && e.fromSeq <= s.seq && s.seq <= e.toSeq);
-        details.push(
-          `not delivered to ${d.deviceId}: ${s.conversation}#${s.seq}${told ? ` (skipped as ${told.reason} ${told.fromSeq}..${told.toSeq})` : ''}`,
-        );
-      }
-    }
-  }
-  for (const [key, n] of [...stored, ...bySenderMsg]) {
-    if (n > 1) {
-      duplicated += n - 1;
-      details.push(`stored ${n} times: ${key}`);
-    }
-  }
-  for (const d of load.devices) {
-    const seen = new Set<string>();
-    const last = new Map<string, number>();
-    for (const m of d.received) {
-      const key = `${m.conversation}#${m.seq}`;
-      if (seen.has(key)) {
-        duplicated++;
-        details.push(`${d.deviceId} saw ${key} twice`);
-      }
-      seen.add(key);
-      if ((last.get(m.conversation) ?? 0) >= m.seq) {
-        reordered++;
-        details.push(`${d.deviceId} saw ${key} after seq ${last.get(m.conversation)}`);
-      }
-      last.set(m.conversation, Math.max(last.get(m.conversation) ?? 0, m.seq));
-    }
-  }
+  const { lost, duplicated, reordered, details } = countDeliveries({
+    sent: load.sent,
+    targets: (s) => load.targets(s),
+    devices: load.devices,
+    rows: rows.map((r) => ({ conversation: r.conversation, seq: r.seq, clientMsgId: r.clientMsgId, sender: r.sender })),
+    whyMissing: (d, s) => {
+      const told = d.skipped.find((e) => e.conversation === s.conversation && e.fromSeq <= s.seq && s.seq <= e.toSeq);
+      return told ? ` (skipped as ${told.reason} ${told.fromSeq}..${told.toSeq})` : '';
+    },
+  });
   const group = load.groupCounts();
   const line =
     `sent=${load.attempts} acked=${load.sent.length} delivered=${load.delivered()} stored=${rows.length} ` +

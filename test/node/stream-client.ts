@@ -5,17 +5,16 @@
 // upgrade, a killed pod, a promoted canary). Device "a" of each user sends to its partner, one
 // message at a time, every `intervalMs`.
 //
-// Counted like the chaos test (test/chaos/chaos-fixture.ts): sent (attempts), acked, delivered
+// Counted like the chaos test (test/support/delivery-count.ts): sent (attempts), acked, delivered
 // (each acked message on both devices of the recipient and on the sender's other device), stored
-// (read back through history once the stream stops), lost (acked but not stored, or not on a
-// device that must hold it), duplicated (stored twice by seq or by clientMsgId, or seen twice by
-// a device), reordered (a device saw a seq after a higher one of the same conversation).
+// (read back through history once the stream stops), lost, duplicated and reordered.
 //
 // Protocol: stdout carries `progress {json}` lines (acks per sending device) every second and one
 // `result {json}` line at the end; the stream stops when stdin gets a line `stop` (or closes).
 // Progress and reconnects go to stderr.
 import { createInterface } from 'node:readline';
 import { type ChatMessage, ImClient } from '../../sdk/src/index.js';
+import { countDeliveries } from '../support/delivery-count.js';
 
 interface Args {
   dispatchUrl: string;
@@ -197,7 +196,6 @@ async function main(): Promise<StreamResult> {
 
   // Stored: read back through history; the consumers write behind the pushes, so wait a while
   // for rows still on their way.
-  const details: string[] = [];
   let rows = await storedRows();
   const storeEnd = Date.now() + 60_000;
   const isStored = (rs: ChatMessage[], s: Sent) => rs.some((r) => r.conversation === s.conversation && r.seq === s.seq);
@@ -205,48 +203,12 @@ async function main(): Promise<StreamResult> {
     await new Promise((r) => setTimeout(r, 1000));
     rows = await storedRows();
   }
-  let lost = 0;
-  let duplicated = 0;
-  let reordered = 0;
-  for (const s of sent) {
-    if (!isStored(rows, s)) {
-      lost++;
-      details.push(`not stored: ${s.conversation}#${s.seq} (${s.clientMsgId})`);
-    }
-    for (const d of targets(s))
-      if (!isOn(d, s)) {
-        lost++;
-        details.push(`not delivered to ${d.deviceId}: ${s.conversation}#${s.seq}`);
-      }
-  }
-  const bySeq = new Map<string, number>();
-  const byId = new Map<string, number>();
-  for (const r of rows) {
-    bySeq.set(`${r.conversation}#${r.seq}`, (bySeq.get(`${r.conversation}#${r.seq}`) ?? 0) + 1);
-    byId.set(`${r.sender}#${r.clientMsgId}`, (byId.get(`${r.sender}#${r.clientMsgId}`) ?? 0) + 1);
-  }
-  for (const [key, n] of [...bySeq, ...byId])
-    if (n > 1) {
-      duplicated += n - 1;
-      details.push(`stored ${n} times: ${key}`);
-    }
-  for (const d of devices) {
-    const seen = new Set<string>();
-    const last = new Map<string, number>();
-    for (const m of d.received) {
-      const key = `${m.conversation}#${m.seq}`;
-      if (seen.has(key)) {
-        duplicated++;
-        details.push(`${d.deviceId} saw ${key} twice`);
-      }
-      seen.add(key);
-      if ((last.get(m.conversation) ?? 0) >= m.seq) {
-        reordered++;
-        details.push(`${d.deviceId} saw ${key} after seq ${last.get(m.conversation)}`);
-      }
-      last.set(m.conversation, Math.max(last.get(m.conversation) ?? 0, m.seq));
-    }
-  }
+  const { lost, duplicated, reordered, details } = countDeliveries({
+    sent,
+    targets,
+    devices,
+    rows: rows.map((r) => ({ conversation: r.conversation, seq: r.seq, clientMsgId: r.clientMsgId, sender: r.sender })),
+  });
   await Promise.all(devices.map((d) => d.client.close()));
   return {
     appId: args.appId,
