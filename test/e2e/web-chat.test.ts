@@ -2,15 +2,11 @@
 // whole platform started in-process with the built page: two users chat both ways, one goes
 // offline and comes back on the same device (same localStorage and IndexedDB) and sees what it
 // missed exactly once and in order, and the sender sees delivered (✓) and read (✓✓) marks.
-import { execFileSync } from 'node:child_process';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Runtime } from '../../services/runtime.js';
 import { launchChromium } from './chromium.js';
-
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+import { startWebPlatform } from './web-platform.js';
 
 let runtime: Runtime;
 let browser: Browser;
@@ -28,24 +24,7 @@ declare global {
 }
 
 beforeAll(async () => {
-  // The page is served from dist/web: build it from the current sources first.
-  execFileSync(process.execPath, [join(root, 'scripts', 'build.mjs')], { cwd: root, stdio: 'inherit' });
-  const { loadConfig } = await import('../../services/shared/config-sources.js');
-  const { ROLES, startRuntime } = await import('../../services/runtime.js');
-  const config = loadConfig(
-    {},
-    {
-      http: { port: 0, host: '127.0.0.1' },
-      gate: { tcpPort: 0, drainMs: 200 },
-      admin: { demoAppId: 'demo', token: 'e2e-admin-token' },
-      web: { enabled: true },
-      log: { level: 'warn' },
-    },
-  );
-  runtime = await startRuntime(config, ROLES, { web: true });
-  // What `imcloud all` does at start (services/cli.ts announceEmbedded).
-  await runtime.admin!.createApp('demo', 'Demo app', 'all');
-  base = `http://127.0.0.1:${runtime.httpPort}/`;
+  ({ runtime, base } = await startWebPlatform());
   browser = await launchChromium();
 });
 

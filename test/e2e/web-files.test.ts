@@ -3,19 +3,17 @@
 // thread as its thumbnail and opens the original; a 50 MB upload interrupted by a reload resumes
 // where it stopped when the file is attached again, and attaching it once more is a flash upload
 // ("already uploaded").
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import sharp from 'sharp';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Runtime } from '../../services/runtime.js';
 import { launchChromium } from './chromium.js';
+import { startWebPlatform } from './web-platform.js';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const work = mkdtempSync(join(tmpdir(), 'imcloud-web-files-'));
 
 let runtime: Runtime;
@@ -31,24 +29,7 @@ interface UploadRecord {
 }
 
 beforeAll(async () => {
-  // The page is served from dist/web: build it from the current sources first.
-  execFileSync(process.execPath, [join(root, 'scripts', 'build.mjs')], { cwd: root, stdio: 'inherit' });
-  const { loadConfig } = await import('../../services/shared/config-sources.js');
-  const { ROLES, startRuntime } = await import('../../services/runtime.js');
-  const config = loadConfig(
-    {},
-    {
-      http: { port: 0, host: '127.0.0.1' },
-      gate: { tcpPort: 0, drainMs: 200 },
-      admin: { demoAppId: 'demo', token: 'e2e-admin-token' },
-      web: { enabled: true },
-      log: { level: 'warn' },
-      file: { dir: join(work, 'files') },
-    },
-  );
-  runtime = await startRuntime(config, ROLES, { web: true });
-  await runtime.admin!.createApp('demo', 'Demo app', 'all');
-  base = `http://127.0.0.1:${runtime.httpPort}/`;
+  ({ runtime, base } = await startWebPlatform({ file: { dir: join(work, 'files') } }));
   browser = await launchChromium();
 });
 
