@@ -2,7 +2,15 @@
 // (SendAcceptor). A recall is a message of its own (kind RECALL, its own seq) that empties the
 // recalled one in the window and the store (ADR 0003).
 
-import { assertGroupId, assertUserId, groupConversation, groupOf, membersFor, singleConversation } from '../../protocol/conversation-id.js';
+import {
+  assertGroupId,
+  assertUserId,
+  groupConversation,
+  groupOf,
+  membersFor,
+  SYSTEM_SENDER,
+  singleConversation,
+} from '../../protocol/conversation-id.js';
 import { ImError } from '../../protocol/errors.js';
 import { imcloud } from '../../protocol/gen/im.js';
 import { type Group, memberAt } from '../ports/group-directory.js';
@@ -46,7 +54,9 @@ export class Sends {
     if (req.groupId) return this.sendToGroup(c, reqId, req);
     assertUserId(req.to, 'to');
     const conversation = singleConversation(c.userId, req.to);
-    await this.acceptor.accept(c, reqId, req.clientMsgId, [c.userId, req.to], {
+    // A reply to the app: the system sender keeps no conversation list (it would hold every user).
+    const indexedBy = req.to === SYSTEM_SENDER ? [c.userId] : [c.userId, req.to];
+    await this.acceptor.accept(c, reqId, req.clientMsgId, indexedBy, {
       conversation,
       kind: MessageKind.MESSAGE_KIND_NORMAL,
       ...(await this.content(c, conversation, req)),

@@ -37,7 +37,6 @@ describe('who sends as the system sender', () => {
     ['a client marking a send system', caller('alice', false), send({ system: true })],
     ['the admin role marking a user’s send system', caller('alice', true), send({ system: true })],
     ['the system sender without the mark', caller(SYSTEM_SENDER, true), send({})],
-    ['a client sending to the system sender', caller('alice', false), send({ to: SYSTEM_SENDER })],
   ])('refuses %s (IM_SYSTEM_SENDER_RESERVED)', (_, c, req) => {
     expect(codeOf(() => isSystemSend(c, req))).toBe('IM_SYSTEM_SENDER_RESERVED');
   });

@@ -18,12 +18,12 @@ const MessageKind = imcloud.v1.MessageKind;
 
 /**
  * Whether a Send is the system sender's. Only a frame of the admin role acting as "@system" may
- * mark a message system, and nothing else is sent as "@system" or to it.
+ * mark a message system, and nothing else is sent as "@system". A user may send TO "@system": a
+ * reply to the app, which its backend hears of through its webhook (ADR 0035).
  */
 export function isSystemSend(c: Caller, req: imcloud.v1.Send): boolean {
   const asSystem = c.admin && c.userId === SYSTEM_SENDER;
   if (req.system !== asSystem) throw new ImError('IM_SYSTEM_SENDER_RESERVED', 'only the admin API sends system messages');
-  if (req.to === SYSTEM_SENDER) throw new ImError('IM_SYSTEM_SENDER_RESERVED', 'the system sender takes no messages');
   return asSystem;
 }
 

@@ -195,7 +195,7 @@ describe('send from the backend over HTTP', () => {
     expect(byPlatform).toMatchObject({ status: 200, json: { seq: 1 } });
   });
 
-  it('a client can neither send a system message nor send to the system sender', async () => {
+  it('a client cannot send a system message or sign in as the system sender; its reply to the system sender is an ordinary message of their conversation', async () => {
     const t = await tenant();
     const mallory = await RawClient.ws(`${platform.base.replace('http', 'ws')}/ws`);
     const tok = (await admin(platform, 'POST', `/v1/apps/${t.appId}/tokens`, { userId: 'mallory' })).token as string;
@@ -203,8 +203,11 @@ describe('send from the backend over HTTP', () => {
     const body = new TextEncoder().encode('I am the system');
     const claims = await mallory.request({ send: { clientMsgId: 'fake-1', to: 'bob', body, system: true } });
     expect(claims.error).toMatchObject({ code: 'IM_SYSTEM_SENDER_RESERVED', fatal: false });
-    const toSystem = await mallory.request({ send: { clientMsgId: 'fake-2', to: SYSTEM_SENDER, body } });
-    expect(toSystem.error).toMatchObject({ code: 'IM_SYSTEM_SENDER_RESERVED' });
+    // A reply to the app: stored in mallory's conversation with the system sender, not marked system.
+    const reply = await mallory.request({ send: { clientMsgId: 'reply-1', to: SYSTEM_SENDER, body } });
+    expect(reply.sendAck).toMatchObject({ conversation: `s:${SYSTEM_SENDER}:mallory`, seq: 1 });
+    const thread = await mallory.request({ history: { conversation: `s:${SYSTEM_SENDER}:mallory`, limit: 10 } });
+    expect(thread.historyResult!.messages!.map((m) => [m.sender, m.system])).toEqual([['mallory', false]]);
     const withSystem = await mallory.request({ groupCreate: { clientMsgId: 'fake-3', groupId: 'g', name: 'G', members: [SYSTEM_SENDER] } });
     expect(withSystem.error).toMatchObject({ code: 'IM_SYSTEM_SENDER_RESERVED' });
     // Nor can it sign in as the system sender: tokens are not minted for it.
