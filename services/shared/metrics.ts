@@ -21,7 +21,7 @@ function initializeSeries(m: ReturnType<typeof defineMetrics>): void {
   for (const kind of ['uncaughtException', 'unhandledRejection']) m.uncaught.inc({ kind }, 0);
   for (const type of ['send', 'recall', 'groupCreate', 'groupChange']) m.shed.inc({ type }, 0);
   for (const to of ['write', 'read']) m.groupDiffusionSwitches.inc({ to }, 0);
-  for (const channel of ['upstream', 'push', 'store']) {
+  for (const channel of ['upstream', 'push', 'store', 'events']) {
     m.redeliveries.inc({ channel }, 0);
     m.deadLetters.inc({ channel }, 0);
   }
