@@ -1,0 +1,82 @@
+// The events a webhook receives (docs/webhooks.md, ADR 0037): built by logic from a message it
+// accepted, carried on the bus as the very JSON the receiver gets, so the deliverer signs and
+// sends the bytes it took off the queue. Each has an idempotency id: a redelivery sends it again
+// with the same id.
+import { groupOf } from '../../protocol/conversation-id.js';
+import { imcloud } from '../../protocol/gen/im.js';
+import type { WebhookEventType } from '../ports/app-registry.js';
+import type { StoredMessage } from '../ports/stored-message.js';
+
+const Kind = imcloud.v1.MessageKind;
+const KIND_NAMES: Record<number, string> = {
+  [Kind.MESSAGE_KIND_NORMAL]: 'normal',
+  [Kind.MESSAGE_KIND_RECALL]: 'recall',
+  [Kind.MESSAGE_KIND_SYSTEM]: 'system',
+};
+
+export interface WebhookEvent {
+  /** The idempotency id: the same for every delivery of this event. */
+  id: string;
+  type: WebhookEventType;
+  appId: string;
+  /** When the event happened (the message's time, ms). */
+  createdAt: number;
+  conversation: string;
+  seq: number;
+  message: {
+    msgId: string;
+    sender: string;
+    senderDevice: string;
+    kind: string;
+    contentType: string;
+    /** The body, base64. */
+    body: string;
+    ts: number;
+    recallsSeq?: number;
+    mentions?: string[];
+  };
+}
+
+/** Which event an accepted message is: a recall, a group's system message (a change of the group), or a message. */
+export function eventTypeOf(m: Pick<StoredMessage, 'kind' | 'conversation'>): WebhookEventType {
+  if (m.kind === Kind.MESSAGE_KIND_RECALL) return 'message.recalled';
+  if (m.kind === Kind.MESSAGE_KIND_SYSTEM && groupOf(m.conversation) !== null) return 'group.changed';
+  return 'message.sent';
+}
+
+export function eventOf(appId: string, m: StoredMessage): WebhookEvent {
+  const type = eventTypeOf(m);
+  return {
+    id: `${type}.${m.msgId}`,
+    type,
+    appId,
+    createdAt: m.ts,
+    conversation: m.conversation,
+    seq: m.seq,
+    message: {
+      msgId: m.msgId,
+      sender: m.sender,
+      senderDevice: m.senderDevice,
+      kind: KIND_NAMES[m.kind] ?? 'normal',
+      contentType: m.contentType,
+      body: Buffer.from(m.body).toString('base64'),
+      ts: m.ts,
+      ...(m.recallsSeq > 0 && { recallsSeq: m.recallsSeq }),
+      ...(m.mentions && m.mentions.length > 0 && { mentions: m.mentions }),
+    },
+  };
+}
+
+export function encodeEvent(e: WebhookEvent): Uint8Array {
+  return Buffer.from(JSON.stringify(e));
+}
+
+/** What the deliverer needs of an event off the bus; throws on anything that is not one (it is dead-lettered). */
+export function decodeEvent(body: Uint8Array): Pick<WebhookEvent, 'id' | 'type' | 'appId' | 'createdAt' | 'conversation' | 'seq'> {
+  const e = JSON.parse(Buffer.from(body).toString('utf8')) as Partial<WebhookEvent>;
+  if (typeof e.id !== 'string' || !/^[\w.-]{1,120}$/.test(e.id)) throw new Error('webhook event without a valid id');
+  if (typeof e.type !== 'string' || typeof e.appId !== 'string' || typeof e.conversation !== 'string')
+    throw new Error('webhook event without type, appId or conversation');
+  if (typeof e.createdAt !== 'number' || typeof e.seq !== 'number') throw new Error('webhook event without createdAt or seq');
+  return { id: e.id, type: e.type, appId: e.appId, createdAt: e.createdAt, conversation: e.conversation, seq: e.seq };
+}
