@@ -14,6 +14,7 @@ import type { AdminConfig } from '../shared/role-config.js';
 import { mintToken } from '../shared/tokens.js';
 import { registerGroupRoutes } from './group-routes.js';
 import { LogicLink } from './logic-link.js';
+import { registerWebhookRoutes } from './webhook-routes.js';
 
 const policy = z.enum(['all', 'per-platform', 'single']);
 /** Overrides of the platform's per-app defaults (ADR 0024). */
@@ -234,6 +235,12 @@ export class Admin {
       parse,
       this.backends.groups,
       this.logic,
+    );
+    registerWebhookRoutes(
+      (method, path, route, fn) => this.endpoint(http, method, path, route, 'app', fn),
+      parse,
+      this.backends.apps,
+      this.config.webhooks,
     );
   }
 

@@ -1,0 +1,19 @@
+// The webhook events of accepted messages (ADR 0037): published to the app's events queue, and
+// confirmed, before the sender's ack, so that a message acked is an event queued; a send that
+// fails here is retried by its client and resumed (same seq and id, so the same event id).
+import type { StoredMessage } from '../ports/stored-message.js';
+import { encodeEvent, eventOf, eventTypeOf } from '../shared/webhook-event.js';
+import type { LogicContext } from './logic-context.js';
+
+export class AppEvents {
+  constructor(private readonly cx: LogicContext) {}
+
+  /** Publishes the message's event if the app's webhook asks for its kind; resolves once the bus has it. */
+  async publish(appId: string, message: StoredMessage): Promise<void> {
+    const app = await this.cx.apps.get(appId);
+    const wanted = app?.webhook?.events;
+    if (!wanted?.includes(eventTypeOf(message))) return;
+    await this.cx.backends.bus.publishEvent(appId, encodeEvent(eventOf(appId, message)));
+    this.cx.metrics.webhookEventsPublished.inc({ app_id: appId });
+  }
+}
