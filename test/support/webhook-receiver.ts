@@ -11,6 +11,8 @@ export interface ReceivedRequest {
   headers: IncomingHttpHeaders;
   body: string;
   at: number;
+  /** What the receiver answered (events only). */
+  status?: number;
 }
 
 export interface AppBehaviour {
@@ -64,10 +66,12 @@ export class WebhookReceiver {
 
   private answer(path: string, headers: IncomingHttpHeaders, body: string, res: ServerResponse): void {
     const appId = path.replace(/^\/hook\//, '');
-    this.requests.push({ appId, headers, body, at: Date.now() });
+    const received: ReceivedRequest = { appId, headers, body, at: Date.now() };
+    this.requests.push(received);
     const b = this.behaviour.get(appId) ?? {};
     if (headers[WEBHOOK_HEADERS.eventType] !== 'message.before_send') {
-      res.writeHead(b.eventStatus ?? 200).end();
+      received.status = b.eventStatus ?? 200;
+      res.writeHead(received.status).end();
       return;
     }
     this.open.add(res);
