@@ -57,6 +57,8 @@ interface RunFigures {
   errors: Record<string, number>;
   eventsReceived: number;
   beforeSendCalls: number;
+  /** before-send calls by outcome, from the server's metrics (busy: past the app's bound, let through unasked). */
+  beforeSendOutcomes: Record<string, number>;
   serverCpuPct: number;
 }
 
@@ -146,6 +148,11 @@ async function runOnce(phase: Phase, run: number): Promise<RunFigures> {
       errors: r.errors,
       eventsReceived: receiver.counts.events,
       beforeSendCalls: receiver.counts.beforeSend,
+      beforeSendOutcomes: Object.fromEntries(
+        Object.entries(m)
+          .filter(([k]) => k.startsWith('imcloud_webhook_before_send_seconds_count{'))
+          .map(([k, v]) => [/outcome="([^"]+)"/.exec(k)?.[1] ?? k, v]),
+      ),
       serverCpuPct: round((100 * (b.cpu - a.cpu)) / ((b.at - a.at) / 1e6), 1),
       ...(phase === 'after-send' && { eventsPublished: metricSum(m, 'imcloud_webhook_events_published_total') }),
     };
@@ -170,7 +177,7 @@ async function main(): Promise<void> {
       const r = await runOnce(phase, run);
       all.push(r);
       progress(
-        `  ack p50 ${r.ack.p50} p99 ${r.ack.p99} ms, acked ${r.ackedPerSec}/s, lost ${r.lost}, errors ${JSON.stringify(r.errors)}; receiver: ${r.beforeSendCalls} before-send calls, ${r.eventsReceived} events; server CPU ${r.serverCpuPct}%`,
+        `  ack p50 ${r.ack.p50} p99 ${r.ack.p99} ms, acked ${r.ackedPerSec}/s, lost ${r.lost}, errors ${JSON.stringify(r.errors)}; receiver: ${r.beforeSendCalls} before-send calls (outcomes ${JSON.stringify(r.beforeSendOutcomes)}), ${r.eventsReceived} events; server CPU ${r.serverCpuPct}%`,
       );
     }
   }
