@@ -23,9 +23,7 @@ afterEach(async () => {
 });
 
 /** An endpoint that fails each event `failures(id)` times with 500 before answering 200; records 200s in order. */
-async function endpoint(
-  failures: (id: string) => number,
-): Promise<{
+async function endpoint(failures: (id: string) => number): Promise<{
   url: string;
   ok: Array<{ id: string; seq: number; conv: string }>;
   tries: Map<string, number>;

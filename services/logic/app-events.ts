@@ -2,7 +2,7 @@
 // confirmed, before the sender's ack, so that a message acked is an event queued; a send that
 // fails here is retried by its client and resumed (same seq and id, so the same event id).
 import type { StoredMessage } from '../ports/stored-message.js';
-import { encodeEvent, eventOf, eventTypeOf } from '../shared/webhook-event.js';
+import { encodeEvent, eventOf, eventTypeOf, readEventOf } from '../shared/webhook-event.js';
 import type { LogicContext } from './logic-context.js';
 
 export class AppEvents {
@@ -14,6 +14,14 @@ export class AppEvents {
     const wanted = app?.webhook?.events;
     if (!wanted?.includes(eventTypeOf(message))) return;
     await this.cx.backends.bus.publishEvent(appId, encodeEvent(eventOf(appId, message)));
+    this.cx.metrics.webhookEventsPublished.inc({ app_id: appId });
+  }
+
+  /** A read receipt's event, if the app's webhook asks for them; before the reader's ReadAck, so that a failure is retried. */
+  async publishRead(appId: string, user: string, conversation: string, seq: number): Promise<void> {
+    const app = await this.cx.apps.get(appId);
+    if (!app?.webhook?.events.includes('message.read')) return;
+    await this.cx.backends.bus.publishEvent(appId, encodeEvent(readEventOf(appId, user, conversation, seq, this.cx.now())));
     this.cx.metrics.webhookEventsPublished.inc({ app_id: appId });
   }
 }

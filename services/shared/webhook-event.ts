@@ -2,6 +2,7 @@
 // accepted, carried on the bus as the very JSON the receiver gets, so the deliverer signs and
 // sends the bytes it took off the queue. Each has an idempotency id: a redelivery sends it again
 // with the same id.
+import { createHash } from 'node:crypto';
 import { groupOf } from '../../protocol/conversation-id.js';
 import { imcloud } from '../../protocol/gen/im.js';
 import type { WebhookEventType } from '../ports/app-registry.js';
@@ -67,7 +68,24 @@ export function eventOf(appId: string, m: StoredMessage): WebhookEvent {
   };
 }
 
-export function encodeEvent(e: WebhookEvent): Uint8Array {
+/** A read receipt: `user` has read `conversation` up to `seq`. */
+export interface ReadEvent {
+  id: string;
+  type: 'message.read';
+  appId: string;
+  createdAt: number;
+  conversation: string;
+  seq: number;
+  user: string;
+}
+
+export function readEventOf(appId: string, user: string, conversation: string, seq: number, now: number): ReadEvent {
+  // The same receipt (user, conversation, seq) has the same id, however often it is reported.
+  const key = createHash('sha256').update(`${user}\u0000${conversation}\u0000${seq}`).digest('hex').slice(0, 32);
+  return { id: `message.read.${key}`, type: 'message.read', appId, createdAt: now, conversation, seq, user };
+}
+
+export function encodeEvent(e: WebhookEvent | ReadEvent): Uint8Array {
   return Buffer.from(JSON.stringify(e));
 }
 

@@ -116,6 +116,29 @@ describe('webhooks (embedded)', () => {
     });
   });
 
+  it('read receipts are events (message.read) with the reader and how far; a repeated receipt has the same id', async () => {
+    const { appId, secret } = await appWithHook({ events: ['message.read'] });
+    const alice = await user(appId, 'alice');
+    const bob = await user(appId, 'bob');
+    const conversation = alice.conversationWith('bob');
+    await alice.send('bob', 'one');
+    const second = await alice.send('bob', 'two');
+    await bob.markRead(conversation, second.seq);
+    await bob.markRead(conversation, second.seq);
+    await until('two read events', () => receiver.of(appId, 'message.read').length >= 2);
+    const events = receiver.of(appId, 'message.read').map((r) => {
+      expect(verifyWebhook({ secret, headers: r.headers, body: r.body })).toEqual({ ok: true });
+      return JSON.parse(r.body) as { id: string; conversation: string; seq: number; user: string };
+    });
+    expect(events.map((e) => ({ conversation: e.conversation, seq: e.seq, user: e.user }))).toEqual([
+      { conversation, seq: second.seq, user: 'bob' },
+      { conversation, seq: second.seq, user: 'bob' },
+    ]);
+    expect(events[0]!.id).toBe(events[1]!.id);
+    // Only what the webhook asks for: no message events for this app.
+    expect(receiver.of(appId, 'message.sent')).toEqual([]);
+  });
+
   it('the admin API: the secret is shown once (and on rotation), a URL the platform does not allow is refused, removal stops the events', async () => {
     const { appId, secret } = await appWithHook({ events: ['message.sent'] });
     expect(secret).toMatch(/^whsec_/);
