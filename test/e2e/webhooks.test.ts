@@ -172,6 +172,27 @@ describe('webhooks (embedded)', () => {
       expect(error.code).toBe('IM_ADMIN_INVALID');
       expect(error.message).toContain(text);
     }
+    // Another app's secret can neither read nor change this webhook; this app's own secret can.
+    const other = await fixture.admin(at, 'POST', '/v1/apps', { appId: `${appId}-other` });
+    const basic = (id: string, s: string) => ({
+      authorization: `Basic ${Buffer.from(`${id}:${s}`).toString('base64')}`,
+      'content-type': 'application/json',
+    });
+    for (const method of ['GET', 'PUT', 'DELETE']) {
+      const res = await fetch(`${at.base}/v1/apps/${appId}/webhook`, {
+        method,
+        headers: basic(other.appId as string, other.secret as string),
+        body: method === 'PUT' ? JSON.stringify({ url: 'https://attacker.example/x' }) : undefined,
+      });
+      expect(res.status, method).toBe(403);
+    }
+    const self = await fetch(`${at.base}/v1/apps/${other.appId}/webhook`, {
+      method: 'PUT',
+      headers: basic(other.appId as string, other.secret as string),
+      body: JSON.stringify({ url: receiver.url(other.appId as string) }),
+    });
+    expect(self.status).toBe(200);
+    expect(await fixture.admin(at, 'GET', `/v1/apps/${appId}/webhook`)).toMatchObject({ url: receiver.url(appId) });
     expect(await fixture.admin(at, 'DELETE', `/v1/apps/${appId}/webhook`)).toEqual({ deleted: true });
     const gone = await fetch(`${at.base}/v1/apps/${appId}/webhook`, { headers: { authorization: 'Bearer e2e-admin-token' } });
     expect(gone.status).toBe(404);
