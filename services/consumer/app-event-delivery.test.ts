@@ -9,7 +9,7 @@ import { verifyWebhook } from '../../protocol/webhook-signature.js';
 import { MemoryBus } from '../adapters/memory/memory-bus.js';
 import type { WebhookConfig } from '../ports/app-registry.js';
 import { createMetrics } from '../shared/metrics.js';
-import { encodeEvent, eventOf } from '../shared/webhook-event.js';
+import { encodeEvent, eventOf, presenceEventOf } from '../shared/webhook-event.js';
 import { AppEventDelivery } from './app-event-delivery.js';
 import { Semaphore } from './semaphore.js';
 
@@ -86,7 +86,7 @@ describe('AppEventDelivery', () => {
     const ep = await endpoint((id) => (poison.has(id) ? 1_000 : 2));
     const bus = new MemoryBus();
     const metrics = createMetrics();
-    const settings = { maxConcurrentPerApp: 4, maxHeldPerApp: 64, retryBaseMs: 5, retryMaxMs: 40 };
+    const settings = { maxConcurrentPerApp: 4, maxHeldPerApp: 64, retryBaseMs: 5, retryMaxMs: 40, presenceDebounceMs: 50 };
     delivery = new AppEventDelivery('app-1', hook(ep.url, 4), bus, new Semaphore(8), settings, metrics, log);
     await delivery.start();
     const events = [];
@@ -113,7 +113,7 @@ describe('AppEventDelivery', () => {
   it('an event that is not one of this app is dead-lettered at once', async () => {
     const ep = await endpoint(() => 0);
     const bus = new MemoryBus();
-    const settings = { maxConcurrentPerApp: 1, maxHeldPerApp: 8, retryBaseMs: 5, retryMaxMs: 40 };
+    const settings = { maxConcurrentPerApp: 1, maxHeldPerApp: 8, retryBaseMs: 5, retryMaxMs: 40, presenceDebounceMs: 50 };
     delivery = new AppEventDelivery('app-1', hook(ep.url, 3), bus, new Semaphore(1), settings, createMetrics(), log);
     await delivery.start();
     await bus.publishEvent('app-1', new TextEncoder().encode('not json'));
@@ -121,5 +121,30 @@ describe('AppEventDelivery', () => {
     await bus.publishEvent('app-1', encodeEvent(eventOf('app-1', message('s:a:b', 2))));
     await until('the good one delivered and two dead letters', async () => ep.ok.length === 1 && (await bus.deadLettered()).length === 2);
     expect(ep.ok.map((d) => d.seq)).toEqual([2]);
+  });
+
+  it('presence: an offline followed by the return within the debounce is delivered as neither; one without a return is', async () => {
+    const ep = await endpoint(() => 0);
+    const bus = new MemoryBus();
+    const metrics = createMetrics();
+    const settings = { maxConcurrentPerApp: 2, maxHeldPerApp: 16, retryBaseMs: 5, retryMaxMs: 40, presenceDebounceMs: 200 };
+    const presenceHook = { ...hook(ep.url, 3), events: ['user.online' as const, 'user.offline' as const] };
+    delivery = new AppEventDelivery('app-1', presenceHook, bus, new Semaphore(2), settings, metrics, log);
+    await delivery.start();
+    const t = Date.now();
+    const publish = (type: 'user.online' | 'user.offline', user: string, conn: string, at: number) =>
+      bus.publishEvent('app-1', encodeEvent(presenceEventOf('app-1', type, user, conn, `${user}-d`, at)));
+    await publish('user.online', 'ann', 'c1', t);
+    await publish('user.offline', 'ann', 'c1', t + 1);
+    await publish('user.online', 'ann', 'c2', t + 50); // back within the debounce: a reconnect
+    await publish('user.online', 'bo', 'c3', t);
+    await publish('user.offline', 'bo', 'c3', t + 1); // gone for good
+    await until('bo offline delivered', () => ep.bodies.filter((b) => JSON.parse(b.body).type === 'user.offline').length === 1);
+    const suppressed = async () =>
+      (await metrics.webhookEvents.get()).values.find((v) => v.labels.app_id === 'app-1' && v.labels.outcome === 'suppressed')?.value;
+    await until('the reconnect suppressed', async () => (await suppressed()) === 2);
+    const got = ep.bodies.map((b) => JSON.parse(b.body) as { type: string; user: string });
+    expect(got.filter((e) => e.user === 'ann').map((e) => e.type)).toEqual(['user.online']);
+    expect(got.filter((e) => e.user === 'bo').map((e) => e.type)).toEqual(['user.online', 'user.offline']);
   });
 });

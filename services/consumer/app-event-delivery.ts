@@ -7,7 +7,7 @@ import type { WebhookConfig } from '../ports/app-registry.js';
 import type { Bus, BusDelivery, Subscription } from '../ports/bus.js';
 import type { Logger } from '../shared/logger.js';
 import { initializeAppSeries, type Metrics } from '../shared/metrics.js';
-import { decodeEvent } from '../shared/webhook-event.js';
+import { decodeEvent, type EventHead, laneOf } from '../shared/webhook-event.js';
 import { postWebhook } from '../shared/webhook-post.js';
 import { ConversationLanes } from './conversation-lanes.js';
 import { retryDelayMs } from './retry-delay.js';
@@ -18,6 +18,8 @@ export interface DeliverySettings {
   maxHeldPerApp: number;
   retryBaseMs: number;
   retryMaxMs: number;
+  /** An offline followed by the user's return within this is delivered as neither. */
+  presenceDebounceMs: number;
 }
 
 /** Thrown to the bus when an event is given up: the bus dead-letters it. */
@@ -32,6 +34,10 @@ export class AppEventDelivery {
   private readonly stopping = new AbortController();
   private readonly counters;
   private readonly latency;
+  /** The latest user.online taken off the queue per user, not yet settled: it cancels an earlier offline. */
+  private readonly onlineAt = new Map<string, number>();
+  /** Users whose next online is the return that cancelled their offline: not delivered either. */
+  private readonly returning = new Set<string>();
 
   constructor(
     readonly appId: string,
@@ -52,6 +58,7 @@ export class AppEventDelivery {
       failed: outcome('failed'),
       retried: outcome('retried'),
       dead: outcome('dead_lettered'),
+      suppressed: outcome('suppressed'),
     };
     this.latency = metrics.webhookDelivery.labels({ app_id: appId });
   }
@@ -71,7 +78,7 @@ export class AppEventDelivery {
   }
 
   private receive(d: BusDelivery): Promise<void> {
-    let event: ReturnType<typeof decodeEvent>;
+    let event: EventHead;
     try {
       event = decodeEvent(d.body);
       if (event.appId !== this.appId) throw new Error(`an event of app ${event.appId} in the queue of ${this.appId}`);
@@ -81,11 +88,43 @@ export class AppEventDelivery {
       return Promise.reject(err);
     }
     const body = Buffer.from(d.body).toString('utf8');
-    return this.lanes.run(event.conversation, () => this.deliver(event, body));
+    if (event.type === 'user.online' && event.user !== undefined)
+      this.onlineAt.set(event.user, Math.max(this.onlineAt.get(event.user) ?? 0, event.createdAt));
+    return this.lanes.run(laneOf(event), () => this.settle(event, body));
+  }
+
+  private async settle(event: EventHead, body: string): Promise<void> {
+    if (event.type === 'user.online' || event.type === 'user.offline') {
+      if (await this.debounced(event)) {
+        this.counters.suppressed.inc();
+        return;
+      }
+      // Both kinds are queued when either is asked for; the other one goes no further.
+      if (!(this.hook.events as string[]).includes(event.type)) return;
+    }
+    return this.deliver(event, body);
+  }
+
+  /**
+   * Whether a presence event is cancelled (ADR 0037): an offline waits out the debounce in its
+   * user's lane, and is dropped if the user's online was taken off the queue meanwhile; that
+   * online is then dropped too. Never settles once stopped.
+   */
+  private async debounced(e: EventHead): Promise<boolean> {
+    const user = e.user ?? '';
+    if (e.type === 'user.online') {
+      if (this.onlineAt.get(user) === e.createdAt) this.onlineAt.delete(user);
+      return this.returning.delete(user);
+    }
+    await this.wait(e.createdAt + this.settings.presenceDebounceMs - this.now());
+    if (this.stopped) return new Promise<boolean>(() => undefined);
+    const back = (this.onlineAt.get(user) ?? 0) >= e.createdAt;
+    if (back) this.returning.add(user);
+    return back;
   }
 
   /** Attempts until delivered or given up; never settles once stopped (the event goes back to the queue). */
-  private async deliver(event: ReturnType<typeof decodeEvent>, body: string): Promise<void> {
+  private async deliver(event: EventHead, body: string): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       if (this.stopped) return new Promise<void>(() => undefined);
       const hook = this.hook;
@@ -110,7 +149,7 @@ export class AppEventDelivery {
   }
 
   /** One request, within the app's slots and then the process's. */
-  private async post(hook: WebhookConfig, event: ReturnType<typeof decodeEvent>, body: string) {
+  private async post(hook: WebhookConfig, event: EventHead, body: string) {
     await this.slots.acquire();
     try {
       await this.processSlots.acquire();

@@ -221,6 +221,8 @@ export const configSchema = z
         /** First retry delay; each further one doubles, with jitter, up to retryMaxMs. */
         retryBaseMs: positiveInt.default(500),
         retryMaxMs: positiveInt.default(60_000),
+        /** A user.offline followed by the user's user.online within this is delivered as neither (a reconnect is no presence change). */
+        presenceDebounceMs: nonNegativeInt.max(60_000).default(2_000),
         /** How often the consumer looks for apps whose webhook was set or removed. */
         appsPollMs: positiveInt.default(2_000),
         /** before-send calls one app may have in flight in one logic process; more are answered by the app's fail mode. */

@@ -7,7 +7,7 @@ const latencyBuckets = [0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 
 const stageBuckets = [0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
 /** The outcomes of imcloud_webhook_events_total. */
-export const WEBHOOK_OUTCOMES = ['delivered', 'failed', 'retried', 'dead_lettered'] as const;
+export const WEBHOOK_OUTCOMES = ['delivered', 'failed', 'retried', 'dead_lettered', 'suppressed'] as const;
 
 export function createMetrics() {
   const metrics = defineMetrics();
@@ -303,7 +303,7 @@ function defineMetrics() {
     }),
     webhookEvents: new Counter({
       name: 'imcloud_webhook_events_total',
-      help: 'Webhook events by AppId and outcome: delivered (a 2xx answer), failed (an attempt that timed out, could not connect or was not answered 2xx), retried (another attempt scheduled), dead_lettered (given up after webhook.maxAttempts, or not an event).',
+      help: 'Webhook events by AppId and outcome: delivered (a 2xx answer), failed (an attempt that timed out, could not connect or was not answered 2xx), retried (another attempt scheduled), dead_lettered (given up after webhook.maxAttempts, or not an event), suppressed (a user.offline and the user.online that followed it within webhooks.presenceDebounceMs).',
       labelNames: ['app_id', 'outcome'],
       ...r,
     }),

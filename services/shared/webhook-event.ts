@@ -85,16 +85,52 @@ export function readEventOf(appId: string, user: string, conversation: string, s
   return { id: `message.read.${key}`, type: 'message.read', appId, createdAt: now, conversation, seq, user };
 }
 
-export function encodeEvent(e: WebhookEvent | ReadEvent): Uint8Array {
+/**
+ * A user's presence: `user.online` when a connection logs in and is the user's only one,
+ * `user.offline` when the user's last connection closes. The deliverer debounces them (ADR 0037).
+ */
+export interface PresenceEvent {
+  id: string;
+  type: 'user.online' | 'user.offline';
+  appId: string;
+  createdAt: number;
+  /** Empty: a presence event belongs to no conversation; its lane is the user's. */
+  conversation: '';
+  seq: 0;
+  user: string;
+  deviceId: string;
+}
+
+export function presenceEventOf(
+  appId: string,
+  type: PresenceEvent['type'],
+  user: string,
+  connId: string,
+  deviceId: string,
+  now: number,
+): PresenceEvent {
+  const key = createHash('sha256').update(`${user}\u0000${connId}`).digest('hex').slice(0, 32);
+  return { id: `${type}.${key}`, type, appId, createdAt: now, conversation: '', seq: 0, user, deviceId };
+}
+
+/** The order an event keeps: its conversation's, or for presence its user's. */
+export function laneOf(e: { conversation: string; user?: string }): string {
+  return e.conversation || `user:${e.user ?? ''}`;
+}
+
+export function encodeEvent(e: WebhookEvent | ReadEvent | PresenceEvent): Uint8Array {
   return Buffer.from(JSON.stringify(e));
 }
 
 /** What the deliverer needs of an event off the bus; throws on anything that is not one (it is dead-lettered). */
-export function decodeEvent(body: Uint8Array): Pick<WebhookEvent, 'id' | 'type' | 'appId' | 'createdAt' | 'conversation' | 'seq'> {
-  const e = JSON.parse(Buffer.from(body).toString('utf8')) as Partial<WebhookEvent>;
+export type EventHead = Pick<WebhookEvent, 'id' | 'type' | 'appId' | 'createdAt' | 'conversation' | 'seq'> & { user?: string };
+
+export function decodeEvent(body: Uint8Array): EventHead {
+  const e = JSON.parse(Buffer.from(body).toString('utf8')) as Partial<WebhookEvent> & { user?: unknown };
   if (typeof e.id !== 'string' || !/^[\w.-]{1,120}$/.test(e.id)) throw new Error('webhook event without a valid id');
   if (typeof e.type !== 'string' || typeof e.appId !== 'string' || typeof e.conversation !== 'string')
     throw new Error('webhook event without type, appId or conversation');
   if (typeof e.createdAt !== 'number' || typeof e.seq !== 'number') throw new Error('webhook event without createdAt or seq');
-  return { id: e.id, type: e.type, appId: e.appId, createdAt: e.createdAt, conversation: e.conversation, seq: e.seq };
+  const user = typeof e.user === 'string' ? { user: e.user } : {};
+  return { id: e.id, type: e.type, appId: e.appId, createdAt: e.createdAt, conversation: e.conversation, seq: e.seq, ...user };
 }

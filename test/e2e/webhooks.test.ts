@@ -28,7 +28,7 @@ beforeAll(async () => {
       log: { level: 'warn' },
       admin: { token: 'e2e-admin-token' },
       file: { dir: mkdtempSync(join(tmpdir(), 'imcloud-e2e-files-')) },
-      webhooks: { retryBaseMs: 50, retryMaxMs: 400, appsPollMs: 100 },
+      webhooks: { retryBaseMs: 50, retryMaxMs: 400, appsPollMs: 100, presenceDebounceMs: 2_000 },
     },
   );
   const runtime = await startRuntime(config, ROLES);
@@ -137,6 +137,42 @@ describe('webhooks (embedded)', () => {
     expect(events[0]!.id).toBe(events[1]!.id);
     // Only what the webhook asks for: no message events for this app.
     expect(receiver.of(appId, 'message.sent')).toEqual([]);
+  });
+
+  it('presence: online at the first login, a quick reconnect is no change (debounced), offline once the last connection is gone', async () => {
+    const { appId, secret } = await appWithHook({ events: ['user.online', 'user.offline'] });
+    const presence = () =>
+      receiver.of(appId).map((r) => {
+        expect(verifyWebhook({ secret, headers: r.headers, body: r.body })).toEqual({ ok: true });
+        return (JSON.parse(r.body) as { type: string; user: string }).type;
+      });
+    const first = await fixture.client(at, appId, 'alice');
+    await until('online', () => presence().length >= 1);
+    expect(presence()).toEqual(['user.online']);
+
+    // A reconnect within webhooks.presenceDebounceMs (2 s): the offline and the online cancel out.
+    // Once the offline is queued (the gate's disconnect reached logic), alice comes back at once.
+    const published = (n: number) => new RegExp(`imcloud_webhook_events_published_total\\{app_id="${appId}"\\} ${n}\\n`);
+    const metricReaches = async (re: RegExp, what: string) => {
+      const deadline = Date.now() + 15_000;
+      while (!re.test(await (await fetch(`${at.base}/metrics`)).text())) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    await first.client.close();
+    await metricReaches(published(2), 'the offline to be queued');
+    const second = await fixture.client(at, appId, 'alice');
+    await metricReaches(published(3), 'the online to be queued');
+    await metricReaches(
+      new RegExp(`imcloud_webhook_events_total\\{app_id="${appId}",outcome="suppressed"\\} 2\\n`),
+      'the reconnect suppressed',
+    );
+    expect(presence()).toEqual(['user.online']);
+
+    await second.client.close();
+    await until('offline', () => presence().length >= 2);
+    expect(presence()).toEqual(['user.online', 'user.offline']);
   });
 
   it('the admin API: the secret is shown once (and on rotation), a URL the platform does not allow is refused, removal stops the events', async () => {
