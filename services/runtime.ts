@@ -123,8 +123,8 @@ export async function startRuntime(config: Config, roles: readonly Role[], opts:
   if (roles.includes('file')) {
     const blobs = createBlobStore(config);
     filesAt = blobs.where;
-    const { files, apps, groups } = backends;
-    file = new FileService(roleConfig(config, 'file'), { files, blobs: blobs.store, apps, groups }, metrics, log);
+    const { files, apps, groups, bus } = backends;
+    file = new FileService(roleConfig(config, 'file'), { files, blobs: blobs.store, apps, groups, bus }, metrics, log);
     file.register(http);
     const started = file;
     http.readyWhen(() => started.ready);

@@ -21,7 +21,15 @@ export interface AppLimits {
 }
 
 /** The events a webhook may ask for (docs/webhooks.md). */
-export const WEBHOOK_EVENTS = ['message.sent', 'message.recalled', 'message.read', 'group.changed', 'user.online', 'user.offline'] as const;
+export const WEBHOOK_EVENTS = [
+  'message.sent',
+  'message.recalled',
+  'message.read',
+  'group.changed',
+  'user.online',
+  'user.offline',
+  'file.uploaded',
+] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENTS)[number];
 
 /** An app's webhook (ADR 0037): where its events go, signed with its secret. */

@@ -113,12 +113,43 @@ export function presenceEventOf(
   return { id: `${type}.${key}`, type, appId, createdAt: now, conversation: '', seq: 0, user, deviceId };
 }
 
+/** A file uploaded (or added by a proof of possession) to the app: its record, not its bytes. */
+export interface FileEvent {
+  id: string;
+  type: 'file.uploaded';
+  appId: string;
+  createdAt: number;
+  /** Empty: a file belongs to no conversation; its lane is the uploader's. */
+  conversation: '';
+  seq: 0;
+  user: string;
+  file: { fileId: string; md5: string; size: number; name: string; contentType: string; deduplicated: boolean };
+}
+
+export function fileEventOf(
+  appId: string,
+  file: { fileId: string; md5: string; size: number; name: string; contentType: string; uploader: string; createdAt: number },
+  deduplicated: boolean,
+): FileEvent {
+  const { fileId, md5, size, name, contentType } = file;
+  return {
+    id: `file.uploaded.${fileId}`,
+    type: 'file.uploaded',
+    appId,
+    createdAt: file.createdAt,
+    conversation: '',
+    seq: 0,
+    user: file.uploader,
+    file: { fileId, md5, size, name, contentType, deduplicated },
+  };
+}
+
 /** The order an event keeps: its conversation's, or for presence its user's. */
 export function laneOf(e: { conversation: string; user?: string }): string {
   return e.conversation || `user:${e.user ?? ''}`;
 }
 
-export function encodeEvent(e: WebhookEvent | ReadEvent | PresenceEvent): Uint8Array {
+export function encodeEvent(e: WebhookEvent | ReadEvent | PresenceEvent | FileEvent): Uint8Array {
   return Buffer.from(JSON.stringify(e));
 }
 

@@ -2,6 +2,7 @@
 // the test process (docs/webhooks.md): events signed and verifiable with the SDK's helper, a
 // replay refused by the documented check, order per conversation, the admin API's rules, and
 // before-send deny / replace / timeout in both fail modes.
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -173,6 +174,42 @@ describe('webhooks (embedded)', () => {
     await second.client.close();
     await until('offline', () => presence().length >= 2);
     expect(presence()).toEqual(['user.online', 'user.offline']);
+  });
+
+  it('file.uploaded: an upload and a flash upload of the same bytes are events with the file record', async () => {
+    const { appId, secret } = await appWithHook({ events: ['file.uploaded'] });
+    const alice = await user(appId, 'alice');
+    const bytes = new Uint8Array(randomBytes(70_000));
+    const first = await alice.upload(new Blob([bytes]), { name: 'a.bin', contentType: 'application/octet-stream' });
+    const again = await alice.upload(new Blob([bytes]), { name: 'b.bin', contentType: 'application/octet-stream' });
+    expect(again.deduplicated).toBe(true);
+    await until('two file events', () => receiver.of(appId, 'file.uploaded').length >= 2);
+    const events = receiver.of(appId, 'file.uploaded').map((r) => {
+      expect(verifyWebhook({ secret, headers: r.headers, body: r.body })).toEqual({ ok: true });
+      return JSON.parse(r.body) as {
+        id: string;
+        user: string;
+        file: { fileId: string; name: string; size: number; deduplicated: boolean };
+      };
+    });
+    expect(events.map((e) => ({ id: e.id, user: e.user, ...e.file }))).toEqual([
+      expect.objectContaining({
+        id: `file.uploaded.${first.fileId}`,
+        user: 'alice',
+        fileId: first.fileId,
+        name: 'a.bin',
+        size: 70_000,
+        deduplicated: false,
+      }),
+      expect.objectContaining({
+        id: `file.uploaded.${again.fileId}`,
+        user: 'alice',
+        fileId: again.fileId,
+        name: 'b.bin',
+        size: 70_000,
+        deduplicated: true,
+      }),
+    ]);
   });
 
   it('the admin API: the secret is shown once (and on rotation), a URL the platform does not allow is refused, removal stops the events', async () => {
