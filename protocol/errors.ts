@@ -57,6 +57,18 @@ export const errorCatalog = {
   IM_NOT_FOUND: { status: 404, fatal: false, message: 'No such message or conversation.' },
   IM_RECALL_WINDOW_EXPIRED: { status: 409, fatal: false, message: 'The message is older than the recall window.' },
   IM_RECALL_NOT_SENDER: { status: 403, fatal: false, message: 'Only the sender may recall a message.' },
+  // Webhooks (docs/webhooks.md)
+  IM_REJECTED_BY_APP: {
+    status: 403,
+    fatal: false,
+    message: "The app's before-send webhook refused this message; the error's text carries the app's reason.",
+  },
+  IM_APP_HOOK_UNAVAILABLE: {
+    status: 503,
+    fatal: false,
+    message:
+      "The app's before-send webhook failed or did not answer in time, and the app refuses messages then (fail-closed); retry later.",
+  },
   // Groups
   IM_GROUP_NOT_FOUND: { status: 404, fatal: false, message: 'No such group in this app.' },
   IM_GROUP_NOT_MEMBER: { status: 403, fatal: false, message: 'The user is not a member of this group (or not at that seq).' },

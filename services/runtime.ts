@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { Admin } from './admin/admin.js';
 import { createBackends, createBlobStore } from './backends.js';
 import { Consumer } from './consumer/consumer.js';
+import { WebhookDeliverer } from './consumer/webhook-deliverer.js';
 import { Dispatch } from './dispatch/dispatch.js';
 import { FileService } from './file/file-service.js';
 import { Gate } from './gate/gate.js';
@@ -104,6 +105,9 @@ export async function startRuntime(config: Config, roles: readonly Role[], opts:
     const consumer = new Consumer(roleConfig(config, 'consumer'), backends, log, metrics);
     await consumer.start();
     stops.push(() => consumer.stop());
+    const webhooks = new WebhookDeliverer(roleConfig(config, 'consumer'), backends, log, metrics);
+    await webhooks.start();
+    stops.push(() => webhooks.stop());
   }
   let admin: Admin | undefined;
   if (roles.includes('admin')) {
@@ -119,8 +123,8 @@ export async function startRuntime(config: Config, roles: readonly Role[], opts:
   if (roles.includes('file')) {
     const blobs = createBlobStore(config);
     filesAt = blobs.where;
-    const { files, apps, groups } = backends;
-    file = new FileService(roleConfig(config, 'file'), { files, blobs: blobs.store, apps, groups }, metrics, log);
+    const { files, apps, groups, bus } = backends;
+    file = new FileService(roleConfig(config, 'file'), { files, blobs: blobs.store, apps, groups, bus }, metrics, log);
     file.register(http);
     const started = file;
     http.readyWhen(() => started.ready);

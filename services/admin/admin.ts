@@ -15,6 +15,7 @@ import { mintToken } from '../shared/tokens.js';
 import { registerGroupRoutes } from './group-routes.js';
 import { LogicLink } from './logic-link.js';
 import { registerMessageRoutes } from './message-routes.js';
+import { registerWebhookRoutes } from './webhook-routes.js';
 
 const policy = z.enum(['all', 'per-platform', 'single']);
 /** Overrides of the platform's per-app defaults (ADR 0024). */
@@ -233,13 +234,11 @@ export class Admin {
       }
       return { json: { revoked: true, kicked } };
     });
-    registerGroupRoutes(
-      (method, path, route, fn) => this.endpoint(http, method, path, route, 'app', fn),
-      parse,
-      this.backends.groups,
-      this.logic,
-    );
-    registerMessageRoutes((method, path, route, fn) => this.endpoint(http, method, path, route, 'app', fn), parse, this.logic);
+    const appRoute: Parameters<typeof registerGroupRoutes>[0] = (method, path, route, fn) =>
+      this.endpoint(http, method, path, route, 'app', fn);
+    registerGroupRoutes(appRoute, parse, this.backends.groups, this.logic);
+    registerMessageRoutes(appRoute, parse, this.logic);
+    registerWebhookRoutes(appRoute, parse, this.backends.apps, this.config.webhooks);
   }
 
   async createApp(

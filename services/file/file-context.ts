@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { ImError } from '../../protocol/errors.js';
 import type { App, AppLimits, AppRegistry } from '../ports/app-registry.js';
 import type { BlobStore } from '../ports/blob-store.js';
+import type { Bus } from '../ports/bus.js';
 import type { FileCatalog } from '../ports/file-catalog.js';
 import { AppDirectory } from '../shared/app-directory.js';
 import type { FileAccess } from '../shared/file-access.js';
@@ -12,12 +13,14 @@ import type { Metrics } from '../shared/metrics.js';
 import type { FileConfig } from '../shared/role-config.js';
 
 /** What the file role keeps of an app: the secret (tokens, download URLs) and its limits. */
-export type FileApp = Pick<App, 'appId' | 'secret' | 'limits'>;
+export type FileApp = Pick<App, 'appId' | 'secret' | 'limits' | 'webhook'>;
 
 export interface FileContext {
   config: FileConfig['file'];
   files: FileCatalog;
   blobs: BlobStore;
+  /** Where file.uploaded webhook events go (ADR 0037). */
+  bus: Pick<Bus, 'publishEvent'>;
   registry: AppRegistry;
   apps: AppDirectory<FileApp>;
   access: FileAccess;
@@ -27,10 +30,11 @@ export interface FileContext {
 }
 
 export function fileApps(registry: AppRegistry): AppDirectory<FileApp> {
-  return new AppDirectory<FileApp>(registry, { maxEntries: 10_000, ttlMs: 5_000 }, ({ appId, secret, limits }) => ({
+  return new AppDirectory<FileApp>(registry, { maxEntries: 10_000, ttlMs: 5_000 }, ({ appId, secret, limits, webhook }) => ({
     appId,
     secret,
     limits,
+    ...(webhook && { webhook }),
   }));
 }
 

@@ -3,6 +3,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import { MemoryAppRegistry } from '../adapters/memory/memory-app-registry.js';
 import { MemoryBlobStore } from '../adapters/memory/memory-blob-store.js';
+import { MemoryBus } from '../adapters/memory/memory-bus.js';
 import { MemoryFileCatalog } from '../adapters/memory/memory-file-catalog.js';
 import { MemoryGroupDirectory } from '../adapters/memory/memory-group-directory.js';
 import type { AppLimits } from '../ports/app-registry.js';
@@ -29,6 +30,7 @@ export async function fileFixture(file: ConfigInput['file'] = {}) {
     blobs: new MemoryBlobStore(),
     apps: new MemoryAppRegistry(),
     groups: new MemoryGroupDirectory(),
+    bus: new MemoryBus(),
   };
   const metrics = createMetrics();
   const log = createLogger('file', 'test', 'silent');

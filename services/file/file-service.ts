@@ -5,6 +5,7 @@ import { conversationMembers, groupOf } from '../../protocol/conversation-id.js'
 import { ImError } from '../../protocol/errors.js';
 import type { AppRegistry } from '../ports/app-registry.js';
 import { type BlobStore, blobKeys } from '../ports/blob-store.js';
+import type { Bus } from '../ports/bus.js';
 import type { FileCatalog, FileRecord } from '../ports/file-catalog.js';
 import type { GroupDirectory } from '../ports/group-directory.js';
 import { FileAccess } from '../shared/file-access.js';
@@ -24,6 +25,7 @@ import { type FileCaller, fileCaller } from './user-auth.js';
 export interface FilePorts {
   files: FileCatalog;
   blobs: BlobStore;
+  bus: Pick<Bus, 'publishEvent'>;
   apps: AppRegistry;
   groups: GroupDirectory;
 }
@@ -44,6 +46,7 @@ export class FileService {
       config: config.file,
       files: ports.files,
       blobs: ports.blobs,
+      bus: ports.bus,
       registry: ports.apps,
       apps: fileApps(ports.apps),
       access: new FileAccess(ports.files, ports.groups),

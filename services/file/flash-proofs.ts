@@ -8,6 +8,7 @@ import { blobKeys } from '../ports/blob-store.js';
 import type { ChallengeRecord, FileRecord } from '../ports/file-catalog.js';
 import { readStream } from '../shared/bytes.js';
 import { checkId, type FileContext, newId } from './file-context.js';
+import { publishFileUploaded } from './file-events.js';
 import type { FileRequest } from './file-request.js';
 import { pickImage } from './uploads.js';
 import type { FileCaller } from './user-auth.js';
@@ -72,6 +73,7 @@ export class FlashProofs {
     };
     await this.cx.files.addFile(file);
     this.cx.metrics.fileUploads.inc({ app_id: caller.appId, stage: 'deduplicated' });
+    await publishFileUploaded(this.cx, file, true);
     return file;
   }
 

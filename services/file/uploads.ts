@@ -8,6 +8,7 @@ import { blobKeys } from '../ports/blob-store.js';
 import type { FileRecord, UploadRecord } from '../ports/file-catalog.js';
 import { contentMd5, readChunk } from './chunk-body.js';
 import { checkId, type FileContext, newId } from './file-context.js';
+import { publishFileUploaded } from './file-events.js';
 import type { FileRequest } from './file-request.js';
 import { appendToMd5, emptyMd5State, md5Of } from './running-md5.js';
 import type { Thumbnails } from './thumbnails.js';
@@ -166,6 +167,7 @@ export class Uploads {
     await files.addFile(file);
     await files.removeUpload(caller.appId, uploadId);
     metrics.fileUploads.inc({ app_id: caller.appId, stage: 'completed' });
+    await publishFileUploaded(this.cx, file, false);
     return file;
   }
 

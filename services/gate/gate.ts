@@ -30,6 +30,7 @@ import { DownstreamWriter } from './downstream-writer.js';
 import { FrameLimits } from './frame-limits.js';
 import { acceptWebSockets, type ConnectionSink, listenTcp } from './gate-listeners.js';
 import { IpConnections } from './ip-connections.js';
+import { PresenceOffline } from './presence-offline.js';
 import { RefusalWriter } from './refusal-writer.js';
 import { UpstreamForwarder } from './upstream-forwarder.js';
 
@@ -58,6 +59,8 @@ export class Gate implements ConnectionSink {
   private readonly ips: IpConnections;
   private readonly writer: ClientWriter;
   private readonly authenticator: Authenticator;
+  /** Queues user.offline when a user's last connection closes (ADR 0037). */
+  private readonly presence: PresenceOffline;
   private readonly limits: FrameLimits;
   private readonly upstream: UpstreamForwarder;
   private readonly downstream: DownstreamWriter;
@@ -79,6 +82,7 @@ export class Gate implements ConnectionSink {
     this.writer = new ClientWriter(gate.maxBufferedBytes, metrics, (conn, reason) => this.closed(conn, reason));
     const refusals = new RefusalWriter(REFUSAL_FLUSH_MS, (conn, frame) => this.writer.write(conn, frame));
     this.authenticator = new Authenticator(backends.apps, gate, routing);
+    this.presence = new PresenceOffline(backends, metrics);
     this.limits = new FrameLimits(backends.rateLimiter, gate.floodStrikes, this.writer, refusals, metrics, log);
     this.upstream = new UpstreamForwarder(
       backends.bus,
@@ -244,9 +248,17 @@ export class Gate implements ConnectionSink {
     if (wasOnline) this.metrics.authenticated.dec({ app_id: conn.appId });
     // A login that logic may have registered already goes with the connection.
     if (wasOnline || conn.loginForwarded) {
-      this.backends.routes.remove(conn.appId, conn.userId, conn.id).catch((err: unknown) => {
-        this.log.warn({ conn: conn.id, err: String(err) }, 'route removal failed; it expires by TTL');
-      });
+      this.backends.routes.remove(conn.appId, conn.userId, conn.id).then(
+        () =>
+          this.presence
+            .closed(conn)
+            .catch((err: unknown) =>
+              this.log.warn({ conn: conn.id, err: String(err) }, 'webhook: a user.offline event could not be queued'),
+            ),
+        (err: unknown) => {
+          this.log.warn({ conn: conn.id, err: String(err) }, 'route removal failed; it expires by TTL');
+        },
+      );
     }
   }
 

@@ -6,6 +6,7 @@ import { groupOf, peerOf } from '../../protocol/conversation-id.js';
 import { ImError } from '../../protocol/errors.js';
 import type { imcloud } from '../../protocol/gen/im.js';
 import { memberAt, memberPages } from '../ports/group-directory.js';
+import { AppEvents } from './app-events.js';
 import type { Caller } from './caller.js';
 import type { ConversationAccess } from './conversation-access.js';
 import { writeDiffusionMax } from './diffusion.js';
@@ -15,10 +16,15 @@ import type { LogicContext } from './logic-context.js';
 const MAX_PUSH_ACK_CURSORS = 100;
 
 export class Cursors {
+  /** Read receipts are webhook events too (ADR 0037). */
+  private readonly events: AppEvents;
+
   constructor(
     private readonly cx: LogicContext,
     private readonly access: ConversationAccess,
-  ) {}
+  ) {
+    this.events = new AppEvents(cx);
+  }
 
   async pushAck(c: Caller, req: imcloud.v1.PushAck): Promise<void> {
     for (const cursor of req.cursors.slice(0, MAX_PUSH_ACK_CURSORS)) await this.delivered(c, cursor.conversation ?? '', Number(cursor.seq));
@@ -82,6 +88,8 @@ export class Cursors {
     const seq = Math.min(Number(req.seq), readable.to);
     const { value, moved } = await conversations.advance(c.appId, c.userId, req.conversation, 'read', seq);
     const maxSeq = Math.min(await conversations.maxSeq(c.appId, req.conversation), readable.to);
+    // Also when the cursor was already there: a retry after a failed publish publishes it again (same id).
+    if (value > 0 && (moved || value === seq)) await this.events.publishRead(c.appId, c.userId, req.conversation, value);
     this.cx.replies.reply(c, { reqId, readAck: { conversation: req.conversation, readSeq: value, unread: Math.max(0, maxSeq - value) } });
     if (moved) {
       // The peer sees the read state; the reader's other devices clear their unread count.

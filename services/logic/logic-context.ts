@@ -11,7 +11,7 @@ import type { LogicConfig } from '../shared/role-config.js';
 import type { Replies } from './replies.js';
 
 /** What logic keeps of an app. */
-export type AppPolicy = Pick<App, 'multiLogin' | 'limits'>;
+export type AppPolicy = Pick<App, 'multiLogin' | 'limits' | 'webhook'>;
 
 export interface LogicContext {
   config: LogicConfig;

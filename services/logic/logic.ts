@@ -73,7 +73,7 @@ export class Logic {
     const apps = new AppDirectory<AppPolicy>(
       backends.apps,
       { maxEntries: APP_CACHE_ENTRIES, ttlMs: APP_CACHE_MS },
-      ({ multiLogin, limits }) => ({ multiLogin, limits }),
+      ({ multiLogin, limits, webhook }) => ({ multiLogin, limits, ...(webhook && { webhook }) }),
     );
     this.cx = { config, backends, replies, apps, metrics, log, now };
     const reader = new MessageReader(backends.window, backends.store, config.logic.emptySlotGraceMs, now);

@@ -7,11 +7,17 @@ import { encodeFrameBody } from '../../protocol/frame-codec.js';
 import { imcloud } from '../../protocol/gen/im.js';
 import type { MultiLoginPolicy } from '../ports/app-registry.js';
 import type { Route } from '../ports/routes.js';
+import { AppEvents } from './app-events.js';
 import type { Caller } from './caller.js';
 import { type AppPolicy, appOf, type LogicContext } from './logic-context.js';
 
 export class Logins {
-  constructor(private readonly cx: LogicContext) {}
+  /** Presence changes are webhook events (ADR 0037). */
+  private readonly events: AppEvents;
+
+  constructor(private readonly cx: LogicContext) {
+    this.events = new AppEvents(cx);
+  }
 
   async login(c: Caller, up: imcloud.internal.v1.Upstream): Promise<void> {
     const { routes } = this.cx.backends;
@@ -34,6 +40,7 @@ export class Logins {
     }
     // Only older logins are displaced; a newer one displaces this one when it is handled.
     for (const r of displaced) await this.kick(c, app.multiLogin, r);
+    if (all.length - displaced.length === 1) await this.online(c);
     this.cx.replies.reply(
       c,
       {
@@ -53,6 +60,16 @@ export class Logins {
   async logout(c: Caller, reqId: number): Promise<void> {
     await this.cx.backends.routes.remove(c.appId, c.userId, c.connId);
     this.cx.replies.reply(c, { reqId, logoutOk: {} }, { closeAfter: true });
+  }
+
+  /**
+   * The user's only connection logged in: user.online (the gate queues user.offline when the
+   * last one closes). A failure to queue it is logged and does not fail the login.
+   */
+  private async online(c: Caller): Promise<void> {
+    await this.events
+      .publishPresence(c.appId, 'user.online', c.userId, c.connId, c.deviceId)
+      .catch((err: unknown) => this.cx.log.warn({ appId: c.appId, err: String(err) }, 'webhook: a user.online event could not be queued'));
   }
 
   /** Closes a login that the caller's displaces, saying why, and forgets its route. */

@@ -5,11 +5,14 @@
 // (confirmed); then the ack and the push, while the dedupe record is marked done.
 
 import { ImError } from '../../protocol/errors.js';
+import { imcloud } from '../../protocol/gen/im.js';
 import type { DedupeClaim, SendAckRecord, SeqDraw } from '../ports/dedupe.js';
 import type { Route } from '../ports/routes.js';
 import type { StoredMessage } from '../ports/stored-message.js';
 import type { IdGenerator } from '../shared/ids.js';
 import { initializeAppSeries } from '../shared/metrics.js';
+import { AppEvents } from './app-events.js';
+import { BeforeSend } from './before-send.js';
 import type { Caller } from './caller.js';
 import type { LogicContext } from './logic-context.js';
 import { decodeStoreRecord, encodeStoreRecord, toWireMessage, withSeq } from './message-codec.js';
@@ -17,6 +20,7 @@ import type { MessageReader } from './message-reader.js';
 import { RateLimitHold } from './rate-limit-hold.js';
 import { type SendStage, type StageObservers, stageClock, stageObservers } from './send-stages.js';
 
+const MessageKind = imcloud.v1.MessageKind;
 /** How long a send's dedupe lease lasts before a retry may take it over. */
 const SEND_LEASE_MS = 10_000;
 /** A retry of a send that another logic process works on right now comes back after this. */
@@ -70,6 +74,9 @@ export class SendAcceptor {
   /** Per-app metric children of the send path, resolved once per app. */
   private readonly appMetrics = new Map<string, AppMetrics>();
   private readonly rateLimitHold = new RateLimitHold();
+  /** The app's webhook: asked before a new message is accepted, told once it is (ADR 0037). */
+  private readonly beforeSend: BeforeSend;
+  private readonly events: AppEvents;
 
   constructor(
     private readonly cx: LogicContext,
@@ -77,6 +84,8 @@ export class SendAcceptor {
     private readonly ids: IdGenerator,
   ) {
     this.stages = stageObservers(cx.metrics);
+    this.beforeSend = new BeforeSend(cx);
+    this.events = new AppEvents(cx);
   }
 
   /** Accepts one message (or answers a retry of one); the ack the sender got. */
@@ -90,6 +99,8 @@ export class SendAcceptor {
   ): Promise<Ack> {
     if (caller.receivedAt > 0) this.stages.bus_in.observe(Math.max(0, this.cx.now() - caller.receivedAt) / 1000);
     const { onlyRetry, fanOut, callerAnswers = false } = opts;
+    // Before the claim draws a seq: a refused message leaves no gap.
+    if (content.kind === MessageKind.MESSAGE_KIND_NORMAL && !onlyRetry) content = await this.beforeSend.check(caller, content);
     const attempt: SendAttempt = { caller, reqId, clientMsgId, members, onlyRetry, fanOut, callerAnswers, stage: stageClock(this.stages) };
     const message = this.newMessage(attempt, content);
     const draw = this.seqDraw(attempt, message);
@@ -242,7 +253,8 @@ export class SendAcceptor {
       // when it syncs) and while the store confirm is awaited, which takes longer. A fan-out of
       // its own reads them after the confirm.
       const routes = a.fanOut ? Promise.resolve(new Map<string, Route[]>()) : backends.routes.listMany(c.appId, members);
-      const [found] = await Promise.all([routes, backends.bus.publishStore(record)]);
+      // The app's webhook event is queued before the ack too: an acked message is an event queued.
+      const [found] = await Promise.all([routes, backends.bus.publishStore(record), this.events.publish(c.appId, message)]);
       a.stage('store_confirm');
       return found;
     });

@@ -108,6 +108,26 @@ export function appRegistryContract(name: string, make: () => Promise<AppRegistr
       expect((await apps.get(limited.appId))?.limits).toEqual({ framesPerSec: 50 });
     });
 
+    it('keeps a webhook given at create, replaced by update and removed by update with null; other fields stay', async () => {
+      const hook = {
+        url: 'https://hooks.example.com/im',
+        secret: 'whsec-1',
+        events: ['message.sent' as const],
+        timeoutMs: 5_000,
+        maxAttempts: 8,
+        beforeSend: { enabled: true, timeoutMs: 500, failOpen: false },
+      };
+      const app = newApp({ webhook: hook });
+      await apps.create(app);
+      expect(await apps.get(app.appId)).toEqual(app);
+      const replaced = { ...hook, url: 'http://127.0.0.1:9/x', events: ['message.sent' as const, 'message.recalled' as const] };
+      expect(await apps.update(app.appId, { webhook: replaced })).toEqual({ ...app, webhook: replaced });
+      expect(await apps.update(app.appId, { name: 'renamed' })).toEqual({ ...app, name: 'renamed', webhook: replaced });
+      const { webhook: _gone, ...without } = app;
+      expect(await apps.update(app.appId, { webhook: null })).toEqual({ ...without, name: 'renamed' });
+      expect(await apps.get(app.appId)).toEqual({ ...without, name: 'renamed' });
+    });
+
     it('list includes every app', async () => {
       const mine = [newApp({ multiLogin: 'all' }), newApp({ multiLogin: 'single' }), newApp()];
       for (const a of mine) await apps.create(a);

@@ -20,6 +20,32 @@ export interface AppLimits {
   fileQuotaBytes?: number;
 }
 
+/** The events a webhook may ask for (docs/webhooks.md). */
+export const WEBHOOK_EVENTS = [
+  'message.sent',
+  'message.recalled',
+  'message.read',
+  'group.changed',
+  'user.online',
+  'user.offline',
+  'file.uploaded',
+] as const;
+export type WebhookEventType = (typeof WEBHOOK_EVENTS)[number];
+
+/** An app's webhook (ADR 0037): where its events go, signed with its secret. */
+export interface WebhookConfig {
+  url: string;
+  /** The signing secret (HMAC-SHA256); shown once, when set or rotated. */
+  secret: string;
+  events: WebhookEventType[];
+  /** One delivery attempt's timeout. */
+  timeoutMs: number;
+  /** Attempts of one event before it is dead-lettered. */
+  maxAttempts: number;
+  /** The synchronous before-send call; off unless enabled. */
+  beforeSend: { enabled: boolean; timeoutMs: number; failOpen: boolean };
+}
+
 export interface App {
   appId: string;
   name: string;
@@ -27,13 +53,17 @@ export interface App {
   multiLogin: MultiLoginPolicy;
   createdAt: number;
   limits?: AppLimits;
+  webhook?: WebhookConfig;
 }
+
+/** What update() may change; `webhook: null` removes the webhook. */
+export type AppPatch = Partial<Pick<App, 'name' | 'multiLogin' | 'secret' | 'limits'>> & { webhook?: WebhookConfig | null };
 
 export interface AppRegistry {
   /** Fails with IM_ADMIN_CONFLICT if the AppId exists. */
   create(app: App): Promise<void>;
   get(appId: string): Promise<App | null>;
-  update(appId: string, patch: Partial<Pick<App, 'name' | 'multiLogin' | 'secret' | 'limits'>>): Promise<App | null>;
+  update(appId: string, patch: AppPatch): Promise<App | null>;
   list(): Promise<App[]>;
 
   /** Revokes one token by its jti until it would have expired anyway. */

@@ -49,6 +49,8 @@ class Recorder {
 export interface BusFixtureOptions {
   /** Bound of each upstream track's queue: bytes of frames waiting for a consumer (0: unbounded). */
   upstreamMaxBytes?: number;
+  /** Events one app's queue holds waiting before the oldest is dead-lettered. */
+  eventsQueueMaxLength?: number;
 }
 
 export function busContract(name: string, make: (opts?: BusFixtureOptions) => Promise<BusFixture>): void {
@@ -420,6 +422,85 @@ export function busContract(name: string, make: (opts?: BusFixtureOptions) => Pr
       await quiet();
       expect(second.bodies()).toEqual([tag('in-flight')]);
       expect(first.deliveries).toHaveLength(1);
+    });
+    it("events: one app's events reach one subscriber at a time, in publish order; a standby takes over when it cancels", async () => {
+      const a = app();
+      const first = new Recorder(run);
+      const standby = new Recorder(run);
+      const sub = await keep(bus.consumeEvents(a, async (d) => void first.record(d), { prefetch: 4 }));
+      await keep(bus.consumeEvents(a, async (d) => void standby.record(d), { prefetch: 4 }));
+      const n = 30;
+      for (let i = 0; i < n; i++) await bus.publishEvent(a, body(i));
+      await waitFor(() => first.deliveries.length >= n, `${n} events`);
+      await quiet();
+      expect(first.bodies()).toEqual(Array.from({ length: n }, (_, i) => tag(i)));
+      expect(standby.deliveries).toEqual([]);
+
+      await sub.cancel();
+      await bus.publishEvent(a, body('after'));
+      await waitFor(() => standby.deliveries.length >= 1, 'the standby to take over');
+      await quiet();
+      expect(standby.bodies()).toEqual([tag('after')]);
+      expect(first.deliveries).toHaveLength(n);
+    });
+
+    it('events: a rejected event is dead-lettered at once, not redelivered; the next ones follow', async () => {
+      const a = app();
+      const r = new Recorder(run);
+      await keep(
+        bus.consumeEvents(a, async (d) => {
+          if (r.record(d) && text(d) === tag('poison')) throw new Error('given up by the deliverer');
+        }),
+      );
+      await bus.publishEvent(a, body('before'));
+      await bus.publishEvent(a, body('poison'));
+      await bus.publishEvent(a, body('after'));
+      await waitFor(
+        async () => r.count(tag('after')) === 1 && (await ours()).includes(tag('poison')),
+        'the dead letter and the next event',
+      );
+      await quiet();
+      expect(r.bodies()).toEqual([tag('before'), tag('poison'), tag('after')]);
+      expect(await ours()).toEqual([tag('poison')]);
+    });
+
+    it("events: apps are separate queues; one app's unacknowledged events do not hold up another's", async () => {
+      const stuck = app();
+      const other = app();
+      const held = new Recorder(run);
+      const flowing = new Recorder(run);
+      await keep(bus.consumeEvents(stuck, async (d) => (held.record(d) ? new Promise<void>(() => undefined) : undefined), { prefetch: 2 }));
+      await keep(bus.consumeEvents(other, async (d) => void flowing.record(d), { prefetch: 2 }));
+      for (let i = 0; i < 5; i++) await bus.publishEvent(stuck, body(`stuck-${i}`));
+      for (let i = 0; i < 5; i++) await bus.publishEvent(other, body(`other-${i}`));
+      await waitFor(() => flowing.deliveries.length >= 5, "the other app's events");
+      await quiet();
+      expect(held.bodies()).toEqual([tag('stuck-0'), tag('stuck-1')]);
+      expect(flowing.bodies()).toEqual(Array.from({ length: 5 }, (_, i) => tag(`other-${i}`)));
+    });
+
+    it("events: past its bound an app's queue dead-letters its oldest events and never refuses a publish", async () => {
+      const bounded = await make({ eventsQueueMaxLength: 5 });
+      try {
+        const a = app();
+        for (let i = 0; i < 8; i++) await bounded.bus.publishEvent(a, body(i));
+        const r = new Recorder(run);
+        const sub = await bounded.bus.consumeEvents(a, async (d) => void r.record(d));
+        try {
+          const dead = async () => (await bounded.bus.deadLettered()).map((b) => decoder.decode(b)).filter((b) => b.startsWith(`${run}:`));
+          await waitFor(
+            async () => r.deliveries.length >= 5 && (await dead()).length >= 3,
+            'the newest 5 delivered, the oldest 3 dead-lettered',
+          );
+          await quiet();
+          expect(r.bodies()).toEqual([3, 4, 5, 6, 7].map(tag));
+          expect((await dead()).sort()).toEqual([0, 1, 2].map(tag).sort());
+        } finally {
+          await sub.cancel();
+        }
+      } finally {
+        await bounded.cleanup();
+      }
     });
   });
 }

@@ -64,6 +64,20 @@ export interface Bus {
   publishStore(body: Uint8Array): Promise<void>;
   consumeStore(handler: BusHandler, opts?: ConsumeOptions): Promise<Subscription>;
 
+  /**
+   * logic → the webhook deliverer: one app's events (ADR 0037). Durable: resolves once the broker
+   * has taken responsibility (confirm). One queue per app, bounded: past its bound the oldest
+   * events are dead-lettered, never a publish refused (a dead endpoint must not stop sends).
+   */
+  publishEvent(appId: string, body: Uint8Array): Promise<void>;
+  /**
+   * One app's events, in the order they were published, to one subscriber at a time (single
+   * active consumer; others wait as standbys). Unlike the other channels, a handler that rejects
+   * dead-letters the event at once: the deliverer retries by itself, holding the event
+   * unacknowledged meanwhile, so that a crash returns it to the queue.
+   */
+  consumeEvents(appId: string, handler: BusHandler, opts?: ConsumeOptions): Promise<Subscription>;
+
   /** Messages dead-lettered so far by this process's view (for tests and metrics). */
   deadLettered(): Promise<Uint8Array[]>;
 

@@ -201,6 +201,34 @@ export const configSchema = z
         maxBatch: positiveInt.default(500),
       })
       .strict(),
+    /** Webhooks (docs/webhooks.md, ADR 0037): what the platform allows and how the consumer role delivers. */
+    webhooks: z
+      .object({
+        /**
+         * Hosts a webhook URL may name: "*" (any: the embedded mode's default), or a comma-separated
+         * list of host names, "*.example.com" for a domain's subdomains. A cluster should list its
+         * tenants' hosts: a webhook is a request the platform makes on a tenant's behalf (SSRF).
+         */
+        allowedHosts: z.string().default('*'),
+        /** Allow http:// URLs (https:// always is). */
+        allowHttp: bool.default(true),
+        /** Deliveries one process makes at once, over every app. */
+        maxConcurrent: positiveInt.max(10_000).default(64),
+        /** Of those, one app's at most, so that a slow endpoint holds few of them. */
+        maxConcurrentPerApp: positiveInt.max(1_000).default(8),
+        /** Events of one app a process holds unacknowledged (its queue's prefetch): the ones waiting for their conversation's turn or a retry. */
+        maxHeldPerApp: positiveInt.max(10_000).default(256),
+        /** First retry delay; each further one doubles, with jitter, up to retryMaxMs. */
+        retryBaseMs: positiveInt.default(500),
+        retryMaxMs: positiveInt.default(60_000),
+        /** A user.offline followed by the user's user.online within this is delivered as neither (a reconnect is no presence change). */
+        presenceDebounceMs: nonNegativeInt.max(60_000).default(2_000),
+        /** How often the consumer looks for apps whose webhook was set or removed. */
+        appsPollMs: positiveInt.default(2_000),
+        /** before-send calls one app may have in flight in one logic process; more are answered by the app's fail mode. */
+        beforeSendMaxConcurrentPerApp: positiveInt.max(10_000).default(64),
+      })
+      .strict(),
     dispatch: z
       .object({
         reconnectBaseMs: positiveInt.default(500),

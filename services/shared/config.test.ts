@@ -100,8 +100,8 @@ describe('config', () => {
     expect(Object.keys(gate).sort()).toEqual(['gate', 'heartbeat', 'node', 'routing']);
     expect(gate.gate.pool).toBe('vip');
     expect(Object.isFrozen(gate)).toBe(true);
-    expect(Object.keys(roleConfig(c, 'logic')).sort()).toEqual(['heartbeat', 'logic', 'node']);
-    expect(Object.keys(roleConfig(c, 'consumer')).sort()).toEqual(['bus', 'consumer']);
+    expect(Object.keys(roleConfig(c, 'logic')).sort()).toEqual(['heartbeat', 'logic', 'node', 'webhooks']);
+    expect(Object.keys(roleConfig(c, 'consumer')).sort()).toEqual(['bus', 'consumer', 'webhooks']);
     expect(Object.keys(roleConfig(c, 'dispatch')).sort()).toEqual(['dispatch', 'heartbeat', 'routing']);
     // No role reads another role's section or a backend's.
     const roles = ['gate', 'logic', 'consumer', 'dispatch', 'admin'];

@@ -6,6 +6,9 @@ const latencyBuckets = [0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 
 /** Steps of one send take from tens of microseconds to (when queued) seconds. */
 const stageBuckets = [0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
+/** The outcomes of imcloud_webhook_events_total. */
+export const WEBHOOK_OUTCOMES = ['delivered', 'failed', 'retried', 'dead_lettered', 'suppressed'] as const;
+
 export function createMetrics() {
   const metrics = defineMetrics();
   initializeSeries(metrics);
@@ -21,7 +24,7 @@ function initializeSeries(m: ReturnType<typeof defineMetrics>): void {
   for (const kind of ['uncaughtException', 'unhandledRejection']) m.uncaught.inc({ kind }, 0);
   for (const type of ['send', 'recall', 'groupCreate', 'groupChange']) m.shed.inc({ type }, 0);
   for (const to of ['write', 'read']) m.groupDiffusionSwitches.inc({ to }, 0);
-  for (const channel of ['upstream', 'push', 'store']) {
+  for (const channel of ['upstream', 'push', 'store', 'events']) {
     m.redeliveries.inc({ channel }, 0);
     m.deadLetters.inc({ channel }, 0);
   }
@@ -34,8 +37,12 @@ function initializeSeries(m: ReturnType<typeof defineMetrics>): void {
  * A role's per-app counters start at 0 when it first serves the app (a login on a gate, a send
  * in logic), so the app's error ratios and refusal rates read 0, not no data.
  */
-export function initializeAppSeries(m: Metrics, appId: string, role: 'gate' | 'logic'): void {
+export function initializeAppSeries(m: Metrics, appId: string, role: 'gate' | 'logic' | 'webhook'): void {
   const app_id = appId;
+  if (role === 'webhook') {
+    for (const outcome of WEBHOOK_OUTCOMES) m.webhookEvents.inc({ app_id, outcome }, 0);
+    return;
+  }
   if (role === 'gate') {
     m.appRateLimited.inc({ app_id }, 0);
     m.sessionsExpired.inc({ app_id }, 0);
@@ -292,6 +299,32 @@ function defineMetrics() {
       name: 'imcloud_admin_requests_total',
       help: 'Admin API requests by route and status.',
       labelNames: ['route', 'status'],
+      ...r,
+    }),
+    webhookEvents: new Counter({
+      name: 'imcloud_webhook_events_total',
+      help: 'Webhook events by AppId and outcome: delivered (a 2xx answer), failed (an attempt that timed out, could not connect or was not answered 2xx), retried (another attempt scheduled), dead_lettered (given up after webhook.maxAttempts, or not an event), suppressed (a user.offline and the user.online that followed it within webhooks.presenceDebounceMs).',
+      labelNames: ['app_id', 'outcome'],
+      ...r,
+    }),
+    webhookDelivery: new Histogram({
+      name: 'imcloud_webhook_delivery_seconds',
+      help: 'From the event (its message accepted) to its delivery, by AppId: queueing, waiting for the conversation, retries and the request.',
+      labelNames: ['app_id'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      ...r,
+    }),
+    webhookEventsPublished: new Counter({
+      name: 'imcloud_webhook_events_published_total',
+      help: 'Webhook events logic published to the bus (confirmed), by AppId.',
+      labelNames: ['app_id'],
+      ...r,
+    }),
+    beforeSend: new Histogram({
+      name: 'imcloud_webhook_before_send_seconds',
+      help: "before-send calls by AppId and outcome: allow, deny, replace, or what the app's fail mode answered for: timeout, error (not 2xx, unreachable, not a valid answer) and busy (past webhooks.beforeSendMaxConcurrentPerApp).",
+      labelNames: ['app_id', 'outcome'],
+      buckets: latencyBuckets,
       ...r,
     }),
   };

@@ -9,11 +9,12 @@ import type { Config, Section } from './config.js';
  */
 export const ROLE_SECTIONS = {
   gate: ['node', 'heartbeat', 'routing', 'gate'],
-  logic: ['node', 'heartbeat', 'logic'],
-  consumer: ['bus', 'consumer'],
+  logic: ['node', 'heartbeat', 'logic', 'webhooks'],
+  /** The consumer role also delivers webhook events (ADR 0037). */
+  consumer: ['bus', 'consumer', 'webhooks'],
   dispatch: ['heartbeat', 'routing', 'dispatch'],
   /** The admin API, and the web page a process that runs admin serves; `node` names its downstream queue and track (group changes go through logic). */
-  admin: ['node', 'admin', 'web'],
+  admin: ['node', 'admin', 'web', 'webhooks'],
   /** The file API (uploads, proofs, downloads); its bytes' store is wired from `minio` or `file.dir` by the process. */
   file: ['file'],
   /** The HTTP layer every role serves on. */

@@ -15,6 +15,8 @@ export const bus = {
   downstreamQueue: (gateId: string) => `imcloud.push.${gateId}`,
   /** Durable quorum queue the consumer drains (its depth drives consumer autoscaling). */
   storeQueue: 'imcloud.store',
+  /** One quorum queue per app with webhook events, single active consumer (ADR 0037). */
+  eventsQueue: (appId: string) => `imcloud.events.${appId}`,
   deadLetterExchange: 'imcloud.dead',
   deadLetterQueue: 'imcloud.dead',
 } as const;

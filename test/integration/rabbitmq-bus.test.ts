@@ -84,7 +84,7 @@ async function publishWithRetry(publish: () => Promise<void>, onRetry: (err: ImE
 }
 
 busContract('rabbitmq', async (opts = {}) => {
-  const bus = newBus({ upstreamMaxBytes: opts.upstreamMaxBytes });
+  const bus = newBus({ upstreamMaxBytes: opts.upstreamMaxBytes, eventsQueueMaxLength: opts.eventsQueueMaxLength });
   await bus.waitReady(30_000);
   return {
     bus,

@@ -1,5 +1,5 @@
 import { ImError } from '../../../protocol/errors.js';
-import type { App, AppRegistry } from '../../ports/app-registry.js';
+import type { App, AppPatch, AppRegistry } from '../../ports/app-registry.js';
 
 export class MemoryAppRegistry implements AppRegistry {
   private readonly apps = new Map<string, App>();
@@ -18,10 +18,13 @@ export class MemoryAppRegistry implements AppRegistry {
     return app ? structuredClone(app) : null;
   }
 
-  async update(appId: string, patch: Partial<Pick<App, 'name' | 'multiLogin' | 'secret' | 'limits'>>): Promise<App | null> {
+  async update(appId: string, patch: AppPatch): Promise<App | null> {
     const app = this.apps.get(appId);
     if (!app) return null;
-    Object.assign(app, structuredClone(patch));
+    const { webhook, ...rest } = structuredClone(patch);
+    Object.assign(app, rest);
+    if (webhook === null) delete app.webhook;
+    else if (webhook !== undefined) app.webhook = webhook;
     return structuredClone(app);
   }
 

@@ -32,6 +32,7 @@ class MemoryQueue {
     private readonly transient: boolean,
     /** Bytes of bodies waiting beyond which a publish is refused (0: unbounded), as RabbitMQ's x-max-length-bytes with x-overflow reject-publish. */
     private readonly maxReadyBytes = 0,
+    private readonly events: EventQueueOptions | undefined = undefined,
   ) {}
 
   /** A publish was refused and nothing was taken since: the next is refused too. */
@@ -53,6 +54,12 @@ class MemoryQueue {
       return this.full;
     }
     this.enqueue({ body, deliveryCount: 0 });
+    // An events queue drops its oldest waiting event into the dead letters, as x-overflow drop-head with a DLX does.
+    if (this.events && this.ready.length > this.events.maxLength) {
+      const oldest = this.ready.shift()!;
+      this.readyBytes -= oldest.body.length;
+      this.deadLetter(oldest.body);
+    }
     return undefined;
   }
 
@@ -117,7 +124,7 @@ class MemoryQueue {
         () => this.settle(consumer),
         () => {
           this.settle(consumer);
-          if (item.deliveryCount >= this.deliveryLimit) this.deadLetter(item.body);
+          if (this.events || item.deliveryCount >= this.deliveryLimit) this.deadLetter(item.body);
           // Redelivered past the bound: it was accepted once and is not refused now.
           else if (!this.transient || consumer.active) this.enqueue(item);
           else this.schedule();
@@ -132,6 +139,11 @@ class MemoryQueue {
   }
 
   private pickConsumer() {
+    // Single active consumer: the first subscriber takes everything; the others wait their turn.
+    if (this.events) {
+      const first = this.consumers.find((c) => c.active);
+      return first && first.inFlight < first.prefetch ? first : undefined;
+    }
     const n = this.consumers.length;
     for (let i = 0; i < n; i++) {
       const c = this.consumers[(this.next + i) % n]!;
@@ -144,6 +156,11 @@ class MemoryQueue {
   }
 }
 
+/** An app's events queue (ADR 0037): one active consumer, bounded (oldest dead-lettered), a rejection dead-letters. */
+interface EventQueueOptions {
+  maxLength: number;
+}
+
 export interface MemoryBusOptions {
   deliveryLimit?: number;
   /**
@@ -153,9 +170,14 @@ export interface MemoryBusOptions {
   upstreamMaxBytes?: number;
   /** Messages a subscription holds unacknowledged when it does not say (ConsumeOptions.prefetch). Default 256. */
   prefetch?: number;
+  /** Events one app's queue holds waiting before the oldest is dead-lettered. Default 100,000. */
+  eventsQueueMaxLength?: number;
   /** Called when a message is given up after the delivery limit; for metrics. */
   onDeadLetter?: (channel: string, body: Uint8Array) => void;
 }
+
+/** Dead letters deadLettered() remembers (as RabbitmqBus's deadLetterHistory). */
+const DEAD_LETTER_HISTORY = 10_000;
 
 export class MemoryBus implements Bus {
   private readonly queues = new Map<string, MemoryQueue>();
@@ -168,7 +190,7 @@ export class MemoryBus implements Bus {
     this.prefetch = opts.prefetch ?? 256;
   }
 
-  private queue(name: string, transient: boolean, maxReadyBytes = 0): MemoryQueue {
+  private queue(name: string, transient: boolean, maxReadyBytes = 0, events?: EventQueueOptions): MemoryQueue {
     let q = this.queues.get(name);
     if (!q) {
       const channel = name.split('.')[0]!;
@@ -176,10 +198,13 @@ export class MemoryBus implements Bus {
         this.deliveryLimit,
         (body) => {
           this.dead.push(body);
+          // This process's view only: the most recent, like the broker's observer queue.
+          if (this.dead.length > DEAD_LETTER_HISTORY) this.dead.splice(0, this.dead.length - DEAD_LETTER_HISTORY);
           this.opts.onDeadLetter?.(channel, body);
         },
         transient,
         maxReadyBytes,
+        events,
       );
       this.queues.set(name, q);
     }
@@ -219,6 +244,15 @@ export class MemoryBus implements Bus {
   }
   async consumeStore(handler: BusHandler, opts: ConsumeOptions = {}): Promise<Subscription> {
     return this.queue('store', false).subscribe(handler, opts.prefetch ?? this.prefetch);
+  }
+  async publishEvent(appId: string, body: Uint8Array): Promise<void> {
+    this.eventQueue(appId).push(body);
+  }
+  async consumeEvents(appId: string, handler: BusHandler, opts: ConsumeOptions = {}): Promise<Subscription> {
+    return this.eventQueue(appId).subscribe(handler, opts.prefetch ?? this.prefetch);
+  }
+  private eventQueue(appId: string): MemoryQueue {
+    return this.queue(`events.${appId}`, false, 0, { maxLength: this.opts.eventsQueueMaxLength ?? 100_000 });
   }
   async deadLettered(): Promise<Uint8Array[]> {
     return [...this.dead];

@@ -1,6 +1,6 @@
 import { type Collection, MongoServerError } from 'mongodb';
 import { ImError } from '../../../protocol/errors.js';
-import type { App, AppRegistry, MultiLoginPolicy } from '../../ports/app-registry.js';
+import type { App, AppPatch, AppRegistry, MultiLoginPolicy } from '../../ports/app-registry.js';
 import { type AppDoc, DUPLICATE_KEY, docId, ONE_BATCH, type RevokedTokenDoc, type RevokedUserDoc } from './mongo-database.js';
 
 function fromDoc(d: AppDoc): App {
@@ -11,6 +11,7 @@ function fromDoc(d: AppDoc): App {
     multiLogin: d.multiLogin as MultiLoginPolicy,
     createdAt: d.createdAt,
     ...(d.limits && { limits: d.limits }),
+    ...(d.webhook && { webhook: d.webhook }),
   };
 }
 
@@ -31,6 +32,7 @@ export class MongoAppRegistry implements AppRegistry {
         multiLogin: app.multiLogin,
         createdAt: app.createdAt,
         ...(app.limits && { limits: app.limits }),
+        ...(app.webhook && { webhook: app.webhook }),
       });
     } catch (err) {
       if (err instanceof MongoServerError && err.code === DUPLICATE_KEY)
@@ -44,9 +46,11 @@ export class MongoAppRegistry implements AppRegistry {
     return d ? fromDoc(d) : null;
   }
 
-  async update(appId: string, patch: Partial<Pick<App, 'name' | 'multiLogin' | 'secret' | 'limits'>>): Promise<App | null> {
-    const set = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
-    if (Object.keys(set).length > 0) await this.apps.updateOne({ _id: appId }, { $set: set });
+  async update(appId: string, patch: AppPatch): Promise<App | null> {
+    const set = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined && v !== null));
+    const unset = patch.webhook === null ? { $unset: { webhook: '' as const } } : {};
+    if (Object.keys(set).length > 0 || patch.webhook === null)
+      await this.apps.updateOne({ _id: appId }, { ...(Object.keys(set).length > 0 && { $set: set }), ...unset });
     return this.get(appId);
   }
 

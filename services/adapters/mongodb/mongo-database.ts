@@ -1,6 +1,7 @@
 // The MongoDB connection (official driver) and the collections every adapter uses, with their
 // indexes. Only what FerretDB 1.x supports: unique indexes, idempotent upserts, no
 // transactions, change streams, TTL indexes or $lookup (cleanup is a job, not a TTL index).
+
 import {
   type Binary,
   type Collection,
@@ -12,6 +13,7 @@ import {
   MongoClient,
   type UpdateFilter,
 } from 'mongodb';
+import type { WebhookConfig } from '../../ports/app-registry.js';
 import type { ChallengeRecord, FileGrant, FileRecord, UploadAdvance, UploadRecord } from '../../ports/file-catalog.js';
 import type { StoredMessage } from '../../ports/stored-message.js';
 import type { Logger } from '../../shared/logger.js';
@@ -28,6 +30,7 @@ export interface AppDoc {
   multiLogin: string;
   createdAt: number;
   limits?: { framesPerSec?: number; connectionsPerUser?: number; groupMaxMembers?: number; groupWriteDiffusionMax?: number };
+  webhook?: WebhookConfig;
 }
 
 export interface RevokedTokenDoc {

@@ -29,6 +29,8 @@ export interface RabbitmqBusOptions {
   deliveryLimit?: number;
   /** Bound of each gate's downstream queue; the oldest batches are dropped beyond it. Default 10,000. */
   downstreamQueueMaxLength?: number;
+  /** Bound of each app's events queue; the oldest events are dead-lettered beyond it (ADR 0037). Default 100,000. */
+  eventsQueueMaxLength?: number;
   /** Bound of the dead-letter queue (oldest dropped). Default 100,000. */
   deadLetterMaxLength?: number;
   /**
@@ -76,6 +78,8 @@ export class RabbitmqBus implements Bus {
   private readonly consumers = new Set<RabbitmqConsumer>();
   /** Upstream queues declared on the current publishing connection. */
   private readonly declaredTracks = new Map<string, Promise<void>>();
+  /** Events queues declared on the current publishing connection, by AppId. */
+  private readonly declaredEvents = new Map<string, Promise<string>>();
   private declareChannel: Promise<Channel> | undefined;
   private declareModel: ChannelModel | undefined;
   private readonly dead: Uint8Array[] = [];
@@ -97,6 +101,7 @@ export class RabbitmqBus implements Bus {
       downstreamQueueMaxLength: opts.downstreamQueueMaxLength ?? 10_000,
       deadLetterMaxLength: opts.deadLetterMaxLength ?? 100_000,
       upstreamMaxBytes: opts.upstreamMaxBytes ?? 0,
+      eventsQueueMaxLength: opts.eventsQueueMaxLength ?? 100_000,
     });
     this.upstreamFullHoldMs = opts.upstreamFullHoldMs ?? 100;
     this.prefetch = opts.prefetch ?? 256;
@@ -114,7 +119,10 @@ export class RabbitmqBus implements Bus {
       ...common,
       purpose: 'publish',
       setup: (model) => this.setupPublishing(model),
-      onLost: () => this.declaredTracks.clear(),
+      onLost: () => {
+        this.declaredTracks.clear();
+        this.declaredEvents.clear();
+      },
     });
     this.consuming = new RabbitmqConnection({
       ...common,
@@ -207,6 +215,17 @@ export class RabbitmqBus implements Bus {
     await this.durableBatches.publish({ exchange: '', routingKey: this.topology.storeQueue }, body);
   }
 
+  async publishEvent(appId: string, body: Uint8Array): Promise<void> {
+    // One AMQP message per event (no batch): a rejected event is dead-lettered alone.
+    const queue = await this.declaredOnce(
+      this.declaredEvents,
+      appId,
+      (ch) => this.topology.declareEvents(ch, appId),
+      `the events queue of app ${appId}`,
+    );
+    await this.publishDurable({ exchange: '', routingKey: queue, appId }, body);
+  }
+
   /** A persistent, mandatory, confirmed publish: one frame, or a batch of `count` (publish-batch.ts). */
   private publishDurable(to: DurableTarget, body: Uint8Array, count = 1): Promise<void> {
     return this.publisher.publish(to.exchange, to.routingKey, body, {
@@ -222,6 +241,31 @@ export class RabbitmqBus implements Bus {
     (to) => `${to.exchange} ${to.routingKey}`,
     (to, body, count) => this.publishDurable(to, body, count),
   );
+
+  /** Declares a queue once per publishing connection (cached by key); a failure is IM_UNAVAILABLE and forgotten. */
+  private async declaredOnce(
+    cache: Map<string, Promise<string>>,
+    key: string,
+    declare: (ch: Channel) => Promise<string>,
+    what: string,
+  ): Promise<string> {
+    let declared = cache.get(key);
+    if (!declared) {
+      declared = this.declaringChannel().then(declare);
+      cache.set(key, declared);
+      declared.catch(() => {
+        if (cache.get(key) === declared) cache.delete(key);
+      });
+    }
+    try {
+      return await declared;
+    } catch (err) {
+      if (err instanceof ImError) throw err;
+      throw new ImError('IM_UNAVAILABLE', `rabbitmq: could not declare ${what}: ${(err as Error).message}; retry with backoff`, {
+        cause: err,
+      });
+    }
+  }
 
   private async ensureUpstreamDeclared(track: string): Promise<void> {
     let declared = this.declaredTracks.get(track);
@@ -260,6 +304,7 @@ export class RabbitmqBus implements Bus {
 
   private async setupPublishing(model: ChannelModel): Promise<void> {
     this.declaredTracks.clear();
+    this.declaredEvents.clear();
     const ch = await model.createChannel();
     try {
       await this.topology.declareBase(ch);
@@ -277,6 +322,10 @@ export class RabbitmqBus implements Bus {
 
   consumeDownstream(gateId: string, handler: BusHandler, opts: ConsumeOptions = {}): Promise<Subscription> {
     return this.subscribe('push', gateId, (ch) => this.topology.declareDownstream(ch, gateId), handler, opts);
+  }
+
+  consumeEvents(appId: string, handler: BusHandler, opts: ConsumeOptions = {}): Promise<Subscription> {
+    return this.subscribe('events', appId, (ch) => this.topology.declareEvents(ch, appId), handler, opts);
   }
 
   consumeStore(handler: BusHandler, opts: ConsumeOptions = {}): Promise<Subscription> {

@@ -14,7 +14,7 @@ import { BATCH_HEADER, unpackBatch } from './publish-batch.js';
 import type { RabbitmqConnection } from './rabbitmq-connection.js';
 
 /** Which queues a subscription reads; also the `channel` label of the bus metrics ('push': the downstream queues, by their name). */
-export type BusChannelKind = 'upstream' | 'push' | 'store';
+export type BusChannelKind = 'upstream' | 'push' | 'store' | 'events';
 
 /** Header carrying the earlier deliveries of a republished downstream batch (classic queues do not count). */
 export const PUSH_ATTEMPTS_HEADER = 'x-imcloud-delivery-count';
@@ -226,6 +226,12 @@ export class RabbitmqConsumer {
         `rabbitmq: a ${spec.kind} message failed ${delivery.deliveryCount} times; it goes to the dead-letter queue`,
       );
       for (const frame of frames) spec.onDeadLetter?.(spec.kind, frame);
+    }
+    if (spec.kind === 'events') {
+      // An app's events (ADR 0037): the deliverer retried already; a rejection dead-letters at once (DLX).
+      if (!last) spec.onDeadLetter?.(spec.kind, msg.content);
+      this.settle(msg, () => attached.channel.nack(msg, false, false));
+      return;
     }
     if (spec.kind !== 'push') {
       // Quorum queue: requeue; past x-delivery-limit the broker dead-letters it.

@@ -6,6 +6,8 @@
 //                                                                     bounded, reject-publish
 //   imcloud.push (direct)    --<gateId>-->  imcloud.push.<gateId>     auto-delete, bounded, drop-head
 //   (default exchange)       ------------>  imcloud.store             quorum, delivery limit, DLX
+//   (default exchange)       ------------>  imcloud.events.<appId>    quorum, single active consumer,
+//                                                                     delivery limit, DLX, bounded, drop-head
 //   imcloud.dead (fanout)    ------------>  imcloud.dead              quorum, bounded
 //
 // Queue arguments are immutable in RabbitMQ: redeclaring a queue with other arguments fails with
@@ -31,6 +33,8 @@ export interface TopologyOptions {
    * x-max-length-bytes with x-overflow reject-publish; ADR 0021). 0 or unset: unbounded.
    */
   upstreamMaxBytes?: number;
+  /** Events one app's queue holds before the oldest are dead-lettered (ADR 0037). Default 100,000. */
+  eventsQueueMaxLength?: number;
 }
 
 /** A downstream queue nobody consumes (its gate died before consuming) is deleted after this. */
@@ -66,6 +70,29 @@ export class RabbitmqTopology {
 
   downstreamQueue(gateId: string): string {
     return this.prefix + names.downstreamQueue(gateId);
+  }
+
+  eventsQueue(appId: string): string {
+    return this.prefix + names.eventsQueue(appId);
+  }
+
+  /**
+   * The app's events queue (ADR 0037): one consumer at a time keeps the order; past its bound the
+   * oldest events are dead-lettered (drop-head), so a dead endpoint never refuses a publish.
+   */
+  async declareEvents(ch: Channel, appId: string): Promise<string> {
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(appId)) throw new Error(`rabbitmq: invalid AppId ${JSON.stringify(appId)}`);
+    const queue = this.eventsQueue(appId);
+    await ch.assertQueue(queue, {
+      durable: true,
+      arguments: {
+        ...this.workQueueArguments(),
+        'x-single-active-consumer': true,
+        'x-max-length': this.opts.eventsQueueMaxLength ?? 100_000,
+        'x-overflow': 'drop-head',
+      },
+    });
+    return queue;
   }
 
   /** Routing key of an upstream message: `<track>.<appId>` (queues bind `<track>.#`). */

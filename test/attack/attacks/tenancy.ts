@@ -158,7 +158,7 @@ export const tenancy: Group = {
       },
     },
     {
-      name: "an app's secret acts on that app only in the admin API (mint, revoke, read, list other apps)",
+      name: "an app's secret acts on that app only in the admin API (mint, revoke, read, webhooks, list other apps)",
       async run({ world, target }) {
         const basic = {
           authorization: `Basic ${Buffer.from(`${world.attacker.appId}:${world.attacker.secret}`).toString('base64')}`,
@@ -170,6 +170,9 @@ export const tenancy: Group = {
           ['POST', `/v1/apps/${b}/revocations`, { userId: 'alice' }],
           ['GET', `/v1/apps/${b}`, undefined],
           ['PATCH', `/v1/apps/${b}`, { multiLogin: 'single' }],
+          ['PUT', `/v1/apps/${b}/webhook`, { url: 'https://attacker.example/hook', events: ['message.sent'] }],
+          ['GET', `/v1/apps/${b}/webhook`, undefined],
+          ['DELETE', `/v1/apps/${b}/webhook`, undefined],
           ['GET', '/v1/apps', undefined],
           ['POST', '/v1/apps', { appId: 'stolen-app' }],
         ];
