@@ -100,7 +100,9 @@ export class SendAcceptor {
     if (caller.receivedAt > 0) this.stages.bus_in.observe(Math.max(0, this.cx.now() - caller.receivedAt) / 1000);
     const { onlyRetry, fanOut, callerAnswers = false } = opts;
     // Before the claim draws a seq: a refused message leaves no gap.
-    if (content.kind === MessageKind.MESSAGE_KIND_NORMAL && !onlyRetry) content = await this.beforeSend.check(caller, content);
+    // The app's backend (the admin API) is not asked about its own messages (ADR 0037).
+    if (content.kind === MessageKind.MESSAGE_KIND_NORMAL && !onlyRetry && !caller.admin)
+      content = await this.beforeSend.check(caller, content);
     const attempt: SendAttempt = { caller, reqId, clientMsgId, members, onlyRetry, fanOut, callerAnswers, stage: stageClock(this.stages) };
     const message = this.newMessage(attempt, content);
     const draw = this.seqDraw(attempt, message);

@@ -289,6 +289,13 @@ describe('webhooks (embedded)', () => {
     await until('its event', () => receiver.of(appId, 'message.sent').length >= 1);
     expect(bob.messages.map((m) => m.text)).toEqual(['fine']);
     expect(receiver.of(appId, 'message.sent')).toHaveLength(1);
+
+    // The app's backend is not asked about its own messages: they pass while clients' are denied.
+    receiver.behaviour.set(appId, { beforeSend: { action: 'deny', reason: 'no' } });
+    const asked = receiver.of(appId, 'message.before_send').length;
+    await fixture.admin(at, 'POST', `/v1/apps/${appId}/messages`, { system: true, to: 'bob', body: 'from the app', clientMsgId: 'sys-1' });
+    await until('the system message', () => bob.messages.some((m) => m.system && m.text === 'from the app'));
+    expect(receiver.of(appId, 'message.before_send')).toHaveLength(asked);
   });
 
   it("before-send replace: the receiver and the after-send event see the app's body", async () => {
