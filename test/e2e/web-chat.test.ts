@@ -220,7 +220,7 @@ describe('web chat page', () => {
     await Promise.all(contexts.map((c) => c.close()));
   });
 
-  it("a system message from the app's backend shows as the app's notice in a conversation named System, apart from users' messages", async () => {
+  it("a system message from the app's backend shows as the app's notice in a conversation named System, apart from users' messages; the user may reply there", async () => {
     const context = await browser.newContext();
     const hana = await signIn(context, 'hana');
     const post = (body: object) =>
@@ -239,6 +239,10 @@ describe('web chat page', () => {
     await until('the notice shows', async () => (await notice.getByTestId('message-text').textContent()) === 'Maintenance tonight at 2');
     await expect(notice.getAttribute('class')).resolves.toBe('system');
     await expect(hana.getByTestId('message-list').getByTestId('message').count()).resolves.toBe(0);
+    // A reply to the app is hana's own message, stored like any (the app's backend hears of it
+    // through its webhook: tenant-backend.test.ts).
+    await send(hana, 'thanks, noted');
+    await until('the reply is stored', async () => (await statusOf(hana, 'thanks, noted')) === 'sent');
 
     await hana.locator('[data-testid="conversation-item"][data-peer="ivan"]').click();
     await until('ivan’s message is a message', async () => (await thread(hana)).join('|') === 'not a notice');
