@@ -29,6 +29,8 @@ export interface PostOptions {
 const agentOptions = { keepAlive: true, maxSockets: 256, maxFreeSockets: 64, timeout: 60_000 };
 /** An answer whose body is not wanted is drained up to this, then its connection is closed. */
 const MAX_DRAINED_BYTES = 64 * 1024;
+/** ... and for at most this long: an endpoint that trickles its answer loses the connection. */
+const MAX_DRAIN_MS = 1_000;
 const agents = { 'http:': new HttpAgent(agentOptions), 'https:': new HttpsAgent(agentOptions) };
 
 export function postWebhook(target: WebhookTarget, body: string, opts: PostOptions): Promise<PostResult> {
@@ -75,6 +77,8 @@ function answer(res: IncomingMessage, readBodyBytes: number): Promise<PostResult
   if (status < 200 || status > 299 || readBodyBytes === 0) {
     // Drained so the connection can be reused, unless the endpoint sends more than a short answer.
     let drained = 0;
+    const cut = setTimeout(() => res.destroy(), MAX_DRAIN_MS);
+    res.on('close', () => clearTimeout(cut));
     res.on('data', (chunk: Buffer) => {
       drained += chunk.length;
       if (drained > MAX_DRAINED_BYTES) res.destroy();
