@@ -89,9 +89,12 @@ function sameSecret(a: string, b: string): boolean {
 /** Who called the admin API: the platform admin, or one app by its secret. */
 type Caller = 'platform' | { appId: string };
 
+/** An app as the admin API shows it: neither its secret nor its webhook's signing secret. */
 export function publicApp(app: App): Omit<App, 'secret'> {
-  const { secret: _secret, ...rest } = app;
-  return rest;
+  const { secret: _secret, webhook, ...rest } = app;
+  if (!webhook) return rest;
+  const { secret: _signing, ...hook } = webhook;
+  return { ...rest, webhook: hook as App['webhook'] };
 }
 
 export function newSecret(): string {

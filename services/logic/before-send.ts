@@ -40,6 +40,11 @@ export class BeforeSend {
 
   constructor(private readonly cx: LogicContext) {}
 
+  /** Whether the caller's app asks before its messages are accepted. */
+  async enabled(c: Caller): Promise<boolean> {
+    return (await this.cx.apps.get(c.appId))?.webhook?.beforeSend.enabled === true;
+  }
+
   /** The content to accept: as given, or as the app replaced it; throws when the app (or its fail mode) refuses it. */
   async check(c: Caller, content: MessageContent): Promise<MessageContent> {
     const hook = (await this.cx.apps.get(c.appId))?.webhook;

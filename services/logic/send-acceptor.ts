@@ -99,13 +99,12 @@ export class SendAcceptor {
   ): Promise<Ack> {
     if (caller.receivedAt > 0) this.stages.bus_in.observe(Math.max(0, this.cx.now() - caller.receivedAt) / 1000);
     const { onlyRetry, fanOut, callerAnswers = false } = opts;
-    // Before the claim draws a seq: a refused message leaves no gap.
     // The app's backend (the admin API) is not asked about its own messages (ADR 0037).
-    if (content.kind === MessageKind.MESSAGE_KIND_NORMAL && !onlyRetry && !caller.admin)
-      content = await this.beforeSend.check(caller, content);
+    const asks = content.kind === MessageKind.MESSAGE_KIND_NORMAL && !onlyRetry && !caller.admin && (await this.beforeSend.enabled(caller));
     const attempt: SendAttempt = { caller, reqId, clientMsgId, members, onlyRetry, fanOut, callerAnswers, stage: stageClock(this.stages) };
-    const message = this.newMessage(attempt, content);
-    const draw = this.seqDraw(attempt, message);
+    let message = this.newMessage(attempt, content);
+    // A message the app is asked about draws its seq only once allowed: a refusal leaves no gap.
+    const draw = asks ? undefined : this.seqDraw(attempt, message);
     const claim = await this.claim(attempt, draw);
     let allocation: Allocation;
     switch (claim.state) {
@@ -118,6 +117,8 @@ export class SendAcceptor {
         break;
       case 'new':
         if (attempt.onlyRetry) return this.refuseNew(attempt);
+        // Only a new message is asked about: a retry of one accepted before is answered as before.
+        if (asks) message = await this.askBeforeSend(attempt, message);
         allocation =
           claim.seq !== undefined ? this.takeDrawnSeq(attempt, message, draw!, claim.seq) : await this.allocateNew(attempt, message);
         break;
@@ -170,6 +171,17 @@ export class SendAcceptor {
       throw new ImError('IM_APP_RATE_LIMITED', undefined, { retryAfterMs: limit.retryAfterMs });
     }
     return claim;
+  }
+
+  /** The message as the app's before-send webhook lets it through; a refusal gives the claim back. */
+  private async askBeforeSend(a: SendAttempt, message: StoredMessage): Promise<StoredMessage> {
+    try {
+      const { contentType, body } = await this.beforeSend.check(a.caller, message);
+      return { ...message, contentType, body };
+    } catch (err) {
+      await this.cx.backends.dedupe.release(a.caller.appId, a.caller.userId, a.clientMsgId);
+      throw err;
+    }
   }
 
   // ── one function per claim outcome ─────────────────────────────────────────────────────
