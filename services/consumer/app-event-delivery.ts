@@ -163,15 +163,18 @@ export class AppEventDelivery {
     }
   }
 
+  /** Waits `ms`, or until the delivery stops; leaves no listener behind either way. */
   private wait(ms: number): Promise<void> {
+    const signal = this.stopping.signal;
     return new Promise((resolve) => {
-      if (this.stopping.signal.aborted) return resolve();
-      const timer = setTimeout(done, ms);
-      function done() {
+      if (signal.aborted) return resolve();
+      const done = () => {
         clearTimeout(timer);
+        signal.removeEventListener('abort', done);
         resolve();
-      }
-      this.stopping.signal.addEventListener('abort', done, { once: true });
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener('abort', done, { once: true });
     });
   }
 }

@@ -78,9 +78,10 @@ export class WebhookDeliverer {
       try {
         await delivery.start();
       } catch (err) {
-        // Not subscribed (the bus is down): the next look tries again.
+        // Not subscribed (the bus is down, or refused this app's queue): the next look tries
+        // again, and the apps after it are not held up by it.
         this.served.delete(appId);
-        throw err;
+        this.log.warn({ appId, err: String(err) }, 'webhook: could not subscribe to the app’s events; trying again later');
       }
     }
   }

@@ -444,6 +444,31 @@ export function busContract(name: string, make: (opts?: BusFixtureOptions) => Pr
       expect(first.deliveries).toHaveLength(n);
     });
 
+    it('events: those a subscriber holds unsettled when it cancels go back to the queue for the next one, none dead-lettered', async () => {
+      const a = app();
+      const first = new Recorder(run);
+      const sub = await keep(
+        bus.consumeEvents(
+          a,
+          async (d) => {
+            first.record(d);
+            await new Promise<void>(() => undefined); // held, as a delivery that stops mid-retry
+          },
+          { prefetch: 3 },
+        ),
+      );
+      const deadBefore = (await bus.deadLettered()).length;
+      for (let i = 0; i < 5; i++) await bus.publishEvent(a, body(i));
+      await waitFor(() => first.deliveries.length === 3, '3 events held');
+      await sub.cancel();
+      const next = new Recorder(run);
+      await keep(bus.consumeEvents(a, async (d) => void next.record(d), { prefetch: 10 }));
+      await waitFor(() => next.deliveries.length >= 5, 'all 5 events again');
+      await quiet();
+      expect([...next.bodies()].sort()).toEqual(Array.from({ length: 5 }, (_, i) => tag(i)).sort());
+      expect((await bus.deadLettered()).length).toBe(deadBefore);
+    });
+
     it('events: a rejected event is dead-lettered at once, not redelivered; the next ones follow', async () => {
       const a = app();
       const r = new Recorder(run);

@@ -15,9 +15,18 @@ interface Pending {
  * 10,000 entries, 12.5 µs at 100,000): under overload every message then cost more the longer
  * the backlog was, and the backlog never drained (ADR 0021).
  */
+interface Consumer {
+  handler: BusHandler;
+  prefetch: number;
+  inFlight: number;
+  active: boolean;
+  /** What it holds unsettled, in delivery order: back to the queue's head when it cancels. */
+  held: Set<Pending>;
+}
+
 class MemoryQueue {
   private readonly ready = new Denque<Pending>();
-  private readonly consumers: Array<{ handler: BusHandler; prefetch: number; inFlight: number; active: boolean }> = [];
+  private readonly consumers: Consumer[] = [];
   private next = 0;
   private scheduled = false;
   /** Bytes of the bodies waiting (not in flight). */
@@ -78,7 +87,7 @@ class MemoryQueue {
   }
 
   subscribe(handler: BusHandler, prefetch: number): Subscription {
-    const consumer = { handler, prefetch, inFlight: 0, active: true };
+    const consumer: Consumer = { handler, prefetch, inFlight: 0, active: true, held: new Set() };
     this.consumers.push(consumer);
     this.schedule();
     return {
@@ -86,11 +95,20 @@ class MemoryQueue {
         consumer.active = false;
         const i = this.consumers.indexOf(consumer);
         if (i >= 0) this.consumers.splice(i, 1);
+        // What it held goes back to the head, in order, as a broker returns a closed channel's
+        // unacknowledged messages; a late settlement of those deliveries is then ignored.
+        for (const item of [...consumer.held].reverse()) {
+          this.ready.unshift(item);
+          this.readyBytes += item.body.length;
+        }
+        consumer.held.clear();
+        consumer.inFlight = 0;
         // Like an auto-delete queue: when its last consumer goes, so do the waiting messages.
         if (this.transient && this.consumers.length === 0) {
           this.ready.clear();
           this.readyBytes = 0;
         }
+        if (this.ready.length > 0) this.schedule();
       },
     };
   }
@@ -113,6 +131,7 @@ class MemoryQueue {
       this.refusing = false;
       item.deliveryCount += 1;
       consumer.inFlight += 1;
+      consumer.held.add(item);
       const delivery: BusDelivery = { body: item.body, deliveryCount: item.deliveryCount };
       let settled: Promise<void>;
       try {
@@ -121,8 +140,11 @@ class MemoryQueue {
         settled = Promise.reject(err);
       }
       settled.then(
-        () => this.settle(consumer),
         () => {
+          if (consumer.held.delete(item)) this.settle(consumer);
+        },
+        () => {
+          if (!consumer.held.delete(item)) return; // returned to the queue when its consumer cancelled
           this.settle(consumer);
           if (this.events || item.deliveryCount >= this.deliveryLimit) this.deadLetter(item.body);
           // Redelivered past the bound: it was accepted once and is not refused now.
