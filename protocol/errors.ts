@@ -52,7 +52,7 @@ export const errorCatalog = {
     status: 403,
     fatal: false,
     message:
-      "Only the app's backend, through the admin API, sends as the system sender; nobody may mark a message system, send to it or make it a group member.",
+      "Only the app's backend, through the admin API, sends as the system sender; nobody else may mark a message system or make it a group member.",
   },
   IM_NOT_FOUND: { status: 404, fatal: false, message: 'No such message or conversation.' },
   IM_RECALL_WINDOW_EXPIRED: { status: 409, fatal: false, message: 'The message is older than the recall window.' },
