@@ -15,8 +15,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import sharp from 'sharp';
 import { type ChatMessage, groupConversation, ImClient, MemoryCursorStore, singleConversation } from '../../sdk/src/index.js';
+import { adminApi, dispatchWatchingFetch } from './in-node-client.js';
 
-interface Args {
+export interface ClientArgs {
   /** chat, groups-files: the scenarios above; where: only ask dispatch where alice would connect. */
   scenario: 'chat' | 'groups-files' | 'where';
   dispatchUrl: string;
@@ -31,19 +32,10 @@ interface Args {
   userSuffix?: string;
 }
 
-const args = JSON.parse(process.argv[2] ?? '{}') as Args;
+const args = JSON.parse(process.argv[2] ?? '{}') as ClientArgs;
 const say = (m: string) => process.stderr.write(`client[${args.appId}]: ${m}\n`);
 
-async function admin(method: string, path: string, body?: unknown): Promise<any> {
-  const res = await fetch(`${args.adminUrl}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${args.adminToken}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const json = await res.json().catch(() => ({}));
-  if (!res.ok && res.status !== 409) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
-  return json;
-}
+const admin = adminApi(args.adminUrl, args.adminToken);
 
 async function until(what: string, check: () => boolean, ms = 60_000): Promise<void> {
   const end = Date.now() + ms;
@@ -68,17 +60,7 @@ async function user(name: string, cursorStore = new MemoryCursorStore()) {
     cursorStore,
     timeouts: { connect: 30_000, dispatch: 30_000 },
     // Records where dispatch sends this user.
-    fetch: async (url, init) => {
-      const res = await fetch(url, init);
-      if (url.pathname.endsWith('/v1/dispatch')) {
-        const answer = (await res
-          .clone()
-          .json()
-          .catch(() => null)) as { gates?: Array<{ ws: string }> } | null;
-        for (const g of answer?.gates ?? []) (gatesSeen[name] ??= []).push(g.ws);
-      }
-      return res;
-    },
+    fetch: dispatchWatchingFetch((gates) => (gatesSeen[name] ??= []).push(...gates)),
   });
   client.on('message', (m) => messages.push(m));
   const synced = client.once('synced');

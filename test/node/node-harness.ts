@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parse as parseYaml } from 'yaml';
 import { env, kubectl, ROOT } from '../kubernetes/harness.js';
+import type { ClientArgs } from './client.js';
 
 /** Runs a command inside the node's network and mount namespaces; resolves with its stdout. */
 export function nodeExec(command: string, args: string[], timeoutMs = 300_000): Promise<{ stdout: string; stderr: string }> {
@@ -61,16 +62,9 @@ export interface GroupsFilesResult {
 }
 
 /** test/node/client.ts inside the node (the repo's tsx), printing its progress. */
-export async function runChatClient<T = ChatResult>(args: {
-  scenario?: 'chat' | 'groups-files' | 'where';
-  dispatchUrl: string;
-  filesUrl?: string;
-  adminUrl: string;
-  adminToken: string;
-  appId: string;
-  tag?: string;
-  userSuffix?: string;
-}): Promise<T> {
+export async function runChatClient<T = ChatResult>(
+  args: Omit<ClientArgs, 'scenario'> & Partial<Pick<ClientArgs, 'scenario'>>,
+): Promise<T> {
   const { stdout, stderr } = await nodeExec(process.execPath, [
     '--import',
     'tsx',

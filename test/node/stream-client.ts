@@ -15,6 +15,7 @@
 import { createInterface } from 'node:readline';
 import { type ChatMessage, ImClient } from '../../sdk/src/index.js';
 import { countDeliveries } from '../support/delivery-count.js';
+import { adminApi, dispatchWatchingFetch } from './in-node-client.js';
 
 interface Args {
   dispatchUrl: string;
@@ -53,16 +54,7 @@ const args = JSON.parse(process.argv[2] ?? '{}') as Args;
 const started = Date.now();
 const say = (m: string) => process.stderr.write(`stream[${args.appId}] ${((Date.now() - started) / 1000).toFixed(1)}s: ${m}\n`);
 
-async function admin(method: string, path: string, body?: unknown): Promise<any> {
-  const res = await fetch(`${args.adminUrl}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${args.adminToken}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const json = await res.json().catch(() => ({}));
-  if (!res.ok && res.status !== 409) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
-  return json;
-}
+const admin = adminApi(args.adminUrl, args.adminToken);
 
 const gates: Record<string, number> = {};
 const offlineReasons: Record<string, number> = {};
@@ -93,19 +85,10 @@ class Device {
       getToken: async () => (await admin('POST', `/v1/apps/${args.appId}/tokens`, { userId })).token,
       timeouts: { send: 120_000, connect: 30_000, dispatch: 30_000 },
       reconnect: { baseMs: 200, maxMs: 3000 },
-      fetch: async (url, init) => {
-        const res = await fetch(url, init);
-        if (url.pathname.endsWith('/v1/dispatch')) {
-          if (this.connects++ > 0) reconnects++;
-          const answer = (await res
-            .clone()
-            .json()
-            .catch(() => null)) as { gates?: Array<{ ws: string }> } | null;
-          const first = answer?.gates?.[0]?.ws;
-          if (first) gates[first] = (gates[first] ?? 0) + 1;
-        }
-        return res;
-      },
+      fetch: dispatchWatchingFetch(([first]) => {
+        if (this.connects++ > 0) reconnects++;
+        if (first) gates[first] = (gates[first] ?? 0) + 1;
+      }),
     });
     this.client.on('message', (m) => this.received.push(m));
     this.client.on('state', (e) => {
