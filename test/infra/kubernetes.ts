@@ -358,6 +358,18 @@ export interface Certificates {
   saPub: string;
 }
 
+/** kube-apiserver's serving certificate, client CA and service-account keys, for both control planes (this one and the real node's). */
+export function apiserverCertificateArgs(certs: Certificates): string[] {
+  return [
+    `--tls-cert-file=${certs.servingCert}`,
+    `--tls-private-key-file=${certs.servingKey}`,
+    `--client-ca-file=${certs.caCert}`,
+    '--service-account-issuer=https://kubernetes.default.svc',
+    `--service-account-key-file=${certs.saPub}`,
+    `--service-account-signing-key-file=${certs.saKey}`,
+  ];
+}
+
 export const SERVICE_CIDR = '10.96.0.0/16';
 /** The first address of the service range: the in-cluster `kubernetes` Service. */
 export const KUBERNETES_SERVICE_IP = '10.96.0.1';
@@ -546,12 +558,7 @@ export async function startKubernetes(opts: KubernetesOptions): Promise<Kubernet
         '--bind-address=127.0.0.1',
         '--advertise-address=127.0.0.1',
         `--secure-port=${apiPort}`,
-        `--tls-cert-file=${certs.servingCert}`,
-        `--tls-private-key-file=${certs.servingKey}`,
-        `--client-ca-file=${certs.caCert}`,
-        '--service-account-issuer=https://kubernetes.default.svc',
-        `--service-account-key-file=${certs.saPub}`,
-        `--service-account-signing-key-file=${certs.saKey}`,
+        ...apiserverCertificateArgs(certs),
         '--authorization-mode=RBAC',
         `--service-cluster-ip-range=${SERVICE_CIDR}`,
         '--allow-privileged=true',

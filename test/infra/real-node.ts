@@ -31,6 +31,7 @@ import { cacheDir, isAlive, log, run, seconds, withLock } from './base.js';
 import { ensureGoBinary } from './build.js';
 import { ensureDebPackages } from './install.js';
 import {
+  apiserverCertificateArgs,
   type Certificates,
   createCertificates,
   ensureKubernetes,
@@ -654,12 +655,7 @@ export async function startNode(opts: RealNodeOptions): Promise<RealNode> {
       '--bind-address=0.0.0.0',
       `--advertise-address=${NODE_IP}`,
       `--secure-port=${API_PORT}`,
-      `--tls-cert-file=${certs.servingCert}`,
-      `--tls-private-key-file=${certs.servingKey}`,
-      `--client-ca-file=${certs.caCert}`,
-      '--service-account-issuer=https://kubernetes.default.svc',
-      `--service-account-key-file=${certs.saPub}`,
-      `--service-account-signing-key-file=${certs.saKey}`,
+      ...apiserverCertificateArgs(certs),
       '--authorization-mode=Node,RBAC',
       '--enable-admission-plugins=NodeRestriction',
       `--service-cluster-ip-range=${SERVICE_CIDR}`,
